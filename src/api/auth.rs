@@ -1,0 +1,252 @@
+//! `/auth`: login (JSON body or OAuth2 password form), first-admin signup, the caller's own
+//! profile and password.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{ApiJson, AuthUser, INACTIVE_USER, parse_json};
+use super::users::{UserCreate, UserRead, new_user_from};
+use super::validate::Checks;
+use crate::auth::{PasswordCheck, hash_password, normalize_email, verify_password};
+use crate::store::users::{ROLE_ADMIN, User};
+
+const BAD_LOGIN: &str = "E-mail ou senha inválidos";
+const TOO_MANY_ATTEMPTS: &str = "Muitas tentativas de login. Tente novamente mais tarde.";
+const SIGNUP_CLOSED: &str = "Signup desabilitado. Apenas admins podem criar usuários.";
+pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/signup", post(signup))
+        .route("/auth/me", get(me))
+        .route("/auth/change-password", post(change_password))
+}
+
+#[derive(Deserialize)]
+struct LoginJson {
+    email: String,
+    password: String,
+}
+
+/// The OAuth2 password grant form (what Swagger's "Authorize" and many tools send).
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    expires_in: i64,
+}
+
+fn token_response(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
+    let (token, expires) = state
+        .tokens
+        .issue(user.id, &user.role)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "bearer",
+        expires_in: (expires - chrono::Utc::now()).num_seconds(),
+    })
+}
+
+async fn login(State(state): State<AppState>, request: Request) -> ApiResult<Json<TokenResponse>> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body = bytes::Bytes::from_request(request, &state)
+        .await
+        .map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let (email, password) = if is_form {
+        let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|e| {
+            ApiError::invalid(FieldError::new(
+                "missing",
+                &["body"],
+                format!("username and password are required: {e}"),
+            ))
+        })?;
+        (form.username, form.password)
+    } else {
+        let json: LoginJson = parse_json(&body)?;
+        (json.email, json.password)
+    };
+    let email = normalize_email(&email).ok_or_else(|| {
+        ApiError::invalid(FieldError::body(
+            "email",
+            "value_error",
+            "not a valid e-mail address",
+        ))
+    })?;
+
+    if state.login_throttle.is_locked(&email) {
+        return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
+    }
+    let user = state.store.user_by_email(&email).await?;
+    // Verify against a real hash even for unknown accounts, so timing does not reveal
+    // which e-mail addresses exist.
+    let stored = user
+        .as_ref()
+        .map(|u| u.hashed_password.clone())
+        .unwrap_or_else(dummy_hash);
+    let candidate = password.clone();
+    let check = blocking(move || verify_password(&candidate, &stored)).await?;
+    let Some(user) = user.filter(|_| check.is_valid()) else {
+        state.login_throttle.record_failure(&email);
+        tracing::info!(email = %email, "failed login");
+        return Err(ApiError::BadRequest(BAD_LOGIN.into()));
+    };
+    // The original issued tokens to deactivated users; we refuse at the door.
+    if !user.is_active {
+        return Err(ApiError::BadRequest(INACTIVE_USER.into()));
+    }
+    state.login_throttle.record_success(&email);
+    if check == PasswordCheck::ValidLegacy {
+        upgrade_legacy_hash(&state, &user, password).await;
+    }
+    Ok(Json(token_response(&state, &user)?))
+}
+
+/// Replaces a legacy bcrypt hash by argon2id after a successful login.
+async fn upgrade_legacy_hash(state: &AppState, user: &User, password: String) {
+    let Ok(hash) = blocking(move || hash_password(&password)).await else {
+        return;
+    };
+    let result = state
+        .store
+        .update_user(user.id, |u| {
+            u.hashed_password = hash;
+            Ok::<_, ()>(())
+        })
+        .await;
+    match result {
+        Ok(_) => tracing::info!(
+            user_id = user.id,
+            "legacy password hash upgraded to argon2id"
+        ),
+        Err(err) => {
+            tracing::warn!(user_id = user.id, error = %err, "could not upgrade legacy password hash")
+        }
+    }
+}
+
+/// An argon2id hash of a random password, computed once.
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| hash_password(&crate::auth::random_secret(16)))
+        .clone()
+}
+
+/// Runs CPU-bound work (password hashing) off the async workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Creates the first administrator, only while none exists. Atomic: of two concurrent
+/// calls one wins, the other gets 403.
+async fn signup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<UserCreate>,
+) -> ApiResult<Json<UserRead>> {
+    if state.store.first_admin_exists().await? {
+        return Err(ApiError::Forbidden(SIGNUP_CLOSED.into()));
+    }
+    let mut new = new_user_from(body).await?;
+    new.role = ROLE_ADMIN.into();
+    new.is_superuser = true;
+    new.is_active = true;
+    if state.store.user_by_email(&new.email).await?.is_some() {
+        return Err(ApiError::BadRequest(EMAIL_TAKEN.into()));
+    }
+    match state.store.create_first_admin(&new).await {
+        Ok(Some(user)) => {
+            state
+                .store
+                .audit(
+                    Some(user.id),
+                    "signup",
+                    "user",
+                    Some(user.id),
+                    json!({"email": user.email}),
+                )
+                .await?;
+            Ok(Json(UserRead::from(&user)))
+        }
+        Ok(None) => Err(ApiError::Forbidden(SIGNUP_CLOSED.into())),
+        Err(crate::store::StoreError::Conflict(_)) => Err(ApiError::BadRequest(EMAIL_TAKEN.into())),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn me(AuthUser(user): AuthUser) -> Json<UserRead> {
+    Json(UserRead::from(&user))
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's own password. Tokens issued before the change stop working; the
+/// response carries a fresh one.
+async fn change_password(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    let mut checks = Checks::new();
+    super::users::check_password(&mut checks, "new_password", &body.new_password);
+    checks.finish()?;
+    let stored = user.hashed_password.clone();
+    let current = body.current_password;
+    if !blocking(move || verify_password(&current, &stored))
+        .await?
+        .is_valid()
+    {
+        return Err(ApiError::invalid(FieldError::body(
+            "current_password",
+            "value_error",
+            "the current password is wrong",
+        )));
+    }
+    let new_password = body.new_password;
+    let hash = blocking(move || hash_password(&new_password)).await?;
+    let updated = state
+        .store
+        .update_user(user.id, |u| {
+            u.hashed_password = hash;
+            u.must_change_password = false;
+            u.tokens_valid_after = Some(crate::store::now());
+            Ok::<_, ()>(())
+        })
+        .await
+        .map_err(super::users::update_error)?;
+    state
+        .store
+        .audit(
+            Some(user.id),
+            "change_password",
+            "user",
+            Some(user.id),
+            json!({}),
+        )
+        .await?;
+    Ok((StatusCode::OK, Json(token_response(&state, &updated)?)))
+}

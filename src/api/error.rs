@@ -1,0 +1,122 @@
+//! The API's error type: every failure becomes `{"detail": …}` with the right status.
+//! Server-side failures are logged with their cause and answered with a generic message.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// One problem with a request field, in the shape FastAPI/Pydantic used
+/// (`{"type", "loc", "msg"}`), so existing clients can show it next to the field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldError {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub loc: Vec<String>,
+    pub msg: String,
+}
+
+impl FieldError {
+    pub fn new(kind: &'static str, loc: &[&str], msg: impl Into<String>) -> Self {
+        FieldError {
+            kind,
+            loc: loc.iter().map(|s| s.to_string()).collect(),
+            msg: msg.into(),
+        }
+    }
+
+    /// A problem with a field of the JSON body.
+    pub fn body(field: &str, kind: &'static str, msg: impl Into<String>) -> Self {
+        FieldError::new(kind, &["body", field], msg)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(what.to_string())
+    }
+
+    /// A single invalid field.
+    pub fn invalid(field: FieldError) -> Self {
+        ApiError::Validation(vec![field])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound("Not found".into()),
+            StoreError::Conflict(what) => {
+                ApiError::Conflict(format!("A record with this value already exists ({what})"))
+            }
+            StoreError::ForeignKey(what) => ApiError::Conflict(format!(
+                "The record references, or is referenced by, another record ({what})"
+            )),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::Validation(errors) => json!({ "detail": errors }),
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "request failed");
+                json!({ "detail": "Internal server error" })
+            }
+            other => json!({ "detail": other.to_string() }),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

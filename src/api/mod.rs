@@ -1,0 +1,90 @@
+//! The HTTP API under `/api/v1`, one module per resource, and the router that joins them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{LoginThrottle, TokenKeys};
+use crate::config::Config;
+use crate::store::Store;
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod users;
+pub mod validate;
+
+pub use error::{ApiError, ApiResult};
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub tokens: Arc<TokenKeys>,
+    pub login_throttle: Arc<LoginThrottle>,
+}
+
+/// The whole HTTP application. Trailing slashes are handled by the caller (see
+/// [`crate::server`]), so routes are declared without them.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .merge(auth::router())
+        .merge(users::router());
+    let cors = cors_layer(&state.config.http.cors_origins);
+    Router::new()
+        .route("/health", get(health::health))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound("Not Found".into()) })
+        .method_not_allowed_fallback(|| async { method_not_allowed() })
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(cors)
+        .with_state(state)
+}
+
+fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = axum::Json(serde_json::json!({ "detail": "Method Not Allowed" }));
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, body).into_response()
+}
+
+/// Logs the route template (not the raw path, which may hold ids or MACs) and the method.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    tracing::info_span!("http", method = %request.method(), route)
+}
+
+/// Cross-origin access: none unless origins are configured. Tokens travel in the
+/// `Authorization` header, never in cookies, so credentials are never allowed.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(std::time::Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+            .collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}

@@ -1,0 +1,114 @@
+//! Body validation shared by the resources: collects every problem of a request body so
+//! that the client can show each next to its field, and distinguishes "absent" from
+//! "null" in partial updates.
+
+use serde::{Deserialize, Deserializer};
+
+use super::error::{ApiError, ApiResult, FieldError};
+
+#[derive(Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn new() -> Self {
+        Checks::default()
+    }
+
+    pub fn push(&mut self, field: &str, kind: &'static str, msg: impl Into<String>) {
+        self.0.push(FieldError::body(field, kind, msg));
+    }
+
+    /// Text that must not be blank and must fit `max` characters.
+    pub fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.trim().is_empty() {
+            self.push(field, "string_too_short", "must not be empty");
+        } else {
+            self.max_len(field, Some(value), max);
+        }
+    }
+
+    pub fn max_len(&mut self, field: &str, value: Option<&str>, max: usize) {
+        if value.is_some_and(|v| v.chars().count() > max) {
+            self.push(
+                field,
+                "string_too_long",
+                format!("must have at most {max} characters"),
+            );
+        }
+    }
+
+    pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            self.push(
+                field,
+                "enum",
+                format!("must be one of: {}", allowed.join(", ")),
+            );
+        }
+    }
+
+    pub fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+/// A field of a partial update: absent (leave as is), `null`, or a value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Patch::Absent)
+    }
+
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Patch::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Applies the patch to a nullable field.
+    pub fn apply_to_option(self, target: &mut Option<T>) {
+        match self {
+            Patch::Absent => {}
+            Patch::Null => *target = None,
+            Patch::Value(v) => *target = Some(v),
+        }
+    }
+
+    /// Applies the patch to a required field; `null` is a validation error recorded in
+    /// `checks` by [`Checks::not_null`] beforehand, so here it leaves the field unchanged.
+    pub fn apply_to(self, target: &mut T) {
+        if let Patch::Value(v) = self {
+            *target = v;
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(deserializer)? {
+            Some(v) => Patch::Value(v),
+            None => Patch::Null,
+        })
+    }
+}
+
+impl Checks {
+    /// A required field sent as `null` in a partial update.
+    pub fn not_null<T>(&mut self, field: &str, value: &Patch<T>) {
+        if matches!(value, Patch::Null) {
+            self.push(field, "null", "may not be null");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Password hashes: argon2id for everything new; the original backend's passlib
+//! `bcrypt_sha256` hashes (formats v1 and v2) still verify, so imported users can log in,
+//! and are replaced by argon2id at their next login.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Valid,
+    /// Valid, but stored in a legacy format that should be replaced.
+    ValidLegacy,
+    Invalid,
+}
+
+impl PasswordCheck {
+    pub fn is_valid(self) -> bool {
+        self != PasswordCheck::Invalid
+    }
+}
+
+/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes). CPU-bound:
+/// call it from a blocking thread.
+pub fn hash_password(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2 with default parameters cannot fail")
+        .to_string()
+}
+
+/// Checks `password` against any hash format we accept. CPU-bound: call it from a
+/// blocking thread.
+pub fn verify_password(password: &str, stored: &str) -> PasswordCheck {
+    if stored.starts_with("$argon2") {
+        let valid = PasswordHash::new(stored)
+            .map(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        return if valid {
+            PasswordCheck::Valid
+        } else {
+            PasswordCheck::Invalid
+        };
+    }
+    if let Some(rest) = stored.strip_prefix("$bcrypt-sha256$") {
+        return match verify_bcrypt_sha256(password, rest) {
+            Some(true) => PasswordCheck::ValidLegacy,
+            _ => PasswordCheck::Invalid,
+        };
+    }
+    if stored.starts_with("$2") {
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => PasswordCheck::ValidLegacy,
+            _ => PasswordCheck::Invalid,
+        };
+    }
+    PasswordCheck::Invalid
+}
+
+/// passlib's bcrypt_sha256, after its `$bcrypt-sha256$` prefix:
+/// - v2: `v=2,t=2b,r=12$<salt22>$<checksum31>`; bcrypt runs over
+///   base64(HMAC-SHA256(key = salt text, message = password));
+/// - v1: `2b,12$<salt22>$<checksum31>`; bcrypt runs over base64(SHA-256(password)).
+fn verify_bcrypt_sha256(password: &str, rest: &str) -> Option<bool> {
+    let mut parts = rest.split('$');
+    let (params, salt, checksum) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || salt.len() != 22 || checksum.len() != 31 {
+        return None;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (variant, rounds, digest) = if let Some(v2) = params.strip_prefix("v=2,") {
+        let (ident, rounds) = parse_ident_rounds(v2, "t=", "r=")?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(salt.as_bytes()).ok()?;
+        mac.update(password.as_bytes());
+        (ident, rounds, b64.encode(mac.finalize().into_bytes()))
+    } else {
+        let (ident, rounds) = parse_ident_rounds(params, "", "")?;
+        (
+            ident,
+            rounds,
+            b64.encode(Sha256::digest(password.as_bytes())),
+        )
+    };
+    if !matches!(variant, "2a" | "2b" | "2y") || !(4..=31).contains(&rounds) {
+        return None;
+    }
+    let standard = format!("${variant}${rounds:02}${salt}{checksum}");
+    bcrypt::verify(digest, &standard).ok()
+}
+
+/// Parses `<ident_prefix><ident>,<rounds_prefix><rounds>` such as `t=2b,r=12` or `2b,12`.
+fn parse_ident_rounds<'a>(
+    s: &'a str,
+    ident_prefix: &str,
+    rounds_prefix: &str,
+) -> Option<(&'a str, u32)> {
+    let (ident, rounds) = s.split_once(',')?;
+    let ident = ident.strip_prefix(ident_prefix)?;
+    let rounds = rounds.strip_prefix(rounds_prefix)?.parse().ok()?;
+    Some((ident, rounds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2_round_trip() {
+        let hash = hash_password("s3cret-password");
+        assert!(hash.starts_with("$argon2id$"));
+        assert_eq!(
+            verify_password("s3cret-password", &hash),
+            PasswordCheck::Valid
+        );
+        assert_eq!(verify_password("wrong", &hash), PasswordCheck::Invalid);
+    }
+
+    #[test]
+    fn garbage_hashes_never_verify() {
+        for stored in [
+            "",
+            "plain",
+            "$bcrypt-sha256$v=2,t=2b,r=12$short$x",
+            "$argon2id$nonsense",
+        ] {
+            assert_eq!(
+                verify_password("plain", stored),
+                PasswordCheck::Invalid,
+                "{stored}"
+            );
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! First-start preparation: the data directory, the JWT signing key and the first
+//! administrator. Nothing has a well-known default: generated secrets are random and kept
+//! in files only the service user can read.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::auth::{hash_password, random_secret};
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::users::{NewUser, ROLE_ADMIN};
+
+pub const JWT_SECRET_FILE: &str = "jwt-secret";
+pub const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Creates the data directory (mode 0700) if it is missing.
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        set_mode(dir, 0o700)?;
+    }
+    Ok(())
+}
+
+/// The JWT signing key: the configured one, else the one kept in the data directory,
+/// generated on first use.
+pub fn jwt_secret(config: &Config) -> anyhow::Result<String> {
+    if let Some(secret) = &config.auth.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join(JWT_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().to_string()),
+        Ok(_) => anyhow::bail!(
+            "{} is shorter than 32 characters; delete it to generate a new key",
+            path.display()
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+    let secret = random_secret(48);
+    write_private_file(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated a new JWT signing key");
+    Ok(secret)
+}
+
+/// What the first start created, to be shown to the operator once.
+pub struct FirstAdmin {
+    pub email: String,
+    pub password: String,
+    pub password_file: PathBuf,
+}
+
+/// On an empty database, creates the administrator named in the configuration with a
+/// random password, written to `initial-admin-password` (mode 0600).
+pub async fn ensure_first_admin(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Option<FirstAdmin>> {
+    if store.first_admin_exists().await? {
+        return Ok(None);
+    }
+    let email = crate::auth::normalize_email(&config.auth.admin_email)
+        .context("auth.admin_email is not an e-mail address")?;
+    let password = random_secret(18);
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hash_password(&password)).await?
+    };
+    let new = NewUser {
+        email: email.clone(),
+        full_name: "Administrator".into(),
+        hashed_password: hash,
+        role: ROLE_ADMIN.into(),
+        is_active: true,
+        is_superuser: true,
+        must_change_password: true,
+    };
+    let Some(user) = store.create_first_admin(&new).await? else {
+        return Ok(None); // another node or process created it meanwhile
+    };
+    let password_file = config.data_dir.join(ADMIN_PASSWORD_FILE);
+    write_private_file(&password_file, &format!("{password}\n"))?;
+    store
+        .audit(
+            None,
+            "bootstrap",
+            "user",
+            Some(user.id),
+            serde_json::json!({"email": email}),
+        )
+        .await?;
+    Ok(Some(FirstAdmin {
+        email,
+        password,
+        password_file,
+    }))
+}
+
+/// Writes `contents` to a file readable only by its owner, replacing any older one.
+pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    set_mode(path, 0o600)?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting permissions of {}", path.display()))?;
+    }
+    let _ = (path, mode);
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The subcommands. Each loads the configuration, runs, and reports failures on stderr
+//! with a non-zero exit status.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{hash_password, normalize_email, random_secret};
+use crate::bootstrap;
+use crate::cli::{Cli, Command, ConfigCommand, SeedArgs};
+use crate::config::{self, Config, Overrides};
+use crate::server::{App, ServeOptions};
+use crate::store::Store;
+use crate::store::users::{NewUser, ROLE_ADMIN};
+
+pub fn run(cli: Cli) -> ExitCode {
+    let mut overrides = Overrides {
+        config_file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        overrides.http_listen = args.http_listen.clone();
+        overrides.mqtt_listen = args.mqtt_listen.clone();
+    }
+    let loaded = match config::load(&overrides) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("securityvision: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = loaded.config;
+
+    if let Command::Config(what) = &cli.command {
+        match what {
+            ConfigCommand::Show => print!("{}", config.to_redacted_toml()),
+            ConfigCommand::Example => print!("{}", config::EXAMPLE),
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    crate::telemetry::init(&config.log);
+    if let Some(file) = &loaded.source_file {
+        tracing::info!(file = %file.display(), "configuration file loaded");
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("securityvision: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(config, args.no_migrate).await,
+            Command::Migrate(args) => migrate(config, args.status).await,
+            Command::Seed(args) => seed(config, args).await,
+            Command::Config(_) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("securityvision: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config, no_migrate: bool) -> anyhow::Result<()> {
+    let http_addr = config.http.listen;
+    let app = App::prepare(config, ServeOptions { no_migrate }).await?;
+    if let Some(admin) = &app.first_admin {
+        announce_first_admin(admin);
+    }
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("listening on {http_addr} (http.listen)"))?;
+    let shutdown = CancellationToken::new();
+    crate::shutdown::cancel_on_signal(shutdown.clone());
+    app.run(listener, shutdown).await
+}
+
+/// Tells the operator about the generated administrator. The password itself is printed
+/// only on an interactive terminal, so that it does not end up in the system journal;
+/// the file always has it.
+fn announce_first_admin(admin: &bootstrap::FirstAdmin) {
+    println!();
+    println!("  First start: created administrator {}", admin.email);
+    if std::io::stdout().is_terminal() {
+        println!("  Password (shown once): {}", admin.password);
+    }
+    println!(
+        "  The password is in {} (mode 0600).",
+        admin.password_file.display()
+    );
+    println!("  Log in and change it; then delete that file.");
+    println!();
+    tracing::info!(email = %admin.email, file = %admin.password_file.display(), "first administrator created");
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    bootstrap::prepare_data_dir(config)?;
+    let url = config.database_url();
+    Store::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening database {}", config::redact_url(&url)))
+}
+
+async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    if status_only {
+        let migrations = store.migration_status().await?;
+        println!(
+            "database: {} ({})",
+            config::redact_url(&config.database_url()),
+            store.kind().name()
+        );
+        for m in &migrations {
+            let state = if m.applied { "applied" } else { "pending" };
+            println!("{:>6}  {:<8} {}", m.version, state, m.description);
+        }
+        let pending = migrations.iter().filter(|m| !m.applied).count();
+        println!(
+            "{} applied, {} pending",
+            migrations.len() - pending,
+            pending
+        );
+    } else {
+        let applied = store.migrate().await?;
+        println!("{applied} migration(s) applied; the schema is up to date");
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    let email_text = args
+        .admin_email
+        .unwrap_or_else(|| config.auth.admin_email.clone());
+    let email = normalize_email(&email_text)
+        .with_context(|| format!("{email_text:?} is not an e-mail address"))?;
+    if store.user_by_email(&email).await?.is_some() {
+        anyhow::bail!("a user with e-mail {email} already exists");
+    }
+    let (password, generated) = match args.admin_password {
+        Some(p) if p.chars().count() >= 8 => (p, false),
+        Some(_) => anyhow::bail!("the admin password must have at least 8 characters"),
+        None => (random_secret(18), true),
+    };
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hash_password(&password)).await?
+    };
+    let user = store
+        .create_user(&NewUser {
+            email: email.clone(),
+            full_name: args.admin_name,
+            hashed_password: hash,
+            role: ROLE_ADMIN.into(),
+            is_active: true,
+            is_superuser: true,
+            must_change_password: generated,
+        })
+        .await?;
+    store.mark_first_admin_created(&email).await?;
+    store
+        .audit(
+            None,
+            "seed",
+            "user",
+            Some(user.id),
+            serde_json::json!({"email": email}),
+        )
+        .await?;
+    println!("created administrator {email}");
+    if generated {
+        println!("password: {password}");
+    }
+    store.close().await;
+    Ok(())
+}

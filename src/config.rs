@@ -1,0 +1,642 @@
+//! Effective configuration: built-in defaults < TOML file < environment < command-line flags.
+//!
+//! Every key has one canonical path (`http.listen`); the environment table maps `SV_*`
+//! names, and the variable names of the original Python backend, onto those paths. Values
+//! from the environment and from flags go through [`Config::set`], so a bad value is reported
+//! with the key, where it came from and what is allowed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the packaged appliance keeps its configuration file.
+pub const SYSTEM_CONFIG_FILE: &str = "/etc/securityvision/securityvision.toml";
+
+/// The commented example configuration, also shipped as `config/securityvision.toml`.
+pub const EXAMPLE: &str = include_str!("../config/securityvision.toml");
+
+/// Shown instead of a secret by `config show`.
+const REDACTED: &str = "<redacted>";
+
+/// Signing keys that must never be accepted: the original backend's default and the usual
+/// placeholders.
+const WELL_KNOWN_SECRETS: &[&str] = &[
+    "change-me-in-production",
+    "changeme",
+    "change-me",
+    "secret",
+    "your-secret-key",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {key} = {value:?} (from {origin}): {allowed}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        origin: String,
+        allowed: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database, generated secrets and media.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub mqtt: MqttConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// tracing filter directives; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Origins allowed to call the API from a browser; empty means same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Absolute URL under which clients reach the appliance (used in links it generates).
+    pub public_base_url: Option<String>,
+    /// Seconds that in-flight requests get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; empty means SQLite in the data directory.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 signing key; when empty a random key is generated and kept in the data directory.
+    pub jwt_secret: Option<String>,
+    pub token_ttl_minutes: u32,
+    /// E-mail of the administrator created on the first start of an empty database.
+    pub admin_email: String,
+    /// Failed logins per e-mail address within `login_lockout_minutes` before further
+    /// attempts are refused (HTTP 429).
+    pub max_failed_logins: u32,
+    pub login_lockout_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // Under systemd, `StateDirectory=` tells us where state belongs.
+        let data_dir = std::env::var_os("STATE_DIRECTORY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        Config {
+            data_dir,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            mqtt: MqttConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            filter: "info,sqlx=warn,rumqttd=warn".into(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            cors_origins: Vec::new(),
+            public_base_url: None,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            token_ttl_minutes: 1440,
+            admin_email: "admin@localhost".into(),
+            max_failed_logins: 10,
+            login_lockout_minutes: 15,
+        }
+    }
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1883)),
+        }
+    }
+}
+
+// Secrets never reach logs through `{:?}`.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| REDACTED))
+            .field("token_ttl_minutes", &self.token_ttl_minutes)
+            .field("admin_email", &self.admin_email)
+            .field("max_failed_logins", &self.max_failed_logins)
+            .field("login_lockout_minutes", &self.login_lockout_minutes)
+            .finish()
+    }
+}
+
+/// One configuration key as the environment names it. The first name that is set wins, so
+/// the `SV_*` name takes precedence over the original backend's name.
+struct EnvKey {
+    key: &'static str,
+    names: &'static [&'static str],
+    /// Secrets can also be read from a file named by `<NAME>_FILE`.
+    secret: bool,
+}
+
+const ENV_KEYS: &[EnvKey] = &[
+    EnvKey {
+        key: "data_dir",
+        names: &["SV_DATA_DIR"],
+        secret: false,
+    },
+    EnvKey {
+        key: "log.format",
+        names: &["SV_LOG_FORMAT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "log.filter",
+        names: &["SV_LOG_FILTER"],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.listen",
+        names: &["SV_HTTP_LISTEN"],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.cors_origins",
+        names: &["SV_HTTP_CORS_ORIGINS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.public_base_url",
+        names: &["SV_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.shutdown_grace_seconds",
+        names: &["SV_HTTP_SHUTDOWN_GRACE_SECONDS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "database.url",
+        names: &["SV_DATABASE_URL", "DATABASE_URL"],
+        secret: true,
+    },
+    EnvKey {
+        key: "database.max_connections",
+        names: &["SV_DATABASE_MAX_CONNECTIONS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.jwt_secret",
+        names: &["SV_JWT_SECRET", "JWT_SECRET_KEY", "SVPOS_SECRET_KEY"],
+        secret: true,
+    },
+    EnvKey {
+        key: "auth.token_ttl_minutes",
+        names: &[
+            "SV_TOKEN_TTL_MINUTES",
+            "JWT_ACCESS_TOKEN_EXPIRE_MINUTES",
+            "SVPOS_ACCESS_TOKEN_EXPIRE_MINUTES",
+        ],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.admin_email",
+        names: &["SV_ADMIN_EMAIL"],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.max_failed_logins",
+        names: &["SV_MAX_FAILED_LOGINS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.login_lockout_minutes",
+        names: &["SV_LOGIN_LOCKOUT_MINUTES"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.listen",
+        names: &["SV_MQTT_LISTEN"],
+        secret: false,
+    },
+];
+
+/// `SV_*` variables that are not configuration keys but are read elsewhere.
+const OTHER_SV_VARIABLES: &[&str] = &["SV_CONFIG", "SV_ADMIN_PASSWORD"];
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub http_listen: Option<String>,
+    pub mqtt_listen: Option<String>,
+}
+
+/// A loaded configuration plus what the loader noticed along the way (printed once logging
+/// is set up).
+pub struct Loaded {
+    pub config: Config,
+    pub source_file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the configuration from the real process environment.
+pub fn load(overrides: &Overrides) -> Result<Loaded, ConfigError> {
+    load_from(
+        overrides,
+        |name| std::env::var(name).ok(),
+        std::env::vars().map(|(k, _)| k),
+    )
+}
+
+/// Loads the configuration with an explicit environment (tests use this).
+pub fn load_from(
+    overrides: &Overrides,
+    env: impl Fn(&str) -> Option<String>,
+    env_names: impl Iterator<Item = String>,
+) -> Result<Loaded, ConfigError> {
+    let mut warnings = Vec::new();
+    let file = match &overrides.config_file {
+        Some(path) => Some(path.clone()),
+        None => {
+            let system = Path::new(SYSTEM_CONFIG_FILE);
+            system.exists().then(|| system.to_path_buf())
+        }
+    };
+    let mut config = match &file {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+
+    for entry in ENV_KEYS {
+        for name in entry.names {
+            let value = match env(name) {
+                Some(value) => Some(value),
+                None if entry.secret => read_secret_file(entry.key, name, &env)?,
+                None => None,
+            };
+            if let Some(value) = value {
+                config.set(entry.key, &value, &format!("environment variable {name}"))?;
+                break;
+            }
+        }
+    }
+    for name in env_names {
+        if name.starts_with("SV_") && !name.starts_with("SV_TEST_") && !is_known_variable(&name) {
+            warnings.push(format!("unknown environment variable {name} is ignored"));
+        }
+    }
+
+    let flag = |name: &str| format!("command-line flag --{name}");
+    if let Some(dir) = &overrides.data_dir {
+        config.set("data_dir", &dir.to_string_lossy(), &flag("data-dir"))?;
+    }
+    if let Some(url) = &overrides.database_url {
+        config.set("database.url", url, &flag("database-url"))?;
+    }
+    if let Some(addr) = &overrides.http_listen {
+        config.set("http.listen", addr, &flag("http-listen"))?;
+    }
+    if let Some(addr) = &overrides.mqtt_listen {
+        config.set("mqtt.listen", addr, &flag("mqtt-listen"))?;
+    }
+
+    config.validate()?;
+    Ok(Loaded {
+        config,
+        source_file: file,
+        warnings,
+    })
+}
+
+fn is_known_variable(name: &str) -> bool {
+    let base = name.strip_suffix("_FILE").unwrap_or(name);
+    OTHER_SV_VARIABLES.contains(&name)
+        || ENV_KEYS
+            .iter()
+            .any(|e| e.names.contains(&name) || (e.secret && e.names.contains(&base)))
+}
+
+fn read_secret_file(
+    key: &'static str,
+    name: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let Some(path) = env(&file_var) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(contents) => Ok(Some(contents.trim_end_matches(['\r', '\n']).to_string())),
+        Err(err) => Err(ConfigError::Invalid {
+            key,
+            value: path,
+            origin: format!("environment variable {file_var}"),
+            allowed: format!("a readable file holding the secret ({err})"),
+        }),
+    }
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })
+    }
+
+    /// Sets one key from its text form, as given in the environment or on the command line.
+    pub fn set(&mut self, key: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, allowed: &str| ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            origin: origin.to_string(),
+            allowed: allowed.to_string(),
+        };
+        let optional = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+        match key {
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "log.format" => {
+                self.log.format = match value.to_ascii_lowercase().as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(invalid("log.format", "one of: text, json")),
+                }
+            }
+            "log.filter" => self.log.filter = value.to_string(),
+            "http.listen" => {
+                self.http.listen = value
+                    .parse()
+                    .map_err(|_| invalid("http.listen", "ADDR:PORT, e.g. 0.0.0.0:8080"))?
+            }
+            "http.cors_origins" => {
+                self.http.cors_origins = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "http.public_base_url" => self.http.public_base_url = optional(value),
+            "http.shutdown_grace_seconds" => {
+                self.http.shutdown_grace_seconds = value.parse().map_err(|_| {
+                    invalid("http.shutdown_grace_seconds", "a whole number of seconds")
+                })?
+            }
+            "database.url" => self.database.url = optional(value),
+            "database.max_connections" => {
+                self.database.max_connections = value
+                    .parse()
+                    .map_err(|_| invalid("database.max_connections", "a whole number, 1 to 200"))?
+            }
+            "auth.jwt_secret" => self.auth.jwt_secret = optional(value),
+            "auth.token_ttl_minutes" => {
+                self.auth.token_ttl_minutes = value.parse().map_err(|_| {
+                    invalid(
+                        "auth.token_ttl_minutes",
+                        "a whole number of minutes, 1 to 43200",
+                    )
+                })?
+            }
+            "auth.admin_email" => self.auth.admin_email = value.trim().to_string(),
+            "auth.max_failed_logins" => {
+                self.auth.max_failed_logins = value
+                    .parse()
+                    .map_err(|_| invalid("auth.max_failed_logins", "a whole number, 1 or more"))?
+            }
+            "auth.login_lockout_minutes" => {
+                self.auth.login_lockout_minutes = value.parse().map_err(|_| {
+                    invalid("auth.login_lockout_minutes", "a whole number of minutes")
+                })?
+            }
+            "mqtt.listen" => {
+                self.mqtt.listen = value
+                    .parse()
+                    .map_err(|_| invalid("mqtt.listen", "ADDR:PORT, e.g. 0.0.0.0:1883"))?
+            }
+            other => unreachable!("configuration key {other} is not in Config::set"),
+        }
+        Ok(())
+    }
+
+    /// Checks the rules that a single key's type cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, value: &str, allowed: &str| ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            origin: "the effective configuration".into(),
+            allowed: allowed.to_string(),
+        };
+        if let Some(url) = &self.database.url
+            && DatabaseKind::of(url).is_none()
+        {
+            return Err(invalid(
+                "database.url",
+                &redact_url(url),
+                "a sqlite://PATH or postgres://USER:PASSWORD@HOST/DB URL",
+            ));
+        }
+        if !(1..=200).contains(&self.database.max_connections) {
+            let v = self.database.max_connections.to_string();
+            return Err(invalid("database.max_connections", &v, "1 to 200"));
+        }
+        if let Some(secret) = &self.auth.jwt_secret
+            && (secret.len() < 32 || WELL_KNOWN_SECRETS.contains(&secret.as_str()))
+        {
+            return Err(invalid(
+                "auth.jwt_secret",
+                REDACTED,
+                "at least 32 characters and not a well-known default; leave it empty to \
+                 have a random key generated in the data directory",
+            ));
+        }
+        if !(1..=43_200).contains(&self.auth.token_ttl_minutes) {
+            let v = self.auth.token_ttl_minutes.to_string();
+            return Err(invalid(
+                "auth.token_ttl_minutes",
+                &v,
+                "1 to 43200 minutes (30 days)",
+            ));
+        }
+        if self.auth.max_failed_logins == 0 {
+            return Err(invalid("auth.max_failed_logins", "0", "1 or more"));
+        }
+        if crate::auth::normalize_email(&self.auth.admin_email).is_none() {
+            let v = &self.auth.admin_email;
+            return Err(invalid(
+                "auth.admin_email",
+                v,
+                "an e-mail address, e.g. admin@localhost",
+            ));
+        }
+        for origin in &self.http.cors_origins {
+            let ok = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.trim_end_matches('/').contains(['?', '#'])
+                    && axum::http::HeaderValue::from_str(origin).is_ok());
+            if !ok {
+                return Err(invalid(
+                    "http.cors_origins",
+                    origin,
+                    "origins such as https://console.example.com, or *",
+                ));
+            }
+        }
+        if let Some(url) = &self.http.public_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "http.public_base_url",
+                url,
+                "an http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("securityvision.db").display()
+            ),
+        }
+    }
+
+    /// The configuration as `config show` prints it: TOML, secrets replaced.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = Some(redact_url(&self.database_url()));
+        if shown.auth.jwt_secret.is_some() {
+            shown.auth.jwt_secret = Some(REDACTED.into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseKind::Sqlite => "sqlite",
+            DatabaseKind::Postgres => "postgres",
+        }
+    }
+
+    pub fn of(url: &str) -> Option<DatabaseKind> {
+        if url.starts_with("sqlite:") {
+            Some(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DatabaseKind::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:pw@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:{REDACTED}@{host}{path}")
+            } else {
+                url.to_string()
+            }
+        }
+        None => url.to_string(),
+    }
+}

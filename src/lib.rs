@@ -1,0 +1,16 @@
+//! SecurityVision: an on-prem RTLS and camera-event appliance in one binary.
+//!
+//! `main.rs` parses the command line and calls [`commands`]; everything else is organised by
+//! feature: [`config`], [`store`], [`auth`], [`api`], [`server`] (the `serve` command's
+//! lifecycle), [`bootstrap`] (first-start state) and [`shutdown`].
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,285 @@
+//! Storage: one `Store` over SQLite (the default) or PostgreSQL.
+//!
+//! Each query is written once, in SQL both engines accept (`$1` placeholders, `RETURNING`,
+//! `ON CONFLICT`), and [`on_pool!`] runs the same body on whichever pool is in use. SQLite
+//! gets a separate single-connection writer pool: all writes are serialised inside the
+//! process, so a transaction never meets `SQLITE_BUSY` half-way.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::{DatabaseKind, redact_url};
+
+pub mod audit;
+pub mod users;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the text names the constraint or column.
+    #[error("duplicate value: {0}")]
+    Conflict(String),
+    /// A foreign key refused the write (a referenced row does not exist, or a row is still
+    /// referenced).
+    #[error("reference violation: {0}")]
+    ForeignKey(String),
+    #[error(
+        "database schema is out of date: {0} pending migration(s); run `securityvision migrate`"
+    )]
+    SchemaOutdated(usize),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) => {
+                let what = db
+                    .constraint()
+                    .map(String::from)
+                    .unwrap_or_else(|| db.message().to_string());
+                if db.is_unique_violation() {
+                    StoreError::Conflict(what)
+                } else if db.is_foreign_key_violation() {
+                    StoreError::ForeignKey(what)
+                } else {
+                    StoreError::Database(sqlx::Error::Database(db))
+                }
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool for `read` or `write` access.
+macro_rules! on_pool {
+    ($store:expr, read, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(db) => {
+                let $pool = db.reader();
+                $body
+            }
+            $crate::store::Store::Postgres(db) => {
+                let $pool = db;
+                $body
+            }
+        }
+    };
+    ($store:expr, write, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(db) => {
+                let $pool = db.writer();
+                $body
+            }
+            $crate::store::Store::Postgres(db) => {
+                let $pool = db;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl SqliteStore {
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+}
+
+/// "Now" as the store records it: UTC, whole microseconds (what PostgreSQL keeps), so a
+/// value reads back identically from either engine.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// One migration as `migrate --status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationState {
+    pub version: i64,
+    pub description: String,
+    pub applied: bool,
+}
+
+impl Store {
+    /// Opens the database named by `url`, creating a SQLite file (and its directory) if
+    /// needed. Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        match DatabaseKind::of(url) {
+            Some(DatabaseKind::Sqlite) => Self::connect_sqlite(url, max_connections).await,
+            Some(DatabaseKind::Postgres) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                Ok(Store::Postgres(pool))
+            }
+            None => Err(StoreError::Database(sqlx::Error::Configuration(
+                format!("unsupported database URL {}", redact_url(url)).into(),
+            ))),
+        }
+    }
+
+    async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store::Sqlite(SqliteStore { read, write }))
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        match self {
+            Store::Sqlite(_) => DatabaseKind::Sqlite,
+            Store::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self {
+            Store::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Store::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies every pending migration; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize> {
+        let pending = self.pending_migrations().await?;
+        on_pool!(self, write, |pool| self.migrator().run(pool).await?);
+        Ok(pending)
+    }
+
+    /// Every migration this binary knows, and whether the database has it.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        let applied = self.applied_versions().await?;
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| MigrationState {
+                version: m.version,
+                description: m.description.to_string(),
+                applied: applied.contains(&m.version),
+            })
+            .collect())
+    }
+
+    pub async fn pending_migrations(&self) -> Result<usize> {
+        Ok(self
+            .migration_status()
+            .await?
+            .iter()
+            .filter(|m| !m.applied)
+            .count())
+    }
+
+    /// Refuses a schema that lacks migrations this binary needs.
+    pub async fn ensure_schema_current(&self) -> Result<()> {
+        match self.pending_migrations().await? {
+            0 => Ok(()),
+            n => Err(StoreError::SchemaOutdated(n)),
+        }
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>> {
+        // The bookkeeping table only exists once something was migrated; asking for it
+        // must not create it.
+        let exists: bool = match self {
+            Store::Sqlite(db) => {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                 WHERE type = 'table' AND name = '_sqlx_migrations')",
+                )
+                .fetch_one(db.reader())
+                .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        if !exists {
+            return Ok(Vec::new());
+        }
+        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// A trivial round trip, for `/health`.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, read, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(drop)?);
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(db) => {
+                db.read.close().await;
+                db.write.close().await;
+            }
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Reads a value of the small key/value table that holds appliance-wide facts.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        const SQL: &str = "SELECT value FROM app_settings WHERE key = $1";
+        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?))
+    }
+}
