@@ -61,7 +61,7 @@ pub async fn ensure_first_admin(
     store: &Store,
     config: &Config,
 ) -> anyhow::Result<Option<FirstAdmin>> {
-    if store.first_admin_exists().await? {
+    if !config.auth.bootstrap_admin || store.first_admin_exists().await? {
         return Ok(None);
     }
     let email = crate::auth::normalize_email(&config.auth.admin_email)

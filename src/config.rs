@@ -100,6 +100,9 @@ pub struct AuthConfig {
     /// HS256 signing key; when empty a random key is generated and kept in the data directory.
     pub jwt_secret: Option<String>,
     pub token_ttl_minutes: u32,
+    /// Whether the first start of an empty database creates an administrator with a random
+    /// password. When off, the first administrator signs up through `/auth/signup`.
+    pub bootstrap_admin: bool,
     /// E-mail of the administrator created on the first start of an empty database.
     pub admin_email: String,
     /// Failed logins per e-mail address within `login_lockout_minutes` before further
@@ -165,6 +168,7 @@ impl Default for AuthConfig {
         AuthConfig {
             jwt_secret: None,
             token_ttl_minutes: 1440,
+            bootstrap_admin: true,
             admin_email: "admin@localhost".into(),
             max_failed_logins: 10,
             login_lockout_minutes: 15,
@@ -195,6 +199,7 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| REDACTED))
             .field("token_ttl_minutes", &self.token_ttl_minutes)
+            .field("bootstrap_admin", &self.bootstrap_admin)
             .field("admin_email", &self.admin_email)
             .field("max_failed_logins", &self.max_failed_logins)
             .field("login_lockout_minutes", &self.login_lockout_minutes)
@@ -269,6 +274,11 @@ const ENV_KEYS: &[EnvKey] = &[
             "JWT_ACCESS_TOKEN_EXPIRE_MINUTES",
             "SVPOS_ACCESS_TOKEN_EXPIRE_MINUTES",
         ],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.bootstrap_admin",
+        names: &["SV_BOOTSTRAP_ADMIN"],
         secret: false,
     },
     EnvKey {
@@ -476,6 +486,10 @@ impl Config {
                     )
                 })?
             }
+            "auth.bootstrap_admin" => {
+                self.auth.bootstrap_admin = parse_bool(value)
+                    .ok_or_else(|| invalid("auth.bootstrap_admin", "true or false"))?
+            }
             "auth.admin_email" => self.auth.admin_email = value.trim().to_string(),
             "auth.max_failed_logins" => {
                 self.auth.max_failed_logins = value
@@ -591,6 +605,14 @@ impl Config {
             shown.auth.jwt_secret = Some(REDACTED.into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 

@@ -1,0 +1,199 @@
+//! The real binary: `serve`, `migrate`, `seed` and `config`, as an operator runs them.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{Backend, TestDatabase, backend_tests};
+
+const BIN: &str = env!("CARGO_BIN_EXE_securityvision");
+
+/// The binary with a clean environment: no `SV_*` or original-backend variables leak in.
+fn securityvision(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env("SV_CONFIG", "/dev/null");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_health(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{base}/health")).await
+            && response.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the appliance did not become healthy at {base}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+backend_tests! {
+    async fn serve_starts_on_defaults_and_stops_on_sigterm(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let port = free_port();
+        let mut command = securityvision(dir.path());
+        command.args(["serve", "--http-listen", &format!("127.0.0.1:{port}"), "--mqtt-listen", "127.0.0.1:0"]);
+        if backend == Backend::Postgres {
+            command.env("SV_DATABASE_URL", &db.url);
+        }
+        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        wait_for_health(&base).await;
+
+        // Data directory in the working directory, secrets readable by the owner only.
+        let data = dir.path().join("data");
+        let password_file = data.join("initial-admin-password");
+        let password = std::fs::read_to_string(&password_file).expect("initial admin password written");
+        use std::os::unix::fs::PermissionsExt;
+        for file in [&password_file, &data.join("jwt-secret")] {
+            assert_eq!(std::fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600, "{}", file.display());
+        }
+        assert_eq!(data.join("securityvision.db").exists(), backend == Backend::Sqlite);
+
+        let client = reqwest::Client::new();
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "admin@localhost", "password": password.trim()}))
+            .send().await.unwrap().json().await.unwrap();
+        let token = login["access_token"].as_str().expect("token");
+        let me = client.get(format!("{base}/api/v1/auth/me")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(me.status(), reqwest::StatusCode::OK);
+
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+        let all = text(&output);
+        assert!(output.status.success(), "exit after SIGTERM: {:?}\n{all}", output.status);
+        assert!(all.contains("initial-admin-password"), "says where the password is:\n{all}");
+        assert!(!all.contains(password.trim()), "password printed to a non-terminal:\n{all}");
+        assert!(all.contains("stopped"), "{all}");
+    }
+
+    async fn migrate_status_lists_pending_then_applied_and_is_idempotent(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let status = run(securityvision(dir.path()).args(["--database-url", &db.url, "migrate", "--status"]));
+        assert!(status.status.success(), "{}", text(&status));
+        assert!(text(&status).contains("pending  baseline"), "{}", text(&status));
+        assert!(text(&status).contains("0 applied, 1 pending"), "{}", text(&status));
+
+        let refused = run(securityvision(dir.path()).args(["--database-url", &db.url, "serve", "--no-migrate", "--http-listen", "127.0.0.1:0"]));
+        assert!(!refused.status.success());
+        assert!(text(&refused).contains("out of date"), "{}", text(&refused));
+
+        let first = run(securityvision(dir.path()).args(["--database-url", &db.url, "migrate"]));
+        assert!(first.status.success() && text(&first).contains("1 migration(s) applied"), "{}", text(&first));
+        let second = run(securityvision(dir.path()).args(["--database-url", &db.url, "migrate"]));
+        assert!(second.status.success() && text(&second).contains("0 migration(s) applied"), "{}", text(&second));
+        let status = run(securityvision(dir.path()).args(["--database-url", &db.url, "migrate", "--status"]));
+        assert!(text(&status).contains("applied  baseline") && text(&status).contains("1 applied, 0 pending"), "{}", text(&status));
+    }
+
+    async fn seed_creates_an_administrator_once(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let seed = |extra: &[&str]| {
+            let mut command = securityvision(dir.path());
+            command.args(["--database-url", &db.url, "seed", "--admin-email", "ops@example.com"]).args(extra);
+            run(&mut command)
+        };
+        let output = seed(&["--admin-password", "a-chosen-password"]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains("created administrator ops@example.com"));
+        let again = seed(&[]);
+        assert!(!again.status.success());
+        assert!(text(&again).contains("already exists"), "{}", text(&again));
+        let short = run(securityvision(dir.path()).args(["--database-url", &db.url, "seed", "--admin-email", "b@example.com", "--admin-password", "short"]));
+        assert!(!short.status.success());
+
+        let store = securityvision::store::Store::connect(&db.url, 1).await.unwrap();
+        let user = store.user_by_email("ops@example.com").await.unwrap().unwrap();
+        assert!(user.is_admin() && user.hashed_password.starts_with("$argon2id$"));
+        assert!(store.first_admin_exists().await.unwrap(), "serve will not create another admin");
+        store.close().await;
+    }
+}
+
+#[test]
+fn a_bad_configuration_value_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(securityvision(dir.path())
+        .env("SV_HTTP_LISTEN", "localhost")
+        .arg("serve"));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("http.listen")
+            && message.contains("SV_HTTP_LISTEN")
+            && message.contains("ADDR:PORT"),
+        "{message}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing created on a bad configuration"
+    );
+
+    let output = run(securityvision(dir.path())
+        .env("SVPOS_SECRET_KEY", "change-me-in-production")
+        .arg("serve"));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "the original's default signing key is refused"
+    );
+}
+
+#[test]
+fn config_show_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(securityvision(dir.path())
+        .env("DATABASE_URL", "postgres://sv:hunter2-pw@db.example/sv")
+        .env("SV_JWT_SECRET", "signing-key-that-must-stay-secret-123")
+        .args(["--data-dir", "/srv/sv", "config", "show"]));
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = text(&output);
+    assert!(shown.contains("data_dir = \"/srv/sv\""), "{shown}");
+    assert!(
+        shown.contains("postgres://sv:<redacted>@db.example/sv"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("must-stay-secret"),
+        "{shown}"
+    );
+
+    let example = run(securityvision(dir.path()).args(["config", "example"]));
+    assert_eq!(
+        String::from_utf8_lossy(&example.stdout),
+        securityvision::config::EXAMPLE
+    );
+}

@@ -1,0 +1,296 @@
+//! The test harness: the real application, started in-process on a random loopback port
+//! with its own data directory, on SQLite or on PostgreSQL (a fresh database per test on
+//! the server named by `SV_TEST_DATABASE_URL`).
+
+use std::path::{Path, PathBuf};
+
+use reqwest::{Method, StatusCode};
+use securityvision::config::Config;
+use securityvision::server::{App, ServeOptions};
+use securityvision::store::Store;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each test once and runs it as two tests, `<name>::sqlite` and
+/// `<name>::postgres`. The PostgreSQL one is skipped (with a note) when
+/// `SV_TEST_DATABASE_URL` is unset, and fails instead when `SV_TEST_REQUIRE_POSTGRES` is set.
+macro_rules! backend_tests {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn case($backend: $crate::common::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    case($crate::common::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::common::postgres_available() {
+                        case($crate::common::Backend::Postgres).await
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use backend_tests;
+
+/// Whether PostgreSQL tests can run; panics if they are required but not configured.
+pub fn postgres_available() -> bool {
+    let configured = std::env::var("SV_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    if !configured && std::env::var("SV_TEST_REQUIRE_POSTGRES").is_ok() {
+        panic!("SV_TEST_REQUIRE_POSTGRES is set but SV_TEST_DATABASE_URL is not");
+    }
+    if !configured {
+        eprintln!("skipped: set SV_TEST_DATABASE_URL=postgres://… to run the PostgreSQL variant");
+    }
+    configured
+}
+
+/// A database for one test: a SQLite file in the test's directory, or a PostgreSQL
+/// database created for it and dropped afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>, // (admin URL, database name)
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend, dir: &Path) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.join("test.db").display()),
+                postgres: None,
+            },
+            Backend::Postgres => {
+                let admin_url =
+                    std::env::var("SV_TEST_DATABASE_URL").expect("SV_TEST_DATABASE_URL");
+                let name = format!(
+                    "sv_test_{}",
+                    securityvision::auth::random_secret(9)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+                    .await
+                    .expect("connect to SV_TEST_DATABASE_URL");
+                sqlx::Executor::execute(
+                    &mut conn,
+                    sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+                )
+                .await
+                .expect("create test database");
+                let base = admin_url.split('?').next().unwrap_or(&admin_url);
+                let url = format!(
+                    "{}/{name}",
+                    &base[..base.rfind('/').expect("URL with a database path")]
+                );
+                TestDatabase {
+                    url,
+                    postgres: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async context: use a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+                    .await
+                    .ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A configuration for a test: everything in `dir`, nothing listening on fixed ports.
+pub fn test_config(dir: &Path, database_url: &str) -> Config {
+    let mut config = Config {
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
+    config.database.url = Some(database_url.to_string());
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.http.shutdown_grace_seconds = 2;
+    config
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub config: Config,
+    pub admin_email: String,
+    pub admin_password: Option<String>,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the database outlives the server.
+    _db: TestDatabase,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        TestApp::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let mut config = test_config(dir.path(), &db.url);
+        adjust(&mut config);
+        let app = App::prepare(config.clone(), ServeOptions::default())
+            .await
+            .expect("app starts");
+        let admin_password = app.first_admin.as_ref().map(|a| a.password.clone());
+        let store = app.state.store.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(listener, shutdown.clone()));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            admin_email: config.auth.admin_email.clone(),
+            config,
+            admin_password,
+            shutdown,
+            server: Some(server),
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body; returns status and body
+    /// (JSON, or `Value::Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{path}: body is not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Logs in with JSON; panics unless it succeeds.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let body = serde_json::json!({ "email": email, "password": password });
+        let (status, value) = self
+            .call(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "login of {email} failed: {value}");
+        value["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// A token of the administrator created at first start.
+    pub async fn admin_token(&self) -> String {
+        let password = self
+            .admin_password
+            .clone()
+            .expect("the first start created an admin");
+        self.login(&self.admin_email, &password).await
+    }
+
+    /// Creates a user through the API (as admin) and returns a token of theirs.
+    pub async fn user_token(&self, admin_token: &str, email: &str, role: &str) -> (i64, String) {
+        let body = serde_json::json!({
+            "email": email, "full_name": "Test User", "role": role, "password": "user-password-1"
+        });
+        let (status, user) = self.post("/api/v1/users/", admin_token, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        (
+            user["id"].as_i64().unwrap(),
+            self.login(email, "user-password-1").await,
+        )
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The `detail` of an error body, as text.
+pub fn detail(body: &Value) -> String {
+    match &body["detail"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: one test binary (linking is the slow part of a debug build), one
+//! module per area. Tests marked with `backend_tests!` run on SQLite and PostgreSQL.
+
+mod common;
+
+mod auth;
+mod cli;
+mod config;
+mod http;
+mod store_story;
+mod users;

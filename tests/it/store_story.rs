@@ -1,0 +1,101 @@
+//! Every store method, in one story, on each backend: this is what proves that each query
+//! is written once for both engines.
+
+use securityvision::store::StoreError;
+use securityvision::store::users::{NewUser, UpdateError};
+
+use crate::common::{TestDatabase, backend_tests};
+
+fn new_user(email: &str, role: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        full_name: "Story".into(),
+        hashed_password: "$argon2id$placeholder".into(),
+        role: role.into(),
+        is_active: true,
+        is_superuser: false,
+        must_change_password: false,
+    }
+}
+
+backend_tests! {
+    async fn store_story(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let store = securityvision::store::Store::connect(&db.url, 4).await.unwrap();
+
+        // Migrations: all pending on an empty database, none after, idempotent.
+        let before = store.migration_status().await.unwrap();
+        assert!(!before.is_empty() && before.iter().all(|m| !m.applied));
+        assert!(matches!(store.ensure_schema_current().await, Err(StoreError::SchemaOutdated(n)) if n == before.len()));
+        assert_eq!(store.migrate().await.unwrap(), before.len());
+        assert_eq!(store.migrate().await.unwrap(), 0);
+        assert!(store.migration_status().await.unwrap().iter().all(|m| m.applied));
+        store.ensure_schema_current().await.unwrap();
+        store.ping().await.unwrap();
+
+        // First admin: claimed once.
+        assert!(!store.first_admin_exists().await.unwrap());
+        let mut admin = new_user("root@example.com", "ADMIN");
+        admin.is_superuser = true;
+        let root = store.create_first_admin(&admin).await.unwrap().expect("first admin created");
+        assert!(store.create_first_admin(&new_user("other@example.com", "ADMIN")).await.unwrap().is_none());
+        assert!(store.first_admin_exists().await.unwrap());
+        assert_eq!(store.count_active_admins().await.unwrap(), 1);
+        assert!(store.setting("first_admin_created").await.unwrap().is_some());
+        store.mark_first_admin_created("again@example.com").await.unwrap();
+
+        // Users: create, unique e-mail, lookups, paging.
+        let op = store.create_user(&new_user("op@example.com", "OPERATOR")).await.unwrap();
+        assert!(matches!(store.create_user(&new_user("op@example.com", "OPERATOR")).await, Err(StoreError::Conflict(_))));
+        assert_eq!(store.user_by_id(op.id).await.unwrap().email, "op@example.com");
+        assert!(matches!(store.user_by_id(9999).await, Err(StoreError::NotFound)));
+        assert_eq!(store.user_by_email("op@example.com").await.unwrap().unwrap().id, op.id);
+        assert!(store.user_by_email("none@example.com").await.unwrap().is_none());
+        let all = store.list_users(0, 10).await.unwrap();
+        assert_eq!(all.iter().map(|u| u.id).collect::<Vec<_>>(), vec![root.id, op.id]);
+        assert_eq!(store.list_users(1, 10).await.unwrap().len(), 1);
+        assert_eq!(store.list_users(0, 0).await.unwrap().len(), 0);
+
+        // Timestamps read back exactly as written, in UTC.
+        assert_eq!(op.created_at, op.updated_at);
+        let reread = store.user_by_id(op.id).await.unwrap();
+        assert_eq!(reread.created_at, op.created_at);
+
+        // Updates: applied, refused by the closure, or refused as the last admin.
+        let stamp = securityvision::store::now();
+        let updated = store.update_user(op.id, |u| {
+            u.full_name = "Operator".into();
+            u.chatwoot_agent_id = Some(12);
+            u.tokens_valid_after = Some(stamp);
+            Ok::<_, ()>(())
+        }).await.unwrap();
+        assert_eq!((updated.full_name.as_str(), updated.chatwoot_agent_id), ("Operator", Some(12)));
+        assert_eq!(updated.tokens_valid_after, Some(stamp));
+        assert!(updated.updated_at > op.updated_at);
+        assert!(matches!(store.update_user(op.id, |_| Err::<(), _>("no")).await, Err(UpdateError::Refused("no"))));
+        assert!(matches!(store.update_user(root.id, |u| { u.is_active = false; Ok::<_, ()>(()) }).await, Err(UpdateError::LastAdmin)));
+        assert!(store.user_by_id(root.id).await.unwrap().is_active, "the refused update was rolled back");
+        assert!(matches!(store.update_user(9999, |_| Ok::<_, ()>(())).await, Err(UpdateError::Store(StoreError::NotFound))));
+        let clash = store.update_user(op.id, |u| { u.email = "root@example.com".into(); Ok::<_, ()>(()) }).await;
+        assert!(matches!(clash, Err(UpdateError::Store(StoreError::Conflict(_)))));
+
+        // Deletes.
+        assert!(matches!(store.delete_user(root.id).await, Err(UpdateError::LastAdmin)));
+        store.delete_user(op.id).await.unwrap();
+        assert!(matches!(store.delete_user(op.id).await, Err(UpdateError::Store(StoreError::NotFound))));
+
+        // Audit log: newest first, filtered by entity, JSON details round-trip.
+        store.audit(Some(root.id), "create", "user", Some(5), serde_json::json!({"email": "x@y"})).await.unwrap();
+        store.audit(None, "bootstrap", "building", None, serde_json::json!({})).await.unwrap();
+        let entries = store.audit_entries(None, 0, 10).await.unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].action, "bootstrap");
+        let users_only = store.audit_entries(Some("user"), 0, 10).await.unwrap();
+        assert_eq!(users_only.len(), 1);
+        assert_eq!(users_only[0].details.as_ref().unwrap().0["email"], "x@y");
+        assert_eq!(users_only[0].user_id, Some(root.id));
+
+        store.close().await;
+    }
+}
