@@ -57,6 +57,41 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub mqtt: MqttConfig,
+    pub media: MediaConfig,
+    pub devices: DevicesConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Where uploaded files (floor-plan images) are kept; empty means `<data_dir>/media`.
+    pub root: Option<PathBuf>,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// A device not heard from for this many seconds is offline.
+    pub offline_after_seconds: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            root: None,
+            max_upload_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        DevicesConfig {
+            offline_after_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +165,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             mqtt: MqttConfig::default(),
+            media: MediaConfig::default(),
+            devices: DevicesConfig::default(),
         }
     }
 }
@@ -294,6 +331,24 @@ const ENV_KEYS: &[EnvKey] = &[
     EnvKey {
         key: "auth.login_lockout_minutes",
         names: &["SV_LOGIN_LOCKOUT_MINUTES"],
+        secret: false,
+    },
+    EnvKey {
+        key: "media.root",
+        names: &["SV_MEDIA_ROOT", "MEDIA_ROOT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "media.max_upload_bytes",
+        names: &["SV_MEDIA_MAX_UPLOAD_BYTES"],
+        secret: false,
+    },
+    EnvKey {
+        key: "devices.offline_after_seconds",
+        names: &[
+            "SV_DEVICE_OFFLINE_AFTER_SECONDS",
+            "DEVICE_OFFLINE_THRESHOLD_SECONDS",
+        ],
         secret: false,
     },
     EnvKey {
@@ -506,6 +561,20 @@ impl Config {
                     .parse()
                     .map_err(|_| invalid("mqtt.listen", "ADDR:PORT, e.g. 0.0.0.0:1883"))?
             }
+            "media.root" => self.media.root = optional(value).map(PathBuf::from),
+            "media.max_upload_bytes" => {
+                self.media.max_upload_bytes = value
+                    .parse()
+                    .map_err(|_| invalid("media.max_upload_bytes", "a whole number of bytes"))?
+            }
+            "devices.offline_after_seconds" => {
+                self.devices.offline_after_seconds = value.parse().map_err(|_| {
+                    invalid(
+                        "devices.offline_after_seconds",
+                        "a whole number of seconds, 1 or more",
+                    )
+                })?
+            }
             other => unreachable!("configuration key {other} is not in Config::set"),
         }
         Ok(())
@@ -550,6 +619,17 @@ impl Config {
                 "1 to 43200 minutes (30 days)",
             ));
         }
+        if self.devices.offline_after_seconds == 0 {
+            return Err(invalid(
+                "devices.offline_after_seconds",
+                "0",
+                "1 or more seconds",
+            ));
+        }
+        if self.media.max_upload_bytes < 1024 {
+            let v = self.media.max_upload_bytes.to_string();
+            return Err(invalid("media.max_upload_bytes", &v, "at least 1024 bytes"));
+        }
         if self.auth.max_failed_logins == 0 {
             return Err(invalid("auth.max_failed_logins", "0", "1 or more"));
         }
@@ -584,6 +664,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The directory for uploaded media in effect.
+    pub fn media_root(&self) -> PathBuf {
+        self.media
+            .root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("media"))
     }
 
     /// The database URL in effect: the configured one, or SQLite in the data directory.

@@ -56,11 +56,14 @@ impl App {
             config.auth.max_failed_logins,
             Duration::from_secs(u64::from(config.auth.login_lockout_minutes) * 60),
         );
+        let secrets = crate::secrets::SecretBox::load_or_create(&config.data_dir)?;
         let state = AppState {
             store,
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             login_throttle: Arc::new(throttle),
+            events: crate::events::EventBus::new(1024),
+            secrets,
         };
         Ok(App { state, first_admin })
     }

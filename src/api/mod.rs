@@ -11,12 +11,25 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{LoginThrottle, TokenKeys};
 use crate::config::Config;
+use crate::events::EventBus;
+use crate::secrets::SecretBox;
 use crate::store::Store;
 
 pub mod auth;
+pub mod buildings;
+pub mod camera_groups;
+pub mod changes;
+pub mod devices;
 pub mod error;
 pub mod extract;
+pub mod floor_plans;
+pub mod floors;
 pub mod health;
+pub mod media;
+pub mod people;
+pub mod person_groups;
+pub mod support_groups;
+pub mod tags;
 pub mod users;
 pub mod validate;
 
@@ -29,6 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub login_throttle: Arc<LoginThrottle>,
+    pub events: EventBus,
+    pub secrets: SecretBox,
 }
 
 /// The whole HTTP application. Trailing slashes are handled by the caller (see
@@ -37,10 +52,20 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
         .merge(auth::router())
-        .merge(users::router());
+        .merge(users::router())
+        .merge(support_groups::router())
+        .merge(buildings::router())
+        .merge(floors::router())
+        .merge(floor_plans::router(state.config.media.max_upload_bytes))
+        .merge(devices::router())
+        .merge(camera_groups::router())
+        .merge(people::router())
+        .merge(tags::router())
+        .merge(person_groups::router());
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()
         .route("/health", get(health::health))
+        .route("/media/{*path}", get(media::serve))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async { method_not_allowed() })

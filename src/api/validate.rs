@@ -47,6 +47,10 @@ impl Checks {
         }
     }
 
+    pub fn has_errors(&self) -> bool {
+        !self.0.is_empty()
+    }
+
     pub fn finish(self) -> ApiResult<()> {
         if self.0.is_empty() {
             Ok(())
@@ -77,6 +81,14 @@ impl<T> Patch<T> {
         }
     }
 
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => Patch::Value(f(v)),
+        }
+    }
+
     /// Applies the patch to a nullable field.
     pub fn apply_to_option(self, target: &mut Option<T>) {
         match self {
@@ -91,6 +103,16 @@ impl<T> Patch<T> {
     pub fn apply_to(self, target: &mut T) {
         if let Patch::Value(v) = self {
             *target = v;
+        }
+    }
+}
+
+impl Patch<String> {
+    /// Trims a text value; a blank one becomes `null`.
+    pub fn trimmed(self) -> Patch<String> {
+        match self.map(|v| v.trim().to_string()) {
+            Patch::Value(v) if v.is_empty() => Patch::Null,
+            other => other,
         }
     }
 }
@@ -110,5 +132,36 @@ impl Checks {
         if matches!(value, Patch::Null) {
             self.push(field, "null", "may not be null");
         }
+    }
+}
+
+/// A timestamp as clients send it: RFC 3339 with an offset, or without one (taken as UTC,
+/// as the original's naive columns were meant), or a bare date.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlexibleDateTime(pub chrono::DateTime<chrono::Utc>);
+
+impl FlexibleDateTime {
+    pub fn parse(text: &str) -> Option<Self> {
+        use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+        let text = text.trim();
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Some(FlexibleDateTime(t.with_timezone(&Utc)));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+                return Some(FlexibleDateTime(t.and_utc()));
+            }
+        }
+        let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        Some(FlexibleDateTime(date.and_hms_opt(0, 0, 0)?.and_utc()))
+    }
+}
+
+impl<'de> Deserialize<'de> for FlexibleDateTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        FlexibleDateTime::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid datetime {text:?}: expected ISO 8601"))
+        })
     }
 }

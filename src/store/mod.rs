@@ -18,6 +18,10 @@ use sqlx::sqlite::{
 use crate::config::{DatabaseKind, redact_url};
 
 pub mod audit;
+pub mod devices;
+pub mod groups;
+pub mod people;
+pub mod site;
 pub mod users;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

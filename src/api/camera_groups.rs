@@ -1,0 +1,207 @@
+//! `/devices/camera-groups`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::changes::{or_404, or_409, record};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::validate::{Checks, Patch};
+use crate::store::groups::{CameraGroup, Table};
+
+const NOT_FOUND: &str = "CameraGroup not found";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/devices/camera-groups", get(list).post(create))
+        .route(
+            "/devices/camera-groups/{group_id}",
+            get(read).patch(update).delete(remove),
+        )
+}
+
+#[derive(Debug, Serialize)]
+struct CameraGroupRead {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    tenant: Option<String>,
+    device_ids: Vec<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn read_model(g: &CameraGroup, links: &[(i64, i64)]) -> CameraGroupRead {
+    CameraGroupRead {
+        id: g.id,
+        name: g.name.clone(),
+        description: g.description.clone(),
+        tenant: g.tenant.clone(),
+        device_ids: links
+            .iter()
+            .filter(|(group, _)| *group == g.id)
+            .map(|(_, d)| *d)
+            .collect(),
+        created_at: g.created_at,
+        updated_at: g.updated_at,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GroupBody {
+    name: Patch<String>,
+    description: Patch<String>,
+    tenant: Patch<String>,
+    device_ids: Patch<Vec<i64>>,
+}
+
+async fn save(
+    state: &AppState,
+    user: &crate::store::users::User,
+    mut g: CameraGroup,
+    body: GroupBody,
+    creating: bool,
+) -> ApiResult<CameraGroupRead> {
+    let mut checks = Checks::new();
+    if creating && body.name.is_absent() {
+        checks.push("name", "missing", "Field required");
+    }
+    checks.not_null("name", &body.name);
+    body.name
+        .map(|v| v.trim().to_string())
+        .apply_to(&mut g.name);
+    body.description
+        .trimmed()
+        .apply_to_option(&mut g.description);
+    body.tenant.trimmed().apply_to_option(&mut g.tenant);
+    if !checks.has_errors() {
+        checks.text("name", &g.name, 255);
+    }
+    checks.max_len("description", g.description.as_deref(), 1024);
+    checks.max_len("tenant", g.tenant.as_deref(), 255);
+    checks.finish()?;
+    let device_ids = match body.device_ids {
+        Patch::Value(ids) => Some(ids),
+        Patch::Null => Some(Vec::new()),
+        Patch::Absent if creating => Some(Vec::new()),
+        Patch::Absent => None,
+    };
+    for id in device_ids.iter().flatten() {
+        if !state.store.exists(Table::Device, *id).await? {
+            return Err(ApiError::invalid(FieldError::body(
+                "device_ids",
+                "foreign_key",
+                format!("device {id} does not exist"),
+            )));
+        }
+    }
+    let name = g.name.clone();
+    let saved = or_409(
+        state
+            .store
+            .save_camera_group(&g, device_ids.as_deref())
+            .await,
+        || format!("A camera group named '{name}' already exists"),
+    )?;
+    let read = read_model(&saved, &state.store.camera_group_links().await?);
+    let (action, event) = if creating {
+        ("create", "CAMERA_GROUP_CREATED")
+    } else {
+        ("update", "CAMERA_GROUP_UPDATED")
+    };
+    let payload =
+        json!({"camera_group_id": read.id, "name": read.name, "device_ids": read.device_ids});
+    record(
+        state,
+        user,
+        action,
+        "camera_group",
+        saved.id,
+        event,
+        payload,
+    )
+    .await?;
+    Ok(read)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Vec<CameraGroupRead>>> {
+    let page = Page::from_query(q.skip, q.limit, 100)?;
+    let groups = state
+        .store
+        .list_camera_groups(page.skip, page.limit)
+        .await?;
+    let links = state.store.camera_group_links().await?;
+    Ok(Json(groups.iter().map(|g| read_model(g, &links)).collect()))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> ApiResult<(StatusCode, Json<CameraGroupRead>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(save(&state, &user, CameraGroup::default(), body, true).await?),
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CameraGroupRead>> {
+    let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
+    Ok(Json(read_model(
+        &g,
+        &state.store.camera_group_links().await?,
+    )))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> ApiResult<Json<CameraGroupRead>> {
+    let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
+    Ok(Json(save(&state, &user, g, body, false).await?))
+}
+
+/// Deletes a group (not its cameras). Refused while incident rules target it: without it
+/// they would apply to every camera.
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
+    let rules = state.store.incident_rules_for_camera_group(id).await?;
+    if rules > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{rules} incident rule(s) target this group; delete or change them first"
+        )));
+    }
+    or_404(state.store.delete_camera_group(id).await, NOT_FOUND)?;
+    record(
+        &state,
+        &user,
+        "delete",
+        "camera_group",
+        id,
+        "CAMERA_GROUP_DELETED",
+        json!({"camera_group_id": id, "name": g.name}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

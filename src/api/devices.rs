@@ -1,0 +1,774 @@
+//! `/devices` (every type), `/devices/gateways` and `/devices/cameras`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::types::Json as DbJson;
+
+use super::AppState;
+use super::changes::{or_404, or_409, record};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::validate::{Checks, FlexibleDateTime, Patch};
+use crate::mac;
+use crate::store::devices::{BLE_GATEWAY, CAMERA, DEVICE_TYPES, Device, DeviceFilter, DeviceTopic};
+use crate::store::users::User;
+
+const NOT_FOUND: &str = "Device not found";
+const CAMERA_NOT_FOUND: &str = "Camera not found";
+const GATEWAY_NOT_FOUND: &str = "Gateway not found";
+/// The CAM-BUS shard a camera gets when none is given.
+pub const DEFAULT_SHARD: &str = "shard-1";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/devices", get(list).post(create))
+        .route("/devices/status", get(status))
+        .route("/devices/{device_id}", get(read).put(update).delete(remove))
+        .route("/devices/{device_id}/position", patch(set_position))
+        .route("/devices/{device_id}/topics", get(topics))
+        .route("/devices/gateways", get(list_gateways))
+        .route("/devices/gateways/status", get(gateway_status))
+        .route("/devices/gateways/{device_id}", delete(remove_gateway))
+        .route(
+            "/devices/gateways/by-mac/{mac}",
+            delete(remove_gateway_by_mac),
+        )
+        .route("/devices/cameras", get(list_cameras).post(create_camera))
+        .route("/devices/cameras/status", get(camera_status))
+        .route("/devices/cameras/{camera_id}", put(update_camera))
+}
+
+/// A device as the API shows it. Credentials never appear: `has_password` says whether
+/// one is stored.
+#[derive(Debug, Serialize)]
+pub struct DeviceRead {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(rename = "type")]
+    pub device_type: String,
+    pub code: Option<String>,
+    pub mac_address: Option<String>,
+    pub floor_plan_id: Option<i64>,
+    pub pos_x: Option<f64>,
+    pub pos_y: Option<f64>,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub shard: Option<String>,
+    pub analytics: Option<Vec<String>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub ip_address: Option<String>,
+    pub port: Option<i32>,
+    pub username: Option<String>,
+    pub has_password: bool,
+    pub rtsp_url: Option<String>,
+    pub proxy_path: Option<String>,
+    pub central_path: Option<String>,
+    pub record_retention_minutes: Option<i32>,
+    pub central_media_mtx_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Device> for DeviceRead {
+    fn from(d: &Device) -> Self {
+        DeviceRead {
+            id: d.id,
+            name: d.name.clone(),
+            description: d.description.clone(),
+            device_type: d.device_type.clone(),
+            code: d.code.clone(),
+            mac_address: d.mac_address.as_deref().map(mac::display_stored),
+            floor_plan_id: d.floor_plan_id,
+            pos_x: d.pos_x,
+            pos_y: d.pos_y,
+            building_id: d.building_id,
+            floor_id: d.floor_id,
+            manufacturer: d.manufacturer.clone(),
+            model: d.model.clone(),
+            shard: d.shard.clone(),
+            analytics: d.analytics.as_ref().map(|a| a.0.clone()),
+            last_seen_at: d.last_seen_at,
+            ip_address: d.ip_address.clone(),
+            port: d.port,
+            username: d.username.clone(),
+            has_password: d.password_encrypted.is_some(),
+            rtsp_url: d.rtsp_url.clone(),
+            proxy_path: d.proxy_path.clone(),
+            central_path: d.central_path.clone(),
+            record_retention_minutes: d.record_retention_minutes,
+            central_media_mtx_ip: d.central_media_mtx_ip.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DeviceStatusRead {
+    id: i64,
+    name: String,
+    #[serde(rename = "type")]
+    device_type: String,
+    mac_address: Option<String>,
+    ip_address: Option<String>,
+    building_id: Option<i64>,
+    floor_id: Option<i64>,
+    floor_plan_id: Option<i64>,
+    manufacturer: Option<String>,
+    model: Option<String>,
+    shard: Option<String>,
+    last_seen_at: Option<DateTime<Utc>>,
+    is_online: bool,
+}
+
+/// The body of every device create and update: absent fields are left alone (or take
+/// their default on create), `null` clears a field.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DeviceBody {
+    name: Patch<String>,
+    description: Patch<String>,
+    #[serde(rename = "type")]
+    device_type: Patch<String>,
+    code: Patch<String>,
+    mac_address: Patch<String>,
+    floor_plan_id: Patch<i64>,
+    pos_x: Patch<f64>,
+    pos_y: Patch<f64>,
+    building_id: Patch<i64>,
+    floor_id: Patch<i64>,
+    manufacturer: Patch<String>,
+    model: Patch<String>,
+    shard: Patch<String>,
+    analytics: Patch<Vec<String>>,
+    last_seen_at: Patch<FlexibleDateTime>,
+    ip_address: Patch<String>,
+    port: Patch<i32>,
+    username: Patch<String>,
+    password: Patch<String>,
+    rtsp_url: Patch<String>,
+    proxy_path: Patch<String>,
+    central_path: Patch<String>,
+    record_retention_minutes: Patch<i32>,
+    central_media_mtx_ip: Patch<String>,
+}
+
+impl DeviceBody {
+    /// Applies the body to `d`, collecting every problem. Location ids are checked and
+    /// made consistent afterwards by [`resolve_location`].
+    fn apply(self, d: &mut Device, state: &AppState, checks: &mut Checks) {
+        checks.not_null("name", &self.name);
+        checks.not_null("type", &self.device_type);
+        self.name
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut d.name);
+        checks.text("name", &d.name, 255);
+        self.device_type
+            .map(|v| v.trim().to_ascii_uppercase())
+            .apply_to(&mut d.device_type);
+        checks.one_of("type", &d.device_type, DEVICE_TYPES);
+
+        match self.mac_address.trimmed() {
+            Patch::Value(text) => match mac::canonical(&text) {
+                Some(m) => d.mac_address = Some(m.as_str().to_string()),
+                None => checks.push(
+                    "mac_address",
+                    "value_error",
+                    "not a MAC address (12 hex digits, e.g. AA:BB:CC:DD:EE:FF)",
+                ),
+            },
+            Patch::Null => d.mac_address = None,
+            Patch::Absent => {}
+        }
+        let texts: [(&str, Patch<String>, &mut Option<String>, usize); 11] = [
+            ("description", self.description, &mut d.description, 1024),
+            ("code", self.code, &mut d.code, 64),
+            ("manufacturer", self.manufacturer, &mut d.manufacturer, 128),
+            ("model", self.model, &mut d.model, 128),
+            ("shard", self.shard, &mut d.shard, 64),
+            ("ip_address", self.ip_address, &mut d.ip_address, 64),
+            ("username", self.username, &mut d.username, 128),
+            ("rtsp_url", self.rtsp_url, &mut d.rtsp_url, 512),
+            ("proxy_path", self.proxy_path, &mut d.proxy_path, 255),
+            ("central_path", self.central_path, &mut d.central_path, 255),
+            (
+                "central_media_mtx_ip",
+                self.central_media_mtx_ip,
+                &mut d.central_media_mtx_ip,
+                64,
+            ),
+        ];
+        for (field, patch, target, max) in texts {
+            patch.trimmed().apply_to_option(target);
+            checks.max_len(field, target.as_deref(), max);
+        }
+        match self.password {
+            Patch::Value(p) if p.chars().count() > 128 => checks.push(
+                "password",
+                "string_too_long",
+                "must have at most 128 characters",
+            ),
+            Patch::Value(p) if p.is_empty() => d.password_encrypted = None,
+            Patch::Value(p) => d.password_encrypted = Some(state.secrets.seal(&p)),
+            Patch::Null => d.password_encrypted = None,
+            Patch::Absent => {}
+        }
+        match self.analytics {
+            Patch::Value(list) => {
+                let list: Vec<String> = list
+                    .into_iter()
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                if list.iter().any(|a| a.chars().count() > 64) {
+                    checks.push(
+                        "analytics",
+                        "string_too_long",
+                        "analytic names have at most 64 characters",
+                    );
+                }
+                d.analytics = Some(DbJson(list));
+            }
+            Patch::Null => d.analytics = None,
+            Patch::Absent => {}
+        }
+        self.last_seen_at
+            .map(|t| t.0)
+            .apply_to_option(&mut d.last_seen_at);
+        self.port.apply_to_option(&mut d.port);
+        if d.port.is_some_and(|p| !(1..=65535).contains(&p)) {
+            checks.push("port", "value_error", "must be between 1 and 65535");
+        }
+        self.record_retention_minutes
+            .apply_to_option(&mut d.record_retention_minutes);
+        if d.record_retention_minutes.is_some_and(|m| m < 0) {
+            checks.push(
+                "record_retention_minutes",
+                "value_error",
+                "must be 0 or more",
+            );
+        }
+        self.pos_x.apply_to_option(&mut d.pos_x);
+        self.pos_y.apply_to_option(&mut d.pos_y);
+        check_position(checks, d);
+    }
+}
+
+/// Positions are fractions (0–1) of the floor-plan image, as the console places them.
+fn check_position(checks: &mut Checks, d: &Device) {
+    for (field, value) in [("pos_x", d.pos_x), ("pos_y", d.pos_y)] {
+        if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            checks.push(
+                field,
+                "value_error",
+                "must be a fraction of the plan, between 0 and 1",
+            );
+        }
+    }
+}
+
+/// Makes a device's building, floor and floor plan agree, in the direction of the most
+/// specific one the request set: a plan implies its floor and building; a floor implies its
+/// building. A request that changes the floor (or building) without naming a plan (or
+/// floor) takes the device off its old plan (and floor). Contradictions and unknown ids are
+/// 422 naming the field.
+async fn resolve_location(
+    state: &AppState,
+    d: &mut Device,
+    set_plan: bool,
+    set_floor: bool,
+    set_building: bool,
+) -> ApiResult<()> {
+    let unknown = |field: &str, id: i64| {
+        ApiError::invalid(FieldError::body(
+            field,
+            "foreign_key",
+            format!("{field} {id} does not exist"),
+        ))
+    };
+    let mismatch =
+        |field: &str, msg: String| ApiError::invalid(FieldError::body(field, "value_error", msg));
+    if let Some(plan_id) = d.floor_plan_id {
+        let plan = state
+            .store
+            .floor_plan(plan_id)
+            .await
+            .map_err(|_| unknown("floor_plan_id", plan_id))?;
+        let plan_floor = state.store.floor(plan.floor_id).await?;
+        let floor_moved = set_floor && d.floor_id != Some(plan.floor_id);
+        let building_moved = set_building && d.building_id != Some(plan_floor.building_id);
+        if set_plan {
+            if floor_moved {
+                return Err(mismatch(
+                    "floor_id",
+                    format!("floor plan {plan_id} is on floor {}", plan.floor_id),
+                ));
+            }
+            if building_moved {
+                return Err(mismatch(
+                    "building_id",
+                    format!(
+                        "floor plan {plan_id} is in building {}",
+                        plan_floor.building_id
+                    ),
+                ));
+            }
+        }
+        if set_plan || !(floor_moved || building_moved) {
+            d.floor_id = Some(plan.floor_id);
+            d.building_id = Some(plan_floor.building_id);
+            return Ok(());
+        }
+        d.floor_plan_id = None;
+        d.pos_x = None;
+        d.pos_y = None;
+    }
+    if let Some(floor_id) = d.floor_id {
+        let floor = state
+            .store
+            .floor(floor_id)
+            .await
+            .map_err(|_| unknown("floor_id", floor_id))?;
+        let building_moved = set_building && d.building_id != Some(floor.building_id);
+        if set_floor && building_moved {
+            return Err(mismatch(
+                "building_id",
+                format!("floor {floor_id} is in building {}", floor.building_id),
+            ));
+        }
+        if set_floor || !building_moved {
+            d.building_id = Some(floor.building_id);
+            return Ok(());
+        }
+        d.floor_id = None;
+    }
+    if let Some(building_id) = d.building_id
+        && !state
+            .store
+            .exists(crate::store::groups::Table::Building, building_id)
+            .await?
+    {
+        return Err(unknown("building_id", building_id));
+    }
+    Ok(())
+}
+
+/// What a create or update changed about the location.
+struct LocationFields {
+    plan: bool,
+    floor: bool,
+    building: bool,
+}
+
+impl DeviceBody {
+    fn location_fields(&self) -> LocationFields {
+        LocationFields {
+            plan: !self.floor_plan_id.is_absent(),
+            floor: !self.floor_id.is_absent(),
+            building: !self.building_id.is_absent(),
+        }
+    }
+
+    fn apply_location(&mut self, d: &mut Device) {
+        std::mem::take(&mut self.floor_plan_id).apply_to_option(&mut d.floor_plan_id);
+        std::mem::take(&mut self.floor_id).apply_to_option(&mut d.floor_id);
+        std::mem::take(&mut self.building_id).apply_to_option(&mut d.building_id);
+    }
+}
+
+fn duplicate(d: &Device) -> String {
+    match &d.code {
+        Some(code) => format!("Já existe um device com code='{code}' ou com o mesmo mac_address."),
+        None => "Já existe um device com este mac_address.".into(),
+    }
+}
+
+fn event_payload(d: &Device) -> serde_json::Value {
+    json!({
+        "device_id": d.id, "name": d.name, "type": d.device_type,
+        "mac_address": d.mac_address.as_deref().map(mac::display_stored),
+        "floor_plan_id": d.floor_plan_id, "updated_at": d.updated_at,
+    })
+}
+
+/// Validates `body` against `d` (a new or a stored device) and saves the result.
+async fn save(
+    state: &AppState,
+    user: &User,
+    mut d: Device,
+    mut body: DeviceBody,
+    creating: bool,
+) -> ApiResult<Device> {
+    let fields = body.location_fields();
+    let mut checks = Checks::new();
+    if creating && body.name.is_absent() {
+        checks.push("name", "missing", "Field required");
+    }
+    body.apply_location(&mut d);
+    body.apply(&mut d, state, &mut checks);
+    checks.finish()?;
+    resolve_location(state, &mut d, fields.plan, fields.floor, fields.building).await?;
+    let saved = if creating {
+        or_409(state.store.insert_device(&d).await, || duplicate(&d))?
+    } else {
+        or_409(state.store.update_device(&d).await, || duplicate(&d))?
+    };
+    let (action, event) = if creating {
+        ("create", "DEVICE_CREATED")
+    } else {
+        ("update", "DEVICE_UPDATED")
+    };
+    record(
+        state,
+        user,
+        action,
+        "device",
+        saved.id,
+        event,
+        event_payload(&saved),
+    )
+    .await?;
+    Ok(saved)
+}
+
+#[derive(Deserialize)]
+struct DeviceQuery {
+    skip: Option<i64>,
+    limit: Option<i64>,
+    #[serde(rename = "type")]
+    device_type: Option<String>,
+    floor_plan_id: Option<i64>,
+}
+
+async fn list_of(
+    state: &AppState,
+    q: DeviceQuery,
+    forced_type: Option<&str>,
+) -> ApiResult<Json<Vec<DeviceRead>>> {
+    let page = Page::from_query(q.skip, q.limit, 100)?;
+    let filter = DeviceFilter {
+        device_type: forced_type
+            .map(String::from)
+            .or(q.device_type.map(|t| t.to_ascii_uppercase())),
+        floor_plan_id: q.floor_plan_id,
+    };
+    let devices = state
+        .store
+        .list_devices(&filter, page.skip, page.limit)
+        .await?;
+    Ok(Json(devices.iter().map(DeviceRead::from).collect()))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<DeviceQuery>,
+) -> ApiResult<Json<Vec<DeviceRead>>> {
+    list_of(&state, q, None).await
+}
+
+async fn list_gateways(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<DeviceQuery>,
+) -> ApiResult<Json<Vec<DeviceRead>>> {
+    list_of(&state, q, Some(BLE_GATEWAY)).await
+}
+
+async fn list_cameras(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<DeviceQuery>,
+) -> ApiResult<Json<Vec<DeviceRead>>> {
+    list_of(&state, q, Some(CAMERA)).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<DeviceBody>,
+) -> ApiResult<(StatusCode, Json<DeviceRead>)> {
+    let new = Device {
+        device_type: BLE_GATEWAY.into(),
+        ..Device::default()
+    };
+    let d = save(&state, &user, new, body, true).await?;
+    Ok((StatusCode::CREATED, Json(DeviceRead::from(&d))))
+}
+
+async fn create_camera(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(mut body): ApiJson<DeviceBody>,
+) -> ApiResult<(StatusCode, Json<DeviceRead>)> {
+    body.device_type = Patch::Value(CAMERA.into());
+    let new = Device {
+        device_type: CAMERA.into(),
+        shard: Some(DEFAULT_SHARD.into()),
+        ..Device::default()
+    };
+    let d = save(&state, &user, new, body, true).await?;
+    Ok((StatusCode::CREATED, Json(DeviceRead::from(&d))))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<DeviceRead>> {
+    Ok(Json(DeviceRead::from(&or_404(
+        state.store.device(id).await,
+        NOT_FOUND,
+    )?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DeviceBody>,
+) -> ApiResult<Json<DeviceRead>> {
+    let d = or_404(state.store.device(id).await, NOT_FOUND)?;
+    Ok(Json(DeviceRead::from(
+        &save(&state, &user, d, body, false).await?,
+    )))
+}
+
+async fn update_camera(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(mut body): ApiJson<DeviceBody>,
+) -> ApiResult<Json<DeviceRead>> {
+    let mut d = or_404(state.store.device(id).await, CAMERA_NOT_FOUND)?;
+    if d.device_type != CAMERA {
+        return Err(ApiError::BadRequest("Device não é do tipo CAMERA.".into()));
+    }
+    body.device_type = Patch::Absent;
+    if d.shard.is_none() {
+        d.shard = Some(DEFAULT_SHARD.into());
+    }
+    Ok(Json(DeviceRead::from(
+        &save(&state, &user, d, body, false).await?,
+    )))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct PositionBody {
+    floor_plan_id: Patch<i64>,
+    pos_x: Patch<f64>,
+    pos_y: Patch<f64>,
+}
+
+async fn set_position(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<PositionBody>,
+) -> ApiResult<Json<DeviceRead>> {
+    let mut d = or_404(state.store.device(id).await, NOT_FOUND)?;
+    let set_plan = !body.floor_plan_id.is_absent();
+    body.floor_plan_id.apply_to_option(&mut d.floor_plan_id);
+    body.pos_x.apply_to_option(&mut d.pos_x);
+    body.pos_y.apply_to_option(&mut d.pos_y);
+    let mut checks = Checks::new();
+    check_position(&mut checks, &d);
+    checks.finish()?;
+    resolve_location(&state, &mut d, set_plan, false, false).await?;
+    let d = state.store.update_device(&d).await?;
+    let payload = json!({
+        "device_id": d.id, "name": d.name, "mac_address": d.mac_address.as_deref().map(mac::display_stored),
+        "floor_plan_id": d.floor_plan_id, "pos_x": d.pos_x, "pos_y": d.pos_y,
+    });
+    record(
+        &state,
+        &user,
+        "set_position",
+        "device",
+        d.id,
+        "DEVICE_POSITION_UPDATED",
+        payload,
+    )
+    .await?;
+    Ok(Json(DeviceRead::from(&d)))
+}
+
+async fn delete_and_record(
+    state: &AppState,
+    user: &User,
+    d: &Device,
+    purge_related: bool,
+) -> ApiResult<()> {
+    or_404(
+        state.store.delete_device(d.id, purge_related).await,
+        NOT_FOUND,
+    )?;
+    let payload = json!({
+        "device_id": d.id, "name": d.name, "type": d.device_type,
+        "mac_address": d.mac_address.as_deref().map(mac::display_stored), "floor_plan_id": d.floor_plan_id,
+    });
+    record(
+        state,
+        user,
+        if purge_related { "purge" } else { "delete" },
+        "device",
+        d.id,
+        "DEVICE_DELETED",
+        payload,
+    )
+    .await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let d = or_404(state.store.device(id).await, NOT_FOUND)?;
+    delete_and_record(&state, &user, &d, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct PurgeQuery {
+    purge_related: Option<bool>,
+    #[allow(dead_code)] // accepted for compatibility: a canonical MAC matches one gateway at most
+    delete_all_matches: Option<bool>,
+}
+
+async fn remove_gateway(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PurgeQuery>,
+) -> ApiResult<StatusCode> {
+    let d = or_404(state.store.device(id).await, GATEWAY_NOT_FOUND)?;
+    if d.device_type != BLE_GATEWAY {
+        return Err(ApiError::BadRequest("Device is not a BLE_GATEWAY".into()));
+    }
+    delete_and_record(&state, &user, &d, q.purge_related.unwrap_or(true)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_gateway_by_mac(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(text): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PurgeQuery>,
+) -> ApiResult<StatusCode> {
+    let mac = mac::canonical(&text).ok_or_else(|| ApiError::BadRequest("Invalid MAC".into()))?;
+    let d = or_404(state.store.device_by_mac(&mac).await, GATEWAY_NOT_FOUND)?;
+    if d.device_type != BLE_GATEWAY {
+        return Err(ApiError::not_found(GATEWAY_NOT_FOUND));
+    }
+    delete_and_record(&state, &user, &d, q.purge_related.unwrap_or(true)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    #[serde(default)]
+    only_gateways: bool,
+    skip: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Online means heard from within `devices.offline_after_seconds`. Reading the status has
+/// no side effects (the original created alert events on every poll).
+async fn status_of(
+    state: &AppState,
+    device_type: Option<&str>,
+    skip: Option<i64>,
+    limit: Option<i64>,
+) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
+    let page = Page::from_query(skip, limit, 1000)?;
+    let filter = DeviceFilter {
+        device_type: device_type.map(String::from),
+        ..DeviceFilter::default()
+    };
+    let devices = state
+        .store
+        .list_devices(&filter, page.skip, page.limit)
+        .await?;
+    let window = chrono::Duration::seconds(i64::from(state.config.devices.offline_after_seconds));
+    let now = Utc::now();
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| DeviceStatusRead {
+                is_online: d.last_seen_at.is_some_and(|seen| now - seen <= window),
+                id: d.id,
+                name: d.name,
+                device_type: d.device_type,
+                mac_address: d.mac_address.as_deref().map(mac::display_stored),
+                ip_address: d.ip_address,
+                building_id: d.building_id,
+                floor_id: d.floor_id,
+                floor_plan_id: d.floor_plan_id,
+                manufacturer: d.manufacturer,
+                model: d.model,
+                shard: d.shard,
+                last_seen_at: d.last_seen_at,
+            })
+            .collect(),
+    ))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
+    status_of(
+        &state,
+        q.only_gateways.then_some(BLE_GATEWAY),
+        q.skip,
+        q.limit,
+    )
+    .await
+}
+
+async fn gateway_status(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
+    status_of(&state, Some(BLE_GATEWAY), q.skip, q.limit).await
+}
+
+async fn camera_status(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
+    status_of(&state, Some(CAMERA), q.skip, q.limit).await
+}
+
+#[derive(Deserialize)]
+struct TopicsQuery {
+    only_active: Option<bool>,
+}
+
+async fn topics(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<TopicsQuery>,
+) -> ApiResult<Json<Vec<DeviceTopic>>> {
+    or_404(state.store.device(id).await, NOT_FOUND)?;
+    Ok(Json(
+        state
+            .store
+            .device_topics(id, q.only_active.unwrap_or(true))
+            .await?,
+    ))
+}

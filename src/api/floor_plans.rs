@@ -1,0 +1,262 @@
+//! `/floor-plans`, including the plan image upload.
+
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::changes::{clean, or_404, record, require};
+use super::devices::DeviceRead;
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::validate::{Checks, Patch};
+use crate::store::devices::DeviceFilter;
+use crate::store::groups::Table;
+use crate::store::site::FloorPlan;
+
+const NOT_FOUND: &str = "Floor plan not found";
+
+pub fn router(max_upload_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/floor-plans", get(list).post(create))
+        .route(
+            "/floor-plans/{floor_plan_id}",
+            get(read).put(update).delete(remove),
+        )
+        .route("/floor-plans/{floor_plan_id}/devices", get(devices))
+        .route(
+            "/floor-plans/{floor_plan_id}/image",
+            // Room for the multipart framing around the file itself.
+            post(upload_image).layer(DefaultBodyLimit::max(max_upload_bytes + 16 * 1024)),
+        )
+}
+
+#[derive(Deserialize)]
+struct FloorPlanCreate {
+    floor_id: i64,
+    name: String,
+    image_url: Option<String>,
+    width: Option<f64>,
+    height: Option<f64>,
+    description: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct FloorPlanUpdate {
+    floor_id: Patch<i64>,
+    name: Patch<String>,
+    image_url: Patch<String>,
+    width: Patch<f64>,
+    height: Patch<f64>,
+    description: Patch<String>,
+}
+
+#[derive(Deserialize)]
+struct FloorPlanQuery {
+    skip: Option<i64>,
+    limit: Option<i64>,
+    floor_id: Option<i64>,
+}
+
+fn check(checks: &mut Checks, p: &FloorPlan) {
+    checks.text("name", &p.name, 255);
+    checks.max_len("image_url", p.image_url.as_deref(), 1024);
+    checks.max_len("description", p.description.as_deref(), 1024);
+    for (field, value) in [("width", p.width), ("height", p.height)] {
+        if value.is_some_and(|v| !v.is_finite() || v <= 0.0) {
+            checks.push(field, "greater_than", "must be a positive number");
+        }
+    }
+}
+
+fn payload(p: &FloorPlan) -> serde_json::Value {
+    json!({"floor_plan_id": p.id, "floor_id": p.floor_id, "name": p.name, "image_url": p.image_url})
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<FloorPlanQuery>,
+) -> ApiResult<Json<Vec<FloorPlan>>> {
+    let page = Page::from_query(q.skip, q.limit, 100)?;
+    Ok(Json(
+        state
+            .store
+            .list_floor_plans(q.floor_id, page.skip, page.limit)
+            .await?,
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<FloorPlanCreate>,
+) -> ApiResult<(StatusCode, Json<FloorPlan>)> {
+    let new = FloorPlan {
+        floor_id: body.floor_id,
+        name: body.name.trim().to_string(),
+        image_url: clean(body.image_url),
+        width: body.width,
+        height: body.height,
+        description: clean(body.description),
+        ..FloorPlan::default()
+    };
+    let mut checks = Checks::new();
+    check(&mut checks, &new);
+    checks.finish()?;
+    require(&state, Table::Floor, "floor_id", Some(new.floor_id)).await?;
+    let p = state.store.insert_floor_plan(&new).await?;
+    record(
+        &state,
+        &user,
+        "create",
+        "floor_plan",
+        p.id,
+        "FLOOR_PLAN_CREATED",
+        payload(&p),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<FloorPlan>> {
+    Ok(Json(or_404(state.store.floor_plan(id).await, NOT_FOUND)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<FloorPlanUpdate>,
+) -> ApiResult<Json<FloorPlan>> {
+    let mut p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    let old_image = p.image_url.clone();
+    let mut checks = Checks::new();
+    checks.not_null("floor_id", &body.floor_id);
+    checks.not_null("name", &body.name);
+    body.floor_id.apply_to(&mut p.floor_id);
+    body.name
+        .map(|v| v.trim().to_string())
+        .apply_to(&mut p.name);
+    body.image_url.apply_to_option(&mut p.image_url);
+    body.width.apply_to_option(&mut p.width);
+    body.height.apply_to_option(&mut p.height);
+    body.description.apply_to_option(&mut p.description);
+    check(&mut checks, &p);
+    checks.finish()?;
+    require(&state, Table::Floor, "floor_id", Some(p.floor_id)).await?;
+    let p = state.store.update_floor_plan(&p).await?;
+    if old_image != p.image_url {
+        super::media::remove_images(&state, old_image.as_slice()).await;
+    }
+    record(
+        &state,
+        &user,
+        "update",
+        "floor_plan",
+        p.id,
+        "FLOOR_PLAN_UPDATED",
+        payload(&p),
+    )
+    .await?;
+    Ok(Json(p))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    let images = or_404(state.store.delete_floor_plan(id).await, NOT_FOUND)?;
+    super::media::remove_images(&state, &images).await;
+    record(
+        &state,
+        &user,
+        "delete",
+        "floor_plan",
+        p.id,
+        "FLOOR_PLAN_DELETED",
+        payload(&p),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn devices(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<DeviceRead>>> {
+    or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    let filter = DeviceFilter {
+        floor_plan_id: Some(id),
+        ..DeviceFilter::default()
+    };
+    let devices = state.store.list_devices(&filter, 0, i64::MAX).await?;
+    Ok(Json(devices.iter().map(DeviceRead::from).collect()))
+}
+
+/// Stores the uploaded plan image (PNG, JPEG or WebP, recognised from its bytes) under a
+/// generated name and points the plan at it; width and height come from the image unless
+/// the plan already has them.
+async fn upload_image(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    mut multipart: Multipart,
+) -> ApiResult<Json<FloorPlan>> {
+    let mut plan = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    let mut file = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() == Some("file") {
+            file = Some(field.bytes().await.map_err(multipart_error)?);
+            break;
+        }
+    }
+    let Some(bytes) = file else {
+        return Err(ApiError::invalid(FieldError::body(
+            "file",
+            "missing",
+            "Field required",
+        )));
+    };
+    if bytes.len() > state.config.media.max_upload_bytes {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let image = super::media::store_floor_plan_image(&state, &bytes).await?;
+    let old_image = plan.image_url.replace(image.url);
+    if plan.width.is_none() || plan.height.is_none() {
+        plan.width = Some(image.width as f64);
+        plan.height = Some(image.height as f64);
+    }
+    let plan = state.store.update_floor_plan(&plan).await?;
+    super::media::remove_images(&state, old_image.as_slice()).await;
+    record(
+        &state,
+        &user,
+        "upload_image",
+        "floor_plan",
+        plan.id,
+        "FLOOR_PLAN_UPDATED",
+        payload(&plan),
+    )
+    .await?;
+    Ok(Json(plan))
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest(format!("invalid multipart body: {}", err.body_text()))
+    }
+}

@@ -1,0 +1,259 @@
+//! `/people`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::changes::{or_404, record};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::validate::{Checks, Patch};
+use crate::store::people::{Membership, Person};
+
+const NOT_FOUND: &str = "Person not found";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/people", get(list).post(create))
+        .route("/people/{person_id}", get(read).put(update).delete(remove))
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A person as the API shows it, with the fields the original added later (`cpf`,
+/// `status`) and the groups the existing console expects.
+#[derive(Debug, Serialize)]
+pub struct PersonRead {
+    pub id: i64,
+    pub full_name: String,
+    pub document_id: Option<String>,
+    pub cpf: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub user_type: Option<i32>,
+    pub active: bool,
+    pub status: &'static str,
+    pub notes: Option<String>,
+    pub groups: Vec<GroupRef>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PersonRead {
+    pub fn new(p: &Person, memberships: &[Membership]) -> Self {
+        PersonRead {
+            id: p.id,
+            full_name: p.full_name.clone(),
+            document_id: p.document_id.clone(),
+            cpf: p.document_id.clone(),
+            email: p.email.clone(),
+            phone: p.phone.clone(),
+            user_type: p.user_type,
+            active: p.active,
+            status: if p.active { "ACTIVE" } else { "INACTIVE" },
+            notes: p.notes.clone(),
+            groups: memberships
+                .iter()
+                .filter(|m| m.person_id == p.id)
+                .map(|m| GroupRef {
+                    id: m.group_id,
+                    name: m.group_name.clone(),
+                })
+                .collect(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Create and update body; `name` and `cpf` are accepted as the original's aliases.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PersonBody {
+    #[serde(alias = "name")]
+    full_name: Patch<String>,
+    #[serde(alias = "cpf")]
+    document_id: Patch<String>,
+    email: Patch<String>,
+    phone: Patch<String>,
+    user_type: Patch<i32>,
+    #[serde(alias = "is_active")]
+    active: Patch<bool>,
+    notes: Patch<String>,
+    /// Replaces the person's group memberships when present.
+    group_ids: Patch<Vec<i64>>,
+}
+
+async fn save(
+    state: &AppState,
+    user: &crate::store::users::User,
+    mut p: Person,
+    body: PersonBody,
+    creating: bool,
+) -> ApiResult<Person> {
+    let mut checks = Checks::new();
+    if creating && body.full_name.is_absent() {
+        checks.push("full_name", "missing", "Field required");
+    }
+    checks.not_null("full_name", &body.full_name);
+    checks.not_null("active", &body.active);
+    body.full_name
+        .map(|v| v.trim().to_string())
+        .apply_to(&mut p.full_name);
+    body.document_id
+        .trimmed()
+        .apply_to_option(&mut p.document_id);
+    body.email.trimmed().apply_to_option(&mut p.email);
+    body.phone.trimmed().apply_to_option(&mut p.phone);
+    body.user_type.apply_to_option(&mut p.user_type);
+    body.active.apply_to(&mut p.active);
+    body.notes.trimmed().apply_to_option(&mut p.notes);
+    if !checks.has_errors() {
+        checks.text("full_name", &p.full_name, 255);
+    }
+    checks.max_len("document_id", p.document_id.as_deref(), 64);
+    checks.max_len("email", p.email.as_deref(), 255);
+    checks.max_len("phone", p.phone.as_deref(), 32);
+    checks.max_len("notes", p.notes.as_deref(), 1024);
+    checks.finish()?;
+    let group_ids = match body.group_ids {
+        Patch::Value(ids) => Some(ids),
+        Patch::Null => Some(Vec::new()),
+        Patch::Absent => None,
+    };
+    if let Some(ids) = &group_ids {
+        for id in ids {
+            if !state
+                .store
+                .exists(crate::store::groups::Table::PersonGroup, *id)
+                .await?
+            {
+                return Err(ApiError::invalid(FieldError::body(
+                    "group_ids",
+                    "foreign_key",
+                    format!("person group {id} does not exist"),
+                )));
+            }
+        }
+    }
+    let saved = state.store.save_person(&p, group_ids.as_deref()).await?;
+    let (action, event, stamp) = if creating {
+        (
+            "create",
+            "PERSON_CREATED",
+            json!({"created_at": saved.created_at}),
+        )
+    } else {
+        (
+            "update",
+            "PERSON_UPDATED",
+            json!({"updated_at": saved.updated_at}),
+        )
+    };
+    let mut payload = json!({"person_id": saved.id, "full_name": saved.full_name});
+    payload
+        .as_object_mut()
+        .expect("object")
+        .extend(stamp.as_object().expect("object").clone());
+    record(state, user, action, "person", saved.id, event, payload).await?;
+    Ok(saved)
+}
+
+async fn read_with_groups(state: &AppState, p: &Person) -> ApiResult<PersonRead> {
+    let memberships = state.store.memberships(&[p.id]).await?;
+    Ok(PersonRead::new(p, &memberships))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Vec<PersonRead>>> {
+    let page = Page::from_query(q.skip, q.limit, 100)?;
+    let people = state.store.list_people(page.skip, page.limit).await?;
+    let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
+    let memberships = if ids.is_empty() {
+        Vec::new()
+    } else {
+        state.store.memberships(&ids).await?
+    };
+    Ok(Json(
+        people
+            .iter()
+            .map(|p| PersonRead::new(p, &memberships))
+            .collect(),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<PersonBody>,
+) -> ApiResult<(StatusCode, Json<PersonRead>)> {
+    let p = save(
+        &state,
+        &user,
+        Person {
+            active: true,
+            ..Person::default()
+        },
+        body,
+        true,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(read_with_groups(&state, &p).await?),
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<PersonRead>> {
+    let p = or_404(state.store.person(id).await, NOT_FOUND)?;
+    Ok(Json(read_with_groups(&state, &p).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<PersonBody>,
+) -> ApiResult<Json<PersonRead>> {
+    let p = or_404(state.store.person(id).await, NOT_FOUND)?;
+    let p = save(&state, &user, p, body, false).await?;
+    Ok(Json(read_with_groups(&state, &p).await?))
+}
+
+/// Deletes a person. Their tags stay registered, unassigned; alert history keeps its
+/// events without the person.
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let p = or_404(state.store.person(id).await, NOT_FOUND)?;
+    or_404(state.store.delete_person(id).await, NOT_FOUND)?;
+    record(
+        &state,
+        &user,
+        "delete",
+        "person",
+        id,
+        "PERSON_DELETED",
+        json!({"person_id": id, "full_name": p.full_name}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,228 @@
+//! `/support-groups`: operator teams (admins only).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::changes::{or_404, or_409, record};
+use super::error::{ApiError, ApiResult};
+use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::validate::{Checks, Patch};
+use crate::store::groups::{SupportGroup, UserShort};
+
+const NOT_FOUND: &str = "Grupo não encontrado";
+const DUPLICATE: &str = "Já existe um grupo com esse nome.";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/support-groups", get(list).post(create))
+        .route(
+            "/support-groups/{group_id}",
+            get(read).put(update).delete(remove),
+        )
+}
+
+#[derive(Debug, Serialize)]
+struct SupportGroupRead {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    is_active: bool,
+    default_sla_minutes: Option<i32>,
+    chatwoot_inbox_identifier: Option<String>,
+    chatwoot_team_id: Option<i64>,
+    members: Vec<UserShort>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn read_model(g: &SupportGroup, members: &[UserShort]) -> SupportGroupRead {
+    SupportGroupRead {
+        id: g.id,
+        name: g.name.clone(),
+        description: g.description.clone(),
+        is_active: g.is_active,
+        default_sla_minutes: g.default_sla_minutes,
+        chatwoot_inbox_identifier: g.chatwoot_inbox_identifier.clone(),
+        chatwoot_team_id: g.chatwoot_team_id,
+        members: members
+            .iter()
+            .filter(|m| m.group_id == g.id)
+            .cloned()
+            .collect(),
+        created_at: g.created_at,
+        updated_at: g.updated_at,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GroupBody {
+    name: Patch<String>,
+    description: Patch<String>,
+    is_active: Patch<bool>,
+    default_sla_minutes: Patch<i32>,
+    chatwoot_inbox_identifier: Patch<String>,
+    chatwoot_team_id: Patch<i64>,
+    /// Replaces the members (with the existing users among them) when present.
+    member_ids: Patch<Vec<i64>>,
+}
+
+async fn save(
+    state: &AppState,
+    user: &crate::store::users::User,
+    mut g: SupportGroup,
+    body: GroupBody,
+    creating: bool,
+) -> ApiResult<SupportGroupRead> {
+    let mut checks = Checks::new();
+    if creating && body.name.is_absent() {
+        checks.push("name", "missing", "Field required");
+    }
+    checks.not_null("name", &body.name);
+    checks.not_null("is_active", &body.is_active);
+    body.name
+        .map(|v| v.trim().to_string())
+        .apply_to(&mut g.name);
+    body.description
+        .trimmed()
+        .apply_to_option(&mut g.description);
+    body.is_active.apply_to(&mut g.is_active);
+    body.default_sla_minutes
+        .apply_to_option(&mut g.default_sla_minutes);
+    body.chatwoot_inbox_identifier
+        .trimmed()
+        .apply_to_option(&mut g.chatwoot_inbox_identifier);
+    body.chatwoot_team_id
+        .apply_to_option(&mut g.chatwoot_team_id);
+    if !checks.has_errors() {
+        checks.text("name", &g.name, 100);
+    }
+    checks.max_len(
+        "chatwoot_inbox_identifier",
+        g.chatwoot_inbox_identifier.as_deref(),
+        255,
+    );
+    if g.default_sla_minutes.is_some_and(|m| m <= 0) {
+        checks.push(
+            "default_sla_minutes",
+            "greater_than",
+            "must be a positive number of minutes",
+        );
+    }
+    checks.finish()?;
+    let member_ids = match body.member_ids {
+        Patch::Value(ids) => Some(ids),
+        Patch::Absent if creating => Some(Vec::new()),
+        _ => None,
+    };
+    let saved = or_409(
+        state
+            .store
+            .save_support_group(&g, member_ids.as_deref())
+            .await,
+        || DUPLICATE.into(),
+    )?;
+    let read = read_model(&saved, &state.store.support_group_members().await?);
+    let (action, event) = if creating {
+        ("create", "SUPPORT_GROUP_CREATED")
+    } else {
+        ("update", "SUPPORT_GROUP_UPDATED")
+    };
+    let member_ids: Vec<i64> = read.members.iter().map(|m| m.id).collect();
+    record(
+        state,
+        user,
+        action,
+        "support_group",
+        saved.id,
+        event,
+        json!({"group_id": saved.id, "name": saved.name, "member_ids": member_ids}),
+    )
+    .await?;
+    Ok(read)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: AdminUser,
+) -> ApiResult<Json<Vec<SupportGroupRead>>> {
+    let groups = state.store.list_support_groups().await?;
+    let members = state.store.support_group_members().await?;
+    Ok(Json(
+        groups.iter().map(|g| read_model(g, &members)).collect(),
+    ))
+}
+
+/// Creates a group; 200 (not 201), as the original answered.
+async fn create(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> ApiResult<Json<SupportGroupRead>> {
+    Ok(Json(
+        save(
+            &state,
+            &user,
+            SupportGroup {
+                is_active: true,
+                ..SupportGroup::default()
+            },
+            body,
+            true,
+        )
+        .await?,
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<SupportGroupRead>> {
+    let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
+    Ok(Json(read_model(
+        &g,
+        &state.store.support_group_members().await?,
+    )))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> ApiResult<Json<SupportGroupRead>> {
+    let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
+    Ok(Json(save(&state, &user, g, body, false).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
+    if state.store.incidents_for_support_group(id).await? > 0 {
+        return Err(ApiError::Conflict(
+            "Grupo possui incidentes associados. Desative o grupo em vez de deletar.".into(),
+        ));
+    }
+    or_404(state.store.delete_support_group(id).await, NOT_FOUND)?;
+    record(
+        &state,
+        &user,
+        "delete",
+        "support_group",
+        id,
+        "SUPPORT_GROUP_DELETED",
+        json!({"group_id": id, "name": g.name}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

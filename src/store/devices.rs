@@ -1,0 +1,245 @@
+//! Devices: BLE gateways, cameras and access controllers share one table.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::{Result, Store, StoreError, now, on_pool};
+
+pub const BLE_GATEWAY: &str = "BLE_GATEWAY";
+pub const CAMERA: &str = "CAMERA";
+pub const ACCESS_CONTROLLER: &str = "ACCESS_CONTROLLER";
+pub const DEVICE_TYPES: &[&str] = &[BLE_GATEWAY, CAMERA, ACCESS_CONTROLLER];
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct Device {
+    pub id: i64,
+    pub floor_plan_id: Option<i64>,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub name: String,
+    pub code: Option<String>,
+    #[sqlx(rename = "type")]
+    pub device_type: String,
+    /// Canonical 12-digit form.
+    pub mac_address: Option<String>,
+    pub description: Option<String>,
+    pub pos_x: Option<f64>,
+    pub pos_y: Option<f64>,
+    pub ip_address: Option<String>,
+    pub port: Option<i32>,
+    pub username: Option<String>,
+    /// Sealed with the appliance's secret key; never leaves the appliance through the API.
+    pub password_encrypted: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub shard: Option<String>,
+    pub analytics: Option<Json<Vec<String>>>,
+    pub rtsp_url: Option<String>,
+    pub proxy_path: Option<String>,
+    pub central_path: Option<String>,
+    pub record_retention_minutes: Option<i32>,
+    pub central_media_mtx_ip: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct DeviceTopic {
+    pub id: i64,
+    pub device_id: i64,
+    pub kind: String,
+    pub topic: String,
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which devices a list returns; every filter is applied in SQL, before paging.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    pub device_type: Option<String>,
+    pub floor_plan_id: Option<i64>,
+}
+
+macro_rules! device_columns {
+    () => {
+        "id, floor_plan_id, building_id, floor_id, name, code, type, mac_address, description, \
+         pos_x, pos_y, ip_address, port, username, password_encrypted, manufacturer, model, shard, \
+         analytics, rtsp_url, proxy_path, central_path, record_retention_minutes, \
+         central_media_mtx_ip, last_seen_at, created_at, updated_at"
+    };
+}
+
+/// Binds every writable column of a device, in the order of `device_columns!` after `id`
+/// (up to `last_seen_at`).
+macro_rules! bind_device {
+    ($query:expr, $d:expr) => {
+        $query
+            .bind($d.floor_plan_id)
+            .bind($d.building_id)
+            .bind($d.floor_id)
+            .bind(&$d.name)
+            .bind(&$d.code)
+            .bind(&$d.device_type)
+            .bind(&$d.mac_address)
+            .bind(&$d.description)
+            .bind($d.pos_x)
+            .bind($d.pos_y)
+            .bind(&$d.ip_address)
+            .bind($d.port)
+            .bind(&$d.username)
+            .bind(&$d.password_encrypted)
+            .bind(&$d.manufacturer)
+            .bind(&$d.model)
+            .bind(&$d.shard)
+            .bind(&$d.analytics)
+            .bind(&$d.rtsp_url)
+            .bind(&$d.proxy_path)
+            .bind(&$d.central_path)
+            .bind($d.record_retention_minutes)
+            .bind(&$d.central_media_mtx_ip)
+            .bind($d.last_seen_at)
+    };
+}
+
+impl Store {
+    pub async fn list_devices(
+        &self,
+        filter: &DeviceFilter,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<Device>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE ($1 IS NULL OR type = $1) AND ($2 IS NULL OR floor_plan_id = $2) \
+             ORDER BY id LIMIT $3 OFFSET $4"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(&filter.device_type)
+            .bind(filter.floor_plan_id)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn device(&self, id: i64) -> Result<Device> {
+        const SQL: &str = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = $1");
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Looks a device up by its canonical MAC.
+    pub async fn device_by_mac(&self, mac: &crate::mac::Mac) -> Result<Device> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE mac_address = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(mac.as_str())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn device_by_code(&self, code: &str) -> Result<Device> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE code = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(code)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn insert_device(&self, d: &Device) -> Result<Device> {
+        const SQL: &str = concat!(
+            "INSERT INTO devices (floor_plan_id, building_id, floor_id, name, code, type, mac_address, \
+             description, pos_x, pos_y, ip_address, port, username, password_encrypted, manufacturer, \
+             model, shard, analytics, rtsp_url, proxy_path, central_path, record_retention_minutes, \
+             central_media_mtx_ip, last_seen_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23, $24, $25, $25) RETURNING ",
+            device_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| bind_device!(
+            sqlx::query_as(SQL),
+            d
+        )
+        .bind(now())
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// Writes every field of `d` back and stamps `updated_at`.
+    pub async fn update_device(&self, d: &Device) -> Result<Device> {
+        const SQL: &str = concat!(
+            "UPDATE devices SET floor_plan_id = $1, building_id = $2, floor_id = $3, name = $4, code = $5, \
+             type = $6, mac_address = $7, description = $8, pos_x = $9, pos_y = $10, ip_address = $11, \
+             port = $12, username = $13, password_encrypted = $14, manufacturer = $15, model = $16, \
+             shard = $17, analytics = $18, rtsp_url = $19, proxy_path = $20, central_path = $21, \
+             record_retention_minutes = $22, central_media_mtx_ip = $23, last_seen_at = $24, \
+             updated_at = $25 WHERE id = $26 RETURNING ",
+            device_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| bind_device!(
+            sqlx::query_as(SQL),
+            d
+        )
+        .bind(now())
+        .bind(d.id)
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// Deletes a device with what is its own (readings, presence sessions, topics, camera
+    /// events, group links). Incidents, alert events and rules that refer to it are kept,
+    /// without the reference. With `purge_related`, those alert rules, alert events and
+    /// incidents are deleted too.
+    pub async fn delete_device(&self, id: i64, purge_related: bool) -> Result<()> {
+        const PURGE: [&str; 3] = [
+            "DELETE FROM alert_events WHERE device_id = $1 OR rule_id IN (SELECT id FROM alert_rules WHERE device_id = $1)",
+            "DELETE FROM alert_rules WHERE device_id = $1",
+            "DELETE FROM incidents WHERE device_id = $1",
+        ];
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            if purge_related {
+                for sql in PURGE {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+            }
+            let deleted = sqlx::query("DELETE FROM devices WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn device_topics(
+        &self,
+        device_id: i64,
+        only_active: bool,
+    ) -> Result<Vec<DeviceTopic>> {
+        const SQL: &str = "SELECT id, device_id, kind, topic, description, is_active, created_at, updated_at \
+             FROM device_topics WHERE device_id = $1 AND ($2 = FALSE OR is_active = TRUE) ORDER BY id";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(device_id)
+            .bind(only_active)
+            .fetch_all(pool)
+            .await?))
+    }
+}

@@ -1,0 +1,359 @@
+//! People, the BLE tags they carry, and the groups they belong to.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, StoreError, now, on_pool};
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct Person {
+    pub id: i64,
+    pub full_name: String,
+    pub document_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub user_type: Option<i32>,
+    pub active: bool,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct Tag {
+    pub id: i64,
+    /// Canonical 12-digit form.
+    pub mac_address: String,
+    pub label: Option<String>,
+    pub person_id: Option<i64>,
+    pub active: bool,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct PersonGroup {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A person's membership of a group, for listing people with their groups.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Membership {
+    pub person_id: i64,
+    pub group_id: i64,
+    pub group_name: String,
+}
+
+macro_rules! person_columns {
+    () => {
+        "id, full_name, document_id, email, phone, user_type, active, notes, created_at, updated_at"
+    };
+}
+macro_rules! tag_columns {
+    () => {
+        "id, mac_address, label, person_id, active, notes, created_at, updated_at"
+    };
+}
+macro_rules! group_columns {
+    () => {
+        "id, name, description, created_at, updated_at"
+    };
+}
+
+impl Store {
+    pub async fn list_people(&self, skip: i64, limit: i64) -> Result<Vec<Person>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            person_columns!(),
+            " FROM people ORDER BY id LIMIT $1 OFFSET $2"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn person(&self, id: i64) -> Result<Person> {
+        const SQL: &str = concat!("SELECT ", person_columns!(), " FROM people WHERE id = $1");
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Inserts (id 0) or updates a person, and optionally replaces its group memberships,
+    /// in one transaction.
+    pub async fn save_person(&self, p: &Person, group_ids: Option<&[i64]>) -> Result<Person> {
+        const INSERT: &str = concat!(
+            "INSERT INTO people (full_name, document_id, email, phone, user_type, active, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
+            person_columns!()
+        );
+        const UPDATE: &str = concat!(
+            "UPDATE people SET full_name = $1, document_id = $2, email = $3, phone = $4, user_type = $5, \
+             active = $6, notes = $7, updated_at = $8 WHERE id = $9 RETURNING ",
+            person_columns!()
+        );
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            macro_rules! fields {
+                ($sql:expr) => {
+                    sqlx::query_as::<_, Person>($sql)
+                        .bind(&p.full_name)
+                        .bind(&p.document_id)
+                        .bind(&p.email)
+                        .bind(&p.phone)
+                        .bind(p.user_type)
+                        .bind(p.active)
+                        .bind(&p.notes)
+                        .bind(now())
+                };
+            }
+            let saved = if p.id == 0 {
+                fields!(INSERT).fetch_one(&mut *tx).await?
+            } else {
+                fields!(UPDATE).bind(p.id).fetch_one(&mut *tx).await?
+            };
+            if let Some(ids) = group_ids {
+                sqlx::query("DELETE FROM person_group_memberships WHERE person_id = $1")
+                    .bind(saved.id)
+                    .execute(&mut *tx)
+                    .await?;
+                for group_id in ids {
+                    sqlx::query(
+                        "INSERT INTO person_group_memberships (person_id, group_id) VALUES ($1, $2) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(saved.id)
+                    .bind(group_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(saved)
+        })
+    }
+
+    /// Deletes a person; their tags stay, unassigned, and their group memberships go.
+    pub async fn delete_person(&self, id: i64) -> Result<()> {
+        self.delete_by_id("DELETE FROM people WHERE id = $1", id)
+            .await
+    }
+
+    /// Group memberships of the given people (all people when `person_ids` is empty).
+    pub async fn memberships(&self, person_ids: &[i64]) -> Result<Vec<Membership>> {
+        const SQL: &str = "SELECT m.person_id, m.group_id, g.name AS group_name \
+             FROM person_group_memberships m JOIN person_groups g ON g.id = m.group_id \
+             ORDER BY m.person_id, g.name";
+        let all: Vec<Membership> = on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?);
+        Ok(if person_ids.is_empty() {
+            all
+        } else {
+            all.into_iter()
+                .filter(|m| person_ids.contains(&m.person_id))
+                .collect()
+        })
+    }
+
+    pub async fn list_tags(
+        &self,
+        person_id: Option<i64>,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<Tag>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            tag_columns!(),
+            " FROM tags WHERE ($1 IS NULL OR person_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(person_id)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn tag(&self, id: i64) -> Result<Tag> {
+        const SQL: &str = concat!("SELECT ", tag_columns!(), " FROM tags WHERE id = $1");
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn tag_by_mac(&self, mac: &crate::mac::Mac) -> Result<Tag> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            tag_columns!(),
+            " FROM tags WHERE mac_address = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(mac.as_str())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Inserts (id 0) or updates a tag.
+    pub async fn save_tag(&self, t: &Tag) -> Result<Tag> {
+        const INSERT: &str = concat!(
+            "INSERT INTO tags (mac_address, label, person_id, active, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+            tag_columns!()
+        );
+        const UPDATE: &str = concat!(
+            "UPDATE tags SET mac_address = $1, label = $2, person_id = $3, active = $4, notes = $5, \
+             updated_at = $6 WHERE id = $7 RETURNING ",
+            tag_columns!()
+        );
+        macro_rules! fields {
+            ($sql:expr) => {
+                sqlx::query_as::<_, Tag>($sql)
+                    .bind(&t.mac_address)
+                    .bind(&t.label)
+                    .bind(t.person_id)
+                    .bind(t.active)
+                    .bind(&t.notes)
+                    .bind(now())
+            };
+        }
+        Ok(on_pool!(self, write, |pool| if t.id == 0 {
+            fields!(INSERT).fetch_one(pool).await?
+        } else {
+            fields!(UPDATE).bind(t.id).fetch_one(pool).await?
+        }))
+    }
+
+    /// Deletes a tag with its readings and presence sessions; alert history keeps the
+    /// events without the tag.
+    pub async fn delete_tag(&self, id: i64) -> Result<()> {
+        self.delete_by_id("DELETE FROM tags WHERE id = $1", id)
+            .await
+    }
+
+    pub async fn list_person_groups(&self, skip: i64, limit: i64) -> Result<Vec<PersonGroup>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM person_groups ORDER BY id LIMIT $1 OFFSET $2"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn person_group(&self, id: i64) -> Result<PersonGroup> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM person_groups WHERE id = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Inserts (id 0) or updates a person group.
+    pub async fn save_person_group(&self, g: &PersonGroup) -> Result<PersonGroup> {
+        const INSERT: &str = concat!(
+            "INSERT INTO person_groups (name, description, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING ",
+            group_columns!()
+        );
+        const UPDATE: &str = concat!(
+            "UPDATE person_groups SET name = $1, description = $2, updated_at = $3 WHERE id = $4 RETURNING ",
+            group_columns!()
+        );
+        macro_rules! fields {
+            ($sql:expr) => {
+                sqlx::query_as::<_, PersonGroup>($sql)
+                    .bind(&g.name)
+                    .bind(&g.description)
+                    .bind(now())
+            };
+        }
+        Ok(on_pool!(self, write, |pool| if g.id == 0 {
+            fields!(INSERT).fetch_one(pool).await?
+        } else {
+            fields!(UPDATE).bind(g.id).fetch_one(pool).await?
+        }))
+    }
+
+    /// Deletes a person group and its memberships.
+    pub async fn delete_person_group(&self, id: i64) -> Result<()> {
+        self.delete_by_id("DELETE FROM person_groups WHERE id = $1", id)
+            .await
+    }
+
+    /// Alert rules that target a person group (deleting the group would widen them to
+    /// everybody).
+    pub async fn alert_rules_for_group(&self, group_id: i64) -> Result<i64> {
+        const SQL: &str = "SELECT COUNT(*) FROM alert_rules WHERE group_id = $1";
+        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
+            .bind(group_id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn group_members(&self, group_id: i64) -> Result<Vec<Person>> {
+        const SQL: &str = "SELECT p.id, p.full_name, p.document_id, p.email, p.phone, p.user_type, p.active, \
+             p.notes, p.created_at, p.updated_at FROM people p \
+             JOIN person_group_memberships m ON m.person_id = p.id WHERE m.group_id = $1 ORDER BY p.id";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(group_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Replaces the members of a group with the existing people among `person_ids`.
+    pub async fn set_group_members(&self, group_id: i64, person_ids: &[i64]) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM person_group_memberships WHERE group_id = $1")
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await?;
+            for person_id in person_ids {
+                sqlx::query(
+                    "INSERT INTO person_group_memberships (person_id, group_id) \
+                     SELECT id, $2 FROM people WHERE id = $1 ON CONFLICT DO NOTHING",
+                )
+                .bind(person_id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE person_groups SET updated_at = $2 WHERE id = $1")
+                .bind(group_id)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Runs a `DELETE … WHERE id = $1`; `NotFound` when no row matched.
+    pub(crate) async fn delete_by_id(&self, sql: &'static str, id: i64) -> Result<()> {
+        let deleted = on_pool!(self, write, |pool| sqlx::query(sql)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if deleted == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The site: buildings, their floors, and the floor plans drawn for each floor.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, now, on_pool};
+
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+pub struct Building {
+    pub id: i64,
+    pub name: String,
+    pub code: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+pub struct Floor {
+    pub id: i64,
+    pub building_id: i64,
+    pub name: String,
+    pub level: Option<i32>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+pub struct FloorPlan {
+    pub id: i64,
+    pub floor_id: i64,
+    pub name: String,
+    pub image_url: Option<String>,
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! building_columns {
+    () => {
+        "id, name, code, description, created_at, updated_at"
+    };
+}
+macro_rules! floor_columns {
+    () => {
+        "id, building_id, name, level, description, created_at, updated_at"
+    };
+}
+macro_rules! plan_columns {
+    () => {
+        "id, floor_id, name, image_url, width, height, description, created_at, updated_at"
+    };
+}
+
+impl Store {
+    pub async fn list_buildings(&self, skip: i64, limit: i64) -> Result<Vec<Building>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            building_columns!(),
+            " FROM buildings ORDER BY id LIMIT $1 OFFSET $2"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn building(&self, id: i64) -> Result<Building> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            building_columns!(),
+            " FROM buildings WHERE id = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn building_by_code(&self, code: &str) -> Result<Building> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            building_columns!(),
+            " FROM buildings WHERE code = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(code)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn insert_building(&self, b: &Building) -> Result<Building> {
+        const SQL: &str = concat!(
+            "INSERT INTO buildings (name, code, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING ",
+            building_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(&b.name)
+            .bind(&b.code)
+            .bind(&b.description)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Writes every field of `b` back and stamps `updated_at`.
+    pub async fn update_building(&self, b: &Building) -> Result<Building> {
+        const SQL: &str = concat!(
+            "UPDATE buildings SET name = $2, code = $3, description = $4, updated_at = $5 \
+             WHERE id = $1 RETURNING ",
+            building_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(b.id)
+            .bind(&b.name)
+            .bind(&b.code)
+            .bind(&b.description)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Deletes a building with its floors and floor plans; devices placed there stay,
+    /// unplaced. Returns the image URLs of the deleted plans (their files can go too).
+    pub async fn delete_building(&self, id: i64) -> Result<Vec<String>> {
+        const IMAGES: &str = "SELECT fp.image_url FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
+             WHERE f.building_id = $1 AND fp.image_url IS NOT NULL";
+        const SQL: &str = "DELETE FROM buildings WHERE id = $1";
+        self.delete_returning_images(IMAGES, SQL, id).await
+    }
+
+    /// The floor plans of every floor of a building, by plan name.
+    pub async fn floor_plans_of_building(&self, building_id: i64) -> Result<Vec<FloorPlan>> {
+        const SQL: &str = "SELECT fp.id, fp.floor_id, fp.name, fp.image_url, fp.width, fp.height, \
+             fp.description, fp.created_at, fp.updated_at \
+             FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
+             WHERE f.building_id = $1 ORDER BY fp.name, fp.id";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(building_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn list_floors(
+        &self,
+        building_id: Option<i64>,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<Floor>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            floor_columns!(),
+            " FROM floors WHERE ($1 IS NULL OR building_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(building_id)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn floor(&self, id: i64) -> Result<Floor> {
+        const SQL: &str = concat!("SELECT ", floor_columns!(), " FROM floors WHERE id = $1");
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn insert_floor(&self, f: &Floor) -> Result<Floor> {
+        const SQL: &str = concat!(
+            "INSERT INTO floors (building_id, name, level, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+            floor_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(f.building_id)
+            .bind(&f.name)
+            .bind(f.level)
+            .bind(&f.description)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn update_floor(&self, f: &Floor) -> Result<Floor> {
+        const SQL: &str = concat!(
+            "UPDATE floors SET building_id = $2, name = $3, level = $4, description = $5, updated_at = $6 \
+             WHERE id = $1 RETURNING ",
+            floor_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(f.id)
+            .bind(f.building_id)
+            .bind(&f.name)
+            .bind(f.level)
+            .bind(&f.description)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Deletes a floor with its floor plans; devices stay, unplaced.
+    pub async fn delete_floor(&self, id: i64) -> Result<Vec<String>> {
+        const IMAGES: &str =
+            "SELECT image_url FROM floor_plans WHERE floor_id = $1 AND image_url IS NOT NULL";
+        const SQL: &str = "DELETE FROM floors WHERE id = $1";
+        self.delete_returning_images(IMAGES, SQL, id).await
+    }
+
+    pub async fn list_floor_plans(
+        &self,
+        floor_id: Option<i64>,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<FloorPlan>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            plan_columns!(),
+            " FROM floor_plans WHERE ($1 IS NULL OR floor_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(floor_id)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn floor_plan(&self, id: i64) -> Result<FloorPlan> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            plan_columns!(),
+            " FROM floor_plans WHERE id = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn insert_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
+        const SQL: &str = concat!(
+            "INSERT INTO floor_plans (floor_id, name, image_url, width, height, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING ",
+            plan_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(p.floor_id)
+            .bind(&p.name)
+            .bind(&p.image_url)
+            .bind(p.width)
+            .bind(p.height)
+            .bind(&p.description)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn update_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
+        const SQL: &str = concat!(
+            "UPDATE floor_plans SET floor_id = $2, name = $3, image_url = $4, width = $5, height = $6, \
+             description = $7, updated_at = $8 WHERE id = $1 RETURNING ",
+            plan_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(p.id)
+            .bind(p.floor_id)
+            .bind(&p.name)
+            .bind(&p.image_url)
+            .bind(p.width)
+            .bind(p.height)
+            .bind(&p.description)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Deletes a floor plan; its devices stay, unplaced.
+    pub async fn delete_floor_plan(&self, id: i64) -> Result<Vec<String>> {
+        const IMAGES: &str =
+            "SELECT image_url FROM floor_plans WHERE id = $1 AND image_url IS NOT NULL";
+        const SQL: &str = "DELETE FROM floor_plans WHERE id = $1";
+        self.delete_returning_images(IMAGES, SQL, id).await
+    }
+
+    /// Runs `images` then `delete` for `id` in one transaction. `NotFound` if nothing was
+    /// deleted.
+    async fn delete_returning_images(
+        &self,
+        images: &'static str,
+        delete: &'static str,
+        id: i64,
+    ) -> Result<Vec<String>> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let urls: Vec<String> = sqlx::query_scalar(images)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            let deleted = sqlx::query(delete)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(super::StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(urls)
+        })
+    }
+}
