@@ -147,6 +147,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub store: Store,
+    pub events: securityvision::events::EventBus,
     pub config: Config,
     pub admin_email: String,
     pub admin_password: Option<String>,
@@ -172,6 +173,7 @@ impl TestApp {
             .expect("app starts");
         let admin_password = app.first_admin.as_ref().map(|a| a.password.clone());
         let store = app.state.store.clone();
+        let events = app.state.events.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -180,6 +182,7 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             store,
+            events,
             admin_email: config.auth.admin_email.clone(),
             config,
             admin_password,
@@ -245,6 +248,71 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> StatusCode {
+        self.call(Method::DELETE, path, Some(token), None).await.0
+    }
+
+    /// POSTs `body` and returns the created object, asserting the status.
+    pub async fn create(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        expected: StatusCode,
+    ) -> Value {
+        let (status, value) = self.post(path, token, body.clone()).await;
+        assert_eq!(status, expected, "POST {path} {body} → {value}");
+        value
+    }
+
+    /// Runs SQL directly against the test database (for setting up rows that no API of
+    /// this build writes yet, and for checking what is stored).
+    pub async fn sql(&self, sql: &str) {
+        let url = self.config.database.url.clone().unwrap();
+        if url.starts_with("sqlite") {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_string()))
+                .await
+                .unwrap();
+        } else {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_string()))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The first column of the first row of a query, as text.
+    pub async fn sql_text(&self, sql: &str) -> Option<String> {
+        let url = self.config.database.url.clone().unwrap();
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        if url.starts_with("sqlite") {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap()
+        } else {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+
     /// Logs in with JSON; panics unless it succeeds.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let body = serde_json::json!({ "email": email, "password": password });
@@ -285,6 +353,20 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Receives the events published on the bus since `rx` subscribed, waiting briefly for
+/// stragglers; returns their types.
+pub async fn drain_events(
+    rx: &mut tokio::sync::broadcast::Receiver<securityvision::events::Event>,
+) -> Vec<securityvision::events::Event> {
+    let mut events = Vec::new();
+    while let Ok(Ok(event)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await
+    {
+        events.push(event);
+    }
+    events
 }
 
 /// The `detail` of an error body, as text.
