@@ -10,7 +10,7 @@ use axum::extract::Request;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
+use tower::util::MapRequestLayer;
 
 use crate::api::{self, AppState};
 use crate::auth::{LoginThrottle, TokenKeys};
@@ -77,8 +77,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_seconds);
-        // `/x` and `/x/` reach the same route.
-        let app = NormalizePathLayer::trim_trailing_slash().layer(api::router(self.state));
+        let app = MapRequestLayer::new(trim_trailing_slash).layer(api::router(self.state));
         let service =
             ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app);
         tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
@@ -99,4 +98,21 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `/x` and `/x/` reach the same route, as the original's clients expect. The docs page
+/// keeps its slash: its assets are addressed relative to `/docs/`.
+fn trim_trailing_slash(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with(api::openapi::DOCS_PATH) {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }

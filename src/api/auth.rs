@@ -1,15 +1,17 @@
 //! `/auth`: login (JSON body or OAuth2 password form), first-admin signup, the caller's own
 //! profile and password.
 
+use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, AuthUser, INACTIVE_USER, parse_json};
 use super::users::{UserCreate, UserRead, new_user_from};
 use super::validate::Checks;
@@ -21,15 +23,15 @@ const TOO_MANY_ATTEMPTS: &str = "Muitas tentativas de login. Tente novamente mai
 const SIGNUP_CLOSED: &str = "Signup desabilitado. Apenas admins podem criar usuários.";
 pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/signup", post(signup))
-        .route("/auth/me", get(me))
-        .route("/auth/change-password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(signup))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginJson {
     email: String,
     password: String,
@@ -42,7 +44,7 @@ struct LoginForm {
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -62,6 +64,20 @@ fn token_response(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "auth_login",
+    tag = "auth",
+    summary = "Log in with e-mail and password (JSON body, or the OAuth2 password form with username/password)",
+    request_body = LoginJson,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "Refused", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+)]
 async fn login(State(state): State<AppState>, request: Request) -> ApiResult<Json<TokenResponse>> {
     let is_form = request
         .headers()
@@ -160,6 +176,20 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
 
 /// Creates the first administrator, only while none exists. Atomic: of two concurrent
 /// calls one wins, the other gets 403.
+#[utoipa::path(
+    post,
+    path = "/auth/signup",
+    operation_id = "auth_signup",
+    tag = "auth",
+    summary = "Create the first administrator (only while none exists)",
+    request_body = UserCreate,
+    responses(
+        (status = 200, body = UserRead),
+        (status = 403, description = "An administrator already exists", body = ErrorBody),
+        (status = 400, description = "Refused", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+)]
 async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<UserCreate>,
@@ -194,11 +224,23 @@ async fn signup(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    operation_id = "auth_me",
+    tag = "auth",
+    summary = "The caller",
+    responses(
+        (status = 200, body = UserRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn me(AuthUser(user): AuthUser) -> Json<UserRead> {
     Json(UserRead::from(&user))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ChangePassword {
     current_password: String,
     new_password: String,
@@ -206,6 +248,20 @@ struct ChangePassword {
 
 /// Changes the caller's own password. Tokens issued before the change stop working; the
 /// response carries a fresh one.
+#[utoipa::path(
+    post,
+    path = "/auth/change-password",
+    operation_id = "auth_change_password",
+    tag = "auth",
+    summary = "Change one's own password; returns a fresh token, older tokens stop working",
+    request_body = ChangePassword,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn change_password(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -1,44 +1,46 @@
 //! `/buildings`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{clean, or_404, or_409, record};
 use super::error::ApiResult;
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
 use crate::store::site::{Building, FloorPlan};
 
 const NOT_FOUND: &str = "Building not found";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/buildings", get(list).post(create))
-        .route("/buildings/by-code/{code}", get(by_code))
-        .route(
-            "/buildings/{building_id}",
-            get(read).put(update).delete(remove),
-        )
-        .route("/buildings/{building_id}/floor-plans", get(floor_plans))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(by_code))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(floor_plans))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct BuildingCreate {
     name: String,
     code: String,
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct BuildingUpdate {
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     code: Patch<String>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
 }
 
@@ -60,6 +62,20 @@ fn duplicate(code: &str) -> String {
     format!("A building with code '{code}' already exists")
 }
 
+#[utoipa::path(
+    get,
+    path = "/buildings",
+    operation_id = "buildings_list",
+    tag = "buildings",
+    summary = "List buildings, by id",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Vec<Building>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -71,6 +87,21 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/buildings",
+    operation_id = "buildings_create",
+    tag = "buildings",
+    summary = "Create a building",
+    request_body = BuildingCreate,
+    responses(
+        (status = 201, body = Building),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -102,6 +133,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(b)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/buildings/by-code/{code}",
+    operation_id = "buildings_by_code",
+    tag = "buildings",
+    summary = "Find a building by its code",
+    params(("code" = String, Path, description = "Building code (exact)")),
+    responses(
+        (status = 200, body = Building),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn by_code(
     State(state): State<AppState>,
     _: AuthUser,
@@ -113,6 +158,20 @@ async fn by_code(
     )?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/buildings/{building_id}",
+    operation_id = "buildings_read",
+    tag = "buildings",
+    summary = "Read a building",
+    params(("building_id" = i64, Path, description = "Building id")),
+    responses(
+        (status = 200, body = Building),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -121,6 +180,23 @@ async fn read(
     Ok(Json(or_404(state.store.building(id).await, NOT_FOUND)?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/buildings/{building_id}",
+    operation_id = "buildings_update",
+    tag = "buildings",
+    summary = "Update a building (partial)",
+    params(("building_id" = i64, Path, description = "Building id")),
+    request_body = BuildingUpdate,
+    responses(
+        (status = 200, body = Building),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -155,6 +231,20 @@ async fn update(
     Ok(Json(b))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/buildings/{building_id}",
+    operation_id = "buildings_remove",
+    tag = "buildings",
+    summary = "Delete a building with its floors and floor plans; devices stay, unplaced",
+    params(("building_id" = i64, Path, description = "Building id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -177,6 +267,20 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/buildings/{building_id}/floor-plans",
+    operation_id = "buildings_floor_plans",
+    tag = "buildings",
+    summary = "Floor plans of every floor of a building, by name",
+    params(("building_id" = i64, Path, description = "Building id")),
+    responses(
+        (status = 200, body = Vec<FloorPlan>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn floor_plans(
     State(state): State<AppState>,
     _: AuthUser,

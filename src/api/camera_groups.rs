@@ -1,32 +1,31 @@
 //! `/devices/camera-groups`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
 use crate::store::groups::{CameraGroup, Table};
 
 const NOT_FOUND: &str = "CameraGroup not found";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/devices/camera-groups", get(list).post(create))
-        .route(
-            "/devices/camera-groups/{group_id}",
-            get(read).patch(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CameraGroupRead {
     id: i64,
     name: String,
@@ -53,12 +52,16 @@ fn read_model(g: &CameraGroup, links: &[(i64, i64)]) -> CameraGroupRead {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
-struct GroupBody {
+struct CameraGroupBody {
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
+    #[schema(value_type = Option<String>)]
     tenant: Patch<String>,
+    #[schema(value_type = Option<Vec<i64>>)]
     device_ids: Patch<Vec<i64>>,
 }
 
@@ -66,7 +69,7 @@ async fn save(
     state: &AppState,
     user: &crate::store::users::User,
     mut g: CameraGroup,
-    body: GroupBody,
+    body: CameraGroupBody,
     creating: bool,
 ) -> ApiResult<CameraGroupRead> {
     let mut checks = Checks::new();
@@ -131,6 +134,20 @@ async fn save(
     Ok(read)
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/camera-groups",
+    operation_id = "camera_groups_list",
+    tag = "camera-groups",
+    summary = "List camera groups",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Vec<CameraGroupRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -145,10 +162,25 @@ async fn list(
     Ok(Json(groups.iter().map(|g| read_model(g, &links)).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices/camera-groups",
+    operation_id = "camera_groups_create",
+    tag = "camera-groups",
+    summary = "Create a camera group",
+    request_body = CameraGroupBody,
+    responses(
+        (status = 201, body = CameraGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<GroupBody>,
+    ApiJson(body): ApiJson<CameraGroupBody>,
 ) -> ApiResult<(StatusCode, Json<CameraGroupRead>)> {
     Ok((
         StatusCode::CREATED,
@@ -156,6 +188,20 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/camera-groups/{group_id}",
+    operation_id = "camera_groups_read",
+    tag = "camera-groups",
+    summary = "Read a camera group",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, body = CameraGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -168,11 +214,28 @@ async fn read(
     )))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/devices/camera-groups/{group_id}",
+    operation_id = "camera_groups_update",
+    tag = "camera-groups",
+    summary = "Update a camera group (partial; device_ids replaces the members)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    request_body = CameraGroupBody,
+    responses(
+        (status = 200, body = CameraGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<GroupBody>,
+    ApiJson(body): ApiJson<CameraGroupBody>,
 ) -> ApiResult<Json<CameraGroupRead>> {
     let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
     Ok(Json(save(&state, &user, g, body, false).await?))
@@ -180,6 +243,21 @@ async fn update(
 
 /// Deletes a group (not its cameras). Refused while incident rules target it: without it
 /// they would apply to every camera.
+#[utoipa::path(
+    delete,
+    path = "/devices/camera-groups/{group_id}",
+    operation_id = "camera_groups_remove",
+    tag = "camera-groups",
+    summary = "Delete a camera group (refused while incident rules target it)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -1,17 +1,19 @@
 //! `/devices` (every type), `/devices/gateways` and `/devices/cameras`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, put};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::types::Json as DbJson;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, FlexibleDateTime, Patch};
 use crate::mac;
@@ -24,28 +26,25 @@ const GATEWAY_NOT_FOUND: &str = "Gateway not found";
 /// The CAM-BUS shard a camera gets when none is given.
 pub const DEFAULT_SHARD: &str = "shard-1";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/devices", get(list).post(create))
-        .route("/devices/status", get(status))
-        .route("/devices/{device_id}", get(read).put(update).delete(remove))
-        .route("/devices/{device_id}/position", patch(set_position))
-        .route("/devices/{device_id}/topics", get(topics))
-        .route("/devices/gateways", get(list_gateways))
-        .route("/devices/gateways/status", get(gateway_status))
-        .route("/devices/gateways/{device_id}", delete(remove_gateway))
-        .route(
-            "/devices/gateways/by-mac/{mac}",
-            delete(remove_gateway_by_mac),
-        )
-        .route("/devices/cameras", get(list_cameras).post(create_camera))
-        .route("/devices/cameras/status", get(camera_status))
-        .route("/devices/cameras/{camera_id}", put(update_camera))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(status))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(set_position))
+        .routes(routes!(topics))
+        .routes(routes!(list_gateways))
+        .routes(routes!(gateway_status))
+        .routes(routes!(remove_gateway))
+        .routes(routes!(remove_gateway_by_mac))
+        .routes(routes!(list_cameras, create_camera))
+        .routes(routes!(camera_status))
+        .routes(routes!(update_camera))
 }
 
 /// A device as the API shows it. Credentials never appear: `has_password` says whether
 /// one is stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceRead {
     pub id: i64,
     pub name: String,
@@ -111,7 +110,7 @@ impl From<&Device> for DeviceRead {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeviceStatusRead {
     id: i64,
     name: String,
@@ -131,33 +130,57 @@ struct DeviceStatusRead {
 
 /// The body of every device create and update: absent fields are left alone (or take
 /// their default on create), `null` clears a field.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct DeviceBody {
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
     #[serde(rename = "type")]
+    #[schema(value_type = Option<String>)]
     device_type: Patch<String>,
+    #[schema(value_type = Option<String>)]
     code: Patch<String>,
+    #[schema(value_type = Option<String>)]
     mac_address: Patch<String>,
+    #[schema(value_type = Option<i64>)]
     floor_plan_id: Patch<i64>,
+    #[schema(value_type = Option<f64>)]
     pos_x: Patch<f64>,
+    #[schema(value_type = Option<f64>)]
     pos_y: Patch<f64>,
+    #[schema(value_type = Option<i64>)]
     building_id: Patch<i64>,
+    #[schema(value_type = Option<i64>)]
     floor_id: Patch<i64>,
+    #[schema(value_type = Option<String>)]
     manufacturer: Patch<String>,
+    #[schema(value_type = Option<String>)]
     model: Patch<String>,
+    #[schema(value_type = Option<String>)]
     shard: Patch<String>,
+    #[schema(value_type = Option<Vec<String>>)]
     analytics: Patch<Vec<String>>,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     last_seen_at: Patch<FlexibleDateTime>,
+    #[schema(value_type = Option<String>)]
     ip_address: Patch<String>,
+    #[schema(value_type = Option<i32>)]
     port: Patch<i32>,
+    #[schema(value_type = Option<String>)]
     username: Patch<String>,
+    #[schema(value_type = Option<String>)]
     password: Patch<String>,
+    #[schema(value_type = Option<String>)]
     rtsp_url: Patch<String>,
+    #[schema(value_type = Option<String>)]
     proxy_path: Patch<String>,
+    #[schema(value_type = Option<String>)]
     central_path: Patch<String>,
+    #[schema(value_type = Option<i32>)]
     record_retention_minutes: Patch<i32>,
+    #[schema(value_type = Option<String>)]
     central_media_mtx_ip: Patch<String>,
 }
 
@@ -439,7 +462,8 @@ async fn save(
     Ok(saved)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeviceQuery {
     skip: Option<i64>,
     limit: Option<i64>,
@@ -467,6 +491,20 @@ async fn list_of(
     Ok(Json(devices.iter().map(DeviceRead::from).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices",
+    operation_id = "devices_list",
+    tag = "devices",
+    summary = "List devices of every type, by id",
+    params(DeviceQuery),
+    responses(
+        (status = 200, body = Vec<DeviceRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -475,6 +513,20 @@ async fn list(
     list_of(&state, q, None).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/gateways",
+    operation_id = "devices_list_gateways",
+    tag = "gateways",
+    summary = "List BLE gateways",
+    params(DeviceQuery),
+    responses(
+        (status = 200, body = Vec<DeviceRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list_gateways(
     State(state): State<AppState>,
     _: AuthUser,
@@ -483,6 +535,20 @@ async fn list_gateways(
     list_of(&state, q, Some(BLE_GATEWAY)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/cameras",
+    operation_id = "devices_list_cameras",
+    tag = "cameras",
+    summary = "List cameras",
+    params(DeviceQuery),
+    responses(
+        (status = 200, body = Vec<DeviceRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list_cameras(
     State(state): State<AppState>,
     _: AuthUser,
@@ -491,6 +557,21 @@ async fn list_cameras(
     list_of(&state, q, Some(CAMERA)).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices",
+    operation_id = "devices_create",
+    tag = "devices",
+    summary = "Create a device (type BLE_GATEWAY unless given)",
+    request_body = DeviceBody,
+    responses(
+        (status = 201, body = DeviceRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -504,6 +585,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(DeviceRead::from(&d))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices/cameras",
+    operation_id = "devices_create_camera",
+    tag = "cameras",
+    summary = "Create a camera (type forced to CAMERA)",
+    request_body = DeviceBody,
+    responses(
+        (status = 201, body = DeviceRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create_camera(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -519,6 +615,20 @@ async fn create_camera(
     Ok((StatusCode::CREATED, Json(DeviceRead::from(&d))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/{device_id}",
+    operation_id = "devices_read",
+    tag = "devices",
+    summary = "Read a device",
+    params(("device_id" = i64, Path, description = "Device id")),
+    responses(
+        (status = 200, body = DeviceRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -530,6 +640,23 @@ async fn read(
     )?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/devices/{device_id}",
+    operation_id = "devices_update",
+    tag = "devices",
+    summary = "Update a device (partial); a plan implies its floor and building",
+    params(("device_id" = i64, Path, description = "Device id")),
+    request_body = DeviceBody,
+    responses(
+        (status = 200, body = DeviceRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -542,6 +669,24 @@ async fn update(
     )))
 }
 
+#[utoipa::path(
+    put,
+    path = "/devices/cameras/{camera_id}",
+    operation_id = "devices_update_camera",
+    tag = "cameras",
+    summary = "Update a camera (partial)",
+    params(("camera_id" = i64, Path, description = "Camera id")),
+    request_body = DeviceBody,
+    responses(
+        (status = 200, body = DeviceRead),
+        (status = 400, description = "Not a camera", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update_camera(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -561,14 +706,33 @@ async fn update_camera(
     )))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct PositionBody {
+    #[schema(value_type = Option<i64>)]
     floor_plan_id: Patch<i64>,
+    #[schema(value_type = Option<f64>)]
     pos_x: Patch<f64>,
+    #[schema(value_type = Option<f64>)]
     pos_y: Patch<f64>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/devices/{device_id}/position",
+    operation_id = "devices_set_position",
+    tag = "devices",
+    summary = "Place a device on a floor plan",
+    params(("device_id" = i64, Path, description = "Device id")),
+    request_body = PositionBody,
+    responses(
+        (status = 200, body = DeviceRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn set_position(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -628,6 +792,20 @@ async fn delete_and_record(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/devices/{device_id}",
+    operation_id = "devices_remove",
+    tag = "devices",
+    summary = "Delete a device with its readings, topics and events; incidents and alert history are kept",
+    params(("device_id" = i64, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -638,13 +816,29 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PurgeQuery {
     purge_related: Option<bool>,
     #[allow(dead_code)] // accepted for compatibility: a canonical MAC matches one gateway at most
     delete_all_matches: Option<bool>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/devices/gateways/{device_id}",
+    operation_id = "devices_remove_gateway",
+    tag = "gateways",
+    summary = "Delete a gateway; purge_related (default true) also deletes its alert rules, alert events and incidents",
+    params(("device_id" = i64, Path, description = "Device id"), PurgeQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not a BLE_GATEWAY", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove_gateway(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -659,6 +853,21 @@ async fn remove_gateway(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/devices/gateways/by-mac/{mac}",
+    operation_id = "devices_remove_gateway_by_mac",
+    tag = "gateways",
+    summary = "Delete a gateway by any spelling of its MAC",
+    params(("mac" = String, Path, description = "MAC address, any spelling"), PurgeQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid MAC", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove_gateway_by_mac(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -674,7 +883,8 @@ async fn remove_gateway_by_mac(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StatusQuery {
     #[serde(default)]
     only_gateways: bool,
@@ -723,6 +933,20 @@ async fn status_of(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/status",
+    operation_id = "devices_status",
+    tag = "devices",
+    summary = "Online state of every device (or only gateways)",
+    params(StatusQuery),
+    responses(
+        (status = 200, body = Vec<DeviceStatusRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn status(
     State(state): State<AppState>,
     _: AuthUser,
@@ -737,6 +961,20 @@ async fn status(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/gateways/status",
+    operation_id = "devices_gateway_status",
+    tag = "gateways",
+    summary = "Online state of the gateways",
+    params(StatusQuery),
+    responses(
+        (status = 200, body = Vec<DeviceStatusRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn gateway_status(
     State(state): State<AppState>,
     _: AuthUser,
@@ -745,6 +983,20 @@ async fn gateway_status(
     status_of(&state, Some(BLE_GATEWAY), q.skip, q.limit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/cameras/status",
+    operation_id = "devices_camera_status",
+    tag = "cameras",
+    summary = "Online state of the cameras",
+    params(StatusQuery),
+    responses(
+        (status = 200, body = Vec<DeviceStatusRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn camera_status(
     State(state): State<AppState>,
     _: AuthUser,
@@ -753,11 +1005,26 @@ async fn camera_status(
     status_of(&state, Some(CAMERA), q.skip, q.limit).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TopicsQuery {
     only_active: Option<bool>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/{device_id}/topics",
+    operation_id = "devices_topics",
+    tag = "devices",
+    summary = "MQTT topics known for a device",
+    params(("device_id" = i64, Path, description = "Device id"), TopicsQuery),
+    responses(
+        (status = 200, body = Vec<DeviceTopic>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn topics(
     State(state): State<AppState>,
     _: AuthUser,

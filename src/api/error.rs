@@ -4,13 +4,12 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::store::StoreError;
 
 /// One problem with a request field, in the shape FastAPI/Pydantic used
 /// (`{"type", "loc", "msg"}`), so existing clients can show it next to the field.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -59,6 +58,18 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The body of every error but validation errors.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+/// The body of a 422: one entry per problem.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
+}
+
 impl ApiError {
     pub fn not_found(what: &str) -> Self {
         ApiError::NotFound(what.to_string())
@@ -103,15 +114,25 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match &self {
-            ApiError::Validation(errors) => json!({ "detail": errors }),
+        let mut response = match self {
+            ApiError::Validation(detail) => {
+                (status, axum::Json(ValidationErrorBody { detail })).into_response()
+            }
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
-                json!({ "detail": "Internal server error" })
+                let body = ErrorBody {
+                    detail: "Internal server error".into(),
+                };
+                (status, axum::Json(body)).into_response()
             }
-            other => json!({ "detail": other.to_string() }),
+            other => (
+                status,
+                axum::Json(ErrorBody {
+                    detail: other.to_string(),
+                }),
+            )
+                .into_response(),
         };
-        let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

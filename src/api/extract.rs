@@ -148,7 +148,8 @@ impl Page {
 }
 
 /// The query of a plain list endpoint.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub skip: Option<i64>,
     pub limit: Option<i64>,

@@ -1,16 +1,18 @@
 //! `/floor-plans`, including the plan image upload.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{clean, or_404, record, require};
 use super::devices::DeviceRead;
 use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
 use crate::store::devices::DeviceFilter;
@@ -19,22 +21,18 @@ use crate::store::site::FloorPlan;
 
 const NOT_FOUND: &str = "Floor plan not found";
 
-pub fn router(max_upload_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route("/floor-plans", get(list).post(create))
-        .route(
-            "/floor-plans/{floor_plan_id}",
-            get(read).put(update).delete(remove),
-        )
-        .route("/floor-plans/{floor_plan_id}/devices", get(devices))
-        .route(
-            "/floor-plans/{floor_plan_id}/image",
-            // Room for the multipart framing around the file itself.
-            post(upload_image).layer(DefaultBodyLimit::max(max_upload_bytes + 16 * 1024)),
-        )
+pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
+    let (schemas, paths, upload) = routes!(upload_image);
+    // Room for the multipart framing around the file itself.
+    let upload = upload.layer(DefaultBodyLimit::max(max_upload_bytes + 16 * 1024));
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(devices))
+        .routes((schemas, paths, upload))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FloorPlanCreate {
     floor_id: i64,
     name: String,
@@ -44,18 +42,33 @@ struct FloorPlanCreate {
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct FloorPlanUpdate {
+    #[schema(value_type = Option<i64>)]
     floor_id: Patch<i64>,
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     image_url: Patch<String>,
+    #[schema(value_type = Option<f64>)]
     width: Patch<f64>,
+    #[schema(value_type = Option<f64>)]
     height: Patch<f64>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
 }
 
-#[derive(Deserialize)]
+/// The multipart body of an image upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the request for the OpenAPI document only
+struct ImageUpload {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FloorPlanQuery {
     skip: Option<i64>,
     limit: Option<i64>,
@@ -77,6 +90,20 @@ fn payload(p: &FloorPlan) -> serde_json::Value {
     json!({"floor_plan_id": p.id, "floor_id": p.floor_id, "name": p.name, "image_url": p.image_url})
 }
 
+#[utoipa::path(
+    get,
+    path = "/floor-plans",
+    operation_id = "floor_plans_list",
+    tag = "floor-plans",
+    summary = "List floor plans, by id",
+    params(FloorPlanQuery),
+    responses(
+        (status = 200, body = Vec<FloorPlan>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -91,6 +118,20 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/floor-plans",
+    operation_id = "floor_plans_create",
+    tag = "floor-plans",
+    summary = "Create a floor plan",
+    request_body = FloorPlanCreate,
+    responses(
+        (status = 201, body = FloorPlan),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -123,6 +164,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/floor-plans/{floor_plan_id}",
+    operation_id = "floor_plans_read",
+    tag = "floor-plans",
+    summary = "Read a floor plan",
+    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
+    responses(
+        (status = 200, body = FloorPlan),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -131,6 +186,22 @@ async fn read(
     Ok(Json(or_404(state.store.floor_plan(id).await, NOT_FOUND)?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/floor-plans/{floor_plan_id}",
+    operation_id = "floor_plans_update",
+    tag = "floor-plans",
+    summary = "Update a floor plan (partial)",
+    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
+    request_body = FloorPlanUpdate,
+    responses(
+        (status = 200, body = FloorPlan),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -170,6 +241,20 @@ async fn update(
     Ok(Json(p))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/floor-plans/{floor_plan_id}",
+    operation_id = "floor_plans_remove",
+    tag = "floor-plans",
+    summary = "Delete a floor plan and its image; devices stay, unplaced",
+    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -191,6 +276,20 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/floor-plans/{floor_plan_id}/devices",
+    operation_id = "floor_plans_devices",
+    tag = "floor-plans",
+    summary = "Devices placed on a floor plan",
+    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
+    responses(
+        (status = 200, body = Vec<DeviceRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn devices(
     State(state): State<AppState>,
     _: AuthUser,
@@ -208,6 +307,24 @@ async fn devices(
 /// Stores the uploaded plan image (PNG, JPEG or WebP, recognised from its bytes) under a
 /// generated name and points the plan at it; width and height come from the image unless
 /// the plan already has them.
+#[utoipa::path(
+    post,
+    path = "/floor-plans/{floor_plan_id}/image",
+    operation_id = "floor_plans_upload_image",
+    tag = "floor-plans",
+    summary = "Upload the plan image (PNG, JPEG or WebP; multipart field `file`)",
+    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
+    request_body(content = ImageUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, body = FloorPlan),
+        (status = 400, description = "Not a PNG, JPEG or WebP image", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 413, description = "Larger than media.max_upload_bytes", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn upload_image(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -1,15 +1,17 @@
 //! `/floors`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{clean, or_404, record, require};
 use super::error::ApiResult;
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
 use crate::store::groups::Table;
@@ -17,13 +19,13 @@ use crate::store::site::Floor;
 
 const NOT_FOUND: &str = "Floor not found";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/floors", get(list).post(create))
-        .route("/floors/{floor_id}", get(read).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FloorCreate {
     building_id: i64,
     name: String,
@@ -31,16 +33,21 @@ struct FloorCreate {
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct FloorUpdate {
+    #[schema(value_type = Option<i64>)]
     building_id: Patch<i64>,
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<i32>)]
     level: Patch<i32>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FloorQuery {
     skip: Option<i64>,
     limit: Option<i64>,
@@ -56,6 +63,20 @@ fn payload(f: &Floor) -> serde_json::Value {
     json!({"floor_id": f.id, "building_id": f.building_id, "name": f.name, "level": f.level})
 }
 
+#[utoipa::path(
+    get,
+    path = "/floors",
+    operation_id = "floors_list",
+    tag = "floors",
+    summary = "List floors, by id",
+    params(FloorQuery),
+    responses(
+        (status = 200, body = Vec<Floor>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -70,6 +91,20 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/floors",
+    operation_id = "floors_create",
+    tag = "floors",
+    summary = "Create a floor",
+    request_body = FloorCreate,
+    responses(
+        (status = 201, body = Floor),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -106,6 +141,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(f)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/floors/{floor_id}",
+    operation_id = "floors_read",
+    tag = "floors",
+    summary = "Read a floor",
+    params(("floor_id" = i64, Path, description = "Floor id")),
+    responses(
+        (status = 200, body = Floor),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -114,6 +163,22 @@ async fn read(
     Ok(Json(or_404(state.store.floor(id).await, NOT_FOUND)?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/floors/{floor_id}",
+    operation_id = "floors_update",
+    tag = "floors",
+    summary = "Update a floor (partial)",
+    params(("floor_id" = i64, Path, description = "Floor id")),
+    request_body = FloorUpdate,
+    responses(
+        (status = 200, body = Floor),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -147,6 +212,20 @@ async fn update(
     Ok(Json(f))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/floors/{floor_id}",
+    operation_id = "floors_remove",
+    tag = "floors",
+    summary = "Delete a floor with its floor plans; devices stay, unplaced",
+    params(("floor_id" = i64, Path, description = "Floor id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

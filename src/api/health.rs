@@ -3,11 +3,38 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AppState;
 
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthRead {
+    /// `ok`, or `degraded` when a dependency is unavailable.
+    status: &'static str,
+    version: &'static str,
+    database: DatabaseHealth,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DatabaseHealth {
+    /// `ok` or `unavailable`.
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health_health",
+    tag = "health",
+    summary = "Liveness and readiness, with the database state",
+    responses(
+        (status = 200, body = HealthRead),
+        (status = 503, description = "The database is unreachable", body = HealthRead),
+    ),
+)]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRead>) {
     let database = match state.store.ping().await {
         Ok(()) => "ok",
         Err(err) => {
@@ -20,10 +47,17 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "database": { "status": database, "backend": state.store.kind().name() },
-    });
+    let body = HealthRead {
+        status: if status == StatusCode::OK {
+            "ok"
+        } else {
+            "degraded"
+        },
+        version: env!("CARGO_PKG_VERSION"),
+        database: DatabaseHealth {
+            status: database,
+            backend: state.store.kind().name(),
+        },
+    };
     (status, Json(body))
 }

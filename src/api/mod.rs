@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{LoginThrottle, TokenKeys};
 use crate::config::Config;
@@ -26,6 +28,7 @@ pub mod floor_plans;
 pub mod floors;
 pub mod health;
 pub mod media;
+pub mod openapi;
 pub mod people;
 pub mod person_groups;
 pub mod support_groups;
@@ -49,8 +52,8 @@ pub struct AppState {
 /// The whole HTTP application. Trailing slashes are handled by the caller (see
 /// [`crate::server`]), so routes are declared without them.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(health::health))
+    let api = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::health))
         .merge(auth::router())
         .merge(users::router())
         .merge(support_groups::router())
@@ -62,11 +65,13 @@ pub fn router(state: AppState) -> Router {
         .merge(people::router())
         .merge(tags::router())
         .merge(person_groups::router());
+    let (api, document) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()
         .route("/health", get(health::health))
         .route("/media/{*path}", get(media::serve))
-        .nest("/api/v1", api)
+        .merge(api)
+        .merge(openapi::docs(document))
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

@@ -1,29 +1,31 @@
 //! `/people`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{or_404, record};
 use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
 use crate::store::people::{Membership, Person};
 
 const NOT_FOUND: &str = "Person not found";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/people", get(list).post(create))
-        .route("/people/{person_id}", get(read).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupRef {
     pub id: i64,
     pub name: String,
@@ -31,7 +33,7 @@ pub struct GroupRef {
 
 /// A person as the API shows it, with the fields the original added later (`cpf`,
 /// `status`) and the groups the existing console expects.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PersonRead {
     pub id: i64,
     pub full_name: String,
@@ -76,20 +78,28 @@ impl PersonRead {
 }
 
 /// Create and update body; `name` and `cpf` are accepted as the original's aliases.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct PersonBody {
     #[serde(alias = "name")]
+    #[schema(value_type = Option<String>)]
     full_name: Patch<String>,
     #[serde(alias = "cpf")]
+    #[schema(value_type = Option<String>)]
     document_id: Patch<String>,
+    #[schema(value_type = Option<String>)]
     email: Patch<String>,
+    #[schema(value_type = Option<String>)]
     phone: Patch<String>,
+    #[schema(value_type = Option<i32>)]
     user_type: Patch<i32>,
     #[serde(alias = "is_active")]
+    #[schema(value_type = Option<bool>)]
     active: Patch<bool>,
+    #[schema(value_type = Option<String>)]
     notes: Patch<String>,
     /// Replaces the person's group memberships when present.
+    #[schema(value_type = Option<Vec<i64>>)]
     group_ids: Patch<Vec<i64>>,
 }
 
@@ -173,6 +183,20 @@ async fn read_with_groups(state: &AppState, p: &Person) -> ApiResult<PersonRead>
     Ok(PersonRead::new(p, &memberships))
 }
 
+#[utoipa::path(
+    get,
+    path = "/people",
+    operation_id = "people_list",
+    tag = "people",
+    summary = "List people with their groups, by id",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Vec<PersonRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -194,6 +218,20 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/people",
+    operation_id = "people_create",
+    tag = "people",
+    summary = "Create a person",
+    request_body = PersonBody,
+    responses(
+        (status = 201, body = PersonRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -216,6 +254,20 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/people/{person_id}",
+    operation_id = "people_read",
+    tag = "people",
+    summary = "Read a person",
+    params(("person_id" = i64, Path, description = "Person id")),
+    responses(
+        (status = 200, body = PersonRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -225,6 +277,22 @@ async fn read(
     Ok(Json(read_with_groups(&state, &p).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/people/{person_id}",
+    operation_id = "people_update",
+    tag = "people",
+    summary = "Update a person (partial; group_ids replaces the memberships)",
+    params(("person_id" = i64, Path, description = "Person id")),
+    request_body = PersonBody,
+    responses(
+        (status = 200, body = PersonRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -238,6 +306,20 @@ async fn update(
 
 /// Deletes a person. Their tags stay registered, unassigned; alert history keeps its
 /// events without the person.
+#[utoipa::path(
+    delete,
+    path = "/people/{person_id}",
+    operation_id = "people_remove",
+    tag = "people",
+    summary = "Delete a person; their tags stay, unassigned",
+    params(("person_id" = i64, Path, description = "Person id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -1,16 +1,18 @@
 //! `/person-groups`, with their members.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::people::PersonRead;
 use super::validate::{Checks, Patch};
@@ -18,21 +20,15 @@ use crate::store::people::PersonGroup;
 
 const NOT_FOUND: &str = "Person group not found";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/person-groups", get(list).post(create))
-        .route(
-            "/person-groups/{group_id}",
-            get(read).put(update).delete(remove),
-        )
-        .route(
-            "/person-groups/{group_id}/people",
-            get(members).put(set_members),
-        )
-        .route("/person-groups/{group_id}/with-members", get(with_members))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(members, set_members))
+        .routes(routes!(with_members))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PersonGroupRead {
     id: i64,
     name: String,
@@ -53,21 +49,23 @@ impl From<&PersonGroup> for PersonGroupRead {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PersonGroupWithMembers {
     #[serde(flatten)]
     group: PersonGroupRead,
     people: Vec<PersonRead>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
-struct GroupBody {
+struct PersonGroupBody {
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct MembersBody {
     people_ids: Vec<i64>,
 }
@@ -80,7 +78,7 @@ async fn save(
     state: &AppState,
     user: &crate::store::users::User,
     mut g: PersonGroup,
-    body: GroupBody,
+    body: PersonGroupBody,
     creating: bool,
 ) -> ApiResult<PersonGroup> {
     let mut checks = Checks::new();
@@ -120,6 +118,20 @@ async fn save(
     Ok(saved)
 }
 
+#[utoipa::path(
+    get,
+    path = "/person-groups",
+    operation_id = "person_groups_list",
+    tag = "person-groups",
+    summary = "List person groups, by id",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Vec<PersonGroupRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -133,15 +145,44 @@ async fn list(
     Ok(Json(groups.iter().map(PersonGroupRead::from).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/person-groups",
+    operation_id = "person_groups_create",
+    tag = "person-groups",
+    summary = "Create a person group",
+    request_body = PersonGroupBody,
+    responses(
+        (status = 201, body = PersonGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<GroupBody>,
+    ApiJson(body): ApiJson<PersonGroupBody>,
 ) -> ApiResult<(StatusCode, Json<PersonGroupRead>)> {
     let g = save(&state, &user, PersonGroup::default(), body, true).await?;
     Ok((StatusCode::CREATED, Json(PersonGroupRead::from(&g))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/person-groups/{group_id}",
+    operation_id = "person_groups_read",
+    tag = "person-groups",
+    summary = "Read a person group",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, body = PersonGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -153,11 +194,28 @@ async fn read(
     )?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/person-groups/{group_id}",
+    operation_id = "person_groups_update",
+    tag = "person-groups",
+    summary = "Update a person group (partial)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    request_body = PersonGroupBody,
+    responses(
+        (status = 200, body = PersonGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<GroupBody>,
+    ApiJson(body): ApiJson<PersonGroupBody>,
 ) -> ApiResult<Json<PersonGroupRead>> {
     let g = or_404(state.store.person_group(id).await, NOT_FOUND)?;
     Ok(Json(PersonGroupRead::from(
@@ -167,6 +225,21 @@ async fn update(
 
 /// Deletes a group and its memberships. Refused while alert rules target the group:
 /// without it they would apply to everybody.
+#[utoipa::path(
+    delete,
+    path = "/person-groups/{group_id}",
+    operation_id = "person_groups_remove",
+    tag = "person-groups",
+    summary = "Delete a person group (refused while alert rules target it)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -207,6 +280,20 @@ async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
         .collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/person-groups/{group_id}/people",
+    operation_id = "person_groups_members",
+    tag = "person-groups",
+    summary = "Members of a group",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, body = Vec<PersonRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn members(
     State(state): State<AppState>,
     _: AuthUser,
@@ -216,6 +303,20 @@ async fn members(
     Ok(Json(member_list(&state, id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/person-groups/{group_id}/with-members",
+    operation_id = "person_groups_with_members",
+    tag = "person-groups",
+    summary = "A group with its members",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, body = PersonGroupWithMembers),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn with_members(
     State(state): State<AppState>,
     _: AuthUser,
@@ -230,6 +331,22 @@ async fn with_members(
 
 /// Replaces the members with the existing people among `people_ids` (unknown ids are
 /// ignored, as in the original).
+#[utoipa::path(
+    put,
+    path = "/person-groups/{group_id}/people",
+    operation_id = "person_groups_set_members",
+    tag = "person-groups",
+    summary = "Replace the members (unknown people are ignored)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    request_body = MembersBody,
+    responses(
+        (status = 200, body = PersonGroupWithMembers),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn set_members(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

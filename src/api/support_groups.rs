@@ -1,16 +1,18 @@
 //! `/support-groups`: operator teams (admins only).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::validate::{Checks, Patch};
 use crate::store::groups::{SupportGroup, UserShort};
@@ -18,16 +20,13 @@ use crate::store::groups::{SupportGroup, UserShort};
 const NOT_FOUND: &str = "Grupo não encontrado";
 const DUPLICATE: &str = "Já existe um grupo com esse nome.";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/support-groups", get(list).post(create))
-        .route(
-            "/support-groups/{group_id}",
-            get(read).put(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SupportGroupRead {
     id: i64,
     name: String,
@@ -60,16 +59,23 @@ fn read_model(g: &SupportGroup, members: &[UserShort]) -> SupportGroupRead {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
-struct GroupBody {
+struct SupportGroupBody {
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
+    #[schema(value_type = Option<bool>)]
     is_active: Patch<bool>,
+    #[schema(value_type = Option<i32>)]
     default_sla_minutes: Patch<i32>,
+    #[schema(value_type = Option<String>)]
     chatwoot_inbox_identifier: Patch<String>,
+    #[schema(value_type = Option<i64>)]
     chatwoot_team_id: Patch<i64>,
     /// Replaces the members (with the existing users among them) when present.
+    #[schema(value_type = Option<Vec<i64>>)]
     member_ids: Patch<Vec<i64>>,
 }
 
@@ -77,7 +83,7 @@ async fn save(
     state: &AppState,
     user: &crate::store::users::User,
     mut g: SupportGroup,
-    body: GroupBody,
+    body: SupportGroupBody,
     creating: bool,
 ) -> ApiResult<SupportGroupRead> {
     let mut checks = Checks::new();
@@ -148,6 +154,19 @@ async fn save(
     Ok(read)
 }
 
+#[utoipa::path(
+    get,
+    path = "/support-groups",
+    operation_id = "support_groups_list",
+    tag = "support-groups",
+    summary = "List support groups, by name",
+    responses(
+        (status = 200, body = Vec<SupportGroupRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AdminUser,
@@ -160,10 +179,26 @@ async fn list(
 }
 
 /// Creates a group; 200 (not 201), as the original answered.
+#[utoipa::path(
+    post,
+    path = "/support-groups",
+    operation_id = "support_groups_create",
+    tag = "support-groups",
+    summary = "Create a support group (200, as the original)",
+    request_body = SupportGroupBody,
+    responses(
+        (status = 200, body = SupportGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
-    ApiJson(body): ApiJson<GroupBody>,
+    ApiJson(body): ApiJson<SupportGroupBody>,
 ) -> ApiResult<Json<SupportGroupRead>> {
     Ok(Json(
         save(
@@ -180,6 +215,21 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/support-groups/{group_id}",
+    operation_id = "support_groups_read",
+    tag = "support-groups",
+    summary = "Read a support group",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, body = SupportGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AdminUser,
@@ -192,16 +242,50 @@ async fn read(
     )))
 }
 
+#[utoipa::path(
+    put,
+    path = "/support-groups/{group_id}",
+    operation_id = "support_groups_update",
+    tag = "support-groups",
+    summary = "Update a support group (partial; member_ids replaces the members)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    request_body = SupportGroupBody,
+    responses(
+        (status = 200, body = SupportGroupRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<GroupBody>,
+    ApiJson(body): ApiJson<SupportGroupBody>,
 ) -> ApiResult<Json<SupportGroupRead>> {
     let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
     Ok(Json(save(&state, &user, g, body, false).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/support-groups/{group_id}",
+    operation_id = "support_groups_remove",
+    tag = "support-groups",
+    summary = "Delete a support group (refused while incidents are assigned to it)",
+    params(("group_id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,

@@ -1,16 +1,18 @@
 //! `/tags`: BLE tags, found by any spelling of their MAC.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{or_404, or_409, record, require};
 use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
 use crate::mac;
@@ -19,15 +21,15 @@ use crate::store::people::Tag;
 
 const NOT_FOUND: &str = "Tag not found";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tags", get(list).post(create))
-        .route("/tags/by-mac/{mac_address}", get(by_mac))
-        .route("/tags/{tag_id}", get(read).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(by_mac))
+        .routes(routes!(read, update, remove))
 }
 
 /// A tag as the API shows it; `is_active` repeats `active` for the existing console.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TagRead {
     pub id: i64,
     pub mac_address: String,
@@ -56,18 +58,24 @@ impl From<&Tag> for TagRead {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct TagBody {
+    #[schema(value_type = Option<String>)]
     mac_address: Patch<String>,
+    #[schema(value_type = Option<String>)]
     label: Patch<String>,
+    #[schema(value_type = Option<i64>)]
     person_id: Patch<i64>,
     #[serde(alias = "is_active")]
+    #[schema(value_type = Option<bool>)]
     active: Patch<bool>,
+    #[schema(value_type = Option<String>)]
     notes: Patch<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TagQuery {
     skip: Option<i64>,
     limit: Option<i64>,
@@ -124,6 +132,20 @@ async fn save(
     Ok(saved)
 }
 
+#[utoipa::path(
+    get,
+    path = "/tags",
+    operation_id = "tags_list",
+    tag = "tags",
+    summary = "List tags, by id",
+    params(TagQuery),
+    responses(
+        (status = 200, body = Vec<TagRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,
@@ -137,6 +159,21 @@ async fn list(
     Ok(Json(tags.iter().map(TagRead::from).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/tags",
+    operation_id = "tags_create",
+    tag = "tags",
+    summary = "Register a tag (any MAC spelling)",
+    request_body = TagBody,
+    responses(
+        (status = 201, body = TagRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -156,6 +193,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(TagRead::from(&t))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tags/by-mac/{mac_address}",
+    operation_id = "tags_by_mac",
+    tag = "tags",
+    summary = "Find a tag by any spelling of its MAC",
+    params(("mac_address" = String, Path, description = "MAC address, any spelling")),
+    responses(
+        (status = 200, body = TagRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn by_mac(
     State(state): State<AppState>,
     _: AuthUser,
@@ -174,6 +226,20 @@ async fn by_mac(
     )?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tags/{tag_id}",
+    operation_id = "tags_read",
+    tag = "tags",
+    summary = "Read a tag",
+    params(("tag_id" = i64, Path, description = "Tag id")),
+    responses(
+        (status = 200, body = TagRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     _: AuthUser,
@@ -185,6 +251,23 @@ async fn read(
     )?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/tags/{tag_id}",
+    operation_id = "tags_update",
+    tag = "tags",
+    summary = "Update a tag (partial)",
+    params(("tag_id" = i64, Path, description = "Tag id")),
+    request_body = TagBody,
+    responses(
+        (status = 200, body = TagRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -198,6 +281,20 @@ async fn update(
 }
 
 /// Deletes a tag with its readings and presence sessions.
+#[utoipa::path(
+    delete,
+    path = "/tags/{tag_id}",
+    operation_id = "tags_remove",
+    tag = "tags",
+    summary = "Delete a tag with its readings",
+    params(("tag_id" = i64, Path, description = "Tag id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

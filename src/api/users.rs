@@ -1,16 +1,18 @@
 //! `/users`: user administration (admins only).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::{EMAIL_TAKEN, blocking};
 use super::error::{ApiError, ApiResult};
+use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password, normalize_email};
@@ -22,14 +24,14 @@ const ONLY_SUPERADMIN: &str = "Only a SUPERADMIN can grant SUPERADMIN or superus
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 128;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/{user_id}", get(read).patch(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
 /// A user as the API shows it; never the password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserRead {
     pub id: i64,
     pub email: String,
@@ -69,7 +71,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UserCreate {
     pub email: String,
     pub full_name: String,
@@ -82,16 +84,23 @@ pub struct UserCreate {
     pub password: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct UserUpdate {
+    #[schema(value_type = Option<String>)]
     email: Patch<String>,
+    #[schema(value_type = Option<String>)]
     full_name: Patch<String>,
+    #[schema(value_type = Option<String>)]
     role: Patch<String>,
+    #[schema(value_type = Option<bool>)]
     is_active: Patch<bool>,
+    #[schema(value_type = Option<bool>)]
     is_superuser: Patch<bool>,
+    #[schema(value_type = Option<i64>)]
     chatwoot_agent_id: Patch<i64>,
     /// Sets a new password (an admin resetting it); the user must change it at next login.
+    #[schema(value_type = Option<String>)]
     password: Patch<String>,
 }
 
@@ -149,6 +158,21 @@ impl From<()> for ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "users_list",
+    tag = "users",
+    summary = "List users, by id",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Vec<UserRead>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -159,6 +183,22 @@ async fn list(
     Ok(Json(users.iter().map(UserRead::from).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "users_create",
+    tag = "users",
+    summary = "Create a user",
+    request_body = UserCreate,
+    responses(
+        (status = 201, body = UserRead),
+        (status = 400, description = "Refused", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -180,6 +220,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(UserRead::from(&user))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}",
+    operation_id = "users_read",
+    tag = "users",
+    summary = "Read a user",
+    params(("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -192,6 +247,24 @@ async fn read(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{user_id}",
+    operation_id = "users_update",
+    tag = "users",
+    summary = "Update a user (partial; also e-mail and password)",
+    params(("user_id" = i64, Path, description = "User id")),
+    request_body = UserUpdate,
+    responses(
+        (status = 200, body = UserRead),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Would remove the last active administrator", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -286,6 +359,22 @@ async fn update(
     Ok(Json(UserRead::from(&updated)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}",
+    operation_id = "users_remove",
+    tag = "users",
+    summary = "Delete a user",
+    params(("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "The last active administrator", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

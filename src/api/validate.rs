@@ -117,6 +117,16 @@ impl Patch<String> {
     }
 }
 
+/// Only for the OpenAPI document, which shows the default of each field: absent is `null`.
+impl<T: serde::Serialize> serde::Serialize for Patch<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Patch::Value(v) => serializer.serialize_some(v),
+            Patch::Absent | Patch::Null => serializer.serialize_none(),
+        }
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match Option::<T>::deserialize(deserializer)? {
@@ -137,7 +147,7 @@ impl Checks {
 
 /// A timestamp as clients send it: RFC 3339 with an offset, or without one (taken as UTC,
 /// as the original's naive columns were meant), or a bare date.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct FlexibleDateTime(pub chrono::DateTime<chrono::Utc>);
 
 impl FlexibleDateTime {

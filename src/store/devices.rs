@@ -44,7 +44,7 @@ pub struct Device {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeviceTopic {
     pub id: i64,
     pub device_id: i64,

@@ -30,7 +30,7 @@ pub struct SupportGroup {
 }
 
 /// A user as embedded in a support group.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserShort {
     #[serde(skip)]
     pub group_id: i64,

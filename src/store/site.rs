@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Result, Store, now, on_pool};
 
-#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Building {
     pub id: i64,
     pub name: String,
@@ -14,7 +14,7 @@ pub struct Building {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Floor {
     pub id: i64,
     pub building_id: i64,
@@ -25,7 +25,7 @@ pub struct Floor {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FloorPlan {
     pub id: i64,
     pub floor_id: i64,

@@ -9,6 +9,7 @@ mod config;
 mod devices;
 mod groups;
 mod http;
+mod openapi;
 mod people;
 mod site;
 mod store_story;
