@@ -21,6 +21,7 @@ pub mod auth;
 pub mod buildings;
 pub mod camera_groups;
 pub mod changes;
+pub mod collection_logs;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -64,7 +65,8 @@ pub fn router(state: AppState) -> Router {
         .merge(camera_groups::router())
         .merge(people::router())
         .merge(tags::router())
-        .merge(person_groups::router());
+        .merge(person_groups::router())
+        .merge(collection_logs::router());
     let (api, document) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()

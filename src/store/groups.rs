@@ -48,6 +48,7 @@ pub enum Table {
     Device,
     Person,
     PersonGroup,
+    Tag,
     User,
 }
 
@@ -60,6 +61,7 @@ impl Store {
             Table::Device => "SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1)",
             Table::Person => "SELECT EXISTS (SELECT 1 FROM people WHERE id = $1)",
             Table::PersonGroup => "SELECT EXISTS (SELECT 1 FROM person_groups WHERE id = $1)",
+            Table::Tag => "SELECT EXISTS (SELECT 1 FROM tags WHERE id = $1)",
             Table::User => "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)",
         };
         Ok(on_pool!(self, read, |pool| sqlx::query_scalar(sql)

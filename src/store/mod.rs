@@ -21,6 +21,7 @@ pub mod audit;
 pub mod devices;
 pub mod groups;
 pub mod people;
+pub mod readings;
 pub mod site;
 pub mod users;
 

@@ -215,3 +215,44 @@ backend_tests! {
         assert_eq!(app.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM alert_events").await.as_deref(), Some("1"));
     }
 }
+
+backend_tests! {
+    async fn collection_logs_are_read_by_users_and_written_by_admins(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let admin = app.admin_token().await;
+        let (_, operator) = app.user_token(&admin, "op@example.com", "OPERATOR").await;
+        let gw = id(&app.create("/api/v1/devices", &admin, json!({"name": "GW", "mac_address": "AABBCCDDEE20"}), StatusCode::CREATED).await);
+        let other = id(&app.create("/api/v1/devices", &admin, json!({"name": "GW2", "mac_address": "AABBCCDDEE21"}), StatusCode::CREATED).await);
+        let tag = id(&app.create("/api/v1/tags", &admin, json!({"mac_address": "112233445501"}), StatusCode::CREATED).await);
+
+        let (status, _) = app.post("/api/v1/collection-logs/", &operator, json!({"device_id": gw, "tag_id": tag, "rssi": -60})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "operators cannot inject readings");
+        let first = app.create("/api/v1/collection-logs/", &admin, json!({"device_id": gw, "tag_id": tag, "rssi": -60}), StatusCode::CREATED).await;
+        let second = app.create("/api/v1/collection-logs", &admin, json!({"device_id": other, "tag_id": tag, "rssi": -70, "raw_payload": "{}"}), StatusCode::CREATED).await;
+        for (body, field) in [(json!({"device_id": 999, "tag_id": tag}), "device_id"), (json!({"device_id": gw, "tag_id": 999}), "tag_id"), (json!({"device_id": gw, "tag_id": tag, "rssi": 500}), "rssi")] {
+            let (status, value) = app.post("/api/v1/collection-logs", &admin, body).await;
+            assert_eq!((status, value["detail"][0]["loc"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", field])));
+        }
+
+        let (status, list) = app.get("/api/v1/collection-logs/", &operator).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list.as_array().unwrap().iter().map(id).collect::<Vec<_>>(), vec![id(&second), id(&first)], "newest first");
+        let (_, filtered) = app.get(&format!("/api/v1/collection-logs/?device_id={gw}&limit=1"), &operator).await;
+        assert_eq!(filtered.as_array().unwrap().iter().map(id).collect::<Vec<_>>(), vec![id(&first)], "filter before paging");
+
+        let path = format!("/api/v1/collection-logs/{}", id(&first));
+        let (status, _) = app.put(&path, &operator, json!({"rssi": -1})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, fixed) = app.put(&path, &admin, json!({"rssi": -61})).await;
+        assert_eq!((status, fixed["rssi"].as_i64(), fixed["tag_id"].as_i64()), (StatusCode::OK, Some(-61), Some(tag)));
+        assert_eq!(app.delete(&path, &operator).await, StatusCode::FORBIDDEN);
+        assert_eq!(app.delete(&path, &admin).await, StatusCode::NO_CONTENT);
+        let (status, body) = app.get(&path, &operator).await;
+        assert_eq!((status, detail(&body).as_str()), (StatusCode::NOT_FOUND, "Collection log not found"));
+
+        // A deleted tag takes its readings with it.
+        assert_eq!(app.delete(&format!("/api/v1/tags/{tag}"), &admin).await, StatusCode::NO_CONTENT);
+        let (_, after) = app.get("/api/v1/collection-logs/", &admin).await;
+        assert_eq!(after, json!([]));
+    }
+}

@@ -61,7 +61,7 @@ backend_tests! {
                 }
             }
         }
-        assert!(operations >= 74, "only {operations} operations documented");
+        assert!(operations >= 79, "only {operations} operations documented");
         for schema in ["UserRead", "DeviceRead", "DeviceBody", "Building", "FloorPlan", "TagRead", "PersonRead", "ValidationErrorBody"] {
             assert!(schemas.contains_key(schema), "{schema} missing");
         }

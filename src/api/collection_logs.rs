@@ -1,0 +1,242 @@
+//! `/collection-logs`: stored readings. Anyone signed in may read them; only
+//! administrators may add, correct or delete one (they are the evidence of where people
+//! were, and the original let anyone inject them).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::changes::{or_404, record, require};
+use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
+use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::validate::{Checks, Patch};
+use crate::store::groups::Table;
+use crate::store::readings::{Reading, ReadingFilter};
+
+const NOT_FOUND: &str = "Collection log not found";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReadingQuery {
+    skip: Option<i64>,
+    limit: Option<i64>,
+    device_id: Option<i64>,
+    tag_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct ReadingCreate {
+    device_id: i64,
+    tag_id: i64,
+    rssi: Option<i32>,
+    raw_payload: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+struct ReadingUpdate {
+    #[schema(value_type = Option<i32>)]
+    rssi: Patch<i32>,
+    #[schema(value_type = Option<String>)]
+    raw_payload: Patch<String>,
+}
+
+fn check(checks: &mut Checks, r: &Reading) {
+    if r.rssi.is_some_and(|v| !(-150..=20).contains(&v)) {
+        checks.push("rssi", "value_error", "must be between -150 and 20 dBm");
+    }
+    checks.max_len("raw_payload", r.raw_payload.as_deref(), 4096);
+}
+
+fn payload(r: &Reading) -> serde_json::Value {
+    json!({"collection_log_id": r.id, "device_id": r.device_id, "tag_id": r.tag_id, "rssi": r.rssi})
+}
+
+#[utoipa::path(
+    get,
+    path = "/collection-logs",
+    operation_id = "collection_logs_list",
+    tag = "collection-logs",
+    summary = "List readings, newest first",
+    params(ReadingQuery),
+    responses(
+        (status = 200, body = Vec<Reading>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiQuery(q): ApiQuery<ReadingQuery>,
+) -> ApiResult<Json<Vec<Reading>>> {
+    let page = Page::from_query(q.skip, q.limit, 100)?;
+    let filter = ReadingFilter {
+        device_id: q.device_id,
+        tag_id: q.tag_id,
+    };
+    Ok(Json(
+        state
+            .store
+            .list_readings(filter, page.skip, page.limit)
+            .await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/collection-logs",
+    operation_id = "collection_logs_create",
+    tag = "collection-logs",
+    summary = "Record a reading by hand (administrators)",
+    request_body = ReadingCreate,
+    responses(
+        (status = 201, body = Reading),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn create(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiJson(body): ApiJson<ReadingCreate>,
+) -> ApiResult<(StatusCode, Json<Reading>)> {
+    let new = Reading {
+        device_id: body.device_id,
+        tag_id: body.tag_id,
+        rssi: body.rssi,
+        raw_payload: body.raw_payload,
+        ..Reading::default()
+    };
+    let mut checks = Checks::new();
+    check(&mut checks, &new);
+    checks.finish()?;
+    require(&state, Table::Device, "device_id", Some(new.device_id)).await?;
+    require(&state, Table::Tag, "tag_id", Some(new.tag_id)).await?;
+    let r = state.store.insert_reading(&new).await?;
+    record(
+        &state,
+        &user,
+        "create",
+        "collection_log",
+        r.id,
+        "COLLECTION_LOG_CREATED",
+        payload(&r),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/collection-logs/{log_id}",
+    operation_id = "collection_logs_read",
+    tag = "collection-logs",
+    summary = "Read a reading",
+    params(("log_id" = i64, Path, description = "Reading id")),
+    responses(
+        (status = 200, body = Reading),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn read(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Reading>> {
+    Ok(Json(or_404(state.store.reading(id).await, NOT_FOUND)?))
+}
+
+#[utoipa::path(
+    put,
+    path = "/collection-logs/{log_id}",
+    operation_id = "collection_logs_update",
+    tag = "collection-logs",
+    summary = "Correct the RSSI or raw payload of a reading (administrators)",
+    params(("log_id" = i64, Path, description = "Reading id")),
+    request_body = ReadingUpdate,
+    responses(
+        (status = 200, body = Reading),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn update(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ReadingUpdate>,
+) -> ApiResult<Json<Reading>> {
+    let mut r = or_404(state.store.reading(id).await, NOT_FOUND)?;
+    body.rssi.apply_to_option(&mut r.rssi);
+    body.raw_payload.apply_to_option(&mut r.raw_payload);
+    let mut checks = Checks::new();
+    check(&mut checks, &r);
+    checks.finish()?;
+    let r = state.store.update_reading(&r).await?;
+    record(
+        &state,
+        &user,
+        "update",
+        "collection_log",
+        r.id,
+        "COLLECTION_LOG_UPDATED",
+        payload(&r),
+    )
+    .await?;
+    Ok(Json(r))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/collection-logs/{log_id}",
+    operation_id = "collection_logs_remove",
+    tag = "collection-logs",
+    summary = "Delete a reading (administrators)",
+    params(("log_id" = i64, Path, description = "Reading id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn remove(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let r = or_404(state.store.reading(id).await, NOT_FOUND)?;
+    or_404(state.store.delete_reading(id).await, NOT_FOUND)?;
+    record(
+        &state,
+        &user,
+        "delete",
+        "collection_log",
+        id,
+        "COLLECTION_LOG_DELETED",
+        payload(&r),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
