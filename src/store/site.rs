@@ -129,8 +129,11 @@ impl Store {
     pub async fn delete_building(&self, id: i64) -> Result<Vec<String>> {
         const IMAGES: &str = "SELECT fp.image_url FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
              WHERE f.building_id = $1 AND fp.image_url IS NOT NULL";
+        const UNPLACE: &str = "UPDATE devices SET pos_x = NULL, pos_y = NULL, updated_at = $2 \
+             WHERE floor_plan_id IN (SELECT fp.id FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
+             WHERE f.building_id = $1)";
         const SQL: &str = "DELETE FROM buildings WHERE id = $1";
-        self.delete_returning_images(IMAGES, SQL, id).await
+        self.delete_returning_images(IMAGES, UNPLACE, SQL, id).await
     }
 
     /// The floor plans of every floor of a building, by plan name.
@@ -209,8 +212,10 @@ impl Store {
     pub async fn delete_floor(&self, id: i64) -> Result<Vec<String>> {
         const IMAGES: &str =
             "SELECT image_url FROM floor_plans WHERE floor_id = $1 AND image_url IS NOT NULL";
+        const UNPLACE: &str = "UPDATE devices SET pos_x = NULL, pos_y = NULL, updated_at = $2 \
+             WHERE floor_plan_id IN (SELECT id FROM floor_plans WHERE floor_id = $1)";
         const SQL: &str = "DELETE FROM floors WHERE id = $1";
-        self.delete_returning_images(IMAGES, SQL, id).await
+        self.delete_returning_images(IMAGES, UNPLACE, SQL, id).await
     }
 
     pub async fn list_floor_plans(
@@ -285,20 +290,28 @@ impl Store {
     pub async fn delete_floor_plan(&self, id: i64) -> Result<Vec<String>> {
         const IMAGES: &str =
             "SELECT image_url FROM floor_plans WHERE id = $1 AND image_url IS NOT NULL";
+        const UNPLACE: &str = "UPDATE devices SET pos_x = NULL, pos_y = NULL, updated_at = $2 WHERE floor_plan_id = $1";
         const SQL: &str = "DELETE FROM floor_plans WHERE id = $1";
-        self.delete_returning_images(IMAGES, SQL, id).await
+        self.delete_returning_images(IMAGES, UNPLACE, SQL, id).await
     }
 
-    /// Runs `images` then `delete` for `id` in one transaction. `NotFound` if nothing was
-    /// deleted.
+    /// In one transaction for `id`: collects plan image URLs (`images`), clears the position
+    /// of the devices on the plans that go (`unplace`; the foreign keys then clear their
+    /// plan, floor and building), and runs `delete`. `NotFound` if nothing was deleted.
     async fn delete_returning_images(
         &self,
         images: &'static str,
+        unplace: &'static str,
         delete: &'static str,
         id: i64,
     ) -> Result<Vec<String>> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
+            sqlx::query(unplace)
+                .bind(id)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
             let urls: Vec<String> = sqlx::query_scalar(images)
                 .bind(id)
                 .fetch_all(&mut *tx)

@@ -121,6 +121,7 @@ backend_tests! {
         let (status, kept) = app.get(&format!("/api/v1/devices/{}", id(&gw)), &token).await;
         assert_eq!(status, StatusCode::OK, "the device stays");
         assert_eq!((&kept["floor_plan_id"], &kept["floor_id"], &kept["building_id"]), (&Value::Null, &Value::Null, &Value::Null));
+        assert_eq!((&kept["pos_x"], &kept["pos_y"]), (&Value::Null, &Value::Null), "a position means nothing without its plan");
         assert_eq!(app.delete(&format!("/api/v1/buildings/{}", id(&hq)), &token).await, StatusCode::NOT_FOUND);
 
         // Every change was announced on the bus and audited with its author.
