@@ -14,6 +14,9 @@ use crate::store::users::{NewUser, ROLE_ADMIN};
 
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 pub const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+pub const GATEWAY_PASSWORD_FILE: &str = "initial-mqtt-gateway-password";
+/// Username of the MQTT credential the first start creates for the site's gateways.
+pub const FIRST_GATEWAY_USERNAME: &str = "gateway";
 
 /// Creates the data directory (mode 0700) if it is missing.
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
@@ -96,6 +99,59 @@ pub async fn ensure_first_admin(
         .await?;
     Ok(Some(FirstAdmin {
         email,
+        password,
+        password_file,
+    }))
+}
+
+/// The MQTT credential for gateways made on the first start.
+pub struct FirstGateway {
+    pub username: String,
+    pub password: String,
+    pub password_file: PathBuf,
+}
+
+/// On the first start, creates one MQTT credential that gateways can use (publish under the
+/// gateway tree only), with a random password written to `initial-mqtt-gateway-password`
+/// (mode 0600). Only once: an operator who deletes it does not get it back.
+pub async fn ensure_first_gateway_credential(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Option<FirstGateway>> {
+    const CREATED: &str = "first_gateway_credential_created";
+    if store.setting(CREATED).await?.is_some() || store.count_mqtt_credentials().await? > 0 {
+        return Ok(None);
+    }
+    let password = random_secret(18);
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hash_password(&password)).await?
+    };
+    let credential = crate::store::mqtt::MqttCredential {
+        username: FIRST_GATEWAY_USERNAME.into(),
+        password_hash: hash,
+        role: crate::store::mqtt::GATEWAY.into(),
+        description: Some("Created on first start for the site's BLE gateways".into()),
+        publish_acl: sqlx::types::Json(vec![format!("{}/#", config.mqtt.gateway_tree)]),
+        subscribe_acl: sqlx::types::Json(Vec::new()),
+        is_active: true,
+        ..Default::default()
+    };
+    let saved = store.save_mqtt_credential(&credential).await?;
+    store.put_setting(CREATED, FIRST_GATEWAY_USERNAME).await?;
+    let password_file = config.data_dir.join(GATEWAY_PASSWORD_FILE);
+    write_private_file(&password_file, &format!("{password}\n"))?;
+    store
+        .audit(
+            None,
+            "bootstrap",
+            "mqtt_credential",
+            Some(saved.id),
+            serde_json::json!({"username": saved.username}),
+        )
+        .await?;
+    Ok(Some(FirstGateway {
+        username: saved.username,
         password,
         password_file,
     }))

@@ -84,6 +84,9 @@ async fn serve(config: Config, no_migrate: bool) -> anyhow::Result<()> {
     if let Some(admin) = &app.first_admin {
         announce_first_admin(admin);
     }
+    if let Some(gateway) = &app.first_gateway {
+        announce_first_gateway(gateway);
+    }
     let listener = tokio::net::TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("listening on {http_addr} (http.listen)"))?;
@@ -108,6 +111,23 @@ fn announce_first_admin(admin: &bootstrap::FirstAdmin) {
     println!("  Log in and change it; then delete that file.");
     println!();
     tracing::info!(email = %admin.email, file = %admin.password_file.display(), "first administrator created");
+}
+
+/// Tells the operator about the generated MQTT credential for gateways, as for the admin.
+fn announce_first_gateway(gateway: &bootstrap::FirstGateway) {
+    println!(
+        "  MQTT: created the credential '{}' for the site's gateways.",
+        gateway.username
+    );
+    if std::io::stdout().is_terminal() {
+        println!("  Password (shown once): {}", gateway.password);
+    }
+    println!(
+        "  The password is in {} (mode 0600).",
+        gateway.password_file.display()
+    );
+    println!();
+    tracing::info!(username = %gateway.username, file = %gateway.password_file.display(), "first MQTT gateway credential created");
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

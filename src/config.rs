@@ -59,6 +59,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub media: MediaConfig,
     pub devices: DevicesConfig,
+    pub ingest: IngestConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +120,9 @@ pub struct HttpConfig {
     pub public_base_url: Option<String>,
     /// Seconds that in-flight requests get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// A static bearer token for Prometheus to read `/metrics`; without it, `/metrics`
+    /// needs an administrator's token.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -146,10 +150,62 @@ pub struct AuthConfig {
     pub login_lockout_minutes: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MqttConfig {
+    /// `embedded`: our own broker; `external`: consume an existing broker's topics.
+    pub mode: MqttMode,
+    /// Plain MQTT listener of the embedded broker.
     pub listen: SocketAddr,
+    /// MQTT over TLS listener; needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Let clients connect without credentials (they may publish gateway reports only).
+    pub allow_anonymous: bool,
+    pub max_connections: usize,
+    /// Largest MQTT packet accepted, in bytes; larger ones close the connection.
+    pub max_packet_bytes: usize,
+    /// Upper bound of the keep-alive a client may ask for, in seconds.
+    pub max_keep_alive_seconds: u16,
+    /// Seconds a new connection has to send CONNECT.
+    pub connect_timeout_seconds: u64,
+    /// Topic tree of BLE gateway reports (`<tree>/#`).
+    pub gateway_tree: String,
+    /// Topic tree of the cameras (CAM-BUS, `<tree>/#`).
+    pub camera_tree: String,
+    /// External broker (mode = "external").
+    pub external_host: String,
+    pub external_port: u16,
+    pub external_username: Option<String>,
+    pub external_password: Option<String>,
+    /// Client id prefix at the external broker; each node appends a random suffix.
+    pub external_client_id: String,
+    /// Shared-subscription group: the nodes of one site split the messages between them.
+    pub external_share_group: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttMode {
+    Embedded,
+    External,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Messages the hand-off from the broker to the pipeline holds; when it is full, QoS 1
+    /// publishers wait for their PUBACK and QoS 0 messages are shed (counted).
+    pub queue_capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            queue_capacity: 65_536,
+        }
+    }
 }
 
 impl Default for Config {
@@ -167,6 +223,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             media: MediaConfig::default(),
             devices: DevicesConfig::default(),
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -187,6 +244,7 @@ impl Default for HttpConfig {
             cors_origins: Vec::new(),
             public_base_url: None,
             shutdown_grace_seconds: 10,
+            metrics_token: None,
         }
     }
 }
@@ -216,8 +274,43 @@ impl Default for AuthConfig {
 impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
+            mode: MqttMode::Embedded,
             listen: SocketAddr::from(([0, 0, 0, 0], 1883)),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            allow_anonymous: false,
+            max_connections: 10_000,
+            max_packet_bytes: 256 * 1024,
+            max_keep_alive_seconds: 3600,
+            connect_timeout_seconds: 10,
+            gateway_tree: "rtls/gateways".into(),
+            camera_tree: "rtls/cameras".into(),
+            external_host: "localhost".into(),
+            external_port: 1883,
+            external_username: None,
+            external_password: None,
+            external_client_id: "securityvision".into(),
+            external_share_group: "securityvision".into(),
         }
+    }
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("mode", &self.mode)
+            .field("listen", &self.listen)
+            .field("tls_listen", &self.tls_listen)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field("external_host", &self.external_host)
+            .field("external_port", &self.external_port)
+            .field("external_username", &self.external_username)
+            .field(
+                "external_password",
+                &self.external_password.as_ref().map(|_| REDACTED),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -349,6 +442,86 @@ const ENV_KEYS: &[EnvKey] = &[
             "SV_DEVICE_OFFLINE_AFTER_SECONDS",
             "DEVICE_OFFLINE_THRESHOLD_SECONDS",
         ],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.metrics_token",
+        names: &["SV_METRICS_TOKEN"],
+        secret: true,
+    },
+    EnvKey {
+        key: "mqtt.mode",
+        names: &["SV_MQTT_MODE"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.tls_listen",
+        names: &["SV_MQTT_TLS_LISTEN"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.tls_cert",
+        names: &["SV_MQTT_TLS_CERT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.tls_key",
+        names: &["SV_MQTT_TLS_KEY"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.allow_anonymous",
+        names: &["SV_MQTT_ALLOW_ANONYMOUS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.max_connections",
+        names: &["SV_MQTT_MAX_CONNECTIONS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.max_packet_bytes",
+        names: &["SV_MQTT_MAX_PACKET_BYTES"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.gateway_tree",
+        names: &["SV_MQTT_GATEWAY_TREE", "RTLS_MQTT_TOPIC"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.camera_tree",
+        names: &["SV_MQTT_CAMERA_TREE", "CAMBUS_MQTT_BASE_TOPIC"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.external_host",
+        names: &["SV_MQTT_EXTERNAL_HOST", "RTLS_MQTT_HOST"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.external_port",
+        names: &["SV_MQTT_EXTERNAL_PORT", "RTLS_MQTT_PORT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.external_username",
+        names: &["SV_MQTT_EXTERNAL_USERNAME", "RTLS_MQTT_USERNAME"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.external_password",
+        names: &["SV_MQTT_EXTERNAL_PASSWORD", "RTLS_MQTT_PASSWORD"],
+        secret: true,
+    },
+    EnvKey {
+        key: "mqtt.external_share_group",
+        names: &["SV_MQTT_EXTERNAL_SHARE_GROUP"],
+        secret: false,
+    },
+    EnvKey {
+        key: "ingest.queue_capacity",
+        names: &["SV_INGEST_QUEUE_CAPACITY"],
         secret: false,
     },
     EnvKey {
@@ -575,6 +748,62 @@ impl Config {
                     )
                 })?
             }
+            "http.metrics_token" => self.http.metrics_token = optional(value),
+            "mqtt.mode" => {
+                self.mqtt.mode = match value.trim().to_ascii_lowercase().as_str() {
+                    "embedded" => MqttMode::Embedded,
+                    "external" => MqttMode::External,
+                    _ => return Err(invalid("mqtt.mode", "one of: embedded, external")),
+                }
+            }
+            "mqtt.tls_listen" => {
+                self.mqtt.tls_listen =
+                    match optional(value) {
+                        None => None,
+                        Some(v) => Some(v.parse().map_err(|_| {
+                            invalid("mqtt.tls_listen", "ADDR:PORT, e.g. 0.0.0.0:8883")
+                        })?),
+                    }
+            }
+            "mqtt.tls_cert" => self.mqtt.tls_cert = optional(value).map(PathBuf::from),
+            "mqtt.tls_key" => self.mqtt.tls_key = optional(value).map(PathBuf::from),
+            "mqtt.allow_anonymous" => {
+                self.mqtt.allow_anonymous = parse_bool(value)
+                    .ok_or_else(|| invalid("mqtt.allow_anonymous", "true or false"))?
+            }
+            "mqtt.max_connections" => {
+                self.mqtt.max_connections = value
+                    .parse()
+                    .map_err(|_| invalid("mqtt.max_connections", "a whole number, 1 to 100000"))?
+            }
+            "mqtt.max_packet_bytes" => {
+                self.mqtt.max_packet_bytes = value
+                    .parse()
+                    .map_err(|_| invalid("mqtt.max_packet_bytes", "a whole number of bytes"))?
+            }
+            // The original's RTLS_MQTT_TOPIC is a subscription filter such as `rtls/gateways/#`.
+            "mqtt.gateway_tree" => {
+                self.mqtt.gateway_tree = value.trim().trim_end_matches("/#").to_string()
+            }
+            "mqtt.camera_tree" => {
+                self.mqtt.camera_tree = value.trim().trim_end_matches("/#").to_string()
+            }
+            "mqtt.external_host" => self.mqtt.external_host = value.trim().to_string(),
+            "mqtt.external_port" => {
+                self.mqtt.external_port = value
+                    .parse()
+                    .map_err(|_| invalid("mqtt.external_port", "a port number"))?
+            }
+            "mqtt.external_username" => self.mqtt.external_username = optional(value),
+            "mqtt.external_password" => self.mqtt.external_password = optional(value),
+            "mqtt.external_share_group" => {
+                self.mqtt.external_share_group = value.trim().to_string()
+            }
+            "ingest.queue_capacity" => {
+                self.ingest.queue_capacity = value
+                    .parse()
+                    .map_err(|_| invalid("ingest.queue_capacity", "a whole number, 1000 or more"))?
+            }
             other => unreachable!("configuration key {other} is not in Config::set"),
         }
         Ok(())
@@ -617,6 +846,56 @@ impl Config {
                 "auth.token_ttl_minutes",
                 &v,
                 "1 to 43200 minutes (30 days)",
+            ));
+        }
+        if !(1..=100_000).contains(&self.mqtt.max_connections) {
+            let v = self.mqtt.max_connections.to_string();
+            return Err(invalid("mqtt.max_connections", &v, "1 to 100000"));
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&self.mqtt.max_packet_bytes) {
+            let v = self.mqtt.max_packet_bytes.to_string();
+            return Err(invalid(
+                "mqtt.max_packet_bytes",
+                &v,
+                "1024 bytes to 256 MiB",
+            ));
+        }
+        if self.mqtt.tls_listen.is_some()
+            && (self.mqtt.tls_cert.is_none() || self.mqtt.tls_key.is_none())
+        {
+            return Err(invalid(
+                "mqtt.tls_listen",
+                "set",
+                "mqtt.tls_cert and mqtt.tls_key must name PEM files",
+            ));
+        }
+        for (key, tree) in [
+            ("mqtt.gateway_tree", &self.mqtt.gateway_tree),
+            ("mqtt.camera_tree", &self.mqtt.camera_tree),
+        ] {
+            if tree.is_empty()
+                || tree.contains(['+', '#'])
+                || tree.starts_with('/')
+                || tree.ends_with('/')
+            {
+                return Err(invalid(
+                    key,
+                    tree,
+                    "a topic prefix without wildcards, e.g. rtls/gateways",
+                ));
+            }
+        }
+        if self.ingest.queue_capacity < 1000 {
+            let v = self.ingest.queue_capacity.to_string();
+            return Err(invalid("ingest.queue_capacity", &v, "1000 or more"));
+        }
+        if let Some(token) = &self.http.metrics_token
+            && token.len() < 16
+        {
+            return Err(invalid(
+                "http.metrics_token",
+                REDACTED,
+                "at least 16 characters",
             ));
         }
         if self.devices.offline_after_seconds == 0 {
@@ -689,8 +968,14 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = Some(redact_url(&self.database_url()));
-        if shown.auth.jwt_secret.is_some() {
-            shown.auth.jwt_secret = Some(REDACTED.into());
+        for secret in [
+            &mut shown.auth.jwt_secret,
+            &mut shown.http.metrics_token,
+            &mut shown.mqtt.external_password,
+        ] {
+            if secret.is_some() {
+                *secret = Some(REDACTED.into());
+            }
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }

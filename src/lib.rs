@@ -7,11 +7,14 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod events;
+pub mod ingest;
 pub mod mac;
+pub mod metrics;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;

@@ -1,6 +1,10 @@
-//! `serve`: opens the store, prepares first-start state and runs the HTTP server until the
-//! shutdown token is cancelled.
+//! `serve`: opens the store, prepares first-start state, then runs the HTTP API, the MQTT
+//! broker (or the external-broker consumer) and the ingest hand-off until the shutdown
+//! token is cancelled, and stops them in order: stop accepting, close the MQTT clients
+//! (everything acknowledged is in the ingest queue by then), drain the queue, close the
+//! store.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +19,8 @@ use tower::util::MapRequestLayer;
 use crate::api::{self, AppState};
 use crate::auth::{LoginThrottle, TokenKeys};
 use crate::bootstrap::{self, FirstAdmin};
-use crate::config::Config;
+use crate::broker::{self, Broker};
+use crate::config::{Config, MqttMode};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,6 +34,24 @@ pub struct App {
     pub state: AppState,
     /// Set when this start created the first administrator.
     pub first_admin: Option<FirstAdmin>,
+    /// Set when this start created the first MQTT gateway credential.
+    pub first_gateway: Option<bootstrap::FirstGateway>,
+}
+
+/// A started appliance.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    /// The embedded broker's plain and TLS listeners (none in external mode).
+    pub mqtt_addr: Option<SocketAddr>,
+    pub mqtt_tls_addr: Option<SocketAddr>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits until the appliance has stopped (after the shutdown token was cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the appliance task failed")?
+    }
 }
 
 impl App {
@@ -52,51 +75,114 @@ impl App {
         let secret = bootstrap::jwt_secret(&config)?;
         let tokens = TokenKeys::new(secret.as_bytes(), config.auth.token_ttl_minutes)?;
         let first_admin = bootstrap::ensure_first_admin(&store, &config).await?;
+        let first_gateway = bootstrap::ensure_first_gateway_credential(&store, &config).await?;
         let throttle = LoginThrottle::new(
             config.auth.max_failed_logins,
             Duration::from_secs(u64::from(config.auth.login_lockout_minutes) * 60),
         );
         let secrets = crate::secrets::SecretBox::load_or_create(&config.data_dir)?;
+        let mqtt = broker::Control::new(store.clone(), &config.mqtt);
         let state = AppState {
-            store,
+            store: store.clone(),
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             login_throttle: Arc::new(throttle),
             events: crate::events::EventBus::new(1024),
             secrets,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+            mqtt,
         };
-        Ok(App { state, first_admin })
+        Ok(App {
+            state,
+            first_admin,
+            first_gateway,
+        })
     }
 
-    /// Serves HTTP on `listener` until `shutdown` is cancelled, then lets in-flight
-    /// requests finish (bounded by the configured grace period) and closes the store.
+    /// Starts every service: HTTP on `listener`, the MQTT broker on `mqtt.listen` (or the
+    /// external-broker consumer), the ingest hand-off.
+    pub async fn start(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Running> {
+        let state = self.state;
+        let config = state.config.clone();
+        let (ingest_tx, ingest_rx) =
+            crate::ingest::channel(config.ingest.queue_capacity, state.metrics.clone());
+        let ingest = tokio::spawn(crate::ingest::run(ingest_rx, state.metrics.clone()));
+
+        let (broker, external) = match config.mqtt.mode {
+            MqttMode::Embedded => {
+                let broker = Broker::start(
+                    &config.mqtt,
+                    &state.mqtt,
+                    ingest_tx,
+                    state.metrics.clone(),
+                    shutdown.clone(),
+                )
+                .await?;
+                (Some(broker), None)
+            }
+            MqttMode::External => {
+                let consumer =
+                    crate::broker::external::run(config.mqtt.clone(), ingest_tx, shutdown.clone());
+                (None, Some(tokio::spawn(consumer)))
+            }
+        };
+        let mqtt_addr = broker.as_ref().map(Broker::mqtt_addr);
+        let mqtt_tls_addr = broker.as_ref().and_then(Broker::tls_addr);
+
+        let store = state.store.clone();
+        let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+        let app = MapRequestLayer::new(trim_trailing_slash).layer(api::router(state));
+        let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        let http_addr = listener.local_addr()?;
+        tracing::info!(address = %http_addr, "HTTP API listening");
+        let stopping = shutdown.clone();
+        let server = axum::serve(listener, service)
+            .with_graceful_shutdown(async move { stopping.cancelled().await });
+
+        let task = tokio::spawn(async move {
+            let mut server = std::pin::pin!(server.into_future());
+            tokio::select! {
+                result = &mut server => result.context("HTTP server failed")?,
+                _ = shutdown.cancelled() => {
+                    if tokio::time::timeout(grace, &mut server).await.is_err() {
+                        tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                    }
+                }
+            }
+            // The MQTT side stops after the HTTP side: by the time the broker's tasks are
+            // gone, every acknowledged message is in the ingest queue, which then drains.
+            if let Some(broker) = broker {
+                broker.wait(grace).await;
+            }
+            if let Some(external) = external {
+                let _ = external.await;
+            }
+            if tokio::time::timeout(grace, ingest).await.is_err() {
+                tracing::warn!("the ingest queue did not drain within the grace period");
+            }
+            store.close().await;
+            tracing::info!("stopped");
+            Ok(())
+        });
+        Ok(Running {
+            http_addr,
+            mqtt_addr,
+            mqtt_tls_addr,
+            task,
+        })
+    }
+
+    /// Runs until `shutdown` is cancelled and everything has stopped.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let store = self.state.store.clone();
-        let grace = Duration::from_secs(self.state.config.http.shutdown_grace_seconds);
-        let app = MapRequestLayer::new(trim_trailing_slash).layer(api::router(self.state));
-        let service =
-            ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app);
-        tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
-        let stopping = shutdown.clone();
-        let server = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { stopping.cancelled().await });
-        let mut server = std::pin::pin!(server.into_future());
-        tokio::select! {
-            result = &mut server => result.context("HTTP server failed")?,
-            _ = shutdown.cancelled() => {
-                match tokio::time::timeout(grace, &mut server).await {
-                    Ok(result) => result.context("HTTP server failed")?,
-                    Err(_) => tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway"),
-                }
-            }
-        }
-        store.close().await;
-        tracing::info!("stopped");
-        Ok(())
+        self.start(listener, shutdown).await?.wait().await
     }
 }
 

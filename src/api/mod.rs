@@ -29,6 +29,8 @@ pub mod floor_plans;
 pub mod floors;
 pub mod health;
 pub mod media;
+pub mod metrics;
+pub mod mqtt_credentials;
 pub mod openapi;
 pub mod people;
 pub mod person_groups;
@@ -48,6 +50,9 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     pub events: EventBus,
     pub secrets: SecretBox,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The broker's authentication, told when MQTT credentials change.
+    pub mqtt: crate::broker::Control,
 }
 
 /// The whole HTTP application. Trailing slashes are handled by the caller (see
@@ -66,12 +71,14 @@ pub fn router(state: AppState) -> Router {
         .merge(people::router())
         .merge(tags::router())
         .merge(person_groups::router())
-        .merge(collection_logs::router());
+        .merge(collection_logs::router())
+        .merge(mqtt_credentials::router());
     let (api, document) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()
         .route("/health", get(health::health))
         .route("/media/{*path}", get(media::serve))
+        .route("/metrics", get(metrics::metrics))
         .merge(api)
         .merge(openapi::docs(document))
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })

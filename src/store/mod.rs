@@ -20,6 +20,7 @@ use crate::config::{DatabaseKind, redact_url};
 pub mod audit;
 pub mod devices;
 pub mod groups;
+pub mod mqtt;
 pub mod people;
 pub mod readings;
 pub mod site;
@@ -277,6 +278,20 @@ impl Store {
             }
             Store::Postgres(pool) => pool.close().await,
         }
+    }
+
+    /// Records an appliance-wide fact (first value wins).
+    pub async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        const SQL: &str = "INSERT INTO app_settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING";
+        on_pool!(self, write, |pool| sqlx::query(SQL)
+            .bind(key)
+            .bind(value)
+            .bind(now())
+            .execute(pool)
+            .await
+            .map(drop)?);
+        Ok(())
     }
 
     /// Reads a value of the small key/value table that holds appliance-wide facts.

@@ -151,6 +151,10 @@ pub struct TestApp {
     pub config: Config,
     pub admin_email: String,
     pub admin_password: Option<String>,
+    /// Password of the `gateway` MQTT credential made on first start.
+    pub gateway_password: Option<String>,
+    /// The embedded broker's plain listener (embedded mode).
+    pub mqtt_addr: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Dropped last: the database outlives the server.
@@ -172,12 +176,18 @@ impl TestApp {
             .await
             .expect("app starts");
         let admin_password = app.first_admin.as_ref().map(|a| a.password.clone());
+        let gateway_password = app.first_gateway.as_ref().map(|g| g.password.clone());
         let store = app.state.store.clone();
         let events = app.state.events.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(listener, shutdown.clone()));
+        let running = app
+            .start(listener, shutdown.clone())
+            .await
+            .expect("app starts");
+        let mqtt_addr = running.mqtt_addr;
+        let server = tokio::spawn(running.wait());
         TestApp {
             base,
             client: reqwest::Client::new(),
@@ -186,6 +196,8 @@ impl TestApp {
             admin_email: config.auth.admin_email.clone(),
             config,
             admin_password,
+            gateway_password,
+            mqtt_addr,
             shutdown,
             server: Some(server),
             _db: db,

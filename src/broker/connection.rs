@@ -1,0 +1,709 @@
+//! One client connection: CONNECT (authentication, client-id takeover, keep-alive, last
+//! will), then packets both ways between the socket and the client's link to the router,
+//! with every PUBLISH and SUBSCRIBE authorised and gateway/camera publishes handed to the
+//! ingest pipeline on the way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rumqttd::Notification;
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::protocol::v4::V4;
+use rumqttd::protocol::{
+    ConnAck, ConnectReturnCode, Disconnect, DisconnectReasonCode, Error as ProtocolError, LastWill,
+    Packet, PingResp, Protocol, PubAck, PubAckReason, Publish, SubAck, Subscribe,
+    SubscribeReasonCode,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::acl::{self, Rules};
+use super::{Shared, session};
+use crate::ingest::{Identity, Inbound, Source};
+use crate::metrics::Refusal;
+
+/// Why a connection ended; decides whether its last will is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client sent DISCONNECT: no will.
+    Clean,
+    /// Socket closed or failed, keep-alive expired, protocol error, takeover: will.
+    Abnormal,
+    /// The router closed the link (it already forgot the client): will.
+    RouterClosed,
+    /// The appliance is stopping: no will.
+    Shutdown,
+}
+
+pub async fn serve<S>(stream: S, peer: std::net::SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut input = BytesMut::with_capacity(4096);
+    let mut codec = V4;
+    let max_packet = shared.config.max_packet_bytes;
+
+    // CONNECT must be the first packet, within the connect timeout.
+    let connect_deadline = Duration::from_secs(shared.config.connect_timeout_seconds);
+    let first = tokio::time::timeout(
+        connect_deadline,
+        read_packet(&mut reader, &mut input, &mut codec, max_packet),
+    )
+    .await;
+    let (connect, will, login) = match first {
+        Ok(Ok(Some((Packet::Connect(connect, _, will, _, login), _)))) => (connect, will, login),
+        Ok(Err(ProtocolError::PayloadSizeLimitExceeded(_))) => {
+            return shared.metrics.refused(Refusal::TooLarge);
+        }
+        Err(_) => return shared.metrics.refused(Refusal::ConnectTimeout),
+        _ => return shared.metrics.refused(Refusal::ProtocolError),
+    };
+
+    let mut out = BytesMut::with_capacity(4096);
+    let client_id = match session_client_id(&connect.client_id, connect.clean_session) {
+        Some(id) => id,
+        None => {
+            shared.metrics.refused(Refusal::InvalidClientId);
+            let _ = refuse(
+                &mut writer,
+                &mut out,
+                ConnectReturnCode::ClientIdentifierNotValid,
+            )
+            .await;
+            return;
+        }
+    };
+    let grant = match shared
+        .auth
+        .authenticate(
+            login
+                .as_ref()
+                .map(|l| (l.username.as_str(), l.password.as_str())),
+        )
+        .await
+    {
+        Ok(grant) => grant,
+        Err(why) => {
+            shared.metrics.refused(why);
+            tracing::info!(%peer, client_id, reason = ?why, "MQTT connection refused");
+            // A pause before answering slows password guessing.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let code = match why {
+                Refusal::BadCredentials => ConnectReturnCode::BadUserNamePassword,
+                _ => ConnectReturnCode::NotAuthorized,
+            };
+            let _ = refuse(&mut writer, &mut out, code).await;
+            return;
+        }
+    };
+    let username = grant.username.clone().unwrap_or_default();
+    let publish_rules = Rules::new(&grant.publish, &username, &client_id);
+    let subscribe_rules = Rules::new(&grant.subscribe, &username, &client_id);
+    let will = will.filter(|w| {
+        let allowed = std::str::from_utf8(&w.topic)
+            .is_ok_and(|t| acl::valid_topic(t) && publish_rules.allows_topic(t));
+        if !allowed {
+            shared.metrics.refused(Refusal::PublishDenied);
+        }
+        allowed
+    });
+
+    // Take the client id over from an older connection, which publishes its will and
+    // leaves the router before this one joins.
+    let Some(claim) = shared.sessions.claim(&client_id, &shared.metrics).await else {
+        let _ = refuse(&mut writer, &mut out, ConnectReturnCode::ServerUnavailable).await;
+        return;
+    };
+
+    let links = shared.links.clone();
+    let (id, clean) = (client_id.clone(), connect.clean_session);
+    let built = tokio::task::spawn_blocking(move || links(&id, clean)).await;
+    let (mut link_tx, mut link_rx, connack) = match built {
+        Ok(Ok(link)) => link,
+        other => {
+            tracing::warn!(client_id, error = ?other.err(), "the router refused a connection");
+            shared.metrics.refused(Refusal::TooManyConnections);
+            let _ = refuse(&mut writer, &mut out, ConnectReturnCode::ServerUnavailable).await;
+            return;
+        }
+    };
+    if let Some(packet) = Option::<Packet>::from(connack) {
+        let _ = codec.write(packet, &mut out);
+    }
+    if writer.write_all(&out).await.is_err() {
+        let _ = link_tx.send(disconnect()).await;
+        return;
+    }
+    out.clear();
+    shared
+        .metrics
+        .mqtt_connections_accepted
+        .fetch_add(1, Ordering::Relaxed);
+    shared
+        .metrics
+        .mqtt_connections
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(%peer, client_id, username, "MQTT client connected");
+
+    let identity = Arc::new(Identity {
+        credential_id: grant.credential_id,
+        username: grant.username.clone(),
+        client_id: client_id.clone(),
+        source: Source::Embedded,
+    });
+    let mut conn = Connection {
+        shared: shared.clone(),
+        identity,
+        publish_rules,
+        subscribe_rules,
+        pending_subacks: HashMap::new(),
+        filters: Vec::new(),
+        clean_session: connect.clean_session,
+        codec,
+        out,
+    };
+    let keep_alive = match connect.keep_alive.min(shared.config.max_keep_alive_seconds) {
+        0 => None,
+        secs => Some(Duration::from_millis(u64::from(secs) * 1500)),
+    };
+    let end = conn
+        .run(
+            &mut reader,
+            &mut writer,
+            &mut input,
+            &mut link_tx,
+            &mut link_rx,
+            keep_alive,
+            &claim,
+        )
+        .await;
+
+    if matches!(end, End::Abnormal | End::RouterClosed)
+        && let Some(will) = will
+    {
+        conn.publish_will(&mut link_tx, will).await;
+    }
+    if end != End::RouterClosed {
+        let _ = link_tx.send(disconnect()).await;
+    }
+    conn.release_filters();
+    let _ = writer.shutdown().await;
+    drop(claim);
+    shared
+        .metrics
+        .mqtt_connections
+        .fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(%peer, client_id, ?end, "MQTT client disconnected");
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    identity: Arc<Identity>,
+    publish_rules: Rules,
+    subscribe_rules: Rules,
+    /// SUBSCRIBE packet id → which of its filters were allowed (and sent to the router).
+    pending_subacks: HashMap<u16, Vec<bool>>,
+    /// Filters this client subscribed to (released from the index when it leaves).
+    filters: Vec<String>,
+    clean_session: bool,
+    codec: V4,
+    out: BytesMut,
+}
+
+impl Connection {
+    #[allow(clippy::too_many_arguments)]
+    async fn run<R, W>(
+        &mut self,
+        reader: &mut R,
+        writer: &mut W,
+        input: &mut BytesMut,
+        link_tx: &mut LinkTx,
+        link_rx: &mut LinkRx,
+        keep_alive: Option<Duration>,
+        claim: &session::Claim<'_>,
+    ) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let max_packet = self.shared.config.max_packet_bytes;
+        let far_future = Duration::from_secs(86_400 * 365);
+        let mut deadline = Instant::now() + keep_alive.unwrap_or(far_future);
+        let shutdown = self.shared.shutdown.clone();
+        let mut revoked = self.shared.revoked.subscribe();
+        let credential = self.identity.credential_id;
+        loop {
+            tokio::select! {
+                read = reader.read_buf(input) => {
+                    match read {
+                        Ok(0) | Err(_) => return End::Abnormal,
+                        Ok(_) => {}
+                    }
+                    if let Some(keep_alive) = keep_alive {
+                        deadline = Instant::now() + keep_alive;
+                    }
+                    loop {
+                        let header = publish_header(input);
+                        match self.codec.read_mut(input, max_packet) {
+                            Ok(packet) => {
+                                if let Some(end) = self.handle_packet(packet, header, link_tx).await {
+                                    let _ = writer.write_all(&self.out).await;
+                                    return end;
+                                }
+                            }
+                            Err(ProtocolError::InsufficientBytes(_)) => break,
+                            Err(ProtocolError::PayloadSizeLimitExceeded(_)) => {
+                                self.shared.metrics.refused(Refusal::TooLarge);
+                                return End::Abnormal;
+                            }
+                            Err(err) => {
+                                tracing::debug!(client_id = self.identity.client_id, error = %err, "malformed MQTT packet");
+                                self.shared.metrics.refused(Refusal::ProtocolError);
+                                return End::Abnormal;
+                            }
+                        }
+                    }
+                    if !self.out.is_empty() {
+                        if writer.write_all(&self.out).await.is_err() {
+                            return End::Abnormal;
+                        }
+                        self.out.clear();
+                    }
+                }
+                notification = link_rx.next() => {
+                    match notification {
+                        Ok(Some(Notification::Unschedule)) => {
+                            if link_rx.wake().await.is_err() {
+                                return End::RouterClosed;
+                            }
+                        }
+                        Ok(Some(Notification::Disconnect(..))) | Err(_) => return End::RouterClosed,
+                        Ok(Some(notification)) => self.handle_notification(notification),
+                        Ok(None) => {}
+                    }
+                    // Write what the router has ready in one go.
+                    while let Some(Ok(Some(notification))) = futures_now(link_rx.next()) {
+                        match notification {
+                            Notification::Unschedule => {
+                                if link_rx.wake().await.is_err() {
+                                    return End::RouterClosed;
+                                }
+                                break;
+                            }
+                            Notification::Disconnect(..) => return End::RouterClosed,
+                            other => self.handle_notification(other),
+                        }
+                    }
+                    if !self.out.is_empty() {
+                        if writer.write_all(&self.out).await.is_err() {
+                            return End::Abnormal;
+                        }
+                        self.out.clear();
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.shared.metrics.mqtt_keepalive_expired.fetch_add(1, Ordering::Relaxed);
+                    return End::Abnormal;
+                }
+                _ = claim.taken_over() => return End::Abnormal,
+                changed = revoked.recv() => {
+                    if let Ok(id) = changed && Some(id) == credential {
+                        tracing::info!(client_id = self.identity.client_id, "credential changed or revoked: closing its session");
+                        return End::Abnormal;
+                    }
+                }
+                _ = shutdown.cancelled() => return End::Shutdown,
+            }
+        }
+    }
+
+    /// Handles one packet from the client; `Some` ends the connection.
+    async fn handle_packet(
+        &mut self,
+        packet: Packet,
+        header: Option<(u8, u16)>,
+        link_tx: &mut LinkTx,
+    ) -> Option<End> {
+        match packet {
+            Packet::Publish(publish, _) => {
+                let (qos, pkid) = header.unwrap_or((0, 0));
+                self.handle_publish(publish, qos, pkid, link_tx).await
+            }
+            Packet::Subscribe(subscribe, _) => self.handle_subscribe(subscribe, link_tx).await,
+            Packet::Unsubscribe(unsubscribe, props) => {
+                for filter in &unsubscribe.filters {
+                    if let Some(i) = self.filters.iter().position(|f| f == filter) {
+                        self.shared
+                            .subscriptions
+                            .remove(&self.filters.swap_remove(i));
+                    }
+                }
+                link_tx
+                    .send(Packet::Unsubscribe(unsubscribe, props))
+                    .await
+                    .err()
+                    .map(|_| End::RouterClosed)
+            }
+            // The client acknowledges a message we forwarded: the router needs it to go on.
+            Packet::PubAck(ack, props) => link_tx
+                .send(Packet::PubAck(ack, props))
+                .await
+                .err()
+                .map(|_| End::RouterClosed),
+            Packet::PingReq(_) => {
+                let _ = self.codec.write(Packet::PingResp(PingResp), &mut self.out);
+                None
+            }
+            Packet::Disconnect(..) => Some(End::Clean),
+            // QoS 2 is not offered (the router does not need it for our clients), nor a
+            // second CONNECT.
+            _ => {
+                self.shared.metrics.refused(Refusal::ProtocolError);
+                Some(End::Abnormal)
+            }
+        }
+    }
+
+    async fn handle_publish(
+        &mut self,
+        publish: Publish,
+        qos: u8,
+        pkid: u16,
+        link_tx: &mut LinkTx,
+    ) -> Option<End> {
+        let metrics = &self.shared.metrics;
+        match qos {
+            0 => metrics
+                .mqtt_messages_in_qos0
+                .fetch_add(1, Ordering::Relaxed),
+            1 => metrics
+                .mqtt_messages_in_qos1
+                .fetch_add(1, Ordering::Relaxed),
+            _ => {
+                metrics.refused(Refusal::ProtocolError);
+                return Some(End::Abnormal);
+            }
+        };
+        let Ok(topic) = std::str::from_utf8(&publish.topic) else {
+            metrics.refused(Refusal::ProtocolError);
+            return Some(End::Abnormal);
+        };
+        if !acl::valid_topic(topic) {
+            metrics.refused(Refusal::ProtocolError);
+            return Some(End::Abnormal);
+        }
+        if !self.publish_rules.allows_topic(topic) {
+            // MQTT 3.1.1 has no negative acknowledgement: the message is dropped (and
+            // counted), the client gets its PUBACK as if delivered, as Mosquitto does.
+            metrics.refused(Refusal::PublishDenied);
+            tracing::debug!(
+                client_id = self.identity.client_id,
+                topic,
+                "publish refused by the ACL"
+            );
+        } else {
+            if self.shared.is_pipeline_topic(topic) {
+                let message = Inbound {
+                    topic: publish.topic.clone(),
+                    payload: publish.payload.clone(),
+                    qos,
+                    identity: self.identity.clone(),
+                    received_at: crate::store::now(),
+                };
+                if qos == 0 {
+                    self.shared.ingest.offer(message);
+                } else if self.shared.ingest.deliver(message).await.is_err() {
+                    return Some(End::Shutdown);
+                }
+            }
+            // Other subscribers (and retained messages) go through the router; topics
+            // nobody reads never reach it, so it keeps no log for them.
+            if publish.retain || self.shared.subscriptions.any_match(topic) {
+                let forwarded = if qos == 0 {
+                    publish
+                } else {
+                    Publish::new(publish.topic, publish.payload, publish.retain)
+                };
+                if link_tx
+                    .send(Packet::Publish(forwarded, None))
+                    .await
+                    .is_err()
+                {
+                    return Some(End::RouterClosed);
+                }
+            }
+        }
+        if qos == 1 {
+            let ack = PubAck {
+                pkid,
+                reason: PubAckReason::Success,
+            };
+            let _ = self.codec.write(Packet::PubAck(ack, None), &mut self.out);
+        }
+        None
+    }
+
+    async fn handle_subscribe(
+        &mut self,
+        subscribe: Subscribe,
+        link_tx: &mut LinkTx,
+    ) -> Option<End> {
+        let mut allowed_flags = Vec::with_capacity(subscribe.filters.len());
+        let mut allowed = Vec::new();
+        for filter in subscribe.filters {
+            let well_formed = if filter.path.starts_with("$share/") {
+                valid_share(&filter.path)
+            } else {
+                acl::valid_filter(&filter.path)
+            };
+            let ok = well_formed && self.subscribe_rules.allows_filter(&filter.path);
+            if !ok {
+                self.shared.metrics.refused(Refusal::SubscribeDenied);
+                tracing::debug!(
+                    client_id = self.identity.client_id,
+                    filter = filter.path,
+                    "subscription refused by the ACL"
+                );
+            } else {
+                self.shared.subscriptions.add(&filter.path);
+                self.filters.push(filter.path.clone());
+                allowed.push(filter);
+            }
+            allowed_flags.push(ok);
+        }
+        if allowed.is_empty() {
+            let codes = vec![SubscribeReasonCode::Failure; allowed_flags.len()];
+            let _ = self.codec.write(
+                Packet::SubAck(
+                    SubAck {
+                        pkid: subscribe.pkid,
+                        return_codes: codes,
+                    },
+                    None,
+                ),
+                &mut self.out,
+            );
+            return None;
+        }
+        self.pending_subacks.insert(subscribe.pkid, allowed_flags);
+        let forwarded = Subscribe {
+            pkid: subscribe.pkid,
+            filters: allowed,
+        };
+        link_tx
+            .send(Packet::Subscribe(forwarded, None))
+            .await
+            .err()
+            .map(|_| End::RouterClosed)
+    }
+
+    fn handle_notification(&mut self, notification: Notification) {
+        let Some(packet) = Option::<Packet>::from(notification) else {
+            return;
+        };
+        let packet = match packet {
+            // Our own PUBACKs went out when the message was handed over.
+            Packet::PubAck(..) => return,
+            Packet::SubAck(mut suback, props) => {
+                if let Some(flags) = self.pending_subacks.remove(&suback.pkid) {
+                    let mut granted = suback.return_codes.into_iter();
+                    suback.return_codes = flags
+                        .into_iter()
+                        .map(|ok| {
+                            if ok {
+                                granted.next().unwrap_or(SubscribeReasonCode::Failure)
+                            } else {
+                                SubscribeReasonCode::Failure
+                            }
+                        })
+                        .collect();
+                }
+                Packet::SubAck(suback, props)
+            }
+            other => other,
+        };
+        let start = self.out.len();
+        if self.codec.write(packet, &mut self.out).is_ok()
+            && self.out.len() > start
+            && self.out[start] >> 4 == 3
+        {
+            let metrics = &self.shared.metrics;
+            match (self.out[start] >> 1) & 3 {
+                0 => metrics
+                    .mqtt_messages_out_qos0
+                    .fetch_add(1, Ordering::Relaxed),
+                _ => metrics
+                    .mqtt_messages_out_qos1
+                    .fetch_add(1, Ordering::Relaxed),
+            };
+        }
+    }
+
+    async fn publish_will(&mut self, link_tx: &mut LinkTx, will: LastWill) {
+        let topic = String::from_utf8_lossy(&will.topic).into_owned();
+        if self.shared.is_pipeline_topic(&topic) {
+            self.shared.ingest.offer(Inbound {
+                topic: will.topic.clone(),
+                payload: will.message.clone(),
+                qos: 0,
+                identity: self.identity.clone(),
+                received_at: crate::store::now(),
+            });
+        }
+        if will.retain || self.shared.subscriptions.any_match(&topic) {
+            let _ = link_tx
+                .send(Packet::Publish(
+                    Publish::new(will.topic, will.message, will.retain),
+                    None,
+                ))
+                .await;
+        }
+    }
+
+    /// A persistent session keeps its subscriptions in the router while the client is
+    /// away, so they stay in the index too.
+    fn release_filters(&mut self) {
+        if self.clean_session {
+            for filter in self.filters.drain(..) {
+                self.shared.subscriptions.remove(&filter);
+            }
+        }
+    }
+}
+
+fn valid_share(filter: &str) -> bool {
+    match filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((group, inner)) => {
+            !group.is_empty() && !group.contains(['+', '#']) && acl::valid_filter(inner)
+        }
+        None => false,
+    }
+}
+
+/// The client id the router will know the client by. An empty id is allowed for a clean
+/// session (we assign one); ids the router cannot take (`+ # / $`, control characters,
+/// over 128 bytes) are refused.
+fn session_client_id(id: &str, clean_session: bool) -> Option<String> {
+    if id.is_empty() {
+        return clean_session.then(|| format!("sv-{}", crate::auth::random_secret(9)));
+    }
+    let valid = id.len() <= 128
+        && !id
+            .chars()
+            .any(|c| matches!(c, '+' | '#' | '/' | '$') || c.is_control());
+    valid.then(|| id.to_string())
+}
+
+/// Reads until one packet is framed. `Ok(None)`: the socket closed.
+async fn read_packet<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    input: &mut BytesMut,
+    codec: &mut V4,
+    max_packet: usize,
+) -> Result<Option<(Packet, Option<(u8, u16)>)>, ProtocolError> {
+    loop {
+        let header = publish_header(input);
+        match codec.read_mut(input, max_packet) {
+            Ok(packet) => return Ok(Some((packet, header))),
+            Err(ProtocolError::InsufficientBytes(_)) => {}
+            Err(err) => return Err(err),
+        }
+        match reader.read_buf(input).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// QoS and packet id of the PUBLISH at the start of `buf`, read from the wire because
+/// rumqttd keeps them private in its `Publish`.
+fn publish_header(buf: &[u8]) -> Option<(u8, u16)> {
+    let first = *buf.first()?;
+    if first >> 4 != 3 {
+        return None;
+    }
+    let qos = (first >> 1) & 3;
+    // Remaining length: up to four bytes of 7 bits.
+    let mut pos = 1;
+    loop {
+        let byte = *buf.get(pos)?;
+        pos += 1;
+        if byte & 0x80 == 0 || pos > 4 {
+            break;
+        }
+    }
+    if qos == 0 {
+        return Some((0, 0));
+    }
+    let topic_len = u16::from_be_bytes([*buf.get(pos)?, *buf.get(pos + 1)?]) as usize;
+    let at = pos + 2 + topic_len;
+    Some((qos, u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?])))
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut BytesMut,
+    code: ConnectReturnCode,
+) -> std::io::Result<()> {
+    let ack = ConnAck {
+        session_present: false,
+        code,
+    };
+    let _ = V4.write(Packet::ConnAck(ack, None), out);
+    writer.write_all(out).await?;
+    writer.shutdown().await
+}
+
+fn disconnect() -> Packet {
+    Packet::Disconnect(
+        Disconnect {
+            reason_code: DisconnectReasonCode::NormalDisconnection,
+        },
+        None,
+    )
+}
+
+/// Polls a future once: what the router already has ready, without waiting.
+fn futures_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let waker = std::task::Waker::noop();
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+    {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_headers_are_read_from_the_wire() {
+        // QoS 1, topic "a/b", packet id 0x1234, payload "x".
+        let frame = [0x32, 8, 0, 3, b'a', b'/', b'b', 0x12, 0x34, b'x'];
+        assert_eq!(publish_header(&frame), Some((1, 0x1234)));
+        assert_eq!(publish_header(&[0x30, 4, 0, 1, b'a', b'x']), Some((0, 0)));
+        assert_eq!(publish_header(&[0x82, 0]), None, "not a PUBLISH");
+        assert_eq!(publish_header(&[0x32, 8, 0, 3]), None, "incomplete");
+    }
+
+    #[test]
+    fn client_ids_the_router_cannot_take_are_refused() {
+        assert_eq!(session_client_id("gw-01", false).as_deref(), Some("gw-01"));
+        assert!(session_client_id("", true).unwrap().starts_with("sv-"));
+        assert_eq!(session_client_id("", false), None);
+        for bad in ["a/b", "a+b", "a#", "$SYS", &"x".repeat(129)] {
+            assert_eq!(session_client_id(bad, true), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! External broker mode: the appliance consumes the gateway and camera trees of an existing
+//! broker cluster through shared subscriptions (`$share/<group>/<tree>/#`), so several nodes
+//! on one PostgreSQL split the traffic. Messages reach the same hand-off as in embedded
+//! mode, and a QoS 1 message is acknowledged to the broker only once it is in the queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MqttConfig;
+use crate::ingest::{Identity, Inbound, IngestSender, Source};
+
+/// Runs until `shutdown`; reconnects on its own after failures.
+pub async fn run(config: MqttConfig, ingest: IngestSender, shutdown: CancellationToken) {
+    let client_id = format!(
+        "{}-{}",
+        config.external_client_id,
+        crate::auth::random_secret(6)
+    );
+    let mut options = MqttOptions::new(
+        client_id.clone(),
+        config.external_host.clone(),
+        config.external_port,
+    );
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(true)
+        .set_manual_acks(true)
+        .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
+    if let Some(username) = &config.external_username {
+        options.set_credentials(
+            username.clone(),
+            config.external_password.clone().unwrap_or_default(),
+        );
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    let filters: Vec<String> = [&config.gateway_tree, &config.camera_tree]
+        .iter()
+        .map(|tree| format!("$share/{}/{tree}/#", config.external_share_group))
+        .collect();
+    let identity = Arc::new(Identity {
+        credential_id: None,
+        username: config.external_username.clone(),
+        client_id,
+        source: Source::External,
+    });
+    tracing::info!(
+        host = config.external_host,
+        port = config.external_port,
+        ?filters,
+        "consuming an external MQTT broker"
+    );
+    loop {
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            _ = shutdown.cancelled() => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                // A clean session: subscribe again after every (re)connection.
+                for filter in &filters {
+                    if let Err(err) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        tracing::warn!(filter, error = %err, "could not subscribe at the external broker");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let message = Inbound {
+                    topic: bytes::Bytes::copy_from_slice(publish.topic.as_bytes()),
+                    payload: publish.payload.clone(),
+                    qos: publish.qos as u8,
+                    identity: identity.clone(),
+                    received_at: crate::store::now(),
+                };
+                if publish.qos == QoS::AtMostOnce {
+                    ingest.offer(message);
+                } else {
+                    if ingest.deliver(message).await.is_err() {
+                        break;
+                    }
+                    let _ = client.try_ack(&publish);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "external MQTT broker unavailable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+}

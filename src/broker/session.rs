@@ -1,0 +1,139 @@
+//! Client-id takeover and the index of subscribed filters.
+//!
+//! Takeover: a second connection with a client id that is already connected makes the
+//! first one close (publishing its last will) and waits until it has left the router
+//! before joining; rumqttd's own listener got this wrong (a stale disconnect could drop
+//! the new client).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::acl;
+use crate::metrics::Metrics;
+
+/// How long a new connection waits for the one it replaces to leave.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+
+struct Live {
+    session: u64,
+    kick: CancellationToken,
+    gone: watch::Receiver<bool>,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    live: Mutex<HashMap<String, Live>>,
+    next: AtomicU64,
+}
+
+/// A connection's hold on its client id; dropping it releases the id.
+pub struct Claim<'a> {
+    sessions: &'a Sessions,
+    client_id: String,
+    session: u64,
+    kick: CancellationToken,
+    gone: watch::Sender<bool>,
+}
+
+impl Sessions {
+    /// Claims `client_id`, making an existing holder close first. `None` if the old
+    /// connection did not leave in time.
+    pub async fn claim(&self, client_id: &str, metrics: &Metrics) -> Option<Claim<'_>> {
+        let session = self.next.fetch_add(1, Ordering::Relaxed);
+        let kick = CancellationToken::new();
+        let (gone_tx, gone_rx) = watch::channel(false);
+        let previous = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.insert(
+                client_id.to_string(),
+                Live {
+                    session,
+                    kick: kick.clone(),
+                    gone: gone_rx,
+                },
+            )
+        };
+        if let Some(mut old) = previous {
+            metrics.mqtt_takeovers.fetch_add(1, Ordering::Relaxed);
+            old.kick.cancel();
+            let left = tokio::time::timeout(TAKEOVER_WAIT, old.gone.wait_for(|gone| *gone)).await;
+            if left.is_err() {
+                tracing::warn!(
+                    client_id,
+                    "the connection being taken over did not close in time"
+                );
+                self.release(client_id, session);
+                return None;
+            }
+        }
+        Some(Claim {
+            sessions: self,
+            client_id: client_id.to_string(),
+            session,
+            kick,
+            gone: gone_tx,
+        })
+    }
+
+    fn release(&self, client_id: &str, session: u64) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.get(client_id).is_some_and(|l| l.session == session) {
+            live.remove(client_id);
+        }
+    }
+}
+
+impl Claim<'_> {
+    /// Resolves when a newer connection takes this client id over.
+    pub async fn taken_over(&self) {
+        self.kick.cancelled().await
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.sessions.release(&self.client_id, self.session);
+        // The connection has published its will and left the router.
+        let _ = self.gone.send(true);
+    }
+}
+
+/// The filters some client subscribed to, counted, so that a publish nobody reads is
+/// not handed to the router at all.
+#[derive(Default)]
+pub struct Subscriptions {
+    filters: std::sync::RwLock<HashMap<String, usize>>,
+}
+
+impl Subscriptions {
+    pub fn add(&self, filter: &str) {
+        let filter = acl::unshared(filter).to_string();
+        *self
+            .filters
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(filter)
+            .or_default() += 1;
+    }
+
+    pub fn remove(&self, filter: &str) {
+        let filter = acl::unshared(filter);
+        let mut filters = self.filters.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = filters.get_mut(filter) {
+            *count -= 1;
+            if *count == 0 {
+                filters.remove(filter);
+            }
+        }
+    }
+
+    pub fn any_match(&self, topic: &str) -> bool {
+        let filters = self.filters.read().unwrap_or_else(|p| p.into_inner());
+        !filters.is_empty() && filters.keys().any(|f| acl::matches(f, topic))
+    }
+}

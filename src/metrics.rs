@@ -1,0 +1,175 @@
+//! Counters and gauges of the running appliance, rendered as Prometheus text at `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Why the broker refused a connection or a packet; each has its own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    BadCredentials,
+    NotAuthorized,
+    InvalidClientId,
+    ConnectTimeout,
+    ProtocolError,
+    TooLarge,
+    TooManyConnections,
+    PublishDenied,
+    SubscribeDenied,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 9] = [
+        Refusal::BadCredentials,
+        Refusal::NotAuthorized,
+        Refusal::InvalidClientId,
+        Refusal::ConnectTimeout,
+        Refusal::ProtocolError,
+        Refusal::TooLarge,
+        Refusal::TooManyConnections,
+        Refusal::PublishDenied,
+        Refusal::SubscribeDenied,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::BadCredentials => "bad_credentials",
+            Refusal::NotAuthorized => "not_authorized",
+            Refusal::InvalidClientId => "invalid_client_id",
+            Refusal::ConnectTimeout => "connect_timeout",
+            Refusal::ProtocolError => "protocol_error",
+            Refusal::TooLarge => "too_large",
+            Refusal::TooManyConnections => "too_many_connections",
+            Refusal::PublishDenied => "publish_denied",
+            Refusal::SubscribeDenied => "subscribe_denied",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub mqtt_connections: AtomicI64,
+    pub mqtt_connections_accepted: AtomicU64,
+    pub mqtt_messages_in_qos0: AtomicU64,
+    pub mqtt_messages_in_qos1: AtomicU64,
+    pub mqtt_messages_out_qos0: AtomicU64,
+    pub mqtt_messages_out_qos1: AtomicU64,
+    pub mqtt_keepalive_expired: AtomicU64,
+    pub mqtt_takeovers: AtomicU64,
+    refusals: [AtomicU64; 9],
+    /// Messages handed from the broker to the ingest pipeline.
+    pub ingest_received: AtomicU64,
+    /// QoS 0 messages shed because the hand-off queue was full.
+    pub ingest_shed: AtomicU64,
+    pub ingest_queue_depth: AtomicI64,
+    pub ingest_queue_capacity: AtomicI64,
+}
+
+impl Metrics {
+    pub fn refused(&self, why: Refusal) {
+        self.refusals[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refusals(&self, why: Refusal) -> u64 {
+        self.refusals[why as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, kind: &str, value: i64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
+        counter(
+            "sv_mqtt_connections",
+            "Clients connected to the embedded broker.",
+            "gauge",
+            self.mqtt_connections.load(Ordering::Relaxed),
+        );
+        counter(
+            "sv_mqtt_connections_accepted_total",
+            "Client connections accepted (CONNACK sent).",
+            "counter",
+            get(&self.mqtt_connections_accepted),
+        );
+        counter(
+            "sv_mqtt_keepalive_expired_total",
+            "Connections closed because the client fell silent.",
+            "counter",
+            get(&self.mqtt_keepalive_expired),
+        );
+        counter(
+            "sv_mqtt_takeovers_total",
+            "Connections replaced by a new one with the same client id.",
+            "counter",
+            get(&self.mqtt_takeovers),
+        );
+        counter(
+            "sv_ingest_received_total",
+            "Messages handed from the broker to the ingest pipeline.",
+            "counter",
+            get(&self.ingest_received),
+        );
+        counter(
+            "sv_ingest_shed_total",
+            "QoS 0 messages shed because the ingest queue was full.",
+            "counter",
+            get(&self.ingest_shed),
+        );
+        counter(
+            "sv_ingest_queue_depth",
+            "Messages waiting in the ingest queue.",
+            "gauge",
+            self.ingest_queue_depth.load(Ordering::Relaxed),
+        );
+        counter(
+            "sv_ingest_queue_capacity",
+            "Capacity of the ingest queue.",
+            "gauge",
+            self.ingest_queue_capacity.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sv_mqtt_messages_in_total Messages received from clients, by QoS.\n# TYPE sv_mqtt_messages_in_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "sv_mqtt_messages_in_total{{qos=\"0\"}} {}",
+            get(&self.mqtt_messages_in_qos0)
+        );
+        let _ = writeln!(
+            out,
+            "sv_mqtt_messages_in_total{{qos=\"1\"}} {}",
+            get(&self.mqtt_messages_in_qos1)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sv_mqtt_messages_out_total Messages delivered to subscribers, by QoS.\n# TYPE sv_mqtt_messages_out_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "sv_mqtt_messages_out_total{{qos=\"0\"}} {}",
+            get(&self.mqtt_messages_out_qos0)
+        );
+        let _ = writeln!(
+            out,
+            "sv_mqtt_messages_out_total{{qos=\"1\"}} {}",
+            get(&self.mqtt_messages_out_qos1)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sv_mqtt_refused_total Connections and packets refused, by reason.\n# TYPE sv_mqtt_refused_total counter"
+        );
+        for why in Refusal::ALL {
+            let _ = writeln!(
+                out,
+                "sv_mqtt_refused_total{{reason=\"{}\"}} {}",
+                why.label(),
+                self.refusals(why)
+            );
+        }
+        out
+    }
+}
