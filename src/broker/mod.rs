@@ -30,7 +30,7 @@ mod tls;
 /// Builds a link to the router for a client id (blocking: it waits for the router's
 /// ConnAck). The router's sender has a type rumqttd does not export, so it lives in here.
 type LinkFactory =
-    Arc<dyn Fn(&str, bool) -> Result<(LinkTx, LinkRx, Notification), LinkError> + Send + Sync>;
+    Arc<dyn Fn(&str, bool) -> Result<(LinkTx, LinkRx, Notification), String> + Send + Sync>;
 
 /// What every connection shares.
 pub(crate) struct Shared {
