@@ -51,7 +51,7 @@ where
     let connect_deadline = Duration::from_secs(shared.config.connect_timeout_seconds);
     let first = tokio::time::timeout(
         connect_deadline,
-        read_packet(&mut reader, &mut input, &mut codec, max_packet),
+        read_connect(&mut reader, &mut input, &mut codec, max_packet),
     )
     .await;
     let (connect, will, login) = match first {
@@ -601,14 +601,21 @@ fn session_client_id(id: &str, clean_session: bool) -> Option<String> {
     valid.then(|| id.to_string())
 }
 
-/// Reads until one packet is framed. `Ok(None)`: the socket closed.
-async fn read_packet<R: AsyncRead + Unpin>(
+/// Reads the first packet, which must be a CONNECT: anything else (an HTTP request, a
+/// port scan) is refused at its first byte instead of being waited on. `Ok(None)`: the
+/// socket closed.
+async fn read_connect<R: AsyncRead + Unpin>(
     reader: &mut R,
     input: &mut BytesMut,
     codec: &mut V4,
     max_packet: usize,
 ) -> Result<Option<(Packet, Option<(u8, u16)>)>, ProtocolError> {
     loop {
+        if let Some(&first) = input.first()
+            && first != 0x10
+        {
+            return Err(ProtocolError::InvalidPacketType(first >> 4));
+        }
         let header = publish_header(input);
         match codec.read_mut(input, max_packet) {
             Ok(packet) => return Ok(Some((packet, header))),

@@ -59,6 +59,20 @@ pub fn postgres_available() -> bool {
     configured
 }
 
+/// Whether a command-line tool the test needs (e.g. `mosquitto_pub`) is installed; the
+/// test is skipped without it, unless `SV_TEST_REQUIRE_TOOLS` is set (CI), which fails it.
+pub fn tool_available(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()));
+    if !found && std::env::var("SV_TEST_REQUIRE_TOOLS").is_ok() {
+        panic!("SV_TEST_REQUIRE_TOOLS is set but {name} is not installed");
+    }
+    if !found {
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
 /// A database for one test: a SQLite file in the test's directory, or a PostgreSQL
 /// database created for it and dropped afterwards.
 pub struct TestDatabase {
@@ -148,6 +162,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub events: securityvision::events::EventBus,
+    metrics: std::sync::Arc<securityvision::metrics::Metrics>,
     pub config: Config,
     pub admin_email: String,
     pub admin_password: Option<String>,
@@ -179,6 +194,7 @@ impl TestApp {
         let gateway_password = app.first_gateway.as_ref().map(|g| g.password.clone());
         let store = app.state.store.clone();
         let events = app.state.events.clone();
+        let metrics = app.state.metrics.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -193,6 +209,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             events,
+            metrics,
             admin_email: config.auth.admin_email.clone(),
             config,
             admin_password,
@@ -203,6 +220,15 @@ impl TestApp {
             _db: db,
             _dir: dir,
         }
+    }
+
+    pub fn metrics(&self) -> &securityvision::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The metrics, kept past [`TestApp::stop`].
+    pub fn metrics_handle(&self) -> std::sync::Arc<securityvision::metrics::Metrics> {
+        self.metrics.clone()
     }
 
     pub fn data_dir(&self) -> PathBuf {

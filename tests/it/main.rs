@@ -2,8 +2,10 @@
 //! module per area. Tests marked with `backend_tests!` run on SQLite and PostgreSQL.
 
 mod common;
+mod mqtt;
 
 mod auth;
+mod broker;
 mod cli;
 mod config;
 mod devices;

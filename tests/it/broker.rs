@@ -1,0 +1,533 @@
+//! The embedded broker, with real MQTT clients against the running appliance.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rumqttc::{ConnectReturnCode, QoS, SubscribeReasonCode};
+use serde_json::json;
+
+use crate::common::{TestApp, backend_tests};
+use crate::mqtt::{Client, Options, connect_packet, publish_packet, raw, server_closes};
+
+const QUIET: Duration = Duration::from_millis(500);
+
+/// Creates an MQTT credential through the API; returns its id and password.
+async fn credential(app: &TestApp, token: &str, body: serde_json::Value) -> (i64, String) {
+    let created = app
+        .create("/api/v1/mqtt/credentials", token, body, StatusCode::CREATED)
+        .await;
+    (
+        created["id"].as_i64().unwrap(),
+        created["password"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A client that may read and write everything under `site/` and read the gateway tree.
+async fn watcher(app: &TestApp, token: &str) -> String {
+    let body = json!({"username": "watcher", "role": "CUSTOM", "publish_acl": ["site/#"], "subscribe_acl": ["site/#", "rtls/gateways/#"]});
+    credential(app, token, body).await.1
+}
+
+fn gateway<'a>(app: &'a TestApp, id: &'a str) -> Options<'a> {
+    Options::new(id).login("gateway", app.gateway_password.as_deref().unwrap())
+}
+
+fn payloads(messages: &[rumqttc::Publish]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect()
+}
+
+backend_tests! {
+    async fn clients_authenticate_with_stored_credentials(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let addr = app.mqtt_addr.unwrap();
+        let ok = Client::connect(addr, gateway(&app, "gw-1")).await;
+        assert!(ok.is_ok(), "the first-start gateway credential works");
+        let wrong = Client::connect(addr, Options::new("gw-2").login("gateway", "not-the-password")).await;
+        assert_eq!(wrong.err(), Some(ConnectReturnCode::BadUserNamePassword));
+        let unknown = Client::connect(addr, Options::new("gw-3").login("nobody", "whatever-password")).await;
+        assert_eq!(unknown.err(), Some(ConnectReturnCode::BadUserNamePassword));
+        let anonymous = Client::connect(addr, Options::new("gw-4")).await;
+        assert_eq!(anonymous.err(), Some(ConnectReturnCode::NotAuthorized), "no anonymous access by default");
+        assert_eq!(app.metrics().refusals(securityvision::metrics::Refusal::BadCredentials), 2);
+
+        let open = TestApp::start_with(backend, |c| c.mqtt.allow_anonymous = true).await;
+        let mut anon = Client::connect(open.mqtt_addr.unwrap(), Options::new("anon-1")).await.expect("anonymous allowed when configured");
+        assert_eq!(anon.subscribe("rtls/gateways/#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure], "anonymous clients read nothing");
+    }
+
+    async fn messages_reach_third_party_subscribers_and_the_pipeline(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let password = watcher(&app, &token).await;
+        let addr = app.mqtt_addr.unwrap();
+        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        let granted = sub.subscribe("rtls/gateways/#", QoS::AtLeastOnce).await;
+        assert_eq!(granted, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+
+        let gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
+        gw.publish("rtls/gateways/AABBCCDDEEFF/beacon", QoS::AtMostOnce, false, "q0").await;
+        gw.publish("rtls/gateways/AABBCCDDEEFF/beacon", QoS::AtLeastOnce, false, "q1").await;
+        let got = sub.drain(QUIET).await;
+        assert_eq!(payloads(&got), vec!["q0", "q1"]);
+        assert_eq!(got[0].topic, "rtls/gateways/AABBCCDDEEFF/beacon");
+
+        let metrics = app.metrics();
+        assert_eq!(metrics.ingest_received.load(Ordering::Relaxed), 2, "both handed to the pipeline");
+        assert_eq!(metrics.mqtt_messages_in_qos0.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.mqtt_messages_in_qos1.load(Ordering::Relaxed), 1);
+
+        // Retained messages reach later subscribers.
+        let publisher = Client::connect(addr, Options::new("watcher-2").login("watcher", &password)).await.unwrap();
+        publisher.publish("site/config", QoS::AtLeastOnce, true, "retained-v1").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut late = Client::connect(addr, Options::new("watcher-3").login("watcher", &password)).await.unwrap();
+        late.subscribe("site/#", QoS::AtMostOnce).await;
+        let retained = late.message(Duration::from_secs(3)).await.expect("the retained message");
+        assert_eq!((retained.payload.as_ref(), retained.retain), (b"retained-v1".as_ref(), true));
+        publisher.disconnect().await;
+        gw.disconnect().await;
+    }
+
+    async fn acls_confine_gateways_to_their_tree(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let password = watcher(&app, &token).await;
+        let addr = app.mqtt_addr.unwrap();
+        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        sub.subscribe("site/#", QoS::AtLeastOnce).await;
+
+        let mut gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
+        gw.publish("site/elsewhere", QoS::AtLeastOnce, false, "sneaky").await;
+        assert!(sub.message(QUIET).await.is_none(), "a gateway cannot publish outside the gateway tree");
+        assert_eq!(gw.subscribe("rtls/cameras/#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure], "nor read the camera tree");
+        assert_eq!(gw.subscribe("#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure]);
+        let metrics = app.metrics();
+        assert_eq!(metrics.refusals(securityvision::metrics::Refusal::PublishDenied), 1);
+        assert_eq!(metrics.refusals(securityvision::metrics::Refusal::SubscribeDenied), 2);
+        // A subscription mixing allowed and refused filters gets a code for each.
+        sub.client.subscribe_many(vec![
+            rumqttc::SubscribeFilter::new("site/a".into(), QoS::AtMostOnce),
+            rumqttc::SubscribeFilter::new("rtls/cameras/#".into(), QoS::AtMostOnce),
+        ]).await.unwrap();
+        loop {
+            match sub.next().await {
+                Some(crate::mqtt::Seen::SubAck(codes)) => {
+                    assert_eq!(codes, vec![SubscribeReasonCode::Success(QoS::AtMostOnce), SubscribeReasonCode::Failure]);
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("no SUBACK"),
+            }
+        }
+        // The connection survives refusals.
+        gw.publish("rtls/gateways/X/beacon", QoS::AtLeastOnce, false, "fine").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(app.metrics().ingest_received.load(Ordering::Relaxed), 1);
+    }
+
+    async fn last_will_and_takeover(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let password = watcher(&app, &token).await;
+        let addr = app.mqtt_addr.unwrap();
+        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        sub.subscribe("site/status/#", QoS::AtLeastOnce).await;
+
+        // An abrupt disconnect publishes the will; a clean one does not.
+        let dying = Client::connect(addr, Options::new("w-1").login("watcher", &password).will("site/status/w-1", "gone")).await.unwrap();
+        dying.kill();
+        let will = sub.message(Duration::from_secs(3)).await.expect("the will");
+        assert_eq!(will.payload.as_ref(), b"gone");
+        let polite = Client::connect(addr, Options::new("w-2").login("watcher", &password).will("site/status/w-2", "gone")).await.unwrap();
+        polite.disconnect().await;
+        assert!(sub.message(QUIET).await.is_none(), "no will after DISCONNECT");
+
+        // A second connection with the same client id takes over: the first is closed
+        // (its will published), the second works.
+        let mut first = Client::connect(addr, Options::new("same-id").login("watcher", &password).will("site/status/same-id", "replaced")).await.unwrap();
+        let second = Client::connect(addr, Options::new("same-id").login("watcher", &password)).await.unwrap();
+        assert!(first.closed_by_server().await, "the older connection is closed");
+        assert_eq!(sub.message(Duration::from_secs(3)).await.map(|p| p.payload.to_vec()), Some(b"replaced".to_vec()));
+        second.publish("site/status/x", QoS::AtLeastOnce, false, "still here").await;
+        assert_eq!(sub.message(Duration::from_secs(3)).await.map(|p| p.payload.to_vec()), Some(b"still here".to_vec()));
+        assert_eq!(app.metrics().mqtt_takeovers.load(Ordering::Relaxed), 1);
+    }
+
+    async fn shared_subscriptions_split_the_messages(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let password = watcher(&app, &token).await;
+        let addr = app.mqtt_addr.unwrap();
+        let mut a = Client::connect(addr, Options::new("node-a").login("watcher", &password)).await.unwrap();
+        let mut b = Client::connect(addr, Options::new("node-b").login("watcher", &password)).await.unwrap();
+        a.subscribe("$share/nodes/site/work/#", QoS::AtLeastOnce).await;
+        b.subscribe("$share/nodes/site/work/#", QoS::AtLeastOnce).await;
+        let producer = Client::connect(addr, Options::new("producer").login("watcher", &password)).await.unwrap();
+        for i in 0..20 {
+            producer.publish(&format!("site/work/{i}"), QoS::AtLeastOnce, false, i.to_string()).await;
+        }
+        let (got_a, got_b) = (a.drain(QUIET).await, b.drain(QUIET).await);
+        assert_eq!(got_a.len() + got_b.len(), 20, "each message to one member");
+        assert!(!got_a.is_empty() && !got_b.is_empty(), "both members get a share: {} / {}", got_a.len(), got_b.len());
+    }
+
+    async fn misbehaving_clients_do_not_disturb_the_others(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.mqtt.max_packet_bytes = 1024 * 1024).await;
+        let token = app.admin_token().await;
+        let password = watcher(&app, &token).await;
+        let addr = app.mqtt_addr.unwrap();
+        let gw_password = app.gateway_password.clone().unwrap();
+        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        sub.subscribe("rtls/gateways/#", QoS::AtLeastOnce).await;
+        let publisher = Client::connect(addr, gateway(&app, "steady")).await.unwrap();
+        let mut expected = 0;
+        let mut check = async |what: &str, publisher: &Client, sub: &mut Client| {
+            expected += 1;
+            publisher.publish("rtls/gateways/steady/beacon", QoS::AtLeastOnce, false, what.to_string()).await;
+            let got = sub.message(Duration::from_secs(3)).await.unwrap_or_else(|| panic!("nothing delivered after: {what}"));
+            assert_eq!(got.payload.as_ref(), what.as_bytes());
+        };
+
+        // Drops before its CONNACK, then reconnects with the same id (rumqttd's own
+        // listener then refused every client until restart).
+        for _ in 0..20 {
+            let stream = raw(addr, &connect_packet("flaky", 30, Some(("gateway", &gw_password)), None)).await;
+            drop(stream);
+        }
+        let flaky = Client::connect(addr, gateway(&app, "flaky")).await.expect("the flaky gateway reconnects");
+        check("after early drops", &publisher, &mut sub).await;
+        flaky.disconnect().await;
+
+        // Garbage instead of CONNECT.
+        let mut garbage = raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(server_closes(&mut garbage, Duration::from_secs(5)).await);
+        check("after garbage", &publisher, &mut sub).await;
+
+        // A packet over mqtt.max_packet_bytes (10 MB) closes that connection only.
+        let mut big = raw(addr, &connect_packet("big", 30, Some(("gateway", &gw_password)), None)).await;
+        use tokio::io::AsyncWriteExt;
+        let _ = big.write_all(&publish_packet("rtls/gateways/big/x", 10 * 1024 * 1024)).await;
+        assert!(server_closes(&mut big, Duration::from_secs(5)).await, "a 10 MB publish is refused");
+        check("after a 10 MB publish", &publisher, &mut sub).await;
+        assert!(app.metrics().refusals(securityvision::metrics::Refusal::TooLarge) >= 1);
+
+        // A half-open connection (silent past 1.5 × keep-alive) is closed and its will fires.
+        let mut silent = raw(addr, &connect_packet("silent", 1, Some(("gateway", &gw_password)), Some(("rtls/gateways/silent/status", "offline")))).await;
+        assert!(server_closes(&mut silent, Duration::from_secs(5)).await, "keep-alive expiry");
+        let will = sub.message(Duration::from_secs(3)).await.expect("the silent client's will");
+        assert_eq!(will.payload.as_ref(), b"offline");
+        assert_eq!(app.metrics().mqtt_keepalive_expired.load(Ordering::Relaxed), 1);
+        check("after a half-open connection", &publisher, &mut sub).await;
+
+        // 100 clients connecting and disconnecting while messages flow.
+        let churn = tokio::spawn({
+            let password = gw_password.clone();
+            async move {
+                for i in 0..100 {
+                    let id = format!("churn-{}", i % 10);
+                    if let Ok(c) = Client::connect(addr, Options::new(&id).login("gateway", &password)).await {
+                        if i % 2 == 0 { c.disconnect().await } else { c.kill() }
+                    }
+                }
+            }
+        });
+        for i in 0..50 {
+            publisher.publish("rtls/gateways/steady/beacon", QoS::AtLeastOnce, false, format!("churn {i}")).await;
+        }
+        churn.await.unwrap();
+        let got = sub.drain(Duration::from_secs(1)).await;
+        let churned: Vec<String> = payloads(&got).into_iter().filter(|p| p.starts_with("churn ")).collect();
+        assert_eq!(churned.len(), 50, "no message lost during the churn");
+        check("after the churn", &publisher, &mut sub).await;
+        let _ = expected;
+    }
+
+    async fn credentials_are_managed_through_the_api(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let admin = app.admin_token().await;
+        let (_, operator) = app.user_token(&admin, "op@example.com", "OPERATOR").await;
+        let (status, _) = app.get("/api/v1/mqtt/credentials", &operator).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let created = app.create("/api/v1/mqtt/credentials", &admin, json!({"username": "collector-1", "role": "collector"}), StatusCode::CREATED).await;
+        let password = created["password"].as_str().unwrap().to_string();
+        assert!(password.len() >= 20);
+        assert_eq!(created["publish_acl"], json!(["rtls/cameras/#"]));
+        assert_eq!(created["subscribe_acl"], json!(["rtls/cameras/#"]));
+        let id = created["id"].as_i64().unwrap();
+        let (_, list) = app.get("/api/v1/mqtt/credentials", &admin).await;
+        assert_eq!(list.as_array().unwrap().len(), 2, "with the first-start gateway credential");
+        assert!(!list.to_string().contains(&password) && list[1].get("password").is_none(), "shown once");
+        let (status, _) = app.post("/api/v1/mqtt/credentials", &admin, json!({"username": "collector-1", "role": "COLLECTOR"})).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        for (body, field) in [
+            (json!({"username": "x", "role": "ROOT"}), "role"),
+            (json!({"username": "x", "role": "CUSTOM", "publish_acl": ["a/#/b"]}), "publish_acl"),
+            (json!({"username": "x", "role": "CUSTOM"}), "publish_acl"),
+            (json!({"username": "x y", "role": "GATEWAY"}), "username"),
+            (json!({"username": "x", "role": "GATEWAY", "password": "short"}), "password"),
+        ] {
+            let (status, value) = app.post("/api/v1/mqtt/credentials", &admin, body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+            assert_eq!(value["detail"][0]["loc"][1], field);
+        }
+
+        // A collector reads the camera tree, a gateway cannot.
+        let addr = app.mqtt_addr.unwrap();
+        let mut collector = Client::connect(addr, Options::new("col-1").login("collector-1", &password)).await.unwrap();
+        assert_eq!(collector.subscribe("rtls/cameras/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+
+        // Rotation: the live session closes, the old password stops working.
+        let (status, rotated) = app.post(&format!("/api/v1/mqtt/credentials/{id}/rotate"), &admin, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let new_password = rotated["password"].as_str().unwrap().to_string();
+        assert_ne!(new_password, password);
+        assert!(collector.closed_by_server().await, "the rotated credential's session is closed");
+        assert_eq!(Client::connect(addr, Options::new("col-2").login("collector-1", &password)).await.err(), Some(ConnectReturnCode::BadUserNamePassword));
+        let mut collector = Client::connect(addr, Options::new("col-3").login("collector-1", &new_password)).await.unwrap();
+
+        // Deactivation and revocation.
+        let (status, _) = app.call(reqwest::Method::PATCH, &format!("/api/v1/mqtt/credentials/{id}"), Some(&admin), Some(json!({"is_active": false}))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(collector.closed_by_server().await);
+        assert_eq!(Client::connect(addr, Options::new("col-4").login("collector-1", &new_password)).await.err(), Some(ConnectReturnCode::BadUserNamePassword));
+        assert_eq!(app.delete(&format!("/api/v1/mqtt/credentials/{id}"), &admin).await, StatusCode::NO_CONTENT);
+        assert_eq!(app.get(&format!("/api/v1/mqtt/credentials/{id}"), &admin).await.0, StatusCode::NOT_FOUND);
+    }
+
+    async fn metrics_show_the_broker_and_need_a_token(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.http.metrics_token = Some("scraper-token-0123456789".into())).await;
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
+        gw.publish("rtls/gateways/gw-1/beacon", QoS::AtLeastOnce, false, "x").await;
+        let _ = Client::connect(addr, Options::new("bad").login("gateway", "wrong-password")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+        let wrong = app.client.get(app.url("/metrics")).bearer_auth("scraper-token-wrong").send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let text = app.client.get(app.url("/metrics")).bearer_auth("scraper-token-0123456789").send().await.unwrap().text().await.unwrap();
+        for line in ["sv_mqtt_connections 1", "sv_mqtt_messages_in_total{qos=\"1\"} 1", "sv_ingest_received_total 1", "sv_mqtt_refused_total{reason=\"bad_credentials\"} 1", "sv_ingest_queue_capacity 65536"] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        let admin = app.admin_token().await;
+        let response = app.client.get(app.url("/metrics")).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "an administrator may read it too");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_command_line_clients_work() {
+    if !crate::common::tool_available("mosquitto_pub") {
+        return;
+    }
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
+    let addr = app.mqtt_addr.unwrap();
+    let token = app.admin_token().await;
+    let password = watcher(&app, &token).await;
+    let port = addr.port().to_string();
+    let sub = tokio::process::Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-u",
+            "watcher",
+            "-P",
+            &password,
+            "-t",
+            "rtls/gateways/#",
+            "-q",
+            "1",
+            "-C",
+            "2",
+            "-W",
+            "10",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let gw_password = app.gateway_password.clone().unwrap();
+    for qos in ["0", "1"] {
+        let status = tokio::process::Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-u",
+                "gateway",
+                "-P",
+                &gw_password,
+                "-t",
+                "rtls/gateways/cli/beacon",
+                "-q",
+                qos,
+                "-m",
+                &format!("from-cli-q{qos}"),
+            ])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+    }
+    let refused = tokio::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-u",
+            "gateway",
+            "-P",
+            "wrong",
+            "-t",
+            "rtls/gateways/cli/beacon",
+            "-m",
+            "x",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success(), "wrong password refused");
+    let out = sub.wait_with_output().await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from-cli-q0\nfrom-cli-q1\n"
+    );
+}
+
+backend_tests! {
+    async fn shutdown_loses_no_acknowledged_message(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let addr = app.mqtt_addr.unwrap();
+        let mut gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
+        let publisher = gw.client.clone();
+        let sender = tokio::spawn(async move {
+            for i in 0..5000 {
+                if publisher.publish("rtls/gateways/gw-1/beacon", QoS::AtLeastOnce, false, format!("{i}")).await.is_err() {
+                    break;
+                }
+            }
+        });
+        // Stop the appliance in the middle of the stream.
+        let mut acked = 0u64;
+        while acked < 500 {
+            if let Some(crate::mqtt::Seen::PubAck) = gw.next().await {
+                acked += 1;
+            }
+        }
+        let metrics = app.metrics_handle();
+        app.stop().await;
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), gw.seen.recv()).await {
+            if matches!(event, crate::mqtt::Seen::PubAck) {
+                acked += 1;
+            }
+        }
+        sender.abort();
+        let received = metrics.ingest_received.load(Ordering::Relaxed);
+        assert!(received >= acked, "{acked} acknowledged, only {received} handed to the pipeline");
+        assert!(acked >= 500);
+    }
+}
+
+/// A mosquitto broker on a free loopback port, stopped when dropped.
+struct Mosquitto {
+    child: tokio::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    async fn start() -> Option<Mosquitto> {
+        let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(binary) = binary else {
+            crate::common::tool_available("mosquitto");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = tokio::process::Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(Mosquitto {
+                    child,
+                    port,
+                    _dir: dir,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("mosquitto did not start");
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+backend_tests! {
+    async fn external_mode_consumes_a_separate_broker_with_shared_subscriptions(backend: Backend) {
+        let Some(mosquitto) = Mosquitto::start().await else { return };
+        let port = mosquitto.port;
+        let external = move |c: &mut securityvision::config::Config| {
+            c.mqtt.mode = securityvision::config::MqttMode::External;
+            c.mqtt.external_host = "127.0.0.1".into();
+            c.mqtt.external_port = port;
+        };
+        let node_a = TestApp::start_with(backend, external).await;
+        let node_b = TestApp::start_with(backend, external).await;
+        assert!(node_a.mqtt_addr.is_none(), "no embedded broker in external mode");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Give both nodes time to subscribe.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let publisher = Client::connect(addr, Options::new("site-gateway")).await.unwrap();
+        for i in 0..40 {
+            publisher.publish(&format!("rtls/gateways/gw{i}/beacon"), QoS::AtLeastOnce, false, "x").await;
+        }
+        publisher.publish("rtls/cameras/t/b/f/camera/c1/status", QoS::AtLeastOnce, false, "online").await;
+        publisher.publish("elsewhere/topic", QoS::AtLeastOnce, false, "ignored").await;
+        let total = || node_a.metrics().ingest_received.load(Ordering::Relaxed) + node_b.metrics().ingest_received.load(Ordering::Relaxed);
+        for _ in 0..50 {
+            if total() >= 41 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(QUIET).await;
+        let (a, b) = (node_a.metrics().ingest_received.load(Ordering::Relaxed), node_b.metrics().ingest_received.load(Ordering::Relaxed));
+        assert_eq!(a + b, 41, "every gateway and camera message once, across the nodes ({a} + {b})");
+        assert!(a > 0 && b > 0, "the nodes split the traffic ({a} / {b})");
+    }
+}

@@ -1,0 +1,279 @@
+//! MQTT clients for the tests: rumqttc with its event loop in a task, and raw sockets for
+//! the misbehaving clients.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Packet, Publish, QoS,
+    SubscribeReasonCode,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// What a test client saw.
+#[derive(Debug)]
+pub enum Seen {
+    Publish(Publish),
+    SubAck(Vec<SubscribeReasonCode>),
+    PubAck,
+    Disconnected,
+}
+
+pub struct Client {
+    pub client: AsyncClient,
+    pub seen: mpsc::UnboundedReceiver<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub struct Options<'a> {
+    pub id: &'a str,
+    pub credentials: Option<(&'a str, &'a str)>,
+    pub will: Option<(&'a str, &'a str)>,
+    pub clean_session: bool,
+    pub keep_alive: u64,
+}
+
+impl<'a> Options<'a> {
+    pub fn new(id: &'a str) -> Self {
+        Options {
+            id,
+            credentials: None,
+            will: None,
+            clean_session: true,
+            keep_alive: 30,
+        }
+    }
+
+    pub fn login(mut self, username: &'a str, password: &'a str) -> Self {
+        self.credentials = Some((username, password));
+        self
+    }
+
+    pub fn will(mut self, topic: &'a str, message: &'a str) -> Self {
+        self.will = Some((topic, message));
+        self
+    }
+}
+
+impl Client {
+    /// Connects and waits for the CONNACK; `Err` carries a refusal's return code.
+    pub async fn connect(
+        addr: SocketAddr,
+        options: Options<'_>,
+    ) -> Result<Client, ConnectReturnCode> {
+        let mut mqtt = MqttOptions::new(options.id, addr.ip().to_string(), addr.port());
+        mqtt.set_keep_alive(Duration::from_secs(options.keep_alive))
+            .set_clean_session(options.clean_session)
+            .set_max_packet_size(16 << 20, 16 << 20);
+        if let Some((user, password)) = options.credentials {
+            mqtt.set_credentials(user, password);
+        }
+        if let Some((topic, message)) = options.will {
+            mqtt.set_last_will(LastWill::new(topic, message, QoS::AtMostOnce, false));
+        }
+        let (client, mut eventloop) = AsyncClient::new(mqtt, 1000);
+        // The first CONNACK decides; the event loop is not cancel-safe, so it is only
+        // polled inside its own task.
+        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+        let (seen_tx, seen) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut ack_tx = Some(ack_tx);
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        if let Some(tx) = ack_tx.take() {
+                            let _ = tx.send(Ok(ack.code));
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = seen_tx.send(Seen::Publish(p));
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(s))) => {
+                        let _ = seen_tx.send(Seen::SubAck(s.return_codes));
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        let _ = seen_tx.send(Seen::PubAck);
+                    }
+                    Ok(_) => {}
+                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                        if let Some(tx) = ack_tx.take() {
+                            let _ = tx.send(Err(code));
+                        }
+                        return;
+                    }
+                    Err(_) => {
+                        if let Some(tx) = ack_tx.take() {
+                            let _ = tx.send(Err(ConnectReturnCode::ServiceUnavailable));
+                        }
+                        let _ = seen_tx.send(Seen::Disconnected);
+                        return;
+                    }
+                }
+            }
+        });
+        match tokio::time::timeout(Duration::from_secs(10), ack_rx).await {
+            Ok(Ok(Ok(ConnectReturnCode::Success))) => Ok(Client { client, seen, task }),
+            Ok(Ok(Ok(code) | Err(code))) => {
+                task.abort();
+                Err(code)
+            }
+            _ => {
+                task.abort();
+                Err(ConnectReturnCode::ServiceUnavailable)
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<SubscribeReasonCode> {
+        self.client.subscribe(filter, qos).await.unwrap();
+        loop {
+            match self.next().await {
+                Some(Seen::SubAck(codes)) => return codes,
+                Some(_) => {}
+                None => panic!("no SUBACK for {filter}"),
+            }
+        }
+    }
+
+    pub async fn publish(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, qos, retain, payload.into())
+            .await
+            .unwrap();
+    }
+
+    /// The next event, waiting at most 5 s.
+    pub async fn next(&mut self) -> Option<Seen> {
+        tokio::time::timeout(Duration::from_secs(5), self.seen.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next message, waiting at most `wait`.
+    pub async fn message(&mut self, wait: Duration) -> Option<Publish> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.seen.recv()).await {
+                Ok(Some(Seen::Publish(p))) => return Some(p),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Collects messages until none arrives for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Publish> {
+        let mut all = Vec::new();
+        while let Some(p) = self.message(quiet).await {
+            all.push(p);
+        }
+        all
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+
+    /// Drops the connection without DISCONNECT (the will fires).
+    pub fn kill(self) {
+        self.task.abort();
+    }
+
+    /// Whether the server closed the connection (within 5 s).
+    pub async fn closed_by_server(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, self.seen.recv()).await {
+                Ok(Some(Seen::Disconnected)) | Ok(None) => return true,
+                Ok(Some(_)) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A CONNECT packet, for raw-socket clients.
+pub fn connect_packet(
+    client_id: &str,
+    keep_alive: u16,
+    login: Option<(&str, &str)>,
+    will: Option<(&str, &str)>,
+) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut flags = 0x02;
+    let mut body = Vec::new();
+    text(&mut body, "MQTT");
+    body.push(4);
+    if will.is_some() {
+        flags |= 0x04;
+    }
+    if login.is_some() {
+        flags |= 0xC0;
+    }
+    body.push(flags);
+    body.extend_from_slice(&keep_alive.to_be_bytes());
+    text(&mut body, client_id);
+    if let Some((topic, message)) = will {
+        text(&mut body, topic);
+        text(&mut body, message);
+    }
+    if let Some((user, password)) = login {
+        text(&mut body, user);
+        text(&mut body, password);
+    }
+    let mut packet = vec![0x10];
+    encode_length(&mut packet, body.len());
+    packet.extend(body);
+    packet
+}
+
+/// A QoS 0 PUBLISH of `payload_len` bytes, for raw-socket clients.
+pub fn publish_packet(topic: &str, payload_len: usize) -> Vec<u8> {
+    let mut packet = vec![0x30];
+    encode_length(&mut packet, 2 + topic.len() + payload_len);
+    packet.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    packet.extend_from_slice(topic.as_bytes());
+    packet.extend(std::iter::repeat_n(b'x', payload_len));
+    packet
+}
+
+fn encode_length(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+}
+
+/// Opens a raw connection and sends `bytes`.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// Whether the server closes `stream` within `wait` (reads until EOF).
+pub async fn server_closes(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
