@@ -1,0 +1,352 @@
+//! MQTT benchmarks of the embedded broker (BENCHMARKS.md has the figures).
+//!
+//!     cargo bench --bench mqtt                 # every scenario
+//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle
+//!
+//! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
+//! run in a child process (this same program, `--load`), talking MQTT over loopback.
+//! `mosquitto` compares with Debian's mosquitto and an external subscriber.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use securityvision::metrics::Metrics;
+use tokio::io::AsyncBufReadExt;
+
+const CLIENTS: usize = 10;
+const MESSAGES: usize = 200_000;
+const IDLE_CONNECTIONS: usize = 5_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.first().map(String::as_str) {
+        Some("--load") => runtime.block_on(load(&args[1..])),
+        Some("--idle") => runtime.block_on(idle(&args[1..])),
+        filter => runtime.block_on(async {
+            let run = |name: &str| filter.is_none_or(|f| name.contains(f));
+            if run("handoff") {
+                for qos in [0, 1] {
+                    handoff(qos).await;
+                }
+            }
+            if run("mosquitto") {
+                for qos in [0, 1] {
+                    mosquitto(qos).await;
+                }
+            }
+            if run("idle") {
+                idle_connections().await;
+            }
+        }),
+    }
+}
+
+/// Starts the appliance on a temporary SQLite database, anonymous MQTT allowed.
+async fn appliance() -> (
+    u16,
+    Arc<Metrics>,
+    tokio_util::sync::CancellationToken,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = securityvision::config::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.allow_anonymous = true;
+    config.log.filter = "warn".into();
+    let app = securityvision::server::App::prepare(config, Default::default())
+        .await
+        .unwrap();
+    let metrics = app.state.metrics.clone();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = app.start(http, shutdown.clone()).await.unwrap();
+    let port = running.mqtt_addr.unwrap().port();
+    tokio::spawn(running.wait());
+    (port, metrics, shutdown, dir)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn spawn_self(args: &[String]) -> tokio::process::Child {
+    tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Messages/s from the load process into the in-process hand-off.
+async fn handoff(qos: u8) {
+    let (port, metrics, shutdown, _dir) = appliance().await;
+    let mut child = spawn_self(&["--load".into(), port.to_string(), qos.to_string()]);
+    let (first, last) = wait_for(
+        || metrics.ingest_received.load(Ordering::Relaxed) as usize,
+        MESSAGES,
+    )
+    .await;
+    let publisher = child_report(&mut child).await;
+    let received = metrics.ingest_received.load(Ordering::Relaxed);
+    let shed = metrics.ingest_shed.load(Ordering::Relaxed);
+    report(
+        &format!("embedded broker → hand-off, QoS {qos}"),
+        received as usize,
+        shed as usize,
+        first,
+        last,
+        &publisher,
+    );
+    println!("    appliance RSS after the run: {} MiB", rss_kib() / 1024);
+    shutdown.cancel();
+}
+
+/// The same load against mosquitto, read by an external subscriber in this process.
+async fn mosquitto(qos: u8) {
+    let Some(binary) = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        println!("mosquitto not installed: skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n")).unwrap();
+    let _broker = tokio::process::Command::new(binary)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut options = MqttOptions::new("bench-subscriber", "127.0.0.1", port);
+    options
+        .set_max_packet_size(1 << 20, 1 << 20)
+        .set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    client
+        .subscribe(
+            "rtls/gateways/#",
+            if qos == 0 {
+                QoS::AtMostOnce
+            } else {
+                QoS::AtLeastOnce
+            },
+        )
+        .await
+        .unwrap();
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Packet::Publish(_)) = event {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut child = spawn_self(&["--load".into(), port.to_string(), qos.to_string()]);
+    let (first, last) = wait_for(|| received.load(Ordering::Relaxed), MESSAGES).await;
+    let publisher = child_report(&mut child).await;
+    report(
+        &format!("mosquitto → external subscriber, QoS {qos}"),
+        received.load(Ordering::Relaxed),
+        0,
+        first,
+        last,
+        &publisher,
+    );
+}
+
+/// Memory held by idle connections.
+async fn idle_connections() {
+    let (port, metrics, shutdown, _dir) = appliance().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib();
+    let mut child = spawn_self(&[
+        "--idle".into(),
+        port.to_string(),
+        IDLE_CONNECTIONS.to_string(),
+    ]);
+    let start = Instant::now();
+    while (metrics.mqtt_connections.load(Ordering::Relaxed) as usize) < IDLE_CONNECTIONS
+        && start.elapsed() < Duration::from_secs(120)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let connected = metrics.mqtt_connections.load(Ordering::Relaxed);
+    let took = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib();
+    println!(
+        "idle connections: {connected} held (keep-alive 60 s), connected in {:.1} s; appliance RSS {} MiB → {} MiB, {:.1} KiB per connection",
+        took.as_secs_f64(),
+        before / 1024,
+        after / 1024,
+        (after.saturating_sub(before)) as f64 / connected.max(1) as f64
+    );
+    drop(child.stdin.take());
+    let _ = child.wait().await;
+    shutdown.cancel();
+}
+
+/// Waits until `count()` reaches `target` (or stalls for 10 s); returns the instants of the
+/// first message and of the last.
+async fn wait_for(count: impl Fn() -> usize, target: usize) -> (Instant, Instant) {
+    while count() == 0 {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let first = Instant::now();
+    let (mut last_seen, mut last_change) = (0, Instant::now());
+    loop {
+        let n = count();
+        if n >= target {
+            return (first, Instant::now());
+        }
+        if n != last_seen {
+            (last_seen, last_change) = (n, Instant::now());
+        } else if last_change.elapsed() > Duration::from_secs(10) {
+            return (first, last_change);
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+async fn child_report(child: &mut tokio::process::Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .ok()
+        .and_then(|l| l.ok().flatten());
+    let _ = child.wait().await;
+    line.unwrap_or_default()
+}
+
+fn report(
+    name: &str,
+    received: usize,
+    shed: usize,
+    first: Instant,
+    last: Instant,
+    publisher: &str,
+) {
+    let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+    println!(
+        "{name}: {received}/{MESSAGES} received, {} lost, {shed} shed, {:.0} msg/s ({publisher})",
+        MESSAGES.saturating_sub(received),
+        received as f64 / seconds
+    );
+}
+
+/// The load process: CLIENTS connections publishing MESSAGES in all, 119-byte JSON each.
+async fn load(args: &[String]) {
+    let port: u16 = args[0].parse().unwrap();
+    let qos = if args[1] == "0" {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        tasks.push(tokio::spawn(async move {
+            let mac = format!("AC233F{c:06X}");
+            let mut options = MqttOptions::new(format!("bench-{c}"), "127.0.0.1", port);
+            options.set_keep_alive(Duration::from_secs(30)).set_inflight(100);
+            let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+            let topic = format!("rtls/gateways/{mac}/beacon");
+            let per_client = MESSAGES / CLIENTS;
+            let publisher = tokio::spawn(async move {
+                for i in 0..per_client {
+                    let payload = format!(r#"{{"mac":"AABBCCDD{:04X}","rssi":-{},"gw":"{mac}","ts":1764000000{:03},"battery":97,"tx":-59,"seq":{i:07}}}"#, i % 65536, 40 + i % 50, i % 1000);
+                    client.publish(&topic, qos, false, payload).await.unwrap();
+                }
+                client
+            });
+            let mut acked = 0;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        acked += 1;
+                        if acked == per_client {
+                            break;
+                        }
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Publish(_))) if qos == QoS::AtMostOnce => {
+                        acked += 1;
+                        if acked == per_client {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => panic!("load client: {err}"),
+                }
+            }
+            let client = publisher.await.unwrap();
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!(
+        "publisher: {CLIENTS} clients sent {MESSAGES} in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The idle process: `count` connections that only keep alive, until stdin closes.
+async fn idle(args: &[String]) {
+    let port: u16 = args[0].parse().unwrap();
+    let count: usize = args[1].parse().unwrap();
+    let mut loops = Vec::new();
+    for i in 0..count {
+        let mut options = MqttOptions::new(format!("idle-{i}"), "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(60));
+        let (client, mut eventloop) = AsyncClient::new(options, 10);
+        loops.push(tokio::spawn(async move {
+            let _client = client;
+            while eventloop.poll().await.is_ok() {}
+        }));
+        if i % 200 == 199 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut line = String::new();
+    let _ = tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await;
+}
