@@ -161,6 +161,8 @@ pub struct MqttConfig {
     pub tls_listen: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// MQTT over WebSocket listener (subprotocol `mqtt`), e.g. for browser clients.
+    pub ws_listen: Option<SocketAddr>,
     /// Let clients connect without credentials (they may publish gateway reports only).
     pub allow_anonymous: bool,
     pub max_connections: usize,
@@ -279,6 +281,7 @@ impl Default for MqttConfig {
             tls_listen: None,
             tls_cert: None,
             tls_key: None,
+            ws_listen: None,
             allow_anonymous: false,
             max_connections: 10_000,
             max_packet_bytes: 256 * 1024,
@@ -302,6 +305,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("mode", &self.mode)
             .field("listen", &self.listen)
             .field("tls_listen", &self.tls_listen)
+            .field("ws_listen", &self.ws_listen)
             .field("allow_anonymous", &self.allow_anonymous)
             .field("external_host", &self.external_host)
             .field("external_port", &self.external_port)
@@ -457,6 +461,11 @@ const ENV_KEYS: &[EnvKey] = &[
     EnvKey {
         key: "mqtt.tls_listen",
         names: &["SV_MQTT_TLS_LISTEN"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.ws_listen",
+        names: &["SV_MQTT_WS_LISTEN"],
         secret: false,
     },
     EnvKey {
@@ -762,6 +771,15 @@ impl Config {
                         None => None,
                         Some(v) => Some(v.parse().map_err(|_| {
                             invalid("mqtt.tls_listen", "ADDR:PORT, e.g. 0.0.0.0:8883")
+                        })?),
+                    }
+            }
+            "mqtt.ws_listen" => {
+                self.mqtt.ws_listen =
+                    match optional(value) {
+                        None => None,
+                        Some(v) => Some(v.parse().map_err(|_| {
+                            invalid("mqtt.ws_listen", "ADDR:PORT, e.g. 0.0.0.0:8083")
                         })?),
                     }
             }

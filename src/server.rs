@@ -41,9 +41,10 @@ pub struct App {
 /// A started appliance.
 pub struct Running {
     pub http_addr: SocketAddr,
-    /// The embedded broker's plain and TLS listeners (none in external mode).
+    /// The embedded broker's plain, TLS and WebSocket listeners (none in external mode).
     pub mqtt_addr: Option<SocketAddr>,
     pub mqtt_tls_addr: Option<SocketAddr>,
+    pub mqtt_ws_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -132,6 +133,7 @@ impl App {
         };
         let mqtt_addr = broker.as_ref().map(Broker::mqtt_addr);
         let mqtt_tls_addr = broker.as_ref().and_then(Broker::tls_addr);
+        let mqtt_ws_addr = broker.as_ref().and_then(Broker::ws_addr);
 
         let store = state.store.clone();
         let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
@@ -172,6 +174,7 @@ impl App {
             http_addr,
             mqtt_addr,
             mqtt_tls_addr,
+            mqtt_ws_addr,
             task,
         })
     }

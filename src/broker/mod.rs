@@ -85,6 +85,7 @@ pub struct Broker {
     tracker: TaskTracker,
     mqtt_addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
+    ws_addr: Option<SocketAddr>,
 }
 
 impl Broker {
@@ -128,7 +129,7 @@ impl Broker {
         tracing::info!(address = %mqtt_addr, "MQTT broker listening");
         tracker.spawn(accept_loop(
             listener,
-            None,
+            Transport::Plain,
             shared.clone(),
             slots.clone(),
             tracker.clone(),
@@ -146,7 +147,22 @@ impl Broker {
             tracing::info!(address = %listener.local_addr()?, "MQTT broker listening (TLS)");
             tracker.spawn(accept_loop(
                 listener,
-                Some(acceptor),
+                Transport::Tls(acceptor),
+                shared.clone(),
+                slots.clone(),
+                tracker.clone(),
+            ));
+        }
+        let mut ws_addr = None;
+        if let Some(addr) = config.ws_listen {
+            let listener = TcpListener::bind(addr).await.with_context(|| {
+                format!("listening for MQTT over WebSocket on {addr} (mqtt.ws_listen)")
+            })?;
+            ws_addr = Some(listener.local_addr()?);
+            tracing::info!(address = %listener.local_addr()?, "MQTT broker listening (WebSocket)");
+            tracker.spawn(accept_loop(
+                listener,
+                Transport::WebSocket,
                 shared.clone(),
                 slots,
                 tracker.clone(),
@@ -158,6 +174,7 @@ impl Broker {
             tracker,
             mqtt_addr,
             tls_addr,
+            ws_addr,
         })
     }
 
@@ -167,6 +184,10 @@ impl Broker {
 
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr
     }
 
     /// Waits (at most `grace`) for the listeners and connections to finish after shutdown.
@@ -197,9 +218,17 @@ fn router_config(config: &MqttConfig) -> RouterConfig {
     }
 }
 
+/// How a listener's connections carry MQTT.
+#[derive(Clone)]
+enum Transport {
+    Plain,
+    Tls(tokio_rustls::TlsAcceptor),
+    WebSocket,
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    transport: Transport,
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -224,18 +253,32 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let tls = tls.clone();
+        let transport = transport.clone();
         // Handshakes run in the connection's own task, so a slow one holds up nobody.
         tracker.spawn(async move {
-            match tls {
-                None => connection::serve(stream, peer, shared).await,
-                Some(acceptor) => {
-                    let handshake = tokio::time::timeout(
-                        Duration::from_secs(shared.config.connect_timeout_seconds),
-                        acceptor.accept(stream),
-                    );
-                    match handshake.await {
+            let handshake_time = Duration::from_secs(shared.config.connect_timeout_seconds);
+            match transport {
+                Transport::Plain => connection::serve(stream, peer, shared).await,
+                Transport::Tls(acceptor) => {
+                    match tokio::time::timeout(handshake_time, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => connection::serve(stream, peer, shared).await,
+                        _ => shared.metrics.refused(Refusal::ProtocolError),
+                    }
+                }
+                Transport::WebSocket => {
+                    let upgrade = async_tungstenite::tokio::accept_hdr_async(
+                        stream,
+                        websocket::MqttSubprotocol,
+                    );
+                    match tokio::time::timeout(handshake_time, upgrade).await {
+                        Ok(Ok(ws)) => {
+                            connection::serve(
+                                ws_stream_tungstenite::WsStream::new(ws),
+                                peer,
+                                shared,
+                            )
+                            .await
+                        }
                         _ => shared.metrics.refused(Refusal::ProtocolError),
                     }
                 }
@@ -244,4 +287,28 @@ async fn accept_loop(
         });
     }
     tracing::debug!("MQTT listener stopped");
+}
+
+mod websocket {
+    use async_tungstenite::tungstenite::handshake::server::{
+        Callback, ErrorResponse, Request, Response,
+    };
+    use async_tungstenite::tungstenite::http::HeaderValue;
+
+    /// Answers the WebSocket upgrade with the `mqtt` subprotocol, which MQTT clients
+    /// (mqtt.js, Paho) require.
+    pub struct MqttSubprotocol;
+
+    impl Callback for MqttSubprotocol {
+        fn on_request(
+            self,
+            _request: &Request,
+            mut response: Response,
+        ) -> Result<Response, ErrorResponse> {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+            Ok(response)
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The embedded broker, with real MQTT clients against the running appliance.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -529,5 +530,101 @@ backend_tests! {
         let (a, b) = (node_a.metrics().ingest_received.load(Ordering::Relaxed), node_b.metrics().ingest_received.load(Ordering::Relaxed));
         assert_eq!(a + b, 41, "every gateway and camera message once, across the nodes ({a} + {b})");
         assert!(a > 0 && b > 0, "the nodes split the traffic ({a} / {b})");
+    }
+}
+
+backend_tests! {
+    async fn tls_listener_serves_mqtt_over_tls(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.path().join("mqtt.crt"), dir.path().join("mqtt.key"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let app = TestApp::start_with(backend, |c| {
+            c.mqtt.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+            c.mqtt.tls_cert = Some(cert.clone());
+            c.mqtt.tls_key = Some(key.clone());
+        })
+        .await;
+        let tls_addr = app.mqtt_tls_addr.expect("a TLS listener");
+
+        use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+        let mut roots = RootCertStore::empty();
+        roots.add(certified.cert.der().clone()).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let password = app.gateway_password.clone().unwrap();
+        tls.write_all(&connect_packet("tls-gw", 30, Some(("gateway", &password)), None)).await.unwrap();
+        let mut connack = [0u8; 4];
+        tls.read_exact(&mut connack).await.unwrap();
+        assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted over TLS");
+        tls.write_all(&publish_packet("rtls/gateways/tls-gw/beacon", 10)).await.unwrap();
+        for _ in 0..50 {
+            if app.metrics().ingest_received.load(Ordering::Relaxed) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(app.metrics().ingest_received.load(Ordering::Relaxed), 1);
+
+        // A plaintext client on the TLS port gets nowhere and harms nobody.
+        let mut plain = raw(tls_addr, &connect_packet("plain", 30, None, None)).await;
+        assert!(server_closes(&mut plain, Duration::from_secs(12)).await);
+    }
+}
+
+backend_tests! {
+    async fn websocket_listener_serves_mqtt(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.mqtt.ws_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+        let ws_addr = app.mqtt_ws_addr.expect("a WebSocket listener");
+        let mut request = async_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{ws_addr}/mqtt")).unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "mqtt".parse().unwrap());
+        let tcp = tokio::net::TcpStream::connect(ws_addr).await.unwrap();
+        let (ws, response) = async_tungstenite::tokio::client_async(request, tcp).await.expect("WebSocket upgrade");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "mqtt");
+        let mut stream = ws_stream_tungstenite::WsStream::new(ws);
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let password = app.gateway_password.clone().unwrap();
+        stream.write_all(&connect_packet("ws-gw", 30, Some(("gateway", &password)), None)).await.unwrap();
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack).await.unwrap();
+        assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted over WebSocket");
+        stream.write_all(&publish_packet("rtls/gateways/ws-gw/beacon", 10)).await.unwrap();
+        stream.flush().await.unwrap();
+        for _ in 0..50 {
+            if app.metrics().ingest_received.load(Ordering::Relaxed) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(app.metrics().ingest_received.load(Ordering::Relaxed), 1);
+    }
+}
+
+backend_tests! {
+    async fn persistent_sessions_keep_messages_while_the_client_is_away(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let password = watcher(&app, &token).await;
+        let addr = app.mqtt_addr.unwrap();
+        let persistent = |id| {
+            let mut o = Options::new(id).login("watcher", &password);
+            o.clean_session = false;
+            o
+        };
+        let mut away = Client::connect(addr, persistent("keeper")).await.unwrap();
+        away.subscribe("site/mail/#", QoS::AtLeastOnce).await;
+        away.disconnect().await;
+        let sender = Client::connect(addr, Options::new("sender").login("watcher", &password)).await.unwrap();
+        sender.publish("site/mail/1", QoS::AtLeastOnce, false, "while you were away").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut back = Client::connect(addr, persistent("keeper")).await.unwrap();
+        let got = back.message(Duration::from_secs(3)).await.expect("the queued message");
+        assert_eq!(got.payload.as_ref(), b"while you were away");
     }
 }

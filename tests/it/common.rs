@@ -170,6 +170,8 @@ pub struct TestApp {
     pub gateway_password: Option<String>,
     /// The embedded broker's plain listener (embedded mode).
     pub mqtt_addr: Option<std::net::SocketAddr>,
+    pub mqtt_tls_addr: Option<std::net::SocketAddr>,
+    pub mqtt_ws_addr: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Dropped last: the database outlives the server.
@@ -202,7 +204,11 @@ impl TestApp {
             .start(listener, shutdown.clone())
             .await
             .expect("app starts");
-        let mqtt_addr = running.mqtt_addr;
+        let (mqtt_addr, mqtt_tls_addr, mqtt_ws_addr) = (
+            running.mqtt_addr,
+            running.mqtt_tls_addr,
+            running.mqtt_ws_addr,
+        );
         let server = tokio::spawn(running.wait());
         TestApp {
             base,
@@ -215,6 +221,8 @@ impl TestApp {
             admin_password,
             gateway_password,
             mqtt_addr,
+            mqtt_tls_addr,
+            mqtt_ws_addr,
             shutdown,
             server: Some(server),
             _db: db,
