@@ -9,6 +9,8 @@
 //! The consumer in this build counts and drains the queue; decoding, tag state and
 //! persistence arrive with the RTLS pipeline and the CAM-BUS collector.
 
+pub mod decode;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
