@@ -200,12 +200,28 @@ pub struct IngestConfig {
     /// Messages the hand-off from the broker to the pipeline holds; when it is full, QoS 1
     /// publishers wait for their PUBACK and QoS 0 messages are shed (counted).
     pub queue_capacity: usize,
+    /// Which readings are stored: every one, at most one per tag, gateway and second, or
+    /// none.
+    pub raw_readings: RawReadings,
+    /// Register a gateway on its first report; off: reports of unknown gateways are
+    /// refused (counted).
+    pub auto_register_gateways: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawReadings {
+    All,
+    Downsampled,
+    Off,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             queue_capacity: 65_536,
+            raw_readings: RawReadings::All,
+            auto_register_gateways: true,
         }
     }
 }
@@ -529,6 +545,16 @@ const ENV_KEYS: &[EnvKey] = &[
         secret: false,
     },
     EnvKey {
+        key: "ingest.raw_readings",
+        names: &["SV_INGEST_RAW_READINGS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "ingest.auto_register_gateways",
+        names: &["SV_INGEST_AUTO_REGISTER_GATEWAYS"],
+        secret: false,
+    },
+    EnvKey {
         key: "ingest.queue_capacity",
         names: &["SV_INGEST_QUEUE_CAPACITY"],
         secret: false,
@@ -816,6 +842,23 @@ impl Config {
             "mqtt.external_password" => self.mqtt.external_password = optional(value),
             "mqtt.external_share_group" => {
                 self.mqtt.external_share_group = value.trim().to_string()
+            }
+            "ingest.raw_readings" => {
+                self.ingest.raw_readings = match value.trim().to_ascii_lowercase().as_str() {
+                    "all" => RawReadings::All,
+                    "downsampled" => RawReadings::Downsampled,
+                    "off" => RawReadings::Off,
+                    _ => {
+                        return Err(invalid(
+                            "ingest.raw_readings",
+                            "one of: all, downsampled, off",
+                        ));
+                    }
+                }
+            }
+            "ingest.auto_register_gateways" => {
+                self.ingest.auto_register_gateways = parse_bool(value)
+                    .ok_or_else(|| invalid("ingest.auto_register_gateways", "true or false"))?
             }
             "ingest.queue_capacity" => {
                 self.ingest.queue_capacity = value

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::ingest::decode::Rejection;
+
 /// Why the broker refused a connection or a packet; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -62,11 +64,32 @@ pub struct Metrics {
     pub ingest_shed: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
     pub ingest_queue_capacity: AtomicI64,
+    ingest_rejections: [AtomicU64; 3],
+    /// Readings of tags nobody registered.
+    pub ingest_unknown_tags: AtomicU64,
+    /// Readings of tags marked inactive (ignored).
+    pub ingest_inactive_tags: AtomicU64,
+    /// Entries of a report that could not be used (no tag MAC, not an object …).
+    pub ingest_skipped_entries: AtomicU64,
+    pub ingest_gateways_registered: AtomicU64,
+    /// Reports from gateways that are not registered, when auto-registration is off.
+    pub ingest_unknown_gateways: AtomicU64,
+    pub ingest_readings_stored: AtomicU64,
+    /// Readings that could not be stored after retries.
+    pub ingest_store_failures: AtomicU64,
 }
 
 impl Metrics {
     pub fn refused(&self, why: Refusal) {
         self.refusals[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn ingest_rejected(&self, why: Rejection) {
+        self.ingest_rejections[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn ingest_rejections(&self, why: Rejection) -> u64 {
+        self.ingest_rejections[why as usize].load(Ordering::Relaxed)
     }
 
     pub fn refusals(&self, why: Refusal) -> u64 {
@@ -130,6 +153,58 @@ impl Metrics {
             "gauge",
             self.ingest_queue_capacity.load(Ordering::Relaxed),
         );
+        let ingest_counters = [
+            (
+                "sv_ingest_unknown_tag_readings_total",
+                "Readings of tags nobody registered (see GET /api/v1/tags/unknown).",
+                &self.ingest_unknown_tags,
+            ),
+            (
+                "sv_ingest_inactive_tag_readings_total",
+                "Readings of inactive tags, ignored.",
+                &self.ingest_inactive_tags,
+            ),
+            (
+                "sv_ingest_skipped_entries_total",
+                "Entries of gateway reports that were not usable readings.",
+                &self.ingest_skipped_entries,
+            ),
+            (
+                "sv_ingest_gateways_registered_total",
+                "Gateways registered on first contact.",
+                &self.ingest_gateways_registered,
+            ),
+            (
+                "sv_ingest_unknown_gateway_reports_total",
+                "Reports from unregistered gateways (auto-registration off).",
+                &self.ingest_unknown_gateways,
+            ),
+            (
+                "sv_ingest_readings_stored_total",
+                "Readings stored.",
+                &self.ingest_readings_stored,
+            ),
+            (
+                "sv_ingest_store_failures_total",
+                "Readings that could not be stored after retries.",
+                &self.ingest_store_failures,
+            ),
+        ];
+        for (name, help, value) in ingest_counters {
+            counter(name, help, "counter", get(value));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sv_ingest_rejected_total Gateway reports rejected, by reason.\n# TYPE sv_ingest_rejected_total counter"
+        );
+        for why in Rejection::ALL {
+            let _ = writeln!(
+                out,
+                "sv_ingest_rejected_total{{reason=\"{}\"}} {}",
+                why.label(),
+                self.ingest_rejections(why)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP sv_mqtt_messages_in_total Messages received from clients, by QoS.\n# TYPE sv_mqtt_messages_in_total counter"

@@ -92,6 +92,7 @@ impl App {
             secrets,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             mqtt,
+            pipeline: Arc::new(crate::ingest::pipeline::PipelineView::default()),
         };
         Ok(App {
             state,
@@ -111,7 +112,14 @@ impl App {
         let config = state.config.clone();
         let (ingest_tx, ingest_rx) =
             crate::ingest::channel(config.ingest.queue_capacity, state.metrics.clone());
-        let ingest = tokio::spawn(crate::ingest::run(ingest_rx, state.metrics.clone()));
+        let ingest = tokio::spawn(crate::ingest::pipeline::run(
+            ingest_rx,
+            state.store.clone(),
+            state.config.clone(),
+            state.metrics.clone(),
+            state.events.clone(),
+            state.pipeline.clone(),
+        ));
 
         let (broker, external) = match config.mqtt.mode {
             MqttMode::Embedded => {

@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The broker's authentication, told when MQTT credentials change.
     pub mqtt: crate::broker::Control,
+    /// What the ingest pipeline shows the API (unknown tags heard).
+    pub pipeline: Arc<crate::ingest::pipeline::PipelineView>,
 }
 
 /// The whole HTTP application. Trailing slashes are handled by the caller (see

@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::ingest::pipeline::UnknownTag;
 use crate::mac;
 use crate::store::groups::Table;
 use crate::store::people::Tag;
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(by_mac))
+        .routes(routes!(unknown))
         .routes(routes!(read, update, remove))
 }
 
@@ -224,6 +226,22 @@ async fn by_mac(
         state.store.tag_by_mac(&mac).await,
         NOT_FOUND,
     )?)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/tags/unknown",
+    operation_id = "tags_unknown",
+    tag = "tags",
+    summary = "Tags the gateways hear that nobody registered, most recently heard first (register one with POST /tags)",
+    responses(
+        (status = 200, body = Vec<UnknownTag>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<UnknownTag>> {
+    Json(state.pipeline.unknown_tags())
 }
 
 #[utoipa::path(

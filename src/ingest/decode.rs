@@ -65,6 +65,12 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    pub const ALL: [Rejection; 3] = [
+        Rejection::UnknownTopic,
+        Rejection::NoGateway,
+        Rejection::Malformed,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Rejection::UnknownTopic => "unknown_topic",

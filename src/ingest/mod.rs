@@ -6,10 +6,10 @@
 //! queue; when the queue is full the publisher's PUBACK waits (MQTT's own backpressure). A
 //! QoS 0 message that finds the queue full is shed and counted (`sv_ingest_shed_total`).
 //!
-//! The consumer in this build counts and drains the queue; decoding, tag state and
-//! persistence arrive with the RTLS pipeline and the CAM-BUS collector.
+//! The consumer is [`pipeline::run`].
 
 pub mod decode;
+pub mod pipeline;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -91,19 +91,4 @@ impl IngestSender {
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
-}
-
-/// Consumes the queue until every sender is gone (the broker has stopped), so that nothing
-/// acknowledged is left behind.
-pub async fn run(mut rx: mpsc::Receiver<Inbound>, metrics: Arc<Metrics>) {
-    let mut batch = Vec::with_capacity(1024);
-    while rx.recv_many(&mut batch, 1024).await > 0 {
-        let n = batch.len() as i64;
-        metrics.ingest_queue_depth.fetch_sub(n, Ordering::Relaxed);
-        metrics
-            .ingest_received
-            .fetch_add(n as u64, Ordering::Relaxed);
-        batch.clear();
-    }
-    tracing::debug!("ingest queue drained");
 }

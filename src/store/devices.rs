@@ -229,6 +229,18 @@ impl Store {
         })
     }
 
+    /// Every gateway (BLE gateways and named nodes) by MAC and by code, for the pipeline's
+    /// cache: (id, MAC, code, floor plan id).
+    pub async fn gateway_keys(
+        &self,
+    ) -> Result<Vec<(i64, Option<String>, Option<String>, Option<i64>)>> {
+        const SQL: &str =
+            "SELECT id, mac_address, code, floor_plan_id FROM devices WHERE type = 'BLE_GATEWAY'";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
     pub async fn device_topics(
         &self,
         device_id: i64,

@@ -182,6 +182,14 @@ impl Store {
             .await?))
     }
 
+    /// Every tag's MAC, id and active flag, for the pipeline's cache.
+    pub async fn tag_keys(&self) -> Result<Vec<(String, i64, bool)>> {
+        const SQL: &str = "SELECT mac_address, id, active FROM tags";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
     pub async fn tag(&self, id: i64) -> Result<Tag> {
         const SQL: &str = concat!("SELECT ", tag_columns!(), " FROM tags WHERE id = $1");
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)

@@ -21,7 +21,92 @@ pub struct ReadingFilter {
     pub tag_id: Option<i64>,
 }
 
+/// A reading to store in a batch.
+#[derive(Debug, Clone)]
+pub struct NewReading {
+    pub device_id: i64,
+    pub tag_id: i64,
+    pub rssi: Option<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Rows per multi-row statement: SQLite binds at most 32,766 parameters.
+const BATCH_ROWS: usize = 1000;
+
 impl Store {
+    /// Stores readings and gateways' `last_seen_at` in one transaction. Each engine takes its
+    /// fast path (`stack-notes.md` §5): multi-row `INSERT` with `?` placeholders on SQLite
+    /// (its `$N` lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL.
+    pub async fn store_readings(
+        &self,
+        readings: &[NewReading],
+        seen: &[(i64, DateTime<Utc>)],
+    ) -> Result<()> {
+        const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
+             WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
+        match self {
+            Store::Sqlite(db) => {
+                let mut tx = db.writer().begin().await?;
+                for chunk in readings.chunks(BATCH_ROWS) {
+                    let mut sql = String::from(
+                        "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        sql.push_str(if i == 0 {
+                            "(?, ?, ?, ?)"
+                        } else {
+                            ", (?, ?, ?, ?)"
+                        });
+                    }
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for r in chunk {
+                        query = query
+                            .bind(r.device_id)
+                            .bind(r.tag_id)
+                            .bind(r.rssi)
+                            .bind(r.created_at);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                for (device_id, at) in seen {
+                    sqlx::query(SEEN)
+                        .bind(device_id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                const INSERT: &str = "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[])";
+                let mut tx = pool.begin().await?;
+                for chunk in readings.chunks(BATCH_ROWS * 10) {
+                    let devices: Vec<i64> = chunk.iter().map(|r| r.device_id).collect();
+                    let tags: Vec<i64> = chunk.iter().map(|r| r.tag_id).collect();
+                    let rssi: Vec<Option<i32>> = chunk.iter().map(|r| r.rssi).collect();
+                    let times: Vec<DateTime<Utc>> = chunk.iter().map(|r| r.created_at).collect();
+                    sqlx::query(INSERT)
+                        .bind(devices)
+                        .bind(tags)
+                        .bind(rssi)
+                        .bind(times)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (device_id, at) in seen {
+                    sqlx::query(SEEN)
+                        .bind(device_id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Newest first.
     pub async fn list_readings(
         &self,

@@ -11,6 +11,7 @@ mod config;
 mod devices;
 mod groups;
 mod http;
+mod ingest;
 mod openapi;
 mod people;
 mod site;

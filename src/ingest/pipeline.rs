@@ -1,0 +1,457 @@
+//! The consumer of the hand-off queue: decode → match gateways and tags (from caches, not
+//! one query per reading) → store readings and gateways' `last_seen_at` in batches, one
+//! transaction per flush.
+//!
+//! Tag positions, presence sessions, the offline monitor and the live stream build on this
+//! (issue 5); camera-tree messages are counted and left to the CAM-BUS collector (issue 6).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+use super::Inbound;
+use super::decode::{self, GatewayKey, Rejection, Report};
+use crate::config::{Config, RawReadings};
+use crate::events::EventBus;
+use crate::mac::Mac;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::devices::{BLE_GATEWAY, Device};
+use crate::store::readings::NewReading;
+
+/// Messages taken from the queue per round, and readings written per transaction at most.
+const ROUND: usize = 4096;
+/// Unknown tags remembered for the operator, at most.
+const UNKNOWN_TAGS_KEPT: usize = 1000;
+
+/// A tag heard that nobody registered: shown to operators so they can register it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnknownTag {
+    pub mac_address: String,
+    pub times_heard: u64,
+    pub last_rssi: Option<i32>,
+    pub last_gateway_id: i64,
+    pub last_heard_at: DateTime<Utc>,
+}
+
+/// What the API reads of the pipeline.
+#[derive(Default)]
+pub struct PipelineView {
+    unknown: Mutex<HashMap<Mac, UnknownTag>>,
+}
+
+impl PipelineView {
+    /// Unknown tags, most recently heard first.
+    pub fn unknown_tags(&self) -> Vec<UnknownTag> {
+        let mut all: Vec<UnknownTag> = self
+            .unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|t| std::cmp::Reverse(t.last_heard_at));
+        all
+    }
+
+    fn heard_unknown(&self, mac: Mac, gateway_id: i64, rssi: Option<i32>, at: DateTime<Utc>) {
+        let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        if unknown.len() >= UNKNOWN_TAGS_KEPT && !unknown.contains_key(&mac) {
+            let oldest = unknown
+                .iter()
+                .min_by_key(|(_, t)| t.last_heard_at)
+                .map(|(m, _)| *m);
+            if let Some(oldest) = oldest {
+                unknown.remove(&oldest);
+            }
+        }
+        let entry = unknown.entry(mac).or_insert_with(|| UnknownTag {
+            mac_address: mac.to_string(),
+            times_heard: 0,
+            last_rssi: None,
+            last_gateway_id: gateway_id,
+            last_heard_at: at,
+        });
+        entry.times_heard += 1;
+        entry.last_rssi = rssi;
+        entry.last_gateway_id = gateway_id;
+        entry.last_heard_at = at;
+    }
+
+    fn registered(&self, mac: &Mac) {
+        self.unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(mac);
+    }
+}
+
+struct Pipeline {
+    store: Store,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    events: EventBus,
+    view: Arc<PipelineView>,
+    gateways: HashMap<GatewayKey, i64>,
+    /// MAC → (tag id, active).
+    tags: HashMap<Mac, (i64, bool)>,
+    /// Per (tag, gateway): the second of the last stored reading (downsampling).
+    last_second: HashMap<(i64, i64), i64>,
+    readings: Vec<NewReading>,
+    seen: HashMap<i64, DateTime<Utc>>,
+}
+
+/// Consumes the queue until every sender is gone (the broker has stopped) and the last
+/// batch is stored, so that nothing acknowledged is left behind.
+pub async fn run(
+    mut rx: mpsc::Receiver<Inbound>,
+    store: Store,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    events: EventBus,
+    view: Arc<PipelineView>,
+) {
+    let mut changes = events.subscribe();
+    let mut listening = true;
+    let mut pipeline = Pipeline {
+        store,
+        config,
+        metrics,
+        events,
+        view,
+        gateways: HashMap::new(),
+        tags: HashMap::new(),
+        last_second: HashMap::new(),
+        readings: Vec::new(),
+        seen: HashMap::new(),
+    };
+    pipeline.load_caches().await;
+    let mut batch = Vec::with_capacity(ROUND);
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut batch, ROUND) => {
+                if received == 0 {
+                    break;
+                }
+                pipeline.metrics.ingest_queue_depth.fetch_sub(received as i64, std::sync::atomic::Ordering::Relaxed);
+                for message in batch.drain(..) {
+                    pipeline.handle(message).await;
+                }
+                pipeline.flush().await;
+            }
+            // Registrations and deletions made through the API change what a MAC means.
+            change = changes.recv(), if listening => {
+                let relevant = match &change {
+                    Ok(event) => matches!(
+                        event.event_type,
+                        "TAG_CREATED" | "TAG_UPDATED" | "TAG_DELETED" | "DEVICE_CREATED" | "DEVICE_UPDATED" | "DEVICE_DELETED"
+                    ),
+                    // Missed events: reload to be safe.
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        listening = false;
+                        false
+                    }
+                };
+                if relevant {
+                    pipeline.load_caches().await;
+                }
+            }
+        }
+    }
+    pipeline.flush().await;
+    tracing::debug!("ingest pipeline drained");
+}
+
+impl Pipeline {
+    async fn load_caches(&mut self) {
+        match self.store.tag_keys().await {
+            Ok(tags) => {
+                self.tags = tags
+                    .into_iter()
+                    .filter_map(|(mac, id, active)| {
+                        Some((crate::mac::canonical(&mac)?, (id, active)))
+                    })
+                    .collect();
+                for mac in self.tags.keys() {
+                    self.view.registered(mac);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not load tags"),
+        }
+        match self.store.gateway_keys().await {
+            Ok(gateways) => {
+                self.gateways.clear();
+                for (id, mac, code, _) in gateways {
+                    if let Some(mac) = mac.as_deref().and_then(crate::mac::canonical) {
+                        self.gateways.insert(GatewayKey::Mac(mac), id);
+                    }
+                    if let Some(code) = code {
+                        self.gateways.insert(GatewayKey::Code(code), id);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not load gateways"),
+        }
+    }
+
+    async fn handle(&mut self, message: Inbound) {
+        self.metrics
+            .ingest_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Ok(topic) = std::str::from_utf8(&message.topic) else {
+            return self.reject(Rejection::UnknownTopic, "(not UTF-8)");
+        };
+        if !decode::is_report_topic(topic, &self.config.mqtt.gateway_tree) {
+            // The camera tree: handled by the CAM-BUS collector.
+            return;
+        }
+        let report = match decode::decode(
+            topic,
+            &message.payload,
+            &self.config.mqtt.gateway_tree,
+            message.received_at,
+        ) {
+            Ok(report) => report,
+            Err(why) => return self.reject(why, topic),
+        };
+        let Some(gateway_id) = self.gateway(&report).await else {
+            return;
+        };
+        self.seen.insert(gateway_id, message.received_at);
+        let policy = self.config.ingest.raw_readings;
+        for sighting in &report.sightings {
+            let Some(&(tag_id, active)) = self.tags.get(&sighting.tag) else {
+                self.metrics
+                    .ingest_unknown_tags
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.view.heard_unknown(
+                    sighting.tag,
+                    gateway_id,
+                    sighting.rssi,
+                    message.received_at,
+                );
+                continue;
+            };
+            if !active {
+                self.metrics
+                    .ingest_inactive_tags
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            let at = sighting.at.unwrap_or(message.received_at);
+            let keep = match policy {
+                RawReadings::All => true,
+                RawReadings::Off => false,
+                RawReadings::Downsampled => {
+                    let second = at.timestamp();
+                    self.last_second.insert((tag_id, gateway_id), second) != Some(second)
+                }
+            };
+            if keep {
+                self.readings.push(NewReading {
+                    device_id: gateway_id,
+                    tag_id,
+                    rssi: sighting.rssi,
+                    created_at: at,
+                });
+            }
+        }
+        if report.skipped > 0 {
+            self.metrics
+                .ingest_skipped_entries
+                .fetch_add(report.skipped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn reject(&self, why: Rejection, topic: &str) {
+        self.metrics.ingest_rejected(why);
+        tracing::debug!(topic, reason = why.label(), "gateway report rejected");
+    }
+
+    /// The gateway's device id: from the cache, or registered on first contact (unless the
+    /// site accepts known gateways only).
+    async fn gateway(&mut self, report: &Report) -> Option<i64> {
+        if let Some(id) = self.gateways.get(&report.gateway) {
+            return Some(*id);
+        }
+        if !self.config.ingest.auto_register_gateways {
+            self.metrics
+                .ingest_unknown_gateways
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        let (building_id, floor_id) = self.placement(report).await;
+        let device = match &report.gateway {
+            GatewayKey::Mac(mac) => Device {
+                name: format!("Gateway {mac}"),
+                code: Some(format!("GW_{}", mac.as_str())),
+                mac_address: Some(mac.as_str().to_string()),
+                ..Device::default()
+            },
+            GatewayKey::Code(code) => Device {
+                name: code.clone(),
+                code: Some(code.clone()),
+                ..Device::default()
+            },
+        };
+        let device = Device {
+            device_type: BLE_GATEWAY.into(),
+            description: Some("Auto-created from MQTT".into()),
+            building_id,
+            floor_id,
+            ..device
+        };
+        match self.store.insert_device(&device).await {
+            Ok(saved) => {
+                tracing::info!(
+                    gateway = saved.name,
+                    id = saved.id,
+                    "gateway registered on first contact"
+                );
+                self.metrics
+                    .ingest_gateways_registered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.events.publish(
+                    "DEVICE_CREATED",
+                    None,
+                    serde_json::json!({
+                        "device_id": saved.id, "name": saved.name, "type": saved.device_type,
+                        "mac_address": saved.mac_address.as_deref().map(crate::mac::display_stored),
+                        "floor_plan_id": saved.floor_plan_id, "updated_at": saved.updated_at,
+                    }),
+                );
+                self.gateways.insert(report.gateway.clone(), saved.id);
+                Some(saved.id)
+            }
+            Err(err) => {
+                // The MAC or code belongs to another kind of device, or was registered
+                // meanwhile: reload, and refuse this message if it still does not resolve.
+                tracing::warn!(error = %err, gateway = ?report.gateway, "could not register a gateway");
+                self.load_caches().await;
+                let id = self.gateways.get(&report.gateway).copied();
+                if id.is_none() {
+                    self.metrics
+                        .ingest_unknown_gateways
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                id
+            }
+        }
+    }
+
+    /// Building and floor named by the long topic grammar: the building by code
+    /// (case-insensitive) or name, the floor by level or name.
+    async fn placement(&self, report: &Report) -> (Option<i64>, Option<i64>) {
+        let Some(building_name) = &report.placement.building else {
+            return (None, None);
+        };
+        let Ok(buildings) = self.store.list_buildings(0, i64::MAX).await else {
+            return (None, None);
+        };
+        let building = buildings
+            .iter()
+            .find(|b| b.code.eq_ignore_ascii_case(building_name))
+            .or_else(|| {
+                buildings.iter().find(|b| {
+                    slug(&b.name) == slug(building_name) || slug(&b.code) == slug(building_name)
+                })
+            });
+        let Some(building) = building else {
+            return (None, None);
+        };
+        let Some(floor_name) = &report.placement.floor else {
+            return (Some(building.id), None);
+        };
+        let floors = self
+            .store
+            .list_floors(Some(building.id), 0, i64::MAX)
+            .await
+            .unwrap_or_default();
+        let level: Option<i32> = floor_name.parse().ok();
+        let floor = floors
+            .iter()
+            .find(|f| level.is_some() && f.level == level)
+            .or_else(|| floors.iter().find(|f| slug(&f.name) == slug(floor_name)));
+        (Some(building.id), floor.map(|f| f.id))
+    }
+
+    async fn flush(&mut self) {
+        if self.readings.is_empty() && self.seen.is_empty() {
+            return;
+        }
+        let seen: Vec<(i64, DateTime<Utc>)> = self.seen.drain().collect();
+        let readings = std::mem::take(&mut self.readings);
+        // A database hiccup must not drop what was acknowledged: retry, then report.
+        for attempt in 1..=5 {
+            match self.store.store_readings(&readings, &seen).await {
+                Ok(()) => {
+                    self.metrics
+                        .ingest_readings_stored
+                        .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, attempt, readings = readings.len(), "storing readings failed");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+        self.metrics
+            .ingest_store_failures
+            .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(readings = readings.len(), "readings could not be stored");
+    }
+}
+
+/// `Prédio A` → `predio-a`: lower case, ASCII letters and digits, runs of anything else as
+/// one `-`.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.trim().chars().flat_map(fold_accent) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// The unaccented letter of common Latin accented letters (Portuguese, Spanish, French).
+fn fold_accent(c: char) -> Option<char> {
+    let folded = match c {
+        'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
+        'Á' | 'À' | 'Â' | 'Ã' | 'Ä' => 'A',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'É' | 'È' | 'Ê' | 'Ë' => 'E',
+        'í' | 'ì' | 'î' | 'ï' => 'i',
+        'Í' | 'Ì' | 'Î' | 'Ï' => 'I',
+        'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
+        'Ó' | 'Ò' | 'Ô' | 'Õ' | 'Ö' => 'O',
+        'ú' | 'ù' | 'û' | 'ü' => 'u',
+        'Ú' | 'Ù' | 'Û' | 'Ü' => 'U',
+        'ç' => 'c',
+        'Ç' => 'C',
+        'ñ' => 'n',
+        'Ñ' => 'N',
+        other => other,
+    };
+    Some(folded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_match_building_names_the_way_people_write_them() {
+        assert_eq!(slug("Prédio A"), "predio-a");
+        assert_eq!(slug("  PREDIO_a "), "predio-a");
+        assert_eq!(slug("Andar 1 — Recepção"), "andar-1-recepcao");
+    }
+}

@@ -1,0 +1,135 @@
+//! The ingest pipeline end to end: real MQTT publishes to the running appliance, readings
+//! read back through the API.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rumqttc::QoS;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, backend_tests};
+use crate::mqtt::{Client, Options};
+use securityvision::ingest::decode::Rejection;
+
+/// Polls `check` until it holds (at most 5 s).
+async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn readings(app: &TestApp, token: &str) -> Vec<Value> {
+    let (_, list) = app.get("/api/v1/collection-logs/?limit=1000", token).await;
+    list.as_array().unwrap().clone()
+}
+
+backend_tests! {
+    async fn every_payload_form_becomes_readings_of_registered_tags(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.mqtt.allow_anonymous = true).await;
+        let token = app.admin_token().await;
+        // Tags registered in one spelling, heard in others.
+        let tag_a = app.create("/api/v1/tags", &token, json!({"mac_address": "ac-23-3f-11-22-33"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let tag_b = app.create("/api/v1/tags", &token, json!({"mac_address": "AA:BB:CC:DD:EE:FF"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        app.create("/api/v1/tags", &token, json!({"mac_address": "00:00:00:00:00:01", "active": false}), StatusCode::CREATED).await;
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+
+        let messages = [
+            ("rtls/gateways/AC233FC0AAAA/beacon", r#"[{"type":"Gateway","mac":"AC233FC0AAAA"},{"type":"iBeacon","mac":"AC233F112233","rssi":-61},{"mac":"aabbccddeeff","rssi":-70}]"#.to_string()),
+            ("rtls/gateways/AC233FC0AAAA/beacon", r#"{"tag_mac":"AC:23:3F:11:22:33","rssi":-62}"#.to_string()),
+            ("rtls/gateways/AC233FC0AAAA/beacon", r#"{"readings":[{"tag_mac":"AABBCCDDEEFF","rssi":-71},{"tag_mac":"000000000001","rssi":-50},{"tag_mac":"123456789ABC","rssi":-80}]}"#.to_string()),
+            ("rtls/gateways/AC233FC0BBBB", "$GPRP,AC233F112233,AC233FC0BBBB,-66,0201\n$GPRP,AC233F112233,AC233FC0BBBB,-67,0201".to_string()),
+        ];
+        for (topic, payload) in &messages {
+            gw.publish(topic, QoS::AtLeastOnce, false, payload.clone()).await;
+        }
+        assert!(eventually(async || readings(&app, &token).await.len() == 6).await, "{:?}", readings(&app, &token).await);
+        let stored = readings(&app, &token).await;
+        let mut by_tag: Vec<(i64, i64)> = stored.iter().map(|r| (r["tag_id"].as_i64().unwrap(), r["rssi"].as_i64().unwrap())).collect();
+        by_tag.sort();
+        let mut expected = vec![(tag_a, -61), (tag_a, -62), (tag_a, -66), (tag_a, -67), (tag_b, -70), (tag_b, -71)];
+        expected.sort();
+        assert_eq!(by_tag, expected, "every form, every spelling; not the inactive or unknown tags");
+
+        // Gateways were registered on first contact, in the canonical MAC form.
+        let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
+        let names: Vec<&str> = gateways.as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["Gateway AC:23:3F:C0:AA:AA", "Gateway AC:23:3F:C0:BB:BB"]);
+        assert!(gateways[0]["last_seen_at"].is_string());
+
+        // Unknown tags are counted and listed for registration; inactive ones ignored.
+        let metrics = app.metrics();
+        assert_eq!(metrics.ingest_unknown_tags.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.ingest_inactive_tags.load(Ordering::Relaxed), 1);
+        let (_, unknown) = app.get("/api/v1/tags/unknown", &token).await;
+        assert_eq!(unknown.as_array().unwrap().len(), 1);
+        assert_eq!(unknown[0]["mac_address"], "12:34:56:78:9A:BC");
+        assert_eq!(unknown[0]["last_rssi"], -80);
+        app.create("/api/v1/tags", &token, json!({"mac_address": "123456789abc"}), StatusCode::CREATED).await;
+        assert!(eventually(async || app.get("/api/v1/tags/unknown", &token).await.1 == json!([])).await, "registered tags leave the list");
+        gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"123456789ABC","rssi":-55}"#).await;
+        assert!(eventually(async || readings(&app, &token).await.len() == stored.len() + 1).await, "a newly registered tag is stored");
+    }
+
+    async fn bad_reports_are_refused_and_counted_without_junk_gateways(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        for (topic, payload) in [
+            ("rtls/gateways/howbe/PredioA/2/gw/AC233FC0CCCC", "{}"),
+            ("rtls/gateways/gateway-01/beacon", r#"{"tag_mac":"112233445566","rssi":-50}"#),
+            ("rtls/gateways/AC233FC0AAAA/beacon", "not json"),
+            ("rtls/gateways/AC233FC0AAAA/beacon", "{\"cut\": "),
+        ] {
+            gw.publish(topic, QoS::AtLeastOnce, false, payload).await;
+        }
+        gw.client.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, vec![0xff, 0xfe, 0x00]).await.unwrap();
+        let metrics = app.metrics();
+        assert!(eventually(async || metrics.ingest_received.load(Ordering::Relaxed) == 5).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(metrics.ingest_rejections(Rejection::NoGateway), 2);
+        assert_eq!(metrics.ingest_rejections(Rejection::Malformed), 3);
+        let (_, gateways) = app.get("/api/v1/devices/", &token).await;
+        assert_eq!(gateways, json!([]), "no junk gateway was created");
+        let text = app.client.get(app.url("/metrics")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+        assert!(text.contains("sv_ingest_rejected_total{reason=\"malformed\"} 3"), "{text}");
+    }
+
+    async fn gateways_are_placed_by_the_long_topic_grammar(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let building = app.create("/api/v1/buildings", &token, json!({"name": "Prédio A", "code": "PA"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let floor = app.create("/api/v1/floors", &token, json!({"building_id": building, "name": "Segundo", "level": 2}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        gw.publish("rtls/gateways/howbe/predio-a/2/gateway/AC233FC0CCCC/status", QoS::AtLeastOnce, false, "{}").await;
+        assert!(eventually(async || app.get("/api/v1/devices/gateways/", &token).await.1.as_array().is_some_and(|g| g.len() == 1)).await);
+        let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
+        assert_eq!((gateways[0]["building_id"].as_i64(), gateways[0]["floor_id"].as_i64()), (Some(building), Some(floor)));
+        assert_eq!(gateways[0]["mac_address"], "AC:23:3F:C0:CC:CC");
+    }
+
+    async fn only_known_gateways_when_auto_registration_is_off(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.ingest.auto_register_gateways = false).await;
+        let token = app.admin_token().await;
+        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let known = app.create("/api/v1/devices", &token, json!({"name": "Hall", "mac_address": "AC233FC0AAAA"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-60}"#).await;
+        gw.publish("rtls/gateways/AC233FC0BBBB/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-60}"#).await;
+        assert!(eventually(async || app.metrics().ingest_received.load(Ordering::Relaxed) == 2).await);
+        assert!(eventually(async || readings(&app, &token).await.len() == 1).await);
+        let stored = readings(&app, &token).await;
+        assert_eq!((stored[0]["device_id"].as_i64(), stored[0]["tag_id"].as_i64()), (Some(known), Some(tag)));
+        assert_eq!(app.metrics().ingest_unknown_gateways.load(Ordering::Relaxed), 1);
+        let (_, devices) = app.get("/api/v1/devices/", &token).await;
+        assert_eq!(devices.as_array().unwrap().len(), 1);
+    }
+}
