@@ -76,6 +76,9 @@ pub struct MediaConfig {
 pub struct DevicesConfig {
     /// A device not heard from for this many seconds is offline.
     pub offline_after_seconds: u32,
+    /// A tag not heard for this many seconds has no current position (the default window
+    /// of `/positions/*`).
+    pub position_stale_seconds: u32,
 }
 
 impl Default for MediaConfig {
@@ -91,6 +94,7 @@ impl Default for DevicesConfig {
     fn default() -> Self {
         DevicesConfig {
             offline_after_seconds: 60,
+            position_stale_seconds: 15,
         }
     }
 }
@@ -560,6 +564,14 @@ const ENV_KEYS: &[EnvKey] = &[
         secret: false,
     },
     EnvKey {
+        key: "devices.position_stale_seconds",
+        names: &[
+            "SV_POSITION_STALE_SECONDS",
+            "POSITION_STALE_THRESHOLD_SECONDS",
+        ],
+        secret: false,
+    },
+    EnvKey {
         key: "mqtt.listen",
         names: &["SV_MQTT_LISTEN"],
         secret: false,
@@ -842,6 +854,14 @@ impl Config {
             "mqtt.external_password" => self.mqtt.external_password = optional(value),
             "mqtt.external_share_group" => {
                 self.mqtt.external_share_group = value.trim().to_string()
+            }
+            "devices.position_stale_seconds" => {
+                self.devices.position_stale_seconds = value.parse().map_err(|_| {
+                    invalid(
+                        "devices.position_stale_seconds",
+                        "a whole number of seconds",
+                    )
+                })?
             }
             "ingest.raw_readings" => {
                 self.ingest.raw_readings = match value.trim().to_ascii_lowercase().as_str() {

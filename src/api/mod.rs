@@ -34,6 +34,7 @@ pub mod mqtt_credentials;
 pub mod openapi;
 pub mod people;
 pub mod person_groups;
+pub mod positions;
 pub mod support_groups;
 pub mod tags;
 pub mod users;
@@ -74,7 +75,8 @@ pub fn router(state: AppState) -> Router {
         .merge(tags::router())
         .merge(person_groups::router())
         .merge(collection_logs::router())
-        .merge(mqtt_credentials::router());
+        .merge(mqtt_credentials::router())
+        .merge(positions::router());
     let (api, document) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()

@@ -9,6 +9,7 @@
 //! The consumer is [`pipeline::run`].
 
 pub mod decode;
+pub mod locate;
 pub mod pipeline;
 
 use std::sync::Arc;

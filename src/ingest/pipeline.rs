@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Inbound;
 use super::decode::{self, GatewayKey, Rejection, Report};
+use super::locate::{Anchor, TagPosition, TagState};
 use crate::config::{Config, RawReadings};
 use crate::events::EventBus;
 use crate::mac::Mac;
@@ -42,9 +43,20 @@ pub struct UnknownTag {
 #[derive(Default)]
 pub struct PipelineView {
     unknown: Mutex<HashMap<Mac, UnknownTag>>,
+    positions: std::sync::RwLock<HashMap<i64, TagPosition>>,
 }
 
 impl PipelineView {
+    /// The latest position of every tag heard since the appliance started.
+    pub fn positions(&self) -> Vec<TagPosition> {
+        self.positions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Unknown tags, most recently heard first.
     pub fn unknown_tags(&self) -> Vec<UnknownTag> {
         let mut all: Vec<UnknownTag> = self
@@ -103,6 +115,11 @@ struct Pipeline {
     last_second: HashMap<(i64, i64), i64>,
     readings: Vec<NewReading>,
     seen: HashMap<i64, DateTime<Utc>>,
+    /// Where each placed gateway is drawn.
+    anchors: HashMap<i64, Anchor>,
+    tag_states: HashMap<i64, TagState>,
+    /// Tags heard in this round, whose position is published after it.
+    moved: Vec<i64>,
 }
 
 /// Consumes the queue until every sender is gone (the broker has stopped) and the last
@@ -128,6 +145,9 @@ pub async fn run(
         last_second: HashMap::new(),
         readings: Vec::new(),
         seen: HashMap::new(),
+        anchors: HashMap::new(),
+        tag_states: HashMap::new(),
+        moved: Vec::new(),
     };
     pipeline.load_caches().await;
     let mut batch = Vec::with_capacity(ROUND);
@@ -141,6 +161,7 @@ pub async fn run(
                 for message in batch.drain(..) {
                     pipeline.handle(message).await;
                 }
+                pipeline.publish_positions();
                 pipeline.flush().await;
             }
             // Registrations and deletions made through the API change what a MAC means.
@@ -148,7 +169,13 @@ pub async fn run(
                 let relevant = match &change {
                     Ok(event) => matches!(
                         event.event_type,
-                        "TAG_CREATED" | "TAG_UPDATED" | "TAG_DELETED" | "DEVICE_CREATED" | "DEVICE_UPDATED" | "DEVICE_DELETED"
+                        "TAG_CREATED"
+                            | "TAG_UPDATED"
+                            | "TAG_DELETED"
+                            | "DEVICE_CREATED"
+                            | "DEVICE_UPDATED"
+                            | "DEVICE_DELETED"
+                            | "DEVICE_POSITION_UPDATED"
                     ),
                     // Missed events: reload to be safe.
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
@@ -186,12 +213,25 @@ impl Pipeline {
         match self.store.gateway_keys().await {
             Ok(gateways) => {
                 self.gateways.clear();
-                for (id, mac, code, _) in gateways {
-                    if let Some(mac) = mac.as_deref().and_then(crate::mac::canonical) {
-                        self.gateways.insert(GatewayKey::Mac(mac), id);
+                self.anchors.clear();
+                for g in gateways {
+                    if let Some(mac) = g.mac_address.as_deref().and_then(crate::mac::canonical) {
+                        self.gateways.insert(GatewayKey::Mac(mac), g.id);
                     }
-                    if let Some(code) = code {
-                        self.gateways.insert(GatewayKey::Code(code), id);
+                    if let Some(code) = g.code {
+                        self.gateways.insert(GatewayKey::Code(code), g.id);
+                    }
+                    if let (Some(floor_plan_id), Some(x), Some(y)) =
+                        (g.floor_plan_id, g.pos_x, g.pos_y)
+                    {
+                        self.anchors.insert(
+                            g.id,
+                            Anchor {
+                                floor_plan_id,
+                                x,
+                                y,
+                            },
+                        );
                     }
                 }
             }
@@ -244,6 +284,11 @@ impl Pipeline {
                 continue;
             }
             let at = sighting.at.unwrap_or(message.received_at);
+            self.tag_states
+                .entry(tag_id)
+                .or_default()
+                .hear(gateway_id, sighting.rssi, at);
+            self.moved.push(tag_id);
             let keep = match policy {
                 RawReadings::All => true,
                 RawReadings::Off => false,
@@ -265,6 +310,29 @@ impl Pipeline {
             self.metrics
                 .ingest_skipped_entries
                 .fetch_add(report.skipped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the positions of the tags heard in this round visible to the API.
+    fn publish_positions(&mut self) {
+        if self.moved.is_empty() {
+            return;
+        }
+        self.moved.sort_unstable();
+        self.moved.dedup();
+        let mut positions = self
+            .view
+            .positions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for tag_id in self.moved.drain(..) {
+            if let Some(position) = self
+                .tag_states
+                .get(&tag_id)
+                .and_then(|s| s.position(tag_id, &self.anchors))
+            {
+                positions.insert(tag_id, position);
+            }
         }
     }
 

@@ -56,6 +56,17 @@ pub struct DeviceTopic {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A gateway as the ingest pipeline knows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GatewayKeyRow {
+    pub id: i64,
+    pub mac_address: Option<String>,
+    pub code: Option<String>,
+    pub floor_plan_id: Option<i64>,
+    pub pos_x: Option<f64>,
+    pub pos_y: Option<f64>,
+}
+
 /// Which devices a list returns; every filter is applied in SQL, before paging.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFilter {
@@ -229,13 +240,11 @@ impl Store {
         })
     }
 
-    /// Every gateway (BLE gateways and named nodes) by MAC and by code, for the pipeline's
-    /// cache: (id, MAC, code, floor plan id).
-    pub async fn gateway_keys(
-        &self,
-    ) -> Result<Vec<(i64, Option<String>, Option<String>, Option<i64>)>> {
-        const SQL: &str =
-            "SELECT id, mac_address, code, floor_plan_id FROM devices WHERE type = 'BLE_GATEWAY'";
+    /// Every gateway (BLE gateways and named nodes) by MAC and by code, with where it is
+    /// drawn, for the pipeline's cache.
+    pub async fn gateway_keys(&self) -> Result<Vec<GatewayKeyRow>> {
+        const SQL: &str = "SELECT id, mac_address, code, floor_plan_id, pos_x, pos_y FROM devices \
+             WHERE type = 'BLE_GATEWAY'";
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .fetch_all(pool)
             .await?))

@@ -133,3 +133,56 @@ backend_tests! {
         assert_eq!(devices.as_array().unwrap().len(), 1);
     }
 }
+
+backend_tests! {
+    async fn positions_follow_the_strongest_gateway_on_the_plan(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "Ground"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "Ground plan"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let west = app.create("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let east = app.create("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let ana = app.create("/api/v1/people", &token, json!({"full_name": "Ana"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let bob = app.create("/api/v1/people", &token, json!({"full_name": "Bob", "active": false}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566", "person_id": ana}), StatusCode::CREATED).await;
+        app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577", "person_id": bob}), StatusCode::CREATED).await;
+        let (status, body) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
+        assert_eq!((status, crate::common::detail(&body).as_str()), (StatusCode::NOT_FOUND, "No collection logs found for this person's tags"));
+
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        for _ in 0..3 {
+            gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"[{"mac":"112233445566","rssi":-55},{"mac":"112233445577","rssi":-60}]"#).await;
+            gw.publish("rtls/gateways/AC233FC00002/beacon", QoS::AtLeastOnce, false, r#"[{"mac":"112233445566","rssi":-80}]"#).await;
+        }
+        assert!(eventually(async || app.get("/api/v1/positions/current", &token).await.1.as_array().is_some_and(|a| a.len() == 1)).await);
+        let (_, current) = app.get("/api/v1/positions/current", &token).await;
+        let row = &current[0];
+        assert_eq!((row["person_full_name"].as_str(), row["device_id"].as_i64(), row["building_name"].as_str()), (Some("Ana"), Some(west), Some("HQ")));
+        assert_eq!(row["tag_mac_address"], "11:22:33:44:55:66");
+        let x = row["x"].as_f64().unwrap();
+        assert!(x > 0.1 && x < 0.5, "between the gateways, nearer West: {x}");
+        assert!(row["rssi"].as_f64().unwrap() < -50.0);
+        let (_, with_inactive) = app.get("/api/v1/positions/current?only_active_people=false", &token).await;
+        assert_eq!(with_inactive.as_array().unwrap().len(), 2, "Bob is inactive");
+
+        let (_, by_device) = app.get(&format!("/api/v1/positions/by-device?floor_plan_id={plan}&only_active_people=false"), &token).await;
+        assert_eq!(by_device.as_array().unwrap().len(), 1);
+        assert_eq!((by_device[0]["device_name"].as_str(), by_device[0]["people"].as_array().unwrap().len()), (Some("West"), 2));
+        let (_, elsewhere) = app.get(&format!("/api/v1/positions/current?device_id={east}"), &token).await;
+        assert_eq!(elsewhere, json!([]));
+        let (status, _) = app.get("/api/v1/positions/current?max_age_seconds=999999", &token).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let (status, location) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
+        assert_eq!((status, location["device_name"].as_str(), location["floor_plan_name"].as_str()), (StatusCode::OK, Some("West"), Some("Ground plan")));
+
+        // Moving: East becomes clearly stronger.
+        for _ in 0..12 {
+            gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"[{"mac":"112233445566","rssi":-85}]"#).await;
+            gw.publish("rtls/gateways/AC233FC00002/beacon", QoS::AtLeastOnce, false, r#"[{"mac":"112233445566","rssi":-52}]"#).await;
+        }
+        assert!(eventually(async || app.get("/api/v1/positions/current", &token).await.1[0]["device_id"].as_i64() == Some(east)).await, "moved to East");
+    }
+}
