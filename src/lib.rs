@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod events;
 pub mod ingest;
+pub mod jobs;
 pub mod mac;
 pub mod metrics;
 pub mod secrets;

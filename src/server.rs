@@ -121,6 +121,12 @@ impl App {
             state.pipeline.clone(),
         ));
 
+        let monitor = tokio::spawn(crate::jobs::gateway_monitor::run(
+            state.store.clone(),
+            state.events.clone(),
+            config.devices.offline_after_seconds,
+            shutdown.clone(),
+        ));
         let (broker, external) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
@@ -171,6 +177,7 @@ impl App {
             if let Some(external) = external {
                 let _ = external.await;
             }
+            let _ = monitor.await;
             if tokio::time::timeout(grace, ingest).await.is_err() {
                 tracing::warn!("the ingest queue did not drain within the grace period");
             }

@@ -264,3 +264,58 @@ impl Store {
             .await?))
     }
 }
+
+/// A gateway's liveness, for the offline monitor.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GatewaySeen {
+    pub id: i64,
+    pub name: String,
+    pub mac_address: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    pub async fn gateways_last_seen(&self) -> Result<Vec<GatewaySeen>> {
+        const SQL: &str = "SELECT id, name, mac_address, last_seen_at FROM devices WHERE type = 'BLE_GATEWAY' ORDER BY id";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Records an event of a device (camera analytics, gateway status changes).
+    pub async fn insert_device_event(
+        &self,
+        device_id: i64,
+        topic: &str,
+        analytic_type: &str,
+        payload: &serde_json::Value,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<i64> {
+        const SQL: &str = "INSERT INTO device_events (device_id, topic, analytic_type, payload, occurred_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        Ok(on_pool!(self, write, |pool| sqlx::query_scalar(SQL)
+            .bind(device_id)
+            .bind(topic)
+            .bind(analytic_type)
+            .bind(Json(payload))
+            .bind(occurred_at)
+            .bind(now())
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Events of a device, newest first: (id, analytic type, payload, occurred at).
+    pub async fn device_events(
+        &self,
+        device_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Json<serde_json::Value>, DateTime<Utc>)>> {
+        const SQL: &str = "SELECT id, analytic_type, payload, occurred_at FROM device_events WHERE device_id = $1 \
+             ORDER BY occurred_at DESC, id DESC LIMIT $2";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(device_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
+    }
+}

@@ -186,3 +186,40 @@ backend_tests! {
         assert!(eventually(async || app.get("/api/v1/positions/current", &token).await.1[0]["device_id"].as_i64() == Some(east)).await, "moved to East");
     }
 }
+
+backend_tests! {
+    async fn a_gateway_goes_offline_and_online_once_each(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.devices.offline_after_seconds = 2).await;
+        let token = app.admin_token().await;
+        let mut bus = app.events.subscribe();
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
+        assert!(eventually(async || app.get("/api/v1/devices/gateways/", &token).await.1.as_array().is_some_and(|g| g.len() == 1)).await);
+        let id = app.get("/api/v1/devices/gateways/", &token).await.1[0]["id"].as_i64().unwrap();
+        let kinds = async || -> Vec<String> {
+            let mut events = app.store.device_events(id, 10).await.unwrap();
+            events.reverse();
+            events.into_iter().map(|e| e.1).collect()
+        };
+        // Polling the status changes nothing (the original created events on every poll).
+        for _ in 0..5 {
+            app.get("/api/v1/devices/gateways/status", &token).await;
+        }
+        let mut waited = 0;
+        while kinds().await != ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"] && waited < 100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert_eq!(kinds().await, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"], "silence makes it offline, once");
+        gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
+        let mut waited = 0;
+        while kinds().await.len() < 3 && waited < 50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert_eq!(kinds().await, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"]);
+        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type).filter(|t| t.starts_with("GATEWAY_")).collect();
+        assert_eq!(published, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"], "also on the event bus");
+    }
+}

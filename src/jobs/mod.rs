@@ -1,0 +1,3 @@
+//! Background jobs of the appliance.
+
+pub mod gateway_monitor;
