@@ -171,34 +171,45 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))?;
-        let invalid = || ApiError::Unauthorized(INVALID_CREDENTIALS.into());
-        let (user_id, claims) = state.tokens.verify(token).map_err(|_| invalid())?;
-        let user = match state.store.user_by_id(user_id).await {
-            Ok(user) => user,
-            Err(crate::store::StoreError::NotFound) => return Err(invalid()),
-            Err(err) => return Err(err.into()),
-        };
-        if user
-            .tokens_valid_after
-            .is_some_and(|after| claims.iat_ms < after.timestamp_millis())
-        {
-            return Err(invalid());
-        }
-        if !user.is_active {
-            return Err(ApiError::BadRequest(INACTIVE_USER.into()));
-        }
-        Ok(AuthUser(user))
+        let token =
+            bearer_token(parts).ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))?;
+        authenticate(state, token).await.map(AuthUser)
     }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// The user a token belongs to: an existing, active user whose token was issued after
+/// its last password change or deactivation.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<User, ApiError> {
+    let invalid = || ApiError::Unauthorized(INVALID_CREDENTIALS.into());
+    let (user_id, claims) = state.tokens.verify(token).map_err(|_| invalid())?;
+    let user = match state.store.user_by_id(user_id).await {
+        Ok(user) => user,
+        Err(crate::store::StoreError::NotFound) => return Err(invalid()),
+        Err(err) => return Err(err.into()),
+    };
+    if user
+        .tokens_valid_after
+        .is_some_and(|after| claims.iat_ms < after.timestamp_millis())
+    {
+        return Err(invalid());
+    }
+    if !user.is_active {
+        return Err(ApiError::BadRequest(INACTIVE_USER.into()));
+    }
+    Ok(user)
 }
 
 /// An authenticated administrator (superuser flag, or role ADMIN/SUPERADMIN).

@@ -35,6 +35,7 @@ pub mod openapi;
 pub mod people;
 pub mod person_groups;
 pub mod positions;
+pub mod stream;
 pub mod support_groups;
 pub mod tags;
 pub mod users;
@@ -76,7 +77,8 @@ pub fn router(state: AppState) -> Router {
         .merge(person_groups::router())
         .merge(collection_logs::router())
         .merge(mqtt_credentials::router())
-        .merge(positions::router());
+        .merge(positions::router())
+        .merge(stream::router());
     let (api, document) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()

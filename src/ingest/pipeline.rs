@@ -120,6 +120,8 @@ struct Pipeline {
     tag_states: HashMap<i64, TagState>,
     /// Tags heard in this round, whose position is published after it.
     moved: Vec<i64>,
+    /// What the live stream was last told about each tag.
+    announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
 
 /// Consumes the queue until every sender is gone (the broker has stopped) and the last
@@ -148,6 +150,7 @@ pub async fn run(
         anchors: HashMap::new(),
         tag_states: HashMap::new(),
         moved: Vec::new(),
+        announced: HashMap::new(),
     };
     pipeline.load_caches().await;
     let mut batch = Vec::with_capacity(ROUND);
@@ -313,26 +316,54 @@ impl Pipeline {
         }
     }
 
-    /// Makes the positions of the tags heard in this round visible to the API.
+    /// Makes the positions of the tags heard in this round visible to the API, and tells
+    /// the live stream about tags that moved (another gateway, or visibly on the plan) —
+    /// at most every few seconds for a tag that only stays put.
     fn publish_positions(&mut self) {
         if self.moved.is_empty() {
             return;
         }
         self.moved.sort_unstable();
         self.moved.dedup();
-        let mut positions = self
-            .view
-            .positions
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        for tag_id in self.moved.drain(..) {
-            if let Some(position) = self
-                .tag_states
-                .get(&tag_id)
-                .and_then(|s| s.position(tag_id, &self.anchors))
-            {
+        let mut changed = Vec::new();
+        {
+            let mut positions = self
+                .view
+                .positions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            for tag_id in self.moved.drain(..) {
+                let Some(position) = self
+                    .tag_states
+                    .get(&tag_id)
+                    .and_then(|s| s.position(tag_id, &self.anchors))
+                else {
+                    continue;
+                };
+                let news = match self.announced.get(&tag_id) {
+                    None => true,
+                    Some((last, when)) => {
+                        let shift = (position.x.unwrap_or(0.0) - last.x.unwrap_or(0.0)).abs()
+                            + (position.y.unwrap_or(0.0) - last.y.unwrap_or(0.0)).abs();
+                        last.device_id != position.device_id
+                            || shift > 0.01
+                            || when.elapsed() > Duration::from_secs(5)
+                    }
+                };
+                if news {
+                    self.announced
+                        .insert(tag_id, (position.clone(), std::time::Instant::now()));
+                    changed.push(position.clone());
+                }
                 positions.insert(tag_id, position);
             }
+        }
+        for position in changed {
+            self.events.publish(
+                "POSITION_CHANGED",
+                None,
+                serde_json::to_value(&position).unwrap_or_default(),
+            );
         }
     }
 

@@ -223,3 +223,41 @@ backend_tests! {
         assert_eq!(published, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"], "also on the event bus");
     }
 }
+
+backend_tests! {
+    async fn the_live_stream_delivers_position_changes(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "G"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "P"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        app.create("/api/v1/devices", &token, json!({"name": "G1", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.2, "pos_y": 0.2}), StatusCode::CREATED).await;
+        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+
+        let refused = app.client.get(app.url("/api/v1/stream")).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let forged = app.client.get(app.url("/api/v1/stream?access_token=nope")).send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        let mut stream = app.client.get(app.url(&format!("/api/v1/stream?types=POSITION_CHANGED&access_token={token}"))).send().await.unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        // An API change does not pass the type filter; the reading does.
+        app.create("/api/v1/people", &token, json!({"full_name": "Someone"}), StatusCode::CREATED).await;
+        gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-58}"#).await;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !text.contains("\n\n") && tokio::time::Instant::now() < deadline {
+            if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(1), stream.chunk()).await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        }
+        assert!(text.starts_with("event: POSITION_CHANGED\n"), "{text}");
+        let data: Value = serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+        assert_eq!(data["payload"]["tag_id"], tag);
+        assert_eq!(data["payload"]["floor_plan_id"], plan);
+        assert_eq!(data["payload"]["x"], 0.2);
+    }
+}
