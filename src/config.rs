@@ -79,6 +79,8 @@ pub struct DevicesConfig {
     /// A tag not heard for this many seconds has no current position (the default window
     /// of `/positions/*`).
     pub position_stale_seconds: u32,
+    /// A tag not heard by a gateway for longer than this ends its presence session there.
+    pub presence_gap_seconds: u32,
 }
 
 impl Default for MediaConfig {
@@ -95,6 +97,7 @@ impl Default for DevicesConfig {
         DevicesConfig {
             offline_after_seconds: 60,
             position_stale_seconds: 15,
+            presence_gap_seconds: 15,
         }
     }
 }
@@ -572,6 +575,11 @@ const ENV_KEYS: &[EnvKey] = &[
         secret: false,
     },
     EnvKey {
+        key: "devices.presence_gap_seconds",
+        names: &["SV_PRESENCE_GAP_SECONDS", "PRESENCE_SESSION_GAP_SECONDS"],
+        secret: false,
+    },
+    EnvKey {
         key: "mqtt.listen",
         names: &["SV_MQTT_LISTEN"],
         secret: false,
@@ -861,6 +869,11 @@ impl Config {
                         "devices.position_stale_seconds",
                         "a whole number of seconds",
                     )
+                })?
+            }
+            "devices.presence_gap_seconds" => {
+                self.devices.presence_gap_seconds = value.parse().map_err(|_| {
+                    invalid("devices.presence_gap_seconds", "a whole number of seconds")
                 })?
             }
             "ingest.raw_readings" => {

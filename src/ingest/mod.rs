@@ -11,6 +11,7 @@
 pub mod decode;
 pub mod locate;
 pub mod pipeline;
+pub mod sessions;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

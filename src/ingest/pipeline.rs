@@ -120,6 +120,7 @@ struct Pipeline {
     tag_states: HashMap<i64, TagState>,
     /// Tags heard in this round, whose position is published after it.
     moved: Vec<i64>,
+    sessions: super::sessions::Sessions,
     /// What the live stream was last told about each tag.
     announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
@@ -134,7 +135,9 @@ pub async fn run(
     events: EventBus,
     view: Arc<PipelineView>,
 ) {
+    let config_gap = config.devices.presence_gap_seconds;
     let mut changes = events.subscribe();
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
     let mut listening = true;
     let mut pipeline = Pipeline {
         store,
@@ -151,7 +154,11 @@ pub async fn run(
         tag_states: HashMap::new(),
         moved: Vec::new(),
         announced: HashMap::new(),
+        sessions: super::sessions::Sessions::new(config_gap),
     };
+    if let Err(err) = pipeline.store.close_open_presence_sessions().await {
+        tracing::warn!(error = %err, "could not close the presence sessions of the previous run");
+    }
     pipeline.load_caches().await;
     let mut batch = Vec::with_capacity(ROUND);
     loop {
@@ -168,6 +175,10 @@ pub async fn run(
                 pipeline.flush().await;
             }
             // Registrations and deletions made through the API change what a MAC means.
+            _ = sweep.tick() => {
+                pipeline.sessions.sweep(Utc::now());
+                pipeline.flush().await;
+            }
             change = changes.recv(), if listening => {
                 let relevant = match &change {
                     Ok(event) => matches!(
@@ -291,6 +302,7 @@ impl Pipeline {
                 .entry(tag_id)
                 .or_default()
                 .hear(gateway_id, sighting.rssi, at);
+            self.sessions.heard(tag_id, gateway_id, at);
             self.moved.push(tag_id);
             let keep = match policy {
                 RawReadings::All => true,
@@ -480,6 +492,7 @@ impl Pipeline {
     }
 
     async fn flush(&mut self) {
+        self.flush_sessions().await;
         if self.readings.is_empty() && self.seen.is_empty() {
             return;
         }
@@ -504,6 +517,21 @@ impl Pipeline {
             .ingest_store_failures
             .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);
         tracing::error!(readings = readings.len(), "readings could not be stored");
+    }
+}
+
+impl Pipeline {
+    async fn flush_sessions(&mut self) {
+        let (writes, keys) = self.sessions.pending();
+        if writes.is_empty() {
+            return;
+        }
+        match self.store.write_presence_sessions(&writes).await {
+            Ok(ids) => self.sessions.written(&keys, &ids),
+            Err(err) => {
+                tracing::warn!(error = %err, sessions = writes.len(), "could not store presence sessions")
+            }
+        }
     }
 }
 

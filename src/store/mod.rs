@@ -22,6 +22,7 @@ pub mod devices;
 pub mod groups;
 pub mod mqtt;
 pub mod people;
+pub mod presence;
 pub mod readings;
 pub mod site;
 pub mod users;

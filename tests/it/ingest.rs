@@ -261,3 +261,26 @@ backend_tests! {
         assert_eq!(data["payload"]["x"], 0.2);
     }
 }
+
+backend_tests! {
+    async fn presence_sessions_open_and_close_with_the_gap_rule(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.devices.presence_gap_seconds = 1).await;
+        let token = app.admin_token().await;
+        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let addr = app.mqtt_addr.unwrap();
+        let gw = Client::connect(addr, Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        let count = async |sql: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE {sql}")).await.unwrap();
+        for _ in 0..3 {
+            gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-60}"#).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(eventually(async || count(&format!("tag_id = {tag} AND is_open = TRUE")).await == "1").await, "one open session");
+        // Silence longer than the gap closes it; the next reading opens another.
+        assert!(eventually(async || count("is_open = FALSE").await == "1").await, "closed after the gap");
+        let samples = app.sql_text("SELECT CAST(samples_count AS TEXT) FROM presence_sessions").await.unwrap();
+        assert_eq!(samples, "3");
+        gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-60}"#).await;
+        assert!(eventually(async || count("TRUE").await == "2").await, "a new session");
+        assert_eq!(count("is_open = TRUE").await, "1");
+    }
+}
