@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve(args) => serve(config, args.no_migrate).await,
             Command::Migrate(args) => migrate(config, args.status).await,
             Command::Seed(args) => seed(config, args).await,
+            Command::Simulate(args) => crate::simulate::run(args).await,
             Command::Config(_) => unreachable!("handled above"),
         }
     });

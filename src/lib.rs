@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;

@@ -197,3 +197,39 @@ fn config_show_prints_the_effective_configuration_without_secrets() {
         securityvision::config::EXAMPLE
     );
 }
+
+backend_tests! {
+    async fn simulate_registers_tags_and_feeds_the_pipeline(backend: Backend) {
+        let app = crate::common::TestApp::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mqtt = app.mqtt_addr.unwrap().to_string();
+        let gateway_password = app.gateway_password.clone().unwrap();
+        let admin_password = app.admin_password.clone().unwrap();
+        let api = app.base.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            run(securityvision(dir.path())
+                .env("SV_SIMULATE_PASSWORD", gateway_password)
+                .env("SV_ADMIN_PASSWORD", admin_password)
+                .args(["simulate", "--mqtt", &mqtt, "--api", &api, "--gateways", "4", "--tags", "10", "--rate", "5", "--duration", "1", "--format", "readings"]))
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let report = text(&output);
+        assert!(report.contains("10 tags registered"), "{report}");
+        let readings: u64 = report.split(" readings").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).expect("a reading count");
+        assert!(readings > 0);
+        let token = app.admin_token().await;
+        let mut stored = 0;
+        for _ in 0..100 {
+            stored = app.get("/api/v1/collection-logs/?limit=1000", &token).await.1.as_array().unwrap().len() as u64;
+            if stored == readings {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(stored, readings, "every acknowledged reading is stored");
+        let (_, tags) = app.get("/api/v1/tags/", &token).await;
+        assert_eq!(tags.as_array().unwrap().len(), 10);
+    }
+}
