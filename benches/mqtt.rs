@@ -1,7 +1,10 @@
 //! MQTT benchmarks of the embedded broker (BENCHMARKS.md has the figures).
 //!
 //!     cargo bench --bench mqtt                 # every scenario
-//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle
+//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest
+//!
+//! `ingest` measures the whole RTLS path (published → decoded → stored) on SQLite, and on
+//! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database.
 //!
 //! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
 //! run in a child process (this same program, `--load`), talking MQTT over loopback.
@@ -32,6 +35,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("--load") => runtime.block_on(load(&args[1..])),
         Some("--idle") => runtime.block_on(idle(&args[1..])),
+        Some("--load-reports") => runtime.block_on(load_reports(&args[1..])),
         filter => runtime.block_on(async {
             let run = |name: &str| filter.is_none_or(|f| name.contains(f));
             if run("handoff") {
@@ -47,22 +51,33 @@ fn main() {
             if run("idle") {
                 idle_connections().await;
             }
+            if run("ingest") {
+                ingest(None).await;
+                if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
+                    ingest(Some(url)).await;
+                }
+            }
         }),
     }
 }
 
-/// Starts the appliance on a temporary SQLite database, anonymous MQTT allowed.
-async fn appliance() -> (
-    u16,
-    Arc<Metrics>,
-    tokio_util::sync::CancellationToken,
-    tempfile::TempDir,
-) {
+/// A running appliance for a benchmark.
+struct Appliance {
+    port: u16,
+    metrics: Arc<Metrics>,
+    shutdown: tokio_util::sync::CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the appliance, anonymous MQTT allowed, on a temporary SQLite database or on the
+/// PostgreSQL database `url`, with `tags` tags registered (`AC233F000000`, …).
+async fn appliance_on(url: Option<String>, tags: usize) -> Appliance {
     let dir = tempfile::tempdir().unwrap();
     let mut config = securityvision::config::Config {
         data_dir: dir.path().join("data"),
         ..Default::default()
     };
+    config.database.url = url;
     config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt.allow_anonymous = true;
     config.log.filter = "warn".into();
@@ -70,12 +85,26 @@ async fn appliance() -> (
         .await
         .unwrap();
     let metrics = app.state.metrics.clone();
+    let store = app.state.store.clone();
+    for i in 0..tags {
+        let tag = securityvision::store::people::Tag {
+            mac_address: format!("AC233F{i:06X}"),
+            active: true,
+            ..Default::default()
+        };
+        store.save_tag(&tag).await.unwrap();
+    }
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = app.start(http, shutdown.clone()).await.unwrap();
     let port = running.mqtt_addr.unwrap().port();
     tokio::spawn(running.wait());
-    (port, metrics, shutdown, dir)
+    Appliance {
+        port,
+        metrics,
+        shutdown,
+        _dir: dir,
+    }
 }
 
 fn rss_kib() -> u64 {
@@ -101,7 +130,13 @@ fn spawn_self(args: &[String]) -> tokio::process::Child {
 
 /// Messages/s from the load process into the in-process hand-off.
 async fn handoff(qos: u8) {
-    let (port, metrics, shutdown, _dir) = appliance().await;
+    let Appliance {
+        port,
+        metrics,
+        shutdown,
+        _dir,
+        ..
+    } = appliance_on(None, 0).await;
     let mut child = spawn_self(&["--load".into(), port.to_string(), qos.to_string()]);
     let (first, last) = wait_for(
         || metrics.ingest_received.load(Ordering::Relaxed) as usize,
@@ -191,7 +226,13 @@ async fn mosquitto(qos: u8) {
 
 /// Memory held by idle connections.
 async fn idle_connections() {
-    let (port, metrics, shutdown, _dir) = appliance().await;
+    let Appliance {
+        port,
+        metrics,
+        shutdown,
+        _dir,
+        ..
+    } = appliance_on(None, 0).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib();
     let mut child = spawn_self(&[
@@ -349,4 +390,94 @@ async fn idle(args: &[String]) {
     let _ = tokio::io::BufReader::new(tokio::io::stdin())
         .read_line(&mut line)
         .await;
+}
+
+const INGEST_TAGS: usize = 10_000;
+const INGEST_GATEWAYS: usize = 200;
+const READINGS_PER_MESSAGE: usize = 10;
+const INGEST_MESSAGES: usize = 100_000;
+
+/// End to end: QoS 1 reports of 10 readings each, from a separate process, until every
+/// reading is stored (10,000 registered tags, 200 gateways).
+async fn ingest(url: Option<String>) {
+    let backend = if url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let Appliance {
+        port,
+        metrics,
+        shutdown,
+        _dir,
+        ..
+    } = appliance_on(url, INGEST_TAGS).await;
+    let before = rss_kib();
+    let mut child = spawn_self(&["--load-reports".into(), port.to_string()]);
+    let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
+    let (first, last) = wait_for(
+        || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+        total,
+    )
+    .await;
+    let publisher = child_report(&mut child).await;
+    let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
+    let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+    println!(
+        "ingest on {backend}: {stored}/{total} readings stored ({} unknown, {} lost), {:.0} readings/s end to end ({publisher}); RSS {} MiB → {} MiB",
+        metrics.ingest_unknown_tags.load(Ordering::Relaxed),
+        total.saturating_sub(stored),
+        stored as f64 / seconds,
+        before / 1024,
+        rss_kib() / 1024
+    );
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// The report load process: CLIENTS connections publish INGEST_MESSAGES reports of
+/// READINGS_PER_MESSAGE readings (Minew arrays), QoS 1, from INGEST_GATEWAYS gateways.
+async fn load_reports(args: &[String]) {
+    let port: u16 = args[0].parse().unwrap();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        tasks.push(tokio::spawn(async move {
+            let mut options = MqttOptions::new(format!("gateways-{c}"), "127.0.0.1", port);
+            options.set_keep_alive(Duration::from_secs(30)).set_inflight(100).set_max_packet_size(1 << 20, 1 << 20);
+            let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+            let per_client = INGEST_MESSAGES / CLIENTS;
+            let publisher = tokio::spawn(async move {
+                for i in 0..per_client {
+                    let n = c * per_client + i;
+                    let gateway = format!("AC233FC0{:04X}", n % INGEST_GATEWAYS);
+                    let mut records = vec![serde_json::json!({"type": "Gateway", "mac": gateway})];
+                    for r in 0..READINGS_PER_MESSAGE {
+                        let tag = (n * READINGS_PER_MESSAGE + r) % INGEST_TAGS;
+                        records.push(serde_json::json!({"type": "iBeacon", "mac": format!("AC233F{tag:06X}"), "rssi": -50 - (r as i64)}));
+                    }
+                    let payload = serde_json::to_vec(&records).unwrap();
+                    client.publish(format!("rtls/gateways/{gateway}/beacon"), QoS::AtLeastOnce, false, payload).await.unwrap();
+                }
+                client
+            });
+            let mut acked = 0;
+            while acked < per_client {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                    Ok(_) => {}
+                    Err(err) => panic!("load client: {err}"),
+                }
+            }
+            let client = publisher.await.unwrap();
+            let _ = client.try_disconnect();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!(
+        "publisher: {CLIENTS} clients, {INGEST_MESSAGES} reports acknowledged in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
 }
