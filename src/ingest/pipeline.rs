@@ -121,6 +121,7 @@ struct Pipeline {
     /// Tags heard in this round, whose position is published after it.
     moved: Vec<i64>,
     sessions: super::sessions::Sessions,
+    writer: mpsc::Sender<Batch>,
     /// What the live stream was last told about each tag.
     announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
@@ -136,6 +137,8 @@ pub async fn run(
     view: Arc<PipelineView>,
 ) {
     let config_gap = config.devices.presence_gap_seconds;
+    let (batches, pending) = mpsc::channel(2);
+    let writer = tokio::spawn(write_batches(pending, store.clone(), metrics.clone()));
     let mut changes = events.subscribe();
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     let mut listening = true;
@@ -155,6 +158,7 @@ pub async fn run(
         moved: Vec::new(),
         announced: HashMap::new(),
         sessions: super::sessions::Sessions::new(config_gap),
+        writer: batches,
     };
     if let Err(err) = pipeline.store.close_open_presence_sessions().await {
         tracing::warn!(error = %err, "could not close the presence sessions of the previous run");
@@ -177,7 +181,7 @@ pub async fn run(
             // Registrations and deletions made through the API change what a MAC means.
             _ = sweep.tick() => {
                 pipeline.sessions.sweep(Utc::now());
-                pipeline.flush().await;
+                pipeline.flush_sessions().await;
             }
             change = changes.recv(), if listening => {
                 let relevant = match &change {
@@ -205,6 +209,9 @@ pub async fn run(
         }
     }
     pipeline.flush().await;
+    pipeline.flush_sessions().await;
+    drop(pipeline);
+    let _ = writer.await;
     tracing::debug!("ingest pipeline drained");
 }
 
@@ -491,32 +498,61 @@ impl Pipeline {
         (Some(building.id), floor.map(|f| f.id))
     }
 
+    /// Hands this round's readings to the writer, which stores them while the next round is
+    /// decoded. With two rounds already waiting, this waits: the queue fills, and QoS 1
+    /// publishers wait for their PUBACK.
     async fn flush(&mut self) {
-        self.flush_sessions().await;
         if self.readings.is_empty() && self.seen.is_empty() {
             return;
         }
-        let seen: Vec<(i64, DateTime<Utc>)> = self.seen.drain().collect();
-        let readings = std::mem::take(&mut self.readings);
-        // A database hiccup must not drop what was acknowledged: retry, then report.
+        let batch = Batch {
+            readings: std::mem::take(&mut self.readings),
+            seen: self.seen.drain().collect(),
+        };
+        if self.writer.send(batch).await.is_err() {
+            tracing::error!("the readings writer has stopped");
+        }
+    }
+}
+
+/// Readings and gateways' `last_seen_at` of one round.
+struct Batch {
+    readings: Vec<NewReading>,
+    seen: Vec<(i64, DateTime<Utc>)>,
+}
+
+/// Stores batches in order, one transaction each. A database hiccup must not drop what
+/// was acknowledged: a failed batch is retried, then counted.
+async fn write_batches(mut batches: mpsc::Receiver<Batch>, store: Store, metrics: Arc<Metrics>) {
+    while let Some(batch) = batches.recv().await {
+        let mut stored = false;
         for attempt in 1..=5 {
-            match self.store.store_readings(&readings, &seen).await {
+            match store.store_readings(&batch.readings, &batch.seen).await {
                 Ok(()) => {
-                    self.metrics
-                        .ingest_readings_stored
-                        .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    return;
+                    stored = true;
+                    break;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, attempt, readings = readings.len(), "storing readings failed");
+                    tracing::warn!(error = %err, attempt, readings = batch.readings.len(), "storing readings failed");
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                 }
             }
         }
-        self.metrics
-            .ingest_store_failures
-            .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(readings = readings.len(), "readings could not be stored");
+        let counter = if stored {
+            &metrics.ingest_readings_stored
+        } else {
+            &metrics.ingest_store_failures
+        };
+        counter.fetch_add(
+            batch.readings.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if !stored {
+            tracing::error!(
+                readings = batch.readings.len(),
+                "readings could not be stored"
+            );
+        }
     }
 }
 
