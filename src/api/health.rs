@@ -1,8 +1,11 @@
-//! `GET /health`: liveness and readiness, with the database's state.
+//! `GET /health`: liveness and readiness, with the state of the database and of the MQTT
+//! side (mode, connected clients, ingest queue).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use std::sync::atomic::Ordering;
+
 use serde::Serialize;
 
 use super::AppState;
@@ -13,6 +16,18 @@ pub struct HealthRead {
     status: &'static str,
     version: &'static str,
     database: DatabaseHealth,
+    mqtt: MqttHealth,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MqttHealth {
+    /// `embedded` or `external`.
+    mode: &'static str,
+    /// Clients connected to the embedded broker.
+    connections: i64,
+    /// Messages waiting in the ingest queue, and its capacity.
+    ingest_queue_depth: i64,
+    ingest_queue_capacity: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,6 +72,15 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         database: DatabaseHealth {
             status: database,
             backend: state.store.kind().name(),
+        },
+        mqtt: MqttHealth {
+            mode: match state.config.mqtt.mode {
+                crate::config::MqttMode::Embedded => "embedded",
+                crate::config::MqttMode::External => "external",
+            },
+            connections: state.metrics.mqtt_connections.load(Ordering::Relaxed),
+            ingest_queue_depth: state.metrics.ingest_queue_depth.load(Ordering::Relaxed),
+            ingest_queue_capacity: state.metrics.ingest_queue_capacity.load(Ordering::Relaxed),
         },
     };
     (status, Json(body))

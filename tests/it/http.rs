@@ -45,6 +45,8 @@ backend_tests! {
         assert_eq!(body["database"]["status"], "ok");
         let expected = match backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" };
         assert_eq!(body["database"]["backend"], expected);
+        assert_eq!(body["mqtt"]["mode"], "embedded");
+        assert_eq!(body["mqtt"]["ingest_queue_capacity"], 65536);
 
         app.store.close().await;
         let response = app.client.get(app.url("/api/v1/health")).send().await.unwrap();
