@@ -39,6 +39,9 @@ struct FloorPlanCreate {
     image_url: Option<String>,
     width: Option<f64>,
     height: Option<f64>,
+    /// The image's physical size in metres (positions are then also given in metres).
+    width_m: Option<f64>,
+    height_m: Option<f64>,
     description: Option<String>,
 }
 
@@ -55,6 +58,10 @@ struct FloorPlanUpdate {
     width: Patch<f64>,
     #[schema(value_type = Option<f64>)]
     height: Patch<f64>,
+    #[schema(value_type = Option<f64>)]
+    width_m: Patch<f64>,
+    #[schema(value_type = Option<f64>)]
+    height_m: Patch<f64>,
     #[schema(value_type = Option<String>)]
     description: Patch<String>,
 }
@@ -79,7 +86,12 @@ fn check(checks: &mut Checks, p: &FloorPlan) {
     checks.text("name", &p.name, 255);
     checks.max_len("image_url", p.image_url.as_deref(), 1024);
     checks.max_len("description", p.description.as_deref(), 1024);
-    for (field, value) in [("width", p.width), ("height", p.height)] {
+    for (field, value) in [
+        ("width", p.width),
+        ("height", p.height),
+        ("width_m", p.width_m),
+        ("height_m", p.height_m),
+    ] {
         if value.is_some_and(|v| !v.is_finite() || v <= 0.0) {
             checks.push(field, "greater_than", "must be a positive number");
         }
@@ -143,6 +155,8 @@ async fn create(
         image_url: clean(body.image_url),
         width: body.width,
         height: body.height,
+        width_m: body.width_m,
+        height_m: body.height_m,
         description: clean(body.description),
         ..FloorPlan::default()
     };
@@ -220,6 +234,8 @@ async fn update(
     body.image_url.apply_to_option(&mut p.image_url);
     body.width.apply_to_option(&mut p.width);
     body.height.apply_to_option(&mut p.height);
+    body.width_m.apply_to_option(&mut p.width_m);
+    body.height_m.apply_to_option(&mut p.height_m);
     body.description.apply_to_option(&mut p.description);
     check(&mut checks, &p);
     checks.finish()?;

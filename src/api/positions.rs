@@ -53,6 +53,11 @@ pub struct PersonCurrentLocation {
     /// The estimate on the plan, fractions (0–1) of the image.
     x: Option<f64>,
     y: Option<f64>,
+    /// The estimate in metres from the plan's top-left corner, and its uncertainty (when
+    /// the plan has `width_m`/`height_m`).
+    x_m: Option<f64>,
+    y_m: Option<f64>,
+    accuracy_m: Option<f64>,
     /// Smoothed RSSI at the device, dBm.
     rssi: Option<f64>,
 }
@@ -172,6 +177,9 @@ async fn locate(
             last_seen_at: p.last_seen_at,
             x: p.x.filter(|_| on_this_plan),
             y: p.y.filter(|_| on_this_plan),
+            x_m: p.x_m.filter(|_| on_this_plan),
+            y_m: p.y_m.filter(|_| on_this_plan),
+            accuracy_m: p.accuracy_m.filter(|_| on_this_plan),
             rssi: p.rssi,
         });
     }

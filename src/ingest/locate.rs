@@ -50,6 +50,10 @@ pub struct TagPosition {
     pub floor_plan_id: Option<i64>,
     pub x: Option<f64>,
     pub y: Option<f64>,
+    /// The same estimate in metres, and its uncertainty, when the plan's size is known.
+    pub x_m: Option<f64>,
+    pub y_m: Option<f64>,
+    pub accuracy_m: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -104,12 +108,20 @@ impl TagState {
         changed
     }
 
-    pub fn position(&self, tag_id: i64, anchors: &HashMap<i64, Anchor>) -> Option<TagPosition> {
+    /// The tag's position; `plan_sizes` gives the physical size (metres) of the plans
+    /// whose size is known.
+    pub fn position(
+        &self,
+        tag_id: i64,
+        anchors: &HashMap<i64, Anchor>,
+        plan_sizes: &HashMap<i64, (f64, f64)>,
+    ) -> Option<TagPosition> {
         let device_id = self.current?;
         let current = self.signals.get(&device_id);
-        let mut estimate = None;
+        // (anchor, path-loss distance in metres, weight) of the placed gateways on the
+        // current gateway's plan that hear the tag.
+        let mut used = Vec::new();
         if let Some(home) = anchors.get(&device_id) {
-            let (mut sx, mut sy, mut sw) = (0.0, 0.0, 0.0);
             for (gateway, signal) in &self.signals {
                 let Some(anchor) = anchors
                     .get(gateway)
@@ -120,15 +132,32 @@ impl TagState {
                 let distance = 10f64
                     .powf((RSSI_AT_1M - signal.ema) / (10.0 * PATH_LOSS_EXPONENT))
                     .max(0.1);
-                let weight = 1.0 / (distance * distance);
-                sx += anchor.x * weight;
-                sy += anchor.y * weight;
-                sw += weight;
-            }
-            if sw > 0.0 {
-                estimate = Some((home.floor_plan_id, sx / sw, sy / sw));
+                used.push((*anchor, distance, 1.0 / (distance * distance)));
             }
         }
+        let total: f64 = used.iter().map(|u| u.2).sum();
+        let estimate = (total > 0.0).then(|| {
+            let x = used.iter().map(|(a, _, w)| a.x * w).sum::<f64>() / total;
+            let y = used.iter().map(|(a, _, w)| a.y * w).sum::<f64>() / total;
+            (used[0].0.floor_plan_id, x, y)
+        });
+        // In metres: the weighted RMS of the differences between each gateway's distance to
+        // the estimate and the distance its signal suggests (at least 0.5 m).
+        let metres = estimate.and_then(|(plan, x, y)| {
+            let (width, height) = *plan_sizes.get(&plan)?;
+            let (xm, ym) = (x * width, y * height);
+            let residual: f64 = used
+                .iter()
+                .map(|(a, d, w)| {
+                    let geometric =
+                        ((a.x * width - xm).powi(2) + (a.y * height - ym).powi(2)).sqrt();
+                    w * (geometric - d).powi(2)
+                })
+                .sum::<f64>()
+                / total;
+            Some((xm, ym, residual.sqrt().max(0.5)))
+        });
+        let round = |v: f64| (v * 100.0).round() / 100.0;
         Some(TagPosition {
             tag_id,
             device_id,
@@ -137,6 +166,9 @@ impl TagState {
             floor_plan_id: estimate.map(|e| e.0),
             x: estimate.map(|e| e.1),
             y: estimate.map(|e| e.2),
+            x_m: metres.map(|m| round(m.0)),
+            y_m: metres.map(|m| round(m.1)),
+            accuracy_m: metres.map(|m| round(m.2)),
         })
     }
 }
@@ -227,14 +259,23 @@ mod tests {
             state.hear(2, Some(-75), t(i));
             state.hear(3, Some(-90), t(i));
         }
-        let p = state.position(42, &anchors).unwrap();
+        let p = state
+            .position(42, &anchors, &HashMap::from([(7, (20.0, 10.0))]))
+            .unwrap();
         assert_eq!((p.device_id, p.floor_plan_id), (1, Some(7)));
         let x = p.x.unwrap();
         assert!(x > 0.0 && x < 0.2, "{x}");
         assert_eq!(p.y, Some(0.5));
         assert_eq!(p.rssi, Some(-60.0));
+        assert_eq!(p.y_m, Some(5.0));
+        assert!(
+            p.x_m.unwrap() < 4.0 && p.accuracy_m.unwrap() >= 0.5,
+            "{p:?}"
+        );
         // Without placed gateways there is a gateway but no x/y.
-        let none = state.position(42, &HashMap::new()).unwrap();
+        let none = state
+            .position(42, &HashMap::new(), &HashMap::new())
+            .unwrap();
         assert_eq!((none.device_id, none.x), (1, None));
     }
 }

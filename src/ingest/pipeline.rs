@@ -117,6 +117,8 @@ struct Pipeline {
     seen: HashMap<i64, DateTime<Utc>>,
     /// Where each placed gateway is drawn.
     anchors: HashMap<i64, Anchor>,
+    /// Physical sizes (metres) of the plans that have one.
+    plan_sizes: HashMap<i64, (f64, f64)>,
     tag_states: HashMap<i64, TagState>,
     /// Tags heard in this round, whose position is published after it.
     moved: Vec<i64>,
@@ -154,6 +156,7 @@ pub async fn run(
         readings: Vec::new(),
         seen: HashMap::new(),
         anchors: HashMap::new(),
+        plan_sizes: HashMap::new(),
         tag_states: HashMap::new(),
         moved: Vec::new(),
         announced: HashMap::new(),
@@ -194,6 +197,8 @@ pub async fn run(
                             | "DEVICE_UPDATED"
                             | "DEVICE_DELETED"
                             | "DEVICE_POSITION_UPDATED"
+                | "FLOOR_PLAN_CREATED"
+                | "FLOOR_PLAN_UPDATED"
                     ),
                     // Missed events: reload to be safe.
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
@@ -230,6 +235,15 @@ impl Pipeline {
                 }
             }
             Err(err) => tracing::warn!(error = %err, "could not load tags"),
+        }
+        match self.store.list_floor_plans(None, 0, i64::MAX).await {
+            Ok(plans) => {
+                self.plan_sizes = plans
+                    .into_iter()
+                    .filter_map(|p| Some((p.id, (p.width_m?, p.height_m?))))
+                    .collect();
+            }
+            Err(err) => tracing::warn!(error = %err, "could not load floor plans"),
         }
         match self.store.gateway_keys().await {
             Ok(gateways) => {
@@ -355,7 +369,7 @@ impl Pipeline {
                 let Some(position) = self
                     .tag_states
                     .get(&tag_id)
-                    .and_then(|s| s.position(tag_id, &self.anchors))
+                    .and_then(|s| s.position(tag_id, &self.anchors, &self.plan_sizes))
                 else {
                     continue;
                 };

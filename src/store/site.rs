@@ -33,6 +33,9 @@ pub struct FloorPlan {
     pub image_url: Option<String>,
     pub width: Option<f64>,
     pub height: Option<f64>,
+    /// The image's physical size in metres.
+    pub width_m: Option<f64>,
+    pub height_m: Option<f64>,
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -50,7 +53,7 @@ macro_rules! floor_columns {
 }
 macro_rules! plan_columns {
     () => {
-        "id, floor_id, name, image_url, width, height, description, created_at, updated_at"
+        "id, floor_id, name, image_url, width, height, width_m, height_m, description, created_at, updated_at"
     };
 }
 
@@ -139,7 +142,7 @@ impl Store {
     /// The floor plans of every floor of a building, by plan name.
     pub async fn floor_plans_of_building(&self, building_id: i64) -> Result<Vec<FloorPlan>> {
         const SQL: &str = "SELECT fp.id, fp.floor_id, fp.name, fp.image_url, fp.width, fp.height, \
-             fp.description, fp.created_at, fp.updated_at \
+             fp.width_m, fp.height_m, fp.description, fp.created_at, fp.updated_at \
              FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
              WHERE f.building_id = $1 ORDER BY fp.name, fp.id";
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
@@ -251,8 +254,8 @@ impl Store {
 
     pub async fn insert_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
         const SQL: &str = concat!(
-            "INSERT INTO floor_plans (floor_id, name, image_url, width, height, description, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING ",
+            "INSERT INTO floor_plans (floor_id, name, image_url, width, height, width_m, height_m, description, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
             plan_columns!()
         );
         Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
@@ -261,6 +264,8 @@ impl Store {
             .bind(&p.image_url)
             .bind(p.width)
             .bind(p.height)
+            .bind(p.width_m)
+            .bind(p.height_m)
             .bind(&p.description)
             .bind(now())
             .fetch_one(pool)
@@ -270,7 +275,7 @@ impl Store {
     pub async fn update_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
         const SQL: &str = concat!(
             "UPDATE floor_plans SET floor_id = $2, name = $3, image_url = $4, width = $5, height = $6, \
-             description = $7, updated_at = $8 WHERE id = $1 RETURNING ",
+             width_m = $7, height_m = $8, description = $9, updated_at = $10 WHERE id = $1 RETURNING ",
             plan_columns!()
         );
         Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
@@ -280,6 +285,8 @@ impl Store {
             .bind(&p.image_url)
             .bind(p.width)
             .bind(p.height)
+            .bind(p.width_m)
+            .bind(p.height_m)
             .bind(&p.description)
             .bind(now())
             .fetch_one(pool)

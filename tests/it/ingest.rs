@@ -140,7 +140,7 @@ backend_tests! {
         let token = app.admin_token().await;
         let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
         let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "Ground"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "Ground plan"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "Ground plan", "width_m": 20.0, "height_m": 10.0}), StatusCode::CREATED).await["id"].as_i64().unwrap();
         let west = app.create("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
         let east = app.create("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
         let ana = app.create("/api/v1/people", &token, json!({"full_name": "Ana"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
@@ -164,6 +164,9 @@ backend_tests! {
         let x = row["x"].as_f64().unwrap();
         assert!(x > 0.1 && x < 0.5, "between the gateways, nearer West: {x}");
         assert!(row["rssi"].as_f64().unwrap() < -50.0);
+        assert!((row["x_m"].as_f64().unwrap() - x * 20.0).abs() < 0.01, "metres from the plan's size: {row}");
+        assert_eq!(row["y_m"].as_f64(), Some(5.0));
+        assert!(row["accuracy_m"].as_f64().unwrap() >= 0.5);
         let (_, with_inactive) = app.get("/api/v1/positions/current?only_active_people=false", &token).await;
         assert_eq!(with_inactive.as_array().unwrap().len(), 2, "Bob is inactive");
 
