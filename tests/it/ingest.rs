@@ -287,3 +287,55 @@ backend_tests! {
         assert_eq!(count("is_open = TRUE").await, "1");
     }
 }
+
+backend_tests! {
+    async fn sigterm_under_load_loses_no_acknowledged_reading(backend: Backend) {
+        use securityvision::server::{App, ServeOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::common::TestDatabase::create(backend, dir.path()).await;
+        let config = crate::common::test_config(dir.path(), &db.url);
+        let app = App::prepare(config.clone(), ServeOptions::default()).await.unwrap();
+        let password = app.first_gateway.as_ref().unwrap().password.clone();
+        for i in 0..10 {
+            let tag = securityvision::store::people::Tag { mac_address: format!("AC233F0000{i:02X}"), active: true, ..Default::default() };
+            app.state.store.save_tag(&tag).await.unwrap();
+        }
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = app.start(listener, shutdown.clone()).await.unwrap();
+        let mut gw = Client::connect(running.mqtt_addr.unwrap(), Options::new("gw").login("gateway", &password)).await.unwrap();
+        let publisher = gw.client.clone();
+        let report: String = {
+            let readings: Vec<String> = (0..10).map(|i| format!(r#"{{"mac":"AC233F0000{i:02X}","rssi":-60}}"#)).collect();
+            format!("[{}]", readings.join(","))
+        };
+        let sender = tokio::spawn(async move {
+            for _ in 0..20_000 {
+                if publisher.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, report.clone()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut acked = 0u64;
+        while acked < 300 {
+            if let Some(crate::mqtt::Seen::PubAck) = gw.next().await {
+                acked += 1;
+            }
+        }
+        // SIGTERM in the middle of the stream.
+        shutdown.cancel();
+        running.wait().await.expect("a clean stop");
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(300), gw.seen.recv()).await {
+            if matches!(event, crate::mqtt::Seen::PubAck) {
+                acked += 1;
+            }
+        }
+        sender.abort();
+
+        // Restart on the same database and count.
+        let again = App::prepare(config, ServeOptions::default()).await.unwrap();
+        let stored = again.state.store.list_readings(Default::default(), 0, i64::MAX).await.unwrap().len() as u64;
+        assert!(stored >= acked * 10, "{acked} reports (10 readings each) acknowledged, {stored} readings stored");
+        again.state.store.close().await;
+    }
+}
