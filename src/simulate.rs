@@ -19,34 +19,108 @@ const PATH_LOSS_EXPONENT: f64 = 2.5;
 /// Tags quieter than this are not heard.
 const SENSITIVITY_DBM: f64 = -100.0;
 const WALK_SPEED_M_S: f64 = 1.2;
+/// Gateways hang from the ceiling, this far above the tags.
+const CEILING_M: f64 = 2.5;
 
-struct Tag {
-    mac: String,
-    x: f64,
-    y: f64,
+/// A simulated tag: where it really is.
+pub struct Tag {
+    pub mac: String,
+    pub x: f64,
+    pub y: f64,
     target: (f64, f64),
 }
 
+/// Gateways on a grid over a room and tags walking in it; each step yields the gateway
+/// reports. The benchmark scores the appliance's positions against `tags`.
+pub struct Scenario {
+    /// (MAC, x, y) in metres.
+    pub gateways: Vec<(String, f64, f64)>,
+    pub tags: Vec<Tag>,
+    width: f64,
+    height: f64,
+    noise_db: f64,
+    rng: rand::rngs::StdRng,
+}
+
+impl Scenario {
+    pub fn new(
+        gateways: usize,
+        tags: usize,
+        width: f64,
+        height: f64,
+        noise_db: f64,
+        seed: u64,
+    ) -> Scenario {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let gateways = grid(gateways, width, height)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (x, y))| (format!("AC233FC0{:04X}", i + 1), x, y))
+            .collect();
+        let tags = (0..tags)
+            .map(|i| Tag {
+                mac: format!("AC233F{:06X}", 0x10_0000 + i),
+                x: rng.random_range(0.0..width),
+                y: rng.random_range(0.0..height),
+                target: (rng.random_range(0.0..width), rng.random_range(0.0..height)),
+            })
+            .collect();
+        Scenario {
+            gateways,
+            tags,
+            width,
+            height,
+            noise_db,
+            rng,
+        }
+    }
+
+    /// Moves every tag `dt` seconds along its walk.
+    pub fn advance(&mut self, dt: f64) {
+        for tag in &mut self.tags {
+            walk(tag, dt, self.width, self.height, &mut self.rng);
+        }
+    }
+
+    /// What each gateway hears now: (topic, payload) per gateway that hears any tag, and
+    /// the number of readings.
+    pub fn reports(&mut self, format: PayloadFormat) -> (Vec<(String, Vec<u8>)>, u64) {
+        let mut reports = Vec::new();
+        let mut readings = 0;
+        for (gateway, gx, gy) in &self.gateways {
+            let heard: Vec<(String, i32)> = self
+                .tags
+                .iter()
+                .filter_map(|t| {
+                    let d = ((t.x - gx).powi(2) + (t.y - gy).powi(2) + CEILING_M.powi(2)).sqrt();
+                    let mut rssi = RSSI_AT_1M - 10.0 * PATH_LOSS_EXPONENT * d.log10()
+                        + gaussian(&mut self.rng) * self.noise_db;
+                    if self.rng.random_bool(0.1) {
+                        rssi -= 6.0; // a multipath fade
+                    }
+                    (rssi > SENSITIVITY_DBM).then(|| (t.mac.clone(), rssi.round() as i32))
+                })
+                .collect();
+            if !heard.is_empty() {
+                readings += heard.len() as u64;
+                reports.push(encode(format, gateway, &heard));
+            }
+        }
+        (reports, readings)
+    }
+}
+
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let gateways: Vec<(String, f64, f64)> = grid(args.gateways, args.width, args.height)
-        .into_iter()
-        .enumerate()
-        .map(|(i, (x, y))| (format!("AC233FC0{:04X}", i + 1), x, y))
-        .collect();
-    let mut tags: Vec<Tag> = (0..args.tags)
-        .map(|i| Tag {
-            mac: format!("AC233F{:06X}", 0x10_0000 + i),
-            x: rng.random_range(0.0..args.width),
-            y: rng.random_range(0.0..args.height),
-            target: (
-                rng.random_range(0.0..args.width),
-                rng.random_range(0.0..args.height),
-            ),
-        })
-        .collect();
+    let mut scenario = Scenario::new(
+        args.gateways,
+        args.tags,
+        args.width,
+        args.height,
+        args.noise_db,
+        args.seed,
+    );
     if let Some(api) = &args.api {
-        register_tags(api, &args, &tags).await?;
+        register_tags(api, &args, &scenario.tags).await?;
     }
 
     let (host, port) = args
@@ -105,28 +179,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let (mut messages, mut readings) = (0u64, 0u64);
     let mut next = tokio::time::Instant::now();
     while started.elapsed().as_secs_f64() < args.duration {
-        let dt = tick.as_secs_f64();
-        for tag in &mut tags {
-            walk(tag, dt, args.width, args.height, &mut rng);
-        }
-        for (gateway, gx, gy) in &gateways {
-            let heard: Vec<(String, i32)> = tags
-                .iter()
-                .filter_map(|t| {
-                    let d = ((t.x - gx).powi(2) + (t.y - gy).powi(2) + 2.5f64.powi(2)).sqrt(); // ceiling height
-                    let mut rssi = RSSI_AT_1M - 10.0 * PATH_LOSS_EXPONENT * d.log10()
-                        + gaussian(&mut rng) * args.noise_db;
-                    if rng.random_bool(0.1) {
-                        rssi -= 6.0; // a multipath fade
-                    }
-                    (rssi > SENSITIVITY_DBM).then(|| (t.mac.clone(), rssi.round() as i32))
-                })
-                .collect();
-            if heard.is_empty() {
-                continue;
-            }
-            readings += heard.len() as u64;
-            let (topic, payload) = encode(args.format, gateway, &heard);
+        scenario.advance(tick.as_secs_f64());
+        let (reports, heard) = scenario.reports(args.format);
+        readings += heard;
+        for (topic, payload) in reports {
             client.publish(topic, qos, false, payload).await?;
             messages += 1;
         }
@@ -145,8 +201,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     driver.abort();
     println!(
         "simulate: {} gateways, {} tags: {messages} messages, {readings} readings in {:.1} s ({} acknowledged)",
-        gateways.len(),
-        tags.len(),
+        scenario.gateways.len(),
+        scenario.tags.len(),
         started.elapsed().as_secs_f64(),
         if qos == QoS::AtLeastOnce {
             acked.load(std::sync::atomic::Ordering::Relaxed).to_string()
@@ -192,7 +248,7 @@ fn gaussian(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-fn encode(format: PayloadFormat, gateway: &str, heard: &[(String, i32)]) -> (String, Vec<u8>) {
+pub fn encode(format: PayloadFormat, gateway: &str, heard: &[(String, i32)]) -> (String, Vec<u8>) {
     let topic = format!("rtls/gateways/{gateway}/beacon");
     let payload = match format {
         PayloadFormat::Minew => {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 /// Smoothing factor of the exponential moving average of RSSI (weight of a new sample).
-const EMA_ALPHA: f64 = 0.3;
+const EMA_ALPHA: f64 = 0.5;
 /// How much stronger (dB) another gateway must be heard before the tag moves to it.
 const HYSTERESIS_DB: f64 = 4.0;
 /// Gateways not heard from the tag for this long no longer count.
@@ -21,6 +21,47 @@ const SIGNAL_WINDOW_SECONDS: i64 = 10;
 /// Path-loss model: RSSI at 1 m and exponent.
 const RSSI_AT_1M: f64 = -59.0;
 const PATH_LOSS_EXPONENT: f64 = 2.5;
+
+/// How far above the tags gateways hang (ceiling mounts); the path-loss distance is the
+/// slant distance, the plan needs the horizontal one.
+const GATEWAY_HEIGHT_M: f64 = 2.5;
+
+/// Minimises Σ w·(|p − a| − r)² over p = (x, y) inside the plan, from `start`.
+/// `anchors`: (x, y, horizontal distance, weight), in metres.
+fn least_squares(
+    anchors: &[(f64, f64, f64, f64)],
+    start: (f64, f64),
+    size: (f64, f64),
+) -> (f64, f64) {
+    if anchors.len() < 3 {
+        return start; // two circles do not fix a point; the centroid is the better guess
+    }
+    let (mut x, mut y) = start;
+    for _ in 0..15 {
+        let (mut a11, mut a12, mut a22, mut b1, mut b2) = (1e-3, 0.0, 1e-3, 0.0, 0.0);
+        for (ax, ay, r, w) in anchors {
+            let (dx, dy) = (x - ax, y - ay);
+            let distance = (dx * dx + dy * dy).sqrt().max(1e-3);
+            let (jx, jy, e) = (dx / distance, dy / distance, distance - r);
+            a11 += w * jx * jx;
+            a12 += w * jx * jy;
+            a22 += w * jy * jy;
+            b1 += w * jx * e;
+            b2 += w * jy * e;
+        }
+        let det = a11 * a22 - a12 * a12;
+        if det.abs() < 1e-12 {
+            break;
+        }
+        let (sx, sy) = ((a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det);
+        x = (x - sx).clamp(0.0, size.0);
+        y = (y - sy).clamp(0.0, size.1);
+        if sx.abs() + sy.abs() < 1e-3 {
+            break;
+        }
+    }
+    (x, y)
+}
 
 /// Where a gateway is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,22 +182,36 @@ impl TagState {
             let y = used.iter().map(|(a, _, w)| a.y * w).sum::<f64>() / total;
             (used[0].0.floor_plan_id, x, y)
         });
-        // In metres: the weighted RMS of the differences between each gateway's distance to
-        // the estimate and the distance its signal suggests (at least 0.5 m).
+        // With the plan's size known, refine in metres: a weighted least-squares fit of the
+        // horizontal distances (Gauss-Newton from the centroid), and as accuracy the
+        // weighted RMS of what remains (at least 0.5 m).
         let metres = estimate.and_then(|(plan, x, y)| {
             let (width, height) = *plan_sizes.get(&plan)?;
-            let (xm, ym) = (x * width, y * height);
-            let residual: f64 = used
+            let anchors: Vec<(f64, f64, f64, f64)> = used
                 .iter()
-                .map(|(a, d, w)| {
-                    let geometric =
-                        ((a.x * width - xm).powi(2) + (a.y * height - ym).powi(2)).sqrt();
-                    w * (geometric - d).powi(2)
+                .map(|(a, d, _)| {
+                    let horizontal = (d * d - GATEWAY_HEIGHT_M * GATEWAY_HEIGHT_M)
+                        .max(0.01)
+                        .sqrt();
+                    (a.x * width, a.y * height, horizontal, 1.0 / d)
+                })
+                .collect();
+            let (xm, ym) = least_squares(&anchors, (x * width, y * height), (width, height));
+            let weights: f64 = anchors.iter().map(|a| a.3).sum();
+            let residual: f64 = anchors
+                .iter()
+                .map(|(ax, ay, r, w)| {
+                    w * (((ax - xm).powi(2) + (ay - ym).powi(2)).sqrt() - r).powi(2)
                 })
                 .sum::<f64>()
-                / total;
-            Some((xm, ym, residual.sqrt().max(0.5)))
+                / weights;
+            let (x, y) = (xm / width, ym / height);
+            Some((xm, ym, residual.sqrt().max(0.5), x, y))
         });
+        let estimate = match metres {
+            Some((_, _, _, x, y)) => estimate.map(|(plan, _, _)| (plan, x, y)),
+            None => estimate,
+        };
         let round = |v: f64| (v * 100.0).round() / 100.0;
         Some(TagPosition {
             tag_id,
