@@ -213,6 +213,8 @@ pub struct IngestConfig {
     /// Register a gateway on its first report; off: reports of unknown gateways are
     /// refused (counted).
     pub auto_register_gateways: bool,
+    /// Readings older than this many days are deleted (0: keep them all).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +231,7 @@ impl Default for IngestConfig {
             queue_capacity: 65_536,
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
+            retention_days: 30,
         }
     }
 }
@@ -562,6 +565,11 @@ const ENV_KEYS: &[EnvKey] = &[
         secret: false,
     },
     EnvKey {
+        key: "ingest.retention_days",
+        names: &["SV_INGEST_RETENTION_DAYS", "PRESENCE_LOG_RETENTION_DAYS"],
+        secret: false,
+    },
+    EnvKey {
         key: "ingest.queue_capacity",
         names: &["SV_INGEST_QUEUE_CAPACITY"],
         secret: false,
@@ -892,6 +900,14 @@ impl Config {
             "ingest.auto_register_gateways" => {
                 self.ingest.auto_register_gateways = parse_bool(value)
                     .ok_or_else(|| invalid("ingest.auto_register_gateways", "true or false"))?
+            }
+            "ingest.retention_days" => {
+                self.ingest.retention_days = value.parse().map_err(|_| {
+                    invalid(
+                        "ingest.retention_days",
+                        "a whole number of days (0: keep all)",
+                    )
+                })?
             }
             "ingest.queue_capacity" => {
                 self.ingest.queue_capacity = value

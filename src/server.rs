@@ -127,6 +127,11 @@ impl App {
             config.devices.offline_after_seconds,
             shutdown.clone(),
         ));
+        let retention = tokio::spawn(crate::jobs::retention::run(
+            state.store.clone(),
+            config.ingest.retention_days,
+            shutdown.clone(),
+        ));
         let (broker, external) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
@@ -178,6 +183,7 @@ impl App {
                 let _ = external.await;
             }
             let _ = monitor.await;
+            let _ = retention.await;
             if tokio::time::timeout(grace, ingest).await.is_err() {
                 tracing::warn!("the ingest queue did not drain within the grace period");
             }

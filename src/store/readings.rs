@@ -165,3 +165,24 @@ impl Store {
             .await
     }
 }
+
+impl Store {
+    /// Deletes readings older than `cutoff`, in chunks so that a long backlog never holds
+    /// the writer for long; returns how many were deleted.
+    pub async fn delete_readings_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        const CHUNK: &str = "DELETE FROM collection_logs WHERE id IN \
+             (SELECT id FROM collection_logs WHERE created_at < $1 LIMIT 10000)";
+        let mut total = 0;
+        loop {
+            let deleted = on_pool!(self, write, |pool| sqlx::query(CHUNK)
+                .bind(cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected());
+            total += deleted;
+            if deleted == 0 {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -440,14 +440,14 @@ backend_tests! {
 }
 
 /// A mosquitto broker on a free loopback port, stopped when dropped.
-struct Mosquitto {
+pub struct Mosquitto {
     child: tokio::process::Child,
-    port: u16,
+    pub port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
-    async fn start() -> Option<Mosquitto> {
+    pub async fn start() -> Option<Mosquitto> {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());

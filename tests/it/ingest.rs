@@ -339,3 +339,55 @@ backend_tests! {
         again.state.store.close().await;
     }
 }
+
+backend_tests! {
+    async fn old_readings_are_deleted_by_the_retention_job(backend: Backend) {
+        use securityvision::server::{App, ServeOptions};
+        use securityvision::store::readings::NewReading;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::common::TestDatabase::create(backend, dir.path()).await;
+        let mut config = crate::common::test_config(dir.path(), &db.url);
+        config.ingest.retention_days = 7;
+        let app = App::prepare(config, ServeOptions::default()).await.unwrap();
+        let store = app.state.store.clone();
+        let tag = store.save_tag(&securityvision::store::people::Tag { mac_address: "112233445566".into(), active: true, ..Default::default() }).await.unwrap();
+        let gateway = store.insert_device(&securityvision::store::devices::Device { name: "GW".into(), device_type: "BLE_GATEWAY".into(), ..Default::default() }).await.unwrap();
+        let now = chrono::Utc::now();
+        let reading = |days: i64| NewReading { device_id: gateway.id, tag_id: tag.id, rssi: Some(-60), created_at: now - chrono::Duration::days(days) };
+        store.store_readings(&[reading(30), reading(8), reading(6), reading(0)], &[]).await.unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = app.start(listener, shutdown.clone()).await.unwrap();
+        let mut left = 0;
+        for _ in 0..100 {
+            left = store.list_readings(Default::default(), 0, 100).await.unwrap().len();
+            if left == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(left, 2, "the readings of the last 7 days stay");
+        shutdown.cancel();
+        running.wait().await.unwrap();
+    }
+
+    async fn external_mode_feeds_the_pipeline(backend: Backend) {
+        let Some(mosquitto) = crate::broker::Mosquitto::start().await else { return };
+        let port = mosquitto.port;
+        let app = TestApp::start_with(backend, move |c| {
+            c.mqtt.mode = securityvision::config::MqttMode::External;
+            c.mqtt.external_host = "127.0.0.1".into();
+            c.mqtt.external_port = port;
+        })
+        .await;
+        let token = app.admin_token().await;
+        app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let gw = Client::connect(addr, Options::new("site-gw")).await.unwrap();
+        gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-61}"#).await;
+        assert!(eventually(async || readings(&app, &token).await.len() == 1).await, "a reading through the external broker");
+        let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
+        assert_eq!(gateways[0]["mac_address"], "AC:23:3F:C0:AA:AA");
+    }
+}
