@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::auth::{hash_password, random_secret};
+use crate::auth::{hash_password_in_background, random_secret};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::users::{NewUser, ROLE_ADMIN};
@@ -70,10 +70,7 @@ pub async fn ensure_first_admin(
     let email = crate::auth::normalize_email(&config.auth.admin_email)
         .context("auth.admin_email is not an e-mail address")?;
     let password = random_secret(18);
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&password)).await?
-    };
+    let hash = hash_password_in_background(&password).await?;
     let new = NewUser {
         email: email.clone(),
         full_name: "Administrator".into(),
@@ -123,10 +120,7 @@ pub async fn ensure_first_gateway_credential(
         return Ok(None);
     }
     let password = random_secret(18);
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&password)).await?
-    };
+    let hash = hash_password_in_background(&password).await?;
     let credential = crate::store::mqtt::MqttCredential {
         username: FIRST_GATEWAY_USERNAME.into(),
         password_hash: hash,

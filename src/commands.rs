@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{hash_password, normalize_email, random_secret};
+use crate::auth::{hash_password_in_background, normalize_email, random_secret};
 use crate::bootstrap;
 use crate::cli::{Cli, Command, ConfigCommand, SeedArgs};
 use crate::config::{self, Config, Overrides};
@@ -185,10 +185,7 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
         Some(_) => anyhow::bail!("the admin password must have at least 8 characters"),
         None => (random_secret(18), true),
     };
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&password)).await?
-    };
+    let hash = hash_password_in_background(&password).await?;
     let user = store
         .create_user(&NewUser {
             email: email.clone(),

@@ -15,7 +15,9 @@ use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, AuthUser, INACTIVE_USER, parse_json};
 use super::users::{UserCreate, UserRead, new_user_from};
 use super::validate::Checks;
-use crate::auth::{PasswordCheck, hash_password, normalize_email, verify_password};
+use crate::auth::{
+    PasswordCheck, hash_password_in_background, normalize_email, verify_password_in_background,
+};
 use crate::store::users::{ROLE_ADMIN, User};
 
 const BAD_LOGIN: &str = "E-mail ou senha inválidos";
@@ -112,14 +114,8 @@ async fn login(State(state): State<AppState>, request: Request) -> ApiResult<Jso
         return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
     }
     let user = state.store.user_by_email(&email).await?;
-    // Verify against a real hash even for unknown accounts, so timing does not reveal
-    // which e-mail addresses exist.
-    let stored = user
-        .as_ref()
-        .map(|u| u.hashed_password.clone())
-        .unwrap_or_else(dummy_hash);
-    let candidate = password.clone();
-    let check = blocking(move || verify_password(&candidate, &stored)).await?;
+    let stored = user.as_ref().map(|u| u.hashed_password.clone());
+    let check = verify_password_in_background(&password, stored).await?;
     let Some(user) = user.filter(|_| check.is_valid()) else {
         state.login_throttle.record_failure(&email);
         tracing::info!(email = %email, "failed login");
@@ -138,7 +134,7 @@ async fn login(State(state): State<AppState>, request: Request) -> ApiResult<Jso
 
 /// Replaces a legacy bcrypt hash by argon2id after a successful login.
 async fn upgrade_legacy_hash(state: &AppState, user: &User, password: String) {
-    let Ok(hash) = blocking(move || hash_password(&password)).await else {
+    let Ok(hash) = hash_password_in_background(&password).await else {
         return;
     };
     let result = state
@@ -157,21 +153,6 @@ async fn upgrade_legacy_hash(state: &AppState, user: &User, password: String) {
             tracing::warn!(user_id = user.id, error = %err, "could not upgrade legacy password hash")
         }
     }
-}
-
-/// An argon2id hash of a random password, computed once.
-fn dummy_hash() -> String {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY
-        .get_or_init(|| hash_password(&crate::auth::random_secret(16)))
-        .clone()
-}
-
-/// Runs CPU-bound work (password hashing) off the async workers.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Creates the first administrator, only while none exists. Atomic: of two concurrent
@@ -270,9 +251,8 @@ async fn change_password(
     let mut checks = Checks::new();
     super::users::check_password(&mut checks, "new_password", &body.new_password);
     checks.finish()?;
-    let stored = user.hashed_password.clone();
-    let current = body.current_password;
-    if !blocking(move || verify_password(&current, &stored))
+    let stored = Some(user.hashed_password.clone());
+    if !verify_password_in_background(&body.current_password, stored)
         .await?
         .is_valid()
     {
@@ -282,8 +262,7 @@ async fn change_password(
             "the current password is wrong",
         )));
     }
-    let new_password = body.new_password;
-    let hash = blocking(move || hash_password(&new_password)).await?;
+    let hash = hash_password_in_background(&body.new_password).await?;
     let updated = state
         .store
         .update_user(user.id, |u| {

@@ -111,6 +111,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Work moved to a blocking thread (password hashing) that panicked.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

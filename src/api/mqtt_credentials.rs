@@ -13,12 +13,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::blocking;
 use super::changes::{or_404, or_409, record};
 use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::validate::{Checks, Patch};
-use crate::auth::{hash_password, random_secret};
+use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
 use crate::store::mqtt::{COLLECTOR, CUSTOM, GATEWAY, MqttCredential, ROLES};
 
@@ -197,10 +196,7 @@ async fn create(
     }
     checks.finish()?;
     let password = body.password.unwrap_or_else(|| random_secret(18));
-    let hash = {
-        let password = password.clone();
-        blocking(move || hash_password(&password)).await?
-    };
+    let hash = hash_password_in_background(&password).await?;
     let new = MqttCredential {
         username: username.clone(),
         password_hash: hash,
@@ -334,10 +330,7 @@ async fn rotate(
 ) -> ApiResult<Json<CredentialRead>> {
     let mut c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
     let password = random_secret(18);
-    let hash = {
-        let password = password.clone();
-        blocking(move || hash_password(&password)).await?
-    };
+    let hash = hash_password_in_background(&password).await?;
     c.password_hash = hash;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);

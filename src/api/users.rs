@@ -10,12 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::{EMAIL_TAKEN, blocking};
+use super::auth::EMAIL_TAKEN;
 use super::error::{ApiError, ApiResult};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::validate::{Checks, Patch};
-use crate::auth::{hash_password, normalize_email};
+use crate::auth::{hash_password_in_background, normalize_email};
 use crate::store::StoreError;
 use crate::store::users::{NewUser, ROLE_OPERATOR, ROLE_SUPERADMIN, ROLES, UpdateError, User};
 
@@ -126,8 +126,7 @@ pub async fn new_user_from(body: UserCreate) -> ApiResult<NewUser> {
     checks.one_of("role", &body.role, ROLES);
     check_password(&mut checks, "password", &body.password);
     checks.finish()?;
-    let password = body.password;
-    let hashed_password = blocking(move || hash_password(&password)).await?;
+    let hashed_password = hash_password_in_background(&body.password).await?;
     Ok(NewUser {
         email: email.unwrap_or_default(),
         full_name: body.full_name.trim().to_string(),
@@ -301,8 +300,8 @@ async fn update(
     if grants_superadmin && !admin.is_superadmin() {
         return Err(ApiError::Forbidden(ONLY_SUPERADMIN.into()));
     }
-    let new_hash = match body.password.value().cloned() {
-        Some(password) => Some(blocking(move || hash_password(&password)).await?),
+    let new_hash = match body.password.value() {
+        Some(password) => Some(hash_password_in_background(password).await?),
         None => None,
     };
     let changed: Vec<&str> = [

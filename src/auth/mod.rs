@@ -4,7 +4,7 @@ mod password;
 mod throttle;
 mod token;
 
-pub use password::{PasswordCheck, hash_password, verify_password};
+pub use password::{PasswordCheck, hash_password_in_background, verify_password_in_background};
 pub use throttle::LoginThrottle;
 pub use token::{Claims, TokenError, TokenKeys};
 

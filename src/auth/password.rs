@@ -33,6 +33,35 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// [`hash_password`] on a blocking thread, so that it does not hold up the async workers.
+pub async fn hash_password_in_background(password: &str) -> Result<String, tokio::task::JoinError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password)).await
+}
+
+/// [`verify_password`] on a blocking thread. With no stored hash (unknown account) it
+/// verifies against a hash of a random password and reports `Invalid`: it then takes as
+/// long as for a real account, so timing does not tell which accounts exist.
+pub async fn verify_password_in_background(
+    password: &str,
+    stored: Option<String>,
+) -> Result<PasswordCheck, tokio::task::JoinError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => verify_password(&password, &stored),
+        None => {
+            verify_password(&password, dummy_hash());
+            PasswordCheck::Invalid
+        }
+    })
+    .await
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&super::random_secret(16)))
+}
+
 /// Checks `password` against any hash format we accept. CPU-bound: call it from a
 /// blocking thread.
 pub fn verify_password(password: &str, stored: &str) -> PasswordCheck {
