@@ -8,19 +8,11 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiResult;
-use super::extract::AdminUser;
+use super::extract::{AdminUser, bearer_token};
 
 pub async fn metrics(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let (mut parts, _) = request.into_parts();
-    let presented = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    let scraper = match (&state.config.http.metrics_token, presented) {
+    let scraper = match (&state.config.http.metrics_token, bearer_token(&parts)) {
         (Some(expected), Some(given)) => bool::from(expected.as_bytes().ct_eq(given.as_bytes())),
         _ => false,
     };

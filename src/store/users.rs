@@ -145,16 +145,7 @@ impl Store {
     /// Records that an administrator exists without creating one (the `seed` command
     /// creates its admin through `create_user`).
     pub async fn mark_first_admin_created(&self, email: &str) -> Result<()> {
-        const SQL: &str = "INSERT INTO app_settings (key, value, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO NOTHING";
-        on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(FIRST_ADMIN_KEY)
-            .bind(email)
-            .bind(now())
-            .execute(pool)
-            .await
-            .map(drop)?);
-        Ok(())
+        self.put_setting(FIRST_ADMIN_KEY, email).await
     }
 
     pub async fn count_active_admins(&self) -> Result<i64> {
