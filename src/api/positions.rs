@@ -94,10 +94,12 @@ struct PositionQuery {
     max_age_seconds: Option<i64>,
 }
 
-/// Everything a location row is made of, read once per request.
+/// Everything a location row is made of, read once per request. With `only_active_people`,
+/// positions of deactivated people are left out.
 async fn locate(
     state: &AppState,
     positions: Vec<TagPosition>,
+    only_active_people: bool,
 ) -> ApiResult<Vec<PersonCurrentLocation>> {
     let store = &state.store;
     let tags: HashMap<i64, _> = store
@@ -144,6 +146,9 @@ async fn locate(
         let Some(person) = tag.person_id.and_then(|id| people.get(&id)) else {
             continue;
         };
+        if only_active_people && !person.active {
+            continue;
+        }
         let Some(device) = devices.get(&p.device_id) else {
             continue;
         };
@@ -212,13 +217,8 @@ async fn current_rows(
         .filter(|p| cutoff.is_none_or(|c| p.last_seen_at >= c))
         .collect();
     let only_active = q.only_active_people.unwrap_or(true);
-    let people = state.store.list_people(0, i64::MAX).await?;
-    let inactive: HashSet<i64> = people.iter().filter(|p| !p.active).map(|p| p.id).collect();
     let mut newest: HashMap<i64, PersonCurrentLocation> = HashMap::new();
-    for row in locate(state, positions).await? {
-        if only_active && inactive.contains(&row.person_id) {
-            continue;
-        }
+    for row in locate(state, positions, only_active).await? {
         match newest.get(&row.person_id) {
             Some(existing) if existing.last_seen_at >= row.last_seen_at => {}
             _ => {
@@ -381,7 +381,7 @@ async fn person_location(
             "No collection logs found for this person's tags",
         ));
     }
-    locate(&state, positions)
+    locate(&state, positions, false)
         .await?
         .into_iter()
         .max_by_key(|r| r.last_seen_at)
