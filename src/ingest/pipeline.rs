@@ -181,13 +181,19 @@ pub async fn run(
                 pipeline.publish_positions();
                 pipeline.flush().await;
             }
-            // Registrations and deletions made through the API change what a MAC means.
             _ = sweep.tick() => {
                 pipeline.sessions.sweep(Utc::now());
                 pipeline.flush_sessions().await;
             }
+            // Registrations and deletions made through the API change what a MAC means.
             change = changes.recv(), if listening => {
                 let relevant = match &change {
+                    // Gateways this pipeline registered itself (no user) are already cached.
+                    Ok(event)
+                        if event.event_type == "DEVICE_CREATED" && event.user_id.is_none() =>
+                    {
+                        false
+                    }
                     Ok(event) => matches!(
                         event.event_type,
                         "TAG_CREATED"
@@ -197,8 +203,8 @@ pub async fn run(
                             | "DEVICE_UPDATED"
                             | "DEVICE_DELETED"
                             | "DEVICE_POSITION_UPDATED"
-                | "FLOOR_PLAN_CREATED"
-                | "FLOOR_PLAN_UPDATED"
+                            | "FLOOR_PLAN_CREATED"
+                            | "FLOOR_PLAN_UPDATED"
                     ),
                     // Missed events: reload to be safe.
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
