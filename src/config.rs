@@ -130,6 +130,9 @@ pub struct HttpConfig {
     /// A static bearer token for Prometheus to read `/metrics`; without it, `/metrics`
     /// needs an administrator's token.
     pub metrics_token: Option<String>,
+    /// Serve the web console from this directory instead of the copy embedded in the
+    /// binary (for console development: `npm run build` and reload).
+    pub console_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -273,6 +276,7 @@ impl Default for HttpConfig {
             public_base_url: None,
             shutdown_grace_seconds: 10,
             metrics_token: None,
+            console_dir: None,
         }
     }
 }
@@ -405,6 +409,11 @@ const ENV_KEYS: &[EnvKey] = &[
     EnvKey {
         key: "http.public_base_url",
         names: &["SV_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.console_dir",
+        names: &["SV_HTTP_CONSOLE_DIR"],
         secret: false,
     },
     EnvKey {
@@ -757,6 +766,7 @@ impl Config {
                     .collect()
             }
             "http.public_base_url" => self.http.public_base_url = optional(value),
+            "http.console_dir" => self.http.console_dir = optional(value).map(PathBuf::from),
             "http.shutdown_grace_seconds" => {
                 self.http.shutdown_grace_seconds = value.parse().map_err(|_| {
                     invalid("http.shutdown_grace_seconds", "a whole number of seconds")
@@ -1050,6 +1060,15 @@ impl Config {
                 "http.public_base_url",
                 url,
                 "an http:// or https:// URL",
+            ));
+        }
+        if let Some(dir) = &self.http.console_dir
+            && !dir.join("index.html").is_file()
+        {
+            return Err(invalid(
+                "http.console_dir",
+                &dir.display().to_string(),
+                "a directory holding a built console (index.html)",
             ));
         }
         Ok(())

@@ -22,6 +22,7 @@ pub mod buildings;
 pub mod camera_groups;
 pub mod changes;
 pub mod collection_logs;
+mod console;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -87,7 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .merge(api)
         .merge(openapi::docs(document))
-        .fallback(|| async { ApiError::NotFound("Not Found".into()) })
+        .fallback(console::serve)
         .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(cors)

@@ -8,6 +8,7 @@ mod auth;
 mod broker;
 mod cli;
 mod config;
+mod console;
 mod devices;
 mod groups;
 mod http;
