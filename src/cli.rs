@@ -30,7 +30,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations, or list them with --status
     Migrate(MigrateArgs),
-    /// Create an administrator
+    /// Create an administrator, or with --demo a demo site
     Seed(SeedArgs),
     /// Show the effective configuration or an example file
     #[command(subcommand)]
@@ -67,22 +67,22 @@ pub struct SimulateArgs {
         default_value = "data/initial-mqtt-gateway-password"
     )]
     pub password_file: Option<PathBuf>,
-    /// Gateways, spread evenly over the room
-    #[arg(long, default_value_t = 4)]
+    /// Gateways, spread evenly over the room (the defaults are the `seed --demo` site's)
+    #[arg(long, default_value_t = crate::simulate::DEFAULT_GATEWAYS)]
     pub gateways: usize,
     /// Tags walking in the room
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = crate::simulate::DEFAULT_TAGS)]
     pub tags: usize,
     /// Room width and height, in metres
-    #[arg(long, default_value_t = 6.0)]
+    #[arg(long, default_value_t = crate::simulate::DEFAULT_WIDTH_M)]
     pub width: f64,
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = crate::simulate::DEFAULT_HEIGHT_M)]
     pub height: f64,
     /// Reports per gateway per second
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
     /// Seconds to run
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 600.0)]
     pub duration: f64,
     #[arg(long, value_enum, default_value = "minew")]
     pub format: PayloadFormat,
@@ -128,6 +128,10 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
+    /// Create the demo site instead (a building, two floors with drawn plans, placed
+    /// gateways and cameras, people with the tags that `simulate` moves)
+    #[arg(long, conflicts_with_all = ["admin_email", "admin_password"])]
+    pub demo: bool,
     /// E-mail of the administrator to create [default: auth.admin_email]
     #[arg(long, value_name = "EMAIL")]
     pub admin_email: Option<String>,

@@ -172,6 +172,20 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
         .migrate()
         .await
         .context("applying database migrations")?;
+    if args.demo {
+        let site = crate::demo::seed(&store, &config).await?;
+        store.close().await;
+        println!(
+            "demo site created: building {} ({}), {} gateways, {} cameras, {} people with tags",
+            crate::demo::BUILDING_CODE,
+            site.building_id,
+            site.gateways,
+            site.cameras,
+            site.people
+        );
+        println!("make them walk: securityvision simulate");
+        return Ok(());
+    }
     let email_text = args
         .admin_email
         .unwrap_or_else(|| config.auth.admin_email.clone());

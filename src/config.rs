@@ -218,6 +218,10 @@ pub struct IngestConfig {
     pub auto_register_gateways: bool,
     /// Readings older than this many days are deleted (0: keep them all).
     pub retention_days: u32,
+    /// Seconds between reloads of the tag and gateway caches, so that changes made
+    /// elsewhere (another node, `seed`) are picked up; this node's own API changes apply
+    /// at once.
+    pub cache_refresh_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +239,7 @@ impl Default for IngestConfig {
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
             retention_days: 30,
+            cache_refresh_seconds: 15,
         }
     }
 }
@@ -579,6 +584,11 @@ const ENV_KEYS: &[EnvKey] = &[
         secret: false,
     },
     EnvKey {
+        key: "ingest.cache_refresh_seconds",
+        names: &["SV_INGEST_CACHE_REFRESH_SECONDS"],
+        secret: false,
+    },
+    EnvKey {
         key: "ingest.queue_capacity",
         names: &["SV_INGEST_QUEUE_CAPACITY"],
         secret: false,
@@ -918,6 +928,15 @@ impl Config {
                         "a whole number of days (0: keep all)",
                     )
                 })?
+            }
+            "ingest.cache_refresh_seconds" => {
+                self.ingest.cache_refresh_seconds = value
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=3600).contains(s))
+                    .ok_or_else(|| {
+                        invalid("ingest.cache_refresh_seconds", "a whole number, 1 to 3600")
+                    })?
             }
             "ingest.queue_capacity" => {
                 self.ingest.queue_capacity = value

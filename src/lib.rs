@@ -11,6 +11,7 @@ pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod events;
 pub mod ingest;
 pub mod jobs;

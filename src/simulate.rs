@@ -22,6 +22,12 @@ const WALK_SPEED_M_S: f64 = 1.2;
 /// Gateways hang from the ceiling, this far above the tags.
 const CEILING_M: f64 = 2.5;
 
+/// The default room, which `seed --demo` builds as its ground floor.
+pub const DEFAULT_WIDTH_M: f64 = 20.0;
+pub const DEFAULT_HEIGHT_M: f64 = 12.0;
+pub const DEFAULT_GATEWAYS: usize = 6;
+pub const DEFAULT_TAGS: usize = 12;
+
 /// A simulated tag: where it really is.
 pub struct Tag {
     pub mac: String,

@@ -365,7 +365,7 @@ async fn upload_image(
     if bytes.len() > state.config.media.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge);
     }
-    let image = super::media::store_floor_plan_image(&state, &bytes).await?;
+    let image = super::media::store_floor_plan_image(&state.config, &bytes).await?;
     let old_image = plan.image_url.replace(image.url);
     if plan.width.is_none() || plan.height.is_none() {
         plan.width = Some(image.width as f64);

@@ -15,6 +15,7 @@ use axum::response::Response;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::config::Config;
 
 const FLOOR_PLANS: &str = "floor_plans";
 
@@ -25,7 +26,7 @@ pub struct StoredImage {
 }
 
 /// Checks that `bytes` is a PNG, JPEG or WebP image and writes it under a new name.
-pub async fn store_floor_plan_image(state: &AppState, bytes: &[u8]) -> ApiResult<StoredImage> {
+pub async fn store_floor_plan_image(config: &Config, bytes: &[u8]) -> ApiResult<StoredImage> {
     let not_an_image = || ApiError::BadRequest("File must be an image (PNG, JPEG or WebP)".into());
     let extension = match imagesize::image_type(bytes).map_err(|_| not_an_image())? {
         imagesize::ImageType::Png => "png",
@@ -38,15 +39,14 @@ pub async fn store_floor_plan_image(state: &AppState, bytes: &[u8]) -> ApiResult
         return Err(not_an_image());
     }
     let name = format!("{}.{extension}", random_name());
-    let dir = state.config.media_root().join(FLOOR_PLANS);
+    let dir = config.media_root().join(FLOOR_PLANS);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::write(dir.join(&name), bytes)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let base = state
-        .config
+    let base = config
         .http
         .public_base_url
         .as_deref()

@@ -143,6 +143,11 @@ pub async fn run(
     let writer = tokio::spawn(write_batches(pending, store.clone(), metrics.clone()));
     let mut changes = events.subscribe();
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    // Changes this process did not make (another node, `seed --demo`) reach the caches
+    // at the latest this late.
+    let every = Duration::from_secs(config.ingest.cache_refresh_seconds);
+    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut listening = true;
     let mut pipeline = Pipeline {
         store,
@@ -185,6 +190,7 @@ pub async fn run(
                 pipeline.sessions.sweep(Utc::now());
                 pipeline.flush_sessions().await;
             }
+            _ = refresh.tick() => pipeline.load_caches().await,
             // Registrations and deletions made through the API change what a MAC means.
             change = changes.recv(), if listening => {
                 let relevant = match &change {

@@ -234,3 +234,61 @@ backend_tests! {
         assert_eq!(tags.as_array().unwrap().len(), 10);
     }
 }
+
+backend_tests! {
+    async fn the_demo_site_comes_alive_with_the_simulator(backend: Backend) {
+        let app = crate::common::TestApp::start_with(backend, |c| c.ingest.cache_refresh_seconds = 1).await;
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = app.config.database.url.clone().unwrap();
+        let data_dir = app.data_dir();
+        let seed = |dir: &Path| {
+            run(securityvision(dir)
+                .args(["--data-dir", data_dir.to_str().unwrap(), "--database-url", &database_url, "seed", "--demo"]))
+        };
+        let output = seed(dir.path());
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains("10 gateways, 3 cameras, 12 people with tags"), "{}", text(&output));
+        let again = seed(dir.path());
+        assert!(!again.status.success(), "a second demo is refused");
+        assert!(text(&again).contains("already exists"), "{}", text(&again));
+
+        let token = app.admin_token().await;
+        let (_, plans) = app.get("/api/v1/floor-plans/", &token).await;
+        let office = plans.as_array().unwrap().iter().find(|p| p["name"] == "Open office").unwrap().clone();
+        assert_eq!((office["width_m"].as_f64(), office["height_m"].as_f64()), (Some(20.0), Some(12.0)));
+        let image = app.client.get(app.url(office["image_url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(image.status(), reqwest::StatusCode::OK);
+        assert_eq!(image.headers()["content-type"], "image/png");
+        let (_, gateways) = app.get(&format!("/api/v1/devices/?type=BLE_GATEWAY&floor_plan_id={}", office["id"]), &token).await;
+        assert_eq!(gateways.as_array().unwrap().len(), 6);
+
+        // The running appliance picks up the seeded tags (another process wrote them),
+        // and the simulator's defaults walk them on the demo's ground floor.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mqtt = app.mqtt_addr.unwrap().to_string();
+        let gateway_password = app.gateway_password.clone().unwrap();
+        let output = tokio::task::spawn_blocking(move || {
+            run(securityvision(dir.path())
+                .env("SV_SIMULATE_PASSWORD", gateway_password)
+                .args(["simulate", "--mqtt", &mqtt, "--rate", "4", "--duration", "1"]))
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let mut located = Vec::new();
+        for _ in 0..100 {
+            located = app.get("/api/v1/positions/current", &token).await.1.as_array().unwrap().clone();
+            if located.len() == 12 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(located.len(), 12, "every demo person is located: {located:?}");
+        for row in &located {
+            assert_eq!(row["floor_plan_id"], office["id"], "{row}");
+            assert!(row["person_full_name"].as_str().is_some_and(|n| !n.is_empty()), "{row}");
+            let x_m = row["x_m"].as_f64().unwrap();
+            assert!((0.0..=20.0).contains(&x_m), "{row}");
+        }
+    }
+}
