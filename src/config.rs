@@ -60,6 +60,41 @@ pub struct Config {
     pub media: MediaConfig,
     pub devices: DevicesConfig,
     pub ingest: IngestConfig,
+    pub cambus: CambusConfig,
+}
+
+/// The cameras' bus (CAM-BUS): events in from the collectors, configuration out to them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CambusConfig {
+    /// Tenant segment of the topics the appliance publishes.
+    pub tenant: String,
+    /// Shard of cameras created without one.
+    pub default_shard: String,
+    /// Put camera passwords in the retained `/info` configuration (readable only by
+    /// credentials allowed the camera tree); off for collectors that get them another way.
+    pub publish_passwords: bool,
+    /// Topic prefix of the uplink start/stop commands.
+    pub uplink_tree: String,
+    pub uplink_srt_port: u16,
+    pub uplink_ttl_seconds: u32,
+    /// A tagged person this close to a camera (metres, on plans whose size is known) when
+    /// one of its events happens is listed with the event.
+    pub nearby_radius_m: f64,
+}
+
+impl Default for CambusConfig {
+    fn default() -> Self {
+        CambusConfig {
+            tenant: "default".into(),
+            default_shard: "shard-1".into(),
+            publish_passwords: true,
+            uplink_tree: "security-vision/cameras".into(),
+            uplink_srt_port: 8890,
+            uplink_ttl_seconds: 300,
+            nearby_radius_m: 5.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,6 +295,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             devices: DevicesConfig::default(),
             ingest: IngestConfig::default(),
+            cambus: CambusConfig::default(),
         }
     }
 }
@@ -611,6 +647,41 @@ const ENV_KEYS: &[EnvKey] = &[
         names: &["SV_MQTT_LISTEN"],
         secret: false,
     },
+    EnvKey {
+        key: "cambus.tenant",
+        names: &["SV_CAMBUS_TENANT", "CAMBUS_TENANT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "cambus.default_shard",
+        names: &["SV_CAMBUS_DEFAULT_SHARD", "CAMBUS_DEFAULT_SHARD"],
+        secret: false,
+    },
+    EnvKey {
+        key: "cambus.publish_passwords",
+        names: &["SV_CAMBUS_PUBLISH_PASSWORDS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "cambus.uplink_tree",
+        names: &["SV_CAMBUS_UPLINK_TREE", "CAMBUS_UPLINK_BASE_TOPIC"],
+        secret: false,
+    },
+    EnvKey {
+        key: "cambus.uplink_srt_port",
+        names: &["SV_CAMBUS_UPLINK_SRT_PORT", "CAMBUS_UPLINK_SRT_PORT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "cambus.uplink_ttl_seconds",
+        names: &["SV_CAMBUS_UPLINK_TTL_SECONDS", "CAMBUS_UPLINK_TTL_SECONDS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "cambus.nearby_radius_m",
+        names: &["SV_CAMBUS_NEARBY_RADIUS_M"],
+        secret: false,
+    },
 ];
 
 /// `SV_*` variables that are not configuration keys but are read elsewhere.
@@ -929,6 +1000,36 @@ impl Config {
                     )
                 })?
             }
+            "cambus.tenant" => self.cambus.tenant = value.trim().to_string(),
+            "cambus.default_shard" => self.cambus.default_shard = value.trim().to_string(),
+            "cambus.publish_passwords" => {
+                self.cambus.publish_passwords = parse_bool(value)
+                    .ok_or_else(|| invalid("cambus.publish_passwords", "true or false"))?
+            }
+            "cambus.uplink_tree" => {
+                self.cambus.uplink_tree = value.trim().trim_end_matches('/').to_string()
+            }
+            "cambus.uplink_srt_port" => {
+                self.cambus.uplink_srt_port = value
+                    .parse()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| invalid("cambus.uplink_srt_port", "a port, 1 to 65535"))?
+            }
+            "cambus.uplink_ttl_seconds" => {
+                self.cambus.uplink_ttl_seconds = value.parse().map_err(|_| {
+                    invalid("cambus.uplink_ttl_seconds", "a whole number of seconds")
+                })?
+            }
+            "cambus.nearby_radius_m" => {
+                self.cambus.nearby_radius_m = value
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| r.is_finite() && *r > 0.0)
+                    .ok_or_else(|| {
+                        invalid("cambus.nearby_radius_m", "a distance in metres, above 0")
+                    })?
+            }
             "ingest.cache_refresh_seconds" => {
                 self.ingest.cache_refresh_seconds = value
                     .parse()
@@ -1008,9 +1109,25 @@ impl Config {
                 "mqtt.tls_cert and mqtt.tls_key must name PEM files",
             ));
         }
+        if self.cambus.tenant.is_empty() || self.cambus.tenant.contains(['+', '#', '/']) {
+            return Err(invalid(
+                "cambus.tenant",
+                &self.cambus.tenant,
+                "a topic segment without / + #, e.g. default",
+            ));
+        }
+        if !(self.cambus.nearby_radius_m.is_finite() && self.cambus.nearby_radius_m > 0.0) {
+            let v = self.cambus.nearby_radius_m.to_string();
+            return Err(invalid(
+                "cambus.nearby_radius_m",
+                &v,
+                "a distance in metres, above 0",
+            ));
+        }
         for (key, tree) in [
             ("mqtt.gateway_tree", &self.mqtt.gateway_tree),
             ("mqtt.camera_tree", &self.mqtt.camera_tree),
+            ("cambus.uplink_tree", &self.cambus.uplink_tree),
         ] {
             if tree.is_empty()
                 || tree.contains(['+', '#'])

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod broker;
+pub mod cambus;
 pub mod cli;
 pub mod commands;
 pub mod config;

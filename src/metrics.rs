@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::cambus::topic::CameraRejection;
 use crate::ingest::decode::Rejection;
 
 /// Why the broker refused a connection or a packet; each has its own counter.
@@ -77,6 +78,20 @@ pub struct Metrics {
     pub ingest_readings_stored: AtomicU64,
     /// Readings that could not be stored after retries.
     pub ingest_store_failures: AtomicU64,
+    /// Messages of the camera tree handed to the CAM-BUS collector.
+    pub cambus_received: AtomicU64,
+    cambus_rejections: [AtomicU64; 5],
+    pub cambus_events_stored: AtomicU64,
+    /// Events already stored (a collector repeating itself after a reconnect).
+    pub cambus_duplicates: AtomicU64,
+    /// `/info` messages heard on the bus (the appliance's own configuration channel).
+    pub cambus_info_ignored: AtomicU64,
+    /// Events and statuses that could not be stored.
+    pub cambus_store_failures: AtomicU64,
+    /// Retained `/info` configurations published, failed, and waiting.
+    pub cambus_publishes: AtomicU64,
+    pub cambus_publish_failures: AtomicU64,
+    pub cambus_publish_pending: AtomicI64,
 }
 
 impl Metrics {
@@ -90,6 +105,14 @@ impl Metrics {
 
     pub fn ingest_rejections(&self, why: Rejection) -> u64 {
         self.ingest_rejections[why as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn cambus_rejected(&self, why: CameraRejection) {
+        self.cambus_rejections[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cambus_rejections(&self, why: CameraRejection) -> u64 {
+        self.cambus_rejections[why as usize].load(Ordering::Relaxed)
     }
 
     pub fn refusals(&self, why: Refusal) -> u64 {
@@ -193,58 +216,116 @@ impl Metrics {
         for (name, help, value) in ingest_counters {
             counter(name, help, "counter", get(value));
         }
-        let _ = writeln!(
-            out,
-            "# HELP sv_ingest_rejected_total Gateway reports rejected, by reason.\n# TYPE sv_ingest_rejected_total counter"
-        );
-        for why in Rejection::ALL {
-            let _ = writeln!(
-                out,
-                "sv_ingest_rejected_total{{reason=\"{}\"}} {}",
-                why.label(),
-                self.ingest_rejections(why)
-            );
+        let cambus_counters: [(&str, &str, &AtomicU64); 7] = [
+            (
+                "sv_cambus_received_total",
+                "Messages of the camera tree handed to the CAM-BUS collector.",
+                &self.cambus_received,
+            ),
+            (
+                "sv_cambus_events_stored_total",
+                "Camera events and statuses stored.",
+                &self.cambus_events_stored,
+            ),
+            (
+                "sv_cambus_duplicates_total",
+                "Camera events already stored (repeated by a collector).",
+                &self.cambus_duplicates,
+            ),
+            (
+                "sv_cambus_info_ignored_total",
+                "/info messages heard on the bus and not stored (the appliance's own channel).",
+                &self.cambus_info_ignored,
+            ),
+            (
+                "sv_cambus_store_failures_total",
+                "Camera events and statuses that could not be stored.",
+                &self.cambus_store_failures,
+            ),
+            (
+                "sv_cambus_publishes_total",
+                "Retained camera configurations (/info) published.",
+                &self.cambus_publishes,
+            ),
+            (
+                "sv_cambus_publish_failures_total",
+                "Publishes of camera configurations that failed (retried).",
+                &self.cambus_publish_failures,
+            ),
+        ];
+        for (name, help, value) in cambus_counters {
+            counter(name, help, "counter", get(value));
         }
-        let _ = writeln!(
-            out,
-            "# HELP sv_mqtt_messages_in_total Messages received from clients, by QoS.\n# TYPE sv_mqtt_messages_in_total counter"
+        counter(
+            "sv_cambus_publish_pending",
+            "Camera configurations (/info) waiting to be published.",
+            "gauge",
+            self.cambus_publish_pending.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "sv_mqtt_messages_in_total{{qos=\"0\"}} {}",
-            get(&self.mqtt_messages_in_qos0)
+        labelled(
+            &mut out,
+            (
+                "sv_ingest_rejected_total",
+                "Gateway reports rejected, by reason.",
+            ),
+            "reason",
+            Rejection::ALL.map(|why| (why.label(), self.ingest_rejections(why))),
         );
-        let _ = writeln!(
-            out,
-            "sv_mqtt_messages_in_total{{qos=\"1\"}} {}",
-            get(&self.mqtt_messages_in_qos1)
+        labelled(
+            &mut out,
+            (
+                "sv_cambus_rejected_total",
+                "Camera-tree messages refused, by reason.",
+            ),
+            "reason",
+            CameraRejection::ALL.map(|why| (why.label(), self.cambus_rejections(why))),
         );
-        let _ = writeln!(
-            out,
-            "# HELP sv_mqtt_messages_out_total Messages delivered to subscribers, by QoS.\n# TYPE sv_mqtt_messages_out_total counter"
+        labelled(
+            &mut out,
+            (
+                "sv_mqtt_messages_in_total",
+                "Messages received from clients, by QoS.",
+            ),
+            "qos",
+            [
+                ("0", get(&self.mqtt_messages_in_qos0) as u64),
+                ("1", get(&self.mqtt_messages_in_qos1) as u64),
+            ],
         );
-        let _ = writeln!(
-            out,
-            "sv_mqtt_messages_out_total{{qos=\"0\"}} {}",
-            get(&self.mqtt_messages_out_qos0)
+        labelled(
+            &mut out,
+            (
+                "sv_mqtt_messages_out_total",
+                "Messages delivered to subscribers, by QoS.",
+            ),
+            "qos",
+            [
+                ("0", get(&self.mqtt_messages_out_qos0) as u64),
+                ("1", get(&self.mqtt_messages_out_qos1) as u64),
+            ],
         );
-        let _ = writeln!(
-            out,
-            "sv_mqtt_messages_out_total{{qos=\"1\"}} {}",
-            get(&self.mqtt_messages_out_qos1)
+        labelled(
+            &mut out,
+            (
+                "sv_mqtt_refused_total",
+                "Connections and packets refused, by reason.",
+            ),
+            "reason",
+            Refusal::ALL.map(|why| (why.label(), self.refusals(why))),
         );
-        let _ = writeln!(
-            out,
-            "# HELP sv_mqtt_refused_total Connections and packets refused, by reason.\n# TYPE sv_mqtt_refused_total counter"
-        );
-        for why in Refusal::ALL {
-            let _ = writeln!(
-                out,
-                "sv_mqtt_refused_total{{reason=\"{}\"}} {}",
-                why.label(),
-                self.refusals(why)
-            );
-        }
         out
+    }
+}
+
+/// A counter with one label: its help, its type, and one line per label value.
+fn labelled<const N: usize>(
+    out: &mut String,
+    (name, help): (&str, &str),
+    label: &str,
+    values: [(&str, u64); N],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (value, count) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
     }
 }

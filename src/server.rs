@@ -20,7 +20,10 @@ use crate::api::{self, AppState};
 use crate::auth::{LoginThrottle, TokenKeys};
 use crate::bootstrap::{self, FirstAdmin};
 use crate::broker::{self, Broker};
+use crate::cambus::collector::Collector;
+use crate::cambus::publisher::{BusOut, CambusHandle, Command, Publisher};
 use crate::config::{Config, MqttMode};
+use crate::jobs::device_monitor::OfflineReports;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +39,8 @@ pub struct App {
     pub first_admin: Option<FirstAdmin>,
     /// Set when this start created the first MQTT gateway credential.
     pub first_gateway: Option<bootstrap::FirstGateway>,
+    /// Commands for the CAM-BUS publisher (started with the broker).
+    cambus_commands: tokio::sync::mpsc::Receiver<Command>,
 }
 
 /// A started appliance.
@@ -83,6 +88,7 @@ impl App {
         );
         let secrets = crate::secrets::SecretBox::load_or_create(&config.data_dir)?;
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);
+        let (cambus_handle, cambus_commands) = CambusHandle::new();
         let state = AppState {
             store: store.clone(),
             config: Arc::new(config),
@@ -93,11 +99,13 @@ impl App {
             metrics: Arc::new(crate::metrics::Metrics::default()),
             mqtt,
             pipeline: Arc::new(crate::ingest::pipeline::PipelineView::default()),
+            cambus: cambus_handle,
         };
         Ok(App {
             state,
             first_admin,
             first_gateway,
+            cambus_commands,
         })
     }
 
@@ -110,10 +118,13 @@ impl App {
     ) -> anyhow::Result<Running> {
         let state = self.state;
         let config = state.config.clone();
-        let (ingest_tx, ingest_rx) =
-            crate::ingest::channel(config.ingest.queue_capacity, state.metrics.clone());
+        let (ingest_tx, ingest_rx) = crate::ingest::channel(
+            config.ingest.queue_capacity,
+            &config.mqtt.camera_tree,
+            state.metrics.clone(),
+        );
         let ingest = tokio::spawn(crate::ingest::pipeline::run(
-            ingest_rx,
+            ingest_rx.readings,
             state.store.clone(),
             state.config.clone(),
             state.metrics.clone(),
@@ -121,9 +132,19 @@ impl App {
             state.pipeline.clone(),
         ));
 
-        let monitor = tokio::spawn(crate::jobs::gateway_monitor::run(
+        let offline_reports = OfflineReports::default();
+        let collector = tokio::spawn(crate::cambus::collector::run(
+            ingest_rx.cameras,
+            Collector {
+                recorder: api::cameras::recorder(&state),
+                metrics: state.metrics.clone(),
+                offline_reports: offline_reports.clone(),
+            },
+        ));
+        let monitor = tokio::spawn(crate::jobs::device_monitor::run(
             state.store.clone(),
             state.events.clone(),
+            offline_reports,
             config.devices.offline_after_seconds,
             shutdown.clone(),
         ));
@@ -132,7 +153,7 @@ impl App {
             config.ingest.retention_days,
             shutdown.clone(),
         ));
-        let (broker, external) = match config.mqtt.mode {
+        let (broker, external, bus_out) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
                     &config.mqtt,
@@ -142,14 +163,33 @@ impl App {
                     shutdown.clone(),
                 )
                 .await?;
-                (Some(broker), None)
+                let (tx, rx) = broker.local_link("securityvision-publisher").await?;
+                (Some(broker), None, BusOut::Embedded { tx, _rx: rx })
             }
             MqttMode::External => {
-                let consumer =
-                    crate::broker::external::run(config.mqtt.clone(), ingest_tx, shutdown.clone());
-                (None, Some(tokio::spawn(consumer)))
+                let client = crate::broker::external::client(&config.mqtt);
+                let bus_out = BusOut::External {
+                    client: client.client.clone(),
+                    connections: client.connections.clone(),
+                };
+                let consumer = crate::broker::external::run(
+                    config.mqtt.clone(),
+                    client,
+                    ingest_tx,
+                    shutdown.clone(),
+                );
+                (None, Some(tokio::spawn(consumer)), bus_out)
             }
         };
+        let publisher = Publisher {
+            store: state.store.clone(),
+            config: config.clone(),
+            secrets: state.secrets.clone(),
+            metrics: state.metrics.clone(),
+            events: state.events.clone(),
+        };
+        let publisher =
+            tokio::spawn(publisher.run(bus_out, self.cambus_commands, shutdown.clone()));
         let mqtt_addr = broker.as_ref().map(Broker::mqtt_addr);
         let mqtt_tls_addr = broker.as_ref().and_then(Broker::tls_addr);
         let mqtt_ws_addr = broker.as_ref().and_then(Broker::ws_addr);
@@ -183,9 +223,14 @@ impl App {
                 let _ = external.await;
             }
             let _ = monitor.await;
+            let _ = publisher.await;
             let _ = retention.await;
-            if tokio::time::timeout(grace, ingest).await.is_err() {
-                tracing::warn!("the ingest queue did not drain within the grace period");
+            let drained = async {
+                let _ = ingest.await;
+                let _ = collector.await;
+            };
+            if tokio::time::timeout(grace, drained).await.is_err() {
+                tracing::warn!("the ingest queues did not drain within the grace period");
             }
             store.close().await;
             tracing::info!("stopped");

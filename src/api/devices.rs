@@ -23,8 +23,6 @@ use crate::store::users::User;
 const NOT_FOUND: &str = "Device not found";
 const CAMERA_NOT_FOUND: &str = "Camera not found";
 const GATEWAY_NOT_FOUND: &str = "Gateway not found";
-/// The CAM-BUS shard a camera gets when none is given.
-pub const DEFAULT_SHARD: &str = "shard-1";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -608,7 +606,7 @@ async fn create_camera(
     body.device_type = Patch::Value(CAMERA.into());
     let new = Device {
         device_type: CAMERA.into(),
-        shard: Some(DEFAULT_SHARD.into()),
+        shard: Some(state.config.cambus.default_shard.clone()),
         ..Device::default()
     };
     let d = save(&state, &user, new, body, true).await?;
@@ -699,7 +697,7 @@ async fn update_camera(
     }
     body.device_type = Patch::Absent;
     if d.shard.is_none() {
-        d.shard = Some(DEFAULT_SHARD.into());
+        d.shard = Some(state.config.cambus.default_shard.clone());
     }
     Ok(Json(DeviceRead::from(
         &save(&state, &user, d, body, false).await?,

@@ -20,6 +20,7 @@ use crate::store::Store;
 pub mod auth;
 pub mod buildings;
 pub mod camera_groups;
+pub mod cameras;
 pub mod changes;
 pub mod collection_logs;
 mod console;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub mqtt: crate::broker::Control,
     /// What the ingest pipeline shows the API (unknown tags heard).
     pub pipeline: Arc<crate::ingest::pipeline::PipelineView>,
+    /// Publishes commands to the cameras' bus.
+    pub cambus: crate::cambus::publisher::CambusHandle,
 }
 
 /// The whole HTTP application. Trailing slashes are handled by the caller (see
@@ -72,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(floors::router())
         .merge(floor_plans::router(state.config.media.max_upload_bytes))
         .merge(devices::router())
+        .merge(cameras::router())
         .merge(camera_groups::router())
         .merge(people::router())
         .merge(tags::router())

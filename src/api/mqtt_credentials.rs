@@ -100,7 +100,10 @@ fn role_acls(state: &AppState, role: &str) -> (Vec<String>, Vec<String>) {
         GATEWAY => (vec![format!("{}/#", mqtt.gateway_tree)], Vec::new()),
         COLLECTOR => (
             vec![format!("{}/#", mqtt.camera_tree)],
-            vec![format!("{}/#", mqtt.camera_tree)],
+            vec![
+                format!("{}/#", mqtt.camera_tree),
+                format!("{}/#", state.config.cambus.uplink_tree),
+            ],
         ),
         _ => (Vec::new(), Vec::new()),
     }

@@ -104,8 +104,9 @@ where
     let publish_rules = Rules::new(&grant.publish, &username, &client_id);
     let subscribe_rules = Rules::new(&grant.subscribe, &username, &client_id);
     let will = will.filter(|w| {
-        let allowed = std::str::from_utf8(&w.topic)
-            .is_ok_and(|t| acl::valid_topic(t) && publish_rules.allows_topic(t));
+        let allowed = std::str::from_utf8(&w.topic).is_ok_and(|t| {
+            acl::valid_topic(t) && publish_rules.allows_topic(t) && !shared.is_appliance_topic(t)
+        });
         if !allowed {
             shared.metrics.refused(Refusal::PublishDenied);
         }
@@ -396,7 +397,7 @@ impl Connection {
             metrics.refused(Refusal::ProtocolError);
             return Some(End::Abnormal);
         }
-        if !self.publish_rules.allows_topic(topic) {
+        if !self.publish_rules.allows_topic(topic) || self.shared.is_appliance_topic(topic) {
             // MQTT 3.1.1 has no negative acknowledgement: the message is dropped (and
             // counted), the client gets its PUBACK as if delivered, as Mosquitto does.
             metrics.refused(Refusal::PublishDenied);

@@ -6,14 +6,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MqttConfig;
 use crate::ingest::{Identity, Inbound, IngestSender, Source};
 
-/// Runs until `shutdown`; reconnects on its own after failures.
-pub async fn run(config: MqttConfig, ingest: IngestSender, shutdown: CancellationToken) {
+/// A client of the external broker: the handle (also used to publish camera
+/// configurations) and the event loop that [`run`] drives.
+pub struct ExternalClient {
+    pub client: AsyncClient,
+    event_loop: EventLoop,
+    client_id: String,
+    /// Counts (re)connections, so that publishers know when to publish again.
+    pub connections: watch::Receiver<u64>,
+    connected: watch::Sender<u64>,
+}
+
+pub fn client(config: &MqttConfig) -> ExternalClient {
     let client_id = format!(
         "{}-{}",
         config.external_client_id,
@@ -35,7 +46,31 @@ pub async fn run(config: MqttConfig, ingest: IngestSender, shutdown: Cancellatio
             config.external_password.clone().unwrap_or_default(),
         );
     }
-    let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    let (client, event_loop) = AsyncClient::new(options, 1024);
+    let (connected, connections) = watch::channel(0);
+    ExternalClient {
+        client,
+        event_loop,
+        client_id,
+        connections,
+        connected,
+    }
+}
+
+/// Runs until `shutdown`; reconnects on its own after failures.
+pub async fn run(
+    config: MqttConfig,
+    external: ExternalClient,
+    ingest: IngestSender,
+    shutdown: CancellationToken,
+) {
+    let ExternalClient {
+        client,
+        event_loop: mut eventloop,
+        client_id,
+        connected,
+        ..
+    } = external;
     let filters: Vec<String> = [&config.gateway_tree, &config.camera_tree]
         .iter()
         .map(|tree| format!("$share/{}/{tree}/#", config.external_share_group))
@@ -59,6 +94,7 @@ pub async fn run(config: MqttConfig, ingest: IngestSender, shutdown: Cancellatio
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connected.send_modify(|n| *n += 1);
                 // A clean session: subscribe again after every (re)connection.
                 for filter in &filters {
                     if let Err(err) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {

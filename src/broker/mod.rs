@@ -53,6 +53,17 @@ impl Shared {
     fn is_pipeline_topic(&self, topic: &str) -> bool {
         topic.starts_with(&self.gateway_prefix) || topic.starts_with(&self.camera_prefix)
     }
+
+    /// Topics only the appliance publishes to: the cameras' `/info` configurations. A
+    /// client publishing there would replace a camera's configuration under the
+    /// collectors' feet.
+    fn is_appliance_topic(&self, topic: &str) -> bool {
+        topic.starts_with(&self.camera_prefix)
+            && matches!(
+                crate::cambus::topic::parse(topic, &self.config.camera_tree),
+                Ok(crate::cambus::topic::CameraTopic::Info { .. })
+            )
+    }
 }
 
 /// What the rest of the appliance may ask of the broker's authentication, before and
@@ -180,6 +191,18 @@ impl Broker {
 
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
+    }
+
+    /// A link of the appliance's own to the router, for server-side publishes (camera
+    /// configurations, commands): no socket, no ingest hand-off, so what the appliance
+    /// publishes never comes back to it as input.
+    pub async fn local_link(&self, client_id: &str) -> anyhow::Result<(LinkTx, LinkRx)> {
+        let links = self.shared.links.clone();
+        let id = client_id.to_string();
+        let (tx, rx, _) = tokio::task::spawn_blocking(move || links(&id, true))
+            .await?
+            .map_err(|e| anyhow::anyhow!("linking to the MQTT router: {e}"))?;
+        Ok((tx, rx))
     }
 
     pub fn tls_addr(&self) -> Option<SocketAddr> {

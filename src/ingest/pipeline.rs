@@ -294,8 +294,8 @@ impl Pipeline {
             return self.reject(Rejection::UnknownTopic, "(not UTF-8)");
         };
         if !decode::is_report_topic(topic, &self.config.mqtt.gateway_tree) {
-            // The camera tree: handled by the CAM-BUS collector.
-            return;
+            // The camera tree never comes here (it goes to the CAM-BUS collector).
+            return self.reject(Rejection::UnknownTopic, topic);
         }
         let report = match decode::decode(
             topic,

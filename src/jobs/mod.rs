@@ -1,4 +1,4 @@
 //! Background jobs of the appliance.
 
-pub mod gateway_monitor;
+pub mod device_monitor;
 pub mod retention;

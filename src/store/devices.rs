@@ -265,18 +265,22 @@ impl Store {
     }
 }
 
-/// A gateway's liveness, for the offline monitor.
+/// A gateway's or camera's liveness, for the offline monitor.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct GatewaySeen {
+pub struct DeviceSeen {
     pub id: i64,
     pub name: String,
+    #[sqlx(rename = "type")]
+    pub device_type: String,
     pub mac_address: Option<String>,
+    pub code: Option<String>,
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
-    pub async fn gateways_last_seen(&self) -> Result<Vec<GatewaySeen>> {
-        const SQL: &str = "SELECT id, name, mac_address, last_seen_at FROM devices WHERE type = 'BLE_GATEWAY' ORDER BY id";
+    pub async fn devices_last_seen(&self) -> Result<Vec<DeviceSeen>> {
+        const SQL: &str = "SELECT id, name, type, mac_address, code, last_seen_at FROM devices \
+             WHERE type IN ('BLE_GATEWAY', 'CAMERA') ORDER BY id";
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .fetch_all(pool)
             .await?))

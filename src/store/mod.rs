@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 use crate::config::{DatabaseKind, redact_url};
 
 pub mod audit;
+pub mod cambus;
 pub mod devices;
 pub mod groups;
 pub mod mqtt;

@@ -258,7 +258,7 @@ backend_tests! {
         let password = created["password"].as_str().unwrap().to_string();
         assert!(password.len() >= 20);
         assert_eq!(created["publish_acl"], json!(["rtls/cameras/#"]));
-        assert_eq!(created["subscribe_acl"], json!(["rtls/cameras/#"]));
+        assert_eq!(created["subscribe_acl"], json!(["rtls/cameras/#", "security-vision/cameras/#"]), "the camera tree and the uplink commands");
         let id = created["id"].as_i64().unwrap();
         let (_, list) = app.get("/api/v1/mqtt/credentials", &admin).await;
         assert_eq!(list.as_array().unwrap().len(), 2, "with the first-start gateway credential");
@@ -519,7 +519,8 @@ backend_tests! {
         }
         publisher.publish("rtls/cameras/t/b/f/camera/c1/status", QoS::AtLeastOnce, false, "online").await;
         publisher.publish("elsewhere/topic", QoS::AtLeastOnce, false, "ignored").await;
-        let total = || node_a.metrics().ingest_received.load(Ordering::Relaxed) + node_b.metrics().ingest_received.load(Ordering::Relaxed);
+        let received = |app: &TestApp| app.metrics().ingest_received.load(Ordering::Relaxed) + app.metrics().cambus_received.load(Ordering::Relaxed);
+        let total = || received(&node_a) + received(&node_b);
         for _ in 0..50 {
             if total() >= 41 {
                 break;
@@ -527,7 +528,7 @@ backend_tests! {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(QUIET).await;
-        let (a, b) = (node_a.metrics().ingest_received.load(Ordering::Relaxed), node_b.metrics().ingest_received.load(Ordering::Relaxed));
+        let (a, b) = (received(&node_a), received(&node_b));
         assert_eq!(a + b, 41, "every gateway and camera message once, across the nodes ({a} + {b})");
         assert!(a > 0 && b > 0, "the nodes split the traffic ({a} / {b})");
     }

@@ -133,8 +133,8 @@ backend_tests! {
         let (_, page) = app.get("/api/v1/devices/?type=BLE_GATEWAY&skip=1&limit=1", &token).await;
         assert_eq!(page.as_array().unwrap().iter().map(id).collect::<Vec<_>>(), vec![id(&quiet)], "filter before paging");
 
-        let (status, topics) = app.get(&format!("/api/v1/devices/{}/topics", id(&cam)), &token).await;
-        assert_eq!((status, topics), (StatusCode::OK, json!([])));
+        let (status, topics) = app.get(&format!("/api/v1/devices/{gw_id}/topics"), &token).await;
+        assert_eq!((status, topics), (StatusCode::OK, json!([])), "camera topics: tests/it/cambus.rs");
         assert_eq!(app.get("/api/v1/devices/999/topics", &token).await.0, StatusCode::NOT_FOUND);
 
         // Gateway deletes: not a gateway, any MAC spelling, invalid MAC.

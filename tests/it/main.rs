@@ -6,6 +6,7 @@ mod mqtt;
 
 mod auth;
 mod broker;
+mod cambus;
 mod cli;
 mod config;
 mod console;

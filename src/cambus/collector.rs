@@ -1,0 +1,289 @@
+//! The CAM-BUS collector: consumes the camera tree (from the embedded broker's hand-off or
+//! the external broker, through the same queue) and stores what the collectors report.
+//!
+//! - `…/collector/status`: which collectors are alive, for which building.
+//! - `…/camera/<code>/status`: a camera event; the camera is seen, unless the status says
+//!   `offline`, which the device monitor turns into `CAMERA_OFFLINE`.
+//! - `…/camera/<code>/<analytic>/events`: a camera event, with the tagged people nearby and
+//!   the person a face recognition named.
+//! - `…/camera/<code>/info` is the appliance's own retained configuration: never stored.
+//!
+//! An event repeated with the same topic and payload time (a collector re-sending after a
+//! reconnect) is stored once. Bad messages are refused and counted by reason.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::nearby;
+use super::topic::{self, CameraRejection, CameraTopic};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::ingest::Inbound;
+use crate::ingest::pipeline::PipelineView;
+use crate::jobs::device_monitor::OfflineReports;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::cambus::NewCameraEvent;
+use crate::store::devices::Device;
+
+pub struct Collector {
+    pub recorder: EventRecorder,
+    pub metrics: Arc<Metrics>,
+    pub offline_reports: OfflineReports,
+}
+
+/// Stores camera events (from the bus or the API) with the people nearby and the person a
+/// face recognition named, and announces them on the event bus.
+pub struct EventRecorder {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub events: EventBus,
+    pub positions: Arc<PipelineView>,
+}
+
+/// One camera event to record.
+pub struct CameraEventInput<'a> {
+    pub topic: &'a str,
+    pub analytic_type: &'a str,
+    pub payload: &'a Value,
+    pub occurred_at: DateTime<Utc>,
+    pub dedup_key: Option<String>,
+    /// The `device_topics` row (kind, description) the topic is registered as.
+    pub topic_kind: Option<(&'a str, &'a str)>,
+    /// Whether the event shows the camera alive (moves `last_seen_at`).
+    pub seen: bool,
+    /// Whether to look for the tagged people nearby (analytic events).
+    pub fuse: bool,
+}
+
+impl EventRecorder {
+    /// The stored event's id, or `None` when it was already stored (same dedup key).
+    pub async fn record(
+        &self,
+        camera: &Device,
+        input: CameraEventInput<'_>,
+    ) -> crate::store::Result<Option<i64>> {
+        let nearby_people = if input.fuse {
+            nearby::people_near(
+                &self.store,
+                camera,
+                &self.positions.positions(),
+                input.occurred_at,
+                self.config.cambus.nearby_radius_m,
+                Utc::now(),
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        let person_id = match topic::recognised_name(input.payload) {
+            Some(name) => self.store.person_named(name).await?,
+            None => None,
+        };
+        let event = NewCameraEvent {
+            device_id: camera.id,
+            topic: input.topic,
+            analytic_type: input.analytic_type,
+            payload: input.payload,
+            occurred_at: input.occurred_at,
+            dedup_key: input.dedup_key,
+            person_id,
+            nearby_people: &nearby_people,
+        };
+        let id = self
+            .store
+            .insert_camera_event(&event, input.topic_kind, input.seen)
+            .await?;
+        if let Some(id) = id {
+            self.events.publish(
+                "CAMERA_EVENT",
+                None,
+                json!({
+                    "event_id": id, "device_id": camera.id, "camera_name": camera.name,
+                    "camera_code": camera.code, "analytic_type": input.analytic_type,
+                    "occurred_at": input.occurred_at, "floor_plan_id": camera.floor_plan_id,
+                    "person_id": person_id, "nearby_people": nearby_people,
+                }),
+            );
+        }
+        Ok(id)
+    }
+}
+
+/// Consumes the queue until every sender is gone (the broker has stopped).
+pub async fn run(mut rx: mpsc::Receiver<Inbound>, collector: Collector) {
+    while let Some(message) = rx.recv().await {
+        collector.handle(message).await;
+    }
+    tracing::debug!("CAM-BUS collector drained");
+}
+
+impl Collector {
+    async fn handle(&self, message: Inbound) {
+        self.metrics.cambus_received.fetch_add(1, Ordering::Relaxed);
+        let Ok(topic_text) = std::str::from_utf8(&message.topic) else {
+            return self.reject(CameraRejection::UnknownTopic, "(not UTF-8)");
+        };
+        let parsed = match topic::parse(topic_text, &self.recorder.config.mqtt.camera_tree) {
+            Ok(parsed) => parsed,
+            Err(why) => return self.reject(why, topic_text),
+        };
+        if message.payload.len() > topic::MAX_PAYLOAD_BYTES {
+            return self.reject(CameraRejection::TooLarge, topic_text);
+        }
+        let payload = match (&parsed, decode_payload(&message.payload)) {
+            (CameraTopic::Info { .. }, _) => {
+                self.metrics
+                    .cambus_info_ignored
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            (CameraTopic::Event { .. }, Some(object @ Value::Object(_))) => object,
+            (CameraTopic::Event { .. }, _) | (_, None) => {
+                return self.reject(CameraRejection::Malformed, topic_text);
+            }
+            (_, Some(value)) => value,
+        };
+        let result = match parsed {
+            CameraTopic::CollectorStatus { tenant, building } => {
+                self.collector_status(&tenant, &building, &payload, &message)
+                    .await
+            }
+            CameraTopic::Status { code } => {
+                self.camera_message(topic_text, &code, None, &payload, &message)
+                    .await
+            }
+            CameraTopic::Event { code, analytic } => {
+                self.camera_message(topic_text, &code, Some(&analytic), &payload, &message)
+                    .await
+            }
+            CameraTopic::Info { .. } => Ok(()),
+        };
+        if let Err(err) = result {
+            self.metrics
+                .cambus_store_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(topic = topic_text, error = %err, "could not store a CAM-BUS message");
+        }
+    }
+
+    fn reject(&self, why: CameraRejection, topic: &str) {
+        self.metrics.cambus_rejected(why);
+        tracing::debug!(topic, reason = why.label(), "CAM-BUS message refused");
+    }
+
+    async fn collector_status(
+        &self,
+        tenant: &str,
+        building: &str,
+        payload: &Value,
+        message: &Inbound,
+    ) -> crate::store::Result<()> {
+        let status = payload
+            .as_str()
+            .or_else(|| payload.get("status").and_then(Value::as_str))
+            .unwrap_or("online")
+            .trim()
+            .chars()
+            .take(64)
+            .collect::<String>();
+        self.recorder
+            .store
+            .record_collector(tenant, building, &status, payload, message.received_at)
+            .await?;
+        self.recorder.events.publish(
+            "CAMBUS_COLLECTOR_STATUS",
+            None,
+            json!({"tenant": tenant, "building": building, "status": status}),
+        );
+        Ok(())
+    }
+
+    /// A camera's status or analytic event.
+    async fn camera_message(
+        &self,
+        topic_text: &str,
+        code: &str,
+        analytic: Option<&str>,
+        payload: &Value,
+        message: &Inbound,
+    ) -> crate::store::Result<()> {
+        let camera = self
+            .recorder
+            .store
+            .camera_for_topic(code, |c| topic::slug(c, "camera"))
+            .await?;
+        let Some(camera) = camera else {
+            self.reject(CameraRejection::UnknownCamera, topic_text);
+            return Ok(());
+        };
+        let now = Utc::now();
+        let payload_time = topic::payload_time(payload, now);
+        let occurred_at = payload_time
+            .as_ref()
+            .map_or(message.received_at, |(_, at)| *at);
+        let dedup_key = payload_time.map(|(text, _)| {
+            let digest = Sha256::digest(format!("{topic_text}\n{text}").as_bytes());
+            digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        });
+        let (analytic_type, topic_kind, description, offline) = match analytic {
+            Some(analytic) => (
+                analytic.to_string(),
+                "cambus_event",
+                format!("Camera event topic ({analytic})"),
+                false,
+            ),
+            None => (
+                topic::status_analytic(payload, "cambus_status"),
+                "cambus_status",
+                "Camera status for cam-bus".to_string(),
+                topic::says_offline(payload),
+            ),
+        };
+        let input = CameraEventInput {
+            topic: topic_text,
+            analytic_type: &analytic_type,
+            payload,
+            occurred_at,
+            dedup_key,
+            topic_kind: Some((topic_kind, &description)),
+            seen: !offline,
+            fuse: analytic.is_some(),
+        };
+        let stored = self.recorder.record(&camera, input).await?;
+        if offline {
+            self.offline_reports.report(camera.id, occurred_at);
+        }
+        match stored {
+            Some(_) => self
+                .metrics
+                .cambus_events_stored
+                .fetch_add(1, Ordering::Relaxed),
+            None => self
+                .metrics
+                .cambus_duplicates
+                .fetch_add(1, Ordering::Relaxed),
+        };
+        Ok(())
+    }
+}
+
+/// A payload as JSON; a short plain-text payload (a last will saying `offline`) as a
+/// string. Anything else is malformed.
+fn decode_payload(bytes: &[u8]) -> Option<Value> {
+    if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+        return Some(value);
+    }
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let plain = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    plain.then(|| Value::String(text.to_string()))
+}

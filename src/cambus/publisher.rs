@@ -1,0 +1,407 @@
+//! The CAM-BUS publisher: each camera's configuration, retained, on its `/info` topic, and
+//! `{"enabled": false}` on every topic a camera left (deleted, moved, renamed building or
+//! floor, changed code or type).
+//!
+//! It works from a desired state kept in `cambus_info_topics`: on every change that may
+//! affect a camera (a device, building or floor changed) the whole desired state is
+//! recomputed, rows whose content changed become pending, and pending rows are published.
+//! A failed publish stays pending and is retried, so the API never waits on the broker and
+//! the broker never silently disagrees with the database. Everything is published again at
+//! start (the embedded broker keeps retained messages in memory only) and after the
+//! external broker reconnects.
+//!
+//! Publishes go through the embedded broker's local link (no connection per publish) or
+//! the external broker's client; they never come back as input (the collector ignores
+//! `/info`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::protocol::{Packet, Publish};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::topic::{default_analytics, slug};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
+use crate::store::Store;
+use crate::store::devices::{CAMERA, Device, DeviceFilter};
+
+/// How often pending publishes are retried.
+const RETRY_EVERY: Duration = Duration::from_secs(5);
+/// The hash of a disabled topic's content.
+const DISABLED: &str = "disabled";
+
+/// Where the appliance publishes.
+pub enum BusOut {
+    /// The embedded broker's router, through a local link.
+    Embedded { tx: LinkTx, _rx: LinkRx },
+    /// An external broker; `connections` counts its (re)connections.
+    External {
+        client: rumqttc::AsyncClient,
+        connections: watch::Receiver<u64>,
+    },
+}
+
+impl BusOut {
+    async fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> Result<(), String> {
+        match self {
+            BusOut::Embedded { tx, .. } => tx
+                .send(Packet::Publish(
+                    Publish::new(
+                        bytes::Bytes::from(topic.to_string()),
+                        payload.into(),
+                        retain,
+                    ),
+                    None,
+                ))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            BusOut::External { client, .. } => client
+                .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A one-off publish asked by the API (uplink commands).
+pub struct Command {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The API's handle on the publisher.
+#[derive(Clone)]
+pub struct CambusHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl CambusHandle {
+    pub fn new() -> (CambusHandle, mpsc::Receiver<Command>) {
+        let (commands, rx) = mpsc::channel(64);
+        (CambusHandle { commands }, rx)
+    }
+
+    /// Publishes a command (QoS 1, not retained) and waits until it is handed to the broker.
+    pub async fn command(&self, topic: String, payload: Vec<u8>) -> Result<(), String> {
+        let (done, result) = oneshot::channel();
+        let command = Command {
+            topic,
+            payload,
+            done,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| "the MQTT publisher is not running".to_string())?;
+        result
+            .await
+            .map_err(|_| "the MQTT publisher stopped".to_string())?
+    }
+}
+
+pub struct Publisher {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub secrets: SecretBox,
+    pub metrics: Arc<Metrics>,
+    pub events: EventBus,
+}
+
+/// A camera's `/info` topic and configuration.
+pub struct Info {
+    pub topic: String,
+    pub payload: Value,
+    /// Changes whenever the payload does; the password enters it sealed, not in clear.
+    pub hash: String,
+}
+
+impl Publisher {
+    pub async fn run(
+        self,
+        mut out: BusOut,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: CancellationToken,
+    ) {
+        let mut changes = self.events.subscribe();
+        let mut retry = tokio::time::interval(RETRY_EVERY);
+        let mut connections = match &out {
+            BusOut::External { connections, .. } => Some(connections.clone()),
+            BusOut::Embedded { .. } => None,
+        };
+        if let Err(err) = self.store.info_topics_all_pending().await {
+            tracing::warn!(error = %err, "CAM-BUS publisher: database unavailable");
+        }
+        self.reconcile().await;
+        loop {
+            tokio::select! {
+                _ = retry.tick() => {}
+                change = changes.recv() => match change {
+                    Ok(event) if affects_cameras(event.event_type) => self.reconcile().await,
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.reconcile().await,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Some(command) = commands.recv() => {
+                    let result = out.publish(&command.topic, command.payload, false).await;
+                    let _ = command.done.send(result);
+                    continue;
+                }
+                Ok(()) = async { connections.as_mut().unwrap().changed().await }, if connections.is_some() => {
+                    let _ = self.store.info_topics_all_pending().await;
+                }
+                _ = shutdown.cancelled() => break,
+            }
+            self.publish_pending(&mut out).await;
+        }
+    }
+
+    /// Recomputes what every `/info` topic should hold and the cameras' topic rows.
+    async fn reconcile(&self) {
+        if let Err(err) = self.try_reconcile().await {
+            tracing::warn!(error = %err, "CAM-BUS publisher: could not compute camera configurations");
+        }
+    }
+
+    async fn try_reconcile(&self) -> crate::store::Result<()> {
+        let cameras = self
+            .store
+            .list_devices(
+                &DeviceFilter {
+                    device_type: Some(CAMERA.into()),
+                    ..Default::default()
+                },
+                0,
+                i64::MAX,
+            )
+            .await?;
+        let names = SiteNames::load(&self.store).await?;
+        let mut wanted = HashSet::new();
+        for camera in &cameras {
+            let info = self.info(camera, &names);
+            self.store
+                .want_info_topic(&info.topic, Some(camera.id), true, &info.hash)
+                .await?;
+            self.store
+                .upsert_device_topic(
+                    camera.id,
+                    "cambus_info",
+                    &info.topic,
+                    "Camera /info for cam-bus",
+                )
+                .await?;
+            self.store
+                .deactivate_device_topics(
+                    camera.id,
+                    "cambus_info",
+                    std::slice::from_ref(&info.topic),
+                )
+                .await?;
+            let base = info.topic.trim_end_matches("/info");
+            let mut event_topics = Vec::new();
+            for analytic in analytics(camera) {
+                let topic = format!("{base}/{analytic}/events");
+                let description = format!("Camera event topic ({analytic})");
+                self.store
+                    .upsert_device_topic(camera.id, "cambus_event", &topic, &description)
+                    .await?;
+                event_topics.push(topic);
+            }
+            self.store
+                .deactivate_device_topics(camera.id, "cambus_event", &event_topics)
+                .await?;
+            wanted.insert(info.topic);
+        }
+        for row in self.store.info_topics().await? {
+            if row.enabled && !wanted.contains(&row.topic) {
+                self.store
+                    .want_info_topic(&row.topic, row.device_id, false, DISABLED)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `/info` topic and configuration of a camera (spec-services §3.5, §10.5), with
+    /// its password unless `cambus.publish_passwords` is off.
+    pub fn info(&self, camera: &Device, names: &SiteNames) -> Info {
+        let topic = info_topic(&self.config, camera, names);
+        let mut payload = info_payload(&self.config, camera);
+        let mut hashed = payload.clone();
+        if self.config.cambus.publish_passwords {
+            let sealed = camera.password_encrypted.clone();
+            let password = sealed
+                .as_deref()
+                .and_then(|s| self.secrets.open(s))
+                .unwrap_or_default();
+            payload["password"] = Value::String(password);
+            hashed["password"] = json!(sealed);
+        }
+        let digest = Sha256::digest(format!("{topic}\n{hashed}").as_bytes());
+        Info {
+            topic,
+            payload,
+            hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// Publishes every pending `/info` topic.
+    async fn publish_pending(&self, out: &mut BusOut) {
+        let rows = match self.store.info_topics().await {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::warn!(error = %err, "CAM-BUS publisher: database unavailable");
+                return;
+            }
+        };
+        let pending: Vec<_> = rows.into_iter().filter(|r| r.pending).collect();
+        self.metrics
+            .cambus_publish_pending
+            .store(pending.len() as i64, Ordering::Relaxed);
+        if pending.is_empty() {
+            return;
+        }
+        let names = match SiteNames::load(&self.store).await {
+            Ok(names) => names,
+            Err(_) => return,
+        };
+        for row in pending {
+            // The content is read now: a camera changed since the row was written makes
+            // another reconcile, and the row pending again.
+            let camera = match row.device_id {
+                Some(id) if row.enabled => self.store.device(id).await.ok(),
+                _ => None,
+            };
+            let payload = match &camera {
+                Some(camera) => self.info(camera, &names).payload,
+                None => json!({"enabled": false}),
+            };
+            let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+            match out.publish(&row.topic, bytes, true).await {
+                Ok(()) => {
+                    self.metrics
+                        .cambus_publishes
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Err(err) = self
+                        .store
+                        .info_topic_published(&row.topic, &row.config_hash)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "CAM-BUS publisher: could not record a publish");
+                    }
+                }
+                Err(err) => {
+                    self.metrics
+                        .cambus_publish_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic = row.topic, error = %err, attempts = row.attempts + 1, "could not publish a camera configuration; will retry");
+                    let _ = self.store.info_topic_failed(&row.topic, &err).await;
+                }
+            }
+        }
+        if let Ok(rows) = self.store.info_topics().await {
+            let left = rows.iter().filter(|r| r.pending).count();
+            self.metrics
+                .cambus_publish_pending
+                .store(left as i64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Building and floor names by id, for topics.
+pub struct SiteNames {
+    buildings: HashMap<i64, String>,
+    floors: HashMap<i64, String>,
+}
+
+impl SiteNames {
+    pub async fn load(store: &Store) -> crate::store::Result<SiteNames> {
+        let buildings = store.list_buildings(0, i64::MAX).await?;
+        let floors = store.list_floors(None, 0, i64::MAX).await?;
+        Ok(SiteNames {
+            buildings: buildings.into_iter().map(|b| (b.id, b.name)).collect(),
+            floors: floors.into_iter().map(|f| (f.id, f.name)).collect(),
+        })
+    }
+}
+
+/// `<camera_tree>/<tenant>/<building>/<floor>/camera/<camera>/info`, with publisher
+/// slugs; a camera placed nowhere is `externo/externo`.
+pub fn info_topic(config: &Config, camera: &Device, names: &SiteNames) -> String {
+    let (building, floor) = if camera.building_id.is_none() && camera.floor_id.is_none() {
+        ("externo".to_string(), "externo".to_string())
+    } else {
+        let name = |map: &HashMap<i64, String>, id: Option<i64>| {
+            id.and_then(|id| map.get(&id)).cloned().unwrap_or_default()
+        };
+        (
+            slug(&name(&names.buildings, camera.building_id), "building"),
+            slug(&name(&names.floors, camera.floor_id), "floor"),
+        )
+    };
+    let code = camera
+        .code
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| format!("device{}", camera.id));
+    format!(
+        "{}/{}/{building}/{floor}/camera/{}/info",
+        config.mqtt.camera_tree,
+        slug(&config.cambus.tenant, "default"),
+        slug(&code, "camera"),
+    )
+}
+
+/// A camera's configuration as collectors read it, without the password.
+pub fn info_payload(config: &Config, camera: &Device) -> Value {
+    let text = |v: &Option<String>| Value::String(v.clone().unwrap_or_default());
+    json!({
+        "manufacturer": text(&camera.manufacturer),
+        "model": text(&camera.model),
+        "name": camera.name,
+        "ip": camera.ip_address,
+        "username": text(&camera.username),
+        "port": camera.port.unwrap_or(80),
+        "use_tls": false,
+        "enabled": true,
+        "shard": camera.shard.clone().unwrap_or_else(|| config.cambus.default_shard.clone()),
+        "analytics": analytics(camera),
+        "rtsp_url": text(&camera.rtsp_url),
+        "proxy_path": text(&camera.proxy_path),
+        "central_path": text(&camera.central_path),
+        "record_retention_minutes": camera.record_retention_minutes,
+        "central_media_mtx_ip": text(&camera.central_media_mtx_ip),
+    })
+}
+
+/// A camera's analytics: its own list, or its manufacturer's defaults.
+fn analytics(camera: &Device) -> Vec<String> {
+    match &camera.analytics {
+        Some(list) if !list.0.is_empty() => list.0.clone(),
+        _ => default_analytics(camera.manufacturer.as_deref()),
+    }
+}
+
+fn affects_cameras(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "DEVICE_CREATED"
+            | "DEVICE_UPDATED"
+            | "DEVICE_DELETED"
+            | "DEVICE_POSITION_UPDATED"
+            | "BUILDING_UPDATED"
+            | "BUILDING_DELETED"
+            | "FLOOR_UPDATED"
+            | "FLOOR_DELETED"
+    )
+}

@@ -1,0 +1,113 @@
+//! The one place where gateways and cameras go offline and come back online: a periodic
+//! pass over every device's `last_seen_at` (the original also flipped states on every
+//! status GET). A camera whose collector reported it `offline` is offline from that report
+//! until it is seen again. Each transition is recorded as a device event
+//! (`GATEWAY_OFFLINE` / `GATEWAY_ONLINE`, `CAMERA_OFFLINE` / `CAMERA_ONLINE`) and published
+//! on the event bus. The first pass only learns the states, so a restart does not announce
+//! anything.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::EventBus;
+use crate::store::Store;
+use crate::store::devices::CAMERA;
+
+/// Topic recorded with the gateways' status events (they do not come from MQTT).
+pub const GATEWAY_EVENT_TOPIC: &str = "securityvision/gateway-status";
+/// Topic recorded with the cameras' status events.
+pub const CAMERA_EVENT_TOPIC: &str = "securityvision/camera-status";
+
+/// Offline reports of devices (a camera status saying `offline`), shared between the
+/// CAM-BUS collector that hears them and the monitor that acts on them.
+#[derive(Debug, Default, Clone)]
+pub struct OfflineReports(Arc<Mutex<HashMap<i64, DateTime<Utc>>>>);
+
+impl OfflineReports {
+    pub fn report(&self, device_id: i64, at: DateTime<Utc>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(device_id, at);
+    }
+
+    /// Whether the device reported itself offline after it was last seen.
+    fn reported_since(&self, device_id: i64, last_seen: Option<DateTime<Utc>>) -> bool {
+        let reports = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        reports
+            .get(&device_id)
+            .is_some_and(|at| last_seen.is_none_or(|seen| *at >= seen))
+    }
+}
+
+pub async fn run(
+    store: Store,
+    events: EventBus,
+    offline_reports: OfflineReports,
+    offline_after_seconds: u32,
+    shutdown: CancellationToken,
+) {
+    let period = Duration::from_secs(u64::from(offline_after_seconds / 4).clamp(1, 15));
+    let window = chrono::Duration::seconds(i64::from(offline_after_seconds));
+    let mut online: HashMap<i64, bool> = HashMap::new();
+    let mut first = true;
+    loop {
+        match store.devices_last_seen().await {
+            Ok(devices) => {
+                let now = Utc::now();
+                for device in devices {
+                    let is_online = device.last_seen_at.is_some_and(|seen| now - seen <= window)
+                        && !offline_reports.reported_since(device.id, device.last_seen_at);
+                    let previous = online.insert(device.id, is_online);
+                    let changed = match previous {
+                        Some(was) => was != is_online,
+                        // A device registered since the last pass that is already online
+                        // came online; one never heard is not news.
+                        None => !first && is_online,
+                    };
+                    if !changed {
+                        continue;
+                    }
+                    let camera = device.device_type == CAMERA;
+                    let kind = match (camera, is_online) {
+                        (false, true) => "GATEWAY_ONLINE",
+                        (false, false) => "GATEWAY_OFFLINE",
+                        (true, true) => "CAMERA_ONLINE",
+                        (true, false) => "CAMERA_OFFLINE",
+                    };
+                    let topic = if camera {
+                        CAMERA_EVENT_TOPIC
+                    } else {
+                        GATEWAY_EVENT_TOPIC
+                    };
+                    let payload = json!({
+                        "device_id": device.id,
+                        "name": device.name,
+                        "code": device.code,
+                        "mac_address": device.mac_address.as_deref().map(crate::mac::display_stored),
+                        "last_seen_at": device.last_seen_at,
+                    });
+                    tracing::info!(device = device.name, kind, "device status changed");
+                    if let Err(err) = store
+                        .insert_device_event(device.id, topic, kind, &payload, now)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not record a device status change");
+                    }
+                    events.publish(kind, None, payload);
+                }
+                first = false;
+            }
+            Err(err) => tracing::warn!(error = %err, "device monitor: database unavailable"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.cancelled() => break,
+        }
+    }
+}

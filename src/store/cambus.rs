@@ -1,0 +1,415 @@
+//! CAM-BUS storage: camera events (deduplicated, with the people nearby), the topics a
+//! camera uses, the collectors heard on the bus, and the retained `/info` configurations
+//! the appliance publishes.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::devices::{CAMERA, Device};
+use super::{Result, Store, now, on_pool};
+
+/// A tagged person near a camera when one of its events happened.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NearbyPerson {
+    pub person_id: i64,
+    pub full_name: String,
+    pub tag_id: i64,
+    /// Distance to the camera in metres, when the plan's size is known.
+    pub distance_m: Option<f64>,
+    /// How the person was placed: `position` (their estimated position) or `gateway`
+    /// (heard by the gateway nearest to the camera).
+    pub via: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CameraEvent {
+    pub id: i64,
+    pub device_id: i64,
+    pub topic: String,
+    pub analytic_type: String,
+    #[schema(value_type = Object)]
+    pub payload: Json<serde_json::Value>,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// The person a face-recognition event named, when the name matches one.
+    pub person_id: Option<i64>,
+    #[schema(value_type = Vec<NearbyPerson>)]
+    pub nearby_people: Option<Json<Vec<NearbyPerson>>>,
+}
+
+pub struct NewCameraEvent<'a> {
+    pub device_id: i64,
+    pub topic: &'a str,
+    pub analytic_type: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+    /// Same key, same event: stored once.
+    pub dedup_key: Option<String>,
+    pub person_id: Option<i64>,
+    pub nearby_people: &'a [NearbyPerson],
+}
+
+#[derive(Debug, Default)]
+pub struct CameraEventFilter {
+    pub analytic_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Collector {
+    pub tenant: String,
+    pub building: String,
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub payload: Json<serde_json::Value>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A retained `/info` topic and what it should hold.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InfoTopic {
+    pub topic: String,
+    pub device_id: Option<i64>,
+    pub enabled: bool,
+    pub config_hash: String,
+    pub pending: bool,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! event_columns {
+    () => {
+        "id, device_id, topic, analytic_type, payload, occurred_at, created_at, person_id, nearby_people"
+    };
+}
+
+impl Store {
+    /// A camera by its code, or else by the publisher's slug of its code (`device<id>` for
+    /// cameras without one), as collectors name them in topics.
+    pub async fn camera_for_topic(
+        &self,
+        code: &str,
+        slug: impl Fn(&str) -> String,
+    ) -> Result<Option<Device>> {
+        match self.device_by_code(code).await {
+            Ok(device) if device.device_type == CAMERA => return Ok(Some(device)),
+            Ok(_) | Err(super::StoreError::NotFound) => {}
+            Err(err) => return Err(err),
+        }
+        let cameras = self
+            .list_devices(
+                &crate::store::devices::DeviceFilter {
+                    device_type: Some(CAMERA.into()),
+                    ..Default::default()
+                },
+                0,
+                i64::MAX,
+            )
+            .await?;
+        Ok(cameras.into_iter().find(|c| {
+            let name = c.code.clone().unwrap_or_else(|| format!("device{}", c.id));
+            slug(&name) == code
+        }))
+    }
+
+    /// Stores a camera event unless one with the same dedup key exists (`None` then), in
+    /// one transaction with the topic's registration and, when `seen`, the camera's
+    /// `last_seen_at` (only ever moved forward).
+    pub async fn insert_camera_event(
+        &self,
+        event: &NewCameraEvent<'_>,
+        topic_kind: Option<(&str, &str)>,
+        seen: bool,
+    ) -> Result<Option<i64>> {
+        const INSERT: &str = "INSERT INTO device_events (device_id, topic, analytic_type, payload, occurred_at, created_at, \
+             dedup_key, person_id, nearby_people) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT DO NOTHING RETURNING id";
+        const SEEN: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2 \
+             AND (last_seen_at IS NULL OR last_seen_at < $1)";
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(INSERT)
+                .bind(event.device_id)
+                .bind(event.topic)
+                .bind(event.analytic_type)
+                .bind(Json(event.payload))
+                .bind(event.occurred_at)
+                .bind(now())
+                .bind(&event.dedup_key)
+                .bind(event.person_id)
+                .bind(Json(event.nearby_people))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if id.is_some() {
+                if let Some((kind, description)) = topic_kind {
+                    sqlx::query(UPSERT_TOPIC)
+                        .bind(event.device_id)
+                        .bind(kind)
+                        .bind(event.topic)
+                        .bind(description)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if seen {
+                    sqlx::query(SEEN)
+                        .bind(event.occurred_at)
+                        .bind(event.device_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// A camera's events, newest first.
+    pub async fn camera_events(
+        &self,
+        device_id: i64,
+        filter: &CameraEventFilter,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<CameraEvent>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM device_events WHERE device_id = $1 \
+             AND ($2 IS NULL OR analytic_type = $2) AND ($3 IS NULL OR occurred_at >= $3) \
+             AND ($4 IS NULL OR occurred_at < $4) \
+             ORDER BY occurred_at DESC, id DESC LIMIT $5 OFFSET $6"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(device_id)
+            .bind(&filter.analytic_type)
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn camera_event(&self, id: i64) -> Result<CameraEvent> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM device_events WHERE id = $1"
+        );
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Registers (or re-activates) a topic of a device.
+    pub async fn upsert_device_topic(
+        &self,
+        device_id: i64,
+        kind: &str,
+        topic: &str,
+        description: &str,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(UPSERT_TOPIC)
+                .bind(device_id)
+                .bind(kind)
+                .bind(topic)
+                .bind(description)
+                .bind(now())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks a device's topics of `kind` other than `keep` inactive.
+    pub async fn deactivate_device_topics(
+        &self,
+        device_id: i64,
+        kind: &str,
+        keep: &[String],
+    ) -> Result<()> {
+        const SELECT: &str = "SELECT topic FROM device_topics WHERE device_id = $1 AND kind = $2 AND is_active = TRUE";
+        const DEACTIVATE: &str = "UPDATE device_topics SET is_active = FALSE, updated_at = $1 \
+             WHERE device_id = $2 AND kind = $3 AND topic = $4";
+        on_pool!(self, write, |pool| {
+            let active: Vec<String> = sqlx::query_scalar(SELECT)
+                .bind(device_id)
+                .bind(kind)
+                .fetch_all(pool)
+                .await?;
+            for topic in active.iter().filter(|t| !keep.contains(t)) {
+                sqlx::query(DEACTIVATE)
+                    .bind(now())
+                    .bind(device_id)
+                    .bind(kind)
+                    .bind(topic)
+                    .execute(pool)
+                    .await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// The active person carrying an active tag.
+    pub async fn tag_holder(&self, tag_id: i64) -> Result<Option<(i64, String)>> {
+        const SQL: &str = "SELECT p.id, p.full_name FROM tags t JOIN people p ON p.id = t.person_id \
+             WHERE t.id = $1 AND t.active = TRUE AND p.active = TRUE";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(tag_id)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Tags that were at a gateway at `at` (a presence session spanning it, allowing
+    /// `slack` after a session's last reading).
+    pub async fn tags_present_at(
+        &self,
+        device_id: i64,
+        at: DateTime<Utc>,
+        slack: chrono::Duration,
+    ) -> Result<Vec<i64>> {
+        const SQL: &str = "SELECT DISTINCT tag_id FROM presence_sessions \
+             WHERE device_id = $1 AND started_at <= $2 AND ended_at >= $3 ORDER BY tag_id";
+        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
+            .bind(device_id)
+            .bind(at)
+            .bind(at - slack)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// The one active person with this name (case-insensitive), if exactly one has it.
+    pub async fn person_named(&self, name: &str) -> Result<Option<i64>> {
+        const SQL: &str = "SELECT id FROM people WHERE lower(full_name) = lower($1) AND active = TRUE \
+             ORDER BY id LIMIT 2";
+        let ids: Vec<i64> = on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
+            .bind(name)
+            .fetch_all(pool)
+            .await?);
+        Ok((ids.len() == 1).then(|| ids[0]))
+    }
+
+    pub async fn record_collector(
+        &self,
+        tenant: &str,
+        building: &str,
+        status: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        const SQL: &str = "INSERT INTO cambus_collectors (tenant, building, status, payload, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, building) DO UPDATE SET \
+             status = excluded.status, payload = excluded.payload, last_seen_at = excluded.last_seen_at";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(tenant)
+                .bind(building)
+                .bind(status)
+                .bind(Json(payload))
+                .bind(at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn collectors(&self) -> Result<Vec<Collector>> {
+        const SQL: &str = "SELECT tenant, building, status, payload, last_seen_at FROM cambus_collectors \
+             ORDER BY tenant, building";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn info_topics(&self) -> Result<Vec<InfoTopic>> {
+        const SQL: &str = "SELECT topic, device_id, enabled, config_hash, pending, attempts, last_error, \
+             published_at FROM cambus_info_topics ORDER BY topic";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn info_topic(&self, topic: &str) -> Result<Option<InfoTopic>> {
+        const SQL: &str = "SELECT topic, device_id, enabled, config_hash, pending, attempts, last_error, \
+             published_at FROM cambus_info_topics WHERE topic = $1";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(topic)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Sets what an `/info` topic should hold; a change makes it pending again.
+    pub async fn want_info_topic(
+        &self,
+        topic: &str,
+        device_id: Option<i64>,
+        enabled: bool,
+        config_hash: &str,
+    ) -> Result<()> {
+        const SQL: &str = "INSERT INTO cambus_info_topics (topic, device_id, enabled, config_hash, pending, attempts) \
+             VALUES ($1, $2, $3, $4, TRUE, 0) ON CONFLICT (topic) DO UPDATE SET \
+             device_id = excluded.device_id, enabled = excluded.enabled, config_hash = excluded.config_hash, \
+             pending = TRUE, attempts = 0 \
+             WHERE cambus_info_topics.config_hash <> excluded.config_hash \
+             OR cambus_info_topics.enabled <> excluded.enabled";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(topic)
+                .bind(device_id)
+                .bind(enabled)
+                .bind(config_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks every `/info` topic pending (the embedded broker forgets retained messages
+    /// when it stops).
+    pub async fn info_topics_all_pending(&self) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query("UPDATE cambus_info_topics SET pending = TRUE, attempts = 0")
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Records a publish of `topic` with `config_hash`; a topic changed meanwhile stays
+    /// pending.
+    pub async fn info_topic_published(&self, topic: &str, config_hash: &str) -> Result<()> {
+        const SQL: &str = "UPDATE cambus_info_topics SET pending = FALSE, attempts = 0, last_error = NULL, \
+             published_at = $1 WHERE topic = $2 AND config_hash = $3";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(now())
+                .bind(topic)
+                .bind(config_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn info_topic_failed(&self, topic: &str, error: &str) -> Result<()> {
+        const SQL: &str = "UPDATE cambus_info_topics SET attempts = attempts + 1, last_error = $1 WHERE topic = $2";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(error)
+                .bind(topic)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+const UPSERT_TOPIC: &str = "INSERT INTO device_topics (device_id, kind, topic, description, is_active, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, TRUE, $5, $5) ON CONFLICT (device_id, kind, topic) DO UPDATE SET \
+     description = excluded.description, is_active = TRUE, updated_at = excluded.updated_at \
+     WHERE device_topics.is_active = FALSE OR device_topics.description <> excluded.description";
