@@ -294,4 +294,30 @@ backend_tests! {
         assert_eq!(status, StatusCode::CREATED);
         assert_eq!(created["nearby_people"][0]["person_id"].as_i64(), Some(ana));
     }
+
+    async fn external_mode_collects_and_publishes_through_the_same_handlers(backend: Backend) {
+        let Some(mosquitto) = crate::broker::Mosquitto::start().await else { return };
+        let port = mosquitto.port;
+        let app = TestApp::start_with(backend, move |c| {
+            c.mqtt.mode = securityvision::config::MqttMode::External;
+            c.mqtt.external_host = "127.0.0.1".into();
+            c.mqtt.external_port = port;
+        })
+        .await;
+        let token = app.admin_token().await;
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
+        site_collector.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Dock", "code": "DOCK"}), StatusCode::CREATED).await);
+        let config = site_collector.message(Duration::from_secs(10)).await.expect("published to the external broker");
+        assert_eq!(config.topic, "rtls/cameras/default/externo/externo/camera/dock/info");
+        site_collector.publish("rtls/cameras/acme/hq/f1/camera/DOCK/VMD/events", QoS::AtLeastOnce, false, r#"{"zone":2}"#).await;
+        assert!(eventually(async || events(&app, &token, cam, "analytic_type=VMD").await.len() == 1).await);
+        // The retained configuration came back through the shared subscription: heard,
+        // not stored.
+        assert!(eventually(async || app.metrics().cambus_info_ignored.load(Ordering::Relaxed) >= 1).await);
+        assert_eq!(events(&app, &token, cam, "limit=1000").await.len(), 1);
+    }
 }
