@@ -78,6 +78,10 @@ pub struct Metrics {
     pub ingest_readings_stored: AtomicU64,
     /// Readings that could not be stored after retries.
     pub ingest_store_failures: AtomicU64,
+    /// Readings of QoS 0 reports not stored because the writer was behind.
+    pub ingest_readings_shed: AtomicU64,
+    /// Readings waiting for a writer that is behind.
+    pub ingest_writer_backlog: AtomicI64,
     /// Messages of the camera tree handed to the CAM-BUS collector.
     pub cambus_received: AtomicU64,
     cambus_rejections: [AtomicU64; 5],
@@ -212,6 +216,11 @@ impl Metrics {
                 "Readings that could not be stored after retries.",
                 &self.ingest_store_failures,
             ),
+            (
+                "sv_ingest_readings_shed_total",
+                "Readings of QoS 0 reports not stored because the writer was behind.",
+                &self.ingest_readings_shed,
+            ),
         ];
         for (name, help, value) in ingest_counters {
             counter(name, help, "counter", get(value));
@@ -256,6 +265,12 @@ impl Metrics {
         for (name, help, value) in cambus_counters {
             counter(name, help, "counter", get(value));
         }
+        counter(
+            "sv_ingest_writer_backlog",
+            "Readings waiting for a writer that is behind.",
+            "gauge",
+            self.ingest_writer_backlog.load(Ordering::Relaxed),
+        );
         counter(
             "sv_cambus_publish_pending",
             "Camera configurations (/info) waiting to be published.",

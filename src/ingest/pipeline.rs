@@ -5,7 +5,7 @@
 //! Tag positions, presence sessions, the offline monitor and the live stream build on this
 //! (issue 5); camera-tree messages are counted and left to the CAM-BUS collector (issue 6).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,10 +22,17 @@ use crate::mac::Mac;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::devices::{BLE_GATEWAY, Device};
+use crate::store::presence::SessionWrite;
 use crate::store::readings::NewReading;
 
 /// Messages taken from the queue per round, and readings written per transaction at most.
 const ROUND: usize = 4096;
+/// Readings the pipeline keeps for a writer that is behind before it stops taking
+/// messages (QoS 1 publishers then wait for their PUBACK). About 40 bytes each.
+const MAX_BACKLOG_READINGS: usize = 500_000;
+/// Batches waiting for the writer are merged up to this many readings (fewer, larger
+/// transactions let a writer that fell behind catch up).
+const MERGE_READINGS: usize = 50_000;
 /// Unknown tags remembered for the operator, at most.
 const UNKNOWN_TAGS_KEPT: usize = 1000;
 
@@ -123,7 +130,12 @@ struct Pipeline {
     /// Tags heard in this round, whose position is published after it.
     moved: Vec<i64>,
     sessions: super::sessions::Sessions,
+    /// Session writes of this round.
+    session_writes: Vec<SessionWrite>,
     writer: mpsc::Sender<Batch>,
+    /// Batches the writer could not take yet (it is behind); while there are any, readings
+    /// of QoS 0 messages are not stored (shed), positions go on.
+    backlog: VecDeque<Batch>,
     /// What the live stream was last told about each tag.
     announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
@@ -166,7 +178,9 @@ pub async fn run(
         moved: Vec::new(),
         announced: HashMap::new(),
         sessions: super::sessions::Sessions::new(config_gap),
+        session_writes: Vec::new(),
         writer: batches,
+        backlog: VecDeque::new(),
     };
     if let Err(err) = pipeline.store.close_open_presence_sessions().await {
         tracing::warn!(error = %err, "could not close the presence sessions of the previous run");
@@ -188,7 +202,8 @@ pub async fn run(
             }
             _ = sweep.tick() => {
                 pipeline.sessions.sweep(Utc::now());
-                pipeline.flush_sessions().await;
+                pipeline.session_writes.extend(pipeline.sessions.pending());
+                pipeline.flush().await;
             }
             _ = refresh.tick() => pipeline.load_caches().await,
             // Registrations and deletions made through the API change what a MAC means.
@@ -225,8 +240,9 @@ pub async fn run(
             }
         }
     }
+    pipeline.session_writes.extend(pipeline.sessions.pending());
     pipeline.flush().await;
-    pipeline.flush_sessions().await;
+    pipeline.drain_backlog().await;
     drop(pipeline);
     let _ = writer.await;
     tracing::debug!("ingest pipeline drained");
@@ -311,6 +327,9 @@ impl Pipeline {
         };
         self.seen.insert(gateway_id, message.received_at);
         let policy = self.config.ingest.raw_readings;
+        // A QoS 0 report was never acknowledged: while the writer is behind, its readings
+        // move positions but are not stored.
+        let shed = message.qos == 0 && self.writer_behind();
         for sighting in &report.sightings {
             let Some(&(tag_id, active)) = self.tags.get(&sighting.tag) else {
                 self.metrics
@@ -345,7 +364,11 @@ impl Pipeline {
                     self.last_second.insert((tag_id, gateway_id), second) != Some(second)
                 }
             };
-            if keep {
+            if keep && shed {
+                self.metrics
+                    .ingest_readings_shed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if keep {
                 self.readings.push(NewReading {
                     device_id: gateway_id,
                     tag_id,
@@ -527,24 +550,81 @@ impl Pipeline {
     /// Hands this round's readings to the writer, which stores them while the next round is
     /// decoded. With two rounds already waiting, this waits: the queue fills, and QoS 1
     /// publishers wait for their PUBACK.
+    /// Hands this round's writes to the writer without waiting for it: when it is behind,
+    /// they join the backlog, which is offered again at every round and every second. Only
+    /// a backlog over [`MAX_BACKLOG_READINGS`] makes the pipeline wait.
     async fn flush(&mut self) {
-        if self.readings.is_empty() && self.seen.is_empty() {
-            return;
+        if !(self.readings.is_empty() && self.seen.is_empty() && self.session_writes.is_empty()) {
+            let batch = Batch {
+                readings: std::mem::take(&mut self.readings),
+                seen: self.seen.drain().collect(),
+                sessions: std::mem::take(&mut self.session_writes),
+            };
+            match self.backlog.back_mut() {
+                Some(last) if last.readings.len() + batch.readings.len() <= MERGE_READINGS => {
+                    last.merge(batch)
+                }
+                _ => self.backlog.push_back(batch),
+            }
         }
-        let batch = Batch {
-            readings: std::mem::take(&mut self.readings),
-            seen: self.seen.drain().collect(),
-        };
-        if self.writer.send(batch).await.is_err() {
-            tracing::error!("the readings writer has stopped");
+        while let Some(batch) = self.backlog.pop_front() {
+            match self.writer.try_send(batch) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(batch)) => {
+                    self.backlog.push_front(batch);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::error!("the readings writer has stopped");
+                    self.backlog.clear();
+                }
+            }
         }
+        let mut waiting: usize = self.backlog.iter().map(|b| b.readings.len()).sum();
+        while waiting > MAX_BACKLOG_READINGS {
+            let Some(batch) = self.backlog.pop_front() else {
+                break;
+            };
+            waiting -= batch.readings.len();
+            if self.writer.send(batch).await.is_err() {
+                tracing::error!("the readings writer has stopped");
+            }
+        }
+        self.metrics
+            .ingest_writer_backlog
+            .store(waiting as i64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Hands the whole backlog over, waiting for the writer (at shutdown).
+    async fn drain_backlog(&mut self) {
+        while let Some(batch) = self.backlog.pop_front() {
+            if self.writer.send(batch).await.is_err() {
+                tracing::error!("the readings writer has stopped");
+                break;
+            }
+        }
+    }
+
+    fn writer_behind(&self) -> bool {
+        !self.backlog.is_empty()
     }
 }
 
-/// Readings and gateways' `last_seen_at` of one round.
+/// Readings, gateways' `last_seen_at` and presence sessions of one round (or of several,
+/// merged while the writer was behind).
 struct Batch {
     readings: Vec<NewReading>,
     seen: Vec<(i64, DateTime<Utc>)>,
+    sessions: Vec<SessionWrite>,
+}
+
+impl Batch {
+    /// Appends a later batch: its writes come after this one's.
+    fn merge(&mut self, later: Batch) {
+        self.readings.extend(later.readings);
+        self.seen.extend(later.seen);
+        self.sessions.extend(later.sessions);
+    }
 }
 
 /// Stores batches in order, one transaction each. A database hiccup must not drop what
@@ -553,7 +633,11 @@ async fn write_batches(mut batches: mpsc::Receiver<Batch>, store: Store, metrics
     while let Some(batch) = batches.recv().await {
         let mut stored = false;
         for attempt in 1..=5 {
-            match store.store_readings(&batch.readings, &batch.seen).await {
+            let written = match store.store_readings(&batch.readings, &batch.seen).await {
+                Ok(()) => store.write_presence_sessions(&batch.sessions).await,
+                Err(err) => Err(err),
+            };
+            match written {
                 Ok(()) => {
                     stored = true;
                     break;
@@ -578,21 +662,6 @@ async fn write_batches(mut batches: mpsc::Receiver<Batch>, store: Store, metrics
                 readings = batch.readings.len(),
                 "readings could not be stored"
             );
-        }
-    }
-}
-
-impl Pipeline {
-    async fn flush_sessions(&mut self) {
-        let (writes, keys) = self.sessions.pending();
-        if writes.is_empty() {
-            return;
-        }
-        match self.store.write_presence_sessions(&writes).await {
-            Ok(ids) => self.sessions.written(&keys, &ids),
-            Err(err) => {
-                tracing::warn!(error = %err, sessions = writes.len(), "could not store presence sessions")
-            }
         }
     }
 }

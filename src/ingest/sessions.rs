@@ -15,7 +15,6 @@ const REWRITE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 struct Session {
-    id: Option<i64>,
     started: DateTime<Utc>,
     ended: DateTime<Utc>,
     samples: i32,
@@ -59,7 +58,6 @@ impl Sessions {
         self.open.insert(
             key,
             Session {
-                id: None,
                 started: at,
                 ended: at,
                 samples: 1,
@@ -86,37 +84,27 @@ impl Sessions {
     }
 
     /// What has to be written now: closed sessions, new ones, and grown ones not written
-    /// for a while. Returns the keys of the open ones, to receive their ids.
-    pub fn pending(&mut self) -> (Vec<SessionWrite>, Vec<(i64, i64)>) {
+    /// for a while.
+    pub fn pending(&mut self) -> Vec<SessionWrite> {
         let mut writes = std::mem::take(&mut self.closed);
-        let mut keys = Vec::new();
         for (key, session) in &mut self.open {
-            let due = session.id.is_none()
-                || (session.dirty && session.written.is_none_or(|w| w.elapsed() >= REWRITE_EVERY));
+            let due = session.written.is_none()
+                || (session.dirty
+                    && session
+                        .written
+                        .is_some_and(|w| w.elapsed() >= REWRITE_EVERY));
             if due {
                 writes.push(write(*key, session, true));
-                keys.push(*key);
                 session.written = Some(Instant::now());
                 session.dirty = false;
             }
         }
-        (writes, keys)
-    }
-
-    /// Records the ids of the open sessions just written (the tail of the writes).
-    pub fn written(&mut self, keys: &[(i64, i64)], ids: &[i64]) {
-        let open_ids = &ids[ids.len() - keys.len()..];
-        for (key, id) in keys.iter().zip(open_ids) {
-            if let Some(session) = self.open.get_mut(key) {
-                session.id = Some(*id);
-            }
-        }
+        writes
     }
 }
 
 fn write((tag_id, device_id): (i64, i64), s: &Session, is_open: bool) -> SessionWrite {
     SessionWrite {
-        id: s.id,
         tag_id,
         device_id,
         started_at: s.started,
@@ -142,22 +130,22 @@ mod tests {
         }
         sessions.heard(1, 10, t(51)); // a gap of 16: a new session
         sessions.heard(1, 11, t(51)); // another gateway: independent
-        let (writes, keys) = sessions.pending();
+        let writes = sessions.pending();
         let closed: Vec<_> = writes.iter().filter(|w| !w.is_open).collect();
         assert_eq!(closed.len(), 1);
         assert_eq!(
             (closed[0].started_at, closed[0].ended_at, closed[0].samples),
             (t(0), t(35), 4)
         );
-        assert_eq!(keys.len(), 2, "two open sessions");
-        sessions.written(&keys, &(0..writes.len() as i64).collect::<Vec<_>>());
+        assert_eq!(writes.len() - closed.len(), 2, "two open sessions");
+        assert!(sessions.pending().is_empty(), "written: nothing new");
         sessions.sweep(t(51 + 16));
-        let (writes, _) = sessions.pending();
+        let writes = sessions.pending();
         assert_eq!(writes.len(), 2);
         assert!(
             writes
                 .iter()
-                .all(|w| !w.is_open && w.id.is_some() && w.samples == 1)
+                .all(|w| !w.is_open && w.started_at == t(51) && w.samples == 1)
         );
     }
 }

@@ -193,8 +193,10 @@ backend_tests! {
         assert_eq!((config["enabled"].as_bool(), config["password"].as_str(), config["ip"].as_str()), (Some(true), Some("cam-pass-1"), Some("10.0.0.5")));
         assert_eq!(config["analytics"], json!(["faceCapture", "VMD"]), "Hikvision's defaults");
         assert_eq!(config["shard"], "shard-1");
-        let (_, info) = app.get(&format!("/api/v1/devices/cameras/{cam}/info"), &token).await;
-        assert_eq!((info["pending"].as_bool(), info["topic"].as_str()), (Some(false), Some(first.topic.as_str())));
+        let info_path = format!("/api/v1/devices/cameras/{cam}/info");
+        assert!(eventually(async || app.get(&info_path, &token).await.1["pending"] == json!(false)).await, "recorded as published");
+        let (_, info) = app.get(&info_path, &token).await;
+        assert_eq!(info["topic"].as_str(), Some(first.topic.as_str()));
         assert!(info["payload"].get("password").is_none(), "{info}");
 
         // Renaming the floor moves the camera's topic: the old one is disabled.

@@ -391,3 +391,82 @@ backend_tests! {
         assert_eq!(gateways[0]["mac_address"], "AC:23:3F:C0:AA:AA");
     }
 }
+
+/// A transaction from outside the appliance that keeps it from writing readings: the
+/// whole database on SQLite, the readings table on PostgreSQL.
+enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    async fn take(app: &TestApp) -> WriteLock {
+        use sqlx::{Connection, Executor};
+        let url = app.config.database.url.clone().unwrap();
+        if url.starts_with("sqlite") {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            conn.execute("BEGIN IMMEDIATE").await.unwrap();
+            WriteLock::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            conn.execute("BEGIN; LOCK TABLE collection_logs IN EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            WriteLock::Postgres(conn)
+        }
+    }
+
+    async fn release(self) {
+        use sqlx::Executor;
+        match self {
+            WriteLock::Sqlite(mut conn) => conn.execute("COMMIT").await.map(|_| ()),
+            WriteLock::Postgres(mut conn) => conn.execute("COMMIT").await.map(|_| ()),
+        }
+        .unwrap();
+    }
+}
+
+backend_tests! {
+    async fn a_writer_behind_sheds_qos0_readings_but_not_positions_or_qos1(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "Ground"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "Plan"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let west = app.create("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let east = app.create("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let ana = app.create("/api/v1/people", &token, json!({"full_name": "Ana"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let walker = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566", "person_id": ana}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577"}), StatusCode::CREATED).await;
+        let gw = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        let at = async |tag: i64| {
+            let (_, positions) = app.get("/api/v1/positions/current", &token).await;
+            positions.as_array().unwrap().iter().find(|p| p["tag_id"].as_i64() == Some(tag)).and_then(|p| p["device_id"].as_i64())
+        };
+
+        let lock = WriteLock::take(&app).await;
+        // Acknowledged reports pile up for the writer, rounds apart.
+        for _ in 0..8 {
+            gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445577","rssi":-60}"#).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert!(eventually(async || app.metrics().ingest_writer_backlog.load(Ordering::Relaxed) > 0).await, "the writer is behind");
+        // Meanwhile a tag reported at QoS 0 walks from west to east: its position follows.
+        for (topic, rssi) in [("AC233FC00001", -50), ("AC233FC00002", -90)] {
+            gw.publish(&format!("rtls/gateways/{topic}/beacon"), QoS::AtMostOnce, false, format!(r#"{{"tag_mac":"112233445566","rssi":{rssi}}}"#)).await;
+        }
+        assert!(eventually(async || at(walker).await == Some(west)).await);
+        for _ in 0..3 {
+            for (topic, rssi) in [("AC233FC00001", -95), ("AC233FC00002", -45)] {
+                gw.publish(&format!("rtls/gateways/{topic}/beacon"), QoS::AtMostOnce, false, format!(r#"{{"tag_mac":"112233445566","rssi":{rssi}}}"#)).await;
+            }
+        }
+        assert!(eventually(async || at(walker).await == Some(east)).await, "positions do not wait for the writer");
+        assert!(eventually(async || app.metrics().ingest_readings_shed.load(Ordering::Relaxed) == 8).await, "the QoS 0 readings were shed");
+
+        lock.release().await;
+        assert!(eventually(async || readings(&app, &token).await.len() == 8).await, "every acknowledged reading is stored");
+        assert!(readings(&app, &token).await.iter().all(|r| r["tag_id"].as_i64() != Some(walker)));
+        assert!(eventually(async || app.metrics().ingest_writer_backlog.load(Ordering::Relaxed) == 0).await);
+    }
+}
