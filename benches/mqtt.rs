@@ -1,12 +1,14 @@
 //! MQTT benchmarks of the embedded broker (BENCHMARKS.md has the figures).
 //!
 //!     cargo bench --bench mqtt                 # every scenario
-//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest
+//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency
+//!     cargo bench --bench mqtt -- ingest 100000   # ingest with another number of tags
 //!
 //! `accuracy` scores the positions against the simulator's ground truth (4 ceiling gateways
 //! in a 6 × 4 m room, RSSI noise σ 2.5 dB, 10% multipath fades of −6 dB).
 //! `ingest` measures the whole RTLS path (published → decoded → stored) on SQLite, and on
-//! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database.
+//! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database. `latency` measures
+//! publish → position on the live stream under a steady 10,000 readings/s.
 //!
 //! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
 //! run in a child process (this same program, `--load`), talking MQTT over loopback.
@@ -38,6 +40,7 @@ fn main() {
         Some("--load") => runtime.block_on(load(&args[1..])),
         Some("--idle") => runtime.block_on(idle(&args[1..])),
         Some("--load-reports") => runtime.block_on(load_reports(&args[1..])),
+        Some("--load-steady") => runtime.block_on(load_steady(&args[1..])),
         filter => runtime.block_on(async {
             let run = |name: &str| filter.is_none_or(|f| name.contains(f));
             if run("handoff") {
@@ -57,10 +60,17 @@ fn main() {
                 accuracy().await;
             }
             if run("ingest") {
-                ingest(None).await;
+                let tags = args
+                    .get(1)
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(INGEST_TAGS);
+                ingest(None, tags).await;
                 if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
-                    ingest(Some(url)).await;
+                    ingest(Some(url), tags).await;
                 }
+            }
+            if run("latency") {
+                latency().await;
             }
         }),
     }
@@ -69,6 +79,10 @@ fn main() {
 /// A running appliance for a benchmark.
 struct Appliance {
     port: u16,
+    http_port: u16,
+    admin_password: String,
+    store: securityvision::store::Store,
+    events: securityvision::events::EventBus,
     metrics: Arc<Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
     view: Arc<securityvision::ingest::pipeline::PipelineView>,
@@ -96,6 +110,12 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
         .unwrap();
     let metrics = app.state.metrics.clone();
     let store = app.state.store.clone();
+    let events = app.state.events.clone();
+    let admin_password = app
+        .first_admin
+        .as_ref()
+        .map(|a| a.password.clone())
+        .unwrap_or_default();
     for mac in tags {
         let tag = securityvision::store::people::Tag {
             mac_address: mac.clone(),
@@ -107,12 +127,17 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
     site(&store).await;
     let view = app.state.pipeline.clone();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_port = http.local_addr().unwrap().port();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = app.start(http, shutdown.clone()).await.unwrap();
     let port = running.mqtt_addr.unwrap().port();
     tokio::spawn(running.wait());
     Appliance {
         port,
+        http_port,
+        admin_password,
+        store,
+        events,
         metrics,
         shutdown,
         view,
@@ -412,7 +437,7 @@ const INGEST_MESSAGES: usize = 100_000;
 
 /// End to end: QoS 1 reports of 10 readings each, from a separate process, until every
 /// reading is stored (10,000 registered tags, 200 gateways).
-async fn ingest(url: Option<String>) {
+async fn ingest(url: Option<String>, tags: usize) {
     let backend = if url.is_some() {
         "PostgreSQL"
     } else {
@@ -424,9 +449,9 @@ async fn ingest(url: Option<String>) {
         shutdown,
         _dir,
         ..
-    } = appliance_on(url, &ingest_tags(), async |_| {}).await;
+    } = appliance_on(url, &ingest_tags(tags), async |_| {}).await;
     let before = rss_kib();
-    let mut child = spawn_self(&["--load-reports".into(), port.to_string()]);
+    let mut child = spawn_self(&["--load-reports".into(), port.to_string(), tags.to_string()]);
     let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
     let (first, last) = wait_for(
         || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
@@ -437,7 +462,7 @@ async fn ingest(url: Option<String>) {
     let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
     let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
     println!(
-        "ingest on {backend}: {stored}/{total} readings stored ({} unknown, {} lost), {:.0} readings/s end to end ({publisher}); RSS {} MiB → {} MiB",
+        "ingest on {backend}, {tags} tags: {stored}/{total} readings stored ({} unknown, {} lost), {:.0} readings/s end to end ({publisher}); RSS {} MiB → {} MiB",
         metrics.ingest_unknown_tags.load(Ordering::Relaxed),
         total.saturating_sub(stored),
         stored as f64 / seconds,
@@ -452,25 +477,25 @@ async fn ingest(url: Option<String>) {
 /// READINGS_PER_MESSAGE readings (Minew arrays), QoS 1, from INGEST_GATEWAYS gateways.
 async fn load_reports(args: &[String]) {
     let port: u16 = args[0].parse().unwrap();
+    let tags: usize = args[1].parse().unwrap();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
         tasks.push(tokio::spawn(async move {
             let mut options = MqttOptions::new(format!("gateways-{c}"), "127.0.0.1", port);
-            options.set_keep_alive(Duration::from_secs(30)).set_inflight(100).set_max_packet_size(1 << 20, 1 << 20);
+            options
+                .set_keep_alive(Duration::from_secs(30))
+                .set_inflight(100)
+                .set_max_packet_size(1 << 20, 1 << 20);
             let (client, mut eventloop) = AsyncClient::new(options, 10_000);
             let per_client = INGEST_MESSAGES / CLIENTS;
             let publisher = tokio::spawn(async move {
                 for i in 0..per_client {
-                    let n = c * per_client + i;
-                    let gateway = format!("AC233FC0{:04X}", n % INGEST_GATEWAYS);
-                    let mut records = vec![serde_json::json!({"type": "Gateway", "mac": gateway})];
-                    for r in 0..READINGS_PER_MESSAGE {
-                        let tag = (n * READINGS_PER_MESSAGE + r) % INGEST_TAGS;
-                        records.push(serde_json::json!({"type": "iBeacon", "mac": format!("AC233F{tag:06X}"), "rssi": -50 - (r as i64)}));
-                    }
-                    let payload = serde_json::to_vec(&records).unwrap();
-                    client.publish(format!("rtls/gateways/{gateway}/beacon"), QoS::AtLeastOnce, false, payload).await.unwrap();
+                    let (topic, payload) = gateway_report(c * per_client + i, tags);
+                    client
+                        .publish(topic, QoS::AtLeastOnce, false, payload)
+                        .await
+                        .unwrap();
                 }
                 client
             });
@@ -495,8 +520,181 @@ async fn load_reports(args: &[String]) {
     );
 }
 
-fn ingest_tags() -> Vec<String> {
-    (0..INGEST_TAGS).map(|i| format!("AC233F{i:06X}")).collect()
+/// Report number `n`: a Minew array of READINGS_PER_MESSAGE readings of `tags` tags, from
+/// one of INGEST_GATEWAYS gateways.
+fn gateway_report(n: usize, tags: usize) -> (String, Vec<u8>) {
+    let gateway = format!("AC233FC0{:04X}", n % INGEST_GATEWAYS);
+    let mut records = vec![serde_json::json!({"type": "Gateway", "mac": gateway})];
+    for r in 0..READINGS_PER_MESSAGE {
+        let tag = (n * READINGS_PER_MESSAGE + r) % tags;
+        records.push(serde_json::json!({"type": "iBeacon", "mac": format!("AC233F{tag:06X}"), "rssi": -50 - (r as i64)}));
+    }
+    (
+        format!("rtls/gateways/{gateway}/beacon"),
+        serde_json::to_vec(&records).unwrap(),
+    )
+}
+
+fn ingest_tags(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("AC233F{i:06X}")).collect()
+}
+
+const STEADY_READINGS_PER_SECOND: usize = 10_000;
+const LATENCY_PROBES: usize = 500;
+
+/// Publish → position on the live stream (`GET /api/v1/stream`, server-sent events), while
+/// a separate process keeps 10,000 readings/s of 10,000 tags flowing. Each probe is the
+/// first report of a tag not heard before, so its position is news at once; probes go out
+/// every 20 ms at QoS 1 from a client of their own.
+async fn latency() {
+    let probes: Vec<String> = (0..LATENCY_PROBES)
+        .map(|i| format!("AC2340{i:06X}"))
+        .collect();
+    let mut tags = ingest_tags(INGEST_TAGS);
+    tags.extend(probes.iter().cloned());
+    let appliance = appliance_on(None, &tags, async |_| {}).await;
+    let ids: std::collections::HashMap<i64, usize> = {
+        let keys = appliance.store.tag_keys().await.unwrap();
+        let by_mac: std::collections::HashMap<String, i64> =
+            keys.into_iter().map(|(mac, id, _)| (mac, id)).collect();
+        probes
+            .iter()
+            .enumerate()
+            .map(|(i, mac)| (by_mac[mac], i))
+            .collect()
+    };
+
+    // The live stream, as the console reads it.
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", appliance.http_port);
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(
+            &serde_json::json!({"email": "admin@localhost", "password": appliance.admin_password}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let mut stream = http
+        .get(format!("{base}/api/v1/stream?types=POSITION_CHANGED"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; LATENCY_PROBES]));
+
+    let mut load = spawn_self(&["--load-steady".into(), appliance.port.to_string()]);
+    tokio::time::sleep(Duration::from_secs(3)).await; // the load settles
+    let rss_under_load = rss_kib();
+    let port = appliance.port;
+    let probe_sent = sent.clone();
+    let prober = tokio::spawn(async move {
+        let mut options = MqttOptions::new("probe", "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(30));
+        let (client, mut eventloop) = AsyncClient::new(options, 100);
+        tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for (i, mac) in probes.iter().enumerate() {
+            tick.tick().await;
+            let payload = serde_json::json!([{"type": "Gateway", "mac": "AC233FC00001"}, {"type": "iBeacon", "mac": mac, "rssi": -55}]);
+            probe_sent.lock().unwrap()[i] = Some(Instant::now());
+            client
+                .publish(
+                    "rtls/gateways/AC233FC00001/beacon",
+                    QoS::AtLeastOnce,
+                    false,
+                    serde_json::to_vec(&payload).unwrap(),
+                )
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+
+    let mut latencies = Vec::with_capacity(LATENCY_PROBES);
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.len() < LATENCY_PROBES && Instant::now() < deadline {
+        let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await
+        else {
+            break;
+        };
+        let arrived = Instant::now();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue;
+            };
+            let Ok(envelope) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+                continue;
+            };
+            let Some(&probe) = envelope["payload"]["tag_id"]
+                .as_i64()
+                .and_then(|id| ids.get(&id))
+            else {
+                continue;
+            };
+            if let Some(at) = sent.lock().unwrap()[probe].take() {
+                latencies.push(arrived.duration_since(at));
+            }
+        }
+    }
+    prober.abort();
+    let _ = load.kill().await;
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "latency publish → stream at {STEADY_READINGS_PER_SECOND} readings/s: {} of {LATENCY_PROBES} probes, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} readings stored meanwhile; RSS {} MiB",
+        latencies.len(),
+        pct(0.50),
+        pct(0.99),
+        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        appliance
+            .metrics
+            .ingest_readings_stored
+            .load(Ordering::Relaxed),
+        rss_under_load / 1024,
+    );
+    drop(appliance.events);
+    appliance.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// A steady load: STEADY_READINGS_PER_SECOND readings/s (reports of 10) at QoS 1 until
+/// killed.
+async fn load_steady(args: &[String]) {
+    let port: u16 = args[0].parse().unwrap();
+    let mut options = MqttOptions::new("steady", "127.0.0.1", port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_inflight(100);
+    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let per_tick = STEADY_READINGS_PER_SECOND / READINGS_PER_MESSAGE / 100;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut n = 0;
+    loop {
+        tick.tick().await;
+        for _ in 0..per_tick {
+            let (topic, payload) = gateway_report(n, INGEST_TAGS);
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .unwrap();
+            n += 1;
+        }
+    }
 }
 
 /// Positions against the simulator's truth.
