@@ -1,0 +1,245 @@
+// The console against the real appliance: sign in, set up a site, place two gateways by
+// dragging, register a tag heard over MQTT, and watch its marker appear and move live.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { startAppliance } from './appliance.mjs';
+
+const shots = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
+const GATEWAY_A = 'AC233F0000A1';
+const GATEWAY_B = 'AC233F0000B2';
+const TAG = 'AA:BB:CC:DD:EE:01';
+const NEW_PASSWORD = 'console-e2e-password';
+
+/** A plain light-grey PNG with a darker border: enough to be a floor plan. */
+function planPng(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) {
+      const edge = x < 4 || y < 4 || x >= width - 4 || y >= height - 4 || x === Math.floor(width / 2);
+      row.fill(edge ? 90 : 235, 1 + x * 3, 4 + x * 3);
+    }
+    rows.push(row);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+let appliance;
+let browser;
+let page;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  appliance = await startAppliance();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'pt-BR' });
+  page = await context.newPage();
+  page.on('dialog', (dialog) => dialog.accept());
+});
+
+after(async () => {
+  await browser?.close();
+  await appliance?.stop();
+});
+
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Fills the input labelled `label` (required fields add " *" to their label). */
+async function fill(scope, label, value) {
+  await scope.getByLabel(new RegExp(`^${escape(label)}( \\*)?$`)).fill(value);
+}
+
+/** One named stage of the scenario; the first failing stage ends the test. */
+async function step(name, body) {
+  console.log(`# step: ${name}`);
+  await body();
+}
+
+test('sign in, set up a site, and follow a tag live on the map', async () => {
+  try {
+    await step('sign-in asks for a new password first', async () => {
+      await page.goto(appliance.baseUrl + '/');
+      await page.waitForURL('**/login');
+      await page.screenshot({ path: path.join(shots, 'login.png') });
+      await fill(page, 'E-mail', appliance.adminEmail);
+      await fill(page, 'Senha', 'wrong-password');
+      await page.getByRole('button', { name: 'Entrar' }).click();
+      await page.getByRole('alert').waitFor();
+      await fill(page, 'Senha', appliance.adminPassword);
+      await page.getByRole('button', { name: 'Entrar' }).click();
+      await page.waitForURL('**/account/password');
+      await fill(page, 'Senha atual', appliance.adminPassword);
+      await fill(page, 'Nova senha', 'short');
+      await fill(page, 'Repita a nova senha', 'short');
+      await page.getByRole('button', { name: 'Alterar senha' }).click();
+      // The API's 422 lands next to the field it names.
+      await page.locator('#password-new_password-error').waitFor();
+      await fill(page, 'Nova senha', NEW_PASSWORD);
+      await fill(page, 'Repita a nova senha', NEW_PASSWORD);
+      await page.getByRole('button', { name: 'Alterar senha' }).click();
+      await page.getByText('Senha alterada.').waitFor();
+    });
+
+    await step('building, floor and plan with an image and a size', async () => {
+      await page.getByRole('link', { name: 'Prédios e plantas' }).click();
+      await page.getByRole('button', { name: 'Novo prédio' }).click();
+      let dialog = page.getByRole('dialog');
+      await fill(dialog, 'Nome', 'Sede');
+      await fill(dialog, 'Código', 'SEDE');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await page.getByRole('button', { name: 'Sede', exact: true }).click();
+
+      await page.getByRole('button', { name: 'Novo andar' }).click();
+      dialog = page.getByRole('dialog');
+      await fill(dialog, 'Nome', 'Térreo');
+      await fill(dialog, 'Nível', '0');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await page.getByRole('button', { name: 'Térreo', exact: true }).click();
+
+      await page.getByRole('button', { name: 'Nova planta' }).click();
+      dialog = page.getByRole('dialog');
+      await fill(dialog, 'Nome', 'Térreo – planta');
+      await fill(dialog, 'Largura (m)', '40');
+      await fill(dialog, 'Altura (m)', '20');
+      await dialog.getByLabel('Imagem da planta').setInputFiles({ name: 'plan.png', mimeType: 'image/png', buffer: planPng(800, 400) });
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await page.getByRole('cell', { name: '40 × 20 m', exact: true }).waitFor();
+      await page.locator('[data-testid="plan-editor"] img').waitFor();
+    });
+
+    await step('gateways heard over MQTT are dragged onto the plan', async () => {
+      await appliance.publish(GATEWAY_A, [{ tag_mac: TAG, rssi: -60 }]);
+      await appliance.publish(GATEWAY_B, [{ tag_mac: TAG, rssi: -60 }]);
+      // The editor lists devices when opened: reopen it to see the new gateways.
+      const editorUrl = page.url();
+      await page.goto(editorUrl);
+      await page.getByRole('button', { name: 'Sede', exact: true }).click();
+      await page.getByRole('button', { name: 'Térreo', exact: true }).click();
+      await page.getByRole('button', { name: 'Térreo – planta', exact: true }).click();
+      const plan = page.locator('[data-testid="plan-editor"]');
+      await plan.locator('img').waitFor();
+      for (const [mac, fx] of [[GATEWAY_A, 0.15], [GATEWAY_B, 0.85]]) {
+        const name = `Gateway ${mac.match(/../g).join(':')}`;
+        const item = page.locator('[data-palette-device-id]', { hasText: name });
+        const from = await item.boundingBox();
+        const to = await plan.boundingBox();
+        await page.mouse.move(from.x + 10, from.y + from.height / 2);
+        await page.mouse.down();
+        await page.mouse.move(to.x + to.width * 0.5, to.y + to.height * 0.5, { steps: 5 });
+        await page.mouse.move(to.x + to.width * fx, to.y + to.height * 0.5, { steps: 5 });
+        await page.mouse.up();
+        await plan.getByRole('button', { name: new RegExp(name) }).waitFor();
+      }
+      await page.screenshot({ path: path.join(shots, 'site-setup.png'), fullPage: true });
+    });
+
+    await step('a person gets the tag from the unknown-tags list', async () => {
+      await page.getByRole('link', { name: 'Pessoas e grupos' }).click();
+      await page.getByRole('button', { name: 'Nova pessoa' }).click();
+      const dialog = page.getByRole('dialog');
+      await fill(dialog, 'Nome completo', 'Ana Souza');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await page.getByRole('cell', { name: 'Ana Souza', exact: true }).waitFor();
+
+      await page.getByRole('link', { name: 'Tags BLE' }).click();
+      await page.getByRole('button', { name: `Cadastrar ${TAG}` }).click();
+      const register = page.getByRole('dialog');
+      await register.getByLabel('Pessoa').selectOption({ label: 'Ana Souza' });
+      await fill(register, 'Rótulo', 'Crachá 01');
+      await register.getByRole('button', { name: 'Cadastrar' }).click();
+      await page.getByRole('cell', { name: 'Crachá 01', exact: true }).waitFor();
+      await page.screenshot({ path: path.join(shots, 'tags.png'), fullPage: true });
+    });
+
+    await step('the marker appears on the live map and moves without a reload', async () => {
+      await page.getByRole('link', { name: 'Mapa ao vivo' }).click();
+      await page.getByRole('status').filter({ hasText: 'Ao vivo' }).waitFor();
+      const marker = page.locator('.tag-marker');
+      const nearA = [{ tag_mac: TAG, rssi: -45 }];
+      const farA = [{ tag_mac: TAG, rssi: -85 }];
+      const xOf = async () => Number(await marker.getAttribute('data-x'));
+
+      for (let i = 0; i < 20 && (await marker.count()) === 0; i++) {
+        await appliance.publish(GATEWAY_A, nearA);
+        await appliance.publish(GATEWAY_B, farA);
+        await page.waitForTimeout(300);
+      }
+      await marker.waitFor();
+      assert.match(await marker.locator('text').textContent(), /Ana Souza/);
+      const firstX = await xOf();
+      assert.ok(firstX < 0.5, `starts near gateway A (x=${firstX})`);
+      await marker.click();
+      await page.getByRole('button', { name: 'Limpar seleção' }).waitFor();
+
+      let x = firstX;
+      for (let i = 0; i < 40 && x - firstX < 0.25; i++) {
+        await appliance.publish(GATEWAY_B, nearA);
+        await appliance.publish(GATEWAY_A, farA);
+        await page.waitForTimeout(300);
+        x = await xOf();
+      }
+      assert.ok(x - firstX >= 0.25, `moved towards gateway B (x went from ${firstX} to ${x})`);
+      await page.waitForTimeout(800); // let the move animation settle for the screenshot
+      await page.screenshot({ path: path.join(shots, 'live-map.png') });
+      await page.setViewportSize({ width: 820, height: 1180 });
+      await page.screenshot({ path: path.join(shots, 'live-map-tablet.png') });
+      await page.setViewportSize({ width: 1280, height: 720 });
+    });
+
+    await step('devices and MQTT credentials', async () => {
+      await page.getByRole('link', { name: 'Dispositivos' }).click();
+      await page.getByRole('cell', { name: `Gateway ${GATEWAY_A.match(/../g).join(':')}`, exact: true }).waitFor();
+      await page.screenshot({ path: path.join(shots, 'devices.png'), fullPage: true });
+      await page.getByRole('link', { name: 'Credenciais MQTT' }).click();
+      await page.getByRole('button', { name: 'Nova credencial' }).click();
+      const dialog = page.getByRole('dialog');
+      await fill(dialog, 'Usuário MQTT', 'camera-collector');
+      await dialog.getByLabel('Papel').selectOption('COLLECTOR');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      const secret = await page.getByTestId('mqtt-secret').textContent();
+      assert.ok(secret && secret.length >= 16, 'a generated secret is shown once');
+      await page.getByRole('button', { name: 'Concluído' }).click();
+      await page.getByRole('cell', { name: 'camera-collector', exact: true }).waitFor();
+    });
+  } catch (error) {
+    await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+    console.error(appliance.log().slice(-4000));
+    throw error;
+  }
+});

@@ -1,0 +1,74 @@
+// The one way the console talks to the appliance: same origin, JSON, bearer token.
+import { ApiError, errorFromBody } from './errors';
+
+const TOKEN_KEY = 'sv.token';
+
+// The token lives in sessionStorage, not localStorage: consoles often run on shared
+// control-room machines, and closing the browser should end the session. A new tab asks
+// for the password again; that is the price of it.
+export const tokenStore = {
+  get: (): string | null => sessionStorage.getItem(TOKEN_KEY),
+  set: (token: string) => sessionStorage.setItem(TOKEN_KEY, token),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+type UnauthorizedListener = () => void;
+let onUnauthorized: UnauthorizedListener = () => {};
+
+/** Called on any 401 (the token expired, was revoked, or the password changed). */
+export function setUnauthorizedListener(listener: UnauthorizedListener) {
+  onUnauthorized = listener;
+}
+
+export const API = '/api/v1';
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  const token = tokenStore.get();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let payload: BodyInit | undefined;
+  if (body instanceof FormData) {
+    payload = body; // the browser writes the multipart Content-Type with its boundary
+  } else if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(API + path, { method, headers, body: payload });
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  if (!response.ok) {
+    const error = errorFromBody(response.status, parsed, response.statusText);
+    // A failed login is a 401 too, but it is the login form's business.
+    if (response.status === 401 && token) {
+      tokenStore.clear();
+      onUnauthorized();
+    }
+    throw error;
+  }
+  return parsed as T;
+}
+
+export const api = {
+  get: <T>(path: string) => request<T>('GET', path),
+  post: <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {}),
+  put: <T>(path: string, body: unknown) => request<T>('PUT', path, body),
+  patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, body),
+  delete: (path: string) => request<void>('DELETE', path),
+};
+
+/** Lists are paged by the API; the console asks for the largest page (1000 rows). */
+export function listPath(path: string, query: Record<string, string | number | undefined> = {}) {
+  const params = new URLSearchParams({ limit: '1000' });
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(key, String(value));
+  }
+  return `${path}?${params}`;
+}
+
+export { ApiError };

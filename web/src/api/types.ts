@@ -1,0 +1,183 @@
+// Shapes of the appliance's API (see /api/v1/openapi.json), limited to what the console uses.
+
+export type Id = number;
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+}
+
+export type Role = 'OPERATOR' | 'ADMIN' | 'SUPERADMIN';
+export const ROLES: Role[] = ['OPERATOR', 'ADMIN', 'SUPERADMIN'];
+
+export interface User {
+  id: Id;
+  email: string;
+  full_name: string;
+  role: string;
+  is_active: boolean;
+  is_superuser: boolean;
+  must_change_password: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Building {
+  id: Id;
+  name: string;
+  code: string;
+  description: string | null;
+}
+
+export interface Floor {
+  id: Id;
+  building_id: Id;
+  name: string;
+  level: number | null;
+  description: string | null;
+}
+
+export interface FloorPlan {
+  id: Id;
+  floor_id: Id;
+  name: string;
+  description: string | null;
+  image_url: string | null;
+  /** Image size in pixels, filled from the uploaded image. */
+  width: number | null;
+  height: number | null;
+  /** Physical size in metres; enables accuracy circles and metric positioning. */
+  width_m: number | null;
+  height_m: number | null;
+}
+
+export type DeviceType = 'BLE_GATEWAY' | 'CAMERA';
+
+export interface Device {
+  id: Id;
+  name: string;
+  type: DeviceType | string;
+  code: string | null;
+  description: string | null;
+  mac_address: string | null;
+  ip_address: string | null;
+  port: number | null;
+  rtsp_url: string | null;
+  username: string | null;
+  has_password: boolean;
+  manufacturer: string | null;
+  model: string | null;
+  building_id: Id | null;
+  floor_id: Id | null;
+  floor_plan_id: Id | null;
+  pos_x: number | null;
+  pos_y: number | null;
+  last_seen_at: string | null;
+}
+
+export interface DeviceStatus {
+  id: Id;
+  name: string;
+  type: string;
+  is_online: boolean;
+  last_seen_at: string | null;
+}
+
+export interface GroupRef {
+  id: Id;
+  name: string;
+}
+
+export interface Person {
+  id: Id;
+  full_name: string;
+  document_id: string | null;
+  email: string | null;
+  phone: string | null;
+  notes: string | null;
+  active: boolean;
+  groups: GroupRef[];
+}
+
+export interface Tag {
+  id: Id;
+  mac_address: string;
+  label: string | null;
+  notes: string | null;
+  person_id: Id | null;
+  active: boolean;
+}
+
+export interface UnknownTag {
+  mac_address: string;
+  last_gateway_id: Id;
+  last_heard_at: string;
+  last_rssi: number | null;
+  times_heard: number;
+}
+
+export interface PersonGroup {
+  id: Id;
+  name: string;
+  description: string | null;
+}
+
+export type CredentialRole = 'GATEWAY' | 'COLLECTOR' | 'CUSTOM';
+export const CREDENTIAL_ROLES: CredentialRole[] = ['GATEWAY', 'COLLECTOR', 'CUSTOM'];
+
+export interface MqttCredential {
+  id: Id;
+  username: string;
+  role: string;
+  description: string | null;
+  is_active: boolean;
+  publish_acl: string[];
+  subscribe_acl: string[];
+  last_connected_at: string | null;
+  /** Only present in the answer to a create or rotate: shown once. */
+  password: string | null;
+}
+
+/** A row of GET /positions/current. */
+export interface CurrentLocation {
+  person_id: Id;
+  person_full_name: string;
+  tag_id: Id;
+  tag_mac_address: string;
+  device_id: Id;
+  floor_plan_id: Id;
+  last_seen_at: string;
+  x: number | null;
+  y: number | null;
+  accuracy_m: number | null;
+}
+
+/** The payload of a POSITION_CHANGED stream event (src/ingest/locate.rs TagPosition). */
+export interface TagPosition {
+  tag_id: Id;
+  device_id: Id;
+  last_seen_at: string;
+  rssi: number | null;
+  floor_plan_id: Id | null;
+  x: number | null;
+  y: number | null;
+  x_m: number | null;
+  y_m: number | null;
+  accuracy_m: number | null;
+}
+
+/** The payload of GATEWAY_ONLINE / GATEWAY_OFFLINE. */
+export interface GatewayStatusPayload {
+  device_id: Id;
+  name: string;
+  last_seen_at: string | null;
+}
+
+/** Every stream event's `data`. */
+export interface StreamEnvelope<P> {
+  event_type: string;
+  timestamp: string;
+  user_id: Id | null;
+  payload: P;
+}

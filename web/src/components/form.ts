@@ -1,0 +1,50 @@
+// Field descriptions for EntityForm and the conversions from form values to API bodies.
+import type { MessageKey } from '../i18n/i18n';
+
+export type FormValue = string | boolean | string[] | File | null;
+export type FormValues = Record<string, FormValue>;
+
+export interface Option {
+  value: string;
+  label: string;
+}
+
+interface BaseField {
+  /** Also the API's field name, so its validation messages land next to the input. */
+  name: string;
+  label: MessageKey;
+  required?: boolean;
+  hint?: MessageKey;
+}
+
+export type FieldSpec =
+  | (BaseField & { kind: 'text' | 'email' | 'password' | 'textarea'; autoComplete?: string })
+  | (BaseField & { kind: 'number'; step?: string; min?: number })
+  | (BaseField & { kind: 'select'; options: Option[]; emptyOption?: string })
+  | (BaseField & { kind: 'checkbox' })
+  | (BaseField & { kind: 'checkboxes'; options: Option[] })
+  | (BaseField & { kind: 'file'; accept?: string });
+
+/** Trimmed text, or null when empty (the API clears a field on null). */
+export function textOrNull(value: FormValue): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}
+
+export function numberOrNull(value: FormValue): number | null {
+  if (typeof value !== 'string' || value.trim() === '') return null;
+  const n = Number(value.replace(',', '.'));
+  return Number.isFinite(n) ? n : null;
+}
+
+export function idOrNull(value: FormValue): number | null {
+  return numberOrNull(value);
+}
+
+export function ids(value: FormValue): number[] {
+  return Array.isArray(value) ? value.map(Number) : [];
+}
+
+/** The form's text for a value coming from the API. */
+export function asText(value: string | number | null | undefined): string {
+  return value === null || value === undefined ? '' : String(value);
+}

@@ -1,0 +1,145 @@
+import { useEffect, useState } from 'react';
+import { api, listPath } from '../api/client';
+import type { Device, DeviceStatus, GatewayStatusPayload, Id } from '../api/types';
+import { CrudSection } from '../components/CrudSection';
+import { asText, numberOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
+import { useLoad } from '../components/useLoad';
+import { useI18n } from '../i18n/i18n';
+import { openStream } from '../map/stream';
+
+const GATEWAY_FIELDS: FieldSpec[] = [
+  { name: 'name', label: 'common.name', kind: 'text', required: true },
+  { name: 'mac_address', label: 'tags.mac', kind: 'text', required: true, hint: 'tags.macHint' },
+  { name: 'code', label: 'site.code', kind: 'text' },
+  { name: 'description', label: 'common.description', kind: 'textarea' },
+];
+
+const CAMERA_FIELDS: FieldSpec[] = [
+  { name: 'name', label: 'common.name', kind: 'text', required: true },
+  { name: 'code', label: 'site.code', kind: 'text' },
+  { name: 'ip_address', label: 'devices.ip', kind: 'text' },
+  { name: 'port', label: 'devices.port', kind: 'number', step: '1', min: 1 },
+  { name: 'rtsp_url', label: 'devices.rtsp', kind: 'text' },
+  { name: 'username', label: 'devices.username', kind: 'text', autoComplete: 'off' },
+  { name: 'password', label: 'devices.password', kind: 'password', autoComplete: 'new-password', hint: 'devices.passwordHint' },
+  { name: 'manufacturer', label: 'devices.manufacturer', kind: 'text' },
+  { name: 'model', label: 'devices.model', kind: 'text' },
+  { name: 'description', label: 'common.description', kind: 'textarea' },
+];
+
+function text(d: Device | null, field: keyof Device) {
+  return asText(d?.[field] as string | number | null | undefined);
+}
+
+/** Gateways and cameras, their state (online/offline live from the stream) and details. */
+export function DevicesPage() {
+  const { t, ago } = useI18n();
+  const gateways = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'BLE_GATEWAY' })));
+  const cameras = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'CAMERA' })));
+  const [status, setStatus] = useState<Map<Id, DeviceStatus>>(new Map());
+
+  useEffect(() => {
+    api
+      .get<DeviceStatus[]>('/devices/status')
+      .then((all) => setStatus(new Map(all.map((s) => [s.id, s]))))
+      .catch(() => {});
+    return openStream(['GATEWAY_ONLINE', 'GATEWAY_OFFLINE'], {
+      onState: () => {},
+      onEvent: (type, envelope) => {
+        const p = envelope.payload as GatewayStatusPayload;
+        setStatus((current) => {
+          const previous = current.get(p.device_id);
+          const next: DeviceStatus = { id: p.device_id, name: p.name, type: 'BLE_GATEWAY', is_online: type === 'GATEWAY_ONLINE', last_seen_at: p.last_seen_at ?? previous?.last_seen_at ?? null };
+          return new Map(current).set(p.device_id, next);
+        });
+      },
+    });
+  }, []);
+
+  const state = (d: Device) => {
+    const s = status.get(d.id);
+    const isOnline = s?.is_online ?? false;
+    return <span className={`badge ${isOnline ? 'ok' : 'off'}`}>{t(isOnline ? 'devices.online' : 'devices.offline')}</span>;
+  };
+  const lastSeen = (d: Device) => ago(status.get(d.id)?.last_seen_at ?? d.last_seen_at);
+  const placedLabel = (d: Device) => (d.floor_plan_id ? t('devices.placed') : t('devices.notPlaced'));
+
+  return (
+    <div className="page">
+      <header className="page-header">
+        <h1>{t('nav.devices')}</h1>
+      </header>
+      <CrudSection<Device>
+        id="gateways"
+        title={t('devices.gateways')}
+        createLabel={t('devices.newGateway')}
+        rows={gateways.data}
+        loadError={gateways.error}
+        onChanged={gateways.reload}
+        describe={(d) => d.name}
+        columns={[
+          { header: t('common.name'), cell: (d) => d.name },
+          { header: t('tags.mac'), cell: (d) => <code>{d.mac_address ?? '—'}</code> },
+          { header: t('devices.state'), cell: state },
+          { header: t('map.lastSeen'), cell: lastSeen },
+          { header: t('devices.location'), cell: placedLabel },
+        ]}
+        fields={() => GATEWAY_FIELDS}
+        toValues={(d) => ({ name: text(d, 'name'), mac_address: text(d, 'mac_address'), code: text(d, 'code'), description: text(d, 'description') })}
+        save={(v, d) => {
+          const body = { type: 'BLE_GATEWAY', name: v.name, mac_address: textOrNull(v.mac_address), code: textOrNull(v.code), description: textOrNull(v.description) };
+          return d ? api.put(`/devices/${d.id}`, body) : api.post('/devices', body);
+        }}
+        remove={(d) => api.delete(`/devices/${d.id}`)}
+      />
+      <CrudSection<Device>
+        id="cameras"
+        title={t('devices.cameras')}
+        createLabel={t('devices.newCamera')}
+        rows={cameras.data}
+        loadError={cameras.error}
+        onChanged={cameras.reload}
+        describe={(d) => d.name}
+        columns={[
+          { header: t('common.name'), cell: (d) => d.name },
+          { header: t('devices.ip'), cell: (d) => d.ip_address ?? '—' },
+          { header: t('devices.manufacturer'), cell: (d) => [d.manufacturer, d.model].filter(Boolean).join(' ') || '—' },
+          { header: t('devices.state'), cell: state },
+          { header: t('map.lastSeen'), cell: lastSeen },
+          { header: t('devices.location'), cell: placedLabel },
+        ]}
+        fields={() => CAMERA_FIELDS}
+        toValues={(d): FormValues => ({
+          name: text(d, 'name'),
+          code: text(d, 'code'),
+          ip_address: text(d, 'ip_address'),
+          port: text(d, 'port'),
+          rtsp_url: text(d, 'rtsp_url'),
+          username: text(d, 'username'),
+          password: '',
+          manufacturer: text(d, 'manufacturer'),
+          model: text(d, 'model'),
+          description: text(d, 'description'),
+        })}
+        save={(v, d) => {
+          const body: Record<string, unknown> = {
+            type: 'CAMERA',
+            name: v.name,
+            code: textOrNull(v.code),
+            ip_address: textOrNull(v.ip_address),
+            port: numberOrNull(v.port),
+            rtsp_url: textOrNull(v.rtsp_url),
+            username: textOrNull(v.username),
+            manufacturer: textOrNull(v.manufacturer),
+            model: textOrNull(v.model),
+            description: textOrNull(v.description),
+          };
+          // The password is write-only: sent only when typed, so editing keeps the stored one.
+          if (typeof v.password === 'string' && v.password !== '') body.password = v.password;
+          return d ? api.put(`/devices/cameras/${d.id}`, body) : api.post('/devices/cameras', body);
+        }}
+        remove={(d) => api.delete(`/devices/${d.id}`)}
+      />
+    </div>
+  );
+}
