@@ -174,7 +174,7 @@ async fn add_plan(
 
 fn gateway(mac: &str, x: f64, y: f64) -> Device {
     Device {
-        name: format!("Gateway {mac}"),
+        name: format!("Gateway {}", crate::mac::display_stored(mac)),
         code: Some(format!("GW_{mac}")),
         device_type: BLE_GATEWAY.into(),
         mac_address: Some(mac.into()),
