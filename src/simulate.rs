@@ -46,6 +46,8 @@ pub struct Scenario {
     height: f64,
     noise_db: f64,
     rng: rand::rngs::StdRng,
+    /// Simulated time, stamped on the reports (`None`: the receiver's clock is the time).
+    clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Scenario {
@@ -78,11 +80,22 @@ impl Scenario {
             height,
             noise_db,
             rng,
+            clock: None,
         }
+    }
+
+    /// Stamps reports with simulated time from `start`, so that a run faster than real
+    /// time (a benchmark) still shows the receiver how time passes.
+    pub fn with_clock(mut self, start: chrono::DateTime<chrono::Utc>) -> Scenario {
+        self.clock = Some(start);
+        self
     }
 
     /// Moves every tag `dt` seconds along its walk.
     pub fn advance(&mut self, dt: f64) {
+        if let Some(clock) = &mut self.clock {
+            *clock += chrono::Duration::milliseconds((dt * 1000.0) as i64);
+        }
         for tag in &mut self.tags {
             walk(tag, dt, self.width, self.height, &mut self.rng);
         }
@@ -109,7 +122,7 @@ impl Scenario {
                 .collect();
             if !heard.is_empty() {
                 readings += heard.len() as u64;
-                reports.push(encode(format, gateway, &heard));
+                reports.push(encode(format, gateway, &heard, self.clock));
             }
         }
         (reports, readings)
@@ -254,29 +267,45 @@ fn gaussian(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-pub fn encode(format: PayloadFormat, gateway: &str, heard: &[(String, i32)]) -> (String, Vec<u8>) {
+pub fn encode(
+    format: PayloadFormat,
+    gateway: &str,
+    heard: &[(String, i32)],
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> (String, Vec<u8>) {
     let topic = format!("rtls/gateways/{gateway}/beacon");
+    let stamp = |mut record: serde_json::Value| {
+        if let Some(at) = at {
+            record["timestamp"] = serde_json::json!(at.timestamp_millis());
+        }
+        record
+    };
     let payload = match format {
         PayloadFormat::Minew => {
             let mut records = vec![serde_json::json!({"type": "Gateway", "mac": gateway})];
-            records.extend(heard.iter().map(
-                |(mac, rssi)| serde_json::json!({"type": "iBeacon", "mac": mac, "rssi": rssi}),
-            ));
+            records.extend(heard.iter().map(|(mac, rssi)| {
+                stamp(serde_json::json!({"type": "iBeacon", "mac": mac, "rssi": rssi}))
+            }));
             serde_json::to_vec(&records).unwrap_or_default()
         }
         PayloadFormat::Readings => {
             let readings: Vec<_> = heard
                 .iter()
-                .map(|(mac, rssi)| serde_json::json!({"tag_mac": mac, "rssi": rssi}))
+                .map(|(mac, rssi)| stamp(serde_json::json!({"tag_mac": mac, "rssi": rssi})))
                 .collect();
             serde_json::to_vec(&serde_json::json!({"readings": readings})).unwrap_or_default()
         }
-        PayloadFormat::Ingics => heard
-            .iter()
-            .map(|(mac, rssi)| format!("$GPRP,{mac},{gateway},{rssi},02010612FF"))
-            .collect::<Vec<_>>()
-            .join("\n")
-            .into_bytes(),
+        PayloadFormat::Ingics => {
+            let epoch = at
+                .map(|t| format!(",{}", t.timestamp()))
+                .unwrap_or_default();
+            heard
+                .iter()
+                .map(|(mac, rssi)| format!("$GPRP,{mac},{gateway},{rssi},02010612FF{epoch}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes()
+        }
     };
     (topic, payload)
 }
@@ -349,7 +378,7 @@ mod tests {
             PayloadFormat::Readings,
             PayloadFormat::Ingics,
         ] {
-            let (topic, payload) = encode(format, "AC233FC00001", &heard);
+            let (topic, payload) = encode(format, "AC233FC00001", &heard, None);
             let report = crate::ingest::decode::decode(
                 &topic,
                 &payload,

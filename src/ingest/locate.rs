@@ -4,16 +4,22 @@
 //!
 //! The estimate is a weighted centroid of the placed gateways that heard the tag recently,
 //! each weighted by 1/d², d from the log-distance path-loss model
-//! d = 10^((rssi@1m − rssi) / (10·n)) — ESPresense-companion's default locator. Positions
-//! are fractions (0–1) of the plan image, as the console places devices.
+//! d = 10^((rssi@1m − rssi) / (10·n)) — ESPresense-companion's default locator — refined,
+//! on plans whose size is known, by a least-squares fit in metres and then tracked by a
+//! constant-velocity Kalman filter (a walking tag moves smoothly; single readings are
+//! noisy). Positions are fractions (0–1) of the plan image, as the console places devices.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-/// Smoothing factor of the exponential moving average of RSSI (weight of a new sample).
+/// Smoothing factor of the exponential moving average of RSSI (weight of a new sample),
+/// which chooses the current gateway.
 const EMA_ALPHA: f64 = 0.5;
+/// A sample weaker than the previous one by a multipath fade is replaced by that one if it
+/// is at most this old (ms).
+const FADE_WINDOW_MS: i64 = 1500;
 /// How much stronger (dB) another gateway must be heard before the tag moves to it.
 const HYSTERESIS_DB: f64 = 4.0;
 /// Gateways not heard from the tag for this long no longer count.
@@ -22,32 +28,33 @@ const SIGNAL_WINDOW_SECONDS: i64 = 10;
 const RSSI_AT_1M: f64 = -59.0;
 const PATH_LOSS_EXPONENT: f64 = 2.5;
 
-/// How far above the tags gateways hang (ceiling mounts); the path-loss distance is the
-/// slant distance, the plan needs the horizontal one.
+/// How far above the tags gateways hang (ceiling mounts): path-loss distances are slant
+/// distances.
 const GATEWAY_HEIGHT_M: f64 = 2.5;
 
-/// Minimises Σ w·(|p − a| − r)² over p = (x, y) inside the plan, from `start`.
-/// `anchors`: (x, y, horizontal distance, weight), in metres.
-fn least_squares(
-    anchors: &[(f64, f64, f64, f64)],
-    start: (f64, f64),
-    size: (f64, f64),
-) -> (f64, f64) {
+/// The slant distance from a tag at (x, y) to a gateway above (ax, ay).
+fn slant(x: f64, y: f64, ax: f64, ay: f64) -> f64 {
+    ((x - ax).powi(2) + (y - ay).powi(2) + GATEWAY_HEIGHT_M * GATEWAY_HEIGHT_M).sqrt()
+}
+
+/// Minimises Σ (slant(p, a) − r)² over p = (x, y) inside the plan, from `start`
+/// (Gauss-Newton). `anchors`: (x, y, path-loss distance), in metres. Equal weights measured
+/// better than weighting near gateways more (BENCHMARKS.md).
+fn least_squares(anchors: &[(f64, f64, f64)], start: (f64, f64), size: (f64, f64)) -> (f64, f64) {
     if anchors.len() < 3 {
         return start; // two circles do not fix a point; the centroid is the better guess
     }
     let (mut x, mut y) = start;
     for _ in 0..15 {
         let (mut a11, mut a12, mut a22, mut b1, mut b2) = (1e-3, 0.0, 1e-3, 0.0, 0.0);
-        for (ax, ay, r, w) in anchors {
-            let (dx, dy) = (x - ax, y - ay);
-            let distance = (dx * dx + dy * dy).sqrt().max(1e-3);
-            let (jx, jy, e) = (dx / distance, dy / distance, distance - r);
-            a11 += w * jx * jx;
-            a12 += w * jx * jy;
-            a22 += w * jy * jy;
-            b1 += w * jx * e;
-            b2 += w * jy * e;
+        for (ax, ay, r) in anchors {
+            let distance = slant(x, y, *ax, *ay);
+            let (jx, jy, e) = ((x - ax) / distance, (y - ay) / distance, distance - r);
+            a11 += jx * jx;
+            a12 += jx * jy;
+            a22 += jy * jy;
+            b1 += jx * e;
+            b2 += jy * e;
         }
         let det = a11 * a22 - a12 * a12;
         if det.abs() < 1e-12 {
@@ -73,8 +80,14 @@ pub struct Anchor {
 
 #[derive(Debug, Clone)]
 struct Signal {
+    /// Smoothed, for choosing the current gateway.
     ema: f64,
     last: DateTime<Utc>,
+    /// The latest raw sample, to tell a multipath fade from a move.
+    sample: f64,
+    /// For positioning: the latest sample, or the one before when that is stronger and
+    /// recent (a fade only ever weakens a signal; the track does the smoothing).
+    level: f64,
 }
 
 /// What the API shows of a tag.
@@ -97,11 +110,73 @@ pub struct TagPosition {
     pub accuracy_m: Option<f64>,
 }
 
+/// Tracking: how much a walking tag may accelerate (m/s², the process noise), and after
+/// how long without an estimate the track starts afresh.
+const TRACK_ACCELERATION: f64 = 2.0;
+const TRACK_RESET_SECONDS: f64 = 10.0;
+
+/// One axis of a constant-velocity Kalman filter: position, velocity and their covariance.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    p: f64,
+    v: f64,
+    cov: [[f64; 2]; 2],
+}
+
+impl Axis {
+    fn new(p: f64, variance: f64) -> Axis {
+        Axis {
+            p,
+            v: 0.0,
+            cov: [[variance, 0.0], [0.0, 1.0]],
+        }
+    }
+
+    /// Moves the state `dt` seconds ahead, allowing for an unknown acceleration.
+    fn predict(&mut self, dt: f64) {
+        let q = TRACK_ACCELERATION * TRACK_ACCELERATION;
+        let [[a, b], [_, d]] = self.cov;
+        self.p += self.v * dt;
+        self.cov = [
+            [
+                a + 2.0 * dt * b + dt * dt * d + q * dt.powi(4) / 4.0,
+                b + dt * d + q * dt.powi(3) / 2.0,
+            ],
+            [0.0, d + q * dt * dt],
+        ];
+        self.cov[1][0] = self.cov[0][1];
+    }
+
+    /// Takes a measured position with variance `r`.
+    fn update(&mut self, z: f64, r: f64) {
+        let [[a, b], [_, d]] = self.cov;
+        let s = a + r;
+        let (k0, k1) = (a / s, b / s);
+        let innovation = z - self.p;
+        self.p += k0 * innovation;
+        self.v += k1 * innovation;
+        self.cov = [
+            [(1.0 - k0) * a, (1.0 - k0) * b],
+            [(1.0 - k0) * b, d - k1 * b],
+        ];
+    }
+}
+
+/// A tag's tracked position in metres on one plan.
+#[derive(Debug, Clone, Copy)]
+struct Track {
+    plan: i64,
+    x: Axis,
+    y: Axis,
+    at: DateTime<Utc>,
+}
+
 #[derive(Debug, Default)]
 pub struct TagState {
     signals: HashMap<i64, Signal>,
     current: Option<i64>,
     last_seen: Option<DateTime<Utc>>,
+    track: Option<Track>,
 }
 
 impl TagState {
@@ -109,12 +184,17 @@ impl TagState {
     pub fn hear(&mut self, gateway_id: i64, rssi: Option<i32>, at: DateTime<Utc>) -> bool {
         self.last_seen = Some(self.last_seen.map_or(at, |seen| seen.max(at)));
         if let Some(rssi) = rssi {
-            let sample = f64::from(rssi);
+            let raw = f64::from(rssi);
             let signal = self.signals.entry(gateway_id).or_insert(Signal {
-                ema: sample,
+                ema: raw,
                 last: at,
+                sample: raw,
+                level: raw,
             });
-            signal.ema += EMA_ALPHA * (sample - signal.ema);
+            let recent = at - signal.last <= Duration::milliseconds(FADE_WINDOW_MS);
+            signal.level = if recent { raw.max(signal.sample) } else { raw };
+            signal.sample = raw;
+            signal.ema += EMA_ALPHA * (raw - signal.ema);
             signal.last = signal.last.max(at);
         } else {
             self.signals
@@ -122,6 +202,8 @@ impl TagState {
                 .or_insert(Signal {
                     ema: -100.0,
                     last: at,
+                    sample: -100.0,
+                    level: -100.0,
                 })
                 .last = at;
         }
@@ -150,15 +232,19 @@ impl TagState {
     }
 
     /// The tag's position; `plan_sizes` gives the physical size (metres) of the plans
-    /// whose size is known.
+    /// whose size is known. Each call takes the current signals as one measurement of the
+    /// tag's track.
     pub fn position(
-        &self,
+        &mut self,
         tag_id: i64,
         anchors: &HashMap<i64, Anchor>,
         plan_sizes: &HashMap<i64, (f64, f64)>,
     ) -> Option<TagPosition> {
         let device_id = self.current?;
-        let current = self.signals.get(&device_id);
+        let rssi = self
+            .signals
+            .get(&device_id)
+            .map(|s| (s.ema * 10.0).round() / 10.0);
         // (anchor, path-loss distance in metres, weight) of the placed gateways on the
         // current gateway's plan that hear the tag.
         let mut used = Vec::new();
@@ -171,7 +257,7 @@ impl TagState {
                     continue;
                 };
                 let distance = 10f64
-                    .powf((RSSI_AT_1M - signal.ema) / (10.0 * PATH_LOSS_EXPONENT))
+                    .powf((RSSI_AT_1M - signal.level) / (10.0 * PATH_LOSS_EXPONENT))
                     .max(0.1);
                 used.push((*anchor, distance, 1.0 / (distance * distance)));
             }
@@ -182,42 +268,38 @@ impl TagState {
             let y = used.iter().map(|(a, _, w)| a.y * w).sum::<f64>() / total;
             (used[0].0.floor_plan_id, x, y)
         });
-        // With the plan's size known, refine in metres: a weighted least-squares fit of the
-        // horizontal distances (Gauss-Newton from the centroid), and as accuracy the
-        // weighted RMS of what remains (at least 0.5 m).
+        // With the plan's size known, refine in metres: a least-squares fit of the slant
+        // distances from the centroid, fed to the tag's track; the accuracy is the track's
+        // uncertainty (at least 0.5 m).
         let metres = estimate.and_then(|(plan, x, y)| {
             let (width, height) = *plan_sizes.get(&plan)?;
-            let anchors: Vec<(f64, f64, f64, f64)> = used
+            let anchors: Vec<(f64, f64, f64)> = used
                 .iter()
-                .map(|(a, d, _)| {
-                    let horizontal = (d * d - GATEWAY_HEIGHT_M * GATEWAY_HEIGHT_M)
-                        .max(0.01)
-                        .sqrt();
-                    (a.x * width, a.y * height, horizontal, 1.0 / d)
-                })
+                .map(|(a, d, _)| (a.x * width, a.y * height, *d))
                 .collect();
             let (xm, ym) = least_squares(&anchors, (x * width, y * height), (width, height));
-            let weights: f64 = anchors.iter().map(|a| a.3).sum();
-            let residual: f64 = anchors
+            let residual = (anchors
                 .iter()
-                .map(|(ax, ay, r, w)| {
-                    w * (((ax - xm).powi(2) + (ay - ym).powi(2)).sqrt() - r).powi(2)
-                })
+                .map(|(ax, ay, r)| (slant(xm, ym, *ax, *ay) - r).powi(2))
                 .sum::<f64>()
-                / weights;
-            let (x, y) = (xm / width, ym / height);
-            Some((xm, ym, residual.sqrt().max(0.5), x, y))
+                / anchors.len() as f64)
+                .sqrt();
+            let (xm, ym, accuracy) = self.track(plan, (xm, ym), residual, (width, height));
+            Some((xm, ym, accuracy.max(0.5), xm / width, ym / height))
         });
         let estimate = match metres {
             Some((_, _, _, x, y)) => estimate.map(|(plan, _, _)| (plan, x, y)),
             None => estimate,
         };
+        if metres.is_none() {
+            self.track = None;
+        }
         let round = |v: f64| (v * 100.0).round() / 100.0;
         Some(TagPosition {
             tag_id,
             device_id,
             last_seen_at: self.last_seen?,
-            rssi: current.map(|s| (s.ema * 10.0).round() / 10.0),
+            rssi,
             floor_plan_id: estimate.map(|e| e.0),
             x: estimate.map(|e| e.1),
             y: estimate.map(|e| e.2),
@@ -225,6 +307,49 @@ impl TagState {
             y_m: metres.map(|m| round(m.1)),
             accuracy_m: metres.map(|m| round(m.2)),
         })
+    }
+}
+
+impl TagState {
+    /// Feeds a measured position (metres, with its residual) to the tag's track on `plan`
+    /// and returns the tracked position and its uncertainty.
+    fn track(
+        &mut self,
+        plan: i64,
+        (x, y): (f64, f64),
+        residual: f64,
+        (width, height): (f64, f64),
+    ) -> (f64, f64, f64) {
+        let at = self.last_seen.unwrap_or_default();
+        // A single fit is good to about a metre, worse when the distances disagree.
+        let r = 1.0 + residual * residual;
+        let track = match self.track {
+            Some(mut track) if track.plan == plan => {
+                let dt = (at - track.at).num_milliseconds() as f64 / 1000.0;
+                if !(0.0..=TRACK_RESET_SECONDS).contains(&dt) {
+                    None
+                } else {
+                    track.x.predict(dt);
+                    track.y.predict(dt);
+                    track.x.update(x, r);
+                    track.y.update(y, r);
+                    track.x.p = track.x.p.clamp(0.0, width);
+                    track.y.p = track.y.p.clamp(0.0, height);
+                    track.at = at;
+                    Some(track)
+                }
+            }
+            _ => None,
+        };
+        let track = track.unwrap_or(Track {
+            plan,
+            x: Axis::new(x, r),
+            y: Axis::new(y, r),
+            at,
+        });
+        self.track = Some(track);
+        let uncertainty = (track.x.cov[0][0] + track.y.cov[0][0]).sqrt();
+        (track.x.p, track.y.p, uncertainty)
     }
 }
 
@@ -314,6 +439,7 @@ mod tests {
             state.hear(2, Some(-75), t(i));
             state.hear(3, Some(-90), t(i));
         }
+        state.hear(1, Some(-60), t(5));
         let p = state
             .position(42, &anchors, &HashMap::from([(7, (20.0, 10.0))]))
             .unwrap();

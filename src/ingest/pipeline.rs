@@ -403,7 +403,7 @@ impl Pipeline {
             for tag_id in self.moved.drain(..) {
                 let Some(position) = self
                     .tag_states
-                    .get(&tag_id)
+                    .get_mut(&tag_id)
                     .and_then(|s| s.position(tag_id, &self.anchors, &self.plan_sizes))
                 else {
                     continue;
