@@ -21,6 +21,10 @@ const REDACTED: &str = "<redacted>";
 
 /// Signing keys that must never be accepted: the original backend's default and the usual
 /// placeholders.
+/// Sane ranges of the path-loss model (site-wide and per gateway).
+pub const RSSI_AT_1M_RANGE: std::ops::RangeInclusive<f64> = -100.0..=0.0;
+pub const PATH_LOSS_EXPONENT_RANGE: std::ops::RangeInclusive<f64> = 1.0..=6.0;
+
 const WELL_KNOWN_SECRETS: &[&str] = &[
     "change-me-in-production",
     "changeme",
@@ -60,7 +64,31 @@ pub struct Config {
     pub media: MediaConfig,
     pub devices: DevicesConfig,
     pub ingest: IngestConfig,
+    pub positioning: PositioningConfig,
     pub cambus: CambusConfig,
+}
+
+/// The site's path-loss model and gateway mounting, from which positions are computed
+/// (gateways may override the model: `rssi_at_1m`, `path_loss_exponent` on the device).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PositioningConfig {
+    /// RSSI (dBm) of a tag 1 m from a gateway.
+    pub rssi_at_1m: f64,
+    /// How fast the signal falls with distance (2 in free space, 2.5–4 indoors).
+    pub path_loss_exponent: f64,
+    /// How far above the tags the gateways hang (metres; 0 for gateways at tag height).
+    pub gateway_height_m: f64,
+}
+
+impl Default for PositioningConfig {
+    fn default() -> Self {
+        PositioningConfig {
+            rssi_at_1m: -59.0,
+            path_loss_exponent: 2.5,
+            gateway_height_m: 2.5,
+        }
+    }
 }
 
 /// The cameras' bus (CAM-BUS): events in from the collectors, configuration out to them.
@@ -295,6 +323,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             devices: DevicesConfig::default(),
             ingest: IngestConfig::default(),
+            positioning: PositioningConfig::default(),
             cambus: CambusConfig::default(),
         }
     }
@@ -645,6 +674,21 @@ const ENV_KEYS: &[EnvKey] = &[
     EnvKey {
         key: "mqtt.listen",
         names: &["SV_MQTT_LISTEN"],
+        secret: false,
+    },
+    EnvKey {
+        key: "positioning.rssi_at_1m",
+        names: &["SV_POSITIONING_RSSI_AT_1M"],
+        secret: false,
+    },
+    EnvKey {
+        key: "positioning.path_loss_exponent",
+        names: &["SV_POSITIONING_PATH_LOSS_EXPONENT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "positioning.gateway_height_m",
+        names: &["SV_POSITIONING_GATEWAY_HEIGHT_M"],
         secret: false,
     },
     EnvKey {
@@ -1000,6 +1044,27 @@ impl Config {
                     )
                 })?
             }
+            "positioning.rssi_at_1m" => {
+                self.positioning.rssi_at_1m = value
+                    .parse()
+                    .ok()
+                    .filter(|v| RSSI_AT_1M_RANGE.contains(v))
+                    .ok_or_else(|| invalid("positioning.rssi_at_1m", "dBm, -100 to 0"))?
+            }
+            "positioning.path_loss_exponent" => {
+                self.positioning.path_loss_exponent = value
+                    .parse()
+                    .ok()
+                    .filter(|v| PATH_LOSS_EXPONENT_RANGE.contains(v))
+                    .ok_or_else(|| invalid("positioning.path_loss_exponent", "1 to 6"))?
+            }
+            "positioning.gateway_height_m" => {
+                self.positioning.gateway_height_m = value
+                    .parse()
+                    .ok()
+                    .filter(|v| (0.0..=20.0).contains(v))
+                    .ok_or_else(|| invalid("positioning.gateway_height_m", "metres, 0 to 20"))?
+            }
             "cambus.tenant" => self.cambus.tenant = value.trim().to_string(),
             "cambus.default_shard" => self.cambus.default_shard = value.trim().to_string(),
             "cambus.publish_passwords" => {
@@ -1108,6 +1173,31 @@ impl Config {
                 "set",
                 "mqtt.tls_cert and mqtt.tls_key must name PEM files",
             ));
+        }
+        let positioning = &self.positioning;
+        for (key, value, ok, allowed) in [
+            (
+                "positioning.rssi_at_1m",
+                positioning.rssi_at_1m,
+                RSSI_AT_1M_RANGE.contains(&positioning.rssi_at_1m),
+                "dBm, -100 to 0",
+            ),
+            (
+                "positioning.path_loss_exponent",
+                positioning.path_loss_exponent,
+                PATH_LOSS_EXPONENT_RANGE.contains(&positioning.path_loss_exponent),
+                "1 to 6",
+            ),
+            (
+                "positioning.gateway_height_m",
+                positioning.gateway_height_m,
+                (0.0..=20.0).contains(&positioning.gateway_height_m),
+                "metres, 0 to 20",
+            ),
+        ] {
+            if !ok {
+                return Err(invalid(key, &value.to_string(), allowed));
+            }
         }
         if self.cambus.tenant.is_empty() || self.cambus.tenant.contains(['+', '#', '/']) {
             return Err(invalid(

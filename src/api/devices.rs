@@ -16,6 +16,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, FlexibleDateTime, Patch};
+use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
 use crate::mac;
 use crate::store::devices::{BLE_GATEWAY, CAMERA, DEVICE_TYPES, Device, DeviceFilter, DeviceTopic};
 use crate::store::users::User;
@@ -70,6 +71,10 @@ pub struct DeviceRead {
     pub central_path: Option<String>,
     pub record_retention_minutes: Option<i32>,
     pub central_media_mtx_ip: Option<String>,
+    /// A gateway's path-loss calibration (dBm at 1 m, exponent); null: the site's
+    /// (`positioning.*`).
+    pub rssi_at_1m: Option<f64>,
+    pub path_loss_exponent: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -102,6 +107,8 @@ impl From<&Device> for DeviceRead {
             central_path: d.central_path.clone(),
             record_retention_minutes: d.record_retention_minutes,
             central_media_mtx_ip: d.central_media_mtx_ip.clone(),
+            rssi_at_1m: d.rssi_at_1m,
+            path_loss_exponent: d.path_loss_exponent,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
@@ -180,6 +187,10 @@ struct DeviceBody {
     record_retention_minutes: Patch<i32>,
     #[schema(value_type = Option<String>)]
     central_media_mtx_ip: Patch<String>,
+    #[schema(value_type = Option<f64>)]
+    rssi_at_1m: Patch<f64>,
+    #[schema(value_type = Option<f64>)]
+    path_loss_exponent: Patch<f64>,
 }
 
 impl DeviceBody {
@@ -280,6 +291,28 @@ impl DeviceBody {
         self.pos_x.apply_to_option(&mut d.pos_x);
         self.pos_y.apply_to_option(&mut d.pos_y);
         check_position(checks, d);
+        self.rssi_at_1m.apply_to_option(&mut d.rssi_at_1m);
+        self.path_loss_exponent
+            .apply_to_option(&mut d.path_loss_exponent);
+        let calibration = [
+            (
+                "rssi_at_1m",
+                d.rssi_at_1m,
+                RSSI_AT_1M_RANGE,
+                "dBm, between -100 and 0",
+            ),
+            (
+                "path_loss_exponent",
+                d.path_loss_exponent,
+                PATH_LOSS_EXPONENT_RANGE,
+                "between 1 and 6",
+            ),
+        ];
+        for (field, value, range, allowed) in calibration {
+            if value.is_some_and(|v| !range.contains(&v)) {
+                checks.push(field, "value_error", format!("must be {allowed}"));
+            }
+        }
     }
 }
 

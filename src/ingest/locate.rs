@@ -24,32 +24,59 @@ const FADE_WINDOW_MS: i64 = 1500;
 const HYSTERESIS_DB: f64 = 4.0;
 /// Gateways not heard from the tag for this long no longer count.
 const SIGNAL_WINDOW_SECONDS: i64 = 10;
-/// Path-loss model: RSSI at 1 m and exponent.
-const RSSI_AT_1M: f64 = -59.0;
-const PATH_LOSS_EXPONENT: f64 = 2.5;
-
-/// How far above the tags gateways hang (ceiling mounts): path-loss distances are slant
-/// distances.
-const GATEWAY_HEIGHT_M: f64 = 2.5;
-
-/// The slant distance from a tag at (x, y) to a gateway above (ax, ay).
-fn slant(x: f64, y: f64, ax: f64, ay: f64) -> f64 {
-    ((x - ax).powi(2) + (y - ay).powi(2) + GATEWAY_HEIGHT_M * GATEWAY_HEIGHT_M).sqrt()
+/// The log-distance path-loss model of one gateway: the RSSI of a tag 1 m away and how
+/// fast it falls (site-wide values, overridable per gateway), and how high the gateway
+/// hangs above the tags (path-loss distances are slant distances).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathLoss {
+    pub rssi_at_1m: f64,
+    pub exponent: f64,
+    pub height_m: f64,
 }
 
-/// Minimises Σ (slant(p, a) − r)² over p = (x, y) inside the plan, from `start`
-/// (Gauss-Newton). `anchors`: (x, y, path-loss distance), in metres. Equal weights measured
-/// better than weighting near gateways more (BENCHMARKS.md).
-fn least_squares(anchors: &[(f64, f64, f64)], start: (f64, f64), size: (f64, f64)) -> (f64, f64) {
+impl PathLoss {
+    /// Metres from a signal strength.
+    fn distance(&self, rssi: f64) -> f64 {
+        10f64
+            .powf((self.rssi_at_1m - rssi) / (10.0 * self.exponent))
+            .max(0.1)
+    }
+}
+
+/// A gateway for the fit: where it is (metres), how high, and the distance its signal
+/// suggests.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    x: f64,
+    y: f64,
+    height: f64,
+    distance: f64,
+}
+
+impl Range {
+    /// The slant distance from a tag at (x, y).
+    fn slant(&self, x: f64, y: f64) -> f64 {
+        ((x - self.x).powi(2) + (y - self.y).powi(2) + self.height * self.height).sqrt()
+    }
+}
+
+/// Minimises Σ (slant(p) − distance)² over p = (x, y) inside the plan, from `start`
+/// (Gauss-Newton). Equal weights measured better than weighting near gateways more
+/// (BENCHMARKS.md).
+fn least_squares(anchors: &[Range], start: (f64, f64), size: (f64, f64)) -> (f64, f64) {
     if anchors.len() < 3 {
         return start; // two circles do not fix a point; the centroid is the better guess
     }
     let (mut x, mut y) = start;
     for _ in 0..15 {
         let (mut a11, mut a12, mut a22, mut b1, mut b2) = (1e-3, 0.0, 1e-3, 0.0, 0.0);
-        for (ax, ay, r) in anchors {
-            let distance = slant(x, y, *ax, *ay);
-            let (jx, jy, e) = ((x - ax) / distance, (y - ay) / distance, distance - r);
+        for range in anchors {
+            let distance = range.slant(x, y).max(1e-3);
+            let (jx, jy, e) = (
+                (x - range.x) / distance,
+                (y - range.y) / distance,
+                distance - range.distance,
+            );
             a11 += jx * jx;
             a12 += jx * jy;
             a22 += jy * jy;
@@ -70,12 +97,13 @@ fn least_squares(anchors: &[(f64, f64, f64)], start: (f64, f64), size: (f64, f64
     (x, y)
 }
 
-/// Where a gateway is drawn.
+/// Where a gateway is drawn, and its path-loss model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Anchor {
     pub floor_plan_id: i64,
     pub x: f64,
     pub y: f64,
+    pub path_loss: PathLoss,
 }
 
 #[derive(Debug, Clone)]
@@ -256,9 +284,7 @@ impl TagState {
                 else {
                     continue;
                 };
-                let distance = 10f64
-                    .powf((RSSI_AT_1M - signal.level) / (10.0 * PATH_LOSS_EXPONENT))
-                    .max(0.1);
+                let distance = anchor.path_loss.distance(signal.level);
                 used.push((*anchor, distance, 1.0 / (distance * distance)));
             }
         }
@@ -273,16 +299,21 @@ impl TagState {
         // uncertainty (at least 0.5 m).
         let metres = estimate.and_then(|(plan, x, y)| {
             let (width, height) = *plan_sizes.get(&plan)?;
-            let anchors: Vec<(f64, f64, f64)> = used
+            let ranges: Vec<Range> = used
                 .iter()
-                .map(|(a, d, _)| (a.x * width, a.y * height, *d))
+                .map(|(a, d, _)| Range {
+                    x: a.x * width,
+                    y: a.y * height,
+                    height: a.path_loss.height_m,
+                    distance: *d,
+                })
                 .collect();
-            let (xm, ym) = least_squares(&anchors, (x * width, y * height), (width, height));
-            let residual = (anchors
+            let (xm, ym) = least_squares(&ranges, (x * width, y * height), (width, height));
+            let residual = (ranges
                 .iter()
-                .map(|(ax, ay, r)| (slant(xm, ym, *ax, *ay) - r).powi(2))
+                .map(|r| (r.slant(xm, ym) - r.distance).powi(2))
                 .sum::<f64>()
-                / anchors.len() as f64)
+                / ranges.len() as f64)
                 .sqrt();
             let (xm, ym, accuracy) = self.track(plan, (xm, ym), residual, (width, height));
             Some((xm, ym, accuracy.max(0.5), xm / width, ym / height))
@@ -357,6 +388,12 @@ impl TagState {
 mod tests {
     use super::*;
 
+    const SITE: PathLoss = PathLoss {
+        rssi_at_1m: -59.0,
+        exponent: 2.5,
+        height_m: 2.5,
+    };
+
     fn t(seconds: i64) -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + Duration::seconds(1_800_000_000 + seconds)
     }
@@ -414,6 +451,7 @@ mod tests {
                     floor_plan_id: 7,
                     x: 0.0,
                     y: 0.5,
+                    path_loss: SITE,
                 },
             ),
             (
@@ -422,6 +460,7 @@ mod tests {
                     floor_plan_id: 7,
                     x: 1.0,
                     y: 0.5,
+                    path_loss: SITE,
                 },
             ),
             (
@@ -430,6 +469,7 @@ mod tests {
                     floor_plan_id: 8,
                     x: 0.5,
                     y: 0.5,
+                    path_loss: SITE,
                 },
             ),
         ]);
@@ -452,6 +492,22 @@ mod tests {
         assert!(
             p.x_m.unwrap() < 4.0 && p.accuracy_m.unwrap() >= 0.5,
             "{p:?}"
+        );
+        // A gateway calibrated as louder at 1 m makes the same signal mean farther: the
+        // estimate moves away from it.
+        let mut loud = anchors.clone();
+        loud.get_mut(&1).unwrap().path_loss.rssi_at_1m = -45.0;
+        let mut calibrated = TagState::default();
+        for i in 0..6 {
+            calibrated.hear(1, Some(-60), t(i));
+            calibrated.hear(2, Some(-75), t(i));
+        }
+        let moved = calibrated
+            .position(42, &loud, &HashMap::from([(7, (20.0, 10.0))]))
+            .unwrap();
+        assert!(
+            moved.x_m.unwrap() > p.x_m.unwrap() + 1.0,
+            "{moved:?} vs {p:?}"
         );
         // Without placed gateways there is a gateway but no x/y.
         let none = state

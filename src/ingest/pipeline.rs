@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Inbound;
 use super::decode::{self, GatewayKey, Rejection, Report};
-use super::locate::{Anchor, TagPosition, TagState};
+use super::locate::{Anchor, PathLoss, TagPosition, TagState};
 use crate::config::{Config, RawReadings};
 use crate::events::EventBus;
 use crate::mac::Mac;
@@ -287,12 +287,19 @@ impl Pipeline {
                     if let (Some(floor_plan_id), Some(x), Some(y)) =
                         (g.floor_plan_id, g.pos_x, g.pos_y)
                     {
+                        let site = &self.config.positioning;
+                        let path_loss = PathLoss {
+                            rssi_at_1m: g.rssi_at_1m.unwrap_or(site.rssi_at_1m),
+                            exponent: g.path_loss_exponent.unwrap_or(site.path_loss_exponent),
+                            height_m: site.gateway_height_m,
+                        };
                         self.anchors.insert(
                             g.id,
                             Anchor {
                                 floor_plan_id,
                                 x,
                                 y,
+                                path_loss,
                             },
                         );
                     }

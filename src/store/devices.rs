@@ -39,6 +39,9 @@ pub struct Device {
     pub central_path: Option<String>,
     pub record_retention_minutes: Option<i32>,
     pub central_media_mtx_ip: Option<String>,
+    /// Path-loss calibration of a gateway; `None`: the site's.
+    pub rssi_at_1m: Option<f64>,
+    pub path_loss_exponent: Option<f64>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -65,6 +68,8 @@ pub struct GatewayKeyRow {
     pub floor_plan_id: Option<i64>,
     pub pos_x: Option<f64>,
     pub pos_y: Option<f64>,
+    pub rssi_at_1m: Option<f64>,
+    pub path_loss_exponent: Option<f64>,
 }
 
 /// Which devices a list returns; every filter is applied in SQL, before paging.
@@ -79,7 +84,7 @@ macro_rules! device_columns {
         "id, floor_plan_id, building_id, floor_id, name, code, type, mac_address, description, \
          pos_x, pos_y, ip_address, port, username, password_encrypted, manufacturer, model, shard, \
          analytics, rtsp_url, proxy_path, central_path, record_retention_minutes, \
-         central_media_mtx_ip, last_seen_at, created_at, updated_at"
+         central_media_mtx_ip, rssi_at_1m, path_loss_exponent, last_seen_at, created_at, updated_at"
     };
 }
 
@@ -111,6 +116,8 @@ macro_rules! bind_device {
             .bind(&$d.central_path)
             .bind($d.record_retention_minutes)
             .bind(&$d.central_media_mtx_ip)
+            .bind($d.rssi_at_1m)
+            .bind($d.path_loss_exponent)
             .bind($d.last_seen_at)
     };
 }
@@ -175,9 +182,9 @@ impl Store {
             "INSERT INTO devices (floor_plan_id, building_id, floor_id, name, code, type, mac_address, \
              description, pos_x, pos_y, ip_address, port, username, password_encrypted, manufacturer, \
              model, shard, analytics, rtsp_url, proxy_path, central_path, record_retention_minutes, \
-             central_media_mtx_ip, last_seen_at, created_at, updated_at) \
+             central_media_mtx_ip, rssi_at_1m, path_loss_exponent, last_seen_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $25) RETURNING ",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $27) RETURNING ",
             device_columns!()
         );
         Ok(on_pool!(self, write, |pool| bind_device!(
@@ -196,8 +203,8 @@ impl Store {
              type = $6, mac_address = $7, description = $8, pos_x = $9, pos_y = $10, ip_address = $11, \
              port = $12, username = $13, password_encrypted = $14, manufacturer = $15, model = $16, \
              shard = $17, analytics = $18, rtsp_url = $19, proxy_path = $20, central_path = $21, \
-             record_retention_minutes = $22, central_media_mtx_ip = $23, last_seen_at = $24, \
-             updated_at = $25 WHERE id = $26 RETURNING ",
+             record_retention_minutes = $22, central_media_mtx_ip = $23, rssi_at_1m = $24, \
+             path_loss_exponent = $25, last_seen_at = $26, updated_at = $27 WHERE id = $28 RETURNING ",
             device_columns!()
         );
         Ok(on_pool!(self, write, |pool| bind_device!(
@@ -243,7 +250,8 @@ impl Store {
     /// Every gateway (BLE gateways and named nodes) by MAC and by code, with where it is
     /// drawn, for the pipeline's cache.
     pub async fn gateway_keys(&self) -> Result<Vec<GatewayKeyRow>> {
-        const SQL: &str = "SELECT id, mac_address, code, floor_plan_id, pos_x, pos_y FROM devices \
+        const SQL: &str = "SELECT id, mac_address, code, floor_plan_id, pos_x, pos_y, rssi_at_1m, \
+             path_loss_exponent FROM devices \
              WHERE type = 'BLE_GATEWAY'";
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .fetch_all(pool)

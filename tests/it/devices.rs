@@ -87,6 +87,15 @@ backend_tests! {
         assert_eq!((status, body["detail"][0]["loc"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "name"])));
         let gw_id = id(&gw);
         let path = format!("/api/v1/devices/{gw_id}");
+        assert_eq!((&gw["rssi_at_1m"], &gw["path_loss_exponent"]), (&Value::Null, &Value::Null), "the site's model");
+        let (status, calibrated) = app.put(&path, &token, json!({"rssi_at_1m": -47.5, "path_loss_exponent": 3.1})).await;
+        assert_eq!((status, calibrated["rssi_at_1m"].as_f64(), calibrated["path_loss_exponent"].as_f64()), (StatusCode::OK, Some(-47.5), Some(3.1)));
+        let (status, body) = app.put(&path, &token, json!({"rssi_at_1m": 12, "path_loss_exponent": 0.2})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&Value> = body["detail"].as_array().unwrap().iter().map(|e| &e["loc"][1]).collect();
+        assert_eq!(fields, vec!["rssi_at_1m", "path_loss_exponent"]);
+        let (_, reset) = app.put(&path, &token, json!({"rssi_at_1m": null, "path_loss_exponent": null})).await;
+        assert_eq!(reset["rssi_at_1m"], Value::Null);
 
         // Placing on a plan implies its floor and building.
         let (status, placed) = app.put(&path, &token, json!({"floor_plan_id": p1, "pos_x": 0.25, "pos_y": 0.75})).await;
