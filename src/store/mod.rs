@@ -167,9 +167,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            // Readings arrive by the hundred thousand per second: keep the hot index pages
-            // in memory (64 MiB of cache, memory-mapped reads) instead of re-reading them
-            // from the page cache through system calls.
+            // Readings arrive by the hundred thousand per second: the writer keeps the hot
+            // index pages in memory (64 MiB of cache); reads are memory-mapped instead of
+            // going through system calls, so readers need little cache of their own.
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
             .pragma("temp_store", "memory");
@@ -184,7 +184,7 @@ impl Store {
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .connect_with(options.read_only(true))
+            .connect_with(options.read_only(true).pragma("cache_size", "-8192"))
             .await?;
         Ok(Store::Sqlite(SqliteStore { read, write }))
     }
