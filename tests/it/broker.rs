@@ -448,6 +448,16 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub async fn start() -> Option<Mosquitto> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Mosquitto::start_on(port).await
+    }
+
+    /// A broker on `port` (for a broker that comes up after its clients).
+    pub async fn start_on(port: u16) -> Option<Mosquitto> {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -456,11 +466,6 @@ impl Mosquitto {
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,

@@ -322,4 +322,28 @@ backend_tests! {
         assert!(eventually(async || app.metrics().cambus_info_ignored.load(Ordering::Relaxed) >= 1).await);
         assert_eq!(events(&app, &token, cam, "limit=1000").await.len(), 1);
     }
+
+    async fn a_configuration_published_while_the_broker_is_down_arrives_when_it_is_back(backend: Backend) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let app = TestApp::start_with(backend, move |c| {
+            c.mqtt.mode = securityvision::config::MqttMode::External;
+            c.mqtt.external_host = "127.0.0.1".into();
+            c.mqtt.external_port = port;
+        })
+        .await;
+        let token = app.admin_token().await;
+        // Nobody listens on the port yet: the camera is saved all the same.
+        app.create("/api/v1/devices/cameras", &token, json!({"name": "Late", "code": "LATE"}), StatusCode::CREATED).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(_mosquitto) = crate::broker::Mosquitto::start_on(port).await else { return };
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
+        site_collector.subscribe("rtls/cameras/#", QoS::AtLeastOnce).await;
+        let config = site_collector.message(Duration::from_secs(15)).await.expect("published once the broker is back");
+        assert_eq!(config.topic, "rtls/cameras/default/externo/externo/camera/late/info");
+        let mut later = Client::connect(addr, Options::new("later-collector")).await.unwrap();
+        later.subscribe("rtls/cameras/#", QoS::AtLeastOnce).await;
+        let retained = later.message(Duration::from_secs(5)).await.expect("retained for collectors that come later");
+        assert!(retained.retain && retained.topic == config.topic);
+    }
 }
