@@ -226,6 +226,7 @@ pub async fn run(
                             | "DEVICE_POSITION_UPDATED"
                             | "FLOOR_PLAN_CREATED"
                             | "FLOOR_PLAN_UPDATED"
+                            | "FLOOR_PLAN_DELETED"
                     ),
                     // Missed events: reload to be safe.
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
