@@ -22,8 +22,7 @@ use crate::mac::Mac;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::devices::{BLE_GATEWAY, Device};
-use crate::store::presence::SessionWrite;
-use crate::store::readings::NewReading;
+use crate::store::readings::{IngestBatch, NewReading};
 
 /// Messages taken from the queue per round, and readings written per transaction at most.
 const ROUND: usize = 4096;
@@ -120,8 +119,8 @@ struct Pipeline {
     tags: HashMap<Mac, (i64, bool)>,
     /// Per (tag, gateway): the second of the last stored reading (downsampling).
     last_second: HashMap<(i64, i64), i64>,
-    readings: Vec<NewReading>,
-    seen: HashMap<i64, DateTime<Utc>>,
+    /// What this round stores (readings, gateways seen, presence sessions).
+    round: IngestBatch,
     /// Where each placed gateway is drawn.
     anchors: HashMap<i64, Anchor>,
     /// Physical sizes (metres) of the plans that have one.
@@ -130,12 +129,10 @@ struct Pipeline {
     /// Tags heard in this round, whose position is published after it.
     moved: Vec<i64>,
     sessions: super::sessions::Sessions,
-    /// Session writes of this round.
-    session_writes: Vec<SessionWrite>,
-    writer: mpsc::Sender<Batch>,
+    writer: mpsc::Sender<IngestBatch>,
     /// Batches the writer could not take yet (it is behind); while there are any, readings
     /// of QoS 0 messages are not stored (shed), positions go on.
-    backlog: VecDeque<Batch>,
+    backlog: VecDeque<IngestBatch>,
     /// What the live stream was last told about each tag.
     announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
@@ -170,15 +167,13 @@ pub async fn run(
         gateways: HashMap::new(),
         tags: HashMap::new(),
         last_second: HashMap::new(),
-        readings: Vec::new(),
-        seen: HashMap::new(),
+        round: IngestBatch::default(),
         anchors: HashMap::new(),
         plan_sizes: HashMap::new(),
         tag_states: HashMap::new(),
         moved: Vec::new(),
         announced: HashMap::new(),
         sessions: super::sessions::Sessions::new(config_gap),
-        session_writes: Vec::new(),
         writer: batches,
         backlog: VecDeque::new(),
     };
@@ -202,7 +197,7 @@ pub async fn run(
             }
             _ = sweep.tick() => {
                 pipeline.sessions.sweep(Utc::now());
-                pipeline.session_writes.extend(pipeline.sessions.pending());
+                pipeline.take_sessions();
                 pipeline.flush().await;
             }
             _ = refresh.tick() => pipeline.load_caches().await,
@@ -241,7 +236,7 @@ pub async fn run(
             }
         }
     }
-    pipeline.session_writes.extend(pipeline.sessions.pending());
+    pipeline.take_sessions();
     pipeline.flush().await;
     pipeline.drain_backlog().await;
     drop(pipeline);
@@ -333,7 +328,7 @@ impl Pipeline {
         let Some(gateway_id) = self.gateway(&report).await else {
             return;
         };
-        self.seen.insert(gateway_id, message.received_at);
+        self.round.saw(gateway_id, message.received_at);
         let policy = self.config.ingest.raw_readings;
         // A QoS 0 report was never acknowledged: while the writer is behind, its readings
         // move positions but are not stored.
@@ -377,7 +372,7 @@ impl Pipeline {
                     .ingest_readings_shed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             } else if keep {
-                self.readings.push(NewReading {
+                self.round.readings.push(NewReading {
                     device_id: gateway_id,
                     tag_id,
                     rssi: sighting.rssi,
@@ -562,12 +557,8 @@ impl Pipeline {
     /// they join the backlog, which is offered again at every round and every second. Only
     /// a backlog over [`MAX_BACKLOG_READINGS`] makes the pipeline wait.
     async fn flush(&mut self) {
-        if !(self.readings.is_empty() && self.seen.is_empty() && self.session_writes.is_empty()) {
-            let batch = Batch {
-                readings: std::mem::take(&mut self.readings),
-                seen: self.seen.drain().collect(),
-                sessions: std::mem::take(&mut self.session_writes),
-            };
+        if !self.round.is_empty() {
+            let batch = std::mem::take(&mut self.round);
             match self.backlog.back_mut() {
                 Some(last) if last.readings.len() + batch.readings.len() <= MERGE_READINGS => {
                     last.merge(batch)
@@ -613,39 +604,29 @@ impl Pipeline {
         }
     }
 
+    /// The presence sessions due to be written join this round.
+    fn take_sessions(&mut self) {
+        for write in self.sessions.pending() {
+            self.round.add_session(write);
+        }
+    }
+
     fn writer_behind(&self) -> bool {
         !self.backlog.is_empty()
     }
 }
 
-/// Readings, gateways' `last_seen_at` and presence sessions of one round (or of several,
-/// merged while the writer was behind).
-struct Batch {
-    readings: Vec<NewReading>,
-    seen: Vec<(i64, DateTime<Utc>)>,
-    sessions: Vec<SessionWrite>,
-}
-
-impl Batch {
-    /// Appends a later batch: its writes come after this one's.
-    fn merge(&mut self, later: Batch) {
-        self.readings.extend(later.readings);
-        self.seen.extend(later.seen);
-        self.sessions.extend(later.sessions);
-    }
-}
-
 /// Stores batches in order, one transaction each. A database hiccup must not drop what
 /// was acknowledged: a failed batch is retried, then counted.
-async fn write_batches(mut batches: mpsc::Receiver<Batch>, store: Store, metrics: Arc<Metrics>) {
+async fn write_batches(
+    mut batches: mpsc::Receiver<IngestBatch>,
+    store: Store,
+    metrics: Arc<Metrics>,
+) {
     while let Some(batch) = batches.recv().await {
         let mut stored = false;
         for attempt in 1..=5 {
-            let written = match store.store_readings(&batch.readings, &batch.seen).await {
-                Ok(()) => store.write_presence_sessions(&batch.sessions).await,
-                Err(err) => Err(err),
-            };
-            match written {
+            match store.store_ingest_batch(&batch).await {
                 Ok(()) => {
                     stored = true;
                     break;

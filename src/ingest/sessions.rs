@@ -41,6 +41,7 @@ impl Sessions {
     pub fn heard(&mut self, tag_id: i64, device_id: i64, at: DateTime<Utc>) {
         let key = (tag_id, device_id);
         if let Some(session) = self.open.get_mut(&key) {
+            // Readings out of order (older than the session's end) fall in here too.
             if at - session.ended <= self.gap {
                 if at > session.ended {
                     session.ended = at;
@@ -48,9 +49,6 @@ impl Sessions {
                 session.samples += 1;
                 session.dirty = true;
                 return;
-            }
-            if at < session.started {
-                return; // an old reading out of order: not a new session
             }
             let old = self.open.remove(&key).expect("present");
             self.closed.push(write(key, &old, false));

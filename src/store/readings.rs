@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Result, Store, now, on_pool};
+use std::collections::HashMap;
+
+use super::presence::SessionWrite;
+use super::{Result, Store, StoreError, now, on_pool};
 
 #[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Reading {
@@ -33,32 +36,80 @@ pub struct NewReading {
 /// Rows per multi-row statement: SQLite binds at most 32,766 parameters.
 const BATCH_ROWS: usize = 1000;
 
+/// What one round of the ingest pipeline (or several, merged while the writer was behind)
+/// stores: readings, gateways' `last_seen_at`, presence sessions (one write per session,
+/// the latest).
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub readings: Vec<NewReading>,
+    pub seen: HashMap<i64, DateTime<Utc>>,
+    pub sessions: HashMap<(i64, i64, DateTime<Utc>), SessionWrite>,
+}
+
+impl IngestBatch {
+    pub fn is_empty(&self) -> bool {
+        self.readings.is_empty() && self.seen.is_empty() && self.sessions.is_empty()
+    }
+
+    pub fn add_session(&mut self, write: SessionWrite) {
+        self.sessions
+            .insert((write.tag_id, write.device_id, write.started_at), write);
+    }
+
+    pub fn saw(&mut self, device_id: i64, at: DateTime<Utc>) {
+        let seen = self.seen.entry(device_id).or_insert(at);
+        *seen = (*seen).max(at);
+    }
+
+    /// Appends a later batch: its writes win over this one's.
+    pub fn merge(&mut self, later: IngestBatch) {
+        self.readings.extend(later.readings);
+        for (device_id, at) in later.seen {
+            self.saw(device_id, at);
+        }
+        self.sessions.extend(later.sessions);
+    }
+}
+
+/// How rows that refer to a tag or gateway are written.
+#[derive(Clone, Copy, PartialEq)]
+enum References {
+    /// Plain inserts (the fast path).
+    Trusted,
+    /// Rows whose tag or gateway was deleted meanwhile are left out, so that one deleted
+    /// tag does not fail the whole batch on a foreign key.
+    Checked,
+}
+
+const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
+     WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
+
 impl Store {
-    /// Stores readings and gateways' `last_seen_at` in one transaction. Each engine takes its
-    /// fast path (`stack-notes.md` §5): multi-row `INSERT` with `?` placeholders on SQLite
-    /// (its `$N` lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL.
-    pub async fn store_readings(
-        &self,
-        readings: &[NewReading],
-        seen: &[(i64, DateTime<Utc>)],
-    ) -> Result<()> {
-        const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
-             WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
+    /// Stores a batch in one transaction. Each engine takes its fast path
+    /// (`stack-notes.md` §5): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
+    /// lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL. A batch refused
+    /// on a foreign key (a tag or gateway deleted meanwhile) is written again without those
+    /// rows.
+    pub async fn store_ingest_batch(&self, batch: &IngestBatch) -> Result<()> {
+        match self.write_batch(batch, References::Trusted).await {
+            Err(StoreError::ForeignKey(_)) => self.write_batch(batch, References::Checked).await,
+            other => other,
+        }
+    }
+
+    async fn write_batch(&self, batch: &IngestBatch, references: References) -> Result<()> {
+        let sessions: Vec<&SessionWrite> = batch.sessions.values().collect();
         match self {
             Store::Sqlite(db) => {
                 let mut tx = db.writer().begin().await?;
-                for chunk in readings.chunks(BATCH_ROWS) {
-                    let mut sql = String::from(
-                        "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) VALUES ",
-                    );
-                    for i in 0..chunk.len() {
-                        sql.push_str(if i == 0 {
-                            "(?, ?, ?, ?)"
-                        } else {
-                            ", (?, ?, ?, ?)"
-                        });
-                    }
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for chunk in batch.readings.chunks(BATCH_ROWS) {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert(
+                        "collection_logs (device_id, tag_id, rssi, created_at)",
+                        4,
+                        chunk.len(),
+                        references,
+                        "",
+                    )));
                     for r in chunk {
                         query = query
                             .bind(r.device_id)
@@ -68,7 +119,27 @@ impl Store {
                     }
                     query.execute(&mut *tx).await?;
                 }
-                for (device_id, at) in seen {
+                for chunk in sessions.chunks(BATCH_ROWS) {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert(
+                        SESSION_COLUMNS,
+                        7,
+                        chunk.len(),
+                        references,
+                        SESSION_CONFLICT,
+                    )));
+                    for s in chunk {
+                        query = query
+                            .bind(s.device_id)
+                            .bind(s.tag_id)
+                            .bind(s.started_at)
+                            .bind(s.ended_at)
+                            .bind(s.duration_seconds())
+                            .bind(s.samples)
+                            .bind(s.is_open);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                for (device_id, at) in &batch.seen {
                     sqlx::query(SEEN)
                         .bind(device_id)
                         .bind(at)
@@ -78,23 +149,49 @@ impl Store {
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
-                const INSERT: &str = "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) \
-                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[])";
                 let mut tx = pool.begin().await?;
-                for chunk in readings.chunks(BATCH_ROWS * 10) {
-                    let devices: Vec<i64> = chunk.iter().map(|r| r.device_id).collect();
-                    let tags: Vec<i64> = chunk.iter().map(|r| r.tag_id).collect();
-                    let rssi: Vec<Option<i32>> = chunk.iter().map(|r| r.rssi).collect();
-                    let times: Vec<DateTime<Utc>> = chunk.iter().map(|r| r.created_at).collect();
-                    sqlx::query(INSERT)
-                        .bind(devices)
-                        .bind(tags)
-                        .bind(rssi)
-                        .bind(times)
+                let readings = postgres_insert(
+                    "collection_logs (device_id, tag_id, rssi, created_at)",
+                    "$1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[]",
+                    "device_id, tag_id, rssi, created_at",
+                    references,
+                    "",
+                );
+                for chunk in batch.readings.chunks(BATCH_ROWS * 10) {
+                    sqlx::query(sqlx::AssertSqlSafe(readings.clone()))
+                        .bind(chunk.iter().map(|r| r.device_id).collect::<Vec<_>>())
+                        .bind(chunk.iter().map(|r| r.tag_id).collect::<Vec<_>>())
+                        .bind(chunk.iter().map(|r| r.rssi).collect::<Vec<_>>())
+                        .bind(chunk.iter().map(|r| r.created_at).collect::<Vec<_>>())
                         .execute(&mut *tx)
                         .await?;
                 }
-                for (device_id, at) in seen {
+                if !sessions.is_empty() {
+                    let sql = postgres_insert(
+                        SESSION_COLUMNS,
+                        "$1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], \
+                         $5::bigint[], $6::int[], $7::bool[]",
+                        "device_id, tag_id, started_at, ended_at, duration_seconds, samples_count, is_open",
+                        references,
+                        SESSION_CONFLICT,
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(sessions.iter().map(|s| s.device_id).collect::<Vec<_>>())
+                        .bind(sessions.iter().map(|s| s.tag_id).collect::<Vec<_>>())
+                        .bind(sessions.iter().map(|s| s.started_at).collect::<Vec<_>>())
+                        .bind(sessions.iter().map(|s| s.ended_at).collect::<Vec<_>>())
+                        .bind(
+                            sessions
+                                .iter()
+                                .map(|s| s.duration_seconds())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(sessions.iter().map(|s| s.samples).collect::<Vec<_>>())
+                        .bind(sessions.iter().map(|s| s.is_open).collect::<Vec<_>>())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (device_id, at) in &batch.seen {
                     sqlx::query(SEEN)
                         .bind(device_id)
                         .bind(at)
@@ -184,5 +281,64 @@ impl Store {
                 return Ok(total);
             }
         }
+    }
+}
+
+const SESSION_COLUMNS: &str = "presence_sessions (device_id, tag_id, started_at, ended_at, \
+     duration_seconds, samples_count, is_open)";
+
+/// A session only grows: a late or repeated write (a restart, a re-sent report with the
+/// same start) never shortens a stored one.
+const SESSION_CONFLICT: &str = " ON CONFLICT (tag_id, device_id, started_at) DO UPDATE SET \
+     ended_at = CASE WHEN excluded.ended_at > presence_sessions.ended_at \
+         THEN excluded.ended_at ELSE presence_sessions.ended_at END, \
+     duration_seconds = CASE WHEN excluded.duration_seconds > presence_sessions.duration_seconds \
+         THEN excluded.duration_seconds ELSE presence_sessions.duration_seconds END, \
+     samples_count = CASE WHEN excluded.samples_count > presence_sessions.samples_count \
+         THEN excluded.samples_count ELSE presence_sessions.samples_count END, \
+     is_open = excluded.is_open";
+
+/// A multi-row insert of `rows` rows of `width` values on SQLite. Its first two values are
+/// a gateway and a tag; `Checked` leaves out rows whose gateway or tag is gone.
+fn sqlite_insert(
+    table: &str,
+    width: usize,
+    rows: usize,
+    references: References,
+    conflict: &str,
+) -> String {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    let values = vec![row; rows].join(", ");
+    match references {
+        References::Trusted => format!("INSERT INTO {table} VALUES {values}{conflict}"),
+        References::Checked => {
+            let columns: Vec<String> = (1..=width).map(|i| format!("column{i}")).collect();
+            format!(
+                "INSERT INTO {table} SELECT {} FROM (VALUES {values}) \
+                 WHERE column1 IN (SELECT id FROM devices) AND column2 IN (SELECT id FROM tags){conflict}",
+                columns.join(", ")
+            )
+        }
+    }
+}
+
+/// `INSERT … SELECT FROM UNNEST` on PostgreSQL; `names` name the arrays' columns, the first
+/// two a gateway and a tag.
+fn postgres_insert(
+    table: &str,
+    arrays: &str,
+    names: &str,
+    references: References,
+    conflict: &str,
+) -> String {
+    match references {
+        References::Trusted => {
+            format!("INSERT INTO {table} SELECT * FROM UNNEST({arrays}){conflict}")
+        }
+        References::Checked => format!(
+            "INSERT INTO {table} SELECT u.* FROM UNNEST({arrays}) AS u({names}) \
+             WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = u.device_id) \
+             AND EXISTS (SELECT 1 FROM tags t WHERE t.id = u.tag_id){conflict}"
+        ),
     }
 }

@@ -354,7 +354,8 @@ backend_tests! {
         let gateway = store.insert_device(&securityvision::store::devices::Device { name: "GW".into(), device_type: "BLE_GATEWAY".into(), ..Default::default() }).await.unwrap();
         let now = chrono::Utc::now();
         let reading = |days: i64| NewReading { device_id: gateway.id, tag_id: tag.id, rssi: Some(-60), created_at: now - chrono::Duration::days(days) };
-        store.store_readings(&[reading(30), reading(8), reading(6), reading(0)], &[]).await.unwrap();
+        let batch = securityvision::store::readings::IngestBatch { readings: vec![reading(30), reading(8), reading(6), reading(0)], ..Default::default() };
+        store.store_ingest_batch(&batch).await.unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = app.start(listener, shutdown.clone()).await.unwrap();
@@ -468,5 +469,40 @@ backend_tests! {
         assert!(eventually(async || readings(&app, &token).await.len() == 8).await, "every acknowledged reading is stored");
         assert!(readings(&app, &token).await.iter().all(|r| r["tag_id"].as_i64() != Some(walker)));
         assert!(eventually(async || app.metrics().ingest_writer_backlog.load(Ordering::Relaxed) == 0).await);
+    }
+}
+
+backend_tests! {
+    async fn a_tag_deleted_while_its_readings_wait_does_not_lose_the_batch(backend: Backend) {
+        use securityvision::store::presence::SessionWrite;
+        use securityvision::store::readings::{IngestBatch, NewReading};
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let kept = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let gone = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let gateway = app.create("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AC233FC00001"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        assert_eq!(app.delete(&format!("/api/v1/tags/{gone}"), &token).await, StatusCode::NO_CONTENT);
+        let now = chrono::Utc::now();
+        let mut batch = IngestBatch::default();
+        for tag_id in [kept, gone, kept] {
+            batch.readings.push(NewReading { device_id: gateway, tag_id, rssi: Some(-60), created_at: now });
+            batch.add_session(SessionWrite { tag_id, device_id: gateway, started_at: now, ended_at: now, samples: 1, is_open: true });
+        }
+        batch.saw(gateway, now);
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        let stored = readings(&app, &token).await;
+        assert_eq!(stored.len(), 2, "the deleted tag's reading is left out, the others kept: {stored:?}");
+        assert!(stored.iter().all(|r| r["tag_id"].as_i64() == Some(kept)));
+        let sessions = app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE tag_id = {kept}")).await;
+        assert_eq!(sessions.as_deref(), Some("1"));
+        // A session written again with an older end does not shrink.
+        let mut late = IngestBatch::default();
+        late.add_session(SessionWrite { tag_id: kept, device_id: gateway, started_at: now, ended_at: now - chrono::Duration::seconds(30), samples: 0, is_open: false });
+        let mut longer = IngestBatch::default();
+        longer.add_session(SessionWrite { tag_id: kept, device_id: gateway, started_at: now, ended_at: now + chrono::Duration::seconds(20), samples: 5, is_open: true });
+        app.store.store_ingest_batch(&longer).await.unwrap();
+        app.store.store_ingest_batch(&late).await.unwrap();
+        let duration = app.sql_text(&format!("SELECT CAST(duration_seconds AS TEXT) FROM presence_sessions WHERE tag_id = {kept}")).await;
+        assert_eq!(duration.as_deref(), Some("20"));
     }
 }
