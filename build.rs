@@ -8,7 +8,6 @@ use std::process::Command;
 
 const WATCHED: &[&str] = &[
     "web/src",
-    "web/public",
     "web/index.html",
     "web/package.json",
     "web/package-lock.json",
@@ -20,7 +19,8 @@ fn main() {
     let out =
         PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("console");
     println!("cargo:rerun-if-env-changed=SV_SKIP_CONSOLE_BUILD");
-    for path in WATCHED {
+    // A path that does not exist would make Cargo run this script on every build.
+    for path in WATCHED.iter().filter(|p| Path::new(p).exists()) {
         println!("cargo:rerun-if-changed={path}");
     }
 

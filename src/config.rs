@@ -1174,6 +1174,10 @@ impl Config {
                 "mqtt.tls_cert and mqtt.tls_key must name PEM files",
             ));
         }
+        if !(1..=3600).contains(&self.ingest.cache_refresh_seconds) {
+            let v = self.ingest.cache_refresh_seconds.to_string();
+            return Err(invalid("ingest.cache_refresh_seconds", &v, "1 to 3600"));
+        }
         let positioning = &self.positioning;
         for (key, value, ok, allowed) in [
             (

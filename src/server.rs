@@ -163,7 +163,7 @@ impl App {
                     shutdown.clone(),
                 )
                 .await?;
-                let (tx, rx) = broker.local_link("securityvision-publisher").await?;
+                let (tx, rx) = broker.local_link(broker::PUBLISHER_CLIENT_ID).await?;
                 (Some(broker), None, BusOut::Embedded { tx, _rx: rx })
             }
             MqttMode::External => {

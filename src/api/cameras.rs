@@ -342,10 +342,7 @@ async fn published_info(
         .info_topic(&topic)
         .await?
         .ok_or_else(|| ApiError::not_found("Not published yet"))?;
-    let mut payload = crate::cambus::publisher::info_payload(&state.config, &camera);
-    if let Some(object) = payload.as_object_mut() {
-        object.remove("password");
-    }
+    let payload = crate::cambus::publisher::info_payload(&state.config, &camera);
     Ok(Json(PublishedInfo {
         topic,
         payload,

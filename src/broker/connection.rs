@@ -596,6 +596,7 @@ fn session_client_id(id: &str, clean_session: bool) -> Option<String> {
         return clean_session.then(|| format!("sv-{}", crate::auth::random_secret(9)));
     }
     let valid = id.len() <= 128
+        && !id.starts_with(super::RESERVED_CLIENT_ID_PREFIX)
         && !id
             .chars()
             .any(|c| matches!(c, '+' | '#' | '/' | '$') || c.is_control());
@@ -710,7 +711,15 @@ mod tests {
         assert_eq!(session_client_id("gw-01", false).as_deref(), Some("gw-01"));
         assert!(session_client_id("", true).unwrap().starts_with("sv-"));
         assert_eq!(session_client_id("", false), None);
-        for bad in ["a/b", "a+b", "a#", "$SYS", &"x".repeat(129)] {
+        // The appliance's own links' ids are reserved.
+        for bad in [
+            "a/b",
+            "a+b",
+            "a#",
+            "$SYS",
+            "securityvision-publisher",
+            &"x".repeat(129),
+        ] {
             assert_eq!(session_client_id(bad, true), None, "{bad}");
         }
     }

@@ -32,6 +32,12 @@ mod tls;
 type LinkFactory =
     Arc<dyn Fn(&str, bool) -> Result<(LinkTx, LinkRx, Notification), String> + Send + Sync>;
 
+/// Client ids starting with this belong to the appliance's own links to the router;
+/// network clients may not use them (taking one over would silently cut that link off).
+pub const RESERVED_CLIENT_ID_PREFIX: &str = "securityvision-";
+/// The CAM-BUS publisher's link.
+pub const PUBLISHER_CLIENT_ID: &str = "securityvision-publisher";
+
 /// What every connection shares.
 pub(crate) struct Shared {
     config: MqttConfig,

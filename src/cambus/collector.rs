@@ -227,9 +227,17 @@ impl Collector {
         let occurred_at = payload_time
             .as_ref()
             .map_or(message.received_at, |(_, at)| *at);
-        let dedup_key = payload_time.map(|(text, _)| {
-            let digest = Sha256::digest(format!("{topic_text}\n{text}").as_bytes());
-            digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        // A collector re-sending after a reconnect sends the same bytes: same topic, same
+        // payload (whose time says it is not a new event of the same kind).
+        let dedup_key = payload_time.map(|_| {
+            let mut digest = Sha256::new();
+            digest.update(topic_text.as_bytes());
+            digest.update([0]);
+            digest.update(&message.payload);
+            digest.finalize()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         });
         let (analytic_type, topic_kind, description, offline) = match analytic {
             Some(analytic) => (

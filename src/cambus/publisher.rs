@@ -135,6 +135,9 @@ impl Publisher {
     ) {
         let mut changes = self.events.subscribe();
         let mut retry = tokio::time::interval(RETRY_EVERY);
+        // Changes made elsewhere (another node, `seed`) reach the bus at the latest this late.
+        let every = Duration::from_secs(self.config.ingest.cache_refresh_seconds);
+        let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut connections = match &out {
             BusOut::External { connections, .. } => Some(connections.clone()),
             BusOut::Embedded { .. } => None,
@@ -146,6 +149,7 @@ impl Publisher {
         loop {
             tokio::select! {
                 _ = retry.tick() => {}
+                _ = refresh.tick() => self.reconcile().await,
                 change = changes.recv() => match change {
                     Ok(event) if affects_cameras(event.event_type) => self.reconcile().await,
                     Ok(_) => continue,
@@ -279,7 +283,15 @@ impl Publisher {
             // The content is read now: a camera changed since the row was written makes
             // another reconcile, and the row pending again.
             let camera = match row.device_id {
-                Some(id) if row.enabled => self.store.device(id).await.ok(),
+                Some(id) if row.enabled => match self.store.device(id).await {
+                    Ok(camera) => Some(camera),
+                    // Deleted meanwhile: the next reconcile disables the topic.
+                    Err(crate::store::StoreError::NotFound) => continue,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "CAM-BUS publisher: database unavailable");
+                        return;
+                    }
+                },
                 _ => None,
             };
             let payload = match &camera {
