@@ -68,9 +68,13 @@ export async function startAppliance() {
     log: () => log,
     /** One gateway report, as a real gateway would publish it. */
     async publish(gatewayMac, readings) {
+      await this.publishAs('gateway', this.gatewayPassword, `rtls/gateways/${gatewayMac}/status`, { readings });
+    },
+    /** One JSON message from any MQTT client (e.g. a camera collector's status). */
+    async publishAs(username, password, topic, message) {
       await run('mosquitto_pub', [
-        '-h', '127.0.0.1', '-p', String(mqttPort), '-u', 'gateway', '-P', this.gatewayPassword,
-        '-q', '1', '-t', `rtls/gateways/${gatewayMac}/status`, '-m', JSON.stringify({ readings }),
+        '-h', '127.0.0.1', '-p', String(mqttPort), '-u', username, '-P', password,
+        '-q', '1', '-t', topic, '-m', JSON.stringify(message),
       ]);
     },
     async stop() {

@@ -1,5 +1,7 @@
 // The console against the real appliance: sign in, set up a site, place two gateways by
-// dragging, register a tag heard over MQTT, and watch its marker appear and move live.
+// dragging, register a tag heard over MQTT, and watch its marker appear and move live; then
+// a camera collector reports, a camera placed by the tag records events (one live) that
+// list the person nearby, and a gateway's calibration is refused out of range.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -60,6 +62,26 @@ function planPng(width, height) {
 let appliance;
 let browser;
 let page;
+let adminToken;
+let collectorSecret;
+
+/** The appliance's API as the administrator, for what the test sets up behind the console. */
+async function callApi(method, apiPath, body) {
+  adminToken ??= (
+    await callApiAs(null, 'POST', '/auth/login', { email: appliance.adminEmail, password: NEW_PASSWORD })
+  ).access_token;
+  return callApiAs(adminToken, method, apiPath, body);
+}
+
+async function callApiAs(token, method, apiPath, body) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await fetch(`${appliance.baseUrl}/api/v1${apiPath}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${apiPath}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
@@ -91,7 +113,7 @@ async function step(name, body) {
   await body();
 }
 
-test('sign in, set up a site, and follow a tag live on the map', async () => {
+test('sign in, set up a site, follow a tag live on the map, and see who was near a camera', async () => {
   try {
     await step('sign-in asks for a new password first', async () => {
       await page.goto(appliance.baseUrl + '/');
@@ -232,10 +254,82 @@ test('sign in, set up a site, and follow a tag live on the map', async () => {
       await fill(dialog, 'Usuário MQTT', 'camera-collector');
       await dialog.getByLabel('Papel').selectOption('COLLECTOR');
       await dialog.getByRole('button', { name: 'Salvar' }).click();
-      const secret = await page.getByTestId('mqtt-secret').textContent();
-      assert.ok(secret && secret.length >= 16, 'a generated secret is shown once');
+      collectorSecret = await page.getByTestId('mqtt-secret').textContent();
+      assert.ok(collectorSecret && collectorSecret.length >= 16, 'a generated secret is shown once');
       await page.getByRole('button', { name: 'Concluído' }).click();
       await page.getByRole('cell', { name: 'camera-collector', exact: true }).waitFor();
+    });
+
+    await step('a camera collector reports and is listed as alive', async () => {
+      await appliance.publishAs('camera-collector', collectorSecret, 'rtls/cameras/acme/sede/collector/status', { status: 'online' });
+      await page.getByRole('link', { name: 'Dispositivos' }).click();
+      const collectors = page.getByRole('region', { name: 'Coletores de câmeras' });
+      const row = collectors.getByRole('row', { name: /acme/ });
+      for (let i = 0; i < 20 && (await row.count()) === 0; i++) {
+        await page.waitForTimeout(250);
+        await collectors.getByRole('button', { name: 'Atualizar' }).click();
+      }
+      assert.match(await row.textContent(), /sede.*Online.*online/);
+    });
+
+    await step('a camera by the tag lists its events and who was near, new ones live', async () => {
+      await page.getByRole('button', { name: 'Nova câmera' }).click();
+      const dialog = page.getByRole('dialog');
+      await fill(dialog, 'Nome', 'Entrada');
+      await fill(dialog, 'Código', 'CAM-ENTRADA');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await page.getByRole('cell', { name: 'Entrada', exact: true }).waitFor();
+
+      // Behind the console: put the camera where the tag is (fresh, so it counts as near).
+      await appliance.publish(GATEWAY_B, [{ tag_mac: TAG, rssi: -45 }]);
+      await appliance.publish(GATEWAY_A, [{ tag_mac: TAG, rssi: -85 }]);
+      await page.waitForTimeout(300);
+      const [here] = await callApi('GET', '/positions/current');
+      const camera = (await callApi('GET', '/devices?type=CAMERA')).find((d) => d.name === 'Entrada');
+      await callApi('PATCH', `/devices/${camera.id}/position`, { floor_plan_id: here.floor_plan_id, pos_x: here.x, pos_y: here.y });
+      await callApi('POST', `/devices/cameras/${camera.id}/events`, {
+        topic: 'manual', analytic_type: 'intrusion', payload: { SnapshotURL: 'http://10.20.0.7/snapshot/1.jpg' },
+      });
+
+      await page.getByRole('link', { name: 'Eventos de Entrada' }).click();
+      await page.waitForURL(`**/devices/cameras/${camera.id}`);
+      await page.getByText('/camera/cam-entrada/info').waitFor();
+      const events = page.getByRole('region', { name: 'Eventos' });
+      const stored = events.getByRole('row', { name: /intrusion/ });
+      await stored.waitFor();
+      assert.match(await stored.textContent(), /Ana Souza\s*[\d,]+ m/, 'the person nearby, with the distance');
+      assert.equal(await stored.getByRole('link', { name: /Imagem/ }).getAttribute('href'), 'http://10.20.0.7/snapshot/1.jpg');
+
+      // A face recognised while the page is open: prepended from the stream, no reload.
+      await events.getByRole('status').filter({ hasText: 'Ao vivo' }).waitFor();
+      await callApi('POST', `/devices/cameras/${camera.id}/events`, {
+        topic: 'manual', analytic_type: 'faceRecognition', payload: { Meta: { person_name: 'Ana Souza' } },
+      });
+      const live = events.locator('tbody tr').first();
+      await live.filter({ hasText: 'faceRecognition' }).waitFor();
+      const cells = live.getByRole('cell');
+      assert.equal(await cells.nth(2).textContent(), 'Ana Souza', 'the recognised person');
+      assert.match(await cells.nth(3).textContent(), /Ana Souza/, 'and the person nearby');
+      await live.getByText('Conteúdo').click();
+      await live.getByText('"person_name": "Ana Souza"').waitFor();
+
+      await page.getByRole('button', { name: 'Iniciar uplink' }).click();
+      await page.getByRole('alert').filter({ hasText: 'proxy_path, central_path, central_media_mtx_ip' }).waitFor();
+      await page.screenshot({ path: path.join(shots, 'camera-events.png'), fullPage: true });
+    });
+
+    await step('a gateway calibration out of range is refused next to its field', async () => {
+      await page.getByRole('link', { name: '← Dispositivos' }).click();
+      const gatewayName = `Gateway ${GATEWAY_A.match(/../g).join(':')}`;
+      await page.getByRole('button', { name: `Editar ${gatewayName}` }).click();
+      const dialog = page.getByRole('dialog');
+      await fill(dialog, 'RSSI a 1 m (dBm)', '5');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await dialog.locator('#gateways-rssi_at_1m-error').waitFor();
+      await fill(dialog, 'RSSI a 1 m (dBm)', '-59');
+      await fill(dialog, 'Expoente de perda de percurso', '2.2');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await page.getByRole('cell', { name: '-59 dBm · n = 2.2', exact: true }).waitFor();
     });
   } catch (error) {
     await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});

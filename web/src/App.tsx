@@ -5,6 +5,7 @@ import { AuthProvider } from './auth/AuthProvider';
 import { I18nProvider } from './i18n/I18nProvider';
 import { useI18n } from './i18n/i18n';
 import { Layout } from './Layout';
+import { CameraPage } from './pages/CameraPage';
 import { ChangePasswordPage } from './pages/ChangePasswordPage';
 import { DevicesPage } from './pages/DevicesPage';
 import { LiveMapPage } from './pages/LiveMapPage';
@@ -56,6 +57,7 @@ export function App() {
               <Route path="people" element={<PeoplePage />} />
               <Route path="tags" element={<TagsPage />} />
               <Route path="devices" element={<DevicesPage />} />
+              <Route path="devices/cameras/:id" element={<CameraPage />} />
               <Route path="mqtt" element={<AdminOnly><MqttCredentialsPage /></AdminOnly>} />
               <Route path="users" element={<AdminOnly><UsersPage /></AdminOnly>} />
               <Route path="account/password" element={<ChangePasswordPage />} />

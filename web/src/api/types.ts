@@ -74,6 +74,15 @@ export interface Device {
   pos_x: number | null;
   pos_y: number | null;
   last_seen_at: string | null;
+  /** The manufacturer's analytics of a camera (e.g. faceCapture). */
+  analytics: string[] | null;
+  /** Where a camera's uplink streams (all three needed by uplink/start). */
+  proxy_path: string | null;
+  central_path: string | null;
+  central_media_mtx_ip: string | null;
+  /** A gateway's path-loss calibration; null: the site's default. */
+  rssi_at_1m: number | null;
+  path_loss_exponent: number | null;
 }
 
 export interface DeviceStatus {
@@ -172,6 +181,63 @@ export interface GatewayStatusPayload {
   device_id: Id;
   name: string;
   last_seen_at: string | null;
+}
+
+/** A tagged person near a camera when one of its events happened. */
+export interface NearbyPerson {
+  person_id: Id;
+  full_name: string;
+  tag_id: Id;
+  /** Null when placed by gateway (plans without a size in metres). */
+  distance_m: number | null;
+  via: 'position' | 'gateway' | string;
+}
+
+/** A row of GET /devices/cameras/{id}/events. */
+export interface CameraEvent {
+  id: Id;
+  device_id: Id;
+  topic: string;
+  analytic_type: string;
+  payload: Record<string, unknown>;
+  occurred_at: string;
+  created_at: string;
+  /** The person a face-recognition event named. */
+  person_id: Id | null;
+  nearby_people: NearbyPerson[] | null;
+}
+
+/** The payload of a CAMERA_EVENT stream event (src/cambus/collector.rs). */
+export interface CameraEventNotice {
+  event_id: Id;
+  device_id: Id;
+  camera_name: string;
+  camera_code: string | null;
+  analytic_type: string;
+  occurred_at: string;
+  floor_plan_id: Id | null;
+  person_id: Id | null;
+  nearby_people: NearbyPerson[];
+}
+
+/** GET /devices/cameras/{id}/info: the retained configuration and whether the broker has it. */
+export interface PublishedInfo {
+  topic: string;
+  payload: Record<string, unknown>;
+  pending: boolean;
+  attempts: number;
+  last_error: string | null;
+  published_at: string | null;
+}
+
+/** A row of GET /devices/cameras/collectors. */
+export interface CameraCollector {
+  tenant: string;
+  building: string;
+  status: string;
+  payload: unknown;
+  last_seen_at: string;
+  alive: boolean;
 }
 
 /** Every stream event's `data`. */

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'react';
+import { Link } from 'react-router';
 import { api, listPath } from '../api/client';
-import type { Device, DeviceStatus, GatewayStatusPayload, Id } from '../api/types';
+import type { CameraCollector, Device, DeviceStatus, GatewayStatusPayload, Id } from '../api/types';
+import { CollectorsSection } from '../cameras/CollectorsSection';
 import { CrudSection } from '../components/CrudSection';
 import { asText, numberOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
 import { useLoad } from '../components/useLoad';
@@ -11,6 +13,9 @@ const GATEWAY_FIELDS: FieldSpec[] = [
   { name: 'name', label: 'common.name', kind: 'text', required: true },
   { name: 'mac_address', label: 'tags.mac', kind: 'text', required: true, hint: 'tags.macHint' },
   { name: 'code', label: 'site.code', kind: 'text' },
+  // No min/max on purpose: the API's range message then lands next to the field.
+  { name: 'rssi_at_1m', label: 'devices.rssiAt1m', kind: 'number', hint: 'devices.rssiAt1mHint' },
+  { name: 'path_loss_exponent', label: 'devices.pathLoss', kind: 'number', hint: 'devices.pathLossHint' },
   { name: 'description', label: 'common.description', kind: 'textarea' },
 ];
 
@@ -24,6 +29,9 @@ const CAMERA_FIELDS: FieldSpec[] = [
   { name: 'password', label: 'devices.password', kind: 'password', autoComplete: 'new-password', hint: 'devices.passwordHint' },
   { name: 'manufacturer', label: 'devices.manufacturer', kind: 'text' },
   { name: 'model', label: 'devices.model', kind: 'text' },
+  { name: 'proxy_path', label: 'devices.proxyPath', kind: 'text', hint: 'devices.uplinkHint' },
+  { name: 'central_path', label: 'devices.centralPath', kind: 'text' },
+  { name: 'central_media_mtx_ip', label: 'devices.centralHost', kind: 'text' },
   { name: 'description', label: 'common.description', kind: 'textarea' },
 ];
 
@@ -36,6 +44,8 @@ export function DevicesPage() {
   const { t, ago } = useI18n();
   const gateways = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'BLE_GATEWAY' })));
   const cameras = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'CAMERA' })));
+  const collectors = useLoad(() => api.get<CameraCollector[]>('/devices/cameras/collectors'));
+  const reloadCollectors = collectors.reload;
   const [status, setStatus] = useState<Map<Id, DeviceStatus>>(new Map());
 
   useEffect(() => {
@@ -43,9 +53,14 @@ export function DevicesPage() {
       .get<DeviceStatus[]>('/devices/status')
       .then((all) => setStatus(new Map(all.map((s) => [s.id, s]))))
       .catch(() => {});
-    return openStream(['GATEWAY_ONLINE', 'GATEWAY_OFFLINE'], {
+    return openStream(['GATEWAY_ONLINE', 'GATEWAY_OFFLINE', 'CAMBUS_COLLECTOR_STATUS'], {
       onState: () => {},
       onEvent: (type, envelope) => {
+        // Whether a collector is alive is the API's judgement: ask again when one reports.
+        if (type === 'CAMBUS_COLLECTOR_STATUS') {
+          void reloadCollectors();
+          return;
+        }
         const p = envelope.payload as GatewayStatusPayload;
         setStatus((current) => {
           const previous = current.get(p.device_id);
@@ -54,7 +69,7 @@ export function DevicesPage() {
         });
       },
     });
-  }, []);
+  }, [reloadCollectors]);
 
   const state = (d: Device) => {
     const s = status.get(d.id);
@@ -63,6 +78,10 @@ export function DevicesPage() {
   };
   const lastSeen = (d: Device) => ago(status.get(d.id)?.last_seen_at ?? d.last_seen_at);
   const placedLabel = (d: Device) => (d.floor_plan_id ? t('devices.placed') : t('devices.notPlaced'));
+  const calibration = (d: Device) =>
+    [d.rssi_at_1m === null ? '' : `${d.rssi_at_1m} dBm`, d.path_loss_exponent === null ? '' : `n = ${d.path_loss_exponent}`].filter(Boolean).join(' · ') || (
+      <span className="muted">{t('devices.siteDefault')}</span>
+    );
 
   return (
     <div className="page">
@@ -83,11 +102,27 @@ export function DevicesPage() {
           { header: t('devices.state'), cell: state },
           { header: t('map.lastSeen'), cell: lastSeen },
           { header: t('devices.location'), cell: placedLabel },
+          { header: t('devices.calibration'), cell: calibration },
         ]}
         fields={() => GATEWAY_FIELDS}
-        toValues={(d) => ({ name: text(d, 'name'), mac_address: text(d, 'mac_address'), code: text(d, 'code'), description: text(d, 'description') })}
+        toValues={(d): FormValues => ({
+          name: text(d, 'name'),
+          mac_address: text(d, 'mac_address'),
+          code: text(d, 'code'),
+          rssi_at_1m: text(d, 'rssi_at_1m'),
+          path_loss_exponent: text(d, 'path_loss_exponent'),
+          description: text(d, 'description'),
+        })}
         save={(v, d) => {
-          const body = { type: 'BLE_GATEWAY', name: v.name, mac_address: textOrNull(v.mac_address), code: textOrNull(v.code), description: textOrNull(v.description) };
+          const body = {
+            type: 'BLE_GATEWAY',
+            name: v.name,
+            mac_address: textOrNull(v.mac_address),
+            code: textOrNull(v.code),
+            rssi_at_1m: numberOrNull(v.rssi_at_1m),
+            path_loss_exponent: numberOrNull(v.path_loss_exponent),
+            description: textOrNull(v.description),
+          };
           return d ? api.put(`/devices/${d.id}`, body) : api.post('/devices', body);
         }}
         remove={(d) => api.delete(`/devices/${d.id}`)}
@@ -108,6 +143,11 @@ export function DevicesPage() {
           { header: t('map.lastSeen'), cell: lastSeen },
           { header: t('devices.location'), cell: placedLabel },
         ]}
+        rowActions={(d) => (
+          <Link className="button" to={`/devices/cameras/${d.id}`} aria-label={t('devices.eventsOf', { name: d.name })}>
+            {t('camera.events')}
+          </Link>
+        )}
         fields={() => CAMERA_FIELDS}
         toValues={(d): FormValues => ({
           name: text(d, 'name'),
@@ -119,6 +159,9 @@ export function DevicesPage() {
           password: '',
           manufacturer: text(d, 'manufacturer'),
           model: text(d, 'model'),
+          proxy_path: text(d, 'proxy_path'),
+          central_path: text(d, 'central_path'),
+          central_media_mtx_ip: text(d, 'central_media_mtx_ip'),
           description: text(d, 'description'),
         })}
         save={(v, d) => {
@@ -132,6 +175,9 @@ export function DevicesPage() {
             username: textOrNull(v.username),
             manufacturer: textOrNull(v.manufacturer),
             model: textOrNull(v.model),
+            proxy_path: textOrNull(v.proxy_path),
+            central_path: textOrNull(v.central_path),
+            central_media_mtx_ip: textOrNull(v.central_media_mtx_ip),
             description: textOrNull(v.description),
           };
           // The password is write-only: sent only when typed, so editing keeps the stored one.
@@ -140,6 +186,7 @@ export function DevicesPage() {
         }}
         remove={(d) => api.delete(`/devices/${d.id}`)}
       />
+      <CollectorsSection rows={collectors.data} loadError={collectors.error} onRefresh={() => void collectors.reload()} />
     </div>
   );
 }

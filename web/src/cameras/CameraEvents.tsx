@@ -1,0 +1,209 @@
+import { useEffect, useMemo, useState } from 'react';
+import { api } from '../api/client';
+import type { CameraEvent, CameraEventNotice, Device, Id, NearbyPerson } from '../api/types';
+import { JsonDetails } from '../components/JsonDetails';
+import { useI18n } from '../i18n/i18n';
+import { openStream, type StreamState } from '../map/stream';
+import {
+  analyticTypes,
+  aroundPath,
+  EVENT_LIMIT,
+  eventsPath,
+  fromApi,
+  fromNotice,
+  matchesFilter,
+  mergeEvents,
+  NO_FILTER,
+  snapshotUrl,
+  type EventFilter,
+  type ListedEvent,
+} from './events';
+
+/** "How long ago" is redrawn this often. */
+const CLOCK_MS = 10_000;
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** A camera's events, newest first, filtered by analytic type and time, with new ones arriving live. */
+export function CameraEvents({ camera, personName }: { camera: Device; personName: (id: Id) => string }) {
+  const { t, ago, language } = useI18n();
+  const [draft, setDraft] = useState<EventFilter>(NO_FILTER);
+  const [filter, setFilter] = useState<EventFilter>(NO_FILTER);
+  const [events, setEvents] = useState<ListedEvent[]>([]);
+  const [loaded, setLoaded] = useState(false);
+  const [error, setError] = useState('');
+  const [streamState, setStreamState] = useState<StreamState>('connecting');
+  const [, setClock] = useState(0);
+
+  // The stream opens with the list's request, so an event recorded while the list loads
+  // is merged in either way; after a break the list is asked for again.
+  useEffect(() => {
+    let current = true;
+    setEvents([]);
+    setLoaded(false);
+    setError('');
+    const load = () =>
+      api.get<CameraEvent[]>(eventsPath(camera.id, filter)).then(
+        (list) => {
+          if (!current) return;
+          setEvents((shown) => mergeEvents(shown, list.map(fromApi)));
+          setLoaded(true);
+          setError('');
+        },
+        (e) => current && setError(messageOf(e)),
+      );
+    const close = openStream(['CAMERA_EVENT'], {
+      onState: setStreamState,
+      onResync: () => void load(),
+      onEvent: (_, envelope) => {
+        const notice = envelope.payload as CameraEventNotice;
+        if (notice.device_id !== camera.id || !matchesFilter(notice, filter)) return;
+        setEvents((shown) => mergeEvents(shown, [fromNotice(notice)]));
+      },
+    });
+    void load();
+    return () => {
+      current = false;
+      close();
+    };
+  }, [camera.id, filter]);
+
+  useEffect(() => {
+    const timer = setInterval(() => setClock((c) => c + 1), CLOCK_MS);
+    return () => clearInterval(timer);
+  }, []);
+
+  /** A live event's topic and payload, fetched when its details are opened. */
+  async function loadPayload(event: ListedEvent) {
+    try {
+      const full = (await api.get<CameraEvent[]>(aroundPath(camera.id, event.occurred_at))).find((e) => e.id === event.id);
+      if (full) setEvents((shown) => (shown.some((e) => e.id === full.id) ? mergeEvents(shown, [fromApi(full)]) : shown));
+    } catch (e) {
+      setError(messageOf(e));
+    }
+  }
+
+  const locale = language === 'pt' ? 'pt-BR' : 'en';
+  const metres = useMemo(() => new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }), [locale]);
+  const types = useMemo(() => analyticTypes(events, camera.analytics), [events, camera.analytics]);
+
+  const nearby = (p: NearbyPerson) => {
+    if (p.distance_m !== null) return `${metres.format(p.distance_m)} m`;
+    return p.via === 'gateway' ? t('camera.viaGateway') : '';
+  };
+
+  return (
+    <section className="card" aria-labelledby="events-title">
+      <header className="card-header">
+        <h2 id="events-title">{t('camera.events')}</h2>
+        <span className={`stream-state stream-${streamState}`} role="status">
+          {t(`map.stream.${streamState}`)}
+        </span>
+      </header>
+      <form
+        className="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilter(draft);
+        }}
+      >
+        <div className="field">
+          <label htmlFor="events-type">{t('camera.analytic')}</label>
+          <input id="events-type" list="events-types" value={draft.analyticType} onChange={(e) => setDraft({ ...draft, analyticType: e.target.value })} />
+          <datalist id="events-types">
+            {types.map((type) => (
+              <option key={type} value={type} />
+            ))}
+          </datalist>
+        </div>
+        <div className="field">
+          <label htmlFor="events-since">{t('camera.since')}</label>
+          <input id="events-since" type="datetime-local" value={draft.since} onChange={(e) => setDraft({ ...draft, since: e.target.value })} />
+        </div>
+        <div className="field">
+          <label htmlFor="events-until">{t('camera.until')}</label>
+          <input id="events-until" type="datetime-local" value={draft.until} onChange={(e) => setDraft({ ...draft, until: e.target.value })} />
+        </div>
+        <div className="form-actions">
+          <button type="submit" className="primary">
+            {t('camera.filter')}
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setDraft(NO_FILTER);
+              setFilter(NO_FILTER);
+            }}
+          >
+            {t('camera.clearFilter')}
+          </button>
+        </div>
+      </form>
+      <p className="muted">{t('camera.newestFirst', { n: EVENT_LIMIT })}</p>
+      {error && (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      )}
+      {events.length === 0 ? (
+        <p className="muted">{loaded ? t('camera.noEvents') : t('common.loading')}</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="events-table">
+            <thead>
+              <tr>
+                <th scope="col">{t('camera.when')}</th>
+                <th scope="col">{t('camera.analytic')}</th>
+                <th scope="col">{t('camera.recognised')}</th>
+                <th scope="col">{t('camera.nearby')}</th>
+                <th scope="col">{t('camera.details')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {events.map((event) => {
+                const relative = ago(event.occurred_at);
+                const absolute = new Date(event.occurred_at).toLocaleString(locale);
+                const snapshot = snapshotUrl(event.payload);
+                return (
+                  <tr key={event.id} data-event-id={event.id}>
+                    <td>
+                      <time dateTime={event.occurred_at}>{relative}</time>
+                      {/* Older than a day, "how long ago" is already the date. */}
+                      {relative !== absolute && <small className="muted block">{absolute}</small>}
+                    </td>
+                    <td>
+                      <code>{event.analytic_type}</code>
+                    </td>
+                    <td>{event.person_id === null ? '—' : personName(event.person_id)}</td>
+                    <td>
+                      {event.nearby_people.length === 0 ? (
+                        '—'
+                      ) : (
+                        <ul className="nearby-people">
+                          {event.nearby_people.map((p) => (
+                            <li key={p.person_id}>
+                              {p.full_name} <span className="muted">{nearby(p)}</span>
+                            </li>
+                          ))}
+                        </ul>
+                      )}
+                    </td>
+                    <td>
+                      {snapshot && (
+                        // rel: the snapshot is on the camera network; it gets no referrer or opener.
+                        <a href={snapshot} target="_blank" rel="noopener noreferrer" className="block">
+                          {t('camera.snapshot')}
+                        </a>
+                      )}
+                      <JsonDetails summary={t('camera.payload')} value={event.payload ?? undefined} onOpen={event.payload === null ? () => void loadPayload(event) : undefined} />
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
