@@ -142,6 +142,8 @@ pub struct TagPosition {
 /// how long without an estimate the track starts afresh.
 const TRACK_ACCELERATION: f64 = 2.0;
 const TRACK_RESET_SECONDS: f64 = 10.0;
+/// Measurements closer together than this describe the same moment.
+const TRACK_SAME_MOMENT_SECONDS: f64 = 0.4;
 
 /// One axis of a constant-velocity Kalman filter: position, velocity and their covariance.
 #[derive(Debug, Clone, Copy)]
@@ -197,6 +199,10 @@ struct Track {
     x: Axis,
     y: Axis,
     at: DateTime<Utc>,
+    /// The state before the latest measurement, and its time: a measurement that comes
+    /// soon after (another gateway's report of the same moment, mostly the same signals)
+    /// replaces the latest instead of counting as independent evidence.
+    before: Option<(Axis, Axis, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Default)]
@@ -354,12 +360,18 @@ impl TagState {
         let at = self.last_seen.unwrap_or_default();
         // A single fit is good to about a metre, worse when the distances disagree.
         let r = 1.0 + residual * residual;
+        let seconds = |from: DateTime<Utc>| (at - from).num_milliseconds() as f64 / 1000.0;
         let track = match self.track {
             Some(mut track) if track.plan == plan => {
-                let dt = (at - track.at).num_milliseconds() as f64 / 1000.0;
+                let start = match track.before {
+                    Some(before) if seconds(track.at) < TRACK_SAME_MOMENT_SECONDS => before,
+                    _ => (track.x, track.y, track.at),
+                };
+                let dt = seconds(start.2);
                 if !(0.0..=TRACK_RESET_SECONDS).contains(&dt) {
                     None
                 } else {
+                    (track.x, track.y) = (start.0, start.1);
                     track.x.predict(dt);
                     track.y.predict(dt);
                     track.x.update(x, r);
@@ -367,6 +379,7 @@ impl TagState {
                     track.x.p = track.x.p.clamp(0.0, width);
                     track.y.p = track.y.p.clamp(0.0, height);
                     track.at = at;
+                    track.before = Some(start);
                     Some(track)
                 }
             }
@@ -377,6 +390,7 @@ impl TagState {
             x: Axis::new(x, r),
             y: Axis::new(y, r),
             at,
+            before: None,
         });
         self.track = Some(track);
         let uncertainty = (track.x.cov[0][0] + track.y.cov[0][0]).sqrt();
