@@ -453,6 +453,39 @@ fn event_payload(d: &Device) -> serde_json::Value {
     })
 }
 
+/// Two cameras whose codes give the same topic segment (`Cam 1`, `cam_1`) would share one
+/// `/info` topic on the bus: refused.
+async fn check_camera_topic(state: &AppState, d: &Device) -> ApiResult<()> {
+    let Some(code) = d
+        .code
+        .as_deref()
+        .filter(|c| d.device_type == CAMERA && !c.trim().is_empty())
+    else {
+        return Ok(());
+    };
+    let segment = crate::cambus::topic::slug(code, "camera");
+    let filter = DeviceFilter {
+        device_type: Some(CAMERA.into()),
+        ..DeviceFilter::default()
+    };
+    let clash = state
+        .store
+        .list_devices(&filter, 0, i64::MAX)
+        .await?
+        .into_iter()
+        .filter(|other| other.id != d.id)
+        .find_map(|other| {
+            let other_code = other.code.unwrap_or_else(|| format!("device{}", other.id));
+            (crate::cambus::topic::slug(&other_code, "camera") == segment).then_some(other_code)
+        });
+    match clash {
+        Some(other) => Err(ApiError::Conflict(format!(
+            "Camera code '{code}' gives the same topic as camera '{other}' ({segment})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Validates `body` against `d` (a new or a stored device) and saves the result.
 async fn save(
     state: &AppState,
@@ -470,6 +503,7 @@ async fn save(
     body.apply(&mut d, state, &mut checks);
     checks.finish()?;
     resolve_location(state, &mut d, fields.plan, fields.floor, fields.building).await?;
+    check_camera_topic(state, &d).await?;
     let saved = if creating {
         or_409(state.store.insert_device(&d).await, || duplicate(&d))?
     } else {
