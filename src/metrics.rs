@@ -88,6 +88,8 @@ pub struct Metrics {
     pub cambus_events_stored: AtomicU64,
     /// Events already stored (a collector repeating itself after a reconnect).
     pub cambus_duplicates: AtomicU64,
+    /// Camera statuses repeating the last one stored (only `last_seen_at` moved).
+    pub cambus_status_repeats: AtomicU64,
     /// `/info` messages heard on the bus (the appliance's own configuration channel).
     pub cambus_info_ignored: AtomicU64,
     /// Events and statuses that could not be stored.
@@ -225,7 +227,12 @@ impl Metrics {
         for (name, help, value) in ingest_counters {
             counter(name, help, "counter", get(value));
         }
-        let cambus_counters: [(&str, &str, &AtomicU64); 7] = [
+        let cambus_counters: [(&str, &str, &AtomicU64); 8] = [
+            (
+                "sv_cambus_status_repeats_total",
+                "Camera statuses repeating the last one stored (only last_seen_at moved).",
+                &self.cambus_status_repeats,
+            ),
             (
                 "sv_cambus_received_total",
                 "Messages of the camera tree handed to the CAM-BUS collector.",

@@ -139,6 +139,7 @@ impl App {
                 recorder: api::cameras::recorder(&state),
                 metrics: state.metrics.clone(),
                 offline_reports: offline_reports.clone(),
+                statuses: Default::default(),
             },
         ));
         let monitor = tokio::spawn(crate::jobs::device_monitor::run(

@@ -111,7 +111,7 @@ async fn create_event(
         occurred_at: body.occurred_at.map_or_else(Utc::now, |t| t.0),
         dedup_key: None,
         topic_kind: None,
-        seen: false,
+        seen_at: None,
         fuse: true,
     };
     let id = recorder(&state)

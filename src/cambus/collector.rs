@@ -11,8 +11,9 @@
 //! An event repeated with the same topic and payload time (a collector re-sending after a
 //! reconnect) is stored once. Bad messages are refused and counted by reason.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -35,7 +36,13 @@ pub struct Collector {
     pub recorder: EventRecorder,
     pub metrics: Arc<Metrics>,
     pub offline_reports: OfflineReports,
+    /// Per camera, the last status stored (its content without times) and when: a
+    /// heartbeat repeating it only moves `last_seen_at`.
+    pub statuses: Mutex<HashMap<i64, (String, DateTime<Utc>)>>,
 }
+
+/// A repeated status is stored again at least this often, as a trace of the camera's life.
+const STATUS_REPEAT_STORED_EVERY: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Stores camera events (from the bus or the API) with the people nearby and the person a
 /// face recognition named, and announces them on the event bus.
@@ -55,8 +62,8 @@ pub struct CameraEventInput<'a> {
     pub dedup_key: Option<String>,
     /// The `device_topics` row (kind, description) the topic is registered as.
     pub topic_kind: Option<(&'a str, &'a str)>,
-    /// Whether the event shows the camera alive (moves `last_seen_at`).
-    pub seen: bool,
+    /// When the event shows the camera alive (moves `last_seen_at` forward), if it does.
+    pub seen_at: Option<DateTime<Utc>>,
     /// Whether to look for the tagged people nearby (analytic events).
     pub fuse: bool,
 }
@@ -97,7 +104,7 @@ impl EventRecorder {
         };
         let id = self
             .store
-            .insert_camera_event(&event, input.topic_kind, input.seen)
+            .insert_camera_event(&event, input.topic_kind, input.seen_at)
             .await?;
         if let Some(id) = id {
             self.events.publish(
@@ -253,6 +260,21 @@ impl Collector {
                 topic::says_offline(payload),
             ),
         };
+        // Alive as of the event, but never later than it arrived (a camera clock ahead
+        // would otherwise outlive its own offline report).
+        let seen_at = (!offline).then(|| occurred_at.min(message.received_at));
+        if offline {
+            self.offline_reports.report(camera.id, occurred_at);
+        }
+        if analytic.is_none() && self.repeated_status(camera.id, payload, occurred_at) {
+            if let Some(at) = seen_at {
+                self.recorder.store.device_seen(camera.id, at).await?;
+            }
+            self.metrics
+                .cambus_status_repeats
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let input = CameraEventInput {
             topic: topic_text,
             analytic_type: &analytic_type,
@@ -260,13 +282,10 @@ impl Collector {
             occurred_at,
             dedup_key,
             topic_kind: Some((topic_kind, &description)),
-            seen: !offline,
+            seen_at,
             fuse: analytic.is_some(),
         };
         let stored = self.recorder.record(&camera, input).await?;
-        if offline {
-            self.offline_reports.report(camera.id, occurred_at);
-        }
         match stored {
             Some(_) => self
                 .metrics
@@ -278,6 +297,29 @@ impl Collector {
                 .fetch_add(1, Ordering::Relaxed),
         };
         Ok(())
+    }
+}
+
+impl Collector {
+    /// Whether a status says what the camera's last stored status said, recently; if not,
+    /// it becomes the last stored one.
+    fn repeated_status(&self, camera_id: i64, payload: &Value, at: DateTime<Utc>) -> bool {
+        let mut content = payload.clone();
+        if let Some(object) = content.as_object_mut() {
+            for key in ["Timestamp", "timestamp", "dateTime"] {
+                object.remove(key);
+            }
+        }
+        let content = content.to_string();
+        let mut statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((last, stored_at)) = statuses.get(&camera_id)
+            && *last == content
+            && at - *stored_at < STATUS_REPEAT_STORED_EVERY
+        {
+            return true;
+        }
+        statuses.insert(camera_id, (content, at));
+        false
     }
 }
 

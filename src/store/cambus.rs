@@ -115,19 +115,17 @@ impl Store {
     }
 
     /// Stores a camera event unless one with the same dedup key exists (`None` then), in
-    /// one transaction with the topic's registration and, when `seen`, the camera's
+    /// one transaction with the topic's registration and, with `seen_at`, the camera's
     /// `last_seen_at` (only ever moved forward).
     pub async fn insert_camera_event(
         &self,
         event: &NewCameraEvent<'_>,
         topic_kind: Option<(&str, &str)>,
-        seen: bool,
+        seen_at: Option<DateTime<Utc>>,
     ) -> Result<Option<i64>> {
         const INSERT: &str = "INSERT INTO device_events (device_id, topic, analytic_type, payload, occurred_at, created_at, \
              dedup_key, person_id, nearby_people) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT DO NOTHING RETURNING id";
-        const SEEN: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2 \
-             AND (last_seen_at IS NULL OR last_seen_at < $1)";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(INSERT)
@@ -153,9 +151,9 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if seen {
+                if let Some(at) = seen_at {
                     sqlx::query(SEEN)
-                        .bind(event.occurred_at)
+                        .bind(at)
                         .bind(event.device_id)
                         .execute(&mut *tx)
                         .await?;
@@ -164,6 +162,18 @@ impl Store {
             tx.commit().await?;
             Ok(id)
         })
+    }
+
+    /// Moves a device's `last_seen_at` forward to `at`.
+    pub async fn device_seen(&self, device_id: i64, at: DateTime<Utc>) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(SEEN)
+                .bind(at)
+                .bind(device_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// A camera's events, newest first.
@@ -413,3 +423,6 @@ const UPSERT_TOPIC: &str = "INSERT INTO device_topics (device_id, kind, topic, d
      VALUES ($1, $2, $3, $4, TRUE, $5, $5) ON CONFLICT (device_id, kind, topic) DO UPDATE SET \
      description = excluded.description, is_active = TRUE, updated_at = excluded.updated_at \
      WHERE device_topics.is_active = FALSE OR device_topics.description <> excluded.description";
+
+const SEEN: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2 \
+     AND (last_seen_at IS NULL OR last_seen_at < $1)";

@@ -123,6 +123,10 @@ backend_tests! {
         let occurred: chrono::DateTime<chrono::Utc> = stored[0]["occurred_at"].as_str().unwrap().parse().unwrap();
         assert!((occurred - (now - chrono::Duration::seconds(5))).num_milliseconds().abs() < 1000, "the payload's time");
         assert_eq!(events(&app, &token, cam, "analytic_type=cambus_status").await.len(), 1);
+        // A heartbeat repeating the status only moves last_seen_at.
+        bus.publish("rtls/cameras/acme/hq/ground/camera/CAM-1/status", QoS::AtLeastOnce, false, json!({"status": "online"}).to_string()).await;
+        assert!(eventually(async || app.metrics().cambus_status_repeats.load(Ordering::Relaxed) == 1).await);
+        assert_eq!(events(&app, &token, cam, "analytic_type=cambus_status").await.len(), 1);
         let since = (now + chrono::Duration::seconds(60)).format("%Y-%m-%dT%H:%M:%S");
         assert!(events(&app, &token, cam, &format!("since={since}")).await.is_empty());
 
