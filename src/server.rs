@@ -140,6 +140,7 @@ impl App {
                 metrics: state.metrics.clone(),
                 offline_reports: offline_reports.clone(),
                 statuses: Default::default(),
+                unknown_codes: Default::default(),
             },
         ));
         let monitor = tokio::spawn(crate::jobs::device_monitor::run(

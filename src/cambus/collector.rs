@@ -39,7 +39,14 @@ pub struct Collector {
     /// Per camera, the last status stored (its content without times) and when: a
     /// heartbeat repeating it only moves `last_seen_at`.
     pub statuses: Mutex<HashMap<i64, (String, DateTime<Utc>)>>,
+    /// Codes that matched no camera, and when: a collector flooding the bus with an
+    /// unknown camera costs one database lookup per UNKNOWN_CODE_KEPT, not one per message.
+    pub unknown_codes: Mutex<HashMap<String, std::time::Instant>>,
 }
+
+const UNKNOWN_CODE_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
+/// More unknown codes than this at once: the list starts afresh (bounded memory).
+const UNKNOWN_CODES_MAX: usize = 10_000;
 
 /// A repeated status is stored again at least this often, as a trace of the camera's life.
 const STATUS_REPEAT_STORED_EVERY: chrono::Duration = chrono::Duration::minutes(10);
@@ -124,8 +131,23 @@ impl EventRecorder {
 
 /// Consumes the queue until every sender is gone (the broker has stopped).
 pub async fn run(mut rx: mpsc::Receiver<Inbound>, collector: Collector) {
-    while let Some(message) = rx.recv().await {
-        collector.handle(message).await;
+    let mut changes = collector.recorder.events.subscribe();
+    loop {
+        tokio::select! {
+            // Changes first: a camera registered just before its message arrived is known.
+            biased;
+            // A camera registered or renamed may be one that was unknown a moment ago.
+            Ok(event) = changes.recv() => {
+                if matches!(event.event_type, "DEVICE_CREATED" | "DEVICE_UPDATED") {
+                    collector.unknown_codes.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                }
+            }
+            // (Missed events only delay a newly registered camera by UNKNOWN_CODE_KEPT.)
+            message = rx.recv() => match message {
+                Some(message) => collector.handle(message).await,
+                None => break,
+            },
+        }
     }
     tracing::debug!("CAM-BUS collector drained");
 }
@@ -220,12 +242,7 @@ impl Collector {
         payload: &Value,
         message: &Inbound,
     ) -> crate::store::Result<()> {
-        let camera = self
-            .recorder
-            .store
-            .camera_for_topic(code, |c| topic::slug(c, "camera"))
-            .await?;
-        let Some(camera) = camera else {
+        let Some(camera) = self.camera(code).await? else {
             self.reject(CameraRejection::UnknownCamera, topic_text);
             return Ok(());
         };
@@ -301,6 +318,34 @@ impl Collector {
 }
 
 impl Collector {
+    /// The camera a topic names; unknown codes are remembered for a while.
+    async fn camera(&self, code: &str) -> crate::store::Result<Option<Device>> {
+        let known_unknown = {
+            let unknown = self.unknown_codes.lock().unwrap_or_else(|p| p.into_inner());
+            unknown
+                .get(code)
+                .is_some_and(|since| since.elapsed() < UNKNOWN_CODE_KEPT)
+        };
+        if known_unknown {
+            return Ok(None);
+        }
+        let camera = self
+            .recorder
+            .store
+            .camera_for_topic(code, |c| topic::slug(c, "camera"))
+            .await?;
+        let mut unknown = self.unknown_codes.lock().unwrap_or_else(|p| p.into_inner());
+        if camera.is_none() {
+            if unknown.len() >= UNKNOWN_CODES_MAX {
+                unknown.clear();
+            }
+            unknown.insert(code.to_string(), std::time::Instant::now());
+        } else {
+            unknown.remove(code);
+        }
+        Ok(camera)
+    }
+
     /// Whether a status says what the camera's last stored status said, recently; if not,
     /// it becomes the last stored one.
     fn repeated_status(&self, camera_id: i64, payload: &Value, at: DateTime<Utc>) -> bool {

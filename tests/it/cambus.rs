@@ -159,6 +159,10 @@ backend_tests! {
         assert!(eventually(async || refused(CameraRejection::TooLarge) == 1 && refused(CameraRejection::UnknownTopic) == 1).await);
         assert_eq!(refused(CameraRejection::Malformed), 1);
         assert_eq!(refused(CameraRejection::UnknownCamera), 1);
+        // A camera registered after its collector started talking is heard at once.
+        let late = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Nope", "code": "NOPE"}), StatusCode::CREATED).await);
+        bus.publish("rtls/cameras/acme/hq/ground/camera/NOPE/VMD/events", QoS::AtLeastOnce, false, "{}").await;
+        assert!(eventually(async || events(&app, &token, late, "").await.len() == 1).await);
         assert_eq!(refused(CameraRejection::AnalyticTooLong), 1);
         assert_eq!(events(&app, &token, cam, "limit=1000").await.len(), count);
         let metrics = app.client.get(app.url("/metrics")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
