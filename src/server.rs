@@ -172,7 +172,7 @@ impl App {
                 let client = crate::broker::external::client(&config.mqtt);
                 let bus_out = BusOut::External {
                     client: client.client.clone(),
-                    connections: client.connections.clone(),
+                    state: client.state.clone(),
                 };
                 let consumer = crate::broker::external::run(
                     config.mqtt.clone(),

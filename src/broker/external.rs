@@ -19,9 +19,16 @@ pub struct ExternalClient {
     pub client: AsyncClient,
     event_loop: EventLoop,
     client_id: String,
-    /// Counts (re)connections, so that publishers know when to publish again.
-    pub connections: watch::Receiver<u64>,
-    connected: watch::Sender<u64>,
+    /// Whether the broker is connected, and how many times it connected: publishers wait
+    /// while it is down and publish again after each reconnection.
+    pub state: watch::Receiver<BrokerState>,
+    state_tx: watch::Sender<BrokerState>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerState {
+    pub connected: bool,
+    pub connections: u64,
 }
 
 pub fn client(config: &MqttConfig) -> ExternalClient {
@@ -47,13 +54,13 @@ pub fn client(config: &MqttConfig) -> ExternalClient {
         );
     }
     let (client, event_loop) = AsyncClient::new(options, 1024);
-    let (connected, connections) = watch::channel(0);
+    let (state_tx, state) = watch::channel(BrokerState::default());
     ExternalClient {
         client,
         event_loop,
         client_id,
-        connections,
-        connected,
+        state,
+        state_tx,
     }
 }
 
@@ -68,7 +75,7 @@ pub async fn run(
         client,
         event_loop: mut eventloop,
         client_id,
-        connected,
+        state_tx,
         ..
     } = external;
     let filters: Vec<String> = [&config.gateway_tree, &config.camera_tree]
@@ -94,7 +101,10 @@ pub async fn run(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                connected.send_modify(|n| *n += 1);
+                state_tx.send_modify(|s| {
+                    s.connected = true;
+                    s.connections += 1;
+                });
                 // A clean session: subscribe again after every (re)connection.
                 for filter in &filters {
                     if let Err(err) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
@@ -121,6 +131,7 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(err) => {
+                state_tx.send_if_modified(|s| std::mem::replace(&mut s.connected, false));
                 tracing::warn!(error = %err, "external MQTT broker unavailable; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::topic::{default_analytics, slug};
+use crate::broker::external::BrokerState;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -43,15 +44,27 @@ const DISABLED: &str = "disabled";
 pub enum BusOut {
     /// The embedded broker's router, through a local link.
     Embedded { tx: LinkTx, _rx: LinkRx },
-    /// An external broker; `connections` counts its (re)connections.
+    /// An external broker, and whether it is connected.
     External {
         client: rumqttc::AsyncClient,
-        connections: watch::Receiver<u64>,
+        state: watch::Receiver<BrokerState>,
     },
 }
 
 impl BusOut {
+    /// Whether a publish can reach the broker now (the external client would only queue
+    /// it while disconnected, and block once its queue is full).
+    fn reachable(&self) -> bool {
+        match self {
+            BusOut::Embedded { .. } => true,
+            BusOut::External { state, .. } => state.borrow().connected,
+        }
+    }
+
     async fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> Result<(), String> {
+        if !self.reachable() {
+            return Err("the external MQTT broker is not connected".into());
+        }
         match self {
             BusOut::Embedded { tx, .. } => tx
                 .send(Packet::Publish(
@@ -138,8 +151,8 @@ impl Publisher {
         // Changes made elsewhere (another node, `seed`) reach the bus at the latest this late.
         let every = Duration::from_secs(self.config.ingest.cache_refresh_seconds);
         let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let mut connections = match &out {
-            BusOut::External { connections, .. } => Some(connections.clone()),
+        let mut external = match &out {
+            BusOut::External { state, .. } => Some(state.clone()),
             BusOut::Embedded { .. } => None,
         };
         if let Err(err) = self.store.info_topics_all_pending().await {
@@ -161,8 +174,12 @@ impl Publisher {
                     let _ = command.done.send(result);
                     continue;
                 }
-                Ok(()) = async { connections.as_mut().unwrap().changed().await }, if connections.is_some() => {
-                    let _ = self.store.info_topics_all_pending().await;
+                // Reconnected: the broker may have lost what it had (a clean session, a
+                // restart without persistence), so everything goes out again.
+                Ok(()) = async { external.as_mut().unwrap().changed().await }, if external.is_some() => {
+                    if external.as_ref().is_some_and(|s| s.borrow().connected) {
+                        let _ = self.store.info_topics_all_pending().await;
+                    }
                 }
                 _ = shutdown.cancelled() => break,
             }
@@ -259,7 +276,8 @@ impl Publisher {
         }
     }
 
-    /// Publishes every pending `/info` topic.
+    /// Publishes every pending `/info` topic (none while the broker is out of reach: they
+    /// stay pending).
     async fn publish_pending(&self, out: &mut BusOut) {
         let rows = match self.store.info_topics().await {
             Ok(rows) => rows,
@@ -272,7 +290,7 @@ impl Publisher {
         self.metrics
             .cambus_publish_pending
             .store(pending.len() as i64, Ordering::Relaxed);
-        if pending.is_empty() {
+        if pending.is_empty() || !out.reachable() {
             return;
         }
         let names = match SiteNames::load(&self.store).await {

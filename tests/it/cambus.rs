@@ -345,8 +345,13 @@ backend_tests! {
         })
         .await;
         let token = app.admin_token().await;
-        // Nobody listens on the port yet: the camera is saved all the same.
-        app.create("/api/v1/devices/cameras", &token, json!({"name": "Late", "code": "LATE"}), StatusCode::CREATED).await;
+        // Nobody listens on the port yet: the camera is saved all the same; a command
+        // cannot go out, and says so.
+        let uplink = json!({"name": "Late", "code": "LATE", "proxy_path": "late", "central_path": "site/late", "central_media_mtx_ip": "10.0.0.9"});
+        let cam = id(&app.create("/api/v1/devices/cameras", &token, uplink, StatusCode::CREATED).await);
+        let start = format!("/api/v1/devices/cameras/{cam}/uplink/start");
+        let (status, body) = app.post(&start, &token, json!({})).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(_mosquitto) = crate::broker::Mosquitto::start_on(port).await else { return };
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -358,5 +363,8 @@ backend_tests! {
         later.subscribe("rtls/cameras/#", QoS::AtLeastOnce).await;
         let retained = later.message(Duration::from_secs(5)).await.expect("retained for collectors that come later");
         assert!(retained.retain && retained.topic == config.topic);
+        let (status, body) = app.post(&start, &token, json!({})).await;
+        assert_eq!((status, body["topic"].as_str()), (StatusCode::OK, Some("security-vision/cameras/default/externo/externo/camera/late/uplink/start")));
+        assert_eq!(body["payload"]["centralHost"], "10.0.0.9");
     }
 }
