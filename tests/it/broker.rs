@@ -448,12 +448,7 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub async fn start() -> Option<Mosquitto> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Mosquitto::start_on(port).await
+        Mosquitto::start_on(crate::common::free_port()).await
     }
 
     /// A broker on `port` (for a broker that comes up after its clients).
@@ -507,11 +502,7 @@ backend_tests! {
     async fn external_mode_consumes_a_separate_broker_with_shared_subscriptions(backend: Backend) {
         let Some(mosquitto) = Mosquitto::start().await else { return };
         let port = mosquitto.port;
-        let external = move |c: &mut securityvision::config::Config| {
-            c.mqtt.mode = securityvision::config::MqttMode::External;
-            c.mqtt.external_host = "127.0.0.1".into();
-            c.mqtt.external_port = port;
-        };
+        let external = crate::common::external_broker(port);
         let node_a = TestApp::start_with(backend, external).await;
         let node_b = TestApp::start_with(backend, external).await;
         assert!(node_a.mqtt_addr.is_none(), "no embedded broker in external mode");

@@ -9,23 +9,13 @@ use reqwest::StatusCode;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail};
+use crate::common::{TestApp, backend_tests, detail, free_port, id};
 use crate::mqtt::{Client, Options};
 use securityvision::cambus::topic::CameraRejection;
 
-/// Polls `check` until it holds (at most 10 s).
-async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap()
+/// Polls `check` until it holds (at most 10 s: camera liveness moves with the monitor).
+async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
+    crate::common::eventually_within(Duration::from_secs(10), check).await
 }
 
 /// A COLLECTOR credential and a client connected with it.
@@ -313,12 +303,7 @@ backend_tests! {
     async fn external_mode_collects_and_publishes_through_the_same_handlers(backend: Backend) {
         let Some(mosquitto) = crate::broker::Mosquitto::start().await else { return };
         let port = mosquitto.port;
-        let app = TestApp::start_with(backend, move |c| {
-            c.mqtt.mode = securityvision::config::MqttMode::External;
-            c.mqtt.external_host = "127.0.0.1".into();
-            c.mqtt.external_port = port;
-        })
-        .await;
+        let app = TestApp::start_with(backend, crate::common::external_broker(port)).await;
         let token = app.admin_token().await;
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
@@ -337,13 +322,8 @@ backend_tests! {
     }
 
     async fn a_configuration_published_while_the_broker_is_down_arrives_when_it_is_back(backend: Backend) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let app = TestApp::start_with(backend, move |c| {
-            c.mqtt.mode = securityvision::config::MqttMode::External;
-            c.mqtt.external_host = "127.0.0.1".into();
-            c.mqtt.external_port = port;
-        })
-        .await;
+        let port = free_port();
+        let app = TestApp::start_with(backend, crate::common::external_broker(port)).await;
         let token = app.admin_token().await;
         // Nobody listens on the port yet: the camera is saved all the same; a command
         // cannot go out, and says so.

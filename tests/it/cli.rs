@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Backend, TestDatabase, backend_tests};
+use crate::common::{Backend, TestDatabase, backend_tests, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_securityvision");
 
@@ -29,14 +29,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_for_health(base: &str) {

@@ -415,6 +415,46 @@ pub async fn drain_events(
     events
 }
 
+/// The `id` of a created resource.
+pub fn id(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+/// A loopback port nobody listens on (bound, noted, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Configures external-broker mode against a broker on loopback `port`.
+pub fn external_broker(port: u16) -> impl Fn(&mut Config) + Copy {
+    move |c: &mut Config| {
+        c.mqtt.mode = securityvision::config::MqttMode::External;
+        c.mqtt.external_host = "127.0.0.1".into();
+        c.mqtt.external_port = port;
+    }
+}
+
+/// Polls `check` every 50 ms until it holds, for at most `limit`.
+pub async fn eventually_within(
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The `detail` of an error body, as text.
 pub fn detail(body: &Value) -> String {
     match &body["detail"] {

@@ -3,11 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, drain_events};
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
+use crate::common::{TestApp, backend_tests, detail, drain_events, id};
 
 /// A building with two floors, a plan on each, and a second building.
 async fn site(app: &TestApp, token: &str) -> (i64, i64, i64, i64, i64, i64) {

@@ -1,13 +1,9 @@
 //! Camera groups and support groups.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{TestApp, backend_tests, detail};
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
+use crate::common::{TestApp, backend_tests, detail, id};
 
 backend_tests! {
     async fn camera_groups(backend: Backend) {

@@ -13,14 +13,8 @@ use crate::mqtt::{Client, Options};
 use securityvision::ingest::decode::Rejection;
 
 /// Polls `check` until it holds (at most 5 s).
-async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..100 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
+    crate::common::eventually_within(Duration::from_secs(5), check).await
 }
 
 async fn readings(app: &TestApp, token: &str) -> Vec<Value> {
@@ -375,12 +369,7 @@ backend_tests! {
     async fn external_mode_feeds_the_pipeline(backend: Backend) {
         let Some(mosquitto) = crate::broker::Mosquitto::start().await else { return };
         let port = mosquitto.port;
-        let app = TestApp::start_with(backend, move |c| {
-            c.mqtt.mode = securityvision::config::MqttMode::External;
-            c.mqtt.external_host = "127.0.0.1".into();
-            c.mqtt.external_port = port;
-        })
-        .await;
+        let app = TestApp::start_with(backend, crate::common::external_broker(port)).await;
         let token = app.admin_token().await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await;
         tokio::time::sleep(Duration::from_millis(500)).await;

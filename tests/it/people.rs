@@ -3,11 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, drain_events};
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
+use crate::common::{TestApp, backend_tests, detail, drain_events, id};
 
 fn ids(v: &Value) -> Vec<i64> {
     v.as_array().unwrap().iter().map(id).collect()

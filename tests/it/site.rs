@@ -3,13 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, drain_events};
+use crate::common::{TestApp, backend_tests, detail, drain_events, id};
 
 const PNG: &[u8] = include_bytes!("../fixtures/plan-40x30.png");
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
 
 async fn upload(
     app: &TestApp,
