@@ -233,15 +233,10 @@ async fn uplink(
     }
     let names = SiteNames::load(&state.store).await?;
     let config = state.config.as_ref();
-    let info_topic = crate::cambus::publisher::info_topic(config, &camera, &names);
-    let path = info_topic
-        .strip_prefix(&format!("{}/", config.mqtt.camera_tree))
-        .and_then(|rest| rest.strip_suffix("/info"))
-        .unwrap_or_default();
+    let path = crate::cambus::publisher::camera_path(config, &camera, &names);
     let topic = format!("{}/{path}/uplink/{action}", config.cambus.uplink_tree);
-    let camera_slug = path.rsplit('/').next().unwrap_or_default();
     let payload = json!({
-        "cameraId": camera_slug,
+        "cameraId": topic::camera_segment(&camera),
         "proxyPath": camera.proxy_path,
         "centralPath": camera.central_path,
         "centralHost": camera.central_media_mtx_ip,

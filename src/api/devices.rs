@@ -463,24 +463,15 @@ async fn check_camera_topic(state: &AppState, d: &Device) -> ApiResult<()> {
     else {
         return Ok(());
     };
-    let segment = crate::cambus::topic::slug(code, "camera");
-    let filter = DeviceFilter {
-        device_type: Some(CAMERA.into()),
-        ..DeviceFilter::default()
-    };
-    let clash = state
-        .store
-        .list_devices(&filter, 0, i64::MAX)
-        .await?
-        .into_iter()
-        .filter(|other| other.id != d.id)
-        .find_map(|other| {
-            let other_code = other.code.unwrap_or_else(|| format!("device{}", other.id));
-            (crate::cambus::topic::slug(&other_code, "camera") == segment).then_some(other_code)
+    let segment = crate::cambus::topic::camera_segment(d);
+    let clash =
+        state.store.cameras().await?.into_iter().find(|other| {
+            other.id != d.id && crate::cambus::topic::camera_segment(other) == segment
         });
     match clash {
         Some(other) => Err(ApiError::Conflict(format!(
-            "Camera code '{code}' gives the same topic as camera '{other}' ({segment})"
+            "Camera code '{code}' gives the same topic as camera '{}' ({segment})",
+            other.code.unwrap_or_else(|| format!("device{}", other.id))
         ))),
         None => Ok(()),
     }

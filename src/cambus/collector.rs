@@ -329,11 +329,7 @@ impl Collector {
         if known_unknown {
             return Ok(None);
         }
-        let camera = self
-            .recorder
-            .store
-            .camera_for_topic(code, |c| topic::slug(c, "camera"))
-            .await?;
+        let camera = self.recorder.store.camera_for_topic(code).await?;
         let mut unknown = self.unknown_codes.lock().unwrap_or_else(|p| p.into_inner());
         if camera.is_none() {
             if unknown.len() >= UNKNOWN_CODES_MAX {
@@ -351,7 +347,7 @@ impl Collector {
     fn repeated_status(&self, camera_id: i64, payload: &Value, at: DateTime<Utc>) -> bool {
         let mut content = payload.clone();
         if let Some(object) = content.as_object_mut() {
-            for key in ["Timestamp", "timestamp", "dateTime"] {
+            for key in topic::PAYLOAD_TIME_KEYS {
                 object.remove(key);
             }
         }

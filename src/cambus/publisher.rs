@@ -26,14 +26,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::topic::{default_analytics, slug};
+use super::topic::{camera_segment, default_analytics, slug};
 use crate::broker::external::BrokerState;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::store::Store;
-use crate::store::devices::{CAMERA, Device, DeviceFilter};
+use crate::store::devices::Device;
 
 /// How often pending publishes are retried.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -195,17 +195,7 @@ impl Publisher {
     }
 
     async fn try_reconcile(&self) -> crate::store::Result<()> {
-        let cameras = self
-            .store
-            .list_devices(
-                &DeviceFilter {
-                    device_type: Some(CAMERA.into()),
-                    ..Default::default()
-                },
-                0,
-                i64::MAX,
-            )
-            .await?;
+        let cameras = self.store.cameras().await?;
         let names = SiteNames::load(&self.store).await?;
         let mut wanted = HashSet::new();
         for camera in &cameras {
@@ -297,6 +287,7 @@ impl Publisher {
             Ok(names) => names,
             Err(_) => return,
         };
+        let gauge = &self.metrics.cambus_publish_pending;
         for row in pending {
             // The content is read now: a camera changed since the row was written makes
             // another reconcile, and the row pending again.
@@ -322,12 +313,17 @@ impl Publisher {
                     self.metrics
                         .cambus_publishes
                         .fetch_add(1, Ordering::Relaxed);
-                    if let Err(err) = self
+                    match self
                         .store
                         .info_topic_published(&row.topic, &row.config_hash)
                         .await
                     {
-                        tracing::warn!(error = %err, "CAM-BUS publisher: could not record a publish");
+                        Ok(()) => {
+                            gauge.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "CAM-BUS publisher: could not record a publish")
+                        }
                     }
                 }
                 Err(err) => {
@@ -338,12 +334,6 @@ impl Publisher {
                     let _ = self.store.info_topic_failed(&row.topic, &err).await;
                 }
             }
-        }
-        if let Ok(rows) = self.store.info_topics().await {
-            let left = rows.iter().filter(|r| r.pending).count();
-            self.metrics
-                .cambus_publish_pending
-                .store(left as i64, Ordering::Relaxed);
         }
     }
 }
@@ -365,9 +355,10 @@ impl SiteNames {
     }
 }
 
-/// `<camera_tree>/<tenant>/<building>/<floor>/camera/<camera>/info`, with publisher
-/// slugs; a camera placed nowhere is `externo/externo`.
-pub fn info_topic(config: &Config, camera: &Device, names: &SiteNames) -> String {
+/// `<tenant>/<building>/<floor>/camera/<camera>`, with publisher slugs: where a camera
+/// lives under the camera tree (its `/info`) and the uplink tree (its commands). A camera
+/// placed nowhere is `externo/externo`.
+pub fn camera_path(config: &Config, camera: &Device, names: &SiteNames) -> String {
     let (building, floor) = if camera.building_id.is_none() && camera.floor_id.is_none() {
         ("externo".to_string(), "externo".to_string())
     } else {
@@ -379,16 +370,19 @@ pub fn info_topic(config: &Config, camera: &Device, names: &SiteNames) -> String
             slug(&name(&names.floors, camera.floor_id), "floor"),
         )
     };
-    let code = camera
-        .code
-        .clone()
-        .filter(|c| !c.trim().is_empty())
-        .unwrap_or_else(|| format!("device{}", camera.id));
     format!(
-        "{}/{}/{building}/{floor}/camera/{}/info",
-        config.mqtt.camera_tree,
+        "{}/{building}/{floor}/camera/{}",
         slug(&config.cambus.tenant, "default"),
-        slug(&code, "camera"),
+        camera_segment(camera),
+    )
+}
+
+/// `<camera_tree>/<camera path>/info`: the camera's retained configuration.
+pub fn info_topic(config: &Config, camera: &Device, names: &SiteNames) -> String {
+    format!(
+        "{}/{}/info",
+        config.mqtt.camera_tree,
+        camera_path(config, camera, names)
     )
 }
 

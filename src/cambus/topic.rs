@@ -116,6 +116,17 @@ pub fn slug(name: &str, default: &str) -> String {
         .collect()
 }
 
+/// The topic segment that names a camera: the publisher slug of its code, or
+/// `device<id>` for a camera without one.
+pub fn camera_segment(camera: &crate::store::devices::Device) -> String {
+    let code = camera
+        .code
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| format!("device{}", camera.id));
+    slug(&code, "camera")
+}
+
 /// The analytics a camera publishes when none are configured, by manufacturer.
 pub fn default_analytics(manufacturer: Option<&str>) -> Vec<String> {
     let manufacturer = manufacturer.unwrap_or_default().to_lowercase();
@@ -132,6 +143,9 @@ pub fn default_analytics(manufacturer: Option<&str>) -> Vec<String> {
     };
     names.iter().map(|n| n.to_string()).collect()
 }
+
+/// The fields a camera payload may carry its time in, in order of preference.
+pub const PAYLOAD_TIME_KEYS: [&str; 3] = ["Timestamp", "timestamp", "dateTime"];
 
 /// The event time a payload gives (`Timestamp`, `timestamp` or `dateTime`: RFC 3339, a
 /// time without zone read as UTC, or epoch seconds/milliseconds), as text and as a time.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::devices::{CAMERA, Device};
+use super::devices::{CAMERA, Device, DeviceFilter};
 use super::{Result, Store, now, on_pool};
 
 /// A tagged person near a camera when one of its events happened.
@@ -86,32 +86,28 @@ macro_rules! event_columns {
 }
 
 impl Store {
-    /// A camera by its code, or else by the publisher's slug of its code (`device<id>` for
-    /// cameras without one), as collectors name them in topics.
-    pub async fn camera_for_topic(
-        &self,
-        code: &str,
-        slug: impl Fn(&str) -> String,
-    ) -> Result<Option<Device>> {
-        match self.device_by_code(code).await {
+    /// Every camera, by id.
+    pub async fn cameras(&self) -> Result<Vec<Device>> {
+        let filter = DeviceFilter {
+            device_type: Some(CAMERA.into()),
+            ..DeviceFilter::default()
+        };
+        self.list_devices(&filter, 0, i64::MAX).await
+    }
+
+    /// A camera by its code, or else by the topic segment collectors name it by (the
+    /// publisher's slug of its code, `device<id>` without one).
+    pub async fn camera_for_topic(&self, segment: &str) -> Result<Option<Device>> {
+        match self.device_by_code(segment).await {
             Ok(device) if device.device_type == CAMERA => return Ok(Some(device)),
             Ok(_) | Err(super::StoreError::NotFound) => {}
             Err(err) => return Err(err),
         }
-        let cameras = self
-            .list_devices(
-                &crate::store::devices::DeviceFilter {
-                    device_type: Some(CAMERA.into()),
-                    ..Default::default()
-                },
-                0,
-                i64::MAX,
-            )
-            .await?;
-        Ok(cameras.into_iter().find(|c| {
-            let name = c.code.clone().unwrap_or_else(|| format!("device{}", c.id));
-            slug(&name) == code
-        }))
+        Ok(self
+            .cameras()
+            .await?
+            .into_iter()
+            .find(|c| crate::cambus::topic::camera_segment(c) == segment))
     }
 
     /// Stores a camera event unless one with the same dedup key exists (`None` then), in
