@@ -102,7 +102,7 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
         ..Default::default()
     };
     config.database.url = url;
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = Some("127.0.0.1:0".parse().unwrap());
     config.mqtt.allow_anonymous = true;
     config.log.filter = "warn".into();
     let app = securityvision::server::App::prepare(config, Default::default())

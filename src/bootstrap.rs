@@ -51,6 +51,23 @@ pub fn jwt_secret(config: &Config) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+const NODE_ID_FILE: &str = "node-id";
+
+/// This node's own name, made once and kept in the data directory: its client id at an
+/// external broker stays the same across restarts, so the broker keeps its session.
+pub fn node_id(config: &Config) -> anyhow::Result<String> {
+    let path = config.data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+    let id = random_secret(6);
+    write_private_file(&path, &id)?;
+    Ok(id)
+}
+
 /// What the first start created, to be shown to the operator once.
 pub struct FirstAdmin {
     pub email: String,
@@ -126,7 +143,9 @@ pub async fn ensure_first_gateway_credential(
         password_hash: hash,
         role: crate::store::mqtt::GATEWAY.into(),
         description: Some("Created on first start for the site's BLE gateways".into()),
-        publish_acl: sqlx::types::Json(vec![format!("{}/#", config.mqtt.gateway_tree)]),
+        publish_acl: sqlx::types::Json(
+            crate::ingest::topics::TopicTrees::new(&config.mqtt).gateway_publish_rules(),
+        ),
         subscribe_acl: sqlx::types::Json(Vec::new()),
         is_active: true,
         ..Default::default()

@@ -228,8 +228,10 @@ pub struct AuthConfig {
 pub struct MqttConfig {
     /// `embedded`: our own broker; `external`: consume an existing broker's topics.
     pub mode: MqttMode,
-    /// Plain MQTT listener of the embedded broker.
-    pub listen: SocketAddr,
+    /// Plain MQTT listener of the embedded broker; `""` switches it off (with a TLS or
+    /// WebSocket listener set instead).
+    #[serde(with = "optional_address")]
+    pub listen: Option<SocketAddr>,
     /// MQTT over TLS listener; needs `tls_cert` and `tls_key`.
     pub tls_listen: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
@@ -241,21 +243,41 @@ pub struct MqttConfig {
     pub max_connections: usize,
     /// Largest MQTT packet accepted, in bytes; larger ones close the connection.
     pub max_packet_bytes: usize,
-    /// Upper bound of the keep-alive a client may ask for, in seconds.
+    /// Upper bound of the keep-alive a client may ask for, in seconds; also the idle
+    /// timeout of clients that ask for none (keep-alive 0).
     pub max_keep_alive_seconds: u16,
+    /// Simultaneous connections from one IP address (0: no limit).
+    pub max_connections_per_address: usize,
+    /// New connections one IP address may open per minute (0: no limit).
+    pub connect_rate_per_minute: u32,
+    /// Retained messages one credential (or the anonymous clients together) may keep.
+    pub max_retained_per_credential: usize,
+    /// Retained messages kept in all, and their bytes.
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
     /// Seconds a new connection has to send CONNECT.
     pub connect_timeout_seconds: u64,
     /// Topic tree of BLE gateway reports (`<tree>/#`).
     pub gateway_tree: String,
     /// Topic tree of the cameras (CAM-BUS, `<tree>/#`).
     pub camera_tree: String,
+    /// Topic tree of ESPresense reports (`<tree>/devices/<id>/<room>`); `""`: off.
+    pub espresense_tree: String,
+    /// Topic tree of Theengs / OpenMQTTGateway reports (`<tree>/<gateway>/BTtoMQTT/<MAC>`);
+    /// `""`: off.
+    pub theengs_tree: String,
     /// External broker (mode = "external").
     pub external_host: String,
     pub external_port: u16,
     pub external_username: Option<String>,
     pub external_password: Option<String>,
-    /// Client id prefix at the external broker; each node appends a random suffix.
+    /// Client id prefix at the external broker; each node appends its own id (kept in
+    /// the data directory), so its persistent session survives restarts.
     pub external_client_id: String,
+    /// TLS to the external broker, checked against `external_ca_file` (PEM) or the
+    /// system's roots.
+    pub external_tls: bool,
+    pub external_ca_file: Option<PathBuf>,
     /// Shared-subscription group: the nodes of one site split the messages between them.
     pub external_share_group: String,
 }
@@ -273,6 +295,10 @@ pub struct IngestConfig {
     /// Messages the hand-off from the broker to the pipeline holds; when it is full, QoS 1
     /// publishers wait for their PUBACK and QoS 0 messages are shed (counted).
     pub queue_capacity: usize,
+    /// Bytes (topics and payloads) the hand-off holds; full at either limit.
+    pub queue_bytes: usize,
+    /// Readings one message may carry; a message with more is refused (counted).
+    pub max_readings_per_message: usize,
     /// Which readings are stored: every one, at most one per tag, gateway and second, or
     /// none.
     pub raw_readings: RawReadings,
@@ -299,6 +325,8 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             queue_capacity: 65_536,
+            queue_bytes: 64 * 1024 * 1024,
+            max_readings_per_message: 2000,
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
             retention_days: 30,
@@ -377,7 +405,7 @@ impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
             mode: MqttMode::Embedded,
-            listen: SocketAddr::from(([0, 0, 0, 0], 1883)),
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 1883))),
             tls_listen: None,
             tls_cert: None,
             tls_key: None,
@@ -386,14 +414,23 @@ impl Default for MqttConfig {
             max_connections: 10_000,
             max_packet_bytes: 256 * 1024,
             max_keep_alive_seconds: 3600,
+            max_connections_per_address: 256,
+            connect_rate_per_minute: 600,
+            max_retained_per_credential: 1000,
+            max_retained_messages: 10_000,
+            max_retained_bytes: 64 * 1024 * 1024,
             connect_timeout_seconds: 10,
             gateway_tree: "rtls/gateways".into(),
             camera_tree: "rtls/cameras".into(),
+            espresense_tree: "espresense".into(),
+            theengs_tree: "home".into(),
             external_host: "localhost".into(),
             external_port: 1883,
             external_username: None,
             external_password: None,
             external_client_id: "securityvision".into(),
+            external_tls: false,
+            external_ca_file: None,
             external_share_group: "securityvision".into(),
         }
     }
@@ -627,6 +664,16 @@ const ENV_KEYS: &[EnvKey] = &[
         key: "mqtt.external_password",
         names: &["SV_MQTT_EXTERNAL_PASSWORD", "RTLS_MQTT_PASSWORD"],
         secret: true,
+    },
+    EnvKey {
+        key: "mqtt.external_tls",
+        names: &["SV_MQTT_EXTERNAL_TLS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "mqtt.external_ca_file",
+        names: &["SV_MQTT_EXTERNAL_CA_FILE"],
+        secret: false,
     },
     EnvKey {
         key: "mqtt.external_share_group",
@@ -928,9 +975,12 @@ impl Config {
                 })?
             }
             "mqtt.listen" => {
-                self.mqtt.listen = value
-                    .parse()
-                    .map_err(|_| invalid("mqtt.listen", "ADDR:PORT, e.g. 0.0.0.0:1883"))?
+                self.mqtt.listen = match value.trim() {
+                    "" => None,
+                    addr => Some(addr.parse().map_err(|_| {
+                        invalid("mqtt.listen", "ADDR:PORT, e.g. 0.0.0.0:1883, or \"\" (off)")
+                    })?),
+                }
             }
             "media.root" => self.media.root = optional(value).map(PathBuf::from),
             "media.max_upload_bytes" => {
@@ -1003,6 +1053,13 @@ impl Config {
             }
             "mqtt.external_username" => self.mqtt.external_username = optional(value),
             "mqtt.external_password" => self.mqtt.external_password = optional(value),
+            "mqtt.external_tls" => {
+                self.mqtt.external_tls = parse_bool(value)
+                    .ok_or_else(|| invalid("mqtt.external_tls", "true or false"))?
+            }
+            "mqtt.external_ca_file" => {
+                self.mqtt.external_ca_file = optional(value).map(PathBuf::from)
+            }
             "mqtt.external_share_group" => {
                 self.mqtt.external_share_group = value.trim().to_string()
             }
@@ -1218,11 +1275,16 @@ impl Config {
                 "a distance in metres, above 0",
             ));
         }
-        for (key, tree) in [
-            ("mqtt.gateway_tree", &self.mqtt.gateway_tree),
-            ("mqtt.camera_tree", &self.mqtt.camera_tree),
-            ("cambus.uplink_tree", &self.cambus.uplink_tree),
+        for (key, tree, may_be_off) in [
+            ("mqtt.gateway_tree", &self.mqtt.gateway_tree, false),
+            ("mqtt.camera_tree", &self.mqtt.camera_tree, false),
+            ("mqtt.espresense_tree", &self.mqtt.espresense_tree, true),
+            ("mqtt.theengs_tree", &self.mqtt.theengs_tree, true),
+            ("cambus.uplink_tree", &self.cambus.uplink_tree, false),
         ] {
+            if tree.is_empty() && may_be_off {
+                continue;
+            }
             if tree.is_empty()
                 || tree.contains(['+', '#'])
                 || tree.starts_with('/')
@@ -1238,6 +1300,32 @@ impl Config {
         if self.ingest.queue_capacity < 1000 {
             let v = self.ingest.queue_capacity.to_string();
             return Err(invalid("ingest.queue_capacity", &v, "1000 or more"));
+        }
+        if self.ingest.queue_bytes < 4 * self.mqtt.max_packet_bytes {
+            let v = self.ingest.queue_bytes.to_string();
+            return Err(invalid(
+                "ingest.queue_bytes",
+                &v,
+                "at least 4 × mqtt.max_packet_bytes",
+            ));
+        }
+        let mqtt = &self.mqtt;
+        if mqtt.mode == MqttMode::Embedded
+            && mqtt.listen.is_none()
+            && mqtt.tls_listen.is_none()
+            && mqtt.ws_listen.is_none()
+        {
+            return Err(invalid(
+                "mqtt.listen",
+                "\"\"",
+                "an address, unless mqtt.tls_listen or mqtt.ws_listen is set",
+            ));
+        }
+        if self.mqtt.max_keep_alive_seconds == 0 {
+            return Err(invalid("mqtt.max_keep_alive_seconds", "0", "1 to 65535"));
+        }
+        if self.ingest.max_readings_per_message == 0 {
+            return Err(invalid("ingest.max_readings_per_message", "0", "1 or more"));
         }
         if let Some(token) = &self.http.metrics_token
             && token.len() < 16
@@ -1392,5 +1480,27 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         None => url.to_string(),
+    }
+}
+
+/// `mqtt.listen` in files: an address, or `""` for none.
+mod optional_address {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(addr) => s.collect_str(addr),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim() {
+            "" => Ok(None),
+            addr => addr.parse().map(Some).map_err(serde::de::Error::custom),
+        }
     }
 }

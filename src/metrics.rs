@@ -18,10 +18,22 @@ pub enum Refusal {
     TooManyConnections,
     PublishDenied,
     SubscribeDenied,
+    /// Too many connections from one address at once.
+    TooManyFromAddress,
+    /// CONNECTs from one address faster than `mqtt.connect_rate_per_minute`.
+    ConnectRateLimited,
+    /// A client id held by a live connection of another credential.
+    ClientIdInUse,
+    /// A shared subscription asked for by a persistent session.
+    SharedOnPersistentSession,
+    /// A retained publish over the per-credential or total retained limits.
+    RetainedLimit,
+    /// A message the router routed to a client whose credential may not read it.
+    DeliveryDenied,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 15] = [
         Refusal::BadCredentials,
         Refusal::NotAuthorized,
         Refusal::InvalidClientId,
@@ -31,6 +43,12 @@ impl Refusal {
         Refusal::TooManyConnections,
         Refusal::PublishDenied,
         Refusal::SubscribeDenied,
+        Refusal::TooManyFromAddress,
+        Refusal::ConnectRateLimited,
+        Refusal::ClientIdInUse,
+        Refusal::SharedOnPersistentSession,
+        Refusal::RetainedLimit,
+        Refusal::DeliveryDenied,
     ];
 
     fn label(self) -> &'static str {
@@ -44,6 +62,12 @@ impl Refusal {
             Refusal::TooManyConnections => "too_many_connections",
             Refusal::PublishDenied => "publish_denied",
             Refusal::SubscribeDenied => "subscribe_denied",
+            Refusal::TooManyFromAddress => "too_many_from_address",
+            Refusal::ConnectRateLimited => "connect_rate_limited",
+            Refusal::ClientIdInUse => "client_id_in_use",
+            Refusal::SharedOnPersistentSession => "shared_on_persistent_session",
+            Refusal::RetainedLimit => "retained_limit",
+            Refusal::DeliveryDenied => "delivery_denied",
         }
     }
 }
@@ -58,14 +82,14 @@ pub struct Metrics {
     pub mqtt_messages_out_qos1: AtomicU64,
     pub mqtt_keepalive_expired: AtomicU64,
     pub mqtt_takeovers: AtomicU64,
-    refusals: [AtomicU64; 9],
+    refusals: [AtomicU64; Refusal::ALL.len()],
     /// Messages handed from the broker to the ingest pipeline.
     pub ingest_received: AtomicU64,
     /// QoS 0 messages shed because the hand-off queue was full.
     pub ingest_shed: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
     pub ingest_queue_capacity: AtomicI64,
-    ingest_rejections: [AtomicU64; 3],
+    ingest_rejections: [AtomicU64; Rejection::ALL.len()],
     /// Readings of tags nobody registered.
     pub ingest_unknown_tags: AtomicU64,
     /// Readings of tags marked inactive (ignored).

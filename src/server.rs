@@ -120,6 +120,7 @@ impl App {
         let config = state.config.clone();
         let (ingest_tx, ingest_rx) = crate::ingest::channel(
             config.ingest.queue_capacity,
+            config.ingest.queue_bytes,
             &config.mqtt.camera_tree,
             state.metrics.clone(),
         );
@@ -169,7 +170,8 @@ impl App {
                 (Some(broker), None, BusOut::Embedded { tx, _rx: rx })
             }
             MqttMode::External => {
-                let client = crate::broker::external::client(&config.mqtt);
+                let node_id = bootstrap::node_id(&config)?;
+                let client = crate::broker::external::client(&config.mqtt, &node_id)?;
                 let bus_out = BusOut::External {
                     client: client.client.clone(),
                     state: client.state.clone(),
@@ -192,7 +194,7 @@ impl App {
         };
         let publisher =
             tokio::spawn(publisher.run(bus_out, self.cambus_commands, shutdown.clone()));
-        let mqtt_addr = broker.as_ref().map(Broker::mqtt_addr);
+        let mqtt_addr = broker.as_ref().and_then(Broker::mqtt_addr);
         let mqtt_tls_addr = broker.as_ref().and_then(Broker::tls_addr);
         let mqtt_ws_addr = broker.as_ref().and_then(Broker::ws_addr);
 
@@ -206,6 +208,20 @@ impl App {
         let server = axum::serve(listener, service)
             .with_graceful_shutdown(async move { stopping.cancelled().await });
 
+        // A dead MQTT router stops the whole appliance, with an error.
+        let router_failed = broker
+            .as_ref()
+            .map(Broker::router_failed)
+            .unwrap_or_default();
+        tokio::spawn({
+            let (router_failed, shutdown) = (router_failed.clone(), shutdown.clone());
+            async move {
+                tokio::select! {
+                    _ = router_failed.cancelled() => shutdown.cancel(),
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        });
         let task = tokio::spawn(async move {
             let mut server = std::pin::pin!(server.into_future());
             tokio::select! {
@@ -235,6 +251,9 @@ impl App {
                 tracing::warn!("the ingest queues did not drain within the grace period");
             }
             store.close().await;
+            if router_failed.is_cancelled() {
+                anyhow::bail!("the MQTT router stopped");
+            }
             tracing::info!("stopped");
             Ok(())
         });

@@ -382,7 +382,7 @@ mod tests {
             let report = crate::ingest::decode::decode(
                 &topic,
                 &payload,
-                "rtls/gateways",
+                &crate::ingest::topics::TopicTrees::new(&crate::config::MqttConfig::default()),
                 chrono::Utc::now(),
             )
             .unwrap();

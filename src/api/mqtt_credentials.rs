@@ -2,6 +2,7 @@
 //! to connect to the embedded broker (administrators only). A password is shown once, when
 //! it is created or rotated; the appliance keeps only its hash.
 
+use crate::ingest::topics::TopicTrees;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -97,7 +98,7 @@ struct CredentialUpdate {
 fn role_acls(state: &AppState, role: &str) -> (Vec<String>, Vec<String>) {
     let mqtt = &state.config.mqtt;
     match role {
-        GATEWAY => (vec![format!("{}/#", mqtt.gateway_tree)], Vec::new()),
+        GATEWAY => (TopicTrees::new(mqtt).gateway_publish_rules(), Vec::new()),
         COLLECTOR => (
             vec![format!("{}/#", mqtt.camera_tree)],
             vec![
@@ -172,6 +173,10 @@ async fn create(
     checks.text("username", &username, 128);
     if username.contains(|c: char| c.is_whitespace() || c.is_control()) {
         checks.push("username", "value_error", "no spaces or control characters");
+    }
+    // `%u` in a rule stands for the username: a wildcard or level in it would widen the rule.
+    if username.contains(crate::broker::auth::USERNAME_FORBIDDEN) {
+        checks.push("username", "value_error", "no '+', '#' or '/'");
     }
     let role = body.role.trim().to_ascii_uppercase();
     checks.one_of("role", &role, ROLES);

@@ -3,17 +3,27 @@
 //! Verifying an argon2 hash takes tens of milliseconds, so a verified (username, password)
 //! pair is remembered until any credential changes; a reconnect storm of a hundred gateways
 //! then costs one hash each, not one per attempt.
+//!
+//! Revocation: every credential change bumps a generation number and records it against
+//! the credential. A grant carries the generation at which its authentication started; a
+//! connection whose credential changed at or after that generation closes. Connections
+//! watch the number (a `watch` channel never loses a change), and a grant read from the
+//! database before a change can neither be cached nor outlive it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use crate::auth::{PasswordCheck, verify_password_in_background};
 use crate::config::MqttConfig;
 use crate::metrics::Refusal;
 use crate::store::Store;
 use crate::store::mqtt::MqttCredential;
+
+/// Characters a username may not contain: `%u` in a rule stands for it.
+pub const USERNAME_FORBIDDEN: [char; 3] = ['+', '#', '/'];
 
 /// What an authenticated client may do.
 #[derive(Debug, Clone)]
@@ -22,6 +32,8 @@ pub struct Grant {
     pub username: Option<String>,
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
+    /// The credential generation when the authentication started.
+    pub generation: u64,
 }
 
 pub struct Authenticator {
@@ -29,6 +41,9 @@ pub struct Authenticator {
     allow_anonymous: bool,
     gateway_tree: String,
     verified: Mutex<HashMap<String, ([u8; 32], Grant)>>,
+    generation: watch::Sender<u64>,
+    /// Credential id → the generation of its last change.
+    changed_at: Mutex<HashMap<i64, u64>>,
 }
 
 impl Authenticator {
@@ -38,18 +53,46 @@ impl Authenticator {
             allow_anonymous: config.allow_anonymous,
             gateway_tree: config.gateway_tree.clone(),
             verified: Mutex::new(HashMap::new()),
+            generation: watch::Sender::new(0),
+            changed_at: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Forgets verified passwords; called whenever a credential changes.
-    pub fn invalidate(&self) {
-        self.verified
+    /// Records that a credential changed or was revoked (after the database has it):
+    /// forgets verified passwords and makes its grants stale.
+    pub fn credential_changed(&self, credential_id: i64) {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut generation = 0;
+        self.generation.send_modify(|g| {
+            *g += 1;
+            generation = *g;
+        });
+        self.changed_at
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .insert(credential_id, generation);
+        verified.clear();
+    }
+
+    /// Changes to any credential, for connections to re-check theirs.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Whether a grant still stands (its credential has not changed since).
+    pub fn is_current(&self, grant: &Grant) -> bool {
+        let Some(id) = grant.credential_id else {
+            return true;
+        };
+        self.changed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .is_none_or(|changed| *changed <= grant.generation)
     }
 
     pub async fn authenticate(&self, login: Option<(&str, &str)>) -> Result<Grant, Refusal> {
+        let started = *self.generation.borrow();
         let Some((username, password)) = login else {
             if !self.allow_anonymous {
                 return Err(Refusal::NotAuthorized);
@@ -60,8 +103,12 @@ impl Authenticator {
                 username: None,
                 publish: vec![format!("{}/#", self.gateway_tree)],
                 subscribe: Vec::new(),
+                generation: started,
             });
         };
+        if username.contains(USERNAME_FORBIDDEN) {
+            return Err(Refusal::BadCredentials);
+        }
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         if let Some((known, grant)) = self
             .verified
@@ -70,7 +117,10 @@ impl Authenticator {
             .get(username)
             && *known == digest
         {
-            return Ok(grant.clone());
+            return Ok(Grant {
+                generation: started,
+                ..grant.clone()
+            });
         }
         let credential = match self.store.mqtt_credential_by_username(username).await {
             Ok(Some(c)) if c.is_active => Some(c),
@@ -87,23 +137,25 @@ impl Authenticator {
         let Some(credential) = credential.filter(|_| check.is_valid()) else {
             return Err(Refusal::BadCredentials);
         };
-        let grant = grant_of(&credential);
+        let grant = grant_of(&credential, started);
         if let Err(err) = self.store.touch_mqtt_credential(credential.id).await {
             tracing::debug!(error = %err, "could not record the credential's last connection");
         }
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(username.to_string(), (digest, grant.clone()));
+        // A credential that changed while this was read from the database is not cached.
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if *self.generation.borrow() == started {
+            verified.insert(username.to_string(), (digest, grant.clone()));
+        }
         Ok(grant)
     }
 }
 
-fn grant_of(c: &MqttCredential) -> Grant {
+fn grant_of(c: &MqttCredential, generation: u64) -> Grant {
     Grant {
         credential_id: Some(c.id),
         username: Some(c.username.clone()),
         publish: c.publish_acl.0.clone(),
         subscribe: c.subscribe_acl.0.clone(),
+        generation,
     }
 }

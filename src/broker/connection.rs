@@ -115,11 +115,39 @@ where
 
     // Take the client id over from an older connection, which publishes its will and
     // leaves the router before this one joins.
-    let Some(claim) = shared.sessions.claim(&client_id, &shared.metrics).await else {
-        let _ = refuse(&mut writer, &mut out, ConnectReturnCode::ServerUnavailable).await;
-        return;
+    let owner = grant.credential_id;
+    let claim = match shared
+        .sessions
+        .claim(&client_id, owner, &shared.metrics)
+        .await
+    {
+        Ok(claim) => claim,
+        Err(why) => {
+            let code = if why == session::ClaimError::InUse {
+                shared.metrics.refused(Refusal::ClientIdInUse);
+                tracing::info!(%peer, client_id, "client id in use by another credential: refused");
+                ConnectReturnCode::ClientIdentifierNotValid
+            } else {
+                ConnectReturnCode::ServerUnavailable
+            };
+            let _ = refuse(&mut writer, &mut out, code).await;
+            return;
+        }
     };
 
+    if claim.foreign_saved_session {
+        // A clean link makes the router drop the other credential's saved session.
+        let links = shared.links.clone();
+        let id = client_id.clone();
+        let purged = match tokio::task::spawn_blocking(move || links(&id, true)).await {
+            Ok(Ok((mut tx, _rx, _))) => tx.send(disconnect()).await.is_ok(),
+            _ => false,
+        };
+        if !purged {
+            let _ = refuse(&mut writer, &mut out, ConnectReturnCode::ServerUnavailable).await;
+            return;
+        }
+    }
     let links = shared.links.clone();
     let (id, clean) = (client_id.clone(), connect.clean_session);
     let built = tokio::task::spawn_blocking(move || links(&id, clean)).await;
@@ -159,18 +187,24 @@ where
     let mut conn = Connection {
         shared: shared.clone(),
         identity,
+        grant,
         publish_rules,
         subscribe_rules,
         pending_subacks: HashMap::new(),
         filters: Vec::new(),
+        router_acks: Vec::new(),
         clean_session: connect.clean_session,
         codec,
         out,
     };
-    let keep_alive = match connect.keep_alive.min(shared.config.max_keep_alive_seconds) {
-        0 => None,
-        secs => Some(Duration::from_millis(u64::from(secs) * 1500)),
+    // A client that asks for no keep-alive (0) is still closed after the longest one
+    // allowed of silence: a dead socket must not hold its slot forever.
+    let max_keep_alive = shared.config.max_keep_alive_seconds;
+    let keep_alive_seconds = match connect.keep_alive {
+        0 => max_keep_alive,
+        asked => asked.min(max_keep_alive),
     };
+    let keep_alive = Duration::from_millis(u64::from(keep_alive_seconds) * 1500);
     let end = conn
         .run(
             &mut reader,
@@ -192,6 +226,7 @@ where
         let _ = link_tx.send(disconnect()).await;
     }
     conn.release_filters();
+    claim.leave(!conn.clean_session && end != End::RouterClosed, owner);
     let _ = writer.shutdown().await;
     drop(claim);
     shared
@@ -204,12 +239,15 @@ where
 struct Connection {
     shared: Arc<Shared>,
     identity: Arc<Identity>,
+    grant: super::auth::Grant,
     publish_rules: Rules,
     subscribe_rules: Rules,
     /// SUBSCRIBE packet id → which of its filters were allowed (and sent to the router).
     pending_subacks: HashMap<u16, Vec<bool>>,
     /// Filters this client subscribed to (released from the index when it leaves).
     filters: Vec<String>,
+    /// Packet ids of deliveries withheld from the client, acknowledged to the router.
+    router_acks: Vec<u16>,
     clean_session: bool,
     codec: V4,
     out: BytesMut,
@@ -224,19 +262,24 @@ impl Connection {
         input: &mut BytesMut,
         link_tx: &mut LinkTx,
         link_rx: &mut LinkRx,
-        keep_alive: Option<Duration>,
+        keep_alive: Duration,
         claim: &session::Claim<'_>,
     ) -> End
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let max_packet = self.shared.config.max_packet_bytes;
-        let far_future = Duration::from_secs(86_400 * 365);
-        let mut deadline = Instant::now() + keep_alive.unwrap_or(far_future);
+        let mut deadline = Instant::now() + keep_alive;
         let shutdown = self.shared.shutdown.clone();
-        let mut revoked = self.shared.revoked.subscribe();
-        let credential = self.identity.credential_id;
+        let mut changes = self.shared.auth.changes();
+        if !self.shared.auth.is_current(&self.grant) {
+            return End::Abnormal;
+        }
+        // Clients may send their first packets in the same write as CONNECT (pipelining
+        // stacks, gateways that CONNECT and PUBLISH at once): they are already buffered.
+        if let Some(end) = self.handle_input(input, writer, link_tx).await {
+            return end;
+        }
         loop {
             tokio::select! {
                 read = reader.read_buf(input) => {
@@ -244,35 +287,9 @@ impl Connection {
                         Ok(0) | Err(_) => return End::Abnormal,
                         Ok(_) => {}
                     }
-                    if let Some(keep_alive) = keep_alive {
-                        deadline = Instant::now() + keep_alive;
-                    }
-                    loop {
-                        let header = publish_header(input);
-                        match self.codec.read_mut(input, max_packet) {
-                            Ok(packet) => {
-                                if let Some(end) = self.handle_packet(packet, header, link_tx).await {
-                                    let _ = writer.write_all(&self.out).await;
-                                    return end;
-                                }
-                            }
-                            Err(ProtocolError::InsufficientBytes(_)) => break,
-                            Err(ProtocolError::PayloadSizeLimitExceeded(_)) => {
-                                self.shared.metrics.refused(Refusal::TooLarge);
-                                return End::Abnormal;
-                            }
-                            Err(err) => {
-                                tracing::debug!(client_id = self.identity.client_id, error = %err, "malformed MQTT packet");
-                                self.shared.metrics.refused(Refusal::ProtocolError);
-                                return End::Abnormal;
-                            }
-                        }
-                    }
-                    if !self.out.is_empty() {
-                        if writer.write_all(&self.out).await.is_err() {
-                            return End::Abnormal;
-                        }
-                        self.out.clear();
+                    deadline = Instant::now() + keep_alive;
+                    if let Some(end) = self.handle_input(input, writer, link_tx).await {
+                        return end;
                     }
                 }
                 notification = link_rx.next() => {
@@ -299,6 +316,12 @@ impl Connection {
                             other => self.handle_notification(other),
                         }
                     }
+                    for pkid in std::mem::take(&mut self.router_acks) {
+                        let ack = PubAck { pkid, reason: PubAckReason::Success };
+                        if link_tx.send(Packet::PubAck(ack, None)).await.is_err() {
+                            return End::RouterClosed;
+                        }
+                    }
                     if !self.out.is_empty() {
                         if writer.write_all(&self.out).await.is_err() {
                             return End::Abnormal;
@@ -311,8 +334,8 @@ impl Connection {
                     return End::Abnormal;
                 }
                 _ = claim.taken_over() => return End::Abnormal,
-                changed = revoked.recv() => {
-                    if let Ok(id) = changed && Some(id) == credential {
+                _ = changes.changed() => {
+                    if !self.shared.auth.is_current(&self.grant) {
                         tracing::info!(client_id = self.identity.client_id, "credential changed or revoked: closing its session");
                         return End::Abnormal;
                     }
@@ -320,6 +343,45 @@ impl Connection {
                 _ = shutdown.cancelled() => return End::Shutdown,
             }
         }
+    }
+
+    /// Handles every complete packet in `input` and writes the answers; `Some` ends the
+    /// connection.
+    async fn handle_input<W: AsyncWrite + Unpin>(
+        &mut self,
+        input: &mut BytesMut,
+        writer: &mut W,
+        link_tx: &mut LinkTx,
+    ) -> Option<End> {
+        let max_packet = self.shared.config.max_packet_bytes;
+        loop {
+            let header = publish_header(input);
+            match self.codec.read_mut(input, max_packet) {
+                Ok(packet) => {
+                    if let Some(end) = self.handle_packet(packet, header, link_tx).await {
+                        let _ = writer.write_all(&self.out).await;
+                        return Some(end);
+                    }
+                }
+                Err(ProtocolError::InsufficientBytes(_)) => break,
+                Err(ProtocolError::PayloadSizeLimitExceeded(_)) => {
+                    self.shared.metrics.refused(Refusal::TooLarge);
+                    return Some(End::Abnormal);
+                }
+                Err(err) => {
+                    tracing::debug!(client_id = self.identity.client_id, error = %err, "malformed MQTT packet");
+                    self.shared.metrics.refused(Refusal::ProtocolError);
+                    return Some(End::Abnormal);
+                }
+            }
+        }
+        if !self.out.is_empty() {
+            if writer.write_all(&self.out).await.is_err() {
+                return Some(End::Abnormal);
+            }
+            self.out.clear();
+        }
+        None
     }
 
     /// Handles one packet from the client; `Some` ends the connection.
@@ -423,11 +485,12 @@ impl Connection {
             }
             // Other subscribers (and retained messages) go through the router; topics
             // nobody reads never reach it, so it keeps no log for them.
-            if publish.retain || self.shared.subscriptions.any_match(topic) {
-                let forwarded = if qos == 0 {
+            let retain = publish.retain && self.may_retain(topic, publish.payload.len());
+            if retain || self.shared.subscriptions.any_match(topic) {
+                let forwarded = if qos == 0 && retain == publish.retain {
                     publish
                 } else {
-                    Publish::new(publish.topic, publish.payload, publish.retain)
+                    Publish::new(publish.topic, publish.payload, retain)
                 };
                 if link_tx
                     .send(Packet::Publish(forwarded, None))
@@ -456,7 +519,18 @@ impl Connection {
         let mut allowed_flags = Vec::with_capacity(subscribe.filters.len());
         let mut allowed = Vec::new();
         for filter in subscribe.filters {
-            let well_formed = if filter.path.starts_with("$share/") {
+            let shared = filter.path.starts_with("$share/");
+            // rumqttd 0.20 panics (and its router stays dead) when it saves a persistent
+            // session whose shared group emptied as the client left: a persistent session
+            // never joins a group.
+            if shared && !self.clean_session {
+                self.shared
+                    .metrics
+                    .refused(Refusal::SharedOnPersistentSession);
+                allowed_flags.push(false);
+                continue;
+            }
+            let well_formed = if shared {
                 valid_share(&filter.path)
             } else {
                 acl::valid_filter(&filter.path)
@@ -527,12 +601,29 @@ impl Connection {
             }
             other => other,
         };
+        // Whatever the router routes here (a subscription made under other rules, a
+        // session inherited somehow), a client only ever receives what its credential
+        // may read.
+        let readable = match &packet {
+            Packet::Publish(publish, _) => std::str::from_utf8(&publish.topic)
+                .is_ok_and(|topic| self.subscribe_rules.allows_topic(topic)),
+            _ => true,
+        };
         let start = self.out.len();
         if self.codec.write(packet, &mut self.out).is_ok()
             && self.out.len() > start
             && self.out[start] >> 4 == 3
         {
             let metrics = &self.shared.metrics;
+            if !readable {
+                // The router waits for an acknowledgement of a QoS 1 delivery.
+                if let Some((1.., pkid)) = publish_header(&self.out[start..]) {
+                    self.router_acks.push(pkid);
+                }
+                self.out.truncate(start);
+                metrics.refused(Refusal::DeliveryDenied);
+                return;
+            }
             match (self.out[start] >> 1) & 3 {
                 0 => metrics
                     .mqtt_messages_out_qos0
@@ -555,14 +646,26 @@ impl Connection {
                 received_at: crate::store::now(),
             });
         }
-        if will.retain || self.shared.subscriptions.any_match(&topic) {
+        let retain = will.retain && self.may_retain(&topic, will.message.len());
+        if retain || self.shared.subscriptions.any_match(&topic) {
             let _ = link_tx
                 .send(Packet::Publish(
-                    Publish::new(will.topic, will.message, will.retain),
+                    Publish::new(will.topic, will.message, retain),
                     None,
                 ))
                 .await;
         }
+    }
+
+    /// Whether a retained publish may be kept (the retained limits); if not, it is
+    /// delivered to the subscribers of the moment only.
+    fn may_retain(&self, topic: &str, bytes: usize) -> bool {
+        let owner = self.identity.credential_id;
+        let admitted = self.shared.retained.admit(topic, bytes, owner);
+        if !admitted {
+            self.shared.metrics.refused(Refusal::RetainedLimit);
+        }
+        admitted
     }
 
     /// A persistent session keeps its subscriptions in the router while the client is

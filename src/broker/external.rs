@@ -2,12 +2,24 @@
 //! broker cluster through shared subscriptions (`$share/<group>/<tree>/#`), so several nodes
 //! on one PostgreSQL split the traffic. Messages reach the same hand-off as in embedded
 //! mode, and a QoS 1 message is acknowledged to the broker only once it is in the queue.
+//!
+//! The node connects with a stable client id (`<external_client_id>-<node id>`) and a
+//! persistent session with QoS 1 subscriptions, so the broker queues what arrives while
+//! the node is away (a restart, an upgrade) and delivers it when it is back. TLS to the
+//! broker (`external_tls`) uses the system's roots or the given CA file.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use anyhow::Context;
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
+use std::path::Path;
 use tokio::sync::watch;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MqttConfig;
@@ -31,12 +43,8 @@ pub struct BrokerState {
     pub connections: u64,
 }
 
-pub fn client(config: &MqttConfig) -> ExternalClient {
-    let client_id = format!(
-        "{}-{}",
-        config.external_client_id,
-        crate::auth::random_secret(6)
-    );
+pub fn client(config: &MqttConfig, node_id: &str) -> anyhow::Result<ExternalClient> {
+    let client_id = format!("{}-{node_id}", config.external_client_id);
     let mut options = MqttOptions::new(
         client_id.clone(),
         config.external_host.clone(),
@@ -44,9 +52,14 @@ pub fn client(config: &MqttConfig) -> ExternalClient {
     );
     options
         .set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(true)
+        .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
+    if config.external_tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(config.external_ca_file.as_deref())?),
+        )));
+    }
     if let Some(username) = &config.external_username {
         options.set_credentials(
             username.clone(),
@@ -55,13 +68,45 @@ pub fn client(config: &MqttConfig) -> ExternalClient {
     }
     let (client, event_loop) = AsyncClient::new(options, 1024);
     let (state_tx, state) = watch::channel(BrokerState::default());
-    ExternalClient {
+    Ok(ExternalClient {
         client,
         event_loop,
         client_id,
         state,
         state_tx,
+    })
+}
+
+/// TLS to the external broker: the broker's certificate is checked against `ca_file`
+/// (PEM) or, without one, the system's trusted roots.
+fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("reading mqtt.external_ca_file {}", path.display()))?;
+            for cert in certs {
+                roots.add(cert)?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                let _ = roots.add(cert);
+            }
+        }
     }
+    if roots.is_empty() {
+        anyhow::bail!(
+            "no trusted CA certificate for the external MQTT broker (mqtt.external_ca_file)"
+        );
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Runs until `shutdown`; reconnects on its own after failures.
@@ -78,9 +123,13 @@ pub async fn run(
         state_tx,
         ..
     } = external;
-    let filters: Vec<String> = [&config.gateway_tree, &config.camera_tree]
-        .iter()
-        .map(|tree| format!("$share/{}/{tree}/#", config.external_share_group))
+    let filters: Vec<String> = crate::ingest::topics::TopicTrees::new(&config)
+        .filters()
+        .into_iter()
+        .map(|filter| match config.external_share_group.as_str() {
+            "" => filter,
+            group => format!("$share/{group}/{filter}"),
+        })
         .collect();
     let identity = Arc::new(Identity {
         credential_id: None,
@@ -105,7 +154,8 @@ pub async fn run(
                     s.connected = true;
                     s.connections += 1;
                 });
-                // A clean session: subscribe again after every (re)connection.
+                // Subscribing again is harmless when the broker kept the session, and
+                // needed when it did not (it restarted, or expired the session).
                 for filter in &filters {
                     if let Err(err) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                         tracing::warn!(filter, error = %err, "could not subscribe at the external broker");

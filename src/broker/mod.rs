@@ -24,6 +24,8 @@ pub mod acl;
 pub mod auth;
 mod connection;
 pub mod external;
+mod limits;
+mod retained;
 mod session;
 mod tls;
 
@@ -44,20 +46,19 @@ pub(crate) struct Shared {
     auth: Arc<auth::Authenticator>,
     sessions: session::Sessions,
     subscriptions: session::Subscriptions,
+    retained: retained::RetainedLimits,
     links: LinkFactory,
     ingest: IngestSender,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-    /// Ids of credentials that changed or were revoked: their sessions close.
-    revoked: tokio::sync::broadcast::Sender<i64>,
-    gateway_prefix: String,
+    trees: crate::ingest::topics::TopicTrees,
     camera_prefix: String,
 }
 
 impl Shared {
-    /// Topics handed to the ingest pipeline: the gateway and camera trees.
+    /// Topics handed to the ingest pipeline or the CAM-BUS collector.
     fn is_pipeline_topic(&self, topic: &str) -> bool {
-        topic.starts_with(&self.gateway_prefix) || topic.starts_with(&self.camera_prefix)
+        self.trees.classify(topic).is_some()
     }
 
     /// Topics only the appliance publishes to: the cameras' `/info` configurations. A
@@ -77,22 +78,19 @@ impl Shared {
 #[derive(Clone)]
 pub struct Control {
     auth: Arc<auth::Authenticator>,
-    revoked: tokio::sync::broadcast::Sender<i64>,
 }
 
 impl Control {
     pub fn new(store: Store, config: &MqttConfig) -> Control {
         Control {
             auth: Arc::new(auth::Authenticator::new(store, config)),
-            revoked: tokio::sync::broadcast::channel(64).0,
         }
     }
 
     /// Forgets verified passwords and closes the sessions of a credential that changed or
     /// was revoked, so that its clients reconnect under the new rules (or not at all).
     pub fn credential_changed(&self, credential_id: i64) {
-        self.auth.invalidate();
-        let _ = self.revoked.send(credential_id);
+        self.auth.credential_changed(credential_id);
     }
 }
 
@@ -100,7 +98,8 @@ impl Control {
 pub struct Broker {
     shared: Arc<Shared>,
     tracker: TaskTracker,
-    mqtt_addr: SocketAddr,
+    router_failed: CancellationToken,
+    mqtt_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
 }
@@ -115,42 +114,50 @@ impl Broker {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Broker> {
-        let router_tx = rumqttd::Router::new(0, router_config(config)).spawn();
-        let links: LinkFactory = Arc::new(move |client_id: &str, clean_session: bool| {
-            LinkBuilder::new(client_id, router_tx.clone())
-                .clean_session(clean_session)
-                .dynamic_filters(true)
-                .build()
-                .map_err(|e| e.to_string())
-        });
+        let (links, router_gone) = spawn_router(config);
+        let tracker = TaskTracker::new();
+        let router_failed = CancellationToken::new();
+        tracker.spawn(supervise_router(
+            router_gone,
+            router_failed.clone(),
+            shutdown.clone(),
+        ));
         let shared = Arc::new(Shared {
             config: config.clone(),
             auth: control.auth.clone(),
             sessions: session::Sessions::default(),
             subscriptions: session::Subscriptions::default(),
+            retained: retained::RetainedLimits::new(config),
             links,
             ingest,
             metrics,
             shutdown: shutdown.clone(),
-            revoked: control.revoked.clone(),
-            gateway_prefix: format!("{}/", config.gateway_tree),
+            trees: crate::ingest::topics::TopicTrees::new(config),
             camera_prefix: format!("{}/", config.camera_tree),
         });
-        let tracker = TaskTracker::new();
-        let slots = Arc::new(Semaphore::new(config.max_connections));
+        let slots = Slots {
+            total: Arc::new(Semaphore::new(config.max_connections)),
+            per_address: limits::AddressLimits::new(
+                config.max_connections_per_address,
+                config.connect_rate_per_minute,
+            ),
+        };
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening for MQTT on {} (mqtt.listen)", config.listen))?;
-        let mqtt_addr = listener.local_addr()?;
-        tracing::info!(address = %mqtt_addr, "MQTT broker listening");
-        tracker.spawn(accept_loop(
-            listener,
-            Transport::Plain,
-            shared.clone(),
-            slots.clone(),
-            tracker.clone(),
-        ));
+        let mut mqtt_addr = None;
+        if let Some(addr) = config.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for MQTT on {addr} (mqtt.listen)"))?;
+            mqtt_addr = Some(listener.local_addr()?);
+            tracing::info!(address = %listener.local_addr()?, "MQTT broker listening");
+            tracker.spawn(accept_loop(
+                listener,
+                Transport::Plain,
+                shared.clone(),
+                slots.clone(),
+                tracker.clone(),
+            ));
+        }
 
         let mut tls_addr = None;
         if let (Some(addr), Some(cert), Some(key)) =
@@ -189,13 +196,21 @@ impl Broker {
         Ok(Broker {
             shared,
             tracker,
+            router_failed,
             mqtt_addr,
             tls_addr,
             ws_addr,
         })
     }
 
-    pub fn mqtt_addr(&self) -> SocketAddr {
+    /// Cancelled if rumqttd's router stops (it runs on a thread of its own, and a panic
+    /// there would leave every client unserved): the appliance then stops with an error,
+    /// so that systemd restarts it, instead of answering CONNECTs it cannot serve.
+    pub fn router_failed(&self) -> CancellationToken {
+        self.router_failed.clone()
+    }
+
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
         self.mqtt_addr
     }
 
@@ -231,6 +246,47 @@ impl Broker {
     }
 }
 
+/// Starts rumqttd's router on its own thread; returns how to link to it and how to tell
+/// whether it has stopped.
+fn spawn_router(config: &MqttConfig) -> (LinkFactory, impl Fn() -> bool + Send + 'static) {
+    let router_tx = rumqttd::Router::new(0, router_config(config)).spawn();
+    let gone = {
+        let router_tx = router_tx.clone();
+        move || router_tx.is_disconnected()
+    };
+    let links: LinkFactory = Arc::new(move |client_id: &str, clean_session: bool| {
+        LinkBuilder::new(client_id, router_tx.clone())
+            .clean_session(clean_session)
+            .dynamic_filters(true)
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    (links, gone)
+}
+
+/// Watches the router's thread: when it ends (a panic inside rumqttd, or its loop
+/// returning), its end of the channel is dropped.
+async fn supervise_router(
+    router_gone: impl Fn() -> bool,
+    failed: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if router_gone() {
+            tracing::error!(
+                "the MQTT router stopped; stopping the appliance so that it is restarted"
+            );
+            failed.cancel();
+            return;
+        }
+    }
+}
+
 /// Router sizing, explicit (rumqttd's `Default` is all zeros). Each subscribed filter keeps
 /// an in-memory log of up to `max_segment_size × max_segment_count` bytes, which is the lag
 /// a slow subscriber may build up before it loses messages.
@@ -247,6 +303,13 @@ fn router_config(config: &MqttConfig) -> RouterConfig {
     }
 }
 
+/// Connection slots: in all, and per source address.
+#[derive(Clone)]
+struct Slots {
+    total: Arc<Semaphore>,
+    per_address: Arc<limits::AddressLimits>,
+}
+
 /// How a listener's connections carry MQTT.
 #[derive(Clone)]
 enum Transport {
@@ -259,7 +322,7 @@ async fn accept_loop(
     listener: TcpListener,
     transport: Transport,
     shared: Arc<Shared>,
-    slots: Arc<Semaphore>,
+    slots: Slots,
     tracker: TaskTracker,
 ) {
     let shutdown = shared.shutdown.clone();
@@ -275,7 +338,15 @@ async fn accept_loop(
             },
             _ = shutdown.cancelled() => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let address_slot = match slots.per_address.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                shared.metrics.refused(why);
+                drop(stream);
+                continue;
+            }
+        };
+        let Ok(slot) = slots.total.clone().try_acquire_owned() else {
             shared.metrics.refused(Refusal::TooManyConnections);
             drop(stream);
             continue;
@@ -295,9 +366,10 @@ async fn accept_loop(
                     }
                 }
                 Transport::WebSocket => {
-                    let upgrade = async_tungstenite::tokio::accept_hdr_async(
+                    let upgrade = async_tungstenite::tokio::accept_hdr_async_with_config(
                         stream,
                         websocket::MqttSubprotocol,
+                        Some(websocket::limits(shared.config.max_packet_bytes)),
                     );
                     match tokio::time::timeout(handshake_time, upgrade).await {
                         Ok(Ok(ws)) => {
@@ -312,7 +384,7 @@ async fn accept_loop(
                     }
                 }
             }
-            drop(slot);
+            drop((slot, address_slot));
         });
     }
     tracing::debug!("MQTT listener stopped");
@@ -323,6 +395,17 @@ mod websocket {
         Callback, ErrorResponse, Request, Response,
     };
     use async_tungstenite::tungstenite::http::HeaderValue;
+    use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+    /// No frame or message larger than one MQTT packet may be, so a client cannot make us
+    /// buffer more before its CONNECT is even read.
+    pub fn limits(max_packet_bytes: usize) -> WebSocketConfig {
+        WebSocketConfig {
+            max_frame_size: Some(max_packet_bytes + 16),
+            max_message_size: Some(max_packet_bytes + 16),
+            ..WebSocketConfig::default()
+        }
+    }
 
     /// Answers the WebSocket upgrade with the `mqtt` subprotocol, which MQTT clients
     /// (mqtt.js, Paho) require.
@@ -339,5 +422,79 @@ mod websocket {
                 .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
             Ok(response)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rumqttd::protocol::{Filter, Packet, QoS, RetainForwardRule, Subscribe};
+
+    use super::*;
+
+    /// rumqttd 0.20's router panics when a persistent session whose shared group emptied
+    /// leaves with a message in flight (which is why connections never let a persistent
+    /// session subscribe `$share/…`); the supervisor notices such a death.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_router_is_noticed() {
+        let config = crate::config::Config::default().mqtt;
+        let (links, gone) = spawn_router(&config);
+        let failed = CancellationToken::new();
+        let watcher = tokio::spawn(supervise_router(
+            gone,
+            failed.clone(),
+            CancellationToken::new(),
+        ));
+
+        let link = |id: &'static str, clean| {
+            let links = links.clone();
+            tokio::task::spawn_blocking(move || links(id, clean))
+        };
+        let (mut member, mut member_rx, _) = link("x1", false).await.unwrap().unwrap();
+        let (mut publisher, _publisher_rx, _) = link("x2", true).await.unwrap().unwrap();
+        let filter = Filter {
+            path: "$share/g/rtls/cameras/zz".into(),
+            qos: QoS::AtLeastOnce,
+            nolocal: false,
+            preserve_retain: false,
+            retain_forward_rule: RetainForwardRule::OnEverySubscribe,
+        };
+        let subscribe = Subscribe {
+            pkid: 1,
+            filters: vec![filter],
+        };
+        member
+            .send(Packet::Subscribe(subscribe, None))
+            .await
+            .unwrap();
+        publisher.publish("rtls/cameras/zz", "x").unwrap();
+        // Wait for the delivery, and leave it unacknowledged.
+        let delivered = async {
+            loop {
+                match member_rx.next().await {
+                    Ok(Some(Notification::Forward(_))) => break,
+                    Ok(Some(Notification::Unschedule)) => member_rx.wake().await.unwrap(),
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), delivered)
+            .await
+            .expect("the message reaches the member");
+        assert!(!failed.is_cancelled());
+        member.send(connection_disconnect()).await.unwrap();
+
+        tokio::time::timeout(Duration::from_secs(5), failed.cancelled())
+            .await
+            .expect("the supervisor notices that the router died");
+        watcher.await.unwrap();
+    }
+
+    fn connection_disconnect() -> Packet {
+        Packet::Disconnect(
+            rumqttd::protocol::Disconnect {
+                reason_code: rumqttd::protocol::DisconnectReasonCode::NormalDisconnection,
+            },
+            None,
+        )
     }
 }

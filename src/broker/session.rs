@@ -1,9 +1,14 @@
-//! Client-id takeover and the index of subscribed filters.
+//! Client-id takeover, who owns a session, and the index of subscribed filters.
 //!
 //! Takeover: a second connection with a client id that is already connected makes the
 //! first one close (publishing its last will) and waits until it has left the router
 //! before joining; rumqttd's own listener got this wrong (a stale disconnect could drop
 //! the new client).
+//!
+//! Ownership: a client id's session belongs to the credential that made it. Another
+//! credential may not take a live connection over (it is refused, so a low-privilege
+//! credential cannot kick a collector off), and never inherits a saved persistent session
+//! (its subscriptions and queued messages): that session is discarded first.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,8 +24,12 @@ use crate::metrics::Metrics;
 /// How long a new connection waits for the one it replaces to leave.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 
+/// Who a session belongs to: a credential id, or `None` for anonymous clients.
+pub type Owner = Option<i64>;
+
 struct Live {
     session: u64,
+    owner: Owner,
     kick: CancellationToken,
     gone: watch::Receiver<bool>,
 }
@@ -28,6 +37,8 @@ struct Live {
 #[derive(Default)]
 pub struct Sessions {
     live: Mutex<HashMap<String, Live>>,
+    /// Client ids whose persistent session the router keeps, and their owners.
+    saved: Mutex<HashMap<String, Owner>>,
     next: AtomicU64,
 }
 
@@ -38,21 +49,41 @@ pub struct Claim<'a> {
     session: u64,
     kick: CancellationToken,
     gone: watch::Sender<bool>,
+    /// Set when the router holds a persistent session of another owner under this id,
+    /// which must be discarded before this connection links.
+    pub foreign_saved_session: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    /// A live connection of another credential holds the id.
+    InUse,
+    /// The connection being taken over did not leave in time.
+    Stuck,
 }
 
 impl Sessions {
-    /// Claims `client_id`, making an existing holder close first. `None` if the old
-    /// connection did not leave in time.
-    pub async fn claim(&self, client_id: &str, metrics: &Metrics) -> Option<Claim<'_>> {
+    /// Claims `client_id` for `owner`, making an existing holder of the same owner close
+    /// first.
+    pub async fn claim(
+        &self,
+        client_id: &str,
+        owner: Owner,
+        metrics: &Metrics,
+    ) -> Result<Claim<'_>, ClaimError> {
         let session = self.next.fetch_add(1, Ordering::Relaxed);
         let kick = CancellationToken::new();
         let (gone_tx, gone_rx) = watch::channel(false);
         let previous = {
             let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if live.get(client_id).is_some_and(|l| l.owner != owner) {
+                return Err(ClaimError::InUse);
+            }
             live.insert(
                 client_id.to_string(),
                 Live {
                     session,
+                    owner,
                     kick: kick.clone(),
                     gone: gone_rx,
                 },
@@ -68,15 +99,22 @@ impl Sessions {
                     "the connection being taken over did not close in time"
                 );
                 self.release(client_id, session);
-                return None;
+                return Err(ClaimError::Stuck);
             }
         }
-        Some(Claim {
+        let foreign_saved_session = self
+            .saved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(client_id)
+            .is_some_and(|saved| *saved != owner);
+        Ok(Claim {
             sessions: self,
             client_id: client_id.to_string(),
             session,
             kick,
             gone: gone_tx,
+            foreign_saved_session,
         })
     }
 
@@ -92,6 +130,21 @@ impl Claim<'_> {
     /// Resolves when a newer connection takes this client id over.
     pub async fn taken_over(&self) {
         self.kick.cancelled().await
+    }
+
+    /// Records what the router keeps once this connection has left: its persistent
+    /// session (owned by `owner`), or nothing after a clean session.
+    pub fn leave(&self, persistent: bool, owner: Owner) {
+        let mut saved = self
+            .sessions
+            .saved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if persistent {
+            saved.insert(self.client_id.clone(), owner);
+        } else {
+            saved.remove(&self.client_id);
+        }
     }
 }
 

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
 use super::nearby;
 use super::topic::{self, CameraRejection, CameraTopic};
@@ -130,7 +129,7 @@ impl EventRecorder {
 }
 
 /// Consumes the queue until every sender is gone (the broker has stopped).
-pub async fn run(mut rx: mpsc::Receiver<Inbound>, collector: Collector) {
+pub async fn run(mut rx: crate::ingest::QueueReceiver, collector: Collector) {
     let mut changes = collector.recorder.events.subscribe();
     loop {
         tokio::select! {

@@ -6,12 +6,16 @@
 //!   `<tree>/<tenant>/<building>/<floor>/gateway/<gatewayMAC>/<kind>`): a JSON array
 //!   ("Minew" JSON-LONG batch), a flat object, and `{"readings": [...]}`;
 //! - Ingics `$GPRP,<tag>,<gateway>,<rssi>,<adv>,<epoch>` text lines;
-//! - ESPresense `espresense/devices/<device-id>/<room>`;
-//! - Theengs / OpenMQTTGateway `<prefix>/<gateway>/BTtoMQTT/<MAC>`.
+//! - ESPresense `<espresense tree>/devices/<device-id>/<room>`;
+//! - Theengs / OpenMQTTGateway `<theengs tree>/<gateway>/BTtoMQTT/<MAC>`.
+//!
+//! Which grammar applies is decided by [`TopicTrees::classify`], the same function the
+//! broker and external mode use to route messages here.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 
+use super::topics::{TopicKind, TopicTrees};
 use crate::mac::{self, Mac};
 
 /// How a gateway is known: by MAC (BLE gateways), or by a code for nodes that only have a
@@ -62,13 +66,16 @@ pub enum Rejection {
     NoGateway,
     /// Neither JSON nor a known text format.
     Malformed,
+    /// More readings in one message than `ingest.max_readings_per_message`.
+    TooManyReadings,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 3] = [
+    pub const ALL: [Rejection; 4] = [
         Rejection::UnknownTopic,
         Rejection::NoGateway,
         Rejection::Malformed,
+        Rejection::TooManyReadings,
     ];
 
     pub fn label(self) -> &'static str {
@@ -76,40 +83,35 @@ impl Rejection {
             Rejection::UnknownTopic => "unknown_topic",
             Rejection::NoGateway => "no_gateway",
             Rejection::Malformed => "malformed",
+            Rejection::TooManyReadings => "too_many_readings",
         }
     }
-}
-
-/// Topic prefixes outside the gateway tree that carry reports.
-pub const ESPRESENSE_DEVICES: &str = "espresense/devices/";
-pub const THEENGS_MARKER: &str = "/BTtoMQTT/";
-
-/// Whether `topic` is a report the pipeline should decode.
-pub fn is_report_topic(topic: &str, gateway_tree: &str) -> bool {
-    topic
-        .strip_prefix(gateway_tree)
-        .is_some_and(|rest| rest.starts_with('/'))
-        || topic.starts_with(ESPRESENSE_DEVICES)
-        || topic.contains(THEENGS_MARKER)
 }
 
 pub fn decode(
     topic: &str,
     payload: &[u8],
-    gateway_tree: &str,
+    trees: &TopicTrees,
     now: DateTime<Utc>,
 ) -> Result<Report, Rejection> {
-    if let Some(rest) = topic.strip_prefix(ESPRESENSE_DEVICES) {
-        return espresense(rest, payload, now);
+    let kind = trees.classify(topic).ok_or(Rejection::UnknownTopic)?;
+    let rest = trees.rest(topic, kind).ok_or(Rejection::UnknownTopic)?;
+    match kind {
+        TopicKind::Gateway => gateway_tree_report(rest, payload, now),
+        TopicKind::Espresense => {
+            let device_room = rest
+                .strip_prefix("devices/")
+                .ok_or(Rejection::UnknownTopic)?;
+            espresense(device_room, payload, now)
+        }
+        TopicKind::Theengs => {
+            let mut levels = rest.splitn(3, '/');
+            let (gateway, _marker) = (levels.next().unwrap_or(""), levels.next());
+            theengs(gateway, levels.next().unwrap_or(""), payload, now)
+        }
+        // The camera tree goes to the CAM-BUS collector, never here.
+        TopicKind::Camera => Err(Rejection::UnknownTopic),
     }
-    if let Some((before, tag)) = topic.split_once(THEENGS_MARKER) {
-        return theengs(before, tag, payload, now);
-    }
-    let rest = topic
-        .strip_prefix(gateway_tree)
-        .and_then(|r| r.strip_prefix('/'))
-        .ok_or(Rejection::UnknownTopic)?;
-    gateway_tree_report(rest, payload, now)
 }
 
 /// `<gatewayMAC>[/<kind>]` or `<tenant>/<building>/<floor>/gateway/<gatewayMAC>[/<kind>]`.
@@ -379,16 +381,14 @@ fn espresense(rest: &str, payload: &[u8], now: DateTime<Utc>) -> Result<Report, 
 
 /// Theengs Gateway / OpenMQTTGateway: `<prefix>/<gateway>/BTtoMQTT/<MAC>`.
 fn theengs(
-    before: &str,
+    gateway_name: &str,
     tag: &str,
     payload: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Report, Rejection> {
-    let gateway_name = before
-        .rsplit('/')
-        .next()
-        .filter(|g| !g.is_empty())
-        .ok_or(Rejection::NoGateway)?;
+    if gateway_name.is_empty() {
+        return Err(Rejection::NoGateway);
+    }
     let gateway = match mac::canonical(gateway_name) {
         Some(m) => GatewayKey::Mac(m),
         None => GatewayKey::Code(format!("omg:{gateway_name}")),
@@ -423,7 +423,9 @@ fn theengs(
 mod tests {
     use super::*;
 
-    const TREE: &str = "rtls/gateways";
+    fn trees() -> TopicTrees {
+        TopicTrees::new(&crate::config::MqttConfig::default())
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
@@ -434,7 +436,7 @@ mod tests {
     }
 
     fn decoded(topic: &str, payload: &str) -> Result<Report, Rejection> {
-        decode(topic, payload.as_bytes(), TREE, now())
+        decode(topic, payload.as_bytes(), &trees(), now())
     }
 
     /// (tag, rssi) of each sighting.
@@ -591,7 +593,13 @@ mod tests {
             );
         }
         assert_eq!(
-            decode("rtls/gateways/AC233FC0AAAA/b", &[0xff, 0xfe], TREE, now()).err(),
+            decode(
+                "rtls/gateways/AC233FC0AAAA/b",
+                &[0xff, 0xfe],
+                &trees(),
+                now()
+            )
+            .err(),
             Some(Rejection::Malformed)
         );
     }
@@ -715,14 +723,5 @@ mod tests {
         assert_eq!(at(Value::from(n.timestamp() + 3600)), None, "in the future");
         assert_eq!(at(Value::from(n.timestamp() - 3 * 86400)), None, "days old");
         assert_eq!(at(Value::from("yesterday")), None);
-    }
-
-    #[test]
-    fn report_topics_are_recognised() {
-        assert!(is_report_topic("rtls/gateways/AABB/x", TREE));
-        assert!(is_report_topic("espresense/devices/x/room", TREE));
-        assert!(is_report_topic("home/gw/BTtoMQTT/AABB", TREE));
-        assert!(!is_report_topic("rtls/gatewaysX/a", TREE));
-        assert!(!is_report_topic("rtls/cameras/a", TREE));
     }
 }

@@ -5,6 +5,8 @@
 //! What it guarantees: a QoS 1 message is acknowledged (PUBACK) only once it is in its
 //! queue; when the queue is full the publisher's PUBACK waits (MQTT's own backpressure). A
 //! QoS 0 message that finds the queue full is shed and counted (`sv_ingest_shed_total`).
+//! A queue is full at its message capacity or at its byte budget (topics and payloads),
+//! whichever comes first, so its memory is bounded whatever the messages' sizes.
 //!
 //! The consumers are [`pipeline::run`] and [`crate::cambus::collector::run`].
 
@@ -12,13 +14,14 @@ pub mod decode;
 pub mod locate;
 pub mod pipeline;
 pub mod sessions;
+pub mod topics;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::metrics::Metrics;
 
@@ -53,18 +56,57 @@ pub struct Inbound {
 pub struct IngestSender {
     tx: mpsc::Sender<Inbound>,
     cameras: mpsc::Sender<Inbound>,
+    /// Bytes the readings' and the cameras' queues may still take.
+    budget: Arc<Semaphore>,
+    camera_budget: Arc<Semaphore>,
+    budget_bytes: usize,
     camera_prefix: String,
     metrics: Arc<Metrics>,
 }
 
 /// The consuming ends of the hand-off.
 pub struct IngestReceivers {
-    pub readings: mpsc::Receiver<Inbound>,
-    pub cameras: mpsc::Receiver<Inbound>,
+    pub readings: QueueReceiver,
+    pub cameras: QueueReceiver,
+}
+
+/// One queue's consuming end: gives the bytes of what it takes back to the queue's budget.
+pub struct QueueReceiver {
+    rx: mpsc::Receiver<Inbound>,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+impl QueueReceiver {
+    pub async fn recv(&mut self) -> Option<Inbound> {
+        let message = self.rx.recv().await?;
+        self.budget.add_permits(cost(&message, self.budget_bytes));
+        Some(message)
+    }
+
+    pub async fn recv_many(&mut self, buffer: &mut Vec<Inbound>, limit: usize) -> usize {
+        let start = buffer.len();
+        let received = self.rx.recv_many(buffer, limit).await;
+        let bytes = buffer[start..]
+            .iter()
+            .map(|m| cost(m, self.budget_bytes))
+            .sum();
+        self.budget.add_permits(bytes);
+        received
+    }
+}
+
+/// What a message costs of a queue's byte budget (never more than the whole budget, so
+/// that it can always get in eventually).
+fn cost(message: &Inbound, budget_bytes: usize) -> usize {
+    // The topic and payload, plus what a queued message costs besides.
+    (message.topic.len() + message.payload.len() + 128).min(budget_bytes)
 }
 
 /// Camera messages are few (events, statuses), each a database write.
 const CAMERA_QUEUE_CAPACITY: usize = 4096;
+/// The camera queue's byte budget.
+const CAMERA_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The pipeline has stopped; nothing more can be handed over.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +116,7 @@ pub struct Closed;
 /// The hand-off queues; messages under `camera_tree` go to the collector's.
 pub fn channel(
     capacity: usize,
+    budget_bytes: usize,
     camera_tree: &str,
     metrics: Arc<Metrics>,
 ) -> (IngestSender, IngestReceivers) {
@@ -82,42 +125,68 @@ pub fn channel(
     metrics
         .ingest_queue_capacity
         .store(capacity as i64, Ordering::Relaxed);
+    let budget = Arc::new(Semaphore::new(budget_bytes));
+    let camera_budget = Arc::new(Semaphore::new(CAMERA_QUEUE_BYTES));
     let sender = IngestSender {
         tx,
         cameras: cameras_tx,
+        budget: budget.clone(),
+        camera_budget: camera_budget.clone(),
+        budget_bytes,
         camera_prefix: format!("{camera_tree}/"),
         metrics,
     };
-    (sender, IngestReceivers { readings, cameras })
+    let receivers = IngestReceivers {
+        readings: QueueReceiver {
+            rx: readings,
+            budget,
+            budget_bytes,
+        },
+        cameras: QueueReceiver {
+            rx: cameras,
+            budget: camera_budget,
+            budget_bytes: CAMERA_QUEUE_BYTES,
+        },
+    };
+    (sender, receivers)
 }
 
 impl IngestSender {
     /// Hands over a message that will be acknowledged: waits while the queue is full.
     pub async fn deliver(&self, message: Inbound) -> Result<(), Closed> {
-        if self.is_camera(&message) {
-            return self.cameras.send(message).await.map_err(|_| Closed);
+        let (tx, budget, budget_bytes) = self.queue_of(&message);
+        let bytes = cost(&message, budget_bytes);
+        budget
+            .acquire_many(bytes as u32)
+            .await
+            .map_err(|_| Closed)?
+            .forget();
+        tx.send(message).await.map_err(|_| Closed)?;
+        if !self.is_camera_tx(tx) {
+            self.metrics
+                .ingest_queue_depth
+                .fetch_add(1, Ordering::Relaxed);
         }
-        self.tx.send(message).await.map_err(|_| Closed)?;
-        self.metrics
-            .ingest_queue_depth
-            .fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Hands over a message that needs no acknowledgement; sheds it (counted) when the
     /// queue is full.
     pub fn offer(&self, message: Inbound) {
-        if self.is_camera(&message) {
-            if self.cameras.try_send(message).is_err() {
-                self.metrics.ingest_shed.fetch_add(1, Ordering::Relaxed);
-            }
+        let (tx, budget, budget_bytes) = self.queue_of(&message);
+        let bytes = cost(&message, budget_bytes);
+        let Ok(permit) = budget.try_acquire_many(bytes as u32) else {
+            self.metrics.ingest_shed.fetch_add(1, Ordering::Relaxed);
             return;
-        }
-        match self.tx.try_send(message) {
+        };
+        match tx.try_send(message) {
             Ok(()) => {
-                self.metrics
-                    .ingest_queue_depth
-                    .fetch_add(1, Ordering::Relaxed);
+                permit.forget();
+                if !self.is_camera_tx(tx) {
+                    self.metrics
+                        .ingest_queue_depth
+                        .fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.metrics.ingest_shed.fetch_add(1, Ordering::Relaxed);
@@ -125,10 +194,16 @@ impl IngestSender {
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
-}
 
-impl IngestSender {
-    fn is_camera(&self, message: &Inbound) -> bool {
-        message.topic.starts_with(self.camera_prefix.as_bytes())
+    fn queue_of(&self, message: &Inbound) -> (&mpsc::Sender<Inbound>, &Semaphore, usize) {
+        if message.topic.starts_with(self.camera_prefix.as_bytes()) {
+            (&self.cameras, &self.camera_budget, CAMERA_QUEUE_BYTES)
+        } else {
+            (&self.tx, &self.budget, self.budget_bytes)
+        }
+    }
+
+    fn is_camera_tx(&self, tx: &mpsc::Sender<Inbound>) -> bool {
+        tx.same_channel(&self.cameras)
     }
 }

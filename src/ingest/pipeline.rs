@@ -111,6 +111,7 @@ impl PipelineView {
 struct Pipeline {
     store: Store,
     config: Arc<Config>,
+    trees: super::topics::TopicTrees,
     metrics: Arc<Metrics>,
     events: EventBus,
     view: Arc<PipelineView>,
@@ -140,7 +141,7 @@ struct Pipeline {
 /// Consumes the queue until every sender is gone (the broker has stopped) and the last
 /// batch is stored, so that nothing acknowledged is left behind.
 pub async fn run(
-    mut rx: mpsc::Receiver<Inbound>,
+    mut rx: super::QueueReceiver,
     store: Store,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
@@ -159,6 +160,7 @@ pub async fn run(
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut listening = true;
     let mut pipeline = Pipeline {
+        trees: super::topics::TopicTrees::new(&config.mqtt),
         store,
         config,
         metrics,
@@ -312,19 +314,14 @@ impl Pipeline {
         let Ok(topic) = std::str::from_utf8(&message.topic) else {
             return self.reject(Rejection::UnknownTopic, "(not UTF-8)");
         };
-        if !decode::is_report_topic(topic, &self.config.mqtt.gateway_tree) {
-            // The camera tree never comes here (it goes to the CAM-BUS collector).
-            return self.reject(Rejection::UnknownTopic, topic);
-        }
-        let report = match decode::decode(
-            topic,
-            &message.payload,
-            &self.config.mqtt.gateway_tree,
-            message.received_at,
-        ) {
+        let report = match decode::decode(topic, &message.payload, &self.trees, message.received_at)
+        {
             Ok(report) => report,
             Err(why) => return self.reject(why, topic),
         };
+        if report.sightings.len() > self.config.ingest.max_readings_per_message {
+            return self.reject(Rejection::TooManyReadings, topic);
+        }
         let Some(gateway_id) = self.gateway(&report).await else {
             return;
         };

@@ -453,6 +453,11 @@ impl Mosquitto {
 
     /// A broker on `port` (for a broker that comes up after its clients).
     pub async fn start_on(port: u16) -> Option<Mosquitto> {
+        Mosquitto::start_configured(port, "").await
+    }
+
+    /// A broker on `port` with more lines of configuration for its listener (TLS files).
+    pub async fn start_configured(port: u16, listener_lines: &str) -> Option<Mosquitto> {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -464,7 +469,7 @@ impl Mosquitto {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!("listener {port} 127.0.0.1\n{listener_lines}allow_anonymous true\npersistence false\n"),
         )
         .unwrap();
         let child = tokio::process::Command::new(binary)

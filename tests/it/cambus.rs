@@ -348,3 +348,99 @@ backend_tests! {
         assert_eq!(body["payload"]["centralHost"], "10.0.0.9");
     }
 }
+
+/// Connects with CONNECT and SUBSCRIBE in one write (as paho and embedded stacks do) and
+/// collects the (topic, payload) of what arrives until `quiet` passes without a message.
+async fn pipelined_subscriber(
+    app: &TestApp,
+    user: &str,
+    password: &str,
+    filter: &str,
+    quiet: Duration,
+) -> Vec<(String, Value)> {
+    use crate::mqtt::{connect_packet, raw, read_packet, subscribe_packet};
+    let mut bytes = connect_packet(
+        &format!("paho-{}", securityvision::auth::random_secret(4)),
+        30,
+        Some((user, password)),
+        None,
+    );
+    bytes.extend(subscribe_packet(1, filter, 1));
+    let mut stream = raw(app.mqtt_addr.unwrap(), &bytes).await;
+    assert_eq!(
+        read_packet(&mut stream, Duration::from_secs(5))
+            .await
+            .map(|p| p.0),
+        Some(0x20)
+    );
+    assert_eq!(
+        read_packet(&mut stream, Duration::from_secs(5))
+            .await
+            .map(|p| p.0),
+        Some(0x90),
+        "SUBACK"
+    );
+    let mut seen = Vec::new();
+    while let Some((first, body)) = read_packet(&mut stream, quiet).await {
+        if first >> 4 != 3 {
+            continue;
+        }
+        let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+        let topic = String::from_utf8(body[2..2 + topic_len].to_vec()).unwrap();
+        let payload_at = 2 + topic_len + if (first >> 1) & 3 > 0 { 2 } else { 0 };
+        if (first >> 1) & 3 > 0 {
+            use tokio::io::AsyncWriteExt;
+            stream
+                .write_all(&[0x40, 2, body[2 + topic_len], body[3 + topic_len]])
+                .await
+                .unwrap();
+        }
+        seen.push((
+            topic,
+            serde_json::from_slice(&body[payload_at..]).unwrap_or(Value::Null),
+        ));
+    }
+    seen
+}
+
+backend_tests! {
+    async fn no_camera_configuration_outlives_its_camera(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let (_, floor, _) = site(&app, &token).await;
+        let created = app.create("/api/v1/mqtt/credentials", &token, json!({"username": "paho", "role": "COLLECTOR"}), StatusCode::CREATED).await;
+        let password = created["password"].as_str().unwrap().to_string();
+        let filter = "rtls/cameras/+/+/+/camera/+/info";
+        for round in 0..3 {
+            let code = format!("cam{round}");
+            let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({
+                "name": code, "code": code, "floor_id": floor, "ip_address": "10.0.0.5", "username": "admin", "password": "cam-pass-1",
+            }), StatusCode::CREATED).await);
+            let topic = format!("rtls/cameras/default/hq/ground/camera/{code}/info");
+            // The retained configuration is there for a subscriber that pipelines.
+            assert!(eventually(async || {
+                let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+                seen.iter().any(|(t, p)| *t == topic && p["enabled"] == json!(true))
+            }).await, "round {round}: the configuration is published");
+            // Deleted, and subscribed again at once: the camera is disabled, and no
+            // configuration (which may carry its password) stays retained.
+            assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
+            assert!(eventually(async || {
+                let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+                seen.iter().any(|(t, p)| *t == topic && *p == json!({"enabled": false}))
+            }).await, "round {round}: the camera is disabled on its topic");
+            let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
+            for (t, payload) in &seen {
+                assert_eq!(payload, &json!({"enabled": false}), "{t}: a configuration outlived its camera");
+            }
+        }
+        // A camera created and deleted before its configuration was ever read.
+        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({
+            "name": "Quick", "code": "quick", "floor_id": floor, "ip_address": "10.0.0.6", "password": "cam-pass-2",
+        }), StatusCode::CREATED).await);
+        assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
+        assert!(seen.iter().all(|(_, p)| *p == json!({"enabled": false})), "{seen:?}");
+    }
+}

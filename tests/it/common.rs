@@ -152,7 +152,7 @@ pub fn test_config(dir: &Path, database_url: &str) -> Config {
     };
     config.database.url = Some(database_url.to_string());
     config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = Some("127.0.0.1:0".parse().unwrap());
     config.http.shutdown_grace_seconds = 2;
     config
 }
@@ -189,6 +189,33 @@ impl TestApp {
         let db = TestDatabase::create(backend, dir.path()).await;
         let mut config = test_config(dir.path(), &db.url);
         adjust(&mut config);
+        TestApp::launch(config, db, dir).await
+    }
+
+    /// Stops the server the way SIGTERM does, keeping its database and data directory.
+    pub async fn stop_keeping_data(mut self) -> StoppedApp {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+        // Take the database and directory out without running their drops.
+        let placeholder = TestDatabase {
+            url: String::new(),
+            postgres: None,
+        };
+        StoppedApp {
+            db: std::mem::replace(&mut self._db, placeholder),
+            dir: std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir")),
+            config: self.config.clone(),
+            admin_password: self.admin_password.clone(),
+            gateway_password: self.gateway_password.clone(),
+        }
+    }
+
+    async fn launch(config: Config, db: TestDatabase, dir: TempDir) -> TestApp {
         let app = App::prepare(config.clone(), ServeOptions::default())
             .await
             .expect("app starts");
@@ -392,6 +419,24 @@ impl TestApp {
             user["id"].as_i64().unwrap(),
             self.login(email, "user-password-1").await,
         )
+    }
+}
+
+/// An application stopped by [`TestApp::stop_keeping_data`].
+pub struct StoppedApp {
+    config: Config,
+    admin_password: Option<String>,
+    gateway_password: Option<String>,
+    db: TestDatabase,
+    dir: TempDir,
+}
+
+impl StoppedApp {
+    pub async fn start_again(self) -> TestApp {
+        let mut app = TestApp::launch(self.config, self.db, self.dir).await;
+        app.admin_password = self.admin_password;
+        app.gateway_password = self.gateway_password;
+        app
     }
 }
 

@@ -31,7 +31,7 @@ fn load(
 fn defaults_make_a_working_appliance() {
     let config = load(None, &[], Overrides::default()).unwrap().config;
     assert_eq!(config.http.listen.to_string(), "0.0.0.0:8080");
-    assert_eq!(config.mqtt.listen.to_string(), "0.0.0.0:1883");
+    assert_eq!(config.mqtt.listen, Some("0.0.0.0:1883".parse().unwrap()));
     assert!(config.database_url().starts_with("sqlite://"));
     assert!(config.database_url().ends_with("securityvision.db"));
     assert!(config.auth.jwt_secret.is_none(), "no built-in signing key");
@@ -56,8 +56,8 @@ fn precedence_is_defaults_file_environment_flags() {
         "flag beats env and file"
     );
     assert_eq!(
-        config.mqtt.listen.to_string(),
-        "127.0.0.1:2001",
+        config.mqtt.listen,
+        Some("127.0.0.1:2001".parse().unwrap()),
         "env beats file"
     );
     assert_eq!(config.log.format, LogFormat::Json, "file beats default");

@@ -495,3 +495,64 @@ backend_tests! {
         assert_eq!(duration.as_deref(), Some("20"));
     }
 }
+
+backend_tests! {
+    async fn every_vendor_format_arrives_over_mqtt(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "AC233F112233"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let gw = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        // Each vendor's topic and payload, published by the first-start gateway credential.
+        let reports = [
+            ("rtls/gateways/AC233FC0AAAA/beacon", r#"[{"type":"Gateway","mac":"AC233FC0AAAA"},{"type":"iBeacon","mac":"AC233F112233","rssi":-61}]"#),
+            ("rtls/gateways/AC233FC0AAAA/beacon", r#"{"tag_mac":"AC:23:3F:11:22:33","rssi":-62}"#),
+            ("rtls/gateways/AC233FC0AAAA/beacon", r#"{"readings":[{"tag_mac":"AC233F112233","rssi":-63}]}"#),
+            ("rtls/gateways/AC233FC0BBBB", "$GPRP,AC233F112233,AC233FC0BBBB,-64,0201"),
+            ("espresense/devices/ac233f112233/kitchen", r#"{"id":"ac233f112233","rssi":-65,"distance":1.5}"#),
+            ("home/OMG_ESP32_BLE/BTtoMQTT/AC233F112233", r#"{"id":"AC:23:3F:11:22:33","rssi":-66}"#),
+        ];
+        for (topic, payload) in reports {
+            gw.publish(topic, QoS::AtLeastOnce, false, payload).await;
+        }
+        assert!(eventually(async || readings(&app, &token).await.len() == 6).await, "{:?}", readings(&app, &token).await);
+        let mut rssi: Vec<i64> = readings(&app, &token).await.iter().map(|r| { assert_eq!(r["tag_id"], tag); r["rssi"].as_i64().unwrap() }).collect();
+        rssi.sort();
+        assert_eq!(rssi, vec![-66, -65, -64, -63, -62, -61], "one reading of each format");
+        let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
+        assert_eq!(gateways.as_array().unwrap().len(), 4, "two MAC gateways, the ESPresense room and the OpenMQTTGateway node: {gateways}");
+    }
+}
+
+backend_tests! {
+    async fn external_mode_consumes_the_vendor_trees_and_keeps_its_session(backend: Backend) {
+        let Some(mosquitto) = crate::broker::Mosquitto::start().await else { return };
+        let external = crate::common::external_broker(mosquitto.port);
+        let node = TestApp::start_with(backend, external).await;
+        let token = node.admin_token().await;
+        node.create("/api/v1/tags", &token, json!({"mac_address": "AC233F112233"}), StatusCode::CREATED).await;
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", mosquitto.port).parse().unwrap();
+        let site = Client::connect(addr, Options::new("site-gateways")).await.unwrap();
+        let esp = ("espresense/devices/ac233f112233/kitchen", r#"{"rssi":-65}"#);
+        let omg = ("home/OMG_ESP32_BLE/BTtoMQTT/AC233F112233", r#"{"rssi":-66}"#);
+        // Until the node has subscribed, publishes are lost: retry the first.
+        assert!(eventually(async || {
+            site.publish(esp.0, QoS::AtLeastOnce, false, esp.1).await;
+            !readings(&node, &token).await.is_empty()
+        }).await, "ESPresense reports arrive through the external broker");
+        site.publish(omg.0, QoS::AtLeastOnce, false, omg.1).await;
+        let with_rssi = async |node: &TestApp, token: &str, range: std::ops::RangeInclusive<i64>| {
+            readings(node, token).await.iter().filter(|r| range.contains(&r["rssi"].as_i64().unwrap())).count()
+        };
+        assert!(eventually(async || with_rssi(&node, &token, -66..=-66).await == 1).await, "Theengs reports too");
+
+        // Stopped (an upgrade): the broker keeps the node's session and queues the reports.
+        let node = node.stop_keeping_data().await;
+        for i in 0..20 {
+            site.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, format!(r#"{{"tag_mac":"AC233F112233","rssi":-{}}}"#, 40 + i)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let node = node.start_again().await;
+        let token = node.admin_token().await;
+        assert!(eventually(async || with_rssi(&node, &token, -59..=-40).await == 20).await, "every report published while the node was away is stored: {} of 20", with_rssi(&node, &token, -59..=-40).await);
+    }
+}

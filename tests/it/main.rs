@@ -6,6 +6,7 @@ mod mqtt;
 
 mod auth;
 mod broker;
+mod broker_security;
 mod cambus;
 mod cli;
 mod config;
@@ -16,6 +17,7 @@ mod http;
 mod ingest;
 mod openapi;
 mod people;
+mod pipelining;
 mod site;
 mod store_story;
 mod users;

@@ -277,3 +277,53 @@ pub async fn server_closes(stream: &mut tokio::net::TcpStream, wait: Duration) -
         }
     }
 }
+
+/// A SUBSCRIBE of one filter, for raw-socket clients.
+pub fn subscribe_packet(pkid: u16, filter: &str, qos: u8) -> Vec<u8> {
+    let mut body = pkid.to_be_bytes().to_vec();
+    body.extend_from_slice(&(filter.len() as u16).to_be_bytes());
+    body.extend_from_slice(filter.as_bytes());
+    body.push(qos);
+    let mut packet = vec![0x82];
+    encode_length(&mut packet, body.len());
+    packet.extend(body);
+    packet
+}
+
+/// A QoS 1 PUBLISH with packet id `pkid`, for raw-socket clients.
+pub fn publish_qos1_packet(topic: &str, pkid: u16, payload: &[u8]) -> Vec<u8> {
+    let mut packet = vec![0x32];
+    encode_length(&mut packet, 2 + topic.len() + 2 + payload.len());
+    packet.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    packet.extend_from_slice(topic.as_bytes());
+    packet.extend_from_slice(&pkid.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+pub const DISCONNECT_PACKET: [u8; 2] = [0xE0, 0];
+
+/// Reads one MQTT packet from a raw stream: (first byte, body). `None` on close or after
+/// `wait`.
+pub async fn read_packet<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    wait: Duration,
+) -> Option<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let first = stream.read_u8().await.ok()?;
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            let byte = stream.read_u8().await.ok()?;
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await.ok()?;
+        Some((first, body))
+    };
+    tokio::time::timeout(wait, read).await.ok().flatten()
+}
