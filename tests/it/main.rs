@@ -16,6 +16,7 @@ mod http;
 mod ingest;
 mod openapi;
 mod people;
+mod security;
 mod site;
 mod store_story;
 mod users;
