@@ -161,7 +161,7 @@ backend_tests! {
                 }
             }
         }
-        let (_, stored) = app.get(&cam, &root).await;
+        let (_, stored) = app.get(&format!("/api/v1/devices/{}", id(&camera)), &root).await;
         assert_eq!((stored["ip_address"].as_str(), stored["has_password"].as_bool()), (Some("10.0.0.10"), Some(true)), "{stored}");
         // Given again, the password goes with the new address; null clears it.
         let (status, moved) = app.put(&cam, &admin, json!({"ip_address": "10.0.0.12", "password": "camera-pass-4"})).await;
@@ -178,6 +178,7 @@ backend_tests! {
         })
         .await;
         let password = app.admin_password.clone().unwrap();
+        let token = app.admin_token().await;
         let guesses = (0..120).map(|i| login_status(&app.client, &app, "admin@localhost", if i % 2 == 0 { "wrong-1" } else { "wrong-2" }));
         let results = futures_util::future::join_all(guesses).await;
         let evaluated = results.iter().filter(|(s, _)| *s == StatusCode::BAD_REQUEST).count();
@@ -192,7 +193,6 @@ backend_tests! {
         assert_eq!(status, StatusCode::OK, "{value}");
 
         // An administrator unlocks.
-        let token = app.admin_token().await;
         let (status, _) = app.call(Method::POST, "/api/v1/users/1/unlock", Some(&token), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (status, _) = login_status(&app.client, &app, "admin@localhost", &password).await;
@@ -243,7 +243,7 @@ backend_tests! {
         let (op_id, operator) = app.user_token(&admin, "op@example.com", "OPERATOR").await;
         let mut op_stream = Stream::open(&app, &operator).await;
         let mut admin_stream = Stream::open(&app, &admin).await;
-        app.create("/api/v1/support-groups/", &admin, json!({"name": "Night shift"}), StatusCode::CREATED).await;
+        assert_eq!(app.post("/api/v1/support-groups/", &admin, json!({"name": "Night shift"})).await.0, StatusCode::OK);
         let (status, _) = app.call(Method::PATCH, &format!("/api/v1/users/{op_id}"), Some(&admin), Some(json!({"full_name": "Op"}))).await;
         assert_eq!(status, StatusCode::OK);
         app.create("/api/v1/buildings", &admin, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await;
