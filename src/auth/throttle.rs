@@ -163,7 +163,8 @@ impl LoginThrottle {
     pub fn new(max_failures: u32, max_account_failures: u32, window: Duration) -> Self {
         LoginThrottle {
             max_failures: max_failures.max(1),
-            max_account_failures: max_account_failures.max(1),
+            // One address alone must not lock the account for everybody.
+            max_account_failures: max_account_failures.max(max_failures).max(1),
             window,
             state: Mutex::new(Accounts::default()),
         }
