@@ -20,6 +20,7 @@ use super::validate::Checks;
 use crate::auth::{
     PasswordCheck, hash_password_in_background, normalize_email, verify_password_in_background,
 };
+use crate::metrics::HttpRefusal;
 use crate::store::users::{ROLE_ADMIN, User};
 
 const BAD_LOGIN: &str = "E-mail ou senha inválidos";
@@ -90,6 +91,7 @@ async fn login(
     request: Request,
 ) -> ApiResult<Json<TokenResponse>> {
     if !state.login_limiter.check(peer.ip()) {
+        state.metrics.http_refused(HttpRefusal::LoginRateLimited);
         return Err(ApiError::TooManyRequests(TOO_MANY_FROM_ADDRESS.into()));
     }
     let is_form = request
@@ -123,10 +125,10 @@ async fn login(
 
     // Counted as failed before the password is checked: parallel guesses cannot pass the
     // check together.
-    let attempt = state
-        .login_throttle
-        .begin(&email, peer.ip())
-        .ok_or_else(|| ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()))?;
+    let Some(attempt) = state.login_throttle.begin(&email, peer.ip()) else {
+        state.metrics.http_refused(HttpRefusal::LoginLocked);
+        return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
+    };
     let user = state.store.user_by_email(&email).await?;
     let stored = user.as_ref().map(|u| u.hashed_password.clone());
     let check = verify_password_in_background(&password, stored).await?;
@@ -267,10 +269,10 @@ async fn change_password(
     super::users::check_password(&mut checks, "new_password", &body.new_password);
     checks.finish()?;
     // A stolen token must not turn this into a way round the login throttle.
-    let attempt = state
-        .login_throttle
-        .begin(&user.email, peer.ip())
-        .ok_or_else(|| ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()))?;
+    let Some(attempt) = state.login_throttle.begin(&user.email, peer.ip()) else {
+        state.metrics.http_refused(HttpRefusal::LoginLocked);
+        return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
+    };
     let stored = Some(user.hashed_password.clone());
     if !verify_password_in_background(&body.current_password, stored)
         .await?

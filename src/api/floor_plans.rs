@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
 use crate::store::groups::Table;
 use crate::store::site::FloorPlan;
@@ -383,7 +384,13 @@ async fn upload_image(
     if bytes.len() > state.config.media.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge);
     }
-    let image = super::media::store_floor_plan_image(&state.config, id, &bytes).await?;
+    let image = super::media::store_floor_plan_image(&state.config, id, &bytes)
+        .await
+        .inspect_err(|err| {
+            if matches!(err, ApiError::InsufficientStorage(_)) {
+                state.metrics.http_refused(HttpRefusal::MediaQuota);
+            }
+        })?;
     let old_image = plan.image_url.replace(image.url);
     if plan.width.is_none() || plan.height.is_none() {
         plan.width = Some(image.width as f64);

@@ -29,6 +29,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{authenticate, bearer_token};
 use crate::events::Event;
+use crate::metrics::HttpRefusal;
 use crate::store::users::User;
 
 /// How often an open stream checks that its user may still have it.
@@ -226,11 +227,12 @@ async fn stream(
         .1
         .exp;
     let max = state.config.http.max_streams_per_user;
-    let slot = state.streams.open(user.id, max).ok_or_else(|| {
-        ApiError::TooManyRequests(format!(
+    let Some(slot) = state.streams.open(user.id, max) else {
+        state.metrics.http_refused(HttpRefusal::StreamLimit);
+        return Err(ApiError::TooManyRequests(format!(
             "Too many live streams open for this user (at most {max}); close one first"
-        ))
-    })?;
+        )));
+    };
     tracing::debug!(user_id = user.id, "live stream opened");
     let left = u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
     let wanted: Option<Vec<String>> = query.types.map(|t| {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use securityvision::metrics::HttpRefusal;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -185,6 +186,7 @@ backend_tests! {
         let refused = results.iter().filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS).count();
         assert!(evaluated <= 10, "{evaluated} guesses were checked, the limit is 10");
         assert_eq!(evaluated + refused, 120, "{results:?}");
+        assert_eq!(app.metrics().http_refusals(HttpRefusal::LoginLocked), refused as u64);
 
         // The attacker's address is locked out of the account; the real user elsewhere is not.
         let (status, _) = login_status(&app.client, &app, "admin@localhost", &password).await;
@@ -232,6 +234,7 @@ backend_tests! {
         let (status, value) = login_status(&app.client, &app, "nobody@example.com", "whatever-1").await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even right passwords count: {value}");
         assert!(detail(&value).contains("address"), "{value}");
+        assert_eq!(app.metrics().http_refusals(HttpRefusal::LoginRateLimited), 1);
         let (status, _) = login_status(&app.client_from("127.0.0.2"), &app, "admin@localhost", &password).await;
         assert_eq!(status, StatusCode::OK, "another address has its own budget");
     }
@@ -299,6 +302,7 @@ backend_tests! {
         let (status, value) = app.get("/api/v1/stream", &operator).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{value}");
         assert!(detail(&value).contains("at most 2"), "{value}");
+        assert_eq!(app.metrics().http_refusals(HttpRefusal::StreamLimit), 1);
         let _admins = Stream::open(&app, &admin).await;
     }
 
@@ -422,6 +426,7 @@ backend_tests! {
         let (status, value) = upload(&app, &token, plan_b, big.clone()).await;
         assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{value}");
         assert!(detail(&value).contains("media.quota_bytes"), "{value}");
+        assert_eq!(app.metrics().http_refusals(HttpRefusal::MediaQuota), 1);
         assert_eq!(app.delete(&format!("/api/v1/floor-plans/{plan_a}"), &token).await, StatusCode::NO_CONTENT);
         assert_eq!(upload(&app, &token, plan_b, big).await.0, StatusCode::OK, "deleting frees the quota");
     }
