@@ -18,15 +18,14 @@ pub const GATEWAY_PASSWORD_FILE: &str = "initial-mqtt-gateway-password";
 /// Username of the MQTT credential the first start creates for the site's gateways.
 pub const FIRST_GATEWAY_USERNAME: &str = "gateway";
 
-/// Creates the data directory (mode 0700) if it is missing.
+/// Creates the data directory if it is missing and makes it the owner's only (mode 0700,
+/// whatever the umask, also when it already existed): it holds the database, the keys
+/// and the generated passwords.
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating data directory {}", dir.display()))?;
-        set_mode(dir, 0o700)?;
-    }
-    Ok(())
+    crate::store::create_private_dir(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    set_mode(dir, 0o700)
 }
 
 /// The JWT signing key: the configured one, else the one kept in the data directory,

@@ -130,18 +130,18 @@ pub struct MigrateArgs {
 pub struct SeedArgs {
     /// Create the demo site instead (a building, two floors with drawn plans, placed
     /// gateways and cameras, people with the tags that `simulate` moves)
-    #[arg(long, conflicts_with_all = ["admin_email", "admin_password"])]
+    #[arg(long, conflicts_with_all = ["admin_email", "admin_password", "admin_password_file"])]
     pub demo: bool,
     /// E-mail of the administrator to create [default: auth.admin_email]
     #[arg(long, value_name = "EMAIL")]
     pub admin_email: Option<String>,
-    /// Its password; generated and printed when absent
-    #[arg(
-        long,
-        env = "SV_ADMIN_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true
-    )]
+    /// File holding its password (first line), or `-` for standard input. Without it (or
+    /// SV_ADMIN_PASSWORD) a password is generated into <data_dir>/seed-admin-password
+    #[arg(long, value_name = "PATH", conflicts_with = "admin_password")]
+    pub admin_password_file: Option<PathBuf>,
+    /// Its password (visible to other local users in the process list: prefer
+    /// --admin-password-file or SV_ADMIN_PASSWORD)
+    #[arg(long, value_name = "PASSWORD")]
     pub admin_password: Option<String>,
     /// Its full name
     #[arg(long, value_name = "NAME", default_value = "Administrator")]

@@ -188,13 +188,14 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
     }
     let email_text = args
         .admin_email
+        .clone()
         .unwrap_or_else(|| config.auth.admin_email.clone());
     let email = normalize_email(&email_text)
         .with_context(|| format!("{email_text:?} is not an e-mail address"))?;
     if store.user_by_email(&email).await?.is_some() {
         anyhow::bail!("a user with e-mail {email} already exists");
     }
-    let (password, generated) = match args.admin_password {
+    let (password, generated) = match admin_password(&args)? {
         Some(p) if p.chars().count() >= 8 => (p, false),
         Some(_) => anyhow::bail!("the admin password must have at least 8 characters"),
         None => (random_secret(18), true),
@@ -223,8 +224,49 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
         .await?;
     println!("created administrator {email}");
     if generated {
-        println!("password: {password}");
+        let file = config.data_dir.join(SEED_PASSWORD_FILE);
+        bootstrap::write_private_file(&file, &format!("{password}\n"))?;
+        // Only on a terminal: a password on stdout ends up in logs and CI output.
+        if std::io::stdout().is_terminal() {
+            println!("password (shown once): {password}");
+        }
+        println!(
+            "its password is in {} (mode 0600); log in, change it, delete that file",
+            file.display()
+        );
     }
     store.close().await;
     Ok(())
+}
+
+/// Where `seed` writes the password it generates.
+const SEED_PASSWORD_FILE: &str = "seed-admin-password";
+
+/// The administrator's password for `seed`: from `--admin-password-file` (`-`: standard
+/// input), `--admin-password` (with a warning: other local users see it in the process
+/// list) or `SV_ADMIN_PASSWORD`; `None` to generate one.
+fn admin_password(args: &SeedArgs) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &args.admin_password_file {
+        let text = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("reading the admin password from standard input")?;
+            text
+        } else {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the admin password from {}", path.display()))?
+        };
+        let password = text.lines().next().unwrap_or_default().to_string();
+        return Ok(Some(password));
+    }
+    if let Some(password) = &args.admin_password {
+        eprintln!(
+            "securityvision: warning: --admin-password is visible to other local users (process \
+             list, shell history); prefer --admin-password-file or SV_ADMIN_PASSWORD"
+        );
+        return Ok(Some(password.clone()));
+    }
+    Ok(std::env::var("SV_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty()))
 }

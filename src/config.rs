@@ -132,6 +132,8 @@ pub struct MediaConfig {
     pub root: Option<PathBuf>,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: usize,
+    /// Bytes all stored uploads may take together; an upload beyond it is refused (507).
+    pub quota_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,6 +153,7 @@ impl Default for MediaConfig {
         MediaConfig {
             root: None,
             max_upload_bytes: 10 * 1024 * 1024,
+            quota_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -196,6 +199,11 @@ pub struct HttpConfig {
     /// Serve the web console from this directory instead of the copy embedded in the
     /// binary (for console development: `npm run build` and reload).
     pub console_dir: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers before its connection is closed
+    /// (slow-header attacks).
+    pub header_read_timeout_seconds: u64,
+    /// Live streams (`/api/v1/stream`) one user may hold open at once.
+    pub max_streams_per_user: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -217,10 +225,16 @@ pub struct AuthConfig {
     pub bootstrap_admin: bool,
     /// E-mail of the administrator created on the first start of an empty database.
     pub admin_email: String,
-    /// Failed logins per e-mail address within `login_lockout_minutes` before further
-    /// attempts are refused (HTTP 429).
+    /// Failed logins against one account from one address within `login_lockout_minutes`
+    /// before that address is locked out of that account (HTTP 429); the lockout lasts
+    /// `login_lockout_minutes`, doubling with each repeat.
     pub max_failed_logins: u32,
     pub login_lockout_minutes: u32,
+    /// Failed logins against one account from all addresses together before the account
+    /// itself is locked (an administrator can unlock it); never below `max_failed_logins`.
+    pub max_failed_logins_per_account: u32,
+    /// Login attempts one address may make per minute, whatever their outcome (0: no limit).
+    pub login_attempts_per_minute: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -375,6 +389,8 @@ impl Default for HttpConfig {
             shutdown_grace_seconds: 10,
             metrics_token: None,
             console_dir: None,
+            header_read_timeout_seconds: 20,
+            max_streams_per_user: 8,
         }
     }
 }
@@ -397,6 +413,8 @@ impl Default for AuthConfig {
             admin_email: "admin@localhost".into(),
             max_failed_logins: 10,
             login_lockout_minutes: 15,
+            max_failed_logins_per_account: 50,
+            login_attempts_per_minute: 60,
         }
     }
 }
@@ -474,6 +492,11 @@ impl std::fmt::Debug for AuthConfig {
             .field("admin_email", &self.admin_email)
             .field("max_failed_logins", &self.max_failed_logins)
             .field("login_lockout_minutes", &self.login_lockout_minutes)
+            .field(
+                "max_failed_logins_per_account",
+                &self.max_failed_logins_per_account,
+            )
+            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .finish()
     }
 }
@@ -529,6 +552,21 @@ const ENV_KEYS: &[EnvKey] = &[
         secret: false,
     },
     EnvKey {
+        key: "http.header_read_timeout_seconds",
+        names: &["SV_HTTP_HEADER_READ_TIMEOUT_SECONDS"],
+        secret: false,
+    },
+    EnvKey {
+        key: "http.max_streams_per_user",
+        names: &["SV_HTTP_MAX_STREAMS_PER_USER"],
+        secret: false,
+    },
+    EnvKey {
+        key: "media.quota_bytes",
+        names: &["SV_MEDIA_QUOTA_BYTES"],
+        secret: false,
+    },
+    EnvKey {
         key: "database.url",
         names: &["SV_DATABASE_URL", "DATABASE_URL"],
         secret: true,
@@ -570,6 +608,16 @@ const ENV_KEYS: &[EnvKey] = &[
     EnvKey {
         key: "auth.login_lockout_minutes",
         names: &["SV_LOGIN_LOCKOUT_MINUTES"],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.max_failed_logins_per_account",
+        names: &["SV_MAX_FAILED_LOGINS_PER_ACCOUNT"],
+        secret: false,
+    },
+    EnvKey {
+        key: "auth.login_attempts_per_minute",
+        names: &["SV_LOGIN_ATTEMPTS_PER_MINUTE"],
         secret: false,
     },
     EnvKey {
@@ -944,6 +992,24 @@ impl Config {
                     invalid("http.shutdown_grace_seconds", "a whole number of seconds")
                 })?
             }
+            "http.header_read_timeout_seconds" => {
+                self.http.header_read_timeout_seconds = value.parse().map_err(|_| {
+                    invalid(
+                        "http.header_read_timeout_seconds",
+                        "a whole number of seconds, 1 to 300",
+                    )
+                })?
+            }
+            "http.max_streams_per_user" => {
+                self.http.max_streams_per_user = value.parse().map_err(|_| {
+                    invalid("http.max_streams_per_user", "a whole number, 1 or more")
+                })?
+            }
+            "media.quota_bytes" => {
+                self.media.quota_bytes = value
+                    .parse()
+                    .map_err(|_| invalid("media.quota_bytes", "a whole number of bytes"))?
+            }
             "database.url" => self.database.url = optional(value),
             "database.max_connections" => {
                 self.database.max_connections = value
@@ -972,6 +1038,22 @@ impl Config {
             "auth.login_lockout_minutes" => {
                 self.auth.login_lockout_minutes = value.parse().map_err(|_| {
                     invalid("auth.login_lockout_minutes", "a whole number of minutes")
+                })?
+            }
+            "auth.max_failed_logins_per_account" => {
+                self.auth.max_failed_logins_per_account = value.parse().map_err(|_| {
+                    invalid(
+                        "auth.max_failed_logins_per_account",
+                        "a whole number, 1 or more",
+                    )
+                })?
+            }
+            "auth.login_attempts_per_minute" => {
+                self.auth.login_attempts_per_minute = value.parse().map_err(|_| {
+                    invalid(
+                        "auth.login_attempts_per_minute",
+                        "a whole number (0: no limit)",
+                    )
                 })?
             }
             "mqtt.listen" => {
@@ -1347,6 +1429,21 @@ impl Config {
             let v = self.media.max_upload_bytes.to_string();
             return Err(invalid("media.max_upload_bytes", &v, "at least 1024 bytes"));
         }
+        if !(1..=300).contains(&self.http.header_read_timeout_seconds) {
+            let v = self.http.header_read_timeout_seconds.to_string();
+            return Err(invalid("http.header_read_timeout_seconds", &v, "1 to 300"));
+        }
+        if self.http.max_streams_per_user == 0 {
+            return Err(invalid("http.max_streams_per_user", "0", "1 or more"));
+        }
+        if self.media.quota_bytes < self.media.max_upload_bytes as u64 {
+            let v = self.media.quota_bytes.to_string();
+            return Err(invalid(
+                "media.quota_bytes",
+                &v,
+                "at least media.max_upload_bytes",
+            ));
+        }
         if self.auth.max_failed_logins == 0 {
             return Err(invalid("auth.max_failed_logins", "0", "1 or more"));
         }
@@ -1461,25 +1558,90 @@ impl DatabaseKind {
     }
 }
 
-/// Hides the password of a URL such as `postgres://user:pw@host/db`.
+/// Hides the secrets of a URL: the password of `postgres://user:pw@host/db`, and the value
+/// of query parameters that hold one (`?password=`, `sslpassword=`, `token=`, `secret=`,
+/// `api_key=`, …).
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (prefix, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    // A `?` before the `@` means the `@` is in the query, not after a user name.
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) if !userinfo.contains('?') => (Some(userinfo), host),
+        _ => (None, authority),
     };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:{REDACTED}@{host}{path}")
-            } else {
-                url.to_string()
-            }
+    let mut out = prefix;
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => out.push_str(&format!("{user}:{REDACTED}@")),
+            None => out.push_str(&format!("{userinfo}@")),
         }
-        None => url.to_string(),
+    }
+    let location = format!("{host}{path}");
+    match location.split_once('?') {
+        Some((before, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if is_secret_parameter(key) => format!("{key}={REDACTED}"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            out.push_str(&format!("{before}?{}", query.join("&")));
+        }
+        None => out.push_str(&location),
+    }
+    out
+}
+
+fn is_secret_parameter(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords_wherever_they_are() {
+        let cases = [
+            ("postgres://sv:pw@db/sv", "postgres://sv:***@db/sv"),
+            ("postgres://sv@db/sv", "postgres://sv@db/sv"),
+            ("sqlite://data/sv.db", "sqlite://data/sv.db"),
+            (
+                "postgres://db/sv?user=sv&password=pw&sslmode=require",
+                "postgres://db/sv?user=sv&password=***&sslmode=require",
+            ),
+            (
+                "postgres://sv:pw@db?sslpassword=k&application_name=x",
+                "postgres://sv:***@db?sslpassword=***&application_name=x",
+            ),
+            (
+                "postgres://db?user=a@b&Password=pw",
+                "postgres://db?user=a@b&Password=***",
+            ),
+            (
+                "https://h/x?token=t&api_key=k",
+                "https://h/x?token=***&api_key=***",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown.replace("***", REDACTED), "{url}");
+        }
     }
 }
 

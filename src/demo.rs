@@ -154,22 +154,24 @@ async fn add_plan(
     width_m: f64,
     height_m: f64,
 ) -> anyhow::Result<FloorPlan> {
-    let png = draw_plan(width_m, height_m);
-    let image = crate::api::media::store_floor_plan_image(config, &png)
-        .await
-        .map_err(|e| anyhow::anyhow!("storing the plan image: {e}"))?;
-    Ok(store
+    let mut plan = store
         .insert_floor_plan(&FloorPlan {
             floor_id,
             name: name.into(),
-            image_url: Some(image.url),
-            width: Some(image.width as f64),
-            height: Some(image.height as f64),
             width_m: Some(width_m),
             height_m: Some(height_m),
             ..Default::default()
         })
-        .await?)
+        .await?;
+    // The image's name carries the plan's id: stored once the plan exists.
+    let png = draw_plan(width_m, height_m);
+    let image = crate::api::media::store_floor_plan_image(config, plan.id, &png)
+        .await
+        .map_err(|e| anyhow::anyhow!("storing the plan image: {e}"))?;
+    plan.image_url = Some(image.url);
+    plan.width = Some(image.width as f64);
+    plan.height = Some(image.height as f64);
+    Ok(store.update_floor_plan(&plan).await?)
 }
 
 fn gateway(mac: &str, x: f64, y: f64) -> Device {

@@ -72,6 +72,37 @@ impl Refusal {
     }
 }
 
+/// Why the HTTP API refused a request under one of its limits; each has its own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRefusal {
+    /// Too many login attempts from one address.
+    LoginRateLimited,
+    /// A login on a locked account, or from an address locked out of it.
+    LoginLocked,
+    /// A user already holding `http.max_streams_per_user` live streams.
+    StreamLimit,
+    /// An upload beyond `media.quota_bytes`.
+    MediaQuota,
+}
+
+impl HttpRefusal {
+    const ALL: [HttpRefusal; 4] = [
+        HttpRefusal::LoginRateLimited,
+        HttpRefusal::LoginLocked,
+        HttpRefusal::StreamLimit,
+        HttpRefusal::MediaQuota,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            HttpRefusal::LoginRateLimited => "login_rate_limited",
+            HttpRefusal::LoginLocked => "login_locked",
+            HttpRefusal::StreamLimit => "stream_limit",
+            HttpRefusal::MediaQuota => "media_quota",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     pub mqtt_connections: AtomicI64,
@@ -122,6 +153,7 @@ pub struct Metrics {
     pub cambus_publishes: AtomicU64,
     pub cambus_publish_failures: AtomicU64,
     pub cambus_publish_pending: AtomicI64,
+    http_refusals: [AtomicU64; 4],
 }
 
 impl Metrics {
@@ -147,6 +179,14 @@ impl Metrics {
 
     pub fn refusals(&self, why: Refusal) -> u64 {
         self.refusals[why as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn http_refused(&self, why: HttpRefusal) {
+        self.http_refusals[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn http_refusals(&self, why: HttpRefusal) -> u64 {
+        self.http_refusals[why as usize].load(Ordering::Relaxed)
     }
 
     pub fn render(&self) -> String {
@@ -358,6 +398,15 @@ impl Metrics {
             ),
             "reason",
             Refusal::ALL.map(|why| (why.label(), self.refusals(why))),
+        );
+        labelled(
+            &mut out,
+            (
+                "sv_http_refused_total",
+                "HTTP requests refused by the API's limits, by reason.",
+            ),
+            "reason",
+            HttpRefusal::ALL.map(|why| (why.label(), self.http_refusals(why))),
         );
         out
     }

@@ -4,20 +4,25 @@
 //! (everything acknowledged is in the ingest queue by then), drain the queue, close the
 //! store.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::ServiceExt;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
 use tower::util::MapRequestLayer;
+use tower::{Layer, ServiceExt};
 
 use crate::api::{self, AppState};
-use crate::auth::{LoginThrottle, TokenKeys};
+use crate::auth::{AddressRateLimiter, LoginThrottle, TokenKeys};
 use crate::bootstrap::{self, FirstAdmin};
 use crate::broker::{self, Broker};
 use crate::cambus::collector::Collector;
@@ -84,8 +89,10 @@ impl App {
         let first_gateway = bootstrap::ensure_first_gateway_credential(&store, &config).await?;
         let throttle = LoginThrottle::new(
             config.auth.max_failed_logins,
+            config.auth.max_failed_logins_per_account,
             Duration::from_secs(u64::from(config.auth.login_lockout_minutes) * 60),
         );
+        let login_limiter = AddressRateLimiter::new(config.auth.login_attempts_per_minute);
         let secrets = crate::secrets::SecretBox::load_or_create(&config.data_dir)?;
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);
         let (cambus_handle, cambus_commands) = CambusHandle::new();
@@ -94,6 +101,8 @@ impl App {
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             login_throttle: Arc::new(throttle),
+            login_limiter: Arc::new(login_limiter),
+            streams: Default::default(),
             events: crate::events::EventBus::new(1024),
             secrets,
             metrics: Arc::new(crate::metrics::Metrics::default()),
@@ -201,12 +210,10 @@ impl App {
         let store = state.store.clone();
         let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
         let app = MapRequestLayer::new(trim_trailing_slash).layer(api::router(state));
-        let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
         let http_addr = listener.local_addr()?;
         tracing::info!(address = %http_addr, "HTTP API listening");
-        let stopping = shutdown.clone();
-        let server = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { stopping.cancelled().await });
+        let header_timeout = Duration::from_secs(config.http.header_read_timeout_seconds);
+        let server = serve_http(listener, app, shutdown.clone(), header_timeout);
 
         // A dead MQTT router stops the whole appliance, with an error.
         let router_failed = broker
@@ -223,9 +230,9 @@ impl App {
             }
         });
         let task = tokio::spawn(async move {
-            let mut server = std::pin::pin!(server.into_future());
+            let mut server = std::pin::pin!(server);
             tokio::select! {
-                result = &mut server => result.context("HTTP server failed")?,
+                () = &mut server => {}
                 _ = shutdown.cancelled() => {
                     if tokio::time::timeout(grace, &mut server).await.is_err() {
                         tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway");
@@ -274,6 +281,61 @@ impl App {
     ) -> anyhow::Result<()> {
         self.start(listener, shutdown).await?.wait().await
     }
+}
+
+/// Serves HTTP/1.1 on `listener` until `stopping` is cancelled, then waits for the open
+/// connections to finish their requests. A connection that has not sent a request's
+/// headers within `header_timeout` is closed (slow-header attacks would otherwise hold
+/// connections, and memory, for ever). Handlers see the peer as `ConnectInfo<SocketAddr>`.
+async fn serve_http<S>(
+    listener: TcpListener,
+    app: S,
+    stopping: CancellationToken,
+    header_timeout: Duration,
+) where
+    S: tower::Service<Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, typically: let some connections end.
+                    tracing::warn!(error = %err, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopping.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app
+            .clone()
+            .map_request(move |request: axum::http::Request<Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// `/x` and `/x/` reach the same route, as the original's clients expect. The docs page

@@ -1,8 +1,10 @@
 //! `/auth`: login (JSON body or OAuth2 password form), first-admin signup, the caller's own
 //! profile and password.
 
+use std::net::SocketAddr;
+
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,16 +14,19 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
-use super::extract::{ApiJson, AuthUser, INACTIVE_USER, parse_json};
+use super::extract::{ApiJson, INACTIVE_USER, SessionUser, parse_json};
 use super::users::{UserCreate, UserRead, new_user_from};
 use super::validate::Checks;
 use crate::auth::{
     PasswordCheck, hash_password_in_background, normalize_email, verify_password_in_background,
 };
+use crate::metrics::HttpRefusal;
 use crate::store::users::{ROLE_ADMIN, User};
 
 const BAD_LOGIN: &str = "E-mail ou senha inválidos";
 const TOO_MANY_ATTEMPTS: &str = "Muitas tentativas de login. Tente novamente mais tarde.";
+const TOO_MANY_FROM_ADDRESS: &str =
+    "Too many login attempts from this address. Try again in a minute.";
 const SIGNUP_CLOSED: &str = "Signup desabilitado. Apenas admins podem criar usuários.";
 pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
 
@@ -76,11 +81,19 @@ fn token_response(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "Refused", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts on this account, or too many attempts from this address", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
 )]
-async fn login(State(state): State<AppState>, request: Request) -> ApiResult<Json<TokenResponse>> {
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> ApiResult<Json<TokenResponse>> {
+    if !state.login_limiter.check(peer.ip()) {
+        state.metrics.http_refused(HttpRefusal::LoginRateLimited);
+        return Err(ApiError::TooManyRequests(TOO_MANY_FROM_ADDRESS.into()));
+    }
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -110,22 +123,24 @@ async fn login(State(state): State<AppState>, request: Request) -> ApiResult<Jso
         ))
     })?;
 
-    if state.login_throttle.is_locked(&email) {
+    // Counted as failed before the password is checked: parallel guesses cannot pass the
+    // check together.
+    let Some(attempt) = state.login_throttle.begin(&email, peer.ip()) else {
+        state.metrics.http_refused(HttpRefusal::LoginLocked);
         return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
-    }
+    };
     let user = state.store.user_by_email(&email).await?;
     let stored = user.as_ref().map(|u| u.hashed_password.clone());
     let check = verify_password_in_background(&password, stored).await?;
     let Some(user) = user.filter(|_| check.is_valid()) else {
-        state.login_throttle.record_failure(&email);
-        tracing::info!(email = %email, "failed login");
+        tracing::info!(email = %email, address = %peer.ip(), "failed login");
         return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
+    state.login_throttle.succeeded(attempt);
     // The original issued tokens to deactivated users; we refuse at the door.
     if !user.is_active {
         return Err(ApiError::BadRequest(INACTIVE_USER.into()));
     }
-    state.login_throttle.record_success(&email);
     if check == PasswordCheck::ValidLegacy {
         upgrade_legacy_hash(&state, &user, password).await;
     }
@@ -217,7 +232,7 @@ async fn signup(
     ),
     security(("bearer" = [])),
 )]
-async fn me(AuthUser(user): AuthUser) -> Json<UserRead> {
+async fn me(SessionUser(user): SessionUser) -> Json<UserRead> {
     Json(UserRead::from(&user))
 }
 
@@ -240,17 +255,24 @@ struct ChangePassword {
         (status = 200, body = TokenResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        (status = 429, description = "Too many wrong current passwords", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 async fn change_password(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    SessionUser(user): SessionUser,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     let mut checks = Checks::new();
     super::users::check_password(&mut checks, "new_password", &body.new_password);
     checks.finish()?;
+    // A stolen token must not turn this into a way round the login throttle.
+    let Some(attempt) = state.login_throttle.begin(&user.email, peer.ip()) else {
+        state.metrics.http_refused(HttpRefusal::LoginLocked);
+        return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
+    };
     let stored = Some(user.hashed_password.clone());
     if !verify_password_in_background(&body.current_password, stored)
         .await?
@@ -262,6 +284,7 @@ async fn change_password(
             "the current password is wrong",
         )));
     }
+    state.login_throttle.succeeded(attempt);
     let hash = hash_password_in_background(&body.new_password).await?;
     let updated = state
         .store
@@ -283,5 +306,10 @@ async fn change_password(
             json!({}),
         )
         .await?;
+    state.events.publish(
+        "USER_UPDATED",
+        Some(user.id),
+        json!({"user_id": user.id, "fields": ["password"]}),
+    );
     Ok((StatusCode::OK, Json(token_response(&state, &updated)?)))
 }

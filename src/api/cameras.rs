@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::or_404;
 use super::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, FlexibleDateTime};
 use crate::cambus::collector::{CameraEventInput, EventRecorder};
 use crate::cambus::publisher::SiteNames;
@@ -202,6 +202,7 @@ struct UplinkQueued {
         (status = 200, body = UplinkQueued),
         (status = 400, description = "Fields the uplink needs are empty", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
         (status = 404, description = "Not a camera, or not start/stop", body = ErrorBody),
         (status = 503, description = "The broker did not take the command", body = ErrorBody),
     ),
@@ -209,7 +210,7 @@ struct UplinkQueued {
 )]
 async fn uplink(
     State(state): State<AppState>,
-    _: AuthUser,
+    _: AdminUser,
     ApiPath((id, action)): ApiPath<(i64, String)>,
 ) -> ApiResult<Json<UplinkQueued>> {
     if action != "start" && action != "stop" {

@@ -477,6 +477,35 @@ async fn check_camera_topic(state: &AppState, d: &Device) -> ApiResult<()> {
     }
 }
 
+/// The fields that say where a device's password is used (the address the collector logs
+/// in to with it).
+const CREDENTIAL_TARGET: &[&str] = &["ip_address", "port", "rtsp_url"];
+
+/// The credential and uplink fields `after` changes: who holds them can read the camera's
+/// password (by pointing it elsewhere) or send its video anywhere, so only administrators
+/// change them.
+fn credential_changes(before: &Device, after: &Device) -> Vec<&'static str> {
+    [
+        ("ip_address", before.ip_address != after.ip_address),
+        ("port", before.port != after.port),
+        ("rtsp_url", before.rtsp_url != after.rtsp_url),
+        ("username", before.username != after.username),
+        (
+            "password",
+            before.password_encrypted != after.password_encrypted,
+        ),
+        ("proxy_path", before.proxy_path != after.proxy_path),
+        ("central_path", before.central_path != after.central_path),
+        (
+            "central_media_mtx_ip",
+            before.central_media_mtx_ip != after.central_media_mtx_ip,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
+}
+
 /// Validates `body` against `d` (a new or a stored device) and saves the result.
 async fn save(
     state: &AppState,
@@ -490,8 +519,28 @@ async fn save(
     if creating && body.name.is_absent() {
         checks.push("name", "missing", "Field required");
     }
+    let before = d.clone();
+    let password_given = !body.password.is_absent();
     body.apply_location(&mut d);
     body.apply(&mut d, state, &mut checks);
+    let changed = credential_changes(&before, &d);
+    if !changed.is_empty() && !user.is_admin() {
+        return Err(ApiError::Forbidden(format!(
+            "Only administrators may set a device's credentials and where its video goes ({})",
+            changed.join(", ")
+        )));
+    }
+    if before.password_encrypted.is_some()
+        && !password_given
+        && changed.iter().any(|f| CREDENTIAL_TARGET.contains(f))
+    {
+        checks.push(
+            "password",
+            "missing",
+            "give the password again (or null to clear it) when ip_address, port or rtsp_url \
+             change: the stored password is never sent to a new address",
+        );
+    }
     checks.finish()?;
     resolve_location(state, &mut d, fields.plan, fields.floor, fields.building).await?;
     check_camera_topic(state, &d).await?;
@@ -623,6 +672,7 @@ async fn list_cameras(
     responses(
         (status = 201, body = DeviceRead),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
         (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
@@ -651,6 +701,7 @@ async fn create(
     responses(
         (status = 201, body = DeviceRead),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
         (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
@@ -708,6 +759,7 @@ async fn read(
         (status = 200, body = DeviceRead),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
+        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
         (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
@@ -738,6 +790,7 @@ async fn update(
         (status = 400, description = "Not a camera", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
+        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
         (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),

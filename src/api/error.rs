@@ -52,6 +52,8 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -91,6 +93,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,12 +103,17 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => ApiError::NotFound("Not found".into()),
+            // The database's text names tables, columns and constraints: logged, never sent.
             StoreError::Conflict(what) => {
-                ApiError::Conflict(format!("A record with this value already exists ({what})"))
+                tracing::info!(constraint = %what, "refused: duplicate value");
+                ApiError::Conflict("A record with this value already exists".into())
             }
-            StoreError::ForeignKey(what) => ApiError::Conflict(format!(
-                "The record references, or is referenced by, another record ({what})"
-            )),
+            StoreError::ForeignKey(what) => {
+                tracing::info!(constraint = %what, "refused: reference violation");
+                ApiError::Conflict(
+                    "The record references, or is referenced by, another record".into(),
+                )
+            }
             other => ApiError::Internal(other.into()),
         }
     }
@@ -146,5 +154,39 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conflicts_never_show_the_database_text() {
+        let leaks = [
+            StoreError::Conflict("UNIQUE constraint failed: tags.mac_address".into()),
+            StoreError::Conflict("tags_mac_address_key".into()),
+            StoreError::ForeignKey("FOREIGN KEY constraint failed".into()),
+            StoreError::ForeignKey("devices_floor_plan_id_fkey".into()),
+        ];
+        for err in leaks {
+            let response = ApiError::from(err).into_response();
+            assert_eq!(response.status(), StatusCode::CONFLICT);
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body = String::from_utf8_lossy(&body).to_lowercase();
+            for word in [
+                "unique",
+                "foreign",
+                "constraint",
+                "tags",
+                "devices",
+                "_key",
+                "fkey",
+            ] {
+                assert!(!body.contains(word), "{body}");
+            }
+        }
     }
 }

@@ -159,9 +159,11 @@ const NOT_AUTHENTICATED: &str = "Not authenticated";
 const INVALID_CREDENTIALS: &str = "Não foi possível validar as credenciais";
 pub const INACTIVE_USER: &str = "Usuário inativo";
 const NOT_ADMIN: &str = "Permissão insuficiente para acessar este recurso.";
+pub const MUST_CHANGE_PASSWORD: &str = "Password change required: set a new password with \
+     POST /api/v1/auth/change-password before using the API";
 
 /// The caller, authenticated by a bearer token: an existing, active user whose token was
-/// issued after its last password change.
+/// issued after its last password change, and who has no pending forced password change.
 pub struct AuthUser(pub User);
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -174,6 +176,23 @@ impl FromRequestParts<AppState> for AuthUser {
         let token =
             bearer_token(parts).ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))?;
         authenticate(state, token).await.map(AuthUser)
+    }
+}
+
+/// Like [`AuthUser`], but also a user who must change their password first: only for
+/// `/auth/me` and `/auth/change-password`.
+pub struct SessionUser(pub User);
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token =
+            bearer_token(parts).ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))?;
+        session_user(state, token).await.map(SessionUser)
     }
 }
 
@@ -190,9 +209,19 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The user a token belongs to, allowed to use the API: [`session_user`], refused (403)
+/// while a password change is pending (a generated or reset password).
+pub async fn authenticate(state: &AppState, token: &str) -> Result<User, ApiError> {
+    let user = session_user(state, token).await?;
+    if user.must_change_password {
+        return Err(ApiError::Forbidden(MUST_CHANGE_PASSWORD.into()));
+    }
+    Ok(user)
+}
+
 /// The user a token belongs to: an existing, active user whose token was issued after
 /// its last password change or deactivation.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<User, ApiError> {
+pub async fn session_user(state: &AppState, token: &str) -> Result<User, ApiError> {
     let invalid = || ApiError::Unauthorized(INVALID_CREDENTIALS.into());
     let (user_id, claims) = state.tokens.verify(token).map_err(|_| invalid())?;
     let user = match state.store.user_by_id(user_id).await {

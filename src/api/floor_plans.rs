@@ -15,11 +15,14 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
 use crate::store::groups::Table;
 use crate::store::site::FloorPlan;
 
 const NOT_FOUND: &str = "Floor plan not found";
+const FOREIGN_IMAGE: &str = "a /media/ image must be uploaded for this plan \
+     (POST /floor-plans/{id}/image); other URLs point at images hosted elsewhere";
 
 pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     let (schemas, paths, upload) = routes!(upload_image);
@@ -162,6 +165,13 @@ async fn create(
     };
     let mut checks = Checks::new();
     check(&mut checks, &new);
+    if new
+        .image_url
+        .as_deref()
+        .is_some_and(|url| super::media::is_ours(&state, url))
+    {
+        checks.push("image_url", "value_error", FOREIGN_IMAGE);
+    }
     checks.finish()?;
     require(&state, Table::Floor, "floor_id", Some(new.floor_id)).await?;
     let p = state.store.insert_floor_plan(&new).await?;
@@ -238,11 +248,19 @@ async fn update(
     body.height_m.apply_to_option(&mut p.height_m);
     body.description.apply_to_option(&mut p.description);
     check(&mut checks, &p);
+    if p.image_url != old_image
+        && p.image_url.as_deref().is_some_and(|url| {
+            super::media::is_ours(&state, url) && !super::media::belongs_to(&state, url, id)
+        })
+    {
+        checks.push("image_url", "value_error", FOREIGN_IMAGE);
+    }
     checks.finish()?;
     require(&state, Table::Floor, "floor_id", Some(p.floor_id)).await?;
     let p = state.store.update_floor_plan(&p).await?;
     if old_image != p.image_url {
-        super::media::remove_images(&state, old_image.as_slice()).await;
+        let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
+        super::media::remove_images(&state, &released).await;
     }
     record(
         &state,
@@ -337,6 +355,7 @@ async fn devices(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
         (status = 413, description = "Larger than media.max_upload_bytes", body = ErrorBody),
+        (status = 507, description = "The media quota (media.quota_bytes) is used up", body = ErrorBody),
         (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
     security(("bearer" = [])),
@@ -365,14 +384,21 @@ async fn upload_image(
     if bytes.len() > state.config.media.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge);
     }
-    let image = super::media::store_floor_plan_image(&state.config, &bytes).await?;
+    let image = super::media::store_floor_plan_image(&state.config, id, &bytes)
+        .await
+        .inspect_err(|err| {
+            if matches!(err, ApiError::InsufficientStorage(_)) {
+                state.metrics.http_refused(HttpRefusal::MediaQuota);
+            }
+        })?;
     let old_image = plan.image_url.replace(image.url);
     if plan.width.is_none() || plan.height.is_none() {
         plan.width = Some(image.width as f64);
         plan.height = Some(image.height as f64);
     }
     let plan = state.store.update_floor_plan(&plan).await?;
-    super::media::remove_images(&state, old_image.as_slice()).await;
+    let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
+    super::media::remove_images(&state, &released).await;
     record(
         &state,
         &user,

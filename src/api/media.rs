@@ -4,9 +4,10 @@
 //!
 //! `/media` is public, as in the original: browsers load plan images with `<img>`, which
 //! sends no bearer token. Names are 128-bit random, so a file can only be fetched by who was
-//! given its URL.
+//! given its URL. A name starts with the id of the plan it was uploaded for: a plan only
+//! ever points at (and deletes) its own files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -25,8 +26,13 @@ pub struct StoredImage {
     pub height: usize,
 }
 
-/// Checks that `bytes` is a PNG, JPEG or WebP image and writes it under a new name.
-pub async fn store_floor_plan_image(config: &Config, bytes: &[u8]) -> ApiResult<StoredImage> {
+/// Checks that `bytes` is a PNG, JPEG or WebP image and writes it under a new name that
+/// says which plan it belongs to (`<plan id>-<random>.<ext>`), within `media.quota_bytes`.
+pub async fn store_floor_plan_image(
+    config: &Config,
+    plan_id: i64,
+    bytes: &[u8],
+) -> ApiResult<StoredImage> {
     let not_an_image = || ApiError::BadRequest("File must be an image (PNG, JPEG or WebP)".into());
     let extension = match imagesize::image_type(bytes).map_err(|_| not_an_image())? {
         imagesize::ImageType::Png => "png",
@@ -38,11 +44,25 @@ pub async fn store_floor_plan_image(config: &Config, bytes: &[u8]) -> ApiResult<
     if size.width == 0 || size.height == 0 {
         return Err(not_an_image());
     }
-    let name = format!("{}.{extension}", random_name());
+    let name = format!("{plan_id}-{}.{extension}", random_name());
     let dir = config.media_root().join(FLOOR_PLANS);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
+    // One upload at a time measures and writes, so two cannot share the last free bytes.
+    static WRITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _writing = WRITING.lock().await;
+    let used = bytes_under(&config.media_root())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let quota = config.media.quota_bytes;
+    if used + bytes.len() as u64 > quota {
+        tracing::warn!(used, quota, "media quota reached; upload refused");
+        return Err(ApiError::InsufficientStorage(format!(
+            "The media storage quota is used up ({used} of {quota} bytes, media.quota_bytes); \
+             delete floor plans or images, or raise the quota"
+        )));
+    }
     tokio::fs::write(dir.join(&name), bytes)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -66,10 +86,49 @@ fn random_name() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Deletes the files behind image URLs that point into our media directory; other URLs
-/// (images hosted elsewhere) are left alone. Failures are only logged.
-pub async fn remove_images(state: &AppState, urls: &[String]) {
-    for url in urls {
+/// The bytes the files in `dir` and its subdirectories take.
+async fn bytes_under(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            let meta = entry.metadata().await?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Whether `url` names a file in our media directory (as opposed to an image hosted
+/// elsewhere).
+pub fn is_ours(state: &AppState, url: &str) -> bool {
+    media_path(state, url).is_some()
+}
+
+/// Whether `url` names a file the appliance stored for plan `plan_id`.
+pub fn belongs_to(state: &AppState, url: &str, plan_id: i64) -> bool {
+    media_path(state, url)
+        .and_then(|path| path.file_name()?.to_str().map(str::to_string))
+        .is_some_and(|name| name.starts_with(&format!("{plan_id}-")))
+}
+
+/// Deletes the files behind the image URLs that plans gave up, `(plan id, url)`: only
+/// files the appliance stored for that very plan; other URLs (images hosted elsewhere,
+/// another plan's file) are left alone. Failures are only logged.
+pub async fn remove_images(state: &AppState, released: &[(i64, String)]) {
+    for (plan_id, url) in released {
+        if !belongs_to(state, url, *plan_id) {
+            continue;
+        }
         if let Some(path) = media_path(state, url)
             && let Err(err) = tokio::fs::remove_file(&path).await
             && err.kind() != std::io::ErrorKind::NotFound

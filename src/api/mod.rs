@@ -11,7 +11,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{LoginThrottle, TokenKeys};
+use crate::auth::{AddressRateLimiter, LoginThrottle, TokenKeys};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::secrets::SecretBox;
@@ -52,6 +52,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Login attempts per source address.
+    pub login_limiter: Arc<AddressRateLimiter>,
+    /// Live streams open per user.
+    pub streams: Arc<stream::OpenStreams>,
     pub events: EventBus,
     pub secrets: SecretBox,
     pub metrics: Arc<crate::metrics::Metrics>,

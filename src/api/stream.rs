@@ -5,8 +5,15 @@
 //! Browsers' `EventSource` cannot send headers, so besides `Authorization: Bearer` the
 //! token may come as `?access_token=` (only on this route; the request log records route
 //! templates, never query strings).
+//!
+//! A stream is not authorised once for good: it ends when its token expires, and the user
+//! is checked again every minute and whenever a user changes (password, role,
+//! deactivation, deletion), so it ends with the session. Operators only get the events of
+//! what they may read; each user holds at most `http.max_streams_per_user` streams.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -14,12 +21,89 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{authenticate, bearer_token};
+use crate::events::Event;
+use crate::metrics::HttpRefusal;
+use crate::store::users::User;
+
+/// How often an open stream checks that its user may still have it.
+const RECHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// The event types an operator receives (by prefix); everything else is for
+/// administrators only (users, support groups, MQTT credentials, and any type not listed
+/// here yet: a new type reaches operators only once it is added).
+const OPERATOR_EVENTS: &[&str] = &[
+    "BUILDING_",
+    "FLOOR_",
+    "DEVICE_",
+    "GATEWAY_",
+    "CAMERA_",
+    "CAMBUS_COLLECTOR_STATUS",
+    "PERSON_",
+    "TAG_",
+    "COLLECTION_LOG_",
+    "POSITION_CHANGED",
+];
+
+/// Whether `user` may see events of `event_type`.
+pub fn visible_to(user: &User, event_type: &str) -> bool {
+    user.is_admin() || OPERATOR_EVENTS.iter().any(|p| event_type.starts_with(p))
+}
+
+/// Whether `event` changed the user `user_id` (a reason to check the stream's user again).
+fn concerns_user(event: &Event, user_id: i64) -> bool {
+    event.event_type.starts_with("USER_")
+        && event.payload.get("user_id").and_then(|v| v.as_i64()) == Some(user_id)
+}
+
+/// The streams open per user.
+#[derive(Default)]
+pub struct OpenStreams {
+    counts: Mutex<HashMap<i64, u32>>,
+}
+
+/// One open stream, counted until dropped.
+struct StreamSlot {
+    streams: Arc<OpenStreams>,
+    user_id: i64,
+}
+
+impl OpenStreams {
+    fn open(self: &Arc<Self>, user_id: i64, max: u32) -> Option<StreamSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(user_id).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            streams: self.clone(),
+            user_id,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .streams
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.user_id);
+            }
+        }
+    }
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stream))
@@ -34,16 +118,93 @@ struct StreamQuery {
     access_token: Option<String>,
 }
 
+/// An open stream's state.
+struct Live {
+    state: AppState,
+    token: String,
+    user: User,
+    receiver: broadcast::Receiver<Event>,
+    wanted: Option<Vec<String>>,
+    expires: Instant,
+    recheck: tokio::time::Interval,
+    _slot: StreamSlot,
+}
+
+impl Live {
+    /// Checks the user again; `false` when the stream must end. A database failure keeps
+    /// the stream (the next check retries).
+    async fn still_allowed(&mut self) -> bool {
+        match authenticate(&self.state, &self.token).await {
+            Ok(user) => {
+                self.user = user;
+                true
+            }
+            Err(ApiError::Internal(err)) => {
+                tracing::warn!(error = %err, "live stream: could not check the user");
+                true
+            }
+            Err(_) => {
+                tracing::debug!(user_id = self.user.id, "live stream closed: session ended");
+                false
+            }
+        }
+    }
+
+    /// The next event to send, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.expires) => return None,
+                _ = self.recheck.tick() => {
+                    if !self.still_allowed().await {
+                        return None;
+                    }
+                }
+                received = self.receiver.recv() => match received {
+                    Ok(event) => {
+                        if concerns_user(&event, self.user.id) && !self.still_allowed().await {
+                            return None;
+                        }
+                        let wanted = self
+                            .wanted
+                            .as_ref()
+                            .is_none_or(|w| w.iter().any(|t| t == event.event_type));
+                        if !wanted || !visible_to(&self.user, event.event_type) {
+                            continue;
+                        }
+                        let data = serde_json::to_string(&event).unwrap_or_default();
+                        return Some(SseEvent::default().event(event.event_type).data(data));
+                    }
+                    // A slow reader skips what it missed and is told so; what it missed
+                    // may have been a change to its user.
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        if !self.still_allowed().await {
+                            return None;
+                        }
+                        return Some(
+                            SseEvent::default()
+                                .event("LAGGED")
+                                .data(format!(r#"{{"missed":{missed}}}"#)),
+                        );
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/stream",
     operation_id = "stream_events",
     tag = "stream",
-    summary = "Server-sent events: POSITION_CHANGED, GATEWAY_OFFLINE/ONLINE and every change made through the API",
+    summary = "Server-sent events: POSITION_CHANGED, GATEWAY_OFFLINE/ONLINE and every change made through the API (operators: what they may read)",
     params(StreamQuery),
     responses(
-        (status = 200, description = "text/event-stream; each event's `event` is its type, `data` the JSON envelope {event_type, timestamp, user_id, payload}"),
+        (status = 200, description = "text/event-stream; each event's `event` is its type, `data` the JSON envelope {event_type, timestamp, user_id, payload}. Ends when the token expires or the session ends"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "Too many streams open for this user", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -59,39 +220,40 @@ async fn stream(
         .or(query.access_token)
         .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
     let user = authenticate(&state, &token).await?;
+    let expires_at = state
+        .tokens
+        .verify(&token)
+        .map_err(|_| ApiError::Unauthorized("Not authenticated".into()))?
+        .1
+        .exp;
+    let max = state.config.http.max_streams_per_user;
+    let Some(slot) = state.streams.open(user.id, max) else {
+        state.metrics.http_refused(HttpRefusal::StreamLimit);
+        return Err(ApiError::TooManyRequests(format!(
+            "Too many live streams open for this user (at most {max}); close one first"
+        )));
+    };
     tracing::debug!(user_id = user.id, "live stream opened");
+    let left = u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
     let wanted: Option<Vec<String>> = query.types.map(|t| {
         t.split(',')
             .map(|s| s.trim().to_ascii_uppercase())
             .filter(|s| !s.is_empty())
             .collect()
     });
-    let receiver = state.events.subscribe();
-    let events =
-        futures_util::stream::unfold((receiver, wanted), |(mut receiver, wanted)| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(event) => {
-                        if wanted
-                            .as_ref()
-                            .is_some_and(|w| !w.iter().any(|t| t == event.event_type))
-                        {
-                            continue;
-                        }
-                        let data = serde_json::to_string(&event).unwrap_or_default();
-                        let sse = SseEvent::default().event(event.event_type).data(data);
-                        return Some((Ok(sse), (receiver, wanted)));
-                    }
-                    // A slow reader skips what it missed and is told so.
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        let sse = SseEvent::default()
-                            .event("LAGGED")
-                            .data(format!(r#"{{"missed":{missed}}}"#));
-                        return Some((Ok(sse), (receiver, wanted)));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        });
+    let live = Live {
+        receiver: state.events.subscribe(),
+        state,
+        token,
+        user,
+        wanted,
+        expires: Instant::now() + Duration::from_secs(left),
+        recheck: tokio::time::interval_at(Instant::now() + RECHECK_EVERY, RECHECK_EVERY),
+        _slot: slot,
+    };
+    let events = futures_util::stream::unfold(live, |mut live| async move {
+        let event = live.next().await?;
+        Some((Ok(event), live))
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::EMAIL_TAKEN;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::validate::{Checks, Patch};
-use crate::auth::{hash_password_in_background, normalize_email};
+use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
 use crate::store::StoreError;
 use crate::store::users::{NewUser, ROLE_OPERATOR, ROLE_SUPERADMIN, ROLES, UpdateError, User};
 
@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))
+        .routes(routes!(unlock))
 }
 
 /// A user as the API shows it; never the password hash.
@@ -102,6 +103,8 @@ struct UserUpdate {
     /// Sets a new password (an admin resetting it); the user must change it at next login.
     #[schema(value_type = Option<String>)]
     password: Patch<String>,
+    /// The caller's current password: required when the caller changes their own password.
+    current_password: Option<String>,
 }
 
 pub fn check_password(checks: &mut Checks, field: &str, password: &str) {
@@ -295,6 +298,21 @@ async fn update(
         check_password(&mut checks, "password", password);
     }
     checks.finish()?;
+    if user_id == admin.id && !body.password.is_absent() {
+        let current = body.current_password.clone().unwrap_or_default();
+        let stored = Some(admin.hashed_password.clone());
+        if current.is_empty()
+            || !verify_password_in_background(&current, stored)
+                .await?
+                .is_valid()
+        {
+            return Err(ApiError::invalid(FieldError::body(
+                "current_password",
+                "value_error",
+                "changing one's own password needs the current one",
+            )));
+        }
+    }
     let grants_superadmin = body.role.value().is_some_and(|r| r == ROLE_SUPERADMIN)
         || body.is_superuser.value() == Some(&true);
     if grants_superadmin && !admin.is_superadmin() {
@@ -355,6 +373,12 @@ async fn update(
             json!({ "fields": changed }),
         )
         .await?;
+    // Open live streams of this user check it again (role, deactivation, password).
+    state.events.publish(
+        "USER_UPDATED",
+        Some(admin.id),
+        json!({"user_id": user_id, "fields": changed}),
+    );
     Ok(Json(UserRead::from(&updated)))
 }
 
@@ -396,6 +420,44 @@ async fn remove(
     state
         .store
         .audit(Some(admin.id), "delete", "user", Some(user_id), details)
+        .await?;
+    state
+        .events
+        .publish("USER_DELETED", Some(admin.id), json!({"user_id": user_id}));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends the login lockouts of a user (after an attack from elsewhere, or a forgotten
+/// password since remembered): every address may try again at once.
+#[utoipa::path(
+    post,
+    path = "/users/{user_id}/unlock",
+    operation_id = "users_unlock",
+    tag = "users",
+    summary = "End a user's login lockouts",
+    params(("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Unlocked"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn unlock(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(user_id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let target = match state.store.user_by_id(user_id).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return Err(ApiError::not_found(USER_NOT_FOUND)),
+        Err(err) => return Err(err.into()),
+    };
+    state.login_throttle.unlock(&target.email);
+    state
+        .store
+        .audit(Some(admin.id), "unlock", "user", Some(user_id), json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

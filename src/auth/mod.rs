@@ -1,11 +1,12 @@
-//! Authentication: password hashes, API tokens, login throttling.
+//! Authentication: password hashes, API tokens, login throttling and per-address rate
+//! limits.
 
 mod password;
 mod throttle;
 mod token;
 
 pub use password::{PasswordCheck, hash_password_in_background, verify_password_in_background};
-pub use throttle::LoginThrottle;
+pub use throttle::{AddressRateLimiter, LoginAttempt, LoginThrottle, address_key};
 pub use token::{Claims, TokenError, TokenKeys};
 
 /// Normalises an e-mail address for storage and lookup: trimmed and lower-cased (the

@@ -8,6 +8,8 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,21 +35,48 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// [`hash_password`] on a blocking thread, so that it does not hold up the async workers.
-pub async fn hash_password_in_background(password: &str) -> Result<String, tokio::task::JoinError> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || hash_password(&password)).await
+/// At most one password hash per core at a time (each takes 19 MiB and a core's worth of
+/// time): what is beyond waits its turn instead of exhausting memory and the blocking pool.
+fn hashing_permits() -> &'static Arc<Semaphore> {
+    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Arc::new(Semaphore::new(cores))
+    })
 }
 
-/// [`verify_password`] on a blocking thread. With no stored hash (unknown account) it
-/// verifies against a hash of a random password and reports `Invalid`: it then takes as
-/// long as for a real account, so timing does not tell which accounts exist.
+/// Runs CPU-bound `work` on a blocking thread once one of `permits` is free.
+async fn run_limited<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    // The semaphore is never closed.
+    let permit = permits.clone().acquire_owned().await.ok();
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+}
+
+/// [`hash_password`] on a blocking thread, so that it does not hold up the async workers;
+/// at most one per core at a time.
+pub async fn hash_password_in_background(password: &str) -> Result<String, tokio::task::JoinError> {
+    let password = password.to_string();
+    run_limited(hashing_permits(), move || hash_password(&password)).await
+}
+
+/// [`verify_password`] on a blocking thread, at most one per core at a time (login and
+/// MQTT CONNECT share the limit). With no stored hash (unknown account) it verifies
+/// against a hash of a random password and reports `Invalid`: it then takes as long as for
+/// a real account, so timing does not tell which accounts exist.
 pub async fn verify_password_in_background(
     password: &str,
     stored: Option<String>,
 ) -> Result<PasswordCheck, tokio::task::JoinError> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || match stored {
+    run_limited(hashing_permits(), move || match stored {
         Some(stored) => verify_password(&password, &stored),
         None => {
             verify_password(&password, dummy_hash());
@@ -58,7 +87,7 @@ pub async fn verify_password_in_background(
 }
 
 fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| hash_password(&super::random_secret(16)))
 }
 
@@ -150,6 +179,27 @@ mod tests {
             PasswordCheck::Valid
         );
         assert_eq!(verify_password("wrong", &hash), PasswordCheck::Invalid);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limited_work_never_exceeds_its_permits() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let permits = Arc::new(Semaphore::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..12).map(|_| {
+            let (running, peak) = (running.clone(), peak.clone());
+            run_limited(&permits, move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        for result in futures_util::future::join_all(tasks).await {
+            result.unwrap();
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 2, "{peak:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! gets a separate single-connection writer pool: all writes are serialised inside the
 //! process, so a transaction never meets `SQLITE_BUSY` half-way.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -126,6 +127,44 @@ impl SqliteStore {
     }
 }
 
+/// Creates `dir` and its missing parents with mode 0700 (whatever the umask).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates the SQLite file if it is missing and makes it and its `-wal`, `-shm` and
+/// `-journal` files the owner's only (0600, whatever the umask): they hold every password
+/// hash and sealed credential. SQLite creates those companion files with the mode of the
+/// database file.
+fn make_private(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(file)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+    }
+    let _ = file;
+    Ok(())
+}
+
 /// "Now" as the store records it: UTC, whole microseconds (what PostgreSQL keeps), so a
 /// value reads back identically from either engine.
 pub fn now() -> DateTime<Utc> {
@@ -173,10 +212,15 @@ impl Store {
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
             .pragma("temp_store", "memory");
-        if let Some(dir) = options.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
+        let file = options.get_filename().to_path_buf();
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = file.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                create_private_dir(dir).map_err(|e| StoreError::Database(e.into()))?;
+            }
+            make_private(&file).map_err(|e| StoreError::Database(e.into()))?;
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)

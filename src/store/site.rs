@@ -128,9 +128,9 @@ impl Store {
     }
 
     /// Deletes a building with its floors and floor plans; devices placed there stay,
-    /// unplaced. Returns the image URLs of the deleted plans (their files can go too).
-    pub async fn delete_building(&self, id: i64) -> Result<Vec<String>> {
-        const IMAGES: &str = "SELECT fp.image_url FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
+    /// unplaced. Returns the deleted plans' ids and image URLs (their files can go too).
+    pub async fn delete_building(&self, id: i64) -> Result<Vec<(i64, String)>> {
+        const IMAGES: &str = "SELECT fp.id, fp.image_url FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
              WHERE f.building_id = $1 AND fp.image_url IS NOT NULL";
         const UNPLACE: &str = "UPDATE devices SET pos_x = NULL, pos_y = NULL, updated_at = $2 \
              WHERE floor_plan_id IN (SELECT fp.id FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
@@ -212,9 +212,9 @@ impl Store {
     }
 
     /// Deletes a floor with its floor plans; devices stay, unplaced.
-    pub async fn delete_floor(&self, id: i64) -> Result<Vec<String>> {
+    pub async fn delete_floor(&self, id: i64) -> Result<Vec<(i64, String)>> {
         const IMAGES: &str =
-            "SELECT image_url FROM floor_plans WHERE floor_id = $1 AND image_url IS NOT NULL";
+            "SELECT id, image_url FROM floor_plans WHERE floor_id = $1 AND image_url IS NOT NULL";
         const UNPLACE: &str = "UPDATE devices SET pos_x = NULL, pos_y = NULL, updated_at = $2 \
              WHERE floor_plan_id IN (SELECT id FROM floor_plans WHERE floor_id = $1)";
         const SQL: &str = "DELETE FROM floors WHERE id = $1";
@@ -294,15 +294,15 @@ impl Store {
     }
 
     /// Deletes a floor plan; its devices stay, unplaced.
-    pub async fn delete_floor_plan(&self, id: i64) -> Result<Vec<String>> {
+    pub async fn delete_floor_plan(&self, id: i64) -> Result<Vec<(i64, String)>> {
         const IMAGES: &str =
-            "SELECT image_url FROM floor_plans WHERE id = $1 AND image_url IS NOT NULL";
+            "SELECT id, image_url FROM floor_plans WHERE id = $1 AND image_url IS NOT NULL";
         const UNPLACE: &str = "UPDATE devices SET pos_x = NULL, pos_y = NULL, updated_at = $2 WHERE floor_plan_id = $1";
         const SQL: &str = "DELETE FROM floor_plans WHERE id = $1";
         self.delete_returning_images(IMAGES, UNPLACE, SQL, id).await
     }
 
-    /// In one transaction for `id`: collects plan image URLs (`images`), clears the position
+    /// In one transaction for `id`: collects plan ids and image URLs (`images`), clears the position
     /// of the devices on the plans that go (`unplace`; the foreign keys then clear their
     /// plan, floor and building), and runs `delete`. `NotFound` if nothing was deleted.
     async fn delete_returning_images(
@@ -311,7 +311,7 @@ impl Store {
         unplace: &'static str,
         delete: &'static str,
         id: i64,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<(i64, String)>> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(unplace)
@@ -319,10 +319,8 @@ impl Store {
                 .bind(now())
                 .execute(&mut *tx)
                 .await?;
-            let urls: Vec<String> = sqlx::query_scalar(images)
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+            let urls: Vec<(i64, String)> =
+                sqlx::query_as(images).bind(id).fetch_all(&mut *tx).await?;
             let deleted = sqlx::query(delete)
                 .bind(id)
                 .execute(&mut *tx)

@@ -99,6 +99,15 @@ macro_rules! insert_user {
 /// Key in `app_settings` claimed by whoever creates the first administrator.
 const FIRST_ADMIN_KEY: &str = "first_admin_created";
 
+/// Written first by every change that could remove an administrator: the row lock it takes
+/// makes such changes wait for each other, so the last-admin count in one of them always
+/// sees what the others committed (PostgreSQL's READ COMMITTED would otherwise let two
+/// admins demote each other, each counting the other as remaining; SQLite has a single
+/// writer anyway).
+const ADMIN_GUARD: &str = "INSERT INTO app_settings (key, value, updated_at) \
+     VALUES ('admin_guard', '', $1) \
+     ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at";
+
 impl Store {
     pub async fn create_user(&self, user: &NewUser) -> Result<User> {
         on_pool!(self, write, |pool| {
@@ -181,7 +190,8 @@ impl Store {
 
     /// Applies `change` to the stored user and writes it back, in one transaction. The
     /// closure sees the current row and may refuse the change; if the result would leave
-    /// no active administrator, the update is refused with `LastAdmin`.
+    /// no active administrator, the update is refused with `LastAdmin` (race-free: see
+    /// [`ADMIN_GUARD`]).
     pub async fn update_user<E>(
         &self,
         id: i64,
@@ -189,6 +199,11 @@ impl Store {
     ) -> std::result::Result<User, UpdateError<E>> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await.map_err(StoreError::from)?;
+            sqlx::query(ADMIN_GUARD)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
             let mut user: User = sqlx::query_as(SELECT_BY_ID)
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -230,6 +245,11 @@ impl Store {
     pub async fn delete_user(&self, id: i64) -> std::result::Result<(), UpdateError<()>> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await.map_err(StoreError::from)?;
+            sqlx::query(ADMIN_GUARD)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
             let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)

@@ -198,6 +198,8 @@ backend_tests! {
         let mqtt = app.mqtt_addr.unwrap().to_string();
         let gateway_password = app.gateway_password.clone().unwrap();
         let admin_password = app.admin_password.clone().unwrap();
+        // The generated password must be changed (here: to itself) before the API serves it.
+        let token = app.admin_token().await;
         let api = app.base.clone();
         let output = tokio::task::spawn_blocking(move || {
             run(securityvision(dir.path())
@@ -212,7 +214,6 @@ backend_tests! {
         assert!(report.contains("10 tags registered"), "{report}");
         let readings: u64 = report.split(" readings").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).expect("a reading count");
         assert!(readings > 0);
-        let token = app.admin_token().await;
         let mut stored = 0;
         for _ in 0..100 {
             stored = app.get("/api/v1/collection-logs/?limit=1000", &token).await.1.as_array().unwrap().len() as u64;
@@ -283,4 +284,151 @@ backend_tests! {
             assert!((0.0..=20.0).contains(&x_m), "{row}");
         }
     }
+}
+
+/// The data directory, the database and its `-wal`/`-shm` files are the service user's
+/// only, whatever the umask and whatever their mode was before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_database_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    // `sh` sets the umask, then becomes the appliance.
+    let child = Command::new("sh")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SV_CONFIG", "/dev/null")
+        .args(["-c", "umask 000 && exec \"$0\" \"$@\"", BIN, "serve"])
+        .args([
+            "--http-listen",
+            &format!("127.0.0.1:{port}"),
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_health(&format!("http://127.0.0.1:{port}")).await;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "data directory");
+    for file in [
+        "securityvision.db",
+        "securityvision.db-wal",
+        "securityvision.db-shm",
+        "jwt-secret",
+        "secret-key",
+    ] {
+        let path = data.join(file);
+        assert!(path.exists(), "{file}");
+        assert_eq!(mode(&path), 0o600, "{file}");
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+/// `seed` takes its password from a file or standard input; a generated one goes to a 0600
+/// file, not to the output; `--admin-password` still works, with a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_reads_passwords_from_files_or_stdin_and_never_prints_a_generated_one() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |email: &str| {
+        let mut command = securityvision(dir.path());
+        command.args(["seed", "--admin-email", email]);
+        command
+    };
+    let mut child = seed("stdin@example.com")
+        .args(["--admin-password-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from-stdin-pass\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+
+    let file = dir.path().join("pw.txt");
+    std::fs::write(&file, "from-file-pass\n").unwrap();
+    let output =
+        run(seed("file@example.com").args(["--admin-password-file", file.to_str().unwrap()]));
+    assert!(output.status.success(), "{}", text(&output));
+
+    let output = run(seed("flag@example.com").args(["--admin-password", "from-flag-pass"]));
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("warning"), "{}", text(&output));
+
+    let output = run(&mut seed("generated@example.com"));
+    assert!(output.status.success(), "{}", text(&output));
+    let generated_file = dir.path().join("data/seed-admin-password");
+    let generated = std::fs::read_to_string(&generated_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(generated.len() >= 16);
+    assert!(
+        !text(&output).contains(&generated),
+        "a generated password was printed: {}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("seed-admin-password"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::metadata(&generated_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("data/securityvision.db").display()
+    );
+    let store = securityvision::store::Store::connect(&url, 1)
+        .await
+        .unwrap();
+    for (email, password) in [
+        ("stdin@example.com", "from-stdin-pass"),
+        ("file@example.com", "from-file-pass"),
+        ("flag@example.com", "from-flag-pass"),
+        ("generated@example.com", generated.as_str()),
+    ] {
+        let hash = store
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .unwrap()
+            .hashed_password;
+        let check = securityvision::auth::verify_password_in_background(password, Some(hash))
+            .await
+            .unwrap();
+        assert!(check.is_valid(), "{email}");
+    }
+    store.close().await;
 }

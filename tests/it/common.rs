@@ -399,13 +399,36 @@ impl TestApp {
             .to_string()
     }
 
-    /// A token of the administrator created at first start.
+    /// A token of the administrator created at first start. Its generated password must
+    /// be changed before the API serves it: the first call "changes" it to itself.
     pub async fn admin_token(&self) -> String {
         let password = self
             .admin_password
             .clone()
             .expect("the first start created an admin");
-        self.login(&self.admin_email, &password).await
+        let token = self.login(&self.admin_email, &password).await;
+        let (_, me) = self.get("/api/v1/auth/me", &token).await;
+        if me["must_change_password"] != true {
+            return token;
+        }
+        let body = serde_json::json!({"current_password": password, "new_password": password});
+        let (status, value) = self
+            .post("/api/v1/auth/change-password", &token, body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// A client whose connections come from `ip` (any 127.x address reaches the loopback
+    /// listener), to act as another source address.
+    pub fn client_from(&self, ip: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
     }
 
     /// Creates a user through the API (as admin) and returns a token of theirs.

@@ -18,6 +18,7 @@ mod ingest;
 mod openapi;
 mod people;
 mod pipelining;
+mod security;
 mod site;
 mod store_story;
 mod users;
