@@ -6,7 +6,7 @@
 //! queue; when the queue is full the publisher's PUBACK waits (MQTT's own backpressure). A
 //! QoS 0 message that finds the queue full is shed and counted (`sv_ingest_shed_total`).
 //!
-//! The consumers are [`pipeline::run`] and [`crate::cambus::collector::run`].
+//! The consumers are [`pipeline::Pipeline::run`] and [`crate::cambus::collector::run`].
 
 pub mod decode;
 pub mod locate;

@@ -9,6 +9,7 @@ mod broker;
 mod cambus;
 mod cli;
 mod config;
+mod consistency;
 mod console;
 mod devices;
 mod groups;
