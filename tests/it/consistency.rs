@@ -187,8 +187,12 @@ async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
     let before: Vec<String> = sqlx::query_scalar(objects).fetch_all(&pool).await.unwrap();
     pool.close().await;
 
-    // The new version migrates it on start.
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.database.url = Some(url.clone())).await;
+    // The new version migrates it on start (keeping the old readings).
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.database.url = Some(url.clone());
+        c.ingest.retention_days = 0;
+    })
+    .await;
     let options = SqliteConnectOptions::from_str(&url)
         .unwrap()
         .foreign_keys(true);
