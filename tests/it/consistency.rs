@@ -393,6 +393,12 @@ backend_tests! {
         report(&gw, "AC233FC00001", "112233445577", -61).await;
         let query = format!("&floor_plan_id={hq}");
         assert!(eventually(async || positions(&app, &token, &query).await == vec![(bea, g1)]).await, "{:?}", positions(&app, &token, "").await);
+
+        // Bea goes: her tag's presence ends with her (not after the 15 s gap).
+        let open = format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE tag_id = {tag} AND is_open = TRUE");
+        assert!(eventually(async || app.sql_text(&open).await.as_deref() == Some("1")).await);
+        assert_eq!(app.delete(&format!("/api/v1/people/{bea}"), &token).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || app.sql_text(&open).await.as_deref() == Some("0")).await, "closed");
     }
 
     async fn a_tag_created_through_the_api_is_matched_by_its_very_next_report(backend: Backend) {
