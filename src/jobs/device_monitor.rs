@@ -1,9 +1,9 @@
 //! The one place where gateways and cameras go offline and come back online: a periodic
 //! pass over every device's `last_seen_at` (the original also flipped states on every
 //! status GET). A gateway or camera that reported itself `offline` is offline from that
-//! report (the monitor makes a pass at once) until it is seen again. Each transition is recorded as a device event
-//! (`GATEWAY_OFFLINE` / `GATEWAY_ONLINE`, `CAMERA_OFFLINE` / `CAMERA_ONLINE`) and published
-//! on the event bus. The first pass only learns the states, so a restart does not announce
+//! report (the monitor makes a pass at once) until it is seen again. Each transition is
+//! recorded as a device event (`GATEWAY_OFFLINE` / `GATEWAY_ONLINE`, `CAMERA_OFFLINE` /
+//! `CAMERA_ONLINE`) and published on the event bus. The first pass only learns the states, so a restart does not announce
 //! anything.
 
 use std::collections::HashMap;
