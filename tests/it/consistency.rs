@@ -445,7 +445,13 @@ backend_tests! {
         // Without a code the topic names the id the create gave it.
         let plain = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Plain"}), StatusCode::CREATED).await);
         assert_eq!(topics(plain).await, expected(&format!("rtls/cameras/default/externo/externo/camera/device{plain}"), &["faceCapture"]));
-        // An update answers with its topics in place, the old ones inactive.
+        // An update answers with its topics in place, the old ones inactive. (Once the
+        // publisher is done with the creates: a reconcile that read the camera before the
+        // update would write its old topics again until the next one.)
+        for camera in [cam, plain] {
+            let info = format!("/api/v1/devices/cameras/{camera}/info");
+            assert!(eventually(async || app.get(&info, &token).await.1["pending"] == json!(false)).await);
+        }
         let (status, _) = app.put(&format!("/api/v1/devices/cameras/{cam}"), &token, json!({"code": "Gate 2", "analytics": ["intrusion"]})).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(topics(cam).await, expected("rtls/cameras/default/externo/externo/camera/gate_2", &["intrusion"]));
