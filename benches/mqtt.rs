@@ -556,7 +556,7 @@ async fn latency() {
     let ids: std::collections::HashMap<i64, usize> = {
         let keys = appliance.store.tag_keys().await.unwrap();
         let by_mac: std::collections::HashMap<String, i64> =
-            keys.into_iter().map(|(mac, id, _)| (mac, id)).collect();
+            keys.into_iter().map(|(mac, id, _, _)| (mac, id)).collect();
         probes
             .iter()
             .enumerate()

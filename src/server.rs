@@ -28,6 +28,7 @@ use crate::broker::{self, Broker};
 use crate::cambus::collector::Collector;
 use crate::cambus::publisher::{BusOut, CambusHandle, Command, Publisher};
 use crate::config::{Config, MqttMode};
+use crate::ingest::pipeline::{ControlReceiver, Pipeline, PipelineView};
 use crate::jobs::device_monitor::OfflineReports;
 use crate::store::Store;
 
@@ -46,6 +47,8 @@ pub struct App {
     pub first_gateway: Option<bootstrap::FirstGateway>,
     /// Commands for the CAM-BUS publisher (started with the broker).
     cambus_commands: tokio::sync::mpsc::Receiver<Command>,
+    /// The API's changes, for the ingest pipeline.
+    pipeline_control: ControlReceiver,
 }
 
 /// A started appliance.
@@ -96,6 +99,7 @@ impl App {
         let secrets = crate::secrets::SecretBox::load_or_create(&config.data_dir)?;
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);
         let (cambus_handle, cambus_commands) = CambusHandle::new();
+        let (pipeline, pipeline_control) = PipelineView::new();
         let state = AppState {
             store: store.clone(),
             config: Arc::new(config),
@@ -107,7 +111,8 @@ impl App {
             secrets,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             mqtt,
-            pipeline: Arc::new(crate::ingest::pipeline::PipelineView::default()),
+            pipeline: Arc::new(pipeline),
+            offline_reports: OfflineReports::default(),
             cambus: cambus_handle,
         };
         Ok(App {
@@ -115,6 +120,7 @@ impl App {
             first_admin,
             first_gateway,
             cambus_commands,
+            pipeline_control,
         })
     }
 
@@ -133,16 +139,19 @@ impl App {
             &config.mqtt.camera_tree,
             state.metrics.clone(),
         );
-        let ingest = tokio::spawn(crate::ingest::pipeline::run(
-            ingest_rx.readings,
+        let offline_reports = state.offline_reports.clone();
+        // Loaded before the API serves: positions rebuilt, caches filled.
+        let pipeline = Pipeline::load(
             state.store.clone(),
             state.config.clone(),
             state.metrics.clone(),
             state.events.clone(),
             state.pipeline.clone(),
-        ));
+            offline_reports.clone(),
+        )
+        .await;
+        let ingest = tokio::spawn(pipeline.run(ingest_rx.readings, self.pipeline_control));
 
-        let offline_reports = OfflineReports::default();
         let collector = tokio::spawn(crate::cambus::collector::run(
             ingest_rx.cameras,
             Collector {

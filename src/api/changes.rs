@@ -5,11 +5,13 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
+use crate::ingest::pipeline::Subject;
 use crate::store::StoreError;
 use crate::store::groups::Table;
 use crate::store::users::User;
 
-/// Records a committed change: audit log and event bus.
+/// Records a committed change: the ingest pipeline applies it (before this returns: see
+/// [`crate::ingest::pipeline`], read-your-writes), then audit log and event bus.
 pub async fn record(
     state: &AppState,
     user: &User,
@@ -19,6 +21,10 @@ pub async fn record(
     event_type: &'static str,
     payload: Value,
 ) -> ApiResult<()> {
+    if let Some(subject) = Subject::of(entity) {
+        let deleted = matches!(action, "delete" | "purge");
+        state.pipeline.changed(subject, entity_id, deleted).await;
+    }
     state
         .store
         .audit(

@@ -128,6 +128,8 @@ async fn create(
     require(&state, Table::Device, "device_id", Some(new.device_id)).await?;
     require(&state, Table::Tag, "tag_id", Some(new.tag_id)).await?;
     let r = state.store.insert_reading(&new).await?;
+    // Heard like a report: the tag's position and presence follow.
+    state.pipeline.heard(&r).await;
     record(
         &state,
         &user,

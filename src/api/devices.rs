@@ -16,9 +16,13 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, FlexibleDateTime, Patch};
+use crate::cambus::publisher::{SiteNames, info_topic};
+use crate::cambus::topic::camera_analytics;
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
 use crate::mac;
-use crate::store::devices::{BLE_GATEWAY, CAMERA, DEVICE_TYPES, Device, DeviceFilter, DeviceTopic};
+use crate::store::devices::{
+    BLE_GATEWAY, CAMERA, DEVICE_TYPES, Device, DeviceFilter, DeviceTopic, TopicSpec,
+};
 use crate::store::users::User;
 
 const NOT_FOUND: &str = "Device not found";
@@ -506,6 +510,41 @@ fn credential_changes(before: &Device, after: &Device) -> Vec<&'static str> {
     .collect()
 }
 
+/// The CAM-BUS topics of a camera, as the publisher registers them (none for other
+/// devices). Saved with the device, so `/devices/{id}/topics` lists them as soon as the
+/// write answers; they depend on the saved id (a camera without code is `device<id>`).
+async fn bus_topics(
+    state: &AppState,
+    d: &Device,
+) -> ApiResult<impl FnOnce(&Device) -> Vec<TopicSpec> + use<>> {
+    let names = if d.device_type == CAMERA {
+        Some(SiteNames::load(&state.store).await?)
+    } else {
+        None
+    };
+    let config = state.config.clone();
+    Ok(move |saved: &Device| {
+        let Some(names) = names.filter(|_| saved.device_type == CAMERA) else {
+            return Vec::new();
+        };
+        let info = info_topic(&config, saved, &names);
+        let base = info.trim_end_matches("/info").to_string();
+        let events = camera_analytics(saved)
+            .into_iter()
+            .map(|analytic| TopicSpec {
+                kind: "cambus_event",
+                topic: format!("{base}/{analytic}/events"),
+                description: format!("Camera event topic ({analytic})"),
+            });
+        let info = TopicSpec {
+            kind: "cambus_info",
+            topic: info,
+            description: "Camera /info for cam-bus".into(),
+        };
+        std::iter::once(info).chain(events).collect()
+    })
+}
+
 /// Validates `body` against `d` (a new or a stored device) and saves the result.
 async fn save(
     state: &AppState,
@@ -544,11 +583,14 @@ async fn save(
     checks.finish()?;
     resolve_location(state, &mut d, fields.plan, fields.floor, fields.building).await?;
     check_camera_topic(state, &d).await?;
-    let saved = if creating {
-        or_409(state.store.insert_device(&d).await, || duplicate(&d))?
-    } else {
-        or_409(state.store.update_device(&d).await, || duplicate(&d))?
-    };
+    let topics = bus_topics(state, &d).await?;
+    let saved = or_409(
+        state
+            .store
+            .save_device_with_topics(&d, creating, topics)
+            .await,
+        || duplicate(&d),
+    )?;
     let (action, event) = if creating {
         ("create", "DEVICE_CREATED")
     } else {
@@ -857,7 +899,11 @@ async fn set_position(
     check_position(&mut checks, &d);
     checks.finish()?;
     resolve_location(&state, &mut d, set_plan, false, false).await?;
-    let d = state.store.update_device(&d).await?;
+    let topics = bus_topics(&state, &d).await?;
+    let d = state
+        .store
+        .save_device_with_topics(&d, false, topics)
+        .await?;
     let payload = json!({
         "device_id": d.id, "name": d.name, "mac_address": d.mac_address.as_deref().map(mac::display_stored),
         "floor_plan_id": d.floor_plan_id, "pos_x": d.pos_x, "pos_y": d.pos_y,
@@ -1001,8 +1047,9 @@ struct StatusQuery {
     limit: Option<i64>,
 }
 
-/// Online means heard from within `devices.offline_after_seconds`. Reading the status has
-/// no side effects (the original created alert events on every poll).
+/// Online means heard from within `devices.offline_after_seconds` and not reported offline
+/// since. Reading the status has no side effects (the original created alert events on
+/// every poll).
 async fn status_of(
     state: &AppState,
     device_type: Option<&str>,
@@ -1024,7 +1071,8 @@ async fn status_of(
         devices
             .into_iter()
             .map(|d| DeviceStatusRead {
-                is_online: d.last_seen_at.is_some_and(|seen| now - seen <= window),
+                is_online: d.last_seen_at.is_some_and(|seen| now - seen <= window)
+                    && !state.offline_reports.reported_since(d.id, d.last_seen_at),
                 id: d.id,
                 name: d.name,
                 device_type: d.device_type,

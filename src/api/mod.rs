@@ -61,8 +61,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The broker's authentication, told when MQTT credentials change.
     pub mqtt: crate::broker::Control,
-    /// What the ingest pipeline shows the API (unknown tags heard).
+    /// What the ingest pipeline shows the API, and how the API tells it about writes.
     pub pipeline: Arc<crate::ingest::pipeline::PipelineView>,
+    /// Devices that said they are going offline.
+    pub offline_reports: crate::jobs::device_monitor::OfflineReports,
     /// Publishes commands to the cameras' bus.
     pub cambus: crate::cambus::publisher::CambusHandle,
 }

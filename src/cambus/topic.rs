@@ -127,6 +127,14 @@ pub fn camera_segment(camera: &crate::store::devices::Device) -> String {
     slug(&code, "camera")
 }
 
+/// A camera's analytics: its own list, or its manufacturer's defaults.
+pub fn camera_analytics(camera: &crate::store::devices::Device) -> Vec<String> {
+    match &camera.analytics {
+        Some(list) if !list.0.is_empty() => list.0.clone(),
+        _ => default_analytics(camera.manufacturer.as_deref()),
+    }
+}
+
 /// The analytics a camera publishes when none are configured, by manufacturer.
 pub fn default_analytics(manufacturer: Option<&str>) -> Vec<String> {
     let manufacturer = manufacturer.unwrap_or_default().to_lowercase();

@@ -265,6 +265,23 @@ impl TagState {
         changed
     }
 
+    /// Forgets what a gateway (deleted, or moved to another plan) heard of the tag; returns
+    /// true when the tag was at that gateway, which leaves it nowhere until heard again.
+    pub fn forget_gateway(&mut self, gateway_id: i64) -> bool {
+        self.signals.remove(&gateway_id);
+        let was_here = self.current == Some(gateway_id);
+        if was_here {
+            self.current = None;
+            self.track = None;
+        }
+        was_here
+    }
+
+    /// Whether no gateway hears the tag any more.
+    pub fn is_empty(&self) -> bool {
+        self.signals.is_empty()
+    }
+
     /// The tag's position; `plan_sizes` gives the physical size (metres) of the plans
     /// whose size is known. Each call takes the current signals as one measurement of the
     /// tag's track.

@@ -8,7 +8,7 @@
 //! A queue is full at its message capacity or at its byte budget (topics and payloads),
 //! whichever comes first, so its memory is bounded whatever the messages' sizes.
 //!
-//! The consumers are [`pipeline::run`] and [`crate::cambus::collector::run`].
+//! The consumers are [`pipeline::Pipeline::run`] and [`crate::cambus::collector::run`].
 
 pub mod decode;
 pub mod locate;

@@ -2,8 +2,13 @@
 //! one query per reading) → store readings and gateways' `last_seen_at` in batches, one
 //! transaction per flush.
 //!
-//! Tag positions, presence sessions, the offline monitor and the live stream build on this
-//! (issue 5); camera-tree messages are counted and left to the CAM-BUS collector (issue 6).
+//! Read-your-writes: an API write that changes what the pipeline matches (tags, gateways,
+//! plans, people) reaches it through [`PipelineView::changed`] before the API answers, and
+//! is applied before any report that entered the queue after it (the pipeline takes
+//! pending changes before each round of reports). So the very next report sees the write,
+//! and the state of a deleted object (or of a tag that changed person or MAC, a gateway
+//! that changed plan) is gone before it, whatever the ids. Changes made elsewhere (another
+//! node, `seed --demo`) reach the caches at the next refresh (`ingest.cache_refresh_seconds`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,18 +16,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Inbound;
 use super::decode::{self, GatewayKey, Rejection, Report};
 use super::locate::{Anchor, PathLoss, TagPosition, TagState};
 use crate::config::{Config, RawReadings};
 use crate::events::EventBus;
+use crate::jobs::device_monitor::OfflineReports;
 use crate::mac::Mac;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::store::devices::{BLE_GATEWAY, Device};
-use crate::store::readings::{IngestBatch, NewReading};
+use crate::store::readings::{IngestBatch, NewReading, Reading};
+use crate::store::{Store, StoreError};
 
 /// Messages taken from the queue per round, and readings written per transaction at most.
 const ROUND: usize = 4096;
@@ -34,6 +40,13 @@ const MAX_BACKLOG_READINGS: usize = 500_000;
 const MERGE_READINGS: usize = 50_000;
 /// Unknown tags remembered for the operator, at most.
 const UNKNOWN_TAGS_KEPT: usize = 1000;
+/// API writes waiting for the pipeline, at most (then the API waits to hand one over).
+const CONTROL_QUEUE: usize = 256;
+/// How long an API write waits for the pipeline to apply it. Only a stalled pipeline takes
+/// this long; the change still comes before every later report.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// Readings read back at start to rebuild the tags' state, at most.
+const RESTORE_READINGS: i64 = 200_000;
 
 /// A tag heard that nobody registered: shown to operators so they can register it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -45,15 +58,116 @@ pub struct UnknownTag {
     pub last_heard_at: DateTime<Utc>,
 }
 
-/// What the API reads of the pipeline.
-#[derive(Default)]
+/// The kinds of object whose changes the pipeline must apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Tag,
+    Person,
+    Device,
+    FloorPlan,
+    Floor,
+    Building,
+}
+
+impl Subject {
+    /// The subject an audit-log entity names, if the pipeline cares about it.
+    pub fn of(entity: &str) -> Option<Subject> {
+        Some(match entity {
+            "tag" => Subject::Tag,
+            "person" => Subject::Person,
+            "device" => Subject::Device,
+            "floor_plan" => Subject::FloorPlan,
+            "floor" => Subject::Floor,
+            "building" => Subject::Building,
+            _ => return None,
+        })
+    }
+
+    /// Whether such a change changes what reports are matched against (a person's name or
+    /// active flag, a floor's or building's name are read when positions are asked for).
+    fn matters(self, deleted: bool) -> bool {
+        deleted || matches!(self, Subject::Tag | Subject::Device | Subject::FloorPlan)
+    }
+}
+
+enum Control {
+    Changed {
+        subject: Subject,
+        id: i64,
+        deleted: bool,
+    },
+    /// A reading stored through the API, to be heard like a report.
+    Heard(NewReading),
+}
+
+struct Request {
+    control: Control,
+    applied: oneshot::Sender<()>,
+}
+
+/// The pipeline's end of [`PipelineView`]'s changes.
+pub struct ControlReceiver(mpsc::Receiver<Request>);
+
+/// What the API reads of the pipeline, and how it tells the pipeline about its writes.
 pub struct PipelineView {
     unknown: Mutex<HashMap<Mac, UnknownTag>>,
     positions: std::sync::RwLock<HashMap<i64, TagPosition>>,
+    control: mpsc::Sender<Request>,
 }
 
 impl PipelineView {
-    /// The latest position of every tag heard since the appliance started.
+    pub fn new() -> (PipelineView, ControlReceiver) {
+        let (control, rx) = mpsc::channel(CONTROL_QUEUE);
+        let view = PipelineView {
+            unknown: Mutex::default(),
+            positions: std::sync::RwLock::default(),
+            control,
+        };
+        (view, ControlReceiver(rx))
+    }
+
+    /// Tells the pipeline about a committed write and waits until it has applied it.
+    pub async fn changed(&self, subject: Subject, id: i64, deleted: bool) {
+        if !subject.matters(deleted) {
+            return;
+        }
+        let change = Control::Changed {
+            subject,
+            id,
+            deleted,
+        };
+        self.apply(change).await;
+    }
+
+    /// Hands a reading stored through the API to the pipeline, which hears it as it hears
+    /// a report (the tag's position and presence), and waits until it has.
+    pub async fn heard(&self, reading: &Reading) {
+        let reading = NewReading {
+            device_id: reading.device_id,
+            tag_id: reading.tag_id,
+            rssi: reading.rssi,
+            created_at: reading.created_at,
+        };
+        self.apply(Control::Heard(reading)).await;
+    }
+
+    async fn apply(&self, control: Control) {
+        let (applied, done) = oneshot::channel();
+        // Not running (a command, not `serve`): nothing to tell.
+        if self
+            .control
+            .send(Request { control, applied })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if tokio::time::timeout(APPLY_WAIT, done).await.is_err() {
+            tracing::warn!("the ingest pipeline is slow to apply an API change");
+        }
+    }
+
+    /// The latest position of every tag heard recently.
     pub fn positions(&self) -> Vec<TagPosition> {
         self.positions
             .read()
@@ -100,24 +214,53 @@ impl PipelineView {
         entry.last_heard_at = at;
     }
 
-    fn registered(&self, mac: &Mac) {
-        self.unknown
-            .lock()
+    fn registered<'a>(&self, macs: impl IntoIterator<Item = &'a Mac>) {
+        let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        for mac in macs {
+            unknown.remove(mac);
+        }
+    }
+
+    fn forget_position(&self, tag_id: i64) {
+        self.positions
+            .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(mac);
+            .remove(&tag_id);
     }
 }
 
-struct Pipeline {
+/// What the pipeline matches a tag by, and what makes its state another tag's when it
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TagKey {
+    mac: Mac,
+    active: bool,
+    person_id: Option<i64>,
+}
+
+/// How the presence sessions of forgotten state end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Written as closed (the tag or gateway still exists).
+    Close,
+    /// Dropped: the database deletes them with their tag or gateway.
+    Gone,
+}
+
+pub struct Pipeline {
     store: Store,
     config: Arc<Config>,
     trees: super::topics::TopicTrees,
     metrics: Arc<Metrics>,
     events: EventBus,
     view: Arc<PipelineView>,
+    offline_reports: OfflineReports,
     gateways: HashMap<GatewayKey, i64>,
-    /// MAC → (tag id, active).
-    tags: HashMap<Mac, (i64, bool)>,
+    /// Gateway id → its plan.
+    gateway_plans: HashMap<i64, Option<i64>>,
+    /// MAC → tag id.
+    tags: HashMap<Mac, i64>,
+    tag_keys: HashMap<i64, TagKey>,
     /// Per (tag, gateway): the second of the last stored reading (downsampling).
     last_second: HashMap<(i64, i64), i64>,
     /// What this round stores (readings, gateways seen, presence sessions).
@@ -131,6 +274,7 @@ struct Pipeline {
     moved: Vec<i64>,
     sessions: super::sessions::Sessions,
     writer: mpsc::Sender<IngestBatch>,
+    writer_task: Option<tokio::task::JoinHandle<()>>,
     /// Batches the writer could not take yet (it is behind); while there are any, readings
     /// of QoS 0 messages are not stored (shed), positions go on.
     backlog: VecDeque<IngestBatch>,
@@ -138,130 +282,251 @@ struct Pipeline {
     announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
 
-/// Consumes the queue until every sender is gone (the broker has stopped) and the last
-/// batch is stored, so that nothing acknowledged is left behind.
-pub async fn run(
-    mut rx: super::QueueReceiver,
-    store: Store,
-    config: Arc<Config>,
-    metrics: Arc<Metrics>,
-    events: EventBus,
-    view: Arc<PipelineView>,
-) {
-    let config_gap = config.devices.presence_gap_seconds;
-    let (batches, pending) = mpsc::channel(2);
-    let writer = tokio::spawn(write_batches(pending, store.clone(), metrics.clone()));
-    let mut changes = events.subscribe();
-    let mut sweep = tokio::time::interval(Duration::from_secs(1));
-    // Changes this process did not make (another node, `seed --demo`) reach the caches
-    // at the latest this late.
-    let every = Duration::from_secs(config.ingest.cache_refresh_seconds);
-    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut listening = true;
-    let mut pipeline = Pipeline {
-        trees: super::topics::TopicTrees::new(&config.mqtt),
-        store,
-        config,
-        metrics,
-        events,
-        view,
-        gateways: HashMap::new(),
-        tags: HashMap::new(),
-        last_second: HashMap::new(),
-        round: IngestBatch::default(),
-        anchors: HashMap::new(),
-        plan_sizes: HashMap::new(),
-        tag_states: HashMap::new(),
-        moved: Vec::new(),
-        announced: HashMap::new(),
-        sessions: super::sessions::Sessions::new(config_gap),
-        writer: batches,
-        backlog: VecDeque::new(),
-    };
-    if let Err(err) = pipeline.store.close_open_presence_sessions().await {
-        tracing::warn!(error = %err, "could not close the presence sessions of the previous run");
-    }
-    pipeline.load_caches().await;
-    let mut batch = Vec::with_capacity(ROUND);
-    loop {
-        tokio::select! {
-            received = rx.recv_many(&mut batch, ROUND) => {
-                if received == 0 {
-                    break;
-                }
-                pipeline.metrics.ingest_queue_depth.fetch_sub(received as i64, std::sync::atomic::Ordering::Relaxed);
-                for message in batch.drain(..) {
-                    pipeline.handle(message).await;
-                }
-                pipeline.publish_positions();
-                pipeline.flush().await;
-            }
-            _ = sweep.tick() => {
-                pipeline.sessions.sweep(Utc::now());
-                pipeline.take_sessions();
-                pipeline.flush().await;
-            }
-            _ = refresh.tick() => pipeline.load_caches().await,
-            // Registrations and deletions made through the API change what a MAC means.
-            change = changes.recv(), if listening => {
-                let relevant = match &change {
-                    // Gateways this pipeline registered itself (no user) are already cached.
-                    Ok(event)
-                        if event.event_type == "DEVICE_CREATED" && event.user_id.is_none() =>
-                    {
-                        false
-                    }
-                    Ok(event) => matches!(
-                        event.event_type,
-                        "TAG_CREATED"
-                            | "TAG_UPDATED"
-                            | "TAG_DELETED"
-                            | "DEVICE_CREATED"
-                            | "DEVICE_UPDATED"
-                            | "DEVICE_DELETED"
-                            | "DEVICE_POSITION_UPDATED"
-                            | "FLOOR_PLAN_CREATED"
-                            | "FLOOR_PLAN_UPDATED"
-                            | "FLOOR_PLAN_DELETED"
-                    ),
-                    // Missed events: reload to be safe.
-                    Err(broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        listening = false;
-                        false
-                    }
-                };
-                if relevant {
-                    pipeline.load_caches().await;
-                }
-            }
-        }
-    }
-    pipeline.take_sessions();
-    pipeline.flush().await;
-    pipeline.drain_backlog().await;
-    drop(pipeline);
-    let _ = writer.await;
-    tracing::debug!("ingest pipeline drained");
-}
-
 impl Pipeline {
-    async fn load_caches(&mut self) {
-        match self.store.tag_keys().await {
-            Ok(tags) => {
-                self.tags = tags
-                    .into_iter()
-                    .filter_map(|(mac, id, active)| {
-                        Some((crate::mac::canonical(&mac)?, (id, active)))
-                    })
-                    .collect();
-                for mac in self.tags.keys() {
-                    self.view.registered(mac);
+    /// Loads the caches and rebuilds the tags' state from the readings stored within the
+    /// position window (`devices.position_stale_seconds`), so that a restart does not
+    /// empty the live positions: ready before the API serves.
+    pub async fn load(
+        store: Store,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        events: EventBus,
+        view: Arc<PipelineView>,
+        offline_reports: OfflineReports,
+    ) -> Pipeline {
+        let (writer, pending) = mpsc::channel(2);
+        let writer_task = tokio::spawn(write_batches(pending, store.clone(), metrics.clone()));
+        let mut pipeline = Pipeline {
+            trees: super::topics::TopicTrees::new(&config.mqtt),
+            sessions: super::sessions::Sessions::new(config.devices.presence_gap_seconds),
+            store,
+            config,
+            metrics,
+            events,
+            view,
+            offline_reports,
+            gateways: HashMap::new(),
+            gateway_plans: HashMap::new(),
+            tags: HashMap::new(),
+            tag_keys: HashMap::new(),
+            last_second: HashMap::new(),
+            round: IngestBatch::default(),
+            anchors: HashMap::new(),
+            plan_sizes: HashMap::new(),
+            tag_states: HashMap::new(),
+            moved: Vec::new(),
+            announced: HashMap::new(),
+            writer,
+            writer_task: Some(writer_task),
+            backlog: VecDeque::new(),
+        };
+        if let Err(err) = pipeline.store.close_open_presence_sessions().await {
+            tracing::warn!(error = %err, "could not close the presence sessions of the previous run");
+        }
+        pipeline.load_caches().await;
+        pipeline.restore_positions().await;
+        pipeline
+    }
+
+    /// Consumes the queue until every sender is gone (the broker has stopped) and the last
+    /// batch is stored, so that nothing acknowledged is left behind.
+    pub async fn run(mut self, mut rx: super::QueueReceiver, control: ControlReceiver) {
+        let mut control = control.0;
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        // Changes this process did not make (another node, `seed --demo`) reach the caches
+        // at the latest this late.
+        let every = Duration::from_secs(self.config.ingest.cache_refresh_seconds);
+        let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(ROUND);
+        loop {
+            tokio::select! {
+                received = rx.recv_many(&mut batch, ROUND) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.metrics.ingest_queue_depth.fetch_sub(received as i64, std::sync::atomic::Ordering::Relaxed);
+                    // API writes made before these reports entered the queue come first.
+                    while let Ok(request) = control.try_recv() {
+                        self.apply(request).await;
+                    }
+                    for message in batch.drain(..) {
+                        self.handle(message).await;
+                    }
+                    self.publish_positions();
+                    self.flush().await;
+                }
+                Some(request) = control.recv() => self.apply(request).await,
+                _ = sweep.tick() => {
+                    self.sessions.sweep(Utc::now());
+                    self.take_sessions();
+                    self.flush().await;
+                }
+                _ = refresh.tick() => self.load_caches().await,
+            }
+        }
+        self.take_sessions();
+        self.flush().await;
+        self.drain_backlog().await;
+        let writer = self.writer_task.take();
+        drop(self);
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+        tracing::debug!("ingest pipeline drained");
+    }
+
+    async fn apply(&mut self, request: Request) {
+        match request.control {
+            Control::Changed {
+                subject,
+                id,
+                deleted,
+            } => self.changed(subject, id, deleted).await,
+            Control::Heard(reading) => {
+                let known = self.gateway_plans.contains_key(&reading.device_id)
+                    && self.tag_keys.get(&reading.tag_id).is_some_and(|t| t.active);
+                if known {
+                    self.hear(
+                        reading.tag_id,
+                        reading.device_id,
+                        reading.rssi,
+                        reading.created_at,
+                    );
+                    self.publish_positions();
                 }
             }
-            Err(err) => tracing::warn!(error = %err, "could not load tags"),
         }
+        let _ = request.applied.send(());
+    }
+
+    /// Applies one API write. A deletion drops the object's state by its id first, so a
+    /// new object that gets the same id (another node's, or SQLite before ids were never
+    /// reused) starts afresh; the reload then drops the state of whatever else changed.
+    async fn changed(&mut self, subject: Subject, id: i64, deleted: bool) {
+        match subject {
+            Subject::Tag if deleted => {
+                self.forget_tag(id, Ending::Gone);
+                if let Some(key) = self.tag_keys.remove(&id) {
+                    self.tags.remove(&key.mac);
+                }
+            }
+            Subject::Tag => self.reload_tag(id).await,
+            Subject::Person if deleted => {
+                let carried: Vec<i64> = self
+                    .tag_keys
+                    .iter()
+                    .filter(|(_, key)| key.person_id == Some(id))
+                    .map(|(tag, _)| *tag)
+                    .collect();
+                for tag in carried {
+                    self.forget_tag(tag, Ending::Close);
+                }
+                self.load_tags().await;
+            }
+            Subject::Device => {
+                if deleted {
+                    self.forget_gateway(id, Ending::Gone);
+                }
+                self.load_gateways().await;
+            }
+            Subject::FloorPlan => {
+                if deleted {
+                    let placed: Vec<i64> = self
+                        .gateway_plans
+                        .iter()
+                        .filter(|(_, plan)| **plan == Some(id))
+                        .map(|(gateway, _)| *gateway)
+                        .collect();
+                    for gateway in placed {
+                        self.forget_gateway(gateway, Ending::Close);
+                    }
+                }
+                self.load_plans().await;
+                self.load_gateways().await;
+            }
+            // Their plans go with them (and their gateways are then on none).
+            Subject::Floor | Subject::Building if deleted => {
+                self.load_plans().await;
+                self.load_gateways().await;
+            }
+            Subject::Person | Subject::Floor | Subject::Building => {}
+        }
+    }
+
+    async fn load_caches(&mut self) {
+        self.load_tags().await;
+        self.load_plans().await;
+        self.load_gateways().await;
+    }
+
+    /// Reloads every tag; the state of a tag deleted, or now with another MAC, person or
+    /// active flag, is dropped.
+    async fn load_tags(&mut self) {
+        let rows = match self.store.tag_keys().await {
+            Ok(rows) => rows,
+            Err(err) => return tracing::warn!(error = %err, "could not load tags"),
+        };
+        let keys: HashMap<i64, TagKey> = rows
+            .into_iter()
+            .filter_map(|(mac, id, active, person_id)| {
+                let mac = crate::mac::canonical(&mac)?;
+                Some((
+                    id,
+                    TagKey {
+                        mac,
+                        active,
+                        person_id,
+                    },
+                ))
+            })
+            .collect();
+        let stale: Vec<(i64, Ending)> = self
+            .tag_keys
+            .iter()
+            .filter_map(|(id, old)| match keys.get(id) {
+                None => Some((*id, Ending::Gone)),
+                Some(new) if new != old => Some((*id, Ending::Close)),
+                Some(_) => None,
+            })
+            .collect();
+        for (id, ending) in stale {
+            self.forget_tag(id, ending);
+        }
+        self.tags = keys.iter().map(|(id, key)| (key.mac, *id)).collect();
+        self.view.registered(self.tags.keys());
+        self.tag_keys = keys;
+    }
+
+    /// Reloads one tag (created or updated through the API).
+    async fn reload_tag(&mut self, id: i64) {
+        let tag = match self.store.tag(id).await {
+            Ok(tag) => tag,
+            Err(StoreError::NotFound) => return self.load_tags().await,
+            Err(err) => return tracing::warn!(error = %err, "could not load a tag"),
+        };
+        let Some(mac) = crate::mac::canonical(&tag.mac_address) else {
+            return;
+        };
+        let key = TagKey {
+            mac,
+            active: tag.active,
+            person_id: tag.person_id,
+        };
+        match self.tag_keys.insert(id, key) {
+            Some(old) if old != key => {
+                self.forget_tag(id, Ending::Close);
+                if self.tags.get(&old.mac) == Some(&id) {
+                    self.tags.remove(&old.mac);
+                }
+            }
+            _ => {}
+        }
+        self.tags.insert(mac, id);
+        self.view.registered([&mac]);
+    }
+
+    async fn load_plans(&mut self) {
         match self.store.list_floor_plans(None, 0, i64::MAX).await {
             Ok(plans) => {
                 self.plan_sizes = plans
@@ -271,40 +536,127 @@ impl Pipeline {
             }
             Err(err) => tracing::warn!(error = %err, "could not load floor plans"),
         }
-        match self.store.gateway_keys().await {
-            Ok(gateways) => {
-                self.gateways.clear();
-                self.anchors.clear();
-                for g in gateways {
-                    if let Some(mac) = g.mac_address.as_deref().and_then(crate::mac::canonical) {
-                        self.gateways.insert(GatewayKey::Mac(mac), g.id);
-                    }
-                    if let Some(code) = g.code {
-                        self.gateways.insert(GatewayKey::Code(code), g.id);
-                    }
-                    if let (Some(floor_plan_id), Some(x), Some(y)) =
-                        (g.floor_plan_id, g.pos_x, g.pos_y)
-                    {
-                        let site = &self.config.positioning;
-                        let path_loss = PathLoss {
-                            rssi_at_1m: g.rssi_at_1m.unwrap_or(site.rssi_at_1m),
-                            exponent: g.path_loss_exponent.unwrap_or(site.path_loss_exponent),
-                            height_m: site.gateway_height_m,
-                        };
-                        self.anchors.insert(
-                            g.id,
-                            Anchor {
-                                floor_plan_id,
-                                x,
-                                y,
-                                path_loss,
-                            },
-                        );
-                    }
-                }
+    }
+
+    /// Reloads every gateway; the state of a gateway deleted, or now on another plan, is
+    /// dropped.
+    async fn load_gateways(&mut self) {
+        let gateways = match self.store.gateway_keys().await {
+            Ok(gateways) => gateways,
+            Err(err) => return tracing::warn!(error = %err, "could not load gateways"),
+        };
+        self.gateways.clear();
+        self.anchors.clear();
+        let mut plans = HashMap::with_capacity(gateways.len());
+        for g in gateways {
+            plans.insert(g.id, g.floor_plan_id);
+            if let Some(mac) = g.mac_address.as_deref().and_then(crate::mac::canonical) {
+                self.gateways.insert(GatewayKey::Mac(mac), g.id);
             }
-            Err(err) => tracing::warn!(error = %err, "could not load gateways"),
+            if let Some(code) = g.code {
+                self.gateways.insert(GatewayKey::Code(code), g.id);
+            }
+            if let (Some(floor_plan_id), Some(x), Some(y)) = (g.floor_plan_id, g.pos_x, g.pos_y) {
+                let site = &self.config.positioning;
+                let path_loss = PathLoss {
+                    rssi_at_1m: g.rssi_at_1m.unwrap_or(site.rssi_at_1m),
+                    exponent: g.path_loss_exponent.unwrap_or(site.path_loss_exponent),
+                    height_m: site.gateway_height_m,
+                };
+                self.anchors.insert(
+                    g.id,
+                    Anchor {
+                        floor_plan_id,
+                        x,
+                        y,
+                        path_loss,
+                    },
+                );
+            }
         }
+        let stale: Vec<(i64, Ending)> = self
+            .gateway_plans
+            .iter()
+            .filter_map(|(id, old)| match plans.get(id) {
+                None => Some((*id, Ending::Gone)),
+                Some(new) if new != old => Some((*id, Ending::Close)),
+                Some(_) => None,
+            })
+            .collect();
+        for (id, ending) in stale {
+            self.forget_gateway(id, ending);
+        }
+        self.gateway_plans = plans;
+    }
+
+    /// Drops everything the pipeline knows of a tag.
+    fn forget_tag(&mut self, tag_id: i64, ending: Ending) {
+        self.tag_states.remove(&tag_id);
+        self.announced.remove(&tag_id);
+        self.last_second.retain(|(tag, _), _| *tag != tag_id);
+        self.sessions
+            .end(|tag, _| tag == tag_id, ending == Ending::Close);
+        self.view.forget_position(tag_id);
+    }
+
+    /// Drops everything the pipeline knows of a gateway: the tags it heard forget it, and
+    /// the tags at it are nowhere until heard again.
+    fn forget_gateway(&mut self, gateway_id: i64, ending: Ending) {
+        let mut lost = Vec::new();
+        self.tag_states.retain(|tag, state| {
+            if state.forget_gateway(gateway_id) {
+                lost.push(*tag);
+            }
+            !state.is_empty()
+        });
+        for tag in lost {
+            self.announced.remove(&tag);
+            self.view.forget_position(tag);
+        }
+        self.last_second
+            .retain(|(_, gateway), _| *gateway != gateway_id);
+        self.sessions
+            .end(|_, gateway| gateway == gateway_id, ending == Ending::Close);
+    }
+
+    /// Rebuilds the state of the tags heard within the position window from their stored
+    /// readings (none when `ingest.raw_readings` is off).
+    async fn restore_positions(&mut self) {
+        let window =
+            chrono::Duration::seconds(i64::from(self.config.devices.position_stale_seconds));
+        let readings = match self
+            .store
+            .recent_readings(Utc::now() - window, RESTORE_READINGS)
+            .await
+        {
+            Ok(readings) => readings,
+            Err(err) => {
+                return tracing::warn!(error = %err, "could not read recent readings back");
+            }
+        };
+        for r in readings {
+            let known = self.gateway_plans.contains_key(&r.device_id)
+                && self.tag_keys.get(&r.tag_id).is_some_and(|t| t.active);
+            if known {
+                self.tag_states.entry(r.tag_id).or_default().hear(
+                    r.device_id,
+                    r.rssi,
+                    r.created_at,
+                );
+                self.moved.push(r.tag_id);
+            }
+        }
+        self.publish_positions();
+    }
+
+    /// One sighting: the tag's state and presence session.
+    fn hear(&mut self, tag_id: i64, gateway_id: i64, rssi: Option<i32>, at: DateTime<Utc>) {
+        self.tag_states
+            .entry(tag_id)
+            .or_default()
+            .hear(gateway_id, rssi, at);
+        self.sessions.heard(tag_id, gateway_id, at);
+        self.moved.push(tag_id);
     }
 
     async fn handle(&mut self, message: Inbound) {
@@ -325,13 +677,18 @@ impl Pipeline {
         let Some(gateway_id) = self.gateway(&report).await else {
             return;
         };
-        self.round.saw(gateway_id, message.received_at);
+        if report.offline {
+            // Going away is no sign of life (spec-services D13): offline now.
+            self.offline_reports.report(gateway_id, message.received_at);
+        } else {
+            self.round.saw(gateway_id, message.received_at);
+        }
         let policy = self.config.ingest.raw_readings;
         // A QoS 0 report was never acknowledged: while the writer is behind, its readings
         // move positions but are not stored.
         let shed = message.qos == 0 && self.writer_behind();
         for sighting in &report.sightings {
-            let Some(&(tag_id, active)) = self.tags.get(&sighting.tag) else {
+            let Some(&tag_id) = self.tags.get(&sighting.tag) else {
                 self.metrics
                     .ingest_unknown_tags
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -343,19 +700,14 @@ impl Pipeline {
                 );
                 continue;
             };
-            if !active {
+            if !self.tag_keys.get(&tag_id).is_some_and(|t| t.active) {
                 self.metrics
                     .ingest_inactive_tags
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             let at = sighting.at.unwrap_or(message.received_at);
-            self.tag_states
-                .entry(tag_id)
-                .or_default()
-                .hear(gateway_id, sighting.rssi, at);
-            self.sessions.heard(tag_id, gateway_id, at);
-            self.moved.push(tag_id);
+            self.hear(tag_id, gateway_id, sighting.rssi, at);
             let keep = match policy {
                 RawReadings::All => true,
                 RawReadings::Off => false,
@@ -493,13 +845,14 @@ impl Pipeline {
                     }),
                 );
                 self.gateways.insert(report.gateway.clone(), saved.id);
+                self.gateway_plans.insert(saved.id, saved.floor_plan_id);
                 Some(saved.id)
             }
             Err(err) => {
                 // The MAC or code belongs to another kind of device, or was registered
                 // meanwhile: reload, and refuse this message if it still does not resolve.
                 tracing::warn!(error = %err, gateway = ?report.gateway, "could not register a gateway");
-                self.load_caches().await;
+                self.load_gateways().await;
                 let id = self.gateways.get(&report.gateway).copied();
                 if id.is_none() {
                     self.metrics

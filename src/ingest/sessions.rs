@@ -81,6 +81,28 @@ impl Sessions {
         }
     }
 
+    /// Ends the sessions of the (tag, gateway) pairs `matching` picks: written as closed
+    /// when `write`, otherwise forgotten (those of a deleted tag or gateway, whose rows the
+    /// database deletes with it).
+    pub fn end(&mut self, matching: impl Fn(i64, i64) -> bool, write_them: bool) {
+        let ended: Vec<(i64, i64)> = self
+            .open
+            .keys()
+            .filter(|(tag, gateway)| matching(*tag, *gateway))
+            .copied()
+            .collect();
+        for key in ended {
+            if let Some(old) = self.open.remove(&key)
+                && write_them
+            {
+                self.closed.push(write(key, &old, false));
+            }
+        }
+        if !write_them {
+            self.closed.retain(|w| !matching(w.tag_id, w.device_id));
+        }
+    }
+
     /// What has to be written now: closed sessions, new ones, and grown ones not written
     /// for a while.
     pub fn pending(&mut self) -> Vec<SessionWrite> {

@@ -1,9 +1,9 @@
 //! The one place where gateways and cameras go offline and come back online: a periodic
 //! pass over every device's `last_seen_at` (the original also flipped states on every
-//! status GET). A camera whose collector reported it `offline` is offline from that report
-//! until it is seen again. Each transition is recorded as a device event
-//! (`GATEWAY_OFFLINE` / `GATEWAY_ONLINE`, `CAMERA_OFFLINE` / `CAMERA_ONLINE`) and published
-//! on the event bus. The first pass only learns the states, so a restart does not announce
+//! status GET). A gateway or camera that reported itself `offline` is offline from that
+//! report (the monitor makes a pass at once) until it is seen again. Each transition is
+//! recorded as a device event (`GATEWAY_OFFLINE` / `GATEWAY_ONLINE`, `CAMERA_OFFLINE` /
+//! `CAMERA_ONLINE`) and published on the event bus. The first pass only learns the states, so a restart does not announce
 //! anything.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::EventBus;
@@ -23,22 +24,32 @@ pub const GATEWAY_EVENT_TOPIC: &str = "securityvision/gateway-status";
 /// Topic recorded with the cameras' status events.
 pub const CAMERA_EVENT_TOPIC: &str = "securityvision/camera-status";
 
-/// Offline reports of devices (a camera status saying `offline`), shared between the
-/// CAM-BUS collector that hears them and the monitor that acts on them.
+/// Offline reports of devices (a gateway's or a camera's status saying `offline`), shared
+/// between the pipeline and the CAM-BUS collector that hear them, the monitor that acts on
+/// them and the status API.
 #[derive(Debug, Default, Clone)]
-pub struct OfflineReports(Arc<Mutex<HashMap<i64, DateTime<Utc>>>>);
+pub struct OfflineReports(Arc<Reports>);
+
+#[derive(Debug, Default)]
+struct Reports {
+    at: Mutex<HashMap<i64, DateTime<Utc>>>,
+    /// Wakes the monitor for a pass.
+    new: Notify,
+}
 
 impl OfflineReports {
     pub fn report(&self, device_id: i64, at: DateTime<Utc>) {
         self.0
+            .at
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(device_id, at);
+        self.0.new.notify_one();
     }
 
     /// Whether the device reported itself offline after it was last seen.
-    fn reported_since(&self, device_id: i64, last_seen: Option<DateTime<Utc>>) -> bool {
-        let reports = self.0.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn reported_since(&self, device_id: i64, last_seen: Option<DateTime<Utc>>) -> bool {
+        let reports = self.0.at.lock().unwrap_or_else(|p| p.into_inner());
         reports
             .get(&device_id)
             .is_some_and(|at| last_seen.is_none_or(|seen| *at >= seen))
@@ -107,6 +118,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
+            _ = offline_reports.0.new.notified() => {}
             _ = shutdown.cancelled() => break,
         }
     }

@@ -415,7 +415,7 @@ impl Store {
     }
 }
 
-const UPSERT_TOPIC: &str = "INSERT INTO device_topics (device_id, kind, topic, description, is_active, created_at, updated_at) \
+pub(super) const UPSERT_TOPIC: &str = "INSERT INTO device_topics (device_id, kind, topic, description, is_active, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, TRUE, $5, $5) ON CONFLICT (device_id, kind, topic) DO UPDATE SET \
      description = excluded.description, is_active = TRUE, updated_at = excluded.updated_at \
      WHERE device_topics.is_active = FALSE OR device_topics.description <> excluded.description";

@@ -59,6 +59,14 @@ pub struct DeviceTopic {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A topic a device uses on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub kind: &'static str,
+    pub topic: String,
+    pub description: String,
+}
+
 /// A gateway as the ingest pipeline knows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GatewayKeyRow {
@@ -122,6 +130,26 @@ macro_rules! bind_device {
     };
 }
 
+const INSERT_DEVICE: &str = concat!(
+    "INSERT INTO devices (floor_plan_id, building_id, floor_id, name, code, type, mac_address, \
+     description, pos_x, pos_y, ip_address, port, username, password_encrypted, manufacturer, \
+     model, shard, analytics, rtsp_url, proxy_path, central_path, record_retention_minutes, \
+     central_media_mtx_ip, rssi_at_1m, path_loss_exponent, last_seen_at, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $27) RETURNING ",
+    device_columns!()
+);
+
+const UPDATE_DEVICE: &str = concat!(
+    "UPDATE devices SET floor_plan_id = $1, building_id = $2, floor_id = $3, name = $4, code = $5, \
+     type = $6, mac_address = $7, description = $8, pos_x = $9, pos_y = $10, ip_address = $11, \
+     port = $12, username = $13, password_encrypted = $14, manufacturer = $15, model = $16, \
+     shard = $17, analytics = $18, rtsp_url = $19, proxy_path = $20, central_path = $21, \
+     record_retention_minutes = $22, central_media_mtx_ip = $23, rssi_at_1m = $24, \
+     path_loss_exponent = $25, last_seen_at = $26, updated_at = $27 WHERE id = $28 RETURNING ",
+    device_columns!()
+);
+
 impl Store {
     pub async fn list_devices(
         &self,
@@ -178,17 +206,8 @@ impl Store {
     }
 
     pub async fn insert_device(&self, d: &Device) -> Result<Device> {
-        const SQL: &str = concat!(
-            "INSERT INTO devices (floor_plan_id, building_id, floor_id, name, code, type, mac_address, \
-             description, pos_x, pos_y, ip_address, port, username, password_encrypted, manufacturer, \
-             model, shard, analytics, rtsp_url, proxy_path, central_path, record_retention_minutes, \
-             central_media_mtx_ip, rssi_at_1m, path_loss_exponent, last_seen_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $27) RETURNING ",
-            device_columns!()
-        );
         Ok(on_pool!(self, write, |pool| bind_device!(
-            sqlx::query_as(SQL),
+            sqlx::query_as(INSERT_DEVICE),
             d
         )
         .bind(now())
@@ -198,23 +217,72 @@ impl Store {
 
     /// Writes every field of `d` back and stamps `updated_at`.
     pub async fn update_device(&self, d: &Device) -> Result<Device> {
-        const SQL: &str = concat!(
-            "UPDATE devices SET floor_plan_id = $1, building_id = $2, floor_id = $3, name = $4, code = $5, \
-             type = $6, mac_address = $7, description = $8, pos_x = $9, pos_y = $10, ip_address = $11, \
-             port = $12, username = $13, password_encrypted = $14, manufacturer = $15, model = $16, \
-             shard = $17, analytics = $18, rtsp_url = $19, proxy_path = $20, central_path = $21, \
-             record_retention_minutes = $22, central_media_mtx_ip = $23, rssi_at_1m = $24, \
-             path_loss_exponent = $25, last_seen_at = $26, updated_at = $27 WHERE id = $28 RETURNING ",
-            device_columns!()
-        );
         Ok(on_pool!(self, write, |pool| bind_device!(
-            sqlx::query_as(SQL),
+            sqlx::query_as(UPDATE_DEVICE),
             d
         )
         .bind(now())
         .bind(d.id)
         .fetch_one(pool)
         .await?))
+    }
+
+    /// Inserts (`creating`) or updates a device and, in the same transaction, makes
+    /// `topics(saved device)` its active CAM-BUS topics (`cambus_info`, `cambus_event`), so
+    /// that a camera's topics are listed as soon as the camera is.
+    pub async fn save_device_with_topics(
+        &self,
+        d: &Device,
+        creating: bool,
+        topics: impl FnOnce(&Device) -> Vec<TopicSpec>,
+    ) -> Result<Device> {
+        const ACTIVE: &str = "SELECT kind, topic FROM device_topics WHERE device_id = $1 \
+             AND is_active = TRUE AND kind IN ('cambus_info', 'cambus_event')";
+        const DEACTIVATE: &str = "UPDATE device_topics SET is_active = FALSE, updated_at = $1 \
+             WHERE device_id = $2 AND kind = $3 AND topic = $4";
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let saved: Device = if creating {
+                bind_device!(sqlx::query_as(INSERT_DEVICE), d)
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await?
+            } else {
+                bind_device!(sqlx::query_as(UPDATE_DEVICE), d)
+                    .bind(now())
+                    .bind(d.id)
+                    .fetch_one(&mut *tx)
+                    .await?
+            };
+            let wanted = topics(&saved);
+            for t in &wanted {
+                sqlx::query(super::cambus::UPSERT_TOPIC)
+                    .bind(saved.id)
+                    .bind(t.kind)
+                    .bind(&t.topic)
+                    .bind(&t.description)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let active: Vec<(String, String)> = sqlx::query_as(ACTIVE)
+                .bind(saved.id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (kind, topic) in &active {
+                if !wanted.iter().any(|t| t.kind == kind && &t.topic == topic) {
+                    sqlx::query(DEACTIVATE)
+                        .bind(now())
+                        .bind(saved.id)
+                        .bind(kind)
+                        .bind(topic)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(saved)
+        })
     }
 
     /// Deletes a device with what is its own (readings, presence sessions, topics, camera

@@ -250,7 +250,16 @@ impl Store {
     /// Applies every pending migration; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
         let pending = self.pending_migrations().await?;
-        on_pool!(self, write, |pool| self.migrator().run(pool).await?);
+        let result = on_pool!(self, write, |pool| self.migrator().run(pool).await);
+        if let (Err(_), Store::Sqlite(db)) = (&result, self) {
+            // A `no-transaction` migration that failed half-way leaves its own transaction
+            // open and foreign keys off on the (only) writer connection.
+            let _ = sqlx::raw_sql("ROLLBACK").execute(db.writer()).await;
+            let _ = sqlx::raw_sql("PRAGMA foreign_keys = ON")
+                .execute(db.writer())
+                .await;
+        }
+        result?;
         Ok(pending)
     }
 

@@ -182,9 +182,9 @@ impl Store {
             .await?))
     }
 
-    /// Every tag's MAC, id and active flag, for the pipeline's cache.
-    pub async fn tag_keys(&self) -> Result<Vec<(String, i64, bool)>> {
-        const SQL: &str = "SELECT mac_address, id, active FROM tags";
+    /// Every tag's MAC, id, active flag and person, for the pipeline's cache.
+    pub async fn tag_keys(&self) -> Result<Vec<(String, i64, bool, Option<i64>)>> {
+        const SQL: &str = "SELECT mac_address, id, active, person_id FROM tags";
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .fetch_all(pool)
             .await?))

@@ -25,7 +25,7 @@ pub struct ReadingFilter {
 }
 
 /// A reading to store in a batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NewReading {
     pub device_id: i64,
     pub tag_id: i64,
@@ -202,6 +202,23 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The newest `limit` readings stored since `since`, oldest first.
+    pub async fn recent_readings(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<NewReading>> {
+        const SQL: &str = "SELECT device_id, tag_id, rssi, created_at FROM collection_logs \
+             WHERE created_at >= $1 ORDER BY created_at DESC, id DESC LIMIT $2";
+        let mut readings: Vec<NewReading> = on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .bind(since)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?);
+        readings.reverse();
+        Ok(readings)
     }
 
     /// Newest first.

@@ -175,8 +175,7 @@ pub struct TestApp {
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Dropped last: the database outlives the server.
-    _db: TestDatabase,
-    _dir: TempDir,
+    storage: Option<(TestDatabase, TempDir)>,
 }
 
 impl TestApp {
@@ -189,38 +188,36 @@ impl TestApp {
         let db = TestDatabase::create(backend, dir.path()).await;
         let mut config = test_config(dir.path(), &db.url);
         adjust(&mut config);
-        TestApp::launch(config, db, dir).await
+        TestApp::launch(config, (db, dir), (None, None)).await
     }
 
-    /// Stops the server the way SIGTERM does, keeping its database and data directory.
-    pub async fn stop_keeping_data(mut self) -> StoppedApp {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stops cleanly");
-        }
-        // Take the database and directory out without running their drops.
-        let placeholder = TestDatabase {
-            url: String::new(),
-            postgres: None,
-        };
-        StoppedApp {
-            db: std::mem::replace(&mut self._db, placeholder),
-            dir: std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir")),
-            config: self.config.clone(),
-            admin_password: self.admin_password.clone(),
-            gateway_password: self.gateway_password.clone(),
-        }
+    /// Stops the server the way SIGTERM does, then starts a new one on the same database
+    /// and data directory (its first start's passwords still valid).
+    pub async fn restart(mut self) -> TestApp {
+        self.halt().await;
+        let storage = self.storage.take().expect("storage");
+        let passwords = (self.admin_password.take(), self.gateway_password.take());
+        TestApp::launch(self.config.clone(), storage, passwords).await
     }
 
-    async fn launch(config: Config, db: TestDatabase, dir: TempDir) -> TestApp {
+    async fn launch(
+        config: Config,
+        storage: (TestDatabase, TempDir),
+        (admin_password, gateway_password): (Option<String>, Option<String>),
+    ) -> TestApp {
         let app = App::prepare(config.clone(), ServeOptions::default())
             .await
             .expect("app starts");
-        let admin_password = app.first_admin.as_ref().map(|a| a.password.clone());
-        let gateway_password = app.first_gateway.as_ref().map(|g| g.password.clone());
+        let admin_password = app
+            .first_admin
+            .as_ref()
+            .map(|a| a.password.clone())
+            .or(admin_password);
+        let gateway_password = app
+            .first_gateway
+            .as_ref()
+            .map(|g| g.password.clone())
+            .or(gateway_password);
         let store = app.state.store.clone();
         let events = app.state.events.clone();
         let metrics = app.state.metrics.clone();
@@ -252,8 +249,7 @@ impl TestApp {
             mqtt_ws_addr,
             shutdown,
             server: Some(server),
-            _db: db,
-            _dir: dir,
+            storage: Some(storage),
         }
     }
 
@@ -272,6 +268,21 @@ impl TestApp {
 
     /// Stops the server the way SIGTERM does and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stops the server the way SIGTERM does, keeping its database and data directory
+    /// for [`StoppedApp::start_again`].
+    pub async fn stop_keeping_data(mut self) -> StoppedApp {
+        self.halt().await;
+        StoppedApp {
+            storage: self.storage.take().expect("storage"),
+            passwords: (self.admin_password.take(), self.gateway_password.take()),
+            config: self.config.clone(),
+        }
+    }
+
+    async fn halt(&mut self) {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server
@@ -448,18 +459,13 @@ impl TestApp {
 /// An application stopped by [`TestApp::stop_keeping_data`].
 pub struct StoppedApp {
     config: Config,
-    admin_password: Option<String>,
-    gateway_password: Option<String>,
-    db: TestDatabase,
-    dir: TempDir,
+    passwords: (Option<String>, Option<String>),
+    storage: (TestDatabase, TempDir),
 }
 
 impl StoppedApp {
     pub async fn start_again(self) -> TestApp {
-        let mut app = TestApp::launch(self.config, self.db, self.dir).await;
-        app.admin_password = self.admin_password;
-        app.gateway_password = self.gateway_password;
-        app
+        TestApp::launch(self.config, self.storage, self.passwords).await
     }
 }
 

@@ -10,6 +10,7 @@ mod broker_security;
 mod cambus;
 mod cli;
 mod config;
+mod consistency;
 mod console;
 mod devices;
 mod groups;

@@ -1,0 +1,544 @@
+//! What the API says and what the pipeline does agree (issue 12): ids are never handed out
+//! twice, an API write is seen by the very next report, deleted objects leave no state
+//! behind, a posted reading counts like a report, positions survive a restart, a camera's
+//! topics are there when its create answers, a gateway saying `offline` is offline.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rumqttc::QoS;
+use serde_json::json;
+
+use crate::common::{Backend, TestApp, backend_tests, eventually_within, id};
+use crate::mqtt::{Client, Options};
+
+async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
+    eventually_within(Duration::from_secs(5), check).await
+}
+
+async fn gateway_client(app: &TestApp) -> Client {
+    let password = app.gateway_password.as_deref().unwrap();
+    Client::connect(
+        app.mqtt_addr.unwrap(),
+        Options::new("gw").login("gateway", password),
+    )
+    .await
+    .unwrap()
+}
+
+/// Reports `tag` heard by `gateway` (MACs without separators) at `rssi`, QoS 1.
+async fn report(gw: &Client, gateway: &str, tag: &str, rssi: i32) {
+    let payload = json!({"tag_mac": tag, "rssi": rssi}).to_string();
+    let topic = format!("rtls/gateways/{gateway}/beacon");
+    gw.publish(&topic, QoS::AtLeastOnce, false, payload).await;
+}
+
+/// A building, floor and plan; returns the plan's id.
+async fn plan(app: &TestApp, token: &str, code: &str) -> i64 {
+    let building = json!({"name": format!("Building {code}"), "code": code});
+    let b = id(&app
+        .create("/api/v1/buildings", token, building, StatusCode::CREATED)
+        .await);
+    let floor = json!({"building_id": b, "name": "Ground"});
+    let f = id(&app
+        .create("/api/v1/floors", token, floor, StatusCode::CREATED)
+        .await);
+    let plan = json!({"floor_id": f, "name": format!("Plan {code}")});
+    id(&app
+        .create("/api/v1/floor-plans", token, plan, StatusCode::CREATED)
+        .await)
+}
+
+async fn gateway(app: &TestApp, token: &str, mac: &str, plan: i64, x: f64) -> i64 {
+    let body = json!({"name": format!("GW {mac}"), "mac_address": mac, "floor_plan_id": plan, "pos_x": x, "pos_y": 0.5});
+    id(&app
+        .create("/api/v1/devices", token, body, StatusCode::CREATED)
+        .await)
+}
+
+/// A person carrying a tag; returns (person, tag).
+async fn person_with_tag(app: &TestApp, token: &str, name: &str, mac: &str) -> (i64, i64) {
+    let person = json!({"full_name": name});
+    let person = id(&app
+        .create("/api/v1/people", token, person, StatusCode::CREATED)
+        .await);
+    let tag = json!({"mac_address": mac, "person_id": person});
+    let tag = id(&app
+        .create("/api/v1/tags", token, tag, StatusCode::CREATED)
+        .await);
+    (person, tag)
+}
+
+/// Every positioned person (no time window): person id → device id.
+async fn positions(app: &TestApp, token: &str, query: &str) -> Vec<(i64, i64)> {
+    let path = format!("/api/v1/positions/current?max_age_seconds=0{query}");
+    let (status, rows) = app.get(&path, token).await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["person_id"].as_i64().unwrap(),
+                r["device_id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn device_of(app: &TestApp, token: &str, person: i64) -> Option<i64> {
+    positions(app, token, "")
+        .await
+        .into_iter()
+        .find(|(p, _)| *p == person)
+        .map(|(_, d)| d)
+}
+
+backend_tests! {
+    async fn ids_of_deleted_objects_are_never_handed_out_again(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let create_all = async || {
+            let plan = plan(&app, &token, "HQ").await;
+            let (_, floor) = app.get(&format!("/api/v1/floor-plans/{plan}"), &token).await;
+            let floor = floor["floor_id"].as_i64().unwrap();
+            let (_, building) = app.get(&format!("/api/v1/floors/{floor}"), &token).await;
+            let building = building["building_id"].as_i64().unwrap();
+            let gateway = gateway(&app, &token, "AC233FC00001", plan, 0.5).await;
+            let (person, tag) = person_with_tag(&app, &token, "Ana", "112233445566").await;
+            let user = app.user_token(&token, "someone@example.com", "OPERATOR").await.0;
+            [("buildings", building), ("floors", floor), ("floor-plans", plan), ("devices", gateway), ("people", person), ("tags", tag), ("users", user)]
+        };
+        let first = create_all().await;
+        for (path, id) in first.iter().rev() {
+            assert_eq!(app.delete(&format!("/api/v1/{path}/{id}"), &token).await, StatusCode::NO_CONTENT, "{path}/{id}");
+        }
+        let again = create_all().await;
+        for ((path, old), (_, new)) in first.iter().zip(again.iter()) {
+            assert!(new > old, "{path}: the new object got id {new}, the deleted one had {old}");
+        }
+    }
+}
+
+/// A database made by the previous version (migrations up to 0006, with rows, references
+/// and deleted rows) is rebuilt by 0007 with its data, indexes and foreign keys intact, and
+/// its ids continue after every id ever handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("previous.db").display());
+    let options = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    migrator.run_to(6, &pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO buildings (id, name, code, created_at, updated_at) VALUES \
+             (1, 'HQ', 'HQ', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'), \
+             (2, 'Annex', 'AX', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'), \
+             (3, 'Gone', 'GO', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO floors (id, building_id, name, level, created_at, updated_at) VALUES \
+             (1, 1, 'Ground', 0, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'), \
+             (2, 2, 'Annex ground', 0, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO floor_plans (id, floor_id, name, width_m, height_m, created_at, updated_at) VALUES \
+             (1, 1, 'Plan', 40, 30, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO devices (id, floor_plan_id, building_id, floor_id, name, type, mac_address, pos_x, pos_y, \
+             rssi_at_1m, created_at, updated_at) VALUES \
+             (1, 1, 1, 1, 'West', 'BLE_GATEWAY', 'AC233FC00001', 0.1, 0.5, -55, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'), \
+             (2, NULL, 2, 2, 'Lobby cam', 'CAMERA', NULL, NULL, NULL, NULL, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO people (id, full_name, created_at, updated_at) VALUES \
+             (1, 'Ana', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO tags (id, mac_address, person_id, created_at, updated_at) VALUES \
+             (1, '112233445566', 1, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO collection_logs (id, device_id, tag_id, rssi, created_at) VALUES \
+             (1, 1, 1, -60, '2024-01-01T00:00:01Z'), (2, 1, 1, -61, '2024-01-01T00:00:02Z'); \
+         INSERT INTO presence_sessions (id, device_id, tag_id, started_at, ended_at, is_open) VALUES \
+             (1, 1, 1, '2024-01-01T00:00:01Z', '2024-01-01T00:00:02Z', 0); \
+         INSERT INTO person_groups (id, name, created_at, updated_at) VALUES \
+             (1, 'Staff', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO person_group_memberships (person_id, group_id) VALUES (1, 1); \
+         INSERT INTO device_events (id, device_id, topic, analytic_type, payload, occurred_at, created_at, \
+             dedup_key, person_id) VALUES \
+             (1, 2, 'rtls/cameras/x/info', 'faceCapture', '{}', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', 'k1', 1); \
+         INSERT INTO incidents (id, device_id, device_event_id, kind, status, severity, title, created_at, updated_at) VALUES \
+             (1, 2, 1, 'face', 'OPEN', 'HIGH', 'Someone', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO audit_log (occurred_at, action, entity, entity_id, details) VALUES \
+             ('2024-01-01T00:00:00Z', 'create', 'building', 3, '{}'), \
+             ('2024-01-01T00:00:00Z', 'create', 'tag', 7, '{}'), \
+             ('2024-01-01T00:00:00Z', 'delete', 'tag', 7, '{}'); \
+         DELETE FROM buildings WHERE id = 3;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let objects = "SELECT type || ' ' || name || ' ' || tbl_name FROM sqlite_master \
+         WHERE name <> 'sqlite_sequence' AND name NOT LIKE '_sqlx%' ORDER BY name";
+    let before: Vec<String> = sqlx::query_scalar(objects).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+
+    // The new version migrates it on start (keeping the old readings).
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.database.url = Some(url.clone());
+        c.ingest.retention_days = 0;
+    })
+    .await;
+    let options = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let after: Vec<String> = sqlx::query_scalar(objects).fetch_all(&pool).await.unwrap();
+    assert_eq!(
+        after, before,
+        "every table and index is back under its name"
+    );
+    let plain: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND sql LIKE '%id %INTEGER PRIMARY KEY,%' AND sql NOT LIKE '%AUTOINCREMENT%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        plain.is_empty(),
+        "tables that may still reuse ids: {plain:?}"
+    );
+    let violations: Vec<String> =
+        sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+    let enforced: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(enforced, 1);
+    pool.close().await;
+
+    // The rows, read through the API.
+    let token = app.admin_token().await;
+    let (_, device) = app.get("/api/v1/devices/1", &token).await;
+    assert_eq!(
+        (
+            device["floor_plan_id"].as_i64(),
+            device["rssi_at_1m"].as_f64(),
+            device["mac_address"].as_str()
+        ),
+        (Some(1), Some(-55.0), Some("AC:23:3F:C0:00:01"))
+    );
+    let (_, tag) = app.get("/api/v1/tags/1", &token).await;
+    assert_eq!(tag["person_id"].as_i64(), Some(1));
+    let (_, logs) = app.get("/api/v1/collection-logs?tag_id=1", &token).await;
+    assert_eq!(logs.as_array().unwrap().len(), 2);
+    let (_, plan) = app.get("/api/v1/floor-plans/1", &token).await;
+    assert_eq!(plan["width_m"].as_f64(), Some(40.0));
+    let (_, members) = app.get("/api/v1/person-groups/1/people", &token).await;
+    assert_eq!(members[0]["id"].as_i64(), Some(1), "{members}");
+    assert_eq!(
+        app.sql_text("SELECT CAST(device_event_id AS TEXT) FROM incidents WHERE id = 1")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+
+    // The foreign keys still act: deleting the building takes its floor and plan, and the
+    // gateway is then on no plan.
+    assert_eq!(
+        app.delete("/api/v1/buildings/1", &token).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, device) = app.get("/api/v1/devices/1", &token).await;
+    assert_eq!(
+        (
+            device["floor_plan_id"].as_i64(),
+            device["building_id"].as_i64()
+        ),
+        (None, None)
+    );
+    assert_eq!(
+        app.get("/api/v1/floors/1", &token).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // New ids come after every id handed out: the deleted building 3 and tag 7 (named by
+    // the audit log) and the building 1 just deleted.
+    let b = id(&app
+        .create(
+            "/api/v1/buildings",
+            &token,
+            json!({"name": "New", "code": "NEW"}),
+            StatusCode::CREATED,
+        )
+        .await);
+    assert_eq!(b, 4);
+    let t = id(&app
+        .create(
+            "/api/v1/tags",
+            &token,
+            json!({"mac_address": "112233445577"}),
+            StatusCode::CREATED,
+        )
+        .await);
+    assert_eq!(t, 8);
+    let d = id(&app
+        .create(
+            "/api/v1/devices",
+            &token,
+            json!({"name": "East", "mac_address": "AC233FC00002"}),
+            StatusCode::CREATED,
+        )
+        .await);
+    assert_eq!(d, 3);
+    app.stop().await;
+}
+
+backend_tests! {
+    async fn a_deleted_gateway_or_tag_leaves_no_state_behind(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let gw = gateway_client(&app).await;
+        let hq = plan(&app, &token, "HQ").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.2).await;
+        let g2 = gateway(&app, &token, "AC233FC00002", hq, 0.8).await;
+        let (ana, _) = person_with_tag(&app, &token, "Ana", "112233445566").await;
+        report(&gw, "AC233FC00001", "112233445566", -61).await;
+        report(&gw, "AC233FC00002", "112233445566", -45).await;
+        assert!(eventually(async || device_of(&app, &token, ana).await == Some(g2)).await, "Ana is at G2");
+
+        // G2 goes: Ana's next report, at G1, places her there (its old stronger signal at
+        // G2 no longer holds her at a gateway that does not exist).
+        assert_eq!(app.delete(&format!("/api/v1/devices/{g2}"), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(device_of(&app, &token, ana).await, None, "nowhere until heard again");
+        report(&gw, "AC233FC00001", "112233445566", -61).await;
+        assert!(eventually(async || device_of(&app, &token, ana).await == Some(g1)).await, "{:?}", positions(&app, &token, "").await);
+
+        // The issue's repro: everything deleted and created again with one gateway.
+        let g2 = gateway(&app, &token, "AC233FC00002", hq, 0.8).await;
+        report(&gw, "AC233FC00002", "112233445566", -45).await;
+        assert!(eventually(async || device_of(&app, &token, ana).await == Some(g2)).await);
+        let (_, tags) = app.get("/api/v1/tags", &token).await;
+        for tag in tags.as_array().unwrap() {
+            assert_eq!(app.delete(&format!("/api/v1/tags/{}", id(tag)), &token).await, StatusCode::NO_CONTENT);
+        }
+        assert_eq!(app.delete(&format!("/api/v1/people/{ana}"), &token).await, StatusCode::NO_CONTENT);
+        for g in [g1, g2] {
+            assert_eq!(app.delete(&format!("/api/v1/devices/{g}"), &token).await, StatusCode::NO_CONTENT);
+        }
+        let (_, plan_row) = app.get(&format!("/api/v1/floor-plans/{hq}"), &token).await;
+        let floor = plan_row["floor_id"].as_i64().unwrap();
+        let (_, floor_row) = app.get(&format!("/api/v1/floors/{floor}"), &token).await;
+        let building = floor_row["building_id"].as_i64().unwrap();
+        assert_eq!(app.delete(&format!("/api/v1/floor-plans/{hq}"), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(app.delete(&format!("/api/v1/floors/{floor}"), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(app.delete(&format!("/api/v1/buildings/{building}"), &token).await, StatusCode::NO_CONTENT);
+
+        let again = plan(&app, &token, "HQ").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", again, 0.2).await;
+        let (bea, _) = person_with_tag(&app, &token, "Bea", "112233445566").await;
+        report(&gw, "AC233FC00001", "112233445566", -61).await;
+        let query = format!("&floor_plan_id={again}");
+        assert!(eventually(async || positions(&app, &token, &query).await == vec![(bea, g1)]).await, "{:?}", positions(&app, &token, "").await);
+    }
+
+    async fn a_tag_that_changes_mac_or_person_or_a_gateway_that_changes_plan_starts_afresh(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let gw = gateway_client(&app).await;
+        let hq = plan(&app, &token, "HQ").await;
+        let annex = plan(&app, &token, "AX").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.2).await;
+        let g2 = gateway(&app, &token, "AC233FC00002", hq, 0.8).await;
+        let (ana, tag) = person_with_tag(&app, &token, "Ana", "112233445566").await;
+        let walk_to_g2 = async |mac: &str| {
+            report(&gw, "AC233FC00001", mac, -61).await;
+            report(&gw, "AC233FC00002", mac, -45).await;
+        };
+
+        // Another MAC: another physical tag, heard at G1 only.
+        walk_to_g2("112233445566").await;
+        assert!(eventually(async || device_of(&app, &token, ana).await == Some(g2)).await);
+        let (status, _) = app.put(&format!("/api/v1/tags/{tag}"), &token, json!({"mac_address": "112233445577"})).await;
+        assert_eq!(status, StatusCode::OK);
+        report(&gw, "AC233FC00001", "112233445577", -61).await;
+        assert!(eventually(async || device_of(&app, &token, ana).await == Some(g1)).await, "{:?}", positions(&app, &token, "").await);
+
+        // Another person: where Ana's tag was is not where Bea is.
+        walk_to_g2("112233445577").await;
+        assert!(eventually(async || device_of(&app, &token, ana).await == Some(g2)).await);
+        let bea = id(&app.create("/api/v1/people", &token, json!({"full_name": "Bea"}), StatusCode::CREATED).await);
+        app.put(&format!("/api/v1/tags/{tag}"), &token, json!({"person_id": bea})).await;
+        let (status, body) = app.get(&format!("/api/v1/people/{bea}/current-location"), &token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not heard since: {body}");
+        assert_eq!(positions(&app, &token, "").await, vec![]);
+
+        // G2 moves to the annex: the tag's signal there no longer places it on the HQ plan.
+        walk_to_g2("112233445577").await;
+        assert!(eventually(async || device_of(&app, &token, bea).await == Some(g2)).await);
+        app.put(&format!("/api/v1/devices/{g2}"), &token, json!({"floor_plan_id": annex})).await;
+        report(&gw, "AC233FC00001", "112233445577", -61).await;
+        let query = format!("&floor_plan_id={hq}");
+        assert!(eventually(async || positions(&app, &token, &query).await == vec![(bea, g1)]).await, "{:?}", positions(&app, &token, "").await);
+
+        // Bea goes: her tag's presence ends with her (not after the 15 s gap).
+        let open = format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE tag_id = {tag} AND is_open = TRUE");
+        assert!(eventually(async || app.sql_text(&open).await.as_deref() == Some("1")).await);
+        assert_eq!(app.delete(&format!("/api/v1/people/{bea}"), &token).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || app.sql_text(&open).await.as_deref() == Some("0")).await, "closed");
+    }
+
+    async fn a_tag_created_through_the_api_is_matched_by_its_very_next_report(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let gw = gateway_client(&app).await;
+        let hq = plan(&app, &token, "HQ").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.5).await;
+        let mut people = Vec::new();
+        for i in 0..100 {
+            people.push(id(&app.create("/api/v1/people", &token, json!({"full_name": format!("P{i:03}")}), StatusCode::CREATED).await));
+        }
+        // Created, then reported at once: no pause between the 201 and the report.
+        for (i, person) in people.iter().enumerate() {
+            let mac = format!("AC233F1000{i:02X}");
+            app.create("/api/v1/tags", &token, json!({"mac_address": mac, "person_id": person}), StatusCode::CREATED).await;
+            report(&gw, "AC233FC00001", &mac, -60).await;
+        }
+        assert!(eventually(async || app.metrics().ingest_received.load(Ordering::Relaxed) == 100).await);
+        assert!(eventually(async || positions(&app, &token, "").await.len() == 100).await, "{} of 100 positioned", positions(&app, &token, "").await.len());
+        assert!(positions(&app, &token, "").await.iter().all(|(_, d)| *d == g1));
+        assert_eq!(app.metrics().ingest_unknown_tags.load(Ordering::Relaxed), 0, "no report found its tag unknown");
+    }
+
+    async fn a_new_cameras_topics_are_listed_when_its_create_answers(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let topics = async |cam: i64| -> Vec<(String, String)> {
+            let (status, list) = app.get(&format!("/api/v1/devices/{cam}/topics"), &token).await;
+            assert_eq!(status, StatusCode::OK);
+            let mut all: Vec<(String, String)> = list.as_array().unwrap().iter().map(|t| (t["kind"].as_str().unwrap().into(), t["topic"].as_str().unwrap().into())).collect();
+            all.sort();
+            all
+        };
+        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Gate", "code": "Gate 1", "manufacturer": "Hikvision"}), StatusCode::CREATED).await);
+        let base = "rtls/cameras/default/externo/externo/camera/gate_1";
+        let expected = |base: &str, analytics: &[&str]| -> Vec<(String, String)> {
+            let mut all: Vec<(String, String)> = analytics.iter().map(|a| ("cambus_event".to_string(), format!("{base}/{a}/events"))).collect();
+            all.push(("cambus_info".into(), format!("{base}/info")));
+            all.sort();
+            all
+        };
+        assert_eq!(topics(cam).await, expected(base, &["VMD", "faceCapture"]));
+        // Without a code the topic names the id the create gave it.
+        let plain = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Plain"}), StatusCode::CREATED).await);
+        assert_eq!(topics(plain).await, expected(&format!("rtls/cameras/default/externo/externo/camera/device{plain}"), &["faceCapture"]));
+        // An update answers with its topics in place, the old ones inactive. (Once the
+        // publisher is done with the creates: a reconcile that read the camera before the
+        // update would write its old topics again until the next one.)
+        for camera in [cam, plain] {
+            let info = format!("/api/v1/devices/cameras/{camera}/info");
+            assert!(eventually(async || app.get(&info, &token).await.1["pending"] == json!(false)).await);
+        }
+        let (status, _) = app.put(&format!("/api/v1/devices/cameras/{cam}"), &token, json!({"code": "Gate 2", "analytics": ["intrusion"]})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(topics(cam).await, expected("rtls/cameras/default/externo/externo/camera/gate_2", &["intrusion"]));
+        let (_, all) = app.get(&format!("/api/v1/devices/{cam}/topics?only_active=false"), &token).await;
+        assert_eq!(all.as_array().unwrap().len(), 5, "{all}");
+    }
+
+    async fn a_posted_collection_log_moves_the_person_like_a_report(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let hq = plan(&app, &token, "HQ").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.5).await;
+        let (ana, tag) = person_with_tag(&app, &token, "Ana", "112233445566").await;
+        let log = app.create("/api/v1/collection-logs", &token, json!({"device_id": g1, "tag_id": tag, "rssi": -60}), StatusCode::CREATED).await;
+        assert_eq!(log["tag_id"].as_i64(), Some(tag));
+        let (status, location) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
+        assert_eq!((status, location["device_id"].as_i64()), (StatusCode::OK, Some(g1)), "{location}");
+        assert_eq!(location["floor_plan_id"].as_i64(), Some(hq));
+        assert_eq!(positions(&app, &token, "").await, vec![(ana, g1)]);
+        let (_, current) = app.get("/api/v1/positions/current", &token).await;
+        assert_eq!(current.as_array().map(Vec::len), Some(1), "within the default window too: {current}");
+        let sessions = format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE tag_id = {tag} AND device_id = {g1}");
+        assert!(eventually(async || app.sql_text(&sessions).await.as_deref() == Some("1")).await, "a presence session");
+        assert_eq!(readings_of(&app, &token, tag).await, 1, "stored once");
+    }
+
+    async fn positions_are_there_at_once_after_a_restart(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.devices.position_stale_seconds = 600).await;
+        let token = app.admin_token().await;
+        let hq = plan(&app, &token, "HQ").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.2).await;
+        let g2 = gateway(&app, &token, "AC233FC00002", hq, 0.8).await;
+        let (ana, tag) = person_with_tag(&app, &token, "Ana", "112233445566").await;
+        let (bob, _) = person_with_tag(&app, &token, "Bob", "112233445577").await;
+        let gw = gateway_client(&app).await;
+        report(&gw, "AC233FC00001", "112233445566", -50).await;
+        report(&gw, "AC233FC00002", "112233445566", -75).await;
+        report(&gw, "AC233FC00002", "112233445577", -60).await;
+        assert!(eventually(async || positions(&app, &token, "").await.len() == 2).await);
+        let (_, before) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
+        gw.disconnect().await;
+
+        let app = app.restart().await;
+        let mut after = positions(&app, &token, "").await;
+        after.sort();
+        assert_eq!(after, vec![(ana, g1), (bob, g2)]);
+        let (status, location) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!((location["x"].as_f64(), location["last_seen_at"].as_str()), (before["x"].as_f64(), before["last_seen_at"].as_str()), "the same estimate: {location} / {before}");
+        assert_eq!(readings_of(&app, &token, tag).await, 2);
+    }
+
+    async fn a_gateway_that_says_offline_is_offline_at_once(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.devices.offline_after_seconds = 30).await;
+        let token = app.admin_token().await;
+        let mut bus = app.events.subscribe();
+        let gw = gateway_client(&app).await;
+        gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
+        let online = async || -> Option<bool> {
+            let (_, list) = app.get("/api/v1/devices/gateways/status", &token).await;
+            list.as_array()?.first()?["is_online"].as_bool()
+        };
+        assert!(eventually(async || online().await == Some(true)).await);
+        let g = app.get("/api/v1/devices/gateways", &token).await.1[0]["id"].as_i64().unwrap();
+        let kinds = async || -> Vec<String> {
+            let mut events = app.store.device_events(g, 10).await.unwrap();
+            events.reverse();
+            events.into_iter().map(|e| e.1).collect()
+        };
+        // The monitor notices it came online at its next pass.
+        assert!(eventually_within(Duration::from_secs(20), async || kinds().await == ["GATEWAY_ONLINE"]).await);
+
+        // Its last will: offline now, not at the end of the 30 s window.
+        gw.publish("rtls/gateways/AC233FC0AAAA/status", QoS::AtLeastOnce, false, r#"{"status":"offline"}"#).await;
+        assert!(eventually(async || online().await == Some(false)).await, "the status says offline");
+        assert!(eventually(async || kinds().await == ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"]).await, "{:?}", kinds().await);
+        // Heard again: online again.
+        gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
+        assert!(eventually(async || online().await == Some(true)).await);
+        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type).filter(|t| t.starts_with("GATEWAY_")).collect();
+        assert_eq!(published[..2], ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"]);
+    }
+}
+
+async fn readings_of(app: &TestApp, token: &str, tag: i64) -> usize {
+    let (_, list) = app
+        .get(&format!("/api/v1/collection-logs?tag_id={tag}"), token)
+        .await;
+    list.as_array().map(Vec::len).unwrap_or_default()
+}
