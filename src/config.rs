@@ -319,12 +319,27 @@ pub struct IngestConfig {
     /// Register a gateway on its first report; off: reports of unknown gateways are
     /// refused (counted).
     pub auto_register_gateways: bool,
+    /// Gateways registered on first contact per credential and minute (the anonymous
+    /// clients share one allowance); more wait for the next minute (counted).
+    pub registrations_per_minute: u32,
+    /// Whom a gateway report must come from: anyone the ACL lets publish (`none`), a
+    /// client whose client id is the gateway's MAC or name (`client_id`), or one whose
+    /// username is (`username`: one credential per gateway).
+    pub gateway_binding: GatewayBinding,
     /// Readings older than this many days are deleted (0: keep them all).
     pub retention_days: u32,
     /// Seconds between reloads of the tag and gateway caches, so that changes made
     /// elsewhere (another node, `seed`) are picked up; this node's own API changes apply
     /// at once.
     pub cache_refresh_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayBinding {
+    None,
+    ClientId,
+    Username,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,6 +358,8 @@ impl Default for IngestConfig {
             max_readings_per_message: 2000,
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
+            registrations_per_minute: 30,
+            gateway_binding: GatewayBinding::None,
             retention_days: 30,
             cache_refresh_seconds: 15,
         }

@@ -130,6 +130,10 @@ pub struct Metrics {
     pub ingest_gateways_registered: AtomicU64,
     /// Reports from gateways that are not registered, when auto-registration is off.
     pub ingest_unknown_gateways: AtomicU64,
+    /// Reports of new gateways past a credential's registrations per minute.
+    pub ingest_registrations_limited: AtomicU64,
+    /// Gateway registrations that failed (the MAC or code belongs to another device).
+    pub ingest_registration_failures: AtomicU64,
     pub ingest_readings_stored: AtomicU64,
     /// Readings that could not be stored after retries.
     pub ingest_store_failures: AtomicU64,
@@ -271,6 +275,16 @@ impl Metrics {
                 "sv_ingest_unknown_gateway_reports_total",
                 "Reports from unregistered gateways (auto-registration off).",
                 &self.ingest_unknown_gateways,
+            ),
+            (
+                "sv_ingest_registrations_limited_total",
+                "Reports of new gateways refused past their credential's registrations per minute.",
+                &self.ingest_registrations_limited,
+            ),
+            (
+                "sv_ingest_registration_failures_total",
+                "Gateway registrations that failed (MAC or code of another device); not retried for a minute.",
+                &self.ingest_registration_failures,
             ),
             (
                 "sv_ingest_readings_stored_total",

@@ -26,6 +26,19 @@ pub enum GatewayKey {
     Code(String),
 }
 
+impl GatewayKey {
+    /// Whether `name` (a client id or username) names this gateway: its MAC in any
+    /// spelling, or the name an ESPresense room or OpenMQTTGateway node reports under.
+    pub fn is_named_by(&self, name: &str) -> bool {
+        match self {
+            GatewayKey::Mac(mac) => mac::canonical(name) == Some(*mac),
+            GatewayKey::Code(code) => code
+                .split_once(':')
+                .is_some_and(|(_, own)| own.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
 /// Where the topic says a gateway is (the long grammar).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placement {
@@ -68,14 +81,17 @@ pub enum Rejection {
     Malformed,
     /// More readings in one message than `ingest.max_readings_per_message`.
     TooManyReadings,
+    /// A report for a gateway the publisher is not bound to (`ingest.gateway_binding`).
+    GatewayNotBound,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 4] = [
+    pub const ALL: [Rejection; 5] = [
         Rejection::UnknownTopic,
         Rejection::NoGateway,
         Rejection::Malformed,
         Rejection::TooManyReadings,
+        Rejection::GatewayNotBound,
     ];
 
     pub fn label(self) -> &'static str {
@@ -84,6 +100,7 @@ impl Rejection {
             Rejection::NoGateway => "no_gateway",
             Rejection::Malformed => "malformed",
             Rejection::TooManyReadings => "too_many_readings",
+            Rejection::GatewayNotBound => "gateway_not_bound",
         }
     }
 }

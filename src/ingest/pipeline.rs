@@ -18,10 +18,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::Inbound;
 use super::decode::{self, GatewayKey, Rejection, Report};
 use super::locate::{Anchor, PathLoss, TagPosition, TagState};
-use crate::config::{Config, RawReadings};
+use super::{Identity, Inbound, Source};
+use crate::config::{Config, GatewayBinding, RawReadings};
 use crate::events::EventBus;
 use crate::jobs::device_monitor::OfflineReports;
 use crate::mac::Mac;
@@ -47,6 +47,79 @@ const CONTROL_QUEUE: usize = 256;
 const APPLY_WAIT: Duration = Duration::from_secs(5);
 /// Readings read back at start to rebuild the tags' state, at most.
 const RESTORE_READINGS: i64 = 200_000;
+
+/// How long a failed gateway registration is not tried again.
+const REGISTRATION_RETRY: Duration = Duration::from_secs(60);
+/// Past this many remembered failures, the memory starts afresh.
+const FAILED_REGISTRATIONS_KEPT: usize = 10_000;
+
+/// Gateway registrations per credential and minute: a credential that reports ever new
+/// gateway MACs registers a few, not thousands (each costs a write and cache updates).
+struct Registrations {
+    per_minute: u32,
+    /// Credential (`None`: anonymous) → (start of its current minute, registrations in it).
+    windows: HashMap<Option<i64>, (std::time::Instant, u32)>,
+}
+
+impl Registrations {
+    fn new(per_minute: u32) -> Registrations {
+        Registrations {
+            per_minute,
+            windows: HashMap::new(),
+        }
+    }
+
+    fn admit(&mut self, credential: Option<i64>, now: std::time::Instant) -> bool {
+        let minute = Duration::from_secs(60);
+        self.windows
+            .retain(|_, (start, _)| now.duration_since(*start) < minute);
+        let (_, count) = self.windows.entry(credential).or_insert((now, 0));
+        if *count >= self.per_minute {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+}
+
+/// The tags heard that nobody registered, least recently heard evicted first: a flood of
+/// made-up MACs costs a bounded map and O(log n) per sighting.
+#[derive(Default)]
+struct UnknownTags {
+    by_mac: HashMap<Mac, UnknownTag>,
+    /// (last heard, MAC), oldest first.
+    by_time: std::collections::BTreeSet<(DateTime<Utc>, Mac)>,
+}
+
+impl UnknownTags {
+    fn heard(&mut self, mac: Mac, gateway_id: i64, rssi: Option<i32>, at: DateTime<Utc>) {
+        if let Some(known) = self.by_mac.get(&mac) {
+            self.by_time.remove(&(known.last_heard_at, mac));
+        } else if self.by_mac.len() >= UNKNOWN_TAGS_KEPT
+            && let Some((_, oldest)) = self.by_time.pop_first()
+        {
+            self.by_mac.remove(&oldest);
+        }
+        let entry = self.by_mac.entry(mac).or_insert_with(|| UnknownTag {
+            mac_address: mac.to_string(),
+            times_heard: 0,
+            last_rssi: None,
+            last_gateway_id: gateway_id,
+            last_heard_at: at,
+        });
+        entry.times_heard += 1;
+        entry.last_rssi = rssi;
+        entry.last_gateway_id = gateway_id;
+        entry.last_heard_at = at;
+        self.by_time.insert((at, mac));
+    }
+
+    fn forget(&mut self, mac: &Mac) {
+        if let Some(known) = self.by_mac.remove(mac) {
+            self.by_time.remove(&(known.last_heard_at, *mac));
+        }
+    }
+}
 
 /// A tag heard that nobody registered: shown to operators so they can register it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -110,7 +183,7 @@ pub struct ControlReceiver(mpsc::Receiver<Request>);
 
 /// What the API reads of the pipeline, and how it tells the pipeline about its writes.
 pub struct PipelineView {
-    unknown: Mutex<HashMap<Mac, UnknownTag>>,
+    unknown: Mutex<UnknownTags>,
     positions: std::sync::RwLock<HashMap<i64, TagPosition>>,
     control: mpsc::Sender<Request>,
 }
@@ -179,45 +252,26 @@ impl PipelineView {
 
     /// Unknown tags, most recently heard first.
     pub fn unknown_tags(&self) -> Vec<UnknownTag> {
-        let mut all: Vec<UnknownTag> = self
-            .unknown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        all.sort_by_key(|t| std::cmp::Reverse(t.last_heard_at));
-        all
+        let unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        unknown
+            .by_time
+            .iter()
+            .rev()
+            .filter_map(|(_, mac)| unknown.by_mac.get(mac).cloned())
+            .collect()
     }
 
     fn heard_unknown(&self, mac: Mac, gateway_id: i64, rssi: Option<i32>, at: DateTime<Utc>) {
-        let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
-        if unknown.len() >= UNKNOWN_TAGS_KEPT && !unknown.contains_key(&mac) {
-            let oldest = unknown
-                .iter()
-                .min_by_key(|(_, t)| t.last_heard_at)
-                .map(|(m, _)| *m);
-            if let Some(oldest) = oldest {
-                unknown.remove(&oldest);
-            }
-        }
-        let entry = unknown.entry(mac).or_insert_with(|| UnknownTag {
-            mac_address: mac.to_string(),
-            times_heard: 0,
-            last_rssi: None,
-            last_gateway_id: gateway_id,
-            last_heard_at: at,
-        });
-        entry.times_heard += 1;
-        entry.last_rssi = rssi;
-        entry.last_gateway_id = gateway_id;
-        entry.last_heard_at = at;
+        self.unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .heard(mac, gateway_id, rssi, at);
     }
 
     fn registered<'a>(&self, macs: impl IntoIterator<Item = &'a Mac>) {
         let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
         for mac in macs {
-            unknown.remove(mac);
+            unknown.forget(mac);
         }
     }
 
@@ -251,6 +305,10 @@ pub struct Pipeline {
     store: Store,
     config: Arc<Config>,
     trees: super::topics::TopicTrees,
+    /// Gateways whose registration failed (their MAC or code belongs to another device),
+    /// not tried again until the instant given.
+    failed_registrations: HashMap<GatewayKey, std::time::Instant>,
+    registrations: Registrations,
     metrics: Arc<Metrics>,
     events: EventBus,
     view: Arc<PipelineView>,
@@ -298,6 +356,8 @@ impl Pipeline {
         let writer_task = tokio::spawn(write_batches(pending, store.clone(), metrics.clone()));
         let mut pipeline = Pipeline {
             trees: super::topics::TopicTrees::new(&config.mqtt),
+            failed_registrations: HashMap::new(),
+            registrations: Registrations::new(config.ingest.registrations_per_minute),
             sessions: super::sessions::Sessions::new(config.devices.presence_gap_seconds),
             store,
             config,
@@ -547,6 +607,8 @@ impl Pipeline {
         };
         self.gateways.clear();
         self.anchors.clear();
+        // A device changed (or the periodic refresh): a failed registration may succeed now.
+        self.failed_registrations.clear();
         let mut plans = HashMap::with_capacity(gateways.len());
         for g in gateways {
             plans.insert(g.id, g.floor_plan_id);
@@ -674,7 +736,10 @@ impl Pipeline {
         if report.sightings.len() > self.config.ingest.max_readings_per_message {
             return self.reject(Rejection::TooManyReadings, topic);
         }
-        let Some(gateway_id) = self.gateway(&report).await else {
+        if !self.bound(&report, &message.identity) {
+            return self.reject(Rejection::GatewayNotBound, topic);
+        }
+        let Some(gateway_id) = self.gateway(&report, &message.identity).await else {
             return;
         };
         if report.offline {
@@ -794,13 +859,40 @@ impl Pipeline {
 
     /// The gateway's device id: from the cache, or registered on first contact (unless the
     /// site accepts known gateways only).
-    async fn gateway(&mut self, report: &Report) -> Option<i64> {
+    /// Whether the publisher may report for this gateway (`ingest.gateway_binding`). Only
+    /// the embedded broker knows who published: external mode is not bound.
+    fn bound(&self, report: &Report, identity: &Identity) -> bool {
+        if identity.source != Source::Embedded {
+            return true;
+        }
+        match self.config.ingest.gateway_binding {
+            GatewayBinding::None => true,
+            GatewayBinding::ClientId => report.gateway.is_named_by(&identity.client_id),
+            GatewayBinding::Username => identity
+                .username
+                .as_deref()
+                .is_some_and(|name| report.gateway.is_named_by(name)),
+        }
+    }
+
+    async fn gateway(&mut self, report: &Report, identity: &Identity) -> Option<i64> {
         if let Some(id) = self.gateways.get(&report.gateway) {
             return Some(*id);
         }
-        if !self.config.ingest.auto_register_gateways {
+        let now = std::time::Instant::now();
+        let failed_recently = self
+            .failed_registrations
+            .get(&report.gateway)
+            .is_some_and(|until| *until > now);
+        if !self.config.ingest.auto_register_gateways || failed_recently {
             self.metrics
                 .ingest_unknown_gateways
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        if !self.registrations.admit(identity.credential_id, now) {
+            self.metrics
+                .ingest_registrations_limited
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return None;
         }
@@ -852,12 +944,21 @@ impl Pipeline {
                 // The MAC or code belongs to another kind of device, or was registered
                 // meanwhile: reload, and refuse this message if it still does not resolve.
                 tracing::warn!(error = %err, gateway = ?report.gateway, "could not register a gateway");
+                self.metrics
+                    .ingest_registration_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.load_gateways().await;
                 let id = self.gateways.get(&report.gateway).copied();
                 if id.is_none() {
                     self.metrics
                         .ingest_unknown_gateways
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Not again for a while: each attempt costs a write and a reload.
+                    if self.failed_registrations.len() >= FAILED_REGISTRATIONS_KEPT {
+                        self.failed_registrations.clear();
+                    }
+                    self.failed_registrations
+                        .insert(report.gateway.clone(), now + REGISTRATION_RETRY);
                 }
                 id
             }
@@ -1044,6 +1145,53 @@ fn fold_accent(c: char) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_tags_keep_the_most_recently_heard() {
+        let mut unknown = UnknownTags::default();
+        let start = Utc::now();
+        let mac = |i: usize| crate::mac::canonical(&format!("AABBCC{i:06X}")).unwrap();
+        for i in 0..UNKNOWN_TAGS_KEPT + 10 {
+            unknown.heard(
+                mac(i),
+                1,
+                Some(-60),
+                start + chrono::Duration::milliseconds(i as i64),
+            );
+        }
+        // Heard again: no longer the oldest.
+        let late = start + chrono::Duration::seconds(10);
+        unknown.heard(mac(10), 2, Some(-50), late);
+        unknown.heard(mac(UNKNOWN_TAGS_KEPT + 20), 1, None, late);
+        assert_eq!(unknown.by_mac.len(), UNKNOWN_TAGS_KEPT);
+        assert_eq!(unknown.by_time.len(), UNKNOWN_TAGS_KEPT);
+        assert!(
+            !unknown.by_mac.contains_key(&mac(11)),
+            "the least recently heard went"
+        );
+        assert_eq!(unknown.by_mac[&mac(10)].times_heard, 2);
+        unknown.forget(&mac(10));
+        assert_eq!(
+            (unknown.by_mac.len(), unknown.by_time.len()),
+            (UNKNOWN_TAGS_KEPT - 1, UNKNOWN_TAGS_KEPT - 1)
+        );
+    }
+
+    #[test]
+    fn registrations_are_limited_per_credential_and_minute() {
+        let mut limits = Registrations::new(2);
+        let now = std::time::Instant::now();
+        assert!(limits.admit(Some(1), now) && limits.admit(Some(1), now));
+        assert!(!limits.admit(Some(1), now), "a third in the minute");
+        assert!(
+            limits.admit(Some(2), now) && limits.admit(None, now),
+            "others have their own"
+        );
+        assert!(
+            limits.admit(Some(1), now + Duration::from_secs(61)),
+            "the next minute"
+        );
+    }
 
     #[test]
     fn slugs_match_building_names_the_way_people_write_them() {

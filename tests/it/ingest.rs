@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::{TestApp, backend_tests};
 use crate::mqtt::{Client, Options};
+use securityvision::config::GatewayBinding;
 use securityvision::ingest::decode::Rejection;
 
 /// Polls `check` until it holds (at most 5 s).
@@ -554,5 +555,56 @@ backend_tests! {
         let node = node.start_again().await;
         let token = node.admin_token().await;
         assert!(eventually(async || with_rssi(&node, &token, -59..=-40).await == 20).await, "every report published while the node was away is stored: {} of 20", with_rssi(&node, &token, -59..=-40).await);
+    }
+}
+
+backend_tests! {
+    async fn gateways_can_be_bound_to_their_client_id_or_credential(backend: Backend) {
+        let report = r#"{"tag_mac":"AC233F112233","rssi":-60}"#;
+        for binding in [GatewayBinding::ClientId, GatewayBinding::Username] {
+            let app = TestApp::start_with(backend, |c| c.ingest.gateway_binding = binding).await;
+            let token = app.admin_token().await;
+            app.create("/api/v1/tags", &token, json!({"mac_address": "AC233F112233"}), StatusCode::CREATED).await;
+            // One credential per gateway, named by its MAC; the client id is its MAC too.
+            let created = app.create("/api/v1/mqtt/credentials", &token, json!({"username": "AC233FC0AAAA", "role": "GATEWAY"}), StatusCode::CREATED).await;
+            let password = created["password"].as_str().unwrap().to_string();
+            let gw = Client::connect(app.mqtt_addr.unwrap(), Options::new("ac:23:3f:c0:aa:aa").login("AC233FC0AAAA", &password)).await.unwrap();
+            gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, report).await;
+            assert!(eventually(async || readings(&app, &token).await.len() == 1).await, "{binding:?}: its own reports count");
+            // Reporting as another gateway (moving every tag it names) is refused.
+            gw.publish("rtls/gateways/AC233FC0BBBB/beacon", QoS::AtLeastOnce, false, report).await;
+            assert!(eventually(async || app.metrics().ingest_rejections(Rejection::GatewayNotBound) == 1).await, "{binding:?}");
+            // The shared credential with another client id is not the gateway either.
+            let shared = Client::connect(app.mqtt_addr.unwrap(), Options::new("anything").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+            shared.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, report).await;
+            assert!(eventually(async || app.metrics().ingest_rejections(Rejection::GatewayNotBound) == 2).await, "{binding:?}");
+            assert_eq!(readings(&app, &token).await.len(), 1);
+            let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
+            assert_eq!(gateways.as_array().unwrap().len(), 1, "no gateway registered for a refused report");
+        }
+    }
+
+    async fn gateway_registrations_are_limited_and_failures_remembered(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.ingest.registrations_per_minute = 3).await;
+        let token = app.admin_token().await;
+        let gw = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+        for i in 0..5 {
+            gw.publish(&format!("rtls/gateways/AC233FC0000{i}/beacon"), QoS::AtLeastOnce, false, r#"{"tag_mac":"AC233F112233","rssi":-60}"#).await;
+        }
+        assert!(eventually(async || app.metrics().ingest_registrations_limited.load(Ordering::Relaxed) == 2).await);
+        let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
+        assert_eq!(gateways.as_array().unwrap().len(), 3, "three registrations in the minute");
+
+        // A MAC that belongs to a camera: the registration fails once, and is not retried
+        // for every message.
+        let other = TestApp::start(backend).await;
+        let token = other.admin_token().await;
+        other.create("/api/v1/devices/cameras", &token, json!({"name": "Cam", "code": "cam-1", "mac_address": "AC233FC0CCCC"}), StatusCode::CREATED).await;
+        let gw = Client::connect(other.mqtt_addr.unwrap(), Options::new("gw-1").login("gateway", other.gateway_password.as_deref().unwrap())).await.unwrap();
+        for _ in 0..10 {
+            gw.publish("rtls/gateways/AC233FC0CCCC/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"AC233F112233","rssi":-60}"#).await;
+        }
+        assert!(eventually(async || other.metrics().ingest_unknown_gateways.load(Ordering::Relaxed) == 10).await);
+        assert_eq!(other.metrics().ingest_registration_failures.load(Ordering::Relaxed), 1);
     }
 }
