@@ -16,8 +16,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, FlexibleDateTime, Patch};
-use crate::cambus::publisher::{SiteNames, info_topic};
-use crate::cambus::topic::camera_analytics;
+use crate::cambus::publisher::{SiteNames, camera_topics};
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
 use crate::mac;
 use crate::store::devices::{
@@ -527,21 +526,7 @@ async fn bus_topics(
         let Some(names) = names.filter(|_| saved.device_type == CAMERA) else {
             return Vec::new();
         };
-        let info = info_topic(&config, saved, &names);
-        let base = info.trim_end_matches("/info").to_string();
-        let events = camera_analytics(saved)
-            .into_iter()
-            .map(|analytic| TopicSpec {
-                kind: "cambus_event",
-                topic: format!("{base}/{analytic}/events"),
-                description: format!("Camera event topic ({analytic})"),
-            });
-        let info = TopicSpec {
-            kind: "cambus_info",
-            topic: info,
-            description: "Camera /info for cam-bus".into(),
-        };
-        std::iter::once(info).chain(events).collect()
+        camera_topics(&config, saved, &names)
     })
 }
 

@@ -26,14 +26,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::topic::{camera_segment, default_analytics, slug};
+use super::topic::{camera_analytics, camera_segment, slug};
 use crate::broker::external::BrokerState;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::store::Store;
-use crate::store::devices::Device;
+use crate::store::devices::{Device, TopicSpec};
 
 /// How often pending publishes are retried.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
@@ -203,33 +203,10 @@ impl Publisher {
             self.store
                 .want_info_topic(&info.topic, Some(camera.id), true, &info.hash)
                 .await?;
+            // Skipped when the camera changed since it was read: that write saved its
+            // own topics, and its event brings another reconcile.
             self.store
-                .upsert_device_topic(
-                    camera.id,
-                    "cambus_info",
-                    &info.topic,
-                    "Camera /info for cam-bus",
-                )
-                .await?;
-            self.store
-                .deactivate_device_topics(
-                    camera.id,
-                    "cambus_info",
-                    std::slice::from_ref(&info.topic),
-                )
-                .await?;
-            let base = info.topic.trim_end_matches("/info");
-            let mut event_topics = Vec::new();
-            for analytic in analytics(camera) {
-                let topic = format!("{base}/{analytic}/events");
-                let description = format!("Camera event topic ({analytic})");
-                self.store
-                    .upsert_device_topic(camera.id, "cambus_event", &topic, &description)
-                    .await?;
-                event_topics.push(topic);
-            }
-            self.store
-                .deactivate_device_topics(camera.id, "cambus_event", &event_topics)
+                .sync_camera_topics(camera, &camera_topics(&self.config, camera, &names))
                 .await?;
             wanted.insert(info.topic);
         }
@@ -378,6 +355,26 @@ pub fn camera_path(config: &Config, camera: &Device, names: &SiteNames) -> Strin
 }
 
 /// `<camera_tree>/<camera path>/info`: the camera's retained configuration.
+/// A camera's CAM-BUS topics as `/devices/{id}/topics` lists them: its `/info` and one
+/// event topic per analytic.
+pub fn camera_topics(config: &Config, camera: &Device, names: &SiteNames) -> Vec<TopicSpec> {
+    let info = info_topic(config, camera, names);
+    let base = info.trim_end_matches("/info").to_string();
+    let events = camera_analytics(camera)
+        .into_iter()
+        .map(|analytic| TopicSpec {
+            kind: "cambus_event",
+            topic: format!("{base}/{analytic}/events"),
+            description: format!("Camera event topic ({analytic})"),
+        });
+    let info = TopicSpec {
+        kind: "cambus_info",
+        topic: info,
+        description: "Camera /info for cam-bus".into(),
+    };
+    std::iter::once(info).chain(events).collect()
+}
+
 pub fn info_topic(config: &Config, camera: &Device, names: &SiteNames) -> String {
     format!(
         "{}/{}/info",
@@ -399,7 +396,7 @@ pub fn info_payload(config: &Config, camera: &Device) -> Value {
         "use_tls": false,
         "enabled": true,
         "shard": camera.shard.clone().unwrap_or_else(|| config.cambus.default_shard.clone()),
-        "analytics": analytics(camera),
+        "analytics": camera_analytics(camera),
         "rtsp_url": text(&camera.rtsp_url),
         "proxy_path": text(&camera.proxy_path),
         "central_path": text(&camera.central_path),
@@ -409,13 +406,6 @@ pub fn info_payload(config: &Config, camera: &Device) -> Value {
 }
 
 /// A camera's analytics: its own list, or its manufacturer's defaults.
-fn analytics(camera: &Device) -> Vec<String> {
-    match &camera.analytics {
-        Some(list) if !list.0.is_empty() => list.0.clone(),
-        _ => default_analytics(camera.manufacturer.as_deref()),
-    }
-}
-
 fn affects_cameras(event_type: &str) -> bool {
     matches!(
         event_type,

@@ -211,56 +211,6 @@ impl Store {
             .await?))
     }
 
-    /// Registers (or re-activates) a topic of a device.
-    pub async fn upsert_device_topic(
-        &self,
-        device_id: i64,
-        kind: &str,
-        topic: &str,
-        description: &str,
-    ) -> Result<()> {
-        on_pool!(self, write, |pool| {
-            sqlx::query(UPSERT_TOPIC)
-                .bind(device_id)
-                .bind(kind)
-                .bind(topic)
-                .bind(description)
-                .bind(now())
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Marks a device's topics of `kind` other than `keep` inactive.
-    pub async fn deactivate_device_topics(
-        &self,
-        device_id: i64,
-        kind: &str,
-        keep: &[String],
-    ) -> Result<()> {
-        const SELECT: &str = "SELECT topic FROM device_topics WHERE device_id = $1 AND kind = $2 AND is_active = TRUE";
-        const DEACTIVATE: &str = "UPDATE device_topics SET is_active = FALSE, updated_at = $1 \
-             WHERE device_id = $2 AND kind = $3 AND topic = $4";
-        on_pool!(self, write, |pool| {
-            let active: Vec<String> = sqlx::query_scalar(SELECT)
-                .bind(device_id)
-                .bind(kind)
-                .fetch_all(pool)
-                .await?;
-            for topic in active.iter().filter(|t| !keep.contains(t)) {
-                sqlx::query(DEACTIVATE)
-                    .bind(now())
-                    .bind(device_id)
-                    .bind(kind)
-                    .bind(topic)
-                    .execute(pool)
-                    .await?;
-            }
-        });
-        Ok(())
-    }
-
     /// The active person carrying an active tag.
     pub async fn tag_holder(&self, tag_id: i64) -> Result<Option<(i64, String)>> {
         const SQL: &str = "SELECT p.id, p.full_name FROM tags t JOIN people p ON p.id = t.person_id \

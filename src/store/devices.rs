@@ -67,6 +67,43 @@ pub struct TopicSpec {
     pub description: String,
 }
 
+/// Inside a transaction: makes `wanted` a device's active CAM-BUS topics (upserted), and
+/// every other active one of those kinds inactive.
+macro_rules! sync_topics {
+    ($tx:ident, $device_id:expr, $wanted:expr) => {{
+        const ACTIVE: &str = "SELECT kind, topic FROM device_topics WHERE device_id = $1 \
+             AND is_active = TRUE AND kind IN ('cambus_info', 'cambus_event')";
+        const DEACTIVATE: &str = "UPDATE device_topics SET is_active = FALSE, updated_at = $1 \
+             WHERE device_id = $2 AND kind = $3 AND topic = $4";
+        let (device_id, wanted): (i64, &[TopicSpec]) = ($device_id, $wanted);
+        for t in wanted {
+            sqlx::query(super::cambus::UPSERT_TOPIC)
+                .bind(device_id)
+                .bind(t.kind)
+                .bind(&t.topic)
+                .bind(&t.description)
+                .bind(now())
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let active: Vec<(String, String)> = sqlx::query_as(ACTIVE)
+            .bind(device_id)
+            .fetch_all(&mut *$tx)
+            .await?;
+        for (kind, topic) in &active {
+            if !wanted.iter().any(|t| t.kind == kind && &t.topic == topic) {
+                sqlx::query(DEACTIVATE)
+                    .bind(now())
+                    .bind(device_id)
+                    .bind(kind)
+                    .bind(topic)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    }};
+}
+
 /// A gateway as the ingest pipeline knows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GatewayKeyRow {
@@ -227,6 +264,30 @@ impl Store {
         .await?))
     }
 
+    /// Makes a camera's CAM-BUS topics `wanted` (the publisher, after a floor or building
+    /// rename), unless the camera was written since it was read: that write saved its own
+    /// topics. `false` when skipped.
+    pub async fn sync_camera_topics(&self, camera: &Device, wanted: &[TopicSpec]) -> Result<bool> {
+        // Locks the row (PostgreSQL) or the database (SQLite) and checks it is unchanged.
+        const UNCHANGED: &str =
+            "UPDATE devices SET updated_at = updated_at WHERE id = $1 AND updated_at = $2";
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let unchanged = sqlx::query(UNCHANGED)
+                .bind(camera.id)
+                .bind(camera.updated_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if unchanged {
+                sync_topics!(tx, camera.id, wanted);
+            }
+            tx.commit().await?;
+            Ok(unchanged)
+        })
+    }
+
     /// Inserts (`creating`) or updates a device and, in the same transaction, makes
     /// `topics(saved device)` its active CAM-BUS topics (`cambus_info`, `cambus_event`), so
     /// that a camera's topics are listed as soon as the camera is.
@@ -236,10 +297,6 @@ impl Store {
         creating: bool,
         topics: impl FnOnce(&Device) -> Vec<TopicSpec>,
     ) -> Result<Device> {
-        const ACTIVE: &str = "SELECT kind, topic FROM device_topics WHERE device_id = $1 \
-             AND is_active = TRUE AND kind IN ('cambus_info', 'cambus_event')";
-        const DEACTIVATE: &str = "UPDATE device_topics SET is_active = FALSE, updated_at = $1 \
-             WHERE device_id = $2 AND kind = $3 AND topic = $4";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let saved: Device = if creating {
@@ -255,31 +312,7 @@ impl Store {
                     .await?
             };
             let wanted = topics(&saved);
-            for t in &wanted {
-                sqlx::query(super::cambus::UPSERT_TOPIC)
-                    .bind(saved.id)
-                    .bind(t.kind)
-                    .bind(&t.topic)
-                    .bind(&t.description)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let active: Vec<(String, String)> = sqlx::query_as(ACTIVE)
-                .bind(saved.id)
-                .fetch_all(&mut *tx)
-                .await?;
-            for (kind, topic) in &active {
-                if !wanted.iter().any(|t| t.kind == kind && &t.topic == topic) {
-                    sqlx::query(DEACTIVATE)
-                        .bind(now())
-                        .bind(saved.id)
-                        .bind(kind)
-                        .bind(topic)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            sync_topics!(tx, saved.id, &wanted);
             tx.commit().await?;
             Ok(saved)
         })
