@@ -1,6 +1,5 @@
 //! The embedded broker, with real MQTT clients against the running appliance.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -9,20 +8,11 @@ use rumqttc::{ConnectReturnCode, QoS, SubscribeReasonCode};
 use serde_json::json;
 
 use crate::common::{TestApp, backend_tests};
-use crate::mqtt::{Client, Options, connect_packet, publish_packet, raw, server_closes};
+use crate::mqtt::{
+    Client, Options, connect_packet, credential, publish_packet, raw, server_closes, tls_connect,
+};
 
 const QUIET: Duration = Duration::from_millis(500);
-
-/// Creates an MQTT credential through the API; returns its id and password.
-async fn credential(app: &TestApp, token: &str, body: serde_json::Value) -> (i64, String) {
-    let created = app
-        .create("/api/v1/mqtt/credentials", token, body, StatusCode::CREATED)
-        .await;
-    (
-        created["id"].as_i64().unwrap(),
-        created["password"].as_str().unwrap().to_string(),
-    )
-}
 
 /// A client that may read and write everything under `site/` and read the gateway tree.
 async fn watcher(app: &TestApp, token: &str) -> String {
@@ -550,15 +540,9 @@ backend_tests! {
         .await;
         let tls_addr = app.mqtt_tls_addr.expect("a TLS listener");
 
-        use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-        let mut roots = RootCertStore::empty();
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         roots.add(certified.cert.der().clone()).unwrap();
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
-        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        let mut tls = tls_connect(tls_addr, roots).await;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let password = app.gateway_password.clone().unwrap();
         tls.write_all(&connect_packet("tls-gw", 30, Some(("gateway", &password)), None)).await.unwrap();

@@ -12,22 +12,11 @@ use tokio::io::AsyncWriteExt;
 
 use crate::common::{TestApp, backend_tests, eventually_within};
 use crate::mqtt::{
-    Client, DISCONNECT_PACKET, Options, connect_packet, raw, read_packet, server_closes,
-    subscribe_packet,
+    Client, DISCONNECT_PACKET, Options, connect_packet, credential, raw, read_packet,
+    server_closes, subscribe_packet,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// Creates an MQTT credential through the API; returns its id and password.
-async fn credential(app: &TestApp, token: &str, body: serde_json::Value) -> (i64, String) {
-    let created = app
-        .create("/api/v1/mqtt/credentials", token, body, StatusCode::CREATED)
-        .await;
-    (
-        created["id"].as_i64().unwrap(),
-        created["password"].as_str().unwrap().to_string(),
-    )
-}
 
 /// A CONNECT with clean session off.
 fn persistent_connect(client_id: &str, login: (&str, &str)) -> Vec<u8> {
@@ -162,7 +151,6 @@ backend_tests! {
     async fn memory_on_the_mqtt_path_is_bounded(backend: Backend) {
         let app = TestApp::start_with(backend, |c| {
             c.mqtt.max_retained_per_credential = 3;
-            c.mqtt.max_keep_alive_seconds = 1;
             c.mqtt.max_connections_per_address = 4;
             c.mqtt.ws_listen = Some("127.0.0.1:0".parse().unwrap());
             c.mqtt.max_packet_bytes = 64 * 1024;
@@ -195,7 +183,9 @@ backend_tests! {
         gateway.disconnect().await;
 
         // Keep-alive 0 does not mean forever: idle past the longest keep-alive allowed.
-        let mut idle = raw(addr, &connect_packet("idle", 0, Some(("gateway", &gw_password)), None)).await;
+        let short = TestApp::start_with(backend, |c| c.mqtt.max_keep_alive_seconds = 1).await;
+        let password = short.gateway_password.clone().unwrap();
+        let mut idle = raw(short.mqtt_addr.unwrap(), &connect_packet("idle", 0, Some(("gateway", &password)), None)).await;
         assert!(server_closes(&mut idle, WAIT).await, "an idle client with keep-alive 0 is closed");
 
         // Connections per address.

@@ -327,3 +327,41 @@ pub async fn read_packet<S: tokio::io::AsyncRead + Unpin>(
     };
     tokio::time::timeout(wait, read).await.ok().flatten()
 }
+
+/// Creates an MQTT credential through the API; returns its id and password.
+pub async fn credential(
+    app: &crate::common::TestApp,
+    token: &str,
+    body: serde_json::Value,
+) -> (i64, String) {
+    let created = app
+        .create(
+            "/api/v1/mqtt/credentials",
+            token,
+            body,
+            reqwest::StatusCode::CREATED,
+        )
+        .await;
+    (
+        created["id"].as_i64().unwrap(),
+        created["password"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A TLS connection to `addr`, trusting `roots`, for the server name `localhost`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    roots: tokio_rustls::rustls::RootCertStore,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use tokio_rustls::rustls::ClientConfig;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.expect("TLS handshake")
+}

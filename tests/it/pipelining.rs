@@ -1,7 +1,6 @@
 //! Clients that send their first packets in the same write as CONNECT (embedded MQTT
 //! stacks, pipelining clients): those packets are the session's first, on every listener.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -12,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use crate::common::{TestApp, backend_tests, eventually_within};
 use crate::mqtt::{
     Client, DISCONNECT_PACKET, Options, connect_packet, publish_qos1_packet, read_packet,
-    subscribe_packet,
+    subscribe_packet, tls_connect,
 };
 
 trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -65,20 +64,7 @@ impl Site {
                     .unwrap(),
             ),
             Listener::Tls => {
-                use tokio_rustls::rustls::ClientConfig;
-                let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-                let config = ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_root_certificates(self.roots.clone())
-                    .with_no_client_auth();
-                let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-                let tcp = tokio::net::TcpStream::connect(self.app.mqtt_tls_addr.unwrap())
-                    .await
-                    .unwrap();
-                let name =
-                    tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                Box::new(connector.connect(name, tcp).await.expect("TLS handshake"))
+                Box::new(tls_connect(self.app.mqtt_tls_addr.unwrap(), self.roots.clone()).await)
             }
             Listener::WebSocket => {
                 let addr = self.app.mqtt_ws_addr.unwrap();
