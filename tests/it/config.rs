@@ -247,17 +247,156 @@ fn the_example_file_parses_and_documents_every_key() {
         defaults.to_redacted_toml(),
         "the example states the defaults"
     );
-    let shown: toml::Table = toml::from_str(&defaults.to_redacted_toml()).unwrap();
-    for (section, value) in &shown {
-        let keys: Vec<String> = match value.as_table() {
-            Some(table) => table.keys().cloned().collect(),
-            None => vec![section.clone()],
+    // Every key, those that are off by default too, in its own section.
+    for key in securityvision::config::keys() {
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", &key));
+        let section_text = match section {
+            "" => example.split("\n[").next().unwrap().to_string(),
+            _ => {
+                let start = example
+                    .find(&format!("\n[{section}]\n"))
+                    .unwrap_or_else(|| panic!("[{section}] is not in config/securityvision.toml"));
+                example[start + 1..]
+                    .split("\n[")
+                    .next()
+                    .unwrap()
+                    .to_string()
+            }
         };
-        for key in keys {
-            assert!(
-                example.contains(&format!("{key} =")),
-                "{section}.{key} is not documented in config/securityvision.toml"
-            );
-        }
+        assert!(
+            section_text.lines().any(|line| line
+                .trim_start_matches("# ")
+                .starts_with(&format!("{name} ="))),
+            "{key} is not documented in config/securityvision.toml"
+        );
     }
+}
+
+#[test]
+fn every_key_answers_to_sv_and_its_path_and_the_older_names_still_work() {
+    let env = [
+        ("SV_MQTT_MAX_KEEP_ALIVE_SECONDS", "120"),
+        ("SV_INGEST_QUEUE_BYTES", "8388608"),
+        ("SV_AUTH_ADMIN_EMAIL", "ops@site.example"),
+        ("SV_TOKEN_TTL_MINUTES", "90"),
+        ("SV_DEVICE_OFFLINE_AFTER_SECONDS", "30"),
+        ("SV_MQTT_EXTERNAL_PASSWORD", "broker-password"),
+        ("RTLS_MQTT_PORT", "8883"),
+    ];
+    let config = load(None, &env, Overrides::default()).unwrap().config;
+    assert_eq!(config.mqtt.max_keep_alive_seconds, 120);
+    assert_eq!(config.ingest.queue_bytes, 8 * 1024 * 1024);
+    assert_eq!(config.auth.admin_email, "ops@site.example");
+    assert_eq!(config.auth.token_ttl_minutes, 90);
+    assert_eq!(config.devices.offline_after_seconds, 30);
+    assert_eq!(
+        config.mqtt.external_password.as_deref(),
+        Some("broker-password")
+    );
+    assert_eq!(config.mqtt.external_port, 8883);
+
+    let env = [
+        ("SV_AUTH_TOKEN_TTL_MINUTES", "45"),
+        ("SV_TOKEN_TTL_MINUTES", "90"),
+        ("SVPOS_ACCESS_TOKEN_EXPIRE_MINUTES", "120"),
+    ];
+    let config = load(None, &env, Overrides::default()).unwrap().config;
+    assert_eq!(config.auth.token_ttl_minutes, 45, "the derived name wins");
+}
+
+#[test]
+fn environment_values_are_read_as_before() {
+    let file = "[media]\nroot = \"/srv/media\"\n[mqtt]\ntls_listen = \"0.0.0.0:8883\"\n";
+    let env = [
+        ("RTLS_MQTT_TOPIC", "site/gateways/#"),
+        ("CAMBUS_UPLINK_BASE_TOPIC", "site/uplink/"),
+        ("SV_LOG_FORMAT", "JSON"),
+        ("SV_MQTT_MODE", " External "),
+        ("SV_MEDIA_ROOT", ""),
+        ("SV_MQTT_TLS_LISTEN", " "),
+        ("SV_MQTT_ALLOW_ANONYMOUS", "yes"),
+        (
+            "SV_HTTP_CORS_ORIGINS",
+            "https://a.example, https://b.example,",
+        ),
+    ];
+    let config = load(Some(file), &env, Overrides::default()).unwrap().config;
+    assert_eq!(config.mqtt.gateway_tree, "site/gateways");
+    assert_eq!(config.cambus.uplink_tree, "site/uplink");
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.mqtt.mode, securityvision::config::MqttMode::External);
+    assert_eq!(
+        config.media.root, None,
+        "an empty value is none, over the file"
+    );
+    assert_eq!(config.mqtt.tls_listen, None);
+    assert!(config.mqtt.allow_anonymous);
+    assert_eq!(
+        config.http.cors_origins,
+        ["https://a.example", "https://b.example"]
+    );
+}
+
+#[test]
+fn a_value_against_a_rule_is_reported_with_where_it_came_from() {
+    let err = load(
+        None,
+        &[("SV_DATABASE_MAX_CONNECTIONS", "0")],
+        Overrides::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("database.max_connections = \"0\"")
+            && err.contains("environment variable SV_DATABASE_MAX_CONNECTIONS")
+            && err.contains("1 to 200"),
+        "{err}"
+    );
+    let err = load(
+        None,
+        &[("SV_DATABASE_MAX_CONNECTIONS", "many")],
+        Overrides::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("a whole number, 1 to 200"), "{err}");
+
+    let err = load(
+        Some("[database]\nmax_connections = 500\n"),
+        &[],
+        Overrides::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("configuration file") && err.contains("sv.toml") && err.contains("1 to 200"),
+        "{err}"
+    );
+
+    // This rule used to be checked only for values from the environment.
+    let err = load(
+        Some("[cambus]\nuplink_srt_port = 0\n"),
+        &[],
+        Overrides::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("cambus.uplink_srt_port"), "{err}");
+
+    let err = load(
+        None,
+        &[("SV_MQTT_EXTERNAL_PORT", "70000")],
+        Overrides::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("mqtt.external_port") && err.contains("70000"),
+        "{err}"
+    );
 }
