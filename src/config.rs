@@ -566,18 +566,21 @@ const ENV_ALIASES: &[(&str, &[&str])] = &[
 
 /// Keys that hold secrets, and how each is shown (in logs, `config show` and errors). Each
 /// can also be read from the file named by `<NAME>_FILE`.
-const SECRETS: &[(&str, fn(&str) -> String)] = &[
+const SECRETS: &[(&str, Show)] = &[
     ("database.url", redact_url),
     ("auth.jwt_secret", hide),
     ("http.metrics_token", hide),
     ("mqtt.external_password", hide),
 ];
 
+/// How a secret is shown.
+type Show = fn(&str) -> String;
+
 fn hide(_: &str) -> String {
     REDACTED.into()
 }
 
-fn secret(key: &str) -> Option<fn(&str) -> String> {
+fn secret(key: &str) -> Option<Show> {
     SECRETS
         .iter()
         .find(|(k, _)| *k == key)
@@ -689,7 +692,7 @@ impl Key {
 
     /// The first of the key's environment names that is set, and its value; a secret's
     /// value can come from the file named by `<NAME>_FILE`.
-    fn from_env(
+    fn read_env(
         &self,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Option<(String, String)>, ConfigError> {
@@ -765,7 +768,7 @@ pub fn load_from(
 
     let keys = declared_keys();
     for key in &keys {
-        if let Some((name, value)) = key.from_env(&env)? {
+        if let Some((name, value)) = key.read_env(&env)? {
             layers.set(key, &value, format!("environment variable {name}"))?;
         }
     }

@@ -220,6 +220,8 @@ fn config_show_redacts_secrets() {
     let env = [
         ("SV_DATABASE_URL", "postgres://sv:hunter2-password@db/sv"),
         ("SV_JWT_SECRET", "a-very-secret-signing-key-0123456789"),
+        ("SV_METRICS_TOKEN", "a-very-secret-metrics-token"),
+        ("RTLS_MQTT_PASSWORD", "a-very-secret-broker-password"),
     ];
     let config = load(None, &env, Overrides::default()).unwrap().config;
     let shown = config.to_redacted_toml();
@@ -228,11 +230,18 @@ fn config_show_redacts_secrets() {
         "{shown}"
     );
     assert!(shown.contains("postgres://sv:<redacted>@db/sv"), "{shown}");
-    let debug = format!("{config:?}");
-    assert!(
-        !debug.contains("hunter2") && !debug.contains("a-very-secret"),
-        "{debug}"
-    );
+    for debug in [
+        format!("{config:?}"),
+        format!("{:?}", config.http),
+        format!("{:?}", config.mqtt),
+        format!("{:?}", config.auth),
+        format!("{:?}", config.database),
+    ] {
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("a-very-secret"),
+            "{debug}"
+        );
+    }
 }
 
 #[test]
