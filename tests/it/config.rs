@@ -353,7 +353,8 @@ fn a_value_against_a_rule_is_reported_with_where_it_came_from() {
             Ok(_) => panic!("{file:?} {env:?} accepted"),
             Err(err) => err.to_string(),
         };
-    let cases: &[(Option<&str>, &[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             None,
             &[("SV_DATABASE_MAX_CONNECTIONS", "0")],
