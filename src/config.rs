@@ -1,14 +1,19 @@
 //! Effective configuration: built-in defaults < TOML file < environment < command-line flags.
 //!
-//! Every key has one canonical path (`http.listen`); the environment table maps `SV_*`
-//! names, and the variable names of the original Python backend, onto those paths. Values
-//! from the environment and from flags go through [`Config::set`], so a bad value is reported
-//! with the key, where it came from and what is allowed.
+//! The structs below declare each key once: its path (`http.listen`), type, default and
+//! meaning. The rest follows from them. A key's environment variable is `SV_` and its path
+//! in capitals (`SV_HTTP_LISTEN`); [`ENV_ALIASES`] lists the few other names. A value from
+//! the environment or a flag is put at its path into the file's TOML table, typed like the
+//! key's default, and the table is deserialized once, so a bad value is reported with the
+//! key, where it came from and what is allowed. [`Config::rules`] holds every range and
+//! every rule across keys.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::de::value::StringDeserializer;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Where the packaged appliance keeps its configuration file.
 pub const SYSTEM_CONFIG_FILE: &str = "/etc/securityvision/securityvision.toml";
@@ -19,12 +24,12 @@ pub const EXAMPLE: &str = include_str!("../config/securityvision.toml");
 /// Shown instead of a secret by `config show`.
 const REDACTED: &str = "<redacted>";
 
-/// Signing keys that must never be accepted: the original backend's default and the usual
-/// placeholders.
 /// Sane ranges of the path-loss model (site-wide and per gateway).
 pub const RSSI_AT_1M_RANGE: std::ops::RangeInclusive<f64> = -100.0..=0.0;
 pub const PATH_LOSS_EXPONENT_RANGE: std::ops::RangeInclusive<f64> = 1.0..=6.0;
 
+/// Signing keys that must never be accepted: the original backend's default and the usual
+/// placeholders.
 const WELL_KNOWN_SECRETS: &[&str] = &[
     "change-me-in-production",
     "changeme",
@@ -44,14 +49,14 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {key} = {value:?} (from {origin}): {allowed}")]
     Invalid {
-        key: &'static str,
+        key: String,
         value: String,
         origin: String,
         allowed: String,
     },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Directory for the SQLite database, generated secrets and media.
@@ -70,7 +75,7 @@ pub struct Config {
 
 /// The site's path-loss model and gateway mounting, from which positions are computed
 /// (gateways may override the model: `rssi_at_1m`, `path_loss_exponent` on the device).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PositioningConfig {
     /// RSSI (dBm) of a tag 1 m from a gateway.
@@ -92,7 +97,7 @@ impl Default for PositioningConfig {
 }
 
 /// The cameras' bus (CAM-BUS): events in from the collectors, configuration out to them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CambusConfig {
     /// Tenant segment of the topics the appliance publishes.
@@ -103,6 +108,7 @@ pub struct CambusConfig {
     /// credentials allowed the camera tree); off for collectors that get them another way.
     pub publish_passwords: bool,
     /// Topic prefix of the uplink start/stop commands.
+    #[serde(deserialize_with = "topic_tree")]
     pub uplink_tree: String,
     pub uplink_srt_port: u16,
     pub uplink_ttl_seconds: u32,
@@ -125,7 +131,7 @@ impl Default for CambusConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
     /// Where uploaded files (floor-plan images) are kept; empty means `<data_dir>/media`.
@@ -136,7 +142,7 @@ pub struct MediaConfig {
     pub quota_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DevicesConfig {
     /// A device not heard from for this many seconds is offline.
@@ -168,9 +174,10 @@ impl Default for DevicesConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
+    #[serde(deserialize_with = "any_case")]
     pub format: LogFormat,
     /// tracing filter directives; `RUST_LOG` overrides it.
     pub filter: String,
@@ -183,9 +190,10 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
+    #[serde(deserialize_with = "address")]
     pub listen: SocketAddr,
     /// Origins allowed to call the API from a browser; empty means same-origin only.
     pub cors_origins: Vec<String>,
@@ -241,16 +249,19 @@ pub struct AuthConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct MqttConfig {
     /// `embedded`: our own broker; `external`: consume an existing broker's topics.
+    #[serde(deserialize_with = "any_case")]
     pub mode: MqttMode,
     /// Plain MQTT listener of the embedded broker; `""` switches it off (with a TLS or
     /// WebSocket listener set instead).
     #[serde(with = "optional_address")]
     pub listen: Option<SocketAddr>,
     /// MQTT over TLS listener; needs `tls_cert` and `tls_key`.
+    #[serde(deserialize_with = "optional_address::deserialize")]
     pub tls_listen: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// MQTT over WebSocket listener (subprotocol `mqtt`), e.g. for browser clients.
+    #[serde(deserialize_with = "optional_address::deserialize")]
     pub ws_listen: Option<SocketAddr>,
     /// Let clients connect without credentials (they may publish gateway reports only).
     pub allow_anonymous: bool,
@@ -272,13 +283,17 @@ pub struct MqttConfig {
     /// Seconds a new connection has to send CONNECT.
     pub connect_timeout_seconds: u64,
     /// Topic tree of BLE gateway reports (`<tree>/#`).
+    #[serde(deserialize_with = "topic_tree")]
     pub gateway_tree: String,
     /// Topic tree of the cameras (CAM-BUS, `<tree>/#`).
+    #[serde(deserialize_with = "topic_tree")]
     pub camera_tree: String,
     /// Topic tree of ESPresense reports (`<tree>/devices/<id>/<room>`); `""`: off.
+    #[serde(deserialize_with = "topic_tree")]
     pub espresense_tree: String,
     /// Topic tree of Theengs / OpenMQTTGateway reports (`<tree>/<gateway>/BTtoMQTT/<MAC>`);
     /// `""`: off.
+    #[serde(deserialize_with = "topic_tree")]
     pub theengs_tree: String,
     /// External broker (mode = "external").
     pub external_host: String,
@@ -303,7 +318,7 @@ pub enum MqttMode {
     External,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
     /// Messages the hand-off from the broker to the pipeline holds; when it is full, QoS 1
@@ -315,6 +330,7 @@ pub struct IngestConfig {
     pub max_readings_per_message: usize,
     /// Which readings are stored: every one, at most one per tag, gateway and second, or
     /// none.
+    #[serde(deserialize_with = "any_case")]
     pub raw_readings: RawReadings,
     /// Register a gateway on its first report; off: reports of unknown gateways are
     /// refused (counted).
@@ -471,377 +487,256 @@ impl Default for MqttConfig {
     }
 }
 
-impl std::fmt::Debug for MqttConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MqttConfig")
-            .field("mode", &self.mode)
-            .field("listen", &self.listen)
-            .field("tls_listen", &self.tls_listen)
-            .field("ws_listen", &self.ws_listen)
-            .field("allow_anonymous", &self.allow_anonymous)
-            .field("external_host", &self.external_host)
-            .field("external_port", &self.external_port)
-            .field("external_username", &self.external_username)
-            .field(
-                "external_password",
-                &self.external_password.as_ref().map(|_| REDACTED),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
 // Secrets never reach logs through `{:?}`.
-impl std::fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &self.url.as_deref().map(redact_url))
-            .field("max_connections", &self.max_connections)
-            .finish()
-    }
+macro_rules! redacted_debug {
+    ($($section:ty),* $(,)?) => {$(
+        impl std::fmt::Debug for $section {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match redacted_table(self) {
+                    Ok(table) => write!(f, "{}", toml::Value::Table(table)),
+                    Err(_) => f.write_str(stringify!($section)),
+                }
+            }
+        }
+    )*};
 }
 
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| REDACTED))
-            .field("token_ttl_minutes", &self.token_ttl_minutes)
-            .field("bootstrap_admin", &self.bootstrap_admin)
-            .field("admin_email", &self.admin_email)
-            .field("max_failed_logins", &self.max_failed_logins)
-            .field("login_lockout_minutes", &self.login_lockout_minutes)
-            .field(
-                "max_failed_logins_per_account",
-                &self.max_failed_logins_per_account,
-            )
-            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
-            .finish()
-    }
-}
+redacted_debug!(
+    Config,
+    LogConfig,
+    HttpConfig,
+    DatabaseConfig,
+    AuthConfig,
+    MqttConfig,
+    MediaConfig,
+    DevicesConfig,
+    IngestConfig,
+    PositioningConfig,
+    CambusConfig,
+);
 
-/// One configuration key as the environment names it. The first name that is set wins, so
-/// the `SV_*` name takes precedence over the original backend's name.
-struct EnvKey {
-    key: &'static str,
-    names: &'static [&'static str],
-    /// Secrets can also be read from a file named by `<NAME>_FILE`.
-    secret: bool,
-}
-
-const ENV_KEYS: &[EnvKey] = &[
-    EnvKey {
-        key: "data_dir",
-        names: &["SV_DATA_DIR"],
-        secret: false,
-    },
-    EnvKey {
-        key: "log.format",
-        names: &["SV_LOG_FORMAT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "log.filter",
-        names: &["SV_LOG_FILTER"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.listen",
-        names: &["SV_HTTP_LISTEN"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.cors_origins",
-        names: &["SV_HTTP_CORS_ORIGINS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.public_base_url",
-        names: &["SV_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.console_dir",
-        names: &["SV_HTTP_CONSOLE_DIR"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.shutdown_grace_seconds",
-        names: &["SV_HTTP_SHUTDOWN_GRACE_SECONDS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.header_read_timeout_seconds",
-        names: &["SV_HTTP_HEADER_READ_TIMEOUT_SECONDS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.max_streams_per_user",
-        names: &["SV_HTTP_MAX_STREAMS_PER_USER"],
-        secret: false,
-    },
-    EnvKey {
-        key: "media.quota_bytes",
-        names: &["SV_MEDIA_QUOTA_BYTES"],
-        secret: false,
-    },
-    EnvKey {
-        key: "database.url",
-        names: &["SV_DATABASE_URL", "DATABASE_URL"],
-        secret: true,
-    },
-    EnvKey {
-        key: "database.max_connections",
-        names: &["SV_DATABASE_MAX_CONNECTIONS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.jwt_secret",
-        names: &["SV_JWT_SECRET", "JWT_SECRET_KEY", "SVPOS_SECRET_KEY"],
-        secret: true,
-    },
-    EnvKey {
-        key: "auth.token_ttl_minutes",
-        names: &[
+/// Environment names of keys besides the derived `SV_<KEY>`: the original backend's, and
+/// the shorter `SV_*` names of earlier releases. The derived name wins, then this order.
+const ENV_ALIASES: &[(&str, &[&str])] = &[
+    (
+        "http.public_base_url",
+        &["SV_PUBLIC_BASE_URL", "PUBLIC_BASE_URL"],
+    ),
+    ("http.metrics_token", &["SV_METRICS_TOKEN"]),
+    ("database.url", &["DATABASE_URL"]),
+    (
+        "auth.jwt_secret",
+        &["SV_JWT_SECRET", "JWT_SECRET_KEY", "SVPOS_SECRET_KEY"],
+    ),
+    (
+        "auth.token_ttl_minutes",
+        &[
             "SV_TOKEN_TTL_MINUTES",
             "JWT_ACCESS_TOKEN_EXPIRE_MINUTES",
             "SVPOS_ACCESS_TOKEN_EXPIRE_MINUTES",
         ],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.bootstrap_admin",
-        names: &["SV_BOOTSTRAP_ADMIN"],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.admin_email",
-        names: &["SV_ADMIN_EMAIL"],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.max_failed_logins",
-        names: &["SV_MAX_FAILED_LOGINS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.login_lockout_minutes",
-        names: &["SV_LOGIN_LOCKOUT_MINUTES"],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.max_failed_logins_per_account",
-        names: &["SV_MAX_FAILED_LOGINS_PER_ACCOUNT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "auth.login_attempts_per_minute",
-        names: &["SV_LOGIN_ATTEMPTS_PER_MINUTE"],
-        secret: false,
-    },
-    EnvKey {
-        key: "media.root",
-        names: &["SV_MEDIA_ROOT", "MEDIA_ROOT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "media.max_upload_bytes",
-        names: &["SV_MEDIA_MAX_UPLOAD_BYTES"],
-        secret: false,
-    },
-    EnvKey {
-        key: "devices.offline_after_seconds",
-        names: &[
+    ),
+    ("auth.bootstrap_admin", &["SV_BOOTSTRAP_ADMIN"]),
+    ("auth.admin_email", &["SV_ADMIN_EMAIL"]),
+    ("auth.max_failed_logins", &["SV_MAX_FAILED_LOGINS"]),
+    ("auth.login_lockout_minutes", &["SV_LOGIN_LOCKOUT_MINUTES"]),
+    (
+        "auth.max_failed_logins_per_account",
+        &["SV_MAX_FAILED_LOGINS_PER_ACCOUNT"],
+    ),
+    (
+        "auth.login_attempts_per_minute",
+        &["SV_LOGIN_ATTEMPTS_PER_MINUTE"],
+    ),
+    ("media.root", &["MEDIA_ROOT"]),
+    (
+        "devices.offline_after_seconds",
+        &[
             "SV_DEVICE_OFFLINE_AFTER_SECONDS",
             "DEVICE_OFFLINE_THRESHOLD_SECONDS",
         ],
-        secret: false,
-    },
-    EnvKey {
-        key: "http.metrics_token",
-        names: &["SV_METRICS_TOKEN"],
-        secret: true,
-    },
-    EnvKey {
-        key: "mqtt.mode",
-        names: &["SV_MQTT_MODE"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.tls_listen",
-        names: &["SV_MQTT_TLS_LISTEN"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.ws_listen",
-        names: &["SV_MQTT_WS_LISTEN"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.tls_cert",
-        names: &["SV_MQTT_TLS_CERT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.tls_key",
-        names: &["SV_MQTT_TLS_KEY"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.allow_anonymous",
-        names: &["SV_MQTT_ALLOW_ANONYMOUS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.max_connections",
-        names: &["SV_MQTT_MAX_CONNECTIONS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.max_packet_bytes",
-        names: &["SV_MQTT_MAX_PACKET_BYTES"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.gateway_tree",
-        names: &["SV_MQTT_GATEWAY_TREE", "RTLS_MQTT_TOPIC"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.camera_tree",
-        names: &["SV_MQTT_CAMERA_TREE", "CAMBUS_MQTT_BASE_TOPIC"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.external_host",
-        names: &["SV_MQTT_EXTERNAL_HOST", "RTLS_MQTT_HOST"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.external_port",
-        names: &["SV_MQTT_EXTERNAL_PORT", "RTLS_MQTT_PORT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.external_username",
-        names: &["SV_MQTT_EXTERNAL_USERNAME", "RTLS_MQTT_USERNAME"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.external_password",
-        names: &["SV_MQTT_EXTERNAL_PASSWORD", "RTLS_MQTT_PASSWORD"],
-        secret: true,
-    },
-    EnvKey {
-        key: "mqtt.external_tls",
-        names: &["SV_MQTT_EXTERNAL_TLS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.external_ca_file",
-        names: &["SV_MQTT_EXTERNAL_CA_FILE"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.external_share_group",
-        names: &["SV_MQTT_EXTERNAL_SHARE_GROUP"],
-        secret: false,
-    },
-    EnvKey {
-        key: "ingest.raw_readings",
-        names: &["SV_INGEST_RAW_READINGS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "ingest.auto_register_gateways",
-        names: &["SV_INGEST_AUTO_REGISTER_GATEWAYS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "ingest.retention_days",
-        names: &["SV_INGEST_RETENTION_DAYS", "PRESENCE_LOG_RETENTION_DAYS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "ingest.cache_refresh_seconds",
-        names: &["SV_INGEST_CACHE_REFRESH_SECONDS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "ingest.queue_capacity",
-        names: &["SV_INGEST_QUEUE_CAPACITY"],
-        secret: false,
-    },
-    EnvKey {
-        key: "devices.position_stale_seconds",
-        names: &[
+    ),
+    (
+        "devices.position_stale_seconds",
+        &[
             "SV_POSITION_STALE_SECONDS",
             "POSITION_STALE_THRESHOLD_SECONDS",
         ],
-        secret: false,
-    },
-    EnvKey {
-        key: "devices.presence_gap_seconds",
-        names: &["SV_PRESENCE_GAP_SECONDS", "PRESENCE_SESSION_GAP_SECONDS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "mqtt.listen",
-        names: &["SV_MQTT_LISTEN"],
-        secret: false,
-    },
-    EnvKey {
-        key: "positioning.rssi_at_1m",
-        names: &["SV_POSITIONING_RSSI_AT_1M"],
-        secret: false,
-    },
-    EnvKey {
-        key: "positioning.path_loss_exponent",
-        names: &["SV_POSITIONING_PATH_LOSS_EXPONENT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "positioning.gateway_height_m",
-        names: &["SV_POSITIONING_GATEWAY_HEIGHT_M"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.tenant",
-        names: &["SV_CAMBUS_TENANT", "CAMBUS_TENANT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.default_shard",
-        names: &["SV_CAMBUS_DEFAULT_SHARD", "CAMBUS_DEFAULT_SHARD"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.publish_passwords",
-        names: &["SV_CAMBUS_PUBLISH_PASSWORDS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.uplink_tree",
-        names: &["SV_CAMBUS_UPLINK_TREE", "CAMBUS_UPLINK_BASE_TOPIC"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.uplink_srt_port",
-        names: &["SV_CAMBUS_UPLINK_SRT_PORT", "CAMBUS_UPLINK_SRT_PORT"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.uplink_ttl_seconds",
-        names: &["SV_CAMBUS_UPLINK_TTL_SECONDS", "CAMBUS_UPLINK_TTL_SECONDS"],
-        secret: false,
-    },
-    EnvKey {
-        key: "cambus.nearby_radius_m",
-        names: &["SV_CAMBUS_NEARBY_RADIUS_M"],
-        secret: false,
-    },
+    ),
+    (
+        "devices.presence_gap_seconds",
+        &["SV_PRESENCE_GAP_SECONDS", "PRESENCE_SESSION_GAP_SECONDS"],
+    ),
+    ("mqtt.gateway_tree", &["RTLS_MQTT_TOPIC"]),
+    ("mqtt.camera_tree", &["CAMBUS_MQTT_BASE_TOPIC"]),
+    ("mqtt.external_host", &["RTLS_MQTT_HOST"]),
+    ("mqtt.external_port", &["RTLS_MQTT_PORT"]),
+    ("mqtt.external_username", &["RTLS_MQTT_USERNAME"]),
+    ("mqtt.external_password", &["RTLS_MQTT_PASSWORD"]),
+    ("ingest.retention_days", &["PRESENCE_LOG_RETENTION_DAYS"]),
+    ("cambus.tenant", &["CAMBUS_TENANT"]),
+    ("cambus.default_shard", &["CAMBUS_DEFAULT_SHARD"]),
+    ("cambus.uplink_tree", &["CAMBUS_UPLINK_BASE_TOPIC"]),
+    ("cambus.uplink_srt_port", &["CAMBUS_UPLINK_SRT_PORT"]),
+    ("cambus.uplink_ttl_seconds", &["CAMBUS_UPLINK_TTL_SECONDS"]),
 ];
 
+/// Keys that hold secrets, and how each is shown (in logs, `config show` and errors). Each
+/// can also be read from the file named by `<NAME>_FILE`.
+const SECRETS: &[(&str, Show)] = &[
+    ("database.url", redact_url),
+    ("auth.jwt_secret", hide),
+    ("http.metrics_token", hide),
+    ("mqtt.external_password", hide),
+];
+
+/// How a secret is shown.
+type Show = fn(&str) -> String;
+
+fn hide(_: &str) -> String {
+    REDACTED.into()
+}
+
+fn secret(key: &str) -> Option<Show> {
+    SECRETS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, show)| *show)
+}
+
 /// `SV_*` variables that are not configuration keys but are read elsewhere.
-const OTHER_SV_VARIABLES: &[&str] = &["SV_CONFIG", "SV_ADMIN_PASSWORD"];
+const OTHER_SV_VARIABLES: &[&str] = &["SV_CONFIG", "SV_ADMIN_PASSWORD", "SV_SIMULATE_PASSWORD"];
+
+/// How a key's value is written in the environment, from its default's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    /// Every integer key is unsigned.
+    Integer,
+    Float,
+    Text,
+    /// Comma-separated.
+    List,
+    /// Text, or empty for none (every optional key is a URL, path, address or secret).
+    OptionalText,
+}
+
+/// One configuration key as the structs declare it.
+struct Key {
+    path: String,
+    kind: Kind,
+}
+
+/// Every configuration key (`http.listen`), as the structs declare them.
+pub fn keys() -> Vec<String> {
+    declared_keys().into_iter().map(|key| key.path).collect()
+}
+
+fn declared_keys() -> Vec<Key> {
+    // The data directory's default comes from the process environment; its text is not needed.
+    let defaults = Config {
+        data_dir: PathBuf::new(),
+        ..Config::default()
+    };
+    // JSON keeps the keys whose default is none, which TOML leaves out.
+    let json = serde_json::to_value(defaults).expect("the defaults serialize");
+    let mut keys = Vec::new();
+    collect_keys("", &json, &mut keys);
+    keys
+}
+
+fn collect_keys(prefix: &str, value: &serde_json::Value, keys: &mut Vec<Key>) {
+    use serde_json::Value;
+    let Value::Object(fields) = value else {
+        return;
+    };
+    for (name, value) in fields {
+        let path = match prefix {
+            "" => name.clone(),
+            _ => format!("{prefix}.{name}"),
+        };
+        let kind = match value {
+            Value::Object(_) => {
+                collect_keys(&path, value, keys);
+                continue;
+            }
+            Value::Bool(_) => Kind::Bool,
+            Value::Number(n) if n.is_f64() => Kind::Float,
+            Value::Number(_) => Kind::Integer,
+            Value::String(_) => Kind::Text,
+            Value::Array(_) => Kind::List,
+            Value::Null => Kind::OptionalText,
+        };
+        keys.push(Key { path, kind });
+    }
+}
+
+impl Key {
+    /// The environment names of the key, the one that wins first: `SV_` and the path in
+    /// capitals, then its aliases.
+    fn env_names(&self) -> Vec<String> {
+        let derived = format!("SV_{}", self.path.replace('.', "_").to_ascii_uppercase());
+        let aliases = ENV_ALIASES
+            .iter()
+            .filter(|(key, _)| *key == self.path)
+            .flat_map(|(_, names)| names.iter().map(|name| name.to_string()));
+        std::iter::once(derived).chain(aliases).collect()
+    }
+
+    /// The TOML value of `text` as the environment or a flag gives it (`None`: back to the
+    /// default), or what the key's type takes.
+    fn parse(&self, text: &str) -> Result<Option<toml::Value>, &'static str> {
+        let text = text.trim();
+        Ok(Some(match self.kind {
+            Kind::Bool => toml::Value::Boolean(parse_bool(text).ok_or("true or false")?),
+            Kind::Integer => {
+                let number = text.parse::<u64>().ok().and_then(|n| i64::try_from(n).ok());
+                toml::Value::Integer(number.ok_or("a whole number")?)
+            }
+            Kind::Float => toml::Value::Float(text.parse().map_err(|_| "a number")?),
+            Kind::Text => toml::Value::String(text.into()),
+            Kind::List => toml::Value::Array(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| toml::Value::String(item.into()))
+                    .collect(),
+            ),
+            Kind::OptionalText if text.is_empty() => return Ok(None),
+            Kind::OptionalText => toml::Value::String(text.into()),
+        }))
+    }
+
+    /// The first of the key's environment names that is set, and its value; a secret's
+    /// value can come from the file named by `<NAME>_FILE`.
+    fn read_env(
+        &self,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<(String, String)>, ConfigError> {
+        for name in self.env_names() {
+            if let Some(value) = env(&name) {
+                return Ok(Some((name, value)));
+            }
+            let file_var = format!("{name}_FILE");
+            let Some(path) = secret(&self.path).and_then(|_| env(&file_var)) else {
+                continue;
+            };
+            return match std::fs::read_to_string(&path) {
+                Ok(contents) => Ok(Some((
+                    file_var,
+                    contents.trim_end_matches(['\r', '\n']).to_string(),
+                ))),
+                Err(err) => Err(ConfigError::Invalid {
+                    key: self.path.clone(),
+                    value: path,
+                    origin: format!("environment variable {file_var}"),
+                    allowed: format!("a readable file holding the secret ({err})"),
+                }),
+            };
+        }
+        Ok(None)
+    }
+}
 
 /// Values given on the command line; they override everything else.
 #[derive(Debug, Default, Clone)]
@@ -876,7 +771,6 @@ pub fn load_from(
     env: impl Fn(&str) -> Option<String>,
     env_names: impl Iterator<Item = String>,
 ) -> Result<Loaded, ConfigError> {
-    let mut warnings = Vec::new();
     let file = match &overrides.config_file {
         Some(path) => Some(path.clone()),
         None => {
@@ -884,45 +778,43 @@ pub fn load_from(
             system.exists().then(|| system.to_path_buf())
         }
     };
-    let mut config = match &file {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
+    let mut layers = match &file {
+        Some(path) => Layers::from_file(path)?,
+        None => Layers::default(),
     };
 
-    for entry in ENV_KEYS {
-        for name in entry.names {
-            let value = match env(name) {
-                Some(value) => Some(value),
-                None if entry.secret => read_secret_file(entry.key, name, &env)?,
-                None => None,
-            };
-            if let Some(value) = value {
-                config.set(entry.key, &value, &format!("environment variable {name}"))?;
-                break;
-            }
+    let keys = declared_keys();
+    for key in &keys {
+        if let Some((name, value)) = key.read_env(&env)? {
+            layers.set(key, &value, format!("environment variable {name}"))?;
         }
     }
-    for name in env_names {
-        if name.starts_with("SV_") && !name.starts_with("SV_TEST_") && !is_known_variable(&name) {
-            warnings.push(format!("unknown environment variable {name} is ignored"));
-        }
+    let warnings = env_names
+        .filter(|name| {
+            name.starts_with("SV_") && !name.starts_with("SV_TEST_") && !is_known(&keys, name)
+        })
+        .map(|name| format!("unknown environment variable {name} is ignored"))
+        .collect();
+
+    let flags = [
+        (
+            "data_dir",
+            (overrides.data_dir.as_ref()).map(|dir| dir.to_string_lossy().into_owned()),
+        ),
+        ("database.url", overrides.database_url.clone()),
+        ("http.listen", overrides.http_listen.clone()),
+        ("mqtt.listen", overrides.mqtt_listen.clone()),
+    ];
+    for (path, value) in flags {
+        let Some(value) = value else { continue };
+        let key = keys.iter().find(|key| key.path == path);
+        let key = key.expect("command-line flags set declared keys");
+        let flag = path.replace(['.', '_'], "-");
+        layers.set(key, &value, format!("command-line flag --{flag}"))?;
     }
 
-    let flag = |name: &str| format!("command-line flag --{name}");
-    if let Some(dir) = &overrides.data_dir {
-        config.set("data_dir", &dir.to_string_lossy(), &flag("data-dir"))?;
-    }
-    if let Some(url) = &overrides.database_url {
-        config.set("database.url", url, &flag("database-url"))?;
-    }
-    if let Some(addr) = &overrides.http_listen {
-        config.set("http.listen", addr, &flag("http-listen"))?;
-    }
-    if let Some(addr) = &overrides.mqtt_listen {
-        config.set("mqtt.listen", addr, &flag("mqtt-listen"))?;
-    }
-
-    config.validate()?;
+    let config = layers.deserialize()?;
+    config.check(|key| layers.origin(key))?;
     Ok(Loaded {
         config,
         source_file: file,
@@ -930,580 +822,343 @@ pub fn load_from(
     })
 }
 
-fn is_known_variable(name: &str) -> bool {
-    let base = name.strip_suffix("_FILE").unwrap_or(name);
+fn is_known(keys: &[Key], name: &str) -> bool {
+    let base = name.strip_suffix("_FILE");
     OTHER_SV_VARIABLES.contains(&name)
-        || ENV_KEYS
-            .iter()
-            .any(|e| e.names.contains(&name) || (e.secret && e.names.contains(&base)))
+        || keys.iter().any(|key| {
+            key.env_names().iter().any(|known| {
+                known == name || (secret(&key.path).is_some() && Some(known.as_str()) == base)
+            })
+        })
 }
 
-fn read_secret_file(
-    key: &'static str,
-    name: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<String>, ConfigError> {
-    let file_var = format!("{name}_FILE");
-    let Some(path) = env(&file_var) else {
-        return Ok(None);
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(contents) => Ok(Some(contents.trim_end_matches(['\r', '\n']).to_string())),
-        Err(err) => Err(ConfigError::Invalid {
-            key,
-            value: path,
-            origin: format!("environment variable {file_var}"),
-            allowed: format!("a readable file holding the secret ({err})"),
-        }),
-    }
+/// The file's TOML table with the values of the environment and the flags put in at their
+/// keys, and where each of those came from.
+#[derive(Default)]
+struct Layers {
+    table: toml::Table,
+    file: Option<PathBuf>,
+    /// Key → (origin, value as given).
+    given: std::collections::HashMap<String, (String, String)>,
 }
 
-impl Config {
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+impl Layers {
+    fn from_file(path: &Path) -> Result<Layers, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: err.to_string(),
+            message,
+        };
+        // Checked alone first: its errors point at a line of the file.
+        toml::from_str::<Config>(&text).map_err(|err| parse_error(err.to_string()))?;
+        let table = text.parse().map_err(|err| parse_error(format!("{err}")))?;
+        Ok(Layers {
+            table,
+            file: Some(path.to_path_buf()),
+            given: Default::default(),
         })
     }
 
-    /// Sets one key from its text form, as given in the environment or on the command line.
-    pub fn set(&mut self, key: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, allowed: &str| ConfigError::Invalid {
-            key,
-            value: value.to_string(),
-            origin: origin.to_string(),
-            allowed: allowed.to_string(),
+    fn set(&mut self, key: &Key, text: &str, origin: String) -> Result<(), ConfigError> {
+        let value = key.parse(text).map_err(|what| ConfigError::Invalid {
+            key: key.path.clone(),
+            value: text.to_string(),
+            origin: origin.clone(),
+            allowed: allowed(&key.path, what),
+        })?;
+        let mut table = &mut self.table;
+        let (sections, leaf) = match key.path.rsplit_once('.') {
+            Some((sections, leaf)) => (sections.split('.').collect(), leaf),
+            None => (Vec::new(), key.path.as_str()),
         };
-        let optional = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
-        match key {
-            "data_dir" => self.data_dir = PathBuf::from(value),
-            "log.format" => {
-                self.log.format = match value.to_ascii_lowercase().as_str() {
-                    "text" => LogFormat::Text,
-                    "json" => LogFormat::Json,
-                    _ => return Err(invalid("log.format", "one of: text, json")),
-                }
-            }
-            "log.filter" => self.log.filter = value.to_string(),
-            "http.listen" => {
-                self.http.listen = value
-                    .parse()
-                    .map_err(|_| invalid("http.listen", "ADDR:PORT, e.g. 0.0.0.0:8080"))?
-            }
-            "http.cors_origins" => {
-                self.http.cors_origins = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            }
-            "http.public_base_url" => self.http.public_base_url = optional(value),
-            "http.console_dir" => self.http.console_dir = optional(value).map(PathBuf::from),
-            "http.shutdown_grace_seconds" => {
-                self.http.shutdown_grace_seconds = value.parse().map_err(|_| {
-                    invalid("http.shutdown_grace_seconds", "a whole number of seconds")
-                })?
-            }
-            "http.header_read_timeout_seconds" => {
-                self.http.header_read_timeout_seconds = value.parse().map_err(|_| {
-                    invalid(
-                        "http.header_read_timeout_seconds",
-                        "a whole number of seconds, 1 to 300",
-                    )
-                })?
-            }
-            "http.max_streams_per_user" => {
-                self.http.max_streams_per_user = value.parse().map_err(|_| {
-                    invalid("http.max_streams_per_user", "a whole number, 1 or more")
-                })?
-            }
-            "media.quota_bytes" => {
-                self.media.quota_bytes = value
-                    .parse()
-                    .map_err(|_| invalid("media.quota_bytes", "a whole number of bytes"))?
-            }
-            "database.url" => self.database.url = optional(value),
-            "database.max_connections" => {
-                self.database.max_connections = value
-                    .parse()
-                    .map_err(|_| invalid("database.max_connections", "a whole number, 1 to 200"))?
-            }
-            "auth.jwt_secret" => self.auth.jwt_secret = optional(value),
-            "auth.token_ttl_minutes" => {
-                self.auth.token_ttl_minutes = value.parse().map_err(|_| {
-                    invalid(
-                        "auth.token_ttl_minutes",
-                        "a whole number of minutes, 1 to 43200",
-                    )
-                })?
-            }
-            "auth.bootstrap_admin" => {
-                self.auth.bootstrap_admin = parse_bool(value)
-                    .ok_or_else(|| invalid("auth.bootstrap_admin", "true or false"))?
-            }
-            "auth.admin_email" => self.auth.admin_email = value.trim().to_string(),
-            "auth.max_failed_logins" => {
-                self.auth.max_failed_logins = value
-                    .parse()
-                    .map_err(|_| invalid("auth.max_failed_logins", "a whole number, 1 or more"))?
-            }
-            "auth.login_lockout_minutes" => {
-                self.auth.login_lockout_minutes = value.parse().map_err(|_| {
-                    invalid("auth.login_lockout_minutes", "a whole number of minutes")
-                })?
-            }
-            "auth.max_failed_logins_per_account" => {
-                self.auth.max_failed_logins_per_account = value.parse().map_err(|_| {
-                    invalid(
-                        "auth.max_failed_logins_per_account",
-                        "a whole number, 1 or more",
-                    )
-                })?
-            }
-            "auth.login_attempts_per_minute" => {
-                self.auth.login_attempts_per_minute = value.parse().map_err(|_| {
-                    invalid(
-                        "auth.login_attempts_per_minute",
-                        "a whole number (0: no limit)",
-                    )
-                })?
-            }
-            "mqtt.listen" => {
-                self.mqtt.listen = match value.trim() {
-                    "" => None,
-                    addr => Some(addr.parse().map_err(|_| {
-                        invalid("mqtt.listen", "ADDR:PORT, e.g. 0.0.0.0:1883, or \"\" (off)")
-                    })?),
-                }
-            }
-            "media.root" => self.media.root = optional(value).map(PathBuf::from),
-            "media.max_upload_bytes" => {
-                self.media.max_upload_bytes = value
-                    .parse()
-                    .map_err(|_| invalid("media.max_upload_bytes", "a whole number of bytes"))?
-            }
-            "devices.offline_after_seconds" => {
-                self.devices.offline_after_seconds = value.parse().map_err(|_| {
-                    invalid(
-                        "devices.offline_after_seconds",
-                        "a whole number of seconds, 1 or more",
-                    )
-                })?
-            }
-            "http.metrics_token" => self.http.metrics_token = optional(value),
-            "mqtt.mode" => {
-                self.mqtt.mode = match value.trim().to_ascii_lowercase().as_str() {
-                    "embedded" => MqttMode::Embedded,
-                    "external" => MqttMode::External,
-                    _ => return Err(invalid("mqtt.mode", "one of: embedded, external")),
-                }
-            }
-            "mqtt.tls_listen" => {
-                self.mqtt.tls_listen =
-                    match optional(value) {
-                        None => None,
-                        Some(v) => Some(v.parse().map_err(|_| {
-                            invalid("mqtt.tls_listen", "ADDR:PORT, e.g. 0.0.0.0:8883")
-                        })?),
-                    }
-            }
-            "mqtt.ws_listen" => {
-                self.mqtt.ws_listen =
-                    match optional(value) {
-                        None => None,
-                        Some(v) => Some(v.parse().map_err(|_| {
-                            invalid("mqtt.ws_listen", "ADDR:PORT, e.g. 0.0.0.0:8083")
-                        })?),
-                    }
-            }
-            "mqtt.tls_cert" => self.mqtt.tls_cert = optional(value).map(PathBuf::from),
-            "mqtt.tls_key" => self.mqtt.tls_key = optional(value).map(PathBuf::from),
-            "mqtt.allow_anonymous" => {
-                self.mqtt.allow_anonymous = parse_bool(value)
-                    .ok_or_else(|| invalid("mqtt.allow_anonymous", "true or false"))?
-            }
-            "mqtt.max_connections" => {
-                self.mqtt.max_connections = value
-                    .parse()
-                    .map_err(|_| invalid("mqtt.max_connections", "a whole number, 1 to 100000"))?
-            }
-            "mqtt.max_packet_bytes" => {
-                self.mqtt.max_packet_bytes = value
-                    .parse()
-                    .map_err(|_| invalid("mqtt.max_packet_bytes", "a whole number of bytes"))?
-            }
-            // The original's RTLS_MQTT_TOPIC is a subscription filter such as `rtls/gateways/#`.
-            "mqtt.gateway_tree" => {
-                self.mqtt.gateway_tree = value.trim().trim_end_matches("/#").to_string()
-            }
-            "mqtt.camera_tree" => {
-                self.mqtt.camera_tree = value.trim().trim_end_matches("/#").to_string()
-            }
-            "mqtt.external_host" => self.mqtt.external_host = value.trim().to_string(),
-            "mqtt.external_port" => {
-                self.mqtt.external_port = value
-                    .parse()
-                    .map_err(|_| invalid("mqtt.external_port", "a port number"))?
-            }
-            "mqtt.external_username" => self.mqtt.external_username = optional(value),
-            "mqtt.external_password" => self.mqtt.external_password = optional(value),
-            "mqtt.external_tls" => {
-                self.mqtt.external_tls = parse_bool(value)
-                    .ok_or_else(|| invalid("mqtt.external_tls", "true or false"))?
-            }
-            "mqtt.external_ca_file" => {
-                self.mqtt.external_ca_file = optional(value).map(PathBuf::from)
-            }
-            "mqtt.external_share_group" => {
-                self.mqtt.external_share_group = value.trim().to_string()
-            }
-            "devices.position_stale_seconds" => {
-                self.devices.position_stale_seconds = value.parse().map_err(|_| {
-                    invalid(
-                        "devices.position_stale_seconds",
-                        "a whole number of seconds",
-                    )
-                })?
-            }
-            "devices.presence_gap_seconds" => {
-                self.devices.presence_gap_seconds = value.parse().map_err(|_| {
-                    invalid("devices.presence_gap_seconds", "a whole number of seconds")
-                })?
-            }
-            "ingest.raw_readings" => {
-                self.ingest.raw_readings = match value.trim().to_ascii_lowercase().as_str() {
-                    "all" => RawReadings::All,
-                    "downsampled" => RawReadings::Downsampled,
-                    "off" => RawReadings::Off,
-                    _ => {
-                        return Err(invalid(
-                            "ingest.raw_readings",
-                            "one of: all, downsampled, off",
-                        ));
-                    }
-                }
-            }
-            "ingest.auto_register_gateways" => {
-                self.ingest.auto_register_gateways = parse_bool(value)
-                    .ok_or_else(|| invalid("ingest.auto_register_gateways", "true or false"))?
-            }
-            "ingest.retention_days" => {
-                self.ingest.retention_days = value.parse().map_err(|_| {
-                    invalid(
-                        "ingest.retention_days",
-                        "a whole number of days (0: keep all)",
-                    )
-                })?
-            }
-            "positioning.rssi_at_1m" => {
-                self.positioning.rssi_at_1m = value
-                    .parse()
-                    .ok()
-                    .filter(|v| RSSI_AT_1M_RANGE.contains(v))
-                    .ok_or_else(|| invalid("positioning.rssi_at_1m", "dBm, -100 to 0"))?
-            }
-            "positioning.path_loss_exponent" => {
-                self.positioning.path_loss_exponent = value
-                    .parse()
-                    .ok()
-                    .filter(|v| PATH_LOSS_EXPONENT_RANGE.contains(v))
-                    .ok_or_else(|| invalid("positioning.path_loss_exponent", "1 to 6"))?
-            }
-            "positioning.gateway_height_m" => {
-                self.positioning.gateway_height_m = value
-                    .parse()
-                    .ok()
-                    .filter(|v| (0.0..=20.0).contains(v))
-                    .ok_or_else(|| invalid("positioning.gateway_height_m", "metres, 0 to 20"))?
-            }
-            "cambus.tenant" => self.cambus.tenant = value.trim().to_string(),
-            "cambus.default_shard" => self.cambus.default_shard = value.trim().to_string(),
-            "cambus.publish_passwords" => {
-                self.cambus.publish_passwords = parse_bool(value)
-                    .ok_or_else(|| invalid("cambus.publish_passwords", "true or false"))?
-            }
-            "cambus.uplink_tree" => {
-                self.cambus.uplink_tree = value.trim().trim_end_matches('/').to_string()
-            }
-            "cambus.uplink_srt_port" => {
-                self.cambus.uplink_srt_port = value
-                    .parse()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| invalid("cambus.uplink_srt_port", "a port, 1 to 65535"))?
-            }
-            "cambus.uplink_ttl_seconds" => {
-                self.cambus.uplink_ttl_seconds = value.parse().map_err(|_| {
-                    invalid("cambus.uplink_ttl_seconds", "a whole number of seconds")
-                })?
-            }
-            "cambus.nearby_radius_m" => {
-                self.cambus.nearby_radius_m = value
-                    .parse()
-                    .ok()
-                    .filter(|r: &f64| r.is_finite() && *r > 0.0)
-                    .ok_or_else(|| {
-                        invalid("cambus.nearby_radius_m", "a distance in metres, above 0")
-                    })?
-            }
-            "ingest.cache_refresh_seconds" => {
-                self.ingest.cache_refresh_seconds = value
-                    .parse()
-                    .ok()
-                    .filter(|s| (1..=3600).contains(s))
-                    .ok_or_else(|| {
-                        invalid("ingest.cache_refresh_seconds", "a whole number, 1 to 3600")
-                    })?
-            }
-            "ingest.queue_capacity" => {
-                self.ingest.queue_capacity = value
-                    .parse()
-                    .map_err(|_| invalid("ingest.queue_capacity", "a whole number, 1000 or more"))?
-            }
-            other => unreachable!("configuration key {other} is not in Config::set"),
+        for section in sections {
+            let slot = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = slot
+                .as_table_mut()
+                .expect("the file was checked: sections are tables");
         }
+        match value {
+            Some(value) => table.insert(leaf.to_string(), value),
+            None => table.remove(leaf),
+        };
+        self.given
+            .insert(key.path.clone(), (origin, text.to_string()));
         Ok(())
     }
 
+    /// Where the value of `key` came from.
+    fn origin(&self, key: &str) -> String {
+        if let Some((origin, _)) = self.given.get(key) {
+            return origin.clone();
+        }
+        let mut parts = key.split('.');
+        let leaf = parts.next_back();
+        let section = parts.try_fold(&self.table, |table, part| table.get(part)?.as_table());
+        let in_file = section
+            .zip(leaf)
+            .is_some_and(|(table, leaf)| table.contains_key(leaf));
+        match &self.file {
+            Some(path) if in_file => format!("configuration file {}", path.display()),
+            _ => "the default".into(),
+        }
+    }
+
+    fn deserialize(&self) -> Result<Config, ConfigError> {
+        serde_path_to_error::deserialize(toml::Value::Table(self.table.clone())).map_err(|err| {
+            let key = err.path().to_string();
+            let value = self.given.get(&key).map(|(_, text)| text.clone());
+            ConfigError::Invalid {
+                value: value.unwrap_or_default(),
+                origin: self.origin(&key),
+                allowed: err.inner().message().to_string(),
+                key,
+            }
+        })
+    }
+}
+
+/// What `key` allows: `what` its type takes, and the key's rule if it has one.
+fn allowed(key: &str, what: &str) -> String {
+    let rules = Config::default().rules();
+    match rules.iter().find(|(k, _, _)| *k == key) {
+        Some((_, _, rule)) => format!("{what}, {rule}"),
+        None => what.to_string(),
+    }
+}
+
+impl Config {
     /// Checks the rules that a single key's type cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, value: &str, allowed: &str| ConfigError::Invalid {
-            key,
-            value: value.to_string(),
-            origin: "the effective configuration".into(),
-            allowed: allowed.to_string(),
+        self.check(|_| "the effective configuration".into())
+    }
+
+    fn check(&self, origin: impl Fn(&str) -> String) -> Result<(), ConfigError> {
+        let rules = self.rules();
+        let Some((key, _, allowed)) = rules.into_iter().find(|(_, holds, _)| !holds) else {
+            return Ok(());
         };
-        if let Some(url) = &self.database.url
-            && DatabaseKind::of(url).is_none()
-        {
-            return Err(invalid(
+        Err(ConfigError::Invalid {
+            key: key.into(),
+            value: self.shown_value(key),
+            origin: origin(key),
+            allowed: allowed.into(),
+        })
+    }
+
+    /// Every rule a value must follow besides its type, as (key, whether it holds, what is
+    /// allowed); loading reports the first that fails.
+    fn rules(&self) -> Vec<(&'static str, bool, &'static str)> {
+        let (http, auth, mqtt, media) = (&self.http, &self.auth, &self.mqtt, &self.media);
+        let (ingest, positioning, cambus) = (&self.ingest, &self.positioning, &self.cambus);
+        let tree = |tree: &str, may_be_off: bool| {
+            (tree.is_empty() && may_be_off)
+                || !(tree.is_empty()
+                    || tree.contains(['+', '#'])
+                    || tree.starts_with('/')
+                    || tree.ends_with('/'))
+        };
+        const TREE: &str = "a topic prefix without wildcards, e.g. rtls/gateways";
+        let cors_origin = |origin: &String| {
+            origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.trim_end_matches('/').contains(['?', '#'])
+                    && axum::http::HeaderValue::from_str(origin).is_ok())
+        };
+        vec![
+            (
                 "database.url",
-                &redact_url(url),
+                (self.database.url.as_deref()).is_none_or(|url| DatabaseKind::of(url).is_some()),
                 "a sqlite://PATH or postgres://USER:PASSWORD@HOST/DB URL",
-            ));
-        }
-        if !(1..=200).contains(&self.database.max_connections) {
-            let v = self.database.max_connections.to_string();
-            return Err(invalid("database.max_connections", &v, "1 to 200"));
-        }
-        if let Some(secret) = &self.auth.jwt_secret
-            && (secret.len() < 32 || WELL_KNOWN_SECRETS.contains(&secret.as_str()))
-        {
-            return Err(invalid(
+            ),
+            (
+                "database.max_connections",
+                (1..=200).contains(&self.database.max_connections),
+                "1 to 200",
+            ),
+            (
                 "auth.jwt_secret",
-                REDACTED,
+                (auth.jwt_secret.as_deref())
+                    .is_none_or(|s| s.len() >= 32 && !WELL_KNOWN_SECRETS.contains(&s)),
                 "at least 32 characters and not a well-known default; leave it empty to \
                  have a random key generated in the data directory",
-            ));
-        }
-        if !(1..=43_200).contains(&self.auth.token_ttl_minutes) {
-            let v = self.auth.token_ttl_minutes.to_string();
-            return Err(invalid(
+            ),
+            (
                 "auth.token_ttl_minutes",
-                &v,
+                (1..=43_200).contains(&auth.token_ttl_minutes),
                 "1 to 43200 minutes (30 days)",
-            ));
-        }
-        if !(1..=100_000).contains(&self.mqtt.max_connections) {
-            let v = self.mqtt.max_connections.to_string();
-            return Err(invalid("mqtt.max_connections", &v, "1 to 100000"));
-        }
-        if !(1024..=256 * 1024 * 1024).contains(&self.mqtt.max_packet_bytes) {
-            let v = self.mqtt.max_packet_bytes.to_string();
-            return Err(invalid(
+            ),
+            (
+                "mqtt.max_connections",
+                (1..=100_000).contains(&mqtt.max_connections),
+                "1 to 100000",
+            ),
+            (
                 "mqtt.max_packet_bytes",
-                &v,
+                (1024..=256 * 1024 * 1024).contains(&mqtt.max_packet_bytes),
                 "1024 bytes to 256 MiB",
-            ));
-        }
-        if self.mqtt.tls_listen.is_some()
-            && (self.mqtt.tls_cert.is_none() || self.mqtt.tls_key.is_none())
-        {
-            return Err(invalid(
+            ),
+            (
                 "mqtt.tls_listen",
-                "set",
+                mqtt.tls_listen.is_none() || (mqtt.tls_cert.is_some() && mqtt.tls_key.is_some()),
                 "mqtt.tls_cert and mqtt.tls_key must name PEM files",
-            ));
-        }
-        if !(1..=3600).contains(&self.ingest.cache_refresh_seconds) {
-            let v = self.ingest.cache_refresh_seconds.to_string();
-            return Err(invalid("ingest.cache_refresh_seconds", &v, "1 to 3600"));
-        }
-        let positioning = &self.positioning;
-        for (key, value, ok, allowed) in [
+            ),
+            (
+                "ingest.cache_refresh_seconds",
+                (1..=3600).contains(&ingest.cache_refresh_seconds),
+                "1 to 3600",
+            ),
             (
                 "positioning.rssi_at_1m",
-                positioning.rssi_at_1m,
                 RSSI_AT_1M_RANGE.contains(&positioning.rssi_at_1m),
                 "dBm, -100 to 0",
             ),
             (
                 "positioning.path_loss_exponent",
-                positioning.path_loss_exponent,
                 PATH_LOSS_EXPONENT_RANGE.contains(&positioning.path_loss_exponent),
                 "1 to 6",
             ),
             (
                 "positioning.gateway_height_m",
-                positioning.gateway_height_m,
                 (0.0..=20.0).contains(&positioning.gateway_height_m),
                 "metres, 0 to 20",
             ),
-        ] {
-            if !ok {
-                return Err(invalid(key, &value.to_string(), allowed));
-            }
-        }
-        if self.cambus.tenant.is_empty() || self.cambus.tenant.contains(['+', '#', '/']) {
-            return Err(invalid(
+            (
                 "cambus.tenant",
-                &self.cambus.tenant,
+                !(cambus.tenant.is_empty() || cambus.tenant.contains(['+', '#', '/'])),
                 "a topic segment without / + #, e.g. default",
-            ));
-        }
-        if !(self.cambus.nearby_radius_m.is_finite() && self.cambus.nearby_radius_m > 0.0) {
-            let v = self.cambus.nearby_radius_m.to_string();
-            return Err(invalid(
+            ),
+            (
                 "cambus.nearby_radius_m",
-                &v,
+                cambus.nearby_radius_m.is_finite() && cambus.nearby_radius_m > 0.0,
                 "a distance in metres, above 0",
-            ));
-        }
-        for (key, tree, may_be_off) in [
-            ("mqtt.gateway_tree", &self.mqtt.gateway_tree, false),
-            ("mqtt.camera_tree", &self.mqtt.camera_tree, false),
-            ("mqtt.espresense_tree", &self.mqtt.espresense_tree, true),
-            ("mqtt.theengs_tree", &self.mqtt.theengs_tree, true),
-            ("cambus.uplink_tree", &self.cambus.uplink_tree, false),
-        ] {
-            if tree.is_empty() && may_be_off {
-                continue;
-            }
-            if tree.is_empty()
-                || tree.contains(['+', '#'])
-                || tree.starts_with('/')
-                || tree.ends_with('/')
-            {
-                return Err(invalid(
-                    key,
-                    tree,
-                    "a topic prefix without wildcards, e.g. rtls/gateways",
-                ));
-            }
-        }
-        if self.ingest.queue_capacity < 1000 {
-            let v = self.ingest.queue_capacity.to_string();
-            return Err(invalid("ingest.queue_capacity", &v, "1000 or more"));
-        }
-        if self.ingest.queue_bytes < 4 * self.mqtt.max_packet_bytes {
-            let v = self.ingest.queue_bytes.to_string();
-            return Err(invalid(
+            ),
+            (
+                "cambus.uplink_srt_port",
+                cambus.uplink_srt_port > 0,
+                "a port, 1 to 65535",
+            ),
+            ("mqtt.gateway_tree", tree(&mqtt.gateway_tree, false), TREE),
+            ("mqtt.camera_tree", tree(&mqtt.camera_tree, false), TREE),
+            (
+                "mqtt.espresense_tree",
+                tree(&mqtt.espresense_tree, true),
+                TREE,
+            ),
+            ("mqtt.theengs_tree", tree(&mqtt.theengs_tree, true), TREE),
+            ("cambus.uplink_tree", tree(&cambus.uplink_tree, false), TREE),
+            (
+                "ingest.queue_capacity",
+                ingest.queue_capacity >= 1000,
+                "1000 or more",
+            ),
+            (
                 "ingest.queue_bytes",
-                &v,
+                ingest.queue_bytes >= 4 * mqtt.max_packet_bytes,
                 "at least 4 × mqtt.max_packet_bytes",
-            ));
-        }
-        let mqtt = &self.mqtt;
-        if mqtt.mode == MqttMode::Embedded
-            && mqtt.listen.is_none()
-            && mqtt.tls_listen.is_none()
-            && mqtt.ws_listen.is_none()
-        {
-            return Err(invalid(
+            ),
+            (
                 "mqtt.listen",
-                "\"\"",
+                mqtt.mode == MqttMode::External
+                    || mqtt.listen.is_some()
+                    || mqtt.tls_listen.is_some()
+                    || mqtt.ws_listen.is_some(),
                 "an address, unless mqtt.tls_listen or mqtt.ws_listen is set",
-            ));
-        }
-        if self.mqtt.max_keep_alive_seconds == 0 {
-            return Err(invalid("mqtt.max_keep_alive_seconds", "0", "1 to 65535"));
-        }
-        if self.ingest.max_readings_per_message == 0 {
-            return Err(invalid("ingest.max_readings_per_message", "0", "1 or more"));
-        }
-        if let Some(token) = &self.http.metrics_token
-            && token.len() < 16
-        {
-            return Err(invalid(
+            ),
+            (
+                "mqtt.max_keep_alive_seconds",
+                mqtt.max_keep_alive_seconds > 0,
+                "1 to 65535",
+            ),
+            (
+                "ingest.max_readings_per_message",
+                ingest.max_readings_per_message > 0,
+                "1 or more",
+            ),
+            (
                 "http.metrics_token",
-                REDACTED,
+                (http.metrics_token.as_ref()).is_none_or(|token| token.len() >= 16),
                 "at least 16 characters",
-            ));
-        }
-        if self.devices.offline_after_seconds == 0 {
-            return Err(invalid(
+            ),
+            (
                 "devices.offline_after_seconds",
-                "0",
+                self.devices.offline_after_seconds > 0,
                 "1 or more seconds",
-            ));
-        }
-        if self.media.max_upload_bytes < 1024 {
-            let v = self.media.max_upload_bytes.to_string();
-            return Err(invalid("media.max_upload_bytes", &v, "at least 1024 bytes"));
-        }
-        if !(1..=300).contains(&self.http.header_read_timeout_seconds) {
-            let v = self.http.header_read_timeout_seconds.to_string();
-            return Err(invalid("http.header_read_timeout_seconds", &v, "1 to 300"));
-        }
-        if self.http.max_streams_per_user == 0 {
-            return Err(invalid("http.max_streams_per_user", "0", "1 or more"));
-        }
-        if self.media.quota_bytes < self.media.max_upload_bytes as u64 {
-            let v = self.media.quota_bytes.to_string();
-            return Err(invalid(
+            ),
+            (
+                "media.max_upload_bytes",
+                media.max_upload_bytes >= 1024,
+                "at least 1024 bytes",
+            ),
+            (
+                "http.header_read_timeout_seconds",
+                (1..=300).contains(&http.header_read_timeout_seconds),
+                "1 to 300",
+            ),
+            (
+                "http.max_streams_per_user",
+                http.max_streams_per_user > 0,
+                "1 or more",
+            ),
+            (
                 "media.quota_bytes",
-                &v,
+                media.quota_bytes >= media.max_upload_bytes as u64,
                 "at least media.max_upload_bytes",
-            ));
-        }
-        if self.auth.max_failed_logins == 0 {
-            return Err(invalid("auth.max_failed_logins", "0", "1 or more"));
-        }
-        if crate::auth::normalize_email(&self.auth.admin_email).is_none() {
-            let v = &self.auth.admin_email;
-            return Err(invalid(
+            ),
+            (
+                "auth.max_failed_logins",
+                auth.max_failed_logins > 0,
+                "1 or more",
+            ),
+            (
                 "auth.admin_email",
-                v,
+                crate::auth::normalize_email(&auth.admin_email).is_some(),
                 "an e-mail address, e.g. admin@localhost",
-            ));
-        }
-        for origin in &self.http.cors_origins {
-            let ok = origin == "*"
-                || ((origin.starts_with("http://") || origin.starts_with("https://"))
-                    && !origin.trim_end_matches('/').contains(['?', '#'])
-                    && axum::http::HeaderValue::from_str(origin).is_ok());
-            if !ok {
-                return Err(invalid(
-                    "http.cors_origins",
-                    origin,
-                    "origins such as https://console.example.com, or *",
-                ));
+            ),
+            (
+                "http.cors_origins",
+                http.cors_origins.iter().all(cors_origin),
+                "origins such as https://console.example.com, or *",
+            ),
+            (
+                "http.public_base_url",
+                (http.public_base_url.as_ref())
+                    .is_none_or(|url| url.starts_with("http://") || url.starts_with("https://")),
+                "an http:// or https:// URL",
+            ),
+            (
+                "http.console_dir",
+                (http.console_dir.as_ref()).is_none_or(|dir| dir.join("index.html").is_file()),
+                "a directory holding a built console (index.html)",
+            ),
+        ]
+    }
+
+    /// The value of `key` as an error shows it: as text, a secret redacted.
+    fn shown_value(&self, key: &str) -> String {
+        fn text(value: &serde_json::Value) -> String {
+            match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Array(items) => {
+                    items.iter().map(text).collect::<Vec<_>>().join(",")
+                }
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
             }
         }
-        if let Some(url) = &self.http.public_base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid(
-                "http.public_base_url",
-                url,
-                "an http:// or https:// URL",
-            ));
+        let json = serde_json::to_value(self).unwrap_or_default();
+        let value = json
+            .pointer(&format!("/{}", key.replace('.', "/")))
+            .map(text)
+            .unwrap_or_default();
+        match secret(key) {
+            Some(show) if !value.is_empty() => show(&value),
+            _ => value,
         }
-        if let Some(dir) = &self.http.console_dir
-            && !dir.join("index.html").is_file()
-        {
-            return Err(invalid(
-                "http.console_dir",
-                &dir.display().to_string(),
-                "a directory holding a built console (index.html)",
-            ));
-        }
-        Ok(())
     }
 
     /// The directory for uploaded media in effect.
@@ -1528,18 +1183,35 @@ impl Config {
     /// The configuration as `config show` prints it: TOML, secrets replaced.
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
-        shown.database.url = Some(redact_url(&self.database_url()));
-        for secret in [
-            &mut shown.auth.jwt_secret,
-            &mut shown.http.metrics_token,
-            &mut shown.mqtt.external_password,
-        ] {
-            if secret.is_some() {
-                *secret = Some(REDACTED.into());
+        shown.database.url = Some(self.database_url());
+        // Back through the structs, so that the keys keep their declared order.
+        redacted_table(&shown)
+            .and_then(|table| Ok(toml::Value::Table(table).try_into::<Config>()?))
+            .and_then(|shown| Ok(toml::to_string_pretty(&shown)?))
+            .unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+/// `value` as TOML, its secrets redacted. Secrets are found by their field names, which no
+/// other key shares.
+fn redacted_table<T: Serialize>(value: &T) -> Result<toml::Table, Box<dyn std::error::Error>> {
+    fn redact(table: &mut toml::Table) {
+        for (name, value) in table.iter_mut() {
+            match value {
+                toml::Value::Table(inner) => redact(inner),
+                toml::Value::String(text) => {
+                    let leaf = |key: &&(&str, _)| key.0.rsplit('.').next() == Some(name);
+                    if let Some((_, show)) = SECRETS.iter().find(leaf) {
+                        *text = show(text);
+                    }
+                }
+                _ => {}
             }
         }
-        toml::to_string_pretty(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }
+    let mut table = toml::Table::try_from(value)?;
+    redact(&mut table);
+    Ok(table)
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -1660,9 +1332,206 @@ mod tests {
             assert_eq!(redact_url(url), shown.replace("***", REDACTED), "{url}");
         }
     }
+
+    fn load_env(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: std::collections::HashMap<_, _> = env.iter().copied().collect();
+        let overrides = Overrides {
+            config_file: Some(PathBuf::from("/dev/null")),
+            ..Overrides::default()
+        };
+        let names = env.keys().map(|name| name.to_string()).collect::<Vec<_>>();
+        let loaded = load_from(
+            &overrides,
+            |n| env.get(n).map(|v| v.to_string()),
+            names.into_iter(),
+        )?;
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        Ok(loaded.config)
+    }
+
+    #[test]
+    fn every_key_is_settable_from_its_derived_variable() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for key in declared_keys() {
+            let pointer = format!("/{}", key.path.replace('.', "/"));
+            let default = &defaults.pointer(&pointer).unwrap();
+            let (text, expected) = match key.kind {
+                Kind::Bool => {
+                    let flipped = !default.as_bool().unwrap();
+                    (flipped.to_string(), serde_json::json!(flipped))
+                }
+                Kind::Integer => {
+                    let next = default.as_u64().unwrap() + 1;
+                    (next.to_string(), serde_json::json!(next))
+                }
+                Kind::Float => {
+                    let next = default.as_f64().unwrap() + 0.5;
+                    (next.to_string(), serde_json::json!(next))
+                }
+                Kind::List => (
+                    " https://a.example , https://b.example".into(),
+                    serde_json::json!(["https://a.example", "https://b.example"]),
+                ),
+                Kind::Text => ("x/y".into(), serde_json::json!("x/y")),
+                Kind::OptionalText => ("127.0.0.1:9".into(), serde_json::json!("127.0.0.1:9")),
+            };
+            let name = key.env_names()[0].clone();
+            assert_eq!(
+                name,
+                format!("SV_{}", key.path.replace('.', "_").to_uppercase())
+            );
+            match load_env(&[(name.as_str(), text.as_str())]) {
+                Ok(config) => {
+                    let json = serde_json::to_value(config).unwrap();
+                    assert_eq!(json.pointer(&pointer), Some(&expected), "{name}={text}");
+                }
+                // Text that this key's type or rule refuses still reached the key.
+                Err(ConfigError::Invalid {
+                    key: refused,
+                    origin,
+                    ..
+                }) if matches!(key.kind, Kind::Text | Kind::OptionalText) => {
+                    assert_eq!(refused, key.path);
+                    assert_eq!(origin, format!("environment variable {name}"));
+                }
+                Err(err) => panic!("{name}={text}: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn each_environment_name_belongs_to_one_declared_key() {
+        let keys = declared_keys();
+        let paths: Vec<&str> = keys.iter().map(|key| key.path.as_str()).collect();
+        let aliased = ENV_ALIASES.iter().map(|(key, _)| key);
+        for key in aliased.chain(SECRETS.iter().map(|(key, _)| key)) {
+            assert!(paths.contains(key), "{key} is not a configuration key");
+        }
+        let mut names: Vec<String> = keys.iter().flat_map(Key::env_names).collect();
+        names.extend(OTHER_SV_VARIABLES.iter().map(|name| name.to_string()));
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "an environment name is read twice");
+    }
+
+    #[test]
+    fn rules_and_secrets_name_declared_keys() {
+        let paths = keys();
+        for (key, _, _) in Config::default().rules() {
+            assert!(paths.iter().any(|path| path == key), "rule for {key}");
+        }
+        // Secrets are redacted by their field names.
+        for (secret, _) in SECRETS {
+            let leaf = |path: &str| path.rsplit('.').next().unwrap().to_string();
+            let sharing = paths.iter().filter(|path| leaf(path) == leaf(secret));
+            assert_eq!(sharing.count(), 1, "{secret}");
+        }
+    }
+
+    #[test]
+    fn the_example_names_only_variables_that_are_read_and_every_alias() {
+        let keys = declared_keys();
+        let words = EXAMPLE.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+        for word in words.filter(|word| word.starts_with("SV_") && word.len() > 3) {
+            assert!(is_known(&keys, word), "{word} in the example is not read");
+        }
+        for name in ENV_ALIASES.iter().flat_map(|(_, names)| names.iter()) {
+            assert!(EXAMPLE.contains(name), "{name} is not in the example");
+        }
+    }
+
+    #[test]
+    fn the_command_lines_variables_are_known() {
+        use clap::CommandFactory;
+        fn variables(command: &clap::Command, out: &mut Vec<String>) {
+            let envs = command.get_arguments().filter_map(|arg| arg.get_env());
+            out.extend(envs.map(|env| env.to_string_lossy().into_owned()));
+            for sub in command.get_subcommands() {
+                variables(sub, out);
+            }
+        }
+        let mut names = Vec::new();
+        variables(&crate::cli::Cli::command(), &mut names);
+        assert!(!names.is_empty());
+        for name in names {
+            assert!(
+                is_known(&declared_keys(), &name),
+                "{name} would be warned about"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_override_their_keys() {
+        let overrides = Overrides {
+            config_file: Some(PathBuf::from("/dev/null")),
+            data_dir: Some(PathBuf::from("/srv/sv")),
+            database_url: Some("sqlite:///srv/other.db".into()),
+            http_listen: Some("127.0.0.1:1".into()),
+            mqtt_listen: Some("".into()),
+        };
+        let env = |name: &str| (name == "SV_MQTT_WS_LISTEN").then(|| "127.0.0.1:3".to_string());
+        let config = load_from(&overrides, env, std::iter::empty())
+            .unwrap()
+            .config;
+        assert_eq!(config.data_dir, PathBuf::from("/srv/sv"));
+        assert_eq!(config.database_url(), "sqlite:///srv/other.db");
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(config.mqtt.listen, None);
+        let overrides = Overrides {
+            http_listen: Some("nowhere".into()),
+            ..overrides
+        };
+        let err = load_from(&overrides, |_| None, std::iter::empty())
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("command-line flag --http-listen"),
+            "{err}"
+        );
+    }
 }
 
-/// `mqtt.listen` in files: an address, or `""` for none.
+/// An enum written in lower case, read whatever its case; a wrong name is answered with the
+/// list of names.
+fn any_case<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+    /// Keeps serde's list of the variants when a name is unknown.
+    #[derive(Debug)]
+    struct OneOf(String);
+    impl std::fmt::Display for OneOf {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for OneOf {}
+    impl serde::de::Error for OneOf {
+        fn custom<M: std::fmt::Display>(message: M) -> Self {
+            OneOf(message.to_string())
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            OneOf(format!("one of: {}", expected.join(", ")))
+        }
+    }
+    let name = String::deserialize(d)?.trim().to_ascii_lowercase();
+    T::deserialize(StringDeserializer::<OneOf>::new(name)).map_err(serde::de::Error::custom)
+}
+
+/// A topic tree; a trailing `/#` (the original's `RTLS_MQTT_TOPIC` is a subscription filter)
+/// or `/` is dropped.
+fn topic_tree<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let tree = String::deserialize(d)?;
+    let tree = tree.trim().trim_end_matches("/#").trim_end_matches('/');
+    Ok(tree.to_string())
+}
+
+fn address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    (text.trim().parse()).map_err(|_| serde::de::Error::custom("ADDR:PORT, e.g. 0.0.0.0:8080"))
+}
+
+/// An optional listener: an address, or `""` for none (how a file switches off a listener
+/// that is on by default).
 mod optional_address {
     use std::net::SocketAddr;
 
@@ -1679,7 +1548,9 @@ mod optional_address {
         let text = String::deserialize(d)?;
         match text.trim() {
             "" => Ok(None),
-            addr => addr.parse().map(Some).map_err(serde::de::Error::custom),
+            addr => addr.parse().map(Some).map_err(|_| {
+                serde::de::Error::custom("ADDR:PORT, e.g. 0.0.0.0:1883, or \"\" (off)")
+            }),
         }
     }
 }

@@ -220,6 +220,8 @@ fn config_show_redacts_secrets() {
     let env = [
         ("SV_DATABASE_URL", "postgres://sv:hunter2-password@db/sv"),
         ("SV_JWT_SECRET", "a-very-secret-signing-key-0123456789"),
+        ("SV_METRICS_TOKEN", "a-very-secret-metrics-token"),
+        ("RTLS_MQTT_PASSWORD", "a-very-secret-broker-password"),
     ];
     let config = load(None, &env, Overrides::default()).unwrap().config;
     let shown = config.to_redacted_toml();
@@ -228,11 +230,18 @@ fn config_show_redacts_secrets() {
         "{shown}"
     );
     assert!(shown.contains("postgres://sv:<redacted>@db/sv"), "{shown}");
-    let debug = format!("{config:?}");
-    assert!(
-        !debug.contains("hunter2") && !debug.contains("a-very-secret"),
-        "{debug}"
-    );
+    for debug in [
+        format!("{config:?}"),
+        format!("{:?}", config.http),
+        format!("{:?}", config.mqtt),
+        format!("{:?}", config.auth),
+        format!("{:?}", config.database),
+    ] {
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("a-very-secret"),
+            "{debug}"
+        );
+    }
 }
 
 #[test]
@@ -247,17 +256,138 @@ fn the_example_file_parses_and_documents_every_key() {
         defaults.to_redacted_toml(),
         "the example states the defaults"
     );
-    let shown: toml::Table = toml::from_str(&defaults.to_redacted_toml()).unwrap();
-    for (section, value) in &shown {
-        let keys: Vec<String> = match value.as_table() {
-            Some(table) => table.keys().cloned().collect(),
-            None => vec![section.clone()],
+    // Every key, those that are off by default too, in its own section.
+    for key in securityvision::config::keys() {
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", &key));
+        let section_text = match section {
+            "" => example.split("\n[").next().unwrap().to_string(),
+            _ => {
+                let start = example
+                    .find(&format!("\n[{section}]\n"))
+                    .unwrap_or_else(|| panic!("[{section}] is not in config/securityvision.toml"));
+                example[start + 1..]
+                    .split("\n[")
+                    .next()
+                    .unwrap()
+                    .to_string()
+            }
         };
-        for key in keys {
-            assert!(
-                example.contains(&format!("{key} =")),
-                "{section}.{key} is not documented in config/securityvision.toml"
-            );
-        }
+        assert!(
+            section_text.lines().any(|line| line
+                .trim_start_matches("# ")
+                .starts_with(&format!("{name} ="))),
+            "{key} is not documented in config/securityvision.toml"
+        );
+    }
+}
+
+#[test]
+fn every_key_answers_to_sv_and_its_path_and_the_older_names_still_work() {
+    let env = [
+        ("SV_MQTT_MAX_KEEP_ALIVE_SECONDS", "120"),
+        ("SV_INGEST_QUEUE_BYTES", "8388608"),
+        ("SV_AUTH_ADMIN_EMAIL", "ops@site.example"),
+        ("SV_TOKEN_TTL_MINUTES", "90"),
+        ("SV_DEVICE_OFFLINE_AFTER_SECONDS", "30"),
+        ("SV_MQTT_EXTERNAL_PASSWORD", "broker-password"),
+        ("RTLS_MQTT_PORT", "8883"),
+    ];
+    let config = load(None, &env, Overrides::default()).unwrap().config;
+    assert_eq!(config.mqtt.max_keep_alive_seconds, 120);
+    assert_eq!(config.ingest.queue_bytes, 8 * 1024 * 1024);
+    assert_eq!(config.auth.admin_email, "ops@site.example");
+    assert_eq!(config.auth.token_ttl_minutes, 90);
+    assert_eq!(config.devices.offline_after_seconds, 30);
+    assert_eq!(
+        config.mqtt.external_password.as_deref(),
+        Some("broker-password")
+    );
+    assert_eq!(config.mqtt.external_port, 8883);
+
+    let env = [
+        ("SV_AUTH_TOKEN_TTL_MINUTES", "45"),
+        ("SV_TOKEN_TTL_MINUTES", "90"),
+        ("SVPOS_ACCESS_TOKEN_EXPIRE_MINUTES", "120"),
+    ];
+    let config = load(None, &env, Overrides::default()).unwrap().config;
+    assert_eq!(config.auth.token_ttl_minutes, 45, "the derived name wins");
+}
+
+#[test]
+fn environment_values_are_read_as_before() {
+    let file = "[media]\nroot = \"/srv/media\"\n[mqtt]\ntls_listen = \"0.0.0.0:8883\"\n";
+    let env = [
+        ("RTLS_MQTT_TOPIC", "site/gateways/#"),
+        ("CAMBUS_UPLINK_BASE_TOPIC", "site/uplink/"),
+        ("SV_LOG_FORMAT", "JSON"),
+        ("SV_MQTT_MODE", " External "),
+        ("SV_MEDIA_ROOT", ""),
+        ("SV_MQTT_TLS_LISTEN", " "),
+        ("SV_MQTT_ALLOW_ANONYMOUS", "yes"),
+        (
+            "SV_HTTP_CORS_ORIGINS",
+            "https://a.example, https://b.example,",
+        ),
+    ];
+    let config = load(Some(file), &env, Overrides::default()).unwrap().config;
+    assert_eq!(config.mqtt.gateway_tree, "site/gateways");
+    assert_eq!(config.cambus.uplink_tree, "site/uplink");
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.mqtt.mode, securityvision::config::MqttMode::External);
+    assert_eq!(
+        config.media.root, None,
+        "an empty value is none, over the file"
+    );
+    assert_eq!(config.mqtt.tls_listen, None);
+    assert!(config.mqtt.allow_anonymous);
+    assert_eq!(
+        config.http.cors_origins,
+        ["https://a.example", "https://b.example"]
+    );
+}
+
+#[test]
+fn a_value_against_a_rule_is_reported_with_where_it_came_from() {
+    let refused =
+        |file: Option<&str>, env: &[(&str, &str)]| match load(file, env, Overrides::default()) {
+            Ok(_) => panic!("{file:?} {env:?} accepted"),
+            Err(err) => err.to_string(),
+        };
+    type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            None,
+            &[("SV_DATABASE_MAX_CONNECTIONS", "0")],
+            &[
+                "database.max_connections = \"0\"",
+                "environment variable SV_DATABASE_MAX_CONNECTIONS",
+                "1 to 200",
+            ],
+        ),
+        (
+            None,
+            &[("SV_DATABASE_MAX_CONNECTIONS", "many")],
+            &["a whole number, 1 to 200"],
+        ),
+        (
+            Some("[database]\nmax_connections = 500\n"),
+            &[],
+            &["configuration file", "sv.toml", "1 to 200"],
+        ),
+        // This rule used to be checked only for values from the environment.
+        (
+            Some("[cambus]\nuplink_srt_port = 0\n"),
+            &[],
+            &["cambus.uplink_srt_port"],
+        ),
+        (
+            None,
+            &[("SV_MQTT_EXTERNAL_PORT", "70000")],
+            &["mqtt.external_port", "70000"],
+        ),
+    ];
+    for (file, env, expected) in cases {
+        let err = refused(*file, env);
+        assert!(expected.iter().all(|part| err.contains(part)), "{err}");
     }
 }
