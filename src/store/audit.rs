@@ -16,6 +16,12 @@ pub struct AuditEntry {
     pub details: Option<Json<serde_json::Value>>,
 }
 
+macro_rules! audit_columns {
+    () => {
+        "id, occurred_at, user_id, action, entity, entity_id, details"
+    };
+}
+
 impl Store {
     /// Records one change. `details` must never contain secrets.
     pub async fn audit(
@@ -48,9 +54,11 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
-        const SQL: &str = "SELECT id, occurred_at, user_id, action, entity, entity_id, details \
-             FROM audit_log WHERE ($1 IS NULL OR entity = $1) \
-             ORDER BY id DESC LIMIT $2 OFFSET $3";
+        const SQL: &str = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_log WHERE ($1 IS NULL OR entity = $1) ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .bind(entity)
             .bind(limit)

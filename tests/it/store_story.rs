@@ -64,7 +64,7 @@ backend_tests! {
 
         // Updates: applied, refused by the closure, or refused as the last admin.
         let stamp = securityvision::store::now();
-        let updated = store.update_user(op.id, |u| {
+        let updated = store.change_user(op.id, |u| {
             u.full_name = "Operator".into();
             u.chatwoot_agent_id = Some(12);
             u.tokens_valid_after = Some(stamp);
@@ -73,11 +73,11 @@ backend_tests! {
         assert_eq!((updated.full_name.as_str(), updated.chatwoot_agent_id), ("Operator", Some(12)));
         assert_eq!(updated.tokens_valid_after, Some(stamp));
         assert!(updated.updated_at > op.updated_at);
-        assert!(matches!(store.update_user(op.id, |_| Err::<(), _>("no")).await, Err(UpdateError::Refused("no"))));
-        assert!(matches!(store.update_user(root.id, |u| { u.is_active = false; Ok::<_, ()>(()) }).await, Err(UpdateError::LastAdmin)));
+        assert!(matches!(store.change_user(op.id, |_| Err::<(), _>("no")).await, Err(UpdateError::Refused("no"))));
+        assert!(matches!(store.change_user(root.id, |u| { u.is_active = false; Ok::<_, ()>(()) }).await, Err(UpdateError::LastAdmin)));
         assert!(store.user_by_id(root.id).await.unwrap().is_active, "the refused update was rolled back");
-        assert!(matches!(store.update_user(9999, |_| Ok::<_, ()>(())).await, Err(UpdateError::Store(StoreError::NotFound))));
-        let clash = store.update_user(op.id, |u| { u.email = "root@example.com".into(); Ok::<_, ()>(()) }).await;
+        assert!(matches!(store.change_user(9999, |_| Ok::<_, ()>(())).await, Err(UpdateError::Store(StoreError::NotFound))));
+        let clash = store.change_user(op.id, |u| { u.email = "root@example.com".into(); Ok::<_, ()>(()) }).await;
         assert!(matches!(clash, Err(UpdateError::Store(StoreError::Conflict(_)))));
 
         // Deletes.
