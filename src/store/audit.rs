@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::record::select;
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
@@ -54,16 +55,11 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit_log WHERE ($1 IS NULL OR entity = $1) ORDER BY id DESC LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            audit_columns,
+            "FROM audit_log WHERE ($1 IS NULL OR entity = $1) ORDER BY id DESC LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(entity)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, entity.map(str::to_owned), skip, limit)
+            .await
     }
 }

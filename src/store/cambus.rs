@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::devices::{CAMERA, Device, DeviceFilter};
-use super::record::record;
+use super::record::{record, select};
 use super::{Result, Store, now, on_pool};
 
 /// A tagged person near a camera when one of its events happened.
@@ -221,10 +221,7 @@ impl Store {
     pub async fn tag_holder(&self, tag_id: i64) -> Result<Option<(i64, String)>> {
         const SQL: &str = "SELECT p.id, p.full_name FROM tags t JOIN people p ON p.id = t.person_id \
              WHERE t.id = $1 AND t.active = TRUE AND p.active = TRUE";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(tag_id)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SQL, tag_id).await
     }
 
     /// Tags that were at a gateway at `at` (a presence session spanning it, allowing
@@ -281,37 +278,24 @@ impl Store {
     }
 
     pub async fn collectors(&self) -> Result<Vec<Collector>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            collector_columns!(),
-            " FROM cambus_collectors ORDER BY tenant, building"
+        const SQL: &str = select!(
+            collector_columns,
+            "FROM cambus_collectors ORDER BY tenant, building"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     pub async fn info_topics(&self) -> Result<Vec<InfoTopic>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            info_topic_columns!(),
-            " FROM cambus_info_topics ORDER BY topic"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(info_topic_columns, "FROM cambus_info_topics ORDER BY topic");
+        self.fetch_all(SQL).await
     }
 
     pub async fn info_topic(&self, topic: &str) -> Result<Option<InfoTopic>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            info_topic_columns!(),
-            " FROM cambus_info_topics WHERE topic = $1"
+        const SQL: &str = select!(
+            info_topic_columns,
+            "FROM cambus_info_topics WHERE topic = $1"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(topic)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SQL, topic).await
     }
 
     /// Sets what an `/info` topic should hold; a change makes it pending again.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::record::{record, save_row};
+use super::record::{record, save_row, select};
 use super::{Result, Store, StoreError, now, on_pool};
 
 pub const BLE_GATEWAY: &str = "BLE_GATEWAY";
@@ -234,27 +234,13 @@ impl Store {
 
     /// Looks a device up by its canonical MAC.
     pub async fn device_by_mac(&self, mac: &crate::mac::Mac) -> Result<Device> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM devices WHERE mac_address = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(mac.as_str())
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(device_columns, "FROM devices WHERE mac_address = $1");
+        self.fetch_one_by(SQL, mac.as_str()).await
     }
 
     pub async fn device_by_code(&self, code: &str) -> Result<Device> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM devices WHERE code = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(code)
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(device_columns, "FROM devices WHERE code = $1");
+        self.fetch_one_by(SQL, code).await
     }
 
     /// Inserts (id 0) or updates a device; stamps `updated_at`.
@@ -345,14 +331,11 @@ impl Store {
     /// Every gateway (BLE gateways and named nodes) by MAC and by code, with where it is
     /// drawn, for the pipeline's cache.
     pub async fn gateway_keys(&self) -> Result<Vec<GatewayKeyRow>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            gateway_key_columns!(),
-            " FROM devices WHERE type = 'BLE_GATEWAY'"
+        const SQL: &str = select!(
+            gateway_key_columns,
+            "FROM devices WHERE type = 'BLE_GATEWAY'"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     pub async fn device_topics(
@@ -360,16 +343,11 @@ impl Store {
         device_id: i64,
         only_active: bool,
     ) -> Result<Vec<DeviceTopic>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            topic_columns!(),
-            " FROM device_topics WHERE device_id = $1 AND ($2 = FALSE OR is_active = TRUE) ORDER BY id"
+        const SQL: &str = select!(
+            topic_columns,
+            "FROM device_topics WHERE device_id = $1 AND ($2 = FALSE OR is_active = TRUE) ORDER BY id"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(device_id)
-            .bind(only_active)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all_by2(SQL, device_id, only_active).await
     }
 }
 
@@ -387,14 +365,11 @@ pub struct DeviceSeen {
 
 impl Store {
     pub async fn devices_last_seen(&self) -> Result<Vec<DeviceSeen>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            device_seen_columns!(),
-            " FROM devices WHERE type IN ('BLE_GATEWAY', 'CAMERA') ORDER BY id"
+        const SQL: &str = select!(
+            device_seen_columns,
+            "FROM devices WHERE type IN ('BLE_GATEWAY', 'CAMERA') ORDER BY id"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     /// Records an event of a device (camera analytics, gateway status changes).
@@ -427,10 +402,6 @@ impl Store {
     ) -> Result<Vec<(i64, String, Json<serde_json::Value>, DateTime<Utc>)>> {
         const SQL: &str = "SELECT id, analytic_type, payload, occurred_at FROM device_events WHERE device_id = $1 \
              ORDER BY occurred_at DESC, id DESC LIMIT $2";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(device_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all_by2(SQL, device_id, limit).await
     }
 }

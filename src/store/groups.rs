@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::record::{record, replace_links, save_row};
+use super::record::{record, replace_links, save_row, select};
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
@@ -71,9 +71,7 @@ impl Store {
     /// (group id, device id) pairs of every camera group.
     pub async fn camera_group_links(&self) -> Result<Vec<(i64, i64)>> {
         const SQL: &str = "SELECT camera_group_id, device_id FROM camera_group_devices ORDER BY camera_group_id, device_id";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     /// Inserts (id 0) or updates a camera group and, when given, replaces its devices; in
@@ -119,21 +117,15 @@ impl Store {
     /// every camera).
     pub async fn incident_rules_for_camera_group(&self, group_id: i64) -> Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM incident_rules WHERE camera_group_id = $1";
-        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
-            .bind(group_id)
-            .fetch_one(pool)
-            .await?))
+        self.count_by(SQL, group_id).await
     }
 
     pub async fn list_support_groups(&self) -> Result<Vec<SupportGroup>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            support_group_columns!(),
-            " FROM support_groups ORDER BY name, id"
+        const SQL: &str = select!(
+            support_group_columns,
+            "FROM support_groups ORDER BY name, id"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     pub async fn support_group(&self, id: i64) -> Result<SupportGroup> {
@@ -148,9 +140,7 @@ impl Store {
             " FROM support_group_members m JOIN users u ON u.id = m.user_id \
              ORDER BY m.group_id, u.full_name, u.id"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     /// Inserts (id 0) or updates a support group and, when given, replaces its members
@@ -197,10 +187,7 @@ impl Store {
     /// deleted).
     pub async fn incidents_for_support_group(&self, group_id: i64) -> Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM incidents WHERE assigned_group_id = $1";
-        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
-            .bind(group_id)
-            .fetch_one(pool)
-            .await?))
+        self.count_by(SQL, group_id).await
     }
 
     pub async fn delete_support_group(&self, id: i64) -> Result<()> {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::record::{record, save_row};
+use super::record::{record, save_row, select};
 use super::{Result, Store, now, on_pool};
 
 pub const GATEWAY: &str = "GATEWAY";
@@ -37,14 +37,8 @@ record!(MqttCredential, "mqtt_credentials", credential_columns);
 
 impl Store {
     pub async fn list_mqtt_credentials(&self) -> Result<Vec<MqttCredential>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            credential_columns!(),
-            " FROM mqtt_credentials ORDER BY id"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(credential_columns, "FROM mqtt_credentials ORDER BY id");
+        self.fetch_all(SQL).await
     }
 
     pub async fn mqtt_credential(&self, id: i64) -> Result<MqttCredential> {
@@ -55,15 +49,11 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<MqttCredential>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            credential_columns!(),
-            " FROM mqtt_credentials WHERE username = $1"
+        const SQL: &str = select!(
+            credential_columns,
+            "FROM mqtt_credentials WHERE username = $1"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(username)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SQL, username).await
     }
 
     /// Inserts (id 0) or updates a credential.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::record::{record, replace_links, save_row};
+use super::record::{record, replace_links, save_row, select};
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
@@ -159,25 +159,17 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Tag>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            tag_columns!(),
-            " FROM tags WHERE ($1 IS NULL OR person_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            tag_columns,
+            "FROM tags WHERE ($1 IS NULL OR person_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(person_id)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, person_id, skip, limit).await
     }
 
     /// Every tag's MAC, id, active flag and person, for the pipeline's cache.
     pub async fn tag_keys(&self) -> Result<Vec<(String, i64, bool, Option<i64>)>> {
         const SQL: &str = "SELECT mac_address, id, active, person_id FROM tags";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     pub async fn tag(&self, id: i64) -> Result<Tag> {
@@ -185,15 +177,8 @@ impl Store {
     }
 
     pub async fn tag_by_mac(&self, mac: &crate::mac::Mac) -> Result<Tag> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            tag_columns!(),
-            " FROM tags WHERE mac_address = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(mac.as_str())
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(tag_columns, "FROM tags WHERE mac_address = $1");
+        self.fetch_one_by(SQL, mac.as_str()).await
     }
 
     /// Inserts (id 0) or updates a tag.
@@ -265,10 +250,7 @@ impl Store {
     /// everybody).
     pub async fn alert_rules_for_group(&self, group_id: i64) -> Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM alert_rules WHERE group_id = $1";
-        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
-            .bind(group_id)
-            .fetch_one(pool)
-            .await?))
+        self.count_by(SQL, group_id).await
     }
 
     pub async fn group_members(&self, group_id: i64) -> Result<Vec<Person>> {
@@ -278,10 +260,7 @@ impl Store {
             " FROM people WHERE id IN \
              (SELECT person_id FROM person_group_memberships WHERE group_id = $1) ORDER BY id"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(group_id)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all_by(SQL, group_id).await
     }
 
     /// Replaces the members of a group with the existing people among `person_ids`.

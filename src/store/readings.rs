@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::presence::SessionWrite;
-use super::record::record;
+use super::record::{record, select};
 use super::{Result, Store, StoreError, now, on_pool};
 
 #[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -224,10 +224,9 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<NewReading>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            new_reading_columns!(),
-            " FROM collection_logs WHERE created_at >= $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        const SQL: &str = select!(
+            new_reading_columns,
+            "FROM collection_logs WHERE created_at >= $1 ORDER BY created_at DESC, id DESC LIMIT $2"
         );
         let mut readings: Vec<NewReading> = on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .bind(since)

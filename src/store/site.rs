@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::record::{record, save_row};
+use super::record::{record, save_row, select};
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -72,15 +72,8 @@ impl Store {
     }
 
     pub async fn building_by_code(&self, code: &str) -> Result<Building> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            building_columns!(),
-            " FROM buildings WHERE code = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(code)
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(building_columns, "FROM buildings WHERE code = $1");
+        self.fetch_one_by(SQL, code).await
     }
 
     /// Inserts (id 0) or updates a building; stamps `updated_at`.
@@ -128,10 +121,7 @@ impl Store {
             " FROM floor_plans WHERE floor_id IN (SELECT id FROM floors WHERE building_id = $1) \
              ORDER BY name, id"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(building_id)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all_by(SQL, building_id).await
     }
 
     pub async fn list_floors(
@@ -140,17 +130,11 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Floor>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            floor_columns!(),
-            " FROM floors WHERE ($1 IS NULL OR building_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            floor_columns,
+            "FROM floors WHERE ($1 IS NULL OR building_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(building_id)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, building_id, skip, limit).await
     }
 
     pub async fn floor(&self, id: i64) -> Result<Floor> {
@@ -199,17 +183,11 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<FloorPlan>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            plan_columns!(),
-            " FROM floor_plans WHERE ($1 IS NULL OR floor_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            plan_columns,
+            "FROM floor_plans WHERE ($1 IS NULL OR floor_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(floor_id)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, floor_id, skip, limit).await
     }
 
     pub async fn floor_plan(&self, id: i64) -> Result<FloorPlan> {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::record::record;
+use super::record::{record, select};
 use super::{Record, Result, Store, StoreError, now, on_pool};
 
 pub const ROLE_OPERATOR: &str = "OPERATOR";
@@ -59,7 +59,7 @@ macro_rules! user_columns {
 
 record!(User, "users", user_columns);
 
-const SELECT_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+const SELECT_BY_EMAIL: &str = select!(user_columns, "FROM users WHERE email = $1");
 /// Admins that can still log in; the last of them cannot be removed.
 const COUNT_ACTIVE_ADMINS: &str = "SELECT COUNT(*) FROM users WHERE is_active = TRUE \
      AND (is_superuser = TRUE OR role IN ('ADMIN', 'SUPERADMIN'))";
@@ -168,10 +168,7 @@ impl Store {
 
     /// Looks a user up by e-mail; `email` must already be normalised.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SELECT_BY_EMAIL)
-            .bind(email)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SELECT_BY_EMAIL, email).await
     }
 
     pub async fn list_users(&self, skip: i64, limit: i64) -> Result<Vec<User>> {
