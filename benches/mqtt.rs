@@ -712,7 +712,7 @@ async fn accuracy() {
     let place = async |store: &securityvision::store::Store| {
         use securityvision::store::site::{Building, Floor, FloorPlan};
         let building = store
-            .insert_building(&Building {
+            .save_building(&Building {
                 name: "Sim".into(),
                 code: "SIM".into(),
                 ..Default::default()
@@ -720,7 +720,7 @@ async fn accuracy() {
             .await
             .unwrap();
         let floor = store
-            .insert_floor(&Floor {
+            .save_floor(&Floor {
                 building_id: building.id,
                 name: "G".into(),
                 ..Default::default()
@@ -734,7 +734,7 @@ async fn accuracy() {
             height_m: Some(HEIGHT),
             ..Default::default()
         };
-        let plan = store.insert_floor_plan(&plan).await.unwrap();
+        let plan = store.save_floor_plan(&plan).await.unwrap();
         for (mac, x, y) in &gateways {
             let device = securityvision::store::devices::Device {
                 name: mac.clone(),
@@ -747,7 +747,7 @@ async fn accuracy() {
                 pos_y: Some(y / HEIGHT),
                 ..Default::default()
             };
-            store.insert_device(&device).await.unwrap();
+            store.save_device(&device).await.unwrap();
         }
     };
     let appliance = appliance_on(None, &tags, place).await;

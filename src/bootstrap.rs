@@ -28,6 +28,15 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     set_mode(dir, 0o700)
 }
 
+/// Prepares the data directory and opens the configured database (not migrated).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    prepare_data_dir(config)?;
+    let url = config.database_url();
+    Store::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening database {}", crate::config::redact_url(&url)))
+}
+
 /// The JWT signing key: the configured one, else the one kept in the data directory,
 /// generated on first use.
 pub fn jwt_secret(config: &Config) -> anyhow::Result<String> {

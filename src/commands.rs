@@ -12,7 +12,6 @@ use crate::bootstrap;
 use crate::cli::{Cli, Command, ConfigCommand, SeedArgs};
 use crate::config::{self, Config, Overrides};
 use crate::server::{App, ServeOptions};
-use crate::store::Store;
 use crate::store::users::{NewUser, ROLE_ADMIN};
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -131,16 +130,8 @@ fn announce_first_gateway(gateway: &bootstrap::FirstGateway) {
     tracing::info!(username = %gateway.username, file = %gateway.password_file.display(), "first MQTT gateway credential created");
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    bootstrap::prepare_data_dir(config)?;
-    let url = config.database_url();
-    Store::connect(&url, config.database.max_connections)
-        .await
-        .with_context(|| format!("opening database {}", config::redact_url(&url)))
-}
-
 async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = bootstrap::open_store(&config).await?;
     if status_only {
         let migrations = store.migration_status().await?;
         println!(
@@ -167,7 +158,7 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
 }
 
 async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = bootstrap::open_store(&config).await?;
     store
         .migrate()
         .await

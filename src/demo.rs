@@ -57,7 +57,7 @@ pub async fn seed(store: &Store, config: &Config) -> anyhow::Result<DemoSite> {
     );
 
     let building = store
-        .insert_building(&Building {
+        .save_building(&Building {
             name: "Demo HQ".into(),
             code: BUILDING_CODE.into(),
             description: Some("Demo site made by `securityvision seed --demo`".into()),
@@ -137,7 +137,7 @@ async fn add_floor(
     level: i32,
 ) -> anyhow::Result<Floor> {
     Ok(store
-        .insert_floor(&Floor {
+        .save_floor(&Floor {
             building_id,
             name: name.into(),
             level: Some(level),
@@ -155,7 +155,7 @@ async fn add_plan(
     height_m: f64,
 ) -> anyhow::Result<FloorPlan> {
     let mut plan = store
-        .insert_floor_plan(&FloorPlan {
+        .save_floor_plan(&FloorPlan {
             floor_id,
             name: name.into(),
             width_m: Some(width_m),
@@ -171,7 +171,7 @@ async fn add_plan(
     plan.image_url = Some(image.url);
     plan.width = Some(image.width as f64);
     plan.height = Some(image.height as f64);
-    Ok(store.update_floor_plan(&plan).await?)
+    Ok(store.save_floor_plan(&plan).await?)
 }
 
 fn gateway(mac: &str, x: f64, y: f64) -> Device {
@@ -206,7 +206,7 @@ async fn add_device(store: &Store, plan: &FloorPlan, mut device: Device) -> anyh
     device.floor_plan_id = Some(plan.id);
     device.floor_id = Some(floor.id);
     device.building_id = Some(floor.building_id);
-    store.insert_device(&device).await?;
+    store.save_device(&device).await?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ use crate::cambus::publisher::{BusOut, CambusHandle, Command, Publisher};
 use crate::config::{Config, MqttMode};
 use crate::ingest::pipeline::{ControlReceiver, Pipeline, PipelineView};
 use crate::jobs::device_monitor::OfflineReports;
-use crate::store::Store;
+use crate::shutdown::{NamedTask, TaskEnd};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServeOptions {
@@ -70,11 +70,7 @@ impl Running {
 
 impl App {
     pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<App> {
-        bootstrap::prepare_data_dir(&config)?;
-        let url = config.database_url();
-        let store = Store::connect(&url, config.database.max_connections)
-            .await
-            .with_context(|| format!("opening database {}", crate::config::redact_url(&url)))?;
+        let store = bootstrap::open_store(&config).await?;
         if options.no_migrate {
             store.ensure_schema_current().await?;
         } else {
@@ -150,30 +146,42 @@ impl App {
             offline_reports.clone(),
         )
         .await;
-        let ingest = tokio::spawn(pipeline.run(ingest_rx.readings, self.pipeline_control));
+        let ingest = NamedTask::spawn(
+            "ingest",
+            pipeline.run(ingest_rx.readings, self.pipeline_control),
+        );
 
-        let collector = tokio::spawn(crate::cambus::collector::run(
-            ingest_rx.cameras,
-            Collector {
-                recorder: api::cameras::recorder(&state),
-                metrics: state.metrics.clone(),
-                offline_reports: offline_reports.clone(),
-                statuses: Default::default(),
-                unknown_codes: Default::default(),
-            },
-        ));
-        let monitor = tokio::spawn(crate::jobs::device_monitor::run(
-            state.store.clone(),
-            state.events.clone(),
-            offline_reports,
-            config.devices.offline_after_seconds,
-            shutdown.clone(),
-        ));
-        let retention = tokio::spawn(crate::jobs::retention::run(
-            state.store.clone(),
-            config.ingest.retention_days,
-            shutdown.clone(),
-        ));
+        let collector = NamedTask::spawn(
+            "cambus-collector",
+            crate::cambus::collector::run(
+                ingest_rx.cameras,
+                Collector {
+                    recorder: api::cameras::recorder(&state),
+                    metrics: state.metrics.clone(),
+                    offline_reports: offline_reports.clone(),
+                    statuses: Default::default(),
+                    unknown_codes: Default::default(),
+                },
+            ),
+        );
+        let monitor = NamedTask::spawn(
+            "device-monitor",
+            crate::jobs::device_monitor::run(
+                state.store.clone(),
+                state.events.clone(),
+                offline_reports,
+                config.devices.offline_after_seconds,
+                shutdown.clone(),
+            ),
+        );
+        let retention = NamedTask::spawn(
+            "retention",
+            crate::jobs::retention::run(
+                state.store.clone(),
+                config.ingest.retention_days,
+                shutdown.clone(),
+            ),
+        );
         let (broker, external, bus_out) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
@@ -200,7 +208,8 @@ impl App {
                     ingest_tx,
                     shutdown.clone(),
                 );
-                (None, Some(tokio::spawn(consumer)), bus_out)
+                let consumer = NamedTask::spawn("external-mqtt-consumer", consumer);
+                (None, Some(consumer), bus_out)
             }
         };
         let publisher = Publisher {
@@ -210,8 +219,10 @@ impl App {
             metrics: state.metrics.clone(),
             events: state.events.clone(),
         };
-        let publisher =
-            tokio::spawn(publisher.run(bus_out, self.cambus_commands, shutdown.clone()));
+        let publisher = NamedTask::spawn(
+            "cambus-publisher",
+            publisher.run(bus_out, self.cambus_commands, shutdown.clone()),
+        );
         let mqtt_addr = broker.as_ref().and_then(Broker::mqtt_addr);
         let mqtt_tls_addr = broker.as_ref().and_then(Broker::tls_addr);
         let mqtt_ws_addr = broker.as_ref().and_then(Broker::ws_addr);
@@ -253,22 +264,26 @@ impl App {
             if let Some(broker) = broker {
                 broker.wait(grace).await;
             }
-            if let Some(external) = external {
-                let _ = external.await;
-            }
-            let _ = monitor.await;
-            let _ = publisher.await;
-            let _ = retention.await;
-            let drained = async {
-                let _ = ingest.await;
-                let _ = collector.await;
+            let mut panicked = Vec::new();
+            let mut stopped = |name: &'static str, end: TaskEnd<()>| {
+                if let TaskEnd::Panicked(_) = end {
+                    panicked.push(name);
+                }
             };
-            if tokio::time::timeout(grace, drained).await.is_err() {
-                tracing::warn!("the ingest queues did not drain within the grace period");
+            for task in external.into_iter().chain([monitor, publisher, retention]) {
+                stopped(task.name(), task.join(grace).await);
             }
+            // The queues drain together, within one grace period.
+            let names = [ingest.name(), collector.name()];
+            let (ingest, collector) = tokio::join!(ingest.join(grace), collector.join(grace));
+            stopped(names[0], ingest);
+            stopped(names[1], collector);
             store.close().await;
             if router_failed.is_cancelled() {
                 anyhow::bail!("the MQTT router stopped");
+            }
+            if !panicked.is_empty() {
+                anyhow::bail!("stopped; these tasks had panicked: {}", panicked.join(", "));
             }
             tracing::info!("stopped");
             Ok(())

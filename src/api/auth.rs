@@ -154,7 +154,7 @@ async fn upgrade_legacy_hash(state: &AppState, user: &User, password: String) {
     };
     let result = state
         .store
-        .update_user(user.id, |u| {
+        .change_user(user.id, |u| {
             u.hashed_password = hash;
             Ok::<_, ()>(())
         })
@@ -288,7 +288,7 @@ async fn change_password(
     let hash = hash_password_in_background(&body.new_password).await?;
     let updated = state
         .store
-        .update_user(user.id, |u| {
+        .change_user(user.id, |u| {
             u.hashed_password = hash;
             u.must_change_password = false;
             u.tokens_valid_after = Some(crate::store::now());

@@ -116,7 +116,7 @@ async fn create(
     let mut checks = Checks::new();
     check(&mut checks, &new);
     checks.finish()?;
-    let b = or_409(state.store.insert_building(&new).await, || {
+    let b = or_409(state.store.save_building(&new).await, || {
         duplicate(&new.code)
     })?;
     let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b), "created_at": b.created_at});
@@ -216,7 +216,7 @@ async fn update(
     body.description.apply_to_option(&mut b.description);
     check(&mut checks, &b);
     checks.finish()?;
-    let b = or_409(state.store.update_building(&b).await, || duplicate(&b.code))?;
+    let b = or_409(state.store.save_building(&b).await, || duplicate(&b.code))?;
     let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b), "updated_at": b.updated_at});
     record(
         &state,

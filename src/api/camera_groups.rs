@@ -15,7 +15,8 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
-use crate::store::groups::{CameraGroup, Table};
+use crate::store::devices::Device;
+use crate::store::groups::CameraGroup;
 
 const NOT_FOUND: &str = "CameraGroup not found";
 
@@ -97,7 +98,7 @@ async fn save(
         Patch::Absent => None,
     };
     for id in device_ids.iter().flatten() {
-        if !state.store.exists(Table::Device, *id).await? {
+        if !state.store.exists::<Device>(*id).await? {
             return Err(ApiError::invalid(FieldError::body(
                 "device_ids",
                 "foreign_key",

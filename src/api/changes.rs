@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
 use crate::ingest::pipeline::Subject;
+use crate::store::Record;
 use crate::store::StoreError;
-use crate::store::groups::Table;
 use crate::store::users::User;
 
 /// Records a committed change: the ingest pipeline applies it (before this returns: see
@@ -39,15 +39,10 @@ pub async fn record(
     Ok(())
 }
 
-/// 422 naming `field` unless the referenced row exists.
-pub async fn require(
-    state: &AppState,
-    table: Table,
-    field: &str,
-    id: Option<i64>,
-) -> ApiResult<()> {
+/// 422 naming `field` unless the referenced `T` exists.
+pub async fn require<T: Record>(state: &AppState, field: &str, id: Option<i64>) -> ApiResult<()> {
     if let Some(id) = id
-        && !state.store.exists(table, id).await?
+        && !state.store.exists::<T>(id).await?
     {
         return Err(ApiError::invalid(FieldError::body(
             field,

@@ -15,7 +15,8 @@ use super::changes::{or_404, record, require};
 use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
-use crate::store::groups::Table;
+use crate::store::devices::Device;
+use crate::store::people::Tag;
 use crate::store::readings::{Reading, ReadingFilter};
 
 const NOT_FOUND: &str = "Collection log not found";
@@ -125,9 +126,9 @@ async fn create(
     let mut checks = Checks::new();
     check(&mut checks, &new);
     checks.finish()?;
-    require(&state, Table::Device, "device_id", Some(new.device_id)).await?;
-    require(&state, Table::Tag, "tag_id", Some(new.tag_id)).await?;
-    let r = state.store.insert_reading(&new).await?;
+    require::<Device>(&state, "device_id", Some(new.device_id)).await?;
+    require::<Tag>(&state, "tag_id", Some(new.tag_id)).await?;
+    let r = state.store.save_reading(&new).await?;
     // Heard like a report: the tag's position and presence follow.
     state.pipeline.heard(&r).await;
     record(
@@ -194,7 +195,7 @@ async fn update(
     let mut checks = Checks::new();
     check(&mut checks, &r);
     checks.finish()?;
-    let r = state.store.update_reading(&r).await?;
+    let r = state.store.save_reading(&r).await?;
     record(
         &state,
         &user,

@@ -410,7 +410,7 @@ async fn resolve_location(
     if let Some(building_id) = d.building_id
         && !state
             .store
-            .exists(crate::store::groups::Table::Building, building_id)
+            .exists::<crate::store::site::Building>(building_id)
             .await?
     {
         return Err(unknown("building_id", building_id));
@@ -570,10 +570,7 @@ async fn save(
     check_camera_topic(state, &d).await?;
     let topics = bus_topics(state, &d).await?;
     let saved = or_409(
-        state
-            .store
-            .save_device_with_topics(&d, creating, topics)
-            .await,
+        state.store.save_device_with_topics(&d, topics).await,
         || duplicate(&d),
     )?;
     let (action, event) = if creating {
@@ -885,10 +882,7 @@ async fn set_position(
     checks.finish()?;
     resolve_location(&state, &mut d, set_plan, false, false).await?;
     let topics = bus_topics(&state, &d).await?;
-    let d = state
-        .store
-        .save_device_with_topics(&d, false, topics)
-        .await?;
+    let d = state.store.save_device_with_topics(&d, topics).await?;
     let payload = json!({
         "device_id": d.id, "name": d.name, "mac_address": d.mac_address.as_deref().map(mac::display_stored),
         "floor_plan_id": d.floor_plan_id, "pos_x": d.pos_x, "pos_y": d.pos_y,

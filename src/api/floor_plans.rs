@@ -17,8 +17,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
-use crate::store::groups::Table;
-use crate::store::site::FloorPlan;
+use crate::store::site::{Floor, FloorPlan};
 
 const NOT_FOUND: &str = "Floor plan not found";
 const FOREIGN_IMAGE: &str = "a /media/ image must be uploaded for this plan \
@@ -173,8 +172,8 @@ async fn create(
         checks.push("image_url", "value_error", FOREIGN_IMAGE);
     }
     checks.finish()?;
-    require(&state, Table::Floor, "floor_id", Some(new.floor_id)).await?;
-    let p = state.store.insert_floor_plan(&new).await?;
+    require::<Floor>(&state, "floor_id", Some(new.floor_id)).await?;
+    let p = state.store.save_floor_plan(&new).await?;
     record(
         &state,
         &user,
@@ -256,8 +255,8 @@ async fn update(
         checks.push("image_url", "value_error", FOREIGN_IMAGE);
     }
     checks.finish()?;
-    require(&state, Table::Floor, "floor_id", Some(p.floor_id)).await?;
-    let p = state.store.update_floor_plan(&p).await?;
+    require::<Floor>(&state, "floor_id", Some(p.floor_id)).await?;
+    let p = state.store.save_floor_plan(&p).await?;
     if old_image != p.image_url {
         let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
         super::media::remove_images(&state, &released).await;
@@ -396,7 +395,7 @@ async fn upload_image(
         plan.width = Some(image.width as f64);
         plan.height = Some(image.height as f64);
     }
-    let plan = state.store.update_floor_plan(&plan).await?;
+    let plan = state.store.save_floor_plan(&plan).await?;
     let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
     super::media::remove_images(&state, &released).await;
     record(

@@ -14,8 +14,7 @@ use super::error::ApiResult;
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
-use crate::store::groups::Table;
-use crate::store::site::Floor;
+use crate::store::site::{Building, Floor};
 
 const NOT_FOUND: &str = "Floor not found";
 
@@ -120,14 +119,8 @@ async fn create(
     let mut checks = Checks::new();
     check(&mut checks, &new);
     checks.finish()?;
-    require(
-        &state,
-        Table::Building,
-        "building_id",
-        Some(new.building_id),
-    )
-    .await?;
-    let f = state.store.insert_floor(&new).await?;
+    require::<Building>(&state, "building_id", Some(new.building_id)).await?;
+    let f = state.store.save_floor(&new).await?;
     record(
         &state,
         &user,
@@ -197,8 +190,8 @@ async fn update(
     body.description.apply_to_option(&mut f.description);
     check(&mut checks, &f);
     checks.finish()?;
-    require(&state, Table::Building, "building_id", Some(f.building_id)).await?;
-    let f = state.store.update_floor(&f).await?;
+    require::<Building>(&state, "building_id", Some(f.building_id)).await?;
+    let f = state.store.save_floor(&f).await?;
     record(
         &state,
         &user,

@@ -1,7 +1,5 @@
 //! The HTTP API under `/api/v1`, one module per resource, and the router that joins them.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
@@ -10,12 +8,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-use crate::auth::{AddressRateLimiter, LoginThrottle, TokenKeys};
-use crate::config::Config;
-use crate::events::EventBus;
-use crate::secrets::SecretBox;
-use crate::store::Store;
 
 pub mod auth;
 pub mod buildings;
@@ -37,6 +29,7 @@ pub mod openapi;
 pub mod people;
 pub mod person_groups;
 pub mod positions;
+mod state;
 pub mod stream;
 pub mod support_groups;
 pub mod tags;
@@ -44,30 +37,7 @@ pub mod users;
 pub mod validate;
 
 pub use error::{ApiError, ApiResult};
-
-/// Everything a request handler may need; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub tokens: Arc<TokenKeys>,
-    pub login_throttle: Arc<LoginThrottle>,
-    /// Login attempts per source address.
-    pub login_limiter: Arc<AddressRateLimiter>,
-    /// Live streams open per user.
-    pub streams: Arc<stream::OpenStreams>,
-    pub events: EventBus,
-    pub secrets: SecretBox,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// The broker's authentication, told when MQTT credentials change.
-    pub mqtt: crate::broker::Control,
-    /// What the ingest pipeline shows the API, and how the API tells it about writes.
-    pub pipeline: Arc<crate::ingest::pipeline::PipelineView>,
-    /// Devices that said they are going offline.
-    pub offline_reports: crate::jobs::device_monitor::OfflineReports,
-    /// Publishes commands to the cameras' bus.
-    pub cambus: crate::cambus::publisher::CambusHandle,
-}
+pub use state::AppState;
 
 /// The whole HTTP application. Trailing slashes are handled by the caller (see
 /// [`crate::server`]), so routes are declared without them.

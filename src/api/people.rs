@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
-use crate::store::people::{Membership, Person};
+use crate::store::people::{Membership, Person, PersonGroup};
 
 const NOT_FOUND: &str = "Person not found";
 
@@ -142,11 +142,7 @@ async fn save(
     };
     if let Some(ids) = &group_ids {
         for id in ids {
-            if !state
-                .store
-                .exists(crate::store::groups::Table::PersonGroup, *id)
-                .await?
-            {
+            if !state.store.exists::<PersonGroup>(*id).await? {
                 return Err(ApiError::invalid(FieldError::body(
                     "group_ids",
                     "foreign_key",

@@ -17,8 +17,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
 use crate::ingest::pipeline::UnknownTag;
 use crate::mac;
-use crate::store::groups::Table;
-use crate::store::people::Tag;
+use crate::store::people::{Person, Tag};
 
 const NOT_FOUND: &str = "Tag not found";
 
@@ -120,7 +119,7 @@ async fn save(
     checks.max_len("label", t.label.as_deref(), 255);
     checks.max_len("notes", t.notes.as_deref(), 1024);
     checks.finish()?;
-    require(state, Table::Person, "person_id", t.person_id).await?;
+    require::<Person>(state, "person_id", t.person_id).await?;
     let display = mac::display_stored(&t.mac_address);
     let saved = or_409(state.store.save_tag(&t).await, || {
         format!("A tag with MAC {display} already exists")

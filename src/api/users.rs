@@ -337,7 +337,7 @@ async fn update(
 
     let updated = state
         .store
-        .update_user(user_id, |user| {
+        .change_user(user_id, |user| {
             if user.is_superadmin() && !admin.is_superadmin() {
                 return Err(ApiError::Forbidden(ONLY_SUPERADMIN.into()));
             }

@@ -110,7 +110,7 @@ impl EventRecorder {
         };
         let id = self
             .store
-            .insert_camera_event(&event, input.topic_kind, input.seen_at)
+            .record_camera_event(&event, input.topic_kind, input.seen_at)
             .await?;
         if let Some(id) = id {
             self.events.publish(

@@ -917,7 +917,7 @@ impl Pipeline {
             floor_id,
             ..device
         };
-        match self.store.insert_device(&device).await {
+        match self.store.save_device(&device).await {
             Ok(saved) => {
                 tracing::info!(
                     gateway = saved.name,

@@ -105,7 +105,7 @@ pub async fn run(
                     });
                     tracing::info!(device = device.name, kind, "device status changed");
                     if let Err(err) = store
-                        .insert_device_event(device.id, topic, kind, &payload, now)
+                        .record_device_event(device.id, topic, kind, &payload, now)
                         .await
                     {
                         tracing::warn!(error = %err, "could not record a device status change");

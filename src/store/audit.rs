@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::record::select;
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
@@ -14,6 +15,12 @@ pub struct AuditEntry {
     pub entity: String,
     pub entity_id: Option<i64>,
     pub details: Option<Json<serde_json::Value>>,
+}
+
+macro_rules! audit_columns {
+    () => {
+        "id, occurred_at, user_id, action, entity, entity_id, details"
+    };
 }
 
 impl Store {
@@ -48,14 +55,11 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
-        const SQL: &str = "SELECT id, occurred_at, user_id, action, entity, entity_id, details \
-             FROM audit_log WHERE ($1 IS NULL OR entity = $1) \
-             ORDER BY id DESC LIMIT $2 OFFSET $3";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(entity)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(
+            audit_columns,
+            "FROM audit_log WHERE ($1 IS NULL OR entity = $1) ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
+        self.fetch_page_by(SQL, entity.map(str::to_owned), skip, limit)
+            .await
     }
 }

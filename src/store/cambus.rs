@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::devices::{CAMERA, Device, DeviceFilter};
+use super::record::{record, select};
 use super::{Result, Store, now, on_pool};
 
 /// A tagged person near a camera when one of its events happened.
@@ -85,6 +86,19 @@ macro_rules! event_columns {
     };
 }
 
+macro_rules! collector_columns {
+    () => {
+        "tenant, building, status, payload, last_seen_at"
+    };
+}
+macro_rules! info_topic_columns {
+    () => {
+        "topic, device_id, enabled, config_hash, pending, attempts, last_error, published_at"
+    };
+}
+
+record!(CameraEvent, "device_events", event_columns);
+
 impl Store {
     /// Every camera, by id.
     pub async fn cameras(&self) -> Result<Vec<Device>> {
@@ -113,7 +127,7 @@ impl Store {
     /// Stores a camera event unless one with the same dedup key exists (`None` then), in
     /// one transaction with the topic's registration and, with `seen_at`, the camera's
     /// `last_seen_at` (only ever moved forward).
-    pub async fn insert_camera_event(
+    pub async fn record_camera_event(
         &self,
         event: &NewCameraEvent<'_>,
         topic_kind: Option<(&str, &str)>,
@@ -200,25 +214,14 @@ impl Store {
     }
 
     pub async fn camera_event(&self, id: i64) -> Result<CameraEvent> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM device_events WHERE id = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     /// The active person carrying an active tag.
     pub async fn tag_holder(&self, tag_id: i64) -> Result<Option<(i64, String)>> {
         const SQL: &str = "SELECT p.id, p.full_name FROM tags t JOIN people p ON p.id = t.person_id \
              WHERE t.id = $1 AND t.active = TRUE AND p.active = TRUE";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(tag_id)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SQL, tag_id).await
     }
 
     /// Tags that were at a gateway at `at` (a presence session spanning it, allowing
@@ -275,28 +278,24 @@ impl Store {
     }
 
     pub async fn collectors(&self) -> Result<Vec<Collector>> {
-        const SQL: &str = "SELECT tenant, building, status, payload, last_seen_at FROM cambus_collectors \
-             ORDER BY tenant, building";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(
+            collector_columns,
+            "FROM cambus_collectors ORDER BY tenant, building"
+        );
+        self.fetch_all(SQL).await
     }
 
     pub async fn info_topics(&self) -> Result<Vec<InfoTopic>> {
-        const SQL: &str = "SELECT topic, device_id, enabled, config_hash, pending, attempts, last_error, \
-             published_at FROM cambus_info_topics ORDER BY topic";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(info_topic_columns, "FROM cambus_info_topics ORDER BY topic");
+        self.fetch_all(SQL).await
     }
 
     pub async fn info_topic(&self, topic: &str) -> Result<Option<InfoTopic>> {
-        const SQL: &str = "SELECT topic, device_id, enabled, config_hash, pending, attempts, last_error, \
-             published_at FROM cambus_info_topics WHERE topic = $1";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(topic)
-            .fetch_optional(pool)
-            .await?))
+        const SQL: &str = select!(
+            info_topic_columns,
+            "FROM cambus_info_topics WHERE topic = $1"
+        );
+        self.fetch_optional_by(SQL, topic).await
     }
 
     /// Sets what an `/info` topic should hold; a change makes it pending again.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::record::{record, save_row, select};
 use super::{Result, Store, StoreError, now, on_pool};
 
 pub const BLE_GATEWAY: &str = "BLE_GATEWAY";
@@ -133,6 +134,24 @@ macro_rules! device_columns {
     };
 }
 
+macro_rules! topic_columns {
+    () => {
+        "id, device_id, kind, topic, description, is_active, created_at, updated_at"
+    };
+}
+macro_rules! gateway_key_columns {
+    () => {
+        "id, mac_address, code, floor_plan_id, pos_x, pos_y, rssi_at_1m, path_loss_exponent"
+    };
+}
+macro_rules! device_seen_columns {
+    () => {
+        "id, name, type, mac_address, code, last_seen_at"
+    };
+}
+
+record!(Device, "devices", device_columns);
+
 /// Binds every writable column of a device, in the order of `device_columns!` after `id`
 /// (up to `last_seen_at`).
 macro_rules! bind_device {
@@ -210,58 +229,29 @@ impl Store {
     }
 
     pub async fn device(&self, id: i64) -> Result<Device> {
-        const SQL: &str = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = $1");
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     /// Looks a device up by its canonical MAC.
     pub async fn device_by_mac(&self, mac: &crate::mac::Mac) -> Result<Device> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM devices WHERE mac_address = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(mac.as_str())
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(device_columns, "FROM devices WHERE mac_address = $1");
+        self.fetch_one_by(SQL, mac.as_str()).await
     }
 
     pub async fn device_by_code(&self, code: &str) -> Result<Device> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM devices WHERE code = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(code)
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(device_columns, "FROM devices WHERE code = $1");
+        self.fetch_one_by(SQL, code).await
     }
 
-    pub async fn insert_device(&self, d: &Device) -> Result<Device> {
-        Ok(on_pool!(self, write, |pool| bind_device!(
-            sqlx::query_as(INSERT_DEVICE),
-            d
-        )
-        .bind(now())
-        .fetch_one(pool)
-        .await?))
-    }
-
-    /// Writes every field of `d` back and stamps `updated_at`.
-    pub async fn update_device(&self, d: &Device) -> Result<Device> {
-        Ok(on_pool!(self, write, |pool| bind_device!(
-            sqlx::query_as(UPDATE_DEVICE),
-            d
-        )
-        .bind(now())
-        .bind(d.id)
-        .fetch_one(pool)
-        .await?))
+    /// Inserts (id 0) or updates a device; stamps `updated_at`.
+    pub async fn save_device(&self, d: &Device) -> Result<Device> {
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            d,
+            INSERT_DEVICE,
+            UPDATE_DEVICE,
+            |q| bind_device!(q, d).bind(now())
+        )))
     }
 
     /// Makes a camera's CAM-BUS topics `wanted` (the publisher, after a floor or building
@@ -288,29 +278,19 @@ impl Store {
         })
     }
 
-    /// Inserts (`creating`) or updates a device and, in the same transaction, makes
+    /// Inserts (id 0) or updates a device and, in the same transaction, makes
     /// `topics(saved device)` its active CAM-BUS topics (`cambus_info`, `cambus_event`), so
     /// that a camera's topics are listed as soon as the camera is.
     pub async fn save_device_with_topics(
         &self,
         d: &Device,
-        creating: bool,
         topics: impl FnOnce(&Device) -> Vec<TopicSpec>,
     ) -> Result<Device> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let saved: Device = if creating {
-                bind_device!(sqlx::query_as(INSERT_DEVICE), d)
-                    .bind(now())
-                    .fetch_one(&mut *tx)
-                    .await?
-            } else {
-                bind_device!(sqlx::query_as(UPDATE_DEVICE), d)
-                    .bind(now())
-                    .bind(d.id)
-                    .fetch_one(&mut *tx)
-                    .await?
-            };
+            let saved: Device = save_row!(&mut *tx, d, INSERT_DEVICE, UPDATE_DEVICE, |q| {
+                bind_device!(q, d).bind(now())
+            });
             let wanted = topics(&saved);
             sync_topics!(tx, saved.id, &wanted);
             tx.commit().await?;
@@ -351,12 +331,11 @@ impl Store {
     /// Every gateway (BLE gateways and named nodes) by MAC and by code, with where it is
     /// drawn, for the pipeline's cache.
     pub async fn gateway_keys(&self) -> Result<Vec<GatewayKeyRow>> {
-        const SQL: &str = "SELECT id, mac_address, code, floor_plan_id, pos_x, pos_y, rssi_at_1m, \
-             path_loss_exponent FROM devices \
-             WHERE type = 'BLE_GATEWAY'";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(
+            gateway_key_columns,
+            "FROM devices WHERE type = 'BLE_GATEWAY'"
+        );
+        self.fetch_all(SQL).await
     }
 
     pub async fn device_topics(
@@ -364,13 +343,11 @@ impl Store {
         device_id: i64,
         only_active: bool,
     ) -> Result<Vec<DeviceTopic>> {
-        const SQL: &str = "SELECT id, device_id, kind, topic, description, is_active, created_at, updated_at \
-             FROM device_topics WHERE device_id = $1 AND ($2 = FALSE OR is_active = TRUE) ORDER BY id";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(device_id)
-            .bind(only_active)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(
+            topic_columns,
+            "FROM device_topics WHERE device_id = $1 AND ($2 = FALSE OR is_active = TRUE) ORDER BY id"
+        );
+        self.fetch_all_by2(SQL, device_id, only_active).await
     }
 }
 
@@ -388,15 +365,15 @@ pub struct DeviceSeen {
 
 impl Store {
     pub async fn devices_last_seen(&self) -> Result<Vec<DeviceSeen>> {
-        const SQL: &str = "SELECT id, name, type, mac_address, code, last_seen_at FROM devices \
-             WHERE type IN ('BLE_GATEWAY', 'CAMERA') ORDER BY id";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(
+            device_seen_columns,
+            "FROM devices WHERE type IN ('BLE_GATEWAY', 'CAMERA') ORDER BY id"
+        );
+        self.fetch_all(SQL).await
     }
 
     /// Records an event of a device (camera analytics, gateway status changes).
-    pub async fn insert_device_event(
+    pub async fn record_device_event(
         &self,
         device_id: i64,
         topic: &str,
@@ -425,10 +402,6 @@ impl Store {
     ) -> Result<Vec<(i64, String, Json<serde_json::Value>, DateTime<Utc>)>> {
         const SQL: &str = "SELECT id, analytic_type, payload, occurred_at FROM device_events WHERE device_id = $1 \
              ORDER BY occurred_at DESC, id DESC LIMIT $2";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(device_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all_by2(SQL, device_id, limit).await
     }
 }

@@ -26,8 +26,11 @@ pub mod mqtt;
 pub mod people;
 pub mod presence;
 pub mod readings;
+mod record;
 pub mod site;
 pub mod users;
+
+pub use record::Record;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

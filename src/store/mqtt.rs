@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::record::{record, save_row, select};
 use super::{Result, Store, now, on_pool};
 
 pub const GATEWAY: &str = "GATEWAY";
@@ -25,46 +26,34 @@ pub struct MqttCredential {
     pub updated_at: DateTime<Utc>,
 }
 
-macro_rules! columns {
+macro_rules! credential_columns {
     () => {
         "id, username, password_hash, role, description, publish_acl, subscribe_acl, is_active, \
          last_connected_at, created_at, updated_at"
     };
 }
 
+record!(MqttCredential, "mqtt_credentials", credential_columns);
+
 impl Store {
     pub async fn list_mqtt_credentials(&self) -> Result<Vec<MqttCredential>> {
-        const SQL: &str = concat!("SELECT ", columns!(), " FROM mqtt_credentials ORDER BY id");
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = select!(credential_columns, "FROM mqtt_credentials ORDER BY id");
+        self.fetch_all(SQL).await
     }
 
     pub async fn mqtt_credential(&self, id: i64) -> Result<MqttCredential> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            columns!(),
-            " FROM mqtt_credentials WHERE id = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     pub async fn mqtt_credential_by_username(
         &self,
         username: &str,
     ) -> Result<Option<MqttCredential>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            columns!(),
-            " FROM mqtt_credentials WHERE username = $1"
+        const SQL: &str = select!(
+            credential_columns,
+            "FROM mqtt_credentials WHERE username = $1"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(username)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SQL, username).await
     }
 
     /// Inserts (id 0) or updates a credential.
@@ -73,36 +62,32 @@ impl Store {
             "INSERT INTO mqtt_credentials (username, password_hash, role, description, publish_acl, \
              subscribe_acl, is_active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
              RETURNING ",
-            columns!()
+            credential_columns!()
         );
         const UPDATE: &str = concat!(
             "UPDATE mqtt_credentials SET username = $1, password_hash = $2, role = $3, description = $4, \
              publish_acl = $5, subscribe_acl = $6, is_active = $7, updated_at = $8 WHERE id = $9 RETURNING ",
-            columns!()
+            credential_columns!()
         );
-        macro_rules! fields {
-            ($sql:expr) => {
-                sqlx::query_as::<_, MqttCredential>($sql)
-                    .bind(&c.username)
-                    .bind(&c.password_hash)
-                    .bind(&c.role)
-                    .bind(&c.description)
-                    .bind(&c.publish_acl)
-                    .bind(&c.subscribe_acl)
-                    .bind(c.is_active)
-                    .bind(now())
-            };
-        }
-        Ok(on_pool!(self, write, |pool| if c.id == 0 {
-            fields!(INSERT).fetch_one(pool).await?
-        } else {
-            fields!(UPDATE).bind(c.id).fetch_one(pool).await?
-        }))
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            c,
+            INSERT,
+            UPDATE,
+            |q| q
+                .bind(&c.username)
+                .bind(&c.password_hash)
+                .bind(&c.role)
+                .bind(&c.description)
+                .bind(&c.publish_acl)
+                .bind(&c.subscribe_acl)
+                .bind(c.is_active)
+                .bind(now())
+        )))
     }
 
     pub async fn delete_mqtt_credential(&self, id: i64) -> Result<()> {
-        self.delete_by_id("DELETE FROM mqtt_credentials WHERE id = $1", id)
-            .await
+        self.delete_by_id::<MqttCredential>(id).await
     }
 
     pub async fn count_mqtt_credentials(&self) -> Result<i64> {

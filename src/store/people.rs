@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Result, Store, StoreError, now, on_pool};
+use super::record::{record, replace_links, save_row, select};
+use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct Person {
@@ -64,26 +65,26 @@ macro_rules! group_columns {
     };
 }
 
+macro_rules! membership_columns {
+    () => {
+        "m.person_id, m.group_id, g.name AS group_name"
+    };
+}
+
+record!(Person, "people", person_columns);
+record!(Tag, "tags", tag_columns);
+record!(PersonGroup, "person_groups", group_columns);
+
+/// Ids per `IN (…)` list: far below either engine's limit on parameters.
+const IDS_PER_QUERY: usize = 1000;
+
 impl Store {
     pub async fn list_people(&self, skip: i64, limit: i64) -> Result<Vec<Person>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            person_columns!(),
-            " FROM people ORDER BY id LIMIT $1 OFFSET $2"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page(skip, limit).await
     }
 
     pub async fn person(&self, id: i64) -> Result<Person> {
-        const SQL: &str = concat!("SELECT ", person_columns!(), " FROM people WHERE id = $1");
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     /// Inserts (id 0) or updates a person, and optionally replaces its group memberships,
@@ -99,41 +100,22 @@ impl Store {
              active = $6, notes = $7, updated_at = $8 WHERE id = $9 RETURNING ",
             person_columns!()
         );
+        const UNLINK: &str = "DELETE FROM person_group_memberships WHERE person_id = $1";
+        const LINK: &str = "INSERT INTO person_group_memberships (person_id, group_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            macro_rules! fields {
-                ($sql:expr) => {
-                    sqlx::query_as::<_, Person>($sql)
-                        .bind(&p.full_name)
-                        .bind(&p.document_id)
-                        .bind(&p.email)
-                        .bind(&p.phone)
-                        .bind(p.user_type)
-                        .bind(p.active)
-                        .bind(&p.notes)
-                        .bind(now())
-                };
-            }
-            let saved = if p.id == 0 {
-                fields!(INSERT).fetch_one(&mut *tx).await?
-            } else {
-                fields!(UPDATE).bind(p.id).fetch_one(&mut *tx).await?
-            };
+            let saved: Person = save_row!(&mut *tx, p, INSERT, UPDATE, |q| q
+                .bind(&p.full_name)
+                .bind(&p.document_id)
+                .bind(&p.email)
+                .bind(&p.phone)
+                .bind(p.user_type)
+                .bind(p.active)
+                .bind(&p.notes)
+                .bind(now()));
             if let Some(ids) = group_ids {
-                sqlx::query("DELETE FROM person_group_memberships WHERE person_id = $1")
-                    .bind(saved.id)
-                    .execute(&mut *tx)
-                    .await?;
-                for group_id in ids {
-                    sqlx::query(
-                        "INSERT INTO person_group_memberships (person_id, group_id) VALUES ($1, $2) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(saved.id)
-                    .bind(group_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                replace_links!(tx, UNLINK, LINK, saved.id, ids);
             }
             tx.commit().await?;
             Ok(saved)
@@ -142,25 +124,33 @@ impl Store {
 
     /// Deletes a person; their tags stay, unassigned, and their group memberships go.
     pub async fn delete_person(&self, id: i64) -> Result<()> {
-        self.delete_by_id("DELETE FROM people WHERE id = $1", id)
-            .await
+        self.delete_by_id::<Person>(id).await
     }
 
-    /// Group memberships of the given people (all people when `person_ids` is empty).
+    /// Group memberships of the given people, by person and group name.
     pub async fn memberships(&self, person_ids: &[i64]) -> Result<Vec<Membership>> {
-        const SQL: &str = "SELECT m.person_id, m.group_id, g.name AS group_name \
-             FROM person_group_memberships m JOIN person_groups g ON g.id = m.group_id \
-             ORDER BY m.person_id, g.name";
-        let all: Vec<Membership> = on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?);
-        Ok(if person_ids.is_empty() {
-            all
-        } else {
-            all.into_iter()
-                .filter(|m| person_ids.contains(&m.person_id))
-                .collect()
-        })
+        let mut memberships = Vec::new();
+        for ids in person_ids.chunks(IDS_PER_QUERY) {
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                concat!(
+                    "SELECT ",
+                    membership_columns!(),
+                    " FROM person_group_memberships m JOIN person_groups g ON g.id = m.group_id \
+                     WHERE m.person_id IN ({}) ORDER BY m.person_id, g.name"
+                ),
+                placeholders.join(", ")
+            );
+            let chunk: Vec<Membership> = on_pool!(self, read, |pool| {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?
+            });
+            memberships.extend(chunk);
+        }
+        Ok(memberships)
     }
 
     pub async fn list_tags(
@@ -169,45 +159,26 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Tag>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            tag_columns!(),
-            " FROM tags WHERE ($1 IS NULL OR person_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            tag_columns,
+            "FROM tags WHERE ($1 IS NULL OR person_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(person_id)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, person_id, skip, limit).await
     }
 
     /// Every tag's MAC, id, active flag and person, for the pipeline's cache.
     pub async fn tag_keys(&self) -> Result<Vec<(String, i64, bool, Option<i64>)>> {
         const SQL: &str = "SELECT mac_address, id, active, person_id FROM tags";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_all(SQL).await
     }
 
     pub async fn tag(&self, id: i64) -> Result<Tag> {
-        const SQL: &str = concat!("SELECT ", tag_columns!(), " FROM tags WHERE id = $1");
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     pub async fn tag_by_mac(&self, mac: &crate::mac::Mac) -> Result<Tag> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            tag_columns!(),
-            " FROM tags WHERE mac_address = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(mac.as_str())
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(tag_columns, "FROM tags WHERE mac_address = $1");
+        self.fetch_one_by(SQL, mac.as_str()).await
     }
 
     /// Inserts (id 0) or updates a tag.
@@ -222,54 +193,33 @@ impl Store {
              updated_at = $6 WHERE id = $7 RETURNING ",
             tag_columns!()
         );
-        macro_rules! fields {
-            ($sql:expr) => {
-                sqlx::query_as::<_, Tag>($sql)
-                    .bind(&t.mac_address)
-                    .bind(&t.label)
-                    .bind(t.person_id)
-                    .bind(t.active)
-                    .bind(&t.notes)
-                    .bind(now())
-            };
-        }
-        Ok(on_pool!(self, write, |pool| if t.id == 0 {
-            fields!(INSERT).fetch_one(pool).await?
-        } else {
-            fields!(UPDATE).bind(t.id).fetch_one(pool).await?
-        }))
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            t,
+            INSERT,
+            UPDATE,
+            |q| q
+                .bind(&t.mac_address)
+                .bind(&t.label)
+                .bind(t.person_id)
+                .bind(t.active)
+                .bind(&t.notes)
+                .bind(now())
+        )))
     }
 
     /// Deletes a tag with its readings and presence sessions; alert history keeps the
     /// events without the tag.
     pub async fn delete_tag(&self, id: i64) -> Result<()> {
-        self.delete_by_id("DELETE FROM tags WHERE id = $1", id)
-            .await
+        self.delete_by_id::<Tag>(id).await
     }
 
     pub async fn list_person_groups(&self, skip: i64, limit: i64) -> Result<Vec<PersonGroup>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            group_columns!(),
-            " FROM person_groups ORDER BY id LIMIT $1 OFFSET $2"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page(skip, limit).await
     }
 
     pub async fn person_group(&self, id: i64) -> Result<PersonGroup> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            group_columns!(),
-            " FROM person_groups WHERE id = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     /// Inserts (id 0) or updates a person group.
@@ -282,65 +232,45 @@ impl Store {
             "UPDATE person_groups SET name = $1, description = $2, updated_at = $3 WHERE id = $4 RETURNING ",
             group_columns!()
         );
-        macro_rules! fields {
-            ($sql:expr) => {
-                sqlx::query_as::<_, PersonGroup>($sql)
-                    .bind(&g.name)
-                    .bind(&g.description)
-                    .bind(now())
-            };
-        }
-        Ok(on_pool!(self, write, |pool| if g.id == 0 {
-            fields!(INSERT).fetch_one(pool).await?
-        } else {
-            fields!(UPDATE).bind(g.id).fetch_one(pool).await?
-        }))
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            g,
+            INSERT,
+            UPDATE,
+            |q| q.bind(&g.name).bind(&g.description).bind(now())
+        )))
     }
 
     /// Deletes a person group and its memberships.
     pub async fn delete_person_group(&self, id: i64) -> Result<()> {
-        self.delete_by_id("DELETE FROM person_groups WHERE id = $1", id)
-            .await
+        self.delete_by_id::<PersonGroup>(id).await
     }
 
     /// Alert rules that target a person group (deleting the group would widen them to
     /// everybody).
     pub async fn alert_rules_for_group(&self, group_id: i64) -> Result<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM alert_rules WHERE group_id = $1";
-        Ok(on_pool!(self, read, |pool| sqlx::query_scalar(SQL)
-            .bind(group_id)
-            .fetch_one(pool)
-            .await?))
+        self.count_by(SQL, group_id).await
     }
 
     pub async fn group_members(&self, group_id: i64) -> Result<Vec<Person>> {
-        const SQL: &str = "SELECT p.id, p.full_name, p.document_id, p.email, p.phone, p.user_type, p.active, \
-             p.notes, p.created_at, p.updated_at FROM people p \
-             JOIN person_group_memberships m ON m.person_id = p.id WHERE m.group_id = $1 ORDER BY p.id";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(group_id)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = concat!(
+            "SELECT ",
+            person_columns!(),
+            " FROM people WHERE id IN \
+             (SELECT person_id FROM person_group_memberships WHERE group_id = $1) ORDER BY id"
+        );
+        self.fetch_all_by(SQL, group_id).await
     }
 
     /// Replaces the members of a group with the existing people among `person_ids`.
     pub async fn set_group_members(&self, group_id: i64, person_ids: &[i64]) -> Result<()> {
+        const UNLINK: &str = "DELETE FROM person_group_memberships WHERE group_id = $1";
+        const LINK: &str = "INSERT INTO person_group_memberships (person_id, group_id) \
+             SELECT id, $1 FROM people WHERE id = $2 ON CONFLICT DO NOTHING";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM person_group_memberships WHERE group_id = $1")
-                .bind(group_id)
-                .execute(&mut *tx)
-                .await?;
-            for person_id in person_ids {
-                sqlx::query(
-                    "INSERT INTO person_group_memberships (person_id, group_id) \
-                     SELECT id, $2 FROM people WHERE id = $1 ON CONFLICT DO NOTHING",
-                )
-                .bind(person_id)
-                .bind(group_id)
-                .execute(&mut *tx)
-                .await?;
-            }
+            replace_links!(tx, UNLINK, LINK, group_id, person_ids);
             sqlx::query("UPDATE person_groups SET updated_at = $2 WHERE id = $1")
                 .bind(group_id)
                 .bind(now())
@@ -349,19 +279,5 @@ impl Store {
             tx.commit().await?;
             Ok(())
         })
-    }
-
-    /// Runs a `DELETE … WHERE id = $1`; `NotFound` when no row matched.
-    pub(crate) async fn delete_by_id(&self, sql: &'static str, id: i64) -> Result<()> {
-        let deleted = on_pool!(self, write, |pool| sqlx::query(sql)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        if deleted == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
     }
 }

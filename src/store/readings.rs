@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::presence::SessionWrite;
+use super::record::{record, select};
 use super::{Result, Store, StoreError, now, on_pool};
 
 #[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -16,6 +17,19 @@ pub struct Reading {
     pub raw_payload: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+macro_rules! reading_columns {
+    () => {
+        "id, device_id, tag_id, rssi, raw_payload, created_at"
+    };
+}
+macro_rules! new_reading_columns {
+    () => {
+        "device_id, tag_id, rssi, created_at"
+    };
+}
+
+record!(Reading, "collection_logs", reading_columns);
 
 /// Which readings a list returns; filters apply in SQL, before paging.
 #[derive(Debug, Clone, Copy, Default)]
@@ -210,8 +224,10 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<NewReading>> {
-        const SQL: &str = "SELECT device_id, tag_id, rssi, created_at FROM collection_logs \
-             WHERE created_at >= $1 ORDER BY created_at DESC, id DESC LIMIT $2";
+        const SQL: &str = select!(
+            new_reading_columns,
+            "FROM collection_logs WHERE created_at >= $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
         let mut readings: Vec<NewReading> = on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .bind(since)
             .bind(limit)
@@ -228,9 +244,12 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Reading>> {
-        const SQL: &str = "SELECT id, device_id, tag_id, rssi, raw_payload, created_at FROM collection_logs \
-             WHERE ($1 IS NULL OR device_id = $1) AND ($2 IS NULL OR tag_id = $2) \
-             ORDER BY id DESC LIMIT $3 OFFSET $4";
+        const SQL: &str = concat!(
+            "SELECT ",
+            reading_columns!(),
+            " FROM collection_logs WHERE ($1 IS NULL OR device_id = $1) AND ($2 IS NULL OR tag_id = $2) \
+             ORDER BY id DESC LIMIT $3 OFFSET $4"
+        );
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .bind(filter.device_id)
             .bind(filter.tag_id)
@@ -241,42 +260,42 @@ impl Store {
     }
 
     pub async fn reading(&self, id: i64) -> Result<Reading> {
-        const SQL: &str = "SELECT id, device_id, tag_id, rssi, raw_payload, created_at FROM collection_logs WHERE id = $1";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
-    /// Inserts one reading stamped now.
-    pub async fn insert_reading(&self, r: &Reading) -> Result<Reading> {
-        const SQL: &str = "INSERT INTO collection_logs (device_id, tag_id, rssi, raw_payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id, device_id, tag_id, rssi, raw_payload, created_at";
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(r.device_id)
-            .bind(r.tag_id)
-            .bind(r.rssi)
-            .bind(&r.raw_payload)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
-    }
-
-    /// Updates the RSSI and raw payload of a reading (the rest is what was heard, fixed).
-    pub async fn update_reading(&self, r: &Reading) -> Result<Reading> {
-        const SQL: &str = "UPDATE collection_logs SET rssi = $2, raw_payload = $3 WHERE id = $1 \
-             RETURNING id, device_id, tag_id, rssi, raw_payload, created_at";
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(r.id)
-            .bind(r.rssi)
-            .bind(&r.raw_payload)
-            .fetch_one(pool)
-            .await?))
+    /// Inserts a reading stamped now (id 0), or updates a reading's RSSI and raw payload
+    /// (the rest is what was heard, fixed).
+    pub async fn save_reading(&self, r: &Reading) -> Result<Reading> {
+        const INSERT: &str = concat!(
+            "INSERT INTO collection_logs (rssi, raw_payload, device_id, tag_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            reading_columns!()
+        );
+        const UPDATE: &str = concat!(
+            "UPDATE collection_logs SET rssi = $1, raw_payload = $2 WHERE id = $3 RETURNING ",
+            reading_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| if r.id == 0 {
+            sqlx::query_as(INSERT)
+                .bind(r.rssi)
+                .bind(&r.raw_payload)
+                .bind(r.device_id)
+                .bind(r.tag_id)
+                .bind(now())
+                .fetch_one(pool)
+                .await?
+        } else {
+            sqlx::query_as(UPDATE)
+                .bind(r.rssi)
+                .bind(&r.raw_payload)
+                .bind(r.id)
+                .fetch_one(pool)
+                .await?
+        }))
     }
 
     pub async fn delete_reading(&self, id: i64) -> Result<()> {
-        self.delete_by_id("DELETE FROM collection_logs WHERE id = $1", id)
-            .await
+        self.delete_by_id::<Reading>(id).await
     }
 }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::record::{record, save_row, select};
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -57,74 +58,47 @@ macro_rules! plan_columns {
     };
 }
 
+record!(Building, "buildings", building_columns);
+record!(Floor, "floors", floor_columns);
+record!(FloorPlan, "floor_plans", plan_columns);
+
 impl Store {
     pub async fn list_buildings(&self, skip: i64, limit: i64) -> Result<Vec<Building>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            building_columns!(),
-            " FROM buildings ORDER BY id LIMIT $1 OFFSET $2"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page(skip, limit).await
     }
 
     pub async fn building(&self, id: i64) -> Result<Building> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            building_columns!(),
-            " FROM buildings WHERE id = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     pub async fn building_by_code(&self, code: &str) -> Result<Building> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            building_columns!(),
-            " FROM buildings WHERE code = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(code)
-            .fetch_one(pool)
-            .await?))
+        const SQL: &str = select!(building_columns, "FROM buildings WHERE code = $1");
+        self.fetch_one_by(SQL, code).await
     }
 
-    pub async fn insert_building(&self, b: &Building) -> Result<Building> {
-        const SQL: &str = concat!(
-            "INSERT INTO buildings (name, code, description, created_at, updated_at) \
+    /// Inserts (id 0) or updates a building; stamps `updated_at`.
+    pub async fn save_building(&self, b: &Building) -> Result<Building> {
+        const INSERT: &str = concat!(
+            "INSERT INTO buildings (name, code, description, updated_at, created_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING ",
             building_columns!()
         );
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(&b.name)
-            .bind(&b.code)
-            .bind(&b.description)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
-    }
-
-    /// Writes every field of `b` back and stamps `updated_at`.
-    pub async fn update_building(&self, b: &Building) -> Result<Building> {
-        const SQL: &str = concat!(
-            "UPDATE buildings SET name = $2, code = $3, description = $4, updated_at = $5 \
-             WHERE id = $1 RETURNING ",
+        const UPDATE: &str = concat!(
+            "UPDATE buildings SET name = $1, code = $2, description = $3, updated_at = $4 \
+             WHERE id = $5 RETURNING ",
             building_columns!()
         );
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(b.id)
-            .bind(&b.name)
-            .bind(&b.code)
-            .bind(&b.description)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            b,
+            INSERT,
+            UPDATE,
+            |q| q
+                .bind(&b.name)
+                .bind(&b.code)
+                .bind(&b.description)
+                .bind(now())
+        )))
     }
 
     /// Deletes a building with its floors and floor plans; devices placed there stay,
@@ -141,14 +115,13 @@ impl Store {
 
     /// The floor plans of every floor of a building, by plan name.
     pub async fn floor_plans_of_building(&self, building_id: i64) -> Result<Vec<FloorPlan>> {
-        const SQL: &str = "SELECT fp.id, fp.floor_id, fp.name, fp.image_url, fp.width, fp.height, \
-             fp.width_m, fp.height_m, fp.description, fp.created_at, fp.updated_at \
-             FROM floor_plans fp JOIN floors f ON f.id = fp.floor_id \
-             WHERE f.building_id = $1 ORDER BY fp.name, fp.id";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(building_id)
-            .fetch_all(pool)
-            .await?))
+        const SQL: &str = concat!(
+            "SELECT ",
+            plan_columns!(),
+            " FROM floor_plans WHERE floor_id IN (SELECT id FROM floors WHERE building_id = $1) \
+             ORDER BY name, id"
+        );
+        self.fetch_all_by(SQL, building_id).await
     }
 
     pub async fn list_floors(
@@ -157,58 +130,41 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Floor>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            floor_columns!(),
-            " FROM floors WHERE ($1 IS NULL OR building_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            floor_columns,
+            "FROM floors WHERE ($1 IS NULL OR building_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(building_id)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, building_id, skip, limit).await
     }
 
     pub async fn floor(&self, id: i64) -> Result<Floor> {
-        const SQL: &str = concat!("SELECT ", floor_columns!(), " FROM floors WHERE id = $1");
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
-    pub async fn insert_floor(&self, f: &Floor) -> Result<Floor> {
-        const SQL: &str = concat!(
-            "INSERT INTO floors (building_id, name, level, description, created_at, updated_at) \
+    /// Inserts (id 0) or updates a floor; stamps `updated_at`.
+    pub async fn save_floor(&self, f: &Floor) -> Result<Floor> {
+        const INSERT: &str = concat!(
+            "INSERT INTO floors (building_id, name, level, description, updated_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
             floor_columns!()
         );
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(f.building_id)
-            .bind(&f.name)
-            .bind(f.level)
-            .bind(&f.description)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
-    }
-
-    pub async fn update_floor(&self, f: &Floor) -> Result<Floor> {
-        const SQL: &str = concat!(
-            "UPDATE floors SET building_id = $2, name = $3, level = $4, description = $5, updated_at = $6 \
-             WHERE id = $1 RETURNING ",
+        const UPDATE: &str = concat!(
+            "UPDATE floors SET building_id = $1, name = $2, level = $3, description = $4, updated_at = $5 \
+             WHERE id = $6 RETURNING ",
             floor_columns!()
         );
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(f.id)
-            .bind(f.building_id)
-            .bind(&f.name)
-            .bind(f.level)
-            .bind(&f.description)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            f,
+            INSERT,
+            UPDATE,
+            |q| q
+                .bind(f.building_id)
+                .bind(&f.name)
+                .bind(f.level)
+                .bind(&f.description)
+                .bind(now())
+        )))
     }
 
     /// Deletes a floor with its floor plans; devices stay, unplaced.
@@ -227,70 +183,45 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<FloorPlan>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            plan_columns!(),
-            " FROM floor_plans WHERE ($1 IS NULL OR floor_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        const SQL: &str = select!(
+            plan_columns,
+            "FROM floor_plans WHERE ($1 IS NULL OR floor_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
         );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(floor_id)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page_by(SQL, floor_id, skip, limit).await
     }
 
     pub async fn floor_plan(&self, id: i64) -> Result<FloorPlan> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            plan_columns!(),
-            " FROM floor_plans WHERE id = $1"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
-    pub async fn insert_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
-        const SQL: &str = concat!(
+    /// Inserts (id 0) or updates a floor plan; stamps `updated_at`.
+    pub async fn save_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
+        const INSERT: &str = concat!(
             "INSERT INTO floor_plans (floor_id, name, image_url, width, height, width_m, height_m, description, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+             updated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
             plan_columns!()
         );
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(p.floor_id)
-            .bind(&p.name)
-            .bind(&p.image_url)
-            .bind(p.width)
-            .bind(p.height)
-            .bind(p.width_m)
-            .bind(p.height_m)
-            .bind(&p.description)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
-    }
-
-    pub async fn update_floor_plan(&self, p: &FloorPlan) -> Result<FloorPlan> {
-        const SQL: &str = concat!(
-            "UPDATE floor_plans SET floor_id = $2, name = $3, image_url = $4, width = $5, height = $6, \
-             width_m = $7, height_m = $8, description = $9, updated_at = $10 WHERE id = $1 RETURNING ",
+        const UPDATE: &str = concat!(
+            "UPDATE floor_plans SET floor_id = $1, name = $2, image_url = $3, width = $4, height = $5, \
+             width_m = $6, height_m = $7, description = $8, updated_at = $9 WHERE id = $10 RETURNING ",
             plan_columns!()
         );
-        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
-            .bind(p.id)
-            .bind(p.floor_id)
-            .bind(&p.name)
-            .bind(&p.image_url)
-            .bind(p.width)
-            .bind(p.height)
-            .bind(p.width_m)
-            .bind(p.height_m)
-            .bind(&p.description)
-            .bind(now())
-            .fetch_one(pool)
-            .await?))
+        Ok(on_pool!(self, write, |pool| save_row!(
+            pool,
+            p,
+            INSERT,
+            UPDATE,
+            |q| q
+                .bind(p.floor_id)
+                .bind(&p.name)
+                .bind(&p.image_url)
+                .bind(p.width)
+                .bind(p.height)
+                .bind(p.width_m)
+                .bind(p.height_m)
+                .bind(&p.description)
+                .bind(now())
+        )))
     }
 
     /// Deletes a floor plan; its devices stay, unplaced.

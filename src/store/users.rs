@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Result, Store, StoreError, now, on_pool};
+use super::record::{record, select};
+use super::{Record, Result, Store, StoreError, now, on_pool};
 
 pub const ROLE_OPERATOR: &str = "OPERATOR";
 pub const ROLE_ADMIN: &str = "ADMIN";
@@ -49,20 +50,16 @@ pub struct NewUser {
     pub must_change_password: bool,
 }
 
-macro_rules! columns {
+macro_rules! user_columns {
     () => {
         "id, email, full_name, hashed_password, role, is_active, is_superuser, \
          chatwoot_agent_id, must_change_password, tokens_valid_after, created_at, updated_at"
     };
 }
 
-const SELECT_BY_ID: &str = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
-const SELECT_BY_EMAIL: &str = concat!("SELECT ", columns!(), " FROM users WHERE email = $1");
-const SELECT_PAGE: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM users ORDER BY id LIMIT $1 OFFSET $2"
-);
+record!(User, "users", user_columns);
+
+const SELECT_BY_EMAIL: &str = select!(user_columns, "FROM users WHERE email = $1");
 /// Admins that can still log in; the last of them cannot be removed.
 const COUNT_ACTIVE_ADMINS: &str = "SELECT COUNT(*) FROM users WHERE is_active = TRUE \
      AND (is_superuser = TRUE OR role IN ('ADMIN', 'SUPERADMIN'))";
@@ -70,13 +67,13 @@ const INSERT: &str = concat!(
     "INSERT INTO users (email, full_name, hashed_password, role, is_active, is_superuser, \
      must_change_password, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
-    columns!()
+    user_columns!()
 );
 const UPDATE: &str = concat!(
     "UPDATE users SET email = $2, full_name = $3, hashed_password = $4, role = $5, \
      is_active = $6, is_superuser = $7, chatwoot_agent_id = $8, must_change_password = $9, \
      tokens_valid_after = $10, updated_at = $11 WHERE id = $1 RETURNING ",
-    columns!()
+    user_columns!()
 );
 
 /// Runs the INSERT of a `NewUser` on any executor of either engine.
@@ -166,33 +163,23 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<User> {
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SELECT_BY_ID)
-            .bind(id)
-            .fetch_one(pool)
-            .await?))
+        self.fetch_by_id(id).await
     }
 
     /// Looks a user up by e-mail; `email` must already be normalised.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SELECT_BY_EMAIL)
-            .bind(email)
-            .fetch_optional(pool)
-            .await?))
+        self.fetch_optional_by(SELECT_BY_EMAIL, email).await
     }
 
     pub async fn list_users(&self, skip: i64, limit: i64) -> Result<Vec<User>> {
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SELECT_PAGE)
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?))
+        self.fetch_page(skip, limit).await
     }
 
     /// Applies `change` to the stored user and writes it back, in one transaction. The
     /// closure sees the current row and may refuse the change; if the result would leave
     /// no active administrator, the update is refused with `LastAdmin` (race-free: see
     /// [`ADMIN_GUARD`]).
-    pub async fn update_user<E>(
+    pub async fn change_user<E>(
         &self,
         id: i64,
         change: impl FnOnce(&mut User) -> std::result::Result<(), E>,
@@ -204,7 +191,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
-            let mut user: User = sqlx::query_as(SELECT_BY_ID)
+            let mut user: User = sqlx::query_as(User::SELECT_BY_ID)
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await
@@ -250,7 +237,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
-            let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            let deleted = sqlx::query(User::DELETE_BY_ID)
                 .bind(id)
                 .execute(&mut *tx)
                 .await

@@ -346,7 +346,7 @@ backend_tests! {
         let app = App::prepare(config, ServeOptions::default()).await.unwrap();
         let store = app.state.store.clone();
         let tag = store.save_tag(&securityvision::store::people::Tag { mac_address: "112233445566".into(), active: true, ..Default::default() }).await.unwrap();
-        let gateway = store.insert_device(&securityvision::store::devices::Device { name: "GW".into(), device_type: "BLE_GATEWAY".into(), ..Default::default() }).await.unwrap();
+        let gateway = store.save_device(&securityvision::store::devices::Device { name: "GW".into(), device_type: "BLE_GATEWAY".into(), ..Default::default() }).await.unwrap();
         let now = chrono::Utc::now();
         let reading = |days: i64| NewReading { device_id: gateway.id, tag_id: tag.id, rssi: Some(-60), created_at: now - chrono::Duration::days(days) };
         let batch = securityvision::store::readings::IngestBatch { readings: vec![reading(30), reading(8), reading(6), reading(0)], ..Default::default() };

@@ -16,6 +16,7 @@ mod devices;
 mod groups;
 mod http;
 mod ingest;
+mod lifecycle;
 mod openapi;
 mod people;
 mod pipelining;

@@ -2,6 +2,8 @@
 //! is written once for both engines.
 
 use securityvision::store::StoreError;
+use securityvision::store::people::{Person, PersonGroup};
+use securityvision::store::site::Building;
 use securityvision::store::users::{NewUser, UpdateError};
 
 use crate::common::{TestDatabase, backend_tests};
@@ -64,7 +66,7 @@ backend_tests! {
 
         // Updates: applied, refused by the closure, or refused as the last admin.
         let stamp = securityvision::store::now();
-        let updated = store.update_user(op.id, |u| {
+        let updated = store.change_user(op.id, |u| {
             u.full_name = "Operator".into();
             u.chatwoot_agent_id = Some(12);
             u.tokens_valid_after = Some(stamp);
@@ -73,11 +75,11 @@ backend_tests! {
         assert_eq!((updated.full_name.as_str(), updated.chatwoot_agent_id), ("Operator", Some(12)));
         assert_eq!(updated.tokens_valid_after, Some(stamp));
         assert!(updated.updated_at > op.updated_at);
-        assert!(matches!(store.update_user(op.id, |_| Err::<(), _>("no")).await, Err(UpdateError::Refused("no"))));
-        assert!(matches!(store.update_user(root.id, |u| { u.is_active = false; Ok::<_, ()>(()) }).await, Err(UpdateError::LastAdmin)));
+        assert!(matches!(store.change_user(op.id, |_| Err::<(), _>("no")).await, Err(UpdateError::Refused("no"))));
+        assert!(matches!(store.change_user(root.id, |u| { u.is_active = false; Ok::<_, ()>(()) }).await, Err(UpdateError::LastAdmin)));
         assert!(store.user_by_id(root.id).await.unwrap().is_active, "the refused update was rolled back");
-        assert!(matches!(store.update_user(9999, |_| Ok::<_, ()>(())).await, Err(UpdateError::Store(StoreError::NotFound))));
-        let clash = store.update_user(op.id, |u| { u.email = "root@example.com".into(); Ok::<_, ()>(()) }).await;
+        assert!(matches!(store.change_user(9999, |_| Ok::<_, ()>(())).await, Err(UpdateError::Store(StoreError::NotFound))));
+        let clash = store.change_user(op.id, |u| { u.email = "root@example.com".into(); Ok::<_, ()>(()) }).await;
         assert!(matches!(clash, Err(UpdateError::Store(StoreError::Conflict(_)))));
 
         // Deletes.
@@ -95,6 +97,31 @@ backend_tests! {
         assert_eq!(users_only.len(), 1);
         assert_eq!(users_only[0].details.as_ref().unwrap().0["email"], "x@y");
         assert_eq!(users_only[0].user_id, Some(root.id));
+
+        // Entities: `save_` inserts a row with id 0 and updates any other; the generic
+        // by-id, page, exists and delete queries serve every entity.
+        let hq = store.save_building(&Building { name: "HQ".into(), code: "HQ".into(), ..Default::default() }).await.unwrap();
+        let annex = store.save_building(&Building { name: "Annex".into(), code: "AX".into(), ..Default::default() }).await.unwrap();
+        let renamed = store.save_building(&Building { name: "Head office".into(), ..hq.clone() }).await.unwrap();
+        assert_eq!((renamed.id, renamed.name.as_str(), renamed.created_at), (hq.id, "Head office", hq.created_at));
+        assert!(renamed.updated_at > hq.updated_at);
+        assert!(matches!(store.save_building(&Building { id: 9999, ..hq.clone() }).await, Err(StoreError::NotFound)));
+        assert_eq!(store.fetch_by_id::<Building>(hq.id).await.unwrap().name, "Head office");
+        let page: Vec<Building> = store.fetch_page(1, 10).await.unwrap();
+        assert_eq!(page.iter().map(|b| b.id).collect::<Vec<_>>(), vec![annex.id]);
+        assert!(store.exists::<Building>(annex.id).await.unwrap());
+        store.delete_by_id::<Building>(annex.id).await.unwrap();
+        assert!(!store.exists::<Building>(annex.id).await.unwrap());
+        assert!(matches!(store.delete_by_id::<Building>(annex.id).await, Err(StoreError::NotFound)));
+
+        // Memberships: only those of the people asked for.
+        let staff = store.save_person_group(&PersonGroup { name: "Staff".into(), ..Default::default() }).await.unwrap();
+        let ana = store.save_person(&Person { full_name: "Ana".into(), active: true, ..Default::default() }, Some(&[staff.id])).await.unwrap();
+        let bob = store.save_person(&Person { full_name: "Bob".into(), active: true, ..Default::default() }, Some(&[staff.id])).await.unwrap();
+        let of_bob = store.memberships(&[bob.id]).await.unwrap();
+        assert_eq!(of_bob.iter().map(|m| (m.person_id, m.group_name.as_str())).collect::<Vec<_>>(), vec![(bob.id, "Staff")]);
+        assert_eq!(store.memberships(&[ana.id, bob.id]).await.unwrap().len(), 2);
+        assert!(store.memberships(&[]).await.unwrap().is_empty());
 
         store.close().await;
     }
