@@ -182,9 +182,9 @@ impl Client {
         self.task.abort();
     }
 
-    /// Whether the server closed the connection (within 5 s).
+    /// Whether the server closed the connection (within 10 s: CI machines are loaded).
     pub async fn closed_by_server(&mut self) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             match tokio::time::timeout_at(deadline, self.seen.recv()).await {
                 Ok(Some(Seen::Disconnected)) | Ok(None) => return true,
