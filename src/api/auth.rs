@@ -20,6 +20,7 @@ use super::validate::Checks;
 use crate::auth::{
     PasswordCheck, hash_password_in_background, normalize_email, verify_password_in_background,
 };
+use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::users::{ROLE_ADMIN, User};
 
@@ -306,10 +307,9 @@ async fn change_password(
             json!({}),
         )
         .await?;
-    state.events.publish(
-        "USER_UPDATED",
-        Some(user.id),
-        json!({"user_id": user.id, "fields": ["password"]}),
-    );
+    let payload = payload::user(user.id, Some(&["password"]));
+    state
+        .events
+        .publish(EventType::UserUpdated, Some(user.id), payload);
     Ok((StatusCode::OK, Json(token_response(&state, &updated)?)))
 }

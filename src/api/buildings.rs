@@ -4,16 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{clean, or_404, or_409, record};
+use super::changes::{Change, clean, or_404, or_409, record};
 use super::error::ApiResult;
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
 
 const NOT_FOUND: &str = "Building not found";
@@ -48,14 +48,6 @@ fn check(checks: &mut Checks, b: &Building) {
     checks.text("name", &b.name, 255);
     checks.text("code", &b.code, 64);
     checks.max_len("description", b.description.as_deref(), 1024);
-}
-
-fn label(b: &Building) -> String {
-    if !b.name.is_empty() {
-        b.name.clone()
-    } else {
-        b.code.clone()
-    }
 }
 
 fn duplicate(code: &str) -> String {
@@ -119,17 +111,9 @@ async fn create(
     let b = or_409(state.store.insert_building(&new).await, || {
         duplicate(&new.code)
     })?;
-    let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b), "created_at": b.created_at});
-    record(
-        &state,
-        &user,
-        "create",
-        "building",
-        b.id,
-        "BUILDING_CREATED",
-        payload,
-    )
-    .await?;
+    let event = EventType::BuildingCreated;
+    let change = Change::new(event, b.id, payload::building(&b, event));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(b)))
 }
 
@@ -217,17 +201,9 @@ async fn update(
     check(&mut checks, &b);
     checks.finish()?;
     let b = or_409(state.store.update_building(&b).await, || duplicate(&b.code))?;
-    let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b), "updated_at": b.updated_at});
-    record(
-        &state,
-        &user,
-        "update",
-        "building",
-        b.id,
-        "BUILDING_UPDATED",
-        payload,
-    )
-    .await?;
+    let event = EventType::BuildingUpdated;
+    let change = Change::new(event, b.id, payload::building(&b, event));
+    record(&state, &user, change).await?;
     Ok(Json(b))
 }
 
@@ -253,17 +229,9 @@ async fn remove(
     let b = or_404(state.store.building(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_building(id).await, NOT_FOUND)?;
     super::media::remove_images(&state, &images).await;
-    let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b)});
-    record(
-        &state,
-        &user,
-        "delete",
-        "building",
-        b.id,
-        "BUILDING_DELETED",
-        payload,
-    )
-    .await?;
+    let event = EventType::BuildingDeleted;
+    let change = Change::new(event, b.id, payload::building(&b, event));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

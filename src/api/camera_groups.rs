@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::groups::{CameraGroup, Table};
 
 const NOT_FOUND: &str = "CameraGroup not found";
@@ -114,23 +114,13 @@ async fn save(
         || format!("A camera group named '{name}' already exists"),
     )?;
     let read = read_model(&saved, &state.store.camera_group_links().await?);
-    let (action, event) = if creating {
-        ("create", "CAMERA_GROUP_CREATED")
+    let event = if creating {
+        EventType::CameraGroupCreated
     } else {
-        ("update", "CAMERA_GROUP_UPDATED")
+        EventType::CameraGroupUpdated
     };
-    let payload =
-        json!({"camera_group_id": read.id, "name": read.name, "device_ids": read.device_ids});
-    record(
-        state,
-        user,
-        action,
-        "camera_group",
-        saved.id,
-        event,
-        payload,
-    )
-    .await?;
+    let payload = payload::camera_group(&saved, Some(&read.device_ids));
+    record(state, user, Change::new(event, saved.id, payload)).await?;
     Ok(read)
 }
 
@@ -271,15 +261,11 @@ async fn remove(
         )));
     }
     or_404(state.store.delete_camera_group(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "camera_group",
+    let change = Change::new(
+        EventType::CameraGroupDeleted,
         id,
-        "CAMERA_GROUP_DELETED",
-        json!({"camera_group_id": id, "name": g.name}),
-    )
-    .await?;
+        payload::camera_group(&g, None),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

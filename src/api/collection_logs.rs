@@ -6,15 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, record, require};
+use super::changes::{Change, or_404, record, require};
 use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::groups::Table;
 use crate::store::readings::{Reading, ReadingFilter};
 
@@ -57,10 +57,6 @@ fn check(checks: &mut Checks, r: &Reading) {
         checks.push("rssi", "value_error", "must be between -150 and 20 dBm");
     }
     checks.max_len("raw_payload", r.raw_payload.as_deref(), 4096);
-}
-
-fn payload(r: &Reading) -> serde_json::Value {
-    json!({"collection_log_id": r.id, "device_id": r.device_id, "tag_id": r.tag_id, "rssi": r.rssi})
 }
 
 #[utoipa::path(
@@ -130,16 +126,8 @@ async fn create(
     let r = state.store.insert_reading(&new).await?;
     // Heard like a report: the tag's position and presence follow.
     state.pipeline.heard(&r).await;
-    record(
-        &state,
-        &user,
-        "create",
-        "collection_log",
-        r.id,
-        "COLLECTION_LOG_CREATED",
-        payload(&r),
-    )
-    .await?;
+    let change = Change::new(EventType::CollectionLogCreated, r.id, payload::reading(&r));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 
@@ -195,16 +183,8 @@ async fn update(
     check(&mut checks, &r);
     checks.finish()?;
     let r = state.store.update_reading(&r).await?;
-    record(
-        &state,
-        &user,
-        "update",
-        "collection_log",
-        r.id,
-        "COLLECTION_LOG_UPDATED",
-        payload(&r),
-    )
-    .await?;
+    let change = Change::new(EventType::CollectionLogUpdated, r.id, payload::reading(&r));
+    record(&state, &user, change).await?;
     Ok(Json(r))
 }
 
@@ -230,15 +210,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let r = or_404(state.store.reading(id).await, NOT_FOUND)?;
     or_404(state.store.delete_reading(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "collection_log",
-        id,
-        "COLLECTION_LOG_DELETED",
-        payload(&r),
-    )
-    .await?;
+    let change = Change::new(EventType::CollectionLogDeleted, id, payload::reading(&r));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

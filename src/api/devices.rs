@@ -5,13 +5,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::types::Json as DbJson;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
@@ -19,6 +18,7 @@ use super::validate::{Checks, FlexibleDateTime, Patch};
 use crate::cambus::publisher::{SiteNames, info_topic};
 use crate::cambus::topic::camera_analytics;
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
+use crate::events::{EventType, payload};
 use crate::mac;
 use crate::store::devices::{
     BLE_GATEWAY, CAMERA, DEVICE_TYPES, Device, DeviceFilter, DeviceTopic, TopicSpec,
@@ -449,14 +449,6 @@ fn duplicate(d: &Device) -> String {
     }
 }
 
-fn event_payload(d: &Device) -> serde_json::Value {
-    json!({
-        "device_id": d.id, "name": d.name, "type": d.device_type,
-        "mac_address": d.mac_address.as_deref().map(mac::display_stored),
-        "floor_plan_id": d.floor_plan_id, "updated_at": d.updated_at,
-    })
-}
-
 /// Two cameras whose codes give the same topic segment (`Cam 1`, `cam_1`) would share one
 /// `/info` topic on the bus: refused.
 async fn check_camera_topic(state: &AppState, d: &Device) -> ApiResult<()> {
@@ -591,21 +583,13 @@ async fn save(
             .await,
         || duplicate(&d),
     )?;
-    let (action, event) = if creating {
-        ("create", "DEVICE_CREATED")
+    let event = if creating {
+        EventType::DeviceCreated
     } else {
-        ("update", "DEVICE_UPDATED")
+        EventType::DeviceUpdated
     };
-    record(
-        state,
-        user,
-        action,
-        "device",
-        saved.id,
-        event,
-        event_payload(&saved),
-    )
-    .await?;
+    let change = Change::new(event, saved.id, payload::device(&saved, event));
+    record(state, user, change).await?;
     Ok(saved)
 }
 
@@ -904,20 +888,9 @@ async fn set_position(
         .store
         .save_device_with_topics(&d, false, topics)
         .await?;
-    let payload = json!({
-        "device_id": d.id, "name": d.name, "mac_address": d.mac_address.as_deref().map(mac::display_stored),
-        "floor_plan_id": d.floor_plan_id, "pos_x": d.pos_x, "pos_y": d.pos_y,
-    });
-    record(
-        &state,
-        &user,
-        "set_position",
-        "device",
-        d.id,
-        "DEVICE_POSITION_UPDATED",
-        payload,
-    )
-    .await?;
+    let event = EventType::DevicePositionUpdated;
+    let change = Change::new(event, d.id, payload::device(&d, event));
+    record(&state, &user, change).await?;
     Ok(Json(DeviceRead::from(&d)))
 }
 
@@ -931,20 +904,14 @@ async fn delete_and_record(
         state.store.delete_device(d.id, purge_related).await,
         NOT_FOUND,
     )?;
-    let payload = json!({
-        "device_id": d.id, "name": d.name, "type": d.device_type,
-        "mac_address": d.mac_address.as_deref().map(mac::display_stored), "floor_plan_id": d.floor_plan_id,
-    });
-    record(
-        state,
-        user,
-        if purge_related { "purge" } else { "delete" },
-        "device",
-        d.id,
-        "DEVICE_DELETED",
-        payload,
-    )
-    .await
+    let event = EventType::DeviceDeleted;
+    let change = Change::new(event, d.id, payload::device(d, event));
+    let change = if purge_related {
+        change.action("purge")
+    } else {
+        change
+    };
+    record(state, user, change).await
 }
 
 #[utoipa::path(

@@ -4,17 +4,17 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{clean, or_404, record, require};
+use super::changes::{Change, clean, or_404, record, require};
 use super::devices::DeviceRead;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
 use crate::store::groups::Table;
@@ -101,10 +101,6 @@ fn check(checks: &mut Checks, p: &FloorPlan) {
     }
 }
 
-fn payload(p: &FloorPlan) -> serde_json::Value {
-    json!({"floor_plan_id": p.id, "floor_id": p.floor_id, "name": p.name, "image_url": p.image_url})
-}
-
 #[utoipa::path(
     get,
     path = "/floor-plans",
@@ -175,16 +171,8 @@ async fn create(
     checks.finish()?;
     require(&state, Table::Floor, "floor_id", Some(new.floor_id)).await?;
     let p = state.store.insert_floor_plan(&new).await?;
-    record(
-        &state,
-        &user,
-        "create",
-        "floor_plan",
-        p.id,
-        "FLOOR_PLAN_CREATED",
-        payload(&p),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorPlanCreated, p.id, payload::floor_plan(&p));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -262,16 +250,8 @@ async fn update(
         let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
         super::media::remove_images(&state, &released).await;
     }
-    record(
-        &state,
-        &user,
-        "update",
-        "floor_plan",
-        p.id,
-        "FLOOR_PLAN_UPDATED",
-        payload(&p),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorPlanUpdated, p.id, payload::floor_plan(&p));
+    record(&state, &user, change).await?;
     Ok(Json(p))
 }
 
@@ -297,16 +277,8 @@ async fn remove(
     let p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_floor_plan(id).await, NOT_FOUND)?;
     super::media::remove_images(&state, &images).await;
-    record(
-        &state,
-        &user,
-        "delete",
-        "floor_plan",
-        p.id,
-        "FLOOR_PLAN_DELETED",
-        payload(&p),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorPlanDeleted, p.id, payload::floor_plan(&p));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -399,16 +371,13 @@ async fn upload_image(
     let plan = state.store.update_floor_plan(&plan).await?;
     let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
     super::media::remove_images(&state, &released).await;
-    record(
-        &state,
-        &user,
-        "upload_image",
-        "floor_plan",
+    let change = Change::new(
+        EventType::FloorPlanUpdated,
         plan.id,
-        "FLOOR_PLAN_UPDATED",
-        payload(&plan),
+        payload::floor_plan(&plan),
     )
-    .await?;
+    .action("upload_image");
+    record(&state, &user, change).await?;
     Ok(Json(plan))
 }
 

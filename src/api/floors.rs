@@ -4,16 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{clean, or_404, record, require};
+use super::changes::{Change, clean, or_404, record, require};
 use super::error::ApiResult;
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::groups::Table;
 use crate::store::site::Floor;
 
@@ -57,10 +57,6 @@ struct FloorQuery {
 fn check(checks: &mut Checks, f: &Floor) {
     checks.text("name", &f.name, 255);
     checks.max_len("description", f.description.as_deref(), 1024);
-}
-
-fn payload(f: &Floor) -> serde_json::Value {
-    json!({"floor_id": f.id, "building_id": f.building_id, "name": f.name, "level": f.level})
 }
 
 #[utoipa::path(
@@ -128,16 +124,8 @@ async fn create(
     )
     .await?;
     let f = state.store.insert_floor(&new).await?;
-    record(
-        &state,
-        &user,
-        "create",
-        "floor",
-        f.id,
-        "FLOOR_CREATED",
-        payload(&f),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorCreated, f.id, payload::floor(&f));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -199,16 +187,8 @@ async fn update(
     checks.finish()?;
     require(&state, Table::Building, "building_id", Some(f.building_id)).await?;
     let f = state.store.update_floor(&f).await?;
-    record(
-        &state,
-        &user,
-        "update",
-        "floor",
-        f.id,
-        "FLOOR_UPDATED",
-        payload(&f),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorUpdated, f.id, payload::floor(&f));
+    record(&state, &user, change).await?;
     Ok(Json(f))
 }
 
@@ -234,15 +214,7 @@ async fn remove(
     let f = or_404(state.store.floor(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_floor(id).await, NOT_FOUND)?;
     super::media::remove_images(&state, &images).await;
-    record(
-        &state,
-        &user,
-        "delete",
-        "floor",
-        f.id,
-        "FLOOR_DELETED",
-        payload(&f),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorDeleted, f.id, payload::floor(&f));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,19 +2,19 @@
 //! to connect to the embedded broker (administrators only). A password is shown once, when
 //! it is created or rotated; the appliance keeps only its hash.
 
+use crate::events::{EventType, payload};
 use crate::ingest::topics::TopicTrees;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::types::Json as DbJson;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::validate::{Checks, Patch};
@@ -120,10 +120,6 @@ fn check_acl(checks: &mut Checks, field: &str, rules: &[String]) {
     }
 }
 
-fn payload(c: &MqttCredential) -> serde_json::Value {
-    json!({"credential_id": c.id, "username": c.username, "role": c.role, "is_active": c.is_active})
-}
-
 #[utoipa::path(
     get,
     path = "/mqtt/credentials",
@@ -221,16 +217,12 @@ async fn create(
     let saved = or_409(state.store.save_mqtt_credential(&new).await, || {
         format!("The MQTT username '{username}' is taken")
     })?;
-    record(
-        &state,
-        &user,
-        "create",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialCreated,
         saved.id,
-        "MQTT_CREDENTIAL_CREATED",
-        payload(&saved),
-    )
-    .await?;
+        payload::mqtt_credential(&saved),
+    );
+    record(&state, &user, change).await?;
     Ok((
         StatusCode::CREATED,
         Json(CredentialRead::new(&saved, Some(password))),
@@ -303,16 +295,12 @@ async fn update(
     checks.finish()?;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);
-    record(
-        &state,
-        &user,
-        "update",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialUpdated,
         saved.id,
-        "MQTT_CREDENTIAL_UPDATED",
-        payload(&saved),
-    )
-    .await?;
+        payload::mqtt_credential(&saved),
+    );
+    record(&state, &user, change).await?;
     Ok(Json(CredentialRead::new(&saved, None)))
 }
 
@@ -342,16 +330,12 @@ async fn rotate(
     c.password_hash = hash;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);
-    record(
-        &state,
-        &user,
-        "rotate",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialRotated,
         saved.id,
-        "MQTT_CREDENTIAL_ROTATED",
-        payload(&saved),
-    )
-    .await?;
+        payload::mqtt_credential(&saved),
+    );
+    record(&state, &user, change).await?;
     Ok(Json(CredentialRead::new(&saved, Some(password))))
 }
 
@@ -378,15 +362,11 @@ async fn remove(
     let c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
     or_404(state.store.delete_mqtt_credential(id).await, NOT_FOUND)?;
     state.mqtt.credential_changed(id);
-    record(
-        &state,
-        &user,
-        "revoke",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialRevoked,
         id,
-        "MQTT_CREDENTIAL_REVOKED",
-        payload(&c),
-    )
-    .await?;
+        payload::mqtt_credential(&c),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,17 +5,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::people::PersonRead;
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::people::PersonGroup;
 
 const NOT_FOUND: &str = "Person group not found";
@@ -100,21 +100,13 @@ async fn save(
     let saved = or_409(state.store.save_person_group(&g).await, || {
         duplicate(&g.name)
     })?;
-    let (action, event) = if creating {
-        ("create", "PERSON_GROUP_CREATED")
+    let event = if creating {
+        EventType::PersonGroupCreated
     } else {
-        ("update", "PERSON_GROUP_UPDATED")
+        EventType::PersonGroupUpdated
     };
-    record(
-        state,
-        user,
-        action,
-        "person_group",
-        saved.id,
-        event,
-        json!({"group_id": saved.id, "name": saved.name}),
-    )
-    .await?;
+    let change = Change::new(event, saved.id, payload::person_group(&saved, None));
+    record(state, user, change).await?;
     Ok(saved)
 }
 
@@ -253,16 +245,12 @@ async fn remove(
         )));
     }
     or_404(state.store.delete_person_group(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "person_group",
+    let change = Change::new(
+        EventType::PersonGroupDeleted,
         id,
-        "PERSON_GROUP_DELETED",
-        json!({"group_id": id, "name": g.name}),
-    )
-    .await?;
+        payload::person_group(&g, None),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -358,16 +346,13 @@ async fn set_members(
     let g = state.store.person_group(id).await?;
     let people = member_list(&state, id).await?;
     let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
-    record(
-        &state,
-        &user,
-        "set_members",
-        "person_group",
+    let change = Change::new(
+        EventType::PersonGroupUpdated,
         id,
-        "PERSON_GROUP_UPDATED",
-        json!({"group_id": id, "name": g.name, "people_ids": ids}),
+        payload::person_group(&g, Some(&ids)),
     )
-    .await?;
+    .action("set_members");
+    record(&state, &user, change).await?;
     Ok(Json(PersonGroupWithMembers {
         group: PersonGroupRead::from(&g),
         people,

@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
 
 const NOT_FOUND: &str = "Grupo não encontrado";
@@ -135,22 +135,14 @@ async fn save(
         || DUPLICATE.into(),
     )?;
     let read = read_model(&saved, &state.store.support_group_members().await?);
-    let (action, event) = if creating {
-        ("create", "SUPPORT_GROUP_CREATED")
+    let event = if creating {
+        EventType::SupportGroupCreated
     } else {
-        ("update", "SUPPORT_GROUP_UPDATED")
+        EventType::SupportGroupUpdated
     };
     let member_ids: Vec<i64> = read.members.iter().map(|m| m.id).collect();
-    record(
-        state,
-        user,
-        action,
-        "support_group",
-        saved.id,
-        event,
-        json!({"group_id": saved.id, "name": saved.name, "member_ids": member_ids}),
-    )
-    .await?;
+    let payload = payload::support_group(&saved, Some(&member_ids));
+    record(state, user, Change::new(event, saved.id, payload)).await?;
     Ok(read)
 }
 
@@ -298,15 +290,11 @@ async fn remove(
         ));
     }
     or_404(state.store.delete_support_group(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "support_group",
+    let change = Change::new(
+        EventType::SupportGroupDeleted,
         id,
-        "SUPPORT_GROUP_DELETED",
-        json!({"group_id": id, "name": g.name}),
-    )
-    .await?;
+        payload::support_group(&g, None),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record, require};
+use super::changes::{Change, or_404, or_409, record, require};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::ingest::pipeline::UnknownTag;
 use crate::mac;
 use crate::store::groups::Table;
@@ -84,13 +84,6 @@ struct TagQuery {
     person_id: Option<i64>,
 }
 
-fn payload(t: &Tag) -> serde_json::Value {
-    json!({
-        "tag_id": t.id, "code": null, "mac_address": mac::display_stored(&t.mac_address),
-        "person_id": t.person_id, "label": t.label,
-    })
-}
-
 async fn save(
     state: &AppState,
     user: &crate::store::users::User,
@@ -125,12 +118,17 @@ async fn save(
     let saved = or_409(state.store.save_tag(&t).await, || {
         format!("A tag with MAC {display} already exists")
     })?;
-    let (action, event) = if creating {
-        ("create", "TAG_CREATED")
+    let event = if creating {
+        EventType::TagCreated
     } else {
-        ("update", "TAG_UPDATED")
+        EventType::TagUpdated
     };
-    record(state, user, action, "tag", saved.id, event, payload(&saved)).await?;
+    record(
+        state,
+        user,
+        Change::new(event, saved.id, payload::tag(&saved)),
+    )
+    .await?;
     Ok(saved)
 }
 
@@ -320,15 +318,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let t = or_404(state.store.tag(id).await, NOT_FOUND)?;
     or_404(state.store.delete_tag(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "tag",
-        id,
-        "TAG_DELETED",
-        payload(&t),
-    )
-    .await?;
+    let change = Change::new(EventType::TagDeleted, id, payload::tag(&t));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

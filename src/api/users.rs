@@ -16,6 +16,7 @@ use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
+use crate::events::{EventType, payload};
 use crate::store::StoreError;
 use crate::store::users::{NewUser, ROLE_OPERATOR, ROLE_SUPERADMIN, ROLES, UpdateError, User};
 
@@ -374,11 +375,10 @@ async fn update(
         )
         .await?;
     // Open live streams of this user check it again (role, deactivation, password).
-    state.events.publish(
-        "USER_UPDATED",
-        Some(admin.id),
-        json!({"user_id": user_id, "fields": changed}),
-    );
+    let payload = payload::user(user_id, Some(&changed));
+    state
+        .events
+        .publish(EventType::UserUpdated, Some(admin.id), payload);
     Ok(Json(UserRead::from(&updated)))
 }
 
@@ -421,9 +421,10 @@ async fn remove(
         .store
         .audit(Some(admin.id), "delete", "user", Some(user_id), details)
         .await?;
+    let payload = payload::user(user_id, None);
     state
         .events
-        .publish("USER_DELETED", Some(admin.id), json!({"user_id": user_id}));
+        .publish(EventType::UserDeleted, Some(admin.id), payload);
     Ok(StatusCode::NO_CONTENT)
 }
 

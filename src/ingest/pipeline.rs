@@ -22,7 +22,7 @@ use super::Inbound;
 use super::decode::{self, GatewayKey, Rejection, Report};
 use super::locate::{Anchor, PathLoss, TagPosition, TagState};
 use crate::config::{Config, RawReadings};
-use crate::events::EventBus;
+use crate::events::{EventBus, EventType};
 use crate::jobs::device_monitor::OfflineReports;
 use crate::mac::Mac;
 use crate::metrics::Metrics;
@@ -780,7 +780,7 @@ impl Pipeline {
         }
         for position in changed {
             self.events.publish(
-                "POSITION_CHANGED",
+                EventType::PositionChanged,
                 None,
                 serde_json::to_value(&position).unwrap_or_default(),
             );
@@ -835,15 +835,9 @@ impl Pipeline {
                 self.metrics
                     .ingest_gateways_registered
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.events.publish(
-                    "DEVICE_CREATED",
-                    None,
-                    serde_json::json!({
-                        "device_id": saved.id, "name": saved.name, "type": saved.device_type,
-                        "mac_address": saved.mac_address.as_deref().map(crate::mac::display_stored),
-                        "floor_plan_id": saved.floor_plan_id, "updated_at": saved.updated_at,
-                    }),
-                );
+                let event = EventType::DeviceCreated;
+                let payload = crate::events::payload::device(&saved, event);
+                self.events.publish(event, None, payload);
                 self.gateways.insert(report.gateway.clone(), saved.id);
                 self.gateway_plans.insert(saved.id, saved.floor_plan_id);
                 Some(saved.id)
