@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, clean, or_404, or_409, record};
 use super::error::ApiResult;
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
@@ -63,10 +63,8 @@ fn duplicate(code: &str) -> String {
     params(PageQuery),
     responses(
         (status = 200, body = Vec<Building>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -88,11 +86,8 @@ async fn list(
     request_body = BuildingCreate,
     responses(
         (status = 201, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -126,10 +121,8 @@ async fn create(
     params(("code" = String, Path, description = "Building code (exact)")),
     responses(
         (status = 200, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn by_code(
     State(state): State<AppState>,
@@ -151,10 +144,8 @@ async fn by_code(
     params(("building_id" = i64, Path, description = "Building id")),
     responses(
         (status = 200, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -174,12 +165,8 @@ async fn read(
     request_body = BuildingUpdate,
     responses(
         (status = 200, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -215,11 +202,8 @@ async fn update(
     summary = "Delete a building with its floors and floor plans; devices stay, unplaced",
     params(("building_id" = i64, Path, description = "Building id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -244,10 +228,8 @@ async fn remove(
     params(("building_id" = i64, Path, description = "Building id")),
     responses(
         (status = 200, body = Vec<FloorPlan>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn floor_plans(
     State(state): State<AppState>,

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::groups::{CameraGroup, Table};
@@ -133,10 +133,8 @@ async fn save(
     params(PageQuery),
     responses(
         (status = 200, body = Vec<CameraGroupRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -161,11 +159,8 @@ async fn list(
     request_body = CameraGroupBody,
     responses(
         (status = 201, body = CameraGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -187,10 +182,8 @@ async fn create(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = CameraGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -214,12 +207,8 @@ async fn read(
     request_body = CameraGroupBody,
     responses(
         (status = 200, body = CameraGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -241,12 +230,8 @@ async fn update(
     summary = "Delete a camera group (refused while incident rules target it)",
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        Deleted, NotFound, Conflict,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -11,8 +11,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{Change, or_404, record, require};
-use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
+use super::error::ApiResult;
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{AdminOnly, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::groups::Table;
@@ -68,10 +69,8 @@ fn check(checks: &mut Checks, r: &Reading) {
     params(ReadingQuery),
     responses(
         (status = 200, body = Vec<Reading>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -100,11 +99,8 @@ async fn list(
     request_body = ReadingCreate,
     responses(
         (status = 201, body = Reading),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -140,10 +136,8 @@ async fn create(
     params(("log_id" = i64, Path, description = "Reading id")),
     responses(
         (status = 200, body = Reading),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -163,12 +157,8 @@ async fn read(
     request_body = ReadingUpdate,
     responses(
         (status = 200, body = Reading),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -196,12 +186,8 @@ async fn update(
     summary = "Delete a reading (administrators)",
     params(("log_id" = i64, Path, description = "Reading id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,

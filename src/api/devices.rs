@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
-use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Conflict, CredentialsAdminOnly, Deleted, Invalid, NotFound};
 use super::validate::{Checks, FlexibleDateTime, Patch};
 use crate::cambus::publisher::{SiteNames, info_topic};
 use crate::cambus::topic::camera_analytics;
@@ -631,10 +631,8 @@ async fn list_of(
     params(DeviceQuery),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -653,10 +651,8 @@ async fn list(
     params(DeviceQuery),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list_gateways(
     State(state): State<AppState>,
@@ -675,10 +671,8 @@ async fn list_gateways(
     params(DeviceQuery),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list_cameras(
     State(state): State<AppState>,
@@ -697,12 +691,8 @@ async fn list_cameras(
     request_body = DeviceBody,
     responses(
         (status = 201, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -726,12 +716,8 @@ async fn create(
     request_body = DeviceBody,
     responses(
         (status = 201, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create_camera(
     State(state): State<AppState>,
@@ -757,10 +743,8 @@ async fn create_camera(
     params(("device_id" = i64, Path, description = "Device id")),
     responses(
         (status = 200, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -783,13 +767,8 @@ async fn read(
     request_body = DeviceBody,
     responses(
         (status = 200, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -814,13 +793,8 @@ async fn update(
     responses(
         (status = 200, body = DeviceRead),
         (status = 400, description = "Not a camera", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update_camera(
     State(state): State<AppState>,
@@ -862,11 +836,8 @@ struct PositionBody {
     request_body = PositionBody,
     responses(
         (status = 200, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn set_position(
     State(state): State<AppState>,
@@ -922,11 +893,8 @@ async fn delete_and_record(
     summary = "Delete a device with its readings, topics and events; incidents and alert history are kept",
     params(("device_id" = i64, Path, description = "Device id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -954,12 +922,9 @@ struct PurgeQuery {
     summary = "Delete a gateway; purge_related (default true) also deletes its alert rules, alert events and incidents",
     params(("device_id" = i64, Path, description = "Device id"), PurgeQuery),
     responses(
-        (status = 204, description = "Deleted"),
+        Deleted, NotFound,
         (status = 400, description = "Not a BLE_GATEWAY", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn remove_gateway(
     State(state): State<AppState>,
@@ -983,12 +948,9 @@ async fn remove_gateway(
     summary = "Delete a gateway by any spelling of its MAC",
     params(("mac" = String, Path, description = "MAC address, any spelling"), PurgeQuery),
     responses(
-        (status = 204, description = "Deleted"),
+        Deleted, NotFound,
         (status = 400, description = "Invalid MAC", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn remove_gateway_by_mac(
     State(state): State<AppState>,
@@ -1066,10 +1028,8 @@ async fn status_of(
     params(StatusQuery),
     responses(
         (status = 200, body = Vec<DeviceStatusRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn status(
     State(state): State<AppState>,
@@ -1094,10 +1054,8 @@ async fn status(
     params(StatusQuery),
     responses(
         (status = 200, body = Vec<DeviceStatusRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn gateway_status(
     State(state): State<AppState>,
@@ -1116,10 +1074,8 @@ async fn gateway_status(
     params(StatusQuery),
     responses(
         (status = 200, body = Vec<DeviceStatusRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn camera_status(
     State(state): State<AppState>,
@@ -1144,10 +1100,8 @@ struct TopicsQuery {
     params(("device_id" = i64, Path, description = "Device id"), TopicsQuery),
     responses(
         (status = 200, body = Vec<DeviceTopic>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn topics(
     State(state): State<AppState>,

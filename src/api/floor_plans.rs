@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, clean, or_404, record, require};
 use super::devices::DeviceRead;
-use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
@@ -110,10 +110,8 @@ fn check(checks: &mut Checks, p: &FloorPlan) {
     params(FloorPlanQuery),
     responses(
         (status = 200, body = Vec<FloorPlan>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -138,10 +136,8 @@ async fn list(
     request_body = FloorPlanCreate,
     responses(
         (status = 201, body = FloorPlan),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -185,10 +181,8 @@ async fn create(
     params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
     responses(
         (status = 200, body = FloorPlan),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -208,11 +202,8 @@ async fn read(
     request_body = FloorPlanUpdate,
     responses(
         (status = 200, body = FloorPlan),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -263,11 +254,8 @@ async fn update(
     summary = "Delete a floor plan and its image; devices stay, unplaced",
     params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -291,10 +279,8 @@ async fn remove(
     params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn devices(
     State(state): State<AppState>,
@@ -324,13 +310,10 @@ async fn devices(
     responses(
         (status = 200, body = FloorPlan),
         (status = 400, description = "Not a PNG, JPEG or WebP image", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound, Invalid,
         (status = 413, description = "Larger than media.max_upload_bytes", body = ErrorBody),
         (status = 507, description = "The media quota (media.quota_bytes) is used up", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn upload_image(
     State(state): State<AppState>,

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, clean, or_404, record, require};
 use super::error::ApiResult;
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::groups::Table;
@@ -68,10 +68,8 @@ fn check(checks: &mut Checks, f: &Floor) {
     params(FloorQuery),
     responses(
         (status = 200, body = Vec<Floor>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -96,10 +94,8 @@ async fn list(
     request_body = FloorCreate,
     responses(
         (status = 201, body = Floor),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -138,10 +134,8 @@ async fn create(
     params(("floor_id" = i64, Path, description = "Floor id")),
     responses(
         (status = 200, body = Floor),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -161,11 +155,8 @@ async fn read(
     request_body = FloorUpdate,
     responses(
         (status = 200, body = Floor),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -200,11 +191,8 @@ async fn update(
     summary = "Delete a floor with its floor plans; devices stay, unplaced",
     params(("floor_id" = i64, Path, description = "Floor id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,

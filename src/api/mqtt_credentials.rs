@@ -15,8 +15,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
-use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::openapi::{AdminOnly, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
@@ -128,10 +129,8 @@ fn check_acl(checks: &mut Checks, field: &str, rules: &[String]) {
     summary = "List MQTT credentials (never their passwords)",
     responses(
         (status = 200, body = Vec<CredentialRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -152,12 +151,9 @@ async fn list(
     request_body = CredentialCreate,
     responses(
         (status = 201, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly, Invalid,
         (status = 409, description = "The username is taken", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -238,11 +234,8 @@ async fn create(
     params(("credential_id" = i64, Path, description = "Credential id")),
     responses(
         (status = 200, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -263,12 +256,8 @@ async fn read(
     request_body = CredentialUpdate,
     responses(
         (status = 200, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -313,11 +302,8 @@ async fn update(
     params(("credential_id" = i64, Path, description = "Credential id")),
     responses(
         (status = 200, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn rotate(
     State(state): State<AppState>,
@@ -348,11 +334,8 @@ async fn rotate(
     params(("credential_id" = i64, Path, description = "Credential id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -4,11 +4,14 @@
 //! they describe the API, not the site's data.
 
 use axum::Router;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
+use utoipa::{IntoResponses, Modify};
+use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
+use super::error::{ErrorBody, FieldError, ValidationErrorBody};
 
 pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
@@ -34,10 +37,99 @@ pub fn base() -> OpenApi {
         .components(Some(
             ComponentsBuilder::new()
                 .security_scheme("bearer", SecurityScheme::Http(bearer))
+                // Named by the responses below, which do not register what they name.
+                .schema_from::<ErrorBody>()
+                .schema_from::<ValidationErrorBody>()
+                .schema_from::<FieldError>()
                 .build(),
         ))
         .build()
 }
+
+/// The routes of `router` documented as needing a bearer token: each operation gets the
+/// `bearer` requirement and the 401 answer, so no route writes them out.
+pub fn secured(mut router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    BearerToken.modify(router.get_openapi_mut());
+    router
+}
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .security
+                    .get_or_insert_with(|| vec![bearer.clone()]);
+                for (status, response) in Unauthorized::responses() {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status)
+                        .or_insert(response);
+                }
+            }
+        }
+    }
+}
+
+// The responses many routes share, each written once: a route lists them by name in its
+// `responses(...)`.
+
+#[derive(IntoResponses)]
+#[response(status = 204, description = "Deleted")]
+pub struct Deleted;
+
+#[derive(IntoResponses)]
+#[response(status = 400, description = "Refused")]
+pub struct Refused(pub ErrorBody);
+
+/// Added to every secured operation by [`secured`].
+#[derive(IntoResponses)]
+#[response(status = 401, description = "Missing or invalid token")]
+pub struct Unauthorized(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(status = 403, description = "Not an administrator")]
+pub struct AdminOnly(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "Credential or uplink fields changed by a non-administrator"
+)]
+pub struct CredentialsAdminOnly(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(status = 404, description = "Not found")]
+pub struct NotFound(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(status = 404, description = "Not a camera")]
+pub struct NotACamera(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(status = 409, description = "Duplicate value or still referenced")]
+pub struct Conflict(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 422,
+    description = "Invalid request; each problem names its field"
+)]
+pub struct Invalid(pub ValidationErrorBody);
 
 /// Serves `document` and the docs page.
 pub fn docs(document: OpenApi) -> Router<AppState> {

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, record};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person};
@@ -180,10 +180,8 @@ async fn read_with_groups(state: &AppState, p: &Person) -> ApiResult<PersonRead>
     params(PageQuery),
     responses(
         (status = 200, body = Vec<PersonRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -215,10 +213,8 @@ async fn list(
     request_body = PersonBody,
     responses(
         (status = 201, body = PersonRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -251,10 +247,8 @@ async fn create(
     params(("person_id" = i64, Path, description = "Person id")),
     responses(
         (status = 200, body = PersonRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -275,11 +269,8 @@ async fn read(
     request_body = PersonBody,
     responses(
         (status = 200, body = PersonRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -302,11 +293,8 @@ async fn update(
     summary = "Delete a person; their tags stay, unassigned",
     params(("person_id" = i64, Path, description = "Person id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,

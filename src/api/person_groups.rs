@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
@@ -119,10 +119,8 @@ async fn save(
     params(PageQuery),
     responses(
         (status = 200, body = Vec<PersonGroupRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -146,11 +144,8 @@ async fn list(
     request_body = PersonGroupBody,
     responses(
         (status = 201, body = PersonGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -170,10 +165,8 @@ async fn create(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = PersonGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -196,12 +189,8 @@ async fn read(
     request_body = PersonGroupBody,
     responses(
         (status = 200, body = PersonGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -225,12 +214,8 @@ async fn update(
     summary = "Delete a person group (refused while alert rules target it)",
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        Deleted, NotFound, Conflict,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -277,10 +262,8 @@ async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = Vec<PersonRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn members(
     State(state): State<AppState>,
@@ -300,10 +283,8 @@ async fn members(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = PersonGroupWithMembers),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn with_members(
     State(state): State<AppState>,
@@ -329,11 +310,8 @@ async fn with_members(
     request_body = MembersBody,
     responses(
         (status = 200, body = PersonGroupWithMembers),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn set_members(
     State(state): State<AppState>,

@@ -189,10 +189,8 @@ impl Live {
     params(StreamQuery),
     responses(
         (status = 200, description = "text/event-stream; each event's `event` is its type, `data` the JSON envelope {event_type, timestamp, user_id, payload}. Ends when the token expires or the session ends"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 429, description = "Too many streams open for this user", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn stream(
     State(state): State<AppState>,

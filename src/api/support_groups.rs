@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
@@ -154,10 +154,8 @@ async fn save(
     summary = "List support groups, by name",
     responses(
         (status = 200, body = Vec<SupportGroupRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -180,12 +178,8 @@ async fn list(
     request_body = SupportGroupBody,
     responses(
         (status = 200, body = SupportGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -216,11 +210,8 @@ async fn create(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = SupportGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -244,13 +235,8 @@ async fn read(
     request_body = SupportGroupBody,
     responses(
         (status = 200, body = SupportGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -270,13 +256,8 @@ async fn update(
     summary = "Delete a support group (refused while incidents are assigned to it)",
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        Deleted, AdminOnly, NotFound, Conflict,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,

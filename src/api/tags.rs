@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record, require};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::ingest::pipeline::UnknownTag;
@@ -141,10 +141,8 @@ async fn save(
     params(TagQuery),
     responses(
         (status = 200, body = Vec<TagRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -168,11 +166,8 @@ async fn list(
     request_body = TagBody,
     responses(
         (status = 201, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -202,11 +197,8 @@ async fn create(
     params(("mac_address" = String, Path, description = "MAC address, any spelling")),
     responses(
         (status = 200, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn by_mac(
     State(state): State<AppState>,
@@ -234,9 +226,7 @@ async fn by_mac(
     summary = "Tags the gateways hear that nobody registered, most recently heard first (register one with POST /tags)",
     responses(
         (status = 200, body = Vec<UnknownTag>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<UnknownTag>> {
     Json(state.pipeline.unknown_tags())
@@ -251,10 +241,8 @@ async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<Unk
     params(("tag_id" = i64, Path, description = "Tag id")),
     responses(
         (status = 200, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -277,12 +265,8 @@ async fn read(
     request_body = TagBody,
     responses(
         (status = 200, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -305,11 +289,8 @@ async fn update(
     summary = "Delete a tag with its readings",
     params(("tag_id" = i64, Path, description = "Tag id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
