@@ -85,51 +85,30 @@ impl Modify for BearerToken {
     }
 }
 
-// The responses many routes share, each written once: a route lists them by name in its
-// `responses(...)`.
+/// Declares the responses many routes share, each once: a route lists them by name in its
+/// `responses(...)`.
+macro_rules! shared_responses {
+    ($($name:ident = $status:tt, $description:tt $(, $body:ty)?;)+) => {$(
+        #[derive(IntoResponses)]
+        #[response(status = $status, description = $description)]
+        pub struct $name $((pub $body))?;
+    )+};
+}
 
-#[derive(IntoResponses)]
-#[response(status = 204, description = "Deleted")]
-pub struct Deleted;
-
-#[derive(IntoResponses)]
-#[response(status = 400, description = "Refused")]
-pub struct Refused(pub ErrorBody);
-
-/// Added to every secured operation by [`secured`].
-#[derive(IntoResponses)]
-#[response(status = 401, description = "Missing or invalid token")]
-pub struct Unauthorized(pub ErrorBody);
-
-#[derive(IntoResponses)]
-#[response(status = 403, description = "Not an administrator")]
-pub struct AdminOnly(pub ErrorBody);
-
-#[derive(IntoResponses)]
-#[response(
-    status = 403,
-    description = "Credential or uplink fields changed by a non-administrator"
-)]
-pub struct CredentialsAdminOnly(pub ErrorBody);
-
-#[derive(IntoResponses)]
-#[response(status = 404, description = "Not found")]
-pub struct NotFound(pub ErrorBody);
-
-#[derive(IntoResponses)]
-#[response(status = 404, description = "Not a camera")]
-pub struct NotACamera(pub ErrorBody);
-
-#[derive(IntoResponses)]
-#[response(status = 409, description = "Duplicate value or still referenced")]
-pub struct Conflict(pub ErrorBody);
-
-#[derive(IntoResponses)]
-#[response(
-    status = 422,
-    description = "Invalid request; each problem names its field"
-)]
-pub struct Invalid(pub ValidationErrorBody);
+shared_responses! {
+    Deleted = 204, "Deleted";
+    Refused = 400, "Refused", ErrorBody;
+    // Added to every secured operation by `secured`.
+    Unauthorized = 401, "Missing or invalid token", ErrorBody;
+    AdminOnly = 403, "Not an administrator", ErrorBody;
+    CredentialsAdminOnly = 403,
+        "Credential or uplink fields changed by a non-administrator", ErrorBody;
+    NotFound = 404, "Not found", ErrorBody;
+    NotACamera = 404, "Not a camera", ErrorBody;
+    Conflict = 409, "Duplicate value or still referenced", ErrorBody;
+    Invalid = 422,
+        "Invalid request; each problem names its field", ValidationErrorBody;
+}
 
 /// Serves `document` and the docs page.
 pub fn docs(document: OpenApi) -> Router<AppState> {
