@@ -22,7 +22,7 @@ use super::Inbound;
 use super::decode::{self, GatewayKey, Rejection, Report};
 use super::locate::{Anchor, PathLoss, TagPosition, TagState};
 use crate::config::{Config, RawReadings};
-use crate::events::{EventBus, EventType};
+use crate::events::EventBus;
 use crate::jobs::device_monitor::OfflineReports;
 use crate::mac::Mac;
 use crate::metrics::Metrics;
@@ -780,7 +780,7 @@ impl Pipeline {
         }
         for position in changed {
             self.events.publish(
-                EventType::PositionChanged,
+                crate::events::EventType::PositionChanged,
                 None,
                 serde_json::to_value(&position).unwrap_or_default(),
             );
@@ -835,7 +835,7 @@ impl Pipeline {
                 self.metrics
                     .ingest_gateways_registered
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let event = EventType::DeviceCreated;
+                let event = crate::events::EventType::DeviceCreated;
                 let payload = crate::events::payload::device(&saved, event);
                 self.events.publish(event, None, payload);
                 self.gateways.insert(report.gateway.clone(), saved.id);
