@@ -12,14 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, INACTIVE_USER, SessionUser, parse_json};
+use super::openapi::{Invalid, Refused};
 use super::users::{UserCreate, UserRead, new_user_from};
 use super::validate::Checks;
 use crate::auth::{
     PasswordCheck, hash_password_in_background, normalize_email, verify_password_in_background,
 };
+use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::users::{ROLE_ADMIN, User};
 
@@ -30,10 +31,15 @@ const TOO_MANY_FROM_ADDRESS: &str =
 const SIGNUP_CLOSED: &str = "Signup desabilitado. Apenas admins podem criar usuários.";
 pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes that need no token.
+pub fn public_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(signup))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(change_password))
 }
@@ -80,9 +86,8 @@ fn token_response(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
     request_body = LoginJson,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 400, description = "Refused", body = ErrorBody),
+        Refused, Invalid,
         (status = 429, description = "Too many failed attempts on this account, or too many attempts from this address", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
 )]
 async fn login(
@@ -182,8 +187,7 @@ async fn upgrade_legacy_hash(state: &AppState, user: &User, password: String) {
     responses(
         (status = 200, body = UserRead),
         (status = 403, description = "An administrator already exists", body = ErrorBody),
-        (status = 400, description = "Refused", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Refused, Invalid,
     ),
 )]
 async fn signup(
@@ -228,9 +232,7 @@ async fn signup(
     summary = "The caller",
     responses(
         (status = 200, body = UserRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn me(SessionUser(user): SessionUser) -> Json<UserRead> {
     Json(UserRead::from(&user))
@@ -253,11 +255,9 @@ struct ChangePassword {
     request_body = ChangePassword,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Too many wrong current passwords", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn change_password(
     State(state): State<AppState>,
@@ -306,10 +306,9 @@ async fn change_password(
             json!({}),
         )
         .await?;
-    state.events.publish(
-        "USER_UPDATED",
-        Some(user.id),
-        json!({"user_id": user.id, "fields": ["password"]}),
-    );
+    let payload = payload::user(user.id, Some(&["password"]));
+    state
+        .events
+        .publish(EventType::UserUpdated, Some(user.id), payload);
     Ok((StatusCode::OK, Json(token_response(&state, &updated)?)))
 }

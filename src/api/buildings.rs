@@ -4,16 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{clean, or_404, or_409, record};
+use super::changes::{Change, clean, or_404, or_409, record};
 use super::error::ApiResult;
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
 
 const NOT_FOUND: &str = "Building not found";
@@ -50,14 +50,6 @@ fn check(checks: &mut Checks, b: &Building) {
     checks.max_len("description", b.description.as_deref(), 1024);
 }
 
-fn label(b: &Building) -> String {
-    if !b.name.is_empty() {
-        b.name.clone()
-    } else {
-        b.code.clone()
-    }
-}
-
 fn duplicate(code: &str) -> String {
     format!("A building with code '{code}' already exists")
 }
@@ -71,10 +63,8 @@ fn duplicate(code: &str) -> String {
     params(PageQuery),
     responses(
         (status = 200, body = Vec<Building>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -96,11 +86,8 @@ async fn list(
     request_body = BuildingCreate,
     responses(
         (status = 201, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -119,17 +106,9 @@ async fn create(
     let b = or_409(state.store.save_building(&new).await, || {
         duplicate(&new.code)
     })?;
-    let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b), "created_at": b.created_at});
-    record(
-        &state,
-        &user,
-        "create",
-        "building",
-        b.id,
-        "BUILDING_CREATED",
-        payload,
-    )
-    .await?;
+    let event = EventType::BuildingCreated;
+    let change = Change::new(event, b.id, payload::building(&b, event));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(b)))
 }
 
@@ -142,10 +121,8 @@ async fn create(
     params(("code" = String, Path, description = "Building code (exact)")),
     responses(
         (status = 200, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn by_code(
     State(state): State<AppState>,
@@ -167,10 +144,8 @@ async fn by_code(
     params(("building_id" = i64, Path, description = "Building id")),
     responses(
         (status = 200, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -190,12 +165,8 @@ async fn read(
     request_body = BuildingUpdate,
     responses(
         (status = 200, body = Building),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -217,17 +188,9 @@ async fn update(
     check(&mut checks, &b);
     checks.finish()?;
     let b = or_409(state.store.save_building(&b).await, || duplicate(&b.code))?;
-    let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b), "updated_at": b.updated_at});
-    record(
-        &state,
-        &user,
-        "update",
-        "building",
-        b.id,
-        "BUILDING_UPDATED",
-        payload,
-    )
-    .await?;
+    let event = EventType::BuildingUpdated;
+    let change = Change::new(event, b.id, payload::building(&b, event));
+    record(&state, &user, change).await?;
     Ok(Json(b))
 }
 
@@ -239,11 +202,8 @@ async fn update(
     summary = "Delete a building with its floors and floor plans; devices stay, unplaced",
     params(("building_id" = i64, Path, description = "Building id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -253,17 +213,9 @@ async fn remove(
     let b = or_404(state.store.building(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_building(id).await, NOT_FOUND)?;
     super::media::remove_images(&state, &images).await;
-    let payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label(&b)});
-    record(
-        &state,
-        &user,
-        "delete",
-        "building",
-        b.id,
-        "BUILDING_DELETED",
-        payload,
-    )
-    .await?;
+    let event = EventType::BuildingDeleted;
+    let change = Change::new(event, b.id, payload::building(&b, event));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -276,10 +228,8 @@ async fn remove(
     params(("building_id" = i64, Path, description = "Building id")),
     responses(
         (status = 200, body = Vec<FloorPlan>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn floor_plans(
     State(state): State<AppState>,

@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::groups::CameraGroup;
 
@@ -115,23 +115,13 @@ async fn save(
         || format!("A camera group named '{name}' already exists"),
     )?;
     let read = read_model(&saved, &state.store.camera_group_links().await?);
-    let (action, event) = if creating {
-        ("create", "CAMERA_GROUP_CREATED")
+    let event = if creating {
+        EventType::CameraGroupCreated
     } else {
-        ("update", "CAMERA_GROUP_UPDATED")
+        EventType::CameraGroupUpdated
     };
-    let payload =
-        json!({"camera_group_id": read.id, "name": read.name, "device_ids": read.device_ids});
-    record(
-        state,
-        user,
-        action,
-        "camera_group",
-        saved.id,
-        event,
-        payload,
-    )
-    .await?;
+    let payload = payload::camera_group(&saved, Some(&read.device_ids));
+    record(state, user, Change::new(event, saved.id, payload)).await?;
     Ok(read)
 }
 
@@ -144,10 +134,8 @@ async fn save(
     params(PageQuery),
     responses(
         (status = 200, body = Vec<CameraGroupRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -172,11 +160,8 @@ async fn list(
     request_body = CameraGroupBody,
     responses(
         (status = 201, body = CameraGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -198,10 +183,8 @@ async fn create(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = CameraGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -225,12 +208,8 @@ async fn read(
     request_body = CameraGroupBody,
     responses(
         (status = 200, body = CameraGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -252,12 +231,8 @@ async fn update(
     summary = "Delete a camera group (refused while incident rules target it)",
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        Deleted, NotFound, Conflict,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -272,15 +247,11 @@ async fn remove(
         )));
     }
     or_404(state.store.delete_camera_group(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "camera_group",
+    let change = Change::new(
+        EventType::CameraGroupDeleted,
         id,
-        "CAMERA_GROUP_DELETED",
-        json!({"camera_group_id": id, "name": g.name}),
-    )
-    .await?;
+        payload::camera_group(&g, None),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

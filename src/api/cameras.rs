@@ -13,8 +13,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::or_404;
-use super::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{AdminOnly, Invalid, NotACamera};
 use super::validate::{Checks, FlexibleDateTime};
 use crate::cambus::collector::{CameraEventInput, EventRecorder};
 use crate::cambus::publisher::SiteNames;
@@ -75,11 +76,8 @@ struct EventCreate {
     request_body = EventCreate,
     responses(
         (status = 201, body = CameraEvent),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not a camera", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotACamera, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create_event(
     State(state): State<AppState>,
@@ -149,11 +147,8 @@ struct EventQuery {
     params(("camera_id" = i64, Path, description = "Camera id"), EventQuery),
     responses(
         (status = 200, body = Vec<CameraEvent>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not a camera", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotACamera, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list_events(
     State(state): State<AppState>,
@@ -201,12 +196,10 @@ struct UplinkQueued {
     responses(
         (status = 200, body = UplinkQueued),
         (status = 400, description = "Fields the uplink needs are empty", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly,
         (status = 404, description = "Not a camera, or not start/stop", body = ErrorBody),
         (status = 503, description = "The broker did not take the command", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn uplink(
     State(state): State<AppState>,
@@ -273,9 +266,7 @@ struct CollectorRead {
     summary = "The camera collectors heard on the bus, by tenant and building, and whether they are alive",
     responses(
         (status = 200, body = Vec<CollectorRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn collectors(
     State(state): State<AppState>,
@@ -320,10 +311,8 @@ struct PublishedInfo {
     params(("camera_id" = i64, Path, description = "Camera id")),
     responses(
         (status = 200, body = PublishedInfo),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not a camera, or not published yet", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn published_info(
     State(state): State<AppState>,

@@ -5,37 +5,58 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
+use crate::events::EventType;
 use crate::ingest::pipeline::Subject;
 use crate::store::Record;
 use crate::store::StoreError;
 use crate::store::users::User;
 
+/// A committed change to one record: what the audit log and the event bus are told.
+pub struct Change {
+    pub event: EventType,
+    /// The changed record's id.
+    pub id: i64,
+    pub payload: Value,
+    /// The audit log's verb: the event's own unless the change says more (`purge`).
+    pub action: &'static str,
+}
+
+impl Change {
+    pub fn new(event: EventType, id: i64, payload: Value) -> Self {
+        Change {
+            event,
+            id,
+            payload,
+            action: event.verb(),
+        }
+    }
+
+    pub fn action(self, action: &'static str) -> Self {
+        Change { action, ..self }
+    }
+}
+
 /// Records a committed change: the ingest pipeline applies it (before this returns: see
 /// [`crate::ingest::pipeline`], read-your-writes), then audit log and event bus.
-pub async fn record(
-    state: &AppState,
-    user: &User,
-    action: &str,
-    entity: &str,
-    entity_id: i64,
-    event_type: &'static str,
-    payload: Value,
-) -> ApiResult<()> {
+pub async fn record(state: &AppState, user: &User, change: Change) -> ApiResult<()> {
+    let entity = change.event.entity();
     if let Some(subject) = Subject::of(entity) {
-        let deleted = matches!(action, "delete" | "purge");
-        state.pipeline.changed(subject, entity_id, deleted).await;
+        let deleted = matches!(change.action, "delete" | "purge");
+        state.pipeline.changed(subject, change.id, deleted).await;
     }
     state
         .store
         .audit(
             Some(user.id),
-            action,
+            change.action,
             entity,
-            Some(entity_id),
-            serde_json::json!({ "event": event_type }),
+            Some(change.id),
+            serde_json::json!({ "event": change.event }),
         )
         .await?;
-    state.events.publish(event_type, Some(user.id), payload);
+    state
+        .events
+        .publish(change.event, Some(user.id), change.payload);
     Ok(())
 }
 

@@ -6,15 +6,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, record, require};
-use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
+use super::changes::{Change, or_404, record, require};
+use super::error::ApiResult;
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{AdminOnly, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::people::Tag;
 use crate::store::readings::{Reading, ReadingFilter};
@@ -60,10 +61,6 @@ fn check(checks: &mut Checks, r: &Reading) {
     checks.max_len("raw_payload", r.raw_payload.as_deref(), 4096);
 }
 
-fn payload(r: &Reading) -> serde_json::Value {
-    json!({"collection_log_id": r.id, "device_id": r.device_id, "tag_id": r.tag_id, "rssi": r.rssi})
-}
-
 #[utoipa::path(
     get,
     path = "/collection-logs",
@@ -73,10 +70,8 @@ fn payload(r: &Reading) -> serde_json::Value {
     params(ReadingQuery),
     responses(
         (status = 200, body = Vec<Reading>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -105,11 +100,8 @@ async fn list(
     request_body = ReadingCreate,
     responses(
         (status = 201, body = Reading),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -131,16 +123,8 @@ async fn create(
     let r = state.store.save_reading(&new).await?;
     // Heard like a report: the tag's position and presence follow.
     state.pipeline.heard(&r).await;
-    record(
-        &state,
-        &user,
-        "create",
-        "collection_log",
-        r.id,
-        "COLLECTION_LOG_CREATED",
-        payload(&r),
-    )
-    .await?;
+    let change = Change::new(EventType::CollectionLogCreated, r.id, payload::reading(&r));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 
@@ -153,10 +137,8 @@ async fn create(
     params(("log_id" = i64, Path, description = "Reading id")),
     responses(
         (status = 200, body = Reading),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -176,12 +158,8 @@ async fn read(
     request_body = ReadingUpdate,
     responses(
         (status = 200, body = Reading),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -196,16 +174,8 @@ async fn update(
     check(&mut checks, &r);
     checks.finish()?;
     let r = state.store.save_reading(&r).await?;
-    record(
-        &state,
-        &user,
-        "update",
-        "collection_log",
-        r.id,
-        "COLLECTION_LOG_UPDATED",
-        payload(&r),
-    )
-    .await?;
+    let change = Change::new(EventType::CollectionLogUpdated, r.id, payload::reading(&r));
+    record(&state, &user, change).await?;
     Ok(Json(r))
 }
 
@@ -217,12 +187,8 @@ async fn update(
     summary = "Delete a reading (administrators)",
     params(("log_id" = i64, Path, description = "Reading id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -231,15 +197,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let r = or_404(state.store.reading(id).await, NOT_FOUND)?;
     or_404(state.store.delete_reading(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "collection_log",
-        id,
-        "COLLECTION_LOG_DELETED",
-        payload(&r),
-    )
-    .await?;
+    let change = Change::new(EventType::CollectionLogDeleted, id, payload::reading(&r));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,19 +5,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::types::Json as DbJson;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
-use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
+use super::changes::{Change, or_404, or_409, record};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Conflict, CredentialsAdminOnly, Deleted, Invalid, NotFound};
 use super::validate::{Checks, FlexibleDateTime, Patch};
 use crate::cambus::publisher::{SiteNames, camera_topics};
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
+use crate::events::{EventType, payload};
 use crate::mac;
 use crate::store::devices::{
     BLE_GATEWAY, CAMERA, DEVICE_TYPES, Device, DeviceFilter, DeviceTopic, TopicSpec,
@@ -448,14 +448,6 @@ fn duplicate(d: &Device) -> String {
     }
 }
 
-fn event_payload(d: &Device) -> serde_json::Value {
-    json!({
-        "device_id": d.id, "name": d.name, "type": d.device_type,
-        "mac_address": d.mac_address.as_deref().map(mac::display_stored),
-        "floor_plan_id": d.floor_plan_id, "updated_at": d.updated_at,
-    })
-}
-
 /// Two cameras whose codes give the same topic segment (`Cam 1`, `cam_1`) would share one
 /// `/info` topic on the bus: refused.
 async fn check_camera_topic(state: &AppState, d: &Device) -> ApiResult<()> {
@@ -573,21 +565,13 @@ async fn save(
         state.store.save_device_with_topics(&d, topics).await,
         || duplicate(&d),
     )?;
-    let (action, event) = if creating {
-        ("create", "DEVICE_CREATED")
+    let event = if creating {
+        EventType::DeviceCreated
     } else {
-        ("update", "DEVICE_UPDATED")
+        EventType::DeviceUpdated
     };
-    record(
-        state,
-        user,
-        action,
-        "device",
-        saved.id,
-        event,
-        event_payload(&saved),
-    )
-    .await?;
+    let change = Change::new(event, saved.id, payload::device(&saved, event));
+    record(state, user, change).await?;
     Ok(saved)
 }
 
@@ -629,10 +613,8 @@ async fn list_of(
     params(DeviceQuery),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -651,10 +633,8 @@ async fn list(
     params(DeviceQuery),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list_gateways(
     State(state): State<AppState>,
@@ -673,10 +653,8 @@ async fn list_gateways(
     params(DeviceQuery),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list_cameras(
     State(state): State<AppState>,
@@ -695,12 +673,8 @@ async fn list_cameras(
     request_body = DeviceBody,
     responses(
         (status = 201, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -724,12 +698,8 @@ async fn create(
     request_body = DeviceBody,
     responses(
         (status = 201, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create_camera(
     State(state): State<AppState>,
@@ -755,10 +725,8 @@ async fn create_camera(
     params(("device_id" = i64, Path, description = "Device id")),
     responses(
         (status = 200, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -781,13 +749,8 @@ async fn read(
     request_body = DeviceBody,
     responses(
         (status = 200, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -812,13 +775,8 @@ async fn update(
     responses(
         (status = 200, body = DeviceRead),
         (status = 400, description = "Not a camera", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 403, description = "Credential or uplink fields changed by a non-administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        CredentialsAdminOnly, NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update_camera(
     State(state): State<AppState>,
@@ -860,11 +818,8 @@ struct PositionBody {
     request_body = PositionBody,
     responses(
         (status = 200, body = DeviceRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn set_position(
     State(state): State<AppState>,
@@ -883,20 +838,9 @@ async fn set_position(
     resolve_location(&state, &mut d, set_plan, false, false).await?;
     let topics = bus_topics(&state, &d).await?;
     let d = state.store.save_device_with_topics(&d, topics).await?;
-    let payload = json!({
-        "device_id": d.id, "name": d.name, "mac_address": d.mac_address.as_deref().map(mac::display_stored),
-        "floor_plan_id": d.floor_plan_id, "pos_x": d.pos_x, "pos_y": d.pos_y,
-    });
-    record(
-        &state,
-        &user,
-        "set_position",
-        "device",
-        d.id,
-        "DEVICE_POSITION_UPDATED",
-        payload,
-    )
-    .await?;
+    let event = EventType::DevicePositionUpdated;
+    let change = Change::new(event, d.id, payload::device(&d, event));
+    record(&state, &user, change).await?;
     Ok(Json(DeviceRead::from(&d)))
 }
 
@@ -910,20 +854,14 @@ async fn delete_and_record(
         state.store.delete_device(d.id, purge_related).await,
         NOT_FOUND,
     )?;
-    let payload = json!({
-        "device_id": d.id, "name": d.name, "type": d.device_type,
-        "mac_address": d.mac_address.as_deref().map(mac::display_stored), "floor_plan_id": d.floor_plan_id,
-    });
-    record(
-        state,
-        user,
-        if purge_related { "purge" } else { "delete" },
-        "device",
-        d.id,
-        "DEVICE_DELETED",
-        payload,
-    )
-    .await
+    let event = EventType::DeviceDeleted;
+    let change = Change::new(event, d.id, payload::device(d, event));
+    let change = if purge_related {
+        change.action("purge")
+    } else {
+        change
+    };
+    record(state, user, change).await
 }
 
 #[utoipa::path(
@@ -934,11 +872,8 @@ async fn delete_and_record(
     summary = "Delete a device with its readings, topics and events; incidents and alert history are kept",
     params(("device_id" = i64, Path, description = "Device id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -966,12 +901,9 @@ struct PurgeQuery {
     summary = "Delete a gateway; purge_related (default true) also deletes its alert rules, alert events and incidents",
     params(("device_id" = i64, Path, description = "Device id"), PurgeQuery),
     responses(
-        (status = 204, description = "Deleted"),
+        Deleted, NotFound,
         (status = 400, description = "Not a BLE_GATEWAY", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn remove_gateway(
     State(state): State<AppState>,
@@ -995,12 +927,9 @@ async fn remove_gateway(
     summary = "Delete a gateway by any spelling of its MAC",
     params(("mac" = String, Path, description = "MAC address, any spelling"), PurgeQuery),
     responses(
-        (status = 204, description = "Deleted"),
+        Deleted, NotFound,
         (status = 400, description = "Invalid MAC", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn remove_gateway_by_mac(
     State(state): State<AppState>,
@@ -1078,10 +1007,8 @@ async fn status_of(
     params(StatusQuery),
     responses(
         (status = 200, body = Vec<DeviceStatusRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn status(
     State(state): State<AppState>,
@@ -1106,10 +1033,8 @@ async fn status(
     params(StatusQuery),
     responses(
         (status = 200, body = Vec<DeviceStatusRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn gateway_status(
     State(state): State<AppState>,
@@ -1128,10 +1053,8 @@ async fn gateway_status(
     params(StatusQuery),
     responses(
         (status = 200, body = Vec<DeviceStatusRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn camera_status(
     State(state): State<AppState>,
@@ -1156,10 +1079,8 @@ struct TopicsQuery {
     params(("device_id" = i64, Path, description = "Device id"), TopicsQuery),
     responses(
         (status = 200, body = Vec<DeviceTopic>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn topics(
     State(state): State<AppState>,

@@ -4,17 +4,17 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{clean, or_404, record, require};
+use super::changes::{Change, clean, or_404, record, require};
 use super::devices::DeviceRead;
-use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
 use crate::store::site::{Floor, FloorPlan};
@@ -100,10 +100,6 @@ fn check(checks: &mut Checks, p: &FloorPlan) {
     }
 }
 
-fn payload(p: &FloorPlan) -> serde_json::Value {
-    json!({"floor_plan_id": p.id, "floor_id": p.floor_id, "name": p.name, "image_url": p.image_url})
-}
-
 #[utoipa::path(
     get,
     path = "/floor-plans",
@@ -113,10 +109,8 @@ fn payload(p: &FloorPlan) -> serde_json::Value {
     params(FloorPlanQuery),
     responses(
         (status = 200, body = Vec<FloorPlan>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -141,10 +135,8 @@ async fn list(
     request_body = FloorPlanCreate,
     responses(
         (status = 201, body = FloorPlan),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -174,16 +166,8 @@ async fn create(
     checks.finish()?;
     require::<Floor>(&state, "floor_id", Some(new.floor_id)).await?;
     let p = state.store.save_floor_plan(&new).await?;
-    record(
-        &state,
-        &user,
-        "create",
-        "floor_plan",
-        p.id,
-        "FLOOR_PLAN_CREATED",
-        payload(&p),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorPlanCreated, p.id, payload::floor_plan(&p));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -196,10 +180,8 @@ async fn create(
     params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
     responses(
         (status = 200, body = FloorPlan),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -219,11 +201,8 @@ async fn read(
     request_body = FloorPlanUpdate,
     responses(
         (status = 200, body = FloorPlan),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -261,16 +240,8 @@ async fn update(
         let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
         super::media::remove_images(&state, &released).await;
     }
-    record(
-        &state,
-        &user,
-        "update",
-        "floor_plan",
-        p.id,
-        "FLOOR_PLAN_UPDATED",
-        payload(&p),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorPlanUpdated, p.id, payload::floor_plan(&p));
+    record(&state, &user, change).await?;
     Ok(Json(p))
 }
 
@@ -282,11 +253,8 @@ async fn update(
     summary = "Delete a floor plan and its image; devices stay, unplaced",
     params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -296,16 +264,8 @@ async fn remove(
     let p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_floor_plan(id).await, NOT_FOUND)?;
     super::media::remove_images(&state, &images).await;
-    record(
-        &state,
-        &user,
-        "delete",
-        "floor_plan",
-        p.id,
-        "FLOOR_PLAN_DELETED",
-        payload(&p),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorPlanDeleted, p.id, payload::floor_plan(&p));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -318,10 +278,8 @@ async fn remove(
     params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
     responses(
         (status = 200, body = Vec<DeviceRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn devices(
     State(state): State<AppState>,
@@ -351,13 +309,10 @@ async fn devices(
     responses(
         (status = 200, body = FloorPlan),
         (status = 400, description = "Not a PNG, JPEG or WebP image", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound, Invalid,
         (status = 413, description = "Larger than media.max_upload_bytes", body = ErrorBody),
         (status = 507, description = "The media quota (media.quota_bytes) is used up", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn upload_image(
     State(state): State<AppState>,
@@ -398,16 +353,13 @@ async fn upload_image(
     let plan = state.store.save_floor_plan(&plan).await?;
     let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
     super::media::remove_images(&state, &released).await;
-    record(
-        &state,
-        &user,
-        "upload_image",
-        "floor_plan",
+    let change = Change::new(
+        EventType::FloorPlanUpdated,
         plan.id,
-        "FLOOR_PLAN_UPDATED",
-        payload(&plan),
+        payload::floor_plan(&plan),
     )
-    .await?;
+    .action("upload_image");
+    record(&state, &user, change).await?;
     Ok(Json(plan))
 }
 

@@ -4,16 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{clean, or_404, record, require};
+use super::changes::{Change, clean, or_404, record, require};
 use super::error::ApiResult;
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::site::{Building, Floor};
 
 const NOT_FOUND: &str = "Floor not found";
@@ -58,10 +58,6 @@ fn check(checks: &mut Checks, f: &Floor) {
     checks.max_len("description", f.description.as_deref(), 1024);
 }
 
-fn payload(f: &Floor) -> serde_json::Value {
-    json!({"floor_id": f.id, "building_id": f.building_id, "name": f.name, "level": f.level})
-}
-
 #[utoipa::path(
     get,
     path = "/floors",
@@ -71,10 +67,8 @@ fn payload(f: &Floor) -> serde_json::Value {
     params(FloorQuery),
     responses(
         (status = 200, body = Vec<Floor>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -99,10 +93,8 @@ async fn list(
     request_body = FloorCreate,
     responses(
         (status = 201, body = Floor),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -121,16 +113,8 @@ async fn create(
     checks.finish()?;
     require::<Building>(&state, "building_id", Some(new.building_id)).await?;
     let f = state.store.save_floor(&new).await?;
-    record(
-        &state,
-        &user,
-        "create",
-        "floor",
-        f.id,
-        "FLOOR_CREATED",
-        payload(&f),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorCreated, f.id, payload::floor(&f));
+    record(&state, &user, change).await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -143,10 +127,8 @@ async fn create(
     params(("floor_id" = i64, Path, description = "Floor id")),
     responses(
         (status = 200, body = Floor),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -166,11 +148,8 @@ async fn read(
     request_body = FloorUpdate,
     responses(
         (status = 200, body = Floor),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -192,16 +171,8 @@ async fn update(
     checks.finish()?;
     require::<Building>(&state, "building_id", Some(f.building_id)).await?;
     let f = state.store.save_floor(&f).await?;
-    record(
-        &state,
-        &user,
-        "update",
-        "floor",
-        f.id,
-        "FLOOR_UPDATED",
-        payload(&f),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorUpdated, f.id, payload::floor(&f));
+    record(&state, &user, change).await?;
     Ok(Json(f))
 }
 
@@ -213,11 +184,8 @@ async fn update(
     summary = "Delete a floor with its floor plans; devices stay, unplaced",
     params(("floor_id" = i64, Path, description = "Floor id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -227,15 +195,7 @@ async fn remove(
     let f = or_404(state.store.floor(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_floor(id).await, NOT_FOUND)?;
     super::media::remove_images(&state, &images).await;
-    record(
-        &state,
-        &user,
-        "delete",
-        "floor",
-        f.id,
-        "FLOOR_DELETED",
-        payload(&f),
-    )
-    .await?;
+    let change = Change::new(EventType::FloorDeleted, f.id, payload::floor(&f));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -42,8 +42,11 @@ pub use state::AppState;
 /// The whole HTTP application. Trailing slashes are handled by the caller (see
 /// [`crate::server`]), so routes are declared without them.
 pub fn router(state: AppState) -> Router {
-    let api = OpenApiRouter::with_openapi(openapi::base())
+    // Login, signup and health need no token; the document says so of no other route.
+    let public = OpenApiRouter::new()
         .routes(routes!(health::health))
+        .merge(auth::public_router());
+    let secured = OpenApiRouter::new()
         .merge(auth::router())
         .merge(users::router())
         .merge(support_groups::router())
@@ -60,6 +63,9 @@ pub fn router(state: AppState) -> Router {
         .merge(mqtt_credentials::router())
         .merge(positions::router())
         .merge(stream::router());
+    let api = OpenApiRouter::with_openapi(openapi::base())
+        .merge(public)
+        .merge(openapi::secured(secured));
     let (api, document) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(&state.config.http.cors_origins);
     Router::new()

@@ -2,21 +2,22 @@
 //! to connect to the embedded broker (administrators only). A password is shown once, when
 //! it is created or rotated; the appliance keeps only its hash.
 
+use crate::events::{EventType, payload};
 use crate::ingest::topics::TopicTrees;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::types::Json as DbJson;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
-use super::error::{ApiResult, ErrorBody, ValidationErrorBody};
+use super::changes::{Change, or_404, or_409, record};
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::openapi::{AdminOnly, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
@@ -120,10 +121,6 @@ fn check_acl(checks: &mut Checks, field: &str, rules: &[String]) {
     }
 }
 
-fn payload(c: &MqttCredential) -> serde_json::Value {
-    json!({"credential_id": c.id, "username": c.username, "role": c.role, "is_active": c.is_active})
-}
-
 #[utoipa::path(
     get,
     path = "/mqtt/credentials",
@@ -132,10 +129,8 @@ fn payload(c: &MqttCredential) -> serde_json::Value {
     summary = "List MQTT credentials (never their passwords)",
     responses(
         (status = 200, body = Vec<CredentialRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -156,12 +151,9 @@ async fn list(
     request_body = CredentialCreate,
     responses(
         (status = 201, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly, Invalid,
         (status = 409, description = "The username is taken", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -221,16 +213,12 @@ async fn create(
     let saved = or_409(state.store.save_mqtt_credential(&new).await, || {
         format!("The MQTT username '{username}' is taken")
     })?;
-    record(
-        &state,
-        &user,
-        "create",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialCreated,
         saved.id,
-        "MQTT_CREDENTIAL_CREATED",
-        payload(&saved),
-    )
-    .await?;
+        payload::mqtt_credential(&saved),
+    );
+    record(&state, &user, change).await?;
     Ok((
         StatusCode::CREATED,
         Json(CredentialRead::new(&saved, Some(password))),
@@ -246,11 +234,8 @@ async fn create(
     params(("credential_id" = i64, Path, description = "Credential id")),
     responses(
         (status = 200, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -271,12 +256,8 @@ async fn read(
     request_body = CredentialUpdate,
     responses(
         (status = 200, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -303,16 +284,12 @@ async fn update(
     checks.finish()?;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);
-    record(
-        &state,
-        &user,
-        "update",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialUpdated,
         saved.id,
-        "MQTT_CREDENTIAL_UPDATED",
-        payload(&saved),
-    )
-    .await?;
+        payload::mqtt_credential(&saved),
+    );
+    record(&state, &user, change).await?;
     Ok(Json(CredentialRead::new(&saved, None)))
 }
 
@@ -325,11 +302,8 @@ async fn update(
     params(("credential_id" = i64, Path, description = "Credential id")),
     responses(
         (status = 200, body = CredentialRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn rotate(
     State(state): State<AppState>,
@@ -342,16 +316,12 @@ async fn rotate(
     c.password_hash = hash;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);
-    record(
-        &state,
-        &user,
-        "rotate",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialRotated,
         saved.id,
-        "MQTT_CREDENTIAL_ROTATED",
-        payload(&saved),
-    )
-    .await?;
+        payload::mqtt_credential(&saved),
+    );
+    record(&state, &user, change).await?;
     Ok(Json(CredentialRead::new(&saved, Some(password))))
 }
 
@@ -364,11 +334,8 @@ async fn rotate(
     params(("credential_id" = i64, Path, description = "Credential id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -378,15 +345,11 @@ async fn remove(
     let c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
     or_404(state.store.delete_mqtt_credential(id).await, NOT_FOUND)?;
     state.mqtt.credential_changed(id);
-    record(
-        &state,
-        &user,
-        "revoke",
-        "mqtt_credential",
+    let change = Change::new(
+        EventType::MqttCredentialRevoked,
         id,
-        "MQTT_CREDENTIAL_REVOKED",
-        payload(&c),
-    )
-    .await?;
+        payload::mqtt_credential(&c),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

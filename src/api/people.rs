@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, record};
+use super::changes::{Change, or_404, record};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person, PersonGroup};
 
 const NOT_FOUND: &str = "Person not found";
@@ -152,25 +152,13 @@ async fn save(
         }
     }
     let saved = state.store.save_person(&p, group_ids.as_deref()).await?;
-    let (action, event, stamp) = if creating {
-        (
-            "create",
-            "PERSON_CREATED",
-            json!({"created_at": saved.created_at}),
-        )
+    let event = if creating {
+        EventType::PersonCreated
     } else {
-        (
-            "update",
-            "PERSON_UPDATED",
-            json!({"updated_at": saved.updated_at}),
-        )
+        EventType::PersonUpdated
     };
-    let mut payload = json!({"person_id": saved.id, "full_name": saved.full_name});
-    payload
-        .as_object_mut()
-        .expect("object")
-        .extend(stamp.as_object().expect("object").clone());
-    record(state, user, action, "person", saved.id, event, payload).await?;
+    let change = Change::new(event, saved.id, payload::person(&saved, event));
+    record(state, user, change).await?;
     Ok(saved)
 }
 
@@ -188,10 +176,8 @@ async fn read_with_groups(state: &AppState, p: &Person) -> ApiResult<PersonRead>
     params(PageQuery),
     responses(
         (status = 200, body = Vec<PersonRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -223,10 +209,8 @@ async fn list(
     request_body = PersonBody,
     responses(
         (status = 201, body = PersonRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -259,10 +243,8 @@ async fn create(
     params(("person_id" = i64, Path, description = "Person id")),
     responses(
         (status = 200, body = PersonRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -283,11 +265,8 @@ async fn read(
     request_body = PersonBody,
     responses(
         (status = 200, body = PersonRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -310,11 +289,8 @@ async fn update(
     summary = "Delete a person; their tags stay, unassigned",
     params(("person_id" = i64, Path, description = "Person id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -323,15 +299,8 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let p = or_404(state.store.person(id).await, NOT_FOUND)?;
     or_404(state.store.delete_person(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "person",
-        id,
-        "PERSON_DELETED",
-        json!({"person_id": id, "full_name": p.full_name}),
-    )
-    .await?;
+    let event = EventType::PersonDeleted;
+    let change = Change::new(event, id, payload::person(&p, event));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,17 +5,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::people::PersonGroup;
 
 const NOT_FOUND: &str = "Person group not found";
@@ -100,21 +100,13 @@ async fn save(
     let saved = or_409(state.store.save_person_group(&g).await, || {
         duplicate(&g.name)
     })?;
-    let (action, event) = if creating {
-        ("create", "PERSON_GROUP_CREATED")
+    let event = if creating {
+        EventType::PersonGroupCreated
     } else {
-        ("update", "PERSON_GROUP_UPDATED")
+        EventType::PersonGroupUpdated
     };
-    record(
-        state,
-        user,
-        action,
-        "person_group",
-        saved.id,
-        event,
-        json!({"group_id": saved.id, "name": saved.name}),
-    )
-    .await?;
+    let change = Change::new(event, saved.id, payload::person_group(&saved, None));
+    record(state, user, change).await?;
     Ok(saved)
 }
 
@@ -127,10 +119,8 @@ async fn save(
     params(PageQuery),
     responses(
         (status = 200, body = Vec<PersonGroupRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -154,11 +144,8 @@ async fn list(
     request_body = PersonGroupBody,
     responses(
         (status = 201, body = PersonGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -178,10 +165,8 @@ async fn create(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = PersonGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -204,12 +189,8 @@ async fn read(
     request_body = PersonGroupBody,
     responses(
         (status = 200, body = PersonGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -233,12 +214,8 @@ async fn update(
     summary = "Delete a person group (refused while alert rules target it)",
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        Deleted, NotFound, Conflict,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -253,16 +230,12 @@ async fn remove(
         )));
     }
     or_404(state.store.delete_person_group(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "person_group",
+    let change = Change::new(
+        EventType::PersonGroupDeleted,
         id,
-        "PERSON_GROUP_DELETED",
-        json!({"group_id": id, "name": g.name}),
-    )
-    .await?;
+        payload::person_group(&g, None),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -289,10 +262,8 @@ async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = Vec<PersonRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn members(
     State(state): State<AppState>,
@@ -312,10 +283,8 @@ async fn members(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = PersonGroupWithMembers),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn with_members(
     State(state): State<AppState>,
@@ -341,11 +310,8 @@ async fn with_members(
     request_body = MembersBody,
     responses(
         (status = 200, body = PersonGroupWithMembers),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn set_members(
     State(state): State<AppState>,
@@ -358,16 +324,13 @@ async fn set_members(
     let g = state.store.person_group(id).await?;
     let people = member_list(&state, id).await?;
     let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
-    record(
-        &state,
-        &user,
-        "set_members",
-        "person_group",
+    let change = Change::new(
+        EventType::PersonGroupUpdated,
         id,
-        "PERSON_GROUP_UPDATED",
-        json!({"group_id": id, "name": g.name, "people_ids": ids}),
+        payload::person_group(&g, Some(&ids)),
     )
-    .await?;
+    .action("set_members");
+    record(&state, &user, change).await?;
     Ok(Json(PersonGroupWithMembers {
         group: PersonGroupRead::from(&g),
         people,

@@ -17,8 +17,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::or_404;
-use super::error::{ApiError, ApiResult, ErrorBody, FieldError, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiPath, ApiQuery, AuthUser};
+use super::openapi::Invalid;
 use crate::ingest::locate::TagPosition;
 use crate::mac;
 use crate::store::devices::{Device, DeviceFilter};
@@ -272,10 +273,8 @@ async fn current_rows(
     params(PositionQuery),
     responses(
         (status = 200, body = Vec<PersonCurrentLocation>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn current(
     State(state): State<AppState>,
@@ -294,10 +293,8 @@ async fn current(
     params(PositionQuery),
     responses(
         (status = 200, body = Vec<DeviceCurrentOccupancy>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn by_device(
     State(state): State<AppState>,
@@ -349,10 +346,8 @@ async fn by_device(
     params(("person_id" = i64, Path, description = "Person id")),
     responses(
         (status = 200, body = PersonCurrentLocation),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Person, tags or location not found", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn person_location(
     State(state): State<AppState>,

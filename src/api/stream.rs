@@ -28,38 +28,24 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{authenticate, bearer_token};
-use crate::events::Event;
+use crate::events::{Audience, Event, EventType};
 use crate::metrics::HttpRefusal;
 use crate::store::users::User;
 
 /// How often an open stream checks that its user may still have it.
 const RECHECK_EVERY: Duration = Duration::from_secs(60);
 
-/// The event types an operator receives (by prefix); everything else is for
-/// administrators only (users, support groups, MQTT credentials, and any type not listed
-/// here yet: a new type reaches operators only once it is added).
-const OPERATOR_EVENTS: &[&str] = &[
-    "BUILDING_",
-    "FLOOR_",
-    "DEVICE_",
-    "GATEWAY_",
-    "CAMERA_",
-    "CAMBUS_COLLECTOR_STATUS",
-    "PERSON_",
-    "TAG_",
-    "COLLECTION_LOG_",
-    "POSITION_CHANGED",
-];
-
-/// Whether `user` may see events of `event_type`.
-pub fn visible_to(user: &User, event_type: &str) -> bool {
-    user.is_admin() || OPERATOR_EVENTS.iter().any(|p| event_type.starts_with(p))
+/// Whether `user` may see events of `event_type` (each type declares its audience).
+pub fn visible_to(user: &User, event_type: EventType) -> bool {
+    user.is_admin() || event_type.audience() == Audience::Operators
 }
 
 /// Whether `event` changed the user `user_id` (a reason to check the stream's user again).
 fn concerns_user(event: &Event, user_id: i64) -> bool {
-    event.event_type.starts_with("USER_")
-        && event.payload.get("user_id").and_then(|v| v.as_i64()) == Some(user_id)
+    matches!(
+        event.event_type,
+        EventType::UserUpdated | EventType::UserDeleted
+    ) && event.payload.get("user_id").and_then(|v| v.as_i64()) == Some(user_id)
 }
 
 /// The streams open per user.
@@ -124,7 +110,7 @@ struct Live {
     token: String,
     user: User,
     receiver: broadcast::Receiver<Event>,
-    wanted: Option<Vec<String>>,
+    wanted: Option<Vec<EventType>>,
     expires: Instant,
     recheck: tokio::time::Interval,
     _slot: StreamSlot,
@@ -168,12 +154,12 @@ impl Live {
                         let wanted = self
                             .wanted
                             .as_ref()
-                            .is_none_or(|w| w.iter().any(|t| t == event.event_type));
+                            .is_none_or(|w| w.contains(&event.event_type));
                         if !wanted || !visible_to(&self.user, event.event_type) {
                             continue;
                         }
                         let data = serde_json::to_string(&event).unwrap_or_default();
-                        return Some(SseEvent::default().event(event.event_type).data(data));
+                        return Some(SseEvent::default().event(event.event_type.as_str()).data(data));
                     }
                     // A slow reader skips what it missed and is told so; what it missed
                     // may have been a change to its user.
@@ -203,10 +189,8 @@ impl Live {
     params(StreamQuery),
     responses(
         (status = 200, description = "text/event-stream; each event's `event` is its type, `data` the JSON envelope {event_type, timestamp, user_id, payload}. Ends when the token expires or the session ends"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 429, description = "Too many streams open for this user", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn stream(
     State(state): State<AppState>,
@@ -235,10 +219,10 @@ async fn stream(
     };
     tracing::debug!(user_id = user.id, "live stream opened");
     let left = u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
-    let wanted: Option<Vec<String>> = query.types.map(|t| {
+    // An unknown name matches no event.
+    let wanted: Option<Vec<EventType>> = query.types.map(|t| {
         t.split(',')
-            .map(|s| s.trim().to_ascii_uppercase())
-            .filter(|s| !s.is_empty())
+            .filter_map(|s| EventType::parse(s.trim()))
             .collect()
     });
     let live = Live {

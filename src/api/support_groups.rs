@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record};
+use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
 
 const NOT_FOUND: &str = "Grupo não encontrado";
@@ -135,22 +135,14 @@ async fn save(
         || DUPLICATE.into(),
     )?;
     let read = read_model(&saved, &state.store.support_group_members().await?);
-    let (action, event) = if creating {
-        ("create", "SUPPORT_GROUP_CREATED")
+    let event = if creating {
+        EventType::SupportGroupCreated
     } else {
-        ("update", "SUPPORT_GROUP_UPDATED")
+        EventType::SupportGroupUpdated
     };
     let member_ids: Vec<i64> = read.members.iter().map(|m| m.id).collect();
-    record(
-        state,
-        user,
-        action,
-        "support_group",
-        saved.id,
-        event,
-        json!({"group_id": saved.id, "name": saved.name, "member_ids": member_ids}),
-    )
-    .await?;
+    let payload = payload::support_group(&saved, Some(&member_ids));
+    record(state, user, Change::new(event, saved.id, payload)).await?;
     Ok(read)
 }
 
@@ -162,10 +154,8 @@ async fn save(
     summary = "List support groups, by name",
     responses(
         (status = 200, body = Vec<SupportGroupRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        AdminOnly,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -188,12 +178,8 @@ async fn list(
     request_body = SupportGroupBody,
     responses(
         (status = 200, body = SupportGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -224,11 +210,8 @@ async fn create(
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
         (status = 200, body = SupportGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -252,13 +235,8 @@ async fn read(
     request_body = SupportGroupBody,
     responses(
         (status = 200, body = SupportGroupRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -278,13 +256,8 @@ async fn update(
     summary = "Delete a support group (refused while incidents are assigned to it)",
     params(("group_id" = i64, Path, description = "Group id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
+        Deleted, AdminOnly, NotFound, Conflict,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -298,15 +271,11 @@ async fn remove(
         ));
     }
     or_404(state.store.delete_support_group(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "support_group",
+    let change = Change::new(
+        EventType::SupportGroupDeleted,
         id,
-        "SUPPORT_GROUP_DELETED",
-        json!({"group_id": id, "name": g.name}),
-    )
-    .await?;
+        payload::support_group(&g, None),
+    );
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{or_404, or_409, record, require};
+use super::changes::{Change, or_404, or_409, record, require};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
+use crate::events::{EventType, payload};
 use crate::ingest::pipeline::UnknownTag;
 use crate::mac;
 use crate::store::people::{Person, Tag};
@@ -83,13 +83,6 @@ struct TagQuery {
     person_id: Option<i64>,
 }
 
-fn payload(t: &Tag) -> serde_json::Value {
-    json!({
-        "tag_id": t.id, "code": null, "mac_address": mac::display_stored(&t.mac_address),
-        "person_id": t.person_id, "label": t.label,
-    })
-}
-
 async fn save(
     state: &AppState,
     user: &crate::store::users::User,
@@ -124,12 +117,17 @@ async fn save(
     let saved = or_409(state.store.save_tag(&t).await, || {
         format!("A tag with MAC {display} already exists")
     })?;
-    let (action, event) = if creating {
-        ("create", "TAG_CREATED")
+    let event = if creating {
+        EventType::TagCreated
     } else {
-        ("update", "TAG_UPDATED")
+        EventType::TagUpdated
     };
-    record(state, user, action, "tag", saved.id, event, payload(&saved)).await?;
+    record(
+        state,
+        user,
+        Change::new(event, saved.id, payload::tag(&saved)),
+    )
+    .await?;
     Ok(saved)
 }
 
@@ -142,10 +140,8 @@ async fn save(
     params(TagQuery),
     responses(
         (status = 200, body = Vec<TagRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -169,11 +165,8 @@ async fn list(
     request_body = TagBody,
     responses(
         (status = 201, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -203,11 +196,8 @@ async fn create(
     params(("mac_address" = String, Path, description = "MAC address, any spelling")),
     responses(
         (status = 200, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn by_mac(
     State(state): State<AppState>,
@@ -235,9 +225,7 @@ async fn by_mac(
     summary = "Tags the gateways hear that nobody registered, most recently heard first (register one with POST /tags)",
     responses(
         (status = 200, body = Vec<UnknownTag>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<UnknownTag>> {
     Json(state.pipeline.unknown_tags())
@@ -252,10 +240,8 @@ async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<Unk
     params(("tag_id" = i64, Path, description = "Tag id")),
     responses(
         (status = 200, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -278,12 +264,8 @@ async fn read(
     request_body = TagBody,
     responses(
         (status = 200, body = TagRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
-        (status = 409, description = "Duplicate value or still referenced", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        NotFound, Conflict, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -306,11 +288,8 @@ async fn update(
     summary = "Delete a tag with its readings",
     params(("tag_id" = i64, Path, description = "Tag id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -319,15 +298,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let t = or_404(state.store.tag(id).await, NOT_FOUND)?;
     or_404(state.store.delete_tag(id).await, NOT_FOUND)?;
-    record(
-        &state,
-        &user,
-        "delete",
-        "tag",
-        id,
-        "TAG_DELETED",
-        payload(&t),
-    )
-    .await?;
+    let change = Change::new(EventType::TagDeleted, id, payload::tag(&t));
+    record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

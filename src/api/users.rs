@@ -11,11 +11,12 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::EMAIL_TAKEN;
-use super::error::{ApiError, ApiResult, FieldError};
-use super::error::{ErrorBody, ValidationErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
+use crate::events::{EventType, payload};
 use crate::store::StoreError;
 use crate::store::users::{NewUser, ROLE_OPERATOR, ROLE_SUPERADMIN, ROLES, UpdateError, User};
 
@@ -169,11 +170,8 @@ impl From<()> for ApiError {
     params(PageQuery),
     responses(
         (status = 200, body = Vec<UserRead>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        AdminOnly, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn list(
     State(state): State<AppState>,
@@ -194,12 +192,8 @@ async fn list(
     request_body = UserCreate,
     responses(
         (status = 201, body = UserRead),
-        (status = 400, description = "Refused", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
+        Refused, AdminOnly, Invalid,
     ),
-    security(("bearer" = [])),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -231,11 +225,8 @@ async fn create(
     params(("user_id" = i64, Path, description = "User id")),
     responses(
         (status = 200, body = UserRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn read(
     State(state): State<AppState>,
@@ -259,13 +250,9 @@ async fn read(
     request_body = UserUpdate,
     responses(
         (status = 200, body = UserRead),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound, Invalid,
         (status = 409, description = "Would remove the last active administrator", body = ErrorBody),
-        (status = 422, description = "Invalid request; each problem names its field", body = ValidationErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn update(
     State(state): State<AppState>,
@@ -374,11 +361,10 @@ async fn update(
         )
         .await?;
     // Open live streams of this user check it again (role, deactivation, password).
-    state.events.publish(
-        "USER_UPDATED",
-        Some(admin.id),
-        json!({"user_id": user_id, "fields": changed}),
-    );
+    let payload = payload::user(user_id, Some(&changed));
+    state
+        .events
+        .publish(EventType::UserUpdated, Some(admin.id), payload);
     Ok(Json(UserRead::from(&updated)))
 }
 
@@ -390,13 +376,9 @@ async fn update(
     summary = "Delete a user",
     params(("user_id" = i64, Path, description = "User id")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        Deleted, AdminOnly, NotFound,
         (status = 409, description = "The last active administrator", body = ErrorBody),
     ),
-    security(("bearer" = [])),
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -421,9 +403,10 @@ async fn remove(
         .store
         .audit(Some(admin.id), "delete", "user", Some(user_id), details)
         .await?;
+    let payload = payload::user(user_id, None);
     state
         .events
-        .publish("USER_DELETED", Some(admin.id), json!({"user_id": user_id}));
+        .publish(EventType::UserDeleted, Some(admin.id), payload);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -438,11 +421,8 @@ async fn remove(
     params(("user_id" = i64, Path, description = "User id")),
     responses(
         (status = 204, description = "Unlocked"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Not found", body = ErrorBody),
+        AdminOnly, NotFound,
     ),
-    security(("bearer" = [])),
 )]
 async fn unlock(
     State(state): State<AppState>,

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::nearby;
 use super::topic::{self, CameraRejection, CameraTopic};
 use crate::config::Config;
-use crate::events::EventBus;
+use crate::events::{EventBus, EventType};
 use crate::ingest::Inbound;
 use crate::ingest::pipeline::PipelineView;
 use crate::jobs::device_monitor::OfflineReports;
@@ -114,7 +114,7 @@ impl EventRecorder {
             .await?;
         if let Some(id) = id {
             self.events.publish(
-                "CAMERA_EVENT",
+                EventType::CameraEvent,
                 None,
                 json!({
                     "event_id": id, "device_id": camera.id, "camera_name": camera.name,
@@ -137,7 +137,7 @@ pub async fn run(mut rx: crate::ingest::QueueReceiver, collector: Collector) {
             biased;
             // A camera registered or renamed may be one that was unknown a moment ago.
             Ok(event) = changes.recv() => {
-                if matches!(event.event_type, "DEVICE_CREATED" | "DEVICE_UPDATED") {
+                if matches!(event.event_type, EventType::DeviceCreated | EventType::DeviceUpdated) {
                     collector.unknown_codes.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 }
             }
@@ -225,7 +225,7 @@ impl Collector {
             .record_collector(tenant, building, &status, payload, message.received_at)
             .await?;
         self.recorder.events.publish(
-            "CAMBUS_COLLECTOR_STATUS",
+            EventType::CambusCollectorStatus,
             None,
             json!({"tenant": tenant, "building": building, "status": status}),
         );

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::topic::{camera_analytics, camera_segment, slug};
 use crate::broker::external::BrokerState;
 use crate::config::Config;
-use crate::events::EventBus;
+use crate::events::{EventBus, EventType};
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::store::Store;
@@ -406,16 +406,17 @@ pub fn info_payload(config: &Config, camera: &Device) -> Value {
 }
 
 /// A camera's analytics: its own list, or its manufacturer's defaults.
-fn affects_cameras(event_type: &str) -> bool {
+fn affects_cameras(event_type: EventType) -> bool {
+    use EventType::*;
     matches!(
         event_type,
-        "DEVICE_CREATED"
-            | "DEVICE_UPDATED"
-            | "DEVICE_DELETED"
-            | "DEVICE_POSITION_UPDATED"
-            | "BUILDING_UPDATED"
-            | "BUILDING_DELETED"
-            | "FLOOR_UPDATED"
-            | "FLOOR_DELETED"
+        DeviceCreated
+            | DeviceUpdated
+            | DeviceDeleted
+            | DevicePositionUpdated
+            | BuildingUpdated
+            | BuildingDeleted
+            | FloorUpdated
+            | FloorDeleted
     )
 }

@@ -845,7 +845,7 @@ impl Pipeline {
         }
         for position in changed {
             self.events.publish(
-                "POSITION_CHANGED",
+                crate::events::EventType::PositionChanged,
                 None,
                 serde_json::to_value(&position).unwrap_or_default(),
             );
@@ -927,15 +927,9 @@ impl Pipeline {
                 self.metrics
                     .ingest_gateways_registered
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.events.publish(
-                    "DEVICE_CREATED",
-                    None,
-                    serde_json::json!({
-                        "device_id": saved.id, "name": saved.name, "type": saved.device_type,
-                        "mac_address": saved.mac_address.as_deref().map(crate::mac::display_stored),
-                        "floor_plan_id": saved.floor_plan_id, "updated_at": saved.updated_at,
-                    }),
-                );
+                let event = crate::events::EventType::DeviceCreated;
+                let payload = crate::events::payload::device(&saved, event);
+                self.events.publish(event, None, payload);
                 self.gateways.insert(report.gateway.clone(), saved.id);
                 self.gateway_plans.insert(saved.id, saved.floor_plan_id);
                 Some(saved.id)

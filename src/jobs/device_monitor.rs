@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::EventBus;
+use crate::events::{EventBus, EventType, payload};
 use crate::store::Store;
 use crate::store::devices::CAMERA;
 
@@ -86,26 +85,24 @@ pub async fn run(
                     }
                     let camera = device.device_type == CAMERA;
                     let kind = match (camera, is_online) {
-                        (false, true) => "GATEWAY_ONLINE",
-                        (false, false) => "GATEWAY_OFFLINE",
-                        (true, true) => "CAMERA_ONLINE",
-                        (true, false) => "CAMERA_OFFLINE",
+                        (false, true) => EventType::GatewayOnline,
+                        (false, false) => EventType::GatewayOffline,
+                        (true, true) => EventType::CameraOnline,
+                        (true, false) => EventType::CameraOffline,
                     };
                     let topic = if camera {
                         CAMERA_EVENT_TOPIC
                     } else {
                         GATEWAY_EVENT_TOPIC
                     };
-                    let payload = json!({
-                        "device_id": device.id,
-                        "name": device.name,
-                        "code": device.code,
-                        "mac_address": device.mac_address.as_deref().map(crate::mac::display_stored),
-                        "last_seen_at": device.last_seen_at,
-                    });
-                    tracing::info!(device = device.name, kind, "device status changed");
+                    let payload = payload::device_status(&device);
+                    tracing::info!(
+                        device = device.name,
+                        kind = kind.as_str(),
+                        "device status changed"
+                    );
                     if let Err(err) = store
-                        .record_device_event(device.id, topic, kind, &payload, now)
+                        .record_device_event(device.id, topic, kind.as_str(), &payload, now)
                         .await
                     {
                         tracing::warn!(error = %err, "could not record a device status change");

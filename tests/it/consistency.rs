@@ -533,7 +533,7 @@ backend_tests! {
         // Heard again: online again.
         gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
         assert!(eventually(async || online().await == Some(true)).await);
-        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type).filter(|t| t.starts_with("GATEWAY_")).collect();
+        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
         assert_eq!(published[..2], ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"]);
     }
 }

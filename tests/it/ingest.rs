@@ -217,7 +217,7 @@ backend_tests! {
             waited += 1;
         }
         assert_eq!(kinds().await, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"]);
-        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type).filter(|t| t.starts_with("GATEWAY_")).collect();
+        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
         assert_eq!(published, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"], "also on the event bus");
     }
 }

@@ -51,6 +51,7 @@ backend_tests! {
                 assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{id} has no responses");
                 let public = PUBLIC.contains(&id);
                 assert_eq!(op.get("security").is_none(), public, "{id}: security");
+                assert_eq!(op["responses"].get("401").is_some(), !public, "{id}: 401 documented");
                 // Each documented operation exists: without a token it is refused (401), not
                 // missing (404/405).
                 let concrete = path.replace("{mac}", "AABBCCDDEEFF").replace("{mac_address}", "AABBCCDDEEFF").replace("{code}", "X");

@@ -1,0 +1,198 @@
+//! The internal event bus: every change the appliance makes (a building created, a device
+//! moved, …) is published here with the event type and payload the original backend sent to
+//! its webhooks. Subscribers (the webhook outbox, the live stream) receive what happens
+//! after they subscribe; with no subscriber an event is simply dropped.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+pub mod payload;
+
+/// Who may see events of a type on the live stream (and, later, webhooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Operators and administrators: what operators may read through the API.
+    Operators,
+    /// Administrators only (users, support groups, MQTT credentials).
+    Admins,
+}
+
+/// Declares [`EventType`]: each type once, with its wire name (what the console, the live
+/// stream and webhooks see; never change one), the kind of record it is about and the
+/// audit log's default verb for it, and who may see it.
+macro_rules! event_types {
+    ($($variant:ident = $wire:literal, $entity:literal, $verb:literal, $audience:ident;)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($variant,)+
+        }
+
+        impl EventType {
+            pub const ALL: &[EventType] = &[$(EventType::$variant,)+];
+
+            /// The name clients see.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $wire,)+
+                }
+            }
+
+            /// The kind of record the event is about, as the audit log names it.
+            pub fn entity(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $entity,)+
+                }
+            }
+
+            /// What happened to the record, as the audit log says it unless the change
+            /// says more (`purge`, `set_position`).
+            pub fn verb(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $verb,)+
+                }
+            }
+
+            pub fn audience(self) -> Audience {
+                match self {
+                    $(EventType::$variant => Audience::$audience,)+
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    BuildingCreated = "BUILDING_CREATED", "building", "create", Operators;
+    BuildingUpdated = "BUILDING_UPDATED", "building", "update", Operators;
+    BuildingDeleted = "BUILDING_DELETED", "building", "delete", Operators;
+    FloorCreated = "FLOOR_CREATED", "floor", "create", Operators;
+    FloorUpdated = "FLOOR_UPDATED", "floor", "update", Operators;
+    FloorDeleted = "FLOOR_DELETED", "floor", "delete", Operators;
+    FloorPlanCreated = "FLOOR_PLAN_CREATED", "floor_plan", "create", Operators;
+    FloorPlanUpdated = "FLOOR_PLAN_UPDATED", "floor_plan", "update", Operators;
+    FloorPlanDeleted = "FLOOR_PLAN_DELETED", "floor_plan", "delete", Operators;
+    DeviceCreated = "DEVICE_CREATED", "device", "create", Operators;
+    DeviceUpdated = "DEVICE_UPDATED", "device", "update", Operators;
+    DevicePositionUpdated = "DEVICE_POSITION_UPDATED", "device", "set_position", Operators;
+    DeviceDeleted = "DEVICE_DELETED", "device", "delete", Operators;
+    GatewayOnline = "GATEWAY_ONLINE", "device", "online", Operators;
+    GatewayOffline = "GATEWAY_OFFLINE", "device", "offline", Operators;
+    CameraOnline = "CAMERA_ONLINE", "device", "online", Operators;
+    CameraOffline = "CAMERA_OFFLINE", "device", "offline", Operators;
+    CameraEvent = "CAMERA_EVENT", "camera_event", "create", Operators;
+    CameraGroupCreated = "CAMERA_GROUP_CREATED", "camera_group", "create", Operators;
+    CameraGroupUpdated = "CAMERA_GROUP_UPDATED", "camera_group", "update", Operators;
+    CameraGroupDeleted = "CAMERA_GROUP_DELETED", "camera_group", "delete", Operators;
+    CambusCollectorStatus = "CAMBUS_COLLECTOR_STATUS", "cambus_collector", "update", Operators;
+    PersonCreated = "PERSON_CREATED", "person", "create", Operators;
+    PersonUpdated = "PERSON_UPDATED", "person", "update", Operators;
+    PersonDeleted = "PERSON_DELETED", "person", "delete", Operators;
+    PersonGroupCreated = "PERSON_GROUP_CREATED", "person_group", "create", Operators;
+    PersonGroupUpdated = "PERSON_GROUP_UPDATED", "person_group", "update", Operators;
+    PersonGroupDeleted = "PERSON_GROUP_DELETED", "person_group", "delete", Operators;
+    TagCreated = "TAG_CREATED", "tag", "create", Operators;
+    TagUpdated = "TAG_UPDATED", "tag", "update", Operators;
+    TagDeleted = "TAG_DELETED", "tag", "delete", Operators;
+    CollectionLogCreated = "COLLECTION_LOG_CREATED", "collection_log", "create", Operators;
+    CollectionLogUpdated = "COLLECTION_LOG_UPDATED", "collection_log", "update", Operators;
+    CollectionLogDeleted = "COLLECTION_LOG_DELETED", "collection_log", "delete", Operators;
+    PositionChanged = "POSITION_CHANGED", "tag", "move", Operators;
+    UserUpdated = "USER_UPDATED", "user", "update", Admins;
+    UserDeleted = "USER_DELETED", "user", "delete", Admins;
+    SupportGroupCreated = "SUPPORT_GROUP_CREATED", "support_group", "create", Admins;
+    SupportGroupUpdated = "SUPPORT_GROUP_UPDATED", "support_group", "update", Admins;
+    SupportGroupDeleted = "SUPPORT_GROUP_DELETED", "support_group", "delete", Admins;
+    MqttCredentialCreated = "MQTT_CREDENTIAL_CREATED", "mqtt_credential", "create", Admins;
+    MqttCredentialUpdated = "MQTT_CREDENTIAL_UPDATED", "mqtt_credential", "update", Admins;
+    MqttCredentialRotated = "MQTT_CREDENTIAL_ROTATED", "mqtt_credential", "rotate", Admins;
+    MqttCredentialRevoked = "MQTT_CREDENTIAL_REVOKED", "mqtt_credential", "revoke", Admins;
+}
+
+impl EventType {
+    /// The type named `name` (its wire name, any case).
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub event_type: EventType,
+    pub timestamp: DateTime<Utc>,
+    /// The user whose request caused the event, if any.
+    pub user_id: Option<i64>,
+    pub payload: Value,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Event>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        EventBus {
+            sender: broadcast::channel(capacity).0,
+        }
+    }
+
+    pub fn publish(&self, event_type: EventType, user_id: Option<i64>, payload: Value) {
+        let event = Event {
+            event_type,
+            timestamp: crate::store::now(),
+            user_id,
+            payload,
+        };
+        tracing::debug!(event_type = event_type.as_str(), "event");
+        // An error only means nobody is listening.
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_unique_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for &t in EventType::ALL {
+            assert!(seen.insert(t.as_str()), "{t} declared twice");
+            assert!(
+                t.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{t}"
+            );
+            assert_eq!(EventType::parse(&t.as_str().to_lowercase()), Some(t));
+        }
+        assert_eq!(EventType::parse("LAGGED"), None);
+        assert_eq!(
+            serde_json::to_value(EventType::DeviceCreated).unwrap(),
+            "DEVICE_CREATED"
+        );
+    }
+}

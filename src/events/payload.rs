@@ -1,0 +1,249 @@
+//! The payload of each event, one builder per kind of record: the shapes the original
+//! backend sent to its webhooks, kept field for field (clients read them).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::EventType;
+use crate::mac::display_stored;
+use crate::store::devices::{Device, DeviceSeen};
+use crate::store::groups::{CameraGroup, SupportGroup};
+use crate::store::mqtt::MqttCredential;
+use crate::store::people::{Person, PersonGroup, Tag};
+use crate::store::readings::Reading;
+use crate::store::site::{Building, Floor, FloorPlan};
+
+/// BUILDING_*; `label` is the name, or the code when the name is empty.
+pub fn building(b: &Building, event: EventType) -> Value {
+    let label = if b.name.is_empty() { &b.code } else { &b.name };
+    let mut payload = json!({"building_id": b.id, "name": b.name, "code": b.code, "label": label});
+    stamp(&mut payload, event, b.created_at, b.updated_at);
+    payload
+}
+
+/// FLOOR_*.
+pub fn floor(f: &Floor) -> Value {
+    json!({"floor_id": f.id, "building_id": f.building_id, "name": f.name, "level": f.level})
+}
+
+/// FLOOR_PLAN_*.
+pub fn floor_plan(p: &FloorPlan) -> Value {
+    json!({"floor_plan_id": p.id, "floor_id": p.floor_id, "name": p.name, "image_url": p.image_url})
+}
+
+/// DEVICE_*: a move carries the position instead of the type, a deletion no time stamp.
+pub fn device(d: &Device, event: EventType) -> Value {
+    let mut payload = json!({
+        "device_id": d.id, "name": d.name,
+        "mac_address": d.mac_address.as_deref().map(display_stored),
+        "floor_plan_id": d.floor_plan_id,
+    });
+    if event == EventType::DevicePositionUpdated {
+        payload["pos_x"] = json!(d.pos_x);
+        payload["pos_y"] = json!(d.pos_y);
+    } else {
+        payload["type"] = json!(d.device_type);
+        if event != EventType::DeviceDeleted {
+            payload["updated_at"] = json!(d.updated_at);
+        }
+    }
+    payload
+}
+
+/// GATEWAY_ONLINE/OFFLINE, CAMERA_ONLINE/OFFLINE.
+pub fn device_status(d: &DeviceSeen) -> Value {
+    json!({
+        "device_id": d.id,
+        "name": d.name,
+        "code": d.code,
+        "mac_address": d.mac_address.as_deref().map(display_stored),
+        "last_seen_at": d.last_seen_at,
+    })
+}
+
+/// CAMERA_GROUP_*: creations and updates list the cameras.
+pub fn camera_group(g: &CameraGroup, device_ids: Option<&[i64]>) -> Value {
+    members(
+        json!({"camera_group_id": g.id, "name": g.name}),
+        "device_ids",
+        device_ids,
+    )
+}
+
+/// PERSON_*.
+pub fn person(p: &Person, event: EventType) -> Value {
+    let mut payload = json!({"person_id": p.id, "full_name": p.full_name});
+    stamp(&mut payload, event, p.created_at, p.updated_at);
+    payload
+}
+
+/// PERSON_GROUP_*: a change of members lists them.
+pub fn person_group(g: &PersonGroup, people_ids: Option<&[i64]>) -> Value {
+    members(
+        json!({"group_id": g.id, "name": g.name}),
+        "people_ids",
+        people_ids,
+    )
+}
+
+/// TAG_* (`code` is always null: the original's tags had one, ours are known by MAC).
+pub fn tag(t: &Tag) -> Value {
+    json!({
+        "tag_id": t.id, "code": null, "mac_address": display_stored(&t.mac_address),
+        "person_id": t.person_id, "label": t.label,
+    })
+}
+
+/// COLLECTION_LOG_*.
+pub fn reading(r: &Reading) -> Value {
+    json!({"collection_log_id": r.id, "device_id": r.device_id, "tag_id": r.tag_id, "rssi": r.rssi})
+}
+
+/// USER_*: an update names the fields it changed.
+pub fn user(user_id: i64, fields: Option<&[&str]>) -> Value {
+    let mut payload = json!({ "user_id": user_id });
+    if let Some(fields) = fields {
+        payload["fields"] = json!(fields);
+    }
+    payload
+}
+
+/// SUPPORT_GROUP_*: creations and updates list the members.
+pub fn support_group(g: &SupportGroup, member_ids: Option<&[i64]>) -> Value {
+    members(
+        json!({"group_id": g.id, "name": g.name}),
+        "member_ids",
+        member_ids,
+    )
+}
+
+/// MQTT_CREDENTIAL_* (never the secret).
+pub fn mqtt_credential(c: &MqttCredential) -> Value {
+    json!({"credential_id": c.id, "username": c.username, "role": c.role, "is_active": c.is_active})
+}
+
+/// `created_at` on a creation, `updated_at` on an update.
+fn stamp(payload: &mut Value, event: EventType, created: DateTime<Utc>, updated: DateTime<Utc>) {
+    match event.verb() {
+        "create" => payload["created_at"] = json!(created),
+        "update" => payload["updated_at"] = json!(updated),
+        _ => {}
+    }
+}
+
+fn members(mut payload: Value, key: &str, ids: Option<&[i64]>) -> Value {
+    if let Some(ids) = ids {
+        payload[key] = json!(ids);
+    }
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EventType::*;
+
+    fn keys(payload: Value) -> Vec<String> {
+        let mut keys: Vec<String> = payload.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(keys: &str) -> Vec<String> {
+        let mut keys: Vec<String> = keys.split(' ').map(str::to_string).collect();
+        keys.sort();
+        keys
+    }
+
+    /// The fields clients read, per event: a change here breaks webhooks and the console.
+    #[test]
+    fn each_event_keeps_the_original_fields() {
+        let b = Building::default();
+        let d = Device::default();
+        let p = Person::default();
+        let cases = [
+            (
+                building(&b, BuildingCreated),
+                "building_id name code label created_at",
+            ),
+            (
+                building(&b, BuildingUpdated),
+                "building_id name code label updated_at",
+            ),
+            (building(&b, BuildingDeleted), "building_id name code label"),
+            (floor(&Floor::default()), "floor_id building_id name level"),
+            (
+                floor_plan(&FloorPlan::default()),
+                "floor_plan_id floor_id name image_url",
+            ),
+            (
+                device(&d, DeviceCreated),
+                "device_id name type mac_address floor_plan_id updated_at",
+            ),
+            (
+                device(&d, DeviceUpdated),
+                "device_id name type mac_address floor_plan_id updated_at",
+            ),
+            (
+                device(&d, DevicePositionUpdated),
+                "device_id name mac_address floor_plan_id pos_x pos_y",
+            ),
+            (
+                device(&d, DeviceDeleted),
+                "device_id name type mac_address floor_plan_id",
+            ),
+            (
+                device_status(&DeviceSeen {
+                    id: 1,
+                    name: String::new(),
+                    device_type: String::new(),
+                    mac_address: None,
+                    code: None,
+                    last_seen_at: None,
+                }),
+                "device_id name code mac_address last_seen_at",
+            ),
+            (
+                camera_group(&CameraGroup::default(), Some(&[1])),
+                "camera_group_id name device_ids",
+            ),
+            (
+                camera_group(&CameraGroup::default(), None),
+                "camera_group_id name",
+            ),
+            (person(&p, PersonCreated), "person_id full_name created_at"),
+            (person(&p, PersonUpdated), "person_id full_name updated_at"),
+            (person(&p, PersonDeleted), "person_id full_name"),
+            (
+                person_group(&PersonGroup::default(), Some(&[1])),
+                "group_id name people_ids",
+            ),
+            (person_group(&PersonGroup::default(), None), "group_id name"),
+            (
+                tag(&Tag::default()),
+                "tag_id code mac_address person_id label",
+            ),
+            (
+                reading(&Reading::default()),
+                "collection_log_id device_id tag_id rssi",
+            ),
+            (user(1, Some(&["password"])), "user_id fields"),
+            (user(1, None), "user_id"),
+            (
+                support_group(&SupportGroup::default(), Some(&[1])),
+                "group_id name member_ids",
+            ),
+            (
+                support_group(&SupportGroup::default(), None),
+                "group_id name",
+            ),
+            (
+                mqtt_credential(&MqttCredential::default()),
+                "credential_id username role is_active",
+            ),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(keys(payload), sorted(expected));
+        }
+    }
+}
