@@ -85,7 +85,7 @@ struct Appliance {
     events: securityvision::events::EventBus,
     metrics: Arc<Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
-    view: Arc<securityvision::ingest::pipeline::PipelineView>,
+    view: Arc<securityvision::ingest::view::PipelineView>,
     _dir: tempfile::TempDir,
 }
 

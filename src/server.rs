@@ -28,7 +28,8 @@ use crate::broker::{self, Broker};
 use crate::cambus::collector::Collector;
 use crate::cambus::publisher::{BusOut, CambusHandle, Command, Publisher};
 use crate::config::{Config, MqttMode};
-use crate::ingest::pipeline::{ControlReceiver, Pipeline, PipelineView};
+use crate::ingest::pipeline::Pipeline;
+use crate::ingest::view::{ControlReceiver, PipelineView};
 use crate::jobs::device_monitor::OfflineReports;
 use crate::shutdown::{NamedTask, TaskEnd};
 

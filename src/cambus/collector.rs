@@ -24,7 +24,7 @@ use super::topic::{self, CameraRejection, CameraTopic};
 use crate::config::Config;
 use crate::events::{EventBus, EventType};
 use crate::ingest::Inbound;
-use crate::ingest::pipeline::PipelineView;
+use crate::ingest::view::PipelineView;
 use crate::jobs::device_monitor::OfflineReports;
 use crate::metrics::Metrics;
 use crate::store::Store;
