@@ -21,7 +21,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{AdminOnly, Conflict, CredentialsAdminOnly, Invalid, NotACamera, NotFound};
 use super::validate::{Checks, FlexibleDateTime, Patch};
-use crate::cambus::collector::{CameraEventInput, EventRecorder};
+use crate::cambus::collector::CameraEventInput;
 use crate::cambus::publisher::SiteNames;
 use crate::cambus::topic::{self, MAX_ANALYTIC_LEN, MAX_PAYLOAD_BYTES};
 use crate::store::cambus::{CameraEvent, CameraEventFilter, Collector};
@@ -38,16 +38,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(uplink))
         .routes(routes!(collectors))
         .routes(routes!(published_info))
-}
-
-/// The recorder the API shares with the CAM-BUS collector.
-pub fn recorder(state: &AppState) -> EventRecorder {
-    EventRecorder {
-        store: state.store.clone(),
-        config: state.config.clone(),
-        events: state.events.clone(),
-        positions: state.pipeline.clone(),
-    }
 }
 
 async fn camera(state: &AppState, id: i64) -> ApiResult<Device> {
@@ -119,7 +109,8 @@ async fn create_event(
         seen_at: None,
         fuse: true,
     };
-    let id = recorder(&state)
+    let id = state
+        .camera_events
         .record(&camera, input)
         .await?
         .ok_or_else(|| ApiError::Conflict("Event already recorded".into()))?;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub mqtt: crate::broker::Control,
     /// What the ingest pipeline shows the API, and how the API tells it about writes.
     pub pipeline: Arc<crate::ingest::view::PipelineView>,
+    /// Stores camera events, shared with the CAM-BUS collector.
+    pub camera_events: Arc<crate::cambus::collector::EventRecorder>,
     /// Devices that said they are going offline.
     pub offline_reports: crate::jobs::device_monitor::OfflineReports,
     /// Publishes commands to the cameras' bus.
