@@ -85,7 +85,7 @@ struct Appliance {
     events: securityvision::events::EventBus,
     metrics: Arc<Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
-    view: Arc<securityvision::ingest::pipeline::PipelineView>,
+    view: Arc<securityvision::ingest::view::PipelineView>,
     _dir: tempfile::TempDir,
 }
 
@@ -759,7 +759,7 @@ async fn accuracy() {
     let (mut wrong_half, mut answers) = (0, 0);
     for step in 0..400 {
         scenario.advance(STEP_S);
-        let (reports, _) = scenario.reports(securityvision::cli::PayloadFormat::Minew);
+        let (reports, _) = scenario.reports(securityvision::simulate::PayloadFormat::Minew);
         for (topic, payload) in reports {
             client
                 .publish(topic, QoS::AtLeastOnce, false, payload)

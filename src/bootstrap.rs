@@ -34,7 +34,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     Store::connect(&url, config.database.max_connections)
         .await
-        .with_context(|| format!("opening database {}", crate::config::redact_url(&url)))
+        .with_context(|| format!("opening database {}", crate::store::redact_url(&url)))
 }
 
 /// The JWT signing key: the configured one, else the one kept in the data directory,

@@ -136,7 +136,7 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
         let migrations = store.migration_status().await?;
         println!(
             "database: {} ({})",
-            config::redact_url(&config.database_url()),
+            crate::store::redact_url(&config.database_url()),
             store.kind().name()
         );
         for m in &migrations {

@@ -165,7 +165,7 @@ async fn add_plan(
         .await?;
     // The image's name carries the plan's id: stored once the plan exists.
     let png = draw_plan(width_m, height_m);
-    let image = crate::api::media::store_floor_plan_image(config, plan.id, &png)
+    let image = crate::media::store_floor_plan_image(config, plan.id, &png)
         .await
         .map_err(|e| anyhow::anyhow!("storing the plan image: {e}"))?;
     plan.image_url = Some(image.url);

@@ -17,6 +17,7 @@ pub mod events;
 pub mod ingest;
 pub mod jobs;
 pub mod mac;
+pub mod media;
 pub mod metrics;
 pub mod secrets;
 pub mod server;

@@ -10,6 +10,9 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+/// Shown instead of a secret (logs, errors, `config show`).
+pub const REDACTED: &str = "<redacted>";
+
 pub const SECRET_KEY_FILE: &str = "secret-key";
 const PREFIX: &str = "v1:";
 

@@ -25,10 +25,11 @@ use crate::api::{self, AppState};
 use crate::auth::{AddressRateLimiter, LoginThrottle, TokenKeys};
 use crate::bootstrap::{self, FirstAdmin};
 use crate::broker::{self, Broker};
-use crate::cambus::collector::Collector;
+use crate::cambus::collector::{Collector, EventRecorder};
 use crate::cambus::publisher::{BusOut, CambusHandle, Command, Publisher};
 use crate::config::{Config, MqttMode};
-use crate::ingest::pipeline::{ControlReceiver, Pipeline, PipelineView};
+use crate::ingest::pipeline::Pipeline;
+use crate::ingest::view::{ControlReceiver, PipelineView};
 use crate::jobs::device_monitor::OfflineReports;
 use crate::shutdown::{NamedTask, TaskEnd};
 
@@ -96,18 +97,28 @@ impl App {
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);
         let (cambus_handle, cambus_commands) = CambusHandle::new();
         let (pipeline, pipeline_control) = PipelineView::new();
+        let config = Arc::new(config);
+        let events = crate::events::EventBus::new(1024);
+        let pipeline = Arc::new(pipeline);
+        let camera_events = Arc::new(EventRecorder {
+            store: store.clone(),
+            config: config.clone(),
+            events: events.clone(),
+            positions: pipeline.clone(),
+        });
         let state = AppState {
             store: store.clone(),
-            config: Arc::new(config),
+            config,
             tokens: Arc::new(tokens),
             login_throttle: Arc::new(throttle),
             login_limiter: Arc::new(login_limiter),
             streams: Default::default(),
-            events: crate::events::EventBus::new(1024),
+            events,
             secrets,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             mqtt,
-            pipeline: Arc::new(pipeline),
+            pipeline,
+            camera_events,
             offline_reports: OfflineReports::default(),
             cambus: cambus_handle,
         };
@@ -156,7 +167,7 @@ impl App {
             crate::cambus::collector::run(
                 ingest_rx.cameras,
                 Collector {
-                    recorder: api::cameras::recorder(&state),
+                    recorder: state.camera_events.clone(),
                     metrics: state.metrics.clone(),
                     offline_reports: offline_reports.clone(),
                     statuses: Default::default(),

@@ -6,13 +6,13 @@
 //! Gaussian noise and occasional multipath fades, so the positions the appliance computes
 //! can be compared with the walk. With `--api`, the tags are registered first.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Args;
 use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-
-use crate::cli::{PayloadFormat, SimulateArgs};
 
 const RSSI_AT_1M: f64 = -59.0;
 const PATH_LOSS_EXPONENT: f64 = 2.5;
@@ -27,6 +27,73 @@ pub const DEFAULT_WIDTH_M: f64 = 20.0;
 pub const DEFAULT_HEIGHT_M: f64 = 12.0;
 pub const DEFAULT_GATEWAYS: usize = 6;
 pub const DEFAULT_TAGS: usize = 12;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PayloadFormat {
+    /// JSON array with a gateway record (Minew JSON-LONG)
+    Minew,
+    /// {"readings": [{"tag_mac", "rssi"}, …]}
+    Readings,
+    /// Ingics $GPRP text lines
+    Ingics,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The MQTT broker
+    #[arg(long, default_value = "127.0.0.1:1883", value_name = "HOST:PORT")]
+    pub mqtt: String,
+    /// MQTT username
+    #[arg(long, default_value = "gateway")]
+    pub username: Option<String>,
+    /// MQTT password
+    #[arg(long, env = "SV_SIMULATE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// File holding the MQTT password [default: data/initial-mqtt-gateway-password]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "data/initial-mqtt-gateway-password"
+    )]
+    pub password_file: Option<PathBuf>,
+    /// Gateways, spread evenly over the room (the defaults are the `seed --demo` site's)
+    #[arg(long, default_value_t = DEFAULT_GATEWAYS)]
+    pub gateways: usize,
+    /// Tags walking in the room
+    #[arg(long, default_value_t = DEFAULT_TAGS)]
+    pub tags: usize,
+    /// Room width and height, in metres
+    #[arg(long, default_value_t = DEFAULT_WIDTH_M)]
+    pub width: f64,
+    #[arg(long, default_value_t = DEFAULT_HEIGHT_M)]
+    pub height: f64,
+    /// Reports per gateway per second
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Seconds to run
+    #[arg(long, default_value_t = 600.0)]
+    pub duration: f64,
+    #[arg(long, value_enum, default_value = "minew")]
+    pub format: PayloadFormat,
+    /// MQTT QoS of the reports (0 or 1)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub qos: u8,
+    /// RSSI noise (standard deviation, dB)
+    #[arg(long, default_value_t = 2.5)]
+    pub noise_db: f64,
+    /// Seed of the random walk and noise (the same seed, the same run)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Register the tags through this API first (e.g. http://127.0.0.1:8080)
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// Administrator to register the tags as
+    #[arg(long, default_value = "admin@localhost")]
+    pub admin_email: String,
+    /// File holding that administrator's password (or SV_ADMIN_PASSWORD)
+    #[arg(long, value_name = "PATH")]
+    pub admin_password_file: Option<PathBuf>,
+}
 
 /// A simulated tag: where it really is.
 pub struct Tag {

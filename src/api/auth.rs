@@ -15,7 +15,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, INACTIVE_USER, SessionUser, parse_json};
 use super::openapi::{Invalid, Refused};
-use super::users::{UserCreate, UserRead, new_user_from};
+use super::users::{EMAIL_TAKEN, UserCreate, UserRead, new_user_from};
 use super::validate::Checks;
 use crate::auth::{
     PasswordCheck, hash_password_in_background, normalize_email, verify_password_in_background,
@@ -29,7 +29,6 @@ const TOO_MANY_ATTEMPTS: &str = "Muitas tentativas de login. Tente novamente mai
 const TOO_MANY_FROM_ADDRESS: &str =
     "Too many login attempts from this address. Try again in a minute.";
 const SIGNUP_CLOSED: &str = "Signup desabilitado. Apenas admins podem criar usuários.";
-pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
 
 /// The routes that need no token.
 pub fn public_router() -> OpenApiRouter<AppState> {

@@ -212,7 +212,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let b = or_404(state.store.building(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_building(id).await, NOT_FOUND)?;
-    super::media::remove_images(&state, &images).await;
+    crate::media::remove_images(&state.config, &images).await;
     let event = EventType::BuildingDeleted;
     let change = Change::new(event, b.id, payload::building(&b, event));
     record(&state, &user, change).await?;

@@ -1,6 +1,7 @@
-//! Camera events, the uplink commands, the collectors heard on the bus and the state of
-//! each camera's published configuration (`/devices/cameras/…`; creating and updating
-//! cameras is in [`super::devices`]).
+//! `/devices/cameras`: the cameras' list, creation, update and online state, their events,
+//! the uplink commands, the collectors heard on the bus and the state of each camera's
+//! published configuration. Validation and saving are the generic device's
+//! ([`super::devices`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +14,14 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::or_404;
+use super::devices::{
+    DeviceBody, DeviceQuery, DeviceRead, DeviceStatusRead, StatusQuery, list_of, save, status_of,
+};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
-use super::openapi::{AdminOnly, Invalid, NotACamera};
-use super::validate::{Checks, FlexibleDateTime};
-use crate::cambus::collector::{CameraEventInput, EventRecorder};
+use super::openapi::{AdminOnly, Conflict, CredentialsAdminOnly, Invalid, NotACamera, NotFound};
+use super::validate::{Checks, FlexibleDateTime, Patch};
+use crate::cambus::collector::CameraEventInput;
 use crate::cambus::publisher::SiteNames;
 use crate::cambus::topic::{self, MAX_ANALYTIC_LEN, MAX_PAYLOAD_BYTES};
 use crate::store::cambus::{CameraEvent, CameraEventFilter, Collector};
@@ -27,20 +31,13 @@ const CAMERA_NOT_FOUND: &str = "Camera not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_cameras, create_camera))
+        .routes(routes!(camera_status))
+        .routes(routes!(update_camera))
         .routes(routes!(list_events, create_event))
         .routes(routes!(uplink))
         .routes(routes!(collectors))
         .routes(routes!(published_info))
-}
-
-/// The recorder the API shares with the CAM-BUS collector.
-pub fn recorder(state: &AppState) -> EventRecorder {
-    EventRecorder {
-        store: state.store.clone(),
-        config: state.config.clone(),
-        events: state.events.clone(),
-        positions: state.pipeline.clone(),
-    }
 }
 
 async fn camera(state: &AppState, id: i64) -> ApiResult<Device> {
@@ -112,7 +109,8 @@ async fn create_event(
         seen_at: None,
         fuse: true,
     };
-    let id = recorder(&state)
+    let id = state
+        .camera_events
         .record(&camera, input)
         .await?
         .ok_or_else(|| ApiError::Conflict("Event already recorded".into()))?;
@@ -336,4 +334,104 @@ async fn published_info(
         last_error: row.last_error,
         published_at: row.published_at,
     }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/devices/cameras",
+    operation_id = "devices_list_cameras",
+    tag = "cameras",
+    summary = "List cameras",
+    params(DeviceQuery),
+    responses(
+        (status = 200, body = Vec<DeviceRead>),
+        Invalid,
+    ),
+)]
+async fn list_cameras(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<DeviceQuery>,
+) -> ApiResult<Json<Vec<DeviceRead>>> {
+    list_of(&state, q, Some(CAMERA)).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/devices/cameras",
+    operation_id = "devices_create_camera",
+    tag = "cameras",
+    summary = "Create a camera (type forced to CAMERA)",
+    request_body = DeviceBody,
+    responses(
+        (status = 201, body = DeviceRead),
+        CredentialsAdminOnly, Conflict, Invalid,
+    ),
+)]
+async fn create_camera(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(mut body): ApiJson<DeviceBody>,
+) -> ApiResult<(StatusCode, Json<DeviceRead>)> {
+    body.device_type = Patch::Value(CAMERA.into());
+    let new = Device {
+        device_type: CAMERA.into(),
+        shard: Some(state.config.cambus.default_shard.clone()),
+        ..Device::default()
+    };
+    let d = save(&state, &user, new, body, true).await?;
+    Ok((StatusCode::CREATED, Json(DeviceRead::from(&d))))
+}
+
+#[utoipa::path(
+    put,
+    path = "/devices/cameras/{camera_id}",
+    operation_id = "devices_update_camera",
+    tag = "cameras",
+    summary = "Update a camera (partial)",
+    params(("camera_id" = i64, Path, description = "Camera id")),
+    request_body = DeviceBody,
+    responses(
+        (status = 200, body = DeviceRead),
+        (status = 400, description = "Not a camera", body = ErrorBody),
+        CredentialsAdminOnly, NotFound, Conflict, Invalid,
+    ),
+)]
+async fn update_camera(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(mut body): ApiJson<DeviceBody>,
+) -> ApiResult<Json<DeviceRead>> {
+    let mut d = or_404(state.store.device(id).await, CAMERA_NOT_FOUND)?;
+    if d.device_type != CAMERA {
+        return Err(ApiError::BadRequest("Device não é do tipo CAMERA.".into()));
+    }
+    body.device_type = Patch::Absent;
+    if d.shard.is_none() {
+        d.shard = Some(state.config.cambus.default_shard.clone());
+    }
+    Ok(Json(DeviceRead::from(
+        &save(&state, &user, d, body, false).await?,
+    )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/devices/cameras/status",
+    operation_id = "devices_camera_status",
+    tag = "cameras",
+    summary = "Online state of the cameras",
+    params(StatusQuery),
+    responses(
+        (status = 200, body = Vec<DeviceStatusRead>),
+        Invalid,
+    ),
+)]
+async fn camera_status(
+    State(state): State<AppState>,
+    _: AuthUser,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
+    status_of(&state, Some(CAMERA), q.skip, q.limit).await
 }

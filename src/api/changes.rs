@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
 use crate::events::EventType;
-use crate::ingest::pipeline::Subject;
+use crate::ingest::view::Subject;
 use crate::store::Record;
 use crate::store::StoreError;
 use crate::store::users::User;
@@ -40,7 +40,7 @@ impl Change {
 /// [`crate::ingest::pipeline`], read-your-writes), then audit log and event bus.
 pub async fn record(state: &AppState, user: &User, change: Change) -> ApiResult<()> {
     let entity = change.event.entity();
-    if let Some(subject) = Subject::of(entity) {
+    if let Some(subject) = Subject::of(change.event) {
         let deleted = matches!(change.action, "delete" | "purge");
         state.pipeline.changed(subject, change.id, deleted).await;
     }

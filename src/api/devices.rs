@@ -1,4 +1,5 @@
-//! `/devices` (every type), `/devices/gateways` and `/devices/cameras`.
+//! `/devices`: devices of every type, and what the gateways' and cameras' routes share
+//! (the device's JSON, its validation and saving, listing, status and deletion).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
-use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
+use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Conflict, CredentialsAdminOnly, Deleted, Invalid, NotFound};
 use super::validate::{Checks, FlexibleDateTime, Patch};
@@ -25,8 +26,6 @@ use crate::store::devices::{
 use crate::store::users::User;
 
 const NOT_FOUND: &str = "Device not found";
-const CAMERA_NOT_FOUND: &str = "Camera not found";
-const GATEWAY_NOT_FOUND: &str = "Gateway not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,13 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
         .routes(routes!(set_position))
         .routes(routes!(topics))
-        .routes(routes!(list_gateways))
-        .routes(routes!(gateway_status))
-        .routes(routes!(remove_gateway))
-        .routes(routes!(remove_gateway_by_mac))
-        .routes(routes!(list_cameras, create_camera))
-        .routes(routes!(camera_status))
-        .routes(routes!(update_camera))
 }
 
 /// A device as the API shows it. Credentials never appear: `has_password` says whether
@@ -119,7 +111,7 @@ impl From<&Device> for DeviceRead {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct DeviceStatusRead {
+pub(super) struct DeviceStatusRead {
     id: i64,
     name: String,
     #[serde(rename = "type")]
@@ -140,14 +132,14 @@ struct DeviceStatusRead {
 /// their default on create), `null` clears a field.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
-struct DeviceBody {
+pub(super) struct DeviceBody {
     #[schema(value_type = Option<String>)]
     name: Patch<String>,
     #[schema(value_type = Option<String>)]
     description: Patch<String>,
     #[serde(rename = "type")]
     #[schema(value_type = Option<String>)]
-    device_type: Patch<String>,
+    pub(super) device_type: Patch<String>,
     #[schema(value_type = Option<String>)]
     code: Patch<String>,
     #[schema(value_type = Option<String>)]
@@ -523,7 +515,7 @@ async fn bus_topics(
 }
 
 /// Validates `body` against `d` (a new or a stored device) and saves the result.
-async fn save(
+pub(super) async fn save(
     state: &AppState,
     user: &User,
     mut d: Device,
@@ -577,7 +569,7 @@ async fn save(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct DeviceQuery {
+pub(super) struct DeviceQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     #[serde(rename = "type")]
@@ -585,7 +577,7 @@ struct DeviceQuery {
     floor_plan_id: Option<i64>,
 }
 
-async fn list_of(
+pub(super) async fn list_of(
     state: &AppState,
     q: DeviceQuery,
     forced_type: Option<&str>,
@@ -625,46 +617,6 @@ async fn list(
 }
 
 #[utoipa::path(
-    get,
-    path = "/devices/gateways",
-    operation_id = "devices_list_gateways",
-    tag = "gateways",
-    summary = "List BLE gateways",
-    params(DeviceQuery),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        Invalid,
-    ),
-)]
-async fn list_gateways(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<DeviceQuery>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    list_of(&state, q, Some(BLE_GATEWAY)).await
-}
-
-#[utoipa::path(
-    get,
-    path = "/devices/cameras",
-    operation_id = "devices_list_cameras",
-    tag = "cameras",
-    summary = "List cameras",
-    params(DeviceQuery),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        Invalid,
-    ),
-)]
-async fn list_cameras(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<DeviceQuery>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    list_of(&state, q, Some(CAMERA)).await
-}
-
-#[utoipa::path(
     post,
     path = "/devices",
     operation_id = "devices_create",
@@ -683,33 +635,6 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<DeviceRead>)> {
     let new = Device {
         device_type: BLE_GATEWAY.into(),
-        ..Device::default()
-    };
-    let d = save(&state, &user, new, body, true).await?;
-    Ok((StatusCode::CREATED, Json(DeviceRead::from(&d))))
-}
-
-#[utoipa::path(
-    post,
-    path = "/devices/cameras",
-    operation_id = "devices_create_camera",
-    tag = "cameras",
-    summary = "Create a camera (type forced to CAMERA)",
-    request_body = DeviceBody,
-    responses(
-        (status = 201, body = DeviceRead),
-        CredentialsAdminOnly, Conflict, Invalid,
-    ),
-)]
-async fn create_camera(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(mut body): ApiJson<DeviceBody>,
-) -> ApiResult<(StatusCode, Json<DeviceRead>)> {
-    body.device_type = Patch::Value(CAMERA.into());
-    let new = Device {
-        device_type: CAMERA.into(),
-        shard: Some(state.config.cambus.default_shard.clone()),
         ..Device::default()
     };
     let d = save(&state, &user, new, body, true).await?;
@@ -764,39 +689,6 @@ async fn update(
     )))
 }
 
-#[utoipa::path(
-    put,
-    path = "/devices/cameras/{camera_id}",
-    operation_id = "devices_update_camera",
-    tag = "cameras",
-    summary = "Update a camera (partial)",
-    params(("camera_id" = i64, Path, description = "Camera id")),
-    request_body = DeviceBody,
-    responses(
-        (status = 200, body = DeviceRead),
-        (status = 400, description = "Not a camera", body = ErrorBody),
-        CredentialsAdminOnly, NotFound, Conflict, Invalid,
-    ),
-)]
-async fn update_camera(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(mut body): ApiJson<DeviceBody>,
-) -> ApiResult<Json<DeviceRead>> {
-    let mut d = or_404(state.store.device(id).await, CAMERA_NOT_FOUND)?;
-    if d.device_type != CAMERA {
-        return Err(ApiError::BadRequest("Device não é do tipo CAMERA.".into()));
-    }
-    body.device_type = Patch::Absent;
-    if d.shard.is_none() {
-        d.shard = Some(state.config.cambus.default_shard.clone());
-    }
-    Ok(Json(DeviceRead::from(
-        &save(&state, &user, d, body, false).await?,
-    )))
-}
-
 #[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 struct PositionBody {
@@ -844,7 +736,7 @@ async fn set_position(
     Ok(Json(DeviceRead::from(&d)))
 }
 
-async fn delete_and_record(
+pub(super) async fn delete_and_record(
     state: &AppState,
     user: &User,
     d: &Device,
@@ -887,78 +779,17 @@ async fn remove(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct PurgeQuery {
-    purge_related: Option<bool>,
-    #[allow(dead_code)] // accepted for compatibility: a canonical MAC matches one gateway at most
-    delete_all_matches: Option<bool>,
-}
-
-#[utoipa::path(
-    delete,
-    path = "/devices/gateways/{device_id}",
-    operation_id = "devices_remove_gateway",
-    tag = "gateways",
-    summary = "Delete a gateway; purge_related (default true) also deletes its alert rules, alert events and incidents",
-    params(("device_id" = i64, Path, description = "Device id"), PurgeQuery),
-    responses(
-        Deleted, NotFound,
-        (status = 400, description = "Not a BLE_GATEWAY", body = ErrorBody),
-    ),
-)]
-async fn remove_gateway(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<PurgeQuery>,
-) -> ApiResult<StatusCode> {
-    let d = or_404(state.store.device(id).await, GATEWAY_NOT_FOUND)?;
-    if d.device_type != BLE_GATEWAY {
-        return Err(ApiError::BadRequest("Device is not a BLE_GATEWAY".into()));
-    }
-    delete_and_record(&state, &user, &d, q.purge_related.unwrap_or(true)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(
-    delete,
-    path = "/devices/gateways/by-mac/{mac}",
-    operation_id = "devices_remove_gateway_by_mac",
-    tag = "gateways",
-    summary = "Delete a gateway by any spelling of its MAC",
-    params(("mac" = String, Path, description = "MAC address, any spelling"), PurgeQuery),
-    responses(
-        Deleted, NotFound,
-        (status = 400, description = "Invalid MAC", body = ErrorBody),
-    ),
-)]
-async fn remove_gateway_by_mac(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(text): ApiPath<String>,
-    ApiQuery(q): ApiQuery<PurgeQuery>,
-) -> ApiResult<StatusCode> {
-    let mac = mac::canonical(&text).ok_or_else(|| ApiError::BadRequest("Invalid MAC".into()))?;
-    let d = or_404(state.store.device_by_mac(&mac).await, GATEWAY_NOT_FOUND)?;
-    if d.device_type != BLE_GATEWAY {
-        return Err(ApiError::not_found(GATEWAY_NOT_FOUND));
-    }
-    delete_and_record(&state, &user, &d, q.purge_related.unwrap_or(true)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct StatusQuery {
+pub(super) struct StatusQuery {
     #[serde(default)]
     only_gateways: bool,
-    skip: Option<i64>,
-    limit: Option<i64>,
+    pub(super) skip: Option<i64>,
+    pub(super) limit: Option<i64>,
 }
 
 /// Online means heard from within `devices.offline_after_seconds` and not reported offline
 /// since. Reading the status has no side effects (the original created alert events on
 /// every poll).
-async fn status_of(
+pub(super) async fn status_of(
     state: &AppState,
     device_type: Option<&str>,
     skip: Option<i64>,
@@ -1022,46 +853,6 @@ async fn status(
         q.limit,
     )
     .await
-}
-
-#[utoipa::path(
-    get,
-    path = "/devices/gateways/status",
-    operation_id = "devices_gateway_status",
-    tag = "gateways",
-    summary = "Online state of the gateways",
-    params(StatusQuery),
-    responses(
-        (status = 200, body = Vec<DeviceStatusRead>),
-        Invalid,
-    ),
-)]
-async fn gateway_status(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
-    status_of(&state, Some(BLE_GATEWAY), q.skip, q.limit).await
-}
-
-#[utoipa::path(
-    get,
-    path = "/devices/cameras/status",
-    operation_id = "devices_camera_status",
-    tag = "cameras",
-    summary = "Online state of the cameras",
-    params(StatusQuery),
-    responses(
-        (status = 200, body = Vec<DeviceStatusRead>),
-        Invalid,
-    ),
-)]
-async fn camera_status(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
-    status_of(&state, Some(CAMERA), q.skip, q.limit).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -159,7 +159,7 @@ async fn create(
     if new
         .image_url
         .as_deref()
-        .is_some_and(|url| super::media::is_ours(&state, url))
+        .is_some_and(|url| crate::media::is_ours(&state.config, url))
     {
         checks.push("image_url", "value_error", FOREIGN_IMAGE);
     }
@@ -228,7 +228,8 @@ async fn update(
     check(&mut checks, &p);
     if p.image_url != old_image
         && p.image_url.as_deref().is_some_and(|url| {
-            super::media::is_ours(&state, url) && !super::media::belongs_to(&state, url, id)
+            crate::media::is_ours(&state.config, url)
+                && !crate::media::belongs_to(&state.config, url, id)
         })
     {
         checks.push("image_url", "value_error", FOREIGN_IMAGE);
@@ -238,7 +239,7 @@ async fn update(
     let p = state.store.save_floor_plan(&p).await?;
     if old_image != p.image_url {
         let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
-        super::media::remove_images(&state, &released).await;
+        crate::media::remove_images(&state.config, &released).await;
     }
     let change = Change::new(EventType::FloorPlanUpdated, p.id, payload::floor_plan(&p));
     record(&state, &user, change).await?;
@@ -263,7 +264,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_floor_plan(id).await, NOT_FOUND)?;
-    super::media::remove_images(&state, &images).await;
+    crate::media::remove_images(&state.config, &images).await;
     let change = Change::new(EventType::FloorPlanDeleted, p.id, payload::floor_plan(&p));
     record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -338,10 +339,10 @@ async fn upload_image(
     if bytes.len() > state.config.media.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge);
     }
-    let image = super::media::store_floor_plan_image(&state.config, id, &bytes)
+    let image = crate::media::store_floor_plan_image(&state.config, id, &bytes)
         .await
         .inspect_err(|err| {
-            if matches!(err, ApiError::InsufficientStorage(_)) {
+            if matches!(err, crate::media::MediaError::QuotaUsed { .. }) {
                 state.metrics.http_refused(HttpRefusal::MediaQuota);
             }
         })?;
@@ -352,7 +353,7 @@ async fn upload_image(
     }
     let plan = state.store.save_floor_plan(&plan).await?;
     let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
-    super::media::remove_images(&state, &released).await;
+    crate::media::remove_images(&state.config, &released).await;
     let change = Change::new(
         EventType::FloorPlanUpdated,
         plan.id,

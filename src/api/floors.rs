@@ -194,7 +194,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let f = or_404(state.store.floor(id).await, NOT_FOUND)?;
     let images = or_404(state.store.delete_floor(id).await, NOT_FOUND)?;
-    super::media::remove_images(&state, &images).await;
+    crate::media::remove_images(&state.config, &images).await;
     let change = Change::new(EventType::FloorDeleted, f.id, payload::floor(&f));
     record(&state, &user, change).await?;
     Ok(StatusCode::NO_CONTENT)

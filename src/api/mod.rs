@@ -21,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod floor_plans;
 pub mod floors;
+pub mod gateways;
 pub mod health;
 pub mod media;
 pub mod metrics;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(floors::router())
         .merge(floor_plans::router(state.config.media.max_upload_bytes))
         .merge(devices::router())
+        .merge(gateways::router())
         .merge(cameras::router())
         .merge(camera_groups::router())
         .merge(people::router())

@@ -28,7 +28,9 @@ pub struct AppState {
     /// The broker's authentication, told when MQTT credentials change.
     pub mqtt: crate::broker::Control,
     /// What the ingest pipeline shows the API, and how the API tells it about writes.
-    pub pipeline: Arc<crate::ingest::pipeline::PipelineView>,
+    pub pipeline: Arc<crate::ingest::view::PipelineView>,
+    /// Stores camera events, shared with the CAM-BUS collector.
+    pub camera_events: Arc<crate::cambus::collector::EventRecorder>,
     /// Devices that said they are going offline.
     pub offline_reports: crate::jobs::device_monitor::OfflineReports,
     /// Publishes commands to the cameras' bus.

@@ -15,7 +15,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
-use crate::ingest::pipeline::UnknownTag;
+use crate::ingest::view::UnknownTag;
 use crate::mac;
 use crate::store::people::{Person, Tag};
 

@@ -10,7 +10,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::EMAIL_TAKEN;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
@@ -21,6 +20,7 @@ use crate::store::StoreError;
 use crate::store::users::{NewUser, ROLE_OPERATOR, ROLE_SUPERADMIN, ROLES, UpdateError, User};
 
 const USER_NOT_FOUND: &str = "Usuário não encontrado";
+pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
 const ONLY_SUPERADMIN: &str = "Only a SUPERADMIN can grant SUPERADMIN or superuser rights";
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 128;

@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::Refusal;
 use crate::auth::{PasswordCheck, verify_password_in_background};
 use crate::config::MqttConfig;
-use crate::metrics::Refusal;
 use crate::store::Store;
 use crate::store::mqtt::MqttCredential;
 

@@ -20,10 +20,10 @@ use rumqttd::protocol::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::Refusal;
 use super::acl::{self, Rules};
 use super::{Shared, session};
 use crate::ingest::{Identity, Inbound, Source};
-use crate::metrics::Refusal;
 
 /// Why a connection ended; decides whether its last will is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

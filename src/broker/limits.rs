@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::metrics::Refusal;
+use super::Refusal;
 
 pub struct AddressLimits {
     max_connections: usize,

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::MqttConfig;
 use crate::ingest::IngestSender;
-use crate::metrics::{Metrics, Refusal};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub mod acl;
@@ -25,9 +25,12 @@ pub mod auth;
 mod connection;
 pub mod external;
 mod limits;
+mod refusal;
 mod retained;
 mod session;
 mod tls;
+
+pub use refusal::Refusal;
 
 /// Builds a link to the router for a client id (blocking: it waits for the router's
 /// ConnAck). The router's sender has a type rumqttd does not export, so it lives in here.

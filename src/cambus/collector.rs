@@ -24,15 +24,15 @@ use super::topic::{self, CameraRejection, CameraTopic};
 use crate::config::Config;
 use crate::events::{EventBus, EventType};
 use crate::ingest::Inbound;
-use crate::ingest::pipeline::PipelineView;
+use crate::ingest::view::PipelineView;
 use crate::jobs::device_monitor::OfflineReports;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::store::cambus::NewCameraEvent;
-use crate::store::devices::Device;
+use crate::store::devices::{CAMERA, Device};
+use crate::store::{Store, StoreError};
 
 pub struct Collector {
-    pub recorder: EventRecorder,
+    pub recorder: Arc<EventRecorder>,
     pub metrics: Arc<Metrics>,
     pub offline_reports: OfflineReports,
     /// Per camera, the last status stored (its content without times) and when: a
@@ -316,6 +316,21 @@ impl Collector {
     }
 }
 
+/// A camera by its code, or else by the topic segment collectors name it by (the
+/// publisher's slug of its code, `device<id>` without one).
+async fn camera_for_topic(store: &Store, segment: &str) -> crate::store::Result<Option<Device>> {
+    match store.device_by_code(segment).await {
+        Ok(device) if device.device_type == CAMERA => return Ok(Some(device)),
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(err) => return Err(err),
+    }
+    Ok(store
+        .cameras()
+        .await?
+        .into_iter()
+        .find(|c| topic::camera_segment(c) == segment))
+}
+
 impl Collector {
     /// The camera a topic names; unknown codes are remembered for a while.
     async fn camera(&self, code: &str) -> crate::store::Result<Option<Device>> {
@@ -328,7 +343,7 @@ impl Collector {
         if known_unknown {
             return Ok(None);
         }
-        let camera = self.recorder.store.camera_for_topic(code).await?;
+        let camera = camera_for_topic(&self.recorder.store, code).await?;
         let mut unknown = self.unknown_codes.lock().unwrap_or_else(|p| p.into_inner());
         if camera.is_none() {
             if unknown.len() >= UNKNOWN_CODES_MAX {

@@ -10,11 +10,16 @@
 //!
 //! The consumers are [`pipeline::Pipeline::run`] and [`crate::cambus::collector::run`].
 
+mod caches;
 pub mod decode;
 pub mod locate;
 pub mod pipeline;
+mod positions;
+mod registration;
 pub mod sessions;
 pub mod topics;
+pub mod view;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

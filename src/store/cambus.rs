@@ -109,21 +109,6 @@ impl Store {
         self.list_devices(&filter, 0, i64::MAX).await
     }
 
-    /// A camera by its code, or else by the topic segment collectors name it by (the
-    /// publisher's slug of its code, `device<id>` without one).
-    pub async fn camera_for_topic(&self, segment: &str) -> Result<Option<Device>> {
-        match self.device_by_code(segment).await {
-            Ok(device) if device.device_type == CAMERA => return Ok(Some(device)),
-            Ok(_) | Err(super::StoreError::NotFound) => {}
-            Err(err) => return Err(err),
-        }
-        Ok(self
-            .cameras()
-            .await?
-            .into_iter()
-            .find(|c| crate::cambus::topic::camera_segment(c) == segment))
-    }
-
     /// Stores a camera event unless one with the same dedup key exists (`None` then), in
     /// one transaction with the topic's registration and, with `seen_at`, the camera's
     /// `last_seen_at` (only ever moved forward).

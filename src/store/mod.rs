@@ -16,8 +16,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::config::{DatabaseKind, redact_url};
-
 pub mod audit;
 pub mod cambus;
 pub mod devices;
@@ -28,9 +26,11 @@ pub mod presence;
 pub mod readings;
 mod record;
 pub mod site;
+mod url;
 pub mod users;
 
 pub use record::Record;
+pub use url::{DatabaseKind, redact_url};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -43,7 +43,7 @@ backend_tests! {
         assert_eq!(unknown.err(), Some(ConnectReturnCode::BadUserNamePassword));
         let anonymous = Client::connect(addr, Options::new("gw-4")).await;
         assert_eq!(anonymous.err(), Some(ConnectReturnCode::NotAuthorized), "no anonymous access by default");
-        assert_eq!(app.metrics().refusals(securityvision::metrics::Refusal::BadCredentials), 2);
+        assert_eq!(app.metrics().refusals(securityvision::broker::Refusal::BadCredentials), 2);
 
         let open = TestApp::start_with(backend, |c| c.mqtt.allow_anonymous = true).await;
         let mut anon = Client::connect(open.mqtt_addr.unwrap(), Options::new("anon-1")).await.expect("anonymous allowed when configured");
@@ -97,8 +97,8 @@ backend_tests! {
         assert_eq!(gw.subscribe("rtls/cameras/#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure], "nor read the camera tree");
         assert_eq!(gw.subscribe("#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure]);
         let metrics = app.metrics();
-        assert_eq!(metrics.refusals(securityvision::metrics::Refusal::PublishDenied), 1);
-        assert_eq!(metrics.refusals(securityvision::metrics::Refusal::SubscribeDenied), 2);
+        assert_eq!(metrics.refusals(securityvision::broker::Refusal::PublishDenied), 1);
+        assert_eq!(metrics.refusals(securityvision::broker::Refusal::SubscribeDenied), 2);
         // A subscription mixing allowed and refused filters gets a code for each.
         sub.client.subscribe_many(vec![
             rumqttc::SubscribeFilter::new("site/a".into(), QoS::AtMostOnce),
@@ -204,7 +204,7 @@ backend_tests! {
         let _ = big.write_all(&publish_packet("rtls/gateways/big/x", 10 * 1024 * 1024)).await;
         assert!(server_closes(&mut big, Duration::from_secs(5)).await, "a 10 MB publish is refused");
         check("after a 10 MB publish", &publisher, &mut sub).await;
-        assert!(app.metrics().refusals(securityvision::metrics::Refusal::TooLarge) >= 1);
+        assert!(app.metrics().refusals(securityvision::broker::Refusal::TooLarge) >= 1);
 
         // A half-open connection (silent past 1.5 × keep-alive) is closed and its will fires.
         let mut silent = raw(addr, &connect_packet("silent", 1, Some(("gateway", &gw_password)), Some(("rtls/gateways/silent/status", "offline")))).await;

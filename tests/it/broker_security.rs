@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use rumqttc::{ConnectReturnCode, QoS, SubscribeReasonCode};
-use securityvision::metrics::Refusal;
+use securityvision::broker::Refusal;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 

@@ -226,9 +226,9 @@ backend_tests! {
         // Nothing the appliance published came back as an event, and a collector may not
         // publish configurations itself.
         assert_eq!(app.metrics().cambus_received.load(Ordering::Relaxed), 0);
-        let before = app.metrics().refusals(securityvision::metrics::Refusal::PublishDenied);
+        let before = app.metrics().refusals(securityvision::broker::Refusal::PublishDenied);
         late.publish("rtls/cameras/default/hq/ground/camera/x/info", QoS::AtLeastOnce, true, r#"{"enabled":true}"#).await;
-        assert!(eventually(async || app.metrics().refusals(securityvision::metrics::Refusal::PublishDenied) == before + 1).await);
+        assert!(eventually(async || app.metrics().refusals(securityvision::broker::Refusal::PublishDenied) == before + 1).await);
         assert!(bus.drain(Duration::from_millis(500)).await.is_empty());
         let _ = building;
     }

@@ -1,0 +1,123 @@
+//! The batch writer: each round's readings, gateways seen and presence sessions go to a
+//! task that stores them one transaction per batch, while the next round is decoded. When it
+//! falls behind, batches wait in a bounded backlog.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::pipeline::Pipeline;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::readings::IngestBatch;
+
+/// Readings the pipeline keeps for a writer that is behind before it stops taking
+/// messages (QoS 1 publishers then wait for their PUBACK). About 40 bytes each.
+const MAX_BACKLOG_READINGS: usize = 500_000;
+/// Batches waiting for the writer are merged up to this many readings (fewer, larger
+/// transactions let a writer that fell behind catch up).
+const MERGE_READINGS: usize = 50_000;
+
+impl Pipeline {
+    /// Hands this round's writes to the writer without waiting for it: when it is behind,
+    /// they join the backlog, which is offered again at every round and every second. Only
+    /// a backlog over [`MAX_BACKLOG_READINGS`] makes the pipeline wait.
+    pub(super) async fn flush(&mut self) {
+        if !self.round.is_empty() {
+            let batch = std::mem::take(&mut self.round);
+            match self.backlog.back_mut() {
+                Some(last) if last.readings.len() + batch.readings.len() <= MERGE_READINGS => {
+                    last.merge(batch)
+                }
+                _ => self.backlog.push_back(batch),
+            }
+        }
+        while let Some(batch) = self.backlog.pop_front() {
+            match self.writer.try_send(batch) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(batch)) => {
+                    self.backlog.push_front(batch);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::error!("the readings writer has stopped");
+                    self.backlog.clear();
+                }
+            }
+        }
+        let mut waiting: usize = self.backlog.iter().map(|b| b.readings.len()).sum();
+        while waiting > MAX_BACKLOG_READINGS {
+            let Some(batch) = self.backlog.pop_front() else {
+                break;
+            };
+            waiting -= batch.readings.len();
+            if self.writer.send(batch).await.is_err() {
+                tracing::error!("the readings writer has stopped");
+            }
+        }
+        self.metrics
+            .ingest_writer_backlog
+            .store(waiting as i64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Hands the whole backlog over, waiting for the writer (at shutdown).
+    pub(super) async fn drain_backlog(&mut self) {
+        while let Some(batch) = self.backlog.pop_front() {
+            if self.writer.send(batch).await.is_err() {
+                tracing::error!("the readings writer has stopped");
+                break;
+            }
+        }
+    }
+
+    /// The presence sessions due to be written join this round.
+    pub(super) fn take_sessions(&mut self) {
+        for write in self.sessions.pending() {
+            self.round.add_session(write);
+        }
+    }
+
+    pub(super) fn writer_behind(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+}
+
+/// Stores batches in order, one transaction each. A database hiccup must not drop what
+/// was acknowledged: a failed batch is retried, then counted.
+pub(super) async fn write_batches(
+    mut batches: mpsc::Receiver<IngestBatch>,
+    store: Store,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(batch) = batches.recv().await {
+        let mut stored = false;
+        for attempt in 1..=5 {
+            match store.store_ingest_batch(&batch).await {
+                Ok(()) => {
+                    stored = true;
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, attempt, readings = batch.readings.len(), "storing readings failed");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+        let counter = if stored {
+            &metrics.ingest_readings_stored
+        } else {
+            &metrics.ingest_store_failures
+        };
+        counter.fetch_add(
+            batch.readings.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if !stored {
+            tracing::error!(
+                readings = batch.readings.len(),
+                "readings could not be stored"
+            );
+        }
+    }
+}
