@@ -82,10 +82,10 @@ impl Tracked for Floor {
 }
 
 by_id_routes! {
-    Floor => Floor, AuthUser, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
-    read "floors_read", "Read a floor", [NotFound];
-    remove "floors_remove", "Delete a floor with its floor plans; devices stay, unplaced",
-        [Deleted, NotFound];
+    Floor => Floor, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
+    read(AuthUser) "floors_read", "Read a floor", [NotFound];
+    remove(AuthUser) "floors_remove",
+        "Delete a floor with its floor plans; devices stay, unplaced", [Deleted, NotFound];
 }
 
 fn check(checks: &mut Checks, f: &Floor) {

@@ -116,26 +116,26 @@ pub async fn remove<T: Tracked>(state: &AppState, user: &User, id: i64) -> ApiRe
 
 /// Declares a resource's `read` (GET `path`) and `remove` (DELETE `path`) handlers with
 /// their OpenAPI annotations (a generic function cannot carry them), each a call to
-/// [`read`] or [`remove`]; either may be left out. `$user` is the extractor of the caller
-/// (`AuthUser` or `AdminUser`); the responses after 200 (read) and the whole list
-/// (remove) are given in brackets; attributes (doc comments: the operation's description)
-/// go before `read` or `remove`.
+/// [`read`] or [`remove`]; either may be left out. In parentheses, the extractor of the
+/// caller (`AuthUser` or `AdminUser`); in brackets, the responses after 200 (read) or all
+/// of them (remove); attributes (doc comments: the operation's description) go before
+/// `read` or `remove`.
 ///
 /// ```ignore
 /// by_id_routes! {
-///     Floor => Floor, AuthUser, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
-///     read "floors_read", "Read a floor", [NotFound];
-///     remove "floors_remove", "Delete a floor", [Deleted, NotFound];
+///     Floor => Floor, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
+///     read(AuthUser) "floors_read", "Read a floor", [NotFound];
+///     remove(AuthUser) "floors_remove", "Delete a floor", [Deleted, NotFound];
 /// }
 /// ```
 macro_rules! by_id_routes {
     (
-        $resource:ty => $read_model:ty, $user:ident, $path:literal,
-        ($id:literal, $id_description:literal), $tag:literal;
-        $($(#[$read_attr:meta])* read $read_op:literal, $read_summary:literal,
+        $resource:ty => $read_model:ty, $path:literal, ($id:literal, $id_description:literal),
+        $tag:literal;
+        $($(#[$read_attr:meta])* read($read_user:ident) $read_op:literal, $read_summary:literal,
             [$($read_responses:tt)*];)?
-        $($(#[$remove_attr:meta])* remove $remove_op:literal, $remove_summary:literal,
-            [$($remove_responses:tt)*];)?
+        $($(#[$remove_attr:meta])* remove($remove_user:ident) $remove_op:literal,
+            $remove_summary:literal, [$($remove_responses:tt)*];)?
     ) => {
         $(
             $(#[$read_attr])*
@@ -150,7 +150,7 @@ macro_rules! by_id_routes {
             )]
             async fn read(
                 axum::extract::State(state): axum::extract::State<$crate::api::AppState>,
-                _: $user,
+                _: $read_user,
                 $crate::api::extract::ApiPath(id): $crate::api::extract::ApiPath<i64>,
             ) -> $crate::api::ApiResult<axum::Json<$read_model>> {
                 $crate::api::resource::read::<$resource>(&state, id)
@@ -171,7 +171,7 @@ macro_rules! by_id_routes {
             )]
             async fn remove(
                 axum::extract::State(state): axum::extract::State<$crate::api::AppState>,
-                $user(user): $user,
+                $remove_user(user): $remove_user,
                 $crate::api::extract::ApiPath(id): $crate::api::extract::ApiPath<i64>,
             ) -> $crate::api::ApiResult<axum::http::StatusCode> {
                 $crate::api::resource::remove::<$resource>(&state, &user, id).await
