@@ -4,19 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, clean, or_404, or_409, record};
+use super::changes::{clean, or_404, or_409};
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
-
-const NOT_FOUND: &str = "Building not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,6 +42,43 @@ struct BuildingUpdate {
     code: Patch<String>,
     #[schema(value_type = Option<String>)]
     description: Patch<String>,
+}
+
+impl Resource for Building {
+    const NOT_FOUND: &'static str = "Building not found";
+    type Read = Building;
+
+    async fn show(_: &AppState, rows: Vec<Building>) -> ApiResult<Vec<Building>> {
+        Ok(rows)
+    }
+}
+
+impl Tracked for Building {
+    const EVENTS: Events = Events {
+        created: EventType::BuildingCreated,
+        updated: EventType::BuildingUpdated,
+        deleted: EventType::BuildingDeleted,
+    };
+
+    fn payload(&self, event: EventType) -> Value {
+        payload::building(self, event)
+    }
+
+    /// With its floors, floor plans and their images; devices stay, unplaced.
+    async fn delete(state: &AppState, b: &Building) -> ApiResult<()> {
+        let images = or_404(state.store.delete_building(b.id).await, Self::NOT_FOUND)?;
+        crate::media::remove_images(&state.config, &images).await;
+        Ok(())
+    }
+}
+
+by_id_routes! {
+    Building => Building, "/buildings/{building_id}", ("building_id", "Building id"),
+        "buildings";
+    read(AuthUser) "buildings_read", "Read a building", [NotFound];
+    remove(AuthUser) "buildings_remove",
+        "Delete a building with its floors and floor plans; devices stay, unplaced",
+        [Deleted, NotFound];
 }
 
 fn check(checks: &mut Checks, b: &Building) {
@@ -106,9 +143,7 @@ async fn create(
     let b = or_409(state.store.save_building(&new).await, || {
         duplicate(&new.code)
     })?;
-    let event = EventType::BuildingCreated;
-    let change = Change::new(event, b.id, payload::building(&b, event));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &b, true).await?;
     Ok((StatusCode::CREATED, Json(b)))
 }
 
@@ -131,28 +166,8 @@ async fn by_code(
 ) -> ApiResult<Json<Building>> {
     Ok(Json(or_404(
         state.store.building_by_code(&code).await,
-        NOT_FOUND,
+        Building::NOT_FOUND,
     )?))
-}
-
-#[utoipa::path(
-    get,
-    path = "/buildings/{building_id}",
-    operation_id = "buildings_read",
-    tag = "buildings",
-    summary = "Read a building",
-    params(("building_id" = i64, Path, description = "Building id")),
-    responses(
-        (status = 200, body = Building),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Building>> {
-    Ok(Json(or_404(state.store.building(id).await, NOT_FOUND)?))
 }
 
 #[utoipa::path(
@@ -174,7 +189,7 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<BuildingUpdate>,
 ) -> ApiResult<Json<Building>> {
-    let mut b = or_404(state.store.building(id).await, NOT_FOUND)?;
+    let mut b: Building = find(&state, id).await?;
     let mut checks = Checks::new();
     checks.not_null("name", &body.name);
     checks.not_null("code", &body.code);
@@ -188,35 +203,8 @@ async fn update(
     check(&mut checks, &b);
     checks.finish()?;
     let b = or_409(state.store.save_building(&b).await, || duplicate(&b.code))?;
-    let event = EventType::BuildingUpdated;
-    let change = Change::new(event, b.id, payload::building(&b, event));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &b, false).await?;
     Ok(Json(b))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/buildings/{building_id}",
-    operation_id = "buildings_remove",
-    tag = "buildings",
-    summary = "Delete a building with its floors and floor plans; devices stay, unplaced",
-    params(("building_id" = i64, Path, description = "Building id")),
-    responses(
-        Deleted, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let b = or_404(state.store.building(id).await, NOT_FOUND)?;
-    let images = or_404(state.store.delete_building(id).await, NOT_FOUND)?;
-    crate::media::remove_images(&state.config, &images).await;
-    let event = EventType::BuildingDeleted;
-    let change = Change::new(event, b.id, payload::building(&b, event));
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -236,6 +224,6 @@ async fn floor_plans(
     _: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<FloorPlan>>> {
-    or_404(state.store.building(id).await, NOT_FOUND)?;
+    find::<Building>(&state, id).await?;
     Ok(Json(state.store.floor_plans_of_building(id).await?))
 }

@@ -5,20 +5,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, or_404, or_409, record};
-use super::error::{ApiError, ApiResult, FieldError};
+use super::changes::{Change, or_404, or_409, record, require_all};
+use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::groups::CameraGroup;
-
-const NOT_FOUND: &str = "CameraGroup not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct CameraGroupRead {
+pub struct CameraGroupRead {
     id: i64,
     name: String,
     description: Option<String>,
@@ -51,6 +51,50 @@ fn read_model(g: &CameraGroup, links: &[(i64, i64)]) -> CameraGroupRead {
         created_at: g.created_at,
         updated_at: g.updated_at,
     }
+}
+
+impl Resource for CameraGroup {
+    const NOT_FOUND: &'static str = "CameraGroup not found";
+    type Read = CameraGroupRead;
+
+    async fn show(state: &AppState, groups: Vec<CameraGroup>) -> ApiResult<Vec<CameraGroupRead>> {
+        let links = state.store.camera_group_links().await?;
+        Ok(groups.iter().map(|g| read_model(g, &links)).collect())
+    }
+}
+
+impl Tracked for CameraGroup {
+    const EVENTS: Events = Events {
+        created: EventType::CameraGroupCreated,
+        updated: EventType::CameraGroupUpdated,
+        deleted: EventType::CameraGroupDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::camera_group(self, None)
+    }
+
+    /// Not its cameras; refused while incident rules target the group.
+    async fn delete(state: &AppState, g: &CameraGroup) -> ApiResult<()> {
+        let rules = state.store.incident_rules_for_camera_group(g.id).await?;
+        if rules > 0 {
+            return Err(ApiError::Conflict(format!(
+                "{rules} incident rule(s) target this group; delete or change them first"
+            )));
+        }
+        or_404(state.store.delete_camera_group(g.id).await, Self::NOT_FOUND)
+    }
+}
+
+by_id_routes! {
+    CameraGroup => CameraGroupRead, "/devices/camera-groups/{group_id}",
+        ("group_id", "Group id"), "camera-groups";
+    read(AuthUser) "camera_groups_read", "Read a camera group", [NotFound];
+    /// Deletes a group (not its cameras). Refused while incident rules target it: without it
+    /// they would apply to every camera.
+    remove(AuthUser) "camera_groups_remove",
+        "Delete a camera group (refused while incident rules target it)",
+        [Deleted, NotFound, Conflict];
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -97,14 +141,8 @@ async fn save(
         Patch::Absent if creating => Some(Vec::new()),
         Patch::Absent => None,
     };
-    for id in device_ids.iter().flatten() {
-        if !state.store.exists::<Device>(*id).await? {
-            return Err(ApiError::invalid(FieldError::body(
-                "device_ids",
-                "foreign_key",
-                format!("device {id} does not exist"),
-            )));
-        }
+    if let Some(ids) = &device_ids {
+        require_all::<Device>(state, "device_ids", "device", ids).await?;
     }
     let name = g.name.clone();
     let saved = or_409(
@@ -115,11 +153,7 @@ async fn save(
         || format!("A camera group named '{name}' already exists"),
     )?;
     let read = read_model(&saved, &state.store.camera_group_links().await?);
-    let event = if creating {
-        EventType::CameraGroupCreated
-    } else {
-        EventType::CameraGroupUpdated
-    };
+    let event = CameraGroup::EVENTS.saved(creating);
     let payload = payload::camera_group(&saved, Some(&read.device_ids));
     record(state, user, Change::new(event, saved.id, payload)).await?;
     Ok(read)
@@ -147,8 +181,7 @@ async fn list(
         .store
         .list_camera_groups(page.skip, page.limit)
         .await?;
-    let links = state.store.camera_group_links().await?;
-    Ok(Json(groups.iter().map(|g| read_model(g, &links)).collect()))
+    Ok(Json(CameraGroup::show(&state, groups).await?))
 }
 
 #[utoipa::path(
@@ -175,30 +208,6 @@ async fn create(
 }
 
 #[utoipa::path(
-    get,
-    path = "/devices/camera-groups/{group_id}",
-    operation_id = "camera_groups_read",
-    tag = "camera-groups",
-    summary = "Read a camera group",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = CameraGroupRead),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<CameraGroupRead>> {
-    let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
-    Ok(Json(read_model(
-        &g,
-        &state.store.camera_group_links().await?,
-    )))
-}
-
-#[utoipa::path(
     patch,
     path = "/devices/camera-groups/{group_id}",
     operation_id = "camera_groups_update",
@@ -217,41 +226,6 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CameraGroupBody>,
 ) -> ApiResult<Json<CameraGroupRead>> {
-    let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
+    let g = find(&state, id).await?;
     Ok(Json(save(&state, &user, g, body, false).await?))
-}
-
-/// Deletes a group (not its cameras). Refused while incident rules target it: without it
-/// they would apply to every camera.
-#[utoipa::path(
-    delete,
-    path = "/devices/camera-groups/{group_id}",
-    operation_id = "camera_groups_remove",
-    tag = "camera-groups",
-    summary = "Delete a camera group (refused while incident rules target it)",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        Deleted, NotFound, Conflict,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let g = or_404(state.store.camera_group(id).await, NOT_FOUND)?;
-    let rules = state.store.incident_rules_for_camera_group(id).await?;
-    if rules > 0 {
-        return Err(ApiError::Conflict(format!(
-            "{rules} incident rule(s) target this group; delete or change them first"
-        )));
-    }
-    or_404(state.store.delete_camera_group(id).await, NOT_FOUND)?;
-    let change = Change::new(
-        EventType::CameraGroupDeleted,
-        id,
-        payload::camera_group(&g, None),
-    );
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -74,6 +74,25 @@ pub async fn require<T: Record>(state: &AppState, field: &str, id: Option<i64>) 
     Ok(())
 }
 
+/// 422 naming `field` unless every referenced `T` exists; `what` names one in the message.
+pub async fn require_all<T: Record>(
+    state: &AppState,
+    field: &str,
+    what: &str,
+    ids: &[i64],
+) -> ApiResult<()> {
+    for id in ids {
+        if !state.store.exists::<T>(*id).await? {
+            return Err(ApiError::invalid(FieldError::body(
+                field,
+                "foreign_key",
+                format!("{what} {id} does not exist"),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Maps "row not found" to the resource's own 404 message.
 pub fn or_404<T>(result: Result<T, StoreError>, message: &str) -> ApiResult<T> {
     match result {

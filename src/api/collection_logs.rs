@@ -6,21 +6,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, or_404, record, require};
+use super::changes::require;
 use super::error::ApiResult;
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::people::Tag;
 use crate::store::readings::{Reading, ReadingFilter};
-
-const NOT_FOUND: &str = "Collection log not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,6 +52,35 @@ struct ReadingUpdate {
     rssi: Patch<i32>,
     #[schema(value_type = Option<String>)]
     raw_payload: Patch<String>,
+}
+
+impl Resource for Reading {
+    const NOT_FOUND: &'static str = "Collection log not found";
+    type Read = Reading;
+
+    async fn show(_: &AppState, rows: Vec<Reading>) -> ApiResult<Vec<Reading>> {
+        Ok(rows)
+    }
+}
+
+impl Tracked for Reading {
+    const EVENTS: Events = Events {
+        created: EventType::CollectionLogCreated,
+        updated: EventType::CollectionLogUpdated,
+        deleted: EventType::CollectionLogDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::reading(self)
+    }
+}
+
+by_id_routes! {
+    Reading => Reading, "/collection-logs/{log_id}", ("log_id", "Reading id"),
+        "collection-logs";
+    read(AuthUser) "collection_logs_read", "Read a reading", [NotFound];
+    remove(AdminUser) "collection_logs_remove", "Delete a reading (administrators)",
+        [Deleted, AdminOnly, NotFound];
 }
 
 fn check(checks: &mut Checks, r: &Reading) {
@@ -123,29 +152,8 @@ async fn create(
     let r = state.store.save_reading(&new).await?;
     // Heard like a report: the tag's position and presence follow.
     state.pipeline.heard(&r).await;
-    let change = Change::new(EventType::CollectionLogCreated, r.id, payload::reading(&r));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &r, true).await?;
     Ok((StatusCode::CREATED, Json(r)))
-}
-
-#[utoipa::path(
-    get,
-    path = "/collection-logs/{log_id}",
-    operation_id = "collection_logs_read",
-    tag = "collection-logs",
-    summary = "Read a reading",
-    params(("log_id" = i64, Path, description = "Reading id")),
-    responses(
-        (status = 200, body = Reading),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _user: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Reading>> {
-    Ok(Json(or_404(state.store.reading(id).await, NOT_FOUND)?))
 }
 
 #[utoipa::path(
@@ -167,37 +175,13 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ReadingUpdate>,
 ) -> ApiResult<Json<Reading>> {
-    let mut r = or_404(state.store.reading(id).await, NOT_FOUND)?;
+    let mut r: Reading = find(&state, id).await?;
     body.rssi.apply_to_option(&mut r.rssi);
     body.raw_payload.apply_to_option(&mut r.raw_payload);
     let mut checks = Checks::new();
     check(&mut checks, &r);
     checks.finish()?;
     let r = state.store.save_reading(&r).await?;
-    let change = Change::new(EventType::CollectionLogUpdated, r.id, payload::reading(&r));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &r, false).await?;
     Ok(Json(r))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/collection-logs/{log_id}",
-    operation_id = "collection_logs_remove",
-    tag = "collection-logs",
-    summary = "Delete a reading (administrators)",
-    params(("log_id" = i64, Path, description = "Reading id")),
-    responses(
-        Deleted, AdminOnly, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AdminUser(user): AdminUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let r = or_404(state.store.reading(id).await, NOT_FOUND)?;
-    or_404(state.store.delete_reading(id).await, NOT_FOUND)?;
-    let change = Change::new(EventType::CollectionLogDeleted, id, payload::reading(&r));
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -13,13 +14,13 @@ use super::devices::DeviceRead;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
 use crate::store::site::{Floor, FloorPlan};
 
-const NOT_FOUND: &str = "Floor plan not found";
 const FOREIGN_IMAGE: &str = "a /media/ image must be uploaded for this plan \
      (POST /floor-plans/{id}/image); other URLs point at images hosted elsewhere";
 
@@ -82,6 +83,42 @@ struct FloorPlanQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     floor_id: Option<i64>,
+}
+
+impl Resource for FloorPlan {
+    const NOT_FOUND: &'static str = "Floor plan not found";
+    type Read = FloorPlan;
+
+    async fn show(_: &AppState, rows: Vec<FloorPlan>) -> ApiResult<Vec<FloorPlan>> {
+        Ok(rows)
+    }
+}
+
+impl Tracked for FloorPlan {
+    const EVENTS: Events = Events {
+        created: EventType::FloorPlanCreated,
+        updated: EventType::FloorPlanUpdated,
+        deleted: EventType::FloorPlanDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::floor_plan(self)
+    }
+
+    /// With its image; devices stay, unplaced.
+    async fn delete(state: &AppState, p: &FloorPlan) -> ApiResult<()> {
+        let images = or_404(state.store.delete_floor_plan(p.id).await, Self::NOT_FOUND)?;
+        crate::media::remove_images(&state.config, &images).await;
+        Ok(())
+    }
+}
+
+by_id_routes! {
+    FloorPlan => FloorPlan, "/floor-plans/{floor_plan_id}",
+        ("floor_plan_id", "Floor plan id"), "floor-plans";
+    read(AuthUser) "floor_plans_read", "Read a floor plan", [NotFound];
+    remove(AuthUser) "floor_plans_remove",
+        "Delete a floor plan and its image; devices stay, unplaced", [Deleted, NotFound];
 }
 
 fn check(checks: &mut Checks, p: &FloorPlan) {
@@ -166,29 +203,8 @@ async fn create(
     checks.finish()?;
     require::<Floor>(&state, "floor_id", Some(new.floor_id)).await?;
     let p = state.store.save_floor_plan(&new).await?;
-    let change = Change::new(EventType::FloorPlanCreated, p.id, payload::floor_plan(&p));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &p, true).await?;
     Ok((StatusCode::CREATED, Json(p)))
-}
-
-#[utoipa::path(
-    get,
-    path = "/floor-plans/{floor_plan_id}",
-    operation_id = "floor_plans_read",
-    tag = "floor-plans",
-    summary = "Read a floor plan",
-    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
-    responses(
-        (status = 200, body = FloorPlan),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<FloorPlan>> {
-    Ok(Json(or_404(state.store.floor_plan(id).await, NOT_FOUND)?))
 }
 
 #[utoipa::path(
@@ -210,7 +226,7 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<FloorPlanUpdate>,
 ) -> ApiResult<Json<FloorPlan>> {
-    let mut p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    let mut p: FloorPlan = find(&state, id).await?;
     let old_image = p.image_url.clone();
     let mut checks = Checks::new();
     checks.not_null("floor_id", &body.floor_id);
@@ -241,33 +257,8 @@ async fn update(
         let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
         crate::media::remove_images(&state.config, &released).await;
     }
-    let change = Change::new(EventType::FloorPlanUpdated, p.id, payload::floor_plan(&p));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &p, false).await?;
     Ok(Json(p))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/floor-plans/{floor_plan_id}",
-    operation_id = "floor_plans_remove",
-    tag = "floor-plans",
-    summary = "Delete a floor plan and its image; devices stay, unplaced",
-    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
-    responses(
-        Deleted, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let p = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
-    let images = or_404(state.store.delete_floor_plan(id).await, NOT_FOUND)?;
-    crate::media::remove_images(&state.config, &images).await;
-    let change = Change::new(EventType::FloorPlanDeleted, p.id, payload::floor_plan(&p));
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -287,7 +278,7 @@ async fn devices(
     _: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<DeviceRead>>> {
-    or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    find::<FloorPlan>(&state, id).await?;
     let filter = DeviceFilter {
         floor_plan_id: Some(id),
         ..DeviceFilter::default()
@@ -321,7 +312,7 @@ async fn upload_image(
     ApiPath(id): ApiPath<i64>,
     mut multipart: Multipart,
 ) -> ApiResult<Json<FloorPlan>> {
-    let mut plan = or_404(state.store.floor_plan(id).await, NOT_FOUND)?;
+    let mut plan: FloorPlan = find(&state, id).await?;
     let mut file = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() == Some("file") {

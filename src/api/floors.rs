@@ -4,19 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, clean, or_404, record, require};
+use super::changes::{clean, or_404, require};
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, Floor};
-
-const NOT_FOUND: &str = "Floor not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,6 +51,41 @@ struct FloorQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     building_id: Option<i64>,
+}
+
+impl Resource for Floor {
+    const NOT_FOUND: &'static str = "Floor not found";
+    type Read = Floor;
+
+    async fn show(_: &AppState, rows: Vec<Floor>) -> ApiResult<Vec<Floor>> {
+        Ok(rows)
+    }
+}
+
+impl Tracked for Floor {
+    const EVENTS: Events = Events {
+        created: EventType::FloorCreated,
+        updated: EventType::FloorUpdated,
+        deleted: EventType::FloorDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::floor(self)
+    }
+
+    /// With its floor plans and their images; devices stay, unplaced.
+    async fn delete(state: &AppState, f: &Floor) -> ApiResult<()> {
+        let images = or_404(state.store.delete_floor(f.id).await, Self::NOT_FOUND)?;
+        crate::media::remove_images(&state.config, &images).await;
+        Ok(())
+    }
+}
+
+by_id_routes! {
+    Floor => Floor, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
+    read(AuthUser) "floors_read", "Read a floor", [NotFound];
+    remove(AuthUser) "floors_remove",
+        "Delete a floor with its floor plans; devices stay, unplaced", [Deleted, NotFound];
 }
 
 fn check(checks: &mut Checks, f: &Floor) {
@@ -113,29 +148,8 @@ async fn create(
     checks.finish()?;
     require::<Building>(&state, "building_id", Some(new.building_id)).await?;
     let f = state.store.save_floor(&new).await?;
-    let change = Change::new(EventType::FloorCreated, f.id, payload::floor(&f));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &f, true).await?;
     Ok((StatusCode::CREATED, Json(f)))
-}
-
-#[utoipa::path(
-    get,
-    path = "/floors/{floor_id}",
-    operation_id = "floors_read",
-    tag = "floors",
-    summary = "Read a floor",
-    params(("floor_id" = i64, Path, description = "Floor id")),
-    responses(
-        (status = 200, body = Floor),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Floor>> {
-    Ok(Json(or_404(state.store.floor(id).await, NOT_FOUND)?))
 }
 
 #[utoipa::path(
@@ -157,7 +171,7 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<FloorUpdate>,
 ) -> ApiResult<Json<Floor>> {
-    let mut f = or_404(state.store.floor(id).await, NOT_FOUND)?;
+    let mut f: Floor = find(&state, id).await?;
     let mut checks = Checks::new();
     checks.not_null("building_id", &body.building_id);
     checks.not_null("name", &body.name);
@@ -171,31 +185,6 @@ async fn update(
     checks.finish()?;
     require::<Building>(&state, "building_id", Some(f.building_id)).await?;
     let f = state.store.save_floor(&f).await?;
-    let change = Change::new(EventType::FloorUpdated, f.id, payload::floor(&f));
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &f, false).await?;
     Ok(Json(f))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/floors/{floor_id}",
-    operation_id = "floors_remove",
-    tag = "floors",
-    summary = "Delete a floor with its floor plans; devices stay, unplaced",
-    params(("floor_id" = i64, Path, description = "Floor id")),
-    responses(
-        Deleted, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let f = or_404(state.store.floor(id).await, NOT_FOUND)?;
-    let images = or_404(state.store.delete_floor(id).await, NOT_FOUND)?;
-    crate::media::remove_images(&state.config, &images).await;
-    let change = Change::new(EventType::FloorDeleted, f.id, payload::floor(&f));
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod people;
 pub mod person_groups;
 pub mod positions;
+pub mod resource;
 mod state;
 pub mod stream;
 pub mod support_groups;

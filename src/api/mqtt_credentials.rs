@@ -9,21 +9,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::types::Json as DbJson;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, or_404, or_409, record};
+use super::changes::{or_404, or_409};
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_event, record_saved};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
 use crate::store::mqtt::{COLLECTOR, CUSTOM, GATEWAY, MqttCredential, ROLES};
-
-const NOT_FOUND: &str = "MQTT credential not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A credential as the API shows it; `password` only in the answer that created or
 /// rotated it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct CredentialRead {
+pub struct CredentialRead {
     id: i64,
     username: String,
     role: String,
@@ -66,6 +66,46 @@ impl CredentialRead {
             password,
         }
     }
+}
+
+impl Resource for MqttCredential {
+    const NOT_FOUND: &'static str = "MQTT credential not found";
+    type Read = CredentialRead;
+
+    async fn show(_: &AppState, all: Vec<MqttCredential>) -> ApiResult<Vec<CredentialRead>> {
+        Ok(all.iter().map(|c| CredentialRead::new(c, None)).collect())
+    }
+}
+
+impl Tracked for MqttCredential {
+    const EVENTS: Events = Events {
+        created: EventType::MqttCredentialCreated,
+        updated: EventType::MqttCredentialUpdated,
+        deleted: EventType::MqttCredentialRevoked,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::mqtt_credential(self)
+    }
+
+    /// Its live sessions close.
+    async fn delete(state: &AppState, c: &MqttCredential) -> ApiResult<()> {
+        or_404(
+            state.store.delete_mqtt_credential(c.id).await,
+            Self::NOT_FOUND,
+        )?;
+        state.mqtt.credential_changed(c.id);
+        Ok(())
+    }
+}
+
+by_id_routes! {
+    MqttCredential => CredentialRead, "/mqtt/credentials/{credential_id}",
+        ("credential_id", "Credential id"), "mqtt";
+    read(AdminUser) "mqtt_credentials_read", "Read an MQTT credential", [AdminOnly, NotFound];
+    remove(AdminUser) "mqtt_credentials_remove",
+        "Revoke a credential: it is deleted and its live sessions close",
+        [(status = 204, description = "Revoked"), AdminOnly, NotFound];
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -137,9 +177,7 @@ async fn list(
     _admin: AdminUser,
 ) -> ApiResult<Json<Vec<CredentialRead>>> {
     let all = state.store.list_mqtt_credentials().await?;
-    Ok(Json(
-        all.iter().map(|c| CredentialRead::new(c, None)).collect(),
-    ))
+    Ok(Json(MqttCredential::show(&state, all).await?))
 }
 
 #[utoipa::path(
@@ -213,37 +251,11 @@ async fn create(
     let saved = or_409(state.store.save_mqtt_credential(&new).await, || {
         format!("The MQTT username '{username}' is taken")
     })?;
-    let change = Change::new(
-        EventType::MqttCredentialCreated,
-        saved.id,
-        payload::mqtt_credential(&saved),
-    );
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &saved, true).await?;
     Ok((
         StatusCode::CREATED,
         Json(CredentialRead::new(&saved, Some(password))),
     ))
-}
-
-#[utoipa::path(
-    get,
-    path = "/mqtt/credentials/{credential_id}",
-    operation_id = "mqtt_credentials_read",
-    tag = "mqtt",
-    summary = "Read an MQTT credential",
-    params(("credential_id" = i64, Path, description = "Credential id")),
-    responses(
-        (status = 200, body = CredentialRead),
-        AdminOnly, NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<CredentialRead>> {
-    let c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
-    Ok(Json(CredentialRead::new(&c, None)))
 }
 
 #[utoipa::path(
@@ -265,7 +277,7 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CredentialUpdate>,
 ) -> ApiResult<Json<CredentialRead>> {
-    let mut c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
+    let mut c: MqttCredential = find(&state, id).await?;
     let mut checks = Checks::new();
     checks.not_null("is_active", &body.is_active);
     body.description
@@ -284,12 +296,7 @@ async fn update(
     checks.finish()?;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);
-    let change = Change::new(
-        EventType::MqttCredentialUpdated,
-        saved.id,
-        payload::mqtt_credential(&saved),
-    );
-    record(&state, &user, change).await?;
+    record_saved(&state, &user, &saved, false).await?;
     Ok(Json(CredentialRead::new(&saved, None)))
 }
 
@@ -310,46 +317,12 @@ async fn rotate(
     AdminUser(user): AdminUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<CredentialRead>> {
-    let mut c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
+    let mut c: MqttCredential = find(&state, id).await?;
     let password = random_secret(18);
     let hash = hash_password_in_background(&password).await?;
     c.password_hash = hash;
     let saved = state.store.save_mqtt_credential(&c).await?;
     state.mqtt.credential_changed(saved.id);
-    let change = Change::new(
-        EventType::MqttCredentialRotated,
-        saved.id,
-        payload::mqtt_credential(&saved),
-    );
-    record(&state, &user, change).await?;
+    record_event(&state, &user, &saved, EventType::MqttCredentialRotated).await?;
     Ok(Json(CredentialRead::new(&saved, Some(password))))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/mqtt/credentials/{credential_id}",
-    operation_id = "mqtt_credentials_remove",
-    tag = "mqtt",
-    summary = "Revoke a credential: it is deleted and its live sessions close",
-    params(("credential_id" = i64, Path, description = "Credential id")),
-    responses(
-        (status = 204, description = "Revoked"),
-        AdminOnly, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AdminUser(user): AdminUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let c = or_404(state.store.mqtt_credential(id).await, NOT_FOUND)?;
-    or_404(state.store.delete_mqtt_credential(id).await, NOT_FOUND)?;
-    state.mqtt.credential_changed(id);
-    let change = Change::new(
-        EventType::MqttCredentialRevoked,
-        id,
-        payload::mqtt_credential(&c),
-    );
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,19 +5,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, or_404, record};
-use super::error::{ApiError, ApiResult, FieldError};
+use super::changes::require_all;
+use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved, show};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person, PersonGroup};
-
-const NOT_FOUND: &str = "Person not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -75,6 +75,45 @@ impl PersonRead {
             updated_at: p.updated_at,
         }
     }
+}
+
+impl Resource for Person {
+    const NOT_FOUND: &'static str = "Person not found";
+    type Read = PersonRead;
+
+    async fn show(state: &AppState, people: Vec<Person>) -> ApiResult<Vec<PersonRead>> {
+        let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
+        let memberships = if ids.is_empty() {
+            Vec::new()
+        } else {
+            state.store.memberships(&ids).await?
+        };
+        Ok(people
+            .iter()
+            .map(|p| PersonRead::new(p, &memberships))
+            .collect())
+    }
+}
+
+impl Tracked for Person {
+    const EVENTS: Events = Events {
+        created: EventType::PersonCreated,
+        updated: EventType::PersonUpdated,
+        deleted: EventType::PersonDeleted,
+    };
+
+    fn payload(&self, event: EventType) -> Value {
+        payload::person(self, event)
+    }
+}
+
+by_id_routes! {
+    Person => PersonRead, "/people/{person_id}", ("person_id", "Person id"), "people";
+    read(AuthUser) "people_read", "Read a person", [NotFound];
+    /// Deletes a person. Their tags stay registered, unassigned; alert history keeps its
+    /// events without the person.
+    remove(AuthUser) "people_remove", "Delete a person; their tags stay, unassigned",
+        [Deleted, NotFound];
 }
 
 /// Create and update body; `name` and `cpf` are accepted as the original's aliases.
@@ -141,30 +180,11 @@ async fn save(
         Patch::Absent => None,
     };
     if let Some(ids) = &group_ids {
-        for id in ids {
-            if !state.store.exists::<PersonGroup>(*id).await? {
-                return Err(ApiError::invalid(FieldError::body(
-                    "group_ids",
-                    "foreign_key",
-                    format!("person group {id} does not exist"),
-                )));
-            }
-        }
+        require_all::<PersonGroup>(state, "group_ids", "person group", ids).await?;
     }
     let saved = state.store.save_person(&p, group_ids.as_deref()).await?;
-    let event = if creating {
-        EventType::PersonCreated
-    } else {
-        EventType::PersonUpdated
-    };
-    let change = Change::new(event, saved.id, payload::person(&saved, event));
-    record(state, user, change).await?;
+    record_saved(state, user, &saved, creating).await?;
     Ok(saved)
-}
-
-async fn read_with_groups(state: &AppState, p: &Person) -> ApiResult<PersonRead> {
-    let memberships = state.store.memberships(&[p.id]).await?;
-    Ok(PersonRead::new(p, &memberships))
 }
 
 #[utoipa::path(
@@ -186,18 +206,7 @@ async fn list(
 ) -> ApiResult<Json<Vec<PersonRead>>> {
     let page = Page::from_query(q.skip, q.limit, 100)?;
     let people = state.store.list_people(page.skip, page.limit).await?;
-    let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
-    let memberships = if ids.is_empty() {
-        Vec::new()
-    } else {
-        state.store.memberships(&ids).await?
-    };
-    Ok(Json(
-        people
-            .iter()
-            .map(|p| PersonRead::new(p, &memberships))
-            .collect(),
-    ))
+    Ok(Json(Person::show(&state, people).await?))
 }
 
 #[utoipa::path(
@@ -228,31 +237,7 @@ async fn create(
         true,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(read_with_groups(&state, &p).await?),
-    ))
-}
-
-#[utoipa::path(
-    get,
-    path = "/people/{person_id}",
-    operation_id = "people_read",
-    tag = "people",
-    summary = "Read a person",
-    params(("person_id" = i64, Path, description = "Person id")),
-    responses(
-        (status = 200, body = PersonRead),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<PersonRead>> {
-    let p = or_404(state.store.person(id).await, NOT_FOUND)?;
-    Ok(Json(read_with_groups(&state, &p).await?))
+    Ok((StatusCode::CREATED, Json(show(&state, p).await?)))
 }
 
 #[utoipa::path(
@@ -274,33 +259,7 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PersonBody>,
 ) -> ApiResult<Json<PersonRead>> {
-    let p = or_404(state.store.person(id).await, NOT_FOUND)?;
+    let p = find(&state, id).await?;
     let p = save(&state, &user, p, body, false).await?;
-    Ok(Json(read_with_groups(&state, &p).await?))
-}
-
-/// Deletes a person. Their tags stay registered, unassigned; alert history keeps its
-/// events without the person.
-#[utoipa::path(
-    delete,
-    path = "/people/{person_id}",
-    operation_id = "people_remove",
-    tag = "people",
-    summary = "Delete a person; their tags stay, unassigned",
-    params(("person_id" = i64, Path, description = "Person id")),
-    responses(
-        Deleted, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let p = or_404(state.store.person(id).await, NOT_FOUND)?;
-    or_404(state.store.delete_person(id).await, NOT_FOUND)?;
-    let event = EventType::PersonDeleted;
-    let change = Change::new(event, id, payload::person(&p, event));
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(show(&state, p).await?))
 }

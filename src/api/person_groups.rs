@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,11 +15,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
-use crate::store::people::PersonGroup;
-
-const NOT_FOUND: &str = "Person group not found";
+use crate::store::people::{Person, PersonGroup};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct PersonGroupRead {
+pub struct PersonGroupRead {
     id: i64,
     name: String,
     description: Option<String>,
@@ -47,6 +47,49 @@ impl From<&PersonGroup> for PersonGroupRead {
             updated_at: g.updated_at,
         }
     }
+}
+
+impl Resource for PersonGroup {
+    const NOT_FOUND: &'static str = "Person group not found";
+    type Read = PersonGroupRead;
+
+    async fn show(_: &AppState, groups: Vec<PersonGroup>) -> ApiResult<Vec<PersonGroupRead>> {
+        Ok(groups.iter().map(PersonGroupRead::from).collect())
+    }
+}
+
+impl Tracked for PersonGroup {
+    const EVENTS: Events = Events {
+        created: EventType::PersonGroupCreated,
+        updated: EventType::PersonGroupUpdated,
+        deleted: EventType::PersonGroupDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::person_group(self, None)
+    }
+
+    /// With its memberships; refused while alert rules target the group.
+    async fn delete(state: &AppState, g: &PersonGroup) -> ApiResult<()> {
+        let rules = state.store.alert_rules_for_group(g.id).await?;
+        if rules > 0 {
+            return Err(ApiError::Conflict(format!(
+                "{rules} alert rule(s) target this group; delete or change them first"
+            )));
+        }
+        or_404(state.store.delete_person_group(g.id).await, Self::NOT_FOUND)
+    }
+}
+
+by_id_routes! {
+    PersonGroup => PersonGroupRead, "/person-groups/{group_id}", ("group_id", "Group id"),
+        "person-groups";
+    read(AuthUser) "person_groups_read", "Read a person group", [NotFound];
+    /// Deletes a group and its memberships. Refused while alert rules target the group:
+    /// without it they would apply to everybody.
+    remove(AuthUser) "person_groups_remove",
+        "Delete a person group (refused while alert rules target it)",
+        [Deleted, NotFound, Conflict];
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -100,13 +143,7 @@ async fn save(
     let saved = or_409(state.store.save_person_group(&g).await, || {
         duplicate(&g.name)
     })?;
-    let event = if creating {
-        EventType::PersonGroupCreated
-    } else {
-        EventType::PersonGroupUpdated
-    };
-    let change = Change::new(event, saved.id, payload::person_group(&saved, None));
-    record(state, user, change).await?;
+    record_saved(state, user, &saved, creating).await?;
     Ok(saved)
 }
 
@@ -157,29 +194,6 @@ async fn create(
 }
 
 #[utoipa::path(
-    get,
-    path = "/person-groups/{group_id}",
-    operation_id = "person_groups_read",
-    tag = "person-groups",
-    summary = "Read a person group",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = PersonGroupRead),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<PersonGroupRead>> {
-    Ok(Json(PersonGroupRead::from(&or_404(
-        state.store.person_group(id).await,
-        NOT_FOUND,
-    )?)))
-}
-
-#[utoipa::path(
     put,
     path = "/person-groups/{group_id}",
     operation_id = "person_groups_update",
@@ -198,59 +212,15 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PersonGroupBody>,
 ) -> ApiResult<Json<PersonGroupRead>> {
-    let g = or_404(state.store.person_group(id).await, NOT_FOUND)?;
+    let g = find(&state, id).await?;
     Ok(Json(PersonGroupRead::from(
         &save(&state, &user, g, body, false).await?,
     )))
 }
 
-/// Deletes a group and its memberships. Refused while alert rules target the group:
-/// without it they would apply to everybody.
-#[utoipa::path(
-    delete,
-    path = "/person-groups/{group_id}",
-    operation_id = "person_groups_remove",
-    tag = "person-groups",
-    summary = "Delete a person group (refused while alert rules target it)",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        Deleted, NotFound, Conflict,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let g = or_404(state.store.person_group(id).await, NOT_FOUND)?;
-    let rules = state.store.alert_rules_for_group(id).await?;
-    if rules > 0 {
-        return Err(ApiError::Conflict(format!(
-            "{rules} alert rule(s) target this group; delete or change them first"
-        )));
-    }
-    or_404(state.store.delete_person_group(id).await, NOT_FOUND)?;
-    let change = Change::new(
-        EventType::PersonGroupDeleted,
-        id,
-        payload::person_group(&g, None),
-    );
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
     let people = state.store.group_members(id).await?;
-    let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
-    let memberships = if ids.is_empty() {
-        Vec::new()
-    } else {
-        state.store.memberships(&ids).await?
-    };
-    Ok(people
-        .iter()
-        .map(|p| PersonRead::new(p, &memberships))
-        .collect())
+    Person::show(state, people).await
 }
 
 #[utoipa::path(
@@ -270,7 +240,7 @@ async fn members(
     _: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<PersonRead>>> {
-    or_404(state.store.person_group(id).await, NOT_FOUND)?;
+    find::<PersonGroup>(&state, id).await?;
     Ok(Json(member_list(&state, id).await?))
 }
 
@@ -291,7 +261,7 @@ async fn with_members(
     _: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<PersonGroupWithMembers>> {
-    let g = or_404(state.store.person_group(id).await, NOT_FOUND)?;
+    let g = find(&state, id).await?;
     Ok(Json(PersonGroupWithMembers {
         group: PersonGroupRead::from(&g),
         people: member_list(&state, id).await?,
@@ -319,7 +289,7 @@ async fn set_members(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MembersBody>,
 ) -> ApiResult<Json<PersonGroupWithMembers>> {
-    or_404(state.store.person_group(id).await, NOT_FOUND)?;
+    find::<PersonGroup>(&state, id).await?;
     state.store.set_group_members(id, &body.people_ids).await?;
     let g = state.store.person_group(id).await?;
     let people = member_list(&state, id).await?;

@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -13,11 +13,11 @@ use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
 
-const NOT_FOUND: &str = "Grupo não encontrado";
 const DUPLICATE: &str = "Já existe um grupo com esse nome.";
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct SupportGroupRead {
+pub struct SupportGroupRead {
     id: i64,
     name: String,
     description: Option<String>,
@@ -57,6 +57,50 @@ fn read_model(g: &SupportGroup, members: &[UserShort]) -> SupportGroupRead {
         created_at: g.created_at,
         updated_at: g.updated_at,
     }
+}
+
+impl Resource for SupportGroup {
+    const NOT_FOUND: &'static str = "Grupo não encontrado";
+    type Read = SupportGroupRead;
+
+    async fn show(state: &AppState, groups: Vec<SupportGroup>) -> ApiResult<Vec<SupportGroupRead>> {
+        let members = state.store.support_group_members().await?;
+        Ok(groups.iter().map(|g| read_model(g, &members)).collect())
+    }
+}
+
+impl Tracked for SupportGroup {
+    const EVENTS: Events = Events {
+        created: EventType::SupportGroupCreated,
+        updated: EventType::SupportGroupUpdated,
+        deleted: EventType::SupportGroupDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::support_group(self, None)
+    }
+
+    /// Refused while incidents are assigned to the group.
+    async fn delete(state: &AppState, g: &SupportGroup) -> ApiResult<()> {
+        if state.store.incidents_for_support_group(g.id).await? > 0 {
+            return Err(ApiError::Conflict(
+                "Grupo possui incidentes associados. Desative o grupo em vez de deletar.".into(),
+            ));
+        }
+        or_404(
+            state.store.delete_support_group(g.id).await,
+            Self::NOT_FOUND,
+        )
+    }
+}
+
+by_id_routes! {
+    SupportGroup => SupportGroupRead, "/support-groups/{group_id}", ("group_id", "Group id"),
+        "support-groups";
+    read(AdminUser) "support_groups_read", "Read a support group", [AdminOnly, NotFound];
+    remove(AdminUser) "support_groups_remove",
+        "Delete a support group (refused while incidents are assigned to it)",
+        [Deleted, AdminOnly, NotFound, Conflict];
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -135,11 +179,7 @@ async fn save(
         || DUPLICATE.into(),
     )?;
     let read = read_model(&saved, &state.store.support_group_members().await?);
-    let event = if creating {
-        EventType::SupportGroupCreated
-    } else {
-        EventType::SupportGroupUpdated
-    };
+    let event = SupportGroup::EVENTS.saved(creating);
     let member_ids: Vec<i64> = read.members.iter().map(|m| m.id).collect();
     let payload = payload::support_group(&saved, Some(&member_ids));
     record(state, user, Change::new(event, saved.id, payload)).await?;
@@ -162,10 +202,7 @@ async fn list(
     _: AdminUser,
 ) -> ApiResult<Json<Vec<SupportGroupRead>>> {
     let groups = state.store.list_support_groups().await?;
-    let members = state.store.support_group_members().await?;
-    Ok(Json(
-        groups.iter().map(|g| read_model(g, &members)).collect(),
-    ))
+    Ok(Json(SupportGroup::show(&state, groups).await?))
 }
 
 /// Creates a group; 200 (not 201), as the original answered.
@@ -202,30 +239,6 @@ async fn create(
 }
 
 #[utoipa::path(
-    get,
-    path = "/support-groups/{group_id}",
-    operation_id = "support_groups_read",
-    tag = "support-groups",
-    summary = "Read a support group",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = SupportGroupRead),
-        AdminOnly, NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AdminUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<SupportGroupRead>> {
-    let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
-    Ok(Json(read_model(
-        &g,
-        &state.store.support_group_members().await?,
-    )))
-}
-
-#[utoipa::path(
     put,
     path = "/support-groups/{group_id}",
     operation_id = "support_groups_update",
@@ -244,38 +257,6 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<SupportGroupBody>,
 ) -> ApiResult<Json<SupportGroupRead>> {
-    let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
+    let g = find(&state, id).await?;
     Ok(Json(save(&state, &user, g, body, false).await?))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/support-groups/{group_id}",
-    operation_id = "support_groups_remove",
-    tag = "support-groups",
-    summary = "Delete a support group (refused while incidents are assigned to it)",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        Deleted, AdminOnly, NotFound, Conflict,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AdminUser(user): AdminUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let g = or_404(state.store.support_group(id).await, NOT_FOUND)?;
-    if state.store.incidents_for_support_group(id).await? > 0 {
-        return Err(ApiError::Conflict(
-            "Grupo possui incidentes associados. Desative o grupo em vez de deletar.".into(),
-        ));
-    }
-    or_404(state.store.delete_support_group(id).await, NOT_FOUND)?;
-    let change = Change::new(
-        EventType::SupportGroupDeleted,
-        id,
-        payload::support_group(&g, None),
-    );
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

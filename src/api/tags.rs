@@ -5,21 +5,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::changes::{Change, or_404, or_409, record, require};
+use super::changes::{or_404, or_409, require};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
+use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::ingest::view::UnknownTag;
 use crate::mac;
 use crate::store::people::{Person, Tag};
-
-const NOT_FOUND: &str = "Tag not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,6 +57,34 @@ impl From<&Tag> for TagRead {
             updated_at: t.updated_at,
         }
     }
+}
+
+impl Resource for Tag {
+    const NOT_FOUND: &'static str = "Tag not found";
+    type Read = TagRead;
+
+    async fn show(_: &AppState, tags: Vec<Tag>) -> ApiResult<Vec<TagRead>> {
+        Ok(tags.iter().map(TagRead::from).collect())
+    }
+}
+
+impl Tracked for Tag {
+    const EVENTS: Events = Events {
+        created: EventType::TagCreated,
+        updated: EventType::TagUpdated,
+        deleted: EventType::TagDeleted,
+    };
+
+    fn payload(&self, _: EventType) -> Value {
+        payload::tag(self)
+    }
+}
+
+by_id_routes! {
+    Tag => TagRead, "/tags/{tag_id}", ("tag_id", "Tag id"), "tags";
+    read(AuthUser) "tags_read", "Read a tag", [NotFound];
+    /// Deletes a tag with its readings and presence sessions.
+    remove(AuthUser) "tags_remove", "Delete a tag with its readings", [Deleted, NotFound];
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -117,17 +145,7 @@ async fn save(
     let saved = or_409(state.store.save_tag(&t).await, || {
         format!("A tag with MAC {display} already exists")
     })?;
-    let event = if creating {
-        EventType::TagCreated
-    } else {
-        EventType::TagUpdated
-    };
-    record(
-        state,
-        user,
-        Change::new(event, saved.id, payload::tag(&saved)),
-    )
-    .await?;
+    record_saved(state, user, &saved, creating).await?;
     Ok(saved)
 }
 
@@ -213,7 +231,7 @@ async fn by_mac(
     })?;
     Ok(Json(TagRead::from(&or_404(
         state.store.tag_by_mac(&mac).await,
-        NOT_FOUND,
+        Tag::NOT_FOUND,
     )?)))
 }
 
@@ -229,29 +247,6 @@ async fn by_mac(
 )]
 async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<UnknownTag>> {
     Json(state.pipeline.unknown_tags())
-}
-
-#[utoipa::path(
-    get,
-    path = "/tags/{tag_id}",
-    operation_id = "tags_read",
-    tag = "tags",
-    summary = "Read a tag",
-    params(("tag_id" = i64, Path, description = "Tag id")),
-    responses(
-        (status = 200, body = TagRead),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<TagRead>> {
-    Ok(Json(TagRead::from(&or_404(
-        state.store.tag(id).await,
-        NOT_FOUND,
-    )?)))
 }
 
 #[utoipa::path(
@@ -273,32 +268,8 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<TagBody>,
 ) -> ApiResult<Json<TagRead>> {
-    let t = or_404(state.store.tag(id).await, NOT_FOUND)?;
+    let t = find(&state, id).await?;
     Ok(Json(TagRead::from(
         &save(&state, &user, t, body, false).await?,
     )))
-}
-
-/// Deletes a tag with its readings and presence sessions.
-#[utoipa::path(
-    delete,
-    path = "/tags/{tag_id}",
-    operation_id = "tags_remove",
-    tag = "tags",
-    summary = "Delete a tag with its readings",
-    params(("tag_id" = i64, Path, description = "Tag id")),
-    responses(
-        Deleted, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let t = or_404(state.store.tag(id).await, NOT_FOUND)?;
-    or_404(state.store.delete_tag(id).await, NOT_FOUND)?;
-    let change = Change::new(EventType::TagDeleted, id, payload::tag(&t));
-    record(&state, &user, change).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

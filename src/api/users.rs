@@ -13,13 +13,13 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
+use super::resource::{Resource, by_id_routes, find};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
 use crate::events::{EventType, payload};
 use crate::store::StoreError;
 use crate::store::users::{NewUser, ROLE_OPERATOR, ROLE_SUPERADMIN, ROLES, UpdateError, User};
 
-const USER_NOT_FOUND: &str = "Usuário não encontrado";
 pub const EMAIL_TAKEN: &str = "Já existe um usuário com este e-mail";
 const ONLY_SUPERADMIN: &str = "Only a SUPERADMIN can grant SUPERADMIN or superuser rights";
 const MIN_PASSWORD: usize = 8;
@@ -63,6 +63,20 @@ impl From<&User> for UserRead {
             updated_at: u.updated_at,
         }
     }
+}
+
+impl Resource for User {
+    const NOT_FOUND: &'static str = "Usuário não encontrado";
+    type Read = UserRead;
+
+    async fn show(_: &AppState, users: Vec<User>) -> ApiResult<Vec<UserRead>> {
+        Ok(users.iter().map(UserRead::from).collect())
+    }
+}
+
+by_id_routes! {
+    User => UserRead, "/users/{user_id}", ("user_id", "User id"), "users";
+    read(AdminUser) "users_read", "Read a user", [AdminOnly, NotFound];
 }
 
 fn default_role() -> String {
@@ -149,7 +163,7 @@ pub fn update_error<E: Into<ApiError>>(err: UpdateError<E>) -> ApiError {
         UpdateError::LastAdmin => ApiError::Conflict(
             "The last active administrator cannot be removed, deactivated or demoted".into(),
         ),
-        UpdateError::Store(StoreError::NotFound) => ApiError::not_found(USER_NOT_FOUND),
+        UpdateError::Store(StoreError::NotFound) => ApiError::not_found(User::NOT_FOUND),
         UpdateError::Store(StoreError::Conflict(_)) => ApiError::BadRequest(EMAIL_TAKEN.into()),
         UpdateError::Store(other) => other.into(),
     }
@@ -214,30 +228,6 @@ async fn create(
         .audit(Some(admin.id), "create", "user", Some(user.id), details)
         .await?;
     Ok((StatusCode::CREATED, Json(UserRead::from(&user))))
-}
-
-#[utoipa::path(
-    get,
-    path = "/users/{user_id}",
-    operation_id = "users_read",
-    tag = "users",
-    summary = "Read a user",
-    params(("user_id" = i64, Path, description = "User id")),
-    responses(
-        (status = 200, body = UserRead),
-        AdminOnly, NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    AdminUser(_): AdminUser,
-    ApiPath(user_id): ApiPath<i64>,
-) -> ApiResult<Json<UserRead>> {
-    match state.store.user_by_id(user_id).await {
-        Ok(user) => Ok(Json(UserRead::from(&user))),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(USER_NOT_FOUND)),
-        Err(err) => Err(err.into()),
-    }
 }
 
 #[utoipa::path(
@@ -385,11 +375,7 @@ async fn remove(
     AdminUser(admin): AdminUser,
     ApiPath(user_id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let target = match state.store.user_by_id(user_id).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Err(ApiError::not_found(USER_NOT_FOUND)),
-        Err(err) => return Err(err.into()),
-    };
+    let target: User = find(&state, user_id).await?;
     if target.is_superadmin() && !admin.is_superadmin() {
         return Err(ApiError::Forbidden(ONLY_SUPERADMIN.into()));
     }
@@ -429,11 +415,7 @@ async fn unlock(
     AdminUser(admin): AdminUser,
     ApiPath(user_id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let target = match state.store.user_by_id(user_id).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Err(ApiError::not_found(USER_NOT_FOUND)),
-        Err(err) => return Err(err.into()),
-    };
+    let target: User = find(&state, user_id).await?;
     state.login_throttle.unlock(&target.email);
     state
         .store

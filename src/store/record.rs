@@ -49,6 +49,8 @@ pub trait Record: Loadable {
     const SELECT_PAGE: &'static str;
     const EXISTS: &'static str;
     const DELETE_BY_ID: &'static str;
+
+    fn id(&self) -> i64;
 }
 
 /// `record!(Type, "table", type_columns)`: the generic queries of `Type`, read with the
@@ -68,6 +70,10 @@ macro_rules! record {
             const EXISTS: &'static str =
                 concat!("SELECT EXISTS (SELECT 1 FROM ", $table, " WHERE id = $1)");
             const DELETE_BY_ID: &'static str = concat!("DELETE FROM ", $table, " WHERE id = $1");
+
+            fn id(&self) -> i64 {
+                self.id
+            }
         }
     };
 }
