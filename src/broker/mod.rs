@@ -1,7 +1,7 @@
 //! The embedded MQTT broker: rumqttd's router is the pub/sub engine; the network layer
 //! (listeners, CONNECT, authentication, authorisation, takeover, keep-alive, last will,
-//! shutdown) is ours, on rumqttd's public local-link API and protocol codec. See
-//! ARCHITECTURE.md §4 for why.
+//! shutdown) is ours, on rumqttd's public local-link API and protocol codec. Why:
+//! docs/architecture.md ("Decisions").
 
 use std::net::SocketAddr;
 use std::sync::Arc;

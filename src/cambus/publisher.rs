@@ -220,7 +220,7 @@ impl Publisher {
         Ok(())
     }
 
-    /// The `/info` topic and configuration of a camera (spec-services §3.5, §10.5), with
+    /// The `/info` topic and configuration of a camera (the original's payload), with
     /// its password unless `cambus.publish_passwords` is off.
     pub fn info(&self, camera: &Device, names: &SiteNames) -> Info {
         let topic = info_topic(&self.config, camera, names);

@@ -1,4 +1,4 @@
-//! The CAM-BUS topic grammar (spec-services §3.2), the publisher's slug, and the pieces of
+//! The CAM-BUS topic grammar (the original collectors' `<tree>/<tenant>/<building>/<floor>/camera/<code>/…`), the publisher's slug, and the pieces of
 //! a camera payload the appliance reads. Pure functions, table-tested.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -58,7 +58,7 @@ impl CameraRejection {
     }
 }
 
-/// Parses a topic of the camera tree `tree` (spec-services §3.2: longer topics are read
+/// Parses a topic of the camera tree `tree` (as the original did, longer topics are read
 /// with the same segment positions).
 pub fn parse(topic: &str, tree: &str) -> Result<CameraTopic, CameraRejection> {
     let rest = topic
@@ -100,7 +100,7 @@ pub fn parse(topic: &str, tree: &str) -> Result<CameraTopic, CameraRejection> {
     }
 }
 
-/// The publisher's slug of a name (spec-services §3.5): trimmed, `default` when empty,
+/// The publisher's slug of a name, as the original made it: trimmed, `default` when empty,
 /// lower-case, spaces to `_`, `/` to `-`. Unlike the original, MQTT wildcards (`+`, `#`)
 /// also become `-`: a name holding one would give a topic nobody can publish to.
 pub fn slug(name: &str, default: &str) -> String {

@@ -235,7 +235,7 @@ impl Pipeline {
             return;
         };
         if report.offline {
-            // Going away is no sign of life (spec-services D13): offline now.
+            // Going away is no sign of life (the original counted it as one): offline now.
             self.offline_reports.report(gateway_id, message.received_at);
         } else {
             self.round.saw(gateway_id, message.received_at);

@@ -1,7 +1,7 @@
 //! Presence sessions kept by the pipeline: per (tag, gateway), a session grows while the
 //! tag is heard with gaps no longer than the configured gap, and closes after a longer
-//! silence (spec-api §4.2: the original's view, computed here once instead of on every
-//! report).
+//! silence (the original computed this view in SQL on every read; here it is kept once,
+//! as reports arrive).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

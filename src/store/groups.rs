@@ -64,10 +64,6 @@ impl Store {
         self.fetch_page(skip, limit).await
     }
 
-    pub async fn camera_group(&self, id: i64) -> Result<CameraGroup> {
-        self.fetch_by_id(id).await
-    }
-
     /// (group id, device id) pairs of every camera group.
     pub async fn camera_group_links(&self) -> Result<Vec<(i64, i64)>> {
         const SQL: &str = "SELECT camera_group_id, device_id FROM camera_group_devices ORDER BY camera_group_id, device_id";
@@ -126,10 +122,6 @@ impl Store {
             "FROM support_groups ORDER BY name, id"
         );
         self.fetch_all(SQL).await
-    }
-
-    pub async fn support_group(&self, id: i64) -> Result<SupportGroup> {
-        self.fetch_by_id(id).await
     }
 
     /// Members of every support group, by name.

@@ -41,10 +41,6 @@ impl Store {
         self.fetch_all(SQL).await
     }
 
-    pub async fn mqtt_credential(&self, id: i64) -> Result<MqttCredential> {
-        self.fetch_by_id(id).await
-    }
-
     pub async fn mqtt_credential_by_username(
         &self,
         username: &str,

@@ -122,11 +122,6 @@ impl Store {
         })
     }
 
-    /// Deletes a person; their tags stay, unassigned, and their group memberships go.
-    pub async fn delete_person(&self, id: i64) -> Result<()> {
-        self.delete_by_id::<Person>(id).await
-    }
-
     /// Group memberships of the given people, by person and group name.
     pub async fn memberships(&self, person_ids: &[i64]) -> Result<Vec<Membership>> {
         let mut memberships = Vec::new();
@@ -206,12 +201,6 @@ impl Store {
                 .bind(&t.notes)
                 .bind(now())
         )))
-    }
-
-    /// Deletes a tag with its readings and presence sessions; alert history keeps the
-    /// events without the tag.
-    pub async fn delete_tag(&self, id: i64) -> Result<()> {
-        self.delete_by_id::<Tag>(id).await
     }
 
     pub async fn list_person_groups(&self, skip: i64, limit: i64) -> Result<Vec<PersonGroup>> {

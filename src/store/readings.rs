@@ -99,8 +99,8 @@ const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
 impl Store {
-    /// Stores a batch in one transaction. Each engine takes its fast path
-    /// (`stack-notes.md` §5): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
+    /// Stores a batch in one transaction. Each engine takes its fast path (measured:
+    /// BENCHMARKS.md): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
     /// lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL. A batch refused
     /// on a foreign key (a tag or gateway deleted meanwhile) is written again without those
     /// rows.
@@ -259,10 +259,6 @@ impl Store {
             .await?))
     }
 
-    pub async fn reading(&self, id: i64) -> Result<Reading> {
-        self.fetch_by_id(id).await
-    }
-
     /// Inserts a reading stamped now (id 0), or updates a reading's RSSI and raw payload
     /// (the rest is what was heard, fixed).
     pub async fn save_reading(&self, r: &Reading) -> Result<Reading> {
@@ -292,10 +288,6 @@ impl Store {
                 .fetch_one(pool)
                 .await?
         }))
-    }
-
-    pub async fn delete_reading(&self, id: i64) -> Result<()> {
-        self.delete_by_id::<Reading>(id).await
     }
 }
 

@@ -67,10 +67,6 @@ impl Store {
         self.fetch_page(skip, limit).await
     }
 
-    pub async fn building(&self, id: i64) -> Result<Building> {
-        self.fetch_by_id(id).await
-    }
-
     pub async fn building_by_code(&self, code: &str) -> Result<Building> {
         const SQL: &str = select!(building_columns, "FROM buildings WHERE code = $1");
         self.fetch_one_by(SQL, code).await
