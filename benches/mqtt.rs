@@ -790,7 +790,7 @@ async fn accuracy() {
         errors.len(),
         at(0.5),
         at(0.95),
-        100.0 * wrong_half as f64 / answers.max(1) as f64
+        100.0 * f64::from(wrong_half) / f64::from(answers.max(1))
     );
     appliance.shutdown.cancel();
 }

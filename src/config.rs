@@ -386,8 +386,7 @@ impl Default for Config {
     fn default() -> Self {
         // Under systemd, `StateDirectory=` tells us where state belongs.
         let data_dir = std::env::var_os("STATE_DIRECTORY")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("./data"));
+            .map_or_else(|| PathBuf::from("./data"), PathBuf::from);
         Config {
             data_dir,
             log: LogConfig::default(),
@@ -679,7 +678,7 @@ impl Key {
         let aliases = ENV_ALIASES
             .iter()
             .filter(|(key, _)| *key == self.path)
-            .flat_map(|(_, names)| names.iter().map(|name| name.to_string()));
+            .flat_map(|(_, names)| names.iter().map(std::string::ToString::to_string));
         std::iter::once(derived).chain(aliases).collect()
     }
 
@@ -1232,10 +1231,13 @@ mod tests {
             config_file: Some(PathBuf::from("/dev/null")),
             ..Overrides::default()
         };
-        let names = env.keys().map(|name| name.to_string()).collect::<Vec<_>>();
+        let names = env
+            .keys()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>();
         let loaded = load_from(
             &overrides,
-            |n| env.get(n).map(|v| v.to_string()),
+            |n| env.get(n).map(std::string::ToString::to_string),
             names.into_iter(),
         )?;
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -1301,7 +1303,11 @@ mod tests {
             assert!(paths.contains(key), "{key} is not a configuration key");
         }
         let mut names: Vec<String> = keys.iter().flat_map(Key::env_names).collect();
-        names.extend(OTHER_SV_VARIABLES.iter().map(|name| name.to_string()));
+        names.extend(
+            OTHER_SV_VARIABLES
+                .iter()
+                .map(std::string::ToString::to_string),
+        );
         let count = names.len();
         names.sort();
         names.dedup();
@@ -1362,7 +1368,7 @@ mod tests {
             data_dir: Some(PathBuf::from("/srv/sv")),
             database_url: Some("sqlite:///srv/other.db".into()),
             http_listen: Some("127.0.0.1:1".into()),
-            mqtt_listen: Some("".into()),
+            mqtt_listen: Some(String::new()),
         };
         let env = |name: &str| (name == "SV_MQTT_WS_LISTEN").then(|| "127.0.0.1:3".to_string());
         let config = load_from(&overrides, env, std::iter::empty())

@@ -61,9 +61,7 @@ pub fn canonical(input: &str) -> Option<Mac> {
 
 /// The stored (12-digit) form shown as `AA:BB:CC:DD:EE:FF`; other text is returned as is.
 pub fn display_stored(stored: &str) -> String {
-    canonical(stored)
-        .map(|m| m.to_string())
-        .unwrap_or_else(|| stored.to_string())
+    canonical(stored).map_or_else(|| stored.to_string(), |m| m.to_string())
 }
 
 #[cfg(test)]

@@ -255,8 +255,8 @@ impl App {
             let (router_failed, shutdown) = (router_failed.clone(), shutdown.clone());
             async move {
                 tokio::select! {
-                    _ = router_failed.cancelled() => shutdown.cancel(),
-                    _ = shutdown.cancelled() => {}
+                    () = router_failed.cancelled() => shutdown.cancel(),
+                    () = shutdown.cancelled() => {}
                 }
             }
         });
@@ -264,7 +264,7 @@ impl App {
             let mut server = std::pin::pin!(server);
             tokio::select! {
                 () = &mut server => {}
-                _ = shutdown.cancelled() => {
+                () = shutdown.cancelled() => {
                     if tokio::time::timeout(grace, &mut server).await.is_err() {
                         tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway");
                     }
@@ -350,7 +350,7 @@ async fn serve_http<S>(
                     continue;
                 }
             },
-            _ = stopping.cancelled() => break,
+            () = stopping.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
         let service = app

@@ -169,7 +169,7 @@ async fn upgrade_legacy_hash(state: &AppState, user: &User, password: String) {
             "legacy password hash upgraded to argon2id"
         ),
         Err(err) => {
-            tracing::warn!(user_id = user.id, error = %err, "could not upgrade legacy password hash")
+            tracing::warn!(user_id = user.id, error = %err, "could not upgrade legacy password hash");
         }
     }
 }

@@ -21,7 +21,7 @@ impl FieldError {
     pub fn new(kind: &'static str, loc: &[&str], msg: impl Into<String>) -> Self {
         FieldError {
             kind,
-            loc: loc.iter().map(|s| s.to_string()).collect(),
+            loc: loc.iter().map(std::string::ToString::to_string).collect(),
             msg: msg.into(),
         }
     }

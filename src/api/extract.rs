@@ -37,7 +37,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         loc.extend(
             err.path()
                 .iter()
-                .map(|seg| seg.to_string())
+                .map(std::string::ToString::to_string)
                 .filter(|s| s != "?" && s != "."),
         );
         let inner = err.into_inner();

@@ -95,8 +95,7 @@ fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched");
+        .map_or("unmatched", MatchedPath::as_str);
     tracing::info_span!("http", method = %request.method(), route)
 }
 

@@ -45,7 +45,11 @@ fn concerns_user(event: &Event, user_id: i64) -> bool {
     matches!(
         event.event_type,
         EventType::UserUpdated | EventType::UserDeleted
-    ) && event.payload.get("user_id").and_then(|v| v.as_i64()) == Some(user_id)
+    ) && event
+        .payload
+        .get("user_id")
+        .and_then(serde_json::Value::as_i64)
+        == Some(user_id)
 }
 
 /// The streams open per user.
@@ -62,7 +66,10 @@ struct StreamSlot {
 
 impl OpenStreams {
     fn open(self: &Arc<Self>, user_id: i64, max: u32) -> Option<StreamSlot> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = counts.entry(user_id).or_insert(0);
         if *count >= max {
             return None;
@@ -81,7 +88,7 @@ impl Drop for StreamSlot {
             .streams
             .counts
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(count) = counts.get_mut(&self.user_id) {
             *count -= 1;
             if *count == 0 {
@@ -140,7 +147,7 @@ impl Live {
     async fn next(&mut self) -> Option<SseEvent> {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep_until(self.expires) => return None,
+                () = tokio::time::sleep_until(self.expires) => return None,
                 _ = self.recheck.tick() => {
                     if !self.still_allowed().await {
                         return None;

@@ -170,7 +170,7 @@ pub fn update_error<E: Into<ApiError>>(err: UpdateError<E>) -> ApiError {
 }
 
 impl From<()> for ApiError {
-    fn from(_: ()) -> Self {
+    fn from((): ()) -> Self {
         ApiError::Internal(anyhow::anyhow!("update refused without a reason"))
     }
 }

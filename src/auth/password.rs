@@ -95,13 +95,11 @@ fn dummy_hash() -> &'static str {
 /// blocking thread.
 pub fn verify_password(password: &str, stored: &str) -> PasswordCheck {
     if stored.starts_with("$argon2") {
-        let valid = PasswordHash::new(stored)
-            .map(|hash| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &hash)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let valid = PasswordHash::new(stored).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        });
         return if valid {
             PasswordCheck::Valid
         } else {

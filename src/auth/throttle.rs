@@ -19,7 +19,9 @@ const SWEEP_AT: usize = 10_000;
 const MAX_BACKOFF: u32 = 16;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The key an address is limited under: IPv4 as is (also when mapped into IPv6), IPv6 by

@@ -72,8 +72,7 @@ pub fn unshared(filter: &str) -> &str {
     filter
         .strip_prefix("$share/")
         .and_then(|rest| rest.split_once('/'))
-        .map(|(_, f)| f)
-        .unwrap_or(filter)
+        .map_or(filter, |(_, f)| f)
 }
 
 /// A set of rules with the placeholders already filled in for one client.

@@ -61,7 +61,10 @@ impl Authenticator {
     /// Records that a credential changed or was revoked (after the database has it):
     /// forgets verified passwords and makes its grants stale.
     pub fn credential_changed(&self, credential_id: i64) {
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut generation = 0;
         self.generation.send_modify(|g| {
             *g += 1;
@@ -69,7 +72,7 @@ impl Authenticator {
         });
         self.changed_at
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(credential_id, generation);
         verified.clear();
     }
@@ -86,7 +89,7 @@ impl Authenticator {
         };
         self.changed_at
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&id)
             .is_none_or(|changed| *changed <= grant.generation)
     }
@@ -113,7 +116,7 @@ impl Authenticator {
         if let Some((known, grant)) = self
             .verified
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(username)
             && *known == digest
         {
@@ -142,7 +145,10 @@ impl Authenticator {
             tracing::debug!(error = %err, "could not record the credential's last connection");
         }
         // A credential that changed while this was read from the database is not cached.
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *self.generation.borrow() == started {
             verified.insert(username.to_string(), (digest, grant.clone()));
         }

@@ -64,18 +64,15 @@ where
     };
 
     let mut out = BytesMut::with_capacity(4096);
-    let client_id = match session_client_id(&connect.client_id, connect.clean_session) {
-        Some(id) => id,
-        None => {
-            shared.metrics.refused(Refusal::InvalidClientId);
-            let _ = refuse(
-                &mut writer,
-                &mut out,
-                ConnectReturnCode::ClientIdentifierNotValid,
-            )
-            .await;
-            return;
-        }
+    let Some(client_id) = session_client_id(&connect.client_id, connect.clean_session) else {
+        shared.metrics.refused(Refusal::InvalidClientId);
+        let _ = refuse(
+            &mut writer,
+            &mut out,
+            ConnectReturnCode::ClientIdentifierNotValid,
+        )
+        .await;
+        return;
     };
     let grant = match shared
         .auth
@@ -329,18 +326,18 @@ impl Connection {
                         self.out.clear();
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                () = tokio::time::sleep_until(deadline) => {
                     self.shared.metrics.mqtt_keepalive_expired.fetch_add(1, Ordering::Relaxed);
                     return End::Abnormal;
                 }
-                _ = claim.taken_over() => return End::Abnormal,
+                () = claim.taken_over() => return End::Abnormal,
                 _ = changes.changed() => {
                     if !self.shared.auth.is_current(&self.grant) {
                         tracing::info!(client_id = self.identity.client_id, "credential changed or revoked: closing its session");
                         return End::Abnormal;
                     }
                 }
-                _ = shutdown.cancelled() => return End::Shutdown,
+                () = shutdown.cancelled() => return End::Shutdown,
             }
         }
     }
@@ -536,17 +533,17 @@ impl Connection {
                 acl::valid_filter(&filter.path)
             };
             let ok = well_formed && self.subscribe_rules.allows_filter(&filter.path);
-            if !ok {
+            if ok {
+                self.shared.subscriptions.add(&filter.path);
+                self.filters.push(filter.path.clone());
+                allowed.push(filter);
+            } else {
                 self.shared.metrics.refused(Refusal::SubscribeDenied);
                 tracing::debug!(
                     client_id = self.identity.client_id,
                     filter = filter.path,
                     "subscription refused by the ACL"
                 );
-            } else {
-                self.shared.subscriptions.add(&filter.path);
-                self.filters.push(filter.path.clone());
-                allowed.push(filter);
             }
             allowed_flags.push(ok);
         }

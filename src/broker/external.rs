@@ -84,7 +84,7 @@ fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<ClientConfig> {
     match ca_file {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .and_then(std::iter::Iterator::collect::<Result<Vec<_>, _>>)
                 .with_context(|| format!("reading mqtt.external_ca_file {}", path.display()))?;
             for cert in certs {
                 roots.add(cert)?;
@@ -146,7 +146,7 @@ pub async fn run(
     loop {
         let event = tokio::select! {
             event = eventloop.poll() => event,
-            _ = shutdown.cancelled() => break,
+            () = shutdown.cancelled() => break,
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -184,8 +184,8 @@ pub async fn run(
                 state_tx.send_if_modified(|s| std::mem::replace(&mut s.connected, false));
                 tracing::warn!(error = %err, "external MQTT broker unavailable; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = shutdown.cancelled() => break,
                 }
             }
         }

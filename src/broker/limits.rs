@@ -38,7 +38,10 @@ impl AddressLimits {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<AddressSlot, Refusal> {
         let now = Instant::now();
         let rate = f64::from(self.rate_per_minute);
-        let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .by_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > PRUNE_ABOVE {
             map.retain(|_, a| a.connections > 0 || a.refill(now, rate) < rate);
         }
@@ -85,7 +88,7 @@ impl Drop for AddressSlot {
             .limits
             .by_address
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(address) = map.get_mut(&self.ip) {
             address.connections = address.connections.saturating_sub(1);
         }

@@ -278,7 +278,7 @@ async fn supervise_router(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return,
         }
         if router_gone() {
             tracing::error!(
@@ -339,7 +339,7 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shutdown.cancelled() => break,
+            () = shutdown.cancelled() => break,
         };
         let address_slot = match slots.per_address.admit(peer.ip()) {
             Ok(slot) => slot,
@@ -381,7 +381,7 @@ async fn accept_loop(
                                 peer,
                                 shared,
                             )
-                            .await
+                            .await;
                         }
                         _ => shared.metrics.refused(Refusal::ProtocolError),
                     }

@@ -37,7 +37,10 @@ impl RetainedLimits {
     /// Whether `owner` may retain `bytes` on `topic` (which replaces what the topic held;
     /// an empty payload clears it and is always allowed). Records it when allowed.
     pub fn admit(&self, topic: &str, bytes: usize, owner: Owner) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let previous = state.topics.get(topic).copied();
         if bytes == 0 {
             if let Some((old_owner, old_bytes)) = previous {

@@ -75,7 +75,10 @@ impl Sessions {
         let kick = CancellationToken::new();
         let (gone_tx, gone_rx) = watch::channel(false);
         let previous = {
-            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            let mut live = self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if live.get(client_id).is_some_and(|l| l.owner != owner) {
                 return Err(ClaimError::InUse);
             }
@@ -105,7 +108,7 @@ impl Sessions {
         let foreign_saved_session = self
             .saved
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(client_id)
             .is_some_and(|saved| *saved != owner);
         Ok(Claim {
@@ -119,7 +122,10 @@ impl Sessions {
     }
 
     fn release(&self, client_id: &str, session: u64) {
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if live.get(client_id).is_some_and(|l| l.session == session) {
             live.remove(client_id);
         }
@@ -129,7 +135,7 @@ impl Sessions {
 impl Claim<'_> {
     /// Resolves when a newer connection takes this client id over.
     pub async fn taken_over(&self) {
-        self.kick.cancelled().await
+        self.kick.cancelled().await;
     }
 
     /// Records what the router keeps once this connection has left: its persistent
@@ -139,7 +145,7 @@ impl Claim<'_> {
             .sessions
             .saved
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if persistent {
             saved.insert(self.client_id.clone(), owner);
         } else {
@@ -169,14 +175,17 @@ impl Subscriptions {
         *self
             .filters
             .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(filter)
             .or_default() += 1;
     }
 
     pub fn remove(&self, filter: &str) {
         let filter = acl::unshared(filter);
-        let mut filters = self.filters.write().unwrap_or_else(|p| p.into_inner());
+        let mut filters = self
+            .filters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(count) = filters.get_mut(filter) {
             *count -= 1;
             if *count == 0 {
@@ -186,7 +195,10 @@ impl Subscriptions {
     }
 
     pub fn any_match(&self, topic: &str) -> bool {
-        let filters = self.filters.read().unwrap_or_else(|p| p.into_inner());
+        let filters = self
+            .filters
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         !filters.is_empty() && filters.keys().any(|f| acl::matches(f, topic))
     }
 }

@@ -138,7 +138,7 @@ pub async fn run(mut rx: crate::ingest::QueueReceiver, collector: Collector) {
             // A camera registered or renamed may be one that was unknown a moment ago.
             Ok(event) = changes.recv() => {
                 if matches!(event.event_type, EventType::DeviceCreated | EventType::DeviceUpdated) {
-                    collector.unknown_codes.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    collector.unknown_codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
                 }
             }
             // (Missed events only delay a newly registered camera by UNKNOWN_CODE_KEPT.)
@@ -335,7 +335,10 @@ impl Collector {
     /// The camera a topic names; unknown codes are remembered for a while.
     async fn camera(&self, code: &str) -> crate::store::Result<Option<Device>> {
         let known_unknown = {
-            let unknown = self.unknown_codes.lock().unwrap_or_else(|p| p.into_inner());
+            let unknown = self
+                .unknown_codes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             unknown
                 .get(code)
                 .is_some_and(|since| since.elapsed() < UNKNOWN_CODE_KEPT)
@@ -344,7 +347,10 @@ impl Collector {
             return Ok(None);
         }
         let camera = camera_for_topic(&self.recorder.store, code).await?;
-        let mut unknown = self.unknown_codes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unknown = self
+            .unknown_codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if camera.is_none() {
             if unknown.len() >= UNKNOWN_CODES_MAX {
                 unknown.clear();
@@ -366,7 +372,10 @@ impl Collector {
             }
         }
         let content = content.to_string();
-        let mut statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        let mut statuses = self
+            .statuses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((last, stored_at)) = statuses.get(&camera_id)
             && *last == content
             && at - *stored_at < STATUS_REPEAT_STORED_EVERY

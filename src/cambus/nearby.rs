@@ -157,7 +157,7 @@ mod tests {
         // 0.1 of 20 m = 2 m away: inside 5 m; 0.3 = 6 m: outside.
         let close = live_match(&spot, &position(1, 9, Some(0.6), Some(0.5)), None, 5.0);
         assert_eq!(
-            close.map(|(d, via)| (d.map(|d| d.round()), via)),
+            close.map(|(d, via)| (d.map(f64::round), via)),
             Some((Some(2.0), "position"))
         );
         assert_eq!(

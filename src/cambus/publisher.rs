@@ -181,7 +181,7 @@ impl Publisher {
                         let _ = self.store.info_topics_all_pending().await;
                     }
                 }
-                _ = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => break,
             }
             self.publish_pending(&mut out).await;
         }
@@ -260,9 +260,8 @@ impl Publisher {
         if pending.is_empty() || !out.reachable() {
             return;
         }
-        let names = match SiteNames::load(&self.store).await {
-            Ok(names) => names,
-            Err(_) => return,
+        let Ok(names) = SiteNames::load(&self.store).await else {
+            return;
         };
         let gauge = &self.metrics.cambus_publish_pending;
         for row in pending {
@@ -299,7 +298,7 @@ impl Publisher {
                             gauge.fetch_sub(1, Ordering::Relaxed);
                         }
                         Err(err) => {
-                            tracing::warn!(error = %err, "CAM-BUS publisher: could not record a publish")
+                            tracing::warn!(error = %err, "CAM-BUS publisher: could not record a publish");
                         }
                     }
                 }

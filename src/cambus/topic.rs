@@ -149,7 +149,7 @@ pub fn default_analytics(manufacturer: Option<&str>) -> Vec<String> {
     } else {
         &["faceCapture"]
     };
-    names.iter().map(|n| n.to_string()).collect()
+    names.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// The fields a camera payload may carry its time in, in order of preference.
@@ -200,8 +200,10 @@ pub fn status_analytic(payload: &Value, fallback: &str) -> String {
         .find_map(|k| payload.get(k)?.as_str())
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.chars().take(MAX_ANALYTIC_LEN).collect())
-        .unwrap_or_else(|| fallback.to_string())
+        .map_or_else(
+            || fallback.to_string(),
+            |s| s.chars().take(MAX_ANALYTIC_LEN).collect(),
+        )
 }
 
 /// Whether a status payload says the camera is offline (`"offline"`, or an object whose

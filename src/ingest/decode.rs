@@ -215,7 +215,12 @@ fn gateway_tree_report(
                 for reading in readings {
                     match reading.as_object() {
                         Some(r) => {
-                            push_sighting(&mut report, r, &["tag_mac", "mac", "tag", "tagMac"], now)
+                            push_sighting(
+                                &mut report,
+                                r,
+                                &["tag_mac", "mac", "tag", "tagMac"],
+                                now,
+                            );
                         }
                         None => report.skipped += 1,
                     }

@@ -385,9 +385,7 @@ impl TagState {
                     _ => (track.x, track.y, track.at),
                 };
                 let dt = seconds(start.2);
-                if !(0.0..=TRACK_RESET_SECONDS).contains(&dt) {
-                    None
-                } else {
+                if (0.0..=TRACK_RESET_SECONDS).contains(&dt) {
                     (track.x, track.y) = (start.0, start.1);
                     track.x.predict(dt);
                     track.y.predict(dt);
@@ -398,6 +396,8 @@ impl TagState {
                     track.at = at;
                     track.before = Some(start);
                     Some(track)
+                } else {
+                    None
                 }
             }
             _ => None,

@@ -56,7 +56,7 @@ impl Pipeline {
                 .view
                 .positions
                 .write()
-                .unwrap_or_else(|p| p.into_inner());
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for tag_id in self.moved.drain(..) {
                 let Some(position) = self
                     .tag_states

@@ -189,7 +189,7 @@ impl Pipeline {
 /// one `-`.
 fn slug(text: &str) -> String {
     let mut out = String::new();
-    for c in text.trim().chars().flat_map(fold_accent) {
+    for c in text.trim().chars().filter_map(fold_accent) {
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
         } else if !out.ends_with('-') {

@@ -213,7 +213,7 @@ impl PipelineView {
     pub fn positions(&self) -> Vec<TagPosition> {
         self.positions
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
             .cloned()
             .collect()
@@ -221,7 +221,10 @@ impl PipelineView {
 
     /// Unknown tags, most recently heard first.
     pub fn unknown_tags(&self) -> Vec<UnknownTag> {
-        let unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        let unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         unknown
             .by_time
             .iter()
@@ -239,12 +242,15 @@ impl PipelineView {
     ) {
         self.unknown
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .heard(mac, gateway_id, rssi, at);
     }
 
     pub(super) fn registered<'a>(&self, macs: impl IntoIterator<Item = &'a Mac>) {
-        let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for mac in macs {
             unknown.forget(mac);
         }
@@ -253,7 +259,7 @@ impl PipelineView {
     pub(super) fn forget_position(&self, tag_id: i64) {
         self.positions
             .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&tag_id);
     }
 }

@@ -28,7 +28,7 @@ impl Pipeline {
             let batch = std::mem::take(&mut self.round);
             match self.backlog.back_mut() {
                 Some(last) if last.readings.len() + batch.readings.len() <= MERGE_READINGS => {
-                    last.merge(batch)
+                    last.merge(batch);
                 }
                 _ => self.backlog.push_back(batch),
             }

@@ -41,14 +41,18 @@ impl OfflineReports {
         self.0
             .at
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(device_id, at);
         self.0.new.notify_one();
     }
 
     /// Whether the device reported itself offline after it was last seen.
     pub fn reported_since(&self, device_id: i64, last_seen: Option<DateTime<Utc>>) -> bool {
-        let reports = self.0.at.lock().unwrap_or_else(|p| p.into_inner());
+        let reports = self
+            .0
+            .at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         reports
             .get(&device_id)
             .is_some_and(|at| last_seen.is_none_or(|seen| *at >= seen))
@@ -114,9 +118,9 @@ pub async fn run(
             Err(err) => tracing::warn!(error = %err, "device monitor: database unavailable"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            _ = offline_reports.0.new.notified() => {}
-            _ = shutdown.cancelled() => break,
+            () = tokio::time::sleep(period) => {}
+            () = offline_reports.0.new.notified() => {}
+            () = shutdown.cancelled() => break,
         }
     }
 }

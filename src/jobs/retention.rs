@@ -20,8 +20,8 @@ pub async fn run(store: Store, retention_days: u32, shutdown: CancellationToken)
             Err(err) => tracing::warn!(error = %err, "retention: could not delete old readings"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = shutdown.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            () = shutdown.cancelled() => break,
         }
     }
 }

@@ -63,8 +63,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => {
                 let what = db
                     .constraint()
-                    .map(String::from)
-                    .unwrap_or_else(|| db.message().to_string());
+                    .map_or_else(|| db.message().to_string(), String::from);
                 if db.is_unique_violation() {
                     StoreError::Conflict(what)
                 } else if db.is_foreign_key_violation() {

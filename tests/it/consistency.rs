@@ -498,7 +498,7 @@ backend_tests! {
 
         let app = app.restart().await;
         let mut after = positions(&app, &token, "").await;
-        after.sort();
+        after.sort_unstable();
         assert_eq!(after, vec![(ana, g1), (bob, g2)]);
         let (status, location) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
         assert_eq!(status, StatusCode::OK);

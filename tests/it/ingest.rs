@@ -46,9 +46,9 @@ backend_tests! {
         assert!(eventually(async || readings(&app, &token).await.len() == 6).await, "{:?}", readings(&app, &token).await);
         let stored = readings(&app, &token).await;
         let mut by_tag: Vec<(i64, i64)> = stored.iter().map(|r| (r["tag_id"].as_i64().unwrap(), r["rssi"].as_i64().unwrap())).collect();
-        by_tag.sort();
+        by_tag.sort_unstable();
         let mut expected = vec![(tag_a, -61), (tag_a, -62), (tag_a, -66), (tag_a, -67), (tag_b, -70), (tag_b, -71)];
-        expected.sort();
+        expected.sort_unstable();
         assert_eq!(by_tag, expected, "every form, every spelling; not the inactive or unknown tags");
 
         // Gateways were registered on first contact, in the canonical MAC form.
@@ -517,7 +517,7 @@ backend_tests! {
         }
         assert!(eventually(async || readings(&app, &token).await.len() == 6).await, "{:?}", readings(&app, &token).await);
         let mut rssi: Vec<i64> = readings(&app, &token).await.iter().map(|r| { assert_eq!(r["tag_id"], tag); r["rssi"].as_i64().unwrap() }).collect();
-        rssi.sort();
+        rssi.sort_unstable();
         assert_eq!(rssi, vec![-66, -65, -64, -63, -62, -61], "one reading of each format");
         let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
         assert_eq!(gateways.as_array().unwrap().len(), 4, "two MAC gateways, the ESPresense room and the OpenMQTTGateway node: {gateways}");

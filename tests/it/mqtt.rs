@@ -187,7 +187,7 @@ impl Client {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             match tokio::time::timeout_at(deadline, self.seen.recv()).await {
-                Ok(Some(Seen::Disconnected)) | Ok(None) => return true,
+                Ok(Some(Seen::Disconnected) | None) => return true,
                 Ok(Some(_)) => {}
                 Err(_) => return false,
             }
@@ -271,7 +271,7 @@ pub async fn server_closes(stream: &mut tokio::net::TcpStream, wait: Duration) -
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(0) | Err(_)) => return true,
             Ok(Ok(_)) => {}
             Err(_) => return false,
         }

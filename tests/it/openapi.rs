@@ -90,8 +90,7 @@ fn fill_path_ids(path: &str) -> String {
     while let Some(start) = rest.find('{') {
         let end = rest[start..]
             .find('}')
-            .map(|e| start + e)
-            .unwrap_or(rest.len() - 1);
+            .map_or(rest.len() - 1, |e| start + e);
         out.push_str(&rest[..start]);
         out.push('1');
         rest = &rest[end + 1..];

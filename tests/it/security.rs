@@ -454,7 +454,7 @@ async fn upload(app: &TestApp, token: &str, plan: i64, bytes: Vec<u8>) -> (Statu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_sending_half_a_request_line_is_closed() {
     let app = TestApp::start_with(crate::common::Backend::Sqlite, |c| {
-        c.http.header_read_timeout_seconds = 1
+        c.http.header_read_timeout_seconds = 1;
     })
     .await;
     let addr = app.base.trim_start_matches("http://").to_string();
