@@ -173,9 +173,9 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token =
-            bearer_token(parts).ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))?;
-        authenticate(state, token).await.map(AuthUser)
+        authenticate(state, required_token(parts)?)
+            .await
+            .map(AuthUser)
     }
 }
 
@@ -190,10 +190,15 @@ impl FromRequestParts<AppState> for SessionUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token =
-            bearer_token(parts).ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))?;
-        session_user(state, token).await.map(SessionUser)
+        session_user(state, required_token(parts)?)
+            .await
+            .map(SessionUser)
     }
+}
+
+/// The bearer token, or the 401 every authenticated route answers without one.
+fn required_token(parts: &Parts) -> Result<&str, ApiError> {
+    bearer_token(parts).ok_or_else(|| ApiError::Unauthorized(NOT_AUTHENTICATED.into()))
 }
 
 /// The token of an `Authorization: Bearer …` header.

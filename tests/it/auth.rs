@@ -3,23 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail};
-
-/// Mints an HS256 token signed with `secret`, with any claims. Written independently of
-/// the code under test (hmac + base64), so forged and expired tokens do not come from it.
-fn mint(secret: &[u8], claims: Value) -> String {
-    use base64::Engine;
-    use hmac::{Hmac, KeyInit, Mac};
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = b64.encode(claims.to_string());
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    format!(
-        "{header}.{payload}.{}",
-        b64.encode(mac.finalize().into_bytes())
-    )
-}
+use crate::common::{TestApp, backend_tests, detail, mint_token};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -79,16 +63,16 @@ backend_tests! {
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
         assert_eq!(detail(&response.json().await.unwrap()), "Not authenticated");
 
-        let good = mint(secret, json!({"sub": "1", "role": "ADMIN", "iat": now(), "exp": now() + 600}));
+        let good = mint_token(secret, json!({"sub": "1", "role": "ADMIN", "iat": now(), "exp": now() + 600}));
         let (status, _) = app.get("/api/v1/auth/me", &good).await;
         assert_eq!(status, StatusCode::OK, "a correctly signed token must be accepted");
 
         let cases = [
-            ("expired", mint(secret, json!({"sub": "1", "role": "ADMIN", "iat": now() - 7200, "exp": now() - 3600}))),
-            ("forged", mint(b"not-the-secret-not-the-secret-00", json!({"sub": "1", "role": "ADMIN", "exp": now() + 600}))),
-            ("unknown user", mint(secret, json!({"sub": "999", "role": "ADMIN", "exp": now() + 600}))),
-            ("non-numeric subject", mint(secret, json!({"sub": "admin", "role": "ADMIN", "exp": now() + 600}))),
-            ("no expiry", mint(secret, json!({"sub": "1", "role": "ADMIN"}))),
+            ("expired", mint_token(secret, json!({"sub": "1", "role": "ADMIN", "iat": now() - 7200, "exp": now() - 3600}))),
+            ("forged", mint_token(b"not-the-secret-not-the-secret-00", json!({"sub": "1", "role": "ADMIN", "exp": now() + 600}))),
+            ("unknown user", mint_token(secret, json!({"sub": "999", "role": "ADMIN", "exp": now() + 600}))),
+            ("non-numeric subject", mint_token(secret, json!({"sub": "admin", "role": "ADMIN", "exp": now() + 600}))),
+            ("no expiry", mint_token(secret, json!({"sub": "1", "role": "ADMIN"}))),
             ("garbage", "abc.def.ghi".to_string()),
         ];
         for (what, token) in cases {

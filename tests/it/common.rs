@@ -536,3 +536,49 @@ pub fn detail(body: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// Uploads a floor plan's image as multipart; returns the status and the body (JSON, or
+/// the text when it is not JSON).
+pub async fn upload_plan_image(
+    app: &TestApp,
+    token: &str,
+    plan: i64,
+    file_name: &str,
+    bytes: Vec<u8>,
+    mime: &str,
+) -> (StatusCode, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(file_name.to_string())
+        .mime_str(mime)
+        .unwrap();
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/floor-plans/{plan}/image")))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Mints an HS256 token signed with `secret` (independently of the code under test).
+pub fn mint_token(secret: &[u8], claims: Value) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = b64.encode(claims.to_string());
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(format!("{header}.{payload}").as_bytes());
+    format!(
+        "{header}.{payload}.{}",
+        b64.encode(mac.finalize().into_bytes())
+    )
+}

@@ -9,24 +9,9 @@ use securityvision::metrics::HttpRefusal;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{TestApp, backend_tests, detail, id};
+use crate::common::{TestApp, backend_tests, detail, id, mint_token, upload_plan_image};
 
 const PNG: &[u8] = include_bytes!("../fixtures/plan-40x30.png");
-
-/// Mints an HS256 token signed with `secret` (independently of the code under test).
-fn mint(secret: &[u8], claims: Value) -> String {
-    use base64::Engine;
-    use hmac::{Hmac, KeyInit, Mac};
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = b64.encode(claims.to_string());
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    format!(
-        "{header}.{payload}.{}",
-        b64.encode(mac.finalize().into_bytes())
-    )
-}
 
 async fn login_status(
     client: &reqwest::Client,
@@ -285,7 +270,7 @@ backend_tests! {
         let (late_id, _) = app.user_token(&admin, "late@example.com", "OPERATOR").await;
         let secret = std::fs::read_to_string(app.data_dir().join("jwt-secret")).unwrap();
         let now = chrono::Utc::now();
-        let short = mint(secret.trim().as_bytes(), json!({
+        let short = mint_token(secret.trim().as_bytes(), json!({
             "sub": late_id.to_string(), "role": "OPERATOR", "iat": now.timestamp(),
             "iat_ms": now.timestamp_millis(), "exp": now.timestamp() + 2,
         }));
@@ -381,7 +366,7 @@ backend_tests! {
         let floor = app.create("/api/v1/floors", &token, json!({"building_id": id(&building), "name": "F"}), StatusCode::CREATED).await;
         let plan_a = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "A"}), StatusCode::CREATED).await);
         let plan_b = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "B"}), StatusCode::CREATED).await);
-        let (status, a) = upload(&app, &token, plan_a, PNG.to_vec()).await;
+        let (status, a) = upload_plan_image(&app, &token, plan_a, "plan.png", PNG.to_vec(), "image/png").await;
         assert_eq!(status, StatusCode::OK, "{a}");
         let url_a = a["image_url"].as_str().unwrap().to_string();
         let file_a = app.config.media_root().join("floor_plans").join(url_a.rsplit('/').next().unwrap());
@@ -422,32 +407,14 @@ backend_tests! {
         let plan_b = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "B"}), StatusCode::CREATED).await);
         let mut big = PNG.to_vec();
         big.resize(3000, 0);
-        assert_eq!(upload(&app, &token, plan_a, big.clone()).await.0, StatusCode::OK);
-        let (status, value) = upload(&app, &token, plan_b, big.clone()).await;
+        assert_eq!(upload_plan_image(&app, &token, plan_a, "plan.png", big.clone(), "image/png").await.0, StatusCode::OK);
+        let (status, value) = upload_plan_image(&app, &token, plan_b, "plan.png", big.clone(), "image/png").await;
         assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{value}");
         assert!(detail(&value).contains("media.quota_bytes"), "{value}");
         assert_eq!(app.metrics().http_refusals(HttpRefusal::MediaQuota), 1);
         assert_eq!(app.delete(&format!("/api/v1/floor-plans/{plan_a}"), &token).await, StatusCode::NO_CONTENT);
-        assert_eq!(upload(&app, &token, plan_b, big).await.0, StatusCode::OK, "deleting frees the quota");
+        assert_eq!(upload_plan_image(&app, &token, plan_b, "plan.png", big, "image/png").await.0, StatusCode::OK, "deleting frees the quota");
     }
-}
-
-async fn upload(app: &TestApp, token: &str, plan: i64, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let part = reqwest::multipart::Part::bytes(bytes)
-        .file_name("plan.png")
-        .mime_str("image/png")
-        .unwrap();
-    let form = reqwest::multipart::Form::new().part("file", part);
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/floor-plans/{plan}/image")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 // Item 12: a connection that never finishes its headers is closed.

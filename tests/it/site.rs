@@ -3,38 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, drain_events, id};
+use crate::common::{TestApp, backend_tests, detail, drain_events, id, upload_plan_image};
 
 const PNG: &[u8] = include_bytes!("../fixtures/plan-40x30.png");
-
-async fn upload(
-    app: &TestApp,
-    token: &str,
-    plan: i64,
-    file_name: &str,
-    bytes: Vec<u8>,
-    mime: &str,
-) -> (StatusCode, Value) {
-    let part = reqwest::multipart::Part::bytes(bytes)
-        .file_name(file_name.to_string())
-        .mime_str(mime)
-        .unwrap();
-    let form = reqwest::multipart::Form::new().part("file", part);
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/floor-plans/{plan}/image")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 backend_tests! {
     async fn buildings_floors_and_floor_plans(backend: Backend) {
@@ -139,7 +110,7 @@ backend_tests! {
         let plan_id = id(&plan);
 
         // A real PNG, under a hostile file name: stored under a generated name, dimensions read.
-        let (status, updated) = upload(&app, &token, plan_id, "../../../etc/passwd.png", PNG.to_vec(), "image/png").await;
+        let (status, updated) = upload_plan_image(&app, &token, plan_id, "../../../etc/passwd.png", PNG.to_vec(), "image/png").await;
         assert_eq!(status, StatusCode::OK, "{updated}");
         assert_eq!((updated["width"].as_f64(), updated["height"].as_f64()), (Some(40.0), Some(30.0)));
         let url = updated["image_url"].as_str().unwrap().to_string();
@@ -165,16 +136,16 @@ backend_tests! {
         }
 
         // A text file named like an image, SVG, and a file too large are refused.
-        let (status, body) = upload(&app, &token, plan_id, "plan.png", b"hello, not an image".to_vec(), "image/png").await;
+        let (status, body) = upload_plan_image(&app, &token, plan_id, "plan.png", b"hello, not an image".to_vec(), "image/png").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
-        let (status, _) = upload(&app, &token, plan_id, "plan.svg", svg, "image/svg+xml").await;
+        let (status, _) = upload_plan_image(&app, &token, plan_id, "plan.svg", svg, "image/svg+xml").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let mut big = PNG.to_vec();
         big.resize(8192, 0);
-        let (status, _) = upload(&app, &token, plan_id, "big.png", big, "image/png").await;
+        let (status, _) = upload_plan_image(&app, &token, plan_id, "big.png", big, "image/png").await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        let (status, _) = upload(&app, &token, 999, "plan.png", PNG.to_vec(), "image/png").await;
+        let (status, _) = upload_plan_image(&app, &token, 999, "plan.png", PNG.to_vec(), "image/png").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let form = reqwest::multipart::Form::new().text("other", "x");
         let response = app.client.post(app.url(&format!("/api/v1/floor-plans/{plan_id}/image"))).bearer_auth(&token).multipart(form).send().await.unwrap();
@@ -183,7 +154,7 @@ backend_tests! {
         assert_eq!(still["image_url"].as_str(), Some(url.as_str()), "refused uploads change nothing");
 
         // A new image replaces the old file; deleting the plan removes its image.
-        let (_, replaced) = upload(&app, &token, plan_id, "v2.png", PNG.to_vec(), "image/png").await;
+        let (_, replaced) = upload_plan_image(&app, &token, plan_id, "v2.png", PNG.to_vec(), "image/png").await;
         assert_ne!(replaced["image_url"].as_str(), Some(url.as_str()));
         assert!(!stored.exists(), "the replaced image is removed");
         let second = app.config.media_root().join("floor_plans").join(replaced["image_url"].as_str().unwrap().rsplit('/').next().unwrap());
