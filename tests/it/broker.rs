@@ -9,15 +9,36 @@ use serde_json::json;
 
 use crate::common::{TestApp, backend_tests};
 use crate::mqtt::{
-    Client, Options, connect_packet, credential, publish_packet, raw, server_closes, tls_connect,
+    Client, Options, SelfSigned, connect_packet, credential, publish_packet, raw, server_closes,
+    tls_connect,
 };
 
 const QUIET: Duration = Duration::from_millis(500);
 
-/// A client that may read and write everything under `site/` and read the gateway tree.
-async fn watcher(app: &TestApp, token: &str) -> String {
-    let body = json!({"username": "watcher", "role": "CUSTOM", "publish_acl": ["site/#"], "subscribe_acl": ["site/#", "rtls/gateways/#"]});
-    credential(app, token, body).await.1
+/// A `watcher` credential: may read and write everything under `site/` and read the
+/// gateway tree.
+struct Watcher {
+    addr: std::net::SocketAddr,
+    password: String,
+}
+
+impl Watcher {
+    async fn of(app: &TestApp) -> Self {
+        let token = app.admin_token().await;
+        let body = json!({"username": "watcher", "role": "CUSTOM", "publish_acl": ["site/#"], "subscribe_acl": ["site/#", "rtls/gateways/#"]});
+        Watcher {
+            addr: app.mqtt_addr.unwrap(),
+            password: credential(app, &token, body).await.1,
+        }
+    }
+
+    fn options<'a>(&'a self, id: &'a str) -> Options<'a> {
+        Options::new(id).login("watcher", &self.password)
+    }
+
+    async fn connect(&self, id: &str) -> Client {
+        Client::connect(self.addr, self.options(id)).await.unwrap()
+    }
 }
 
 fn gateway<'a>(app: &'a TestApp, id: &'a str) -> Options<'a> {
@@ -52,10 +73,9 @@ backend_tests! {
 
     async fn messages_reach_third_party_subscribers_and_the_pipeline(backend: Backend) {
         let app = TestApp::start(backend).await;
-        let token = app.admin_token().await;
-        let password = watcher(&app, &token).await;
+        let watcher = Watcher::of(&app).await;
         let addr = app.mqtt_addr.unwrap();
-        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        let mut sub = watcher.connect("watcher-1").await;
         let granted = sub.subscribe("rtls/gateways/#", QoS::AtLeastOnce).await;
         assert_eq!(granted, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
 
@@ -72,10 +92,10 @@ backend_tests! {
         assert_eq!(metrics.mqtt_messages_in_qos1.load(Ordering::Relaxed), 1);
 
         // Retained messages reach later subscribers.
-        let publisher = Client::connect(addr, Options::new("watcher-2").login("watcher", &password)).await.unwrap();
+        let publisher = watcher.connect("watcher-2").await;
         publisher.publish("site/config", QoS::AtLeastOnce, true, "retained-v1").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut late = Client::connect(addr, Options::new("watcher-3").login("watcher", &password)).await.unwrap();
+        let mut late = watcher.connect("watcher-3").await;
         late.subscribe("site/#", QoS::AtMostOnce).await;
         let retained = late.message(Duration::from_secs(3)).await.expect("the retained message");
         assert_eq!((retained.payload.as_ref(), retained.retain), (b"retained-v1".as_ref(), true));
@@ -85,10 +105,9 @@ backend_tests! {
 
     async fn acls_confine_gateways_to_their_tree(backend: Backend) {
         let app = TestApp::start(backend).await;
-        let token = app.admin_token().await;
-        let password = watcher(&app, &token).await;
+        let watcher = Watcher::of(&app).await;
         let addr = app.mqtt_addr.unwrap();
-        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        let mut sub = watcher.connect("watcher-1").await;
         sub.subscribe("site/#", QoS::AtLeastOnce).await;
 
         let mut gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
@@ -122,25 +141,24 @@ backend_tests! {
 
     async fn last_will_and_takeover(backend: Backend) {
         let app = TestApp::start(backend).await;
-        let token = app.admin_token().await;
-        let password = watcher(&app, &token).await;
+        let watcher = Watcher::of(&app).await;
         let addr = app.mqtt_addr.unwrap();
-        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        let mut sub = watcher.connect("watcher-1").await;
         sub.subscribe("site/status/#", QoS::AtLeastOnce).await;
 
         // An abrupt disconnect publishes the will; a clean one does not.
-        let dying = Client::connect(addr, Options::new("w-1").login("watcher", &password).will("site/status/w-1", "gone")).await.unwrap();
+        let dying = Client::connect(addr, watcher.options("w-1").will("site/status/w-1", "gone")).await.unwrap();
         dying.kill();
         let will = sub.message(Duration::from_secs(3)).await.expect("the will");
         assert_eq!(will.payload.as_ref(), b"gone");
-        let polite = Client::connect(addr, Options::new("w-2").login("watcher", &password).will("site/status/w-2", "gone")).await.unwrap();
+        let polite = Client::connect(addr, watcher.options("w-2").will("site/status/w-2", "gone")).await.unwrap();
         polite.disconnect().await;
         assert!(sub.message(QUIET).await.is_none(), "no will after DISCONNECT");
 
         // A second connection with the same client id takes over: the first is closed
         // (its will published), the second works.
-        let mut first = Client::connect(addr, Options::new("same-id").login("watcher", &password).will("site/status/same-id", "replaced")).await.unwrap();
-        let second = Client::connect(addr, Options::new("same-id").login("watcher", &password)).await.unwrap();
+        let mut first = Client::connect(addr, watcher.options("same-id").will("site/status/same-id", "replaced")).await.unwrap();
+        let second = watcher.connect("same-id").await;
         assert!(first.closed_by_server().await, "the older connection is closed");
         assert_eq!(sub.message(Duration::from_secs(3)).await.map(|p| p.payload.to_vec()), Some(b"replaced".to_vec()));
         second.publish("site/status/x", QoS::AtLeastOnce, false, "still here").await;
@@ -150,14 +168,12 @@ backend_tests! {
 
     async fn shared_subscriptions_split_the_messages(backend: Backend) {
         let app = TestApp::start(backend).await;
-        let token = app.admin_token().await;
-        let password = watcher(&app, &token).await;
-        let addr = app.mqtt_addr.unwrap();
-        let mut a = Client::connect(addr, Options::new("node-a").login("watcher", &password)).await.unwrap();
-        let mut b = Client::connect(addr, Options::new("node-b").login("watcher", &password)).await.unwrap();
+        let watcher = Watcher::of(&app).await;
+        let mut a = watcher.connect("node-a").await;
+        let mut b = watcher.connect("node-b").await;
         a.subscribe("$share/nodes/site/work/#", QoS::AtLeastOnce).await;
         b.subscribe("$share/nodes/site/work/#", QoS::AtLeastOnce).await;
-        let producer = Client::connect(addr, Options::new("producer").login("watcher", &password)).await.unwrap();
+        let producer = watcher.connect("producer").await;
         for i in 0..20 {
             producer.publish(&format!("site/work/{i}"), QoS::AtLeastOnce, false, i.to_string()).await;
         }
@@ -168,11 +184,10 @@ backend_tests! {
 
     async fn misbehaving_clients_do_not_disturb_the_others(backend: Backend) {
         let app = TestApp::start_with(backend, |c| c.mqtt.max_packet_bytes = 1024 * 1024).await;
-        let token = app.admin_token().await;
-        let password = watcher(&app, &token).await;
+        let watcher = Watcher::of(&app).await;
         let addr = app.mqtt_addr.unwrap();
         let gw_password = app.gateway_password.clone().unwrap();
-        let mut sub = Client::connect(addr, Options::new("watcher-1").login("watcher", &password)).await.unwrap();
+        let mut sub = watcher.connect("watcher-1").await;
         sub.subscribe("rtls/gateways/#", QoS::AtLeastOnce).await;
         let publisher = Client::connect(addr, gateway(&app, "steady")).await.unwrap();
         let mut expected = 0;
@@ -319,74 +334,62 @@ async fn mosquitto_command_line_clients_work() {
     }
     let app = TestApp::start(crate::common::Backend::Sqlite).await;
     let addr = app.mqtt_addr.unwrap();
-    let token = app.admin_token().await;
-    let password = watcher(&app, &token).await;
+    let watcher = Watcher::of(&app).await;
     let port = addr.port().to_string();
-    let sub = tokio::process::Command::new("mosquitto_sub")
-        .args([
+    // `mosquitto_sub`/`mosquitto_pub` as `user` on `topic`, then `more`.
+    let cli = |tool: &str, user: &str, password: &str, topic: &str, more: &[&str]| {
+        let mut command = tokio::process::Command::new(tool);
+        command.args([
             "-h",
             "127.0.0.1",
             "-p",
             &port,
             "-u",
-            "watcher",
+            user,
             "-P",
-            &password,
+            password,
             "-t",
-            "rtls/gateways/#",
-            "-q",
-            "1",
-            "-C",
-            "2",
-            "-W",
-            "10",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+            topic,
+        ]);
+        command.args(more);
+        command
+    };
+    let sub = cli(
+        "mosquitto_sub",
+        "watcher",
+        &watcher.password,
+        "rtls/gateways/#",
+        &["-q", "1", "-C", "2", "-W", "10"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let gw_password = app.gateway_password.clone().unwrap();
     for qos in ["0", "1"] {
-        let status = tokio::process::Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-u",
-                "gateway",
-                "-P",
-                &gw_password,
-                "-t",
-                "rtls/gateways/cli/beacon",
-                "-q",
-                qos,
-                "-m",
-                &format!("from-cli-q{qos}"),
-            ])
-            .status()
-            .await
-            .unwrap();
-        assert!(status.success());
-    }
-    let refused = tokio::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-u",
+        let message = format!("from-cli-q{qos}");
+        let status = cli(
+            "mosquitto_pub",
             "gateway",
-            "-P",
-            "wrong",
-            "-t",
+            &gw_password,
             "rtls/gateways/cli/beacon",
-            "-m",
-            "x",
-        ])
-        .output()
+            &["-q", qos, "-m", &message],
+        )
+        .status()
         .await
         .unwrap();
+        assert!(status.success());
+    }
+    let refused = cli(
+        "mosquitto_pub",
+        "gateway",
+        "wrong",
+        "rtls/gateways/cli/beacon",
+        &["-m", "x"],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(!refused.status.success(), "wrong password refused");
     let out = sub.wait_with_output().await.unwrap();
     assert_eq!(
@@ -527,22 +530,11 @@ backend_tests! {
 
 backend_tests! {
     async fn tls_listener_serves_mqtt_over_tls(backend: Backend) {
-        let dir = tempfile::tempdir().unwrap();
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let (cert, key) = (dir.path().join("mqtt.crt"), dir.path().join("mqtt.key"));
-        std::fs::write(&cert, certified.cert.pem()).unwrap();
-        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-        let app = TestApp::start_with(backend, |c| {
-            c.mqtt.tls_listen = Some("127.0.0.1:0".parse().unwrap());
-            c.mqtt.tls_cert = Some(cert.clone());
-            c.mqtt.tls_key = Some(key.clone());
-        })
-        .await;
+        let tls = SelfSigned::new("localhost");
+        let app = TestApp::start_with(backend, |c| tls.listen(c)).await;
         let tls_addr = app.mqtt_tls_addr.expect("a TLS listener");
 
-        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-        roots.add(certified.cert.der().clone()).unwrap();
-        let mut tls = tls_connect(tls_addr, roots).await;
+        let mut tls = tls_connect(tls_addr, tls.roots()).await;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let password = app.gateway_password.clone().unwrap();
         tls.write_all(&connect_packet("tls-gw", 30, Some(("gateway", &password)), None)).await.unwrap();
@@ -595,18 +587,17 @@ backend_tests! {
 backend_tests! {
     async fn persistent_sessions_keep_messages_while_the_client_is_away(backend: Backend) {
         let app = TestApp::start(backend).await;
-        let token = app.admin_token().await;
-        let password = watcher(&app, &token).await;
+        let watcher = Watcher::of(&app).await;
         let addr = app.mqtt_addr.unwrap();
         let persistent = |id| {
-            let mut o = Options::new(id).login("watcher", &password);
+            let mut o = watcher.options(id);
             o.clean_session = false;
             o
         };
         let mut away = Client::connect(addr, persistent("keeper")).await.unwrap();
         away.subscribe("site/mail/#", QoS::AtLeastOnce).await;
         away.disconnect().await;
-        let sender = Client::connect(addr, Options::new("sender").login("watcher", &password)).await.unwrap();
+        let sender = watcher.connect("sender").await;
         sender.publish("site/mail/1", QoS::AtLeastOnce, false, "while you were away").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut back = Client::connect(addr, persistent("keeper")).await.unwrap();

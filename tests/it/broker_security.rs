@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::common::{TestApp, backend_tests, eventually_within};
 use crate::mqtt::{
-    Client, DISCONNECT_PACKET, Options, connect_packet, credential, raw, read_packet,
+    Client, DISCONNECT_PACKET, Options, SelfSigned, connect_packet, credential, raw, read_packet,
     server_closes, subscribe_packet,
 };
 
@@ -224,11 +224,8 @@ backend_tests! {
 
 backend_tests! {
     async fn external_mode_speaks_tls_and_the_plain_listener_can_be_off(backend: Backend) {
-        let dir = tempfile::tempdir().unwrap();
-        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-        let (cert, key) = (dir.path().join("broker.crt"), dir.path().join("broker.key"));
-        std::fs::write(&cert, certified.cert.pem()).unwrap();
-        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let tls = SelfSigned::new("127.0.0.1");
+        let (cert, key) = (&tls.cert, &tls.key);
         let port = crate::common::free_port();
         let lines = format!("certfile {}\nkeyfile {}\n", cert.display(), key.display());
         let Some(_mosquitto) = crate::broker::Mosquitto::start_configured(port, &lines).await else { return };
@@ -257,9 +254,7 @@ backend_tests! {
         // An embedded broker with TLS only.
         let tls_only = TestApp::start_with(backend, |c| {
             c.mqtt.listen = None;
-            c.mqtt.tls_listen = Some("127.0.0.1:0".parse().unwrap());
-            c.mqtt.tls_cert = Some(cert.clone());
-            c.mqtt.tls_key = Some(key.clone());
+            tls.listen(c);
         })
         .await;
         assert!(tls_only.mqtt_addr.is_none() && tls_only.mqtt_tls_addr.is_some());

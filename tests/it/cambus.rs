@@ -39,30 +39,15 @@ async fn collector(app: &TestApp, token: &str, name: &str) -> Client {
 
 /// A building HQ with a floor Ground and a 20 × 10 m plan: (building, floor, plan).
 async fn site(app: &TestApp, token: &str) -> (i64, i64, i64) {
-    let b = id(&app
-        .create(
-            "/api/v1/buildings",
-            token,
-            json!({"name": "HQ", "code": "HQ"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let f = id(&app
-        .create(
-            "/api/v1/floors",
-            token,
-            json!({"building_id": b, "name": "Ground"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let p = id(&app
-        .create(
-            "/api/v1/floor-plans",
-            token,
-            json!({"floor_id": f, "name": "Plan", "width_m": 20.0, "height_m": 10.0}),
-            StatusCode::CREATED,
-        )
-        .await);
+    let create = async |path: &str, body: Value| app.create_id(path, token, body).await;
+    let b = create("/api/v1/buildings", json!({"name": "HQ", "code": "HQ"})).await;
+    let f = create(
+        "/api/v1/floors",
+        json!({"building_id": b, "name": "Ground"}),
+    )
+    .await;
+    let plan = json!({"floor_id": f, "name": "Plan", "width_m": 20.0, "height_m": 10.0});
+    let p = create("/api/v1/floor-plans", plan).await;
     (b, f, p)
 }
 
@@ -87,7 +72,7 @@ backend_tests! {
         .await;
         let token = app.admin_token().await;
         let (_, floor, _) = site(&app, &token).await;
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Lobby", "code": "CAM-1", "floor_id": floor}), StatusCode::CREATED).await);
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Lobby", "code": "CAM-1", "floor_id": floor})).await;
         let bus = collector(&app, &token, "collector-hq").await;
 
         bus.publish("rtls/cameras/acme/hq/collector/status", QoS::AtLeastOnce, false, r#"{"status":"online","version":"1.2"}"#).await;
@@ -150,7 +135,7 @@ backend_tests! {
         assert_eq!(refused(CameraRejection::Malformed), 1);
         assert_eq!(refused(CameraRejection::UnknownCamera), 1);
         // A camera registered after its collector started talking is heard at once.
-        let late = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Nope", "code": "NOPE"}), StatusCode::CREATED).await);
+        let late = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Nope", "code": "NOPE"})).await;
         bus.publish("rtls/cameras/acme/hq/ground/camera/NOPE/VMD/events", QoS::AtLeastOnce, false, "{}").await;
         assert!(eventually(async || events(&app, &token, late, "").await.len() == 1).await);
         assert_eq!(refused(CameraRejection::AnalyticTooLong), 1);
@@ -167,7 +152,7 @@ backend_tests! {
         assert_eq!((status, body["detail"][0]["loc"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "analytic_type"])));
         let (status, _) = app.post(&format!("/api/v1/devices/cameras/{cam}/events"), &token, json!({"topic": "t", "analytic_type": "a", "payload": [1]})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        let gateway = id(&app.create("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AC233FC00009"}), StatusCode::CREATED).await);
+        let gateway = app.create_id("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AC233FC00009"})).await;
         let (status, body) = app.post(&format!("/api/v1/devices/cameras/{gateway}/events"), &token, json!({"topic": "t", "analytic_type": "a"})).await;
         assert_eq!((status, detail(&body).as_str()), (StatusCode::NOT_FOUND, "Camera not found"));
         let response = app.client.get(app.url(&format!("/api/v1/devices/cameras/{cam}/events"))).send().await.unwrap();
@@ -181,10 +166,10 @@ backend_tests! {
         let mut bus = collector(&app, &token, "collector-cfg").await;
         assert_eq!(bus.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
 
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({
             "name": "Gate", "code": "Gate 1", "floor_id": floor, "manufacturer": "Hikvision",
             "ip_address": "10.0.0.5", "username": "admin", "password": "cam-pass-1",
-        }), StatusCode::CREATED).await);
+        })).await;
         let first = bus.message(Duration::from_secs(10)).await.expect("the configuration is published");
         assert_eq!(first.topic, "rtls/cameras/default/hq/ground/camera/gate_1/info");
         let config: Value = serde_json::from_slice(&first.payload).unwrap();
@@ -270,9 +255,9 @@ backend_tests! {
         let (_, _, plan) = site(&app, &token).await;
         app.create("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5}), StatusCode::CREATED).await;
         app.create("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5}), StatusCode::CREATED).await;
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "West door", "code": "WD", "floor_plan_id": plan, "pos_x": 0.12, "pos_y": 0.5}), StatusCode::CREATED).await);
-        let ana = id(&app.create("/api/v1/people", &token, json!({"full_name": "Ana Souza"}), StatusCode::CREATED).await);
-        let bob = id(&app.create("/api/v1/people", &token, json!({"full_name": "Bob Lima"}), StatusCode::CREATED).await);
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "West door", "code": "WD", "floor_plan_id": plan, "pos_x": 0.12, "pos_y": 0.5})).await;
+        let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana Souza"})).await;
+        let bob = app.create_id("/api/v1/people", &token, json!({"full_name": "Bob Lima"})).await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566", "person_id": ana}), StatusCode::CREATED).await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577", "person_id": bob}), StatusCode::CREATED).await;
 
@@ -310,7 +295,7 @@ backend_tests! {
         site_collector.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
 
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Dock", "code": "DOCK"}), StatusCode::CREATED).await);
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Dock", "code": "DOCK"})).await;
         let config = site_collector.message(Duration::from_secs(10)).await.expect("published to the external broker");
         assert_eq!(config.topic, "rtls/cameras/default/externo/externo/camera/dock/info");
         site_collector.publish("rtls/cameras/acme/hq/f1/camera/DOCK/VMD/events", QoS::AtLeastOnce, false, r#"{"zone":2}"#).await;
@@ -413,9 +398,9 @@ backend_tests! {
         let filter = "rtls/cameras/+/+/+/camera/+/info";
         for round in 0..3 {
             let code = format!("cam{round}");
-            let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({
+            let cam = app.create_id("/api/v1/devices/cameras", &token, json!({
                 "name": code, "code": code, "floor_id": floor, "ip_address": "10.0.0.5", "username": "admin", "password": "cam-pass-1",
-            }), StatusCode::CREATED).await);
+            })).await;
             let topic = format!("rtls/cameras/default/hq/ground/camera/{code}/info");
             // The retained configuration is there for a subscriber that pipelines.
             assert!(eventually(async || {
@@ -435,9 +420,9 @@ backend_tests! {
             }
         }
         // A camera created and deleted before its configuration was ever read.
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({
             "name": "Quick", "code": "quick", "floor_id": floor, "ip_address": "10.0.0.6", "password": "cam-pass-2",
-        }), StatusCode::CREATED).await);
+        })).await;
         assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;

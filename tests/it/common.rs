@@ -178,6 +178,25 @@ pub struct TestApp {
     storage: Option<(TestDatabase, TempDir)>,
 }
 
+/// Runs `$body` with `$conn`, a new connection to the app's database, whichever engine
+/// it is (the two connection types share no trait that `query_scalar` accepts).
+macro_rules! on_test_database {
+    ($app:expr, |$conn:ident| $body:expr) => {{
+        let url = $app.config.database.url.clone().unwrap();
+        if url.starts_with("sqlite") {
+            let mut $conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            $body
+        } else {
+            let mut $conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            $body
+        }
+    }};
+}
+
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         TestApp::start_with(backend, |_| {}).await
@@ -353,48 +372,27 @@ impl TestApp {
         value
     }
 
+    /// The id of a row created by a POST that must answer 201.
+    pub async fn create_id(&self, path: &str, token: &str, body: Value) -> i64 {
+        id(&self.create(path, token, body, StatusCode::CREATED).await)
+    }
+
     /// Runs SQL directly against the test database (for setting up rows that no API of
     /// this build writes yet, and for checking what is stored).
     pub async fn sql(&self, sql: &str) {
-        let url = self.config.database.url.clone().unwrap();
-        if url.starts_with("sqlite") {
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-                .await
-                .unwrap();
-            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_string()))
-                .await
-                .unwrap();
-        } else {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-                .await
-                .unwrap();
-            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_string()))
-                .await
-                .unwrap();
-        }
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        on_test_database!(self, |conn| {
+            sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+        });
     }
 
     /// The first column of the first row of a query, as text.
     pub async fn sql_text(&self, sql: &str) -> Option<String> {
-        let url = self.config.database.url.clone().unwrap();
         let sql = sqlx::AssertSqlSafe(sql.to_string());
-        if url.starts_with("sqlite") {
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql)
-                .fetch_optional(&mut conn)
-                .await
-                .unwrap()
-        } else {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql)
-                .fetch_optional(&mut conn)
-                .await
-                .unwrap()
-        }
+        on_test_database!(self, |conn| sqlx::query_scalar(sql)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap())
     }
 
     /// Logs in with JSON; panics unless it succeeds.

@@ -123,49 +123,18 @@ fn secrets_can_come_from_files() {
 #[test]
 fn bad_values_name_the_key_the_value_and_what_is_allowed() {
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    #[rustfmt::skip]
     let cases: &[Case] = &[
         (&[("SV_HTTP_LISTEN", "8080")], "http.listen", "ADDR:PORT"),
-        (
-            &[("SV_DATABASE_URL", "mysql://x/y")],
-            "database.url",
-            "postgres://",
-        ),
+        (&[("SV_DATABASE_URL", "mysql://x/y")], "database.url", "postgres://"),
         (&[("SV_LOG_FORMAT", "xml")], "log.format", "text, json"),
-        (
-            &[("SV_TOKEN_TTL_MINUTES", "0")],
-            "auth.token_ttl_minutes",
-            "1 to 43200",
-        ),
-        (
-            &[("SV_TOKEN_TTL_MINUTES", "soon")],
-            "auth.token_ttl_minutes",
-            "minutes",
-        ),
-        (
-            &[("SVPOS_SECRET_KEY", "change-me-in-production")],
-            "auth.jwt_secret",
-            "well-known",
-        ),
-        (
-            &[("SV_JWT_SECRET", "short")],
-            "auth.jwt_secret",
-            "32 characters",
-        ),
-        (
-            &[("SV_HTTP_CORS_ORIGINS", "console.example")],
-            "http.cors_origins",
-            "https://",
-        ),
-        (
-            &[("SV_ADMIN_EMAIL", "nobody")],
-            "auth.admin_email",
-            "e-mail",
-        ),
-        (
-            &[("SV_BOOTSTRAP_ADMIN", "maybe")],
-            "auth.bootstrap_admin",
-            "true or false",
-        ),
+        (&[("SV_TOKEN_TTL_MINUTES", "0")], "auth.token_ttl_minutes", "1 to 43200"),
+        (&[("SV_TOKEN_TTL_MINUTES", "soon")], "auth.token_ttl_minutes", "minutes"),
+        (&[("SVPOS_SECRET_KEY", "change-me-in-production")], "auth.jwt_secret", "well-known"),
+        (&[("SV_JWT_SECRET", "short")], "auth.jwt_secret", "32 characters"),
+        (&[("SV_HTTP_CORS_ORIGINS", "console.example")], "http.cors_origins", "https://"),
+        (&[("SV_ADMIN_EMAIL", "nobody")], "auth.admin_email", "e-mail"),
+        (&[("SV_BOOTSTRAP_ADMIN", "maybe")], "auth.bootstrap_admin", "true or false"),
     ];
     for (env, key, allowed) in cases {
         let err = load(None, env, Overrides::default())

@@ -121,25 +121,30 @@ backend_tests! {
     }
 }
 
+/// One connection to the SQLite database at `url` (created if missing), foreign keys on.
+async fn sqlite_pool(url: &str) -> sqlx::SqlitePool {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr;
+
+    let options = SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .create_if_missing(true)
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
 /// A database made by the previous version (migrations up to 0006, with rows, references
 /// and deleted rows) is rebuilt by 0007 with its data, indexes and foreign keys intact, and
 /// its ids continue after every id ever handed out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    use std::str::FromStr;
-
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("previous.db").display());
-    let options = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
+    let pool = sqlite_pool(&url).await;
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     let migrator = sqlx::migrate::Migrator::new(migrations).await.unwrap();
     migrator.run_to(6, &pool).await.unwrap();
@@ -193,14 +198,7 @@ async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
         c.ingest.retention_days = 0;
     })
     .await;
-    let options = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
+    let pool = sqlite_pool(&url).await;
     let after: Vec<String> = sqlx::query_scalar(objects).fetch_all(&pool).await.unwrap();
     assert_eq!(
         after, before,
@@ -277,33 +275,22 @@ async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
 
     // New ids come after every id handed out: the deleted building 3 and tag 7 (named by
     // the audit log) and the building 1 just deleted.
-    let b = id(&app
-        .create(
+    for (path, body, expected) in [
+        (
             "/api/v1/buildings",
-            &token,
             json!({"name": "New", "code": "NEW"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    assert_eq!(b, 4);
-    let t = id(&app
-        .create(
-            "/api/v1/tags",
-            &token,
-            json!({"mac_address": "112233445577"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    assert_eq!(t, 8);
-    let d = id(&app
-        .create(
+            4,
+        ),
+        ("/api/v1/tags", json!({"mac_address": "112233445577"}), 8),
+        (
             "/api/v1/devices",
-            &token,
             json!({"name": "East", "mac_address": "AC233FC00002"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    assert_eq!(d, 3);
+            3,
+        ),
+    ] {
+        let created = app.create(path, &token, body, StatusCode::CREATED).await;
+        assert_eq!(id(&created), expected, "the next id of {path}");
+    }
     app.stop().await;
 }
 
@@ -380,7 +367,7 @@ backend_tests! {
         // Another person: where Ana's tag was is not where Bea is.
         walk_to_g2("112233445577").await;
         assert!(eventually(async || device_of(&app, &token, ana).await == Some(g2)).await);
-        let bea = id(&app.create("/api/v1/people", &token, json!({"full_name": "Bea"}), StatusCode::CREATED).await);
+        let bea = app.create_id("/api/v1/people", &token, json!({"full_name": "Bea"})).await;
         app.put(&format!("/api/v1/tags/{tag}"), &token, json!({"person_id": bea})).await;
         let (status, body) = app.get(&format!("/api/v1/people/{bea}/current-location"), &token).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "not heard since: {body}");
@@ -409,7 +396,7 @@ backend_tests! {
         let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.5).await;
         let mut people = Vec::new();
         for i in 0..100 {
-            people.push(id(&app.create("/api/v1/people", &token, json!({"full_name": format!("P{i:03}")}), StatusCode::CREATED).await));
+            people.push(app.create_id("/api/v1/people", &token, json!({"full_name": format!("P{i:03}")})).await);
         }
         // Created, then reported at once: no pause between the 201 and the report.
         for (i, person) in people.iter().enumerate() {
@@ -433,7 +420,7 @@ backend_tests! {
             all.sort();
             all
         };
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Gate", "code": "Gate 1", "manufacturer": "Hikvision"}), StatusCode::CREATED).await);
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Gate", "code": "Gate 1", "manufacturer": "Hikvision"})).await;
         let base = "rtls/cameras/default/externo/externo/camera/gate_1";
         let expected = |base: &str, analytics: &[&str]| -> Vec<(String, String)> {
             let mut all: Vec<(String, String)> = analytics.iter().map(|a| ("cambus_event".to_string(), format!("{base}/{a}/events"))).collect();
@@ -443,7 +430,7 @@ backend_tests! {
         };
         assert_eq!(topics(cam).await, expected(base, &["VMD", "faceCapture"]));
         // Without a code the topic names the id the create gave it.
-        let plain = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Plain"}), StatusCode::CREATED).await);
+        let plain = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Plain"})).await;
         assert_eq!(topics(plain).await, expected(&format!("rtls/cameras/default/externo/externo/camera/device{plain}"), &["faceCapture"]));
         // An update answers with its topics in place, the old ones inactive, even while
         // the publisher reconciles (a reconcile that read the camera before the update

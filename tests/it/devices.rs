@@ -7,54 +7,13 @@ use crate::common::{TestApp, backend_tests, detail, drain_events, id};
 
 /// A building with two floors, a plan on each, and a second building.
 async fn site(app: &TestApp, token: &str) -> (i64, i64, i64, i64, i64, i64) {
-    let b = id(&app
-        .create(
-            "/api/v1/buildings",
-            token,
-            json!({"name": "B", "code": "B"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let f1 = id(&app
-        .create(
-            "/api/v1/floors",
-            token,
-            json!({"building_id": b, "name": "F1"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let f2 = id(&app
-        .create(
-            "/api/v1/floors",
-            token,
-            json!({"building_id": b, "name": "F2"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let p1 = id(&app
-        .create(
-            "/api/v1/floor-plans",
-            token,
-            json!({"floor_id": f1, "name": "P1"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let p2 = id(&app
-        .create(
-            "/api/v1/floor-plans",
-            token,
-            json!({"floor_id": f2, "name": "P2"}),
-            StatusCode::CREATED,
-        )
-        .await);
-    let other = id(&app
-        .create(
-            "/api/v1/buildings",
-            token,
-            json!({"name": "O", "code": "O"}),
-            StatusCode::CREATED,
-        )
-        .await);
+    let create = async |path: &str, body: Value| app.create_id(path, token, body).await;
+    let b = create("/api/v1/buildings", json!({"name": "B", "code": "B"})).await;
+    let f1 = create("/api/v1/floors", json!({"building_id": b, "name": "F1"})).await;
+    let f2 = create("/api/v1/floors", json!({"building_id": b, "name": "F2"})).await;
+    let p1 = create("/api/v1/floor-plans", json!({"floor_id": f1, "name": "P1"})).await;
+    let p2 = create("/api/v1/floor-plans", json!({"floor_id": f2, "name": "P2"})).await;
+    let other = create("/api/v1/buildings", json!({"name": "O", "code": "O"})).await;
     (b, f1, f2, p1, p2, other)
 }
 
@@ -204,8 +163,8 @@ backend_tests! {
     async fn deleting_a_device_keeps_incidents_and_alert_history(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let cam = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "Cam", "code": "C1"}), StatusCode::CREATED).await);
-        let gw = id(&app.create("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AABBCCDDEE10"}), StatusCode::CREATED).await);
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Cam", "code": "C1"})).await;
+        let gw = app.create_id("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AABBCCDDEE10"})).await;
         let now = "'2026-01-01T00:00:00+00:00'";
         for device in [cam, gw] {
             app.sql(&format!("INSERT INTO incidents (device_id, kind, status, severity, title, created_at, updated_at) VALUES ({device}, 'CAMERA_EVENT', 'OPEN', 'HIGH', 'x', {now}, {now})")).await;
@@ -226,9 +185,9 @@ backend_tests! {
         let app = TestApp::start(backend).await;
         let admin = app.admin_token().await;
         let (_, operator) = app.user_token(&admin, "op@example.com", "OPERATOR").await;
-        let gw = id(&app.create("/api/v1/devices", &admin, json!({"name": "GW", "mac_address": "AABBCCDDEE20"}), StatusCode::CREATED).await);
-        let other = id(&app.create("/api/v1/devices", &admin, json!({"name": "GW2", "mac_address": "AABBCCDDEE21"}), StatusCode::CREATED).await);
-        let tag = id(&app.create("/api/v1/tags", &admin, json!({"mac_address": "112233445501"}), StatusCode::CREATED).await);
+        let gw = app.create_id("/api/v1/devices", &admin, json!({"name": "GW", "mac_address": "AABBCCDDEE20"})).await;
+        let other = app.create_id("/api/v1/devices", &admin, json!({"name": "GW2", "mac_address": "AABBCCDDEE21"})).await;
+        let tag = app.create_id("/api/v1/tags", &admin, json!({"mac_address": "112233445501"})).await;
 
         let (status, _) = app.post("/api/v1/collection-logs/", &operator, json!({"device_id": gw, "tag_id": tag, "rssi": -60})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "operators cannot inject readings");

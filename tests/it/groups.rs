@@ -10,8 +10,8 @@ backend_tests! {
         let app = TestApp::start(backend).await;
         let admin = app.admin_token().await;
         let (_, token) = app.user_token(&admin, "op@example.com", "OPERATOR").await;
-        let c1 = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "C1"}), StatusCode::CREATED).await);
-        let c2 = id(&app.create("/api/v1/devices/cameras", &token, json!({"name": "C2"}), StatusCode::CREATED).await);
+        let c1 = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "C1"})).await;
+        let c2 = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "C2"})).await;
 
         let lobby = app.create("/api/v1/devices/camera-groups/", &token, json!({"name": "Lobby", "description": "front"}), StatusCode::CREATED).await;
         assert_eq!(lobby["device_ids"], json!([]));

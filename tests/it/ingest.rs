@@ -23,13 +23,34 @@ async fn readings(app: &TestApp, token: &str) -> Vec<Value> {
     list.as_array().unwrap().clone()
 }
 
+/// A building HQ with a floor Ground and a plan described by `plan` (its `floor_id`
+/// added): the plan's id.
+async fn plan(app: &TestApp, token: &str, mut plan: Value) -> i64 {
+    let b = app
+        .create_id(
+            "/api/v1/buildings",
+            token,
+            json!({"name": "HQ", "code": "HQ"}),
+        )
+        .await;
+    let f = app
+        .create_id(
+            "/api/v1/floors",
+            token,
+            json!({"building_id": b, "name": "Ground"}),
+        )
+        .await;
+    plan["floor_id"] = json!(f);
+    app.create_id("/api/v1/floor-plans", token, plan).await
+}
+
 backend_tests! {
     async fn every_payload_form_becomes_readings_of_registered_tags(backend: Backend) {
         let app = TestApp::start_with(backend, |c| c.mqtt.allow_anonymous = true).await;
         let token = app.admin_token().await;
         // Tags registered in one spelling, heard in others.
-        let tag_a = app.create("/api/v1/tags", &token, json!({"mac_address": "ac-23-3f-11-22-33"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let tag_b = app.create("/api/v1/tags", &token, json!({"mac_address": "AA:BB:CC:DD:EE:FF"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let tag_a = app.create_id("/api/v1/tags", &token, json!({"mac_address": "ac-23-3f-11-22-33"})).await;
+        let tag_b = app.create_id("/api/v1/tags", &token, json!({"mac_address": "AA:BB:CC:DD:EE:FF"})).await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "00:00:00:00:00:01", "active": false}), StatusCode::CREATED).await;
         let addr = app.mqtt_addr.unwrap();
         let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
@@ -99,8 +120,8 @@ backend_tests! {
     async fn gateways_are_placed_by_the_long_topic_grammar(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let building = app.create("/api/v1/buildings", &token, json!({"name": "Prédio A", "code": "PA"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let floor = app.create("/api/v1/floors", &token, json!({"building_id": building, "name": "Segundo", "level": 2}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let building = app.create_id("/api/v1/buildings", &token, json!({"name": "Prédio A", "code": "PA"})).await;
+        let floor = app.create_id("/api/v1/floors", &token, json!({"building_id": building, "name": "Segundo", "level": 2})).await;
         let addr = app.mqtt_addr.unwrap();
         let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         gw.publish("rtls/gateways/howbe/predio-a/2/gateway/AC233FC0CCCC/status", QoS::AtLeastOnce, false, "{}").await;
@@ -113,8 +134,8 @@ backend_tests! {
     async fn only_known_gateways_when_auto_registration_is_off(backend: Backend) {
         let app = TestApp::start_with(backend, |c| c.ingest.auto_register_gateways = false).await;
         let token = app.admin_token().await;
-        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let known = app.create("/api/v1/devices", &token, json!({"name": "Hall", "mac_address": "AC233FC0AAAA"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445566"})).await;
+        let known = app.create_id("/api/v1/devices", &token, json!({"name": "Hall", "mac_address": "AC233FC0AAAA"})).await;
         let addr = app.mqtt_addr.unwrap();
         let gw = Client::connect(addr, Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-60}"#).await;
@@ -133,13 +154,11 @@ backend_tests! {
     async fn positions_follow_the_strongest_gateway_on_the_plan(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "Ground"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "Ground plan", "width_m": 20.0, "height_m": 10.0}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let west = app.create("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let east = app.create("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let ana = app.create("/api/v1/people", &token, json!({"full_name": "Ana"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let bob = app.create("/api/v1/people", &token, json!({"full_name": "Bob", "active": false}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = plan(&app, &token, json!({"name": "Ground plan", "width_m": 20.0, "height_m": 10.0})).await;
+        let west = app.create_id("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5})).await;
+        let east = app.create_id("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5})).await;
+        let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana"})).await;
+        let bob = app.create_id("/api/v1/people", &token, json!({"full_name": "Bob", "active": false})).await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566", "person_id": ana}), StatusCode::CREATED).await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577", "person_id": bob}), StatusCode::CREATED).await;
         let (status, body) = app.get(&format!("/api/v1/people/{ana}/current-location"), &token).await;
@@ -226,11 +245,9 @@ backend_tests! {
     async fn the_live_stream_delivers_position_changes(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "G"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "P"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = plan(&app, &token, json!({"name": "P"})).await;
         app.create("/api/v1/devices", &token, json!({"name": "G1", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.2, "pos_y": 0.2}), StatusCode::CREATED).await;
-        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445566"})).await;
 
         let refused = app.client.get(app.url("/api/v1/stream")).send().await.unwrap();
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
@@ -264,7 +281,7 @@ backend_tests! {
     async fn presence_sessions_open_and_close_with_the_gap_rule(backend: Backend) {
         let app = TestApp::start_with(backend, |c| c.devices.presence_gap_seconds = 1).await;
         let token = app.admin_token().await;
-        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445566"})).await;
         let addr = app.mqtt_addr.unwrap();
         let gw = Client::connect(addr, Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         let count = async |sql: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE {sql}")).await.unwrap();
@@ -421,13 +438,11 @@ backend_tests! {
     async fn a_writer_behind_sheds_qos0_readings_but_not_positions_or_qos1(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let b = app.create("/api/v1/buildings", &token, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let f = app.create("/api/v1/floors", &token, json!({"building_id": b, "name": "Ground"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let plan = app.create("/api/v1/floor-plans", &token, json!({"floor_id": f, "name": "Plan"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let west = app.create("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let east = app.create("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let ana = app.create("/api/v1/people", &token, json!({"full_name": "Ana"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let walker = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566", "person_id": ana}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let plan = plan(&app, &token, json!({"name": "Plan"})).await;
+        let west = app.create_id("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5})).await;
+        let east = app.create_id("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5})).await;
+        let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana"})).await;
+        let walker = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445566", "person_id": ana})).await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577"}), StatusCode::CREATED).await;
         let gw = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         let at = async |tag: i64| {
@@ -468,9 +483,9 @@ backend_tests! {
         use securityvision::store::readings::{IngestBatch, NewReading};
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let kept = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let gone = app.create("/api/v1/tags", &token, json!({"mac_address": "112233445577"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
-        let gateway = app.create("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AC233FC00001"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let kept = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445566"})).await;
+        let gone = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445577"})).await;
+        let gateway = app.create_id("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AC233FC00001"})).await;
         assert_eq!(app.delete(&format!("/api/v1/tags/{gone}"), &token).await, StatusCode::NO_CONTENT);
         let now = chrono::Utc::now();
         let mut batch = IngestBatch::default();
@@ -501,7 +516,7 @@ backend_tests! {
     async fn every_vendor_format_arrives_over_mqtt(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let tag = app.create("/api/v1/tags", &token, json!({"mac_address": "AC233F112233"}), StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": "AC233F112233"})).await;
         let gw = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw-1").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         // Each vendor's topic and payload, published by the first-start gateway credential.
         let reports = [

@@ -348,6 +348,44 @@ pub async fn credential(
     )
 }
 
+/// A self-signed certificate for `name`, with its key, in a temporary directory.
+pub struct SelfSigned {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    der: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    _dir: tempfile::TempDir,
+}
+
+impl SelfSigned {
+    pub fn new(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
+        let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        SelfSigned {
+            cert,
+            key,
+            der: certified.cert.der().clone(),
+            _dir: dir,
+        }
+    }
+
+    /// The appliance's TLS listener on a free loopback port, with this certificate.
+    pub fn listen(&self, c: &mut securityvision::config::Config) {
+        c.mqtt.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mqtt.tls_cert = Some(self.cert.clone());
+        c.mqtt.tls_key = Some(self.key.clone());
+    }
+
+    /// Roots that trust this certificate alone.
+    pub fn roots(&self) -> tokio_rustls::rustls::RootCertStore {
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.add(self.der.clone()).unwrap();
+        roots
+    }
+}
+
 /// A TLS connection to `addr`, trusting `roots`, for the server name `localhost`.
 pub async fn tls_connect(
     addr: SocketAddr,

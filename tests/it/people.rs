@@ -66,8 +66,8 @@ backend_tests! {
     async fn person_groups_and_membership(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let ana = id(&app.create("/api/v1/people", &token, json!({"full_name": "Ana"}), StatusCode::CREATED).await);
-        let bob = id(&app.create("/api/v1/people", &token, json!({"full_name": "Bob"}), StatusCode::CREATED).await);
+        let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana"})).await;
+        let bob = app.create_id("/api/v1/people", &token, json!({"full_name": "Bob"})).await;
         let visitors = app.create("/api/v1/person-groups/", &token, json!({"name": "Visitors", "description": "guests"}), StatusCode::CREATED).await;
         let staff = app.create("/api/v1/person-groups/", &token, json!({"name": "Staff"}), StatusCode::CREATED).await;
         let (status, _) = app.post("/api/v1/person-groups", &token, json!({"name": "Visitors"})).await;

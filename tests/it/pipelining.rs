@@ -10,8 +10,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::common::{TestApp, backend_tests, eventually_within};
 use crate::mqtt::{
-    Client, DISCONNECT_PACKET, Options, connect_packet, publish_qos1_packet, read_packet,
-    subscribe_packet, tls_connect,
+    Client, DISCONNECT_PACKET, Options, SelfSigned, connect_packet, publish_qos1_packet,
+    read_packet, subscribe_packet, tls_connect,
 };
 
 trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -28,30 +28,23 @@ struct Site {
     app: TestApp,
     token: String,
     roots: tokio_rustls::rustls::RootCertStore,
-    _dir: tempfile::TempDir,
+    _tls: SelfSigned,
 }
 
 async fn site(backend: crate::common::Backend) -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert, key) = (dir.path().join("mqtt.crt"), dir.path().join("mqtt.key"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let tls = SelfSigned::new("localhost");
     let app = TestApp::start_with(backend, |c| {
-        c.mqtt.tls_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mqtt.tls_cert = Some(cert.clone());
-        c.mqtt.tls_key = Some(key.clone());
+        tls.listen(c);
         c.mqtt.ws_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let token = app.admin_token().await;
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).unwrap();
+    let roots = tls.roots();
     Site {
         app,
         token,
         roots,
-        _dir: dir,
+        _tls: tls,
     }
 }
 

@@ -364,8 +364,8 @@ backend_tests! {
         let token = app.admin_token().await;
         let building = app.create("/api/v1/buildings", &token, json!({"name": "B", "code": "B"}), StatusCode::CREATED).await;
         let floor = app.create("/api/v1/floors", &token, json!({"building_id": id(&building), "name": "F"}), StatusCode::CREATED).await;
-        let plan_a = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "A"}), StatusCode::CREATED).await);
-        let plan_b = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "B"}), StatusCode::CREATED).await);
+        let plan_a = app.create_id("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "A"})).await;
+        let plan_b = app.create_id("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "B"})).await;
         let (status, a) = upload_plan_image(&app, &token, plan_a, "plan.png", PNG.to_vec(), "image/png").await;
         assert_eq!(status, StatusCode::OK, "{a}");
         let url_a = a["image_url"].as_str().unwrap().to_string();
@@ -403,8 +403,8 @@ backend_tests! {
         let token = app.admin_token().await;
         let building = app.create("/api/v1/buildings", &token, json!({"name": "B", "code": "B"}), StatusCode::CREATED).await;
         let floor = app.create("/api/v1/floors", &token, json!({"building_id": id(&building), "name": "F"}), StatusCode::CREATED).await;
-        let plan_a = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "A"}), StatusCode::CREATED).await);
-        let plan_b = id(&app.create("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "B"}), StatusCode::CREATED).await);
+        let plan_a = app.create_id("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "A"})).await;
+        let plan_b = app.create_id("/api/v1/floor-plans", &token, json!({"floor_id": id(&floor), "name": "B"})).await;
         let mut big = PNG.to_vec();
         big.resize(3000, 0);
         assert_eq!(upload_plan_image(&app, &token, plan_a, "plan.png", big.clone(), "image/png").await.0, StatusCode::OK);
