@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod events;
+pub mod geometry;
 pub mod ingest;
 pub mod jobs;
 pub mod mac;
