@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
-import { api, listPath } from '../api/client';
+import { api, collection, listPath } from '../api/client';
 import type { CameraCollector, Device, DeviceStatus, GatewayStatusPayload, Id } from '../api/types';
 import { CollectorsSection } from '../cameras/CollectorsSection';
 import { CrudSection } from '../components/CrudSection';
 import { asText, numberOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 import { openStream } from '../map/stream';
 
@@ -35,6 +36,10 @@ const CAMERA_FIELDS: FieldSpec[] = [
   { name: 'description', label: 'common.description', kind: 'textarea' },
 ];
 
+// Cameras are created and edited under /devices/cameras; any device is deleted under /devices.
+const DEVICES = collection<Device>('/devices');
+const CAMERAS = collection<Device>('/devices/cameras');
+
 function text(d: Device | null, field: keyof Device) {
   return asText(d?.[field] as string | number | null | undefined);
 }
@@ -42,9 +47,9 @@ function text(d: Device | null, field: keyof Device) {
 /** Gateways and cameras, their state (online/offline live from the stream) and details. */
 export function DevicesPage() {
   const { t, ago } = useI18n();
-  const gateways = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'BLE_GATEWAY' })));
-  const cameras = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'CAMERA' })));
-  const collectors = useLoad(() => api.get<CameraCollector[]>('/devices/cameras/collectors'));
+  const gateways = useList<Device>(listPath('/devices', { type: 'BLE_GATEWAY' }));
+  const cameras = useList<Device>(listPath('/devices', { type: 'CAMERA' }));
+  const collectors = useList<CameraCollector>('/devices/cameras/collectors');
   const reloadCollectors = collectors.reload;
   const [status, setStatus] = useState<Map<Id, DeviceStatus>>(new Map());
 
@@ -84,17 +89,12 @@ export function DevicesPage() {
     );
 
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.devices')}</h1>
-      </header>
+    <Page title={t('nav.devices')}>
       <CrudSection<Device>
         id="gateways"
         title={t('devices.gateways')}
         createLabel={t('devices.newGateway')}
-        rows={gateways.data}
-        loadError={gateways.error}
-        onChanged={gateways.reload}
+        list={gateways}
         describe={(d) => d.name}
         columns={[
           { header: t('common.name'), cell: (d) => d.name },
@@ -123,17 +123,15 @@ export function DevicesPage() {
             path_loss_exponent: numberOrNull(v.path_loss_exponent),
             description: textOrNull(v.description),
           };
-          return d ? api.put(`/devices/${d.id}`, body) : api.post('/devices', body);
+          return DEVICES.save(body, d);
         }}
-        remove={(d) => api.delete(`/devices/${d.id}`)}
+        remove={DEVICES.remove}
       />
       <CrudSection<Device>
         id="cameras"
         title={t('devices.cameras')}
         createLabel={t('devices.newCamera')}
-        rows={cameras.data}
-        loadError={cameras.error}
-        onChanged={cameras.reload}
+        list={cameras}
         describe={(d) => d.name}
         columns={[
           { header: t('common.name'), cell: (d) => d.name },
@@ -182,11 +180,11 @@ export function DevicesPage() {
           };
           // The password is write-only: sent only when typed, so editing keeps the stored one.
           if (typeof v.password === 'string' && v.password !== '') body.password = v.password;
-          return d ? api.put(`/devices/cameras/${d.id}`, body) : api.post('/devices/cameras', body);
+          return CAMERAS.save(body, d);
         }}
-        remove={(d) => api.delete(`/devices/${d.id}`)}
+        remove={DEVICES.remove}
       />
-      <CollectorsSection rows={collectors.data} loadError={collectors.error} onRefresh={() => void collectors.reload()} />
-    </div>
+      <CollectorsSection list={collectors} />
+    </Page>
   );
 }

@@ -1,11 +1,14 @@
 import { useState } from 'react';
-import { api } from '../api/client';
+import { api, collection } from '../api/client';
+import { messageOf } from '../api/errors';
 import { CREDENTIAL_ROLES, type MqttCredential } from '../api/types';
 import { CopyButton } from '../components/CopyButton';
 import { CrudSection } from '../components/CrudSection';
 import { Dialog } from '../components/Dialog';
+import { ErrorAlert } from '../components/ErrorAlert';
 import { asText, textOrNull, type FormValue } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 
 /** One MQTT topic filter per line; empty means "the role's default rules". */
@@ -14,10 +17,12 @@ function aclLines(value: FormValue): string[] | null {
   return lines.length > 0 ? lines : null;
 }
 
+const CREDENTIALS = collection<MqttCredential>('/mqtt/credentials', 'patch');
+
 /** MQTT credentials of gateways and collectors; secrets are shown once, when generated. */
 export function MqttCredentialsPage() {
   const { t, ago } = useI18n();
-  const credentials = useLoad(() => api.get<MqttCredential[]>('/mqtt/credentials'));
+  const credentials = useList<MqttCredential>('/mqtt/credentials');
   const [secret, setSecret] = useState<MqttCredential | null>(null);
   const [error, setError] = useState('');
 
@@ -27,28 +32,18 @@ export function MqttCredentialsPage() {
       setSecret(await api.post<MqttCredential>(`/mqtt/credentials/${c.id}/rotate`));
       setError('');
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(messageOf(e));
     }
   }
 
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.mqtt')}</h1>
-      </header>
-      <p className="muted">{t('mqtt.intro')}</p>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+    <Page title={t('nav.mqtt')} intro={t('mqtt.intro')}>
+      <ErrorAlert message={error} />
       <CrudSection<MqttCredential>
         id="mqtt"
         title={t('mqtt.title')}
         createLabel={t('mqtt.new')}
-        rows={credentials.data}
-        loadError={credentials.error}
-        onChanged={credentials.reload}
+        list={credentials}
         describe={(c) => c.username}
         columns={[
           { header: t('mqtt.username'), cell: (c) => <code>{c.username}</code> },
@@ -87,24 +82,26 @@ export function MqttCredentialsPage() {
         save={async (v, c) => {
           if (c) {
             // Emptied rule lists are left out (kept as they are) rather than sent as "no rules".
-            return api.patch(`/mqtt/credentials/${c.id}`, {
+            const changes = {
               description: textOrNull(v.description),
               publish_acl: aclLines(v.publish_acl) ?? undefined,
               subscribe_acl: aclLines(v.subscribe_acl) ?? undefined,
               is_active: v.is_active,
-            });
+            };
+            return CREDENTIALS.save(changes, c);
           }
-          const created = await api.post<MqttCredential>('/mqtt/credentials', {
+          const body = {
             username: v.username,
             role: v.role,
             password: textOrNull(v.password),
             description: textOrNull(v.description),
             publish_acl: aclLines(v.publish_acl),
             subscribe_acl: aclLines(v.subscribe_acl),
-          });
+          };
+          const created = await CREDENTIALS.save(body, null);
           if (created.password) setSecret(created);
         }}
-        remove={(c) => api.delete(`/mqtt/credentials/${c.id}`)}
+        remove={CREDENTIALS.remove}
       />
       {secret?.password && (
         <Dialog title={t('mqtt.secretTitle', { name: secret.username })} onClose={() => setSecret(null)}>
@@ -119,6 +116,6 @@ export function MqttCredentialsPage() {
           </div>
         </Dialog>
       )}
-    </div>
+    </Page>
   );
 }

@@ -1,29 +1,29 @@
-import { api, listPath } from '../api/client';
+import { api, collection, listPath } from '../api/client';
 import type { Person, PersonGroup } from '../api/types';
 import { CrudSection } from '../components/CrudSection';
 import { asText, ids, textOrNull } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
+
+const PEOPLE = collection<Person>('/people');
+const GROUPS = collection<PersonGroup>('/person-groups');
 
 /** People (with their groups) and the person groups themselves. */
 export function PeoplePage() {
   const { t } = useI18n();
-  const people = useLoad(() => api.get<Person[]>(listPath('/people')));
-  const groups = useLoad(() => api.get<PersonGroup[]>(listPath('/person-groups')));
+  const people = useList<Person>(listPath('/people'));
+  const groups = useList<PersonGroup>(listPath('/person-groups'));
   const groupOptions = (groups.data ?? []).map((g) => ({ value: String(g.id), label: g.name }));
+  const membersOf = (g: PersonGroup) => (people.data ?? []).filter((p) => p.groups.some((pg) => pg.id === g.id));
 
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.people')}</h1>
-      </header>
+    <Page title={t('nav.people')}>
       <CrudSection<Person>
         id="people"
         title={t('people.title')}
         createLabel={t('people.new')}
-        rows={people.data}
-        loadError={people.error}
-        onChanged={people.reload}
+        list={people}
         describe={(p) => p.full_name}
         columns={[
           { header: t('common.name'), cell: (p) => p.full_name },
@@ -49,35 +49,33 @@ export function PeoplePage() {
           active: p?.active ?? true,
           notes: asText(p?.notes),
         })}
-        save={(v, p) => {
-          const body = {
-            full_name: v.full_name,
-            document_id: textOrNull(v.document_id),
-            email: textOrNull(v.email),
-            phone: textOrNull(v.phone),
-            group_ids: ids(v.group_ids),
-            active: v.active,
-            notes: textOrNull(v.notes),
-          };
-          return p ? api.put(`/people/${p.id}`, body) : api.post('/people', body);
-        }}
-        remove={(p) => api.delete(`/people/${p.id}`)}
+        save={(v, p) =>
+          PEOPLE.save(
+            {
+              full_name: v.full_name,
+              document_id: textOrNull(v.document_id),
+              email: textOrNull(v.email),
+              phone: textOrNull(v.phone),
+              group_ids: ids(v.group_ids),
+              active: v.active,
+              notes: textOrNull(v.notes),
+            },
+            p,
+          )
+        }
+        remove={PEOPLE.remove}
       />
       <CrudSection<PersonGroup>
         id="groups"
         title={t('groups.title')}
         createLabel={t('groups.new')}
-        rows={groups.data}
-        loadError={groups.error}
-        onChanged={() => {
-          void groups.reload();
-          void people.reload();
-        }}
+        list={groups}
+        onChanged={people.reload}
         describe={(g) => g.name}
         columns={[
           { header: t('common.name'), cell: (g) => g.name },
           { header: t('common.description'), cell: (g) => g.description ?? '—' },
-          { header: t('groups.members'), cell: (g) => (people.data ?? []).filter((p) => p.groups.some((pg) => pg.id === g.id)).length },
+          { header: t('groups.members'), cell: (g) => membersOf(g).length },
         ]}
         fields={() => [
           { name: 'name', label: 'common.name', kind: 'text', required: true },
@@ -92,16 +90,15 @@ export function PeoplePage() {
         toValues={(g) => ({
           name: asText(g?.name),
           description: asText(g?.description),
-          people_ids: g ? (people.data ?? []).filter((p) => p.groups.some((pg) => pg.id === g.id)).map((p) => String(p.id)) : [],
+          people_ids: g ? membersOf(g).map((p) => String(p.id)) : [],
         })}
         save={async (v, g) => {
-          const body = { name: v.name, description: textOrNull(v.description) };
-          const saved = g ? await api.put<PersonGroup>(`/person-groups/${g.id}`, body) : await api.post<PersonGroup>('/person-groups', body);
+          const saved = await GROUPS.save({ name: v.name, description: textOrNull(v.description) }, g);
           // Membership is replaced as a whole by the server, in one request.
           await api.put(`/person-groups/${saved.id}/people`, { people_ids: ids(v.people_ids) });
         }}
-        remove={(g) => api.delete(`/person-groups/${g.id}`)}
+        remove={GROUPS.remove}
       />
-    </div>
+    </Page>
   );
 }

@@ -1,11 +1,16 @@
 import { useState } from 'react';
-import { api, listPath } from '../api/client';
+import { api, collection, listPath } from '../api/client';
 import type { Building, Floor, FloorPlan } from '../api/types';
 import { CrudSection } from '../components/CrudSection';
 import { asText, numberOrNull, textOrNull } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 import { PlanEditor } from './PlanEditor';
+
+const BUILDINGS = collection<Building>('/buildings');
+const FLOORS = collection<Floor>('/floors');
+const PLANS = collection<FloorPlan>('/floor-plans');
 
 /** Buildings → floors → floor plans, then the selected plan's device placement. */
 export function SitePage() {
@@ -14,28 +19,22 @@ export function SitePage() {
   const [floorId, setFloorId] = useState<number | null>(null);
   const [planId, setPlanId] = useState<number | null>(null);
 
-  const buildings = useLoad(() => api.get<Building[]>(listPath('/buildings')));
-  const floors = useLoad(() => (buildingId ? api.get<Floor[]>(listPath('/floors', { building_id: buildingId })) : Promise.resolve([])), [buildingId]);
-  const plans = useLoad(() => (floorId ? api.get<FloorPlan[]>(listPath('/floor-plans', { floor_id: floorId })) : Promise.resolve([])), [floorId]);
+  const buildings = useList<Building>(listPath('/buildings'));
+  const floors = useList<Floor>(buildingId ? listPath('/floors', { building_id: buildingId }) : null);
+  const plans = useList<FloorPlan>(floorId ? listPath('/floor-plans', { floor_id: floorId }) : null);
 
   const building = buildings.data?.find((b) => b.id === buildingId);
   const floor = floors.data?.find((f) => f.id === floorId);
   const plan = plans.data?.find((p) => p.id === planId);
 
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.site')}</h1>
-      </header>
-      <p className="muted">{t('site.intro')}</p>
+    <Page title={t('nav.site')} intro={t('site.intro')}>
       <div className="site-grid">
         <CrudSection<Building>
           id="buildings"
           title={t('site.buildings')}
           createLabel={t('site.newBuilding')}
-          rows={buildings.data}
-          loadError={buildings.error}
-          onChanged={buildings.reload}
+          list={buildings}
           selectedId={buildingId}
           onSelect={(b) => {
             setBuildingId(b.id);
@@ -55,10 +54,10 @@ export function SitePage() {
           toValues={(b) => ({ name: asText(b?.name), code: asText(b?.code), description: asText(b?.description) })}
           save={(v, b) => {
             const body = { name: v.name, code: v.code, description: textOrNull(v.description) };
-            return b ? api.put(`/buildings/${b.id}`, body) : api.post('/buildings', body);
+            return BUILDINGS.save(body, b);
           }}
           remove={async (b) => {
-            await api.delete(`/buildings/${b.id}`);
+            await BUILDINGS.remove(b);
             if (b.id === buildingId) setBuildingId(null);
           }}
         />
@@ -67,9 +66,7 @@ export function SitePage() {
             id="floors"
             title={t('site.floorsOf', { name: building.name })}
             createLabel={t('site.newFloor')}
-            rows={floors.data}
-            loadError={floors.error}
-            onChanged={floors.reload}
+            list={floors}
             selectedId={floorId}
             onSelect={(f) => {
               setFloorId(f.id);
@@ -88,10 +85,10 @@ export function SitePage() {
             toValues={(f) => ({ name: asText(f?.name), level: asText(f?.level), description: asText(f?.description) })}
             save={(v, f) => {
               const body = { name: v.name, level: numberOrNull(v.level), description: textOrNull(v.description), building_id: building.id };
-              return f ? api.put(`/floors/${f.id}`, body) : api.post('/floors', body);
+              return FLOORS.save(body, f);
             }}
             remove={async (f) => {
-              await api.delete(`/floors/${f.id}`);
+              await FLOORS.remove(f);
               if (f.id === floorId) setFloorId(null);
             }}
           />
@@ -101,9 +98,7 @@ export function SitePage() {
             id="plans"
             title={t('site.plansOf', { name: floor.name })}
             createLabel={t('site.newPlan')}
-            rows={plans.data}
-            loadError={plans.error}
-            onChanged={plans.reload}
+            list={plans}
             selectedId={planId}
             onSelect={(p) => setPlanId(p.id)}
             describe={(p) => p.name}
@@ -134,7 +129,7 @@ export function SitePage() {
                 description: textOrNull(v.description),
                 floor_id: floor.id,
               };
-              const saved = p ? await api.put<FloorPlan>(`/floor-plans/${p.id}`, body) : await api.post<FloorPlan>('/floor-plans', body);
+              const saved = await PLANS.save(body, p);
               if (v.file instanceof File) {
                 const upload = new FormData();
                 upload.append('file', v.file);
@@ -143,13 +138,13 @@ export function SitePage() {
               setPlanId(saved.id);
             }}
             remove={async (p) => {
-              await api.delete(`/floor-plans/${p.id}`);
+              await PLANS.remove(p);
               if (p.id === planId) setPlanId(null);
             }}
           />
         )}
       </div>
       {plan && <PlanEditor key={`${plan.id}-${plan.image_url}`} plan={plan} />}
-    </div>
+    </Page>
   );
 }

@@ -1,30 +1,28 @@
-import { api, listPath } from '../api/client';
+import { collection, listPath } from '../api/client';
 import { ROLES, type User } from '../api/types';
 import { useAuth } from '../auth/auth';
 import { CrudSection } from '../components/CrudSection';
 import { asText, textOrNull } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
+
+const USERS = collection<User>('/users', 'patch');
 
 /** Console users (administrators only; the route is not offered to others). */
 export function UsersPage() {
   const { t } = useI18n();
   const { user: me } = useAuth();
-  const users = useLoad(() => api.get<User[]>(listPath('/users')));
+  const users = useList<User>(listPath('/users'));
   const roleOptions = ROLES.map((r) => ({ value: r, label: t(`users.role.${r}`) }));
 
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.users')}</h1>
-      </header>
+    <Page title={t('nav.users')}>
       <CrudSection<User>
         id="users"
         title={t('users.title')}
         createLabel={t('users.new')}
-        rows={users.data}
-        loadError={users.error}
-        onChanged={users.reload}
+        list={users}
         describe={(u) => u.email}
         columns={[
           { header: t('common.name'), cell: (u) => u.full_name },
@@ -51,13 +49,13 @@ export function UsersPage() {
           const body: Record<string, unknown> = { full_name: v.full_name, email: v.email, role: v.role, is_active: v.is_active };
           const password = textOrNull(v.password);
           if (password) body.password = password;
-          return u ? api.patch(`/users/${u.id}`, body) : api.post('/users', body);
+          return USERS.save(body, u);
         }}
         remove={async (u) => {
           if (u.id === me?.id) throw new Error(t('users.notYourself'));
-          await api.delete(`/users/${u.id}`);
+          await USERS.remove(u);
         }}
       />
-    </div>
+    </Page>
   );
 }
