@@ -13,11 +13,7 @@ export function CollectorsSection({ list }: { list: Loaded<CameraCollector[]> })
       id="collectors"
       title={t('collectors.title')}
       help={t('collectors.help')}
-      tools={
-        <button type="button" onClick={() => void list.reload()}>
-          {t('common.refresh')}
-        </button>
-      }
+      onRefresh={() => void list.reload()}
     >
       <ErrorAlert message={list.error} />
       <DataTable

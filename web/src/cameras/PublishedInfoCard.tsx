@@ -38,11 +38,7 @@ export function PublishedInfoCard({ cameraId }: { cameraId: Id }) {
     <Card
       id="published"
       title={t('camera.published')}
-      tools={
-        <button type="button" onClick={() => void info.reload()}>
-          {t('common.refresh')}
-        </button>
-      }
+      onRefresh={() => void info.reload()}
     >
       <ErrorAlert message={info.error} />
       {published === null ? (

@@ -75,11 +75,7 @@ export function TagsPage() {
         id="unknown"
         title={t('tags.unknownTitle')}
         help={t('tags.unknownHelp')}
-        tools={
-          <button type="button" onClick={() => void unknown.reload()}>
-            {t('common.refresh')}
-          </button>
-        }
+        onRefresh={() => void unknown.reload()}
       >
         <DataTable
           rows={stillUnknown}
