@@ -5,8 +5,18 @@ import { Card } from './Card';
 import { DataTable, type Column } from './DataTable';
 import { ErrorAlert } from './ErrorAlert';
 import { FormDialog } from './FormDialog';
-import type { FieldSpec, FormValues } from './form';
+import { formValues, type FieldSpec, type FormValues } from './form';
 import type { Loaded } from './useLoad';
+
+/** How rows are created, edited and deleted. */
+export interface Editor<T> {
+  fields: (row: T | null) => FieldSpec[];
+  /** Starting values besides those read from the row's properties of the fields' names. */
+  values?: (row: T | null) => FormValues;
+  /** Creates (row null) or updates `row`; throws ApiError on refusal. */
+  save: (values: FormValues, row: T | null) => Promise<unknown>;
+  remove?: (row: T) => Promise<void>;
+}
 
 interface Props<T extends { id: number }> {
   id: string;
@@ -14,11 +24,7 @@ interface Props<T extends { id: number }> {
   /** The rows; reloaded after each change. */
   list: Loaded<T[]>;
   columns: Column<T>[];
-  fields: (row: T | null) => FieldSpec[];
-  toValues: (row: T | null) => FormValues;
-  /** Creates (row null) or updates `row`; throws ApiError on refusal. */
-  save: (values: FormValues, row: T | null) => Promise<unknown>;
-  remove?: (row: T) => Promise<void>;
+  editor: Editor<T>;
   /** The row's name, for confirmations and button labels. */
   describe: (row: T) => string;
   /** Called after a change besides reloading `list`, for what else it touches. */
@@ -36,7 +42,8 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
   const [editing, setEditing] = useState<T | null | 'new'>(null);
   const [actionError, setActionError] = useState('');
   const row = editing === 'new' ? null : editing;
-  const { list, onSelect } = props;
+  const { list, editor, onSelect } = props;
+  const fields = editor.fields(row);
 
   function changed() {
     void list.reload();
@@ -44,9 +51,9 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
   }
 
   async function remove(target: T) {
-    if (!props.remove || !window.confirm(t('common.confirmDelete', { name: props.describe(target) }))) return;
+    if (!editor.remove || !window.confirm(t('common.confirmDelete', { name: props.describe(target) }))) return;
     try {
-      await props.remove(target);
+      await editor.remove(target);
       setActionError('');
       changed();
     } catch (e) {
@@ -90,7 +97,7 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
             <button type="button" onClick={() => setEditing(r)} aria-label={`${t('common.edit')} ${props.describe(r)}`}>
               {t('common.edit')}
             </button>
-            {props.remove && (
+            {editor.remove && (
               <button type="button" className="danger" onClick={() => remove(r)} aria-label={`${t('common.delete')} ${props.describe(r)}`}>
                 {t('common.delete')}
               </button>
@@ -102,12 +109,12 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
         <FormDialog
           title={row ? `${t('common.edit')}: ${props.describe(row)}` : (props.createLabel ?? t('common.add'))}
           idPrefix={props.id}
-          fields={props.fields(row)}
-          initial={props.toValues(row)}
+          fields={fields}
+          initial={{ ...formValues(fields, row), ...editor.values?.(row) }}
           submitLabel={t('common.save')}
           onClose={() => setEditing(null)}
           onSubmit={async (values) => {
-            await props.save(values, row);
+            await editor.save(values, row);
             changed();
           }}
         />

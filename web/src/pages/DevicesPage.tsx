@@ -3,8 +3,9 @@ import { Link } from 'react-router';
 import { api, collection, listPath } from '../api/client';
 import type { CameraCollector, Device, DeviceStatus, GatewayStatusPayload, Id } from '../api/types';
 import { CollectorsSection } from '../cameras/CollectorsSection';
-import { CrudSection } from '../components/CrudSection';
-import { asText, numberOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
+import { CrudSection, type Editor } from '../components/CrudSection';
+import type { Column } from '../components/DataTable';
+import { numberOrNull, textOrNull, type FieldSpec } from '../components/form';
 import { Page } from '../components/Page';
 import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -40,9 +41,47 @@ const CAMERA_FIELDS: FieldSpec[] = [
 const DEVICES = collection<Device>('/devices');
 const CAMERAS = collection<Device>('/devices/cameras');
 
-function text(d: Device | null, field: keyof Device) {
-  return asText(d?.[field] as string | number | null | undefined);
-}
+const GATEWAY_EDITOR: Editor<Device> = {
+  fields: () => GATEWAY_FIELDS,
+  save: (v, d) => {
+    const body = {
+      type: 'BLE_GATEWAY',
+      name: v.name,
+      mac_address: textOrNull(v.mac_address),
+      code: textOrNull(v.code),
+      rssi_at_1m: numberOrNull(v.rssi_at_1m),
+      path_loss_exponent: numberOrNull(v.path_loss_exponent),
+      description: textOrNull(v.description),
+    };
+    return DEVICES.save(body, d);
+  },
+  remove: DEVICES.remove,
+};
+
+const CAMERA_EDITOR: Editor<Device> = {
+  fields: () => CAMERA_FIELDS,
+  save: (v, d) => {
+    const body: Record<string, unknown> = {
+      type: 'CAMERA',
+      name: v.name,
+      code: textOrNull(v.code),
+      ip_address: textOrNull(v.ip_address),
+      port: numberOrNull(v.port),
+      rtsp_url: textOrNull(v.rtsp_url),
+      username: textOrNull(v.username),
+      manufacturer: textOrNull(v.manufacturer),
+      model: textOrNull(v.model),
+      proxy_path: textOrNull(v.proxy_path),
+      central_path: textOrNull(v.central_path),
+      central_media_mtx_ip: textOrNull(v.central_media_mtx_ip),
+      description: textOrNull(v.description),
+    };
+    // The password is write-only: sent only when typed, so editing keeps the stored one.
+    if (typeof v.password === 'string' && v.password !== '') body.password = v.password;
+    return CAMERAS.save(body, d);
+  },
+  remove: DEVICES.remove,
+};
 
 /** Gateways and cameras, their state (online/offline live from the stream) and details. */
 export function DevicesPage() {
@@ -88,101 +127,40 @@ export function DevicesPage() {
       <span className="muted">{t('devices.siteDefault')}</span>
     );
 
+  const gatewayColumns: Column<Device>[] = [
+    { header: t('common.name'), cell: (d) => d.name },
+    { header: t('tags.mac'), cell: (d) => <code>{d.mac_address ?? '—'}</code> },
+    { header: t('devices.state'), cell: state },
+    { header: t('map.lastSeen'), cell: lastSeen },
+    { header: t('devices.location'), cell: placedLabel },
+    { header: t('devices.calibration'), cell: calibration },
+  ];
+  const cameraColumns: Column<Device>[] = [
+    { header: t('common.name'), cell: (d) => d.name },
+    { header: t('devices.ip'), cell: (d) => d.ip_address ?? '—' },
+    { header: t('devices.manufacturer'), cell: (d) => [d.manufacturer, d.model].filter(Boolean).join(' ') || '—' },
+    { header: t('devices.state'), cell: state },
+    { header: t('map.lastSeen'), cell: lastSeen },
+    { header: t('devices.location'), cell: placedLabel },
+  ];
+  const eventsLink = (d: Device) => (
+    <Link className="button" to={`/devices/cameras/${d.id}`} aria-label={t('devices.eventsOf', { name: d.name })}>
+      {t('camera.events')}
+    </Link>
+  );
+
   return (
     <Page title={t('nav.devices')}>
-      <CrudSection<Device>
-        id="gateways"
-        title={t('devices.gateways')}
-        createLabel={t('devices.newGateway')}
-        list={gateways}
-        describe={(d) => d.name}
-        columns={[
-          { header: t('common.name'), cell: (d) => d.name },
-          { header: t('tags.mac'), cell: (d) => <code>{d.mac_address ?? '—'}</code> },
-          { header: t('devices.state'), cell: state },
-          { header: t('map.lastSeen'), cell: lastSeen },
-          { header: t('devices.location'), cell: placedLabel },
-          { header: t('devices.calibration'), cell: calibration },
-        ]}
-        fields={() => GATEWAY_FIELDS}
-        toValues={(d): FormValues => ({
-          name: text(d, 'name'),
-          mac_address: text(d, 'mac_address'),
-          code: text(d, 'code'),
-          rssi_at_1m: text(d, 'rssi_at_1m'),
-          path_loss_exponent: text(d, 'path_loss_exponent'),
-          description: text(d, 'description'),
-        })}
-        save={(v, d) => {
-          const body = {
-            type: 'BLE_GATEWAY',
-            name: v.name,
-            mac_address: textOrNull(v.mac_address),
-            code: textOrNull(v.code),
-            rssi_at_1m: numberOrNull(v.rssi_at_1m),
-            path_loss_exponent: numberOrNull(v.path_loss_exponent),
-            description: textOrNull(v.description),
-          };
-          return DEVICES.save(body, d);
-        }}
-        remove={DEVICES.remove}
-      />
+      <CrudSection<Device> id="gateways" title={t('devices.gateways')} createLabel={t('devices.newGateway')} list={gateways} describe={(d) => d.name} columns={gatewayColumns} editor={GATEWAY_EDITOR} />
       <CrudSection<Device>
         id="cameras"
         title={t('devices.cameras')}
         createLabel={t('devices.newCamera')}
         list={cameras}
         describe={(d) => d.name}
-        columns={[
-          { header: t('common.name'), cell: (d) => d.name },
-          { header: t('devices.ip'), cell: (d) => d.ip_address ?? '—' },
-          { header: t('devices.manufacturer'), cell: (d) => [d.manufacturer, d.model].filter(Boolean).join(' ') || '—' },
-          { header: t('devices.state'), cell: state },
-          { header: t('map.lastSeen'), cell: lastSeen },
-          { header: t('devices.location'), cell: placedLabel },
-        ]}
-        rowActions={(d) => (
-          <Link className="button" to={`/devices/cameras/${d.id}`} aria-label={t('devices.eventsOf', { name: d.name })}>
-            {t('camera.events')}
-          </Link>
-        )}
-        fields={() => CAMERA_FIELDS}
-        toValues={(d): FormValues => ({
-          name: text(d, 'name'),
-          code: text(d, 'code'),
-          ip_address: text(d, 'ip_address'),
-          port: text(d, 'port'),
-          rtsp_url: text(d, 'rtsp_url'),
-          username: text(d, 'username'),
-          password: '',
-          manufacturer: text(d, 'manufacturer'),
-          model: text(d, 'model'),
-          proxy_path: text(d, 'proxy_path'),
-          central_path: text(d, 'central_path'),
-          central_media_mtx_ip: text(d, 'central_media_mtx_ip'),
-          description: text(d, 'description'),
-        })}
-        save={(v, d) => {
-          const body: Record<string, unknown> = {
-            type: 'CAMERA',
-            name: v.name,
-            code: textOrNull(v.code),
-            ip_address: textOrNull(v.ip_address),
-            port: numberOrNull(v.port),
-            rtsp_url: textOrNull(v.rtsp_url),
-            username: textOrNull(v.username),
-            manufacturer: textOrNull(v.manufacturer),
-            model: textOrNull(v.model),
-            proxy_path: textOrNull(v.proxy_path),
-            central_path: textOrNull(v.central_path),
-            central_media_mtx_ip: textOrNull(v.central_media_mtx_ip),
-            description: textOrNull(v.description),
-          };
-          // The password is write-only: sent only when typed, so editing keeps the stored one.
-          if (typeof v.password === 'string' && v.password !== '') body.password = v.password;
-          return CAMERAS.save(body, d);
-        }}
-        remove={DEVICES.remove}
+        columns={cameraColumns}
+        rowActions={eventsLink}
+        editor={CAMERA_EDITOR}
       />
       <CollectorsSection list={collectors} />
     </Page>

@@ -1,8 +1,9 @@
 import { useState } from 'react';
 import { api, collection, listPath } from '../api/client';
 import type { Building, Floor, FloorPlan } from '../api/types';
-import { CrudSection } from '../components/CrudSection';
-import { asText, numberOrNull, textOrNull } from '../components/form';
+import { CrudSection, type Editor } from '../components/CrudSection';
+import type { Column } from '../components/DataTable';
+import { numberOrNull, textOrNull } from '../components/form';
 import { Page } from '../components/Page';
 import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -27,6 +28,79 @@ export function SitePage() {
   const floor = floors.data?.find((f) => f.id === floorId);
   const plan = plans.data?.find((p) => p.id === planId);
 
+  const selectBuilding = (b: Building) => {
+    setBuildingId(b.id);
+    setFloorId(null);
+    setPlanId(null);
+  };
+  const selectFloor = (f: Floor) => {
+    setFloorId(f.id);
+    setPlanId(null);
+  };
+
+  const buildingColumns: Column<Building>[] = [
+    { header: t('common.name'), cell: (b) => b.name },
+    { header: t('site.code'), cell: (b) => b.code },
+  ];
+  const buildingEditor: Editor<Building> = {
+    fields: () => [
+      { name: 'name', label: 'common.name', kind: 'text', required: true },
+      { name: 'code', label: 'site.code', kind: 'text', required: true, hint: 'site.codeHint' },
+      { name: 'description', label: 'common.description', kind: 'textarea' },
+    ],
+    save: (v, b) => BUILDINGS.save({ name: v.name, code: v.code, description: textOrNull(v.description) }, b),
+    remove: async (b) => {
+      await BUILDINGS.remove(b);
+      if (b.id === buildingId) setBuildingId(null);
+    },
+  };
+
+  const floorColumns: Column<Floor>[] = [
+    { header: t('common.name'), cell: (f) => f.name },
+    { header: t('site.level'), cell: (f) => f.level ?? '—' },
+  ];
+  const floorEditor: Editor<Floor> = {
+    fields: () => [
+      { name: 'name', label: 'common.name', kind: 'text', required: true },
+      { name: 'level', label: 'site.level', kind: 'number', step: '1' },
+      { name: 'description', label: 'common.description', kind: 'textarea' },
+    ],
+    save: (v, f) => FLOORS.save({ name: v.name, level: numberOrNull(v.level), description: textOrNull(v.description), building_id: buildingId }, f),
+    remove: async (f) => {
+      await FLOORS.remove(f);
+      if (f.id === floorId) setFloorId(null);
+    },
+  };
+
+  const planColumns: Column<FloorPlan>[] = [
+    { header: t('common.name'), cell: (p) => p.name },
+    { header: t('site.size'), cell: (p) => (p.width_m && p.height_m ? `${p.width_m} × ${p.height_m} m` : '—') },
+    { header: t('site.image'), cell: (p) => (p.image_url ? t('common.yes') : t('common.no')) },
+  ];
+  const planEditor: Editor<FloorPlan> = {
+    fields: () => [
+      { name: 'name', label: 'common.name', kind: 'text', required: true },
+      { name: 'width_m', label: 'site.widthM', kind: 'number', min: 0 },
+      { name: 'height_m', label: 'site.heightM', kind: 'number', min: 0 },
+      { name: 'file', label: 'site.imageFile', kind: 'file', accept: 'image/png,image/jpeg,image/webp', hint: 'site.imageHint' },
+      { name: 'description', label: 'common.description', kind: 'textarea' },
+    ],
+    save: async (v, p) => {
+      const body = { name: v.name, width_m: numberOrNull(v.width_m), height_m: numberOrNull(v.height_m), description: textOrNull(v.description), floor_id: floorId };
+      const saved = await PLANS.save(body, p);
+      if (v.file instanceof File) {
+        const upload = new FormData();
+        upload.append('file', v.file);
+        await api.post(`/floor-plans/${saved.id}/image`, upload);
+      }
+      setPlanId(saved.id);
+    },
+    remove: async (p) => {
+      await PLANS.remove(p);
+      if (p.id === planId) setPlanId(null);
+    },
+  };
+
   return (
     <Page title={t('nav.site')} intro={t('site.intro')}>
       <div className="site-grid">
@@ -36,30 +110,10 @@ export function SitePage() {
           createLabel={t('site.newBuilding')}
           list={buildings}
           selectedId={buildingId}
-          onSelect={(b) => {
-            setBuildingId(b.id);
-            setFloorId(null);
-            setPlanId(null);
-          }}
+          onSelect={selectBuilding}
           describe={(b) => b.name}
-          columns={[
-            { header: t('common.name'), cell: (b) => b.name },
-            { header: t('site.code'), cell: (b) => b.code },
-          ]}
-          fields={() => [
-            { name: 'name', label: 'common.name', kind: 'text', required: true },
-            { name: 'code', label: 'site.code', kind: 'text', required: true, hint: 'site.codeHint' },
-            { name: 'description', label: 'common.description', kind: 'textarea' },
-          ]}
-          toValues={(b) => ({ name: asText(b?.name), code: asText(b?.code), description: asText(b?.description) })}
-          save={(v, b) => {
-            const body = { name: v.name, code: v.code, description: textOrNull(v.description) };
-            return BUILDINGS.save(body, b);
-          }}
-          remove={async (b) => {
-            await BUILDINGS.remove(b);
-            if (b.id === buildingId) setBuildingId(null);
-          }}
+          columns={buildingColumns}
+          editor={buildingEditor}
         />
         {building && (
           <CrudSection<Floor>
@@ -68,29 +122,10 @@ export function SitePage() {
             createLabel={t('site.newFloor')}
             list={floors}
             selectedId={floorId}
-            onSelect={(f) => {
-              setFloorId(f.id);
-              setPlanId(null);
-            }}
+            onSelect={selectFloor}
             describe={(f) => f.name}
-            columns={[
-              { header: t('common.name'), cell: (f) => f.name },
-              { header: t('site.level'), cell: (f) => f.level ?? '—' },
-            ]}
-            fields={() => [
-              { name: 'name', label: 'common.name', kind: 'text', required: true },
-              { name: 'level', label: 'site.level', kind: 'number', step: '1' },
-              { name: 'description', label: 'common.description', kind: 'textarea' },
-            ]}
-            toValues={(f) => ({ name: asText(f?.name), level: asText(f?.level), description: asText(f?.description) })}
-            save={(v, f) => {
-              const body = { name: v.name, level: numberOrNull(v.level), description: textOrNull(v.description), building_id: building.id };
-              return FLOORS.save(body, f);
-            }}
-            remove={async (f) => {
-              await FLOORS.remove(f);
-              if (f.id === floorId) setFloorId(null);
-            }}
+            columns={floorColumns}
+            editor={floorEditor}
           />
         )}
         {floor && (
@@ -102,45 +137,8 @@ export function SitePage() {
             selectedId={planId}
             onSelect={(p) => setPlanId(p.id)}
             describe={(p) => p.name}
-            columns={[
-              { header: t('common.name'), cell: (p) => p.name },
-              { header: t('site.size'), cell: (p) => (p.width_m && p.height_m ? `${p.width_m} × ${p.height_m} m` : '—') },
-              { header: t('site.image'), cell: (p) => (p.image_url ? t('common.yes') : t('common.no')) },
-            ]}
-            fields={() => [
-              { name: 'name', label: 'common.name', kind: 'text', required: true },
-              { name: 'width_m', label: 'site.widthM', kind: 'number', min: 0 },
-              { name: 'height_m', label: 'site.heightM', kind: 'number', min: 0 },
-              { name: 'file', label: 'site.imageFile', kind: 'file', accept: 'image/png,image/jpeg,image/webp', hint: 'site.imageHint' },
-              { name: 'description', label: 'common.description', kind: 'textarea' },
-            ]}
-            toValues={(p) => ({
-              name: asText(p?.name),
-              width_m: asText(p?.width_m),
-              height_m: asText(p?.height_m),
-              file: null,
-              description: asText(p?.description),
-            })}
-            save={async (v, p) => {
-              const body = {
-                name: v.name,
-                width_m: numberOrNull(v.width_m),
-                height_m: numberOrNull(v.height_m),
-                description: textOrNull(v.description),
-                floor_id: floor.id,
-              };
-              const saved = await PLANS.save(body, p);
-              if (v.file instanceof File) {
-                const upload = new FormData();
-                upload.append('file', v.file);
-                await api.post(`/floor-plans/${saved.id}/image`, upload);
-              }
-              setPlanId(saved.id);
-            }}
-            remove={async (p) => {
-              await PLANS.remove(p);
-              if (p.id === planId) setPlanId(null);
-            }}
+            columns={planColumns}
+            editor={planEditor}
           />
         )}
       </div>

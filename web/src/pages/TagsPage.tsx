@@ -2,10 +2,10 @@ import { useState } from 'react';
 import { collection, listPath } from '../api/client';
 import type { Device, Person, Tag, UnknownTag } from '../api/types';
 import { Card } from '../components/Card';
-import { CrudSection } from '../components/CrudSection';
-import { DataTable } from '../components/DataTable';
+import { CrudSection, type Editor } from '../components/CrudSection';
+import { DataTable, type Column } from '../components/DataTable';
 import { FormDialog } from '../components/FormDialog';
-import { asText, idOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
+import { formValues, idOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
 import { Page } from '../components/Page';
 import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -43,13 +43,13 @@ export function TagsPage() {
     { name: 'active', label: 'common.active', kind: 'checkbox' },
     { name: 'notes', label: 'common.notes', kind: 'textarea' },
   ];
-  const toValues = (tag: Partial<Tag> | null): FormValues => ({
-    mac_address: asText(tag?.mac_address),
-    label: asText(tag?.label),
-    person_id: asText(tag?.person_id),
-    active: tag?.active ?? true,
-    notes: asText(tag?.notes),
-  });
+  const columns: Column<Tag>[] = [
+    { header: t('tags.mac'), cell: (tag) => <code>{tag.mac_address}</code> },
+    { header: t('tags.label'), cell: (tag) => tag.label ?? '—' },
+    { header: t('tags.person'), cell: (tag) => personName(tag.person_id) },
+    { header: t('common.active'), cell: (tag) => (tag.active ? t('common.yes') : t('common.no')) },
+  ];
+  const editor: Editor<Tag> = { fields: () => fields, save: (v, tag) => TAGS.save(tagBody(v), tag), remove: TAGS.remove };
 
   return (
     <Page title={t('nav.tags')}>
@@ -60,16 +60,8 @@ export function TagsPage() {
         list={tags}
         onChanged={unknown.reload}
         describe={(tag) => tag.label ?? tag.mac_address}
-        columns={[
-          { header: t('tags.mac'), cell: (tag) => <code>{tag.mac_address}</code> },
-          { header: t('tags.label'), cell: (tag) => tag.label ?? '—' },
-          { header: t('tags.person'), cell: (tag) => personName(tag.person_id) },
-          { header: t('common.active'), cell: (tag) => (tag.active ? t('common.yes') : t('common.no')) },
-        ]}
-        fields={() => fields}
-        toValues={toValues}
-        save={(v, tag) => TAGS.save(tagBody(v), tag)}
-        remove={TAGS.remove}
+        columns={columns}
+        editor={editor}
       />
       <Card
         id="unknown"
@@ -99,7 +91,7 @@ export function TagsPage() {
           title={`${t('tags.register')} ${registering.mac_address}`}
           idPrefix="register"
           fields={fields}
-          initial={toValues({ mac_address: registering.mac_address })}
+          initial={formValues(fields, { mac_address: registering.mac_address })}
           submitLabel={t('tags.register')}
           onClose={() => setRegistering(null)}
           onSubmit={async (v) => {
