@@ -18,15 +18,15 @@ export interface Editor<T> {
   remove?: (row: T) => Promise<void>;
 }
 
-interface Props<T extends { id: number }> {
+interface BaseProps<T> {
   id: string;
   title: string;
   /** The rows; reloaded after each change. */
   list: Loaded<T[]>;
   columns: Column<T>[];
   editor: Editor<T>;
-  /** The row's name, for confirmations and button labels. */
-  describe: (row: T) => string;
+  /** The row's name, for confirmations and button labels (by default its `name`). */
+  describe?: (row: T) => string;
   /** Called after a change besides reloading `list`, for what else it touches. */
   onChanged?: () => void;
   createLabel?: string;
@@ -36,6 +36,9 @@ interface Props<T extends { id: number }> {
   onSelect?: (row: T) => void;
 }
 
+// Rows without a `name` must say how they are named.
+type Props<T> = BaseProps<T> & (T extends { name: string } ? unknown : { describe: (row: T) => string });
+
 /** A titled table with create, edit and delete, the pattern every set-up page shares. */
 export function CrudSection<T extends { id: number }>(props: Props<T>) {
   const { t } = useI18n();
@@ -44,6 +47,7 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
   const row = editing === 'new' ? null : editing;
   const { list, editor, onSelect } = props;
   const fields = editor.fields(row);
+  const describe = props.describe ?? ((r: T) => (r as T & { name: string }).name);
 
   function changed() {
     void list.reload();
@@ -51,7 +55,7 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
   }
 
   async function remove(target: T) {
-    if (!editor.remove || !window.confirm(t('common.confirmDelete', { name: props.describe(target) }))) return;
+    if (!editor.remove || !window.confirm(t('common.confirmDelete', { name: describe(target) }))) return;
     try {
       await editor.remove(target);
       setActionError('');
@@ -94,11 +98,11 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
         actions={(r) => (
           <>
             {props.rowActions?.(r)}
-            <button type="button" onClick={() => setEditing(r)} aria-label={`${t('common.edit')} ${props.describe(r)}`}>
+            <button type="button" onClick={() => setEditing(r)} aria-label={`${t('common.edit')} ${describe(r)}`}>
               {t('common.edit')}
             </button>
             {editor.remove && (
-              <button type="button" className="danger" onClick={() => remove(r)} aria-label={`${t('common.delete')} ${props.describe(r)}`}>
+              <button type="button" className="danger" onClick={() => remove(r)} aria-label={`${t('common.delete')} ${describe(r)}`}>
                 {t('common.delete')}
               </button>
             )}
@@ -107,7 +111,7 @@ export function CrudSection<T extends { id: number }>(props: Props<T>) {
       />
       {editing !== null && (
         <FormDialog
-          title={row ? `${t('common.edit')}: ${props.describe(row)}` : (props.createLabel ?? t('common.add'))}
+          title={row ? `${t('common.edit')}: ${describe(row)}` : (props.createLabel ?? t('common.add'))}
           idPrefix={props.id}
           fields={fields}
           initial={{ ...formValues(fields, row), ...editor.values?.(row) }}

@@ -151,17 +151,8 @@ export function DevicesPage() {
 
   return (
     <Page title={t('nav.devices')}>
-      <CrudSection<Device> id="gateways" title={t('devices.gateways')} createLabel={t('devices.newGateway')} list={gateways} describe={(d) => d.name} columns={gatewayColumns} editor={GATEWAY_EDITOR} />
-      <CrudSection<Device>
-        id="cameras"
-        title={t('devices.cameras')}
-        createLabel={t('devices.newCamera')}
-        list={cameras}
-        describe={(d) => d.name}
-        columns={cameraColumns}
-        rowActions={eventsLink}
-        editor={CAMERA_EDITOR}
-      />
+      <CrudSection<Device> id="gateways" title={t('devices.gateways')} createLabel={t('devices.newGateway')} list={gateways} columns={gatewayColumns} editor={GATEWAY_EDITOR} />
+      <CrudSection<Device> id="cameras" title={t('devices.cameras')} createLabel={t('devices.newCamera')} list={cameras} columns={cameraColumns} rowActions={eventsLink} editor={CAMERA_EDITOR} />
       <CollectorsSection list={collectors} />
     </Page>
   );

@@ -72,16 +72,7 @@ export function PeoplePage() {
   return (
     <Page title={t('nav.people')}>
       <CrudSection<Person> id="people" title={t('people.title')} createLabel={t('people.new')} list={people} describe={(p) => p.full_name} columns={personColumns} editor={personEditor} />
-      <CrudSection<PersonGroup>
-        id="groups"
-        title={t('groups.title')}
-        createLabel={t('groups.new')}
-        list={groups}
-        onChanged={people.reload}
-        describe={(g) => g.name}
-        columns={groupColumns}
-        editor={groupEditor}
-      />
+      <CrudSection<PersonGroup> id="groups" title={t('groups.title')} createLabel={t('groups.new')} list={groups} onChanged={people.reload} columns={groupColumns} editor={groupEditor} />
     </Page>
   );
 }

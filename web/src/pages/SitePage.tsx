@@ -111,7 +111,6 @@ export function SitePage() {
           list={buildings}
           selectedId={buildingId}
           onSelect={selectBuilding}
-          describe={(b) => b.name}
           columns={buildingColumns}
           editor={buildingEditor}
         />
@@ -123,7 +122,6 @@ export function SitePage() {
             list={floors}
             selectedId={floorId}
             onSelect={selectFloor}
-            describe={(f) => f.name}
             columns={floorColumns}
             editor={floorEditor}
           />
@@ -136,7 +134,6 @@ export function SitePage() {
             list={plans}
             selectedId={planId}
             onSelect={(p) => setPlanId(p.id)}
-            describe={(p) => p.name}
             columns={planColumns}
             editor={planEditor}
           />
