@@ -2,6 +2,7 @@ import type { CameraCollector } from '../api/types';
 import { Card } from '../components/Card';
 import { DataTable } from '../components/DataTable';
 import { ErrorAlert } from '../components/ErrorAlert';
+import { OnlineBadge } from '../components/OnlineBadge';
 import type { Loaded } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 
@@ -23,7 +24,7 @@ export function CollectorsSection({ list }: { list: Loaded<CameraCollector[]> })
         columns={[
           { header: t('collectors.tenant'), cell: (c) => <code>{c.tenant}</code> },
           { header: t('site.building'), cell: (c) => <code>{c.building}</code> },
-          { header: t('devices.state'), cell: (c) => <span className={`badge ${c.alive ? 'ok' : 'off'}`}>{t(c.alive ? 'devices.online' : 'devices.offline')}</span> },
+          { header: t('devices.state'), cell: (c) => <OnlineBadge online={c.alive} /> },
           { header: t('collectors.status'), cell: (c) => c.status },
           { header: t('map.lastSeen'), cell: (c) => ago(c.last_seen_at) },
         ]}

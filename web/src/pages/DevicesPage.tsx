@@ -6,6 +6,7 @@ import { CollectorsSection } from '../cameras/CollectorsSection';
 import { CrudSection, type Editor } from '../components/CrudSection';
 import type { Column } from '../components/DataTable';
 import { numberOrNull, textOrNull, type FieldSpec } from '../components/form';
+import { OnlineBadge } from '../components/OnlineBadge';
 import { Page } from '../components/Page';
 import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -115,11 +116,7 @@ export function DevicesPage() {
     });
   }, [reloadCollectors]);
 
-  const state = (d: Device) => {
-    const s = status.get(d.id);
-    const isOnline = s?.is_online ?? false;
-    return <span className={`badge ${isOnline ? 'ok' : 'off'}`}>{t(isOnline ? 'devices.online' : 'devices.offline')}</span>;
-  };
+  const state = (d: Device) => <OnlineBadge online={status.get(d.id)?.is_online ?? false} />;
   const lastSeen = (d: Device) => ago(status.get(d.id)?.last_seen_at ?? d.last_seen_at);
   const placedLabel = (d: Device) => (d.floor_plan_id ? t('devices.placed') : t('devices.notPlaced'));
   const calibration = (d: Device) =>
