@@ -134,11 +134,7 @@ export function CameraEvents({ camera, personName }: { camera: Device; personNam
   };
 
   return (
-    <Card
-      id="events"
-      title={t('camera.events')}
-      tools={<StreamBadge state={streamState} />}
-    >
+    <Card id="events" title={t('camera.events')} tools={<StreamBadge state={streamState} />}>
       <form
         className="filters"
         onSubmit={(e) => {
