@@ -107,6 +107,15 @@ async function fill(scope, label, value) {
   await scope.getByLabel(new RegExp(`^${escape(label)}( \\*)?$`)).fill(value);
 }
 
+/** Opens the dialog of the button named `create`, fills it (label → value), then `more`, and saves. */
+async function createWith(create, fields, more = async () => {}) {
+  await page.getByRole('button', { name: create }).click();
+  const dialog = page.getByRole('dialog');
+  for (const [label, value] of Object.entries(fields)) await fill(dialog, label, value);
+  await more(dialog);
+  await dialog.getByRole('button', { name: 'Salvar' }).click();
+}
+
 /** One named stage of the scenario; the first failing stage ends the test. */
 async function step(name, body) {
   console.log(`# step: ${name}`);
@@ -140,27 +149,15 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
 
     await step('building, floor and plan with an image and a size', async () => {
       await page.getByRole('link', { name: 'Prédios e plantas' }).click();
-      await page.getByRole('button', { name: 'Novo prédio' }).click();
-      let dialog = page.getByRole('dialog');
-      await fill(dialog, 'Nome', 'Sede');
-      await fill(dialog, 'Código', 'SEDE');
-      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await createWith('Novo prédio', { Nome: 'Sede', Código: 'SEDE' });
       await page.getByRole('button', { name: 'Sede', exact: true }).click();
 
-      await page.getByRole('button', { name: 'Novo andar' }).click();
-      dialog = page.getByRole('dialog');
-      await fill(dialog, 'Nome', 'Térreo');
-      await fill(dialog, 'Nível', '0');
-      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await createWith('Novo andar', { Nome: 'Térreo', Nível: '0' });
       await page.getByRole('button', { name: 'Térreo', exact: true }).click();
 
-      await page.getByRole('button', { name: 'Nova planta' }).click();
-      dialog = page.getByRole('dialog');
-      await fill(dialog, 'Nome', 'Térreo – planta');
-      await fill(dialog, 'Largura (m)', '40');
-      await fill(dialog, 'Altura (m)', '20');
-      await dialog.getByLabel('Imagem da planta').setInputFiles({ name: 'plan.png', mimeType: 'image/png', buffer: planPng(800, 400) });
-      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await createWith('Nova planta', { Nome: 'Térreo – planta', 'Largura (m)': '40', 'Altura (m)': '20' }, (dialog) =>
+        dialog.getByLabel('Imagem da planta').setInputFiles({ name: 'plan.png', mimeType: 'image/png', buffer: planPng(800, 400) }),
+      );
       await page.getByRole('cell', { name: '40 × 20 m', exact: true }).waitFor();
       await page.locator('[data-testid="plan-editor"] img').waitFor();
     });
@@ -193,10 +190,7 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
 
     await step('a person gets the tag from the unknown-tags list', async () => {
       await page.getByRole('link', { name: 'Pessoas e grupos' }).click();
-      await page.getByRole('button', { name: 'Nova pessoa' }).click();
-      const dialog = page.getByRole('dialog');
-      await fill(dialog, 'Nome completo', 'Ana Souza');
-      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await createWith('Nova pessoa', { 'Nome completo': 'Ana Souza' });
       await page.getByRole('cell', { name: 'Ana Souza', exact: true }).waitFor();
 
       await page.getByRole('link', { name: 'Tags BLE' }).click();
@@ -249,11 +243,7 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       await page.getByRole('cell', { name: `Gateway ${GATEWAY_A.match(/../g).join(':')}`, exact: true }).waitFor();
       await page.screenshot({ path: path.join(shots, 'devices.png'), fullPage: true });
       await page.getByRole('link', { name: 'Credenciais MQTT' }).click();
-      await page.getByRole('button', { name: 'Nova credencial' }).click();
-      const dialog = page.getByRole('dialog');
-      await fill(dialog, 'Usuário MQTT', 'camera-collector');
-      await dialog.getByLabel('Papel').selectOption('COLLECTOR');
-      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await createWith('Nova credencial', { 'Usuário MQTT': 'camera-collector' }, (dialog) => dialog.getByLabel('Papel').selectOption('COLLECTOR'));
       collectorSecret = await page.getByTestId('mqtt-secret').textContent();
       assert.ok(collectorSecret && collectorSecret.length >= 16, 'a generated secret is shown once');
       await page.getByRole('button', { name: 'Concluído' }).click();
@@ -273,11 +263,7 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
     });
 
     await step('a camera by the tag lists its events and who was near, new ones live', async () => {
-      await page.getByRole('button', { name: 'Nova câmera' }).click();
-      const dialog = page.getByRole('dialog');
-      await fill(dialog, 'Nome', 'Entrada');
-      await fill(dialog, 'Código', 'CAM-ENTRADA');
-      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      await createWith('Nova câmera', { Nome: 'Entrada', Código: 'CAM-ENTRADA' });
       await page.getByRole('cell', { name: 'Entrada', exact: true }).waitFor();
 
       // Behind the console: put the camera where the tag is (fresh, so it counts as near).

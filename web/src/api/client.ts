@@ -71,4 +71,13 @@ export function listPath(path: string, query: Record<string, string | number | u
   return `${path}?${params}`;
 }
 
+/** Writes to a collection the API serves at `path`, one row at `path/{id}`. */
+export function collection<T>(path: string, update: 'put' | 'patch' = 'put') {
+  return {
+    /** Creates a row (`row` null) or updates `row`. */
+    save: (body: unknown, row: { id: number } | null) => (row ? api[update]<T>(`${path}/${row.id}`, body) : api.post<T>(path, body)),
+    remove: (row: { id: number }) => api.delete(`${path}/${row.id}`),
+  };
+}
+
 export { ApiError };

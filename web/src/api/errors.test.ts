@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, errorFromBody, unplacedFieldMessages } from './errors';
+import { ApiError, errorFromBody, messageOf, unplacedFieldMessages } from './errors';
 
 describe('errorFromBody', () => {
   it('keeps a plain detail message for the whole form', () => {
@@ -37,5 +37,13 @@ describe('unplacedFieldMessages', () => {
   it('lists the problems of fields the form does not show', () => {
     const error = new ApiError(422, '', { name: 'required', floor_id: 'unknown floor' });
     expect(unplacedFieldMessages(error, ['name'])).toEqual(['floor_id: unknown floor']);
+  });
+});
+
+describe('messageOf', () => {
+  it('gives an error’s message and the text of anything else thrown', () => {
+    expect(messageOf(new ApiError(409, 'already exists'))).toBe('already exists');
+    expect(messageOf(new TypeError('Failed to fetch'))).toBe('Failed to fetch');
+    expect(messageOf('plain')).toBe('plain');
   });
 });

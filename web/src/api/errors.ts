@@ -43,3 +43,8 @@ export function unplacedFieldMessages(error: ApiError, shownFields: string[]): s
     .filter(([field]) => !shownFields.includes(field))
     .map(([field, msg]) => `${field}: ${msg}`);
 }
+
+/** The text of anything thrown: an Error's message (an ApiError's is the API's detail). */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

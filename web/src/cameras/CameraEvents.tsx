@@ -1,9 +1,14 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api } from '../api/client';
+import { messageOf } from '../api/errors';
 import type { CameraEvent, CameraEventNotice, Device, Id, NearbyPerson } from '../api/types';
+import { Card } from '../components/Card';
+import { DataTable } from '../components/DataTable';
+import { ErrorAlert } from '../components/ErrorAlert';
 import { JsonDetails } from '../components/JsonDetails';
 import { useI18n } from '../i18n/i18n';
 import { openStream, type StreamState } from '../map/stream';
+import { StreamBadge } from '../map/StreamBadge';
 import {
   analyticTypes,
   aroundPath,
@@ -21,8 +26,6 @@ import {
 
 /** "How long ago" is redrawn this often. */
 const CLOCK_MS = 10_000;
-
-const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A camera's events, newest first, filtered by analytic type and time, with new ones arriving live. */
 export function CameraEvents({ camera, personName }: { camera: Device; personName: (id: Id) => string }) {
@@ -92,14 +95,46 @@ export function CameraEvents({ camera, personName }: { camera: Device; personNam
     return p.via === 'gateway' ? t('camera.viaGateway') : '';
   };
 
+  const when = (event: ListedEvent) => {
+    const relative = ago(event.occurred_at);
+    const absolute = new Date(event.occurred_at).toLocaleString(locale);
+    return (
+      <>
+        <time dateTime={event.occurred_at}>{relative}</time>
+        {/* Older than a day, "how long ago" is already the date. */}
+        {relative !== absolute && <small className="muted block">{absolute}</small>}
+      </>
+    );
+  };
+  const nearbyPeople = (event: ListedEvent) =>
+    event.nearby_people.length === 0 ? (
+      '—'
+    ) : (
+      <ul className="nearby-people">
+        {event.nearby_people.map((p) => (
+          <li key={p.person_id}>
+            {p.full_name} <span className="muted">{nearby(p)}</span>
+          </li>
+        ))}
+      </ul>
+    );
+  const details = (event: ListedEvent) => {
+    const snapshot = snapshotUrl(event.payload);
+    return (
+      <>
+        {snapshot && (
+          // rel: the snapshot is on the camera network; it gets no referrer or opener.
+          <a href={snapshot} target="_blank" rel="noopener noreferrer" className="block">
+            {t('camera.snapshot')}
+          </a>
+        )}
+        <JsonDetails summary={t('camera.payload')} value={event.payload ?? undefined} onOpen={event.payload === null ? () => void loadPayload(event) : undefined} />
+      </>
+    );
+  };
+
   return (
-    <section className="card" aria-labelledby="events-title">
-      <header className="card-header">
-        <h2 id="events-title">{t('camera.events')}</h2>
-        <span className={`stream-state stream-${streamState}`} role="status">
-          {t(`map.stream.${streamState}`)}
-        </span>
-      </header>
+    <Card id="events" title={t('camera.events')} tools={<StreamBadge state={streamState} />}>
       <form
         className="filters"
         onSubmit={(e) => {
@@ -140,70 +175,22 @@ export function CameraEvents({ camera, personName }: { camera: Device; personNam
         </div>
       </form>
       <p className="muted">{t('camera.newestFirst', { n: EVENT_LIMIT })}</p>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
-      {events.length === 0 ? (
-        <p className="muted">{loaded ? t('camera.noEvents') : t('common.loading')}</p>
-      ) : (
-        <div className="table-wrap">
-          <table className="events-table">
-            <thead>
-              <tr>
-                <th scope="col">{t('camera.when')}</th>
-                <th scope="col">{t('camera.analytic')}</th>
-                <th scope="col">{t('camera.recognised')}</th>
-                <th scope="col">{t('camera.nearby')}</th>
-                <th scope="col">{t('camera.details')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.map((event) => {
-                const relative = ago(event.occurred_at);
-                const absolute = new Date(event.occurred_at).toLocaleString(locale);
-                const snapshot = snapshotUrl(event.payload);
-                return (
-                  <tr key={event.id} data-event-id={event.id}>
-                    <td>
-                      <time dateTime={event.occurred_at}>{relative}</time>
-                      {/* Older than a day, "how long ago" is already the date. */}
-                      {relative !== absolute && <small className="muted block">{absolute}</small>}
-                    </td>
-                    <td>
-                      <code>{event.analytic_type}</code>
-                    </td>
-                    <td>{event.person_id === null ? '—' : personName(event.person_id)}</td>
-                    <td>
-                      {event.nearby_people.length === 0 ? (
-                        '—'
-                      ) : (
-                        <ul className="nearby-people">
-                          {event.nearby_people.map((p) => (
-                            <li key={p.person_id}>
-                              {p.full_name} <span className="muted">{nearby(p)}</span>
-                            </li>
-                          ))}
-                        </ul>
-                      )}
-                    </td>
-                    <td>
-                      {snapshot && (
-                        // rel: the snapshot is on the camera network; it gets no referrer or opener.
-                        <a href={snapshot} target="_blank" rel="noopener noreferrer" className="block">
-                          {t('camera.snapshot')}
-                        </a>
-                      )}
-                      <JsonDetails summary={t('camera.payload')} value={event.payload ?? undefined} onOpen={event.payload === null ? () => void loadPayload(event) : undefined} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
+      <ErrorAlert message={error} />
+      <DataTable
+        className="events-table"
+        // A live event can arrive before the list: shown at once, without waiting for it.
+        rows={events.length === 0 && !loaded ? null : events}
+        rowKey={(event) => event.id}
+        rowProps={(event) => ({ 'data-event-id': event.id })}
+        empty={t('camera.noEvents')}
+        columns={[
+          { header: t('camera.when'), cell: when },
+          { header: t('camera.analytic'), cell: (event) => <code>{event.analytic_type}</code> },
+          { header: t('camera.recognised'), cell: (event) => (event.person_id === null ? '—' : personName(event.person_id)) },
+          { header: t('camera.nearby'), cell: nearbyPeople },
+          { header: t('camera.details'), cell: details },
+        ]}
+      />
+    </Card>
   );
 }

@@ -1,6 +1,9 @@
 import { useState } from 'react';
 import { api, ApiError } from '../api/client';
+import { messageOf } from '../api/errors';
 import type { Id, PublishedInfo } from '../api/types';
+import { Card } from '../components/Card';
+import { ErrorAlert } from '../components/ErrorAlert';
 import { JsonDetails } from '../components/JsonDetails';
 import { useLoad } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -26,24 +29,18 @@ export function PublishedInfoCard({ cameraId }: { cameraId: Id }) {
       const queued = await api.post<{ topic: string }>(`/devices/cameras/${cameraId}/uplink/${action}`);
       setUplink({ ok: true, text: t('camera.uplinkQueued', { topic: queued.topic }) });
     } catch (e) {
-      setUplink({ ok: false, text: e instanceof Error ? e.message : String(e) });
+      setUplink({ ok: false, text: messageOf(e) });
     }
   }
 
   const published = info.data;
   return (
-    <section className="card" aria-labelledby="published-title">
-      <header className="card-header">
-        <h2 id="published-title">{t('camera.published')}</h2>
-        <button type="button" onClick={() => void info.reload()}>
-          {t('common.refresh')}
-        </button>
-      </header>
-      {info.error && (
-        <p className="form-error" role="alert">
-          {info.error}
-        </p>
-      )}
+    <Card
+      id="published"
+      title={t('camera.published')}
+      onRefresh={() => void info.reload()}
+    >
+      <ErrorAlert message={info.error} />
       {published === null ? (
         <p className="muted">{t('common.loading')}</p>
       ) : published === 'not-published' ? (
@@ -88,6 +85,6 @@ export function PublishedInfoCard({ cameraId }: { cameraId: Id }) {
           {uplink.text}
         </p>
       )}
-    </section>
+    </Card>
   );
 }

@@ -24,28 +24,18 @@ export interface ListedEvent {
   payload: Record<string, unknown> | null;
 }
 
-export function fromApi(e: CameraEvent): ListedEvent {
-  return {
-    id: e.id,
-    analytic_type: e.analytic_type,
-    occurred_at: e.occurred_at,
-    person_id: e.person_id,
-    nearby_people: e.nearby_people ?? [],
-    topic: e.topic,
-    payload: e.payload,
-  };
+/** What a stored event and a live notice of one both tell. */
+function described({ analytic_type, occurred_at, person_id, nearby_people }: CameraEvent | CameraEventNotice) {
+  return { analytic_type, occurred_at, person_id, nearby_people: nearby_people ?? [] };
 }
 
+export function fromApi(e: CameraEvent): ListedEvent {
+  return { id: e.id, ...described(e), topic: e.topic, payload: e.payload };
+}
+
+/** A live notice carries no topic or payload: they are fetched when asked for. */
 export function fromNotice(n: CameraEventNotice): ListedEvent {
-  return {
-    id: n.event_id,
-    analytic_type: n.analytic_type,
-    occurred_at: n.occurred_at,
-    person_id: n.person_id,
-    nearby_people: n.nearby_people ?? [],
-    topic: null,
-    payload: null,
-  };
+  return { id: n.event_id, ...described(n), topic: null, payload: null };
 }
 
 /** A datetime-local value (the browser's time zone) as RFC 3339 UTC; undefined if empty. */

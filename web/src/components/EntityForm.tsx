@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, unplacedFieldMessages } from '../api/errors';
+import { ApiError, messageOf, unplacedFieldMessages } from '../api/errors';
 import { useI18n } from '../i18n/i18n';
+import { ErrorAlert } from './ErrorAlert';
 import type { FieldSpec, FormValue, FormValues } from './form';
 
 interface Props {
@@ -36,7 +37,7 @@ export function EntityForm({ fields, initial, submitLabel, onSubmit, onCancel, i
         const loose = unplacedFieldMessages(error, fields.map((f) => f.name));
         setFormError([error.detail, ...loose].filter(Boolean).join(' · '));
       } else {
-        setFormError(error instanceof Error ? error.message : String(error));
+        setFormError(messageOf(error));
       }
     } finally {
       setBusy(false);
@@ -45,11 +46,7 @@ export function EntityForm({ fields, initial, submitLabel, onSubmit, onCancel, i
 
   return (
     <form className="entity-form" onSubmit={submit}>
-      {formError && (
-        <p className="form-error" role="alert">
-          {formError}
-        </p>
-      )}
+      <ErrorAlert message={formError} />
       {fields.map((field) => {
         const id = `${idPrefix}-${field.name}`;
         const error = fieldErrors[field.name];

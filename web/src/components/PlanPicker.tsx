@@ -49,48 +49,44 @@ export function PlanPicker({ onPlan, idPrefix }: { onPlan: (plan: FloorPlan | nu
 
   return (
     <div className="plan-picker">
-      <label htmlFor={`${idPrefix}-building`}>{t('site.building')}</label>
-      <select
+      <Picker
         id={`${idPrefix}-building`}
-        value={choice.buildingId ?? ''}
-        onChange={(e) => {
-          const buildingId = Number(e.target.value) || null;
+        label={t('site.building')}
+        items={buildings}
+        value={choice.buildingId}
+        onChange={(buildingId) => {
           const floorId = floors.find((f) => f.building_id === buildingId)?.id ?? null;
           setChoice({ buildingId, floorId, planId: firstPlanOf(floorId) });
         }}
-      >
-        {buildings.length === 0 && <option value="">{t('common.noneYet')}</option>}
-        {buildings.map((b) => (
-          <option key={b.id} value={b.id}>
-            {b.name}
-          </option>
-        ))}
-      </select>
-      <label htmlFor={`${idPrefix}-floor`}>{t('site.floor')}</label>
-      <select
-        id={`${idPrefix}-floor`}
-        value={choice.floorId ?? ''}
-        onChange={(e) => {
-          const floorId = Number(e.target.value) || null;
-          setChoice({ ...choice, floorId, planId: firstPlanOf(floorId) });
-        }}
-      >
-        {floorsHere.length === 0 && <option value="">{t('common.noneYet')}</option>}
-        {floorsHere.map((f) => (
-          <option key={f.id} value={f.id}>
-            {f.name}
-          </option>
-        ))}
-      </select>
-      <label htmlFor={`${idPrefix}-plan`}>{t('site.plan')}</label>
-      <select id={`${idPrefix}-plan`} value={choice.planId ?? ''} onChange={(e) => setChoice({ ...choice, planId: Number(e.target.value) || null })}>
-        {plansHere.length === 0 && <option value="">{t('common.noneYet')}</option>}
-        {plansHere.map((p) => (
-          <option key={p.id} value={p.id}>
-            {p.name}
-          </option>
-        ))}
-      </select>
+      />
+      <Picker id={`${idPrefix}-floor`} label={t('site.floor')} items={floorsHere} value={choice.floorId} onChange={(floorId) => setChoice({ ...choice, floorId, planId: firstPlanOf(floorId) })} />
+      <Picker id={`${idPrefix}-plan`} label={t('site.plan')} items={plansHere} value={choice.planId} onChange={(planId) => setChoice({ ...choice, planId })} />
     </div>
+  );
+}
+
+interface PickerProps {
+  id: string;
+  label: string;
+  items: { id: number; name: string }[];
+  value: number | null;
+  onChange: (id: number | null) => void;
+}
+
+/** One labelled select of named items; "none yet" stands in an empty one. */
+function Picker({ id, label, items, value, onChange }: PickerProps) {
+  const { t } = useI18n();
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value ?? ''} onChange={(e) => onChange(Number(e.target.value) || null)}>
+        {items.length === 0 && <option value="">{t('common.noneYet')}</option>}
+        {items.map((item) => (
+          <option key={item.id} value={item.id}>
+            {item.name}
+          </option>
+        ))}
+      </select>
+    </>
   );
 }

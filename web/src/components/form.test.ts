@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asText, ids, numberOrNull, textOrNull } from './form';
+import { asText, formValues, ids, numberOrNull, textOrNull, type FieldSpec } from './form';
 
 describe('form values to API bodies', () => {
   it('sends null for empty text, so the API clears the field', () => {
@@ -19,5 +19,26 @@ describe('form values to API bodies', () => {
     expect(ids(null)).toEqual([]);
     expect(asText(null)).toBe('');
     expect(asText(0)).toBe('0');
+  });
+});
+
+describe('formValues', () => {
+  const fields: FieldSpec[] = [
+    { name: 'name', label: 'common.name', kind: 'text', required: true },
+    { name: 'level', label: 'site.level', kind: 'number' },
+    { name: 'person_id', label: 'tags.person', kind: 'select', options: [] },
+    { name: 'active', label: 'common.active', kind: 'checkbox' },
+    { name: 'password', label: 'auth.password', kind: 'password' },
+    { name: 'file', label: 'site.imageFile', kind: 'file' },
+    { name: 'group_ids', label: 'people.groups', kind: 'checkboxes', options: [] },
+  ];
+
+  it('reads each field from the property of the same name, as text', () => {
+    const row = { name: 'HQ', level: 0, person_id: null, active: false, password: 'never shown', group_ids: [1] };
+    expect(formValues(fields, row)).toEqual({ name: 'HQ', level: '0', person_id: '', active: false, password: '', file: null, group_ids: [] });
+  });
+
+  it('starts a new row empty, with its checkboxes ticked', () => {
+    expect(formValues(fields, null)).toEqual({ name: '', level: '', person_id: '', active: true, password: '', file: null, group_ids: [] });
   });
 });

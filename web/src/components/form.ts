@@ -48,3 +48,29 @@ export function ids(value: FormValue): number[] {
 export function asText(value: string | number | null | undefined): string {
   return value === null || value === undefined ? '' : String(value);
 }
+
+/**
+ * The form's starting values: each field from the row's property of the same name. A new row
+ * (null) starts with checkboxes ticked; passwords are write-only and files are chosen anew, so
+ * both start empty. Fields whose value is not a property of that name are set by the caller.
+ */
+export function formValues(fields: FieldSpec[], row: object | null): FormValues {
+  const property = (name: string) => (row as Record<string, unknown> | null)?.[name];
+  return Object.fromEntries(
+    fields.map((field): [string, FormValue] => {
+      const value = property(field.name);
+      switch (field.kind) {
+        case 'checkbox':
+          return [field.name, typeof value === 'boolean' ? value : true];
+        case 'checkboxes':
+          return [field.name, []];
+        case 'password':
+          return [field.name, ''];
+        case 'file':
+          return [field.name, null];
+        default:
+          return [field.name, asText(value as string | number | null | undefined)];
+      }
+    }),
+  );
+}

@@ -4,6 +4,7 @@ import { ApiError } from '../api/errors';
 import type { TokenResponse } from '../api/types';
 import { useAuth } from '../auth/auth';
 import { EntityForm } from '../components/EntityForm';
+import { Page } from '../components/Page';
 import { useI18n } from '../i18n/i18n';
 
 export function ChangePasswordPage() {
@@ -11,10 +12,7 @@ export function ChangePasswordPage() {
   const { user, acceptNewToken } = useAuth();
   const [done, setDone] = useState(false);
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('auth.changePassword')}</h1>
-      </header>
+    <Page title={t('auth.changePassword')}>
       <section className="card narrow">
         {user?.must_change_password && (
           <p className="notice" role="status">
@@ -44,6 +42,6 @@ export function ChangePasswordPage() {
           }}
         />
       </section>
-    </div>
+    </Page>
   );
 }

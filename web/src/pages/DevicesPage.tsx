@@ -1,11 +1,14 @@
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
-import { api, listPath } from '../api/client';
+import { api, collection, listPath } from '../api/client';
 import type { CameraCollector, Device, DeviceStatus, GatewayStatusPayload, Id } from '../api/types';
 import { CollectorsSection } from '../cameras/CollectorsSection';
-import { CrudSection } from '../components/CrudSection';
-import { asText, numberOrNull, textOrNull, type FieldSpec, type FormValues } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { CrudSection, type Editor } from '../components/CrudSection';
+import type { Column } from '../components/DataTable';
+import { numberOrNull, textOrNull, type FieldSpec } from '../components/form';
+import { OnlineBadge } from '../components/OnlineBadge';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 import { openStream } from '../map/stream';
 
@@ -35,16 +38,58 @@ const CAMERA_FIELDS: FieldSpec[] = [
   { name: 'description', label: 'common.description', kind: 'textarea' },
 ];
 
-function text(d: Device | null, field: keyof Device) {
-  return asText(d?.[field] as string | number | null | undefined);
-}
+// Cameras are created and edited under /devices/cameras; any device is deleted under /devices.
+const DEVICES = collection<Device>('/devices');
+const CAMERAS = collection<Device>('/devices/cameras');
+
+const GATEWAY_EDITOR: Editor<Device> = {
+  fields: () => GATEWAY_FIELDS,
+  save: (v, d) => {
+    const body = {
+      type: 'BLE_GATEWAY',
+      name: v.name,
+      mac_address: textOrNull(v.mac_address),
+      code: textOrNull(v.code),
+      rssi_at_1m: numberOrNull(v.rssi_at_1m),
+      path_loss_exponent: numberOrNull(v.path_loss_exponent),
+      description: textOrNull(v.description),
+    };
+    return DEVICES.save(body, d);
+  },
+  remove: DEVICES.remove,
+};
+
+const CAMERA_EDITOR: Editor<Device> = {
+  fields: () => CAMERA_FIELDS,
+  save: (v, d) => {
+    const body: Record<string, unknown> = {
+      type: 'CAMERA',
+      name: v.name,
+      code: textOrNull(v.code),
+      ip_address: textOrNull(v.ip_address),
+      port: numberOrNull(v.port),
+      rtsp_url: textOrNull(v.rtsp_url),
+      username: textOrNull(v.username),
+      manufacturer: textOrNull(v.manufacturer),
+      model: textOrNull(v.model),
+      proxy_path: textOrNull(v.proxy_path),
+      central_path: textOrNull(v.central_path),
+      central_media_mtx_ip: textOrNull(v.central_media_mtx_ip),
+      description: textOrNull(v.description),
+    };
+    // The password is write-only: sent only when typed, so editing keeps the stored one.
+    if (typeof v.password === 'string' && v.password !== '') body.password = v.password;
+    return CAMERAS.save(body, d);
+  },
+  remove: DEVICES.remove,
+};
 
 /** Gateways and cameras, their state (online/offline live from the stream) and details. */
 export function DevicesPage() {
   const { t, ago } = useI18n();
-  const gateways = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'BLE_GATEWAY' })));
-  const cameras = useLoad(() => api.get<Device[]>(listPath('/devices', { type: 'CAMERA' })));
-  const collectors = useLoad(() => api.get<CameraCollector[]>('/devices/cameras/collectors'));
+  const gateways = useList<Device>(listPath('/devices', { type: 'BLE_GATEWAY' }));
+  const cameras = useList<Device>(listPath('/devices', { type: 'CAMERA' }));
+  const collectors = useList<CameraCollector>('/devices/cameras/collectors');
   const reloadCollectors = collectors.reload;
   const [status, setStatus] = useState<Map<Id, DeviceStatus>>(new Map());
 
@@ -71,11 +116,7 @@ export function DevicesPage() {
     });
   }, [reloadCollectors]);
 
-  const state = (d: Device) => {
-    const s = status.get(d.id);
-    const isOnline = s?.is_online ?? false;
-    return <span className={`badge ${isOnline ? 'ok' : 'off'}`}>{t(isOnline ? 'devices.online' : 'devices.offline')}</span>;
-  };
+  const state = (d: Device) => <OnlineBadge online={status.get(d.id)?.is_online ?? false} />;
   const lastSeen = (d: Device) => ago(status.get(d.id)?.last_seen_at ?? d.last_seen_at);
   const placedLabel = (d: Device) => (d.floor_plan_id ? t('devices.placed') : t('devices.notPlaced'));
   const calibration = (d: Device) =>
@@ -83,110 +124,33 @@ export function DevicesPage() {
       <span className="muted">{t('devices.siteDefault')}</span>
     );
 
+  const gatewayColumns: Column<Device>[] = [
+    { header: t('common.name'), cell: (d) => d.name },
+    { header: t('tags.mac'), cell: (d) => <code>{d.mac_address ?? '—'}</code> },
+    { header: t('devices.state'), cell: state },
+    { header: t('map.lastSeen'), cell: lastSeen },
+    { header: t('devices.location'), cell: placedLabel },
+    { header: t('devices.calibration'), cell: calibration },
+  ];
+  const cameraColumns: Column<Device>[] = [
+    { header: t('common.name'), cell: (d) => d.name },
+    { header: t('devices.ip'), cell: (d) => d.ip_address ?? '—' },
+    { header: t('devices.manufacturer'), cell: (d) => [d.manufacturer, d.model].filter(Boolean).join(' ') || '—' },
+    { header: t('devices.state'), cell: state },
+    { header: t('map.lastSeen'), cell: lastSeen },
+    { header: t('devices.location'), cell: placedLabel },
+  ];
+  const eventsLink = (d: Device) => (
+    <Link className="button" to={`/devices/cameras/${d.id}`} aria-label={t('devices.eventsOf', { name: d.name })}>
+      {t('camera.events')}
+    </Link>
+  );
+
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.devices')}</h1>
-      </header>
-      <CrudSection<Device>
-        id="gateways"
-        title={t('devices.gateways')}
-        createLabel={t('devices.newGateway')}
-        rows={gateways.data}
-        loadError={gateways.error}
-        onChanged={gateways.reload}
-        describe={(d) => d.name}
-        columns={[
-          { header: t('common.name'), cell: (d) => d.name },
-          { header: t('tags.mac'), cell: (d) => <code>{d.mac_address ?? '—'}</code> },
-          { header: t('devices.state'), cell: state },
-          { header: t('map.lastSeen'), cell: lastSeen },
-          { header: t('devices.location'), cell: placedLabel },
-          { header: t('devices.calibration'), cell: calibration },
-        ]}
-        fields={() => GATEWAY_FIELDS}
-        toValues={(d): FormValues => ({
-          name: text(d, 'name'),
-          mac_address: text(d, 'mac_address'),
-          code: text(d, 'code'),
-          rssi_at_1m: text(d, 'rssi_at_1m'),
-          path_loss_exponent: text(d, 'path_loss_exponent'),
-          description: text(d, 'description'),
-        })}
-        save={(v, d) => {
-          const body = {
-            type: 'BLE_GATEWAY',
-            name: v.name,
-            mac_address: textOrNull(v.mac_address),
-            code: textOrNull(v.code),
-            rssi_at_1m: numberOrNull(v.rssi_at_1m),
-            path_loss_exponent: numberOrNull(v.path_loss_exponent),
-            description: textOrNull(v.description),
-          };
-          return d ? api.put(`/devices/${d.id}`, body) : api.post('/devices', body);
-        }}
-        remove={(d) => api.delete(`/devices/${d.id}`)}
-      />
-      <CrudSection<Device>
-        id="cameras"
-        title={t('devices.cameras')}
-        createLabel={t('devices.newCamera')}
-        rows={cameras.data}
-        loadError={cameras.error}
-        onChanged={cameras.reload}
-        describe={(d) => d.name}
-        columns={[
-          { header: t('common.name'), cell: (d) => d.name },
-          { header: t('devices.ip'), cell: (d) => d.ip_address ?? '—' },
-          { header: t('devices.manufacturer'), cell: (d) => [d.manufacturer, d.model].filter(Boolean).join(' ') || '—' },
-          { header: t('devices.state'), cell: state },
-          { header: t('map.lastSeen'), cell: lastSeen },
-          { header: t('devices.location'), cell: placedLabel },
-        ]}
-        rowActions={(d) => (
-          <Link className="button" to={`/devices/cameras/${d.id}`} aria-label={t('devices.eventsOf', { name: d.name })}>
-            {t('camera.events')}
-          </Link>
-        )}
-        fields={() => CAMERA_FIELDS}
-        toValues={(d): FormValues => ({
-          name: text(d, 'name'),
-          code: text(d, 'code'),
-          ip_address: text(d, 'ip_address'),
-          port: text(d, 'port'),
-          rtsp_url: text(d, 'rtsp_url'),
-          username: text(d, 'username'),
-          password: '',
-          manufacturer: text(d, 'manufacturer'),
-          model: text(d, 'model'),
-          proxy_path: text(d, 'proxy_path'),
-          central_path: text(d, 'central_path'),
-          central_media_mtx_ip: text(d, 'central_media_mtx_ip'),
-          description: text(d, 'description'),
-        })}
-        save={(v, d) => {
-          const body: Record<string, unknown> = {
-            type: 'CAMERA',
-            name: v.name,
-            code: textOrNull(v.code),
-            ip_address: textOrNull(v.ip_address),
-            port: numberOrNull(v.port),
-            rtsp_url: textOrNull(v.rtsp_url),
-            username: textOrNull(v.username),
-            manufacturer: textOrNull(v.manufacturer),
-            model: textOrNull(v.model),
-            proxy_path: textOrNull(v.proxy_path),
-            central_path: textOrNull(v.central_path),
-            central_media_mtx_ip: textOrNull(v.central_media_mtx_ip),
-            description: textOrNull(v.description),
-          };
-          // The password is write-only: sent only when typed, so editing keeps the stored one.
-          if (typeof v.password === 'string' && v.password !== '') body.password = v.password;
-          return d ? api.put(`/devices/cameras/${d.id}`, body) : api.post('/devices/cameras', body);
-        }}
-        remove={(d) => api.delete(`/devices/${d.id}`)}
-      />
-      <CollectorsSection rows={collectors.data} loadError={collectors.error} onRefresh={() => void collectors.reload()} />
-    </div>
+    <Page title={t('nav.devices')}>
+      <CrudSection<Device> id="gateways" title={t('devices.gateways')} createLabel={t('devices.newGateway')} list={gateways} columns={gatewayColumns} editor={GATEWAY_EDITOR} />
+      <CrudSection<Device> id="cameras" title={t('devices.cameras')} createLabel={t('devices.newCamera')} list={cameras} columns={cameraColumns} rowActions={eventsLink} editor={CAMERA_EDITOR} />
+      <CollectorsSection list={collectors} />
+    </Page>
   );
 }

@@ -1,11 +1,13 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { api, listPath } from '../api/client';
 import type { CurrentLocation, Device, DeviceStatus, FloorPlan, GatewayStatusPayload, Id, Person, Tag, TagPosition } from '../api/types';
+import { Page } from '../components/Page';
 import { PlanPicker } from '../components/PlanPicker';
 import { useI18n } from '../i18n/i18n';
 import { MarkerLayer } from '../map/MarkerLayer';
 import { fractionToView, viewSize } from '../map/planGeometry';
 import { PositionStore } from '../map/positionStore';
+import { StreamBadge } from '../map/StreamBadge';
 import { openStream, type StreamState } from '../map/stream';
 
 const STREAM_TYPES = ['POSITION_CHANGED', 'GATEWAY_OFFLINE', 'GATEWAY_ONLINE'];
@@ -159,14 +161,16 @@ export function LiveMapPage() {
   const selectedTag = selected === null ? undefined : directory.current.tags.get(selected);
 
   return (
-    <div className="page live-map">
-      <header className="page-header">
-        <h1>{t('nav.liveMap')}</h1>
-        <PlanPicker idPrefix="map" onPlan={setPlan} />
-        <span className={`stream-state stream-${streamState}`} role="status">
-          {t(`map.stream.${streamState}`)}
-        </span>
-      </header>
+    <Page
+      title={t('nav.liveMap')}
+      className="live-map"
+      tools={
+        <>
+          <PlanPicker idPrefix="map" onPlan={setPlan} />
+          <StreamBadge state={streamState} />
+        </>
+      }
+    >
       {!plan ? (
         <p className="card muted">{t('map.noPlan')}</p>
       ) : (
@@ -244,6 +248,6 @@ export function LiveMapPage() {
           </aside>
         </div>
       )}
-    </div>
+    </Page>
   );
 }

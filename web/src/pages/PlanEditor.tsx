@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, listPath } from '../api/client';
+import { messageOf } from '../api/errors';
 import type { Device, FloorPlan, Id } from '../api/types';
+import { ErrorAlert } from '../components/ErrorAlert';
 import { useI18n } from '../i18n/i18n';
 import { clientToFraction, isInside, nudge, type Point } from '../map/planGeometry';
 
@@ -33,7 +35,7 @@ export function PlanEditor({ plan }: { plan: FloorPlan }) {
       setDevices((all) => all.map((d) => (d.id === saved.id ? saved : d)));
       setError('');
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(messageOf(e));
     }
   }
 
@@ -65,11 +67,7 @@ export function PlanEditor({ plan }: { plan: FloorPlan }) {
     <section className="card" aria-labelledby="editor-title">
       <h2 id="editor-title">{t('site.placeDevices', { name: plan.name })}</h2>
       <p className="muted">{t('site.placeHelp')}</p>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       <div className="editor-layout">
         <div className="plan-frame editor-frame" ref={frame} data-testid="plan-editor">
           {plan.image_url ? <img src={plan.image_url} alt={t('map.planImage', { name: plan.name })} draggable={false} /> : <div className="plan-placeholder">{t('map.noImage')}</div>}

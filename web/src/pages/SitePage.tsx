@@ -1,11 +1,17 @@
 import { useState } from 'react';
-import { api, listPath } from '../api/client';
+import { api, collection, listPath } from '../api/client';
 import type { Building, Floor, FloorPlan } from '../api/types';
-import { CrudSection } from '../components/CrudSection';
-import { asText, numberOrNull, textOrNull } from '../components/form';
-import { useLoad } from '../components/useLoad';
+import { CrudSection, type Editor } from '../components/CrudSection';
+import type { Column } from '../components/DataTable';
+import { numberOrNull, textOrNull } from '../components/form';
+import { Page } from '../components/Page';
+import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 import { PlanEditor } from './PlanEditor';
+
+const BUILDINGS = collection<Building>('/buildings');
+const FLOORS = collection<Floor>('/floors');
+const PLANS = collection<FloorPlan>('/floor-plans');
 
 /** Buildings → floors → floor plans, then the selected plan's device placement. */
 export function SitePage() {
@@ -14,86 +20,110 @@ export function SitePage() {
   const [floorId, setFloorId] = useState<number | null>(null);
   const [planId, setPlanId] = useState<number | null>(null);
 
-  const buildings = useLoad(() => api.get<Building[]>(listPath('/buildings')));
-  const floors = useLoad(() => (buildingId ? api.get<Floor[]>(listPath('/floors', { building_id: buildingId })) : Promise.resolve([])), [buildingId]);
-  const plans = useLoad(() => (floorId ? api.get<FloorPlan[]>(listPath('/floor-plans', { floor_id: floorId })) : Promise.resolve([])), [floorId]);
+  const buildings = useList<Building>(listPath('/buildings'));
+  const floors = useList<Floor>(buildingId ? listPath('/floors', { building_id: buildingId }) : null);
+  const plans = useList<FloorPlan>(floorId ? listPath('/floor-plans', { floor_id: floorId }) : null);
 
   const building = buildings.data?.find((b) => b.id === buildingId);
   const floor = floors.data?.find((f) => f.id === floorId);
   const plan = plans.data?.find((p) => p.id === planId);
 
+  const selectBuilding = (b: Building) => {
+    setBuildingId(b.id);
+    setFloorId(null);
+    setPlanId(null);
+  };
+  const selectFloor = (f: Floor) => {
+    setFloorId(f.id);
+    setPlanId(null);
+  };
+
+  const buildingColumns: Column<Building>[] = [
+    { header: t('common.name'), cell: (b) => b.name },
+    { header: t('site.code'), cell: (b) => b.code },
+  ];
+  const buildingEditor: Editor<Building> = {
+    fields: () => [
+      { name: 'name', label: 'common.name', kind: 'text', required: true },
+      { name: 'code', label: 'site.code', kind: 'text', required: true, hint: 'site.codeHint' },
+      { name: 'description', label: 'common.description', kind: 'textarea' },
+    ],
+    save: (v, b) => BUILDINGS.save({ name: v.name, code: v.code, description: textOrNull(v.description) }, b),
+    remove: async (b) => {
+      await BUILDINGS.remove(b);
+      if (b.id === buildingId) setBuildingId(null);
+    },
+  };
+
+  const floorColumns: Column<Floor>[] = [
+    { header: t('common.name'), cell: (f) => f.name },
+    { header: t('site.level'), cell: (f) => f.level ?? '—' },
+  ];
+  const floorEditor: Editor<Floor> = {
+    fields: () => [
+      { name: 'name', label: 'common.name', kind: 'text', required: true },
+      { name: 'level', label: 'site.level', kind: 'number', step: '1' },
+      { name: 'description', label: 'common.description', kind: 'textarea' },
+    ],
+    save: (v, f) => FLOORS.save({ name: v.name, level: numberOrNull(v.level), description: textOrNull(v.description), building_id: buildingId }, f),
+    remove: async (f) => {
+      await FLOORS.remove(f);
+      if (f.id === floorId) setFloorId(null);
+    },
+  };
+
+  const planColumns: Column<FloorPlan>[] = [
+    { header: t('common.name'), cell: (p) => p.name },
+    { header: t('site.size'), cell: (p) => (p.width_m && p.height_m ? `${p.width_m} × ${p.height_m} m` : '—') },
+    { header: t('site.image'), cell: (p) => (p.image_url ? t('common.yes') : t('common.no')) },
+  ];
+  const planEditor: Editor<FloorPlan> = {
+    fields: () => [
+      { name: 'name', label: 'common.name', kind: 'text', required: true },
+      { name: 'width_m', label: 'site.widthM', kind: 'number', min: 0 },
+      { name: 'height_m', label: 'site.heightM', kind: 'number', min: 0 },
+      { name: 'file', label: 'site.imageFile', kind: 'file', accept: 'image/png,image/jpeg,image/webp', hint: 'site.imageHint' },
+      { name: 'description', label: 'common.description', kind: 'textarea' },
+    ],
+    save: async (v, p) => {
+      const body = { name: v.name, width_m: numberOrNull(v.width_m), height_m: numberOrNull(v.height_m), description: textOrNull(v.description), floor_id: floorId };
+      const saved = await PLANS.save(body, p);
+      if (v.file instanceof File) {
+        const upload = new FormData();
+        upload.append('file', v.file);
+        await api.post(`/floor-plans/${saved.id}/image`, upload);
+      }
+      setPlanId(saved.id);
+    },
+    remove: async (p) => {
+      await PLANS.remove(p);
+      if (p.id === planId) setPlanId(null);
+    },
+  };
+
   return (
-    <div className="page">
-      <header className="page-header">
-        <h1>{t('nav.site')}</h1>
-      </header>
-      <p className="muted">{t('site.intro')}</p>
+    <Page title={t('nav.site')} intro={t('site.intro')}>
       <div className="site-grid">
         <CrudSection<Building>
           id="buildings"
           title={t('site.buildings')}
           createLabel={t('site.newBuilding')}
-          rows={buildings.data}
-          loadError={buildings.error}
-          onChanged={buildings.reload}
+          list={buildings}
           selectedId={buildingId}
-          onSelect={(b) => {
-            setBuildingId(b.id);
-            setFloorId(null);
-            setPlanId(null);
-          }}
-          describe={(b) => b.name}
-          columns={[
-            { header: t('common.name'), cell: (b) => b.name },
-            { header: t('site.code'), cell: (b) => b.code },
-          ]}
-          fields={() => [
-            { name: 'name', label: 'common.name', kind: 'text', required: true },
-            { name: 'code', label: 'site.code', kind: 'text', required: true, hint: 'site.codeHint' },
-            { name: 'description', label: 'common.description', kind: 'textarea' },
-          ]}
-          toValues={(b) => ({ name: asText(b?.name), code: asText(b?.code), description: asText(b?.description) })}
-          save={(v, b) => {
-            const body = { name: v.name, code: v.code, description: textOrNull(v.description) };
-            return b ? api.put(`/buildings/${b.id}`, body) : api.post('/buildings', body);
-          }}
-          remove={async (b) => {
-            await api.delete(`/buildings/${b.id}`);
-            if (b.id === buildingId) setBuildingId(null);
-          }}
+          onSelect={selectBuilding}
+          columns={buildingColumns}
+          editor={buildingEditor}
         />
         {building && (
           <CrudSection<Floor>
             id="floors"
             title={t('site.floorsOf', { name: building.name })}
             createLabel={t('site.newFloor')}
-            rows={floors.data}
-            loadError={floors.error}
-            onChanged={floors.reload}
+            list={floors}
             selectedId={floorId}
-            onSelect={(f) => {
-              setFloorId(f.id);
-              setPlanId(null);
-            }}
-            describe={(f) => f.name}
-            columns={[
-              { header: t('common.name'), cell: (f) => f.name },
-              { header: t('site.level'), cell: (f) => f.level ?? '—' },
-            ]}
-            fields={() => [
-              { name: 'name', label: 'common.name', kind: 'text', required: true },
-              { name: 'level', label: 'site.level', kind: 'number', step: '1' },
-              { name: 'description', label: 'common.description', kind: 'textarea' },
-            ]}
-            toValues={(f) => ({ name: asText(f?.name), level: asText(f?.level), description: asText(f?.description) })}
-            save={(v, f) => {
-              const body = { name: v.name, level: numberOrNull(v.level), description: textOrNull(v.description), building_id: building.id };
-              return f ? api.put(`/floors/${f.id}`, body) : api.post('/floors', body);
-            }}
-            remove={async (f) => {
-              await api.delete(`/floors/${f.id}`);
-              if (f.id === floorId) setFloorId(null);
-            }}
+            onSelect={selectFloor}
+            columns={floorColumns}
+            editor={floorEditor}
           />
         )}
         {floor && (
@@ -101,55 +131,15 @@ export function SitePage() {
             id="plans"
             title={t('site.plansOf', { name: floor.name })}
             createLabel={t('site.newPlan')}
-            rows={plans.data}
-            loadError={plans.error}
-            onChanged={plans.reload}
+            list={plans}
             selectedId={planId}
             onSelect={(p) => setPlanId(p.id)}
-            describe={(p) => p.name}
-            columns={[
-              { header: t('common.name'), cell: (p) => p.name },
-              { header: t('site.size'), cell: (p) => (p.width_m && p.height_m ? `${p.width_m} × ${p.height_m} m` : '—') },
-              { header: t('site.image'), cell: (p) => (p.image_url ? t('common.yes') : t('common.no')) },
-            ]}
-            fields={() => [
-              { name: 'name', label: 'common.name', kind: 'text', required: true },
-              { name: 'width_m', label: 'site.widthM', kind: 'number', min: 0 },
-              { name: 'height_m', label: 'site.heightM', kind: 'number', min: 0 },
-              { name: 'file', label: 'site.imageFile', kind: 'file', accept: 'image/png,image/jpeg,image/webp', hint: 'site.imageHint' },
-              { name: 'description', label: 'common.description', kind: 'textarea' },
-            ]}
-            toValues={(p) => ({
-              name: asText(p?.name),
-              width_m: asText(p?.width_m),
-              height_m: asText(p?.height_m),
-              file: null,
-              description: asText(p?.description),
-            })}
-            save={async (v, p) => {
-              const body = {
-                name: v.name,
-                width_m: numberOrNull(v.width_m),
-                height_m: numberOrNull(v.height_m),
-                description: textOrNull(v.description),
-                floor_id: floor.id,
-              };
-              const saved = p ? await api.put<FloorPlan>(`/floor-plans/${p.id}`, body) : await api.post<FloorPlan>('/floor-plans', body);
-              if (v.file instanceof File) {
-                const upload = new FormData();
-                upload.append('file', v.file);
-                await api.post(`/floor-plans/${saved.id}/image`, upload);
-              }
-              setPlanId(saved.id);
-            }}
-            remove={async (p) => {
-              await api.delete(`/floor-plans/${p.id}`);
-              if (p.id === planId) setPlanId(null);
-            }}
+            columns={planColumns}
+            editor={planEditor}
           />
         )}
       </div>
       {plan && <PlanEditor key={`${plan.id}-${plan.image_url}`} plan={plan} />}
-    </div>
+    </Page>
   );
 }
