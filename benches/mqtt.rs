@@ -28,6 +28,7 @@ const MESSAGES: usize = 200_000;
 const IDLE_CONNECTIONS: usize = 5_000;
 
 fn main() {
+    securityvision::tls::install_default_provider();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")

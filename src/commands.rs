@@ -15,6 +15,7 @@ use crate::server::{App, ServeOptions};
 use crate::store::users::{NewUser, ROLE_ADMIN};
 
 pub fn run(cli: Cli) -> ExitCode {
+    crate::tls::install_default_provider();
     let mut overrides = Overrides {
         config_file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),

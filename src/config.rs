@@ -71,6 +71,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub positioning: PositioningConfig,
     pub cambus: CambusConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// The site's path-loss model and gateway mounting, from which positions are computed
@@ -140,6 +141,36 @@ pub struct MediaConfig {
     pub max_upload_bytes: usize,
     /// Bytes all stored uploads may take together; an upload beyond it is refused (507).
     pub quota_bytes: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Whether webhooks may call private, loopback and link-local addresses (a receiver on
+    /// the site's own network); off, a URL that resolves to one is refused.
+    pub allow_private: bool,
+    /// How long a delivery is retried before it is given up and marked FAILED.
+    pub retry_hours: u32,
+    /// The wait after a first failure; it doubles with each failure, up to an hour, with
+    /// ±20 % jitter.
+    pub retry_first_seconds: u32,
+    /// Deliveries in flight at once, across subscriptions (one at a time per subscription,
+    /// which keeps its order).
+    pub concurrency: usize,
+    /// Longest wait for a receiver's answer (connecting included).
+    pub timeout_seconds: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private: false,
+            retry_hours: 24,
+            retry_first_seconds: 10,
+            concurrency: 8,
+            timeout_seconds: 10,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -399,6 +430,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             positioning: PositioningConfig::default(),
             cambus: CambusConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -985,6 +1017,26 @@ impl Config {
                     .is_none_or(|s| s.len() >= 32 && !WELL_KNOWN_SECRETS.contains(&s)),
                 "at least 32 characters and not a well-known default; leave it empty to \
                  have a random key generated in the data directory",
+            ),
+            (
+                "webhooks.retry_hours",
+                (1..=720).contains(&self.webhooks.retry_hours),
+                "1 to 720 hours (30 days)",
+            ),
+            (
+                "webhooks.retry_first_seconds",
+                (1..=3600).contains(&self.webhooks.retry_first_seconds),
+                "1 to 3600 seconds",
+            ),
+            (
+                "webhooks.concurrency",
+                (1..=256).contains(&self.webhooks.concurrency),
+                "1 to 256",
+            ),
+            (
+                "webhooks.timeout_seconds",
+                (1..=120).contains(&self.webhooks.timeout_seconds),
+                "1 to 120 seconds",
             ),
             (
                 "auth.token_ttl_minutes",

@@ -26,3 +26,5 @@ pub mod shutdown;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
+pub mod webhooks;

@@ -93,6 +93,13 @@ pub struct Metrics {
     pub cambus_publish_failures: AtomicU64,
     pub cambus_publish_pending: AtomicI64,
     http_refusals: [AtomicU64; 4],
+    /// Webhook deliveries: events written to the outbox, deliveries answered 2xx, failed
+    /// attempts (retried), deliveries given up, outbox writes that failed (retried).
+    pub webhooks_queued: AtomicU64,
+    pub webhooks_delivered: AtomicU64,
+    pub webhooks_attempts_failed: AtomicU64,
+    pub webhooks_given_up: AtomicU64,
+    pub webhooks_outbox_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -283,6 +290,36 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in cambus_counters {
+            counter(name, help, "counter", get(value));
+        }
+        let webhook_counters: [(&str, &str, &AtomicU64); 5] = [
+            (
+                "sv_webhooks_queued_total",
+                "Webhook deliveries written to the outbox.",
+                &self.webhooks_queued,
+            ),
+            (
+                "sv_webhooks_delivered_total",
+                "Webhook deliveries a receiver accepted (2xx).",
+                &self.webhooks_delivered,
+            ),
+            (
+                "sv_webhooks_attempts_failed_total",
+                "Webhook attempts that failed and will be retried.",
+                &self.webhooks_attempts_failed,
+            ),
+            (
+                "sv_webhooks_given_up_total",
+                "Webhook deliveries given up after webhooks.retry_hours (status FAILED).",
+                &self.webhooks_given_up,
+            ),
+            (
+                "sv_webhooks_outbox_failures_total",
+                "Writes to the webhook outbox that failed (retried).",
+                &self.webhooks_outbox_failures,
+            ),
+        ];
+        for (name, help, value) in webhook_counters {
             counter(name, help, "counter", get(value));
         }
         counter(

@@ -50,6 +50,8 @@ pub struct App {
     cambus_commands: tokio::sync::mpsc::Receiver<Command>,
     /// The API's changes, for the ingest pipeline.
     pipeline_control: ControlReceiver,
+    /// Events for webhooks that the API did not write itself, for the outbox writer.
+    outbox_events: tokio::sync::mpsc::UnboundedReceiver<crate::events::Event>,
 }
 
 /// A started appliance.
@@ -71,6 +73,7 @@ impl Running {
 
 impl App {
     pub async fn prepare(config: Config, options: ServeOptions) -> anyhow::Result<App> {
+        crate::tls::install_default_provider();
         let store = bootstrap::open_store(&config).await?;
         if options.no_migrate {
             store.ensure_schema_current().await?;
@@ -98,7 +101,9 @@ impl App {
         let (cambus_handle, cambus_commands) = CambusHandle::new();
         let (pipeline, pipeline_control) = PipelineView::new();
         let config = Arc::new(config);
-        let events = crate::events::EventBus::new(1024);
+        let (events, outbox_events) = crate::events::EventBus::with_outbox(1024);
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let outbox = crate::webhooks::Outbox::new(store.clone(), metrics.clone());
         let pipeline = Arc::new(pipeline);
         let camera_events = Arc::new(EventRecorder {
             store: store.clone(),
@@ -115,12 +120,13 @@ impl App {
             streams: Default::default(),
             events,
             secrets,
-            metrics: Arc::new(crate::metrics::Metrics::default()),
+            metrics,
             mqtt,
             pipeline,
             camera_events,
             offline_reports: OfflineReports::default(),
             cambus: cambus_handle,
+            outbox,
         };
         Ok(App {
             state,
@@ -128,6 +134,7 @@ impl App {
             first_gateway,
             cambus_commands,
             pipeline_control,
+            outbox_events,
         })
     }
 
@@ -190,6 +197,28 @@ impl App {
             crate::jobs::retention::run(
                 state.store.clone(),
                 config.ingest.retention_days,
+                shutdown.clone(),
+            ),
+        );
+        // Stopped after everything that publishes events, so that it writes their last.
+        let outbox_stop = CancellationToken::new();
+        let outbox_writer = NamedTask::spawn(
+            "webhook-outbox",
+            crate::webhooks::run_outbox_writer(
+                state.outbox.clone(),
+                self.outbox_events,
+                outbox_stop.clone(),
+            ),
+        );
+        let deliveries = NamedTask::spawn(
+            "webhook-deliveries",
+            crate::webhooks::run_deliveries(
+                crate::webhooks::Deliveries {
+                    outbox: state.outbox.clone(),
+                    secrets: state.secrets.clone(),
+                    config: config.webhooks.clone(),
+                    client: crate::webhooks::client(&config.webhooks)?,
+                },
                 shutdown.clone(),
             ),
         );
@@ -281,7 +310,10 @@ impl App {
                     panicked.push(name);
                 }
             };
-            for task in external.into_iter().chain([monitor, publisher, retention]) {
+            for task in external
+                .into_iter()
+                .chain([monitor, publisher, retention, deliveries])
+            {
                 stopped(task.name(), task.join(grace).await);
             }
             // The queues drain together, within one grace period.
@@ -289,6 +321,8 @@ impl App {
             let (ingest, collector) = tokio::join!(ingest.join(grace), collector.join(grace));
             stopped(names[0], ingest);
             stopped(names[1], collector);
+            outbox_stop.cancel();
+            stopped(outbox_writer.name(), outbox_writer.join(grace).await);
             store.close().await;
             if router_failed.is_cancelled() {
                 anyhow::bail!("the MQTT router stopped");

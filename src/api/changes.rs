@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, FieldError};
-use crate::events::EventType;
+use crate::events::{Event, EventType};
 use crate::ingest::view::Subject;
 use crate::store::Record;
 use crate::store::StoreError;
@@ -37,7 +37,8 @@ impl Change {
 }
 
 /// Records a committed change: the ingest pipeline applies it (before this returns: see
-/// [`crate::ingest::pipeline`], read-your-writes), then audit log and event bus.
+/// [`crate::ingest::pipeline`], read-your-writes), then audit log, webhook outbox and
+/// event bus.
 pub async fn record(state: &AppState, user: &User, change: Change) -> ApiResult<()> {
     let entity = change.event.entity();
     if let Some(subject) = Subject::of(change.event) {
@@ -54,9 +55,11 @@ pub async fn record(state: &AppState, user: &User, change: Change) -> ApiResult<
             serde_json::json!({ "event": change.event }),
         )
         .await?;
-    state
-        .events
-        .publish(change.event, Some(user.id), change.payload);
+    // Webhook deliveries are stored before the API answers: a change it reported is
+    // never missing from the outbox.
+    let event = Event::now(change.event, Some(user.id), change.payload);
+    state.outbox.write(std::slice::from_ref(&event)).await?;
+    state.events.publish_stored(event);
     Ok(())
 }
 

@@ -37,6 +37,7 @@ pub mod support_groups;
 pub mod tags;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(person_groups::router())
         .merge(collection_logs::router())
         .merge(mqtt_credentials::router())
+        .merge(webhooks::router())
         .merge(positions::router())
         .merge(stream::router());
     let api = OpenApiRouter::with_openapi(openapi::base())

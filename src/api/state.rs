@@ -35,4 +35,6 @@ pub struct AppState {
     pub offline_reports: crate::jobs::device_monitor::OfflineReports,
     /// Publishes commands to the cameras' bus.
     pub cambus: crate::cambus::publisher::CambusHandle,
+    /// Where webhook deliveries are written.
+    pub outbox: crate::webhooks::Outbox,
 }

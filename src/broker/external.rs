@@ -17,9 +17,7 @@ use rumqttc::{
 };
 use std::path::Path;
 use tokio::sync::watch;
-use tokio_rustls::rustls::pki_types::CertificateDer;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MqttConfig;
@@ -80,33 +78,13 @@ pub fn client(config: &MqttConfig, node_id: &str) -> anyhow::Result<ExternalClie
 /// TLS to the external broker: the broker's certificate is checked against `ca_file`
 /// (PEM) or, without one, the system's trusted roots.
 fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(std::iter::Iterator::collect::<Result<Vec<_>, _>>)
-                .with_context(|| format!("reading mqtt.external_ca_file {}", path.display()))?;
-            for cert in certs {
-                roots.add(cert)?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
+    let roots = crate::tls::roots(ca_file).context("mqtt.external_ca_file")?;
     if roots.is_empty() {
         anyhow::bail!(
             "no trusted CA certificate for the external MQTT broker (mqtt.external_ca_file)"
         );
     }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    crate::tls::client_config(roots)
 }
 
 /// Runs until `shutdown`; reconnects on its own after failures.

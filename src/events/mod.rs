@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 pub mod payload;
 
@@ -110,6 +110,10 @@ event_types! {
     MqttCredentialUpdated = "MQTT_CREDENTIAL_UPDATED", "mqtt_credential", "update", Admins;
     MqttCredentialRotated = "MQTT_CREDENTIAL_ROTATED", "mqtt_credential", "rotate", Admins;
     MqttCredentialRevoked = "MQTT_CREDENTIAL_REVOKED", "mqtt_credential", "revoke", Admins;
+    WebhookCreated = "WEBHOOK_CREATED", "webhook", "create", Admins;
+    WebhookUpdated = "WEBHOOK_UPDATED", "webhook", "update", Admins;
+    WebhookDeleted = "WEBHOOK_DELETED", "webhook", "delete", Admins;
+    WebhookTest = "WEBHOOK_TEST", "webhook", "test", Admins;
 }
 
 impl EventType {
@@ -119,6 +123,14 @@ impl EventType {
             .iter()
             .copied()
             .find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl EventType {
+    /// Whether webhooks may carry events of this type: every change and alert, not the
+    /// positions (many per second per tag: the live stream carries them).
+    pub fn goes_to_webhooks(self) -> bool {
+        !matches!(self, EventType::PositionChanged)
     }
 }
 
@@ -146,29 +158,67 @@ pub struct Event {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
+    /// Where events for webhooks go to be written to the outbox (a channel that never
+    /// drops: the broadcast one lags under a flood of positions).
+    outbox: Option<mpsc::UnboundedSender<Event>>,
 }
 
 impl EventBus {
+    /// A bus whose events reach live subscribers only.
     pub fn new(capacity: usize) -> Self {
         EventBus {
             sender: broadcast::channel(capacity).0,
+            outbox: None,
         }
     }
 
-    pub fn publish(&self, event_type: EventType, user_id: Option<i64>, payload: Value) {
-        let event = Event {
-            event_type,
-            timestamp: crate::store::now(),
-            user_id,
-            payload,
+    /// A bus that also hands every event for webhooks to the outbox writer, which reads
+    /// the returned receiver.
+    pub fn with_outbox(capacity: usize) -> (Self, mpsc::UnboundedReceiver<Event>) {
+        let (outbox, receiver) = mpsc::unbounded_channel();
+        let bus = EventBus {
+            outbox: Some(outbox),
+            ..EventBus::new(capacity)
         };
-        tracing::debug!(event_type = event_type.as_str(), "event");
+        (bus, receiver)
+    }
+
+    pub fn publish(&self, event_type: EventType, user_id: Option<i64>, payload: Value) {
+        let event = Event::now(event_type, user_id, payload);
+        if let Some(outbox) = &self.outbox
+            && event_type.goes_to_webhooks()
+        {
+            // An error only means the appliance is stopping.
+            let _ = outbox.send(event.clone());
+        }
+        self.broadcast(event);
+    }
+
+    /// Publishes an event whose webhook deliveries are already written (the API writes
+    /// them before it answers).
+    pub fn publish_stored(&self, event: Event) {
+        self.broadcast(event);
+    }
+
+    fn broadcast(&self, event: Event) {
+        tracing::debug!(event_type = event.event_type.as_str(), "event");
         // An error only means nobody is listening.
         let _ = self.sender.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+}
+
+impl Event {
+    pub fn now(event_type: EventType, user_id: Option<i64>, payload: Value) -> Self {
+        Event {
+            event_type,
+            timestamp: crate::store::now(),
+            user_id,
+            payload,
+        }
     }
 }
 

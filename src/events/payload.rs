@@ -12,6 +12,7 @@ use crate::store::mqtt::MqttCredential;
 use crate::store::people::{Person, PersonGroup, Tag};
 use crate::store::readings::Reading;
 use crate::store::site::{Building, Floor, FloorPlan};
+use crate::store::webhooks::Subscription;
 
 /// BUILDING_*; `label` is the name, or the code when the name is empty.
 pub fn building(b: &Building, event: EventType) -> Value {
@@ -120,6 +121,39 @@ pub fn support_group(g: &SupportGroup, member_ids: Option<&[i64]>) -> Value {
 /// MQTT_CREDENTIAL_* (never the secret).
 pub fn mqtt_credential(c: &MqttCredential) -> Value {
     json!({"credential_id": c.id, "username": c.username, "role": c.role, "is_active": c.is_active})
+}
+
+/// WEBHOOK_* (never the secret).
+pub fn webhook(s: &Subscription) -> Value {
+    json!({"webhook_id": s.id, "name": s.name, "url": s.url, "is_active": s.is_active})
+}
+
+/// The payload of `event` as its builder makes it from an empty record: the shape that
+/// webhooks and the live stream carry (`GET /webhooks/event-types`). `None` for the types
+/// built where they happen (camera events, collector statuses).
+pub fn sample(event: EventType) -> Option<Value> {
+    use EventType as E;
+    Some(match event.entity() {
+        "building" => building(&Building::default(), event),
+        "floor" => floor(&Floor::default()),
+        "floor_plan" => floor_plan(&FloorPlan::default()),
+        "device" => match event {
+            E::GatewayOnline | E::GatewayOffline | E::CameraOnline | E::CameraOffline => {
+                device_status(&DeviceSeen::default())
+            }
+            _ => device(&Device::default(), event),
+        },
+        "camera_group" => camera_group(&CameraGroup::default(), Some(&[])),
+        "person" => person(&Person::default(), event),
+        "person_group" => person_group(&PersonGroup::default(), Some(&[])),
+        "tag" => tag(&Tag::default()),
+        "collection_log" => reading(&Reading::default()),
+        "user" => user(0, None),
+        "support_group" => support_group(&SupportGroup::default(), Some(&[])),
+        "mqtt_credential" => mqtt_credential(&MqttCredential::default()),
+        "webhook" => webhook(&Subscription::default()),
+        _ => return None,
+    })
 }
 
 /// `created_at` on a creation, `updated_at` on an update.

@@ -121,7 +121,11 @@ impl Subject {
             | E::MqttCredentialCreated
             | E::MqttCredentialUpdated
             | E::MqttCredentialRotated
-            | E::MqttCredentialRevoked => return None,
+            | E::MqttCredentialRevoked
+            | E::WebhookCreated
+            | E::WebhookUpdated
+            | E::WebhookDeleted
+            | E::WebhookTest => return None,
         })
     }
 

@@ -352,7 +352,7 @@ impl Store {
 }
 
 /// A gateway's or camera's liveness, for the offline monitor.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct DeviceSeen {
     pub id: i64,
     pub name: String,

@@ -28,6 +28,7 @@ mod record;
 pub mod site;
 mod url;
 pub mod users;
+pub mod webhooks;
 
 pub use record::Record;
 pub use url::{DatabaseKind, redact_url};

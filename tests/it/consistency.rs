@@ -200,8 +200,11 @@ async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
     .await;
     let pool = sqlite_pool(&url).await;
     let after: Vec<String> = sqlx::query_scalar(objects).fetch_all(&pool).await.unwrap();
+    // Later migrations add their own tables and indexes.
+    let kept: Vec<&String> = after.iter().filter(|o| before.contains(o)).collect();
     assert_eq!(
-        after, before,
+        kept,
+        before.iter().collect::<Vec<_>>(),
         "every table and index is back under its name"
     );
     let plain: Vec<String> = sqlx::query_scalar(

@@ -24,3 +24,4 @@ mod security;
 mod site;
 mod store_story;
 mod users;
+mod webhooks;

@@ -1,0 +1,354 @@
+//! Outgoing webhooks that never lose a message.
+//!
+//! Every event a subscription wants is first written to an outbox table
+//! (`webhook_deliveries`): by the API before it answers (see `api::changes::record`), and
+//! right after the fact for the pipeline's, the device monitor's and the cameras' events,
+//! which the event bus hands to [`run_outbox_writer`] on a channel that never drops. The
+//! delivery worker ([`run_deliveries`]) then posts each subscription's deliveries one at a
+//! time, oldest first, signed, and retries a failure with exponential backoff and jitter
+//! until `webhooks.retry_hours` have passed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WebhooksConfig;
+use crate::events::Event;
+use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
+use crate::store::Store;
+use crate::store::webhooks::{DELIVERED, Delivery, FAILED, Outgoing, PENDING};
+
+pub mod guard;
+pub mod signature;
+
+/// A new delivery id: what a receiver can use against replays and duplicates.
+pub fn new_delivery_id() -> String {
+    let bytes: [u8; 12] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The body every receiver of `event` gets: the original's envelope.
+pub fn body(event: &Event) -> String {
+    serde_json::json!({
+        "event_type": event.event_type,
+        "timestamp": event.timestamp.to_rfc3339_opts(SecondsFormat::Micros, false),
+        "payload": event.payload,
+    })
+    .to_string()
+}
+
+/// Writes events to the outbox and wakes the delivery worker.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Store,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl Outbox {
+    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
+        Outbox {
+            store,
+            wake: Arc::new(Notify::new()),
+            metrics,
+        }
+    }
+
+    /// Writes one delivery per subscription that wants each event, in one transaction.
+    pub async fn write(&self, events: &[Event]) -> crate::store::Result<()> {
+        let bodies: Vec<(&Event, String)> = events
+            .iter()
+            .filter(|e| e.event_type.goes_to_webhooks())
+            .map(|e| (e, body(e)))
+            .collect();
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let outgoing: Vec<Outgoing> = bodies
+            .iter()
+            .map(|(e, body)| Outgoing {
+                event_type: e.event_type.as_str(),
+                body,
+            })
+            .collect();
+        let queued = self.store.enqueue_webhooks(&outgoing).await?;
+        if queued > 0 {
+            self.metrics
+                .webhooks_queued
+                .fetch_add(queued, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Tells the worker that a delivery is waiting (a re-send, a test event).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Writes the events the bus hands over until `stop`, then what is left in the channel; a
+/// failed write is retried, never dropped (at `stop`, tried a few more times).
+pub async fn run_outbox_writer(
+    outbox: Outbox,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::new();
+    loop {
+        let stopping = tokio::select! {
+            received = events.recv_many(&mut batch, 256) => received == 0,
+            () = stop.cancelled() => true,
+        };
+        if stopping {
+            while let Ok(event) = events.try_recv() {
+                batch.push(event);
+            }
+        }
+        let mut tries = 0;
+        while let Err(err) = outbox.write(&batch).await {
+            outbox
+                .metrics
+                .webhooks_outbox_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tries += 1;
+            if stopping && tries >= 5 {
+                tracing::error!(error = %err, events = batch.len(), "webhook events not written to the outbox at shutdown");
+                break;
+            }
+            tracing::warn!(error = %err, events = batch.len(), "webhook outbox write failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        batch.clear();
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// What the delivery worker needs.
+pub struct Deliveries {
+    pub outbox: Outbox,
+    pub secrets: SecretBox,
+    pub config: WebhooksConfig,
+    pub client: reqwest::Client,
+}
+
+/// Delivers due deliveries until `shutdown`: each subscription's oldest pending one, at
+/// most `webhooks.concurrency` at once; woken by new deliveries, else every second.
+pub async fn run_deliveries(deliveries: Deliveries, shutdown: CancellationToken) {
+    let deliveries = Arc::new(deliveries);
+    let slots = Arc::new(Semaphore::new(deliveries.config.concurrency));
+    let store = deliveries.outbox.store.clone();
+    loop {
+        let limit = i64::try_from(deliveries.config.concurrency).unwrap_or(8) * 4;
+        match store.due_webhook_deliveries(limit).await {
+            Ok(due) => {
+                for delivery in due {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    let lease = Utc::now()
+                        + chrono::Duration::seconds(
+                            i64::from(deliveries.config.timeout_seconds) + 30,
+                        );
+                    match store.claim_webhook_delivery(&delivery, lease).await {
+                        Ok(true) => {
+                            let deliveries = deliveries.clone();
+                            tokio::spawn(async move {
+                                deliveries.attempt(delivery).await;
+                                drop(slot);
+                            });
+                        }
+                        Ok(false) => {}
+                        Err(err) => tracing::warn!(error = %err, "claiming a webhook delivery"),
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "reading due webhook deliveries"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = deliveries.outbox.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+impl Deliveries {
+    /// One attempt at `delivery`, recorded: delivered, retried later, or given up.
+    async fn attempt(&self, delivery: Delivery) {
+        let store = &self.outbox.store;
+        let metrics = &self.outbox.metrics;
+        let outcome = match store
+            .fetch_by_id::<crate::store::webhooks::Subscription>(delivery.subscription_id)
+            .await
+        {
+            Ok(subscription) if subscription.is_active => self.post(&subscription, &delivery).await,
+            Ok(_) => Err((
+                None,
+                "the subscription is paused (is_active false)".to_string(),
+            )),
+            // Deleted meanwhile: its deliveries went with it.
+            Err(crate::store::StoreError::NotFound) => return,
+            Err(err) => Err((None, format!("reading the subscription: {err}"))),
+        };
+        let now = Utc::now();
+        let result = match outcome {
+            Ok(code) => {
+                metrics.webhooks_delivered.fetch_add(1, Ordering::Relaxed);
+                store
+                    .finish_webhook_attempt(delivery.id, DELIVERED, Some(code), None, now)
+                    .await
+            }
+            Err((code, error)) => {
+                let give_up_at = delivery.created_at
+                    + chrono::Duration::hours(i64::from(self.config.retry_hours));
+                let next = now + backoff(self.config.retry_first_seconds, delivery.attempts);
+                let status = if next > give_up_at { FAILED } else { PENDING };
+                if status == FAILED {
+                    metrics.webhooks_given_up.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(delivery = %delivery.delivery_id, %error, "webhook delivery given up");
+                } else {
+                    metrics
+                        .webhooks_attempts_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(delivery = %delivery.delivery_id, %error, "webhook delivery failed; will retry");
+                }
+                store
+                    .finish_webhook_attempt(delivery.id, status, code, Some(&error), next)
+                    .await
+            }
+        };
+        if let Err(err) = result {
+            // The lease runs out and the delivery is tried again: at least once.
+            tracing::warn!(error = %err, "recording a webhook attempt");
+        }
+        // The subscription's next delivery, if any, is now at the head of its queue.
+        self.outbox.wake();
+    }
+
+    /// Posts the delivery: the status code of a 2xx answer, or what went wrong.
+    async fn post(
+        &self,
+        subscription: &crate::store::webhooks::Subscription,
+        delivery: &Delivery,
+    ) -> Result<i32, (Option<i32>, String)> {
+        guard::check_url(&subscription.url, self.config.allow_private)
+            .map_err(|e| (None, e.to_string()))?;
+        let timestamp = Utc::now().timestamp().to_string();
+        let mut request = self
+            .client
+            .post(&subscription.url)
+            .header("Content-Type", "application/json")
+            .header("X-SV-Webhook-Id", subscription.id.to_string())
+            .header("X-SV-Event-Type", &delivery.event_type)
+            .header("X-SV-Delivery", &delivery.delivery_id)
+            .header("X-SV-Timestamp", &timestamp);
+        if let Some(key) = signing_key(&self.secrets, subscription) {
+            let (v1, v2) = signature::sign(&key, &timestamp, delivery.body.as_bytes());
+            request = request
+                .header("X-SV-Signature", v1)
+                .header("X-SV-Signature-V2", v2);
+        }
+        let response = request
+            .body(delivery.body.clone())
+            .send()
+            .await
+            .map_err(|e| (None, describe(&e)))?;
+        let code = i32::from(response.status().as_u16());
+        // The body is not read: a receiver's answer is its status.
+        if response.status().is_success() {
+            Ok(code)
+        } else {
+            Err((
+                Some(code),
+                format!("the receiver answered {}", response.status()),
+            ))
+        }
+    }
+}
+
+/// The subscription's HMAC key: sealed by this appliance, or in clear when the original
+/// backend wrote it.
+pub fn signing_key(
+    secrets: &SecretBox,
+    subscription: &crate::store::webhooks::Subscription,
+) -> Option<String> {
+    let stored = subscription.secret_token.as_deref()?;
+    if stored.is_empty() {
+        return None;
+    }
+    Some(secrets.open(stored).unwrap_or_else(|| stored.to_string()))
+}
+
+/// Waits `first` seconds after the first failure, doubling up to an hour, ±20 % so that
+/// receivers coming back are not hit by every retry at once.
+fn backoff(first: u32, attempts_before: i32) -> chrono::Duration {
+    let base = f64::from(first) * 2f64.powi(attempts_before.clamp(0, 20));
+    let seconds = base.min(3600.0) * rand::rng().random_range(0.8..1.2);
+    chrono::Duration::milliseconds((seconds * 1000.0) as i64)
+}
+
+/// A transport error in words, with its cause (reqwest's own text names only the URL).
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The client every delivery uses: no redirects, no proxy from the environment, the
+/// configured timeout, TLS with the system's roots, and a resolver that refuses private
+/// addresses unless allowed.
+pub fn client(config: &WebhooksConfig) -> anyhow::Result<reqwest::Client> {
+    let timeout = Duration::from_secs(u64::from(config.timeout_seconds));
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("SecurityVision/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(guard::Resolver {
+            allow_private: config.allow_private,
+        }))
+        .tls_backend_preconfigured(crate::tls::client_config(crate::tls::roots(None)?)?)
+        .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_jitter_and_stops_at_an_hour() {
+        for attempts in 0..6 {
+            let expected = 10.0 * 2f64.powi(attempts);
+            let got = backoff(10, attempts).num_milliseconds() as f64 / 1000.0;
+            assert!(
+                got >= expected * 0.8 && got <= expected * 1.2,
+                "{attempts}: {got}"
+            );
+        }
+        let late = backoff(10, 30).num_seconds();
+        assert!((2880..=4320).contains(&late), "{late}");
+    }
+
+    #[test]
+    fn delivery_ids_are_unique_hex() {
+        let a = new_delivery_id();
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, new_delivery_id());
+    }
+}
