@@ -151,6 +151,10 @@ pub struct WebhooksConfig {
     pub allow_private: bool,
     /// How long a delivery is retried before it is given up and marked FAILED.
     pub retry_hours: u32,
+    /// A subscription whose oldest undelivered event has waited this long is paused (an
+    /// event says so) until an administrator resumes it; 0: never. Less than
+    /// `retry_hours`.
+    pub pause_after_hours: u32,
     /// The wait after a first failure; it doubles with each failure, up to an hour, with
     /// ±20 % jitter.
     pub retry_first_seconds: u32,
@@ -167,6 +171,7 @@ impl Default for WebhooksConfig {
             allow_private: false,
             retry_hours: 24,
             retry_first_seconds: 10,
+            pause_after_hours: 6,
             concurrency: 8,
             timeout_seconds: 10,
         }
@@ -1022,6 +1027,11 @@ impl Config {
                 "webhooks.retry_hours",
                 (1..=720).contains(&self.webhooks.retry_hours),
                 "1 to 720 hours (30 days)",
+            ),
+            (
+                "webhooks.pause_after_hours",
+                self.webhooks.pause_after_hours < self.webhooks.retry_hours,
+                "fewer hours than webhooks.retry_hours (0: never pause)",
             ),
             (
                 "webhooks.retry_first_seconds",

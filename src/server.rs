@@ -215,6 +215,7 @@ impl App {
             crate::webhooks::run_deliveries(
                 crate::webhooks::Deliveries {
                     outbox: state.outbox.clone(),
+                    events: state.events.clone(),
                     secrets: state.secrets.clone(),
                     config: config.webhooks.clone(),
                     client: crate::webhooks::client(&config.webhooks)?,

@@ -5,6 +5,10 @@
 -- Comma-framed list of wire names (",A,B,"), NULL: every type (or the original's single
 -- event_type_filter).
 ALTER TABLE webhook_subscriptions ADD COLUMN event_types TEXT;
+-- Set when deliveries have failed for webhooks.pause_after_hours: nothing is sent until an
+-- administrator resumes it (events keep being queued).
+ALTER TABLE webhook_subscriptions ADD COLUMN paused_at TEXT;
+ALTER TABLE webhook_subscriptions ADD COLUMN pause_reason VARCHAR(1024);
 
 CREATE TABLE webhook_deliveries (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deliveries))
         .routes(routes!(resend))
         .routes(routes!(send_test))
+        .routes(routes!(resume))
 }
 
 /// A subscription as the API shows it. `secret_token` only in the answer that set it.
@@ -50,6 +51,10 @@ pub struct WebhookRead {
     /// The types delivered; null: every type.
     event_types: Option<Vec<String>>,
     is_active: bool,
+    /// Set when deliveries kept failing for `webhooks.pause_after_hours`: nothing is sent
+    /// (events are still queued) until `POST /webhooks/{id}/resume`.
+    paused_at: Option<DateTime<Utc>>,
+    pause_reason: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -71,6 +76,8 @@ impl WebhookRead {
                     .collect()
             }),
             is_active: s.is_active,
+            paused_at: s.paused_at,
+            pause_reason: s.pause_reason.clone(),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -497,4 +504,25 @@ async fn send_test(
         .await?;
     state.outbox.wake();
     Ok((StatusCode::ACCEPTED, Json(queued.into())))
+}
+
+#[utoipa::path(
+    post,
+    path = "/webhooks/{webhook_id}/resume",
+    operation_id = "webhooks_resume",
+    tag = "webhooks",
+    summary = "Resume a paused subscription: its queued deliveries are sent again, in order",
+    params(("webhook_id" = i64, Path, description = "Webhook id")),
+    responses((status = 200, body = WebhookRead), AdminOnly, NotFound),
+)]
+async fn resume(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<WebhookRead>> {
+    find::<Subscription>(&state, id).await?;
+    let resumed = state.store.pause_webhook_subscription(id, None).await?;
+    state.outbox.wake();
+    record_saved(&state, &user, &resumed, false).await?;
+    Ok(Json(WebhookRead::new(&resumed, None)))
 }

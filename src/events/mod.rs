@@ -114,6 +114,7 @@ event_types! {
     WebhookUpdated = "WEBHOOK_UPDATED", "webhook", "update", Admins;
     WebhookDeleted = "WEBHOOK_DELETED", "webhook", "delete", Admins;
     WebhookTest = "WEBHOOK_TEST", "webhook", "test", Admins;
+    WebhookPaused = "WEBHOOK_PAUSED", "webhook", "pause", Admins;
 }
 
 impl EventType {

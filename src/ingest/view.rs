@@ -125,7 +125,8 @@ impl Subject {
             | E::WebhookCreated
             | E::WebhookUpdated
             | E::WebhookDeleted
-            | E::WebhookTest => return None,
+            | E::WebhookTest
+            | E::WebhookPaused => return None,
         })
     }
 

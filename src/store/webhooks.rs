@@ -20,14 +20,17 @@ pub struct Subscription {
     /// Comma-framed wire names (`,A,B,`); `None`: every type.
     pub event_types: Option<String>,
     pub is_active: bool,
+    /// Set when its deliveries kept failing (see `crate::webhooks`); cleared by a resume.
+    pub paused_at: Option<DateTime<Utc>>,
+    pub pause_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 macro_rules! subscription_columns {
     () => {
-        "id, name, url, secret_token, event_type_filter, event_types, is_active, created_at, \
-         updated_at"
+        "id, name, url, secret_token, event_type_filter, event_types, is_active, paused_at, \
+         pause_reason, created_at, updated_at"
     };
 }
 
@@ -138,9 +141,10 @@ impl Store {
     pub async fn due_webhook_deliveries(&self, limit: i64) -> Result<Vec<Delivery>> {
         const SQL: &str = select!(
             delivery_columns,
-            "FROM webhook_deliveries WHERE id IN (SELECT MIN(id) FROM webhook_deliveries \
-             WHERE status = 'PENDING' GROUP BY subscription_id) AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, id LIMIT $2"
+            "FROM webhook_deliveries WHERE id IN (SELECT MIN(d.id) FROM webhook_deliveries d \
+             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+             WHERE d.status = 'PENDING' AND s.paused_at IS NULL GROUP BY d.subscription_id) \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
         );
         self.fetch_all_by2(SQL, now(), limit).await
     }
@@ -204,6 +208,26 @@ impl Store {
             .bind(limit)
             .bind(skip)
             .fetch_all(pool)
+            .await?))
+    }
+
+    /// Pauses (`Some(reason)`) or resumes (`None`) a subscription's deliveries; the
+    /// subscription as it now is.
+    pub async fn pause_webhook_subscription(
+        &self,
+        id: i64,
+        reason: Option<&str>,
+    ) -> Result<Subscription> {
+        const SQL: &str = concat!(
+            "UPDATE webhook_subscriptions SET paused_at = $1, pause_reason = $2 WHERE id = $3 \
+             RETURNING ",
+            subscription_columns!()
+        );
+        Ok(on_pool!(self, write, |pool| sqlx::query_as(SQL)
+            .bind(reason.map(|_| now()))
+            .bind(reason)
+            .bind(id)
+            .fetch_one(pool)
             .await?))
     }
 

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WebhooksConfig;
-use crate::events::Event;
+use crate::events::{Event, EventType};
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::store::Store;
@@ -135,6 +135,8 @@ pub async fn run_outbox_writer(
 /// What the delivery worker needs.
 pub struct Deliveries {
     pub outbox: Outbox,
+    /// Where a paused subscription is announced.
+    pub events: crate::events::EventBus,
     pub secrets: SecretBox,
     pub config: WebhooksConfig,
     pub client: reqwest::Client,
@@ -212,6 +214,9 @@ impl Deliveries {
                     + chrono::Duration::hours(i64::from(self.config.retry_hours));
                 let next = now + backoff(self.config.retry_first_seconds, delivery.attempts);
                 let status = if next > give_up_at { FAILED } else { PENDING };
+                if status == PENDING && self.stuck(&delivery, now) {
+                    self.pause(delivery.subscription_id, &error).await;
+                }
                 if status == FAILED {
                     metrics.webhooks_given_up.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(delivery = %delivery.delivery_id, %error, "webhook delivery given up");
@@ -232,6 +237,46 @@ impl Deliveries {
         }
         // The subscription's next delivery, if any, is now at the head of its queue.
         self.outbox.wake();
+    }
+
+    /// Whether the subscription has been failing long enough to pause: its oldest
+    /// undelivered event (this one: deliveries go in order) has waited
+    /// `webhooks.pause_after_hours`, and this is not its first try (after the appliance
+    /// was down for hours, one failure is not enough).
+    fn stuck(&self, delivery: &Delivery, now: chrono::DateTime<Utc>) -> bool {
+        let limit = i64::from(self.config.pause_after_hours);
+        limit > 0
+            && delivery.attempts >= 2
+            && now - delivery.created_at > chrono::Duration::hours(limit)
+    }
+
+    /// Stops delivering to a subscription until an administrator resumes it, and says so.
+    async fn pause(&self, subscription_id: i64, error: &str) {
+        let reason = format!(
+            "paused after {} hours of failed deliveries; last error: {error}",
+            self.config.pause_after_hours
+        );
+        let store = &self.outbox.store;
+        match store
+            .pause_webhook_subscription(subscription_id, Some(&reason))
+            .await
+        {
+            Ok(paused) => {
+                tracing::warn!(webhook = paused.id, url = %paused.url, %reason, "webhook subscription paused");
+                let mut payload = crate::events::payload::webhook(&paused);
+                payload["reason"] = serde_json::json!(reason);
+                let details =
+                    serde_json::json!({"event": EventType::WebhookPaused, "reason": reason});
+                if let Err(err) = store
+                    .audit(None, "pause", "webhook", Some(paused.id), details)
+                    .await
+                {
+                    tracing::warn!(error = %err, "auditing a paused webhook");
+                }
+                self.events.publish(EventType::WebhookPaused, None, payload);
+            }
+            Err(err) => tracing::warn!(error = %err, "pausing a webhook subscription"),
+        }
     }
 
     /// Posts the delivery: the status code of a 2xx answer, or what went wrong.

@@ -224,6 +224,46 @@ backend_tests! {
         app.stop().await;
     }
 
+    async fn a_subscription_failing_for_hours_is_paused_until_resumed(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.webhooks.allow_private = true;
+            c.webhooks.retry_first_seconds = 1;
+            c.webhooks.pause_after_hours = 1;
+        })
+        .await;
+        let token = app.admin_token().await;
+        let mut bus = app.events.subscribe();
+        let port = crate::common::free_port();
+        let hook = subscribe(&app, &token, json!({"name": "down", "url": format!("http://127.0.0.1:{port}/hook"), "event_types": ["BUILDING_CREATED"]})).await;
+        let id = hook["id"].as_i64().unwrap();
+        app.create_id("/api/v1/buildings", &token, json!({"name": "A", "code": "A"})).await;
+        app.create_id("/api/v1/buildings", &token, json!({"name": "B", "code": "B"})).await;
+        // The first event has been waiting for two hours.
+        let two_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        app.sql(&format!("UPDATE webhook_deliveries SET created_at = '{two_hours_ago}' WHERE id = (SELECT MIN(id) FROM webhook_deliveries)")).await;
+        assert!(eventually_within(Duration::from_secs(20), async || app.get(&format!("/api/v1/webhooks/{id}"), &token).await.1["paused_at"].is_string()).await, "paused");
+        let (_, paused) = app.get(&format!("/api/v1/webhooks/{id}"), &token).await;
+        assert!(paused["pause_reason"].as_str().unwrap().contains("failed deliveries"), "{paused}");
+        let announced = crate::common::drain_events(&mut bus).await;
+        assert!(announced.iter().any(|e| e.event_type.as_str() == "WEBHOOK_PAUSED" && e.payload["webhook_id"] == id), "announced");
+        let attempts = || async {
+            let (_, log) = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &token).await;
+            log.as_array().unwrap().iter().map(|d| d["attempts"].as_i64().unwrap()).sum::<i64>()
+        };
+        let before = attempts().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(attempts().await, before, "nothing is tried while paused");
+
+        // Back up, resumed: both events arrive, in order.
+        let receiver = Receiver::start_on(port, 0).await;
+        let (status, resumed) = app.post(&format!("/api/v1/webhooks/{id}/resume"), &token, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{resumed}");
+        assert_eq!(resumed["paused_at"], Value::Null);
+        assert!(eventually_within(Duration::from_secs(15), async || receiver.accepted().len() == 2).await);
+        let codes: Vec<Value> = receiver.accepted().iter().map(|r| r.json()["payload"]["code"].clone()).collect();
+        assert_eq!(codes, [json!("A"), json!("B")]);
+    }
+
     async fn events_from_the_pipeline_reach_webhooks(backend: Backend) {
         let app = app(backend).await;
         let token = app.admin_token().await;
