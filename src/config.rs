@@ -163,6 +163,9 @@ pub struct WebhooksConfig {
     pub concurrency: usize,
     /// Longest wait for a receiver's answer (connecting included).
     pub timeout_seconds: u32,
+    /// Delivered and given-up deliveries are kept this many days in the log; 0: for ever
+    /// (pending ones are never deleted).
+    pub log_retention_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -174,6 +177,7 @@ impl Default for WebhooksConfig {
             pause_after_hours: 6,
             concurrency: 8,
             timeout_seconds: 10,
+            log_retention_days: 14,
         }
     }
 }

@@ -196,7 +196,10 @@ impl App {
             "retention",
             crate::jobs::retention::run(
                 state.store.clone(),
-                config.ingest.retention_days,
+                crate::jobs::retention::Retention {
+                    readings_days: config.ingest.retention_days,
+                    webhook_log_days: config.webhooks.log_retention_days,
+                },
                 shutdown.clone(),
             ),
         );

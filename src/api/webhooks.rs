@@ -152,10 +152,15 @@ struct WebhookUpdate {
     is_active: Patch<bool>,
 }
 
-fn check(state: &AppState, checks: &mut Checks, s: &Subscription) {
+async fn check(state: &AppState, checks: &mut Checks, s: &Subscription) {
     checks.text("name", &s.name, 255);
     checks.max_len("url", Some(&s.url), 1024);
-    if let Err(err) = guard::check_url(&s.url, state.config.webhooks.allow_private) {
+    let allow_private = state.config.webhooks.allow_private;
+    let checked = match guard::check_url(&s.url, allow_private) {
+        Ok(url) => guard::check_resolved(&url, allow_private).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = checked {
         checks.push("url", "value_error", err.to_string());
     }
     if let Some(t) = &s.event_type_filter
@@ -301,7 +306,7 @@ async fn create(
         is_active: body.is_active,
         ..Subscription::default()
     };
-    check(&state, &mut checks, &new);
+    check(&state, &mut checks, &new).await;
     checks.finish()?;
     let saved = state.store.save_webhook_subscription(&new).await?;
     record_saved(&state, &user, &saved, true).await?;
@@ -356,7 +361,7 @@ async fn update(
             Some(secret)
         }
     };
-    check(&state, &mut checks, &s);
+    check(&state, &mut checks, &s).await;
     checks.finish()?;
     let saved = state.store.save_webhook_subscription(&s).await?;
     record_saved(&state, &user, &saved, false).await?;

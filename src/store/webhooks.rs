@@ -136,14 +136,15 @@ impl Store {
         Ok(queued)
     }
 
-    /// The oldest pending delivery of each subscription, if it is due: one per
-    /// subscription, so that a subscription's events arrive in order.
+    /// The oldest pending delivery of each active, unpaused subscription, if it is due:
+    /// one per subscription, so that a subscription's events arrive in order.
     pub async fn due_webhook_deliveries(&self, limit: i64) -> Result<Vec<Delivery>> {
         const SQL: &str = select!(
             delivery_columns,
             "FROM webhook_deliveries WHERE id IN (SELECT MIN(d.id) FROM webhook_deliveries d \
              JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-             WHERE d.status = 'PENDING' AND s.paused_at IS NULL GROUP BY d.subscription_id) \
+             WHERE d.status = 'PENDING' AND s.is_active AND s.paused_at IS NULL \
+             GROUP BY d.subscription_id) \
              AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
         );
         self.fetch_all_by2(SQL, now(), limit).await
@@ -253,5 +254,19 @@ impl Store {
             .bind(now())
             .fetch_one(pool)
             .await?))
+    }
+
+    /// Deletes delivered and given-up deliveries created before `cutoff`.
+    pub async fn delete_finished_webhook_deliveries_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64> {
+        const SQL: &str =
+            "DELETE FROM webhook_deliveries WHERE status <> 'PENDING' AND created_at < $1";
+        Ok(on_pool!(self, write, |pool| sqlx::query(SQL)
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 }

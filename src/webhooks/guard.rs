@@ -49,6 +49,28 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, UrlErro
     Ok(parsed)
 }
 
+/// Refuses a URL whose host name resolves only to addresses a webhook may not call (told
+/// when the subscription is saved rather than at every attempt). A name that does not
+/// resolve now is accepted: it may tomorrow, and each attempt checks again.
+pub async fn check_resolved(url: &reqwest::Url, allow_private: bool) -> Result<(), UrlError> {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Ok(());
+    };
+    if allow_private || host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
+        return Ok(());
+    }
+    let lookup = tokio::net::lookup_host((host, port));
+    let Ok(Ok(found)) = tokio::time::timeout(std::time::Duration::from_secs(3), lookup).await
+    else {
+        return Ok(());
+    };
+    let found: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+    match found.first() {
+        Some(&ip) if !found.iter().any(|&ip| is_public(ip)) => Err(UrlError::Private(ip)),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `ip` is an ordinary address on the internet.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {

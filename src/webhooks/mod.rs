@@ -192,11 +192,11 @@ impl Deliveries {
             .fetch_by_id::<crate::store::webhooks::Subscription>(delivery.subscription_id)
             .await
         {
-            Ok(subscription) if subscription.is_active => self.post(&subscription, &delivery).await,
-            Ok(_) => Err((
-                None,
-                "the subscription is paused (is_active false)".to_string(),
-            )),
+            Ok(subscription) if subscription.is_active && subscription.paused_at.is_none() => {
+                self.post(&subscription, &delivery).await
+            }
+            // Switched off or paused meanwhile: its queue waits, untouched.
+            Ok(_) => return,
             // Deleted meanwhile: its deliveries went with it.
             Err(crate::store::StoreError::NotFound) => return,
             Err(err) => Err((None, format!("reading the subscription: {err}"))),
@@ -213,7 +213,14 @@ impl Deliveries {
                 let give_up_at = delivery.created_at
                     + chrono::Duration::hours(i64::from(self.config.retry_hours));
                 let next = now + backoff(self.config.retry_first_seconds, delivery.attempts);
-                let status = if next > give_up_at { FAILED } else { PENDING };
+                // A test event is a one-shot probe: it never holds the real events queued
+                // behind it.
+                let one_shot = delivery.event_type == EventType::WebhookTest.as_str();
+                let status = if next > give_up_at || one_shot {
+                    FAILED
+                } else {
+                    PENDING
+                };
                 if status == PENDING && self.stuck(&delivery, now) {
                     self.pause(delivery.subscription_id, &error).await;
                 }

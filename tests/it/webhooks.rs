@@ -264,6 +264,50 @@ backend_tests! {
         assert_eq!(codes, [json!("A"), json!("B")]);
     }
 
+    async fn finished_deliveries_leave_the_log_after_its_retention(backend: Backend) {
+        let app = app(backend).await;
+        let token = app.admin_token().await;
+        let receiver = Receiver::start(0).await;
+        let hook = subscribe(&app, &token, json!({"name": "ok", "url": receiver.url, "event_types": ["BUILDING_CREATED"]})).await;
+        let id = hook["id"].as_i64().unwrap();
+        app.create_id("/api/v1/buildings", &token, json!({"name": "A", "code": "A"})).await;
+        app.create_id("/api/v1/buildings", &token, json!({"name": "B", "code": "B"})).await;
+        assert!(eventually_within(Duration::from_secs(10), async || receiver.accepted().len() == 2).await);
+        // A switched-off subscription keeps its queue, however old.
+        let off = subscribe(&app, &token, json!({"name": "off", "url": receiver.url, "event_types": ["BUILDING_CREATED"], "is_active": false})).await;
+        let off = off["id"].as_i64().unwrap();
+        let month_ago = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        app.sql(&format!("INSERT INTO webhook_deliveries (subscription_id, delivery_id, event_type, body, status, attempts, next_attempt_at, created_at) VALUES ({off}, 'old-pending', 'BUILDING_CREATED', '{{}}', 'PENDING', 0, '{month_ago}', '{month_ago}')")).await;
+        app.sql(&format!("UPDATE webhook_deliveries SET created_at = '{month_ago}' WHERE id = (SELECT MIN(id) FROM webhook_deliveries WHERE subscription_id = {id})")).await;
+
+        let app = app.restart().await;
+        let token = app.admin_token().await;
+        let (_, log) = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &token).await;
+        let codes: Vec<Value> = log.as_array().unwrap().iter().map(|d| d["body"]["payload"]["code"].clone()).collect();
+        assert_eq!(codes, [json!("B")], "the month-old delivered one is gone");
+        let (_, log) = app.get(&format!("/api/v1/webhooks/{off}/deliveries"), &token).await;
+        assert_eq!(log[0]["delivery_id"], "old-pending", "pending deliveries stay");
+        assert_eq!(log[0]["attempts"], 0, "and a switched-off subscription is not called");
+    }
+
+    async fn a_failed_test_event_does_not_hold_the_queue(backend: Backend) {
+        let app = app(backend).await;
+        let token = app.admin_token().await;
+        let port = crate::common::free_port();
+        let hook = subscribe(&app, &token, json!({"name": "x", "url": format!("http://127.0.0.1:{port}/hook"), "event_types": ["BUILDING_CREATED"]})).await;
+        let id = hook["id"].as_i64().unwrap();
+        let (status, test) = app.post(&format!("/api/v1/webhooks/{id}/test"), &token, json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{test}");
+        assert_eq!(test["status"], "PENDING");
+        assert!(eventually_within(Duration::from_secs(10), async || {
+            let (_, log) = app.get(&format!("/api/v1/webhooks/{id}/deliveries?status=FAILED"), &token).await;
+            log[0]["attempts"] == 1
+        }).await, "one attempt, then FAILED");
+        let receiver = Receiver::start_on(port, 0).await;
+        app.create_id("/api/v1/buildings", &token, json!({"name": "A", "code": "A"})).await;
+        assert!(eventually_within(Duration::from_secs(10), async || receiver.accepted().len() == 1).await, "the next event goes out at once");
+    }
+
     async fn events_from_the_pipeline_reach_webhooks(backend: Backend) {
         let app = app(backend).await;
         let token = app.admin_token().await;
@@ -297,13 +341,19 @@ backend_tests! {
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
             assert!(answer.to_string().contains(field) && detail(&answer).contains(says), "{body}: {answer}");
         }
-        // A name is checked when it is called: localhost resolves to loopback.
+        // A name is checked when the subscription is saved, and again at every attempt (a
+        // name may be pointed elsewhere later: here, the stored URL is changed behind the
+        // API's back).
         let receiver = Receiver::start(0).await;
         let local = format!("http://localhost:{}/hook", receiver.port);
-        let hook = subscribe(&app, &token, json!({"name": "local", "url": local, "event_types": ["BUILDING_CREATED"]})).await;
+        let (status, answer) = app.post("/api/v1/webhooks", &token, json!({"name": "local", "url": local})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(detail(&answer).contains("allow_private"), "{answer}");
+        let hook = subscribe(&app, &token, json!({"name": "later", "url": "https://hooks.example.com/in", "event_types": ["BUILDING_CREATED"]})).await;
         assert_eq!(hook["secret_token"].as_str().unwrap().len(), 43, "generated when absent");
-        app.create_id("/api/v1/buildings", &token, json!({"name": "A", "code": "A"})).await;
         let id = hook["id"].as_i64().unwrap();
+        app.sql(&format!("UPDATE webhook_subscriptions SET url = '{local}' WHERE id = {id}")).await;
+        app.create_id("/api/v1/buildings", &token, json!({"name": "A", "code": "A"})).await;
         assert!(eventually_within(Duration::from_secs(10), async || {
             let (_, log) = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &token).await;
             log[0]["last_error"].as_str().is_some_and(|e| e.contains("allow_private"))
