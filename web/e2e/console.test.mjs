@@ -1,7 +1,8 @@
 // The console against the real appliance: sign in, set up a site, place two gateways by
 // dragging, register a tag heard over MQTT, and watch its marker appear and move live; then
 // a camera collector reports, a camera placed by the tag records events (one live) that
-// list the person nearby, and a gateway's calibration is refused out of range.
+// list the person nearby, a gateway's calibration is refused out of range, and a webhook
+// subscription shows its secret once and its delivery log.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -316,6 +317,53 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       await fill(dialog, 'Expoente de perda de percurso', '2.2');
       await dialog.getByRole('button', { name: 'Salvar' }).click();
       await page.getByRole('cell', { name: '-59 dBm · n = 2.2', exact: true }).waitFor();
+    });
+
+    await step('a webhook for one event type: its secret once, and its delivery log', async () => {
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await createWith('Novo webhook', { Nome: 'Integrador', URL: 'http://127.0.0.1:9/x' }, async (dialog) => {
+        await dialog.getByLabel('Todos os tipos de evento').uncheck();
+        await dialog.getByLabel('PERSON_CREATED').check();
+        await page.screenshot({ path: path.join(shots, 'webhook-form.png') });
+      });
+      // A loopback address is refused next to the URL (the appliance does not allow_private).
+      const dialog = page.getByRole('dialog');
+      await dialog.locator('#webhooks-url-error').filter({ hasText: 'allow_private' }).waitFor();
+      await fill(dialog, 'URL', 'http://localhost:9/x');
+      await dialog.getByRole('button', { name: 'Salvar' }).click();
+      const secret = await page.getByTestId('webhook-secret').textContent();
+      assert.ok(secret && secret.length >= 16, 'a generated secret is shown once');
+      await page.screenshot({ path: path.join(shots, 'webhook-secret.png') });
+      await page.getByRole('button', { name: 'Concluído' }).click();
+      const subscription = page.getByRole('region', { name: 'Assinaturas' }).getByRole('row', { name: /Integrador/ });
+      assert.match(await subscription.textContent(), /http:\/\/localhost:9\/x.*PERSON_CREATED.*Sim.*Sim/);
+      assert.doesNotMatch(await page.locator('main').textContent(), new RegExp(escape(secret)), 'the secret is not shown again');
+
+      await page.getByRole('button', { name: 'Entregas de Integrador' }).click();
+      const log = page.getByRole('region', { name: 'Entregas de Integrador' });
+      await log.getByText('Nenhuma entrega ainda.').waitFor();
+      await log.getByRole('button', { name: 'Enviar evento de teste' }).click();
+      await log.getByRole('status').filter({ hasText: 'Na fila' }).waitFor();
+      // Behind the console: an event of the chosen type is queued for it too.
+      await callApi('POST', '/people', { full_name: 'Bruno Lima' });
+      // localhost resolves to a loopback address: each attempt is refused and retried later,
+      // and the subscription's next event waits its turn (deliveries go in order).
+      const test = log.getByRole('row', { name: /WEBHOOK_TEST/ });
+      const person = log.getByRole('row', { name: /PERSON_CREATED/ });
+      const shown = async () => (await person.count()) === 1 && /allow_private/.test(await test.textContent());
+      for (let i = 0; i < 40 && !(await shown()); i++) {
+        await page.waitForTimeout(250);
+        await log.getByRole('button', { name: 'Atualizar' }).click();
+      }
+      assert.match(await test.textContent(), /Pendente.*localhost resolves to 127\.0\.0\.1.*allow_private/);
+      assert.match(await person.textContent(), /PERSON_CREATED.*Pendente0—/);
+      await test.getByRole('button', { name: /^Reenviar WEBHOOK_TEST/ }).click();
+      await log.getByRole('row', { name: /WEBHOOK_TEST/ }).nth(1).waitFor();
+      await log.getByLabel('Situação').selectOption({ label: 'Entregue' });
+      await log.getByText('Nenhuma entrega ainda.').waitFor();
+      await log.getByLabel('Situação').selectOption({ label: 'Pendente' });
+      await log.getByRole('row', { name: /PERSON_CREATED/ }).waitFor();
+      await page.screenshot({ path: path.join(shots, 'webhooks.png'), fullPage: true });
     });
   } catch (error) {
     await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});

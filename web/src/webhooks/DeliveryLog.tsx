@@ -56,12 +56,10 @@ export function DeliveryLog({ webhook }: { webhook: Webhook }) {
       id="deliveries"
       title={t('webhooks.deliveriesOf', { name: webhook.name })}
       help={t('webhooks.deliveriesHelp', { n: DELIVERY_LIMIT })}
-      tools={
-        <button type="button" onClick={() => queue(`/webhooks/${webhook.id}/test`)}>
-          {t('webhooks.sendTest')}
-        </button>
-      }
-      onRefresh={() => void deliveries.reload()}
+      onRefresh={() => {
+        setNotice('');
+        void deliveries.reload();
+      }}
     >
       <div className="filters">
         <div className="field">
@@ -74,6 +72,11 @@ export function DeliveryLog({ webhook }: { webhook: Webhook }) {
               </option>
             ))}
           </select>
+        </div>
+        <div className="form-actions">
+          <button type="button" onClick={() => queue(`/webhooks/${webhook.id}/test`)}>
+            {t('webhooks.sendTest')}
+          </button>
         </div>
       </div>
       {notice && (
@@ -90,12 +93,21 @@ export function DeliveryLog({ webhook }: { webhook: Webhook }) {
         empty={t('webhooks.noDeliveries')}
         columns={[
           { header: t('webhooks.when'), cell: when },
-          { header: t('webhooks.eventType'), cell: (d) => <code>{d.event_type}</code> },
+          {
+            header: t('webhooks.eventType'),
+            // The id is the X-SV-Delivery header: what a receiver's logs know the delivery by.
+            cell: (d) => (
+              <>
+                <code>{d.event_type}</code>
+                <small className="muted block delivery-id">{d.delivery_id}</small>
+              </>
+            ),
+          },
           { header: t('webhooks.status'), cell: (d) => <span className={`badge ${BADGE[d.status] ?? ''}`}>{statusLabel(d.status)}</span> },
           { header: t('webhooks.attempts'), cell: (d) => d.attempts },
           { header: t('webhooks.lastResult'), cell: lastResult },
           { header: t('webhooks.nextTry'), cell: (d) => (d.next_attempt_at ? <time dateTime={d.next_attempt_at}>{new Date(d.next_attempt_at).toLocaleString(locale)}</time> : '—') },
-          { header: t('webhooks.body'), cell: (d) => <JsonDetails summary={d.delivery_id} value={d.body} /> },
+          { header: t('webhooks.body'), cell: (d) => <JsonDetails summary={t('webhooks.showBody')} value={d.body} /> },
         ]}
         actions={(d) => (
           <button type="button" onClick={() => queue(`/webhooks/${webhook.id}/deliveries/${d.id}/resend`)} aria-label={`${t('webhooks.resend')} ${d.event_type} ${d.delivery_id}`}>
