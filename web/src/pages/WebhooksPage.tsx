@@ -2,11 +2,13 @@ import { useState } from 'react';
 import { api, collection, listPath } from '../api/client';
 import { messageOf } from '../api/errors';
 import type { Webhook, WebhookEventType } from '../api/types';
+import { Card } from '../components/Card';
 import { CopyButton } from '../components/CopyButton';
 import { CrudSection, type Editor } from '../components/CrudSection';
-import type { Column } from '../components/DataTable';
+import { DataTable, type Column } from '../components/DataTable';
 import { Dialog } from '../components/Dialog';
 import { ErrorAlert } from '../components/ErrorAlert';
+import { JsonDetails } from '../components/JsonDetails';
 import { Page } from '../components/Page';
 import { useList, useLoad } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -93,6 +95,16 @@ export function WebhooksPage() {
         editor={editor}
       />
       {selected && <DeliveryLog key={selected.id} webhook={selected} />}
+      <Card id="event-types" title={t('webhooks.chooseTypes')} help={t('webhooks.typesIntro')}>
+        <DataTable
+          rows={eventTypes.data}
+          rowKey={(e) => e.event_type}
+          columns={[
+            { header: t('webhooks.eventType'), cell: (e) => <code>{e.event_type}</code> },
+            { header: t('webhooks.sample'), cell: (e) => <JsonDetails summary={t('webhooks.showBody')} value={e.sample_payload} /> },
+          ]}
+        />
+      </Card>
       {secret?.secret_token && (
         <Dialog title={t('webhooks.secretTitle', { name: secret.name })} onClose={() => setSecret(null)}>
           <p>{t('webhooks.secretOnce')}</p>
