@@ -15,6 +15,7 @@ import { PeoplePage } from './pages/PeoplePage';
 import { SitePage } from './pages/SitePage';
 import { TagsPage } from './pages/TagsPage';
 import { UsersPage } from './pages/UsersPage';
+import { WebhooksPage } from './pages/WebhooksPage';
 
 /** Signed-out visitors (including anyone whose token just got a 401) go to the login page. */
 function RequireUser({ children }: { children: ReactNode }) {
@@ -60,6 +61,7 @@ export function App() {
               <Route path="devices/cameras/:id" element={<CameraPage />} />
               <Route path="mqtt" element={<AdminOnly><MqttCredentialsPage /></AdminOnly>} />
               <Route path="users" element={<AdminOnly><UsersPage /></AdminOnly>} />
+              <Route path="webhooks" element={<AdminOnly><WebhooksPage /></AdminOnly>} />
               <Route path="account/password" element={<ChangePasswordPage />} />
               <Route path="*" element={<NotFound />} />
             </Route>

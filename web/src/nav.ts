@@ -29,6 +29,7 @@ export const NAV: NavSection[] = [
     items: [
       { path: '/mqtt', label: 'nav.mqtt', adminOnly: true },
       { path: '/users', label: 'nav.users', adminOnly: true },
+      { path: '/webhooks', label: 'nav.webhooks', adminOnly: true },
     ],
   },
 ];

@@ -247,3 +247,50 @@ export interface StreamEnvelope<P> {
   user_id: Id | null;
   payload: P;
 }
+
+/** An outgoing webhook subscription (GET /webhooks). */
+export interface Webhook {
+  id: Id;
+  name: string;
+  url: string;
+  /** Only in the answer that set it (create, or an update with a new secret): shown once. */
+  secret_token: string | null;
+  has_secret: boolean;
+  /** The original's single type filter; null: none. */
+  event_type_filter: string | null;
+  /** The types delivered; null: every type. */
+  event_types: string[] | null;
+  is_active: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A row of GET /webhooks/event-types. */
+export interface WebhookEventType {
+  event_type: string;
+  label: string;
+  description: string;
+  sample_payload: unknown;
+}
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+export const DELIVERY_STATUSES: DeliveryStatus[] = ['PENDING', 'DELIVERED', 'FAILED'];
+
+/** A row of a subscription's delivery log (GET /webhooks/{id}/deliveries). */
+export interface WebhookDelivery {
+  /** The log's id (for re-sending). */
+  id: Id;
+  webhook_id: Id;
+  /** The X-SV-Delivery header receivers see. */
+  delivery_id: string;
+  event_type: string;
+  status: DeliveryStatus | string;
+  attempts: number;
+  /** When it is tried next (PENDING only). */
+  next_attempt_at: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  body: unknown;
+}
