@@ -22,6 +22,10 @@ pub enum UrlError {
         "{0} is a private, loopback or link-local address; allow such receivers with webhooks.allow_private"
     )]
     Private(IpAddr),
+    #[error(
+        "{0} resolves to {1}, a private, loopback or link-local address; allow such receivers with webhooks.allow_private"
+    )]
+    PrivateName(String, IpAddr),
 }
 
 /// Checks a receiver URL: http(s), no credentials in it, and, unless `allow_private`, no
@@ -66,7 +70,9 @@ pub async fn check_resolved(url: &reqwest::Url, allow_private: bool) -> Result<(
     };
     let found: Vec<IpAddr> = found.map(|a| a.ip()).collect();
     match found.first() {
-        Some(&ip) if !found.iter().any(|&ip| is_public(ip)) => Err(UrlError::Private(ip)),
+        Some(&ip) if !found.iter().any(|&ip| is_public(ip)) => {
+            Err(UrlError::PrivateName(host.to_string(), ip))
+        }
         _ => Ok(()),
     }
 }
@@ -124,7 +130,7 @@ impl Resolve for Resolver {
             if allowed.is_empty() {
                 let refused = found.first().map(SocketAddr::ip);
                 return Err(match refused {
-                    Some(ip) => format!("{host} resolves to {}", UrlError::Private(ip)).into(),
+                    Some(ip) => UrlError::PrivateName(host, ip).to_string().into(),
                     None => format!("{host} does not resolve").into(),
                 });
             }
