@@ -1,7 +1,7 @@
 //! MQTT benchmarks of the embedded broker (BENCHMARKS.md has the figures).
 //!
 //!     cargo bench --bench mqtt                 # every scenario
-//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency
+//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency, webhooks
 //!     cargo bench --bench mqtt -- ingest 100000   # ingest with another number of tags
 //!
 //! `accuracy` scores the positions against the simulator's ground truth (4 ceiling gateways
@@ -73,6 +73,12 @@ fn main() {
             if run("latency") {
                 latency().await;
             }
+            if run("webhooks") {
+                for subscriptions in [1, 10] {
+                    webhook_deliveries(subscriptions).await;
+                }
+                ingest_with_webhooks().await;
+            }
         }),
     }
 }
@@ -106,6 +112,8 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
     config.mqtt.listen = Some("127.0.0.1:0".parse().unwrap());
     config.mqtt.allow_anonymous = true;
     config.log.filter = "warn".into();
+    // The webhook receivers of the benchmarks listen on loopback.
+    config.webhooks.allow_private = true;
     let app = securityvision::server::App::prepare(config, Default::default())
         .await
         .unwrap();
@@ -794,4 +802,116 @@ async fn accuracy() {
         100.0 * f64::from(wrong_half) / f64::from(answers.max(1))
     );
     appliance.shutdown.cancel();
+}
+
+/// A webhook receiver on loopback that answers 204 at once and counts the requests.
+async fn webhook_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async { axum::http::StatusCode::NO_CONTENT }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, count)
+}
+
+/// `count` subscriptions to every event type, all to `url`.
+async fn subscribe_webhooks(store: &securityvision::store::Store, url: &str, count: usize) {
+    for i in 0..count {
+        let subscription = securityvision::store::webhooks::Subscription {
+            name: format!("bench-{i}"),
+            url: url.to_string(),
+            is_active: true,
+            ..Default::default()
+        };
+        store
+            .save_webhook_subscription(&subscription)
+            .await
+            .unwrap();
+    }
+}
+
+const WEBHOOK_EVENTS: usize = 2_000;
+
+/// Events/s from the bus to a fast local receiver: WEBHOOK_EVENTS events published as the
+/// pipeline and the device monitor publish theirs, through the outbox, to `subscriptions`
+/// subscriptions (each gets its events one at a time, in order).
+async fn webhook_deliveries(subscriptions: usize) {
+    let (url, received) = webhook_receiver().await;
+    let Appliance {
+        events,
+        metrics,
+        shutdown,
+        _dir,
+        ..
+    } = appliance_on(None, &[], async |store| {
+        subscribe_webhooks(store, &url, subscriptions).await
+    })
+    .await;
+    let started = Instant::now();
+    for i in 0..WEBHOOK_EVENTS {
+        events.publish(
+            securityvision::events::EventType::GatewayOnline,
+            None,
+            serde_json::json!({"device_id": i, "name": format!("gw-{i}")}),
+        );
+    }
+    let total = WEBHOOK_EVENTS * subscriptions;
+    let (_, last) = wait_for(|| received.load(Ordering::Relaxed), total).await;
+    let seconds = last.duration_since(started).as_secs_f64().max(1e-9);
+    println!(
+        "webhooks, {subscriptions} subscription(s): {}/{total} delivered ({} recorded), {:.0} deliveries/s from publish to receiver; RSS {} MiB",
+        received.load(Ordering::Relaxed),
+        metrics.webhooks_delivered.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed) as f64 / seconds,
+        rss_kib() / 1024
+    );
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// The ingest benchmark with 10 subscriptions to every event type (gateways coming
+/// online, …), beside the same run without.
+async fn ingest_with_webhooks() {
+    let (url, received) = webhook_receiver().await;
+    let tags = ingest_tags(INGEST_TAGS);
+    for subscriptions in [0, 10] {
+        let Appliance {
+            port,
+            metrics,
+            shutdown,
+            _dir,
+            ..
+        } = appliance_on(None, &tags, async |store| {
+            subscribe_webhooks(store, &url, subscriptions).await
+        })
+        .await;
+        let mut child = spawn_self(&[
+            "--load-reports".into(),
+            port.to_string(),
+            INGEST_TAGS.to_string(),
+        ]);
+        let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
+        let (first, last) = wait_for(
+            || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+            total,
+        )
+        .await;
+        let _ = child_report(&mut child).await;
+        let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
+        let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+        println!(
+            "ingest on SQLite with {subscriptions} webhook subscriptions: {stored}/{total} readings stored, {:.0} readings/s; {} deliveries so far",
+            stored as f64 / seconds,
+            received.load(Ordering::Relaxed)
+        );
+        shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
