@@ -851,7 +851,7 @@ async fn webhook_deliveries(subscriptions: usize) {
         _dir,
         ..
     } = appliance_on(None, &[], async |store| {
-        subscribe_webhooks(store, &url, subscriptions).await
+        subscribe_webhooks(store, &url, subscriptions).await;
     })
     .await;
     let started = Instant::now();
@@ -889,7 +889,7 @@ async fn ingest_with_webhooks() {
             _dir,
             ..
         } = appliance_on(None, &tags, async |store| {
-            subscribe_webhooks(store, &url, subscriptions).await
+            subscribe_webhooks(store, &url, subscriptions).await;
         })
         .await;
         let mut child = spawn_self(&[
