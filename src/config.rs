@@ -71,6 +71,40 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub positioning: PositioningConfig,
     pub cambus: CambusConfig,
+    pub site: SiteConfig,
+    pub alerts: AlertsConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's time zone (an IANA name such as `America/Sao_Paulo`): alert rules'
+    /// schedules are read in it.
+    pub time_zone: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            time_zone: "UTC".into(),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// An alert session on a tag ends when the tag has not been heard for this many
+    /// seconds; 0: twice `devices.position_stale_seconds`, as the original.
+    pub session_ttl_seconds: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            session_ttl_seconds: 0,
+        }
+    }
 }
 
 /// The site's path-loss model and gateway mounting, from which positions are computed
@@ -399,6 +433,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             positioning: PositioningConfig::default(),
             cambus: CambusConfig::default(),
+            site: SiteConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -574,6 +610,7 @@ const ENV_ALIASES: &[(&str, &[&str])] = &[
     ("mqtt.external_password", &["RTLS_MQTT_PASSWORD"]),
     ("ingest.retention_days", &["PRESENCE_LOG_RETENTION_DAYS"]),
     ("cambus.tenant", &["CAMBUS_TENANT"]),
+    ("alerts.session_ttl_seconds", &["ALERT_SESSION_TTL_SECONDS"]),
     ("cambus.default_shard", &["CAMBUS_DEFAULT_SHARD"]),
     ("cambus.uplink_tree", &["CAMBUS_UPLINK_BASE_TOPIC"]),
     ("cambus.uplink_srt_port", &["CAMBUS_UPLINK_SRT_PORT"]),
@@ -1087,6 +1124,11 @@ impl Config {
                 "devices.offline_after_seconds",
                 self.devices.offline_after_seconds > 0,
                 "1 or more seconds",
+            ),
+            (
+                "site.time_zone",
+                self.site.time_zone.parse::<chrono_tz::Tz>().is_ok(),
+                "an IANA time zone name, such as UTC or America/Sao_Paulo",
             ),
             (
                 "media.max_upload_bytes",

@@ -147,6 +147,11 @@ impl App {
             state.metrics.clone(),
         );
         let offline_reports = state.offline_reports.clone();
+        // Subscribed before the pipeline announces the positions it rebuilds.
+        let alerts = NamedTask::spawn(
+            "alert-engine",
+            alert_engine(&state).run(state.events.subscribe(), shutdown.clone()),
+        );
         // Loaded before the API serves: positions rebuilt, caches filled.
         let pipeline = Pipeline::load(
             state.store.clone(),
@@ -281,7 +286,10 @@ impl App {
                     panicked.push(name);
                 }
             };
-            for task in external.into_iter().chain([monitor, publisher, retention]) {
+            for task in external
+                .into_iter()
+                .chain([monitor, publisher, retention, alerts])
+            {
                 stopped(task.name(), task.join(grace).await);
             }
             // The queues drain together, within one grace period.
@@ -316,6 +324,17 @@ impl App {
     ) -> anyhow::Result<()> {
         self.start(listener, shutdown).await?.wait().await
     }
+}
+
+/// The alert engine of this configuration (`site.time_zone` is validated on load).
+fn alert_engine(state: &AppState) -> crate::alerts::Engine {
+    let config = &state.config;
+    let ttl = match config.alerts.session_ttl_seconds {
+        0 => config.devices.position_stale_seconds.saturating_mul(2),
+        ttl => ttl,
+    };
+    let time_zone = config.site.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    crate::alerts::Engine::new(state.store.clone(), state.events.clone(), time_zone, ttl)
 }
 
 /// Serves HTTP/1.1 on `listener` until `stopping` is cancelled, then waits for the open

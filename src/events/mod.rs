@@ -110,6 +110,12 @@ event_types! {
     MqttCredentialUpdated = "MQTT_CREDENTIAL_UPDATED", "mqtt_credential", "update", Admins;
     MqttCredentialRotated = "MQTT_CREDENTIAL_ROTATED", "mqtt_credential", "rotate", Admins;
     MqttCredentialRevoked = "MQTT_CREDENTIAL_REVOKED", "mqtt_credential", "revoke", Admins;
+    AlertRuleCreated = "ALERT_RULE_CREATED", "alert_rule", "create", Operators;
+    AlertRuleUpdated = "ALERT_RULE_UPDATED", "alert_rule", "update", Operators;
+    AlertRuleDeleted = "ALERT_RULE_DELETED", "alert_rule", "delete", Operators;
+    AlertOpened = "ALERT_OPENED", "alert_event", "open", Operators;
+    AlertUpdated = "ALERT_UPDATED", "alert_event", "update", Operators;
+    AlertClosed = "ALERT_CLOSED", "alert_event", "close", Operators;
 }
 
 impl EventType {

@@ -121,7 +121,13 @@ impl Subject {
             | E::MqttCredentialCreated
             | E::MqttCredentialUpdated
             | E::MqttCredentialRotated
-            | E::MqttCredentialRevoked => return None,
+            | E::MqttCredentialRevoked
+            | E::AlertRuleCreated
+            | E::AlertRuleUpdated
+            | E::AlertRuleDeleted
+            | E::AlertOpened
+            | E::AlertUpdated
+            | E::AlertClosed => return None,
         })
     }
 
