@@ -95,7 +95,8 @@ impl Default for SiteConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// An alert session on a tag ends when the tag has not been heard for this many
-    /// seconds; 0: twice `devices.position_stale_seconds`, as the original.
+    /// seconds (10 or more: a tag that stays put is announced every 5 s); 0: twice
+    /// `devices.position_stale_seconds`, as the original.
     pub session_ttl_seconds: u32,
 }
 
@@ -1124,6 +1125,12 @@ impl Config {
                 "devices.offline_after_seconds",
                 self.devices.offline_after_seconds > 0,
                 "1 or more seconds",
+            ),
+            (
+                "alerts.session_ttl_seconds",
+                self.alerts.session_ttl_seconds == 0 || self.alerts.session_ttl_seconds >= 10,
+                "0 (twice devices.position_stale_seconds) or 10 seconds or more (a tag that \
+                 stays put is announced every 5 s)",
             ),
             (
                 "site.time_zone",

@@ -554,7 +554,11 @@ impl Engine {
                 self.close_key(key, Some(back), reason).await;
             }
         }
-        let since = since.or(since_from_session);
+        // A return pairs with a known gap (as the original's); a device heard for the first
+        // time did not come back.
+        let Some(since) = since.or(since_from_session) else {
+            return;
+        };
         let rules = self.status_rules(device, &[RuleKind::GatewayOnline, RuleKind::CameraOnline]);
         if rules.is_empty() {
             return;
@@ -580,7 +584,7 @@ impl Engine {
                 "rule_id": rule_id, "rule_name": rule.row.name, "event_type": rule.kind.as_str(),
                 "device_id": device, "device_name": place.device_name,
                 "offline_started_at": since,
-                "offline_seconds": since.map(|s| seconds_between(s, back)),
+                "offline_seconds": seconds_between(since, back),
                 "is_open": false, "ended_at": back, "message": message,
             });
             payload::merge(&mut body, location(&place));
