@@ -95,15 +95,15 @@ impl Default for SiteConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// An alert session on a tag ends when the tag has not been heard for this many
-    /// seconds (10 or more: a tag that stays put is announced every 5 s); 0: twice
-    /// `devices.position_stale_seconds`, as the original.
+    /// seconds (10 or more: a tag that stays put is announced every 5 s). The original's
+    /// was twice its position window: 30 s.
     pub session_ttl_seconds: u32,
 }
 
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
-            session_ttl_seconds: 0,
+            session_ttl_seconds: 30,
         }
     }
 }
@@ -1128,9 +1128,8 @@ impl Config {
             ),
             (
                 "alerts.session_ttl_seconds",
-                self.alerts.session_ttl_seconds == 0 || self.alerts.session_ttl_seconds >= 10,
-                "0 (twice devices.position_stale_seconds) or 10 seconds or more (a tag that \
-                 stays put is announced every 5 s)",
+                self.alerts.session_ttl_seconds >= 10,
+                "10 seconds or more (a tag that stays put is announced every 5 s)",
             ),
             (
                 "site.time_zone",

@@ -329,12 +329,13 @@ impl App {
 /// The alert engine of this configuration (`site.time_zone` is validated on load).
 fn alert_engine(state: &AppState) -> crate::alerts::Engine {
     let config = &state.config;
-    let ttl = match config.alerts.session_ttl_seconds {
-        0 => config.devices.position_stale_seconds.saturating_mul(2),
-        ttl => ttl,
-    };
     let time_zone = config.site.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    crate::alerts::Engine::new(state.store.clone(), state.events.clone(), time_zone, ttl)
+    crate::alerts::Engine::new(
+        state.store.clone(),
+        state.events.clone(),
+        time_zone,
+        config.alerts.session_ttl_seconds,
+    )
 }
 
 /// Serves HTTP/1.1 on `listener` until `stopping` is cancelled, then waits for the open

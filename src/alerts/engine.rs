@@ -92,7 +92,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// `ttl_seconds`: a tag unheard for that long ends its sessions (0: never).
+    /// `ttl_seconds`: a tag unheard for that long ends its sessions.
     pub fn new(store: Store, events: EventBus, time_zone: Tz, ttl_seconds: u32) -> Engine {
         Engine {
             store,
@@ -737,18 +737,16 @@ impl Engine {
                 self.cross_dwell(rule, tag, arrival, now).await;
             }
         }
-        if self.ttl > chrono::TimeDelta::zero() {
-            let stale: Vec<(i64, i64)> = self
-                .tags
-                .iter()
-                .filter(|(_, at)| !self.fresh(at.seen, now))
-                .map(|(tag, at)| (*tag, at.device))
-                .collect();
-            let reason = format!("stale_ttl_{}s", self.ttl.num_seconds());
-            for (tag, device) in stale {
-                self.tags.remove(&tag);
-                self.leave(tag, device, &reason).await;
-            }
+        let stale: Vec<(i64, i64)> = self
+            .tags
+            .iter()
+            .filter(|(_, at)| !self.fresh(at.seen, now))
+            .map(|(tag, at)| (*tag, at.device))
+            .collect();
+        let reason = format!("stale_ttl_{}s", self.ttl.num_seconds());
+        for (tag, device) in stale {
+            self.tags.remove(&tag);
+            self.leave(tag, device, &reason).await;
         }
         // Sessions outside their rule's schedule end.
         let disarmed: Vec<Key> = self
@@ -770,7 +768,7 @@ impl Engine {
     }
 
     fn fresh(&self, seen: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        self.ttl <= chrono::TimeDelta::zero() || now - seen <= self.ttl
+        now - seen <= self.ttl
     }
 
     fn armed(&self, rule: &Rule, at: DateTime<Utc>) -> bool {
