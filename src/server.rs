@@ -335,6 +335,7 @@ fn alert_engine(state: &AppState) -> crate::alerts::Engine {
         state.events.clone(),
         time_zone,
         config.alerts.session_ttl_seconds,
+        config.devices.offline_after_seconds,
     )
 }
 

@@ -76,6 +76,8 @@ pub struct Engine {
     events: EventBus,
     time_zone: Tz,
     ttl: chrono::TimeDelta,
+    /// A device unheard for this long is offline (the device monitor's window).
+    offline_after: chrono::TimeDelta,
     rules: HashMap<i64, Rule>,
     /// Tag rules by their gateway.
     by_device: HashMap<i64, Vec<i64>>,
@@ -89,16 +91,25 @@ pub struct Engine {
     /// When each (rule, subject) last closed, for cool-downs.
     closed_at: HashMap<Key, DateTime<Utc>>,
     last_flush: DateTime<Utc>,
+    last_tick: DateTime<Utc>,
 }
 
 impl Engine {
-    /// `ttl_seconds`: a tag unheard for that long ends its sessions.
-    pub fn new(store: Store, events: EventBus, time_zone: Tz, ttl_seconds: u32) -> Engine {
+    /// `ttl_seconds`: a tag unheard for that long ends its sessions; `offline_after_seconds`:
+    /// the device monitor's window.
+    pub fn new(
+        store: Store,
+        events: EventBus,
+        time_zone: Tz,
+        ttl_seconds: u32,
+        offline_after_seconds: u32,
+    ) -> Engine {
         Engine {
             store,
             events,
             time_zone,
             ttl: chrono::TimeDelta::seconds(i64::from(ttl_seconds)),
+            offline_after: chrono::TimeDelta::seconds(i64::from(offline_after_seconds)),
             rules: HashMap::new(),
             by_device: HashMap::new(),
             sessions: HashMap::new(),
@@ -108,6 +119,7 @@ impl Engine {
             offline_since: HashMap::new(),
             closed_at: HashMap::new(),
             last_flush: Utc::now(),
+            last_tick: Utc::now(),
         }
     }
 
@@ -167,6 +179,7 @@ impl Engine {
                 },
             );
         }
+        self.back_while_stopped().await;
         // Sessions of rules that are gone or off end now.
         let orphans: Vec<Key> = self
             .sessions
@@ -182,6 +195,49 @@ impl Engine {
             sessions = self.sessions.len(),
             "alert engine started"
         );
+    }
+
+    /// Offline sessions of devices heard again while the appliance was stopped end (the
+    /// device monitor's first pass only learns states): at the latest evidence, the first
+    /// one after the gap being unknown.
+    async fn back_while_stopped(&mut self) {
+        let offline: Vec<(Key, DateTime<Utc>)> = self
+            .sessions
+            .iter()
+            .filter(|(k, _)| matches!(k, Key::Device { .. }))
+            .map(|(k, s)| (*k, s.event.started_at))
+            .collect();
+        if offline.is_empty() {
+            return;
+        }
+        let devices = match self.store.devices_last_seen().await {
+            Ok(devices) => devices,
+            Err(err) => return tracing::warn!(error = %err, "could not read the devices"),
+        };
+        let now = Utc::now();
+        for (key, started) in offline {
+            let Key::Device { device, .. } = key else {
+                continue;
+            };
+            let seen = devices
+                .iter()
+                .find(|d| d.id == device)
+                .and_then(|d| d.last_seen_at);
+            if let Some(seen) =
+                seen.filter(|seen| *seen > started && now - *seen <= self.offline_after)
+            {
+                let camera = self
+                    .sessions
+                    .get(&key)
+                    .is_some_and(|s| s.event.event_type == RuleKind::CameraOffline.as_str());
+                let reason = if camera {
+                    "camera_back_online"
+                } else {
+                    "gateway_back_online"
+                };
+                self.close_key(key, Some(seen), reason).await;
+            }
+        }
     }
 
     async fn load_rules(&mut self) {
@@ -684,7 +740,12 @@ impl Engine {
             self.add_rule(row).await;
         }
         self.index();
-        // Tags already at the rule's gateway are judged now, not at their next move.
+        self.judge_present(rule_id, Utc::now()).await;
+    }
+
+    /// Judges the tags already at a tag rule's gateway now, not at their next move (a rule
+    /// created, changed or armed by its schedule while they are there).
+    async fn judge_present(&mut self, rule_id: i64, now: DateTime<Utc>) {
         let Some(device) = self
             .rules
             .get(&rule_id)
@@ -693,7 +754,6 @@ impl Engine {
         else {
             return;
         };
-        let now = Utc::now();
         let present: Vec<(i64, DateTime<Utc>)> = self
             .tags
             .iter()
@@ -748,6 +808,19 @@ impl Engine {
             self.tags.remove(&tag);
             self.leave(tag, device, &reason).await;
         }
+        // Rules whose schedule just armed them judge the tags already there.
+        let armed_now: Vec<i64> = self
+            .rules
+            .values()
+            .filter(|r| {
+                r.schedule.is_some() && self.armed(r, now) && !self.armed(r, self.last_tick)
+            })
+            .map(|r| r.row.id)
+            .collect();
+        for rule in armed_now {
+            self.judge_present(rule, now).await;
+        }
+        self.last_tick = now;
         // Sessions outside their rule's schedule end.
         let disarmed: Vec<Key> = self
             .sessions
@@ -787,9 +860,17 @@ impl Engine {
                 .is_some_and(|closed| now - *closed < chrono::TimeDelta::seconds(cooldown))
     }
 
-    /// Writes the moved last evidence of open sessions.
+    /// Writes the moved last evidence of open sessions; forgets cool-downs that are over.
     async fn flush(&mut self) {
-        self.last_flush = Utc::now();
+        let now = Utc::now();
+        self.last_flush = now;
+        let rules = &self.rules;
+        self.closed_at.retain(|key, closed| {
+            rules.get(&rule_of(*key)).is_some_and(|r| {
+                now - *closed
+                    < chrono::TimeDelta::seconds(i64::from(r.row.cooldown_seconds.unwrap_or(0)))
+            })
+        });
         let moved: Vec<(i64, DateTime<Utc>)> = self
             .sessions
             .values()

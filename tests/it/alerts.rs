@@ -428,3 +428,41 @@ backend_tests! {
         assert_eq!((e["close_reason"].as_str(), e["rule_id"].as_i64()), (Some("rule_deleted"), None), "history kept: {e}");
     }
 }
+
+backend_tests! {
+    async fn camera_offline_and_online_rules_with_the_cameras_place(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.devices.offline_after_seconds = 4).await;
+        let t = app.admin_token().await;
+        let b = id(&app.create("/api/v1/buildings", &t, json!({"name": "HQ", "code": "HQ"}), StatusCode::CREATED).await);
+        let f = id(&app.create("/api/v1/floors", &t, json!({"building_id": b, "name": "Ground"}), StatusCode::CREATED).await);
+        let cam = id(&app.create("/api/v1/devices/cameras", &t, json!({"name": "Lobby", "code": "CAM-1", "floor_id": f}), StatusCode::CREATED).await);
+        let gateway = id(&app.create("/api/v1/devices", &t, json!({"name": "G1", "mac_address": "AC233FC00001"}), StatusCode::CREATED).await);
+        let (status, body) = app.post("/api/v1/alert-rules", &t, json!({"name": "x", "rule_type": "CAMERA_OFFLINE", "device_id": gateway})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a gateway is not a camera: {body}");
+        let down = rule(&app, &t, json!({"name": "Lobby down", "rule_type": "CAMERA_OFFLINE", "device_id": cam})).await;
+        let back = rule(&app, &t, json!({"name": "Cameras back", "rule_type": "CAMERA_ONLINE"})).await;
+        let created = app.create("/api/v1/mqtt/credentials", &t, json!({"username": "collector", "role": "COLLECTOR"}), StatusCode::CREATED).await;
+        let bus = Client::connect(app.mqtt_addr.unwrap(), Options::new("collector").login("collector", created["password"].as_str().unwrap())).await.unwrap();
+        let topic = "rtls/cameras/acme/hq/ground/camera/CAM-1/status";
+        let mut monitor = app.events.subscribe();
+        bus.publish(topic, QoS::AtLeastOnce, false, json!({"status": "online"}).to_string()).await;
+        // The device monitor has seen it online (the status API alone does not say so).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !matches!(tokio::time::timeout_at(deadline, monitor.recv()).await, Ok(Ok(e)) if e.event_type.as_str() == "CAMERA_ONLINE") {
+            assert!(tokio::time::Instant::now() < deadline, "the monitor saw it online");
+        }
+        bus.publish(topic, QoS::AtLeastOnce, false, "offline").await;
+        assert!(eventually(async || events(&app, &t, "event_type=CAMERA_OFFLINE").await.len() == 1).await, "offline");
+        let e = &events(&app, &t, "event_type=CAMERA_OFFLINE").await[0];
+        assert_eq!((e["rule_id"].as_i64(), e["device_id"].as_i64(), e["floor_id"].as_i64(), e["building_id"].as_i64()), (Some(down), Some(cam), Some(f), Some(b)));
+        assert_eq!(e["message"], "Câmera 'Lobby' ficou OFFLINE.");
+        let p = payload(e);
+        assert_eq!((p["floor_name"].as_str(), p["building_name"].as_str(), p["device_name"].as_str()), (Some("Ground"), Some("HQ"), Some("Lobby")));
+        bus.publish(topic, QoS::AtLeastOnce, false, json!({"status": "online"}).to_string()).await;
+        assert!(eventually(async || events(&app, &t, "event_type=CAMERA_ONLINE").await.len() == 1).await, "back");
+        let online = &events(&app, &t, "event_type=CAMERA_ONLINE").await[0];
+        assert_eq!((online["rule_id"].as_i64(), online["message"].as_str()), (Some(back), Some("Câmera 'Lobby' voltou a ficar ONLINE.")));
+        let (_, closed) = app.get(&format!("/api/v1/alert-events/{}", id(e)), &t).await;
+        assert_eq!((closed["is_open"].as_bool(), closed["close_reason"].as_str()), (Some(false), Some("camera_back_online")));
+    }
+}
