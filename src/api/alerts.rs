@@ -130,7 +130,7 @@ by_id_routes! {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 struct AlertRuleBody {
     #[schema(value_type = Option<String>)]
     name: Patch<String>,
@@ -608,7 +608,7 @@ async fn list_events(
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 struct StepBody {
     /// What the operator saw or did (at most 1024 characters).
     note: Option<String>,
