@@ -466,3 +466,48 @@ backend_tests! {
         assert_eq!((closed["is_open"].as_bool(), closed["close_reason"].as_str()), (Some(false), Some("camera_back_online")));
     }
 }
+
+backend_tests! {
+    async fn a_cool_down_keeps_a_rule_quiet_after_a_session(backend: Backend) {
+        let app = TestApp::start_with(backend, with_ttl).await;
+        let s = site(&app).await;
+        let t = &s.token;
+        let quiet = rule(&app, t, json!({"name": "Once a minute", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g1, "cooldown_seconds": 600})).await;
+        let witness = rule(&app, t, json!({"name": "Every time", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g1})).await;
+        let gw = gateway(&app).await;
+        assert!(heard_until(&gw, 1, async || events(&app, t, "is_open=true").await.len() == 2).await);
+        assert!(heard_until(&gw, 2, async || events(&app, t, "is_open=true").await.is_empty()).await);
+        // Back at G1: the witness (judged after it) opens again, the cooled rule does not.
+        assert!(heard_until(&gw, 1, async || events(&app, t, &format!("rule_id={witness}")).await.len() == 2).await);
+        assert_eq!(events(&app, t, &format!("rule_id={quiet}")).await.len(), 1, "cooling down");
+    }
+}
+
+backend_tests! {
+    async fn an_offline_session_survives_a_restart_and_ends_when_the_gateway_is_back(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.devices.offline_after_seconds = 2).await;
+        let s = site(&app).await;
+        rule(&app, &s.token, json!({"name": "Down", "rule_type": "GATEWAY_OFFLINE", "device_id": s.g1})).await;
+        let online = rule(&app, &s.token, json!({"name": "Back", "rule_type": "GATEWAY_ONLINE", "device_id": s.g1})).await;
+        let gw = gateway(&app).await;
+        gw.publish("rtls/gateways/AC233FC00001/heartbeat", QoS::AtLeastOnce, false, "{}").await;
+        assert!(eventually(async || events(&app, &s.token, "event_type=GATEWAY_OFFLINE&is_open=true").await.len() == 1).await);
+        let offline = id(&events(&app, &s.token, "event_type=GATEWAY_OFFLINE").await[0]);
+        drop(gw);
+
+        let app = app.restart().await;
+        let token = app.admin_token().await;
+        let gw = gateway(&app).await;
+        // Still offline after the restart: the session goes on until the gateway is heard.
+        let (_, e) = app.get(&format!("/api/v1/alert-events/{offline}"), &token).await;
+        assert_eq!(e["is_open"], true);
+        gw.publish("rtls/gateways/AC233FC00001/heartbeat", QoS::AtLeastOnce, false, "{}").await;
+        assert!(eventually(async || app.get(&format!("/api/v1/alert-events/{offline}"), &token).await.1["is_open"] == false).await, "closed when back");
+        let (_, e) = app.get(&format!("/api/v1/alert-events/{offline}"), &token).await;
+        assert_eq!(e["close_reason"], "gateway_back_online");
+        assert!(eventually(async || events(&app, &token, &format!("rule_id={online}")).await.len() == 1).await);
+        let back = &events(&app, &token, &format!("rule_id={online}")).await[0];
+        assert!(payload(back)["offline_seconds"].as_f64().unwrap() >= 2.0, "the gap from before the restart: {back}");
+        assert_eq!(events(&app, &token, "event_type=GATEWAY_OFFLINE").await.len(), 1, "not reopened after the restart");
+    }
+}
