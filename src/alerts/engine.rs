@@ -137,6 +137,7 @@ impl Engine {
                         // Positions come again within seconds; rules may have changed.
                         tracing::warn!(missed, "alert engine fell behind the event bus; reloading rules");
                         self.load_rules().await;
+                        self.close_orphans().await;
                     }
                     Err(RecvError::Closed) => break,
                 },
@@ -154,8 +155,9 @@ impl Engine {
             Err(err) => return tracing::warn!(error = %err, "could not read the open alerts"),
         };
         for event in open {
+            let tag_rule = RuleKind::parse(&event.event_type).is_some_and(RuleKind::watches_tags);
             let key = match (event.rule_id, event.tag_id, event.device_id) {
-                (Some(rule), Some(tag), Some(device)) => {
+                (Some(rule), Some(tag), Some(device)) if tag_rule => {
                     // The tag was last known at the session's gateway: its next position
                     // continues the session or moves it on; silence makes it stale.
                     self.tags.entry(tag).or_insert(TagAt {
@@ -164,9 +166,15 @@ impl Engine {
                     });
                     Key::Tag { rule, tag }
                 }
-                (Some(rule), None, Some(device)) => Key::Device { rule, device },
-                _ => {
-                    self.close(event, event_end(None), "engine_restarted").await;
+                (Some(rule), _, Some(device)) if !tag_rule => Key::Device { rule, device },
+                // Its rule, tag or device was deleted while the engine was not listening.
+                (rule, tag, _) => {
+                    let reason = match (rule, tag) {
+                        (None, _) => "rule_deleted",
+                        (_, None) if tag_rule => "tag_deleted",
+                        _ => "device_deleted",
+                    };
+                    self.close(event, event_end(None), reason).await;
                     continue;
                 }
             };
@@ -180,7 +188,17 @@ impl Engine {
             );
         }
         self.back_while_stopped().await;
-        // Sessions of rules that are gone or off end now.
+        self.close_orphans().await;
+        tracing::info!(
+            rules = self.rules.len(),
+            sessions = self.sessions.len(),
+            "alert engine started"
+        );
+    }
+
+    /// Ends the sessions of rules that are no longer running (deleted or switched off
+    /// while the engine was not listening).
+    async fn close_orphans(&mut self) {
         let orphans: Vec<Key> = self
             .sessions
             .keys()
@@ -190,11 +208,6 @@ impl Engine {
         for key in orphans {
             self.close_key(key, None, "rule_disabled").await;
         }
-        tracing::info!(
-            rules = self.rules.len(),
-            sessions = self.sessions.len(),
-            "alert engine started"
-        );
     }
 
     /// Offline sessions of devices heard again while the appliance was stopped end (the
@@ -334,6 +347,13 @@ impl Engine {
             EventType::AlertRuleDeleted => {
                 if let Some(rule) = id("rule_id") {
                     self.reload_rule(rule, "rule_deleted").await;
+                }
+            }
+            EventType::TagDeleted => {
+                if let Some(at) =
+                    id("tag_id").and_then(|tag| self.tags.remove(&tag).map(|at| (tag, at)))
+                {
+                    self.leave(at.0, at.1.device, "tag_deleted").await;
                 }
             }
             EventType::DeviceDeleted => {

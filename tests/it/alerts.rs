@@ -384,24 +384,27 @@ backend_tests! {
         let app = TestApp::start_with(backend, with_ttl).await;
         let s = site(&app).await;
         let t = &s.token;
-        let rule = rule(&app, t, json!({"name": "No entry", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g1})).await;
+        let no_entry = rule(&app, t, json!({"name": "No entry", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g1})).await;
         let gw = gateway(&app).await;
         assert!(heard_until(&gw, 1, async || events(&app, t, "is_open=true").await.len() == 1).await);
         let event = id(&events(&app, t, "").await[0]);
         assert_eq!(app.delete(&format!("/api/v1/devices/gateways/{}?purge_related=false", s.g1), t).await, StatusCode::NO_CONTENT);
-        assert!(eventually(async || app.get(&format!("/api/v1/alert-rules/{rule}"), t).await.1["is_active"] == false).await, "disabled");
-        let (_, r) = app.get(&format!("/api/v1/alert-rules/{rule}"), t).await;
+        assert!(eventually(async || app.get(&format!("/api/v1/alert-rules/{no_entry}"), t).await.1["is_active"] == false).await, "disabled");
+        let (_, r) = app.get(&format!("/api/v1/alert-rules/{no_entry}"), t).await;
         assert_eq!(r["device_id"], Value::Null);
         assert!(r["disabled_reason"].as_str().unwrap().contains("deleted"), "{r}");
         let (_, e) = app.get(&format!("/api/v1/alert-events/{event}"), t).await;
         assert_eq!((e["is_open"].as_bool(), e["close_reason"].as_str()), (Some(false), Some("rule_disabled")), "{e}");
+        // A deleted tag ends its sessions at once.
+        let other = rule(&app, t, json!({"name": "G2", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g2})).await;
+        assert!(heard_until(&gw, 2, async || events(&app, t, &format!("rule_id={other}&is_open=true")).await.len() == 1).await, "the engine still runs");
+        assert_eq!(app.delete(&format!("/api/v1/tags/{}", s.tag), t).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || events(&app, t, &format!("rule_id={other}&is_open=true")).await.is_empty()).await);
+        assert_eq!(events(&app, t, &format!("rule_id={other}")).await[0]["close_reason"], "tag_deleted");
         // Re-enabling it without a gateway is refused, naming the field.
-        let (status, body) = app.put(&format!("/api/v1/alert-rules/{rule}"), t, json!({"is_active": true})).await;
+        let (status, body) = app.put(&format!("/api/v1/alert-rules/{no_entry}"), t, json!({"is_active": true})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(body["detail"][0]["loc"], json!(["body", "device_id"]));
-        // Still answering: the engine did not stop.
-        let other = app.create("/api/v1/alert-rules", t, json!({"name": "G2", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g2}), StatusCode::CREATED).await;
-        assert!(heard_until(&gw, 2, async || events(&app, t, &format!("rule_id={}", id(&other))).await.len() == 1).await, "the engine still runs");
     }
 }
 
