@@ -805,7 +805,15 @@ impl Engine {
                 break;
             }
             self.deadlines.pop_first();
-            let Some(arrival) = self.arrivals.get(&(rule, tag)).copied() else {
+            // A deadline of an earlier visit finds the tag's arrival missing, or newer.
+            let Some(arrival) = self.arrivals.get(&(rule, tag)).copied().filter(|a| {
+                self.rules.get(&rule).is_some_and(|r| {
+                    now - a.at
+                        >= chrono::TimeDelta::seconds(i64::from(
+                            r.row.max_dwell_seconds.unwrap_or(0),
+                        ))
+                })
+            }) else {
                 continue;
             };
             let still_there = self.tags.get(&tag).is_some_and(|at| {
