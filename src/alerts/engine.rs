@@ -306,6 +306,15 @@ impl Engine {
         match self.store.disable_alert_rule(rule_id, reason).await {
             Ok(Some(row)) => {
                 let event = EventType::AlertRuleUpdated;
+                // In the audit log without an author: the appliance did it.
+                let details = json!({ "event": event, "disabled_reason": reason });
+                if let Err(err) = self
+                    .store
+                    .audit(None, "disable", event.entity(), Some(rule_id), details)
+                    .await
+                {
+                    tracing::warn!(error = %err, "could not audit a disabled alert rule");
+                }
                 self.events
                     .publish(event, None, payload::alert_rule(&row, event));
             }
