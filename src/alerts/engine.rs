@@ -379,8 +379,9 @@ impl Engine {
     async fn position(&mut self, tag: i64, device: i64, seen: DateTime<Utc>) {
         let previous = self.tags.insert(tag, TagAt { device, seen });
         match previous {
+            // The common case, a tag staying put: evidence only, in memory.
             Some(at) if at.device == device => {
-                for rule in self.by_device.get(&device).cloned().unwrap_or_default() {
+                for &rule in self.by_device.get(&device).into_iter().flatten() {
                     if let Some(s) = self.sessions.get_mut(&Key::Tag { rule, tag }) {
                         s.event.last_seen_at = s.event.last_seen_at.max(seen);
                     }
