@@ -721,11 +721,12 @@ impl Engine {
             .map(|r| r.row.id)
             .collect();
         for rule in watching {
-            // Purged with the device, or kept without it: disabled, saying why.
+            // Purged with the device, or kept without it: disabled, saying why, once its
+            // sessions are over.
             self.rules.remove(&rule);
+            self.close_rule_sessions(rule, "rule_disabled").await;
             self.disable(rule, &format!("its device {device} was deleted"))
                 .await;
-            self.close_rule_sessions(rule, "rule_disabled").await;
         }
         let on_device: Vec<Key> = self
             .sessions
