@@ -72,6 +72,41 @@ pub struct Config {
     pub positioning: PositioningConfig,
     pub cambus: CambusConfig,
     pub webhooks: WebhooksConfig,
+    pub site: SiteConfig,
+    pub alerts: AlertsConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's time zone (an IANA name such as `America/Sao_Paulo`): alert rules'
+    /// schedules are read in it.
+    pub time_zone: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            time_zone: "UTC".into(),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// An alert session on a tag ends when the tag has not been heard for this many
+    /// seconds (10 or more: a tag that stays put is announced every 5 s). The original's
+    /// was twice its position window: 30 s.
+    pub session_ttl_seconds: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            session_ttl_seconds: 30,
+        }
+    }
 }
 
 /// The site's path-loss model and gateway mounting, from which positions are computed
@@ -440,6 +475,8 @@ impl Default for Config {
             positioning: PositioningConfig::default(),
             cambus: CambusConfig::default(),
             webhooks: WebhooksConfig::default(),
+            site: SiteConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -615,6 +652,7 @@ const ENV_ALIASES: &[(&str, &[&str])] = &[
     ("mqtt.external_password", &["RTLS_MQTT_PASSWORD"]),
     ("ingest.retention_days", &["PRESENCE_LOG_RETENTION_DAYS"]),
     ("cambus.tenant", &["CAMBUS_TENANT"]),
+    ("alerts.session_ttl_seconds", &["ALERT_SESSION_TTL_SECONDS"]),
     ("cambus.default_shard", &["CAMBUS_DEFAULT_SHARD"]),
     ("cambus.uplink_tree", &["CAMBUS_UPLINK_BASE_TOPIC"]),
     ("cambus.uplink_srt_port", &["CAMBUS_UPLINK_SRT_PORT"]),
@@ -1153,6 +1191,16 @@ impl Config {
                 "devices.offline_after_seconds",
                 self.devices.offline_after_seconds > 0,
                 "1 or more seconds",
+            ),
+            (
+                "alerts.session_ttl_seconds",
+                self.alerts.session_ttl_seconds >= 10,
+                "10 seconds or more (a tag that stays put is announced every 5 s)",
+            ),
+            (
+                "site.time_zone",
+                self.site.time_zone.parse::<chrono_tz::Tz>().is_ok(),
+                "an IANA time zone name, such as UTC or America/Sao_Paulo",
             ),
             (
                 "media.max_upload_bytes",

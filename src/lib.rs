@@ -4,6 +4,7 @@
 //! feature: [`config`], [`store`], [`auth`], [`api`], [`server`] (the `serve` command's
 //! lifecycle), [`bootstrap`] (first-start state) and [`shutdown`].
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;

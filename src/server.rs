@@ -154,6 +154,11 @@ impl App {
             state.metrics.clone(),
         );
         let offline_reports = state.offline_reports.clone();
+        // Subscribed before the pipeline announces the positions it rebuilds.
+        let alerts = NamedTask::spawn(
+            "alert-engine",
+            alert_engine(&state).run(state.events.subscribe(), shutdown.clone()),
+        );
         // Loaded before the API serves: positions rebuilt, caches filled.
         let pipeline = Pipeline::load(
             state.store.clone(),
@@ -316,7 +321,7 @@ impl App {
             };
             for task in external
                 .into_iter()
-                .chain([monitor, publisher, retention, deliveries])
+                .chain([monitor, publisher, retention, deliveries, alerts])
             {
                 stopped(task.name(), task.join(grace).await);
             }
@@ -354,6 +359,19 @@ impl App {
     ) -> anyhow::Result<()> {
         self.start(listener, shutdown).await?.wait().await
     }
+}
+
+/// The alert engine of this configuration (`site.time_zone` is validated on load).
+fn alert_engine(state: &AppState) -> crate::alerts::Engine {
+    let config = &state.config;
+    let time_zone = config.site.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    crate::alerts::Engine::new(
+        state.store.clone(),
+        state.events.clone(),
+        time_zone,
+        config.alerts.session_ttl_seconds,
+        config.devices.offline_after_seconds,
+    )
 }
 
 /// Serves HTTP/1.1 on `listener` until `stopping` is cancelled, then waits for the open

@@ -9,6 +9,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod alerts;
 pub mod auth;
 pub mod buildings;
 pub mod camera_groups;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mqtt_credentials::router())
         .merge(webhooks::router())
         .merge(positions::router())
+        .merge(alerts::router())
         .merge(stream::router());
     let api = OpenApiRouter::with_openapi(openapi::base())
         .merge(public)

@@ -115,6 +115,12 @@ event_types! {
     WebhookDeleted = "WEBHOOK_DELETED", "webhook", "delete", Admins;
     WebhookTest = "WEBHOOK_TEST", "webhook", "test", Admins;
     WebhookPaused = "WEBHOOK_PAUSED", "webhook", "pause", Admins;
+    AlertRuleCreated = "ALERT_RULE_CREATED", "alert_rule", "create", Operators;
+    AlertRuleUpdated = "ALERT_RULE_UPDATED", "alert_rule", "update", Operators;
+    AlertRuleDeleted = "ALERT_RULE_DELETED", "alert_rule", "delete", Operators;
+    AlertOpened = "ALERT_OPENED", "alert_event", "open", Operators;
+    AlertUpdated = "ALERT_UPDATED", "alert_event", "update", Operators;
+    AlertClosed = "ALERT_CLOSED", "alert_event", "close", Operators;
 }
 
 impl EventType {

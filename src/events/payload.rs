@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::EventType;
 use crate::mac::display_stored;
+use crate::store::alerts::{AlertEvent, AlertRule};
 use crate::store::devices::{Device, DeviceSeen};
 use crate::store::groups::{CameraGroup, SupportGroup};
 use crate::store::mqtt::MqttCredential;
@@ -152,8 +153,66 @@ pub fn sample(event: EventType) -> Option<Value> {
         "support_group" => support_group(&SupportGroup::default(), Some(&[])),
         "mqtt_credential" => mqtt_credential(&MqttCredential::default()),
         "webhook" => webhook(&Subscription::default()),
+        "alert_rule" => alert_rule(&AlertRule::default(), event),
+        "alert_event" => alert_event(&AlertEvent::default()),
         _ => return None,
     })
+}
+
+/// ALERT_RULE_*: the rule with its incident settings (the original's creation carried only
+/// the incident settings, D26); a deletion only what identifies the rule.
+pub fn alert_rule(r: &AlertRule, event: EventType) -> Value {
+    let mut payload = json!({
+        "rule_id": r.id, "name": r.name, "description": r.description,
+        "rule_type": r.rule_type, "group_id": r.group_id, "device_id": r.device_id,
+    });
+    if event != EventType::AlertRuleDeleted {
+        let more = json!({
+            "max_dwell_seconds": r.max_dwell_seconds, "is_active": r.is_active,
+            "disabled_reason": r.disabled_reason,
+            "create_incident": r.create_incident, "incident_kind": r.incident_kind,
+            "incident_severity": r.incident_severity,
+            "incident_title_template": r.incident_title_template,
+            "incident_description_template": r.incident_description_template,
+            "incident_sla_minutes": r.incident_sla_minutes,
+            "incident_assigned_group_id": r.incident_assigned_group_id,
+            "incident_assigned_to_user_id": r.incident_assigned_to_user_id,
+            "incident_auto_close_on_end": r.incident_auto_close_on_end,
+        });
+        merge(&mut payload, more);
+    }
+    stamp(&mut payload, event, r.created_at, r.updated_at);
+    payload
+}
+
+/// ALERT_OPENED/UPDATED/CLOSED: the event's stored payload with its columns set over it,
+/// as the original's alert webhooks (a payload that is not JSON is passed as
+/// `raw_payload`), plus the session's end and the operators' steps.
+pub fn alert_event(e: &AlertEvent) -> Value {
+    let mut payload = match e.payload.as_deref().map(serde_json::from_str::<Value>) {
+        Some(Ok(stored @ Value::Object(_))) => stored,
+        Some(_) => json!({"raw_payload": e.payload}),
+        None => json!({}),
+    };
+    let columns = json!({
+        "alert_event_id": e.id, "event_type": e.event_type, "message": e.message,
+        "rule_id": e.rule_id, "device_id": e.device_id, "tag_id": e.tag_id,
+        "person_id": e.person_id, "building_id": e.building_id, "floor_id": e.floor_id,
+        "floor_plan_id": e.floor_plan_id, "started_at": e.started_at,
+        "last_seen_at": e.last_seen_at, "ended_at": e.ended_at, "is_open": e.is_open,
+        "close_reason": e.close_reason,
+        "acknowledged_by": e.acknowledged_by, "acknowledged_at": e.acknowledged_at,
+        "resolved_by": e.resolved_by, "resolved_at": e.resolved_at,
+    });
+    merge(&mut payload, columns);
+    payload
+}
+
+/// Sets every key of `more` on `payload` (both objects).
+pub fn merge(payload: &mut Value, more: Value) {
+    if let (Value::Object(target), Value::Object(more)) = (payload, more) {
+        target.extend(more);
+    }
 }
 
 /// `created_at` on a creation, `updated_at` on an update.

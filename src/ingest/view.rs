@@ -126,7 +126,13 @@ impl Subject {
             | E::WebhookUpdated
             | E::WebhookDeleted
             | E::WebhookTest
-            | E::WebhookPaused => return None,
+            | E::WebhookPaused
+            | E::AlertRuleCreated
+            | E::AlertRuleUpdated
+            | E::AlertRuleDeleted
+            | E::AlertOpened
+            | E::AlertUpdated
+            | E::AlertClosed => return None,
         })
     }
 

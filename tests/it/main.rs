@@ -4,6 +4,7 @@
 mod common;
 mod mqtt;
 
+mod alerts;
 mod auth;
 mod broker;
 mod broker_security;
