@@ -14,7 +14,7 @@ use super::changes::{Change, or_404, or_409, record, require_all};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find};
+use super::resource::{Events, Resource, Tracked, resource_routes, find};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
@@ -86,9 +86,9 @@ impl Tracked for CameraGroup {
     }
 }
 
-by_id_routes! {
-    CameraGroup => CameraGroupRead, "/devices/camera-groups/{group_id}",
-        ("group_id", "Group id"), "camera-groups";
+resource_routes! {
+    CameraGroup => CameraGroupRead, "camera-groups", "/devices/camera-groups", "/devices/camera-groups/{group_id}",
+        ("group_id", "Group id");
     read(AuthUser) "camera_groups_read", "Read a camera group", [NotFound];
     /// Deletes a group (not its cameras). Refused while incident rules target it: without it
     /// they would apply to every camera.

@@ -15,7 +15,7 @@ use super::changes::require;
 use super::error::ApiResult;
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
@@ -75,9 +75,9 @@ impl Tracked for Reading {
     }
 }
 
-by_id_routes! {
-    Reading => Reading, "/collection-logs/{log_id}", ("log_id", "Reading id"),
-        "collection-logs";
+resource_routes! {
+    Reading => Reading, "collection-logs", "/collection-logs", "/collection-logs/{log_id}",
+        ("log_id", "Reading id");
     read(AuthUser) "collection_logs_read", "Read a reading", [NotFound];
     remove(AdminUser) "collection_logs_remove", "Delete a reading (administrators)",
         [Deleted, AdminOnly, NotFound];

@@ -14,7 +14,7 @@ use super::devices::DeviceRead;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
@@ -113,9 +113,9 @@ impl Tracked for FloorPlan {
     }
 }
 
-by_id_routes! {
-    FloorPlan => FloorPlan, "/floor-plans/{floor_plan_id}",
-        ("floor_plan_id", "Floor plan id"), "floor-plans";
+resource_routes! {
+    FloorPlan => FloorPlan, "floor-plans", "/floor-plans", "/floor-plans/{floor_plan_id}",
+        ("floor_plan_id", "Floor plan id");
     read(AuthUser) "floor_plans_read", "Read a floor plan", [NotFound];
     remove(AuthUser) "floor_plans_remove",
         "Delete a floor plan and its image; devices stay, unplaced", [Deleted, NotFound];

@@ -13,7 +13,7 @@ use super::changes::{clean, or_404, require};
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, Floor};
@@ -81,8 +81,9 @@ impl Tracked for Floor {
     }
 }
 
-by_id_routes! {
-    Floor => Floor, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
+resource_routes! {
+    Floor => Floor, "floors", "/floors", "/floors/{floor_id}",
+        ("floor_id", "Floor id");
     read(AuthUser) "floors_read", "Read a floor", [NotFound];
     remove(AuthUser) "floors_remove",
         "Delete a floor with its floor plans; devices stay, unplaced", [Deleted, NotFound];

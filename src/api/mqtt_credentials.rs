@@ -19,7 +19,7 @@ use super::changes::{or_404, or_409};
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_event, record_saved};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_event, record_saved};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
@@ -99,9 +99,9 @@ impl Tracked for MqttCredential {
     }
 }
 
-by_id_routes! {
-    MqttCredential => CredentialRead, "/mqtt/credentials/{credential_id}",
-        ("credential_id", "Credential id"), "mqtt";
+resource_routes! {
+    MqttCredential => CredentialRead, "mqtt", "/mqtt/credentials", "/mqtt/credentials/{credential_id}",
+        ("credential_id", "Credential id");
     read(AdminUser) "mqtt_credentials_read", "Read an MQTT credential", [AdminOnly, NotFound];
     remove(AdminUser) "mqtt_credentials_remove",
         "Revoke a credential: it is deleted and its live sessions close",

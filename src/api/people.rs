@@ -14,7 +14,7 @@ use super::changes::require_all;
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved, show};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_saved, show};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person, PersonGroup};
@@ -107,8 +107,9 @@ impl Tracked for Person {
     }
 }
 
-by_id_routes! {
-    Person => PersonRead, "/people/{person_id}", ("person_id", "Person id"), "people";
+resource_routes! {
+    Person => PersonRead, "people", "/people", "/people/{person_id}",
+        ("person_id", "Person id");
     read(AuthUser) "people_read", "Read a person", [NotFound];
     /// Deletes a person. Their tags stay registered, unassigned; alert history keeps its
     /// events without the person.

@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::people::{Person, PersonGroup};
@@ -81,9 +81,9 @@ impl Tracked for PersonGroup {
     }
 }
 
-by_id_routes! {
-    PersonGroup => PersonGroupRead, "/person-groups/{group_id}", ("group_id", "Group id"),
-        "person-groups";
+resource_routes! {
+    PersonGroup => PersonGroupRead, "person-groups", "/person-groups", "/person-groups/{group_id}",
+        ("group_id", "Group id");
     read(AuthUser) "person_groups_read", "Read a person group", [NotFound];
     /// Deletes a group and its memberships. Refused while alert rules target the group:
     /// without it they would apply to everybody.

@@ -13,7 +13,7 @@ use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find};
+use super::resource::{Events, Resource, Tracked, resource_routes, find};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
@@ -94,9 +94,9 @@ impl Tracked for SupportGroup {
     }
 }
 
-by_id_routes! {
-    SupportGroup => SupportGroupRead, "/support-groups/{group_id}", ("group_id", "Group id"),
-        "support-groups";
+resource_routes! {
+    SupportGroup => SupportGroupRead, "support-groups", "/support-groups", "/support-groups/{group_id}",
+        ("group_id", "Group id");
     read(AdminUser) "support_groups_read", "Read a support group", [AdminOnly, NotFound];
     remove(AdminUser) "support_groups_remove",
         "Delete a support group (refused while incidents are assigned to it)",

@@ -14,7 +14,7 @@ use super::changes::{or_404, or_409, require};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
+use super::resource::{Events, Resource, Tracked, resource_routes, find, record_saved};
 use super::validate::{Checks, Patch};
 use crate::events::{EventType, payload};
 use crate::ingest::view::UnknownTag;
@@ -80,8 +80,9 @@ impl Tracked for Tag {
     }
 }
 
-by_id_routes! {
-    Tag => TagRead, "/tags/{tag_id}", ("tag_id", "Tag id"), "tags";
+resource_routes! {
+    Tag => TagRead, "tags", "/tags", "/tags/{tag_id}",
+        ("tag_id", "Tag id");
     read(AuthUser) "tags_read", "Read a tag", [NotFound];
     /// Deletes a tag with its readings and presence sessions.
     remove(AuthUser) "tags_remove", "Delete a tag with its readings", [Deleted, NotFound];

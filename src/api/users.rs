@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
-use super::resource::{Resource, by_id_routes, find};
+use super::resource::{Resource, resource_routes, find};
 use super::validate::{Checks, Patch};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
 use crate::events::{EventType, payload};
@@ -74,8 +74,9 @@ impl Resource for User {
     }
 }
 
-by_id_routes! {
-    User => UserRead, "/users/{user_id}", ("user_id", "User id"), "users";
+resource_routes! {
+    User => UserRead, "users", "/users", "/users/{user_id}",
+        ("user_id", "User id");
     read(AdminUser) "users_read", "Read a user", [AdminOnly, NotFound];
 }
 
