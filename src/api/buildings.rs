@@ -13,7 +13,7 @@ use super::error::ApiResult;
 use super::extract::{ApiPath, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
 
@@ -32,15 +32,12 @@ pub struct BuildingCreate {
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct BuildingUpdate {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    code: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct BuildingUpdate {
+        name: String,
+        code: String,
+        description: String,
+    }
 }
 
 impl Resource for Building {

@@ -1,7 +1,7 @@
 //! `/devices/camera-groups`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, Patch, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::groups::CameraGroup;
@@ -84,17 +84,13 @@ impl Tracked for CameraGroup {
     }
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct CameraGroupBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    tenant: Patch<String>,
-    #[schema(value_type = Option<Vec<i64>>)]
-    device_ids: Patch<Vec<i64>>,
+patch_body! {
+    pub struct CameraGroupBody {
+        name: String,
+        description: String,
+        tenant: String,
+        device_ids: Vec<i64>,
+    }
 }
 
 impl Listed for CameraGroup {
@@ -145,7 +141,12 @@ impl Editable for CameraGroup {
     }
 
     /// With its cameras in the payload.
-    async fn saved(state: &AppState, user: &User, g: &CameraGroup, creating: bool) -> ApiResult<()> {
+    async fn saved(
+        state: &AppState,
+        user: &User,
+        g: &CameraGroup,
+        creating: bool,
+    ) -> ApiResult<()> {
         let read = read_model(g, &state.store.camera_group_links().await?);
         let payload = payload::camera_group(g, Some(&read.device_ids));
         let event = Self::EVENTS.saved(creating);

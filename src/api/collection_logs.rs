@@ -12,10 +12,8 @@ use super::changes::require;
 use super::error::ApiResult;
 use super::extract::{AdminUser, AuthUser, Page};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound};
-use super::resource::{
-    Editable, Events, Listed, Resource, Tracked, record_saved, resource_routes,
-};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, record_saved, resource_routes};
+use super::validate::{Checks, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::people::Tag;
@@ -45,13 +43,11 @@ pub struct ReadingCreate {
     raw_payload: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct ReadingUpdate {
-    #[schema(value_type = Option<i32>)]
-    rssi: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    raw_payload: Patch<String>,
+patch_body! {
+    pub struct ReadingUpdate {
+        rssi: i32,
+        raw_payload: String,
+    }
 }
 
 impl Resource for Reading {

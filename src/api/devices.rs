@@ -15,7 +15,7 @@ use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Conflict, CredentialsAdminOnly, Deleted, Invalid, NotFound};
-use super::validate::{Checks, FlexibleDateTime, Patch};
+use super::validate::{Checks, FlexibleDateTime, Patch, patch_body};
 use crate::cambus::publisher::{SiteNames, camera_topics};
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
 use crate::events::{EventType, payload};
@@ -128,64 +128,38 @@ pub(super) struct DeviceStatusRead {
     is_online: bool,
 }
 
-/// The body of every device create and update: absent fields are left alone (or take
-/// their default on create), `null` clears a field.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub(super) struct DeviceBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[serde(rename = "type")]
-    #[schema(value_type = Option<String>)]
-    pub(super) device_type: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    code: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    mac_address: Patch<String>,
-    #[schema(value_type = Option<i64>)]
-    floor_plan_id: Patch<i64>,
-    #[schema(value_type = Option<f64>)]
-    pos_x: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    pos_y: Patch<f64>,
-    #[schema(value_type = Option<i64>)]
-    building_id: Patch<i64>,
-    #[schema(value_type = Option<i64>)]
-    floor_id: Patch<i64>,
-    #[schema(value_type = Option<String>)]
-    manufacturer: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    model: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    shard: Patch<String>,
-    #[schema(value_type = Option<Vec<String>>)]
-    analytics: Patch<Vec<String>>,
-    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
-    last_seen_at: Patch<FlexibleDateTime>,
-    #[schema(value_type = Option<String>)]
-    ip_address: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    port: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    username: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    password: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    rtsp_url: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    proxy_path: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    central_path: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    record_retention_minutes: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    central_media_mtx_ip: Patch<String>,
-    #[schema(value_type = Option<f64>)]
-    rssi_at_1m: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    path_loss_exponent: Patch<f64>,
+patch_body! {
+    /// The body of every device create and update: absent fields are left alone (or take
+    /// their default on create), `null` clears a field.
+    pub(super) struct DeviceBody {
+        name: String,
+        description: String,
+        #[serde(rename = "type")]
+        pub(super) device_type: String,
+        code: String,
+        mac_address: String,
+        floor_plan_id: i64,
+        pos_x: f64,
+        pos_y: f64,
+        building_id: i64,
+        floor_id: i64,
+        manufacturer: String,
+        model: String,
+        shard: String,
+        analytics: Vec<String>,
+        last_seen_at: FlexibleDateTime as chrono::DateTime<chrono::Utc>,
+        ip_address: String,
+        port: i32,
+        username: String,
+        password: String,
+        rtsp_url: String,
+        proxy_path: String,
+        central_path: String,
+        record_retention_minutes: i32,
+        central_media_mtx_ip: String,
+        rssi_at_1m: f64,
+        path_loss_exponent: f64,
+    }
 }
 
 impl DeviceBody {
@@ -689,15 +663,12 @@ async fn update(
     )))
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct PositionBody {
-    #[schema(value_type = Option<i64>)]
-    floor_plan_id: Patch<i64>,
-    #[schema(value_type = Option<f64>)]
-    pos_x: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    pos_y: Patch<f64>,
+patch_body! {
+    struct PositionBody {
+        floor_plan_id: i64,
+        pos_x: f64,
+        pos_y: f64,
+    }
 }
 
 #[utoipa::path(

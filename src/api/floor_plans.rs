@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{ApiPath, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, patch_body};
 use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
@@ -48,25 +48,17 @@ pub struct FloorPlanCreate {
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct FloorPlanUpdate {
-    #[schema(value_type = Option<i64>)]
-    floor_id: Patch<i64>,
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    image_url: Patch<String>,
-    #[schema(value_type = Option<f64>)]
-    width: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    height: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    width_m: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    height_m: Patch<f64>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct FloorPlanUpdate {
+        floor_id: i64,
+        name: String,
+        image_url: String,
+        width: f64,
+        height: f64,
+        width_m: f64,
+        height_m: f64,
+        description: String,
+    }
 }
 
 /// The multipart body of an image upload.

@@ -11,7 +11,7 @@ use super::error::ApiResult;
 use super::extract::{AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, Floor};
 
@@ -29,17 +29,13 @@ pub struct FloorCreate {
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct FloorUpdate {
-    #[schema(value_type = Option<i64>)]
-    building_id: Patch<i64>,
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    level: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct FloorUpdate {
+        building_id: i64,
+        name: String,
+        level: i32,
+        description: String,
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

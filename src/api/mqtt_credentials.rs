@@ -19,8 +19,10 @@ use super::changes::{or_404, or_409};
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, resource_routes, find, record_event, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{
+    Events, Resource, Tracked, find, record_event, record_saved, resource_routes,
+};
+use super::validate::{Checks, Patch, patch_body};
 use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
 use crate::store::mqtt::{COLLECTOR, CUSTOM, GATEWAY, MqttCredential, ROLES};
@@ -122,17 +124,13 @@ struct CredentialCreate {
     subscribe_acl: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct CredentialUpdate {
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[schema(value_type = Option<Vec<String>>)]
-    publish_acl: Patch<Vec<String>>,
-    #[schema(value_type = Option<Vec<String>>)]
-    subscribe_acl: Patch<Vec<String>>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
+patch_body! {
+    struct CredentialUpdate {
+        description: String,
+        publish_acl: Vec<String>,
+        subscribe_acl: Vec<String>,
+        is_active: bool,
+    }
 }
 
 /// The topic rules a role grants by default.

@@ -1,7 +1,7 @@
 //! `/people`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,7 +12,7 @@ use super::error::ApiResult;
 use super::extract::{AuthUser, Page, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, Patch, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person, PersonGroup};
 
@@ -104,30 +104,22 @@ impl Tracked for Person {
     }
 }
 
-/// Create and update body; `name` and `cpf` are accepted as the original's aliases.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct PersonBody {
-    #[serde(alias = "name")]
-    #[schema(value_type = Option<String>)]
-    full_name: Patch<String>,
-    #[serde(alias = "cpf")]
-    #[schema(value_type = Option<String>)]
-    document_id: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    email: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    phone: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    user_type: Patch<i32>,
-    #[serde(alias = "is_active")]
-    #[schema(value_type = Option<bool>)]
-    active: Patch<bool>,
-    #[schema(value_type = Option<String>)]
-    notes: Patch<String>,
-    /// Replaces the person's group memberships when present.
-    #[schema(value_type = Option<Vec<i64>>)]
-    group_ids: Patch<Vec<i64>>,
+patch_body! {
+    /// Create and update body; `name` and `cpf` are accepted as the original's aliases.
+    pub struct PersonBody {
+        #[serde(alias = "name")]
+        full_name: String,
+        #[serde(alias = "cpf")]
+        document_id: String,
+        email: String,
+        phone: String,
+        user_type: i32,
+        #[serde(alias = "is_active")]
+        active: bool,
+        notes: String,
+        /// Replaces the person's group memberships when present.
+        group_ids: Vec<i64>,
+    }
 }
 
 impl Listed for Person {

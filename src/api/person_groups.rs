@@ -15,7 +15,7 @@ use super::extract::{ApiJson, ApiPath, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
 use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::people::{Person, PersonGroup};
 
@@ -87,13 +87,11 @@ struct PersonGroupWithMembers {
     people: Vec<PersonRead>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct PersonGroupBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct PersonGroupBody {
+        name: String,
+        description: String,
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

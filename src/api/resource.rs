@@ -52,8 +52,10 @@ pub trait Listed: Resource {
     type Query: DeserializeOwned + Send;
 
     /// The rows of one page, in the list's order.
-    fn rows(state: &AppState, query: Self::Query)
-    -> impl Future<Output = ApiResult<Vec<Self>>> + Send;
+    fn rows(
+        state: &AppState,
+        query: Self::Query,
+    ) -> impl Future<Output = ApiResult<Vec<Self>>> + Send;
 }
 
 /// A resource whose changes go to the audit log and the event bus through [`record`].
@@ -87,8 +89,7 @@ pub trait Editable: Tracked {
     fn new(state: &AppState, body: Self::Create, checks: &mut Checks) -> Self::Draft;
 
     /// The stored `row` changed by `body`; every problem goes to `checks`.
-    fn apply(state: &AppState, row: Self, body: Self::Update, checks: &mut Checks)
-    -> Self::Draft;
+    fn apply(state: &AppState, row: Self, body: Self::Update, checks: &mut Checks) -> Self::Draft;
 
     /// Saves a valid draft: checks what it refers to (422), writes it (its own 409 on a
     /// duplicate), and does what the write implies.

@@ -1,7 +1,7 @@
 //! `/support-groups`: operator teams (admins only).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::AdminUser;
 use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, Patch, patch_body};
 use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
 use crate::store::users::User;
@@ -93,24 +93,17 @@ impl Tracked for SupportGroup {
     }
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct SupportGroupBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
-    #[schema(value_type = Option<i32>)]
-    default_sla_minutes: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    chatwoot_inbox_identifier: Patch<String>,
-    #[schema(value_type = Option<i64>)]
-    chatwoot_team_id: Patch<i64>,
-    /// Replaces the members (with the existing users among them) when present.
-    #[schema(value_type = Option<Vec<i64>>)]
-    member_ids: Patch<Vec<i64>>,
+patch_body! {
+    pub struct SupportGroupBody {
+        name: String,
+        description: String,
+        is_active: bool,
+        default_sla_minutes: i32,
+        chatwoot_inbox_identifier: String,
+        chatwoot_team_id: i64,
+        /// Replaces the members (with the existing users among them) when present.
+        member_ids: Vec<i64>,
+    }
 }
 
 impl Listed for SupportGroup {

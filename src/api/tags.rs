@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiPath, AuthUser, Page};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
-use super::validate::{Checks, Patch};
+use super::validate::{Checks, Patch, patch_body};
 use crate::events::{EventType, payload};
 use crate::ingest::view::UnknownTag;
 use crate::mac;
@@ -79,20 +79,15 @@ impl Tracked for Tag {
     }
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct TagBody {
-    #[schema(value_type = Option<String>)]
-    mac_address: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    label: Patch<String>,
-    #[schema(value_type = Option<i64>)]
-    person_id: Patch<i64>,
-    #[serde(alias = "is_active")]
-    #[schema(value_type = Option<bool>)]
-    active: Patch<bool>,
-    #[schema(value_type = Option<String>)]
-    notes: Patch<String>,
+patch_body! {
+    pub struct TagBody {
+        mac_address: String,
+        label: String,
+        person_id: i64,
+        #[serde(alias = "is_active")]
+        active: bool,
+        notes: String,
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -13,8 +13,8 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
-use super::resource::{Resource, resource_routes, find};
-use super::validate::{Checks, Patch};
+use super::resource::{Resource, find, resource_routes};
+use super::validate::{Checks, patch_body};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
 use crate::events::{EventType, payload};
 use crate::store::StoreError;
@@ -101,26 +101,19 @@ pub struct UserCreate {
     pub password: String,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct UserUpdate {
-    #[schema(value_type = Option<String>)]
-    email: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    full_name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    role: Patch<String>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
-    #[schema(value_type = Option<bool>)]
-    is_superuser: Patch<bool>,
-    #[schema(value_type = Option<i64>)]
-    chatwoot_agent_id: Patch<i64>,
-    /// Sets a new password (an admin resetting it); the user must change it at next login.
-    #[schema(value_type = Option<String>)]
-    password: Patch<String>,
-    /// The caller's current password: required when the caller changes their own password.
-    current_password: Option<String>,
+patch_body! {
+    struct UserUpdate {
+        email: String,
+        full_name: String,
+        role: String,
+        is_active: bool,
+        is_superuser: bool,
+        chatwoot_agent_id: i64,
+        /// Sets a new password (an admin resetting it); the user must change it at next login.
+        password: String,
+        /// The caller's current password: required when the caller changes their own password.
+        current_password: String,
+    }
 }
 
 pub fn check_password(checks: &mut Checks, field: &str, password: &str) {
@@ -277,7 +270,7 @@ async fn update(
     }
     checks.finish()?;
     if user_id == admin.id && !body.password.is_absent() {
-        let current = body.current_password.clone().unwrap_or_default();
+        let current = body.current_password.value().cloned().unwrap_or_default();
         let stored = Some(admin.hashed_password.clone());
         if current.is_empty()
             || !verify_password_in_background(&current, stored)
