@@ -20,7 +20,7 @@ use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Invalid, NotFound};
 use super::resource::{
-    Events, Resource, Tracked, find, record_event, record_saved, resource_routes,
+    Events, Listed, Resource, Tracked, find, record_event, record_saved, resource_routes,
 };
 use super::validate::{Checks, Patch, patch_body};
 use crate::auth::{hash_password_in_background, random_secret};
@@ -101,9 +101,19 @@ impl Tracked for MqttCredential {
     }
 }
 
+impl Listed for MqttCredential {
+    type Query = ();
+
+    async fn rows(state: &AppState, (): ()) -> ApiResult<Vec<MqttCredential>> {
+        Ok(state.store.list_mqtt_credentials().await?)
+    }
+}
+
 resource_routes! {
-    MqttCredential => CredentialRead, "mqtt", "/mqtt/credentials", "/mqtt/credentials/{credential_id}",
-        ("credential_id", "Credential id");
+    MqttCredential => CredentialRead, "mqtt", "/mqtt/credentials",
+        "/mqtt/credentials/{credential_id}", ("credential_id", "Credential id");
+    list(AdminUser) "mqtt_credentials_list", "List MQTT credentials (never their passwords)",
+        [AdminOnly];
     read(AdminUser) "mqtt_credentials_read", "Read an MQTT credential", [AdminOnly, NotFound];
     remove(AdminUser) "mqtt_credentials_remove",
         "Revoke a credential: it is deleted and its live sessions close",
@@ -157,25 +167,6 @@ fn check_acl(checks: &mut Checks, field: &str, rules: &[String]) {
             "a list of at most 64 MQTT filters such as rtls/gateways/# or site/+/status",
         );
     }
-}
-
-#[utoipa::path(
-    get,
-    path = "/mqtt/credentials",
-    operation_id = "mqtt_credentials_list",
-    tag = "mqtt",
-    summary = "List MQTT credentials (never their passwords)",
-    responses(
-        (status = 200, body = Vec<CredentialRead>),
-        AdminOnly,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-) -> ApiResult<Json<Vec<CredentialRead>>> {
-    let all = state.store.list_mqtt_credentials().await?;
-    Ok(Json(MqttCredential::show(&state, all).await?))
 }
 
 #[utoipa::path(

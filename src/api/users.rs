@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
-use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use super::extract::{AdminUser, ApiJson, ApiPath, Page, PageQuery};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
-use super::resource::{Resource, find, resource_routes};
+use super::resource::{Listed, Resource, find, resource_routes};
 use super::validate::{Checks, patch_body};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
 use crate::events::{EventType, payload};
@@ -74,9 +74,18 @@ impl Resource for User {
     }
 }
 
+impl Listed for User {
+    type Query = PageQuery;
+
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<User>> {
+        let page = Page::from_query(q.skip, q.limit, 200)?;
+        Ok(state.store.list_users(page.skip, page.limit).await?)
+    }
+}
+
 resource_routes! {
-    User => UserRead, "users", "/users", "/users/{user_id}",
-        ("user_id", "User id");
+    User => UserRead, "users", "/users", "/users/{user_id}", ("user_id", "User id");
+    list(AdminUser, PageQuery) "users_list", "List users, by id", [AdminOnly, Invalid];
     read(AdminUser) "users_read", "Read a user", [AdminOnly, NotFound];
 }
 
@@ -167,28 +176,6 @@ impl From<()> for ApiError {
     fn from((): ()) -> Self {
         ApiError::Internal(anyhow::anyhow!("update refused without a reason"))
     }
-}
-
-#[utoipa::path(
-    get,
-    path = "/users",
-    operation_id = "users_list",
-    tag = "users",
-    summary = "List users, by id",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Vec<UserRead>),
-        AdminOnly, Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    AdminUser(_): AdminUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Vec<UserRead>>> {
-    let page = Page::from_query(query.skip, query.limit, 200)?;
-    let users = state.store.list_users(page.skip, page.limit).await?;
-    Ok(Json(users.iter().map(UserRead::from).collect()))
 }
 
 #[utoipa::path(
