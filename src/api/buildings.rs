@@ -14,6 +14,7 @@ use super::extract::{ApiPath, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
 use super::validate::{Checks, patch_body};
+use crate::events::EventType::{BuildingCreated, BuildingDeleted, BuildingUpdated};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
 
@@ -50,11 +51,7 @@ impl Resource for Building {
 }
 
 impl Tracked for Building {
-    const EVENTS: Events = Events {
-        created: EventType::BuildingCreated,
-        updated: EventType::BuildingUpdated,
-        deleted: EventType::BuildingDeleted,
-    };
+    const EVENTS: Events = Events::new(BuildingCreated, BuildingUpdated, BuildingDeleted);
 
     fn payload(&self, event: EventType) -> Value {
         payload::building(self, event)

@@ -13,6 +13,7 @@ use super::extract::{AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{CameraGroupCreated, CameraGroupDeleted, CameraGroupUpdated};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::groups::CameraGroup;
@@ -62,11 +63,7 @@ impl Resource for CameraGroup {
 }
 
 impl Tracked for CameraGroup {
-    const EVENTS: Events = Events {
-        created: EventType::CameraGroupCreated,
-        updated: EventType::CameraGroupUpdated,
-        deleted: EventType::CameraGroupDeleted,
-    };
+    const EVENTS: Events = Events::new(CameraGroupCreated, CameraGroupUpdated, CameraGroupDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::camera_group(self, None)

@@ -14,6 +14,7 @@ use super::extract::{AdminUser, AuthUser, Page};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, record_saved, resource_routes};
 use super::validate::{Checks, patch_body};
+use crate::events::EventType::{CollectionLogCreated, CollectionLogDeleted, CollectionLogUpdated};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::people::Tag;
@@ -60,11 +61,11 @@ impl Resource for Reading {
 }
 
 impl Tracked for Reading {
-    const EVENTS: Events = Events {
-        created: EventType::CollectionLogCreated,
-        updated: EventType::CollectionLogUpdated,
-        deleted: EventType::CollectionLogDeleted,
-    };
+    const EVENTS: Events = Events::new(
+        CollectionLogCreated,
+        CollectionLogUpdated,
+        CollectionLogDeleted,
+    );
 
     fn payload(&self, _: EventType) -> Value {
         payload::reading(self)

@@ -20,6 +20,7 @@ use super::resource::{Events, Listed, Resource, Tracked, find, resource_routes};
 use super::validate::{Checks, FlexibleDateTime, Patch, patch_body};
 use crate::cambus::publisher::{SiteNames, camera_topics};
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
+use crate::events::EventType::{DeviceCreated, DeviceDeleted, DeviceUpdated};
 use crate::events::{EventType, payload};
 use crate::mac;
 use crate::store::devices::{
@@ -590,11 +591,7 @@ impl Listed for Device {
 }
 
 impl Tracked for Device {
-    const EVENTS: Events = Events {
-        created: EventType::DeviceCreated,
-        updated: EventType::DeviceUpdated,
-        deleted: EventType::DeviceDeleted,
-    };
+    const EVENTS: Events = Events::new(DeviceCreated, DeviceUpdated, DeviceDeleted);
 
     fn payload(&self, event: EventType) -> Value {
         payload::device(self, event)

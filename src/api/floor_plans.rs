@@ -16,6 +16,7 @@ use super::extract::{ApiPath, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
 use super::validate::{Checks, patch_body};
+use crate::events::EventType::{FloorPlanCreated, FloorPlanDeleted, FloorPlanUpdated};
 use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
@@ -87,11 +88,7 @@ impl Resource for FloorPlan {
 }
 
 impl Tracked for FloorPlan {
-    const EVENTS: Events = Events {
-        created: EventType::FloorPlanCreated,
-        updated: EventType::FloorPlanUpdated,
-        deleted: EventType::FloorPlanDeleted,
-    };
+    const EVENTS: Events = Events::new(FloorPlanCreated, FloorPlanUpdated, FloorPlanDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::floor_plan(self)

@@ -12,6 +12,7 @@ use super::extract::{AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, patch_body};
+use crate::events::EventType::{FloorCreated, FloorDeleted, FloorUpdated};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, Floor};
 
@@ -56,11 +57,7 @@ impl Resource for Floor {
 }
 
 impl Tracked for Floor {
-    const EVENTS: Events = Events {
-        created: EventType::FloorCreated,
-        updated: EventType::FloorUpdated,
-        deleted: EventType::FloorDeleted,
-    };
+    const EVENTS: Events = Events::new(FloorCreated, FloorUpdated, FloorDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::floor(self)

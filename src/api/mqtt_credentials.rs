@@ -2,6 +2,9 @@
 //! to connect to the embedded broker (administrators only). A password is shown once, when
 //! it is created or rotated; the appliance keeps only its hash.
 
+use crate::events::EventType::{
+    MqttCredentialCreated, MqttCredentialRevoked, MqttCredentialUpdated,
+};
 use crate::events::{EventType, payload};
 use crate::ingest::topics::TopicTrees;
 use axum::Json;
@@ -80,11 +83,11 @@ impl Resource for MqttCredential {
 }
 
 impl Tracked for MqttCredential {
-    const EVENTS: Events = Events {
-        created: EventType::MqttCredentialCreated,
-        updated: EventType::MqttCredentialUpdated,
-        deleted: EventType::MqttCredentialRevoked,
-    };
+    const EVENTS: Events = Events::new(
+        MqttCredentialCreated,
+        MqttCredentialUpdated,
+        MqttCredentialRevoked,
+    );
 
     fn payload(&self, _: EventType) -> Value {
         payload::mqtt_credential(self)

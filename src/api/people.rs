@@ -13,6 +13,7 @@ use super::extract::{AuthUser, Page, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{PersonCreated, PersonDeleted, PersonUpdated};
 use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person, PersonGroup};
 
@@ -93,11 +94,7 @@ impl Resource for Person {
 }
 
 impl Tracked for Person {
-    const EVENTS: Events = Events {
-        created: EventType::PersonCreated,
-        updated: EventType::PersonUpdated,
-        deleted: EventType::PersonDeleted,
-    };
+    const EVENTS: Events = Events::new(PersonCreated, PersonUpdated, PersonDeleted);
 
     fn payload(&self, event: EventType) -> Value {
         payload::person(self, event)

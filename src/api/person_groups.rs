@@ -16,6 +16,7 @@ use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
 use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
 use super::validate::{Checks, patch_body};
+use crate::events::EventType::{PersonGroupCreated, PersonGroupDeleted, PersonGroupUpdated};
 use crate::events::{EventType, payload};
 use crate::store::people::{Person, PersonGroup};
 
@@ -58,11 +59,7 @@ impl Resource for PersonGroup {
 }
 
 impl Tracked for PersonGroup {
-    const EVENTS: Events = Events {
-        created: EventType::PersonGroupCreated,
-        updated: EventType::PersonGroupUpdated,
-        deleted: EventType::PersonGroupDeleted,
-    };
+    const EVENTS: Events = Events::new(PersonGroupCreated, PersonGroupUpdated, PersonGroupDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::person_group(self, None)

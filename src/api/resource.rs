@@ -115,6 +115,14 @@ pub struct Events {
 }
 
 impl Events {
+    pub const fn new(created: EventType, updated: EventType, deleted: EventType) -> Self {
+        Events {
+            created,
+            updated,
+            deleted,
+        }
+    }
+
     pub fn saved(self, creating: bool) -> EventType {
         if creating { self.created } else { self.updated }
     }

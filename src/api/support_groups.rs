@@ -13,6 +13,7 @@ use super::extract::AdminUser;
 use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{SupportGroupCreated, SupportGroupDeleted, SupportGroupUpdated};
 use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
 use crate::store::users::User;
@@ -69,11 +70,11 @@ impl Resource for SupportGroup {
 }
 
 impl Tracked for SupportGroup {
-    const EVENTS: Events = Events {
-        created: EventType::SupportGroupCreated,
-        updated: EventType::SupportGroupUpdated,
-        deleted: EventType::SupportGroupDeleted,
-    };
+    const EVENTS: Events = Events::new(
+        SupportGroupCreated,
+        SupportGroupUpdated,
+        SupportGroupDeleted,
+    );
 
     fn payload(&self, _: EventType) -> Value {
         payload::support_group(self, None)

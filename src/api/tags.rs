@@ -15,6 +15,7 @@ use super::extract::{ApiPath, AuthUser, Page};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{TagCreated, TagDeleted, TagUpdated};
 use crate::events::{EventType, payload};
 use crate::ingest::view::UnknownTag;
 use crate::mac;
@@ -68,11 +69,7 @@ impl Resource for Tag {
 }
 
 impl Tracked for Tag {
-    const EVENTS: Events = Events {
-        created: EventType::TagCreated,
-        updated: EventType::TagUpdated,
-        deleted: EventType::TagDeleted,
-    };
+    const EVENTS: Events = Events::new(TagCreated, TagUpdated, TagDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::tag(self)
