@@ -12,7 +12,7 @@ use super::changes::{clean, or_404, or_409};
 use super::error::ApiResult;
 use super::extract::{ApiPath, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, patch_body};
 use crate::events::EventType::{BuildingCreated, BuildingDeleted, BuildingUpdated};
 use crate::events::{EventType, payload};
@@ -120,6 +120,9 @@ resource_routes! {
     read(AuthUser) "buildings_read", "Read a building", [NotFound];
     update(AuthUser, put, BuildingUpdate) "buildings_update", "Update a building (partial)",
         [NotFound, Conflict, Invalid];
+    nested(AuthUser, floor_plans: Vec<FloorPlan> = plans_of,
+        "/buildings/{building_id}/floor-plans") "buildings_floor_plans",
+        "Floor plans of every floor of a building, by name", [NotFound];
     remove(AuthUser) "buildings_remove",
         "Delete a building with its floors and floor plans; devices stay, unplaced",
         [Deleted, NotFound];
@@ -154,23 +157,6 @@ async fn by_code(
     )?))
 }
 
-#[utoipa::path(
-    get,
-    path = "/buildings/{building_id}/floor-plans",
-    operation_id = "buildings_floor_plans",
-    tag = "buildings",
-    summary = "Floor plans of every floor of a building, by name",
-    params(("building_id" = i64, Path, description = "Building id")),
-    responses(
-        (status = 200, body = Vec<FloorPlan>),
-        NotFound,
-    ),
-)]
-async fn floor_plans(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<FloorPlan>>> {
-    find::<Building>(&state, id).await?;
-    Ok(Json(state.store.floor_plans_of_building(id).await?))
+async fn plans_of(state: &AppState, id: i64) -> ApiResult<Vec<FloorPlan>> {
+    Ok(state.store.floor_plans_of_building(id).await?)
 }

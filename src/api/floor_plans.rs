@@ -195,6 +195,9 @@ resource_routes! {
     read(AuthUser) "floor_plans_read", "Read a floor plan", [NotFound];
     update(AuthUser, put, FloorPlanUpdate) "floor_plans_update",
         "Update a floor plan (partial)", [NotFound, Invalid];
+    nested(AuthUser, devices: Vec<DeviceRead> = devices_on,
+        "/floor-plans/{floor_plan_id}/devices") "floor_plans_devices",
+        "Devices placed on a floor plan", [NotFound];
     remove(AuthUser) "floor_plans_remove",
         "Delete a floor plan and its image; devices stay, unplaced", [Deleted, NotFound];
 }
@@ -215,30 +218,13 @@ fn check(checks: &mut Checks, p: &FloorPlan) {
     }
 }
 
-#[utoipa::path(
-    get,
-    path = "/floor-plans/{floor_plan_id}/devices",
-    operation_id = "floor_plans_devices",
-    tag = "floor-plans",
-    summary = "Devices placed on a floor plan",
-    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        NotFound,
-    ),
-)]
-async fn devices(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    find::<FloorPlan>(&state, id).await?;
+async fn devices_on(state: &AppState, id: i64) -> ApiResult<Vec<DeviceRead>> {
     let filter = DeviceFilter {
         floor_plan_id: Some(id),
         ..DeviceFilter::default()
     };
     let devices = state.store.list_devices(&filter, 0, i64::MAX).await?;
-    Ok(Json(devices.iter().map(DeviceRead::from).collect()))
+    Ok(devices.iter().map(DeviceRead::from).collect())
 }
 
 /// Stores the uploaded plan image (PNG, JPEG or WebP, recognised from its bytes) under a

@@ -156,6 +156,9 @@ resource_routes! {
     read(AuthUser) "person_groups_read", "Read a person group", [NotFound];
     update(AuthUser, put, PersonGroupBody) "person_groups_update",
         "Update a person group (partial)", [NotFound, Conflict, Invalid];
+    nested(AuthUser, members: Vec<PersonRead> = member_list,
+        "/person-groups/{group_id}/people") "person_groups_members", "Members of a group",
+        [NotFound];
     /// Deletes a group and its memberships. Refused while alert rules target the group:
     /// without it they would apply to everybody.
     remove(AuthUser) "person_groups_remove",
@@ -166,27 +169,6 @@ resource_routes! {
 async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
     let people = state.store.group_members(id).await?;
     Person::show(state, people).await
-}
-
-#[utoipa::path(
-    get,
-    path = "/person-groups/{group_id}/people",
-    operation_id = "person_groups_members",
-    tag = "person-groups",
-    summary = "Members of a group",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = Vec<PersonRead>),
-        NotFound,
-    ),
-)]
-async fn members(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<PersonRead>>> {
-    find::<PersonGroup>(&state, id).await?;
-    Ok(Json(member_list(&state, id).await?))
 }
 
 #[utoipa::path(

@@ -220,18 +220,22 @@ pub async fn update<T: Editable>(
 
 /// Declares a resource's routes with their OpenAPI annotations (a generic function cannot
 /// carry them), each handler a call to [`list`], [`create`], [`read`], [`update`] or
-/// [`remove`]; declare the ones the resource has, in any order. The header names the
-/// resource, its read model, its tag, its collection path, and its item path with the id
-/// parameter. Each route then gives, in parentheses, the extractor of the caller
-/// (`AuthUser` or `AdminUser`) and:
+/// [`remove`], or a nested list; declare the ones the resource has, in any order. The
+/// header names the resource, its read model, its tag, its collection path, and its item
+/// path with the id parameter. Each route then gives, in parentheses, the extractor of the
+/// caller (`AuthUser` or `AdminUser`) and:
 /// - `list`: the query type (with its paging and filters), if it takes one;
 /// - `create`: the body type and the success status (`CREATED`, or `OK` where the
 ///   original said 200);
 /// - `update`: the method (`put` or `patch`) and the body type;
+/// - `nested` (a list under an item, `GET /things/{id}/parts`): the handler's name, the
+///   answer's type, the function that fetches it for the item's id, and the path; the
+///   item's 404 comes first;
 ///
 /// then the operation id, its summary, and in brackets the responses after the success
 /// (all of them for `remove`). Attributes (doc comments: the operation's description) go
-/// before the route. The handlers are named after the routes, for `routes!`.
+/// before the route. The handlers are named after the routes (a nested list: as given),
+/// for `routes!`.
 ///
 /// ```ignore
 /// resource_routes! {
@@ -241,6 +245,8 @@ pub async fn update<T: Editable>(
 ///     read(AuthUser) "floors_read", "Read a floor", [NotFound];
 ///     update(AuthUser, put, FloorUpdate) "floors_update", "Update a floor (partial)",
 ///         [NotFound, Invalid];
+///     nested(AuthUser, plans: Vec<FloorPlan> = plans_of, "/floors/{floor_id}/floor-plans")
+///         "floors_plans", "Floor plans of a floor", [NotFound];
 ///     /// Deletes a floor with its floor plans.
 ///     remove(AuthUser) "floors_remove", "Delete a floor", [Deleted, NotFound];
 /// }
@@ -364,6 +370,32 @@ macro_rules! resource_routes {
             $crate::api::resource::update::<$resource>(&state, &user, id, body)
                 .await
                 .map(axum::Json)
+        }
+    };
+    (
+        @nested($user:ident, $name:ident: $nested:ty = $fetch:path, $path:literal)
+        [$(#[$attr:meta])*]
+        $resource:ty, $read_model:ty, $tag:literal, $list_path:literal, $item_path:literal,
+        $id:literal, $id_description:literal, $op:literal, $summary:literal,
+        [$($responses:tt)*]
+    ) => {
+        $(#[$attr])*
+        #[utoipa::path(
+            get,
+            path = $path,
+            operation_id = $op,
+            tag = $tag,
+            summary = $summary,
+            params(($id = i64, Path, description = $id_description)),
+            responses((status = 200, body = $nested), $($responses)*),
+        )]
+        async fn $name(
+            axum::extract::State(state): axum::extract::State<$crate::api::AppState>,
+            _: $user,
+            $crate::api::extract::ApiPath(id): $crate::api::extract::ApiPath<i64>,
+        ) -> $crate::api::ApiResult<axum::Json<$nested>> {
+            $crate::api::resource::find::<$resource>(&state, id).await?;
+            $fetch(&state, id).await.map(axum::Json)
         }
     };
     (
