@@ -113,8 +113,11 @@ impl Editable for Reading {
     }
 
     async fn save(state: &AppState, r: Reading) -> ApiResult<Reading> {
-        require::<Device>(state, "device_id", Some(r.device_id)).await?;
-        require::<Tag>(state, "tag_id", Some(r.tag_id)).await?;
+        // A stored reading's device and tag cannot change (id 0: a new one).
+        if r.id == 0 {
+            require::<Device>(state, "device_id", Some(r.device_id)).await?;
+            require::<Tag>(state, "tag_id", Some(r.tag_id)).await?;
+        }
         Ok(state.store.save_reading(&r).await?)
     }
 
