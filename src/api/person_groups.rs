@@ -78,7 +78,7 @@ impl Tracked for PersonGroup {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct PersonGroupWithMembers {
+pub struct PersonGroupWithMembers {
     #[serde(flatten)]
     group: PersonGroupRead,
     people: Vec<PersonRead>,
@@ -159,6 +159,9 @@ resource_routes! {
     nested(AuthUser, members: Vec<PersonRead> = member_list,
         "/person-groups/{group_id}/people") "person_groups_members", "Members of a group",
         [NotFound];
+    nested(AuthUser, with_members: PersonGroupWithMembers = group_with_members,
+        "/person-groups/{group_id}/with-members") "person_groups_with_members",
+        "A group with its members", [NotFound];
     /// Deletes a group and its memberships. Refused while alert rules target the group:
     /// without it they would apply to everybody.
     remove(AuthUser) "person_groups_remove",
@@ -171,28 +174,11 @@ async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
     Person::show(state, people).await
 }
 
-#[utoipa::path(
-    get,
-    path = "/person-groups/{group_id}/with-members",
-    operation_id = "person_groups_with_members",
-    tag = "person-groups",
-    summary = "A group with its members",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = PersonGroupWithMembers),
-        NotFound,
-    ),
-)]
-async fn with_members(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<PersonGroupWithMembers>> {
-    let g = find(&state, id).await?;
-    Ok(Json(PersonGroupWithMembers {
-        group: PersonGroupRead::from(&g),
-        people: member_list(&state, id).await?,
-    }))
+async fn group_with_members(state: &AppState, id: i64) -> ApiResult<PersonGroupWithMembers> {
+    Ok(PersonGroupWithMembers {
+        group: PersonGroupRead::from(&find::<PersonGroup>(state, id).await?),
+        people: member_list(state, id).await?,
+    })
 }
 
 /// Replaces the members with the existing people among `people_ids` (unknown ids are
