@@ -12,9 +12,10 @@
 //!   the result is saved ([`Editable::save`]: the references it needs, its own 409)
 //!   (`POST /things`, `PUT` or `PATCH /things/{id}`).
 //!
-//! Then one [`resource_routes!`] declares the handlers (see `buildings.rs`); a route that
-//! does something else (a lookup by code, a nested list, an upload) stays a handler of its
-//! own beside it.
+//! Then one [`resource_routes!`] declares the handlers (see `buildings.rs`), with the
+//! nested lists under an item (`GET /things/{id}/parts`); a route that does something else
+//! (a lookup by code, an upload, a custom answer) stays a handler of its own beside it. A
+//! partial-update body is declared with [`patch_body!`](super::validate::patch_body).
 
 use std::future::Future;
 

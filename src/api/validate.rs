@@ -75,9 +75,11 @@ pub enum Patch<T> {
 ///
 /// ```ignore
 /// patch_body! {
-///     pub struct FloorUpdate {
-///         building_id: i64,
+///     /// The body of a device update.
+///     pub struct DeviceUpdate {
 ///         name: String,
+///         #[serde(rename = "type")]
+///         device_type: String,
 ///         last_seen_at: FlexibleDateTime as chrono::DateTime<chrono::Utc>,
 ///     }
 /// }
