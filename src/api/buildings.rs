@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,10 +10,11 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{clean, or_404, or_409};
 use super::error::ApiResult;
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::extract::{ApiPath, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::validate::{Checks, patch_body};
+use crate::events::EventType::{BuildingCreated, BuildingDeleted, BuildingUpdated};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, FloorPlan};
 
@@ -27,21 +27,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct BuildingCreate {
+pub struct BuildingCreate {
     name: String,
     code: String,
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct BuildingUpdate {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    code: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct BuildingUpdate {
+        name: String,
+        code: String,
+        description: String,
+    }
 }
 
 impl Resource for Building {
@@ -54,11 +51,7 @@ impl Resource for Building {
 }
 
 impl Tracked for Building {
-    const EVENTS: Events = Events {
-        created: EventType::BuildingCreated,
-        updated: EventType::BuildingUpdated,
-        deleted: EventType::BuildingDeleted,
-    };
+    const EVENTS: Events = Events::new(BuildingCreated, BuildingUpdated, BuildingDeleted);
 
     fn payload(&self, event: EventType) -> Value {
         payload::building(self, event)
@@ -72,10 +65,64 @@ impl Tracked for Building {
     }
 }
 
-by_id_routes! {
-    Building => Building, "/buildings/{building_id}", ("building_id", "Building id"),
-        "buildings";
+impl Listed for Building {
+    type Query = PageQuery;
+
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<Building>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state.store.list_buildings(page.skip, page.limit).await?)
+    }
+}
+
+impl Editable for Building {
+    type Create = BuildingCreate;
+    type Update = BuildingUpdate;
+    type Draft = Building;
+
+    fn new(_: &AppState, body: BuildingCreate, checks: &mut Checks) -> Building {
+        let new = Building {
+            name: body.name.trim().to_string(),
+            code: body.code.trim().to_string(),
+            description: clean(body.description),
+            ..Building::default()
+        };
+        check(checks, &new);
+        new
+    }
+
+    fn apply(_: &AppState, mut b: Building, body: BuildingUpdate, checks: &mut Checks) -> Building {
+        checks.not_null("name", &body.name);
+        checks.not_null("code", &body.code);
+        body.name
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut b.name);
+        body.code
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut b.code);
+        body.description.apply_to_option(&mut b.description);
+        check(checks, &b);
+        b
+    }
+
+    async fn save(state: &AppState, b: Building) -> ApiResult<Building> {
+        or_409(state.store.save_building(&b).await, || {
+            format!("A building with code '{}' already exists", b.code)
+        })
+    }
+}
+
+resource_routes! {
+    Building => Building, "buildings", "/buildings", "/buildings/{building_id}",
+        ("building_id", "Building id");
+    list(AuthUser, PageQuery) "buildings_list", "List buildings, by id", [Invalid];
+    create(AuthUser, BuildingCreate, CREATED) "buildings_create", "Create a building",
+        [Conflict, Invalid];
     read(AuthUser) "buildings_read", "Read a building", [NotFound];
+    update(AuthUser, put, BuildingUpdate) "buildings_update", "Update a building (partial)",
+        [NotFound, Conflict, Invalid];
+    nested(AuthUser, floor_plans: Vec<FloorPlan> = plans_of,
+        "/buildings/{building_id}/floor-plans") "buildings_floor_plans",
+        "Floor plans of every floor of a building, by name", [NotFound];
     remove(AuthUser) "buildings_remove",
         "Delete a building with its floors and floor plans; devices stay, unplaced",
         [Deleted, NotFound];
@@ -85,66 +132,6 @@ fn check(checks: &mut Checks, b: &Building) {
     checks.text("name", &b.name, 255);
     checks.text("code", &b.code, 64);
     checks.max_len("description", b.description.as_deref(), 1024);
-}
-
-fn duplicate(code: &str) -> String {
-    format!("A building with code '{code}' already exists")
-}
-
-#[utoipa::path(
-    get,
-    path = "/buildings",
-    operation_id = "buildings_list",
-    tag = "buildings",
-    summary = "List buildings, by id",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Vec<Building>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Vec<Building>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    Ok(Json(
-        state.store.list_buildings(page.skip, page.limit).await?,
-    ))
-}
-
-#[utoipa::path(
-    post,
-    path = "/buildings",
-    operation_id = "buildings_create",
-    tag = "buildings",
-    summary = "Create a building",
-    request_body = BuildingCreate,
-    responses(
-        (status = 201, body = Building),
-        Conflict, Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<BuildingCreate>,
-) -> ApiResult<(StatusCode, Json<Building>)> {
-    let new = Building {
-        name: body.name.trim().to_string(),
-        code: body.code.trim().to_string(),
-        description: clean(body.description),
-        ..Building::default()
-    };
-    let mut checks = Checks::new();
-    check(&mut checks, &new);
-    checks.finish()?;
-    let b = or_409(state.store.save_building(&new).await, || {
-        duplicate(&new.code)
-    })?;
-    record_saved(&state, &user, &b, true).await?;
-    Ok((StatusCode::CREATED, Json(b)))
 }
 
 #[utoipa::path(
@@ -170,60 +157,6 @@ async fn by_code(
     )?))
 }
 
-#[utoipa::path(
-    put,
-    path = "/buildings/{building_id}",
-    operation_id = "buildings_update",
-    tag = "buildings",
-    summary = "Update a building (partial)",
-    params(("building_id" = i64, Path, description = "Building id")),
-    request_body = BuildingUpdate,
-    responses(
-        (status = 200, body = Building),
-        NotFound, Conflict, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<BuildingUpdate>,
-) -> ApiResult<Json<Building>> {
-    let mut b: Building = find(&state, id).await?;
-    let mut checks = Checks::new();
-    checks.not_null("name", &body.name);
-    checks.not_null("code", &body.code);
-    body.name
-        .map(|v| v.trim().to_string())
-        .apply_to(&mut b.name);
-    body.code
-        .map(|v| v.trim().to_string())
-        .apply_to(&mut b.code);
-    body.description.apply_to_option(&mut b.description);
-    check(&mut checks, &b);
-    checks.finish()?;
-    let b = or_409(state.store.save_building(&b).await, || duplicate(&b.code))?;
-    record_saved(&state, &user, &b, false).await?;
-    Ok(Json(b))
-}
-
-#[utoipa::path(
-    get,
-    path = "/buildings/{building_id}/floor-plans",
-    operation_id = "buildings_floor_plans",
-    tag = "buildings",
-    summary = "Floor plans of every floor of a building, by name",
-    params(("building_id" = i64, Path, description = "Building id")),
-    responses(
-        (status = 200, body = Vec<FloorPlan>),
-        NotFound,
-    ),
-)]
-async fn floor_plans(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<FloorPlan>>> {
-    find::<Building>(&state, id).await?;
-    Ok(Json(state.store.floor_plans_of_building(id).await?))
+async fn plans_of(state: &AppState, id: i64) -> ApiResult<Vec<FloorPlan>> {
+    Ok(state.store.floor_plans_of_building(id).await?)
 }

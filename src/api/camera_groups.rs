@@ -1,10 +1,7 @@
 //! `/devices/camera-groups`.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,13 +9,15 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record, require_all};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::extract::{AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{CameraGroupCreated, CameraGroupDeleted, CameraGroupUpdated};
 use crate::events::{EventType, payload};
 use crate::store::devices::Device;
 use crate::store::groups::CameraGroup;
+use crate::store::users::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -64,11 +63,7 @@ impl Resource for CameraGroup {
 }
 
 impl Tracked for CameraGroup {
-    const EVENTS: Events = Events {
-        created: EventType::CameraGroupCreated,
-        updated: EventType::CameraGroupUpdated,
-        deleted: EventType::CameraGroupDeleted,
-    };
+    const EVENTS: Events = Events::new(CameraGroupCreated, CameraGroupUpdated, CameraGroupDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::camera_group(self, None)
@@ -86,10 +81,86 @@ impl Tracked for CameraGroup {
     }
 }
 
-by_id_routes! {
-    CameraGroup => CameraGroupRead, "/devices/camera-groups/{group_id}",
-        ("group_id", "Group id"), "camera-groups";
+patch_body! {
+    pub struct CameraGroupBody {
+        name: String,
+        description: String,
+        tenant: String,
+        device_ids: Vec<i64>,
+    }
+}
+
+impl Listed for CameraGroup {
+    type Query = PageQuery;
+
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<CameraGroup>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state
+            .store
+            .list_camera_groups(page.skip, page.limit)
+            .await?)
+    }
+}
+
+impl Editable for CameraGroup {
+    type Create = CameraGroupBody;
+    type Update = CameraGroupBody;
+    /// With the camera ids that replace its members, if any.
+    type Draft = (CameraGroup, Option<Vec<i64>>);
+
+    fn new(_: &AppState, body: CameraGroupBody, checks: &mut Checks) -> Self::Draft {
+        if body.name.is_absent() {
+            checks.push("name", "missing", "Field required");
+        }
+        fill(CameraGroup::default(), body, checks, true)
+    }
+
+    fn apply(
+        _: &AppState,
+        g: CameraGroup,
+        body: CameraGroupBody,
+        checks: &mut Checks,
+    ) -> Self::Draft {
+        fill(g, body, checks, false)
+    }
+
+    async fn save(state: &AppState, (g, device_ids): Self::Draft) -> ApiResult<CameraGroup> {
+        if let Some(ids) = &device_ids {
+            require_all::<Device>(state, "device_ids", "device", ids).await?;
+        }
+        or_409(
+            state
+                .store
+                .save_camera_group(&g, device_ids.as_deref())
+                .await,
+            || format!("A camera group named '{}' already exists", g.name),
+        )
+    }
+
+    /// With its cameras in the payload.
+    async fn saved(
+        state: &AppState,
+        user: &User,
+        g: &CameraGroup,
+        creating: bool,
+    ) -> ApiResult<()> {
+        let read = read_model(g, &state.store.camera_group_links().await?);
+        let payload = payload::camera_group(g, Some(&read.device_ids));
+        let event = Self::EVENTS.saved(creating);
+        record(state, user, Change::new(event, g.id, payload)).await
+    }
+}
+
+resource_routes! {
+    CameraGroup => CameraGroupRead, "camera-groups", "/devices/camera-groups",
+        "/devices/camera-groups/{group_id}", ("group_id", "Group id");
+    list(AuthUser, PageQuery) "camera_groups_list", "List camera groups", [Invalid];
+    create(AuthUser, CameraGroupBody, CREATED) "camera_groups_create",
+        "Create a camera group", [Conflict, Invalid];
     read(AuthUser) "camera_groups_read", "Read a camera group", [NotFound];
+    update(AuthUser, patch, CameraGroupBody) "camera_groups_update",
+        "Update a camera group (partial; device_ids replaces the members)",
+        [NotFound, Conflict, Invalid];
     /// Deletes a group (not its cameras). Refused while incident rules target it: without it
     /// they would apply to every camera.
     remove(AuthUser) "camera_groups_remove",
@@ -97,30 +168,13 @@ by_id_routes! {
         [Deleted, NotFound, Conflict];
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct CameraGroupBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    tenant: Patch<String>,
-    #[schema(value_type = Option<Vec<i64>>)]
-    device_ids: Patch<Vec<i64>>,
-}
-
-async fn save(
-    state: &AppState,
-    user: &crate::store::users::User,
+/// `body` applied to `g`; a new group has no cameras unless the body names them.
+fn fill(
     mut g: CameraGroup,
     body: CameraGroupBody,
+    checks: &mut Checks,
     creating: bool,
-) -> ApiResult<CameraGroupRead> {
-    let mut checks = Checks::new();
-    if creating && body.name.is_absent() {
-        checks.push("name", "missing", "Field required");
-    }
+) -> (CameraGroup, Option<Vec<i64>>) {
     checks.not_null("name", &body.name);
     body.name
         .map(|v| v.trim().to_string())
@@ -134,98 +188,11 @@ async fn save(
     }
     checks.max_len("description", g.description.as_deref(), 1024);
     checks.max_len("tenant", g.tenant.as_deref(), 255);
-    checks.finish()?;
     let device_ids = match body.device_ids {
         Patch::Value(ids) => Some(ids),
         Patch::Null => Some(Vec::new()),
         Patch::Absent if creating => Some(Vec::new()),
         Patch::Absent => None,
     };
-    if let Some(ids) = &device_ids {
-        require_all::<Device>(state, "device_ids", "device", ids).await?;
-    }
-    let name = g.name.clone();
-    let saved = or_409(
-        state
-            .store
-            .save_camera_group(&g, device_ids.as_deref())
-            .await,
-        || format!("A camera group named '{name}' already exists"),
-    )?;
-    let read = read_model(&saved, &state.store.camera_group_links().await?);
-    let event = CameraGroup::EVENTS.saved(creating);
-    let payload = payload::camera_group(&saved, Some(&read.device_ids));
-    record(state, user, Change::new(event, saved.id, payload)).await?;
-    Ok(read)
-}
-
-#[utoipa::path(
-    get,
-    path = "/devices/camera-groups",
-    operation_id = "camera_groups_list",
-    tag = "camera-groups",
-    summary = "List camera groups",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Vec<CameraGroupRead>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Vec<CameraGroupRead>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    let groups = state
-        .store
-        .list_camera_groups(page.skip, page.limit)
-        .await?;
-    Ok(Json(CameraGroup::show(&state, groups).await?))
-}
-
-#[utoipa::path(
-    post,
-    path = "/devices/camera-groups",
-    operation_id = "camera_groups_create",
-    tag = "camera-groups",
-    summary = "Create a camera group",
-    request_body = CameraGroupBody,
-    responses(
-        (status = 201, body = CameraGroupRead),
-        Conflict, Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<CameraGroupBody>,
-) -> ApiResult<(StatusCode, Json<CameraGroupRead>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(save(&state, &user, CameraGroup::default(), body, true).await?),
-    ))
-}
-
-#[utoipa::path(
-    patch,
-    path = "/devices/camera-groups/{group_id}",
-    operation_id = "camera_groups_update",
-    tag = "camera-groups",
-    summary = "Update a camera group (partial; device_ids replaces the members)",
-    params(("group_id" = i64, Path, description = "Group id")),
-    request_body = CameraGroupBody,
-    responses(
-        (status = 200, body = CameraGroupRead),
-        NotFound, Conflict, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<CameraGroupBody>,
-) -> ApiResult<Json<CameraGroupRead>> {
-    let g = find(&state, id).await?;
-    Ok(Json(save(&state, &user, g, body, false).await?))
+    (g, device_ids)
 }

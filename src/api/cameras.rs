@@ -14,9 +14,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::or_404;
-use super::devices::{
-    DeviceBody, DeviceQuery, DeviceRead, DeviceStatusRead, StatusQuery, list_of, save, status_of,
-};
+use super::devices::{DeviceBody, DeviceRead, save, typed_device_lists};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{AdminOnly, Conflict, CredentialsAdminOnly, Invalid, NotACamera, NotFound};
@@ -29,10 +27,16 @@ use crate::store::devices::{CAMERA, Device};
 
 const CAMERA_NOT_FOUND: &str = "Camera not found";
 
+typed_device_lists! {
+    CAMERA, "cameras", "/devices/cameras", "/devices/cameras/status";
+    list "devices_list_cameras", "List cameras";
+    status "devices_camera_status", "Online state of the cameras";
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_cameras, create_camera))
-        .routes(routes!(camera_status))
+        .routes(routes!(list, create_camera))
+        .routes(routes!(status))
         .routes(routes!(update_camera))
         .routes(routes!(list_events, create_event))
         .routes(routes!(uplink))
@@ -337,26 +341,6 @@ async fn published_info(
 }
 
 #[utoipa::path(
-    get,
-    path = "/devices/cameras",
-    operation_id = "devices_list_cameras",
-    tag = "cameras",
-    summary = "List cameras",
-    params(DeviceQuery),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        Invalid,
-    ),
-)]
-async fn list_cameras(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<DeviceQuery>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    list_of(&state, q, Some(CAMERA)).await
-}
-
-#[utoipa::path(
     post,
     path = "/devices/cameras",
     operation_id = "devices_create_camera",
@@ -414,24 +398,4 @@ async fn update_camera(
     Ok(Json(DeviceRead::from(
         &save(&state, &user, d, body, false).await?,
     )))
-}
-
-#[utoipa::path(
-    get,
-    path = "/devices/cameras/status",
-    operation_id = "devices_camera_status",
-    tag = "cameras",
-    summary = "Online state of the cameras",
-    params(StatusQuery),
-    responses(
-        (status = 200, body = Vec<DeviceStatusRead>),
-        Invalid,
-    ),
-)]
-async fn camera_status(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
-    status_of(&state, Some(CAMERA), q.skip, q.limit).await
 }

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::types::Json as DbJson;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,9 +16,11 @@ use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Conflict, CredentialsAdminOnly, Deleted, Invalid, NotFound};
-use super::validate::{Checks, FlexibleDateTime, Patch};
+use super::resource::{Events, Listed, Resource, Tracked, find, resource_routes};
+use super::validate::{Checks, FlexibleDateTime, Patch, patch_body};
 use crate::cambus::publisher::{SiteNames, camera_topics};
 use crate::config::{PATH_LOSS_EXPONENT_RANGE, RSSI_AT_1M_RANGE};
+use crate::events::EventType::{DeviceCreated, DeviceDeleted, DeviceUpdated};
 use crate::events::{EventType, payload};
 use crate::mac;
 use crate::store::devices::{
@@ -128,64 +131,38 @@ pub(super) struct DeviceStatusRead {
     is_online: bool,
 }
 
-/// The body of every device create and update: absent fields are left alone (or take
-/// their default on create), `null` clears a field.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub(super) struct DeviceBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[serde(rename = "type")]
-    #[schema(value_type = Option<String>)]
-    pub(super) device_type: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    code: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    mac_address: Patch<String>,
-    #[schema(value_type = Option<i64>)]
-    floor_plan_id: Patch<i64>,
-    #[schema(value_type = Option<f64>)]
-    pos_x: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    pos_y: Patch<f64>,
-    #[schema(value_type = Option<i64>)]
-    building_id: Patch<i64>,
-    #[schema(value_type = Option<i64>)]
-    floor_id: Patch<i64>,
-    #[schema(value_type = Option<String>)]
-    manufacturer: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    model: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    shard: Patch<String>,
-    #[schema(value_type = Option<Vec<String>>)]
-    analytics: Patch<Vec<String>>,
-    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
-    last_seen_at: Patch<FlexibleDateTime>,
-    #[schema(value_type = Option<String>)]
-    ip_address: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    port: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    username: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    password: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    rtsp_url: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    proxy_path: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    central_path: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    record_retention_minutes: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    central_media_mtx_ip: Patch<String>,
-    #[schema(value_type = Option<f64>)]
-    rssi_at_1m: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    path_loss_exponent: Patch<f64>,
+patch_body! {
+    /// The body of every device create and update: absent fields are left alone (or take
+    /// their default on create), `null` clears a field.
+    pub(super) struct DeviceBody {
+        name: String,
+        description: String,
+        #[serde(rename = "type")]
+        pub(super) device_type: String,
+        code: String,
+        mac_address: String,
+        floor_plan_id: i64,
+        pos_x: f64,
+        pos_y: f64,
+        building_id: i64,
+        floor_id: i64,
+        manufacturer: String,
+        model: String,
+        shard: String,
+        analytics: Vec<String>,
+        last_seen_at: FlexibleDateTime as chrono::DateTime<chrono::Utc>,
+        ip_address: String,
+        port: i32,
+        username: String,
+        password: String,
+        rtsp_url: String,
+        proxy_path: String,
+        central_path: String,
+        record_retention_minutes: i32,
+        central_media_mtx_ip: String,
+        rssi_at_1m: f64,
+        path_loss_exponent: f64,
+    }
 }
 
 impl DeviceBody {
@@ -569,7 +546,7 @@ pub(super) async fn save(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct DeviceQuery {
+pub struct DeviceQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     #[serde(rename = "type")]
@@ -577,11 +554,12 @@ pub(super) struct DeviceQuery {
     floor_plan_id: Option<i64>,
 }
 
-pub(super) async fn list_of(
+/// A page of devices, of `forced_type` when given.
+pub(super) async fn rows_of(
     state: &AppState,
     q: DeviceQuery,
     forced_type: Option<&str>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
+) -> ApiResult<Vec<Device>> {
     let page = Page::from_query(q.skip, q.limit, 100)?;
     let filter = DeviceFilter {
         device_type: forced_type
@@ -589,32 +567,111 @@ pub(super) async fn list_of(
             .or(q.device_type.map(|t| t.to_ascii_uppercase())),
         floor_plan_id: q.floor_plan_id,
     };
-    let devices = state
+    Ok(state
         .store
         .list_devices(&filter, page.skip, page.limit)
-        .await?;
-    Ok(Json(devices.iter().map(DeviceRead::from).collect()))
+        .await?)
 }
 
-#[utoipa::path(
-    get,
-    path = "/devices",
-    operation_id = "devices_list",
-    tag = "devices",
-    summary = "List devices of every type, by id",
-    params(DeviceQuery),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<DeviceQuery>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    list_of(&state, q, None).await
+impl Resource for Device {
+    const NOT_FOUND: &'static str = NOT_FOUND;
+    type Read = DeviceRead;
+
+    async fn show(_: &AppState, rows: Vec<Device>) -> ApiResult<Vec<DeviceRead>> {
+        Ok(rows.iter().map(DeviceRead::from).collect())
+    }
 }
+
+impl Listed for Device {
+    type Query = DeviceQuery;
+
+    async fn rows(state: &AppState, q: DeviceQuery) -> ApiResult<Vec<Device>> {
+        rows_of(state, q, None).await
+    }
+}
+
+impl Tracked for Device {
+    const EVENTS: Events = Events::new(DeviceCreated, DeviceUpdated, DeviceDeleted);
+
+    fn payload(&self, event: EventType) -> Value {
+        payload::device(self, event)
+    }
+
+    /// With its readings, topics and events; what refers to it for history stays.
+    async fn delete(state: &AppState, d: &Device) -> ApiResult<()> {
+        or_404(state.store.delete_device(d.id, false).await, NOT_FOUND)
+    }
+}
+
+resource_routes! {
+    Device => DeviceRead, "devices", "/devices", "/devices/{device_id}",
+        ("device_id", "Device id");
+    list(AuthUser, DeviceQuery) "devices_list", "List devices of every type, by id", [Invalid];
+    read(AuthUser) "devices_read", "Read a device", [NotFound];
+    remove(AuthUser) "devices_remove",
+        "Delete a device with its readings, topics and events; incidents and alert history are kept",
+        [Deleted, NotFound];
+}
+
+/// Declares the list (`GET $path`) and online-state (`GET $path/status`) routes of one
+/// device type, as `list` and `status`.
+macro_rules! typed_device_lists {
+    (
+        $device_type:expr, $tag:literal, $path:literal, $status_path:literal;
+        list $list_op:literal, $list_summary:literal;
+        status $status_op:literal, $status_summary:literal;
+    ) => {
+        #[utoipa::path(
+                            get,
+                            path = $path,
+                            operation_id = $list_op,
+                            tag = $tag,
+                            summary = $list_summary,
+                            params($crate::api::devices::DeviceQuery),
+                            responses(
+                                (status = 200, body = Vec<$crate::api::devices::DeviceRead>),
+                                $crate::api::openapi::Invalid,
+                            ),
+                        )]
+        async fn list(
+            axum::extract::State(state): axum::extract::State<$crate::api::AppState>,
+            _: $crate::api::extract::AuthUser,
+            $crate::api::extract::ApiQuery(q): $crate::api::extract::ApiQuery<
+                $crate::api::devices::DeviceQuery,
+            >,
+        ) -> $crate::api::ApiResult<axum::Json<Vec<$crate::api::devices::DeviceRead>>> {
+            let rows = $crate::api::devices::rows_of(&state, q, Some($device_type)).await?;
+            Ok(axum::Json(
+                rows.iter()
+                    .map($crate::api::devices::DeviceRead::from)
+                    .collect(),
+            ))
+        }
+
+        #[utoipa::path(
+                            get,
+                            path = $status_path,
+                            operation_id = $status_op,
+                            tag = $tag,
+                            summary = $status_summary,
+                            params($crate::api::devices::StatusQuery),
+                            responses(
+                                (status = 200, body = Vec<$crate::api::devices::DeviceStatusRead>),
+                                $crate::api::openapi::Invalid,
+                            ),
+                        )]
+        async fn status(
+            axum::extract::State(state): axum::extract::State<$crate::api::AppState>,
+            _: $crate::api::extract::AuthUser,
+            $crate::api::extract::ApiQuery(q): $crate::api::extract::ApiQuery<
+                $crate::api::devices::StatusQuery,
+            >,
+        ) -> $crate::api::ApiResult<axum::Json<Vec<$crate::api::devices::DeviceStatusRead>>> {
+            $crate::api::devices::status_of(&state, Some($device_type), q.skip, q.limit).await
+        }
+    };
+}
+pub(super) use typed_device_lists;
 
 #[utoipa::path(
     post,
@@ -642,29 +699,6 @@ async fn create(
 }
 
 #[utoipa::path(
-    get,
-    path = "/devices/{device_id}",
-    operation_id = "devices_read",
-    tag = "devices",
-    summary = "Read a device",
-    params(("device_id" = i64, Path, description = "Device id")),
-    responses(
-        (status = 200, body = DeviceRead),
-        NotFound,
-    ),
-)]
-async fn read(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<DeviceRead>> {
-    Ok(Json(DeviceRead::from(&or_404(
-        state.store.device(id).await,
-        NOT_FOUND,
-    )?)))
-}
-
-#[utoipa::path(
     put,
     path = "/devices/{device_id}",
     operation_id = "devices_update",
@@ -683,21 +717,18 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<DeviceBody>,
 ) -> ApiResult<Json<DeviceRead>> {
-    let d = or_404(state.store.device(id).await, NOT_FOUND)?;
+    let d = find::<Device>(&state, id).await?;
     Ok(Json(DeviceRead::from(
         &save(&state, &user, d, body, false).await?,
     )))
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct PositionBody {
-    #[schema(value_type = Option<i64>)]
-    floor_plan_id: Patch<i64>,
-    #[schema(value_type = Option<f64>)]
-    pos_x: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    pos_y: Patch<f64>,
+patch_body! {
+    struct PositionBody {
+        floor_plan_id: i64,
+        pos_x: f64,
+        pos_y: f64,
+    }
 }
 
 #[utoipa::path(
@@ -719,7 +750,7 @@ async fn set_position(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PositionBody>,
 ) -> ApiResult<Json<DeviceRead>> {
-    let mut d = or_404(state.store.device(id).await, NOT_FOUND)?;
+    let mut d: Device = find(&state, id).await?;
     let set_plan = !body.floor_plan_id.is_absent();
     body.floor_plan_id.apply_to_option(&mut d.floor_plan_id);
     body.pos_x.apply_to_option(&mut d.pos_x);
@@ -754,27 +785,6 @@ pub(super) async fn delete_and_record(
         change
     };
     record(state, user, change).await
-}
-
-#[utoipa::path(
-    delete,
-    path = "/devices/{device_id}",
-    operation_id = "devices_remove",
-    tag = "devices",
-    summary = "Delete a device with its readings, topics and events; incidents and alert history are kept",
-    params(("device_id" = i64, Path, description = "Device id")),
-    responses(
-        Deleted, NotFound,
-    ),
-)]
-async fn remove(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
-    let d = or_404(state.store.device(id).await, NOT_FOUND)?;
-    delete_and_record(&state, &user, &d, false).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -879,7 +889,7 @@ async fn topics(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> ApiResult<Json<Vec<DeviceTopic>>> {
-    or_404(state.store.device(id).await, NOT_FOUND)?;
+    find::<Device>(&state, id).await?;
     Ok(Json(
         state
             .store

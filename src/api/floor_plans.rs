@@ -12,10 +12,11 @@ use super::AppState;
 use super::changes::{Change, clean, or_404, record, require};
 use super::devices::DeviceRead;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::extract::{ApiPath, AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
+use super::validate::{Checks, patch_body};
+use crate::events::EventType::{FloorPlanCreated, FloorPlanDeleted, FloorPlanUpdated};
 use crate::events::{EventType, payload};
 use crate::metrics::HttpRefusal;
 use crate::store::devices::DeviceFilter;
@@ -36,7 +37,7 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct FloorPlanCreate {
+pub struct FloorPlanCreate {
     floor_id: i64,
     name: String,
     image_url: Option<String>,
@@ -48,25 +49,17 @@ struct FloorPlanCreate {
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct FloorPlanUpdate {
-    #[schema(value_type = Option<i64>)]
-    floor_id: Patch<i64>,
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    image_url: Patch<String>,
-    #[schema(value_type = Option<f64>)]
-    width: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    height: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    width_m: Patch<f64>,
-    #[schema(value_type = Option<f64>)]
-    height_m: Patch<f64>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct FloorPlanUpdate {
+        floor_id: i64,
+        name: String,
+        image_url: String,
+        width: f64,
+        height: f64,
+        width_m: f64,
+        height_m: f64,
+        description: String,
+    }
 }
 
 /// The multipart body of an image upload.
@@ -79,7 +72,7 @@ struct ImageUpload {
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct FloorPlanQuery {
+pub struct FloorPlanQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     floor_id: Option<i64>,
@@ -95,11 +88,7 @@ impl Resource for FloorPlan {
 }
 
 impl Tracked for FloorPlan {
-    const EVENTS: Events = Events {
-        created: EventType::FloorPlanCreated,
-        updated: EventType::FloorPlanUpdated,
-        deleted: EventType::FloorPlanDeleted,
-    };
+    const EVENTS: Events = Events::new(FloorPlanCreated, FloorPlanUpdated, FloorPlanDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::floor_plan(self)
@@ -113,10 +102,102 @@ impl Tracked for FloorPlan {
     }
 }
 
-by_id_routes! {
-    FloorPlan => FloorPlan, "/floor-plans/{floor_plan_id}",
-        ("floor_plan_id", "Floor plan id"), "floor-plans";
+impl Listed for FloorPlan {
+    type Query = FloorPlanQuery;
+
+    async fn rows(state: &AppState, q: FloorPlanQuery) -> ApiResult<Vec<FloorPlan>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state
+            .store
+            .list_floor_plans(q.floor_id, page.skip, page.limit)
+            .await?)
+    }
+}
+
+impl Editable for FloorPlan {
+    type Create = FloorPlanCreate;
+    type Update = FloorPlanUpdate;
+    /// With the image the plan had, removed once another replaces it.
+    type Draft = (FloorPlan, Option<String>);
+
+    fn new(state: &AppState, body: FloorPlanCreate, checks: &mut Checks) -> Self::Draft {
+        let new = FloorPlan {
+            floor_id: body.floor_id,
+            name: body.name.trim().to_string(),
+            image_url: clean(body.image_url),
+            width: body.width,
+            height: body.height,
+            width_m: body.width_m,
+            height_m: body.height_m,
+            description: clean(body.description),
+            ..FloorPlan::default()
+        };
+        check(checks, &new);
+        if new
+            .image_url
+            .as_deref()
+            .is_some_and(|url| crate::media::is_ours(&state.config, url))
+        {
+            checks.push("image_url", "value_error", FOREIGN_IMAGE);
+        }
+        (new, None)
+    }
+
+    fn apply(
+        state: &AppState,
+        mut p: FloorPlan,
+        body: FloorPlanUpdate,
+        checks: &mut Checks,
+    ) -> Self::Draft {
+        let old_image = p.image_url.clone();
+        checks.not_null("floor_id", &body.floor_id);
+        checks.not_null("name", &body.name);
+        body.floor_id.apply_to(&mut p.floor_id);
+        body.name
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut p.name);
+        body.image_url.apply_to_option(&mut p.image_url);
+        body.width.apply_to_option(&mut p.width);
+        body.height.apply_to_option(&mut p.height);
+        body.width_m.apply_to_option(&mut p.width_m);
+        body.height_m.apply_to_option(&mut p.height_m);
+        body.description.apply_to_option(&mut p.description);
+        check(checks, &p);
+        if p.image_url != old_image
+            && p.image_url.as_deref().is_some_and(|url| {
+                crate::media::is_ours(&state.config, url)
+                    && !crate::media::belongs_to(&state.config, url, p.id)
+            })
+        {
+            checks.push("image_url", "value_error", FOREIGN_IMAGE);
+        }
+        (p, old_image)
+    }
+
+    async fn save(state: &AppState, (p, old_image): Self::Draft) -> ApiResult<FloorPlan> {
+        require::<Floor>(state, "floor_id", Some(p.floor_id)).await?;
+        let p = state.store.save_floor_plan(&p).await?;
+        if old_image != p.image_url {
+            let released: Vec<(i64, String)> =
+                old_image.into_iter().map(|url| (p.id, url)).collect();
+            crate::media::remove_images(&state.config, &released).await;
+        }
+        Ok(p)
+    }
+}
+
+resource_routes! {
+    FloorPlan => FloorPlan, "floor-plans", "/floor-plans", "/floor-plans/{floor_plan_id}",
+        ("floor_plan_id", "Floor plan id");
+    list(AuthUser, FloorPlanQuery) "floor_plans_list", "List floor plans, by id", [Invalid];
+    create(AuthUser, FloorPlanCreate, CREATED) "floor_plans_create", "Create a floor plan",
+        [Invalid];
     read(AuthUser) "floor_plans_read", "Read a floor plan", [NotFound];
+    update(AuthUser, put, FloorPlanUpdate) "floor_plans_update",
+        "Update a floor plan (partial)", [NotFound, Invalid];
+    nested(AuthUser, devices: Vec<DeviceRead> = devices_on,
+        "/floor-plans/{floor_plan_id}/devices") "floor_plans_devices",
+        "Devices placed on a floor plan", [NotFound];
     remove(AuthUser) "floor_plans_remove",
         "Delete a floor plan and its image; devices stay, unplaced", [Deleted, NotFound];
 }
@@ -137,154 +218,13 @@ fn check(checks: &mut Checks, p: &FloorPlan) {
     }
 }
 
-#[utoipa::path(
-    get,
-    path = "/floor-plans",
-    operation_id = "floor_plans_list",
-    tag = "floor-plans",
-    summary = "List floor plans, by id",
-    params(FloorPlanQuery),
-    responses(
-        (status = 200, body = Vec<FloorPlan>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<FloorPlanQuery>,
-) -> ApiResult<Json<Vec<FloorPlan>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    Ok(Json(
-        state
-            .store
-            .list_floor_plans(q.floor_id, page.skip, page.limit)
-            .await?,
-    ))
-}
-
-#[utoipa::path(
-    post,
-    path = "/floor-plans",
-    operation_id = "floor_plans_create",
-    tag = "floor-plans",
-    summary = "Create a floor plan",
-    request_body = FloorPlanCreate,
-    responses(
-        (status = 201, body = FloorPlan),
-        Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<FloorPlanCreate>,
-) -> ApiResult<(StatusCode, Json<FloorPlan>)> {
-    let new = FloorPlan {
-        floor_id: body.floor_id,
-        name: body.name.trim().to_string(),
-        image_url: clean(body.image_url),
-        width: body.width,
-        height: body.height,
-        width_m: body.width_m,
-        height_m: body.height_m,
-        description: clean(body.description),
-        ..FloorPlan::default()
-    };
-    let mut checks = Checks::new();
-    check(&mut checks, &new);
-    if new
-        .image_url
-        .as_deref()
-        .is_some_and(|url| crate::media::is_ours(&state.config, url))
-    {
-        checks.push("image_url", "value_error", FOREIGN_IMAGE);
-    }
-    checks.finish()?;
-    require::<Floor>(&state, "floor_id", Some(new.floor_id)).await?;
-    let p = state.store.save_floor_plan(&new).await?;
-    record_saved(&state, &user, &p, true).await?;
-    Ok((StatusCode::CREATED, Json(p)))
-}
-
-#[utoipa::path(
-    put,
-    path = "/floor-plans/{floor_plan_id}",
-    operation_id = "floor_plans_update",
-    tag = "floor-plans",
-    summary = "Update a floor plan (partial)",
-    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
-    request_body = FloorPlanUpdate,
-    responses(
-        (status = 200, body = FloorPlan),
-        NotFound, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<FloorPlanUpdate>,
-) -> ApiResult<Json<FloorPlan>> {
-    let mut p: FloorPlan = find(&state, id).await?;
-    let old_image = p.image_url.clone();
-    let mut checks = Checks::new();
-    checks.not_null("floor_id", &body.floor_id);
-    checks.not_null("name", &body.name);
-    body.floor_id.apply_to(&mut p.floor_id);
-    body.name
-        .map(|v| v.trim().to_string())
-        .apply_to(&mut p.name);
-    body.image_url.apply_to_option(&mut p.image_url);
-    body.width.apply_to_option(&mut p.width);
-    body.height.apply_to_option(&mut p.height);
-    body.width_m.apply_to_option(&mut p.width_m);
-    body.height_m.apply_to_option(&mut p.height_m);
-    body.description.apply_to_option(&mut p.description);
-    check(&mut checks, &p);
-    if p.image_url != old_image
-        && p.image_url.as_deref().is_some_and(|url| {
-            crate::media::is_ours(&state.config, url)
-                && !crate::media::belongs_to(&state.config, url, id)
-        })
-    {
-        checks.push("image_url", "value_error", FOREIGN_IMAGE);
-    }
-    checks.finish()?;
-    require::<Floor>(&state, "floor_id", Some(p.floor_id)).await?;
-    let p = state.store.save_floor_plan(&p).await?;
-    if old_image != p.image_url {
-        let released: Vec<(i64, String)> = old_image.into_iter().map(|url| (id, url)).collect();
-        crate::media::remove_images(&state.config, &released).await;
-    }
-    record_saved(&state, &user, &p, false).await?;
-    Ok(Json(p))
-}
-
-#[utoipa::path(
-    get,
-    path = "/floor-plans/{floor_plan_id}/devices",
-    operation_id = "floor_plans_devices",
-    tag = "floor-plans",
-    summary = "Devices placed on a floor plan",
-    params(("floor_plan_id" = i64, Path, description = "Floor plan id")),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        NotFound,
-    ),
-)]
-async fn devices(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    find::<FloorPlan>(&state, id).await?;
+async fn devices_on(state: &AppState, id: i64) -> ApiResult<Vec<DeviceRead>> {
     let filter = DeviceFilter {
         floor_plan_id: Some(id),
         ..DeviceFilter::default()
     };
     let devices = state.store.list_devices(&filter, 0, i64::MAX).await?;
-    Ok(Json(devices.iter().map(DeviceRead::from).collect()))
+    Ok(devices.iter().map(DeviceRead::from).collect())
 }
 
 /// Stores the uploaded plan image (PNG, JPEG or WebP, recognised from its bytes) under a

@@ -1,8 +1,5 @@
 //! `/floors`.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,10 +8,11 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{clean, or_404, require};
 use super::error::ApiResult;
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::extract::{AuthUser, Page};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::validate::{Checks, patch_body};
+use crate::events::EventType::{FloorCreated, FloorDeleted, FloorUpdated};
 use crate::events::{EventType, payload};
 use crate::store::site::{Building, Floor};
 
@@ -25,29 +23,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct FloorCreate {
+pub struct FloorCreate {
     building_id: i64,
     name: String,
     level: Option<i32>,
     description: Option<String>,
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct FloorUpdate {
-    #[schema(value_type = Option<i64>)]
-    building_id: Patch<i64>,
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    level: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct FloorUpdate {
+        building_id: i64,
+        name: String,
+        level: i32,
+        description: String,
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct FloorQuery {
+pub struct FloorQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     building_id: Option<i64>,
@@ -63,11 +57,7 @@ impl Resource for Floor {
 }
 
 impl Tracked for Floor {
-    const EVENTS: Events = Events {
-        created: EventType::FloorCreated,
-        updated: EventType::FloorUpdated,
-        deleted: EventType::FloorDeleted,
-    };
+    const EVENTS: Events = Events::new(FloorCreated, FloorUpdated, FloorDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::floor(self)
@@ -81,9 +71,61 @@ impl Tracked for Floor {
     }
 }
 
-by_id_routes! {
-    Floor => Floor, "/floors/{floor_id}", ("floor_id", "Floor id"), "floors";
+impl Listed for Floor {
+    type Query = FloorQuery;
+
+    async fn rows(state: &AppState, q: FloorQuery) -> ApiResult<Vec<Floor>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state
+            .store
+            .list_floors(q.building_id, page.skip, page.limit)
+            .await?)
+    }
+}
+
+impl Editable for Floor {
+    type Create = FloorCreate;
+    type Update = FloorUpdate;
+    type Draft = Floor;
+
+    fn new(_: &AppState, body: FloorCreate, checks: &mut Checks) -> Floor {
+        let new = Floor {
+            building_id: body.building_id,
+            name: body.name.trim().to_string(),
+            level: body.level,
+            description: clean(body.description),
+            ..Floor::default()
+        };
+        check(checks, &new);
+        new
+    }
+
+    fn apply(_: &AppState, mut f: Floor, body: FloorUpdate, checks: &mut Checks) -> Floor {
+        checks.not_null("building_id", &body.building_id);
+        checks.not_null("name", &body.name);
+        body.building_id.apply_to(&mut f.building_id);
+        body.name
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut f.name);
+        body.level.apply_to_option(&mut f.level);
+        body.description.apply_to_option(&mut f.description);
+        check(checks, &f);
+        f
+    }
+
+    async fn save(state: &AppState, f: Floor) -> ApiResult<Floor> {
+        require::<Building>(state, "building_id", Some(f.building_id)).await?;
+        Ok(state.store.save_floor(&f).await?)
+    }
+}
+
+resource_routes! {
+    Floor => Floor, "floors", "/floors", "/floors/{floor_id}", ("floor_id", "Floor id");
+    list(AuthUser, FloorQuery) "floors_list", "List floors, by id", [Invalid];
+    create(AuthUser, FloorCreate, CREATED) "floors_create", "Create a floor", [Invalid];
     read(AuthUser) "floors_read", "Read a floor", [NotFound];
+    update(AuthUser, put, FloorUpdate) "floors_update", "Update a floor (partial)",
+        [NotFound, Invalid];
     remove(AuthUser) "floors_remove",
         "Delete a floor with its floor plans; devices stay, unplaced", [Deleted, NotFound];
 }
@@ -91,100 +133,4 @@ by_id_routes! {
 fn check(checks: &mut Checks, f: &Floor) {
     checks.text("name", &f.name, 255);
     checks.max_len("description", f.description.as_deref(), 1024);
-}
-
-#[utoipa::path(
-    get,
-    path = "/floors",
-    operation_id = "floors_list",
-    tag = "floors",
-    summary = "List floors, by id",
-    params(FloorQuery),
-    responses(
-        (status = 200, body = Vec<Floor>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<FloorQuery>,
-) -> ApiResult<Json<Vec<Floor>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    Ok(Json(
-        state
-            .store
-            .list_floors(q.building_id, page.skip, page.limit)
-            .await?,
-    ))
-}
-
-#[utoipa::path(
-    post,
-    path = "/floors",
-    operation_id = "floors_create",
-    tag = "floors",
-    summary = "Create a floor",
-    request_body = FloorCreate,
-    responses(
-        (status = 201, body = Floor),
-        Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<FloorCreate>,
-) -> ApiResult<(StatusCode, Json<Floor>)> {
-    let new = Floor {
-        building_id: body.building_id,
-        name: body.name.trim().to_string(),
-        level: body.level,
-        description: clean(body.description),
-        ..Floor::default()
-    };
-    let mut checks = Checks::new();
-    check(&mut checks, &new);
-    checks.finish()?;
-    require::<Building>(&state, "building_id", Some(new.building_id)).await?;
-    let f = state.store.save_floor(&new).await?;
-    record_saved(&state, &user, &f, true).await?;
-    Ok((StatusCode::CREATED, Json(f)))
-}
-
-#[utoipa::path(
-    put,
-    path = "/floors/{floor_id}",
-    operation_id = "floors_update",
-    tag = "floors",
-    summary = "Update a floor (partial)",
-    params(("floor_id" = i64, Path, description = "Floor id")),
-    request_body = FloorUpdate,
-    responses(
-        (status = 200, body = Floor),
-        NotFound, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<FloorUpdate>,
-) -> ApiResult<Json<Floor>> {
-    let mut f: Floor = find(&state, id).await?;
-    let mut checks = Checks::new();
-    checks.not_null("building_id", &body.building_id);
-    checks.not_null("name", &body.name);
-    body.building_id.apply_to(&mut f.building_id);
-    body.name
-        .map(|v| v.trim().to_string())
-        .apply_to(&mut f.name);
-    body.level.apply_to_option(&mut f.level);
-    body.description.apply_to_option(&mut f.description);
-    check(&mut checks, &f);
-    checks.finish()?;
-    require::<Building>(&state, "building_id", Some(f.building_id)).await?;
-    let f = state.store.save_floor(&f).await?;
-    record_saved(&state, &user, &f, false).await?;
-    Ok(Json(f))
 }

@@ -2,7 +2,6 @@
 //! spelling of the MAC). Creating and updating them is the generic `/devices` in
 //! [`super::devices`].
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -11,12 +10,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::or_404;
-use super::devices::{
-    DeviceQuery, DeviceRead, DeviceStatusRead, StatusQuery, delete_and_record, list_of, status_of,
-};
+use super::devices::{delete_and_record, typed_device_lists};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiPath, ApiQuery, AuthUser};
-use super::openapi::{Deleted, Invalid, NotFound};
+use super::openapi::{Deleted, NotFound};
 use crate::mac;
 use crate::store::devices::BLE_GATEWAY;
 
@@ -24,50 +21,16 @@ const GATEWAY_NOT_FOUND: &str = "Gateway not found";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_gateways))
-        .routes(routes!(gateway_status))
+        .routes(routes!(list))
+        .routes(routes!(status))
         .routes(routes!(remove_gateway))
         .routes(routes!(remove_gateway_by_mac))
 }
 
-#[utoipa::path(
-    get,
-    path = "/devices/gateways",
-    operation_id = "devices_list_gateways",
-    tag = "gateways",
-    summary = "List BLE gateways",
-    params(DeviceQuery),
-    responses(
-        (status = 200, body = Vec<DeviceRead>),
-        Invalid,
-    ),
-)]
-async fn list_gateways(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<DeviceQuery>,
-) -> ApiResult<Json<Vec<DeviceRead>>> {
-    list_of(&state, q, Some(BLE_GATEWAY)).await
-}
-
-#[utoipa::path(
-    get,
-    path = "/devices/gateways/status",
-    operation_id = "devices_gateway_status",
-    tag = "gateways",
-    summary = "Online state of the gateways",
-    params(StatusQuery),
-    responses(
-        (status = 200, body = Vec<DeviceStatusRead>),
-        Invalid,
-    ),
-)]
-async fn gateway_status(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<Vec<DeviceStatusRead>>> {
-    status_of(&state, Some(BLE_GATEWAY), q.skip, q.limit).await
+typed_device_lists! {
+    BLE_GATEWAY, "gateways", "/devices/gateways", "/devices/gateways/status";
+    list "devices_list_gateways", "List BLE gateways";
+    status "devices_gateway_status", "Online state of the gateways";
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -2,6 +2,9 @@
 //! to connect to the embedded broker (administrators only). A password is shown once, when
 //! it is created or rotated; the appliance keeps only its hash.
 
+use crate::events::EventType::{
+    MqttCredentialCreated, MqttCredentialRevoked, MqttCredentialUpdated,
+};
 use crate::events::{EventType, payload};
 use crate::ingest::topics::TopicTrees;
 use axum::Json;
@@ -19,8 +22,10 @@ use super::changes::{or_404, or_409};
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::openapi::{AdminOnly, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_event, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{
+    Events, Listed, Resource, Tracked, find, record_event, record_saved, resource_routes,
+};
+use super::validate::{Checks, Patch, patch_body};
 use crate::auth::{hash_password_in_background, random_secret};
 use crate::broker::acl;
 use crate::store::mqtt::{COLLECTOR, CUSTOM, GATEWAY, MqttCredential, ROLES};
@@ -78,11 +83,11 @@ impl Resource for MqttCredential {
 }
 
 impl Tracked for MqttCredential {
-    const EVENTS: Events = Events {
-        created: EventType::MqttCredentialCreated,
-        updated: EventType::MqttCredentialUpdated,
-        deleted: EventType::MqttCredentialRevoked,
-    };
+    const EVENTS: Events = Events::new(
+        MqttCredentialCreated,
+        MqttCredentialUpdated,
+        MqttCredentialRevoked,
+    );
 
     fn payload(&self, _: EventType) -> Value {
         payload::mqtt_credential(self)
@@ -99,9 +104,19 @@ impl Tracked for MqttCredential {
     }
 }
 
-by_id_routes! {
-    MqttCredential => CredentialRead, "/mqtt/credentials/{credential_id}",
-        ("credential_id", "Credential id"), "mqtt";
+impl Listed for MqttCredential {
+    type Query = ();
+
+    async fn rows(state: &AppState, (): ()) -> ApiResult<Vec<MqttCredential>> {
+        Ok(state.store.list_mqtt_credentials().await?)
+    }
+}
+
+resource_routes! {
+    MqttCredential => CredentialRead, "mqtt", "/mqtt/credentials",
+        "/mqtt/credentials/{credential_id}", ("credential_id", "Credential id");
+    list(AdminUser) "mqtt_credentials_list", "List MQTT credentials (never their passwords)",
+        [AdminOnly];
     read(AdminUser) "mqtt_credentials_read", "Read an MQTT credential", [AdminOnly, NotFound];
     remove(AdminUser) "mqtt_credentials_remove",
         "Revoke a credential: it is deleted and its live sessions close",
@@ -122,17 +137,13 @@ struct CredentialCreate {
     subscribe_acl: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct CredentialUpdate {
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[schema(value_type = Option<Vec<String>>)]
-    publish_acl: Patch<Vec<String>>,
-    #[schema(value_type = Option<Vec<String>>)]
-    subscribe_acl: Patch<Vec<String>>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
+patch_body! {
+    struct CredentialUpdate {
+        description: String,
+        publish_acl: Vec<String>,
+        subscribe_acl: Vec<String>,
+        is_active: bool,
+    }
 }
 
 /// The topic rules a role grants by default.
@@ -159,25 +170,6 @@ fn check_acl(checks: &mut Checks, field: &str, rules: &[String]) {
             "a list of at most 64 MQTT filters such as rtls/gateways/# or site/+/status",
         );
     }
-}
-
-#[utoipa::path(
-    get,
-    path = "/mqtt/credentials",
-    operation_id = "mqtt_credentials_list",
-    tag = "mqtt",
-    summary = "List MQTT credentials (never their passwords)",
-    responses(
-        (status = 200, body = Vec<CredentialRead>),
-        AdminOnly,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-) -> ApiResult<Json<Vec<CredentialRead>>> {
-    let all = state.store.list_mqtt_credentials().await?;
-    Ok(Json(MqttCredential::show(&state, all).await?))
 }
 
 #[utoipa::path(

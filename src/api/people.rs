@@ -1,10 +1,7 @@
 //! `/people`.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,10 +9,11 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::require_all;
 use super::error::ApiResult;
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::extract::{AuthUser, Page, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved, show};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{PersonCreated, PersonDeleted, PersonUpdated};
 use crate::events::{EventType, payload};
 use crate::store::people::{Membership, Person, PersonGroup};
 
@@ -96,170 +94,105 @@ impl Resource for Person {
 }
 
 impl Tracked for Person {
-    const EVENTS: Events = Events {
-        created: EventType::PersonCreated,
-        updated: EventType::PersonUpdated,
-        deleted: EventType::PersonDeleted,
-    };
+    const EVENTS: Events = Events::new(PersonCreated, PersonUpdated, PersonDeleted);
 
     fn payload(&self, event: EventType) -> Value {
         payload::person(self, event)
     }
 }
 
-by_id_routes! {
-    Person => PersonRead, "/people/{person_id}", ("person_id", "Person id"), "people";
+patch_body! {
+    /// Create and update body; `name` and `cpf` are accepted as the original's aliases.
+    pub struct PersonBody {
+        #[serde(alias = "name")]
+        full_name: String,
+        #[serde(alias = "cpf")]
+        document_id: String,
+        email: String,
+        phone: String,
+        user_type: i32,
+        #[serde(alias = "is_active")]
+        active: bool,
+        notes: String,
+        /// Replaces the person's group memberships when present.
+        group_ids: Vec<i64>,
+    }
+}
+
+impl Listed for Person {
+    type Query = PageQuery;
+
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<Person>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state.store.list_people(page.skip, page.limit).await?)
+    }
+}
+
+impl Editable for Person {
+    type Create = PersonBody;
+    type Update = PersonBody;
+    /// With the group ids that replace its memberships, if the body gave them.
+    type Draft = (Person, Option<Vec<i64>>);
+
+    fn new(state: &AppState, body: PersonBody, checks: &mut Checks) -> Self::Draft {
+        if body.full_name.is_absent() {
+            checks.push("full_name", "missing", "Field required");
+        }
+        let new = Person {
+            active: true,
+            ..Person::default()
+        };
+        Self::apply(state, new, body, checks)
+    }
+
+    fn apply(_: &AppState, mut p: Person, body: PersonBody, checks: &mut Checks) -> Self::Draft {
+        checks.not_null("full_name", &body.full_name);
+        checks.not_null("active", &body.active);
+        body.full_name
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut p.full_name);
+        body.document_id
+            .trimmed()
+            .apply_to_option(&mut p.document_id);
+        body.email.trimmed().apply_to_option(&mut p.email);
+        body.phone.trimmed().apply_to_option(&mut p.phone);
+        body.user_type.apply_to_option(&mut p.user_type);
+        body.active.apply_to(&mut p.active);
+        body.notes.trimmed().apply_to_option(&mut p.notes);
+        if !checks.has_errors() {
+            checks.text("full_name", &p.full_name, 255);
+        }
+        checks.max_len("document_id", p.document_id.as_deref(), 64);
+        checks.max_len("email", p.email.as_deref(), 255);
+        checks.max_len("phone", p.phone.as_deref(), 32);
+        checks.max_len("notes", p.notes.as_deref(), 1024);
+        let group_ids = match body.group_ids {
+            Patch::Value(ids) => Some(ids),
+            Patch::Null => Some(Vec::new()),
+            Patch::Absent => None,
+        };
+        (p, group_ids)
+    }
+
+    async fn save(state: &AppState, (p, group_ids): Self::Draft) -> ApiResult<Person> {
+        if let Some(ids) = &group_ids {
+            require_all::<PersonGroup>(state, "group_ids", "person group", ids).await?;
+        }
+        Ok(state.store.save_person(&p, group_ids.as_deref()).await?)
+    }
+}
+
+resource_routes! {
+    Person => PersonRead, "people", "/people", "/people/{person_id}",
+        ("person_id", "Person id");
+    list(AuthUser, PageQuery) "people_list", "List people with their groups, by id",
+        [Invalid];
+    create(AuthUser, PersonBody, CREATED) "people_create", "Create a person", [Invalid];
     read(AuthUser) "people_read", "Read a person", [NotFound];
+    update(AuthUser, put, PersonBody) "people_update",
+        "Update a person (partial; group_ids replaces the memberships)", [NotFound, Invalid];
     /// Deletes a person. Their tags stay registered, unassigned; alert history keeps its
     /// events without the person.
     remove(AuthUser) "people_remove", "Delete a person; their tags stay, unassigned",
         [Deleted, NotFound];
-}
-
-/// Create and update body; `name` and `cpf` are accepted as the original's aliases.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct PersonBody {
-    #[serde(alias = "name")]
-    #[schema(value_type = Option<String>)]
-    full_name: Patch<String>,
-    #[serde(alias = "cpf")]
-    #[schema(value_type = Option<String>)]
-    document_id: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    email: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    phone: Patch<String>,
-    #[schema(value_type = Option<i32>)]
-    user_type: Patch<i32>,
-    #[serde(alias = "is_active")]
-    #[schema(value_type = Option<bool>)]
-    active: Patch<bool>,
-    #[schema(value_type = Option<String>)]
-    notes: Patch<String>,
-    /// Replaces the person's group memberships when present.
-    #[schema(value_type = Option<Vec<i64>>)]
-    group_ids: Patch<Vec<i64>>,
-}
-
-async fn save(
-    state: &AppState,
-    user: &crate::store::users::User,
-    mut p: Person,
-    body: PersonBody,
-    creating: bool,
-) -> ApiResult<Person> {
-    let mut checks = Checks::new();
-    if creating && body.full_name.is_absent() {
-        checks.push("full_name", "missing", "Field required");
-    }
-    checks.not_null("full_name", &body.full_name);
-    checks.not_null("active", &body.active);
-    body.full_name
-        .map(|v| v.trim().to_string())
-        .apply_to(&mut p.full_name);
-    body.document_id
-        .trimmed()
-        .apply_to_option(&mut p.document_id);
-    body.email.trimmed().apply_to_option(&mut p.email);
-    body.phone.trimmed().apply_to_option(&mut p.phone);
-    body.user_type.apply_to_option(&mut p.user_type);
-    body.active.apply_to(&mut p.active);
-    body.notes.trimmed().apply_to_option(&mut p.notes);
-    if !checks.has_errors() {
-        checks.text("full_name", &p.full_name, 255);
-    }
-    checks.max_len("document_id", p.document_id.as_deref(), 64);
-    checks.max_len("email", p.email.as_deref(), 255);
-    checks.max_len("phone", p.phone.as_deref(), 32);
-    checks.max_len("notes", p.notes.as_deref(), 1024);
-    checks.finish()?;
-    let group_ids = match body.group_ids {
-        Patch::Value(ids) => Some(ids),
-        Patch::Null => Some(Vec::new()),
-        Patch::Absent => None,
-    };
-    if let Some(ids) = &group_ids {
-        require_all::<PersonGroup>(state, "group_ids", "person group", ids).await?;
-    }
-    let saved = state.store.save_person(&p, group_ids.as_deref()).await?;
-    record_saved(state, user, &saved, creating).await?;
-    Ok(saved)
-}
-
-#[utoipa::path(
-    get,
-    path = "/people",
-    operation_id = "people_list",
-    tag = "people",
-    summary = "List people with their groups, by id",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Vec<PersonRead>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Vec<PersonRead>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    let people = state.store.list_people(page.skip, page.limit).await?;
-    Ok(Json(Person::show(&state, people).await?))
-}
-
-#[utoipa::path(
-    post,
-    path = "/people",
-    operation_id = "people_create",
-    tag = "people",
-    summary = "Create a person",
-    request_body = PersonBody,
-    responses(
-        (status = 201, body = PersonRead),
-        Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<PersonBody>,
-) -> ApiResult<(StatusCode, Json<PersonRead>)> {
-    let p = save(
-        &state,
-        &user,
-        Person {
-            active: true,
-            ..Person::default()
-        },
-        body,
-        true,
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(show(&state, p).await?)))
-}
-
-#[utoipa::path(
-    put,
-    path = "/people/{person_id}",
-    operation_id = "people_update",
-    tag = "people",
-    summary = "Update a person (partial; group_ids replaces the memberships)",
-    params(("person_id" = i64, Path, description = "Person id")),
-    request_body = PersonBody,
-    responses(
-        (status = 200, body = PersonRead),
-        NotFound, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<PersonBody>,
-) -> ApiResult<Json<PersonRead>> {
-    let p = find(&state, id).await?;
-    let p = save(&state, &user, p, body, false).await?;
-    Ok(Json(show(&state, p).await?))
 }

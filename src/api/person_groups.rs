@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,11 +11,12 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageQuery};
+use super::extract::{ApiJson, ApiPath, AuthUser, Page, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
+use super::validate::{Checks, patch_body};
+use crate::events::EventType::{PersonGroupCreated, PersonGroupDeleted, PersonGroupUpdated};
 use crate::events::{EventType, payload};
 use crate::store::people::{Person, PersonGroup};
 
@@ -59,11 +59,7 @@ impl Resource for PersonGroup {
 }
 
 impl Tracked for PersonGroup {
-    const EVENTS: Events = Events {
-        created: EventType::PersonGroupCreated,
-        updated: EventType::PersonGroupUpdated,
-        deleted: EventType::PersonGroupDeleted,
-    };
+    const EVENTS: Events = Events::new(PersonGroupCreated, PersonGroupUpdated, PersonGroupDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::person_group(self, None)
@@ -81,31 +77,18 @@ impl Tracked for PersonGroup {
     }
 }
 
-by_id_routes! {
-    PersonGroup => PersonGroupRead, "/person-groups/{group_id}", ("group_id", "Group id"),
-        "person-groups";
-    read(AuthUser) "person_groups_read", "Read a person group", [NotFound];
-    /// Deletes a group and its memberships. Refused while alert rules target the group:
-    /// without it they would apply to everybody.
-    remove(AuthUser) "person_groups_remove",
-        "Delete a person group (refused while alert rules target it)",
-        [Deleted, NotFound, Conflict];
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct PersonGroupWithMembers {
+pub struct PersonGroupWithMembers {
     #[serde(flatten)]
     group: PersonGroupRead,
     people: Vec<PersonRead>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct PersonGroupBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
+patch_body! {
+    pub struct PersonGroupBody {
+        name: String,
+        description: String,
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -113,109 +96,77 @@ struct MembersBody {
     people_ids: Vec<i64>,
 }
 
-fn duplicate(name: &str) -> String {
-    format!("A person group named '{name}' already exists")
-}
+impl Listed for PersonGroup {
+    type Query = PageQuery;
 
-async fn save(
-    state: &AppState,
-    user: &crate::store::users::User,
-    mut g: PersonGroup,
-    body: PersonGroupBody,
-    creating: bool,
-) -> ApiResult<PersonGroup> {
-    let mut checks = Checks::new();
-    if creating && body.name.is_absent() {
-        checks.push("name", "missing", "Field required");
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<PersonGroup>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state
+            .store
+            .list_person_groups(page.skip, page.limit)
+            .await?)
     }
-    checks.not_null("name", &body.name);
-    body.name
-        .map(|v| v.trim().to_string())
-        .apply_to(&mut g.name);
-    body.description
-        .trimmed()
-        .apply_to_option(&mut g.description);
-    if !checks.has_errors() {
-        checks.text("name", &g.name, 255);
+}
+
+impl Editable for PersonGroup {
+    type Create = PersonGroupBody;
+    type Update = PersonGroupBody;
+    type Draft = PersonGroup;
+
+    fn new(state: &AppState, body: PersonGroupBody, checks: &mut Checks) -> PersonGroup {
+        if body.name.is_absent() {
+            checks.push("name", "missing", "Field required");
+        }
+        Self::apply(state, PersonGroup::default(), body, checks)
     }
-    checks.max_len("description", g.description.as_deref(), 1024);
-    checks.finish()?;
-    let saved = or_409(state.store.save_person_group(&g).await, || {
-        duplicate(&g.name)
-    })?;
-    record_saved(state, user, &saved, creating).await?;
-    Ok(saved)
+
+    fn apply(
+        _: &AppState,
+        mut g: PersonGroup,
+        body: PersonGroupBody,
+        checks: &mut Checks,
+    ) -> PersonGroup {
+        checks.not_null("name", &body.name);
+        body.name
+            .map(|v| v.trim().to_string())
+            .apply_to(&mut g.name);
+        body.description
+            .trimmed()
+            .apply_to_option(&mut g.description);
+        if !checks.has_errors() {
+            checks.text("name", &g.name, 255);
+        }
+        checks.max_len("description", g.description.as_deref(), 1024);
+        g
+    }
+
+    async fn save(state: &AppState, g: PersonGroup) -> ApiResult<PersonGroup> {
+        or_409(state.store.save_person_group(&g).await, || {
+            format!("A person group named '{}' already exists", g.name)
+        })
+    }
 }
 
-#[utoipa::path(
-    get,
-    path = "/person-groups",
-    operation_id = "person_groups_list",
-    tag = "person-groups",
-    summary = "List person groups, by id",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Vec<PersonGroupRead>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Vec<PersonGroupRead>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    let groups = state
-        .store
-        .list_person_groups(page.skip, page.limit)
-        .await?;
-    Ok(Json(groups.iter().map(PersonGroupRead::from).collect()))
-}
-
-#[utoipa::path(
-    post,
-    path = "/person-groups",
-    operation_id = "person_groups_create",
-    tag = "person-groups",
-    summary = "Create a person group",
-    request_body = PersonGroupBody,
-    responses(
-        (status = 201, body = PersonGroupRead),
-        Conflict, Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<PersonGroupBody>,
-) -> ApiResult<(StatusCode, Json<PersonGroupRead>)> {
-    let g = save(&state, &user, PersonGroup::default(), body, true).await?;
-    Ok((StatusCode::CREATED, Json(PersonGroupRead::from(&g))))
-}
-
-#[utoipa::path(
-    put,
-    path = "/person-groups/{group_id}",
-    operation_id = "person_groups_update",
-    tag = "person-groups",
-    summary = "Update a person group (partial)",
-    params(("group_id" = i64, Path, description = "Group id")),
-    request_body = PersonGroupBody,
-    responses(
-        (status = 200, body = PersonGroupRead),
-        NotFound, Conflict, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<PersonGroupBody>,
-) -> ApiResult<Json<PersonGroupRead>> {
-    let g = find(&state, id).await?;
-    Ok(Json(PersonGroupRead::from(
-        &save(&state, &user, g, body, false).await?,
-    )))
+resource_routes! {
+    PersonGroup => PersonGroupRead, "person-groups", "/person-groups",
+        "/person-groups/{group_id}", ("group_id", "Group id");
+    list(AuthUser, PageQuery) "person_groups_list", "List person groups, by id", [Invalid];
+    create(AuthUser, PersonGroupBody, CREATED) "person_groups_create",
+        "Create a person group", [Conflict, Invalid];
+    read(AuthUser) "person_groups_read", "Read a person group", [NotFound];
+    update(AuthUser, put, PersonGroupBody) "person_groups_update",
+        "Update a person group (partial)", [NotFound, Conflict, Invalid];
+    nested(AuthUser, members: Vec<PersonRead> = member_list,
+        "/person-groups/{group_id}/people") "person_groups_members", "Members of a group",
+        [NotFound];
+    nested(AuthUser, with_members: PersonGroupWithMembers = group_with_members,
+        "/person-groups/{group_id}/with-members") "person_groups_with_members",
+        "A group with its members", [NotFound];
+    /// Deletes a group and its memberships. Refused while alert rules target the group:
+    /// without it they would apply to everybody.
+    remove(AuthUser) "person_groups_remove",
+        "Delete a person group (refused while alert rules target it)",
+        [Deleted, NotFound, Conflict];
 }
 
 async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
@@ -223,49 +174,11 @@ async fn member_list(state: &AppState, id: i64) -> ApiResult<Vec<PersonRead>> {
     Person::show(state, people).await
 }
 
-#[utoipa::path(
-    get,
-    path = "/person-groups/{group_id}/people",
-    operation_id = "person_groups_members",
-    tag = "person-groups",
-    summary = "Members of a group",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = Vec<PersonRead>),
-        NotFound,
-    ),
-)]
-async fn members(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<PersonRead>>> {
-    find::<PersonGroup>(&state, id).await?;
-    Ok(Json(member_list(&state, id).await?))
-}
-
-#[utoipa::path(
-    get,
-    path = "/person-groups/{group_id}/with-members",
-    operation_id = "person_groups_with_members",
-    tag = "person-groups",
-    summary = "A group with its members",
-    params(("group_id" = i64, Path, description = "Group id")),
-    responses(
-        (status = 200, body = PersonGroupWithMembers),
-        NotFound,
-    ),
-)]
-async fn with_members(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<PersonGroupWithMembers>> {
-    let g = find(&state, id).await?;
-    Ok(Json(PersonGroupWithMembers {
-        group: PersonGroupRead::from(&g),
-        people: member_list(&state, id).await?,
-    }))
+async fn group_with_members(state: &AppState, id: i64) -> ApiResult<PersonGroupWithMembers> {
+    Ok(PersonGroupWithMembers {
+        group: PersonGroupRead::from(&find::<PersonGroup>(state, id).await?),
+        people: member_list(state, id).await?,
+    })
 }
 
 /// Replaces the members with the existing people among `people_ids` (unknown ids are

@@ -1,9 +1,7 @@
 //! `/support-groups`: operator teams (admins only).
 
-use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,12 +9,14 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
 use super::error::{ApiError, ApiResult};
-use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::extract::AdminUser;
 use super::openapi::{AdminOnly, Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{SupportGroupCreated, SupportGroupDeleted, SupportGroupUpdated};
 use crate::events::{EventType, payload};
 use crate::store::groups::{SupportGroup, UserShort};
+use crate::store::users::User;
 
 const DUPLICATE: &str = "Já existe um grupo com esse nome.";
 
@@ -70,11 +70,11 @@ impl Resource for SupportGroup {
 }
 
 impl Tracked for SupportGroup {
-    const EVENTS: Events = Events {
-        created: EventType::SupportGroupCreated,
-        updated: EventType::SupportGroupUpdated,
-        deleted: EventType::SupportGroupDeleted,
-    };
+    const EVENTS: Events = Events::new(
+        SupportGroupCreated,
+        SupportGroupUpdated,
+        SupportGroupDeleted,
+    );
 
     fn payload(&self, _: EventType) -> Value {
         payload::support_group(self, None)
@@ -94,46 +94,101 @@ impl Tracked for SupportGroup {
     }
 }
 
-by_id_routes! {
-    SupportGroup => SupportGroupRead, "/support-groups/{group_id}", ("group_id", "Group id"),
-        "support-groups";
+patch_body! {
+    pub struct SupportGroupBody {
+        name: String,
+        description: String,
+        is_active: bool,
+        default_sla_minutes: i32,
+        chatwoot_inbox_identifier: String,
+        chatwoot_team_id: i64,
+        /// Replaces the members (with the existing users among them) when present.
+        member_ids: Vec<i64>,
+    }
+}
+
+impl Listed for SupportGroup {
+    type Query = ();
+
+    async fn rows(state: &AppState, (): ()) -> ApiResult<Vec<SupportGroup>> {
+        Ok(state.store.list_support_groups().await?)
+    }
+}
+
+impl Editable for SupportGroup {
+    type Create = SupportGroupBody;
+    type Update = SupportGroupBody;
+    /// With the user ids that replace its members, if any.
+    type Draft = (SupportGroup, Option<Vec<i64>>);
+
+    fn new(_: &AppState, body: SupportGroupBody, checks: &mut Checks) -> Self::Draft {
+        if body.name.is_absent() {
+            checks.push("name", "missing", "Field required");
+        }
+        let new = SupportGroup {
+            is_active: true,
+            ..SupportGroup::default()
+        };
+        fill(new, body, checks, true)
+    }
+
+    fn apply(
+        _: &AppState,
+        g: SupportGroup,
+        body: SupportGroupBody,
+        checks: &mut Checks,
+    ) -> Self::Draft {
+        fill(g, body, checks, false)
+    }
+
+    async fn save(state: &AppState, (g, member_ids): Self::Draft) -> ApiResult<SupportGroup> {
+        or_409(
+            state
+                .store
+                .save_support_group(&g, member_ids.as_deref())
+                .await,
+            || DUPLICATE.into(),
+        )
+    }
+
+    /// With its members in the payload.
+    async fn saved(
+        state: &AppState,
+        user: &User,
+        g: &SupportGroup,
+        creating: bool,
+    ) -> ApiResult<()> {
+        let read = read_model(g, &state.store.support_group_members().await?);
+        let member_ids: Vec<i64> = read.members.iter().map(|m| m.id).collect();
+        let payload = payload::support_group(g, Some(&member_ids));
+        let event = Self::EVENTS.saved(creating);
+        record(state, user, Change::new(event, g.id, payload)).await
+    }
+}
+
+resource_routes! {
+    SupportGroup => SupportGroupRead, "support-groups", "/support-groups",
+        "/support-groups/{group_id}", ("group_id", "Group id");
+    list(AdminUser) "support_groups_list", "List support groups, by name", [AdminOnly];
+    /// Creates a group; 200 (not 201), as the original answered.
+    create(AdminUser, SupportGroupBody, OK) "support_groups_create",
+        "Create a support group (200, as the original)", [AdminOnly, Conflict, Invalid];
     read(AdminUser) "support_groups_read", "Read a support group", [AdminOnly, NotFound];
+    update(AdminUser, put, SupportGroupBody) "support_groups_update",
+        "Update a support group (partial; member_ids replaces the members)",
+        [AdminOnly, NotFound, Conflict, Invalid];
     remove(AdminUser) "support_groups_remove",
         "Delete a support group (refused while incidents are assigned to it)",
         [Deleted, AdminOnly, NotFound, Conflict];
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct SupportGroupBody {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    description: Patch<String>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
-    #[schema(value_type = Option<i32>)]
-    default_sla_minutes: Patch<i32>,
-    #[schema(value_type = Option<String>)]
-    chatwoot_inbox_identifier: Patch<String>,
-    #[schema(value_type = Option<i64>)]
-    chatwoot_team_id: Patch<i64>,
-    /// Replaces the members (with the existing users among them) when present.
-    #[schema(value_type = Option<Vec<i64>>)]
-    member_ids: Patch<Vec<i64>>,
-}
-
-async fn save(
-    state: &AppState,
-    user: &crate::store::users::User,
+/// `body` applied to `g`; a new group has no members unless the body names them.
+fn fill(
     mut g: SupportGroup,
     body: SupportGroupBody,
+    checks: &mut Checks,
     creating: bool,
-) -> ApiResult<SupportGroupRead> {
-    let mut checks = Checks::new();
-    if creating && body.name.is_absent() {
-        checks.push("name", "missing", "Field required");
-    }
+) -> (SupportGroup, Option<Vec<i64>>) {
     checks.not_null("name", &body.name);
     checks.not_null("is_active", &body.is_active);
     body.name
@@ -165,98 +220,10 @@ async fn save(
             "must be a positive number of minutes",
         );
     }
-    checks.finish()?;
     let member_ids = match body.member_ids {
         Patch::Value(ids) => Some(ids),
         Patch::Absent if creating => Some(Vec::new()),
         _ => None,
     };
-    let saved = or_409(
-        state
-            .store
-            .save_support_group(&g, member_ids.as_deref())
-            .await,
-        || DUPLICATE.into(),
-    )?;
-    let read = read_model(&saved, &state.store.support_group_members().await?);
-    let event = SupportGroup::EVENTS.saved(creating);
-    let member_ids: Vec<i64> = read.members.iter().map(|m| m.id).collect();
-    let payload = payload::support_group(&saved, Some(&member_ids));
-    record(state, user, Change::new(event, saved.id, payload)).await?;
-    Ok(read)
-}
-
-#[utoipa::path(
-    get,
-    path = "/support-groups",
-    operation_id = "support_groups_list",
-    tag = "support-groups",
-    summary = "List support groups, by name",
-    responses(
-        (status = 200, body = Vec<SupportGroupRead>),
-        AdminOnly,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AdminUser,
-) -> ApiResult<Json<Vec<SupportGroupRead>>> {
-    let groups = state.store.list_support_groups().await?;
-    Ok(Json(SupportGroup::show(&state, groups).await?))
-}
-
-/// Creates a group; 200 (not 201), as the original answered.
-#[utoipa::path(
-    post,
-    path = "/support-groups",
-    operation_id = "support_groups_create",
-    tag = "support-groups",
-    summary = "Create a support group (200, as the original)",
-    request_body = SupportGroupBody,
-    responses(
-        (status = 200, body = SupportGroupRead),
-        AdminOnly, Conflict, Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AdminUser(user): AdminUser,
-    ApiJson(body): ApiJson<SupportGroupBody>,
-) -> ApiResult<Json<SupportGroupRead>> {
-    Ok(Json(
-        save(
-            &state,
-            &user,
-            SupportGroup {
-                is_active: true,
-                ..SupportGroup::default()
-            },
-            body,
-            true,
-        )
-        .await?,
-    ))
-}
-
-#[utoipa::path(
-    put,
-    path = "/support-groups/{group_id}",
-    operation_id = "support_groups_update",
-    tag = "support-groups",
-    summary = "Update a support group (partial; member_ids replaces the members)",
-    params(("group_id" = i64, Path, description = "Group id")),
-    request_body = SupportGroupBody,
-    responses(
-        (status = 200, body = SupportGroupRead),
-        AdminOnly, NotFound, Conflict, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AdminUser(user): AdminUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<SupportGroupBody>,
-) -> ApiResult<Json<SupportGroupRead>> {
-    let g = find(&state, id).await?;
-    Ok(Json(save(&state, &user, g, body, false).await?))
+    (g, member_ids)
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,10 +11,11 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{or_404, or_409, require};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page};
+use super::extract::{ApiPath, AuthUser, Page};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::validate::{Checks, Patch, patch_body};
+use crate::events::EventType::{TagCreated, TagDeleted, TagUpdated};
 use crate::events::{EventType, payload};
 use crate::ingest::view::UnknownTag;
 use crate::mac;
@@ -69,56 +69,84 @@ impl Resource for Tag {
 }
 
 impl Tracked for Tag {
-    const EVENTS: Events = Events {
-        created: EventType::TagCreated,
-        updated: EventType::TagUpdated,
-        deleted: EventType::TagDeleted,
-    };
+    const EVENTS: Events = Events::new(TagCreated, TagUpdated, TagDeleted);
 
     fn payload(&self, _: EventType) -> Value {
         payload::tag(self)
     }
 }
 
-by_id_routes! {
-    Tag => TagRead, "/tags/{tag_id}", ("tag_id", "Tag id"), "tags";
-    read(AuthUser) "tags_read", "Read a tag", [NotFound];
-    /// Deletes a tag with its readings and presence sessions.
-    remove(AuthUser) "tags_remove", "Delete a tag with its readings", [Deleted, NotFound];
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct TagBody {
-    #[schema(value_type = Option<String>)]
-    mac_address: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    label: Patch<String>,
-    #[schema(value_type = Option<i64>)]
-    person_id: Patch<i64>,
-    #[serde(alias = "is_active")]
-    #[schema(value_type = Option<bool>)]
-    active: Patch<bool>,
-    #[schema(value_type = Option<String>)]
-    notes: Patch<String>,
+patch_body! {
+    pub struct TagBody {
+        mac_address: String,
+        label: String,
+        person_id: i64,
+        #[serde(alias = "is_active")]
+        active: bool,
+        notes: String,
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct TagQuery {
+pub struct TagQuery {
     skip: Option<i64>,
     limit: Option<i64>,
     person_id: Option<i64>,
 }
 
-async fn save(
-    state: &AppState,
-    user: &crate::store::users::User,
-    mut t: Tag,
-    body: TagBody,
-    creating: bool,
-) -> ApiResult<Tag> {
-    let mut checks = Checks::new();
+impl Listed for Tag {
+    type Query = TagQuery;
+
+    async fn rows(state: &AppState, q: TagQuery) -> ApiResult<Vec<Tag>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state
+            .store
+            .list_tags(q.person_id, page.skip, page.limit)
+            .await?)
+    }
+}
+
+impl Editable for Tag {
+    type Create = TagBody;
+    type Update = TagBody;
+    type Draft = Tag;
+
+    fn new(_: &AppState, body: TagBody, checks: &mut Checks) -> Tag {
+        let new = Tag {
+            active: true,
+            ..Tag::default()
+        };
+        fill(new, body, checks, true)
+    }
+
+    fn apply(_: &AppState, t: Tag, body: TagBody, checks: &mut Checks) -> Tag {
+        fill(t, body, checks, false)
+    }
+
+    async fn save(state: &AppState, t: Tag) -> ApiResult<Tag> {
+        require::<Person>(state, "person_id", t.person_id).await?;
+        let display = mac::display_stored(&t.mac_address);
+        or_409(state.store.save_tag(&t).await, || {
+            format!("A tag with MAC {display} already exists")
+        })
+    }
+}
+
+resource_routes! {
+    Tag => TagRead, "tags", "/tags", "/tags/{tag_id}", ("tag_id", "Tag id");
+    list(AuthUser, TagQuery) "tags_list", "List tags, by id", [Invalid];
+    create(AuthUser, TagBody, CREATED) "tags_create", "Register a tag (any MAC spelling)",
+        [Conflict, Invalid];
+    read(AuthUser) "tags_read", "Read a tag", [NotFound];
+    update(AuthUser, put, TagBody) "tags_update", "Update a tag (partial)",
+        [NotFound, Conflict, Invalid];
+    /// Deletes a tag with its readings and presence sessions.
+    remove(AuthUser) "tags_remove", "Delete a tag with its readings", [Deleted, NotFound];
+}
+
+/// `body` applied to `t`; a tag is created with its MAC.
+fn fill(mut t: Tag, body: TagBody, checks: &mut Checks, creating: bool) -> Tag {
     checks.not_null("mac_address", &body.mac_address);
     checks.not_null("active", &body.active);
     match &body.mac_address {
@@ -139,70 +167,7 @@ async fn save(
     body.notes.trimmed().apply_to_option(&mut t.notes);
     checks.max_len("label", t.label.as_deref(), 255);
     checks.max_len("notes", t.notes.as_deref(), 1024);
-    checks.finish()?;
-    require::<Person>(state, "person_id", t.person_id).await?;
-    let display = mac::display_stored(&t.mac_address);
-    let saved = or_409(state.store.save_tag(&t).await, || {
-        format!("A tag with MAC {display} already exists")
-    })?;
-    record_saved(state, user, &saved, creating).await?;
-    Ok(saved)
-}
-
-#[utoipa::path(
-    get,
-    path = "/tags",
-    operation_id = "tags_list",
-    tag = "tags",
-    summary = "List tags, by id",
-    params(TagQuery),
-    responses(
-        (status = 200, body = Vec<TagRead>),
-        Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<TagQuery>,
-) -> ApiResult<Json<Vec<TagRead>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    let tags = state
-        .store
-        .list_tags(q.person_id, page.skip, page.limit)
-        .await?;
-    Ok(Json(tags.iter().map(TagRead::from).collect()))
-}
-
-#[utoipa::path(
-    post,
-    path = "/tags",
-    operation_id = "tags_create",
-    tag = "tags",
-    summary = "Register a tag (any MAC spelling)",
-    request_body = TagBody,
-    responses(
-        (status = 201, body = TagRead),
-        Conflict, Invalid,
-    ),
-)]
-async fn create(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiJson(body): ApiJson<TagBody>,
-) -> ApiResult<(StatusCode, Json<TagRead>)> {
-    let t = save(
-        &state,
-        &user,
-        Tag {
-            active: true,
-            ..Tag::default()
-        },
-        body,
-        true,
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(TagRead::from(&t))))
+    t
 }
 
 #[utoipa::path(
@@ -247,29 +212,4 @@ async fn by_mac(
 )]
 async fn unknown(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<UnknownTag>> {
     Json(state.pipeline.unknown_tags())
-}
-
-#[utoipa::path(
-    put,
-    path = "/tags/{tag_id}",
-    operation_id = "tags_update",
-    tag = "tags",
-    summary = "Update a tag (partial)",
-    params(("tag_id" = i64, Path, description = "Tag id")),
-    request_body = TagBody,
-    responses(
-        (status = 200, body = TagRead),
-        NotFound, Conflict, Invalid,
-    ),
-)]
-async fn update(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<TagBody>,
-) -> ApiResult<Json<TagRead>> {
-    let t = find(&state, id).await?;
-    Ok(Json(TagRead::from(
-        &save(&state, &user, t, body, false).await?,
-    )))
 }

@@ -11,10 +11,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError};
-use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use super::extract::{AdminUser, ApiJson, ApiPath, Page, PageQuery};
 use super::openapi::{AdminOnly, Deleted, Invalid, NotFound, Refused};
-use super::resource::{Resource, by_id_routes, find};
-use super::validate::{Checks, Patch};
+use super::resource::{Listed, Resource, find, resource_routes};
+use super::validate::{Checks, patch_body};
 use crate::auth::{hash_password_in_background, normalize_email, verify_password_in_background};
 use crate::events::{EventType, payload};
 use crate::store::StoreError;
@@ -74,8 +74,18 @@ impl Resource for User {
     }
 }
 
-by_id_routes! {
-    User => UserRead, "/users/{user_id}", ("user_id", "User id"), "users";
+impl Listed for User {
+    type Query = PageQuery;
+
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<User>> {
+        let page = Page::from_query(q.skip, q.limit, 200)?;
+        Ok(state.store.list_users(page.skip, page.limit).await?)
+    }
+}
+
+resource_routes! {
+    User => UserRead, "users", "/users", "/users/{user_id}", ("user_id", "User id");
+    list(AdminUser, PageQuery) "users_list", "List users, by id", [AdminOnly, Invalid];
     read(AdminUser) "users_read", "Read a user", [AdminOnly, NotFound];
 }
 
@@ -100,26 +110,19 @@ pub struct UserCreate {
     pub password: String,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct UserUpdate {
-    #[schema(value_type = Option<String>)]
-    email: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    full_name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    role: Patch<String>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
-    #[schema(value_type = Option<bool>)]
-    is_superuser: Patch<bool>,
-    #[schema(value_type = Option<i64>)]
-    chatwoot_agent_id: Patch<i64>,
-    /// Sets a new password (an admin resetting it); the user must change it at next login.
-    #[schema(value_type = Option<String>)]
-    password: Patch<String>,
-    /// The caller's current password: required when the caller changes their own password.
-    current_password: Option<String>,
+patch_body! {
+    struct UserUpdate {
+        email: String,
+        full_name: String,
+        role: String,
+        is_active: bool,
+        is_superuser: bool,
+        chatwoot_agent_id: i64,
+        /// Sets a new password (an admin resetting it); the user must change it at next login.
+        password: String,
+        /// The caller's current password: required when the caller changes their own password.
+        current_password: String,
+    }
 }
 
 pub fn check_password(checks: &mut Checks, field: &str, password: &str) {
@@ -173,28 +176,6 @@ impl From<()> for ApiError {
     fn from((): ()) -> Self {
         ApiError::Internal(anyhow::anyhow!("update refused without a reason"))
     }
-}
-
-#[utoipa::path(
-    get,
-    path = "/users",
-    operation_id = "users_list",
-    tag = "users",
-    summary = "List users, by id",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Vec<UserRead>),
-        AdminOnly, Invalid,
-    ),
-)]
-async fn list(
-    State(state): State<AppState>,
-    AdminUser(_): AdminUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Vec<UserRead>>> {
-    let page = Page::from_query(query.skip, query.limit, 200)?;
-    let users = state.store.list_users(page.skip, page.limit).await?;
-    Ok(Json(users.iter().map(UserRead::from).collect()))
 }
 
 #[utoipa::path(
@@ -276,7 +257,7 @@ async fn update(
     }
     checks.finish()?;
     if user_id == admin.id && !body.password.is_absent() {
-        let current = body.current_password.clone().unwrap_or_default();
+        let current = body.current_password.value().cloned().unwrap_or_default();
         let stored = Some(admin.hashed_password.clone());
         if current.is_empty()
             || !verify_password_in_background(&current, stored)

@@ -69,6 +69,59 @@ pub enum Patch<T> {
     Value(T),
 }
 
+/// Declares the body of a partial update: each field a [`Patch`] of the type written
+/// (absent: left alone), documented as that type, nullable; `as` names the documented type
+/// where it differs (a timestamp parsed leniently).
+///
+/// ```ignore
+/// patch_body! {
+///     /// The body of a device update.
+///     pub struct DeviceUpdate {
+///         name: String,
+///         #[serde(rename = "type")]
+///         device_type: String,
+///         last_seen_at: FlexibleDateTime as chrono::DateTime<chrono::Utc>,
+///     }
+/// }
+/// ```
+macro_rules! patch_body {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident { $($fields:tt)* }
+    ) => {
+        $crate::api::validate::patch_body!(@munch [$(#[$attr])* $vis struct $name] [] $($fields)*);
+    };
+    (
+        @munch $head:tt [$($done:tt)*]
+        $(#[$field_attr:meta])* $field_vis:vis $field:ident: $ty:ty as $documented:ty,
+        $($rest:tt)*
+    ) => {
+        $crate::api::validate::patch_body!(@munch $head [$($done)*
+            $(#[$field_attr])*
+            #[schema(value_type = Option<$documented>)]
+            $field_vis $field: $crate::api::validate::Patch<$ty>,
+        ] $($rest)*);
+    };
+    (
+        @munch $head:tt [$($done:tt)*]
+        $(#[$field_attr:meta])* $field_vis:vis $field:ident: $ty:ty,
+        $($rest:tt)*
+    ) => {
+        $crate::api::validate::patch_body!(@munch $head [$($done)*
+            $(#[$field_attr])*
+            #[schema(value_type = Option<$ty>)]
+            $field_vis $field: $crate::api::validate::Patch<$ty>,
+        ] $($rest)*);
+    };
+    (@munch [$(#[$attr:meta])* $vis:vis struct $name:ident] [$($done:tt)*]) => {
+        $(#[$attr])*
+        #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(default)]
+        $vis struct $name { $($done)* }
+    };
+}
+pub(crate) use patch_body;
+
 impl<T> Patch<T> {
     pub fn is_absent(&self) -> bool {
         matches!(self, Patch::Absent)
