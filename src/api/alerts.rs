@@ -17,7 +17,7 @@ use super::changes::{Change, record, require};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, Page, parse_json};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
+use super::resource::{Events, Resource, Tracked, find, record_saved, resource_routes};
 use super::validate::{Checks, FlexibleDateTime, Patch};
 use crate::alerts::{RuleKind, Schedule};
 use crate::events::{EventType, payload};
@@ -111,19 +111,20 @@ impl Resource for AlertRule {
 }
 
 impl Tracked for AlertRule {
-    const EVENTS: Events = Events {
-        created: EventType::AlertRuleCreated,
-        updated: EventType::AlertRuleUpdated,
-        deleted: EventType::AlertRuleDeleted,
-    };
+    const EVENTS: Events = Events::new(
+        EventType::AlertRuleCreated,
+        EventType::AlertRuleUpdated,
+        EventType::AlertRuleDeleted,
+    );
 
     fn payload(&self, event: EventType) -> Value {
         payload::alert_rule(self, event)
     }
 }
 
-by_id_routes! {
-    AlertRule => AlertRuleRead, "/alert-rules/{rule_id}", ("rule_id", "Rule id"), "alerts";
+resource_routes! {
+    AlertRule => AlertRuleRead, "alerts", "/alert-rules", "/alert-rules/{rule_id}",
+        ("rule_id", "Rule id");
     read(AuthUser) "alert_rules_read", "Read an alert rule", [NotFound];
     /// Its alert events are kept (without the rule); its open ones are closed.
     remove(AuthUser) "alert_rules_remove", "Delete an alert rule", [Deleted, NotFound];

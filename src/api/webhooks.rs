@@ -19,10 +19,10 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::or_404;
 use super::error::ApiResult;
-use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page};
+use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::openapi::{AdminOnly, Invalid, NotFound};
-use super::resource::{Events, Resource, Tracked, by_id_routes, find, record_saved};
-use super::validate::{Checks, Patch};
+use super::resource::{Events, Listed, Resource, Tracked, find, record_saved, resource_routes};
+use super::validate::{Checks, Patch, patch_body};
 use crate::events::{Event, EventType, payload};
 use crate::store::webhooks::{DELIVERED, Delivery, FAILED, PENDING, Subscription};
 use crate::webhooks::guard;
@@ -93,21 +93,32 @@ impl Resource for Subscription {
     }
 }
 
+impl Listed for Subscription {
+    type Query = PageQuery;
+
+    async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<Subscription>> {
+        let page = Page::from_query(q.skip, q.limit, 100)?;
+        Ok(state.store.fetch_page(page.skip, page.limit).await?)
+    }
+}
+
 impl Tracked for Subscription {
-    const EVENTS: Events = Events {
-        created: EventType::WebhookCreated,
-        updated: EventType::WebhookUpdated,
-        deleted: EventType::WebhookDeleted,
-    };
+    const EVENTS: Events = Events::new(
+        EventType::WebhookCreated,
+        EventType::WebhookUpdated,
+        EventType::WebhookDeleted,
+    );
 
     fn payload(&self, _: EventType) -> Value {
         payload::webhook(self)
     }
 }
 
-by_id_routes! {
-    Subscription => WebhookRead, "/webhooks/{webhook_id}", ("webhook_id", "Webhook id"),
-        "webhooks";
+resource_routes! {
+    Subscription => WebhookRead, "webhooks", "/webhooks", "/webhooks/{webhook_id}",
+        ("webhook_id", "Webhook id");
+    list(AdminUser, PageQuery) "webhooks_list", "List webhook subscriptions, by id",
+        [AdminOnly, Invalid];
     read(AdminUser) "webhooks_read", "Read a webhook subscription (never its secret)",
         [AdminOnly, NotFound];
     remove(AdminUser) "webhooks_remove",
@@ -134,22 +145,16 @@ fn active() -> bool {
     true
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-struct WebhookUpdate {
-    #[schema(value_type = Option<String>)]
-    name: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    url: Patch<String>,
-    /// A new key (returned once); null removes it.
-    #[schema(value_type = Option<String>)]
-    secret_token: Patch<String>,
-    #[schema(value_type = Option<String>)]
-    event_type_filter: Patch<String>,
-    #[schema(value_type = Option<Vec<String>>)]
-    event_types: Patch<Vec<String>>,
-    #[schema(value_type = Option<bool>)]
-    is_active: Patch<bool>,
+patch_body! {
+    struct WebhookUpdate {
+        name: String,
+        url: String,
+        /// A new key (returned once); null removes it.
+        secret_token: String,
+        event_type_filter: String,
+        event_types: Vec<String>,
+        is_active: bool,
+    }
 }
 
 async fn check(state: &AppState, checks: &mut Checks, s: &Subscription) {
@@ -249,31 +254,6 @@ async fn event_types(_admin: AdminUser) -> Json<Vec<EventTypeInfo>> {
             })
             .collect(),
     )
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct WebhookListQuery {
-    skip: Option<i64>,
-    limit: Option<i64>,
-}
-
-#[utoipa::path(
-    get,
-    path = "/webhooks",
-    operation_id = "webhooks_list",
-    tag = "webhooks",
-    summary = "List webhook subscriptions, by id",
-    params(WebhookListQuery),
-    responses((status = 200, body = Vec<WebhookRead>), AdminOnly, Invalid),
-)]
-async fn list(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    ApiQuery(q): ApiQuery<WebhookListQuery>,
-) -> ApiResult<Json<Vec<WebhookRead>>> {
-    let page = Page::from_query(q.skip, q.limit, 100)?;
-    let rows = state.store.fetch_page(page.skip, page.limit).await?;
-    Ok(Json(Subscription::show(&state, rows).await?))
 }
 
 #[utoipa::path(
