@@ -65,15 +65,15 @@ impl Authenticator {
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut generation = 0;
+        // The change is recorded before the connections are woken: one that checks its
+        // grant as soon as it wakes must already see it.
         self.generation.send_modify(|g| {
             *g += 1;
-            generation = *g;
+            self.changed_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(credential_id, *g);
         });
-        self.changed_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(credential_id, generation);
         verified.clear();
     }
 
