@@ -114,6 +114,9 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
     config.log.filter = "warn".into();
     // The webhook receivers of the benchmarks listen on loopback.
     config.webhooks.allow_private = true;
+    // The load's 200 gateways all register at once (a site's gateways come one by one;
+    // the default limit of 30 a minute would leave most of them out).
+    config.ingest.registrations_per_minute = 10_000;
     let app = securityvision::server::App::prepare(config, Default::default())
         .await
         .unwrap();
