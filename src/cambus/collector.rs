@@ -16,13 +16,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::nearby;
 use super::topic::{self, CameraRejection, CameraTopic};
 use crate::config::Config;
-use crate::events::{EventBus, EventType};
+use crate::events::{EventBus, EventType, payload};
 use crate::ingest::Inbound;
 use crate::ingest::view::PipelineView;
 use crate::jobs::device_monitor::OfflineReports;
@@ -116,12 +116,7 @@ impl EventRecorder {
             self.events.publish(
                 EventType::CameraEvent,
                 None,
-                json!({
-                    "event_id": id, "device_id": camera.id, "camera_name": camera.name,
-                    "camera_code": camera.code, "analytic_type": input.analytic_type,
-                    "occurred_at": input.occurred_at, "floor_plan_id": camera.floor_plan_id,
-                    "person_id": person_id, "nearby_people": nearby_people,
-                }),
+                payload::camera_event(id, camera, &event),
             );
         }
         Ok(id)
@@ -227,7 +222,7 @@ impl Collector {
         self.recorder.events.publish(
             EventType::CambusCollectorStatus,
             None,
-            json!({"tenant": tenant, "building": building, "status": status}),
+            payload::collector_status(tenant, building, &status),
         );
         Ok(())
     }

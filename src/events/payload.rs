@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::EventType;
 use crate::mac::display_stored;
 use crate::store::alerts::{AlertEvent, AlertRule};
+use crate::store::cambus::NewCameraEvent;
 use crate::store::devices::{Device, DeviceSeen};
 use crate::store::groups::{CameraGroup, SupportGroup};
 use crate::store::mqtt::MqttCredential;
@@ -124,14 +125,28 @@ pub fn mqtt_credential(c: &MqttCredential) -> Value {
     json!({"credential_id": c.id, "username": c.username, "role": c.role, "is_active": c.is_active})
 }
 
+/// CAMERA_EVENT: a stored camera event, the camera it came from and the people nearby.
+pub fn camera_event(id: i64, camera: &Device, e: &NewCameraEvent) -> Value {
+    json!({
+        "event_id": id, "device_id": camera.id, "camera_name": camera.name,
+        "camera_code": camera.code, "analytic_type": e.analytic_type,
+        "occurred_at": e.occurred_at, "floor_plan_id": camera.floor_plan_id,
+        "person_id": e.person_id, "nearby_people": e.nearby_people,
+    })
+}
+
+/// CAMBUS_COLLECTOR_STATUS: a camera collector's status message.
+pub fn collector_status(tenant: &str, building: &str, status: &str) -> Value {
+    json!({"tenant": tenant, "building": building, "status": status})
+}
+
 /// WEBHOOK_* (never the secret).
 pub fn webhook(s: &Subscription) -> Value {
     json!({"webhook_id": s.id, "name": s.name, "url": s.url, "is_active": s.is_active})
 }
 
 /// The payload of `event` as its builder makes it from an empty record: the shape that
-/// webhooks and the live stream carry (`GET /webhooks/event-types`). `None` for the types
-/// built where they happen (camera events, collector statuses).
+/// webhooks and the live stream carry (`GET /webhooks/event-types`).
 pub fn sample(event: EventType) -> Option<Value> {
     use EventType as E;
     Some(match event.entity() {
@@ -155,6 +170,20 @@ pub fn sample(event: EventType) -> Option<Value> {
         "webhook" => webhook(&Subscription::default()),
         "alert_rule" => alert_rule(&AlertRule::default(), event),
         "alert_event" => alert_event(&AlertEvent::default()),
+        "camera_event" => {
+            let event = NewCameraEvent {
+                device_id: 0,
+                topic: "",
+                analytic_type: "",
+                payload: &Value::Null,
+                occurred_at: DateTime::default(),
+                dedup_key: None,
+                person_id: None,
+                nearby_people: &[],
+            };
+            camera_event(0, &Device::default(), &event)
+        }
+        "cambus_collector" => collector_status("", "", ""),
         _ => return None,
     })
 }

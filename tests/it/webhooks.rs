@@ -376,5 +376,8 @@ backend_tests! {
             assert!(payload.get(key).is_some(), "{key} in {payload}");
         }
         assert!(types.as_array().unwrap().iter().all(|t| t["event_type"] != "POSITION_CHANGED"));
+        assert!(types.as_array().unwrap().iter().all(|t| t["sample_payload"]["payload"].is_object()), "every type has its shape");
+        let camera = types.as_array().unwrap().iter().find(|t| t["event_type"] == "CAMERA_EVENT").unwrap();
+        assert!(camera["sample_payload"]["payload"].get("nearby_people").is_some(), "{camera}");
     }
 }
