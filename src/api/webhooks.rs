@@ -452,10 +452,9 @@ async fn resend(
         return Err(super::error::ApiError::not_found("Delivery not found"));
     }
     let queued = state
-        .store
-        .queue_webhook_delivery(id, &original.event_type, &original.body)
+        .outbox
+        .queue(id, &original.event_type, &original.body)
         .await?;
-    state.outbox.wake();
     Ok((StatusCode::ACCEPTED, Json(queued.into())))
 }
 
@@ -480,14 +479,13 @@ async fn send_test(
         json!({"webhook_id": s.id, "message": "A test event from SecurityVision"}),
     );
     let queued = state
-        .store
-        .queue_webhook_delivery(
+        .outbox
+        .queue(
             id,
             event.event_type.as_str(),
             &crate::webhooks::body(&event),
         )
         .await?;
-    state.outbox.wake();
     Ok((StatusCode::ACCEPTED, Json(queued.into())))
 }
 

@@ -87,7 +87,23 @@ impl Outbox {
         Ok(())
     }
 
-    /// Tells the worker that a delivery is waiting (a re-send, a test event).
+    /// Queues one delivery for one subscription (a re-send, a test event) and wakes the
+    /// worker.
+    pub async fn queue(
+        &self,
+        subscription_id: i64,
+        event_type: &str,
+        body: &str,
+    ) -> crate::store::Result<Delivery> {
+        let queued = self
+            .store
+            .queue_webhook_delivery(subscription_id, event_type, body)
+            .await?;
+        self.wake.notify_one();
+        Ok(queued)
+    }
+
+    /// Tells the worker to look again (a resumed subscription).
     pub fn wake(&self) {
         self.wake.notify_one();
     }

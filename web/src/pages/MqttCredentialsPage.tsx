@@ -2,10 +2,9 @@ import { useState } from 'react';
 import { api, collection } from '../api/client';
 import { messageOf } from '../api/errors';
 import { CREDENTIAL_ROLES, type MqttCredential } from '../api/types';
-import { CopyButton } from '../components/CopyButton';
 import { CrudSection, type Editor } from '../components/CrudSection';
 import type { Column } from '../components/DataTable';
-import { Dialog } from '../components/Dialog';
+import { SecretDialog } from '../components/SecretDialog';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { textOrNull, type FormValue } from '../components/form';
 import { Page } from '../components/Page';
@@ -104,17 +103,13 @@ export function MqttCredentialsPage() {
         editor={editor}
       />
       {secret?.password && (
-        <Dialog title={t('mqtt.secretTitle', { name: secret.username })} onClose={() => setSecret(null)}>
-          <p>{t('mqtt.secretOnce')}</p>
-          <p className="secret">
-            <code data-testid="mqtt-secret">{secret.password}</code> <CopyButton text={secret.password} />
-          </p>
-          <div className="form-actions">
-            <button type="button" className="primary" onClick={() => setSecret(null)}>
-              {t('common.done')}
-            </button>
-          </div>
-        </Dialog>
+        <SecretDialog
+          title={t('mqtt.secretTitle', { name: secret.username })}
+          note={t('mqtt.secretOnce')}
+          secret={secret.password}
+          testId="mqtt-secret"
+          onClose={() => setSecret(null)}
+        />
       )}
     </Page>
   );

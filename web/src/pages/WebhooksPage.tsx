@@ -3,10 +3,9 @@ import { api, collection, listPath } from '../api/client';
 import { messageOf } from '../api/errors';
 import type { Webhook, WebhookEventType } from '../api/types';
 import { Card } from '../components/Card';
-import { CopyButton } from '../components/CopyButton';
 import { CrudSection, type Editor } from '../components/CrudSection';
 import { DataTable, type Column } from '../components/DataTable';
-import { Dialog } from '../components/Dialog';
+import { SecretDialog } from '../components/SecretDialog';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { JsonDetails } from '../components/JsonDetails';
 import { Page } from '../components/Page';
@@ -106,17 +105,13 @@ export function WebhooksPage() {
         />
       </Card>
       {secret?.secret_token && (
-        <Dialog title={t('webhooks.secretTitle', { name: secret.name })} onClose={() => setSecret(null)}>
-          <p>{t('webhooks.secretOnce')}</p>
-          <p className="secret">
-            <code data-testid="webhook-secret">{secret.secret_token}</code> <CopyButton text={secret.secret_token} />
-          </p>
-          <div className="form-actions">
-            <button type="button" className="primary" onClick={() => setSecret(null)}>
-              {t('common.done')}
-            </button>
-          </div>
-        </Dialog>
+        <SecretDialog
+          title={t('webhooks.secretTitle', { name: secret.name })}
+          note={t('webhooks.secretOnce')}
+          secret={secret.secret_token}
+          testId="webhook-secret"
+          onClose={() => setSecret(null)}
+        />
       )}
     </Page>
   );
