@@ -93,7 +93,28 @@ async fn serve(config: Config, no_migrate: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {http_addr} (http.listen)"))?;
     let shutdown = CancellationToken::new();
     crate::shutdown::cancel_on_signal(shutdown.clone());
-    app.run(listener, shutdown).await
+    let running = app.start(listener, shutdown.clone()).await?;
+    // Started by systemd (`Type=notify`): ready now that HTTP and MQTT listen on a migrated
+    // database; then the watchdog keep-alives.
+    if let Some(notifier) = crate::systemd::Notifier::from_env() {
+        let mqtt = running
+            .mqtt_addr
+            .map_or_else(|| "external broker".to_string(), |a| a.to_string());
+        notifier.send(&format!(
+            "READY=1\nSTATUS=Serving HTTP on {}, MQTT on {mqtt}",
+            running.http_addr
+        ));
+        let liveness = running.liveness.clone();
+        tokio::spawn(crate::systemd::supervise(
+            notifier,
+            move || {
+                let liveness = liveness.clone();
+                async move { liveness.check().await }
+            },
+            shutdown,
+        ));
+    }
+    running.wait().await
 }
 
 /// Tells the operator about the generated administrator. The password itself is printed

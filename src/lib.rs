@@ -26,6 +26,7 @@ pub mod server;
 pub mod shutdown;
 pub mod simulate;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod tls;
 pub mod webhooks;

@@ -61,7 +61,50 @@ pub struct Running {
     pub mqtt_addr: Option<SocketAddr>,
     pub mqtt_tls_addr: Option<SocketAddr>,
     pub mqtt_ws_addr: Option<SocketAddr>,
+    pub liveness: Liveness,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// How long each part may take to answer the liveness check.
+const LIVENESS_WAIT: Duration = Duration::from_secs(5);
+
+/// What the systemd watchdog checks: the database answers, the embedded MQTT router
+/// routes, the ingest pipeline's loop turns.
+#[derive(Clone)]
+pub struct Liveness {
+    store: crate::store::Store,
+    pipeline: Arc<PipelineView>,
+    router: Option<Arc<tokio::sync::Mutex<broker::RouterProbe>>>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Liveness {
+    /// A status line when everything answers, else what does not.
+    pub async fn check(&self) -> Result<String, String> {
+        match tokio::time::timeout(LIVENESS_WAIT, self.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(format!("database: {err}")),
+            Err(_) => return Err("database: no answer".into()),
+        }
+        if let Some(router) = &self.router
+            && !router.lock().await.routes(LIVENESS_WAIT).await
+        {
+            return Err("MQTT router: not routing".into());
+        }
+        if !self.pipeline.ping(LIVENESS_WAIT).await {
+            return Err("ingest pipeline: not turning".into());
+        }
+        let metrics = &self.metrics;
+        Ok(format!(
+            "Serving; {} MQTT connections, {} messages queued for ingest",
+            metrics
+                .mqtt_connections
+                .load(std::sync::atomic::Ordering::Relaxed),
+            metrics
+                .ingest_queue_depth
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ))
+    }
 }
 
 impl Running {
@@ -272,6 +315,16 @@ impl App {
             "cambus-publisher",
             publisher.run(bus_out, self.cambus_commands, shutdown.clone()),
         );
+        let router = match &broker {
+            Some(broker) => Some(Arc::new(tokio::sync::Mutex::new(broker.probe().await?))),
+            None => None,
+        };
+        let liveness = Liveness {
+            store: state.store.clone(),
+            pipeline: state.pipeline.clone(),
+            router,
+            metrics: state.metrics.clone(),
+        };
         let mqtt_addr = broker.as_ref().and_then(Broker::mqtt_addr);
         let mqtt_tls_addr = broker.as_ref().and_then(Broker::tls_addr);
         let mqtt_ws_addr = broker.as_ref().and_then(Broker::ws_addr);
@@ -347,6 +400,7 @@ impl App {
             mqtt_addr,
             mqtt_tls_addr,
             mqtt_ws_addr,
+            liveness,
             task,
         })
     }

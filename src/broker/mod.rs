@@ -42,6 +42,9 @@ type LinkFactory =
 pub const RESERVED_CLIENT_ID_PREFIX: &str = "securityvision-";
 /// The CAM-BUS publisher's link.
 pub const PUBLISHER_CLIENT_ID: &str = "securityvision-publisher";
+/// The watchdog's own link and the topic it publishes to itself.
+const PROBE_CLIENT_ID: &str = "securityvision-watchdog";
+const PROBE_TOPIC: &str = "securityvision/watchdog";
 
 /// What every connection shares.
 pub(crate) struct Shared {
@@ -227,6 +230,14 @@ impl Broker {
             .await?
             .map_err(|e| anyhow::anyhow!("linking to the MQTT router: {e}"))?;
         Ok((tx, rx))
+    }
+
+    /// A link that proves the router routes (see [`RouterProbe`]).
+    pub async fn probe(&self) -> anyhow::Result<RouterProbe> {
+        let (mut tx, rx) = self.local_link(PROBE_CLIENT_ID).await?;
+        tx.try_subscribe(PROBE_TOPIC)
+            .map_err(|e| anyhow::anyhow!("subscribing the watchdog probe: {e}"))?;
+        Ok(RouterProbe { tx, rx, sent: 0 })
     }
 
     pub fn tls_addr(&self) -> Option<SocketAddr> {
@@ -425,6 +436,46 @@ mod websocket {
                 .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
             Ok(response)
         }
+    }
+}
+
+/// The systemd watchdog's proof that the MQTT router is not stuck: a link of the
+/// appliance's own that publishes a counter to itself and waits for it to come back.
+pub struct RouterProbe {
+    tx: LinkTx,
+    rx: LinkRx,
+    sent: u64,
+}
+
+impl RouterProbe {
+    /// Whether a message goes round the router within `within`. Never blocks on a full
+    /// router queue: that counts as stuck.
+    pub async fn routes(&mut self, within: Duration) -> bool {
+        self.sent += 1;
+        let payload = self.sent.to_string();
+        if self.tx.try_publish(PROBE_TOPIC, payload.clone()).is_err() {
+            return false;
+        }
+        let rx = &mut self.rx;
+        let echoed = async {
+            loop {
+                match rx.next().await {
+                    Ok(Some(Notification::Forward(forward)))
+                        if forward.publish.payload.as_ref() == payload.as_bytes() =>
+                    {
+                        return true;
+                    }
+                    Ok(Some(Notification::Unschedule)) => {
+                        if rx.wake().await.is_err() {
+                            return false;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+        };
+        tokio::time::timeout(within, echoed).await.unwrap_or(false)
     }
 }
 

@@ -193,6 +193,7 @@ impl Pipeline {
                     self.publish_positions();
                 }
             }
+            Control::Ping => {}
         }
         let _ = request.applied.send(());
     }

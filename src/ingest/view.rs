@@ -151,6 +151,8 @@ pub(super) enum Control {
     },
     /// A reading stored through the API, to be heard like a report.
     Heard(NewReading),
+    /// Nothing to do: answered to prove that the loop turns (the systemd watchdog).
+    Ping,
 }
 
 pub(super) struct Request {
@@ -202,6 +204,20 @@ impl PipelineView {
             created_at: reading.created_at,
         };
         self.apply(Control::Heard(reading)).await;
+    }
+
+    /// Whether the pipeline's loop takes a request within `within`: the watchdog's proof
+    /// that it is not stuck.
+    pub async fn ping(&self, within: Duration) -> bool {
+        let (applied, done) = oneshot::channel();
+        let request = Request {
+            control: Control::Ping,
+            applied,
+        };
+        let answered = async { self.control.send(request).await.is_ok() && done.await.is_ok() };
+        tokio::time::timeout(within, answered)
+            .await
+            .unwrap_or(false)
     }
 
     async fn apply(&self, control: Control) {

@@ -432,3 +432,56 @@ async fn seed_reads_passwords_from_files_or_stdin_and_never_prints_a_generated_o
     }
     store.close().await;
 }
+
+// As systemd runs it (`Type=notify`, `WatchdogSec=`): `READY=1` once it serves, then
+// keep-alives with a status line while it is healthy, and `STOPPING=1` on SIGTERM.
+backend_tests! {
+    async fn serve_tells_systemd_it_is_ready_then_keeps_the_watchdog_fed(backend: Backend) {
+        securityvision::tls::install_default_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::create(backend, dir.path()).await;
+        let socket_path = dir.path().join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let port = free_port();
+        let mut command = securityvision(dir.path());
+        command
+            .args(["--database-url", &db.url, "serve", "--http-listen", &format!("127.0.0.1:{port}"), "--mqtt-listen", "127.0.0.1:0"])
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "900000");
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+
+        let received = tokio::task::spawn_blocking(move || {
+            let mut messages = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // READY, then a few keep-alives.
+            while messages.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 3 {
+                let n = socket.recv(&mut buffer).expect("a notification within a minute");
+                messages.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+            }
+            (socket, messages)
+        });
+        let (socket, messages) = received.await.unwrap();
+        assert!(messages[0].starts_with("READY=1\nSTATUS=Serving HTTP on"), "{messages:?}");
+        // Ready means serving: the API answers at once.
+        let health = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.unwrap();
+        assert_eq!(health.status(), reqwest::StatusCode::OK);
+        let keep_alive = messages.iter().find(|m| m.contains("WATCHDOG=1")).unwrap();
+        assert!(keep_alive.contains("STATUS=Serving; 0 MQTT connections"), "{keep_alive}");
+
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let stopping = tokio::task::spawn_blocking(move || {
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = socket.recv(&mut buffer).expect("STOPPING within a minute");
+                let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                if message.starts_with("STOPPING=1") {
+                    return message;
+                }
+            }
+        });
+        stopping.await.unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+}
