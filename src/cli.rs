@@ -37,6 +37,27 @@ pub enum Command {
     Config(ConfigCommand),
     /// Publish simulated gateway reports of tags walking in a room (load and demos)
     Simulate(crate::simulate::SimulateArgs),
+    /// Write a backup (database snapshot, keys, media) while the appliance runs
+    Backup(BackupArgs),
+    /// Put a backup back into the data directory (the appliance stopped)
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The archive to write [default: a new file in backup.dir]
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive written by `backup`
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace an existing database (it is kept beside the restored one)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

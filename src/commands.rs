@@ -66,6 +66,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Migrate(args) => migrate(config, args.status).await,
             Command::Seed(args) => seed(config, args).await,
             Command::Simulate(args) => crate::simulate::run(args).await,
+            Command::Backup(args) => backup(config, args.to).await,
+            Command::Restore(args) => restore(&config, &args.file, args.force),
             Command::Config(_) => unreachable!("handled above"),
         }
     });
@@ -115,6 +117,44 @@ async fn serve(config: Config, no_migrate: bool) -> anyhow::Result<()> {
         ));
     }
     running.wait().await
+}
+
+async fn backup(config: Config, to: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let store = bootstrap::open_store(&config).await?;
+    store.ensure_schema_current().await?;
+    let to =
+        to.unwrap_or_else(|| crate::backup::archive_path(&crate::backup::backup_dir(&config), ""));
+    let written = crate::backup::write(&config, &store, &to).await;
+    store.close().await;
+    let written = written?;
+    println!(
+        "Backup written to {} ({} bytes, mode 0600).",
+        written.path.display(),
+        written.bytes
+    );
+    if written.database == crate::store::DatabaseKind::Postgres {
+        println!(
+            "It holds the keys and media. The PostgreSQL database is backed up with its own tool, e.g.\n  pg_dump --format=custom --file=securityvision.pgdump '{}'",
+            crate::store::redact_url(&config.database_url())
+        );
+    }
+    Ok(())
+}
+
+fn restore(config: &Config, file: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let restored = crate::backup::restore(config, file, force)?;
+    println!(
+        "Restored the backup of {} ({} files) into {}.",
+        restored.created_at.to_rfc3339(),
+        restored.files,
+        config.data_dir.display()
+    );
+    if restored.database == "postgres" {
+        println!(
+            "The backup holds no database: restore the PostgreSQL dump with pg_restore before starting."
+        );
+    }
+    Ok(())
 }
 
 /// Tells the operator about the generated administrator. The password itself is printed
@@ -172,6 +212,12 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
             pending
         );
     } else {
+        if let Some(backup) = crate::backup::before_migrating(&config, &store).await? {
+            println!(
+                "Backup of the data before migrating: {}",
+                backup.path.display()
+            );
+        }
         let applied = store.migrate().await?;
         println!("{applied} migration(s) applied; the schema is up to date");
     }

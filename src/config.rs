@@ -74,6 +74,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub site: SiteConfig,
     pub alerts: AlertsConfig,
+    pub backup: BackupConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -106,6 +107,36 @@ impl Default for AlertsConfig {
         AlertsConfig {
             session_ttl_seconds: 30,
         }
+    }
+}
+
+/// Backups (`securityvision backup`, the daily schedule, and the one taken before a
+/// migration).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where backups are written; empty: `<data_dir>/backups`.
+    pub dir: Option<PathBuf>,
+    /// A daily backup at this time (`HH:MM`, the site's time zone); empty: none.
+    pub schedule: String,
+    /// Scheduled (and pre-migration) backups kept; older ones are deleted.
+    pub keep: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            schedule: String::new(),
+            keep: 7,
+        }
+    }
+}
+
+impl BackupConfig {
+    /// The daily time of `schedule`, if one is set (validated on load).
+    pub fn schedule_time(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(self.schedule.trim(), "%H:%M").ok()
     }
 }
 
@@ -477,6 +508,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             site: SiteConfig::default(),
             alerts: AlertsConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -1196,6 +1228,16 @@ impl Config {
                 "alerts.session_ttl_seconds",
                 self.alerts.session_ttl_seconds >= 10,
                 "10 seconds or more (a tag that stays put is announced every 5 s)",
+            ),
+            (
+                "backup.schedule",
+                self.backup.schedule.trim().is_empty() || self.backup.schedule_time().is_some(),
+                "a time of day, HH:MM (24 h, the site's time zone), or empty for none",
+            ),
+            (
+                "backup.keep",
+                (1..=1000).contains(&self.backup.keep),
+                "1 to 1000",
             ),
             (
                 "site.time_zone",

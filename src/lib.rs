@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod broker;
 pub mod cambus;

@@ -121,6 +121,13 @@ impl App {
         if options.no_migrate {
             store.ensure_schema_current().await?;
         } else {
+            // An upgrade can be undone: the data as the previous version left it.
+            if let Some(backup) = crate::backup::before_migrating(&config, &store)
+                .await
+                .context("backing up before migrating")?
+            {
+                tracing::info!(file = %backup.path.display(), "backup taken before migrating");
+            }
             let applied = store
                 .migrate()
                 .await
@@ -251,6 +258,10 @@ impl App {
                 shutdown.clone(),
             ),
         );
+        let backups = NamedTask::spawn(
+            "backups",
+            crate::backup::run_schedule(config.clone(), state.store.clone(), shutdown.clone()),
+        );
         // Stopped after everything that publishes events, so that it writes their last.
         let outbox_stop = CancellationToken::new();
         let outbox_writer = NamedTask::spawn(
@@ -374,7 +385,7 @@ impl App {
             };
             for task in external
                 .into_iter()
-                .chain([monitor, publisher, retention, deliveries, alerts])
+                .chain([monitor, publisher, retention, backups, deliveries, alerts])
             {
                 stopped(task.name(), task.join(grace).await);
             }

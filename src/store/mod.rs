@@ -335,6 +335,22 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a consistent copy of a SQLite database to `path` (one read transaction:
+    /// every commit before it, none after; the appliance keeps writing meanwhile). Not for
+    /// PostgreSQL, whose backups are `pg_dump`'s.
+    pub async fn snapshot_into(&self, path: &Path) -> Result<()> {
+        let Store::Sqlite(db) = self else {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                "a PostgreSQL database is backed up with pg_dump".into(),
+            )));
+        };
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&db.read)
+            .await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         match self {
             Store::Sqlite(db) => {

@@ -485,3 +485,309 @@ backend_tests! {
         assert!(child.wait().unwrap().success());
     }
 }
+
+// A backup taken while the simulator writes holds every row committed before it began, and
+// restores into a fresh data directory that a new appliance serves (same keys: the same
+// administrator logs in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_into_a_fresh_appliance() {
+    let app = crate::common::TestApp::start(Backend::Sqlite).await;
+    let token = app.admin_token().await;
+    let admin_password = app.admin_password.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mqtt, api) = (app.mqtt_addr.unwrap().to_string(), app.base.clone());
+    let (gateway_password, simulator_password) = (
+        app.gateway_password.clone().unwrap(),
+        admin_password.clone(),
+    );
+    let simulator_dir = dir.path().to_path_buf();
+    let simulator = tokio::task::spawn_blocking(move || {
+        run(securityvision(&simulator_dir)
+            .env("SV_SIMULATE_PASSWORD", gateway_password)
+            .env("SV_ADMIN_PASSWORD", simulator_password)
+            .args([
+                "simulate",
+                "--mqtt",
+                &mqtt,
+                "--api",
+                &api,
+                "--gateways",
+                "4",
+                "--tags",
+                "20",
+                "--rate",
+                "100",
+                "--duration",
+                "6",
+                "--format",
+                "readings",
+            ]))
+    });
+    let count = || async {
+        let row = app
+            .sql_text("SELECT count(*) || ' ' || coalesce(max(id), 0) FROM collection_logs")
+            .await
+            .unwrap();
+        let (n, max) = row.split_once(' ').unwrap();
+        (n.parse::<i64>().unwrap(), max.parse::<i64>().unwrap())
+    };
+    // Wait until readings flow, then note what is committed and take the backup.
+    let (before, last_id) = loop {
+        let (n, max) = count().await;
+        if n > 50 {
+            break (n, max);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let archive = dir.path().join("site.tar.gz");
+    let (data_dir, db_url) = (
+        app.config.data_dir.clone(),
+        app.config.database.url.clone().unwrap(),
+    );
+    let backup = {
+        let (dir, archive) = (dir.path().to_path_buf(), archive.clone());
+        tokio::task::spawn_blocking(move || {
+            run(securityvision(&dir)
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["--database-url", &db_url, "backup", "--to"])
+                .arg(&archive))
+        })
+        .await
+        .unwrap()
+    };
+    assert!(backup.status.success(), "{}", text(&backup));
+    let simulated = simulator.await.unwrap();
+    assert!(simulated.status.success(), "{}", text(&simulated));
+    let (after, _) = count().await;
+    assert!(
+        after > before,
+        "the simulator went on writing during the backup"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Restore into a fresh data directory, then serve it.
+    let fresh = tempfile::tempdir().unwrap();
+    let restored = run(securityvision(fresh.path())
+        .arg("--data-dir")
+        .arg(fresh.path().join("data"))
+        .arg("restore")
+        .arg(&archive));
+    assert!(restored.status.success(), "{}", text(&restored));
+    let again = run(securityvision(fresh.path())
+        .arg("--data-dir")
+        .arg(fresh.path().join("data"))
+        .arg("restore")
+        .arg(&archive));
+    assert!(
+        !again.status.success() && text(&again).contains("--force"),
+        "an existing database is not overwritten silently: {}",
+        text(&again)
+    );
+
+    let url = format!(
+        "sqlite://{}",
+        fresh.path().join("data/securityvision.db").display()
+    );
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM collection_logs WHERE id <= ?")
+        .bind(last_id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, before,
+        "every row committed before the backup began is in it"
+    );
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    drop(conn);
+
+    let port = free_port();
+    let mut serve = securityvision(fresh.path());
+    serve
+        .arg("--data-dir")
+        .arg(fresh.path().join("data"))
+        .args([
+            "serve",
+            "--http-listen",
+            &format!("127.0.0.1:{port}"),
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ]);
+    let mut child = serve
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for_health(&base).await;
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": app.admin_email, "password": admin_password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let restored_token = login["access_token"]
+        .as_str()
+        .expect("the same administrator logs in");
+    let tags: serde_json::Value = client
+        .get(format!("{base}/api/v1/tags/"))
+        .bearer_auth(restored_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags.as_array().unwrap().len(), 20, "{tags}");
+    let logs = client
+        .get(format!("{base}/api/v1/collection-logs/?limit=5"))
+        .bearer_auth(restored_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logs.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        logs.json::<serde_json::Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    // A token of the original appliance is valid on the restored one: the key came back.
+    let me = client
+        .get(format!("{base}/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), reqwest::StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+// On PostgreSQL the archive holds the keys and media, and the command says how to dump the
+// database itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_backup_holds_the_keys_and_names_pg_dump() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    let app = crate::common::TestApp::start(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("site.tar.gz");
+    let db_url = app.config.database.url.clone().unwrap();
+    let backup = run(securityvision(dir.path())
+        .arg("--data-dir")
+        .arg(&app.config.data_dir)
+        .args(["--database-url", &db_url, "backup", "--to"])
+        .arg(&archive));
+    let report = text(&backup);
+    assert!(backup.status.success(), "{report}");
+    assert!(report.contains("pg_dump --format=custom"), "{report}");
+    let database = db_url.rsplit('/').next().unwrap();
+    assert!(report.contains(&format!("/{database}'")), "{report}");
+    let listing = Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("securityvision-backup.json"), "{listing}");
+    assert!(listing.contains("data/secret-key"), "{listing}");
+    assert!(!listing.contains("database.sqlite"), "{listing}");
+}
+
+// An upgrade can be undone: migrating a SQLite database that already has data first writes
+// a backup of it as the previous version left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_existing_data_backs_it_up_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let url = format!("sqlite://{}", data.join("securityvision.db").display());
+    let options = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .unwrap()
+        .create_if_missing(true);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    migrator.run_to(6, &mut conn).await.unwrap();
+    sqlx::raw_sql("INSERT INTO buildings (name, code, created_at, updated_at) VALUES ('HQ', 'HQ', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')")
+        .execute(&mut conn).await.unwrap();
+    drop(conn);
+
+    let migrated = run(securityvision(dir.path())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("migrate"));
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    let backups: Vec<_> = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let name = backups[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("securityvision-pre-migrate-") && text(&migrated).contains(&name),
+        "{}",
+        text(&migrated)
+    );
+
+    // The backup restores the previous version's database, its row included.
+    let fresh = tempfile::tempdir().unwrap();
+    let restored = run(securityvision(fresh.path())
+        .arg("--data-dir")
+        .arg(fresh.path())
+        .arg("restore")
+        .arg(&backups[0]));
+    assert!(restored.status.success(), "{}", text(&restored));
+    let url = format!(
+        "sqlite://{}",
+        fresh.path().join("securityvision.db").display()
+    );
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, 6);
+    let name: String = sqlx::query_scalar("SELECT name FROM buildings")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(name, "HQ");
+
+    // Nothing to migrate, no backup.
+    let again = run(securityvision(dir.path())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("migrate"));
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_dir(data.join("backups")).unwrap().count(), 1);
+}
