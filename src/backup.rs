@@ -125,7 +125,10 @@ pub async fn write(config: &Config, store: &Store, to: &Path) -> anyhow::Result<
             tar.append_dir_all(MEDIA_PREFIX, &media)?;
         }
         let gzip = tar.into_inner()?;
-        let file = gzip.finish()?.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        let file = gzip
+            .finish()?
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         let bytes = file.metadata()?.len();
         std::fs::rename(&partial, &destination)
@@ -269,7 +272,7 @@ pub fn restore(config: &Config, from: &Path, force: bool) -> anyhow::Result<Rest
 }
 
 /// The SQLite database file of this configuration, if it uses SQLite.
-fn sqlite_path(config: &Config) -> Option<PathBuf> {
+pub(crate) fn sqlite_path(config: &Config) -> Option<PathBuf> {
     let url = config.database_url();
     let path = url.strip_prefix("sqlite://")?;
     let path = path.split('?').next().unwrap_or(path);

@@ -41,6 +41,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup back into the data directory (the appliance stopped)
     Restore(RestoreArgs),
+    /// Check the configuration, database, disk space, certificates, ports and permissions
+    Check,
 }
 
 #[derive(Debug, Args)]

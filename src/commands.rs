@@ -68,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Simulate(args) => crate::simulate::run(args).await,
             Command::Backup(args) => backup(config, args.to).await,
             Command::Restore(args) => restore(&config, &args.file, args.force),
+            Command::Check => check(&config, loaded.source_file.as_deref()).await,
             Command::Config(_) => unreachable!("handled above"),
         }
     });
@@ -137,6 +138,21 @@ async fn backup(config: Config, to: Option<std::path::PathBuf>) -> anyhow::Resul
             "It holds the keys and media. The PostgreSQL database is backed up with its own tool, e.g.\n  pg_dump --format=custom --file=securityvision.pgdump '{}'",
             crate::store::redact_url(&config.database_url())
         );
+    }
+    Ok(())
+}
+
+async fn check(config: &Config, source: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let findings = crate::check::run(config, source).await;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let failed = findings
+        .iter()
+        .filter(|f| f.level == crate::check::Level::Fail)
+        .count();
+    if failed > 0 {
+        anyhow::bail!("{failed} check(s) failed");
     }
     Ok(())
 }

@@ -75,6 +75,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub alerts: AlertsConfig,
     pub backup: BackupConfig,
+    pub disk: DiskConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -137,6 +138,21 @@ impl BackupConfig {
     /// The daily time of `schedule`, if one is set (validated on load).
     pub fn schedule_time(&self) -> Option<chrono::NaiveTime> {
         chrono::NaiveTime::parse_from_str(self.schedule.trim(), "%H:%M").ok()
+    }
+}
+
+/// The disk guard (see `disk.rs`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiskConfig {
+    /// Below this much free space under the data directory (MB), raw readings are not
+    /// stored until there is room again; 0: never stop.
+    pub min_free_mb: u64,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        DiskConfig { min_free_mb: 512 }
     }
 }
 
@@ -509,6 +525,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             alerts: AlertsConfig::default(),
             backup: BackupConfig::default(),
+            disk: DiskConfig::default(),
         }
     }
 }
@@ -1233,6 +1250,11 @@ impl Config {
                 "backup.schedule",
                 self.backup.schedule.trim().is_empty() || self.backup.schedule_time().is_some(),
                 "a time of day, HH:MM (24 h, the site's time zone), or empty for none",
+            ),
+            (
+                "disk.min_free_mb",
+                self.disk.min_free_mb <= 1_048_576,
+                "0 (off) to 1048576 (1 TB)",
             ),
             (
                 "backup.keep",

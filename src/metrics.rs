@@ -1,7 +1,7 @@
 //! Counters and gauges of the running appliance, rendered as Prometheus text at `/metrics`.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::broker::Refusal;
 use crate::cambus::topic::CameraRejection;
@@ -100,6 +100,12 @@ pub struct Metrics {
     pub webhooks_attempts_failed: AtomicU64,
     pub webhooks_given_up: AtomicU64,
     pub webhooks_outbox_failures: AtomicU64,
+    /// Free bytes under the data directory (the disk guard's last look), and whether it is
+    /// below `disk.min_free_mb` (raw readings not stored).
+    pub disk_free_bytes: AtomicU64,
+    pub disk_low: AtomicBool,
+    /// Readings not stored because the disk was low.
+    pub ingest_readings_unstored_disk_low: AtomicU64,
 }
 
 impl Metrics {
@@ -187,6 +193,18 @@ impl Metrics {
             self.ingest_queue_depth.load(Ordering::Relaxed),
         );
         counter(
+            "sv_disk_free_bytes",
+            "Free bytes under the data directory (checked every 5 s).",
+            "gauge",
+            i64::try_from(self.disk_free_bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+        );
+        counter(
+            "sv_disk_low",
+            "1 while free disk space is below disk.min_free_mb (raw readings not stored).",
+            "gauge",
+            i64::from(self.disk_low.load(Ordering::Relaxed)),
+        );
+        counter(
             "sv_ingest_queue_capacity",
             "Capacity of the ingest queue.",
             "gauge",
@@ -242,6 +260,11 @@ impl Metrics {
                 "sv_ingest_readings_shed_total",
                 "Readings of QoS 0 reports not stored because the writer was behind.",
                 &self.ingest_readings_shed,
+            ),
+            (
+                "sv_ingest_readings_unstored_disk_low_total",
+                "Readings not stored because free disk space was below disk.min_free_mb.",
+                &self.ingest_readings_unstored_disk_low,
             ),
         ];
         for (name, help, value) in ingest_counters {

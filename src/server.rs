@@ -258,6 +258,16 @@ impl App {
                 shutdown.clone(),
             ),
         );
+        let disk_guard = NamedTask::spawn(
+            "disk-guard",
+            crate::disk::guard(
+                config.data_dir.clone(),
+                config.disk.min_free_mb * 1024 * 1024,
+                state.metrics.clone(),
+                state.events.clone(),
+                shutdown.clone(),
+            ),
+        );
         let backups = NamedTask::spawn(
             "backups",
             crate::backup::run_schedule(config.clone(), state.store.clone(), shutdown.clone()),
@@ -383,10 +393,9 @@ impl App {
                     panicked.push(name);
                 }
             };
-            for task in external
-                .into_iter()
-                .chain([monitor, publisher, retention, backups, deliveries, alerts])
-            {
+            for task in external.into_iter().chain([
+                monitor, publisher, retention, backups, disk_guard, deliveries, alerts,
+            ]) {
                 stopped(task.name(), task.join(grace).await);
             }
             // The queues drain together, within one grace period.

@@ -17,6 +17,16 @@ pub struct HealthRead {
     version: &'static str,
     database: DatabaseHealth,
     mqtt: MqttHealth,
+    disk: DiskHealth,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DiskHealth {
+    /// `ok`, or `low` when free space under the data directory is below
+    /// `disk.min_free_mb`: raw readings are not stored (positions, events, alerts go on).
+    status: &'static str,
+    /// Free bytes under the data directory at the last look (every 5 s; 0 before it).
+    free_bytes: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,13 +67,15 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
             "unavailable"
         }
     };
+    let disk_low = state.metrics.disk_low.load(Ordering::Relaxed);
     let status = if database == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = HealthRead {
-        status: if status == StatusCode::OK {
+        // Low disk degrades the node but it still serves (HTTP 200).
+        status: if status == StatusCode::OK && !disk_low {
             "ok"
         } else {
             "degraded"
@@ -81,6 +93,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
             connections: state.metrics.mqtt_connections.load(Ordering::Relaxed),
             ingest_queue_depth: state.metrics.ingest_queue_depth.load(Ordering::Relaxed),
             ingest_queue_capacity: state.metrics.ingest_queue_capacity.load(Ordering::Relaxed),
+        },
+        disk: DiskHealth {
+            status: if disk_low { "low" } else { "ok" },
+            free_bytes: state.metrics.disk_free_bytes.load(Ordering::Relaxed),
         },
     };
     (status, Json(body))

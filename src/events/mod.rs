@@ -121,6 +121,8 @@ event_types! {
     AlertOpened = "ALERT_OPENED", "alert_event", "open", Operators;
     AlertUpdated = "ALERT_UPDATED", "alert_event", "update", Operators;
     AlertClosed = "ALERT_CLOSED", "alert_event", "close", Operators;
+    DiskLow = "DISK_LOW", "appliance", "disk_low", Operators;
+    DiskRecovered = "DISK_RECOVERED", "appliance", "disk_recovered", Operators;
 }
 
 impl EventType {

@@ -140,6 +140,11 @@ pub fn collector_status(tenant: &str, building: &str, status: &str) -> Value {
     json!({"tenant": tenant, "building": building, "status": status})
 }
 
+/// DISK_LOW / DISK_RECOVERED: the file system of the data directory and its free space.
+pub fn disk(path: &std::path::Path, free_bytes: u64, min_free_bytes: u64) -> Value {
+    json!({"path": path.display().to_string(), "free_bytes": free_bytes, "min_free_bytes": min_free_bytes})
+}
+
 /// WEBHOOK_* (never the secret).
 pub fn webhook(s: &Subscription) -> Value {
     json!({"webhook_id": s.id, "name": s.name, "url": s.url, "is_active": s.is_active})
@@ -184,6 +189,7 @@ pub fn sample(event: EventType) -> Option<Value> {
             camera_event(0, &Device::default(), &event)
         }
         "cambus_collector" => collector_status("", "", ""),
+        "appliance" => disk(std::path::Path::new(""), 0, 0),
         _ => return None,
     })
 }

@@ -241,6 +241,11 @@ impl Pipeline {
         } else {
             self.round.saw(gateway_id, message.received_at);
         }
+        // Disk nearly full: positions and presence go on, raw readings wait for room.
+        let disk_low = self
+            .metrics
+            .disk_low
+            .load(std::sync::atomic::Ordering::Relaxed);
         let policy = self.config.ingest.raw_readings;
         // A QoS 0 report was never acknowledged: while the writer is behind, its readings
         // move positions but are not stored.
@@ -274,7 +279,11 @@ impl Pipeline {
                     self.last_second.insert((tag_id, gateway_id), second) != Some(second)
                 }
             };
-            if keep && shed {
+            if keep && disk_low {
+                self.metrics
+                    .ingest_readings_unstored_disk_low
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if keep && shed {
                 self.metrics
                     .ingest_readings_shed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -132,7 +132,9 @@ impl Subject {
             | E::AlertRuleDeleted
             | E::AlertOpened
             | E::AlertUpdated
-            | E::AlertClosed => return None,
+            | E::AlertClosed
+            | E::DiskLow
+            | E::DiskRecovered => return None,
         })
     }
 

@@ -791,3 +791,96 @@ async fn migrating_existing_data_backs_it_up_first() {
     assert!(again.status.success());
     assert_eq!(std::fs::read_dir(data.join("backups")).unwrap().count(), 1);
 }
+
+// `check` says what is wrong in lines an operator can act on, and fails (exit 1) on a
+// failure: a data directory others can read, an expired certificate; a busy port warns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_what_an_operator_must_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let check = |extra: &[(&str, &std::ffi::OsStr)]| {
+        let mut command = securityvision(dir.path());
+        command
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("check")
+            .env("SV_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SV_MQTT_LISTEN", "127.0.0.1:0");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        run(&mut command)
+    };
+    let before = check(&[]);
+    assert!(
+        before.status.success(),
+        "nothing created yet is only a warning: {}",
+        text(&before)
+    );
+    assert!(
+        text(&before).contains("warn  data directory"),
+        "{}",
+        text(&before)
+    );
+    assert!(
+        run(securityvision(dir.path())
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("migrate"))
+        .status
+        .success()
+    );
+
+    let healthy = check(&[]);
+    let report = text(&healthy);
+    assert!(healthy.status.success(), "{report}");
+    for line in [
+        "ok    configuration",
+        "ok    data directory",
+        "ok    database",
+        "schema up to date",
+        "ok    disk space",
+        "ok    HTTP port",
+    ] {
+        assert!(report.contains(line), "{line} in:\n{report}");
+    }
+
+    // Someone made the data directory world-readable, and the HTTP port is taken.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let keys_exposed = check(&[]);
+    let report = text(&keys_exposed);
+    assert_eq!(keys_exposed.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  data directory") && report.contains("chmod 700"),
+        "{report}"
+    );
+    assert!(
+        report.contains("warn  HTTP port") && report.contains("in use"),
+        "{report}"
+    );
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // An expired MQTT TLS certificate.
+    let mut params = rcgen::CertificateParams::new(vec!["broker.site".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_file, key_file) = (dir.path().join("broker.crt"), dir.path().join("broker.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let expired = check(&[
+        ("SV_MQTT_TLS_CERT", cert_file.as_os_str()),
+        ("SV_MQTT_TLS_KEY", key_file.as_os_str()),
+        ("SV_MQTT_TLS_LISTEN", std::ffi::OsStr::new("127.0.0.1:0")),
+    ]);
+    let report = text(&expired);
+    assert_eq!(expired.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  MQTT TLS certificate") && report.contains("expired on 2021-01-01"),
+        "{report}"
+    );
+}

@@ -19,6 +19,7 @@ mod http;
 mod ingest;
 mod lifecycle;
 mod openapi;
+mod operations;
 mod people;
 mod pipelining;
 mod security;
