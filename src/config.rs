@@ -74,6 +74,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub site: SiteConfig,
     pub alerts: AlertsConfig,
+    pub incidents: IncidentsConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -105,6 +106,27 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
             session_ttl_seconds: 30,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// After an incident rule opened an incident on a camera, the rule's further events on
+    /// that camera for this many seconds become messages of that incident (while it is
+    /// open) instead of new incidents; 0: every event opens one.
+    pub rule_cooldown_seconds: u32,
+    /// Bytes the attachments of one incident may take together (each file at most
+    /// `media.max_upload_bytes`, all media within `media.quota_bytes`).
+    pub attachment_quota_bytes: u64,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            rule_cooldown_seconds: 300,
+            attachment_quota_bytes: 200 * 1024 * 1024,
         }
     }
 }
@@ -477,6 +499,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             site: SiteConfig::default(),
             alerts: AlertsConfig::default(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -1216,6 +1239,16 @@ impl Config {
                 "http.max_streams_per_user",
                 http.max_streams_per_user > 0,
                 "1 or more",
+            ),
+            (
+                "incidents.rule_cooldown_seconds",
+                self.incidents.rule_cooldown_seconds <= 86_400,
+                "0 to 86400",
+            ),
+            (
+                "incidents.attachment_quota_bytes",
+                self.incidents.attachment_quota_bytes >= media.max_upload_bytes as u64,
+                "at least media.max_upload_bytes",
             ),
             (
                 "media.quota_bytes",

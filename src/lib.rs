@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod events;
 pub mod geometry;
+pub mod incidents;
 pub mod ingest;
 pub mod jobs;
 pub mod mac;

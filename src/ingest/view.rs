@@ -132,7 +132,16 @@ impl Subject {
             | E::AlertRuleDeleted
             | E::AlertOpened
             | E::AlertUpdated
-            | E::AlertClosed => return None,
+            | E::AlertClosed
+            | E::IncidentCreated
+            | E::IncidentUpdated
+            | E::IncidentStatusChanged
+            | E::IncidentReopened
+            | E::IncidentAssigned
+            | E::IncidentMessageCreated
+            | E::IncidentRuleCreated
+            | E::IncidentRuleUpdated
+            | E::IncidentRuleDeleted => return None,
         })
     }
 
