@@ -309,6 +309,7 @@ async fn create(
     )
     .await?;
     let sla = sla_of(&state, body.sla_minutes, body.assigned_group_id, &severity).await?;
+    let created = now();
     let incident = Incident {
         device_id: body.device_id,
         kind,
@@ -318,7 +319,8 @@ async fn create(
         title,
         description: super::changes::clean(body.description),
         sla_minutes: Some(sla),
-        due_at: Some(body.due_at.map_or_else(|| due_at(now(), sla), |d| d.0)),
+        due_at: Some(body.due_at.map_or_else(|| due_at(created, sla), |d| d.0)),
+        created_at: created,
         created_by_user_id: Some(user.id),
         assigned_to_user_id: body.assigned_to_user_id,
         assigned_group_id: body.assigned_group_id,
@@ -450,6 +452,7 @@ async fn open_from_event(
     } else {
         kind_of_analytic(&analytic)
     };
+    let created = now();
     let incident = Incident {
         device_id: Some(device.id),
         device_event_id: Some(event.id),
@@ -460,7 +463,8 @@ async fn open_from_event(
         title,
         description: Some(description),
         sla_minutes: Some(sla),
-        due_at: Some(due_at(now(), sla)),
+        due_at: Some(due_at(created, sla)),
+        created_at: created,
         created_by_user_id: Some(user.id),
         assigned_group_id: body.assigned_group_id,
         ..Incident::default()

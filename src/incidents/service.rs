@@ -208,6 +208,7 @@ impl IncidentService {
                 description: Some(description),
                 sla_minutes: Some(sla),
                 due_at: Some(due_at(created, sla)),
+                created_at: created,
                 assigned_to_user_id: rule.assigned_to_user_id,
                 assigned_group_id: rule.assigned_group_id,
                 incident_rule_id: Some(rule.id),
@@ -310,6 +311,7 @@ impl IncidentService {
             description: Some(description),
             sla_minutes: Some(sla),
             due_at: Some(due_at(created, sla)),
+            created_at: created,
             assigned_to_user_id: a.incident_assigned_to_user_id,
             assigned_group_id: a.incident_assigned_group_id,
             ..Incident::default()

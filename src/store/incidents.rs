@@ -298,8 +298,9 @@ impl Store {
     }
 
     /// Inserts (id 0) or updates an incident with, when given, its new assignees and the
-    /// messages that tell the change, in one transaction. `Conflict` when the camera event
-    /// already has its incident (by hand, or from this rule).
+    /// messages that tell the change, in one transaction. A new incident keeps the
+    /// `created_at` it was given (its `due_at` counts from it), else now. `Conflict` when
+    /// the camera event already has its incident (by hand, or from this rule).
     pub async fn save_incident(
         &self,
         i: &Incident,
@@ -323,6 +324,11 @@ impl Store {
              incident_rule_id = $16, updated_at = $17 WHERE id = $18 RETURNING ",
             incident_columns!()
         );
+        let stamp = if i.id == 0 && i.created_at != DateTime::<Utc>::default() {
+            i.created_at
+        } else {
+            now()
+        };
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let saved: Incident = save_row!(&mut *tx, i, INSERT, UPDATE, |q| q
@@ -342,7 +348,7 @@ impl Store {
                 .bind(i.assigned_to_user_id)
                 .bind(i.assigned_group_id)
                 .bind(i.incident_rule_id)
-                .bind(now()));
+                .bind(stamp));
             if let Some(ids) = assignee_ids {
                 sqlx::query(UNASSIGN)
                     .bind(saved.id)
