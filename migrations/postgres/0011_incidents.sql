@@ -8,7 +8,9 @@
 -- camera.
 ALTER TABLE incidents DROP CONSTRAINT uq_incidents_device_event_id;
 ALTER TABLE incidents ADD COLUMN incident_rule_id BIGINT;
-CREATE UNIQUE INDEX uq_incidents_event_rule ON incidents (device_event_id, (COALESCE(incident_rule_id, 0)));
+ALTER TABLE incidents ADD CONSTRAINT uq_incidents_event_rule UNIQUE (device_event_id, incident_rule_id);
+CREATE UNIQUE INDEX uq_incidents_event_by_hand ON incidents (device_event_id)
+    WHERE incident_rule_id IS NULL;
 CREATE INDEX ix_incidents_rule_device ON incidents (incident_rule_id, device_id, created_at);
 
 ALTER TABLE incident_rules ADD COLUMN camera_group_scoped BOOLEAN NOT NULL DEFAULT FALSE;

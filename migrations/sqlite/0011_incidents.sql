@@ -34,7 +34,8 @@ CREATE TABLE new_incidents (
     created_by_user_id       BIGINT REFERENCES users (id) ON DELETE SET NULL,
     assigned_to_user_id      BIGINT REFERENCES users (id) ON DELETE SET NULL,
     assigned_group_id        BIGINT REFERENCES support_groups (id) ON DELETE SET NULL,
-    incident_rule_id         BIGINT
+    incident_rule_id         BIGINT,
+    CONSTRAINT uq_incidents_event_rule UNIQUE (device_event_id, incident_rule_id)
 );
 INSERT INTO new_incidents (id, device_id, device_event_id, kind, tenant, status, severity, title,
         description, sla_minutes, due_at, chatwoot_conversation_id, created_at,
@@ -59,7 +60,8 @@ CREATE INDEX ix_incidents_closed_at ON incidents (closed_at);
 CREATE INDEX ix_incidents_assigned_group_id ON incidents (assigned_group_id);
 CREATE INDEX ix_incidents_assigned_to_user_id ON incidents (assigned_to_user_id);
 CREATE INDEX ix_incidents_created_by_user_id ON incidents (created_by_user_id);
-CREATE UNIQUE INDEX uq_incidents_event_rule ON incidents (device_event_id, COALESCE(incident_rule_id, 0));
+CREATE UNIQUE INDEX uq_incidents_event_by_hand ON incidents (device_event_id)
+    WHERE incident_rule_id IS NULL;
 CREATE INDEX ix_incidents_rule_device ON incidents (incident_rule_id, device_id, created_at);
 
 ALTER TABLE incident_rules ADD COLUMN camera_group_scoped INTEGER NOT NULL DEFAULT 0;
