@@ -627,10 +627,11 @@ async fn update(
     let by = user_name(&user);
     let mut notes = Vec::new();
     let status_changed = new.status != old.status;
+    let assignment_changed = assignee_changed || group_changed || assignees_changed;
     if status_changed {
         notes.push(status_message(&old.status, &new.status, &by));
     }
-    if assignee_changed || group_changed || assignees_changed {
+    if assignment_changed {
         let text = assignment_text(&state, &new, assignee_ids.as_deref()).await?;
         notes.push(system_message(
             SYSTEM_AUTHOR,
@@ -662,12 +663,12 @@ async fn update(
         let payload = payload::incident(&saved, Some(&old.status));
         record(&state, &user, Change::new(event, saved.id, payload)).await?;
     }
-    if assignee_changed || group_changed || assignees_changed {
+    if assignment_changed {
         let payload = payload::incident(&saved, None);
         let change = Change::new(EventType::IncidentAssigned, saved.id, payload);
         record(&state, &user, change).await?;
     }
-    if !status_changed && !(assignee_changed || group_changed || assignees_changed) {
+    if !(status_changed || assignment_changed) {
         let payload = payload::incident(&saved, None);
         let change = Change::new(EventType::IncidentUpdated, saved.id, payload);
         record(&state, &user, change).await?;
