@@ -198,6 +198,10 @@ pub struct MediaConfig {
     pub max_upload_bytes: usize,
     /// Bytes all stored uploads may take together; an upload beyond it is refused (507).
     pub quota_bytes: u64,
+    /// Whether camera evidence (snapshot and face images an event points at) may be
+    /// fetched from private, loopback and link-local addresses (an NVR on the site's own
+    /// network); off, such a URL is refused and the incident says why.
+    pub fetch_allow_private: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -257,6 +261,7 @@ impl Default for MediaConfig {
             root: None,
             max_upload_bytes: 10 * 1024 * 1024,
             quota_bytes: 1024 * 1024 * 1024,
+            fetch_allow_private: false,
         }
     }
 }

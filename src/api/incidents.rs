@@ -492,6 +492,14 @@ async fn open_from_event(
         Err(err) => return Err(err.into()),
     };
     announce_created(state, user, &saved, &messages).await?;
+    incidents::evidence::attach_in_background(
+        state.store.clone(),
+        state.events.clone(),
+        state.config.clone(),
+        saved.id,
+        SYSTEM_AUTHOR,
+        incidents::evidence::wanted(&event),
+    );
     Ok((StatusCode::CREATED, Json(show(state, saved).await?)))
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::store::incidents::{Incident, NewMessage};
 
+pub mod evidence;
 pub mod service;
 
 pub const STATUSES: &[&str] = &[

@@ -223,7 +223,17 @@ impl IncidentService {
                 ),
             );
             match self.store.save_incident(&incident, None, &[message]).await {
-                Ok((saved, messages)) => self.announce(&saved, &messages),
+                Ok((saved, messages)) => {
+                    self.announce(&saved, &messages);
+                    super::evidence::attach_in_background(
+                        self.store.clone(),
+                        self.events.clone(),
+                        self.config.clone(),
+                        saved.id,
+                        RULE_AUTHOR,
+                        super::evidence::wanted(event),
+                    );
+                }
                 // The event already has this rule's incident.
                 Err(StoreError::Conflict(_)) => {}
                 Err(err) => return Err(err),

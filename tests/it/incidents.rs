@@ -433,3 +433,54 @@ backend_tests! {
         assert!(timeline.iter().any(|m| m["content"].as_str().unwrap().contains("terminou")), "{timeline:#?}");
     }
 }
+
+/// A web server on 127.0.0.1 that answers every request with `body` as a PNG.
+async fn image_server(body: Vec<u8>) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    addr
+}
+
+backend_tests! {
+    async fn camera_evidence_on_a_private_address_is_refused_unless_allowed(backend: Backend) {
+        let server = image_server(png()).await;
+        for allowed in [false, true] {
+            let app = TestApp::start_with(backend, |c| c.media.fetch_allow_private = allowed).await;
+            let t = app.admin_token().await;
+            let cam = camera(&app, &t).await;
+            let payload = json!({"SnapshotURL": format!("http://{server}/snap.jpg"), "Timestamp": "2026-01-01T10:00:00Z"});
+            let event = app.create_id(&format!("/api/v1/devices/cameras/{cam}/events"), &t, json!({"topic": "manual", "analytic_type": "Intrusion", "payload": payload})).await;
+            let incident = app.create("/api/v1/incidents/from-event", &t, json!({"device_event_id": event}), StatusCode::CREATED).await;
+            let i = id(&incident);
+            assert_eq!(incident["kind"], "CAMERA_INTRUSION");
+            assert!(eventually(async || messages(&app, &t, i, 0).await.len() == 2).await, "the evidence's message comes in the background");
+            let evidence = messages(&app, &t, i, 0).await.remove(1);
+            if allowed {
+                assert_eq!((evidence["message_type"].as_str(), evidence["media_type"].as_str(), evidence["media_name"].as_str()), (Some("MEDIA"), Some("IMAGE"), Some("snapshot_evento.jpg")), "{evidence}");
+                assert_eq!(evidence["content"], "Snapshot do evento Intrusion às 2026-01-01T10:00:00Z");
+                let served = app.client.get(app.url(evidence["media_url"].as_str().unwrap())).send().await.unwrap();
+                assert_eq!(served.bytes().await.unwrap().to_vec(), png());
+            } else {
+                assert_eq!(evidence["message_type"], "SYSTEM", "{evidence}");
+                assert!(evidence["content"].as_str().unwrap().contains("media.fetch_allow_private"), "{evidence}");
+            }
+            app.stop().await;
+        }
+    }
+}
