@@ -123,9 +123,13 @@ impl IncidentService {
     async fn apply_rules(&self, event: &CameraEvent) -> crate::store::Result<()> {
         let analytic = event.analytic_type.trim();
         let tenant = payload_text(&event.payload, &["tenant", "Tenant"]);
+        // A camera's status and configuration messages are stored as events too.
+        let status_message = analytic.starts_with("cambus_")
+            || event.topic.ends_with("/status")
+            || event.topic.ends_with("/info");
         let rules = self
             .store
-            .matching_incident_rules(event.device_id, analytic, tenant)
+            .matching_incident_rules(event.device_id, analytic, tenant, status_message)
             .await?;
         if rules.is_empty() {
             return Ok(());

@@ -484,7 +484,7 @@ impl Store {
     }
 
     /// The enabled rules that match a camera event, by id: same analytic (a rule without
-    /// one matches any), a tenant that agrees when the event names one, and in scope (the
+    /// one matches any analytic, not the camera's status messages), a tenant that agrees when the event names one, and in scope (the
     /// whole site, the camera, or a group the camera is in). Rules whose camera group was
     /// deleted come too, for the caller to skip and count.
     pub async fn matching_incident_rules(
@@ -492,12 +492,13 @@ impl Store {
         device_id: i64,
         analytic_type: &str,
         tenant: Option<&str>,
+        status_message: bool,
     ) -> Result<Vec<IncidentRule>> {
         const SQL: &str = concat!(
             "SELECT ",
             rule_columns!(),
             " FROM incident_rules r WHERE r.enabled \
-             AND (r.analytic_type IS NULL OR r.analytic_type = $2) \
+             AND (r.analytic_type = $2 OR (r.analytic_type IS NULL AND NOT $4)) \
              AND ($3 IS NULL OR r.tenant IS NULL OR r.tenant = $3) \
              AND ((r.device_id IS NULL AND r.camera_group_id IS NULL) OR r.device_id = $1 \
                 OR r.camera_group_id IN (SELECT g.camera_group_id FROM camera_group_devices g \
@@ -508,6 +509,7 @@ impl Store {
             .bind(device_id)
             .bind(analytic_type)
             .bind(tenant)
+            .bind(status_message)
             .fetch_all(pool)
             .await?))
     }
@@ -547,7 +549,8 @@ impl Store {
         Ok(())
     }
 
-    /// Active incidents of alert sessions that ended after the incident last changed,
+    /// Active incidents of alert sessions that ended after the incident last changed (or
+    /// before it was ever changed: a short alert may end before its incident is opened),
     /// whose rule closes its incidents at the end (an incident reopened by hand after the
     /// end stays open).
     pub async fn incidents_to_auto_close(&self) -> Result<Vec<(Incident, i64)>> {
@@ -555,7 +558,8 @@ impl Store {
              JOIN alert_events e ON e.incident_id = i.id \
              JOIN alert_rules r ON r.id = e.rule_id \
              WHERE NOT e.is_open AND r.incident_auto_close_on_end \
-             AND i.status IN ('OPEN', 'IN_PROGRESS') AND e.ended_at > i.updated_at \
+             AND i.status IN ('OPEN', 'IN_PROGRESS') \
+             AND (e.ended_at > i.updated_at OR i.updated_at = i.created_at) \
              ORDER BY i.id LIMIT 500";
         let pairs: Vec<(i64, i64)> = self.fetch_all(SQL).await?;
         let mut found = Vec::with_capacity(pairs.len());

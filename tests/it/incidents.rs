@@ -393,11 +393,20 @@ backend_tests! {
         assert!(status == StatusCode::UNPROCESSABLE_ENTITY && field_named(&body, "severity"), "{body}");
         let (status, _) = app.post("/api/v1/incidents/from-device-event/999999", &t, json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        // A rule without an analytic takes any analytic event, not the camera's statuses.
+        app.create_id("/api/v1/incident-rules", &t, json!({"name": "Anything"})).await;
+        post_event("cambus_status").await;
+        let line = post_event("LineCross").await;
+        assert!(eventually(async || list(&app, &t, "/api/v1/incidents").await.len() == 4).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let all = list(&app, &t, "/api/v1/incidents").await;
+        assert_eq!(all.len(), 4, "{all:#?}");
+        assert_eq!(all[0]["device_event_id"], line);
         let (_, summary) = app.get("/api/v1/dashboard/summary", &t).await;
         for key in ["total_people", "total_tags", "total_gateways", "gateways_online", "gateways_offline", "active_alert_rules", "recent_alerts_24h"] {
             assert!(summary[key].is_i64(), "{key}: {summary}");
         }
-        assert_eq!(summary["open_incidents"], 3);
+        assert_eq!(summary["open_incidents"], 4);
     }
 }
 
