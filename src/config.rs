@@ -76,6 +76,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub backup: BackupConfig,
     pub disk: DiskConfig,
+    pub incidents: IncidentsConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -130,6 +131,27 @@ impl Default for BackupConfig {
             dir: None,
             schedule: String::new(),
             keep: 7,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// After an incident rule opened an incident on a camera, the rule's further events on
+    /// that camera for this many seconds become messages of that incident (while it is
+    /// open) instead of new incidents; 0: every event opens one.
+    pub rule_cooldown_seconds: u32,
+    /// Bytes the attachments of one incident may take together (each file at most
+    /// `media.max_upload_bytes`, all media within `media.quota_bytes`).
+    pub attachment_quota_bytes: u64,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            rule_cooldown_seconds: 300,
+            attachment_quota_bytes: 200 * 1024 * 1024,
         }
     }
 }
@@ -223,6 +245,10 @@ pub struct MediaConfig {
     pub max_upload_bytes: usize,
     /// Bytes all stored uploads may take together; an upload beyond it is refused (507).
     pub quota_bytes: u64,
+    /// Whether camera evidence (snapshot and face images an event points at) may be
+    /// fetched from private, loopback and link-local addresses (an NVR on the site's own
+    /// network); off, such a URL is refused and the incident says why.
+    pub fetch_allow_private: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -282,6 +308,7 @@ impl Default for MediaConfig {
             root: None,
             max_upload_bytes: 10 * 1024 * 1024,
             quota_bytes: 1024 * 1024 * 1024,
+            fetch_allow_private: false,
         }
     }
 }
@@ -526,6 +553,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             backup: BackupConfig::default(),
             disk: DiskConfig::default(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -1280,6 +1308,16 @@ impl Config {
                 "http.max_streams_per_user",
                 http.max_streams_per_user > 0,
                 "1 or more",
+            ),
+            (
+                "incidents.rule_cooldown_seconds",
+                self.incidents.rule_cooldown_seconds <= 86_400,
+                "0 to 86400",
+            ),
+            (
+                "incidents.attachment_quota_bytes",
+                self.incidents.attachment_quota_bytes >= media.max_upload_bytes as u64,
+                "at least media.max_upload_bytes",
             ),
             (
                 "media.quota_bytes",

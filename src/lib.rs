@@ -19,6 +19,7 @@ pub mod demo;
 pub mod disk;
 pub mod events;
 pub mod geometry;
+pub mod incidents;
 pub mod ingest;
 pub mod jobs;
 pub mod mac;

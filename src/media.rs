@@ -1,8 +1,9 @@
-//! Stored media: floor-plan images under the media directory, with generated names. The
-//! type is recognised from the bytes, never from the file name or the declared type; SVG
-//! (which can carry scripts) is refused. A name starts with the id of the plan it was
-//! stored for: a plan only ever points at (and deletes) its own files. Served at `/media/…`
-//! by [`crate::api::media`].
+//! Stored media: floor-plan images and incident attachments under the media directory,
+//! with generated names. The type is recognised from the bytes, never from the file name or
+//! the declared type; SVG and HTML (which can carry scripts) are refused. A plan image's
+//! name starts with the id of the plan it was stored for: a plan only ever points at (and
+//! deletes) its own files; an incident's files live in a directory of their own. Served at
+//! `/media/…` by [`crate::api::media`].
 
 use std::path::{Path, PathBuf};
 
@@ -18,11 +19,145 @@ pub enum MediaError {
          delete floor plans or images, or raise the quota"
     )]
     QuotaUsed { used: u64, quota: u64 },
+    #[error(
+        "file: not a supported type (PNG, JPEG, GIF or WebP image, PDF, plain text, \
+         MP4 or WebM video)"
+    )]
+    UnsupportedAttachment,
+    #[error(
+        "The incident's attachments would take more than incidents.attachment_quota_bytes \
+         ({quota} bytes; {used} used)"
+    )]
+    IncidentQuotaUsed { used: u64, quota: u64 },
     #[error("media storage: {0}")]
     Io(#[from] std::io::Error),
 }
 
 const FLOOR_PLANS: &str = "floor_plans";
+const INCIDENTS: &str = "incidents";
+
+/// One upload at a time measures and writes, so two cannot share the last free bytes.
+static WRITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What an attachment is, from its bytes: its extension, content type and the original's
+/// message `media_type` (IMAGE, VIDEO or FILE).
+pub fn sniff_attachment(bytes: &[u8]) -> Option<(&'static str, &'static str, &'static str)> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    Some(if starts(b"\x89PNG\r\n\x1a\n") {
+        ("png", "image/png", "IMAGE")
+    } else if starts(b"\xff\xd8\xff") {
+        ("jpg", "image/jpeg", "IMAGE")
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        ("gif", "image/gif", "IMAGE")
+    } else if starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        ("webp", "image/webp", "IMAGE")
+    } else if starts(b"%PDF-") {
+        ("pdf", "application/pdf", "FILE")
+    } else if bytes.get(4..8) == Some(b"ftyp") {
+        ("mp4", "video/mp4", "VIDEO")
+    } else if starts(b"\x1a\x45\xdf\xa3") {
+        ("webm", "video/webm", "VIDEO")
+    } else if is_plain_text(bytes) {
+        ("txt", "text/plain; charset=utf-8", "FILE")
+    } else {
+        return None;
+    })
+}
+
+/// UTF-8 without control characters other than tabs and line ends, and not markup a
+/// browser would run.
+fn is_plain_text(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let head = text
+        .trim_start()
+        .get(..64)
+        .unwrap_or(text.trim_start())
+        .to_lowercase();
+    !bytes.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        && !["<!doctype", "<html", "<svg", "<?xml", "<script"]
+            .iter()
+            .any(|tag| head.starts_with(tag))
+}
+
+pub struct StoredFile {
+    pub url: String,
+    /// The path under the media root, as `incident_attachments.storage_path` keeps it.
+    pub storage_path: String,
+    pub content_type: &'static str,
+    /// IMAGE, VIDEO or FILE.
+    pub kind: &'static str,
+}
+
+/// Stores an incident attachment of a supported type under a new name in the incident's
+/// directory, within the incident's quota (`incident_used` bytes already taken) and
+/// `media.quota_bytes`.
+pub async fn store_incident_file(
+    config: &Config,
+    incident_id: i64,
+    bytes: &[u8],
+    incident_used: u64,
+) -> Result<StoredFile, MediaError> {
+    let (extension, content_type, kind) =
+        sniff_attachment(bytes).ok_or(MediaError::UnsupportedAttachment)?;
+    let quota = config.incidents.attachment_quota_bytes;
+    if incident_used + bytes.len() as u64 > quota {
+        return Err(MediaError::IncidentQuotaUsed {
+            used: incident_used,
+            quota,
+        });
+    }
+    let name = format!("{}.{extension}", random_name());
+    let dir = config
+        .media_root()
+        .join(INCIDENTS)
+        .join(incident_id.to_string());
+    tokio::fs::create_dir_all(&dir).await?;
+    let _writing = WRITING.lock().await;
+    let used = bytes_under(&config.media_root()).await?;
+    let total = config.media.quota_bytes;
+    if used + bytes.len() as u64 > total {
+        tracing::warn!(used, quota = total, "media quota reached; upload refused");
+        return Err(MediaError::QuotaUsed { used, quota: total });
+    }
+    tokio::fs::write(dir.join(&name), bytes).await?;
+    let storage_path = format!("{INCIDENTS}/{incident_id}/{name}");
+    Ok(StoredFile {
+        url: format!("{}/media/{storage_path}", public_base(config)),
+        storage_path,
+        content_type,
+        kind,
+    })
+}
+
+/// The incident files the API may serve: their content type and whether a browser may
+/// show them inline (images only).
+pub fn served_type(path: &Path) -> Option<(&'static str, bool)> {
+    Some(match path.extension()?.to_str()? {
+        "png" => ("image/png", true),
+        "jpg" => ("image/jpeg", true),
+        "gif" => ("image/gif", true),
+        "webp" => ("image/webp", true),
+        "pdf" => ("application/pdf", false),
+        "txt" => ("text/plain; charset=utf-8", false),
+        "mp4" => ("video/mp4", false),
+        "webm" => ("video/webm", false),
+        _ => return None,
+    })
+}
+
+fn public_base(config: &Config) -> &str {
+    config
+        .http
+        .public_base_url
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches('/')
+}
 
 pub struct StoredImage {
     pub url: String,
@@ -50,8 +185,6 @@ pub async fn store_floor_plan_image(
     let name = format!("{plan_id}-{}.{extension}", random_name());
     let dir = config.media_root().join(FLOOR_PLANS);
     tokio::fs::create_dir_all(&dir).await?;
-    // One upload at a time measures and writes, so two cannot share the last free bytes.
-    static WRITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _writing = WRITING.lock().await;
     let used = bytes_under(&config.media_root()).await?;
     let quota = config.media.quota_bytes;
@@ -60,14 +193,8 @@ pub async fn store_floor_plan_image(
         return Err(MediaError::QuotaUsed { used, quota });
     }
     tokio::fs::write(dir.join(&name), bytes).await?;
-    let base = config
-        .http
-        .public_base_url
-        .as_deref()
-        .unwrap_or("")
-        .trim_end_matches('/');
     Ok(StoredImage {
-        url: format!("{base}/media/{FLOOR_PLANS}/{name}"),
+        url: format!("{}/media/{FLOOR_PLANS}/{name}", public_base(config)),
         width: size.width,
         height: size.height,
     })
@@ -132,8 +259,9 @@ pub async fn remove_images(config: &Config, released: &[(i64, String)]) {
     }
 }
 
-/// Maps a `/media/<dir>/<name>` URL (absolute or not) to a file under the media root,
-/// accepting only names we generate (no separators, no dot-dot).
+/// Maps a `/media/<dir>/<name>` (a plan image) or `/media/incidents/<id>/<name>` URL
+/// (absolute or not) to a file under the media root, accepting only names we generate (no
+/// separators, no dot-dot).
 pub fn media_path(config: &Config, url: &str) -> Option<PathBuf> {
     let rest = &url[url.find("/media/")? + "/media/".len()..];
     let (dir, name) = rest.split_once('/')?;
@@ -143,5 +271,18 @@ pub fn media_path(config: &Config, url: &str) -> Option<PathBuf> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     };
-    (dir == FLOOR_PLANS && safe(name)).then(|| config.media_root().join(dir).join(name))
+    match dir {
+        FLOOR_PLANS => safe(name).then(|| config.media_root().join(dir).join(name)),
+        INCIDENTS => {
+            let (id, name) = name.split_once('/')?;
+            (id.parse::<i64>().is_ok() && safe(name))
+                .then(|| config.media_root().join(dir).join(id).join(name))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `path` (from [`media_path`]) is an incident's file.
+pub fn is_incident_file(config: &Config, path: &Path) -> bool {
+    path.starts_with(config.media_root().join(INCIDENTS))
 }

@@ -88,6 +88,10 @@ pub struct Metrics {
     pub cambus_info_ignored: AtomicU64,
     /// Events and statuses that could not be stored.
     pub cambus_store_failures: AtomicU64,
+    /// Incident rules skipped because the camera group they targeted was deleted.
+    pub incident_rules_orphaned: AtomicU64,
+    /// Camera events or alerts whose incident could not be opened or closed.
+    pub incident_failures: AtomicU64,
     /// Retained `/info` configurations published, failed, and waiting.
     pub cambus_publishes: AtomicU64,
     pub cambus_publish_failures: AtomicU64,
@@ -270,7 +274,7 @@ impl Metrics {
         for (name, help, value) in ingest_counters {
             counter(name, help, "counter", get(value));
         }
-        let cambus_counters: [(&str, &str, &AtomicU64); 8] = [
+        let cambus_counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "sv_cambus_status_repeats_total",
                 "Camera statuses repeating the last one stored (only last_seen_at moved).",
@@ -300,6 +304,16 @@ impl Metrics {
                 "sv_cambus_store_failures_total",
                 "Camera events and statuses that could not be stored.",
                 &self.cambus_store_failures,
+            ),
+            (
+                "sv_incident_rules_orphaned_total",
+                "Incident rules skipped because their camera group was deleted.",
+                &self.incident_rules_orphaned,
+            ),
+            (
+                "sv_incident_failures_total",
+                "Camera events or alerts whose incident could not be opened or closed.",
+                &self.incident_failures,
             ),
             (
                 "sv_cambus_publishes_total",

@@ -204,6 +204,18 @@ impl App {
             state.metrics.clone(),
         );
         let offline_reports = state.offline_reports.clone();
+        // Starts after what is stored, before the engine and the collector add to it.
+        let incidents = NamedTask::spawn(
+            "incidents",
+            crate::incidents::service::IncidentService::new(
+                state.store.clone(),
+                state.events.clone(),
+                state.config.clone(),
+                state.metrics.clone(),
+            )
+            .await?
+            .run(state.events.subscribe(), shutdown.clone()),
+        );
         // Subscribed before the pipeline announces the positions it rebuilds.
         let alerts = NamedTask::spawn(
             "alert-engine",
@@ -394,7 +406,7 @@ impl App {
                 }
             };
             for task in external.into_iter().chain([
-                monitor, publisher, retention, backups, disk_guard, deliveries, alerts,
+                monitor, publisher, retention, backups, disk_guard, deliveries, alerts, incidents,
             ]) {
                 stopped(task.name(), task.join(grace).await);
             }

@@ -10,28 +10,35 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult};
-use crate::media::{MediaError, media_path};
+use super::error::{ApiError, ApiResult, FieldError};
+use crate::media::{MediaError, is_incident_file, media_path, served_type};
 
 impl From<MediaError> for ApiError {
     fn from(err: MediaError) -> ApiError {
         match err {
             MediaError::NotAnImage => ApiError::BadRequest(err.to_string()),
-            MediaError::QuotaUsed { .. } => ApiError::InsufficientStorage(err.to_string()),
+            MediaError::UnsupportedAttachment => {
+                ApiError::invalid(FieldError::body("file", "file_type", err.to_string()))
+            }
+            MediaError::QuotaUsed { .. } | MediaError::IncidentQuotaUsed { .. } => {
+                ApiError::InsufficientStorage(err.to_string())
+            }
             MediaError::Io(err) => ApiError::Internal(err.into()),
         }
     }
 }
 
 /// `GET /media/{*path}`: a stored file, with its type from its extension and
-/// `X-Content-Type-Options: nosniff`.
+/// `X-Content-Type-Options: nosniff`; an incident file that is not an image is a download
+/// (`Content-Disposition: attachment`), never a page of this origin.
 pub async fn serve(State(state): State<AppState>, uri: axum::http::Uri) -> ApiResult<Response> {
     let not_found = || ApiError::NotFound("Not Found".into());
     let path = media_path(&state.config, uri.path()).ok_or_else(not_found)?;
-    let content_type = match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => "image/png",
-        Some("jpg") => "image/jpeg",
-        Some("webp") => "image/webp",
+    let incident_file = is_incident_file(&state.config, &path);
+    let (content_type, inline) = match served_type(&path) {
+        Some((content_type, inline)) if incident_file || inline && content_type != "image/gif" => {
+            (content_type, inline)
+        }
         _ => return Err(not_found()),
     };
     let bytes = match tokio::fs::read(&path).await {
@@ -46,6 +53,12 @@ pub async fn serve(State(state): State<AppState>, uri: axum::http::Uri) -> ApiRe
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if !inline {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),

@@ -17,6 +17,7 @@ pub mod cameras;
 pub mod changes;
 pub mod collection_logs;
 mod console;
+pub mod dashboard;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -24,6 +25,8 @@ pub mod floor_plans;
 pub mod floors;
 pub mod gateways;
 pub mod health;
+pub mod incident_rules;
+pub mod incidents;
 pub mod media;
 pub mod metrics;
 pub mod mqtt_credentials;
@@ -69,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(positions::router())
         .merge(alerts::router())
+        .merge(incidents::router(state.config.media.max_upload_bytes))
+        .merge(incident_rules::router())
+        .merge(dashboard::router())
         .merge(stream::router());
     let api = OpenApiRouter::with_openapi(openapi::base())
         .merge(public)

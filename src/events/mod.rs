@@ -123,6 +123,15 @@ event_types! {
     AlertClosed = "ALERT_CLOSED", "alert_event", "close", Operators;
     DiskLow = "DISK_LOW", "appliance", "disk_low", Operators;
     DiskRecovered = "DISK_RECOVERED", "appliance", "disk_recovered", Operators;
+    IncidentCreated = "INCIDENT_CREATED", "incident", "create", Operators;
+    IncidentUpdated = "INCIDENT_UPDATED", "incident", "update", Operators;
+    IncidentStatusChanged = "INCIDENT_STATUS_CHANGED", "incident", "change_status", Operators;
+    IncidentReopened = "INCIDENT_REOPENED", "incident", "reopen", Operators;
+    IncidentAssigned = "INCIDENT_ASSIGNED", "incident", "assign", Operators;
+    IncidentMessageCreated = "INCIDENT_MESSAGE_CREATED", "incident_message", "create", Operators;
+    IncidentRuleCreated = "INCIDENT_RULE_CREATED", "incident_rule", "create", Operators;
+    IncidentRuleUpdated = "INCIDENT_RULE_UPDATED", "incident_rule", "update", Operators;
+    IncidentRuleDeleted = "INCIDENT_RULE_DELETED", "incident_rule", "delete", Operators;
 }
 
 impl EventType {

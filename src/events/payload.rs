@@ -10,6 +10,7 @@ use crate::store::alerts::{AlertEvent, AlertRule};
 use crate::store::cambus::NewCameraEvent;
 use crate::store::devices::{Device, DeviceSeen};
 use crate::store::groups::{CameraGroup, SupportGroup};
+use crate::store::incidents::{Incident, IncidentMessage, IncidentRule};
 use crate::store::mqtt::MqttCredential;
 use crate::store::people::{Person, PersonGroup, Tag};
 use crate::store::readings::Reading;
@@ -190,7 +191,46 @@ pub fn sample(event: EventType) -> Option<Value> {
         }
         "cambus_collector" => collector_status("", "", ""),
         "appliance" => disk(std::path::Path::new(""), 0, 0),
+        "incident" => incident(&Incident::default(), None),
+        "incident_message" => incident_message(&IncidentMessage::default(), "api"),
+        "incident_rule" => incident_rule(&IncidentRule::default()),
         _ => return None,
+    })
+}
+
+/// INCIDENT_CREATED, _UPDATED, _STATUS_CHANGED, _REOPENED, _ASSIGNED: the original's
+/// shape, `previous_status` set on a status change.
+pub fn incident(i: &Incident, previous_status: Option<&str>) -> Value {
+    json!({
+        "incident_id": i.id, "status": i.status, "previous_status": previous_status,
+        "severity": i.severity, "title": i.title, "device_id": i.device_id,
+        "device_event_id": i.device_event_id, "assigned_group_id": i.assigned_group_id,
+        "assigned_to_user_id": i.assigned_to_user_id, "kind": i.kind, "tenant": i.tenant,
+        "sla_minutes": i.sla_minutes, "due_at": i.due_at, "created_at": i.created_at,
+        "updated_at": i.updated_at, "closed_at": i.closed_at,
+        "incident_rule_id": i.incident_rule_id,
+    })
+}
+
+/// INCIDENT_MESSAGE_CREATED; `source` says who wrote it: `api` (an operator) or `system`
+/// (the appliance: status changes, rules, alerts).
+pub fn incident_message(m: &IncidentMessage, source: &str) -> Value {
+    json!({
+        "incident_id": m.incident_id, "message_id": m.id, "message_type": m.message_type,
+        "content": m.content, "author_name": m.author_name, "source": source,
+        "media_url": m.media_url, "media_type": m.media_type, "media_name": m.media_name,
+        "created_at": m.created_at,
+    })
+}
+
+/// INCIDENT_RULE_*.
+pub fn incident_rule(r: &IncidentRule) -> Value {
+    json!({
+        "rule_id": r.id, "name": r.name, "enabled": r.enabled,
+        "analytic_type": r.analytic_type, "device_id": r.device_id,
+        "camera_group_id": r.camera_group_id, "tenant": r.tenant, "severity": r.severity,
+        "assigned_to_user_id": r.assigned_to_user_id,
+        "assigned_group_id": r.assigned_group_id,
     })
 }
 

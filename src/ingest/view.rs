@@ -134,7 +134,16 @@ impl Subject {
             | E::AlertUpdated
             | E::AlertClosed
             | E::DiskLow
-            | E::DiskRecovered => return None,
+            | E::DiskRecovered
+            | E::IncidentCreated
+            | E::IncidentUpdated
+            | E::IncidentStatusChanged
+            | E::IncidentReopened
+            | E::IncidentAssigned
+            | E::IncidentMessageCreated
+            | E::IncidentRuleCreated
+            | E::IncidentRuleUpdated
+            | E::IncidentRuleDeleted => return None,
         })
     }
 

@@ -198,6 +198,16 @@ impl Store {
             .await?))
     }
 
+    /// Camera events stored after `after_id`, by id, at most `limit` (what the incident
+    /// rules have not seen yet).
+    pub async fn camera_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<CameraEvent>> {
+        const SQL: &str = select!(
+            event_columns,
+            "FROM device_events WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        self.fetch_all_by2(SQL, after_id, limit).await
+    }
+
     pub async fn camera_event(&self, id: i64) -> Result<CameraEvent> {
         self.fetch_by_id(id).await
     }

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cambus;
 pub mod devices;
 pub mod groups;
+pub mod incidents;
 pub mod mqtt;
 pub mod people;
 pub mod presence;

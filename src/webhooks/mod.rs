@@ -365,7 +365,7 @@ fn backoff(first: u32, attempts_before: i32) -> chrono::Duration {
 }
 
 /// A transport error in words, with its cause (reqwest's own text names only the URL).
-fn describe(err: &reqwest::Error) -> String {
+pub fn describe(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

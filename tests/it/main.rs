@@ -16,6 +16,7 @@ mod console;
 mod devices;
 mod groups;
 mod http;
+mod incidents;
 mod ingest;
 mod lifecycle;
 mod openapi;
