@@ -31,6 +31,16 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// A child process that is killed when the test ends, passed or failed.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn wait_for_health(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -449,7 +459,7 @@ backend_tests! {
             .args(["--database-url", &db.url, "serve", "--http-listen", &format!("127.0.0.1:{port}"), "--mqtt-listen", "127.0.0.1:0"])
             .env("NOTIFY_SOCKET", &socket_path)
             .env("WATCHDOG_USEC", "900000");
-        let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = KillOnDrop(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
 
         let received = tokio::task::spawn_blocking(move || {
             let mut messages = Vec::new();
@@ -469,7 +479,7 @@ backend_tests! {
         let keep_alive = messages.iter().find(|m| m.contains("WATCHDOG=1")).unwrap();
         assert!(keep_alive.contains("STATUS=Serving; 0 MQTT connections"), "{keep_alive}");
 
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
         assert!(status.success());
         let stopping = tokio::task::spawn_blocking(move || {
             let mut buffer = [0u8; 4096];
@@ -482,7 +492,7 @@ backend_tests! {
             }
         });
         stopping.await.unwrap();
-        assert!(child.wait().unwrap().success());
+        assert!(child.0.wait().unwrap().success());
     }
 }
 
@@ -678,8 +688,6 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_appliance() {
         .await
         .unwrap();
     assert_eq!(me.status(), reqwest::StatusCode::OK);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 // On PostgreSQL the archive holds the keys and media, and the command says how to dump the
