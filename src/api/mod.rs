@@ -39,6 +39,7 @@ pub mod tags;
 pub mod users;
 pub mod validate;
 pub mod webhooks;
+pub mod zones;
 
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(positions::router())
         .merge(alerts::router())
+        .merge(zones::router())
         .merge(stream::router());
     let api = OpenApiRouter::with_openapi(openapi::base())
         .merge(public)

@@ -121,6 +121,9 @@ event_types! {
     AlertOpened = "ALERT_OPENED", "alert_event", "open", Operators;
     AlertUpdated = "ALERT_UPDATED", "alert_event", "update", Operators;
     AlertClosed = "ALERT_CLOSED", "alert_event", "close", Operators;
+    ZoneCreated = "ZONE_CREATED", "zone", "create", Operators;
+    ZoneUpdated = "ZONE_UPDATED", "zone", "update", Operators;
+    ZoneDeleted = "ZONE_DELETED", "zone", "delete", Operators;
 }
 
 impl EventType {

@@ -132,7 +132,10 @@ impl Subject {
             | E::AlertRuleDeleted
             | E::AlertOpened
             | E::AlertUpdated
-            | E::AlertClosed => return None,
+            | E::AlertClosed
+            | E::ZoneCreated
+            | E::ZoneUpdated
+            | E::ZoneDeleted => return None,
         })
     }
 

@@ -26,3 +26,4 @@ mod site;
 mod store_story;
 mod users;
 mod webhooks;
+mod zones;
