@@ -506,6 +506,42 @@ impl Store {
         self.fetch_optional_by(SQL, device_id).await
     }
 
+    /// A floor plan's place, with names, for the location fields of a zone's alert event
+    /// (the device fields empty).
+    pub async fn plan_place(&self, floor_plan_id: i64) -> Result<Option<DevicePlace>> {
+        const SQL: &str = "SELECT p.id AS floor_plan_id, p.name AS floor_plan_name, \
+             p.floor_id, f.name AS floor_name, f.building_id, b.name AS building_name \
+             FROM floor_plans p LEFT JOIN floors f ON f.id = p.floor_id \
+             LEFT JOIN buildings b ON b.id = f.building_id WHERE p.id = $1";
+        type Row = (
+            i64,
+            String,
+            i64,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let row: Option<Row> = self.fetch_optional_by(SQL, floor_plan_id).await?;
+        Ok(row.map(
+            |(plan, plan_name, floor, floor_name, building, building_name)| DevicePlace {
+                floor_plan_id: Some(plan),
+                floor_plan_name: Some(plan_name),
+                floor_id: Some(floor),
+                floor_name,
+                building_id: building,
+                building_name,
+                ..DevicePlace::default()
+            },
+        ))
+    }
+
+    /// A person's name; `None` when the person is gone.
+    pub async fn person_name(&self, person_id: i64) -> Result<Option<String>> {
+        const SQL: &str = "SELECT full_name FROM people WHERE id = $1";
+        let row: Option<(String,)> = self.fetch_optional_by(SQL, person_id).await?;
+        Ok(row.map(|(name,)| name))
+    }
+
     /// Who carries a tag; `None` when the tag is gone.
     pub async fn tag_subject(&self, tag_id: i64) -> Result<Option<TagSubject>> {
         const TAG: &str = "SELECT t.mac_address, t.person_id, p.full_name FROM tags t \

@@ -17,6 +17,17 @@ pub struct Zone {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What the alert engine needs of a zone.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ZoneShape {
+    pub id: i64,
+    pub floor_plan_id: i64,
+    pub name: String,
+    pub points: String,
+    pub width_m: Option<f64>,
+    pub height_m: Option<f64>,
+}
+
 macro_rules! zone_columns {
     () => {
         "id, floor_plan_id, name, color, points, created_at, updated_at"
@@ -40,9 +51,10 @@ impl Store {
         self.fetch_page_by(SQL, floor_plan_id, skip, limit).await
     }
 
-    /// Every zone (the alert engine's cache).
-    pub async fn all_zones(&self) -> Result<Vec<Zone>> {
-        const SQL: &str = select!(zone_columns, "FROM zones ORDER BY id");
+    /// Every zone with its plan's size in metres, if known (the alert engine's cache).
+    pub async fn zone_shapes(&self) -> Result<Vec<ZoneShape>> {
+        const SQL: &str = "SELECT z.id, z.floor_plan_id, z.name, z.points, p.width_m, p.height_m \
+             FROM zones z JOIN floor_plans p ON p.id = z.floor_plan_id ORDER BY z.id";
         self.fetch_all(SQL).await
     }
 
