@@ -15,8 +15,18 @@
 //!   status rules open an offline session and close it when the device is back, with
 //!   `offline_started_at` = its last evidence before the gap and `ended_at` = the first
 //!   after it (D6); ONLINE rules record the return as a closed event.
+//! - A tag's x/y on a plan against the watched zones there (`holds`: a margin as wide as
+//!   the position's accuracy at the border): entering opens ZONE_ENTER sessions and starts
+//!   ZONE_DWELL countdowns, leaving closes them (`left_zone`) and records ZONE_EXIT events.
+//! - ABSENCE: each tick, over the last sightings kept in memory, a watched person unseen
+//!   for the limit opens one event, closed when they are heard again (`seen_again`).
+//! - Dwell countdowns are stored when they start, so that a restart resumes them.
 //! - A rule created, changed or deleted is reloaded at once; a deleted or disabled rule
-//!   closes its sessions. A rule whose gateway was deleted is disabled with a reason.
+//!   closes its sessions. A rule whose gateway, zone, person or group was deleted is
+//!   disabled with a reason.
+//!
+//! It reads an ordered feed of the bus ([`EventBus::subscribe_ordered`]): no status change
+//! is ever dropped, and a tag's waiting positions are coalesced into its newest.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
@@ -87,6 +97,9 @@ struct ZoneArea {
     polygon: Polygon,
     /// The plan's size in metres, when known.
     scale: Option<Scale>,
+    /// The polygon's bounding box (x from, x to, y from, y to): a tag outside it does not
+    /// enter, without testing every edge.
+    bounds: (f64, f64, f64, f64),
 }
 
 impl ZoneArea {
@@ -106,6 +119,15 @@ impl ZoneArea {
             }
             _ => None,
         };
+        let bounds = points.iter().fold(
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ),
+            |(x0, x1, y0, y1), p| (x0.min(p.x), x1.max(p.x), y0.min(p.y), y1.max(p.y)),
+        );
         Some((
             row.id,
             ZoneArea {
@@ -113,6 +135,7 @@ impl ZoneArea {
                 name: row.name,
                 polygon,
                 scale,
+                bounds,
             },
         ))
     }
@@ -120,6 +143,11 @@ impl ZoneArea {
     /// Whether a tag at `place` counts as inside, given whether it was (hysteresis at the
     /// border, as wide as the position's accuracy).
     fn holds(&self, place: Place, was_inside: bool) -> bool {
+        let (x0, x1, y0, y1) = self.bounds;
+        let in_bounds = (x0..=x1).contains(&place.x) && (y0..=y1).contains(&place.y);
+        if !was_inside && !in_bounds {
+            return false;
+        }
         let p = Point {
             x: place.x,
             y: place.y,
