@@ -952,13 +952,26 @@ async fn ingest_with_alert_rules() {
         let _ = child_report(&mut child).await;
         let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
         let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
-        let filter = securityvision::store::alerts::EventFilter::default();
-        let alerts = site_store
-            .list_alert_events(&filter, 0, 1_000_000)
-            .await
-            .map_or(0, |e| e.len());
+        let alerts = async || {
+            let filter = securityvision::store::alerts::EventFilter::default();
+            site_store
+                .list_alert_events(&filter, 0, 1_000_000)
+                .await
+                .map_or(0, |e| e.len())
+        };
+        let at_end = alerts().await;
+        // The engine trails the ingest: its alerts once they stop growing for 3 s.
+        let mut settled = at_end;
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let now = alerts().await;
+            if now == settled {
+                break;
+            }
+            settled = now;
+        }
         println!(
-            "ingest on SQLite with {rules} alert rules: {stored}/{total} readings stored, {:.0} readings/s; {alerts} alert events",
+            "ingest on SQLite with {rules} alert rules: {stored}/{total} readings stored, {:.0} readings/s; {at_end} alert events when the last reading was stored, {settled} once settled",
             stored as f64 / seconds,
         );
         shutdown.cancel();

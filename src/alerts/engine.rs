@@ -286,6 +286,7 @@ impl Engine {
                 | E::ZoneCreated
                 | E::ZoneUpdated
                 | E::ZoneDeleted
+                | E::FloorPlanUpdated
                 | E::FloorPlanDeleted
                 | E::FloorDeleted
                 | E::BuildingDeleted
@@ -723,7 +724,8 @@ impl Engine {
                         .await;
                 }
             }
-            EventType::ZoneCreated | EventType::ZoneUpdated => {
+            // A plan's size sets the zones' margins.
+            EventType::ZoneCreated | EventType::ZoneUpdated | EventType::FloorPlanUpdated => {
                 self.load_zones().await;
                 self.index();
             }
@@ -1302,13 +1304,7 @@ impl Engine {
             return;
         }
         if subject.is_none() {
-            *subject = Some(match self.store.tag_subject(tag).await {
-                Ok(found) => found,
-                Err(err) => {
-                    tracing::warn!(error = %err, "alert engine: could not read a tag");
-                    None
-                }
-            });
+            *subject = Some(self.subject(tag).await);
         }
         let Some(Some(who)) = subject.as_ref() else {
             return;
@@ -1582,20 +1578,11 @@ impl Engine {
     }
 
     async fn device_deleted(&mut self, device: i64) {
-        let watching: Vec<i64> = self
-            .rules
-            .values()
-            .filter(|r| r.row.device_id == Some(device))
-            .map(|r| r.row.id)
-            .collect();
-        for rule in watching {
-            // Purged with the device, or kept without it: disabled, saying why, once its
-            // sessions are over.
-            self.rules.remove(&rule);
-            self.close_rule_sessions(rule, "rule_disabled").await;
-            self.disable(rule, &format!("its device {device} was deleted"))
-                .await;
-        }
+        // Purged with the device, or kept without it: disabled, saying why, once its
+        // sessions are over.
+        let watching = self.rules_where(|r| r.row.device_id == Some(device));
+        self.lose_rules(watching, &format!("its device {device} was deleted"))
+            .await;
         let on_device: Vec<Key> = self
             .sessions
             .keys()

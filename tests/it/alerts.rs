@@ -674,6 +674,13 @@ backend_tests! {
             assert!(parse(&e["ended_at"]) >= parse(&e["started_at"]));
         }
         assert!(events(&app, t, &format!("rule_id={asleep}")).await.is_empty(), "outside its schedule");
+
+        // Ana deleted: her rules are disabled, saying why; the group's rule runs on.
+        assert_eq!(app.delete(&format!("/api/v1/people/{}", s.ana), t).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || app.get(&format!("/api/v1/alert-rules/{ana}"), t).await.1["is_active"] == false).await, "disabled");
+        let (_, r) = app.get(&format!("/api/v1/alert-rules/{ana}"), t).await;
+        assert!(r["disabled_reason"].as_str().unwrap().contains(&format!("person {} was deleted", s.ana)), "{r}");
+        assert_eq!(app.get(&format!("/api/v1/alert-rules/{group}"), t).await.1["is_active"], true);
     }
 }
 
