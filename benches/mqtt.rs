@@ -1,7 +1,7 @@
 //! MQTT benchmarks of the embedded broker (BENCHMARKS.md has the figures).
 //!
 //!     cargo bench --bench mqtt                 # every scenario
-//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency, webhooks
+//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency, webhooks, alerts
 //!     cargo bench --bench mqtt -- ingest 100000   # ingest with another number of tags
 //!
 //! `accuracy` scores the positions against the simulator's ground truth (4 ceiling gateways
@@ -78,6 +78,9 @@ fn main() {
                     webhook_deliveries(subscriptions).await;
                 }
                 ingest_with_webhooks().await;
+            }
+            if run("alerts") {
+                ingest_with_alert_rules().await;
             }
         }),
     }
@@ -917,4 +920,216 @@ async fn ingest_with_webhooks() {
         shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+const ALERT_ZONES: usize = 200;
+const ALERT_PEOPLE: usize = 100;
+
+/// The ingest benchmark on a site drawn for alerts (its 200 gateways placed on one plan in
+/// a 20 × 10 grid, so that tags have x/y; 200 zones over the cells; 100 of the tags carried
+/// by people of one group), without rules and with 1,000 active ones of every type.
+async fn ingest_with_alert_rules() {
+    for rules in [0, 1_000] {
+        let Appliance {
+            port,
+            metrics,
+            shutdown,
+            store: site_store,
+            _dir,
+            ..
+        } = appliance_on(None, &[], async |store| alert_site(store, rules).await).await;
+        let mut child = spawn_self(&[
+            "--load-reports".into(),
+            port.to_string(),
+            INGEST_TAGS.to_string(),
+        ]);
+        let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
+        let (first, last) = wait_for(
+            || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+            total,
+        )
+        .await;
+        let _ = child_report(&mut child).await;
+        let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
+        let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+        let alerts = async || {
+            let filter = securityvision::store::alerts::EventFilter::default();
+            site_store
+                .list_alert_events(&filter, 0, 1_000_000)
+                .await
+                .map_or(0, |e| e.len())
+        };
+        let at_end = alerts().await;
+        // The engine trails the ingest: its alerts once they stop growing for 3 s.
+        let mut settled = at_end;
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let now = alerts().await;
+            if now == settled {
+                break;
+            }
+            settled = now;
+        }
+        println!(
+            "ingest on SQLite with {rules} alert rules: {stored}/{total} readings stored, {:.0} readings/s; {at_end} alert events when the last reading was stored, {settled} once settled",
+            stored as f64 / seconds,
+        );
+        shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The site of [`ingest_with_alert_rules`], with `rules` rules: per 1,000, 200
+/// FORBIDDEN_SECTOR and 200 DWELL_TIME (one per gateway, for the group), 150 each of
+/// ZONE_ENTER, ZONE_EXIT, ZONE_DWELL (the group), 25 GATEWAY_OFFLINE and 25 GATEWAY_ONLINE
+/// (every gateway), 100 ABSENCE (one per person, an hour).
+async fn alert_site(store: &securityvision::store::Store, rules: usize) {
+    use securityvision::store::{alerts, devices, people, site, zones};
+    let building = store
+        .save_building(&site::Building {
+            name: "HQ".into(),
+            code: "HQ".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let floor = store
+        .save_floor(&site::Floor {
+            building_id: building.id,
+            name: "Ground".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let plan = store
+        .save_floor_plan(&site::FloorPlan {
+            floor_id: floor.id,
+            name: "Ground plan".into(),
+            width_m: Some(100.0),
+            height_m: Some(50.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let cell = |i: usize| ((i % 20) as f64 * 0.05, (i / 20) as f64 * 0.1);
+    let mut gateways = Vec::new();
+    for g in 0..INGEST_GATEWAYS {
+        let (x, y) = cell(g);
+        let device = store
+            .save_device(&devices::Device {
+                name: format!("G{g}"),
+                device_type: devices::BLE_GATEWAY.into(),
+                mac_address: Some(format!("AC233FC0{g:04X}")),
+                floor_plan_id: Some(plan.id),
+                pos_x: Some(x + 0.025),
+                pos_y: Some(y + 0.05),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        gateways.push(device.id);
+    }
+    let mut zone_ids = Vec::new();
+    for z in 0..ALERT_ZONES {
+        let (x, y) = cell(z);
+        let points = serde_json::json!([
+            {"x": x + 0.005, "y": y + 0.01}, {"x": x + 0.045, "y": y + 0.01},
+            {"x": x + 0.045, "y": y + 0.09}, {"x": x + 0.005, "y": y + 0.09},
+        ]);
+        let zone = store
+            .save_zone(&zones::Zone {
+                floor_plan_id: plan.id,
+                name: format!("Z{z}"),
+                points: points.to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        zone_ids.push(zone.id);
+    }
+    let group = store
+        .save_person_group(&people::PersonGroup {
+            name: "Visitors".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut persons = Vec::new();
+    for p in 0..ALERT_PEOPLE {
+        let person = store
+            .save_person(
+                &people::Person {
+                    full_name: format!("Person {p}"),
+                    active: true,
+                    ..Default::default()
+                },
+                Some(&[group.id][..]),
+            )
+            .await
+            .unwrap();
+        persons.push(person.id);
+    }
+    for (i, mac) in ingest_tags(INGEST_TAGS).into_iter().enumerate() {
+        let tag = people::Tag {
+            mac_address: mac,
+            active: true,
+            // Every 100th tag is carried by one of the group.
+            person_id: (i % 100 == 0).then(|| persons[(i / 100) % ALERT_PEOPLE]),
+            ..Default::default()
+        };
+        store.save_tag(&tag).await.unwrap();
+    }
+    let mut made = 0;
+    let mut add = async |rule: alerts::AlertRule| {
+        if made < rules {
+            let rule = alerts::AlertRule {
+                name: format!("R{made}"),
+                is_active: true,
+                incident_severity: "MEDIUM".into(),
+                ..rule
+            };
+            store.save_alert_rule(&rule).await.unwrap();
+            made += 1;
+        }
+    };
+    let of = |kind: &str| alerts::AlertRule {
+        rule_type: kind.into(),
+        ..Default::default()
+    };
+    for &gateway in &gateways {
+        for kind in ["FORBIDDEN_SECTOR", "DWELL_TIME"] {
+            add(alerts::AlertRule {
+                device_id: Some(gateway),
+                group_id: Some(group.id),
+                max_dwell_seconds: Some(60),
+                ..of(kind)
+            })
+            .await;
+        }
+    }
+    for kind in ["ZONE_ENTER", "ZONE_EXIT", "ZONE_DWELL"] {
+        for &zone in &zone_ids[..150] {
+            add(alerts::AlertRule {
+                zone_id: Some(zone),
+                group_id: Some(group.id),
+                max_dwell_seconds: Some(60),
+                ..of(kind)
+            })
+            .await;
+        }
+    }
+    for kind in ["GATEWAY_OFFLINE", "GATEWAY_ONLINE"] {
+        for _ in 0..25 {
+            add(of(kind)).await;
+        }
+    }
+    for &person in &persons {
+        add(alerts::AlertRule {
+            person_id: Some(person),
+            max_absence_seconds: Some(3_600),
+            ..of("ABSENCE")
+        })
+        .await;
+    }
+    assert_eq!(made, rules, "the rules of the benchmark");
 }

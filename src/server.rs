@@ -219,7 +219,10 @@ impl App {
         // Subscribed before the pipeline announces the positions it rebuilds.
         let alerts = NamedTask::spawn(
             "alert-engine",
-            alert_engine(&state).run(state.events.subscribe(), shutdown.clone()),
+            alert_engine(&state).run(
+                state.events.subscribe_ordered(crate::alerts::Engine::wants),
+                shutdown.clone(),
+            ),
         );
         // Loaded before the API serves: positions rebuilt, caches filled.
         let pipeline = Pipeline::load(

@@ -15,28 +15,46 @@
 //!   status rules open an offline session and close it when the device is back, with
 //!   `offline_started_at` = its last evidence before the gap and `ended_at` = the first
 //!   after it (D6); ONLINE rules record the return as a closed event.
+//! - A tag's x/y on a plan against the watched zones there (`holds`: a margin as wide as
+//!   the position's accuracy at the border): entering opens ZONE_ENTER sessions and starts
+//!   ZONE_DWELL countdowns, leaving closes them (`left_zone`) and records ZONE_EXIT events.
+//! - ABSENCE: each tick, over the last sightings kept in memory, a watched person unseen
+//!   for the limit opens one event, closed when they are heard again (`seen_again`).
+//! - Dwell countdowns are stored when they start, so that a restart resumes them.
 //! - A rule created, changed or deleted is reloaded at once; a deleted or disabled rule
-//!   closes its sessions. A rule whose gateway was deleted is disabled with a reason.
+//!   closes its sessions. A rule whose gateway, zone, person or group was deleted is
+//!   disabled with a reason.
+//!
+//! It reads an ordered feed of the bus ([`EventBus::subscribe_ordered`]): no status change
+//! is ever dropped, and a tag's waiting positions are coalesced into its newest.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::rules::{RuleKind, Schedule};
-use crate::events::{Event, EventBus, EventType, payload};
+use crate::events::{Event, EventBus, EventType, OrderedReceiver, payload};
+use crate::geometry::{Point, Polygon, Scale};
 use crate::mac::display_stored;
 use crate::store::Store;
 use crate::store::alerts::{AlertEvent, AlertRule, DevicePlace, TagSubject};
+use crate::store::zones::ZoneShape;
 
 /// How often timers and staleness are checked.
 const TICK: Duration = Duration::from_secs(1);
 /// How often the moved last evidence of open sessions is written.
 const FLUSH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+/// The border margin of a zone on a plan of known size: the position's accuracy, at most
+/// this (a wider margin would keep tags out of small zones), in metres.
+const MAX_MARGIN_M: f64 = 1.0;
+/// The margin when the position has no accuracy, in metres.
+const DEFAULT_MARGIN_M: f64 = 0.5;
+/// The margin on a plan of unknown size, as a fraction of the plan.
+const MARGIN_FRACTION: f64 = 0.01;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
@@ -44,6 +62,8 @@ enum Key {
     Tag { rule: i64, tag: i64 },
     /// A device status rule's session on one device.
     Device { rule: i64, device: i64 },
+    /// An absence rule's session on one person.
+    Person { rule: i64, person: i64 },
 }
 
 struct Rule {
@@ -52,11 +72,96 @@ struct Rule {
     schedule: Option<Schedule>,
 }
 
-/// Where a tag is: its current gateway and when it was last heard.
+/// Where a tag is: its current gateway, its position on a plan if known, and when it was
+/// last heard.
 #[derive(Debug, Clone, Copy)]
 struct TagAt {
     device: i64,
     seen: DateTime<Utc>,
+    place: Option<Place>,
+}
+
+/// A position on a plan: fractions of the plan, with its accuracy in metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place {
+    plan: i64,
+    x: f64,
+    y: f64,
+    accuracy: Option<f64>,
+}
+
+/// A zone as the engine tests positions against it.
+struct ZoneArea {
+    plan: i64,
+    name: String,
+    polygon: Polygon,
+    /// The plan's size in metres, when known.
+    scale: Option<Scale>,
+    /// The polygon's bounding box (x from, x to, y from, y to): a tag outside it does not
+    /// enter, without testing every edge.
+    bounds: (f64, f64, f64, f64),
+}
+
+impl ZoneArea {
+    /// A stored zone; `None` when its points do not make a zone (never saved so).
+    fn new(row: ZoneShape) -> Option<(i64, ZoneArea)> {
+        #[derive(serde::Deserialize)]
+        struct Xy {
+            x: f64,
+            y: f64,
+        }
+        let points: Vec<Xy> = serde_json::from_str(&row.points).ok()?;
+        let polygon =
+            Polygon::new(points.iter().map(|p| Point { x: p.x, y: p.y }).collect()).ok()?;
+        let scale = match (row.width_m, row.height_m) {
+            (Some(width), Some(height)) if width > 0.0 && height > 0.0 => {
+                Some(Scale { width, height })
+            }
+            _ => None,
+        };
+        let bounds = points.iter().fold(
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ),
+            |(x0, x1, y0, y1), p| (x0.min(p.x), x1.max(p.x), y0.min(p.y), y1.max(p.y)),
+        );
+        Some((
+            row.id,
+            ZoneArea {
+                plan: row.floor_plan_id,
+                name: row.name,
+                polygon,
+                scale,
+                bounds,
+            },
+        ))
+    }
+
+    /// Whether a tag at `place` counts as inside, given whether it was (hysteresis at the
+    /// border, as wide as the position's accuracy).
+    fn holds(&self, place: Place, was_inside: bool) -> bool {
+        let (x0, x1, y0, y1) = self.bounds;
+        let in_bounds = (x0..=x1).contains(&place.x) && (y0..=y1).contains(&place.y);
+        if !was_inside && !in_bounds {
+            return false;
+        }
+        let p = Point {
+            x: place.x,
+            y: place.y,
+        };
+        match self.scale {
+            Some(scale) => {
+                let margin = place.accuracy.unwrap_or(DEFAULT_MARGIN_M).min(MAX_MARGIN_M);
+                self.polygon.holds(p, was_inside, margin, scale)
+            }
+            None => self
+                .polygon
+                .holds(p, was_inside, MARGIN_FRACTION, Scale::FRACTIONS),
+        }
+    }
 }
 
 /// An open session: the stored event as it is in memory (its `last_seen_at` moves).
@@ -65,10 +170,13 @@ struct Session {
     written_seen: DateTime<Utc>,
 }
 
-/// A tag at a dwell rule's gateway, before the limit is crossed.
+/// A tag at a dwell rule's gateway or in its zone, before the limit is crossed (stored, so
+/// that a restart resumes the countdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Arrival {
     at: DateTime<Utc>,
+    /// The tag's last evidence as stored with the countdown.
+    written_seen: DateTime<Utc>,
 }
 
 pub struct Engine {
@@ -90,6 +198,25 @@ pub struct Engine {
     offline_since: HashMap<i64, DateTime<Utc>>,
     /// When each (rule, subject) last closed, for cool-downs.
     closed_at: HashMap<Key, DateTime<Utc>>,
+    zones: HashMap<i64, ZoneArea>,
+    /// Zone rules by their zone.
+    by_zone: HashMap<i64, Vec<i64>>,
+    /// The zones some rule watches, by plan.
+    plan_zones: HashMap<i64, Vec<i64>>,
+    /// The watched zones each tag is inside, with when it entered.
+    inside: HashMap<i64, Vec<(i64, DateTime<Utc>)>>,
+    /// Who carries each tag (read once, forgotten when tags or people change).
+    subjects: HashMap<i64, Option<TagSubject>>,
+    /// The members of each person group.
+    members: HashMap<i64, Vec<i64>>,
+    /// ABSENCE rules.
+    absence_rules: Vec<i64>,
+    /// When each person was last heard (kept while ABSENCE rules run).
+    person_seen: HashMap<i64, DateTime<Utc>>,
+    /// People with an open absence session.
+    absent: HashSet<i64>,
+    /// Since when each rule has been armed: an absence is counted from then at the earliest.
+    armed_since: HashMap<i64, DateTime<Utc>>,
     last_flush: DateTime<Utc>,
     last_tick: DateTime<Utc>,
 }
@@ -118,29 +245,64 @@ impl Engine {
             deadlines: BTreeSet::new(),
             offline_since: HashMap::new(),
             closed_at: HashMap::new(),
+            zones: HashMap::new(),
+            by_zone: HashMap::new(),
+            plan_zones: HashMap::new(),
+            inside: HashMap::new(),
+            subjects: HashMap::new(),
+            members: HashMap::new(),
+            absence_rules: Vec::new(),
+            person_seen: HashMap::new(),
+            absent: HashSet::new(),
+            armed_since: HashMap::new(),
             last_flush: Utc::now(),
             last_tick: Utc::now(),
         }
     }
 
-    /// Runs until `shutdown`: `bus` must have been subscribed before the pipeline starts
-    /// announcing positions.
-    pub async fn run(mut self, mut bus: Receiver<Event>, shutdown: CancellationToken) {
+    /// The events the engine reads from its feed ([`EventBus::subscribe_ordered`]).
+    pub fn wants(event: EventType) -> bool {
+        use EventType as E;
+        matches!(
+            event,
+            E::PositionChanged
+                | E::GatewayOffline
+                | E::GatewayOnline
+                | E::CameraOffline
+                | E::CameraOnline
+                | E::AlertRuleCreated
+                | E::AlertRuleUpdated
+                | E::AlertRuleDeleted
+                | E::TagCreated
+                | E::TagUpdated
+                | E::TagDeleted
+                | E::DeviceDeleted
+                | E::PersonCreated
+                | E::PersonUpdated
+                | E::PersonDeleted
+                | E::PersonGroupCreated
+                | E::PersonGroupUpdated
+                | E::PersonGroupDeleted
+                | E::ZoneCreated
+                | E::ZoneUpdated
+                | E::ZoneDeleted
+                | E::FloorPlanUpdated
+                | E::FloorPlanDeleted
+                | E::FloorDeleted
+                | E::BuildingDeleted
+        )
+    }
+
+    /// Runs until `shutdown`: `feed` (an ordered subscription: no status change is lost,
+    /// positions are coalesced per tag) must have been subscribed before the pipeline
+    /// starts announcing positions.
+    pub async fn run(mut self, mut feed: OrderedReceiver, shutdown: CancellationToken) {
         self.load().await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                received = bus.recv() => match received {
-                    Ok(event) => self.handle(&event).await,
-                    Err(RecvError::Lagged(missed)) => {
-                        // Positions come again within seconds; rules may have changed.
-                        tracing::warn!(missed, "alert engine fell behind the event bus; reloading rules");
-                        self.load_rules().await;
-                        self.close_orphans().await;
-                    }
-                    Err(RecvError::Closed) => break,
-                },
+                event = feed.recv() => self.handle(&event).await,
                 _ = tick.tick() => self.tick(Utc::now()).await,
                 () = shutdown.cancelled() => break,
             }
@@ -149,29 +311,49 @@ impl Engine {
     }
 
     async fn load(&mut self) {
+        self.load_zones().await;
+        self.load_members().await;
         self.load_rules().await;
         let open = match self.store.open_alert_events().await {
             Ok(open) => open,
             Err(err) => return tracing::warn!(error = %err, "could not read the open alerts"),
         };
         for event in open {
-            let tag_rule = RuleKind::parse(&event.event_type).is_some_and(RuleKind::watches_tags);
-            let key = match (event.rule_id, event.tag_id, event.device_id) {
-                (Some(rule), Some(tag), Some(device)) if tag_rule => {
+            let kind = RuleKind::parse(&event.event_type);
+            let tag_rule = kind.is_some_and(RuleKind::watches_tags);
+            let zone_rule = kind.is_some_and(RuleKind::watches_zone);
+            let key = match (
+                event.rule_id,
+                event.tag_id,
+                event.device_id,
+                event.person_id,
+            ) {
+                (Some(rule), Some(tag), Some(device), _) if tag_rule => {
                     // The tag was last known at the session's gateway: its next position
                     // continues the session or moves it on; silence makes it stale.
-                    self.tags.entry(tag).or_insert(TagAt {
-                        device,
-                        seen: event.last_seen_at,
-                    });
+                    self.resume_tag(tag, device, event.last_seen_at);
                     Key::Tag { rule, tag }
                 }
-                (Some(rule), _, Some(device)) if !tag_rule => Key::Device { rule, device },
-                // Its rule, tag or device was deleted while the engine was not listening.
-                (rule, tag, _) => {
+                (Some(rule), Some(tag), _, _) if zone_rule => {
+                    // Likewise, last known inside the session's zone.
+                    self.resume_tag(tag, event.device_id.unwrap_or(0), event.last_seen_at);
+                    self.resume_inside(rule, tag, event.started_at);
+                    Key::Tag { rule, tag }
+                }
+                (Some(rule), _, _, Some(person)) if kind == Some(RuleKind::Absence) => {
+                    self.absent.insert(person);
+                    Key::Person { rule, person }
+                }
+                (Some(rule), _, Some(device), _) if !tag_rule && !zone_rule => {
+                    Key::Device { rule, device }
+                }
+                // Its rule, tag, person or device was deleted while the engine was not
+                // listening.
+                (rule, tag, _, _) => {
                     let reason = match (rule, tag) {
                         (None, _) => "rule_deleted",
-                        (_, None) if tag_rule => "tag_deleted",
+                        (_, None) if tag_rule || zone_rule => "tag_deleted",
+                        _ if kind == Some(RuleKind::Absence) => "person_deleted",
                         _ => "device_deleted",
                     };
                     self.close(event, event_end(None), reason).await;
@@ -189,11 +371,113 @@ impl Engine {
         }
         self.back_while_stopped().await;
         self.close_orphans().await;
+        self.load_countdowns().await;
+        self.load_people_seen().await;
         tracing::info!(
             rules = self.rules.len(),
             sessions = self.sessions.len(),
             "alert engine started"
         );
+    }
+
+    /// A tag known from a stored session or countdown, until its next position.
+    fn resume_tag(&mut self, tag: i64, device: i64, seen: DateTime<Utc>) {
+        self.tags.entry(tag).or_insert(TagAt {
+            device,
+            seen,
+            place: None,
+        });
+    }
+
+    /// A tag known to be inside the zone of `rule` since `at`.
+    fn resume_inside(&mut self, rule: i64, tag: i64, at: DateTime<Utc>) {
+        if let Some(zone) = self.rules.get(&rule).and_then(|r| r.row.zone_id) {
+            let inside = self.inside.entry(tag).or_default();
+            if !inside.iter().any(|(z, _)| *z == zone) {
+                inside.push((zone, at));
+            }
+        }
+    }
+
+    /// Resumes the dwell countdowns that were running when the appliance stopped; the tag's
+    /// next position continues them, its silence ends them.
+    async fn load_countdowns(&mut self) {
+        let countdowns = match self.store.alert_countdowns().await {
+            Ok(countdowns) => countdowns,
+            Err(err) => return tracing::warn!(error = %err, "could not read the dwell countdowns"),
+        };
+        for (rule, tag, at, seen) in countdowns {
+            let Some((kind, device, limit)) = self.rules.get(&rule).map(|r| {
+                (
+                    r.kind,
+                    r.row.device_id,
+                    r.row.max_dwell_seconds.unwrap_or(0),
+                )
+            }) else {
+                if let Err(err) = self.store.end_alert_countdown(rule, tag).await {
+                    tracing::warn!(error = %err, "could not end a dwell countdown");
+                }
+                continue;
+            };
+            if !kind.dwells() || self.sessions.contains_key(&Key::Tag { rule, tag }) {
+                continue;
+            }
+            self.resume_tag(tag, device.unwrap_or(0), seen);
+            if kind.watches_zone() {
+                self.resume_inside(rule, tag, at);
+            }
+            self.arrivals.insert(
+                (rule, tag),
+                Arrival {
+                    at,
+                    written_seen: seen,
+                },
+            );
+            self.deadlines
+                .insert((at + chrono::TimeDelta::seconds(i64::from(limit)), rule, tag));
+        }
+    }
+
+    /// The last time each person was heard, read once at start when ABSENCE rules run (from
+    /// then on the positions keep it), as far back as the longest limit.
+    async fn load_people_seen(&mut self) {
+        let longest = self
+            .absence_rules
+            .iter()
+            .filter_map(|r| self.rules.get(r)?.row.max_absence_seconds)
+            .max();
+        let Some(longest) = longest else {
+            return;
+        };
+        let since = Utc::now() - chrono::TimeDelta::seconds(i64::from(longest));
+        match self.store.people_last_seen(since).await {
+            Ok(seen) => {
+                for (person, at) in seen {
+                    let last = self.person_seen.entry(person).or_insert(at);
+                    *last = (*last).max(at);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read when people were last seen"),
+        }
+    }
+
+    async fn load_zones(&mut self) {
+        match self.store.zone_shapes().await {
+            Ok(rows) => self.zones = rows.into_iter().filter_map(ZoneArea::new).collect(),
+            Err(err) => tracing::warn!(error = %err, "could not read the zones"),
+        }
+    }
+
+    async fn load_members(&mut self) {
+        match self.store.all_group_members().await {
+            Ok(rows) => {
+                self.members.clear();
+                for (group, person) in rows {
+                    self.members.entry(group).or_default().push(person);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read the person groups"),
+        }
     }
 
     /// Ends the sessions of rules that are no longer running (deleted or switched off
@@ -275,6 +559,16 @@ impl Engine {
             self.disable(row.id, "its gateway was deleted").await;
             return;
         }
+        if kind.watches_zone() && row.zone_id.is_none_or(|z| !self.zones.contains_key(&z)) {
+            self.disable(row.id, "its zone was deleted").await;
+            return;
+        }
+        if kind == RuleKind::Absence && row.person_id.is_none() && row.group_id.is_none() {
+            self.disable(row.id, "its person or group was deleted")
+                .await;
+            return;
+        }
+        self.armed_since.entry(row.id).or_insert(row.updated_at);
         let schedule = row
             .schedule
             .as_deref()
@@ -298,6 +592,35 @@ impl Engine {
         }
         for rules in self.by_device.values_mut() {
             rules.sort_unstable();
+        }
+        self.by_zone.clear();
+        self.plan_zones.clear();
+        self.absence_rules.clear();
+        for rule in self.rules.values() {
+            if rule.kind == RuleKind::Absence {
+                self.absence_rules.push(rule.row.id);
+            }
+            let Some(zone) = rule.row.zone_id.filter(|_| rule.kind.watches_zone()) else {
+                continue;
+            };
+            let Some(area) = self.zones.get(&zone) else {
+                continue;
+            };
+            let rules = self.by_zone.entry(zone).or_default();
+            if rules.is_empty() {
+                self.plan_zones.entry(area.plan).or_default().push(zone);
+            }
+            rules.push(rule.row.id);
+        }
+        for rules in self.by_zone.values_mut() {
+            rules.sort_unstable();
+        }
+        for zones in self.plan_zones.values_mut() {
+            zones.sort_unstable();
+        }
+        self.absence_rules.sort_unstable();
+        if self.absence_rules.is_empty() {
+            self.person_seen.clear();
         }
     }
 
@@ -332,8 +655,18 @@ impl Engine {
                     .get("last_seen_at")
                     .and_then(|v| serde_json::from_value(v.clone()).ok())
                     .unwrap_or(event.timestamp);
+                let number = |key: &str| event.payload.get(key).and_then(Value::as_f64);
+                let place = match (id("floor_plan_id"), number("x"), number("y")) {
+                    (Some(plan), Some(x), Some(y)) => Some(Place {
+                        plan,
+                        x,
+                        y,
+                        accuracy: number("accuracy_m"),
+                    }),
+                    _ => None,
+                };
                 if let (Some(tag), Some(device)) = (id("tag_id"), id("device_id")) {
-                    self.position(tag, device, seen).await;
+                    self.position(tag, device, place, seen).await;
                 }
             }
             EventType::GatewayOffline | EventType::CameraOffline => {
@@ -359,11 +692,52 @@ impl Engine {
                 }
             }
             EventType::TagDeleted => {
+                self.subjects.clear();
                 if let Some(at) =
                     id("tag_id").and_then(|tag| self.tags.remove(&tag).map(|at| (tag, at)))
                 {
                     self.leave(at.0, at.1.device, "tag_deleted").await;
+                    self.forget_zones(at.0, "tag_deleted").await;
                 }
+            }
+            EventType::TagCreated | EventType::TagUpdated => self.subjects.clear(),
+            EventType::PersonCreated
+            | EventType::PersonUpdated
+            | EventType::PersonGroupCreated
+            | EventType::PersonGroupUpdated => {
+                self.subjects.clear();
+                self.load_members().await;
+            }
+            EventType::PersonDeleted => {
+                self.subjects.clear();
+                self.load_members().await;
+                if let Some(person) = id("person_id") {
+                    self.person_deleted(person).await;
+                }
+            }
+            EventType::PersonGroupDeleted => {
+                self.subjects.clear();
+                self.load_members().await;
+                if let Some(group) = id("group_id") {
+                    let rules = self.rules_where(|r| r.row.group_id == Some(group));
+                    self.lose_rules(rules, &format!("its person group {group} was deleted"))
+                        .await;
+                }
+            }
+            // A plan's size sets the zones' margins.
+            EventType::ZoneCreated | EventType::ZoneUpdated | EventType::FloorPlanUpdated => {
+                self.load_zones().await;
+                self.index();
+            }
+            EventType::ZoneDeleted => {
+                if let Some(zone) = id("zone_id") {
+                    self.zones.remove(&zone);
+                    self.zones_gone().await;
+                }
+            }
+            EventType::FloorPlanDeleted | EventType::FloorDeleted | EventType::BuildingDeleted => {
+                self.load_zones().await;
+                self.zones_gone().await;
             }
             EventType::DeviceDeleted => {
                 if let Some(device) = id("device_id") {
@@ -376,8 +750,21 @@ impl Engine {
 
     // Tags.
 
-    async fn position(&mut self, tag: i64, device: i64, seen: DateTime<Utc>) {
-        let previous = self.tags.insert(tag, TagAt { device, seen });
+    async fn position(&mut self, tag: i64, device: i64, place: Option<Place>, seen: DateTime<Utc>) {
+        let previous = self.tags.insert(
+            tag,
+            TagAt {
+                device,
+                seen,
+                place,
+            },
+        );
+        if !self.plan_zones.is_empty() || self.inside.contains_key(&tag) {
+            self.zones_at(tag, place, seen).await;
+        }
+        if !self.absence_rules.is_empty() {
+            self.seen_person(tag, seen).await;
+        }
         match previous {
             // The common case, a tag staying put: evidence only, in memory.
             Some(at) if at.device == device => {
@@ -399,9 +786,496 @@ impl Engine {
     /// Ends the tag's sessions and arrivals on the rules of `device`.
     async fn leave(&mut self, tag: i64, device: i64, reason: &str) {
         for rule in self.by_device.get(&device).cloned().unwrap_or_default() {
-            self.arrivals.remove(&(rule, tag));
+            self.drop_arrival(rule, tag).await;
             self.close_key(Key::Tag { rule, tag }, None, reason).await;
         }
+    }
+
+    /// Starts a dwell countdown, stored so that a restart resumes it.
+    async fn start_countdown(&mut self, rule_id: i64, tag: i64, at: DateTime<Utc>) {
+        let Some(limit) = self
+            .rules
+            .get(&rule_id)
+            .map(|r| i64::from(r.row.max_dwell_seconds.unwrap_or(0)))
+        else {
+            return;
+        };
+        self.arrivals.insert(
+            (rule_id, tag),
+            Arrival {
+                at,
+                written_seen: at,
+            },
+        );
+        self.deadlines
+            .insert((at + chrono::TimeDelta::seconds(limit), rule_id, tag));
+        if let Err(err) = self.store.start_alert_countdown(rule_id, tag, at).await {
+            tracing::warn!(error = %err, "could not store a dwell countdown");
+        }
+    }
+
+    /// Ends a dwell countdown, if one runs.
+    async fn drop_arrival(&mut self, rule_id: i64, tag: i64) {
+        if self.arrivals.remove(&(rule_id, tag)).is_some()
+            && let Err(err) = self.store.end_alert_countdown(rule_id, tag).await
+        {
+            tracing::warn!(error = %err, "could not end a dwell countdown");
+        }
+    }
+
+    // Zones.
+
+    /// The tag's position against the watched zones of its plan: zones entered and left
+    /// (with hysteresis at the border); without a position on a plan, nothing changes.
+    async fn zones_at(&mut self, tag: i64, place: Option<Place>, seen: DateTime<Utc>) {
+        let Some(place) = place else {
+            self.zone_evidence(tag, seen);
+            return;
+        };
+        let was = self.inside.remove(&tag).unwrap_or_default();
+        let mut now_inside = Vec::new();
+        let mut entered = Vec::new();
+        for &zone in self.plan_zones.get(&place.plan).into_iter().flatten() {
+            let Some(area) = self.zones.get(&zone) else {
+                continue;
+            };
+            let since = was.iter().find(|(z, _)| *z == zone).map(|(_, at)| *at);
+            if area.holds(place, since.is_some()) {
+                now_inside.push((zone, since.unwrap_or(seen)));
+                if since.is_none() {
+                    entered.push(zone);
+                }
+            }
+        }
+        let left: Vec<(i64, DateTime<Utc>)> = was
+            .into_iter()
+            .filter(|(zone, _)| !now_inside.iter().any(|(z, _)| z == zone))
+            .collect();
+        if !now_inside.is_empty() {
+            self.inside.insert(tag, now_inside);
+        }
+        self.zone_evidence(tag, seen);
+        for (zone, entered_at) in left {
+            self.exit_zone(tag, zone, Some((entered_at, seen)), "left_zone")
+                .await;
+        }
+        for zone in entered {
+            for rule in self.by_zone.get(&zone).cloned().unwrap_or_default() {
+                self.start_zone_rule(rule, tag, seen).await;
+            }
+        }
+    }
+
+    /// The tag is heard inside its zones: their sessions' last evidence moves, in memory.
+    fn zone_evidence(&mut self, tag: i64, seen: DateTime<Utc>) {
+        for (zone, _) in self.inside.get(&tag).into_iter().flatten() {
+            for &rule in self.by_zone.get(zone).into_iter().flatten() {
+                if let Some(s) = self.sessions.get_mut(&Key::Tag { rule, tag }) {
+                    s.event.last_seen_at = s.event.last_seen_at.max(seen);
+                }
+            }
+        }
+    }
+
+    /// The tag is out of `zone`: its sessions and countdowns there end; `exit` (when it
+    /// entered, when it was first heard outside) when it was seen leaving, which ZONE_EXIT
+    /// rules record (silence or a deletion is not an exit).
+    async fn exit_zone(
+        &mut self,
+        tag: i64,
+        zone: i64,
+        exit: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        reason: &str,
+    ) {
+        for rule_id in self.by_zone.get(&zone).cloned().unwrap_or_default() {
+            self.drop_arrival(rule_id, tag).await;
+            self.close_key(Key::Tag { rule: rule_id, tag }, None, reason)
+                .await;
+            let Some((entered, left)) = exit else {
+                continue;
+            };
+            if self
+                .rules
+                .get(&rule_id)
+                .is_some_and(|r| r.kind == RuleKind::ZoneExit)
+            {
+                self.record_exit(rule_id, tag, entered, left).await;
+            }
+        }
+    }
+
+    /// Ends the tag's zone sessions without an exit (its silence, its deletion).
+    async fn forget_zones(&mut self, tag: i64, reason: &str) {
+        for (zone, _) in self.inside.remove(&tag).unwrap_or_default() {
+            self.exit_zone(tag, zone, None, reason).await;
+        }
+    }
+
+    /// Starts one zone rule for a tag inside its zone, unless it runs already.
+    async fn start_zone_rule(&mut self, rule_id: i64, tag: i64, seen: DateTime<Utc>) {
+        let key = Key::Tag { rule: rule_id, tag };
+        if self.sessions.contains_key(&key) || self.arrivals.contains_key(&(rule_id, tag)) {
+            return;
+        }
+        let Some(who) = self.subject(tag).await else {
+            return;
+        };
+        let Some(rule) = self.rules.get(&rule_id) else {
+            return;
+        };
+        if !applies(rule, &who) || !self.armed(rule, seen) || self.cooling(rule, key, seen) {
+            return;
+        }
+        let kind = rule.kind;
+        match kind {
+            RuleKind::ZoneEnter => {
+                let message =
+                    |zone: &str| format!("{} entrou na zona {zone}.", subject_label(&who));
+                if let Some((event, body)) = self
+                    .zone_alert(rule_id, &who, message, (seen, seen, None), json!({}))
+                    .await
+                {
+                    self.open(key, event, body).await;
+                }
+            }
+            RuleKind::ZoneDwell => self.start_countdown(rule_id, tag, seen).await,
+            _ => {}
+        }
+    }
+
+    /// A ZONE_EXIT rule records the tag leaving: one closed event at the first evidence
+    /// outside.
+    async fn record_exit(
+        &mut self,
+        rule_id: i64,
+        tag: i64,
+        entered: DateTime<Utc>,
+        left: DateTime<Utc>,
+    ) {
+        let key = Key::Tag { rule: rule_id, tag };
+        let Some(who) = self.subject(tag).await else {
+            return;
+        };
+        let Some(rule) = self.rules.get(&rule_id) else {
+            return;
+        };
+        if !applies(rule, &who) || !self.armed(rule, left) || self.cooling(rule, key, left) {
+            return;
+        }
+        let message = |zone: &str| format!("{} saiu da zona {zone}.", subject_label(&who));
+        let more = json!({
+            "entered_at": entered, "inside_seconds": seconds_between(entered, left),
+            "close_reason": "left_zone",
+        });
+        let Some((mut event, body)) = self
+            .zone_alert(rule_id, &who, message, (left, left, Some(left)), more)
+            .await
+        else {
+            return;
+        };
+        event.close_reason = Some("left_zone".into());
+        event.payload = Some(body.to_string());
+        match self.store.insert_alert_event(&event).await {
+            Ok(stored) => {
+                self.closed_at.insert(key, left);
+                self.events
+                    .publish(EventType::AlertClosed, None, payload::alert_event(&stored));
+            }
+            Err(err) => tracing::warn!(error = %err, "could not record an alert"),
+        }
+    }
+
+    /// The event of a zone rule about `who`, on the zone's plan, with `message` made from
+    /// the zone's name; `times` = (started, last evidence, ended if closed); `more` is
+    /// merged into its payload.
+    async fn zone_alert(
+        &self,
+        rule_id: i64,
+        who: &TagSubject,
+        message: impl FnOnce(&str) -> String,
+        (started, seen, ended): (DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>),
+        more: Value,
+    ) -> Option<(AlertEvent, Value)> {
+        let rule = self.rules.get(&rule_id)?;
+        let zone_id = rule.row.zone_id?;
+        let area = self.zones.get(&zone_id)?;
+        let place = self.plan_place(area.plan).await;
+        let message = message(&area.name);
+        let mut body = json!({
+            "rule_id": rule_id, "rule_name": rule.row.name, "event_type": rule.kind.as_str(),
+            "zone_id": zone_id, "zone_name": area.name, "tag_id": who.tag_id,
+            "person_id": who.person_id, "person_full_name": who.person_full_name,
+            "group_id": rule.row.group_id,
+            "started_at": started, "last_seen_at": seen, "ended_at": ended,
+            "is_open": ended.is_none(), "message": message,
+        });
+        payload::merge(&mut body, location(&place));
+        payload::merge(&mut body, more);
+        let event = AlertEvent {
+            rule_id: Some(rule_id),
+            event_type: rule.kind.as_str().into(),
+            person_id: who.person_id,
+            tag_id: Some(who.tag_id),
+            group_id: rule.row.group_id,
+            started_at: started,
+            last_seen_at: seen,
+            ended_at: ended,
+            is_open: ended.is_none(),
+            message: Some(message),
+            ..located(&place)
+        };
+        Some((event, body))
+    }
+
+    /// A ZONE_DWELL limit passed: the alert opens, dated from the entry.
+    async fn cross_zone_dwell(
+        &mut self,
+        rule_id: i64,
+        tag: i64,
+        arrival: Arrival,
+        now: DateTime<Utc>,
+    ) {
+        let Some(who) = self.subject(tag).await else {
+            return;
+        };
+        let Some(rule) = self.rules.get(&rule_id) else {
+            return;
+        };
+        let max = rule.row.max_dwell_seconds.unwrap_or(0);
+        let seen = self
+            .tags
+            .get(&tag)
+            .map_or(now, |at| at.seen)
+            .max(arrival.at);
+        let dwell = seconds_between(arrival.at, now);
+        let message = |zone: &str| {
+            format!(
+                "{} está há {}s na zona {zone} (limite {max}s).",
+                subject_label(&who),
+                dwell.floor()
+            )
+        };
+        let more = json!({"max_dwell_seconds": max, "dwell_seconds": dwell});
+        if let Some((event, body)) = self
+            .zone_alert(rule_id, &who, message, (arrival.at, seen, None), more)
+            .await
+        {
+            self.open(Key::Tag { rule: rule_id, tag }, event, body)
+                .await;
+        }
+    }
+
+    /// Rules whose zone no longer exists (deleted, or with its plan) are disabled, saying
+    /// why, once their sessions are over.
+    async fn zones_gone(&mut self) {
+        let rules = self.rules_where(|r| {
+            r.kind.watches_zone() && r.row.zone_id.is_none_or(|z| !self.zones.contains_key(&z))
+        });
+        let mut by_zone: Vec<(i64, i64)> = rules
+            .iter()
+            .map(|rule| (self.rules[rule].row.zone_id.unwrap_or(0), *rule))
+            .collect();
+        by_zone.sort_unstable();
+        for (zone, rule) in by_zone {
+            self.lose_rules(vec![rule], &format!("its zone {zone} was deleted"))
+                .await;
+        }
+        for inside in self.inside.values_mut() {
+            inside.retain(|(zone, _)| self.zones.contains_key(zone));
+        }
+        self.inside.retain(|_, inside| !inside.is_empty());
+        self.index();
+    }
+
+    // People.
+
+    /// Who carries a tag, read once.
+    async fn subject(&mut self, tag: i64) -> Option<TagSubject> {
+        if let Some(known) = self.subjects.get(&tag) {
+            return known.clone();
+        }
+        match self.store.tag_subject(tag).await {
+            Ok(found) => {
+                self.subjects.insert(tag, found.clone());
+                found
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "alert engine: could not read a tag");
+                None
+            }
+        }
+    }
+
+    /// The tag's person was heard: their absence clock starts again, an open absence ends.
+    async fn seen_person(&mut self, tag: i64, seen: DateTime<Utc>) {
+        let person = match self.subjects.get(&tag) {
+            Some(known) => known.as_ref().and_then(|s| s.person_id),
+            None => self.subject(tag).await.and_then(|s| s.person_id),
+        };
+        let Some(person) = person else {
+            return;
+        };
+        let last = self.person_seen.entry(person).or_insert(seen);
+        *last = (*last).max(seen);
+        if self.absent.remove(&person) {
+            for rule in self.absence_rules.clone() {
+                self.close_key(Key::Person { rule, person }, Some(seen), "seen_again")
+                    .await;
+            }
+        }
+    }
+
+    /// The people an ABSENCE rule watches: its person (if in its group, when it has one),
+    /// or its group's members.
+    fn watched(&self, rule: &Rule) -> Vec<i64> {
+        let members = rule
+            .row
+            .group_id
+            .map(|g| self.members.get(&g).cloned().unwrap_or_default());
+        match (rule.row.person_id, members) {
+            (Some(person), Some(members)) => members.into_iter().filter(|m| *m == person).collect(),
+            (Some(person), None) => vec![person],
+            (None, Some(members)) => members,
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Opens the absences whose limit has passed (checked each tick over the last-seen
+    /// times in memory).
+    async fn check_absences(&mut self, now: DateTime<Utc>) {
+        let mut due = Vec::new();
+        for &rule_id in &self.absence_rules {
+            let Some(rule) = self.rules.get(&rule_id) else {
+                continue;
+            };
+            if !self.armed(rule, now) {
+                continue;
+            }
+            let limit =
+                chrono::TimeDelta::seconds(i64::from(rule.row.max_absence_seconds.unwrap_or(0)));
+            let armed_since = self.armed_since.get(&rule_id).copied().unwrap_or(now);
+            for person in self.watched(rule) {
+                let key = Key::Person {
+                    rule: rule_id,
+                    person,
+                };
+                if self.sessions.contains_key(&key) || self.cooling(rule, key, now) {
+                    continue;
+                }
+                let since = self
+                    .person_seen
+                    .get(&person)
+                    .map_or(armed_since, |seen| (*seen).max(armed_since));
+                if now - since >= limit {
+                    due.push((rule_id, person, since));
+                }
+            }
+        }
+        for (rule, person, since) in due {
+            self.open_absence(rule, person, since, now).await;
+        }
+    }
+
+    async fn open_absence(
+        &mut self,
+        rule_id: i64,
+        person: i64,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let name = match self.store.person_name(person).await {
+            Ok(Some(name)) => name,
+            Ok(None) => return,
+            Err(err) => {
+                return tracing::warn!(error = %err, "alert engine: could not read a person");
+            }
+        };
+        let Some(rule) = self.rules.get(&rule_id) else {
+            return;
+        };
+        let max = rule.row.max_absence_seconds.unwrap_or(0);
+        let absent = seconds_between(since, now);
+        let message = format!(
+            "Pessoa {name} não é vista há {}s (limite {max}s).",
+            absent.floor()
+        );
+        let body = json!({
+            "rule_id": rule_id, "rule_name": rule.row.name, "event_type": rule.kind.as_str(),
+            "person_id": person, "person_full_name": name, "group_id": rule.row.group_id,
+            "max_absence_seconds": max, "absence_seconds": absent,
+            "started_at": since, "last_seen_at": since, "ended_at": null, "is_open": true,
+            "message": message,
+        });
+        let event = AlertEvent {
+            rule_id: Some(rule_id),
+            event_type: rule.kind.as_str().into(),
+            person_id: Some(person),
+            group_id: rule.row.group_id,
+            started_at: since,
+            last_seen_at: since,
+            is_open: true,
+            message: Some(message),
+            ..AlertEvent::default()
+        };
+        self.open(
+            Key::Person {
+                rule: rule_id,
+                person,
+            },
+            event,
+            body,
+        )
+        .await;
+        self.absent.insert(person);
+    }
+
+    async fn person_deleted(&mut self, person: i64) {
+        let rules = self.rules_where(|r| r.row.person_id == Some(person));
+        self.lose_rules(rules, &format!("its person {person} was deleted"))
+            .await;
+        let keys: Vec<Key> = self
+            .sessions
+            .keys()
+            .filter(|k| matches!(k, Key::Person { person: p, .. } if *p == person))
+            .copied()
+            .collect();
+        for key in keys {
+            self.close_key(key, None, "person_deleted").await;
+        }
+        self.absent.remove(&person);
+        self.person_seen.remove(&person);
+    }
+
+    /// The running rules `keep` selects, by id.
+    fn rules_where(&self, keep: impl Fn(&Rule) -> bool) -> Vec<i64> {
+        let mut rules: Vec<i64> = self
+            .rules
+            .values()
+            .filter(|r| keep(r))
+            .map(|r| r.row.id)
+            .collect();
+        rules.sort_unstable();
+        rules
+    }
+
+    /// Rules that lost what they watch: their sessions and countdowns end, then they are
+    /// disabled with `reason`.
+    async fn lose_rules(&mut self, rules: Vec<i64>, reason: &str) {
+        for rule in rules {
+            self.rules.remove(&rule);
+            self.close_rule_sessions(rule, "rule_disabled").await;
+            let tags: Vec<i64> = self
+                .arrivals
+                .keys()
+                .filter(|(r, _)| *r == rule)
+                .map(|(_, tag)| *tag)
+                .collect();
+            for tag in tags {
+                self.drop_arrival(rule, tag).await;
+            }
+            self.disable(rule, reason).await;
+        }
+        self.index();
     }
 
     /// The tag is now at `device`: the rules there that apply to it start.
@@ -430,13 +1304,7 @@ impl Engine {
             return;
         }
         if subject.is_none() {
-            *subject = Some(match self.store.tag_subject(tag).await {
-                Ok(found) => found,
-                Err(err) => {
-                    tracing::warn!(error = %err, "alert engine: could not read a tag");
-                    None
-                }
-            });
+            *subject = Some(self.subject(tag).await);
         }
         let Some(Some(who)) = subject.as_ref() else {
             return;
@@ -453,17 +1321,13 @@ impl Engine {
         {
             return;
         }
-        match rule.kind {
+        let kind = rule.kind;
+        match kind {
             RuleKind::ForbiddenSector => {
                 let who = who.clone();
                 self.open_forbidden(rule_id, &who, seen).await;
             }
-            RuleKind::DwellTime => {
-                let limit = i64::from(rule.row.max_dwell_seconds.unwrap_or(0));
-                self.arrivals.insert((rule_id, tag), Arrival { at: seen });
-                self.deadlines
-                    .insert((seen + chrono::TimeDelta::seconds(limit), rule_id, tag));
-            }
+            RuleKind::DwellTime => self.start_countdown(rule_id, tag, seen).await,
             _ => {}
         }
     }
@@ -714,20 +1578,11 @@ impl Engine {
     }
 
     async fn device_deleted(&mut self, device: i64) {
-        let watching: Vec<i64> = self
-            .rules
-            .values()
-            .filter(|r| r.row.device_id == Some(device))
-            .map(|r| r.row.id)
-            .collect();
-        for rule in watching {
-            // Purged with the device, or kept without it: disabled, saying why, once its
-            // sessions are over.
-            self.rules.remove(&rule);
-            self.close_rule_sessions(rule, "rule_disabled").await;
-            self.disable(rule, &format!("its device {device} was deleted"))
-                .await;
-        }
+        // Purged with the device, or kept without it: disabled, saying why, once its
+        // sessions are over.
+        let watching = self.rules_where(|r| r.row.device_id == Some(device));
+        self.lose_rules(watching, &format!("its device {device} was deleted"))
+            .await;
         let on_device: Vec<Key> = self
             .sessions
             .keys()
@@ -756,6 +1611,9 @@ impl Engine {
                     && old.row.device_id == new.device_id
                     && old.row.group_id == new.group_id
                     && old.row.max_dwell_seconds == new.max_dwell_seconds
+                    && old.row.zone_id == new.zone_id
+                    && old.row.person_id == new.person_id
+                    && old.row.max_absence_seconds == new.max_absence_seconds
             }
             _ => false,
         };
@@ -765,7 +1623,16 @@ impl Engine {
                 _ => reason,
             };
             self.close_rule_sessions(rule_id, reason).await;
-            self.arrivals.retain(|(rule, _), _| *rule != rule_id);
+            let tags: Vec<i64> = self
+                .arrivals
+                .keys()
+                .filter(|(rule, _)| *rule == rule_id)
+                .map(|(_, tag)| *tag)
+                .collect();
+            for tag in tags {
+                self.drop_arrival(rule_id, tag).await;
+            }
+            self.armed_since.remove(&rule_id);
         }
         if let Some(row) = row.filter(|r| r.is_active) {
             self.add_rule(row).await;
@@ -777,6 +1644,13 @@ impl Engine {
     /// Judges the tags already at a tag rule's gateway now, not at their next move (a rule
     /// created, changed or armed by its schedule while they are there).
     async fn judge_present(&mut self, rule_id: i64, now: DateTime<Utc>) {
+        if self
+            .rules
+            .get(&rule_id)
+            .is_some_and(|r| r.kind.watches_zone())
+        {
+            return self.judge_present_in_zone(rule_id, now).await;
+        }
         let Some(device) = self
             .rules
             .get(&rule_id)
@@ -793,6 +1667,38 @@ impl Engine {
             .collect();
         for (tag, seen) in present {
             self.start_tag_rule(rule_id, tag, seen, &mut None).await;
+        }
+    }
+
+    /// Judges the tags inside a zone rule's zone now (by what is known of them, or by their
+    /// last position).
+    async fn judge_present_in_zone(&mut self, rule_id: i64, now: DateTime<Utc>) {
+        let Some(zone) = self.rules.get(&rule_id).and_then(|r| r.row.zone_id) else {
+            return;
+        };
+        let Some(area) = self.zones.get(&zone) else {
+            return;
+        };
+        let present: Vec<(i64, DateTime<Utc>)> = self
+            .tags
+            .iter()
+            .filter(|(_, at)| self.fresh(at.seen, now))
+            .filter(|(tag, at)| {
+                self.inside
+                    .get(tag)
+                    .is_some_and(|z| z.iter().any(|(id, _)| *id == zone))
+                    || at
+                        .place
+                        .is_some_and(|p| p.plan == area.plan && area.holds(p, false))
+            })
+            .map(|(tag, at)| (*tag, at.seen))
+            .collect();
+        for (tag, seen) in present {
+            let inside = self.inside.entry(tag).or_default();
+            if !inside.iter().any(|(z, _)| *z == zone) {
+                inside.push((zone, seen));
+            }
+            self.start_zone_rule(rule_id, tag, seen).await;
         }
     }
 
@@ -827,13 +1733,16 @@ impl Engine {
             }) else {
                 continue;
             };
-            let still_there = self.tags.get(&tag).is_some_and(|at| {
-                self.rules.get(&rule).and_then(|r| r.row.device_id) == Some(at.device)
-                    && self.fresh(at.seen, now)
-            });
-            if still_there {
-                self.arrivals.remove(&(rule, tag));
-                self.cross_dwell(rule, tag, arrival, now).await;
+            let Some(kind) = self.rules.get(&rule).map(|r| r.kind) else {
+                continue;
+            };
+            if self.still_there(rule, tag, now) {
+                self.drop_arrival(rule, tag).await;
+                if kind == RuleKind::ZoneDwell {
+                    self.cross_zone_dwell(rule, tag, arrival, now).await;
+                } else {
+                    self.cross_dwell(rule, tag, arrival, now).await;
+                }
             }
         }
         let stale: Vec<(i64, i64)> = self
@@ -846,6 +1755,7 @@ impl Engine {
         for (tag, device) in stale {
             self.tags.remove(&tag);
             self.leave(tag, device, &reason).await;
+            self.forget_zones(tag, &reason).await;
         }
         // Rules whose schedule just armed them judge the tags already there.
         let armed_now: Vec<i64> = self
@@ -857,8 +1767,10 @@ impl Engine {
             .map(|r| r.row.id)
             .collect();
         for rule in armed_now {
+            self.armed_since.insert(rule, now);
             self.judge_present(rule, now).await;
         }
+        self.check_absences(now).await;
         self.last_tick = now;
         // Sessions outside their rule's schedule end.
         let disarmed: Vec<Key> = self
@@ -877,6 +1789,22 @@ impl Engine {
         if now - self.last_flush >= FLUSH_EVERY {
             self.flush().await;
         }
+    }
+
+    /// Whether the tag is still where the dwell rule watches (its gateway, or inside its
+    /// zone), and heard recently.
+    fn still_there(&self, rule: i64, tag: i64, now: DateTime<Utc>) -> bool {
+        let (Some(rule), Some(at)) = (self.rules.get(&rule), self.tags.get(&tag)) else {
+            return false;
+        };
+        self.fresh(at.seen, now)
+            && match rule.row.zone_id.filter(|_| rule.kind.watches_zone()) {
+                Some(zone) => self
+                    .inside
+                    .get(&tag)
+                    .is_some_and(|z| z.iter().any(|(id, _)| *id == zone)),
+                None => rule.row.device_id == Some(at.device),
+            }
     }
 
     fn fresh(&self, seen: DateTime<Utc>, now: DateTime<Utc>) -> bool {
@@ -910,6 +1838,26 @@ impl Engine {
                     < chrono::TimeDelta::seconds(i64::from(r.row.cooldown_seconds.unwrap_or(0)))
             })
         });
+        let countdowns: Vec<(i64, i64, DateTime<Utc>)> = self
+            .arrivals
+            .iter()
+            .filter_map(|(&(rule, tag), a)| {
+                let seen = self.tags.get(&tag)?.seen;
+                (seen > a.written_seen).then_some((rule, tag, seen))
+            })
+            .collect();
+        if !countdowns.is_empty() {
+            match self.store.touch_alert_countdowns(&countdowns).await {
+                Ok(()) => {
+                    for (rule, tag, seen) in countdowns {
+                        if let Some(a) = self.arrivals.get_mut(&(rule, tag)) {
+                            a.written_seen = seen;
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "could not write the dwell countdowns"),
+            }
+        }
         let moved: Vec<(i64, DateTime<Utc>)> = self
             .sessions
             .values()
@@ -1001,6 +1949,23 @@ impl Engine {
         }
     }
 
+    async fn plan_place(&self, plan: i64) -> DevicePlace {
+        match self.store.plan_place(plan).await {
+            Ok(Some(place)) => place,
+            Ok(None) => DevicePlace {
+                floor_plan_id: Some(plan),
+                ..DevicePlace::default()
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "alert engine: could not read a floor plan");
+                DevicePlace {
+                    floor_plan_id: Some(plan),
+                    ..DevicePlace::default()
+                }
+            }
+        }
+    }
+
     async fn place(&self, device: i64) -> DevicePlace {
         match self.store.device_place(device).await {
             Ok(Some(place)) => place,
@@ -1021,7 +1986,22 @@ impl Engine {
 
 fn rule_of(key: Key) -> i64 {
     match key {
-        Key::Tag { rule, .. } | Key::Device { rule, .. } => rule,
+        Key::Tag { rule, .. } | Key::Device { rule, .. } | Key::Person { rule, .. } => rule,
+    }
+}
+
+/// Whether a rule about people applies to who carries a tag: its person, its group's
+/// members, or (neither given) everyone.
+fn applies(rule: &Rule, who: &TagSubject) -> bool {
+    rule.row.person_id.is_none_or(|p| who.person_id == Some(p))
+        && rule.row.group_id.is_none_or(|g| who.group_ids.contains(&g))
+}
+
+/// `Pessoa <name>`, else `Tag <MAC>`, as the zone messages name who moved.
+fn subject_label(who: &TagSubject) -> String {
+    match &who.person_full_name {
+        Some(name) if !name.is_empty() => format!("Pessoa {name}"),
+        _ => format!("Tag {}", who_label(who)),
     }
 }
 
@@ -1087,6 +2067,50 @@ fn located(place: &DevicePlace) -> AlertEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_on_a_zones_border_does_not_flap() {
+        let shape = |width_m, height_m| ZoneShape {
+            id: 1,
+            floor_plan_id: 2,
+            name: "Lab".into(),
+            points: r#"[{"x":0.2,"y":0.2},{"x":0.6,"y":0.2},{"x":0.6,"y":0.6},{"x":0.2,"y":0.6}]"#
+                .into(),
+            width_m,
+            height_m,
+        };
+        // A 10 m plan: the left border is at 2 m; positions good to 0.5 m.
+        let (_, zone) = ZoneArea::new(shape(Some(10.0), Some(10.0))).unwrap();
+        let at = |x: f64| Place {
+            plan: 2,
+            x,
+            y: 0.4,
+            accuracy: Some(0.5),
+        };
+        let mut inside = false;
+        let mut changes = Vec::new();
+        for x in [
+            0.1, 0.18, 0.21, 0.19, 0.22, 0.19, 0.3, 0.21, 0.19, 0.18, 0.1,
+        ] {
+            let now = zone.holds(at(x), inside);
+            if now != inside {
+                changes.push((x, now));
+            }
+            inside = now;
+        }
+        assert_eq!(changes, [(0.3, true), (0.1, false)], "one entry, one exit");
+        // Without the plan's size, the margin is a fraction of the plan.
+        let (_, zone) = ZoneArea::new(shape(None, None)).unwrap();
+        assert!(!zone.holds(at(0.205), false) && zone.holds(at(0.195), true));
+        assert!(zone.holds(at(0.25), false) && !zone.holds(at(0.15), true));
+        assert!(
+            ZoneArea::new(ZoneShape {
+                points: "[]".into(),
+                ..shape(None, None)
+            })
+            .is_none()
+        );
+    }
 
     #[test]
     fn labels_fall_back_as_the_original() {

@@ -47,6 +47,10 @@ rule_kinds! {
     GatewayOnline = "GATEWAY_ONLINE", false, BLE_GATEWAY;
     CameraOffline = "CAMERA_OFFLINE", false, CAMERA;
     CameraOnline = "CAMERA_ONLINE", false, CAMERA;
+    ZoneEnter = "ZONE_ENTER", false, BLE_GATEWAY;
+    ZoneExit = "ZONE_EXIT", false, BLE_GATEWAY;
+    ZoneDwell = "ZONE_DWELL", false, BLE_GATEWAY;
+    Absence = "ABSENCE", false, BLE_GATEWAY;
 }
 
 impl RuleKind {
@@ -57,6 +61,24 @@ impl RuleKind {
     /// Rules about the tags a gateway hears (a person group applies to them).
     pub fn watches_tags(self) -> bool {
         matches!(self, RuleKind::ForbiddenSector | RuleKind::DwellTime)
+    }
+
+    /// Rules about the tags inside a zone.
+    pub fn watches_zone(self) -> bool {
+        matches!(
+            self,
+            RuleKind::ZoneEnter | RuleKind::ZoneExit | RuleKind::ZoneDwell
+        )
+    }
+
+    /// Rules about people: a person group or one person narrows them.
+    pub fn watches_people(self) -> bool {
+        self.watches_tags() || self.watches_zone() || self == RuleKind::Absence
+    }
+
+    /// Rules whose alert opens once a tag has stayed for `max_dwell_seconds`.
+    pub fn dwells(self) -> bool {
+        matches!(self, RuleKind::DwellTime | RuleKind::ZoneDwell)
     }
 
     pub fn names() -> Vec<&'static str> {

@@ -24,8 +24,9 @@ use crate::events::{EventType, payload};
 use crate::store::alerts::{AlertEvent, AlertRule, EventFilter, RuleFilter, Step};
 use crate::store::devices::Device;
 use crate::store::groups::SupportGroup;
-use crate::store::people::PersonGroup;
+use crate::store::people::{Person, PersonGroup};
 use crate::store::users::User;
+use crate::store::zones::Zone;
 
 const SEVERITIES: &[&str] = &["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
@@ -65,6 +66,12 @@ pub struct AlertRuleRead {
     cooldown_seconds: Option<i32>,
     /// Why the engine switched the rule off (its gateway was deleted, …).
     disabled_reason: Option<String>,
+    /// The zone of a `ZONE_ENTER`, `ZONE_EXIT` or `ZONE_DWELL` rule.
+    zone_id: Option<i64>,
+    /// The one person a zone or `ABSENCE` rule applies to.
+    person_id: Option<i64>,
+    /// The limit of an `ABSENCE` rule.
+    max_absence_seconds: Option<i32>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -95,6 +102,9 @@ impl From<&AlertRule> for AlertRuleRead {
                 .and_then(|s| serde_json::from_str(s).ok()),
             cooldown_seconds: r.cooldown_seconds,
             disabled_reason: r.disabled_reason.clone(),
+            zone_id: r.zone_id,
+            person_id: r.person_id,
+            max_absence_seconds: r.max_absence_seconds,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -138,19 +148,28 @@ struct AlertRuleBody {
     #[schema(value_type = Option<String>)]
     description: Patch<String>,
     /// `FORBIDDEN_SECTOR`, `DWELL_TIME`, `GATEWAY_OFFLINE`, `GATEWAY_ONLINE`,
-    /// `CAMERA_OFFLINE`, `CAMERA_ONLINE`.
+    /// `CAMERA_OFFLINE`, `CAMERA_ONLINE`, `ZONE_ENTER`, `ZONE_EXIT`, `ZONE_DWELL`, `ABSENCE`.
     #[schema(value_type = Option<String>)]
     rule_type: Patch<String>,
-    /// A person group: the rule applies to its members only (tag rules).
+    /// A person group: the rule applies to its members only (tag, zone and absence rules).
     #[schema(value_type = Option<i64>)]
     group_id: Patch<i64>,
     /// The gateway (tag rules, required) or the device (status rules; absent: every
     /// gateway or camera).
     #[schema(value_type = Option<i64>)]
     device_id: Patch<i64>,
-    /// Required for `DWELL_TIME`.
+    /// Required for `DWELL_TIME` and `ZONE_DWELL`.
     #[schema(value_type = Option<i32>)]
     max_dwell_seconds: Patch<i32>,
+    /// The zone watched: required for `ZONE_ENTER`, `ZONE_EXIT`, `ZONE_DWELL`.
+    #[schema(value_type = Option<i64>)]
+    zone_id: Patch<i64>,
+    /// One person the rule applies to (zone and absence rules).
+    #[schema(value_type = Option<i64>)]
+    person_id: Patch<i64>,
+    /// Required for `ABSENCE`: how long a person may go unseen.
+    #[schema(value_type = Option<i32>)]
+    max_absence_seconds: Patch<i32>,
     #[schema(value_type = Option<bool>)]
     is_active: Patch<bool>,
     #[schema(value_type = Option<bool>)]
@@ -217,6 +236,10 @@ async fn merged(
     body.device_id.apply_to_option(&mut r.device_id);
     body.max_dwell_seconds
         .apply_to_option(&mut r.max_dwell_seconds);
+    body.zone_id.apply_to_option(&mut r.zone_id);
+    body.person_id.apply_to_option(&mut r.person_id);
+    body.max_absence_seconds
+        .apply_to_option(&mut r.max_absence_seconds);
     body.is_active.apply_to(&mut r.is_active);
     body.create_incident.apply_to(&mut r.create_incident);
     body.incident_kind
@@ -270,6 +293,7 @@ async fn merged(
         ("max_dwell_seconds", r.max_dwell_seconds),
         ("incident_sla_minutes", r.incident_sla_minutes),
         ("cooldown_seconds", r.cooldown_seconds),
+        ("max_absence_seconds", r.max_absence_seconds),
     ] {
         if value.is_some_and(|v| v < 0) {
             checks.push(field, "greater_than_equal", "must be 0 or more");
@@ -290,24 +314,59 @@ async fn merged(
                     format!("{} needs the gateway it watches", kind.as_str()),
                 );
             }
-            if kind == RuleKind::DwellTime && r.max_dwell_seconds.is_none() {
+            if kind.dwells() && r.max_dwell_seconds.is_none() {
                 checks.push(
                     "max_dwell_seconds",
                     "missing",
-                    "DWELL_TIME needs its limit in seconds",
+                    format!("{} needs its limit in seconds", kind.as_str()),
                 );
             }
-            if !kind.watches_tags() && r.group_id.is_some() {
+            if kind.watches_zone() && r.zone_id.is_none() {
                 checks.push(
-                    "group_id",
-                    "value_error",
-                    "only FORBIDDEN_SECTOR and DWELL_TIME rules apply to a person group",
+                    "zone_id",
+                    "missing",
+                    format!("{} needs the zone it watches", kind.as_str()),
                 );
+            }
+            if !kind.watches_zone() && r.zone_id.is_some() {
+                checks.push("zone_id", "value_error", "only zone rules watch a zone");
+            }
+            if kind == RuleKind::Absence {
+                if r.max_absence_seconds.is_none_or(|s| s < 1) {
+                    checks.push(
+                        "max_absence_seconds",
+                        "missing",
+                        "ABSENCE needs its limit in seconds (1 or more)",
+                    );
+                }
+                if r.person_id.is_none() && r.group_id.is_none() {
+                    checks.push(
+                        "person_id",
+                        "missing",
+                        "ABSENCE watches one person (person_id) or a group (group_id)",
+                    );
+                }
+            }
+            if !kind.watches_people() {
+                for (field, set) in [
+                    ("group_id", r.group_id.is_some()),
+                    ("person_id", r.person_id.is_some()),
+                ] {
+                    if set {
+                        checks.push(
+                            field,
+                            "value_error",
+                            "only tag, zone and ABSENCE rules apply to people",
+                        );
+                    }
+                }
             }
         }
     }
     checks.finish()?;
     require::<PersonGroup>(state, "group_id", r.group_id).await?;
+    require::<Person>(state, "person_id", r.person_id).await?;
+    require::<Zone>(state, "zone_id", r.zone_id).await?;
     require::<SupportGroup>(
         state,
         "incident_assigned_group_id",

@@ -42,6 +42,7 @@ pub mod tags;
 pub mod users;
 pub mod validate;
 pub mod webhooks;
+pub mod zones;
 
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(incidents::router(state.config.media.max_upload_bytes))
         .merge(incident_rules::router())
         .merge(dashboard::router())
+        .merge(zones::router())
         .merge(stream::router());
     let api = OpenApiRouter::with_openapi(openapi::base())
         .merge(public)

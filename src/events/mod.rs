@@ -3,12 +3,14 @@
 //! its webhooks. Subscribers (the webhook outbox, the live stream) receive what happens
 //! after they subscribe; with no subscriber an event is simply dropped.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 pub mod payload;
 
@@ -132,6 +134,9 @@ event_types! {
     IncidentRuleCreated = "INCIDENT_RULE_CREATED", "incident_rule", "create", Operators;
     IncidentRuleUpdated = "INCIDENT_RULE_UPDATED", "incident_rule", "update", Operators;
     IncidentRuleDeleted = "INCIDENT_RULE_DELETED", "incident_rule", "delete", Operators;
+    ZoneCreated = "ZONE_CREATED", "zone", "create", Operators;
+    ZoneUpdated = "ZONE_UPDATED", "zone", "update", Operators;
+    ZoneDeleted = "ZONE_DELETED", "zone", "delete", Operators;
 }
 
 impl EventType {
@@ -179,6 +184,8 @@ pub struct EventBus {
     /// Where events for webhooks go to be written to the outbox (a channel that never
     /// drops: the broadcast one lags under a flood of positions).
     outbox: Option<mpsc::UnboundedSender<Event>>,
+    /// Subscribers that must not lose a change ([`EventBus::subscribe_ordered`]).
+    ordered: Arc<RwLock<Vec<Weak<OrderedFeed>>>>,
 }
 
 impl EventBus {
@@ -187,6 +194,7 @@ impl EventBus {
         EventBus {
             sender: broadcast::channel(capacity).0,
             outbox: None,
+            ordered: Arc::default(),
         }
     }
 
@@ -220,12 +228,130 @@ impl EventBus {
 
     fn broadcast(&self, event: Event) {
         tracing::debug!(event_type = event.event_type.as_str(), "event");
+        let mut gone = false;
+        for feed in self
+            .ordered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            match feed.upgrade() {
+                Some(feed) => feed.push(&event),
+                None => gone = true,
+            }
+        }
+        if gone {
+            self.ordered
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain(|feed| feed.strong_count() > 0);
+        }
         // An error only means nobody is listening.
         let _ = self.sender.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    /// A subscription that never drops an event of the types `wants` selects, in the order
+    /// they were published, except positions: a tag's newest `POSITION_CHANGED` replaces
+    /// the one of the same tag still waiting (in its place), so a slow reader holds at
+    /// most one position per tag. (The broadcast subscription loses events once it lags,
+    /// device status changes among them.)
+    pub fn subscribe_ordered(&self, wants: fn(EventType) -> bool) -> OrderedReceiver {
+        let feed = Arc::new(OrderedFeed {
+            wants,
+            queue: Mutex::default(),
+            ready: Notify::new(),
+        });
+        self.ordered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::downgrade(&feed));
+        OrderedReceiver { feed }
+    }
+}
+
+/// What an ordered subscriber has not read yet.
+#[derive(Default)]
+struct OrderedQueue {
+    items: VecDeque<Queued>,
+    /// The newest waiting position of each tag.
+    positions: HashMap<i64, Event>,
+}
+
+enum Queued {
+    Event(Event),
+    /// The tag's newest position, in `positions`.
+    Position(i64),
+}
+
+struct OrderedFeed {
+    wants: fn(EventType) -> bool,
+    queue: Mutex<OrderedQueue>,
+    ready: Notify,
+}
+
+impl OrderedFeed {
+    fn push(&self, event: &Event) {
+        if !(self.wants)(event.event_type) {
+            return;
+        }
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tag = (event.event_type == EventType::PositionChanged)
+            .then(|| event.payload.get("tag_id").and_then(Value::as_i64))
+            .flatten();
+        match tag {
+            Some(tag) => {
+                if queue.positions.insert(tag, event.clone()).is_none() {
+                    queue.items.push_back(Queued::Position(tag));
+                }
+            }
+            None => queue.items.push_back(Queued::Event(event.clone())),
+        }
+        drop(queue);
+        self.ready.notify_one();
+    }
+}
+
+/// The reading end of [`EventBus::subscribe_ordered`]; dropping it ends the subscription.
+pub struct OrderedReceiver {
+    feed: Arc<OrderedFeed>,
+}
+
+impl OrderedReceiver {
+    /// The next event, waiting for one.
+    pub async fn recv(&mut self) -> Event {
+        loop {
+            if let Some(event) = self.try_recv() {
+                return event;
+            }
+            self.feed.ready.notified().await;
+        }
+    }
+
+    /// The next event, if one waits.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        let mut queue = self
+            .feed
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(item) = queue.items.pop_front() {
+            match item {
+                Queued::Event(event) => return Some(event),
+                Queued::Position(tag) => {
+                    if let Some(event) = queue.positions.remove(&tag) {
+                        return Some(event);
+                    }
+                }
+            }
+        }
+        None
     }
 }
 
@@ -243,6 +369,65 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_ordered_feed_keeps_every_status_change_and_the_newest_position_of_each_tag() {
+        let bus = EventBus::new(16);
+        let mut live = bus.subscribe();
+        let mut feed = bus.subscribe_ordered(|t| t != EventType::CameraEvent);
+        // A burst the broadcast subscriber cannot hold, with a gateway going offline in
+        // the middle of it and back at its end; nobody reads meanwhile.
+        for i in 0..10_000 {
+            bus.publish(
+                EventType::PositionChanged,
+                None,
+                serde_json::json!({"tag_id": i % 10, "n": i}),
+            );
+            if i == 5_000 {
+                bus.publish(
+                    EventType::GatewayOffline,
+                    None,
+                    serde_json::json!({"device_id": 1}),
+                );
+            }
+            bus.publish(EventType::CameraEvent, None, serde_json::json!({}));
+        }
+        bus.publish(
+            EventType::GatewayOnline,
+            None,
+            serde_json::json!({"device_id": 1}),
+        );
+        assert!(
+            matches!(
+                live.recv().await,
+                Err(broadcast::error::RecvError::Lagged(_))
+            ),
+            "the broadcast subscriber lost events"
+        );
+        let mut received = Vec::new();
+        while let Some(event) = feed.try_recv() {
+            received.push(event);
+        }
+        let kinds: Vec<&str> = received.iter().map(|e| e.event_type.as_str()).collect();
+        let mut expected = vec!["POSITION_CHANGED"; 10];
+        expected.extend(["GATEWAY_OFFLINE", "GATEWAY_ONLINE"]);
+        assert_eq!(kinds, expected, "every status change, one position per tag");
+        let newest: Vec<i64> = received[..10]
+            .iter()
+            .map(|e| e.payload["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            newest,
+            (9_990..10_000).collect::<Vec<_>>(),
+            "the newest of each tag"
+        );
+        drop(feed);
+        bus.publish(EventType::GatewayOnline, None, serde_json::json!({}));
+        assert!(
+            bus.ordered.read().unwrap().is_empty(),
+            "a dropped feed is forgotten"
+        );
+    }
 
     #[test]
     fn wire_names_are_unique_and_parse_back() {

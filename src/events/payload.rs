@@ -16,6 +16,7 @@ use crate::store::people::{Person, PersonGroup, Tag};
 use crate::store::readings::Reading;
 use crate::store::site::{Building, Floor, FloorPlan};
 use crate::store::webhooks::Subscription;
+use crate::store::zones::Zone;
 
 /// BUILDING_*; `label` is the name, or the code when the name is empty.
 pub fn building(b: &Building, event: EventType) -> Value {
@@ -176,6 +177,7 @@ pub fn sample(event: EventType) -> Option<Value> {
         "webhook" => webhook(&Subscription::default()),
         "alert_rule" => alert_rule(&AlertRule::default(), event),
         "alert_event" => alert_event(&AlertEvent::default()),
+        "zone" => zone(&Zone::default(), event),
         "camera_event" => {
             let event = NewCameraEvent {
                 device_id: 0,
@@ -240,10 +242,12 @@ pub fn alert_rule(r: &AlertRule, event: EventType) -> Value {
     let mut payload = json!({
         "rule_id": r.id, "name": r.name, "description": r.description,
         "rule_type": r.rule_type, "group_id": r.group_id, "device_id": r.device_id,
+        "zone_id": r.zone_id, "person_id": r.person_id,
     });
     if event != EventType::AlertRuleDeleted {
         let more = json!({
-            "max_dwell_seconds": r.max_dwell_seconds, "is_active": r.is_active,
+            "max_dwell_seconds": r.max_dwell_seconds,
+            "max_absence_seconds": r.max_absence_seconds, "is_active": r.is_active,
             "disabled_reason": r.disabled_reason,
             "create_incident": r.create_incident, "incident_kind": r.incident_kind,
             "incident_severity": r.incident_severity,
@@ -280,6 +284,18 @@ pub fn alert_event(e: &AlertEvent) -> Value {
         "resolved_by": e.resolved_by, "resolved_at": e.resolved_at,
     });
     merge(&mut payload, columns);
+    payload
+}
+
+/// ZONE_*: the polygon with its points (the console outlines it); a deletion only what
+/// identifies the zone.
+pub fn zone(z: &Zone, event: EventType) -> Value {
+    let mut payload = json!({"zone_id": z.id, "floor_plan_id": z.floor_plan_id, "name": z.name});
+    if event != EventType::ZoneDeleted {
+        payload["color"] = json!(z.color);
+        payload["points"] = serde_json::from_str(&z.points).unwrap_or_else(|_| json!([]));
+    }
+    stamp(&mut payload, event, z.created_at, z.updated_at);
     payload
 }
 

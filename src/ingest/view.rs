@@ -143,7 +143,10 @@ impl Subject {
             | E::IncidentMessageCreated
             | E::IncidentRuleCreated
             | E::IncidentRuleUpdated
-            | E::IncidentRuleDeleted => return None,
+            | E::IncidentRuleDeleted
+            | E::ZoneCreated
+            | E::ZoneUpdated
+            | E::ZoneDeleted => return None,
         })
     }
 

@@ -30,6 +30,11 @@ pub struct AlertRule {
     pub cooldown_seconds: Option<i32>,
     /// Why the engine switched the rule off (its gateway was deleted, …).
     pub disabled_reason: Option<String>,
+    /// The zone a zone rule watches.
+    pub zone_id: Option<i64>,
+    /// The one person the rule applies to (zone and absence rules).
+    pub person_id: Option<i64>,
+    pub max_absence_seconds: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -127,7 +132,7 @@ macro_rules! alert_rule_columns {
          create_incident, incident_kind, incident_severity, incident_title_template, \
          incident_description_template, incident_sla_minutes, incident_assigned_group_id, \
          incident_assigned_to_user_id, incident_auto_close_on_end, schedule, cooldown_seconds, \
-         disabled_reason, created_at, updated_at"
+         disabled_reason, zone_id, person_id, max_absence_seconds, created_at, updated_at"
     };
 }
 macro_rules! alert_event_columns {
@@ -191,9 +196,9 @@ impl Store {
              incident_title_template, incident_description_template, incident_sla_minutes, \
              incident_assigned_group_id, incident_assigned_to_user_id, \
              incident_auto_close_on_end, schedule, cooldown_seconds, disabled_reason, \
-             created_at, updated_at) \
+             zone_id, person_id, max_absence_seconds, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $20) RETURNING ",
+             $17, $18, $19, $20, $21, $22, $23, $23) RETURNING ",
             alert_rule_columns!()
         );
         const UPDATE: &str = concat!(
@@ -203,7 +208,8 @@ impl Store {
              incident_description_template = $12, incident_sla_minutes = $13, \
              incident_assigned_group_id = $14, incident_assigned_to_user_id = $15, \
              incident_auto_close_on_end = $16, schedule = $17, cooldown_seconds = $18, \
-             disabled_reason = $19, updated_at = $20 WHERE id = $21 RETURNING ",
+             disabled_reason = $19, zone_id = $20, person_id = $21, max_absence_seconds = $22, \
+             updated_at = $23 WHERE id = $24 RETURNING ",
             alert_rule_columns!()
         );
         Ok(on_pool!(self, write, |pool| save_row!(
@@ -231,6 +237,9 @@ impl Store {
                 .bind(&r.schedule)
                 .bind(r.cooldown_seconds)
                 .bind(&r.disabled_reason)
+                .bind(r.zone_id)
+                .bind(r.person_id)
+                .bind(r.max_absence_seconds)
                 .bind(now())
         )))
     }
@@ -344,6 +353,85 @@ impl Store {
             .await?))
     }
 
+    /// The dwell countdowns running (rule, tag, arrived, last seen): the engine's arrivals
+    /// at start.
+    pub async fn alert_countdowns(&self) -> Result<Vec<(i64, i64, DateTime<Utc>, DateTime<Utc>)>> {
+        const SQL: &str = "SELECT rule_id, tag_id, arrived_at, last_seen_at FROM alert_countdowns ORDER BY rule_id, tag_id";
+        self.fetch_all(SQL).await
+    }
+
+    /// Records that a dwell countdown started (a tag arrived), replacing an older one.
+    pub async fn start_alert_countdown(
+        &self,
+        rule_id: i64,
+        tag_id: i64,
+        arrived_at: DateTime<Utc>,
+    ) -> Result<()> {
+        const SQL: &str = "INSERT INTO alert_countdowns (rule_id, tag_id, arrived_at, last_seen_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (rule_id, tag_id) \
+             DO UPDATE SET arrived_at = $3, last_seen_at = $3";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(rule_id)
+                .bind(tag_id)
+                .bind(arrived_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Forgets a countdown (the tag left, or the limit passed).
+    pub async fn end_alert_countdown(&self, rule_id: i64, tag_id: i64) -> Result<()> {
+        const SQL: &str = "DELETE FROM alert_countdowns WHERE rule_id = $1 AND tag_id = $2";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(rule_id)
+                .bind(tag_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Moves the last evidence of running countdowns forward (the engine's periodic flush).
+    pub async fn touch_alert_countdowns(&self, seen: &[(i64, i64, DateTime<Utc>)]) -> Result<()> {
+        const SQL: &str = "UPDATE alert_countdowns SET last_seen_at = $1 \
+             WHERE rule_id = $2 AND tag_id = $3 AND last_seen_at < $1";
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            for (rule, tag, at) in seen {
+                sqlx::query(SQL)
+                    .bind(*at)
+                    .bind(*rule)
+                    .bind(*tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The last time each person's tags were heard since `since`, from their presence
+    /// sessions (the engine's absence clocks at start, read once).
+    pub async fn people_last_seen(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>> {
+        const SQL: &str = "SELECT t.person_id, MAX(s.ended_at) FROM presence_sessions s \
+             JOIN tags t ON t.id = s.tag_id WHERE t.person_id IS NOT NULL AND s.ended_at >= $1 \
+             GROUP BY t.person_id";
+        self.fetch_all_by(SQL, since).await
+    }
+
+    /// The members of person groups (the people group rules apply to).
+    pub async fn all_group_members(&self) -> Result<Vec<(i64, i64)>> {
+        const SQL: &str =
+            "SELECT group_id, person_id FROM person_group_memberships ORDER BY group_id, person_id";
+        self.fetch_all(SQL).await
+    }
+
     /// Moves the last evidence of open sessions forward (the engine's periodic flush), in
     /// one transaction.
     pub async fn touch_alert_events(&self, seen: &[(i64, DateTime<Utc>)]) -> Result<()> {
@@ -416,6 +504,42 @@ impl Store {
              LEFT JOIN buildings b ON b.id = COALESCE(f.building_id, d.building_id) \
              WHERE d.id = $1";
         self.fetch_optional_by(SQL, device_id).await
+    }
+
+    /// A floor plan's place, with names, for the location fields of a zone's alert event
+    /// (the device fields empty).
+    pub async fn plan_place(&self, floor_plan_id: i64) -> Result<Option<DevicePlace>> {
+        const SQL: &str = "SELECT p.id AS floor_plan_id, p.name AS floor_plan_name, \
+             p.floor_id, f.name AS floor_name, f.building_id, b.name AS building_name \
+             FROM floor_plans p LEFT JOIN floors f ON f.id = p.floor_id \
+             LEFT JOIN buildings b ON b.id = f.building_id WHERE p.id = $1";
+        type Row = (
+            i64,
+            String,
+            i64,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let row: Option<Row> = self.fetch_optional_by(SQL, floor_plan_id).await?;
+        Ok(row.map(
+            |(plan, plan_name, floor, floor_name, building, building_name)| DevicePlace {
+                floor_plan_id: Some(plan),
+                floor_plan_name: Some(plan_name),
+                floor_id: Some(floor),
+                floor_name,
+                building_id: building,
+                building_name,
+                ..DevicePlace::default()
+            },
+        ))
+    }
+
+    /// A person's name; `None` when the person is gone.
+    pub async fn person_name(&self, person_id: i64) -> Result<Option<String>> {
+        const SQL: &str = "SELECT full_name FROM people WHERE id = $1";
+        let row: Option<(String,)> = self.fetch_optional_by(SQL, person_id).await?;
+        Ok(row.map(|(name,)| name))
     }
 
     /// Who carries a tag; `None` when the tag is gone.

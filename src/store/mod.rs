@@ -31,6 +31,7 @@ pub mod site;
 mod url;
 pub mod users;
 pub mod webhooks;
+pub mod zones;
 
 pub use record::Record;
 pub use url::{DatabaseKind, redact_url};

@@ -517,3 +517,203 @@ backend_tests! {
         assert_eq!(events(&app, &token, "event_type=GATEWAY_OFFLINE").await.len(), 1, "not reopened after the restart");
     }
 }
+
+/// The site with G1 and G2 placed on a plan (left and right), and a zone "Lab" over the
+/// plan's left half: heard at G1 the tag is inside, at G2 outside.
+async fn zoned_site(app: &TestApp) -> (Site, i64, i64) {
+    let s = site(app).await;
+    let plan = crate::zones::plan(app, &s.token).await;
+    for (gateway, x) in [(s.g1, 0.1), (s.g2, 0.9)] {
+        let (status, body) = app
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/devices/{gateway}/position"),
+                Some(&s.token),
+                Some(json!({"floor_plan_id": plan, "pos_x": x, "pos_y": 0.5})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let zone = app
+        .create_id(
+            &format!("/api/v1/floor-plans/{plan}/zones"),
+            &s.token,
+            json!({"name": "Lab", "points": [{"x": 0.0, "y": 0.0}, {"x": 0.5, "y": 0.0}, {"x": 0.5, "y": 1.0}, {"x": 0.0, "y": 1.0}]}),
+        )
+        .await;
+    (s, plan, zone)
+}
+
+backend_tests! {
+    async fn zone_rules_see_a_tag_enter_stay_and_leave_by_its_position(backend: Backend) {
+        let app = TestApp::start_with(backend, with_ttl).await;
+        let (s, plan, zone) = zoned_site(&app).await;
+        let t = &s.token;
+        let enter = rule(&app, t, json!({"name": "Into the lab", "rule_type": "ZONE_ENTER", "zone_id": zone})).await;
+        let exit = rule(&app, t, json!({"name": "Ana out", "rule_type": "ZONE_EXIT", "zone_id": zone, "person_id": s.ana})).await;
+        let dwell = rule(&app, t, json!({"name": "Visitors linger", "rule_type": "ZONE_DWELL", "zone_id": zone, "group_id": s.visitors, "max_dwell_seconds": 1})).await;
+        let staff = rule(&app, t, json!({"name": "Staff in", "rule_type": "ZONE_ENTER", "zone_id": zone, "group_id": s.staff})).await;
+        let gw = gateway(&app).await;
+        assert!(heard_until(&gw, 1, async || events(&app, t, "is_open=true").await.len() == 2).await, "entered, then the dwell limit passed");
+        for _ in 0..10 {
+            heard_at(&gw, 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let open = events(&app, t, "").await;
+        assert_eq!(open.len(), 2, "one entry, one dwell, nothing for staff: {open:#?}");
+        let entered = events(&app, t, &format!("rule_id={enter}")).await.remove(0);
+        assert_eq!(entered["message"], "Pessoa Ana entrou na zona Lab.");
+        assert_eq!((entered["event_type"].as_str(), entered["tag_id"].as_i64(), entered["person_id"].as_i64(), entered["floor_plan_id"].as_i64()), (Some("ZONE_ENTER"), Some(s.tag), Some(s.ana), Some(plan)));
+        let p = payload(&entered);
+        assert_eq!((p["zone_id"].as_i64(), p["zone_name"].as_str(), p["floor_plan_id"].as_i64(), p["floor_plan_name"].as_str()), (Some(zone), Some("Lab"), Some(plan), Some("Ground plan")));
+        let lingering = events(&app, t, &format!("rule_id={dwell}")).await.remove(0);
+        let message = lingering["message"].as_str().unwrap();
+        assert!(message.starts_with("Pessoa Ana está há ") && message.ends_with("s na zona Lab (limite 1s)."), "{message}");
+        assert_eq!(lingering["started_at"], entered["started_at"], "dated from the entry");
+        assert!(payload(&lingering)["dwell_seconds"].as_f64().unwrap() >= 1.0);
+
+        // Out of the zone: both sessions end, and the exit is recorded.
+        assert!(heard_until(&gw, 2, async || events(&app, t, "is_open=true").await.is_empty()).await, "leaving ends them");
+        for id_ in [enter, dwell] {
+            let e = events(&app, t, &format!("rule_id={id_}")).await.remove(0);
+            assert_eq!((e["close_reason"].as_str(), e["is_open"].as_bool()), (Some("left_zone"), Some(false)), "{e}");
+            assert_eq!(e["ended_at"], e["last_seen_at"], "ended at the last evidence inside");
+        }
+        assert!(eventually(async || events(&app, t, &format!("rule_id={exit}")).await.len() == 1).await);
+        let left = events(&app, t, &format!("rule_id={exit}")).await.remove(0);
+        assert_eq!((left["message"].as_str(), left["is_open"].as_bool(), left["floor_plan_id"].as_i64()), (Some("Pessoa Ana saiu da zona Lab."), Some(false), Some(plan)));
+        let p = payload(&left);
+        assert_eq!((p["zone_id"].as_i64(), p["zone_name"].as_str()), (Some(zone), Some("Lab")));
+        assert!(p["inside_seconds"].as_f64().unwrap() > 0.0, "{p}");
+        // Staying outside records nothing more.
+        for _ in 0..10 {
+            heard_at(&gw, 2).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(events(&app, t, "").await.len(), 3);
+        assert!(events(&app, t, &format!("rule_id={staff}")).await.is_empty(), "not for Ana's group");
+    }
+}
+
+backend_tests! {
+    async fn a_deleted_zone_disables_its_rules_and_a_deleted_plan_its_zones_rules(backend: Backend) {
+        let app = TestApp::start_with(backend, with_ttl).await;
+        let (s, plan, zone) = zoned_site(&app).await;
+        let t = &s.token;
+        let enter = rule(&app, t, json!({"name": "Into the lab", "rule_type": "ZONE_ENTER", "zone_id": zone})).await;
+        let gw = gateway(&app).await;
+        assert!(heard_until(&gw, 1, async || events(&app, t, "is_open=true").await.len() == 1).await);
+        assert_eq!(app.delete(&format!("/api/v1/zones/{zone}"), t).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || app.get(&format!("/api/v1/alert-rules/{enter}"), t).await.1["is_active"] == false).await, "disabled");
+        let (_, r) = app.get(&format!("/api/v1/alert-rules/{enter}"), t).await;
+        assert_eq!(r["zone_id"], Value::Null);
+        assert!(r["disabled_reason"].as_str().unwrap().contains(&format!("zone {zone} was deleted")), "{r}");
+        assert!(eventually(async || events(&app, t, "is_open=true").await.is_empty()).await);
+        assert_eq!(events(&app, t, "").await[0]["close_reason"], "rule_disabled");
+        let (status, body) = app.put(&format!("/api/v1/alert-rules/{enter}"), t, json!({"is_active": true})).await;
+        assert_eq!((status, body["detail"][0]["loc"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "zone_id"])));
+
+        // The plan goes with its zones: their rules are disabled too.
+        let other = app.create_id(&format!("/api/v1/floor-plans/{plan}/zones"), t, json!({"name": "Hall", "points": [{"x": 0.6, "y": 0.1}, {"x": 0.9, "y": 0.1}, {"x": 0.9, "y": 0.9}]})).await;
+        let exit = rule(&app, t, json!({"name": "Out of the hall", "rule_type": "ZONE_EXIT", "zone_id": other})).await;
+        assert_eq!(app.delete(&format!("/api/v1/floor-plans/{plan}"), t).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || app.get(&format!("/api/v1/alert-rules/{exit}"), t).await.1["is_active"] == false).await, "disabled with the plan");
+        // The engine still runs.
+        let g2 = rule(&app, t, json!({"name": "G2", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g2})).await;
+        assert!(heard_until(&gw, 2, async || events(&app, t, &format!("rule_id={g2}&is_open=true")).await.len() == 1).await);
+    }
+}
+
+backend_tests! {
+    async fn absence_rules_open_when_a_person_goes_unseen_and_close_when_seen(backend: Backend) {
+        let app = TestApp::start_with(backend, with_ttl).await;
+        let s = site(&app).await;
+        let t = &s.token;
+        let bad = [
+            (json!({"name": "A", "rule_type": "ABSENCE", "person_id": s.ana}), "max_absence_seconds"),
+            (json!({"name": "A", "rule_type": "ABSENCE", "max_absence_seconds": 60}), "person_id"),
+            (json!({"name": "A", "rule_type": "ABSENCE", "person_id": 999_999, "max_absence_seconds": 60}), "person_id"),
+            (json!({"name": "A", "rule_type": "ABSENCE", "person_id": s.ana, "max_absence_seconds": -5}), "max_absence_seconds"),
+            (json!({"name": "Z", "rule_type": "ZONE_ENTER"}), "zone_id"),
+            (json!({"name": "Z", "rule_type": "ZONE_EXIT", "zone_id": 999_999}), "zone_id"),
+            (json!({"name": "Z", "rule_type": "GATEWAY_OFFLINE", "person_id": s.ana}), "person_id"),
+            (json!({"name": "Z", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g1, "zone_id": 1}), "zone_id"),
+        ];
+        for (body, field) in bad {
+            let (status, answer) = app.post("/api/v1/alert-rules", t, body.clone()).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {answer}");
+            assert!(answer["detail"].as_array().unwrap().iter().any(|d| d["loc"] == json!(["body", field])), "{field} named for {body}: {answer}");
+        }
+        // Armed on neither today nor tomorrow.
+        let today = chrono::Utc::now().date_naive();
+        let skip = [today, today.succ_opt().unwrap()].map(|d| d.format("%a").to_string().to_uppercase());
+        let days: Vec<&str> = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"].into_iter().filter(|d| !skip.contains(&d.to_string())).collect();
+        let asleep = rule(&app, t, json!({"name": "Off hours", "rule_type": "ABSENCE", "person_id": s.ana, "max_absence_seconds": 1, "schedule": {"days": days}})).await;
+        let ana = rule(&app, t, json!({"name": "Where is Ana", "rule_type": "ABSENCE", "person_id": s.ana, "max_absence_seconds": 2})).await;
+        let group = rule(&app, t, json!({"name": "Visitors", "rule_type": "ABSENCE", "group_id": s.visitors, "max_absence_seconds": 2})).await;
+        let created = app.get(&format!("/api/v1/alert-rules/{ana}"), t).await.1;
+        assert_eq!((created["person_id"].as_i64(), created["max_absence_seconds"].as_i64()), (Some(s.ana), Some(2)));
+        assert!(eventually(async || events(&app, t, "event_type=ABSENCE&is_open=true").await.len() == 2).await, "unseen for the limit");
+        let absent = events(&app, t, &format!("rule_id={ana}")).await.remove(0);
+        let message = absent["message"].as_str().unwrap();
+        assert!(message.starts_with("Pessoa Ana não é vista há ") && message.ends_with("s (limite 2s)."), "{message}");
+        assert_eq!((absent["person_id"].as_i64(), absent["is_open"].as_bool()), (Some(s.ana), Some(true)));
+        let p = payload(&absent);
+        assert!(p["absence_seconds"].as_f64().unwrap() >= 2.0, "{p}");
+        assert_eq!((p["max_absence_seconds"].as_i64(), p["person_full_name"].as_str()), (Some(2), Some("Ana")));
+        assert_eq!(events(&app, t, &format!("rule_id={group}")).await[0]["group_id"].as_i64(), Some(s.visitors));
+        // One event while the absence lasts, not one per tick.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(events(&app, t, "event_type=ABSENCE").await.len(), 2);
+
+        let gw = gateway(&app).await;
+        assert!(heard_until(&gw, 1, async || events(&app, t, "event_type=ABSENCE&is_open=true").await.is_empty()).await, "seen again");
+        for e in events(&app, t, "event_type=ABSENCE").await {
+            assert_eq!(e["close_reason"], "seen_again", "{e}");
+            let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+            assert!(parse(&e["ended_at"]) >= parse(&e["started_at"]));
+        }
+        assert!(events(&app, t, &format!("rule_id={asleep}")).await.is_empty(), "outside its schedule");
+
+        // Ana deleted: her rules are disabled, saying why; the group's rule runs on.
+        assert_eq!(app.delete(&format!("/api/v1/people/{}", s.ana), t).await, StatusCode::NO_CONTENT);
+        assert!(eventually(async || app.get(&format!("/api/v1/alert-rules/{ana}"), t).await.1["is_active"] == false).await, "disabled");
+        let (_, r) = app.get(&format!("/api/v1/alert-rules/{ana}"), t).await;
+        assert!(r["disabled_reason"].as_str().unwrap().contains(&format!("person {} was deleted", s.ana)), "{r}");
+        assert_eq!(app.get(&format!("/api/v1/alert-rules/{group}"), t).await.1["is_active"], true);
+    }
+}
+
+backend_tests! {
+    async fn a_restart_resumes_the_dwell_countdowns(backend: Backend) {
+        let app = TestApp::start_with(backend, with_ttl).await;
+        let (s, _, zone) = zoned_site(&app).await;
+        let dwell = rule(&app, &s.token, json!({"name": "Linger at G1", "rule_type": "DWELL_TIME", "device_id": s.g1, "max_dwell_seconds": 4})).await;
+        let zone_dwell = rule(&app, &s.token, json!({"name": "Linger in the lab", "rule_type": "ZONE_DWELL", "zone_id": zone, "max_dwell_seconds": 4})).await;
+        let gw = gateway(&app).await;
+        let mut countdowns = Vec::new();
+        for _ in 0..50 {
+            heard_at(&gw, 1).await;
+            countdowns = app.store.alert_countdowns().await.unwrap();
+            if countdowns.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(countdowns.len(), 2, "both countdowns stored: {countdowns:?}");
+        drop(gw);
+
+        // Restarted before the limits pass: the countdowns go on from the arrivals.
+        let app = app.restart().await;
+        let token = app.admin_token().await;
+        let gw = gateway(&app).await;
+        assert!(heard_until(&gw, 1, async || events(&app, &token, "is_open=true").await.len() == 2).await, "the limits pass");
+        for (rule_id, _, arrived, _) in countdowns {
+            let e = events(&app, &token, &format!("rule_id={rule_id}")).await.remove(0);
+            let started = chrono::DateTime::parse_from_rfc3339(e["started_at"].as_str().unwrap()).unwrap();
+            assert_eq!(started, arrived, "dated from the arrival before the restart: {e}");
+            assert!([dwell, zone_dwell].contains(&rule_id));
+        }
+        assert!(app.store.alert_countdowns().await.unwrap().is_empty(), "crossed countdowns are forgotten");
+    }
+}

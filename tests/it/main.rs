@@ -28,3 +28,4 @@ mod site;
 mod store_story;
 mod users;
 mod webhooks;
+mod zones;
