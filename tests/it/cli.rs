@@ -634,11 +634,13 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_appliance() {
             "--mqtt-listen",
             "127.0.0.1:0",
         ]);
-    let mut child = serve
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _serving = KillOnDrop(
+        serve
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     wait_for_health(&base).await;
     let client = reqwest::Client::new();
