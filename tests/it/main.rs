@@ -9,6 +9,7 @@ mod auth;
 mod broker;
 mod broker_security;
 mod cambus;
+mod chatwoot;
 mod cli;
 mod config;
 mod consistency;
