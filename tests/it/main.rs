@@ -28,4 +28,5 @@ mod security;
 mod site;
 mod store_story;
 mod users;
+mod webhook_receivers;
 mod webhooks;
