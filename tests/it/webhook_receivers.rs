@@ -10,7 +10,7 @@ use axum::http::StatusCode as AxumStatus;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Backend, TestApp, backend_tests, eventually_within};
+use crate::common::{TestApp, backend_tests, eventually_within};
 
 /// A receiver on loopback that holds every request until `gate` opens; counts the
 /// requests in flight and the most at once.
