@@ -82,11 +82,11 @@ async fn status(
     operation_id = "chatwoot_webhook",
     tag = "chatwoot",
     summary = "Chatwoot's webhook: an agent's message added to its incident",
+    description = "Needs no token of ours: with `chatwoot.webhook_secret` the call must carry \
+        Chatwoot's HMAC signature (or the original's static token), else 401 \
+        `{\"detail\": \"Invalid Chatwoot signature\"}` and nothing changes.",
     request_body(content = Value, description = "Chatwoot's webhook payload"),
-    responses(
-        (status = 204, description = "Handled (or ignored)"),
-        (status = 401, description = "Bad signature or token"),
-    ),
+    responses((status = 204, description = "Handled (or ignored)")),
 )]
 async fn webhook(
     State(state): State<AppState>,
