@@ -96,7 +96,9 @@ async fn webhook(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let config = &state.config.chatwoot;
     let signature = header("x-chatwoot-signature");
-    if !inbound::trusted(config, signature, header("x-chatwoot-timestamp"), &body) {
+    let timestamp = header("x-chatwoot-timestamp");
+    let now = chrono::Utc::now().timestamp();
+    if !inbound::trusted(config, signature, timestamp, &body, now) {
         state
             .metrics
             .chatwoot_inbound_refused

@@ -6,15 +6,20 @@ use subtle::ConstantTimeEq;
 
 use crate::config::ChatwootConfig;
 
+/// How far a signed call's timestamp may be from our clock: an older one is a replay.
+pub const MAX_SKEW_SECONDS: i64 = 300;
+
 /// Whether the call is Chatwoot's: with `webhook_secret`, `X-Chatwoot-Signature` must be
-/// `sha256=<hex HMAC>` of `<X-Chatwoot-Timestamp>.<body>` (or of the body alone, when no
-/// timestamp is sent); with `webhook_token` (the original's, weaker), the header may
-/// instead equal the token; with neither, every call is accepted.
+/// `sha256=<hex HMAC>` of `<X-Chatwoot-Timestamp>.<body>` with a timestamp within
+/// [`MAX_SKEW_SECONDS`] of `now` (or of the body alone, when no timestamp is sent); with
+/// `webhook_token` (the original's, weaker), the header may instead equal the token; with
+/// neither, every call is accepted.
 pub fn trusted(
     config: &ChatwootConfig,
     signature: Option<&str>,
     timestamp: Option<&str>,
     body: &[u8],
+    now: i64,
 ) -> bool {
     let set = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
     let (secret, token) = (set(&config.webhook_secret), set(&config.webhook_token));
@@ -35,7 +40,12 @@ pub fn trusted(
         } else {
             format!("sha256={given}")
         };
-        if same(&given, &expected) {
+        let fresh = timestamp.is_none_or(|t| {
+            t.trim()
+                .parse::<i64>()
+                .is_ok_and(|t| (now - t).abs() <= MAX_SKEW_SECONDS)
+        });
+        if fresh && same(&given, &expected) {
             return true;
         }
     }
@@ -169,21 +179,31 @@ mod tests {
     #[test]
     fn a_signature_is_checked_against_the_body_and_timestamp() {
         let c = config(Some("s3cret"), None);
+        let now = 1_700_000_100;
         let (plain, stamped) = crate::webhooks::signature::sign("s3cret", "1700000000", b"{}");
-        assert!(trusted(&c, Some(&stamped), Some("1700000000"), b"{}"));
-        assert!(trusted(&c, Some(&plain), None, b"{}"));
-        assert!(!trusted(&c, Some(&stamped), Some("1700000001"), b"{}"));
-        assert!(!trusted(&c, Some(&plain), None, b"{ }"));
-        assert!(!trusted(&c, None, None, b"{}"));
-        assert!(!trusted(&c, Some("s3cret"), None, b"{}"));
+        assert!(trusted(&c, Some(&stamped), Some("1700000000"), b"{}", now));
+        assert!(trusted(&c, Some(&plain), None, b"{}", now));
+        assert!(!trusted(&c, Some(&stamped), Some("1700000001"), b"{}", now));
+        assert!(!trusted(&c, Some(&plain), None, b"{ }", now));
+        assert!(!trusted(&c, None, None, b"{}", now));
+        assert!(!trusted(&c, Some("s3cret"), None, b"{}", now));
+        // Replayed later (or from a clock far off): refused.
+        let later = 1_700_000_000 + MAX_SKEW_SECONDS + 1;
+        assert!(!trusted(
+            &c,
+            Some(&stamped),
+            Some("1700000000"),
+            b"{}",
+            later
+        ));
     }
 
     #[test]
     fn the_static_token_still_works_and_nothing_set_means_open() {
         let c = config(Some("s3cret"), Some("tok"));
-        assert!(trusted(&c, Some("tok"), None, b"{}"));
-        assert!(!trusted(&c, Some("tok2"), None, b"{}"));
-        assert!(trusted(&config(None, None), None, None, b"{}"));
+        assert!(trusted(&c, Some("tok"), None, b"{}", 0));
+        assert!(!trusted(&c, Some("tok2"), None, b"{}", 0));
+        assert!(trusted(&config(None, None), None, None, b"{}", 0));
     }
 
     #[test]

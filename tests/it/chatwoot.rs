@@ -13,6 +13,15 @@ use serde_json::{Value, json};
 
 use crate::common::{Backend, TestApp, backend_tests, detail, eventually_within};
 
+/// A PNG's first bytes: enough for the appliance to take it as an image.
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+/// Now, as Chatwoot's timestamp header carries it.
+fn now() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
 /// A call the stub got: method, path (with query), the API token, the JSON body.
 #[derive(Clone, Debug)]
 struct Call {
@@ -42,7 +51,11 @@ impl Stub {
             move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
                 let (kept, remaining) = (kept.clone(), remaining.clone());
                 async move {
+                    use axum::response::IntoResponse;
                     let path = uri.path_and_query().unwrap().to_string();
+                    if path == "/files/pic.png" {
+                        return ([("content-type", "image/png")], PNG.to_vec()).into_response();
+                    }
                     let base = "/api/v1/accounts/1/";
                     let route = path.strip_prefix(base).unwrap_or(&path).to_string();
                     let (status, answer) = if route.starts_with("contacts/search") {
@@ -82,7 +95,7 @@ impl Stub {
                         body,
                         answered: status,
                     });
-                    (AxumStatus::from_u16(status).unwrap(), axum::Json(answer))
+                    (AxumStatus::from_u16(status).unwrap(), axum::Json(answer)).into_response()
                 }
             },
         );
@@ -169,7 +182,10 @@ backend_tests! {
         let (status, body) = app.call(reqwest::Method::PATCH, &format!("/api/v1/incidents/{i}"), Some(&t), Some(json!({"status": "RESOLVED"}))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
 
-        let resolved = async || stub.calls().iter().any(|c| c.path == "conversations/42/toggle_status");
+        let resolved = async || {
+            stub.calls().iter().any(|c| c.path == "conversations/42/toggle_status")
+                && stub.notes().iter().any(|(text, _)| text.contains("para RESOLVED"))
+        };
         assert!(eventually_within(Duration::from_secs(30), resolved).await, "{:#?}", stub.calls());
 
         let calls = stub.calls();
@@ -236,18 +252,23 @@ backend_tests! {
         let (status, _) = inbound(&app, &[], &body).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "unsigned");
         // Signed with another body.
-        let (_, other) = sign("cw-hmac-secret", "1700000000", b"{}");
-        let (status, _) = inbound(&app, &[("X-Chatwoot-Signature", &other), ("X-Chatwoot-Timestamp", "1700000000")], &body).await;
+        let (_, other) = sign("cw-hmac-secret", &now(), b"{}");
+        let (status, _) = inbound(&app, &[("X-Chatwoot-Signature", &other), ("X-Chatwoot-Timestamp", &now())], &body).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(app.metrics().chatwoot_inbound_refused.load(Ordering::Relaxed), 3);
+        // Well signed long ago: a replay.
+        let (_, old) = sign("cw-hmac-secret", "1700000000", body.as_bytes());
+        let (status, _) = inbound(&app, &[("X-Chatwoot-Signature", &old), ("X-Chatwoot-Timestamp", "1700000000")], &body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed");
+        assert_eq!(app.metrics().chatwoot_inbound_refused.load(Ordering::Relaxed), 4);
         assert_eq!(messages(&app, &t, i).await.len(), before, "nothing changed");
         let (_, incident) = app.get(&format!("/api/v1/incidents/{i}"), &t).await;
         assert!(incident["chatwoot_conversation_id"].is_null() || incident["chatwoot_conversation_id"] == 42);
 
         // Well signed: the agent's message joins the incident, whose conversation is now 77.
         let body = message("  Checking the camera  ", json!({}));
-        let (_, signature) = sign("cw-hmac-secret", "1700000001", body.as_bytes());
-        let (status, answer) = inbound(&app, &[("X-Chatwoot-Signature", &signature), ("X-Chatwoot-Timestamp", "1700000001")], &body).await;
+        let ts = now();
+        let (_, signature) = sign("cw-hmac-secret", &ts, body.as_bytes());
+        let (status, answer) = inbound(&app, &[("X-Chatwoot-Signature", &signature), ("X-Chatwoot-Timestamp", &ts)], &body).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
         let all = messages(&app, &t, i).await;
         let added = all.last().unwrap();
@@ -264,11 +285,29 @@ backend_tests! {
             message("echo by source id", json!({"source_id": "sv-msg-9"})),
             message("edited", json!({"event": "message_updated"})),
         ] {
-            let (_, signature) = sign("cw-hmac-secret", "1700000002", body.as_bytes());
-            let (status, _) = inbound(&app, &[("X-Chatwoot-Signature", &signature), ("X-Chatwoot-Timestamp", "1700000002")], &body).await;
+            let ts = now();
+            let (_, signature) = sign("cw-hmac-secret", &ts, body.as_bytes());
+            let (status, _) = inbound(&app, &[("X-Chatwoot-Signature", &signature), ("X-Chatwoot-Timestamp", &ts)], &body).await;
             assert_eq!(status, StatusCode::NO_CONTENT);
         }
         assert_eq!(messages(&app, &t, i).await.len(), count, "echoes and edits are not stored");
+
+        // An attachment is fetched in the background and becomes a MEDIA message.
+        let body = message("", json!({"attachments": [{"id": 8, "file_type": "image", "data_url": format!("{}files/pic.png", stub.url)}]}));
+        let ts = now();
+        let (_, signature) = sign("cw-hmac-secret", &ts, body.as_bytes());
+        let (status, _) = inbound(&app, &[("X-Chatwoot-Signature", &signature), ("X-Chatwoot-Timestamp", &ts)], &body).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let media = async || messages(&app, &t, i).await.iter().any(|m| m["message_type"] == "MEDIA");
+        assert!(eventually_within(Duration::from_secs(20), media).await, "{:?}", messages(&app, &t, i).await);
+        let all = messages(&app, &t, i).await;
+        let m = all.iter().find(|m| m["message_type"] == "MEDIA").unwrap();
+        assert_eq!(m["content"], "Arquivo recebido via Chatwoot: chatwoot-attachment-8");
+        assert_eq!(m["author_name"], "Ana Agent");
+        let path = m["media_url"].as_str().unwrap().trim_start_matches(&app.url("")).to_string();
+        let served = app.client.get(app.url(&path)).bearer_auth(&t).send().await.unwrap();
+        assert_eq!(served.status(), StatusCode::OK, "stored and served");
+        assert_eq!(served.bytes().await.unwrap().as_ref(), PNG);
 
         // What came from Chatwoot is not sent back to it: a later operator message arrives
         // (deliveries go in order per incident) and nothing before it carried the agent's words.
