@@ -349,3 +349,59 @@ backend_tests! {
         assert_eq!(status, StatusCode::FORBIDDEN, "administrators only");
     }
 }
+
+/// The original's environment names configure Chatwoot, the token may come from a file,
+/// and no secret is ever shown.
+#[test]
+fn the_originals_variables_configure_it_and_secrets_stay_hidden() {
+    use securityvision::config::{Overrides, load_from};
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "file-token-123\n").unwrap();
+    let env: std::collections::HashMap<String, String> = [
+        ("CHATWOOT_ENABLED", "true"),
+        ("CHATWOOT_BASE_URL", "https://chat.example.com/"),
+        ("CHATWOOT_DEFAULT_ACCOUNT_ID", "3"),
+        ("CHATWOOT_DEFAULT_INBOX_IDENTIFIER", "sv-inbox"),
+        ("SV_CHATWOOT_API_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("CHATWOOT_WEBHOOK_TOKEN", "legacy-token-456"),
+        ("SV_CHATWOOT_WEBHOOK_SECRET", "hmac-secret-789"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let overrides = Overrides {
+        config_file: Some("/dev/null".into()),
+        ..Overrides::default()
+    };
+    let names: Vec<String> = env.keys().cloned().collect();
+    let config = load_from(&overrides, |n| env.get(n).cloned(), names.into_iter())
+        .unwrap()
+        .config;
+    let c = &config.chatwoot;
+    assert!(securityvision::chatwoot::configured(c));
+    assert_eq!(c.account_id.as_deref(), Some("3"));
+    assert_eq!(c.inbox.as_deref(), Some("sv-inbox"));
+    assert_eq!(
+        c.api_token.as_deref().map(str::trim),
+        Some("file-token-123")
+    );
+    assert_eq!(c.webhook_token.as_deref(), Some("legacy-token-456"));
+    let shown = format!("{}\n{:?}\n{:?}", config.to_redacted_toml(), config, c);
+    for secret in ["file-token-123", "legacy-token-456", "hmac-secret-789"] {
+        assert!(!shown.contains(secret), "{secret} shown");
+    }
+    assert!(shown.contains("chat.example.com"));
+
+    // A base URL that is not http(s), an account that is not a number: refused.
+    for (name, value) in [
+        ("CHATWOOT_BASE_URL", "ftp://chat"),
+        ("CHATWOOT_DEFAULT_ACCOUNT_ID", "one"),
+    ] {
+        let mut bad = env.clone();
+        bad.insert(name.into(), value.into());
+        let names: Vec<String> = bad.keys().cloned().collect();
+        let err = load_from(&overrides, |n| bad.get(n).cloned(), names.into_iter()).err();
+        assert!(err.is_some(), "{name}={value} accepted");
+    }
+}
