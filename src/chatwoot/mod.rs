@@ -20,6 +20,7 @@ use crate::config::{ChatwootConfig, Config, WebhooksConfig};
 use crate::events::EventType;
 use crate::store::Store;
 use crate::store::chatwoot::ChatwootDelivery;
+use crate::store::groups::SupportGroup;
 use crate::store::incidents::Incident;
 use crate::webhooks::guard::check_url;
 
@@ -54,8 +55,10 @@ struct Api {
     allow_private: bool,
     client: reqwest::Client,
     store: Store,
-    /// The inbox and contact ids, found once.
-    learnt: tokio::sync::Mutex<(Option<i64>, Option<i64>)>,
+    /// Inbox ids by identifier or name, found once.
+    inboxes: tokio::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// The shared contact's id, found once.
+    contact: tokio::sync::Mutex<Option<i64>>,
 }
 
 /// Whether outbound calls are configured: enabled, with a server, account, inbox and token.
@@ -92,7 +95,8 @@ impl Chatwoot {
                     ..config.webhooks.clone()
                 })?,
                 store,
-                learnt: tokio::sync::Mutex::new((None, None)),
+                inboxes: tokio::sync::Mutex::default(),
+                contact: tokio::sync::Mutex::default(),
             })
         } else {
             None
@@ -147,11 +151,10 @@ impl Api {
             Err(crate::store::StoreError::NotFound) => return Ok(()),
             Err(err) => return Err((None, format!("reading the incident: {err}"))),
         };
-        let (conversation, created) = self.conversation(&incident).await?;
-        let (summary, summary_id) = (
-            summary(self, &incident),
-            format!("sv-incident-{}", incident.id),
-        );
+        let group = self.group(&incident).await?;
+        let (conversation, created) = self.conversation(&incident, group.as_ref()).await?;
+        let summary = summary(self, &incident, group.as_ref());
+        let summary_id = format!("sv-incident-{}", incident.id);
         match d.event_type.as_str() {
             t if t == EventType::IncidentCreated.as_str() => {
                 self.note(conversation, &summary, &summary_id).await
@@ -187,18 +190,39 @@ impl Api {
         }
     }
 
+    /// The incident's support group, whose inbox and team its conversation goes to.
+    async fn group(&self, incident: &Incident) -> Result<Option<SupportGroup>, Failure> {
+        let Some(id) = incident.assigned_group_id else {
+            return Ok(None);
+        };
+        match self.store.fetch_by_id(id).await {
+            Ok(group) => Ok(Some(group)),
+            Err(crate::store::StoreError::NotFound) => Ok(None),
+            Err(err) => Err((None, format!("reading the support group: {err}"))),
+        }
+    }
+
     /// The incident's conversation, and whether it was just created.
-    async fn conversation(&self, incident: &Incident) -> Result<(i64, bool), Failure> {
+    async fn conversation(
+        &self,
+        incident: &Incident,
+        group: Option<&SupportGroup>,
+    ) -> Result<(i64, bool), Failure> {
         if let Some(id) = incident.chatwoot_conversation_id {
             return Ok((id, false));
         }
-        let inbox = self.inbox().await?;
+        let wanted = group
+            .and_then(|g| g.chatwoot_inbox_identifier.as_deref())
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .unwrap_or(&self.inbox);
+        let inbox = self.inbox(wanted).await?;
         if let Some(id) = self.find_conversation(incident, inbox).await {
             self.remember(incident.id, id).await?;
             return Ok((id, false));
         }
         let contact = self.contact().await?;
-        let body = json!({
+        let mut body = json!({
             "source_id": format!("incident-{}", incident.id),
             "inbox_id": inbox,
             "contact_id": contact,
@@ -212,6 +236,9 @@ impl Api {
                 "device_id": incident.device_id,
             },
         });
+        if let Some(team) = group.and_then(|g| g.chatwoot_team_id) {
+            body["team_id"] = json!(team);
+        }
         let id = match self
             .call(reqwest::Method::POST, "conversations", Some(body))
             .await
@@ -252,27 +279,28 @@ impl Api {
         answer["payload"].as_array()?.first().and_then(id_in)
     }
 
-    async fn inbox(&self) -> Result<i64, Failure> {
-        if let Ok(id) = self.inbox.parse() {
+    /// The id of the inbox `wanted` names: its id, identifier or name.
+    async fn inbox(&self, wanted: &str) -> Result<i64, Failure> {
+        if let Ok(id) = wanted.parse() {
             return Ok(id);
         }
-        if let Some(id) = self.learnt.lock().await.0 {
-            return Ok(id);
+        if let Some(id) = self.inboxes.lock().await.get(wanted) {
+            return Ok(*id);
         }
         let answer = self.call(reqwest::Method::GET, "inboxes", None).await?;
         let list = answer["payload"].as_array().cloned().unwrap_or_default();
         let id = list
             .iter()
-            .find(|i| i["identifier"] == self.inbox.as_str() || i["name"] == self.inbox.as_str())
+            .find(|i| i["identifier"] == wanted || i["name"] == wanted)
             .and_then(id_in)
-            .ok_or_else(|| (None, format!("no inbox named {}", self.inbox)))?;
-        self.learnt.lock().await.0 = Some(id);
+            .ok_or_else(|| (None, format!("Chatwoot has no inbox named {wanted}")))?;
+        self.inboxes.lock().await.insert(wanted.to_string(), id);
         Ok(id)
     }
 
     /// The shared contact, found or created.
     async fn contact(&self) -> Result<i64, Failure> {
-        if let Some(id) = self.learnt.lock().await.1 {
+        if let Some(id) = *self.contact.lock().await {
             return Ok(id);
         }
         let id = match self.search_contact().await? {
@@ -298,7 +326,7 @@ impl Api {
                 }
             }
         };
-        self.learnt.lock().await.1 = Some(id);
+        *self.contact.lock().await = Some(id);
         Ok(id)
     }
 
@@ -375,7 +403,7 @@ impl Api {
 }
 
 /// The first note of a conversation: the original's words.
-fn summary(api: &Api, i: &Incident) -> String {
+fn summary(api: &Api, i: &Incident, group: Option<&SupportGroup>) -> String {
     let mut lines = vec![
         format!("[Incidente #{}] {}", i.id, i.title),
         format!("Status: {} | Severidade: {}", i.status, i.severity),
@@ -385,6 +413,12 @@ fn summary(api: &Api, i: &Incident) -> String {
             i.device_id.map_or_else(|| "-".into(), |d| d.to_string())
         ),
     ];
+    if let Some(g) = group {
+        let team = g
+            .chatwoot_team_id
+            .map_or_else(|| "-".into(), |t| t.to_string());
+        lines.push(format!("Grupo: {} (team_id={team})", g.name));
+    }
     if let Some(base) = &api.incident_base_url {
         lines.push(format!("Acesse: {base}/{}", i.id));
     }

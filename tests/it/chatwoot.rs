@@ -60,6 +60,8 @@ impl Stub {
                     let route = path.strip_prefix(base).unwrap_or(&path).to_string();
                     let (status, answer) = if route.starts_with("contacts/search") {
                         (200, json!({"payload": []}))
+                    } else if route == "inboxes" {
+                        (200, json!({"payload": [{"id": 10, "name": "Main"}, {"id": 11, "name": "Support", "identifier": "support-inbox"}]}))
                     } else if route == "contacts" {
                         (200, json!({"payload": {"contact": {"id": 7}}}))
                     } else if route == "conversations/filter" {
@@ -177,7 +179,9 @@ backend_tests! {
         let stub = Stub::start(2).await;
         let app = app(backend, &stub, |_| {}).await;
         let t = app.admin_token().await;
-        let i = app.create_id("/api/v1/incidents", &t, json!({"title": "Smoke", "severity": "HIGH"})).await;
+        // The group's own inbox (by its identifier) and team.
+        let group = app.create("/api/v1/support-groups", &t, json!({"name": "Night shift", "chatwoot_inbox_identifier": "support-inbox", "chatwoot_team_id": 9}), StatusCode::OK).await;
+        let i = app.create_id("/api/v1/incidents", &t, json!({"title": "Smoke", "severity": "HIGH", "assigned_group_id": group["id"]})).await;
         app.create(&format!("/api/v1/incidents/{i}/messages"), &t, json!({"content": "On my way"}), StatusCode::CREATED).await;
         let (status, body) = app.call(reqwest::Method::PATCH, &format!("/api/v1/incidents/{i}"), Some(&t), Some(json!({"status": "RESOLVED"}))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -194,7 +198,8 @@ backend_tests! {
         assert_eq!(created.len(), 1, "one conversation per incident");
         let conversation = &created[0].body;
         assert_eq!(conversation["source_id"], format!("incident-{i}"));
-        assert_eq!(conversation["inbox_id"], 5);
+        assert_eq!(conversation["inbox_id"], 11, "the group's inbox");
+        assert_eq!(conversation["team_id"], 9, "the group's team");
         assert_eq!(conversation["contact_id"], 7);
         assert_eq!(conversation["custom_attributes"]["incident_id"], i);
         assert_eq!(conversation["custom_attributes"]["severity"], "HIGH");
@@ -204,6 +209,7 @@ backend_tests! {
         let notes = stub.notes();
         assert!(notes.len() >= 3, "{notes:?}");
         assert!(notes[0].0.starts_with(&format!("[Incidente #{i}] Smoke")), "{notes:?}");
+        assert!(notes[0].0.contains("Grupo: Night shift (team_id=9)"), "{notes:?}");
         assert_eq!(notes[0].1, format!("sv-incident-{i}"));
         // Then the timeline as it was written: opened, the operator's words, the change.
         let at = |needle: &str| notes.iter().position(|(text, _)| text.contains(needle)).unwrap_or_else(|| panic!("{needle}: {notes:?}"));
