@@ -111,7 +111,8 @@ impl Store {
     }
 
     /// Writes one delivery of each event for every subscription that wants it (and for
-    /// Chatwoot when it does), in one transaction; the worker is told by the caller.
+    /// Chatwoot when it does), in one transaction: the webhook deliveries written; the
+    /// worker is told by the caller.
     pub async fn enqueue_webhooks(&self, events: &[Outgoing<'_>]) -> Result<u64> {
         const SQL: &str = concat!(
             "INSERT INTO webhook_deliveries (subscription_id, delivery_id, event_type, body, status, \
@@ -133,15 +134,14 @@ impl Store {
                     .await?
                     .rows_affected();
                 if let Some(incident) = event.chatwoot_incident {
-                    queued += sqlx::query(super::chatwoot::ENQUEUE)
+                    sqlx::query(super::chatwoot::ENQUEUE)
                         .bind(incident)
                         .bind(crate::webhooks::new_delivery_id())
                         .bind(event.event_type)
                         .bind(event.body)
                         .bind(now())
                         .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                        .await?;
                 }
             }
             tx.commit().await?;
