@@ -77,6 +77,7 @@ pub struct Config {
     pub backup: BackupConfig,
     pub disk: DiskConfig,
     pub incidents: IncidentsConfig,
+    pub chatwoot: ChatwootConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -269,6 +270,9 @@ pub struct WebhooksConfig {
     /// Deliveries in flight at once, across subscriptions (one at a time per subscription,
     /// which keeps its order).
     pub concurrency: usize,
+    /// Deliveries in flight at once to one receiver (scheme, host and port of the URL; the
+    /// Chatwoot server is one too), so that a slow receiver never holds up the others.
+    pub per_host_concurrency: usize,
     /// Longest wait for a receiver's answer (connecting included).
     pub timeout_seconds: u32,
     /// Delivered and given-up deliveries are kept this many days in the log; 0: for ever
@@ -284,8 +288,55 @@ impl Default for WebhooksConfig {
             retry_first_seconds: 10,
             pause_after_hours: 6,
             concurrency: 8,
+            per_host_concurrency: 2,
             timeout_seconds: 10,
             log_retention_days: 14,
+        }
+    }
+}
+
+/// Chatwoot: incidents mirrored into conversations (through the webhook outbox), and the
+/// inbound webhook that brings agents' messages back.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatwootConfig {
+    /// Off: nothing is sent (the inbound webhook still answers).
+    pub enabled: bool,
+    /// The Chatwoot server, http(s).
+    pub base_url: Option<String>,
+    /// The account id (digits).
+    pub account_id: Option<String>,
+    /// The inbox: its id (digits), identifier or name.
+    pub inbox: Option<String>,
+    /// An agent's or bot's API access token.
+    pub api_token: Option<String>,
+    /// The shared contact every incident's conversation is opened with.
+    pub contact_identifier: String,
+    /// The console's incident page, `/<id>` appended, in each conversation's summary.
+    pub incident_base_url: Option<String>,
+    /// The HMAC secret Chatwoot signs its webhook calls with.
+    pub webhook_secret: Option<String>,
+    /// The original's static token in `X-Chatwoot-Signature` (weaker: a replayable
+    /// password, not a signature of the body).
+    pub webhook_token: Option<String>,
+    /// Whether the Chatwoot server and its attachments may be on private, loopback or
+    /// link-local addresses (a Chatwoot on the site's own network).
+    pub allow_private: bool,
+}
+
+impl Default for ChatwootConfig {
+    fn default() -> Self {
+        ChatwootConfig {
+            enabled: false,
+            base_url: None,
+            account_id: None,
+            inbox: None,
+            api_token: None,
+            contact_identifier: "security-vision-system".into(),
+            incident_base_url: None,
+            webhook_secret: None,
+            webhook_token: None,
+            allow_private: false,
         }
     }
 }
@@ -554,6 +605,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             disk: DiskConfig::default(),
             incidents: IncidentsConfig::default(),
+            chatwoot: ChatwootConfig::default(),
         }
     }
 }
@@ -667,6 +719,7 @@ redacted_debug!(
     IngestConfig,
     PositioningConfig,
     CambusConfig,
+    ChatwootConfig,
 );
 
 /// Environment names of keys besides the derived `SV_<KEY>`: the original backend's, and
@@ -734,6 +787,20 @@ const ENV_ALIASES: &[(&str, &[&str])] = &[
     ("cambus.uplink_tree", &["CAMBUS_UPLINK_BASE_TOPIC"]),
     ("cambus.uplink_srt_port", &["CAMBUS_UPLINK_SRT_PORT"]),
     ("cambus.uplink_ttl_seconds", &["CAMBUS_UPLINK_TTL_SECONDS"]),
+    ("chatwoot.enabled", &["CHATWOOT_ENABLED"]),
+    ("chatwoot.base_url", &["CHATWOOT_BASE_URL"]),
+    ("chatwoot.api_token", &["CHATWOOT_API_ACCESS_TOKEN"]),
+    ("chatwoot.account_id", &["CHATWOOT_DEFAULT_ACCOUNT_ID"]),
+    ("chatwoot.inbox", &["CHATWOOT_DEFAULT_INBOX_IDENTIFIER"]),
+    (
+        "chatwoot.contact_identifier",
+        &["CHATWOOT_DEFAULT_CONTACT_IDENTIFIER"],
+    ),
+    ("chatwoot.webhook_token", &["CHATWOOT_WEBHOOK_TOKEN"]),
+    (
+        "chatwoot.incident_base_url",
+        &["CHATWOOT_INCIDENT_BASE_URL"],
+    ),
 ];
 
 /// Keys that hold secrets, and how each is shown (in logs, `config show` and errors). Each
@@ -743,6 +810,9 @@ const SECRETS: &[(&str, Show)] = &[
     ("auth.jwt_secret", hide),
     ("http.metrics_token", hide),
     ("mqtt.external_password", hide),
+    ("chatwoot.api_token", hide),
+    ("chatwoot.webhook_secret", hide),
+    ("chatwoot.webhook_token", hide),
 ];
 
 /// How a secret is shown.
@@ -1161,6 +1231,25 @@ impl Config {
                 "webhooks.concurrency",
                 (1..=256).contains(&self.webhooks.concurrency),
                 "1 to 256",
+            ),
+            (
+                "webhooks.per_host_concurrency",
+                (1..=64).contains(&self.webhooks.per_host_concurrency),
+                "1 to 64",
+            ),
+            (
+                "chatwoot.base_url",
+                (self.chatwoot.base_url.as_deref()).is_none_or(|url| {
+                    reqwest::Url::parse(url)
+                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                }),
+                "an http(s) URL, e.g. https://chat.example.com",
+            ),
+            (
+                "chatwoot.account_id",
+                (self.chatwoot.account_id.as_deref())
+                    .is_none_or(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())),
+                "the account's number",
             ),
             (
                 "webhooks.timeout_seconds",

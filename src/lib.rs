@@ -11,6 +11,7 @@ pub mod backup;
 pub mod bootstrap;
 pub mod broker;
 pub mod cambus;
+pub mod chatwoot;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -104,6 +104,9 @@ pub struct Metrics {
     pub webhooks_attempts_failed: AtomicU64,
     pub webhooks_given_up: AtomicU64,
     pub webhooks_outbox_failures: AtomicU64,
+    pub chatwoot_delivered: AtomicU64,
+    pub chatwoot_attempts_failed: AtomicU64,
+    pub chatwoot_inbound_refused: AtomicU64,
     /// Free bytes under the data directory (the disk guard's last look), and whether it is
     /// below `disk.min_free_mb` (raw readings not stored).
     pub disk_free_bytes: AtomicU64,
@@ -329,7 +332,7 @@ impl Metrics {
         for (name, help, value) in cambus_counters {
             counter(name, help, "counter", get(value));
         }
-        let webhook_counters: [(&str, &str, &AtomicU64); 5] = [
+        let webhook_counters: [(&str, &str, &AtomicU64); 8] = [
             (
                 "sv_webhooks_queued_total",
                 "Webhook deliveries written to the outbox.",
@@ -354,6 +357,21 @@ impl Metrics {
                 "sv_webhooks_outbox_failures_total",
                 "Writes to the webhook outbox that failed (retried).",
                 &self.webhooks_outbox_failures,
+            ),
+            (
+                "sv_chatwoot_delivered_total",
+                "Incident events delivered to their Chatwoot conversation.",
+                &self.chatwoot_delivered,
+            ),
+            (
+                "sv_chatwoot_attempts_failed_total",
+                "Attempts to deliver to Chatwoot that failed (retried, or given up).",
+                &self.chatwoot_attempts_failed,
+            ),
+            (
+                "sv_chatwoot_inbound_refused_total",
+                "Inbound Chatwoot webhook calls refused for a bad signature or token (401).",
+                &self.chatwoot_inbound_refused,
             ),
         ];
         for (name, help, value) in webhook_counters {

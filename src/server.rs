@@ -153,7 +153,9 @@ impl App {
         let config = Arc::new(config);
         let (events, outbox_events) = crate::events::EventBus::with_outbox(1024);
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let outbox = crate::webhooks::Outbox::new(store.clone(), metrics.clone());
+        let chatwoot = Arc::new(crate::chatwoot::Chatwoot::new(&config, store.clone())?);
+        let outbox = crate::webhooks::Outbox::new(store.clone(), metrics.clone())
+            .with_chatwoot(chatwoot.is_configured());
         let pipeline = Arc::new(pipeline);
         let camera_events = Arc::new(EventRecorder {
             store: store.clone(),
@@ -177,6 +179,7 @@ impl App {
             offline_reports: OfflineReports::default(),
             cambus: cambus_handle,
             outbox,
+            chatwoot,
         };
         Ok(App {
             state,
@@ -306,6 +309,7 @@ impl App {
                     secrets: state.secrets.clone(),
                     config: config.webhooks.clone(),
                     client: crate::webhooks::client(&config.webhooks)?,
+                    chatwoot: state.chatwoot.clone(),
                 },
                 shutdown.clone(),
             ),

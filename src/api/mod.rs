@@ -15,6 +15,7 @@ pub mod buildings;
 pub mod camera_groups;
 pub mod cameras;
 pub mod changes;
+pub mod chatwoot;
 pub mod collection_logs;
 mod console;
 pub mod dashboard;
@@ -53,7 +54,8 @@ pub fn router(state: AppState) -> Router {
     // Login, signup and health need no token; the document says so of no other route.
     let public = OpenApiRouter::new()
         .routes(routes!(health::health))
-        .merge(auth::public_router());
+        .merge(auth::public_router())
+        .merge(chatwoot::public_router());
     let secured = OpenApiRouter::new()
         .merge(auth::router())
         .merge(users::router())
@@ -71,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(collection_logs::router())
         .merge(mqtt_credentials::router())
         .merge(webhooks::router())
+        .merge(chatwoot::router())
         .merge(positions::router())
         .merge(alerts::router())
         .merge(incidents::router(state.config.media.max_upload_bytes))

@@ -37,4 +37,6 @@ pub struct AppState {
     pub cambus: crate::cambus::publisher::CambusHandle,
     /// Where webhook deliveries are written.
     pub outbox: crate::webhooks::Outbox,
+    /// The Chatwoot integration: its status (deliveries go through the outbox).
+    pub chatwoot: Arc<crate::chatwoot::Chatwoot>,
 }

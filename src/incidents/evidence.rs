@@ -81,7 +81,9 @@ pub fn attach_in_background(
     }
     tokio::spawn(async move {
         for w in wanted {
-            let added = match fetch(&config, &w.url).await {
+            let allow_private = config.media.fetch_allow_private;
+            let fetched = fetch(&config, &w.url, allow_private, "media.fetch_allow_private").await;
+            let added = match fetched {
                 Ok(bytes) => attach(&store, &config, incident_id, author, &w, &bytes).await,
                 Err(why) => {
                     let note = system_message(
@@ -152,13 +154,18 @@ async fn attach(
     }
 }
 
-/// The body at `url`, following at most a few redirects, each checked like the first.
-async fn fetch(config: &Config, url: &str) -> Result<Vec<u8>, String> {
-    let allow_private = config.media.fetch_allow_private;
+/// The body at `url`, following at most a few redirects, each checked like the first;
+/// private addresses only when `allow_private` (the setting named `setting`).
+pub(crate) async fn fetch(
+    config: &Config,
+    url: &str,
+    allow_private: bool,
+    setting: &str,
+) -> Result<Vec<u8>, String> {
     let refused = |err: UrlError| match err {
-        UrlError::Private(ip) | UrlError::PrivateName(_, ip) => format!(
-            "{ip} é um endereço privado, de loopback ou link-local (media.fetch_allow_private)"
-        ),
+        UrlError::Private(ip) | UrlError::PrivateName(_, ip) => {
+            format!("{ip} é um endereço privado, de loopback ou link-local ({setting})")
+        }
         other => other.to_string(),
     };
     let client = reqwest::Client::builder()

@@ -34,6 +34,10 @@ pub async fn run(store: Store, keep: Retention, shutdown: CancellationToken) {
                 .delete_finished_webhook_deliveries_before(cutoff(keep.webhook_log_days))
                 .await;
             report("webhook deliveries", keep.webhook_log_days, deleted);
+            let deleted = store
+                .delete_finished_chatwoot_deliveries_before(cutoff(keep.webhook_log_days))
+                .await;
+            report("Chatwoot deliveries", keep.webhook_log_days, deleted);
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(3600)) => {}

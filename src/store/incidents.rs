@@ -300,7 +300,9 @@ impl Store {
     /// Inserts (id 0) or updates an incident with, when given, its new assignees and the
     /// messages that tell the change, in one transaction. A new incident keeps the
     /// `created_at` it was given (its `due_at` counts from it), else now. `Conflict` when
-    /// the camera event already has its incident (by hand, or from this rule).
+    /// the camera event already has its incident (by hand, or from this rule). An update
+    /// never clears the Chatwoot conversation id: the Chatwoot worker may have set it since
+    /// the incident was read.
     pub async fn save_incident(
         &self,
         i: &Incident,
@@ -319,7 +321,8 @@ impl Store {
         const UPDATE: &str = concat!(
             "UPDATE incidents SET device_id = $1, device_event_id = $2, kind = $3, tenant = $4, \
              status = $5, severity = $6, title = $7, description = $8, sla_minutes = $9, \
-             due_at = $10, chatwoot_conversation_id = $11, closed_at = $12, \
+             due_at = $10, chatwoot_conversation_id = COALESCE($11, chatwoot_conversation_id), \
+             closed_at = $12, \
              created_by_user_id = $13, assigned_to_user_id = $14, assigned_group_id = $15, \
              incident_rule_id = $16, updated_at = $17 WHERE id = $18 RETURNING ",
             incident_columns!()

@@ -19,6 +19,7 @@ use sqlx::sqlite::{
 pub mod alerts;
 pub mod audit;
 pub mod cambus;
+pub mod chatwoot;
 pub mod devices;
 pub mod groups;
 pub mod incidents;

@@ -69,6 +69,8 @@ record!(Delivery, "webhook_deliveries", delivery_columns);
 pub struct Outgoing<'a> {
     pub event_type: &'a str,
     pub body: &'a str,
+    /// The incident whose Chatwoot conversation gets it too, if any.
+    pub chatwoot_incident: Option<i64>,
 }
 
 /// The subscriptions that want an event of type `$1`, given `$2` = `%,<type>,%`.
@@ -108,8 +110,9 @@ impl Store {
         )))
     }
 
-    /// Writes one delivery of each event for every subscription that wants it, in one
-    /// transaction; the worker is told by the caller.
+    /// Writes one delivery of each event for every subscription that wants it (and for
+    /// Chatwoot when it does), in one transaction: the webhook deliveries written; the
+    /// worker is told by the caller.
     pub async fn enqueue_webhooks(&self, events: &[Outgoing<'_>]) -> Result<u64> {
         const SQL: &str = concat!(
             "INSERT INTO webhook_deliveries (subscription_id, delivery_id, event_type, body, status, \
@@ -130,6 +133,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                if let Some(incident) = event.chatwoot_incident {
+                    sqlx::query(super::chatwoot::ENQUEUE)
+                        .bind(incident)
+                        .bind(crate::webhooks::new_delivery_id())
+                        .bind(event.event_type)
+                        .bind(event.body)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
         });

@@ -49,6 +49,8 @@ pub struct Outbox {
     store: Store,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// Whether incidents are mirrored into Chatwoot.
+    chatwoot: bool,
 }
 
 impl Outbox {
@@ -57,7 +59,13 @@ impl Outbox {
             store,
             wake: Arc::new(Notify::new()),
             metrics,
+            chatwoot: false,
         }
+    }
+
+    /// Also queues incidents' events for their Chatwoot conversation.
+    pub fn with_chatwoot(self, chatwoot: bool) -> Self {
+        Outbox { chatwoot, ..self }
     }
 
     /// Writes one delivery per subscription that wants each event, in one transaction.
@@ -75,10 +83,12 @@ impl Outbox {
             .map(|(e, body)| Outgoing {
                 event_type: e.event_type.as_str(),
                 body,
+                chatwoot_incident: self.chatwoot.then(|| chatwoot_incident(e)).flatten(),
             })
             .collect();
+        let to_chatwoot = outgoing.iter().any(|o| o.chatwoot_incident.is_some());
         let queued = self.store.enqueue_webhooks(&outgoing).await?;
-        if queued > 0 {
+        if queued > 0 || to_chatwoot {
             self.metrics
                 .webhooks_queued
                 .fetch_add(queued, Ordering::Relaxed);
@@ -106,6 +116,34 @@ impl Outbox {
     /// Tells the worker to look again (a resumed subscription).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+}
+
+/// The incident whose Chatwoot conversation is told about `event`: its creation, its
+/// messages (not those that came from Chatwoot) and its status changes.
+fn chatwoot_incident(event: &Event) -> Option<i64> {
+    let wanted = match event.event_type {
+        EventType::IncidentCreated
+        | EventType::IncidentStatusChanged
+        | EventType::IncidentReopened => true,
+        EventType::IncidentMessageCreated => event.payload["source"] != "chatwoot",
+        _ => false,
+    };
+    wanted
+        .then(|| event.payload["incident_id"].as_i64())
+        .flatten()
+}
+
+/// The receiver a URL reaches, as the per-host limit counts it: scheme, host and port.
+pub fn receiver(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => url.to_string(),
     }
 }
 
@@ -156,19 +194,66 @@ pub struct Deliveries {
     pub secrets: SecretBox,
     pub config: WebhooksConfig,
     pub client: reqwest::Client,
+    pub chatwoot: Arc<crate::chatwoot::Chatwoot>,
 }
 
-/// Delivers due deliveries until `shutdown`: each subscription's oldest pending one, at
-/// most `webhooks.concurrency` at once; woken by new deliveries, else every second.
+/// Slots per receiver (`webhooks.per_host_concurrency`), made when first needed.
+struct Receivers {
+    per_host: usize,
+    slots: std::collections::HashMap<String, Arc<Semaphore>>,
+}
+
+impl Receivers {
+    /// A slot for one delivery to `receiver`, if it has one free.
+    fn try_take(&mut self, receiver: String) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        // Receivers with nothing in flight are forgotten.
+        self.slots.retain(|_, s| Arc::strong_count(s) > 1);
+        let per_host = self.per_host;
+        let slots = self
+            .slots
+            .entry(receiver)
+            .or_insert_with(|| Arc::new(Semaphore::new(per_host)));
+        slots.clone().try_acquire_owned().ok()
+    }
+}
+
+/// Delivers due deliveries until `shutdown`: each subscription's (and each incident's, for
+/// Chatwoot) oldest pending one, at most `webhooks.concurrency` at once and
+/// `webhooks.per_host_concurrency` to one receiver; woken by new deliveries, else every
+/// second.
 pub async fn run_deliveries(deliveries: Deliveries, shutdown: CancellationToken) {
     let deliveries = Arc::new(deliveries);
     let slots = Arc::new(Semaphore::new(deliveries.config.concurrency));
+    let mut receivers = Receivers {
+        per_host: deliveries.config.per_host_concurrency,
+        slots: std::collections::HashMap::new(),
+    };
     let store = deliveries.outbox.store.clone();
     loop {
         let limit = i64::try_from(deliveries.config.concurrency).unwrap_or(8) * 4;
+        if deliveries.chatwoot.is_configured() {
+            deliver_to_chatwoot(&deliveries, &slots, &mut receivers, limit).await;
+        }
         match store.due_webhook_deliveries(limit).await {
             Ok(due) => {
                 for delivery in due {
+                    if slots.available_permits() == 0 {
+                        break;
+                    }
+                    let url = match store
+                        .fetch_by_id::<crate::store::webhooks::Subscription>(
+                            delivery.subscription_id,
+                        )
+                        .await
+                    {
+                        Ok(subscription) => subscription.url,
+                        // Deleted meanwhile, or unreadable: the attempt tells.
+                        Err(_) => String::new(),
+                    };
+                    // A busy receiver's deliveries wait; the others' go on.
+                    let Some(host_slot) = receivers.try_take(receiver(&url)) else {
+                        continue;
+                    };
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         break;
                     };
@@ -181,7 +266,7 @@ pub async fn run_deliveries(deliveries: Deliveries, shutdown: CancellationToken)
                             let deliveries = deliveries.clone();
                             tokio::spawn(async move {
                                 deliveries.attempt(delivery).await;
-                                drop(slot);
+                                drop((slot, host_slot));
                             });
                         }
                         Ok(false) => {}
@@ -199,7 +284,77 @@ pub async fn run_deliveries(deliveries: Deliveries, shutdown: CancellationToken)
     }
 }
 
+/// Starts the due Chatwoot deliveries that have slots.
+async fn deliver_to_chatwoot(
+    deliveries: &Arc<Deliveries>,
+    slots: &Arc<Semaphore>,
+    receivers: &mut Receivers,
+    limit: i64,
+) {
+    let store = &deliveries.outbox.store;
+    let due = match store.due_chatwoot_deliveries(limit).await {
+        Ok(due) => due,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading due Chatwoot deliveries");
+            return;
+        }
+    };
+    for delivery in due {
+        let Some(host_slot) = receivers.try_take(deliveries.chatwoot.receiver()) else {
+            return;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            return;
+        };
+        let lease = Utc::now()
+            + chrono::Duration::from_std(crate::chatwoot::TIMEOUT * 8).unwrap_or_default();
+        match store.claim_chatwoot_delivery(&delivery, lease).await {
+            Ok(true) => {
+                let deliveries = deliveries.clone();
+                tokio::spawn(async move {
+                    deliveries.attempt_chatwoot(delivery).await;
+                    drop((slot, host_slot));
+                });
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "claiming a Chatwoot delivery"),
+        }
+    }
+}
+
 impl Deliveries {
+    /// One attempt at a Chatwoot delivery, recorded as a webhook's is.
+    async fn attempt_chatwoot(&self, delivery: crate::store::chatwoot::ChatwootDelivery) {
+        let metrics = &self.outbox.metrics;
+        let now = Utc::now();
+        let (status, code, error, next) = match self.chatwoot.deliver(&delivery).await {
+            Ok(()) => {
+                metrics.chatwoot_delivered.fetch_add(1, Ordering::Relaxed);
+                (DELIVERED, None, None, now)
+            }
+            Err((code, error)) => {
+                metrics
+                    .chatwoot_attempts_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                let give_up_at = delivery.created_at
+                    + chrono::Duration::hours(i64::from(self.config.retry_hours));
+                let next = now + backoff(self.config.retry_first_seconds, delivery.attempts);
+                let status = if next > give_up_at { FAILED } else { PENDING };
+                tracing::warn!(delivery = %delivery.delivery_id, incident = delivery.incident_id, %error, status, "Chatwoot delivery failed");
+                (status, code, Some(error), next)
+            }
+        };
+        if let Err(err) = self
+            .outbox
+            .store
+            .finish_chatwoot_attempt(delivery.id, status, code, error.as_deref(), next)
+            .await
+        {
+            tracing::warn!(error = %err, "recording a Chatwoot attempt");
+        }
+        self.outbox.wake();
+    }
+
     /// One attempt at `delivery`, recorded: delivered, retried later, or given up.
     async fn attempt(&self, delivery: Delivery) {
         let store = &self.outbox.store;
