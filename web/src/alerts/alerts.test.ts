@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api/errors';
 import type { AlertEvent } from '../api/types';
-import { eventsPath, isLive, parseRanges, rangesText, ruleBody, ruleFormValues, ruleUses, scheduleOf, upsertEvent, zoneOf } from './alerts';
+import { NO_FILTER as NONE, eventsPath, isLive, parseRanges, rangesText, ruleBody, ruleFormValues, ruleUses, scheduleOf, upsertEvent, zoneOf } from './alerts';
 
 function event(id: number, changes: Partial<AlertEvent> = {}): AlertEvent {
   return {
@@ -12,7 +12,7 @@ function event(id: number, changes: Partial<AlertEvent> = {}): AlertEvent {
   };
 }
 
-const NO_FILTER = { status: '' as const, ruleId: '', eventType: '' };
+const NO_FILTER = NONE;
 
 describe('schedules', () => {
   it('reads time ranges typed as text', () => {
@@ -87,6 +87,10 @@ describe('alert events', () => {
     const list = upsertEvent([event(1), event(2)], event(1, { status: 'resolved' }), open);
     expect(list.map((e) => e.id)).toEqual([2]);
     expect(upsertEvent(list, event(3, { rule_id: 8 }), { ...NO_FILTER, ruleId: '1' })).toHaveLength(1);
+    // The live map's list: an event leaves it when its session ends.
+    const live = { ...NO_FILTER, liveOnly: true };
+    expect(eventsPath(live)).toBe('/alert-events?limit=200&is_open=true');
+    expect(upsertEvent([event(1), event(2)], event(2, { is_open: false }), live).map((e) => e.id)).toEqual([1]);
   });
 
   it('shows on the map what is going on and not resolved, with its zone', () => {

@@ -107,16 +107,26 @@ export interface EventFilter {
   status: AlertStatus | '';
   ruleId: string;
   eventType: string;
+  /** Only the alerts the live map shows (see isLive). */
+  liveOnly?: boolean;
 }
+
+export const NO_FILTER: EventFilter = { status: '', ruleId: '', eventType: '' };
 
 /** GET /alert-events for a filter: the rule and type in the query, newest first. */
 export function eventsPath(filter: EventFilter, limit = 200): string {
-  return listPath('/alert-events', { limit, rule_id: filter.ruleId || undefined, event_type: filter.eventType || undefined });
+  return listPath('/alert-events', {
+    limit,
+    rule_id: filter.ruleId || undefined,
+    event_type: filter.eventType || undefined,
+    is_open: filter.liveOnly ? 'true' : undefined,
+  });
 }
 
 /** Whether an event belongs in the list (the status is the operators' step, not in the query). */
 export function matches(event: AlertEvent, filter: EventFilter): boolean {
   return (
+    (!filter.liveOnly || isLive(event)) &&
     (!filter.status || event.status === filter.status) &&
     (!filter.ruleId || event.rule_id === Number(filter.ruleId)) &&
     (!filter.eventType || event.event_type === filter.eventType)

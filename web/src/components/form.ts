@@ -74,3 +74,8 @@ export function formValues(fields: FieldSpec[], row: object | null): FormValues 
     }),
   );
 }
+
+/** Select options of rows, by id. */
+export function optionsOf<T extends { id: number }>(rows: T[] | null, label: (row: T) => string): Option[] {
+  return (rows ?? []).map((row) => ({ value: String(row.id), label: label(row) }));
+}
