@@ -5,6 +5,7 @@ import { Card } from '../components/Card';
 import { DataTable } from '../components/DataTable';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { FormDialog } from '../components/FormDialog';
+import { SelectFilter } from '../components/SelectFilter';
 import { textOrNull } from '../components/form';
 import { useI18n } from '../i18n/i18n';
 import { StreamBadge } from '../map/StreamBadge';
@@ -31,26 +32,14 @@ export function AlertEventsCard({ rules, personName }: { rules: AlertRule[]; per
     const zone = zoneOf(e);
     return zone ? `${t('alerts.zone')}: ${zone.name ?? `#${zone.id}`}` : e.device_id !== null ? `${t('alerts.device')} #${e.device_id}` : '—';
   };
-  const select = (id: string, label: string, value: string, options: [string, string][], key: keyof EventFilter, any: string) => (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <select id={id} value={value} onChange={(e) => setFilter({ ...filter, [key]: e.target.value })}>
-        <option value="">{any}</option>
-        {options.map(([v, l]) => (
-          <option key={v} value={v}>
-            {l}
-          </option>
-        ))}
-      </select>
-    </div>
-  );
+  const choose = (key: keyof EventFilter) => (value: string) => setFilter({ ...filter, [key]: value });
 
   return (
     <Card id="alert-events" title={t('alerts.events')} tools={<StreamBadge state={alerts.streamState} />} onRefresh={() => void alerts.reload()}>
       <div className="filters">
-        {select('alert-events-status', t('alerts.state'), filter.status, ALERT_STATUSES.map((s) => [s, statusLabel(s)]), 'status', t('alerts.anyState'))}
-        {select('alert-events-rule', t('alerts.rule'), filter.ruleId, rules.map((r) => [String(r.id), r.name]), 'ruleId', t('alerts.anyRule'))}
-        {select('alert-events-type', t('alerts.type'), filter.eventType, RULE_TYPES.map((type) => [type, t(`alerts.type.${type}`)]), 'eventType', t('alerts.anyType'))}
+        <SelectFilter id="alert-events-status" label={t('alerts.state')} value={filter.status} options={ALERT_STATUSES.map((s) => [s, statusLabel(s)])} onChange={choose('status')} any={t('alerts.anyState')} />
+        <SelectFilter id="alert-events-rule" label={t('alerts.rule')} value={filter.ruleId} options={rules.map((r) => [String(r.id), r.name])} onChange={choose('ruleId')} any={t('alerts.anyRule')} />
+        <SelectFilter id="alert-events-type" label={t('alerts.type')} value={filter.eventType} options={RULE_TYPES.map((type) => [type, t(`alerts.type.${type}`)])} onChange={choose('eventType')} any={t('alerts.anyType')} />
       </div>
       <ErrorAlert message={alerts.error} />
       <DataTable

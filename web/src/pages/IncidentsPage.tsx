@@ -5,6 +5,7 @@ import { INCIDENT_KINDS, INCIDENT_STATUSES, SEVERITIES, type Incident } from '..
 import { Card } from '../components/Card';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { Page } from '../components/Page';
+import { SelectFilter } from '../components/SelectFilter';
 import { useLoad } from '../components/useLoad';
 import { useNow } from '../components/useNow';
 import { useI18n } from '../i18n/i18n';
@@ -40,33 +41,33 @@ export function IncidentsPage() {
   }, [stream.notice?.seq]);
 
   const rows = list.data?.filter((i) => matchesIncident(i, filter)).sort(byUrgency(now)) ?? null;
-  const set = (key: keyof IncidentFilter) => (e: React.ChangeEvent<HTMLSelectElement>) => setFilter({ ...filter, [key]: e.target.value });
-  const choice = (id: string, label: string, key: keyof IncidentFilter, options: [string, string][], any?: string) => (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <select id={id} value={filter[key]} onChange={set(key)}>
-        {any !== undefined && <option value="">{any}</option>}
-        {options.map(([v, l]) => (
-          <option key={v} value={v}>
-            {l}
-          </option>
-        ))}
-      </select>
-    </div>
-  );
+  const choose = (key: keyof IncidentFilter) => (value: string) => setFilter({ ...filter, [key]: value });
 
   return (
     <Page title={t('nav.incidents')} tools={<StreamBadge state={stream.state} />}>
       <div className="desk-layout">
         <Card id="incident-queue" title={t('incidents.queue')} onRefresh={() => void list.reload()}>
           <div className="filters">
-            {choice('incidents-scope', t('incidents.scope'), 'scope', [
-              ['mine', t('incidents.scope.mine')],
-              ['all', t('incidents.scope.all')],
-            ])}
-            {choice('incidents-status', t('incidents.status'), 'status', [[ANY_ACTIVE, t('incidents.active')], ...INCIDENT_STATUSES.map((s): [string, string] => [s, statusLabel(s)])], t('incidents.anyStatus'))}
-            {choice('incidents-severity', t('incidents.severity'), 'severity', SEVERITIES.map((s) => [s, t(`incidents.severity.${s}`)]), t('incidents.anySeverity'))}
-            {choice('incidents-kind', t('incidents.kind'), 'kind', INCIDENT_KINDS.map((k) => [k, k]), t('incidents.anyKind'))}
+            <SelectFilter
+              id="incidents-scope"
+              label={t('incidents.scope')}
+              value={filter.scope}
+              options={[
+                ['mine', t('incidents.scope.mine')],
+                ['all', t('incidents.scope.all')],
+              ]}
+              onChange={choose('scope')}
+            />
+            <SelectFilter
+              id="incidents-status"
+              label={t('incidents.status')}
+              value={filter.status}
+              options={[[ANY_ACTIVE, t('incidents.active')], ...INCIDENT_STATUSES.map((s): [string, string] => [s, statusLabel(s)])]}
+              onChange={choose('status')}
+              any={t('incidents.anyStatus')}
+            />
+            <SelectFilter id="incidents-severity" label={t('incidents.severity')} value={filter.severity} options={SEVERITIES.map((s) => [s, t(`incidents.severity.${s}`)])} onChange={choose('severity')} any={t('incidents.anySeverity')} />
+            <SelectFilter id="incidents-kind" label={t('incidents.kind')} value={filter.kind} options={INCIDENT_KINDS.map((k) => [k, k])} onChange={choose('kind')} any={t('incidents.anyKind')} />
           </div>
           <ErrorAlert message={list.error} />
           <IncidentList rows={rows} now={now} selectedId={selectedId} onOpen={(i) => navigate(`/incidents/${i.id}`)} />

@@ -10,6 +10,7 @@ import { Page } from '../components/Page';
 import { PlanPicker } from '../components/PlanPicker';
 import { useI18n } from '../i18n/i18n';
 import { MarkerLayer } from '../map/MarkerLayer';
+import { PlanImage } from '../map/PlanImage';
 import { fractionToView, viewSize } from '../map/planGeometry';
 import { PositionStore } from '../map/positionStore';
 import { StreamBadge } from '../map/StreamBadge';
@@ -207,17 +208,7 @@ export function LiveMapPage() {
       ) : (
         <div className="map-layout">
           <div className="plan-frame">
-            {plan.image_url ? (
-              <img
-                src={plan.image_url}
-                alt={t('map.planImage', { name: plan.name })}
-                onLoad={(e) => setImageSize({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })}
-              />
-            ) : (
-              <div className="plan-placeholder" style={{ aspectRatio: `${view.width} / ${view.height}` }}>
-                {t('map.noImage')}
-              </div>
-            )}
+            <PlanImage plan={plan} view={view} onSize={setImageSize} />
             <svg className="plan-overlay" viewBox={`0 0 ${view.width} ${view.height}`} preserveAspectRatio="none" onClick={onMapClick} data-testid="live-map">
               {zones
                 .filter((z) => alertZoneIds.has(z.id))

@@ -4,6 +4,7 @@ import { messageOf } from '../api/errors';
 import type { FloorPlan, Id, Zone } from '../api/types';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { useI18n } from '../i18n/i18n';
+import { PlanImage } from '../map/PlanImage';
 import { clientToFraction, fractionToView, nudge, viewSize, type Point } from '../map/planGeometry';
 import { DEFAULT_ZONE_COLOR, centroid, movePoint, removePoint, svgPoints, zoneProblem } from './zoneGeometry';
 
@@ -111,13 +112,7 @@ export function ZoneEditor({ plan, canEdit, onChanged }: { plan: FloorPlan; canE
   return (
     <div className="editor-layout">
       <div className="plan-frame">
-        {plan.image_url ? (
-          <img src={plan.image_url} alt={t('map.planImage', { name: plan.name })} draggable={false} onLoad={(e) => setImageSize({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })} />
-        ) : (
-          <div className="plan-placeholder" style={{ aspectRatio: `${view.width} / ${view.height}` }}>
-            {t('map.noImage')}
-          </div>
-        )}
+        <PlanImage plan={plan} view={view} onSize={setImageSize} />
         <svg ref={svg} className={`plan-overlay zone-editor${draft ? ' drawing' : ''}`} viewBox={`0 0 ${view.width} ${view.height}`} preserveAspectRatio="none" onClick={onPlanClick} data-testid="zone-editor">
           {zones.map((zone) => {
             const points = drawn(zone);
