@@ -438,11 +438,12 @@ export interface Incident {
   sla_minutes: number | null;
   due_at: string | null;
   /** Past its due time and still active. */
-  overdue?: boolean;
+  overdue: boolean;
   created_at: string;
   updated_at: string;
   closed_at: string | null;
   assigned_group: GroupRef | null;
+  assigned_to_user_id: Id | null;
   assignees: UserShort[];
 }
 
@@ -474,8 +475,8 @@ export interface IncidentRule {
   camera_group_id: Id | null;
   title_template: string | null;
   description_template: string | null;
-  sla_minutes: number | null;
-  cooldown_seconds: number | null;
+  /** Its camera group was deleted: it applies to no camera until given a scope again. */
+  orphaned: boolean;
   assigned_to_user_id: Id | null;
   assigned_group_id: Id | null;
   created_at: string;
@@ -491,5 +492,6 @@ export interface DashboardSummary {
   gateways_offline: number;
   active_alert_rules: number;
   recent_alerts_24h: number;
-  [more: string]: number;
+  open_incidents: number;
+  overdue_incidents: number;
 }

@@ -13,6 +13,8 @@ import { byUrgency } from './incidents';
 import { useIncidentStream } from './useIncidentStream';
 
 const COUNTS: [keyof DashboardSummary, MessageKey][] = [
+  ['open_incidents', 'home.openIncidents'],
+  ['overdue_incidents', 'home.overdueIncidents'],
   ['total_people', 'home.people'],
   ['total_tags', 'home.tags'],
   ['gateways_online', 'home.gatewaysOnline'],

@@ -5,7 +5,7 @@ import { INCIDENT_STATUSES, type Id, type Incident, type IncidentMessage } from 
 import { Card } from '../components/Card';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { FormDialog } from '../components/FormDialog';
-import { idOrNull, ids, optionsOf } from '../components/form';
+import { asText, idOrNull, ids, optionsOf } from '../components/form';
 import { useI18n } from '../i18n/i18n';
 import { mergeMessages, messagesAfterPath } from './incidents';
 import { SeverityBadge, SlaBadge, useStatusLabel } from './SlaBadge';
@@ -187,13 +187,22 @@ export function IncidentDetail({ incident, now, notice, streamLive, assignables,
           idPrefix="assign"
           fields={[
             { name: 'assigned_group_id', label: 'incidents.assignedGroup', kind: 'select', emptyOption: '—', options: optionsOf(assignables.groups, (g) => g.name) },
+            { name: 'assigned_to_user_id', label: 'incidents.assignedUser', kind: 'select', emptyOption: '—', options: optionsOf(assignables.users, (u) => u.full_name || u.email) },
             { name: 'assignee_ids', label: 'incidents.assignees', kind: 'checkboxes', options: optionsOf(assignables.users, (u) => u.full_name || u.email) },
           ]}
-          initial={{ assigned_group_id: incident.assigned_group ? String(incident.assigned_group.id) : '', assignee_ids: incident.assignees.map((u) => String(u.id)) }}
+          initial={{
+            assigned_group_id: asText(incident.assigned_group?.id),
+            assigned_to_user_id: asText(incident.assigned_to_user_id),
+            assignee_ids: incident.assignees.map((u) => String(u.id)),
+          }}
           submitLabel={t('common.save')}
           onClose={() => setAssigning(false)}
           onSubmit={async (v) => {
-            onChanged(await api.patch<Incident>(`/incidents/${id}`, { assigned_group_id: idOrNull(v.assigned_group_id), assignee_ids: ids(v.assignee_ids) }));
+            onChanged(await api.patch<Incident>(`/incidents/${id}`, {
+                assigned_group_id: idOrNull(v.assigned_group_id),
+                assigned_to_user_id: idOrNull(v.assigned_to_user_id),
+                assignee_ids: ids(v.assignee_ids),
+              }));
             fetchNew();
           }}
         />

@@ -8,7 +8,7 @@ function incident(id: number, changes: Partial<Incident> = {}): Incident {
   return {
     id, device_id: 1, device_event_id: null, kind: 'CAMERA_EVENT', tenant: null, status: 'OPEN', severity: 'HIGH',
     title: `#${id}`, description: null, sla_minutes: 60, due_at: '2026-01-01T13:00:00Z', created_at: `2026-01-01T10:00:0${id}Z`,
-    updated_at: '2026-01-01T10:00:00Z', closed_at: null, assigned_group: null, assignees: [], ...changes,
+    updated_at: '2026-01-01T10:00:00Z', closed_at: null, overdue: false, assigned_group: null, assigned_to_user_id: null, assignees: [], ...changes,
   };
 }
 

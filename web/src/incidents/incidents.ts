@@ -15,7 +15,7 @@ export function slaLeft(incident: Pick<Incident, 'status' | 'due_at'>, now: numb
 }
 
 /** Past its due time and still being worked (the appliance's `overdue`, kept current by the clock). */
-export function isOverdue(incident: Pick<Incident, 'status' | 'due_at' | 'overdue'>, now: number): boolean {
+export function isOverdue(incident: Pick<Incident, 'status' | 'due_at'> & { overdue?: boolean }, now: number): boolean {
   const left = slaLeft(incident, now);
   return left === null ? false : left <= 0 || incident.overdue === true;
 }

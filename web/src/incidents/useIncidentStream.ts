@@ -3,7 +3,14 @@ import type { Id } from '../api/types';
 import { openStream, type StreamState } from '../map/stream';
 import type { IncidentNotice } from './IncidentDetail';
 
-export const INCIDENT_STREAM_TYPES = ['INCIDENT_CREATED', 'INCIDENT_UPDATED', 'INCIDENT_MESSAGE_CREATED'];
+export const INCIDENT_STREAM_TYPES = [
+  'INCIDENT_CREATED',
+  'INCIDENT_UPDATED',
+  'INCIDENT_STATUS_CHANGED',
+  'INCIDENT_REOPENED',
+  'INCIDENT_ASSIGNED',
+  'INCIDENT_MESSAGE_CREATED',
+];
 
 /** The incident a stream event is about (its payload's `incident_id`, or an incident's `id`). */
 export function incidentIdOf(type: string, payload: unknown): Id | null {

@@ -2,7 +2,7 @@ import { api, collection, listPath } from '../api/client';
 import { SEVERITIES, type CameraGroup, type Device, type IncidentRule } from '../api/types';
 import { CrudSection, type Editor } from '../components/CrudSection';
 import type { Column } from '../components/DataTable';
-import { idOrNull, numberOrNull, optionsOf, textOrNull, type FormValues } from '../components/form';
+import { idOrNull, optionsOf, textOrNull, type FormValues } from '../components/form';
 import { Page } from '../components/Page';
 import { useList, useLoad } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -11,7 +11,7 @@ import { useAssignables } from '../incidents/useAssignables';
 
 const RULES = collection<IncidentRule>('/incident-rules', 'patch');
 
-/** Camera events that open incidents: every matching rule applies, each with its cool-down. */
+/** Camera events that open incidents: every matching rule applies (the cool-down is the site's). */
 export function IncidentRulesPage() {
   const { t } = useI18n();
   const rules = useList<IncidentRule>(listPath('/incident-rules'));
@@ -26,7 +26,15 @@ export function IncidentRulesPage() {
     { header: t('incidentRules.cameras'), cell: (r) => [nameIn(cameras.data, r.device_id), nameIn(cameraGroups.data, r.camera_group_id)].filter(Boolean).join(' · ') || t('incidentRules.anyCamera') },
     { header: t('incidents.severity'), cell: (r) => <SeverityBadge severity={r.severity} /> },
     { header: t('incidents.assignedTo'), cell: (r) => [nameIn(assignables.groups, r.assigned_group_id), r.assigned_to_user_id === null ? null : (assignables.users.find((u) => u.id === r.assigned_to_user_id)?.full_name ?? `#${r.assigned_to_user_id}`)].filter(Boolean).join(' · ') || '—' },
-    { header: t('common.active'), cell: (r) => (r.enabled ? t('common.yes') : t('common.no')) },
+    {
+      header: t('common.active'),
+      cell: (r) => (
+        <>
+          {r.enabled ? t('common.yes') : t('common.no')}
+          {r.orphaned && <small className="block delivery-error">{t('incidentRules.orphaned')}</small>}
+        </>
+      ),
+    },
   ];
 
   const editor: Editor<IncidentRule> = {
@@ -40,8 +48,6 @@ export function IncidentRulesPage() {
       { name: 'severity', label: 'incidents.severity', kind: 'select', required: true, options: SEVERITIES.map((s) => ({ value: s, label: t(`incidents.severity.${s}`) })) },
       { name: 'title_template', label: 'incidents.titleTemplate', kind: 'text', hint: 'incidentRules.templateHint' },
       { name: 'description_template', label: 'incidents.descriptionTemplate', kind: 'textarea' },
-      { name: 'sla_minutes', label: 'incidents.slaMinutes', kind: 'number', step: '1', min: 0, hint: 'incidentRules.slaHint' },
-      { name: 'cooldown_seconds', label: 'alerts.cooldown', kind: 'number', step: '1', min: 0, hint: 'incidentRules.cooldownHint' },
       { name: 'assigned_group_id', label: 'incidents.assignedGroup', kind: 'select', emptyOption: '—', options: optionsOf(assignables.groups, (g) => g.name) },
       { name: 'assigned_to_user_id', label: 'incidents.assignedUser', kind: 'select', emptyOption: '—', options: optionsOf(assignables.users, (u) => u.full_name || u.email) },
     ],
@@ -58,8 +64,6 @@ export function IncidentRulesPage() {
           severity: v.severity,
           title_template: textOrNull(v.title_template),
           description_template: textOrNull(v.description_template),
-          sla_minutes: numberOrNull(v.sla_minutes),
-          cooldown_seconds: numberOrNull(v.cooldown_seconds),
           assigned_group_id: idOrNull(v.assigned_group_id),
           assigned_to_user_id: idOrNull(v.assigned_to_user_id),
         },
