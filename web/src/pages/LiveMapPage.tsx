@@ -200,7 +200,7 @@ export function LiveMapPage() {
       <HomeSummary />
       {liveAlerts.length > 0 && (
         <p className="notice alert-banner" role="status">
-          {t('map.openAlerts', { n: liveAlerts.length })} <Link to="/alerts">{t('nav.alerts')}</Link>
+          {t('map.openAlerts', { n: liveAlerts.length })} <Link to="/alerts">{t('map.seeAlerts')}</Link>
         </p>
       )}
       {!plan ? (
