@@ -407,7 +407,7 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       for (const [fx, fy] of [[0.6, 0.1], [0.97, 0.1], [0.97, 0.9], [0.6, 0.9]]) await page.mouse.click(...at(fx, fy));
       await zones.getByRole('status').filter({ hasText: '(4 ' }).waitFor();
       await zones.getByRole('button', { name: 'Concluir zona' }).click();
-      await zones.getByRole('button', { name: 'Sala B' }).waitFor();
+      await zones.getByRole('button', { name: 'Sala B', exact: true }).waitFor();
       let [zone] = await callApi('GET', `/zones?floor_plan_id=${planId}`);
       assert.equal(zone.name, 'Sala B');
       assert.equal(zone.points.length, 4);
@@ -490,7 +490,7 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
 
       await detail.getByLabel(/^Anexar arquivo/).setInputFiles({ name: 'porta.png', mimeType: 'image/png', buffer: planPng(64, 48) });
       await detail.getByLabel('Descrição do anexo').fill('Porta forçada');
-      await detail.getByRole('button', { name: 'Anexar' }).click();
+      await detail.getByRole('button', { name: 'Anexar', exact: true }).click();
       const image = timeline.locator('li.message', { hasText: 'Porta forçada' }).locator('img.attachment-preview');
       await image.waitFor();
       // The preview really loads (the media is served), at the image's own size.

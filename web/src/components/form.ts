@@ -15,6 +15,8 @@ interface BaseField {
   label: MessageKey;
   required?: boolean;
   hint?: MessageKey;
+  /** Shown only when this holds for the form's current values (e.g. the fields of one type). */
+  shownWhen?: (values: FormValues) => boolean;
 }
 
 export type FieldSpec =

@@ -2,12 +2,12 @@ import { useState } from 'react';
 import { api, collection, listPath } from '../api/client';
 import { SEVERITIES, type AlertRule, type Device, type FloorPlan, type Person, type PersonGroup, type Zone } from '../api/types';
 import { AlertEventsCard } from '../alerts/AlertEventsCard';
-import { DAYS, RULE_TYPES, ruleBody, ruleFormValues } from '../alerts/alerts';
+import { DAYS, RULE_TYPES, ruleBody, ruleFormValues, ruleUses } from '../alerts/alerts';
 import { isAdmin, useAuth } from '../auth/auth';
 import { Card } from '../components/Card';
 import { CrudSection, type Editor } from '../components/CrudSection';
 import type { Column } from '../components/DataTable';
-import { optionsOf } from '../components/form';
+import { optionsOf, type FormValues } from '../components/form';
 import { Page } from '../components/Page';
 import { PlanPicker } from '../components/PlanPicker';
 import { useList, useLoad } from '../components/useLoad';
@@ -64,30 +64,35 @@ export function AlertsPage() {
     },
   ];
 
+  // The rule form shows the targets and limits of the chosen type, and the incident options
+  // once "open an incident" is ticked.
+  const uses = (what: keyof ReturnType<typeof ruleUses>) => (v: FormValues) => ruleUses(String(v.rule_type))[what];
+  const createsIncident = (v: FormValues) => v.create_incident === true;
+
   const editor: Editor<AlertRule> = {
     fields: () => [
       { name: 'name', label: 'common.name', kind: 'text', required: true },
       { name: 'rule_type', label: 'alerts.type', kind: 'select', required: true, options: RULE_TYPES.map((type) => ({ value: type, label: t(`alerts.type.${type}`) })), hint: 'alerts.typeHint' },
-      { name: 'zone_id', label: 'alerts.zone', kind: 'select', emptyOption: '—', options: optionsOf(zones.data, (z) => `${z.name} (${planName(z.floor_plan_id)})`), hint: 'alerts.zoneHint' },
-      { name: 'device_id', label: 'alerts.device', kind: 'select', emptyOption: '—', options: optionsOf(devices.data, (d) => `${d.name} (${d.type === 'BLE_GATEWAY' ? t('devices.gateway') : t('devices.camera')})`), hint: 'alerts.deviceHint' },
-      { name: 'person_id', label: 'alerts.person', kind: 'select', emptyOption: t('alerts.everyone'), options: optionsOf(people.data, (p) => p.full_name) },
-      { name: 'group_id', label: 'alerts.group', kind: 'select', emptyOption: t('alerts.everyone'), options: optionsOf(groups.data, (g) => g.name), hint: 'alerts.peopleHint' },
-      { name: 'max_dwell_seconds', label: 'alerts.maxDwell', kind: 'number', step: '1', min: 0, hint: 'alerts.maxDwellHint' },
-      { name: 'max_absence_seconds', label: 'alerts.maxAbsence', kind: 'number', step: '1', min: 0, hint: 'alerts.maxAbsenceHint' },
+      { name: 'zone_id', label: 'alerts.zone', kind: 'select', emptyOption: '—', options: optionsOf(zones.data, (z) => `${z.name} (${planName(z.floor_plan_id)})`), hint: 'alerts.zoneHint', shownWhen: uses('zone') },
+      { name: 'device_id', label: 'alerts.device', kind: 'select', emptyOption: '—', options: optionsOf(devices.data, (d) => `${d.name} (${d.type === 'BLE_GATEWAY' ? t('devices.gateway') : t('devices.camera')})`), hint: 'alerts.deviceHint', shownWhen: uses('device') },
+      { name: 'person_id', label: 'alerts.person', kind: 'select', emptyOption: t('alerts.everyone'), options: optionsOf(people.data, (p) => p.full_name), shownWhen: uses('people') },
+      { name: 'group_id', label: 'alerts.group', kind: 'select', emptyOption: t('alerts.everyone'), options: optionsOf(groups.data, (g) => g.name), hint: 'alerts.peopleHint', shownWhen: uses('people') },
+      { name: 'max_dwell_seconds', label: 'alerts.maxDwell', kind: 'number', step: '1', min: 0, shownWhen: uses('dwell') },
+      { name: 'max_absence_seconds', label: 'alerts.maxAbsence', kind: 'number', step: '1', min: 0, hint: 'alerts.maxAbsenceHint', shownWhen: uses('absence') },
       { name: 'schedule_days', label: 'alerts.days', kind: 'checkboxes', options: DAYS.map((d) => ({ value: d, label: t(`alerts.day.${d}`) })) },
       { name: 'schedule_ranges', label: 'alerts.ranges', kind: 'text', hint: 'alerts.rangesHint' },
       { name: 'cooldown_seconds', label: 'alerts.cooldown', kind: 'number', step: '1', min: 0, hint: 'alerts.cooldownHint' },
       { name: 'is_active', label: 'common.active', kind: 'checkbox' },
       { name: 'description', label: 'common.description', kind: 'textarea' },
       { name: 'create_incident', label: 'alerts.createIncident', kind: 'checkbox', hint: 'alerts.createIncidentHint' },
-      { name: 'incident_severity', label: 'incidents.severity', kind: 'select', options: SEVERITIES.map((s) => ({ value: s, label: t(`incidents.severity.${s}`) })) },
-      { name: 'incident_kind', label: 'incidents.kind', kind: 'text' },
-      { name: 'incident_title_template', label: 'incidents.titleTemplate', kind: 'text', hint: 'incidents.templateHint' },
-      { name: 'incident_description_template', label: 'incidents.descriptionTemplate', kind: 'textarea' },
-      { name: 'incident_sla_minutes', label: 'incidents.slaMinutes', kind: 'number', step: '1', min: 0 },
-      { name: 'incident_assigned_group_id', label: 'incidents.assignedGroup', kind: 'select', emptyOption: '—', options: optionsOf(assignables.groups, (g) => g.name) },
-      { name: 'incident_assigned_to_user_id', label: 'incidents.assignedUser', kind: 'select', emptyOption: '—', options: optionsOf(assignables.users, (u) => u.full_name || u.email) },
-      { name: 'incident_auto_close_on_end', label: 'alerts.autoClose', kind: 'checkbox', hint: 'alerts.autoCloseHint' },
+      { name: 'incident_severity', label: 'incidents.severity', kind: 'select', options: SEVERITIES.map((s) => ({ value: s, label: t(`incidents.severity.${s}`) })), shownWhen: createsIncident },
+      { name: 'incident_kind', label: 'incidents.kind', kind: 'text', shownWhen: createsIncident },
+      { name: 'incident_title_template', label: 'incidents.titleTemplate', kind: 'text', hint: 'incidents.templateHint', shownWhen: createsIncident },
+      { name: 'incident_description_template', label: 'incidents.descriptionTemplate', kind: 'textarea', shownWhen: createsIncident },
+      { name: 'incident_sla_minutes', label: 'incidents.slaMinutes', kind: 'number', step: '1', min: 0, shownWhen: createsIncident },
+      { name: 'incident_assigned_group_id', label: 'incidents.assignedGroup', kind: 'select', emptyOption: '—', options: optionsOf(assignables.groups, (g) => g.name), shownWhen: createsIncident },
+      { name: 'incident_assigned_to_user_id', label: 'incidents.assignedUser', kind: 'select', emptyOption: '—', options: optionsOf(assignables.users, (u) => u.full_name || u.email), shownWhen: createsIncident },
+      { name: 'incident_auto_close_on_end', label: 'alerts.autoClose', kind: 'checkbox', hint: 'alerts.autoCloseHint', shownWhen: createsIncident },
     ],
     values: ruleFormValues,
     save: (v, r) => RULES.save(ruleBody(v, t('alerts.badRange')), r),
