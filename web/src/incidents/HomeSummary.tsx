@@ -38,10 +38,10 @@ export function HomeSummary() {
     void mine.reload();
   };
   const stream = useIncidentStream(reload);
-  // Messages do not change the list; new and changed incidents do.
+  // Messages change neither the counts nor the list; new and changed incidents do.
   const key = stream.notice && stream.notice.type !== 'INCIDENT_MESSAGE_CREATED' ? stream.notice.seq : 0;
   useEffect(() => {
-    if (key) void mine.reload();
+    if (key) reload();
   }, [key]);
 
   return (

@@ -16,7 +16,8 @@ import { PositionStore } from '../map/positionStore';
 import { StreamBadge } from '../map/StreamBadge';
 import { openStream, type StreamState } from '../map/stream';
 
-const STREAM_TYPES = ['POSITION_CHANGED', 'GATEWAY_OFFLINE', 'GATEWAY_ONLINE', ...ALERT_STREAM_TYPES];
+const ZONE_TYPES = ['ZONE_CREATED', 'ZONE_UPDATED', 'ZONE_DELETED'];
+const STREAM_TYPES = ['POSITION_CHANGED', 'GATEWAY_OFFLINE', 'GATEWAY_ONLINE', ...ALERT_STREAM_TYPES, ...ZONE_TYPES];
 const LIVE_ALERTS: EventFilter = { ...NO_FILTER, liveOnly: true };
 /** The people list beside the map is refreshed at most this often; the markers every frame. */
 const LIST_REFRESH_MS = 1000;
@@ -39,6 +40,7 @@ export function LiveMapPage() {
   const [listVersion, setListVersion] = useState(0);
   const [search, setSearch] = useState('');
   const [zones, setZones] = useState<Zone[]>([]);
+  const [zonesVersion, setZonesVersion] = useState(0);
   // Open alerts come with this page's stream (one stream per page).
   const alerts = useLiveAlerts(LIVE_ALERTS, false);
   const alertsRef = useRef(alerts);
@@ -93,6 +95,8 @@ export function LiveMapPage() {
           const alertId = alertNoticeId(type, envelope);
           if (alertId !== null) {
             void alertsRef.current.refresh(alertId);
+          } else if (ZONE_TYPES.includes(type)) {
+            setZonesVersion((v) => v + 1);
           } else if (type === 'POSITION_CHANGED') {
             const position = envelope.payload as TagPosition;
             store.apply(position);
@@ -132,9 +136,7 @@ export function LiveMapPage() {
   useEffect(() => {
     setImageSize(null);
     setSelected(null);
-    setZones([]);
     if (!plan) return;
-    api.get<Zone[]>(`/floor-plans/${plan.id}/zones`).then(setZones, () => {});
     Promise.all([api.get<Device[]>(`/floor-plans/${plan.id}/devices`), api.get<DeviceStatus[]>('/devices/status')])
       .then(([planDevices, statuses]) => {
         setDevices(planDevices);
@@ -142,6 +144,12 @@ export function LiveMapPage() {
       })
       .catch(() => {});
   }, [plan]);
+
+  // The plan's zones, for outlining those with open alerts; drawn anew when one changes.
+  useEffect(() => {
+    setZones([]);
+    if (plan) api.get<Zone[]>(`/floor-plans/${plan.id}/zones`).then(setZones, () => {});
+  }, [plan, zonesVersion]);
 
   const view = useMemo(() => viewSize(imageSize?.w ?? plan?.width, imageSize?.h ?? plan?.height), [imageSize, plan]);
 
