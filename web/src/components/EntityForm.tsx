@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, messageOf, unplacedFieldMessages } from '../api/errors';
 import { useI18n } from '../i18n/i18n';
 import { ErrorAlert } from './ErrorAlert';
-import type { FieldSpec, FormValue, FormValues } from './form';
+import { visibleFields, type FieldSpec, type FormValue, type FormValues } from './form';
 
 interface Props {
   fields: FieldSpec[];
@@ -23,7 +23,7 @@ export function EntityForm({ fields, initial, submitLabel, onSubmit, onCancel, i
   const [busy, setBusy] = useState(false);
 
   const set = (name: string, value: FormValue) => setValues((v) => ({ ...v, [name]: value }));
-  const shown = fields.filter((f) => !f.shownWhen || f.shownWhen(values));
+  const shown = visibleFields(fields, values);
 
   async function submit(event: FormEvent) {
     event.preventDefault();

@@ -27,6 +27,11 @@ export type FieldSpec =
   | (BaseField & { kind: 'checkboxes'; options: Option[] })
   | (BaseField & { kind: 'file'; accept?: string });
 
+/** The fields shown for the form's current values. */
+export function visibleFields(fields: FieldSpec[], values: FormValues): FieldSpec[] {
+  return fields.filter((f) => !f.shownWhen || f.shownWhen(values));
+}
+
 /** Trimmed text, or null when empty (the API clears a field on null). */
 export function textOrNull(value: FormValue): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;

@@ -8,7 +8,7 @@ import { FormDialog } from '../components/FormDialog';
 import { asText, idOrNull, ids, optionsOf } from '../components/form';
 import { useI18n } from '../i18n/i18n';
 import { mergeMessages, messagesAfterPath } from './incidents';
-import { SeverityBadge, SlaBadge, useStatusLabel } from './SlaBadge';
+import { SeverityBadge, SlaBadge, useStatusLabel } from './Badges';
 import { Timeline } from './Timeline';
 import type { Assignables } from './useAssignables';
 

@@ -2,7 +2,7 @@ import type { Id, Incident } from '../api/types';
 import { DataTable } from '../components/DataTable';
 import { useI18n } from '../i18n/i18n';
 import { isOverdue } from './incidents';
-import { SeverityBadge, SlaBadge, useStatusLabel } from './SlaBadge';
+import { SeverityBadge, SlaBadge, useStatusLabel } from './Badges';
 
 interface Props {
   rows: Incident[] | null;

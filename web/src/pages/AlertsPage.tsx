@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, collection, listPath } from '../api/client';
-import { SEVERITIES, type AlertRule, type Device, type FloorPlan, type Person, type PersonGroup, type Zone } from '../api/types';
+import { type AlertRule, type Device, type FloorPlan, type Person, type PersonGroup, type Zone } from '../api/types';
 import { AlertEventsCard } from '../alerts/AlertEventsCard';
 import { DAYS, RULE_TYPES, ruleBody, ruleFormValues, ruleUses } from '../alerts/alerts';
 import { isAdmin, useAuth } from '../auth/auth';
@@ -12,6 +12,7 @@ import { Page } from '../components/Page';
 import { PlanPicker } from '../components/PlanPicker';
 import { useList, useLoad } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
+import { incidentFields } from '../incidents/incidentFields';
 import { useAssignables } from '../incidents/useAssignables';
 import { ZoneEditor } from '../zones/ZoneEditor';
 
@@ -85,13 +86,15 @@ export function AlertsPage() {
       { name: 'is_active', label: 'common.active', kind: 'checkbox' },
       { name: 'description', label: 'common.description', kind: 'textarea' },
       { name: 'create_incident', label: 'alerts.createIncident', kind: 'checkbox', hint: 'alerts.createIncidentHint' },
-      { name: 'incident_severity', label: 'incidents.severity', kind: 'select', options: SEVERITIES.map((s) => ({ value: s, label: t(`incidents.severity.${s}`) })), shownWhen: createsIncident },
+      ...incidentFields(
+        { severity: 'incident_severity', title: 'incident_title_template', description: 'incident_description_template', group: 'incident_assigned_group_id', user: 'incident_assigned_to_user_id' },
+        assignables,
+        t,
+        'incidents.templateHint',
+        createsIncident,
+      ),
       { name: 'incident_kind', label: 'incidents.kind', kind: 'text', shownWhen: createsIncident },
-      { name: 'incident_title_template', label: 'incidents.titleTemplate', kind: 'text', hint: 'incidents.templateHint', shownWhen: createsIncident },
-      { name: 'incident_description_template', label: 'incidents.descriptionTemplate', kind: 'textarea', shownWhen: createsIncident },
       { name: 'incident_sla_minutes', label: 'incidents.slaMinutes', kind: 'number', step: '1', min: 0, shownWhen: createsIncident },
-      { name: 'incident_assigned_group_id', label: 'incidents.assignedGroup', kind: 'select', emptyOption: '—', options: optionsOf(assignables.groups, (g) => g.name), shownWhen: createsIncident },
-      { name: 'incident_assigned_to_user_id', label: 'incidents.assignedUser', kind: 'select', emptyOption: '—', options: optionsOf(assignables.users, (u) => u.full_name || u.email), shownWhen: createsIncident },
       { name: 'incident_auto_close_on_end', label: 'alerts.autoClose', kind: 'checkbox', hint: 'alerts.autoCloseHint', shownWhen: createsIncident },
     ],
     values: ruleFormValues,

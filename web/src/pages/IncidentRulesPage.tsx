@@ -1,12 +1,13 @@
 import { api, collection, listPath } from '../api/client';
-import { SEVERITIES, type CameraGroup, type Device, type IncidentRule } from '../api/types';
+import { type CameraGroup, type Device, type IncidentRule } from '../api/types';
 import { CrudSection, type Editor } from '../components/CrudSection';
 import type { Column } from '../components/DataTable';
 import { idOrNull, optionsOf, textOrNull, type FormValues } from '../components/form';
 import { Page } from '../components/Page';
 import { useList, useLoad } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
-import { SeverityBadge } from '../incidents/SlaBadge';
+import { SeverityBadge } from '../incidents/Badges';
+import { incidentFields } from '../incidents/incidentFields';
 import { useAssignables } from '../incidents/useAssignables';
 
 const RULES = collection<IncidentRule>('/incident-rules', 'patch');
@@ -45,11 +46,12 @@ export function IncidentRulesPage() {
       { name: 'camera_group_id', label: 'incidentRules.cameraGroup', kind: 'select', emptyOption: t('incidentRules.anyCamera'), options: optionsOf(cameraGroups.data, (g) => g.name) },
       { name: 'device_id', label: 'incidentRules.camera', kind: 'select', emptyOption: t('incidentRules.anyCamera'), options: optionsOf(cameras.data, (c) => c.name) },
       { name: 'tenant', label: 'incidentRules.tenant', kind: 'text' },
-      { name: 'severity', label: 'incidents.severity', kind: 'select', required: true, options: SEVERITIES.map((s) => ({ value: s, label: t(`incidents.severity.${s}`) })) },
-      { name: 'title_template', label: 'incidents.titleTemplate', kind: 'text', hint: 'incidentRules.templateHint' },
-      { name: 'description_template', label: 'incidents.descriptionTemplate', kind: 'textarea' },
-      { name: 'assigned_group_id', label: 'incidents.assignedGroup', kind: 'select', emptyOption: '—', options: optionsOf(assignables.groups, (g) => g.name) },
-      { name: 'assigned_to_user_id', label: 'incidents.assignedUser', kind: 'select', emptyOption: '—', options: optionsOf(assignables.users, (u) => u.full_name || u.email) },
+      ...incidentFields(
+        { severity: 'severity', title: 'title_template', description: 'description_template', group: 'assigned_group_id', user: 'assigned_to_user_id' },
+        assignables,
+        t,
+        'incidentRules.templateHint',
+      ),
     ],
     values: (r): FormValues => (r ? {} : { severity: 'MEDIUM' }),
     save: (v, r) =>

@@ -13,7 +13,7 @@ import { StreamBadge } from '../map/StreamBadge';
 import { IncidentDetail } from '../incidents/IncidentDetail';
 import { IncidentList } from '../incidents/IncidentList';
 import { ANY_ACTIVE, byUrgency, incidentsPath, matchesIncident, type IncidentFilter } from '../incidents/incidents';
-import { useStatusLabel } from '../incidents/SlaBadge';
+import { useStatusLabel } from '../incidents/Badges';
 import { useAssignables } from '../incidents/useAssignables';
 import { useIncidentStream } from '../incidents/useIncidentStream';
 
