@@ -15,6 +15,9 @@ import type { Assignables } from './useAssignables';
 /** The original console's polling period, used only while the live stream is down. */
 export const POLL_MS = 1500;
 
+/** What the appliance takes as an attachment (it checks the bytes, this only filters the picker). */
+const ATTACHMENT_TYPES = 'image/png,image/jpeg,image/gif,image/webp,video/mp4,video/webm,application/pdf,text/plain';
+
 /** A stream event about incidents, numbered so the same one twice is still news. */
 export interface IncidentNotice {
   seq: number;
@@ -172,7 +175,7 @@ export function IncidentDetail({ incident, now, notice, streamLive, assignables,
       </form>
       <form className="message-form" onSubmit={attach}>
         <label htmlFor="incident-file">{t('incidents.attachFile')}</label>
-        <input key={fileKey} id="incident-file" type="file" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+        <input key={fileKey} id="incident-file" type="file" accept={ATTACHMENT_TYPES} onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
         <label htmlFor="incident-file-note">{t('incidents.fileNote')}</label>
         <input id="incident-file-note" value={fileNote} onChange={(e) => setFileNote(e.target.value)} />
         <div className="form-actions">
