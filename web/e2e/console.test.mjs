@@ -1,8 +1,10 @@
 // The console against the real appliance: sign in, set up a site, place two gateways by
 // dragging, register a tag heard over MQTT, and watch its marker appear and move live; then
 // a camera collector reports, a camera placed by the tag records events (one live) that
-// list the person nearby, a gateway's calibration is refused out of range, and a webhook
-// subscription shows its secret once and its delivery log.
+// list the person nearby, a gateway's calibration is refused out of range, a webhook
+// subscription shows its secret once and its delivery log; a zone is drawn and a ZONE_ENTER
+// alert arrives live when the tag walks in; an incident opened from a camera event gets a
+// message and an image in its timeline.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -378,6 +380,142 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       await log.getByLabel('Situação').selectOption({ label: 'Pendente' });
       await log.getByRole('row', { name: /PERSON_CREATED/ }).waitFor();
       await page.screenshot({ path: path.join(shots, 'webhooks.png'), fullPage: true });
+    });
+
+    await step('a zone drawn on the plan, a ZONE_ENTER rule, and its alert arriving live', async () => {
+      // Behind the console: the tag starts by gateway A, left of the zone to come.
+      const planId = (await callApi('GET', '/positions/current'))[0].floor_plan_id;
+      for (let i = 0; i < 40; i++) {
+        await appliance.publish(GATEWAY_A, [{ tag_mac: TAG, rssi: -45 }]);
+        await appliance.publish(GATEWAY_B, [{ tag_mac: TAG, rssi: -85 }]);
+        await page.waitForTimeout(250);
+        const [here] = await callApi('GET', '/positions/current');
+        if (here.x < 0.45) break;
+      }
+
+      const menu = page.getByRole('navigation');
+      await menu.getByRole('link', { name: 'Alertas' }).click();
+      const zones = page.getByRole('region', { name: 'Zonas', exact: true });
+      const editor = zones.getByTestId('zone-editor');
+      await zones.locator('img').waitFor();
+      await zones.getByRole('button', { name: 'Nova zona' }).click();
+      await zones.getByLabel('Nome', { exact: true }).fill('Sala B');
+      await editor.scrollIntoViewIfNeeded();
+      let box = await editor.boundingBox();
+      const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
+      // The right half of the plan, around gateway B.
+      for (const [fx, fy] of [[0.6, 0.1], [0.97, 0.1], [0.97, 0.9], [0.6, 0.9]]) await page.mouse.click(...at(fx, fy));
+      await zones.getByRole('status').filter({ hasText: '(4 ' }).waitFor();
+      await zones.getByRole('button', { name: 'Concluir zona' }).click();
+      await zones.getByRole('button', { name: 'Sala B', exact: true }).waitFor();
+      let [zone] = await callApi('GET', `/zones?floor_plan_id=${planId}`);
+      assert.equal(zone.name, 'Sala B');
+      assert.equal(zone.points.length, 4);
+      assert.ok(Math.abs(zone.points[0].x - 0.6) < 0.02 && Math.abs(zone.points[2].y - 0.9) < 0.02, JSON.stringify(zone.points));
+
+      // A corner dragged a little to the left: the drop saves the polygon.
+      const corner = editor.locator('[data-corner="0"]');
+      await editor.scrollIntoViewIfNeeded();
+      box = await editor.boundingBox();
+      const from = await corner.boundingBox();
+      await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(...at(0.55, 0.1), { steps: 5 });
+      await page.mouse.up();
+      for (let i = 0; i < 20 && Math.abs(zone.points[0].x - 0.55) > 0.02; i++) {
+        await page.waitForTimeout(200);
+        [zone] = await callApi('GET', `/zones?floor_plan_id=${planId}`);
+      }
+      assert.ok(Math.abs(zone.points[0].x - 0.55) < 0.02, `the corner moved (${JSON.stringify(zone.points[0])})`);
+      await page.screenshot({ path: path.join(shots, 'zone-editor.png'), fullPage: true });
+
+      await createWith('Nova regra', { Nome: 'Entrada na Sala B' }, async (dialog) => {
+        await dialog.getByLabel(/^Tipo( \*)?$/).selectOption('ZONE_ENTER');
+        await dialog.getByLabel('Zona', { exact: true }).selectOption({ label: 'Sala B (Térreo – planta)' });
+        await dialog.getByLabel('Pessoa', { exact: true }).selectOption({ label: 'Ana Souza' });
+      });
+      await page.getByRole('cell', { name: 'Entrada na Sala B', exact: true }).waitFor();
+
+      const events = page.getByRole('region', { name: 'Alertas', exact: true });
+      await events.getByRole('status').filter({ hasText: 'Ao vivo' }).waitFor();
+      const alert = events.locator('tr[data-alert-id]', { hasText: 'ZONE_ENTER' });
+      // The tag walks over to gateway B, into the zone; the alert comes with the stream.
+      for (let i = 0; i < 40 && (await alert.count()) === 0; i++) {
+        await appliance.publish(GATEWAY_B, [{ tag_mac: TAG, rssi: -45 }]);
+        await appliance.publish(GATEWAY_A, [{ tag_mac: TAG, rssi: -85 }]);
+        await page.waitForTimeout(300);
+      }
+      await alert.waitFor();
+      assert.match(await alert.textContent(), /Ana Souza.*Sala B.*Aberto/);
+      await page.screenshot({ path: path.join(shots, 'alerts.png'), fullPage: true });
+
+      // On the live map: the person's marker highlighted and the zone outlined.
+      await page.getByRole('link', { name: 'Mapa ao vivo' }).click();
+      await page.locator('.tag-marker.alerting').waitFor();
+      await page.locator(`polygon.alert-zone[data-zone-id="${zone.id}"]`).waitFor();
+      await page.getByRole('status').filter({ hasText: 'alerta(s) em aberto' }).waitFor();
+      await page.screenshot({ path: path.join(shots, 'live-map-alert.png') });
+
+      // Acknowledged with a note, it leaves the "open" list and shows under its new state.
+      await menu.getByRole('link', { name: 'Alertas' }).click();
+      const id = await alert.getAttribute('data-alert-id');
+      await events.getByRole('button', { name: `Reconhecer #${id}` }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByLabel('Observação').fill('Vigilante a caminho');
+      await dialog.getByRole('button', { name: 'Reconhecer' }).click();
+      await events.locator(`tr[data-alert-id="${id}"]`).waitFor({ state: 'detached' });
+      await events.getByLabel('Situação').selectOption({ label: 'Reconhecido' });
+      const acknowledged = events.locator(`tr[data-alert-id="${id}"]`);
+      await acknowledged.waitFor();
+      assert.match(await acknowledged.textContent(), /Reconhecido.*Vigilante a caminho/);
+    });
+
+    await step('an incident opened from a camera event, a message with an image in its timeline', async () => {
+      await page.getByRole('link', { name: 'Dispositivos' }).click();
+      await page.getByRole('link', { name: 'Eventos de Entrada' }).click();
+      const cameraEvents = page.getByRole('region', { name: 'Eventos' });
+      const intrusion = cameraEvents.getByRole('row', { name: /intrusion/ });
+      await intrusion.getByRole('button', { name: /^Abrir incidente/ }).click();
+      await page.waitForURL(/\/incidents\/\d+$/);
+      const incidentId = Number(page.url().split('/').pop());
+      const detail = page.getByRole('region', { name: new RegExp(`^#${incidentId} `) });
+      await detail.getByTestId('incident-status').filter({ hasText: 'Aberto' }).waitFor();
+      const timeline = detail.getByRole('list', { name: 'Linha do tempo' });
+      // The appliance's own opening message.
+      await timeline.locator('.message-system').first().waitFor();
+
+      await detail.getByLabel('Nova mensagem').fill('Equipe a caminho da entrada');
+      await detail.getByRole('button', { name: 'Enviar' }).click();
+      await timeline.locator('li.message', { hasText: 'Equipe a caminho da entrada' }).waitFor();
+
+      await detail.getByLabel(/^Anexar arquivo/).setInputFiles({ name: 'porta.png', mimeType: 'image/png', buffer: planPng(64, 48) });
+      await detail.getByLabel('Descrição do anexo').fill('Porta forçada');
+      await detail.getByRole('button', { name: 'Anexar', exact: true }).click();
+      const image = timeline.locator('li.message', { hasText: 'Porta forçada' }).locator('img.attachment-preview');
+      await image.waitFor();
+      // The preview really loads (the media is served), at the image's own size.
+      await page.waitForFunction((img) => img.complete && img.naturalWidth === 64, await image.elementHandle());
+
+      // Someone else writes: the message arrives with the stream, without a reload.
+      await callApi('POST', `/incidents/${incidentId}/messages`, { content: 'Recebido pela central' });
+      await timeline.locator('li.message', { hasText: 'Recebido pela central' }).waitFor();
+
+      // A status change is a SYSTEM message in the timeline.
+      await detail.getByLabel('Novo status').selectOption({ label: 'Em andamento' });
+      await detail.getByRole('button', { name: 'Alterar status' }).click();
+      await detail.getByTestId('incident-status').filter({ hasText: 'Em andamento' }).waitFor();
+      await timeline.locator('.message-system', { hasText: 'IN_PROGRESS' }).waitFor();
+      await page.screenshot({ path: path.join(shots, 'incident.png'), fullPage: true });
+
+      // In the queue with its SLA counting down, and on the home page among my open incidents.
+      const queue = page.getByRole('region', { name: 'Fila de incidentes' });
+      await queue.getByLabel('Mostrar').selectOption('all');
+      const row = queue.locator(`tr[data-incident-id="${incidentId}"]`);
+      await row.waitFor();
+      assert.match(await row.textContent(), /vence em|atrasado/);
+      await page.getByRole('link', { name: 'Mapa ao vivo' }).click();
+      await page.getByRole('region', { name: 'Meus incidentes abertos' }).locator(`tr[data-incident-id="${incidentId}"]`).waitFor();
+      await page.screenshot({ path: path.join(shots, 'home.png'), fullPage: true });
     });
   } catch (error) {
     await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});

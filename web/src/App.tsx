@@ -5,9 +5,12 @@ import { AuthProvider } from './auth/AuthProvider';
 import { I18nProvider } from './i18n/I18nProvider';
 import { useI18n } from './i18n/i18n';
 import { Layout } from './Layout';
+import { AlertsPage } from './pages/AlertsPage';
 import { CameraPage } from './pages/CameraPage';
 import { ChangePasswordPage } from './pages/ChangePasswordPage';
 import { DevicesPage } from './pages/DevicesPage';
+import { IncidentRulesPage } from './pages/IncidentRulesPage';
+import { IncidentsPage } from './pages/IncidentsPage';
 import { LiveMapPage } from './pages/LiveMapPage';
 import { LoginPage } from './pages/LoginPage';
 import { MqttCredentialsPage } from './pages/MqttCredentialsPage';
@@ -54,6 +57,9 @@ export function App() {
               }
             >
               <Route index element={<LiveMapPage />} />
+              <Route path="alerts" element={<AlertsPage />} />
+              <Route path="incidents/:id?" element={<IncidentsPage />} />
+              <Route path="incident-rules" element={<IncidentRulesPage />} />
               <Route path="site" element={<SitePage />} />
               <Route path="people" element={<PeoplePage />} />
               <Route path="tags" element={<TagsPage />} />

@@ -14,7 +14,14 @@ export interface NavSection {
 }
 
 export const NAV: NavSection[] = [
-  { label: 'nav.section.operations', items: [{ path: '/', label: 'nav.liveMap' }] },
+  {
+    label: 'nav.section.operations',
+    items: [
+      { path: '/', label: 'nav.liveMap' },
+      { path: '/incidents', label: 'nav.incidents' },
+      { path: '/alerts', label: 'nav.alerts' },
+    ],
+  },
   {
     label: 'nav.section.setup',
     items: [
@@ -22,6 +29,7 @@ export const NAV: NavSection[] = [
       { path: '/people', label: 'nav.people' },
       { path: '/tags', label: 'nav.tags' },
       { path: '/devices', label: 'nav.devices' },
+      { path: '/incident-rules', label: 'nav.incidentRules' },
     ],
   },
   {

@@ -294,3 +294,204 @@ export interface WebhookDelivery {
   delivered_at: string | null;
   body: unknown;
 }
+
+export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+
+/** A point of a zone, in fractions of the plan image (origin top-left). */
+export interface ZonePoint {
+  x: number;
+  y: number;
+}
+
+/** A polygon on a floor plan (GET /zones, /floor-plans/{id}/zones). */
+export interface Zone {
+  id: Id;
+  floor_plan_id: Id;
+  name: string;
+  color: string | null;
+  points: ZonePoint[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TimeRange {
+  start: string;
+  end: string;
+}
+
+/** When a rule is armed, in the site's time zone. */
+export interface Schedule {
+  days: string[];
+  ranges: TimeRange[];
+}
+
+/** A row of GET /alert-rules. */
+export interface AlertRule {
+  id: Id;
+  name: string;
+  description: string | null;
+  rule_type: string;
+  group_id: Id | null;
+  person_id: Id | null;
+  device_id: Id | null;
+  zone_id: Id | null;
+  max_dwell_seconds: number | null;
+  max_absence_seconds: number | null;
+  is_active: boolean;
+  create_incident: boolean;
+  incident_kind: string | null;
+  incident_severity: string;
+  incident_title_template: string | null;
+  incident_description_template: string | null;
+  incident_sla_minutes: number | null;
+  incident_assigned_group_id: Id | null;
+  incident_assigned_to_user_id: Id | null;
+  incident_auto_close_on_end: boolean;
+  schedule: Schedule | null;
+  cooldown_seconds: number | null;
+  /** Why the engine disabled the rule (a deleted group or gateway). */
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
+export const ALERT_STATUSES: AlertStatus[] = ['open', 'acknowledged', 'resolved'];
+
+/** A row of GET /alert-events. */
+export interface AlertEvent {
+  id: Id;
+  rule_id: Id | null;
+  event_type: string;
+  person_id: Id | null;
+  tag_id: Id | null;
+  device_id: Id | null;
+  floor_plan_id: Id | null;
+  incident_id: Id | null;
+  message: string | null;
+  /** A JSON document as a string (zone rules: zone_id and zone_name). */
+  payload: string | null;
+  started_at: string;
+  last_seen_at: string;
+  ended_at: string | null;
+  /** Whether the situation is still going on. */
+  is_open: boolean;
+  close_reason: string | null;
+  /** The operators' step. */
+  status: AlertStatus;
+  acknowledged_by: Id | null;
+  acknowledged_at: string | null;
+  acknowledged_note: string | null;
+  resolved_by: Id | null;
+  resolved_at: string | null;
+  resolved_note: string | null;
+}
+
+/** The payload of ALERT_OPENED / ALERT_UPDATED / ALERT_CLOSED (the row's columns). */
+export interface AlertEventNotice {
+  alert_event_id: Id;
+  event_type: string;
+  floor_plan_id: Id | null;
+  tag_id: Id | null;
+  zone_id?: Id | null;
+  is_open: boolean;
+  resolved_at: string | null;
+}
+
+export interface UserShort {
+  id: Id;
+  full_name: string;
+  email: string;
+}
+
+export interface SupportGroup {
+  id: Id;
+  name: string;
+  description: string | null;
+  is_active: boolean;
+  default_sla_minutes: number | null;
+  members: UserShort[];
+}
+
+export interface CameraGroup {
+  id: Id;
+  name: string;
+  description: string | null;
+  device_ids: Id[];
+}
+
+export const INCIDENT_STATUSES = ['OPEN', 'IN_PROGRESS', 'RESOLVED', 'FALSE_POSITIVE', 'CANCELED'] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+export const INCIDENT_KINDS = ['CAMERA_EVENT', 'CAMERA_OFFLINE', 'CAMERA_FACE', 'CAMERA_INTRUSION', 'CAMERA_TAMPER', 'CAMERA_ISSUE', 'ALERT'];
+
+/** A row of GET /incidents and /incidents/my. */
+export interface Incident {
+  id: Id;
+  device_id: Id | null;
+  device_event_id: Id | null;
+  kind: string;
+  tenant: string | null;
+  status: IncidentStatus | string;
+  severity: string;
+  title: string;
+  description: string | null;
+  sla_minutes: number | null;
+  due_at: string | null;
+  /** Past its due time and still active. */
+  overdue: boolean;
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  assigned_group: GroupRef | null;
+  assigned_to_user_id: Id | null;
+  assignees: UserShort[];
+}
+
+/** A row of an incident's timeline. */
+export interface IncidentMessage {
+  id: Id;
+  incident_id: Id;
+  /** TEXT, SYSTEM, MEDIA, OPERATOR. */
+  message_type: string;
+  content: string;
+  /** IMAGE, VIDEO, AUDIO, FILE. */
+  media_type: string | null;
+  media_url: string | null;
+  media_thumb_url: string | null;
+  media_name: string | null;
+  author_name: string | null;
+  created_at: string;
+}
+
+/** A row of GET /incident-rules: camera events that open incidents. */
+export interface IncidentRule {
+  id: Id;
+  name: string;
+  enabled: boolean;
+  analytic_type: string | null;
+  device_id: Id | null;
+  tenant: string | null;
+  severity: string;
+  camera_group_id: Id | null;
+  title_template: string | null;
+  description_template: string | null;
+  /** Its camera group was deleted: it applies to no camera until given a scope again. */
+  orphaned: boolean;
+  assigned_to_user_id: Id | null;
+  assigned_group_id: Id | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** GET /dashboard/summary. */
+export interface DashboardSummary {
+  total_people: number;
+  total_tags: number;
+  total_gateways: number;
+  gateways_online: number;
+  gateways_offline: number;
+  active_alert_rules: number;
+  recent_alerts_24h: number;
+  open_incidents: number;
+  overdue_incidents: number;
+}

@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useState } from 'react';
+import { useNavigate } from 'react-router';
 import { api } from '../api/client';
 import { messageOf } from '../api/errors';
-import type { CameraEvent, CameraEventNotice, Device, Id, NearbyPerson } from '../api/types';
+import type { CameraEvent, CameraEventNotice, Device, Id, Incident, NearbyPerson } from '../api/types';
 import { Card } from '../components/Card';
 import { DataTable } from '../components/DataTable';
 import { ErrorAlert } from '../components/ErrorAlert';
@@ -37,6 +38,7 @@ export function CameraEvents({ camera, personName }: { camera: Device; personNam
   const [error, setError] = useState('');
   const [streamState, setStreamState] = useState<StreamState>('connecting');
   const [, setClock] = useState(0);
+  const navigate = useNavigate();
 
   // The stream opens with the list's request, so an event recorded while the list loads
   // is merged in either way; after a break the list is asked for again.
@@ -81,6 +83,16 @@ export function CameraEvents({ camera, personName }: { camera: Device; personNam
     try {
       const full = (await api.get<CameraEvent[]>(aroundPath(camera.id, event.occurred_at))).find((e) => e.id === event.id);
       if (full) setEvents((shown) => (shown.some((e) => e.id === full.id) ? mergeEvents(shown, [fromApi(full)]) : shown));
+    } catch (e) {
+      setError(messageOf(e));
+    }
+  }
+
+  /** Opens the event's incident (the appliance returns the existing one if there is one). */
+  async function openIncident(event: ListedEvent) {
+    try {
+      const incident = await api.post<Incident>(`/incidents/from-device-event/${event.id}`, { device_event_id: event.id });
+      navigate(`/incidents/${incident.id}`);
     } catch (e) {
       setError(messageOf(e));
     }
@@ -190,6 +202,11 @@ export function CameraEvents({ camera, personName }: { camera: Device; personNam
           { header: t('camera.nearby'), cell: nearbyPeople },
           { header: t('camera.details'), cell: details },
         ]}
+        actions={(event) => (
+          <button type="button" onClick={() => void openIncident(event)} aria-label={`${t('camera.openIncident')} #${event.id}`}>
+            {t('camera.openIncident')}
+          </button>
+        )}
       />
     </Card>
   );

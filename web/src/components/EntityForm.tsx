@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, messageOf, unplacedFieldMessages } from '../api/errors';
 import { useI18n } from '../i18n/i18n';
 import { ErrorAlert } from './ErrorAlert';
-import type { FieldSpec, FormValue, FormValues } from './form';
+import { visibleFields, type FieldSpec, type FormValue, type FormValues } from './form';
 
 interface Props {
   fields: FieldSpec[];
@@ -23,6 +23,7 @@ export function EntityForm({ fields, initial, submitLabel, onSubmit, onCancel, i
   const [busy, setBusy] = useState(false);
 
   const set = (name: string, value: FormValue) => setValues((v) => ({ ...v, [name]: value }));
+  const shown = visibleFields(fields, values);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -34,7 +35,7 @@ export function EntityForm({ fields, initial, submitLabel, onSubmit, onCancel, i
     } catch (error) {
       if (error instanceof ApiError) {
         setFieldErrors(error.fields);
-        const loose = unplacedFieldMessages(error, fields.map((f) => f.name));
+        const loose = unplacedFieldMessages(error, shown.map((f) => f.name));
         setFormError([error.detail, ...loose].filter(Boolean).join(' · '));
       } else {
         setFormError(messageOf(error));
@@ -47,7 +48,7 @@ export function EntityForm({ fields, initial, submitLabel, onSubmit, onCancel, i
   return (
     <form className="entity-form" onSubmit={submit}>
       <ErrorAlert message={formError} />
-      {fields.map((field) => {
+      {shown.map((field) => {
         const id = `${idPrefix}-${field.name}`;
         const error = fieldErrors[field.name];
         const describedBy = [error ? `${id}-error` : '', field.hint ? `${id}-hint` : ''].filter(Boolean).join(' ') || undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asText, formValues, ids, numberOrNull, textOrNull, type FieldSpec } from './form';
+import { asText, formValues, ids, numberOrNull, optionsOf, textOrNull, visibleFields, type FieldSpec } from './form';
 
 describe('form values to API bodies', () => {
   it('sends null for empty text, so the API clears the field', () => {
@@ -40,5 +40,23 @@ describe('formValues', () => {
 
   it('starts a new row empty, with its checkboxes ticked', () => {
     expect(formValues(fields, null)).toEqual({ name: '', level: '', person_id: '', active: true, password: '', file: null, group_ids: [] });
+  });
+});
+
+describe('fields shown for some values', () => {
+  const fields: FieldSpec[] = [
+    { name: 'rule_type', label: 'alerts.type', kind: 'select', options: [] },
+    { name: 'zone_id', label: 'alerts.zone', kind: 'select', options: [], shownWhen: (v) => v.rule_type === 'ZONE_ENTER' },
+    { name: 'create_incident', label: 'alerts.createIncident', kind: 'checkbox' },
+  ];
+
+  it('shows a conditional field only while its condition holds', () => {
+    expect(visibleFields(fields, { rule_type: 'ZONE_ENTER' }).map((f) => f.name)).toEqual(['rule_type', 'zone_id', 'create_incident']);
+    expect(visibleFields(fields, { rule_type: 'GATEWAY_OFFLINE' }).map((f) => f.name)).toEqual(['rule_type', 'create_incident']);
+  });
+
+  it('offers rows as options by id', () => {
+    expect(optionsOf([{ id: 3, name: 'Lab' }], (r) => r.name)).toEqual([{ value: '3', label: 'Lab' }]);
+    expect(optionsOf(null, () => '')).toEqual([]);
   });
 });

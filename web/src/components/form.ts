@@ -15,6 +15,8 @@ interface BaseField {
   label: MessageKey;
   required?: boolean;
   hint?: MessageKey;
+  /** Shown only when this holds for the form's current values (e.g. the fields of one type). */
+  shownWhen?: (values: FormValues) => boolean;
 }
 
 export type FieldSpec =
@@ -24,6 +26,11 @@ export type FieldSpec =
   | (BaseField & { kind: 'checkbox' })
   | (BaseField & { kind: 'checkboxes'; options: Option[] })
   | (BaseField & { kind: 'file'; accept?: string });
+
+/** The fields shown for the form's current values. */
+export function visibleFields(fields: FieldSpec[], values: FormValues): FieldSpec[] {
+  return fields.filter((f) => !f.shownWhen || f.shownWhen(values));
+}
 
 /** Trimmed text, or null when empty (the API clears a field on null). */
 export function textOrNull(value: FormValue): string | null {
@@ -73,4 +80,9 @@ export function formValues(fields: FieldSpec[], row: object | null): FormValues 
       }
     }),
   );
+}
+
+/** Select options of rows, by id. */
+export function optionsOf<T extends { id: number }>(rows: T[] | null, label: (row: T) => string): Option[] {
+  return (rows ?? []).map((row) => ({ value: String(row.id), label: label(row) }));
 }

@@ -28,6 +28,8 @@ export interface MarkerLabels {
 export class MarkerLayer {
   private readonly elements = new Map<Id, SVGGElement>();
   private selected: Id | null = null;
+  /** Tags with an open alert: their markers are highlighted. */
+  private alerting = new Set<Id>();
 
   constructor(
     private readonly markersGroup: SVGGElement,
@@ -83,6 +85,12 @@ export class MarkerLayer {
     this.drawTrail();
   }
 
+  /** Highlights the markers of these tags (and only these). */
+  highlight(tagIds: Set<Id>) {
+    this.alerting = tagIds;
+    for (const [tagId, element] of this.elements) element.classList.toggle('alerting', tagIds.has(tagId));
+  }
+
   dispose() {
     for (const element of this.elements.values()) element.remove();
     this.elements.clear();
@@ -102,6 +110,7 @@ export class MarkerLayer {
     group.setAttribute('class', 'tag-marker');
     group.dataset.tagId = String(tagId);
     if (tagId === this.selected) group.classList.add('selected');
+    if (this.alerting.has(tagId)) group.classList.add('alerting');
     const accuracy = document.createElementNS(SVG_NS, 'ellipse');
     accuracy.setAttribute('class', 'accuracy');
     const dot = document.createElementNS(SVG_NS, 'circle');

@@ -1,16 +1,24 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Link } from 'react-router';
 import { api, listPath } from '../api/client';
-import type { CurrentLocation, Device, DeviceStatus, FloorPlan, GatewayStatusPayload, Id, Person, Tag, TagPosition } from '../api/types';
+import type { CurrentLocation, Device, DeviceStatus, FloorPlan, GatewayStatusPayload, Id, Person, Tag, TagPosition, Zone } from '../api/types';
+import { NO_FILTER, zoneOf, type EventFilter } from '../alerts/alerts';
+import { ALERT_STREAM_TYPES, alertNoticeId, useLiveAlerts } from '../alerts/useLiveAlerts';
+import { HomeSummary } from '../incidents/HomeSummary';
+import { DEFAULT_ZONE_COLOR, svgPoints } from '../zones/zoneGeometry';
 import { Page } from '../components/Page';
 import { PlanPicker } from '../components/PlanPicker';
 import { useI18n } from '../i18n/i18n';
 import { MarkerLayer } from '../map/MarkerLayer';
+import { PlanImage } from '../map/PlanImage';
 import { fractionToView, viewSize } from '../map/planGeometry';
 import { PositionStore } from '../map/positionStore';
 import { StreamBadge } from '../map/StreamBadge';
 import { openStream, type StreamState } from '../map/stream';
 
-const STREAM_TYPES = ['POSITION_CHANGED', 'GATEWAY_OFFLINE', 'GATEWAY_ONLINE'];
+const ZONE_TYPES = ['ZONE_CREATED', 'ZONE_UPDATED', 'ZONE_DELETED'];
+const STREAM_TYPES = ['POSITION_CHANGED', 'GATEWAY_OFFLINE', 'GATEWAY_ONLINE', ...ALERT_STREAM_TYPES, ...ZONE_TYPES];
+const LIVE_ALERTS: EventFilter = { ...NO_FILTER, liveOnly: true };
 /** The people list beside the map is refreshed at most this often; the markers every frame. */
 const LIST_REFRESH_MS = 1000;
 /** The list shows this many names at most (rendering 500 rows every second costs frames). */
@@ -31,6 +39,12 @@ export function LiveMapPage() {
   const [selected, setSelected] = useState<Id | null>(null);
   const [listVersion, setListVersion] = useState(0);
   const [search, setSearch] = useState('');
+  const [zones, setZones] = useState<Zone[]>([]);
+  const [zonesVersion, setZonesVersion] = useState(0);
+  // Open alerts come with this page's stream (one stream per page).
+  const alerts = useLiveAlerts(LIVE_ALERTS, false);
+  const alertsRef = useRef(alerts);
+  alertsRef.current = alerts;
 
   const directory = useRef<Directory>({ tags: new Map(), people: new Map() });
   const gateways = useRef(new Map<Id, { planId: Id; x: number; y: number }>());
@@ -73,9 +87,17 @@ export function LiveMapPage() {
       await loadPositions();
       close = openStream(STREAM_TYPES, {
         onState: setStreamState,
-        onResync: () => void loadPositions(),
+        onResync: () => {
+          void loadPositions();
+          void alertsRef.current.reload();
+        },
         onEvent: (type, envelope) => {
-          if (type === 'POSITION_CHANGED') {
+          const alertId = alertNoticeId(type, envelope);
+          if (alertId !== null) {
+            void alertsRef.current.refresh(alertId);
+          } else if (ZONE_TYPES.includes(type)) {
+            setZonesVersion((v) => v + 1);
+          } else if (type === 'POSITION_CHANGED') {
             const position = envelope.payload as TagPosition;
             store.apply(position);
             // A tag registered after the page loaded: fetch the names again, once.
@@ -123,6 +145,12 @@ export function LiveMapPage() {
       .catch(() => {});
   }, [plan]);
 
+  // The plan's zones, for outlining those with open alerts; drawn anew when one changes.
+  useEffect(() => {
+    setZones([]);
+    if (plan) api.get<Zone[]>(`/floor-plans/${plan.id}/zones`).then(setZones, () => {});
+  }, [plan, zonesVersion]);
+
   const view = useMemo(() => viewSize(imageSize?.w ?? plan?.width, imageSize?.h ?? plan?.height), [imageSize, plan]);
 
   // The marker layer lives as long as the plan and its drawing size.
@@ -140,6 +168,12 @@ export function LiveMapPage() {
   }, [plan, view, store, nameOf, language, t]);
 
   useEffect(() => layer.current?.select(selected), [selected, plan, view]);
+
+  // The people and zones of open alerts, highlighted on the plan.
+  const liveAlerts = alerts.events ?? [];
+  const alertingTags = useMemo(() => new Set(liveAlerts.flatMap((a) => (a.tag_id === null ? [] : [a.tag_id]))), [alerts.events]);
+  const alertZoneIds = new Set(liveAlerts.flatMap((a) => (a.floor_plan_id === plan?.id ? [zoneOf(a)?.id ?? -1] : [])));
+  useEffect(() => layer.current?.highlight(alertingTags), [alertingTags, plan, view]);
 
   const onMapClick = (event: React.MouseEvent) => {
     const marker = (event.target as Element).closest('[data-tag-id]') as SVGGElement | null;
@@ -171,23 +205,26 @@ export function LiveMapPage() {
         </>
       }
     >
+      <HomeSummary />
+      {liveAlerts.length > 0 && (
+        <p className="notice alert-banner" role="status">
+          {t('map.openAlerts', { n: liveAlerts.length })} <Link to="/alerts">{t('map.seeAlerts')}</Link>
+        </p>
+      )}
       {!plan ? (
         <p className="card muted">{t('map.noPlan')}</p>
       ) : (
         <div className="map-layout">
           <div className="plan-frame">
-            {plan.image_url ? (
-              <img
-                src={plan.image_url}
-                alt={t('map.planImage', { name: plan.name })}
-                onLoad={(e) => setImageSize({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })}
-              />
-            ) : (
-              <div className="plan-placeholder" style={{ aspectRatio: `${view.width} / ${view.height}` }}>
-                {t('map.noImage')}
-              </div>
-            )}
+            <PlanImage plan={plan} view={view} onSize={setImageSize} />
             <svg className="plan-overlay" viewBox={`0 0 ${view.width} ${view.height}`} preserveAspectRatio="none" onClick={onMapClick} data-testid="live-map">
+              {zones
+                .filter((z) => alertZoneIds.has(z.id))
+                .map((z) => (
+                  <polygon key={z.id} className="alert-zone" points={svgPoints(z.points, view)} style={{ color: z.color ?? DEFAULT_ZONE_COLOR }} data-zone-id={z.id}>
+                    <title>{z.name}</title>
+                  </polygon>
+                ))}
               <polyline ref={trailLine} className="trail" />
               {devices
                 .filter((d) => d.pos_x !== null && d.pos_y !== null)

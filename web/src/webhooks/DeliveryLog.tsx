@@ -6,6 +6,7 @@ import { Card } from '../components/Card';
 import { DataTable } from '../components/DataTable';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { JsonDetails } from '../components/JsonDetails';
+import { SelectFilter } from '../components/SelectFilter';
 import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
 import { DELIVERY_LIMIT, deliveriesPath } from './webhooks';
@@ -62,17 +63,7 @@ export function DeliveryLog({ webhook }: { webhook: Webhook }) {
       }}
     >
       <div className="filters">
-        <div className="field">
-          <label htmlFor="deliveries-status">{t('webhooks.status')}</label>
-          <select id="deliveries-status" value={status} onChange={(e) => setStatus(e.target.value)}>
-            <option value="">{t('webhooks.anyStatus')}</option>
-            {DELIVERY_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {statusLabel(s)}
-              </option>
-            ))}
-          </select>
-        </div>
+        <SelectFilter id="deliveries-status" label={t('webhooks.status')} value={status} options={DELIVERY_STATUSES.map((s) => [s, statusLabel(s)])} onChange={setStatus} any={t('webhooks.anyStatus')} />
         <div className="form-actions">
           <button type="button" onClick={() => queue(`/webhooks/${webhook.id}/test`)}>
             {t('webhooks.sendTest')}
