@@ -279,10 +279,13 @@ impl App {
         let disk_guard = NamedTask::spawn(
             "disk-guard",
             crate::disk::guard(
-                config.data_dir.clone(),
-                config.disk.min_free_mb * 1024 * 1024,
-                state.metrics.clone(),
-                state.events.clone(),
+                crate::disk::Guard {
+                    dir: config.data_dir.clone(),
+                    min_free: config.disk.min_free_mb * 1024 * 1024,
+                    store: state.store.clone(),
+                    metrics: state.metrics.clone(),
+                    events: state.events.clone(),
+                },
                 shutdown.clone(),
             ),
         );

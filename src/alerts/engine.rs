@@ -319,6 +319,10 @@ impl Engine {
             Err(err) => return tracing::warn!(error = %err, "could not read the open alerts"),
         };
         for event in open {
+            // The appliance's own alerts (low disk) are their owners' to close.
+            if event.rule_id.is_none() && event.event_type == crate::disk::DISK_LOW_ALERT {
+                continue;
+            }
             let kind = RuleKind::parse(&event.event_type);
             let tag_rule = kind.is_some_and(RuleKind::watches_tags);
             let zone_rule = kind.is_some_and(RuleKind::watches_zone);

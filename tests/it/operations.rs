@@ -107,6 +107,12 @@ backend_tests! {
         let (_, health) = app.get("/health", &token).await;
         assert_eq!(health["status"], "degraded", "{health}");
         assert_eq!(metric(&app, "sv_disk_low").await, 1);
+        let disk_alerts = async || {
+            let (_, list) = app.get("/api/v1/alert-events?event_type=DISK_LOW", &token).await;
+            list.as_array().unwrap().clone()
+        };
+        assert!(eventually_within(within, async || disk_alerts().await.len() == 1).await, "an alert for the operators");
+        assert_eq!(disk_alerts().await[0]["is_open"], true);
         report(-61).await;
         report(-62).await;
         // The pipeline still hears them (positions, presence), it only does not store them.
@@ -117,9 +123,12 @@ backend_tests! {
         assert!(eventually_within(within, async || disk_status().await == "ok").await, "storing resumes");
         report(-63).await;
         assert!(eventually_within(within, async || stored().await == 2).await);
+        let closed = disk_alerts().await;
+        assert_eq!((closed.len(), &closed[0]["is_open"]), (1, &json!(false)), "{closed:?}");
 
         let events: Vec<String> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str().to_string()).collect();
         let disk: Vec<&String> = events.iter().filter(|e| e.starts_with("DISK_")).collect();
         assert_eq!(disk, ["DISK_LOW", "DISK_RECOVERED"], "{events:?}");
+        assert!(events.iter().any(|e| e == "ALERT_OPENED") && events.iter().any(|e| e == "ALERT_CLOSED"), "{events:?}");
     }
 }
