@@ -295,6 +295,23 @@ export interface WebhookDelivery {
   body: unknown;
 }
 
+/** GET /chatwoot/status (administrators): the integration's settings and this node's last calls. */
+export interface ChatwootStatus {
+  /** Enabled, with a server, account, inbox and token: incidents are mirrored. */
+  configured: boolean;
+  base_url: string | null;
+  /** Inbound calls must carry Chatwoot's HMAC signature (`chatwoot.webhook_secret`). */
+  inbound_signed: boolean;
+  /** Inbound calls may carry the original's static token (`chatwoot.webhook_token`). */
+  inbound_token: boolean;
+  /** Deliveries waiting in the outbox. */
+  pending: number;
+  /** Since this node started. */
+  last_success_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+}
+
 export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 
 /** A point of a zone, in fractions of the plan image (origin top-left). */

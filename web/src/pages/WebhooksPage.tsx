@@ -11,12 +11,13 @@ import { JsonDetails } from '../components/JsonDetails';
 import { Page } from '../components/Page';
 import { useList, useLoad } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
+import { ChatwootCard } from '../webhooks/ChatwootCard';
 import { DeliveryLog } from '../webhooks/DeliveryLog';
 import { newSecret, typeChoice, webhookBody, webhookFormValues } from '../webhooks/webhooks';
 
 const WEBHOOKS = collection<Webhook>('/webhooks');
 
-/** Outgoing webhook subscriptions and their delivery logs (administrators only). */
+/** Outgoing webhook subscriptions, their delivery logs and Chatwoot's status (administrators only). */
 export function WebhooksPage() {
   const { t } = useI18n();
   const webhooks = useList<Webhook>(listPath('/webhooks'));
@@ -104,6 +105,7 @@ export function WebhooksPage() {
           ]}
         />
       </Card>
+      <ChatwootCard />
       {secret?.secret_token && (
         <SecretDialog
           title={t('webhooks.secretTitle', { name: secret.name })}

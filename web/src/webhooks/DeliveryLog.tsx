@@ -6,6 +6,7 @@ import { Card } from '../components/Card';
 import { DataTable } from '../components/DataTable';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { JsonDetails } from '../components/JsonDetails';
+import { Moment } from '../components/Moment';
 import { SelectFilter } from '../components/SelectFilter';
 import { useList } from '../components/useLoad';
 import { useI18n } from '../i18n/i18n';
@@ -15,7 +16,7 @@ const BADGE: Record<string, string> = { DELIVERED: 'ok', FAILED: 'off', PENDING:
 
 /** A subscription's deliveries (newest first, by status), with re-send and a test event. */
 export function DeliveryLog({ webhook }: { webhook: Webhook }) {
-  const { t, ago, language } = useI18n();
+  const { t, language } = useI18n();
   const [status, setStatus] = useState('');
   const deliveries = useList<WebhookDelivery>(deliveriesPath(webhook.id, status));
   const [notice, setNotice] = useState('');
@@ -36,12 +37,6 @@ export function DeliveryLog({ webhook }: { webhook: Webhook }) {
   }
 
   const statusLabel = (s: string) => ((DELIVERY_STATUSES as string[]).includes(s) ? t(`webhooks.status.${s as (typeof DELIVERY_STATUSES)[number]}`) : s);
-  const when = (d: WebhookDelivery) => (
-    <>
-      <time dateTime={d.created_at}>{ago(d.created_at)}</time>
-      <small className="muted block">{new Date(d.created_at).toLocaleString(locale)}</small>
-    </>
-  );
   const lastResult = (d: WebhookDelivery) =>
     d.last_status_code === null && !d.last_error ? (
       '—'
@@ -83,7 +78,7 @@ export function DeliveryLog({ webhook }: { webhook: Webhook }) {
         rowProps={(d) => ({ 'data-delivery-id': d.delivery_id })}
         empty={t('webhooks.noDeliveries')}
         columns={[
-          { header: t('webhooks.when'), cell: when },
+          { header: t('webhooks.when'), cell: (d) => <Moment at={d.created_at} /> },
           {
             header: t('webhooks.eventType'),
             // The id is the X-SV-Delivery header: what a receiver's logs know the delivery by.
