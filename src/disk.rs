@@ -161,7 +161,7 @@ async fn close_alert(store: &Store, events: &EventBus, mut alert: AlertEvent) {
     alert.close_reason = Some("disk_recovered".into());
     match store.update_alert_event(&alert).await {
         Ok(Some(closed)) => {
-            events.publish(EventType::AlertClosed, None, payload::alert_event(&closed))
+            events.publish(EventType::AlertClosed, None, payload::alert_event(&closed));
         }
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "could not close the low-disk alert"),
