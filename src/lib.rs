@@ -4,6 +4,12 @@
 //! feature: [`config`], [`store`], [`auth`], [`api`], [`server`] (the `serve` command's
 //! lifecycle), [`bootstrap`] (first-start state) and [`shutdown`].
 
+/// musl's allocator halves the ingest throughput of the static build (BENCHMARKS.md); here,
+/// in the library, it serves the binary and the benchmarks alike.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod alerts;
 pub mod api;
 pub mod auth;
