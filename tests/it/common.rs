@@ -492,13 +492,17 @@ pub fn id(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
 }
 
-/// A loopback port nobody listens on (bound, noted, released).
+/// A loopback port nobody listens on (bound, noted, released), taken below the kernel's
+/// ephemeral range (32768–60999 on Linux): the servers that the tests running in parallel
+/// start on port 0 cannot take it between now and its use (a broker started a second
+/// later on it once met another test's broker there).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = rand::random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Configures external-broker mode against a broker on loopback `port`.
