@@ -346,11 +346,14 @@ fn until_next(now: DateTime<Utc>, at: chrono::NaiveTime, zone: chrono_tz::Tz) ->
 /// Before `serve` migrates a SQLite database that already has data to a newer schema: a
 /// backup in the backup directory, so that an upgrade can be undone.
 pub async fn before_migrating(config: &Config, store: &Store) -> anyhow::Result<Option<Written>> {
-    if store.kind() != DatabaseKind::Sqlite || store.pending_migrations().await? == 0 {
+    if store.kind() != DatabaseKind::Sqlite {
         return Ok(None);
     }
-    let applied = store.migration_status().await?.iter().any(|m| m.applied);
-    if !applied {
+    // Only a database with data (some migrations applied) and a schema change to come.
+    let migrations = store.migration_status().await?;
+    let pending = migrations.iter().any(|m| !m.applied);
+    let applied = migrations.iter().any(|m| m.applied);
+    if !(pending && applied) {
         return Ok(None);
     }
     let dir = backup_dir(config);
