@@ -43,7 +43,7 @@ pub struct ChatwootStatus {
     configured: bool,
     base_url: Option<String>,
     /// Whether inbound calls must be signed (`chatwoot.webhook_secret`) or carry the
-    /// static token (`chatwoot.webhook_token`); neither: open.
+    /// static token (`chatwoot.webhook_token`); neither: every inbound call is refused.
     inbound_signed: bool,
     inbound_token: bool,
     /// Deliveries waiting (pending) in the outbox.

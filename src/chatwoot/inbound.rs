@@ -13,7 +13,8 @@ pub const MAX_SKEW_SECONDS: i64 = 300;
 /// `sha256=<hex HMAC>` of `<X-Chatwoot-Timestamp>.<body>` with a timestamp within
 /// [`MAX_SKEW_SECONDS`] of `now` (or of the body alone, when no timestamp is sent); with
 /// `webhook_token` (the original's, weaker), the header may instead equal the token; with
-/// neither, every call is accepted.
+/// neither, every call is refused: an unconfigured webhook must not let anyone on the network
+/// write into incidents (the original's was open).
 pub fn trusted(
     config: &ChatwootConfig,
     signature: Option<&str>,
@@ -24,7 +25,7 @@ pub fn trusted(
     let set = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
     let (secret, token) = (set(&config.webhook_secret), set(&config.webhook_token));
     if secret.is_none() && token.is_none() {
-        return true;
+        return false;
     }
     let Some(signature) = signature.map(str::trim) else {
         return false;
@@ -199,11 +200,18 @@ mod tests {
     }
 
     #[test]
-    fn the_static_token_still_works_and_nothing_set_means_open() {
+    fn the_static_token_still_works_and_nothing_set_means_closed() {
         let c = config(Some("s3cret"), Some("tok"));
         assert!(trusted(&c, Some("tok"), None, b"{}", 0));
         assert!(!trusted(&c, Some("tok2"), None, b"{}", 0));
-        assert!(trusted(&config(None, None), None, None, b"{}", 0));
+        assert!(!trusted(&config(None, None), None, None, b"{}", 0));
+        assert!(!trusted(
+            &config(Some(""), Some("")),
+            Some(""),
+            None,
+            b"{}",
+            0
+        ));
     }
 
     #[test]

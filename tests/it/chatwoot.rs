@@ -345,7 +345,7 @@ backend_tests! {
     async fn without_configuration_nothing_is_sent_and_the_status_says_so(backend: Backend) {
         let app = TestApp::start(backend).await;
         let t = app.admin_token().await;
-        app.create_id("/api/v1/incidents", &t, json!({"title": "Smoke"})).await;
+        let incident = app.create_id("/api/v1/incidents", &t, json!({"title": "Smoke"})).await;
         let (status, cw) = app.get("/api/v1/chatwoot/status", &t).await;
         assert_eq!(status, StatusCode::OK, "{cw}");
         assert_eq!(cw["configured"], false);
@@ -353,6 +353,14 @@ backend_tests! {
         let (_, operator) = app.user_token(&t, "op@example.com", "OPERATOR").await;
         let (status, _) = app.get("/api/v1/chatwoot/status", &operator).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "administrators only");
+        // With no secret and no token, nobody may write into incidents through the webhook.
+        let body = json!({"event": "message_created", "message_type": "incoming", "content": "forged",
+            "conversation": {"id": 1, "custom_attributes": {"incident_id": incident}}}).to_string();
+        let (status, answer) = inbound(&app, &[], &body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        let (status, answer) = inbound(&app, &[("X-Chatwoot-Signature", "")], &body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert!(messages(&app, &t, incident).await.iter().all(|m| m["content"] != "forged"));
     }
 }
 

@@ -6,6 +6,7 @@ mod mqtt;
 
 mod alerts;
 mod auth;
+mod authorization;
 mod broker;
 mod broker_security;
 mod cambus;

@@ -60,7 +60,7 @@ backend_tests! {
                 // Each documented operation exists: without a token it is refused (401), not
                 // missing (404/405).
                 let concrete = path.replace("{mac}", "AABBCCDDEEFF").replace("{mac_address}", "AABBCCDDEEFF").replace("{code}", "X");
-                let concrete = fill_path_ids(&concrete);
+                let concrete = fill_path_ids(&concrete, "1");
                 if !public {
                     let (status, _) = app.call(method.clone(), &concrete, None, Some(serde_json::json!({}))).await;
                     assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {concrete} ({id})");
@@ -88,8 +88,8 @@ backend_tests! {
     }
 }
 
-/// Replaces `{…_id}` path parameters with 1.
-fn fill_path_ids(path: &str) -> String {
+/// Replaces `{…_id}` path parameters with `id`.
+pub fn fill_path_ids(path: &str, id: &str) -> String {
     let mut out = String::new();
     let mut rest = path;
     while let Some(start) = rest.find('{') {
@@ -97,7 +97,7 @@ fn fill_path_ids(path: &str) -> String {
             .find('}')
             .map_or(rest.len() - 1, |e| start + e);
         out.push_str(&rest[..start]);
-        out.push('1');
+        out.push_str(id);
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
