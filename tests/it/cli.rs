@@ -9,7 +9,7 @@ use crate::common::{Backend, TestDatabase, backend_tests, free_port};
 const BIN: &str = env!("CARGO_BIN_EXE_securityvision");
 
 /// The binary with a clean environment: no `SV_*` or original-backend variables leak in.
-fn securityvision(dir: &Path) -> Command {
+pub fn securityvision(dir: &Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -32,7 +32,7 @@ fn text(output: &Output) -> String {
 }
 
 /// A child process that is killed when the test ends, passed or failed.
-struct KillOnDrop(std::process::Child);
+pub struct KillOnDrop(pub std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-async fn wait_for_health(base: &str) {
+pub async fn wait_for_health(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(response) = reqwest::get(format!("{base}/health")).await

@@ -17,6 +17,7 @@ mod consistency;
 mod console;
 mod devices;
 mod groups;
+mod hostile;
 mod http;
 mod incidents;
 mod ingest;
