@@ -43,6 +43,16 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the configuration, database, disk space, certificates, ports and permissions
     Check,
+    /// The key stored secrets are sealed with (`secret-key` in the data directory)
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// After losing `secret-key`: forget every sealed value (camera and device passwords,
+    /// webhook signing secrets) and make a new key. Stop the appliance first.
+    Reset,
 }
 
 #[derive(Debug, Args)]

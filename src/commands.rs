@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{hash_password_in_background, normalize_email, random_secret};
 use crate::bootstrap;
-use crate::cli::{Cli, Command, ConfigCommand, SeedArgs};
+use crate::cli::{Cli, Command, ConfigCommand, SecretsCommand, SeedArgs};
 use crate::config::{self, Config, Overrides};
 use crate::server::{App, ServeOptions};
 use crate::store::users::{NewUser, ROLE_ADMIN};
@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Backup(args) => backup(config, args.to).await,
             Command::Restore(args) => restore(&config, &args.file, args.force),
             Command::Check => check(&config, loaded.source_file.as_deref()).await,
+            Command::Secrets(SecretsCommand::Reset) => reset_secrets(&config).await,
             Command::Config(_) => unreachable!("handled above"),
         }
     });
@@ -118,6 +119,23 @@ async fn serve(config: Config, no_migrate: bool) -> anyhow::Result<()> {
         ));
     }
     running.wait().await
+}
+
+/// Forgets what the lost key sealed and makes a new key, so that the appliance starts again.
+async fn reset_secrets(config: &Config) -> anyhow::Result<()> {
+    let store = bootstrap::open_store(config).await?;
+    store.ensure_schema_current().await?;
+    let cleared = store.clear_sealed_secrets().await;
+    store.close().await;
+    let (devices, webhooks) = cleared?;
+    let key = config.data_dir.join(crate::secrets::SECRET_KEY_FILE);
+    crate::secrets::SecretBox::create(&key)?;
+    println!(
+        "Forgot {devices} device password(s) and {webhooks} webhook signing secret(s); a new key is in {}.\n\
+         Enter the camera passwords again (PUT /api/v1/devices/cameras/{{id}}) and give the webhooks new secrets.",
+        key.display()
+    );
+    Ok(())
 }
 
 async fn backup(config: Config, to: Option<std::path::PathBuf>) -> anyhow::Result<()> {

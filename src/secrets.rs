@@ -22,29 +22,63 @@ pub struct SecretBox {
 }
 
 impl SecretBox {
-    /// Loads the key from `<data_dir>/secret-key`, creating it if missing.
-    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretBox> {
-        let b64 = base64::engine::general_purpose::STANDARD;
+    /// Loads the key from `<data_dir>/secret-key`, creating it if missing — unless `sealed`
+    /// (the values stored sealed) shows that a key existed: a lost or replaced key must not
+    /// silently leave every stored camera password unreadable.
+    pub fn load(data_dir: &Path, sealed: &[String]) -> anyhow::Result<SecretBox> {
         let path = data_dir.join(SECRET_KEY_FILE);
+        let recovery = format!(
+            "restore {} from a backup (`securityvision restore`), or run `securityvision secrets reset` \
+             to forget the {} sealed value(s) (camera and device passwords, webhook signing secrets: \
+             enter them again afterwards)",
+            path.display(),
+            sealed.len()
+        );
         let key = match std::fs::read_to_string(&path) {
-            Ok(text) => b64
-                .decode(text.trim())
-                .ok()
-                .filter(|k| k.len() == 32)
-                .with_context(|| {
-                    format!("{} does not hold a 32-byte base64 key", path.display())
-                })?,
+            Ok(text) => decode_key(&text).with_context(|| {
+                format!("{} does not hold a 32-byte base64 key", path.display())
+            })?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut key);
-                crate::bootstrap::write_private_file(&path, &b64.encode(&key))?;
-                tracing::info!(path = %path.display(), "generated a new key for stored secrets");
-                key
+                anyhow::ensure!(
+                    sealed.is_empty(),
+                    "{} is missing, but the database holds values sealed with it: {recovery}",
+                    path.display()
+                );
+                return Self::create(&path);
             }
             Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
         };
-        let cipher = XChaCha20Poly1305::new_from_slice(&key).expect("32-byte key");
-        Ok(SecretBox { cipher })
+        let secrets = SecretBox::with_key(&key);
+        let unreadable = sealed.iter().filter(|s| secrets.open(s).is_none()).count();
+        anyhow::ensure!(
+            sealed.is_empty() || unreadable < sealed.len(),
+            "{} does not open the values sealed in the database (another appliance's key?): {recovery}",
+            path.display()
+        );
+        if unreadable > 0 {
+            tracing::warn!(
+                unreadable,
+                "some stored secrets do not open with the secret key"
+            );
+        }
+        Ok(secrets)
+    }
+
+    /// Writes a new random key to `path` (replacing any).
+    pub fn create(path: &Path) -> anyhow::Result<SecretBox> {
+        let mut key = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        crate::bootstrap::write_private_file(
+            path,
+            &base64::engine::general_purpose::STANDARD.encode(&key),
+        )?;
+        tracing::info!(path = %path.display(), "generated a new key for stored secrets");
+        Ok(SecretBox::with_key(&key))
+    }
+
+    fn with_key(key: &[u8]) -> SecretBox {
+        let cipher = XChaCha20Poly1305::new_from_slice(key).expect("32-byte key");
+        SecretBox { cipher }
     }
 
     pub fn seal(&self, plaintext: &str) -> String {
@@ -79,6 +113,13 @@ impl SecretBox {
     }
 }
 
+fn decode_key(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .filter(|k| k.len() == 32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,19 +127,49 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_with_their_key() {
         let dir = tempfile::tempdir().unwrap();
-        let key = SecretBox::load_or_create(dir.path()).unwrap();
+        let key = SecretBox::load(dir.path(), &[]).unwrap();
         let sealed = key.seal("camera-password");
         assert!(!sealed.contains("camera-password"));
         assert_ne!(sealed, key.seal("camera-password"), "fresh nonce each time");
         assert_eq!(key.open(&sealed).as_deref(), Some("camera-password"));
-        let again = SecretBox::load_or_create(dir.path()).unwrap();
+        let again = SecretBox::load(dir.path(), std::slice::from_ref(&sealed)).unwrap();
         assert_eq!(
             again.open(&sealed).as_deref(),
             Some("camera-password"),
             "key persisted"
         );
-        let other = SecretBox::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
+        let other = SecretBox::load(tempfile::tempdir().unwrap().path(), &[]).unwrap();
         assert_eq!(other.open(&sealed), None);
         assert_eq!(key.open("plain"), None);
+    }
+
+    #[test]
+    fn a_lost_or_foreign_key_is_refused_while_sealed_values_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealed = vec![
+            SecretBox::load(dir.path(), &[])
+                .unwrap()
+                .seal("camera-password"),
+        ];
+        let foreign = tempfile::tempdir().unwrap();
+        SecretBox::load(foreign.path(), &[]).unwrap();
+        std::fs::copy(
+            foreign.path().join(SECRET_KEY_FILE),
+            dir.path().join(SECRET_KEY_FILE),
+        )
+        .unwrap();
+        let err = SecretBox::load(dir.path(), &sealed)
+            .err()
+            .expect("a foreign key is refused");
+        assert!(format!("{err:#}").contains("does not open"), "{err:#}");
+        std::fs::remove_file(dir.path().join(SECRET_KEY_FILE)).unwrap();
+        let err = SecretBox::load(dir.path(), &sealed)
+            .err()
+            .expect("a missing key is refused");
+        assert!(format!("{err:#}").contains("secrets reset"), "{err:#}");
+        assert!(
+            !dir.path().join(SECRET_KEY_FILE).exists(),
+            "no new key written over the loss"
+        );
     }
 }

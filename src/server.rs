@@ -146,7 +146,8 @@ impl App {
             Duration::from_secs(u64::from(config.auth.login_lockout_minutes) * 60),
         );
         let login_limiter = AddressRateLimiter::new(config.auth.login_attempts_per_minute);
-        let secrets = crate::secrets::SecretBox::load_or_create(&config.data_dir)?;
+        let secrets =
+            crate::secrets::SecretBox::load(&config.data_dir, &store.sealed_secrets().await?)?;
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);
         let (cambus_handle, cambus_commands) = CambusHandle::new();
         let (pipeline, pipeline_control) = PipelineView::new();

@@ -28,6 +28,7 @@ pub mod people;
 pub mod presence;
 pub mod readings;
 mod record;
+mod sealed;
 pub mod site;
 mod url;
 pub mod users;

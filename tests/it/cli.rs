@@ -894,3 +894,57 @@ async fn check_reports_what_an_operator_must_fix() {
         "{report}"
     );
 }
+
+backend_tests! {
+    async fn a_lost_secret_key_stops_the_start_until_restored_or_reset(backend: Backend) {
+        let app = crate::common::TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let camera = app.create_id("/api/v1/devices/cameras", &token, serde_json::json!({
+            "name": "Gate", "ip_address": "10.0.0.10", "username": "viewer", "password": "camera-pass-1",
+        })).await;
+        let (data_dir, db_url) = (app.data_dir(), app.config.database.url.clone().unwrap());
+        let stopped = app.stop_keeping_data().await;
+        let key_file = data_dir.join("secret-key");
+        let key = std::fs::read(&key_file).unwrap();
+        let serve = |dir: &Path| {
+            let mut command = securityvision(dir);
+            command
+                .env("SV_DATA_DIR", &data_dir)
+                .env("SV_DATABASE_URL", &db_url)
+                .args(["serve", "--http-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"]);
+            command
+        };
+        let work = tempfile::tempdir().unwrap();
+
+        std::fs::remove_file(&key_file).unwrap();
+        let refused = run(&mut serve(work.path()));
+        let said = text(&refused);
+        assert!(!refused.status.success(), "started without its key:\n{said}");
+        assert!(said.contains("secret-key is missing") && said.contains("secrets reset"), "{said}");
+        assert!(!key_file.exists(), "no new key written over the loss");
+
+        // Another appliance's key is refused too.
+        let mut other = key.clone();
+        other[..4].copy_from_slice(b"AAAA");
+        std::fs::write(&key_file, &other).unwrap();
+        let said = text(&run(&mut serve(work.path())));
+        assert!(said.contains("does not open the values sealed"), "{said}");
+
+        // Reset: the sealed values are forgotten, a new key made; the appliance starts.
+        std::fs::remove_file(&key_file).unwrap();
+        let reset = run(securityvision(work.path())
+            .env("SV_DATA_DIR", &data_dir)
+            .env("SV_DATABASE_URL", &db_url)
+            .args(["secrets", "reset"]));
+        let said = text(&reset);
+        assert!(reset.status.success(), "{said}");
+        assert!(said.contains("Forgot 1 device password(s) and 0 webhook"), "{said}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+        let app = stopped.start_again().await;
+        let token = app.admin_token().await;
+        let (_, stored) = app.get(&format!("/api/v1/devices/{camera}"), &token).await;
+        assert_eq!(stored["has_password"], false, "{stored}");
+        assert_eq!(stored["ip_address"], "10.0.0.10", "the rest of the device is kept");
+    }
+}
