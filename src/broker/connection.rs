@@ -3,7 +3,7 @@
 //! with every PUBLISH and SUBSCRIBE authorised and gateway/camera publishes handed to the
 //! ingest pipeline on the way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use super::Refusal;
 use super::acl::{self, Rules};
 use super::{Shared, session};
-use crate::ingest::{Identity, Inbound, Source};
+use crate::ingest::{Identity, Inbound, Source, Stored, StoredReceiver};
 
 /// Why a connection ended; decides whether its last will is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,16 @@ enum End {
     RouterClosed,
     /// The appliance is stopping: no will.
     Shutdown,
+}
+
+/// Resolves when the first PUBLISH waiting for its PUBACK may have it (`Err`: it was not
+/// stored); never while none waits.
+async fn first_commit(uncommitted: &mut VecDeque<(u16, Option<StoredReceiver>)>) -> Result<(), ()> {
+    match uncommitted.front_mut() {
+        Some((_, Some(committed))) => committed.await.map_err(drop),
+        Some((_, None)) => Ok(()),
+        None => std::future::pending().await,
+    }
 }
 
 pub async fn serve<S>(stream: S, peer: std::net::SocketAddr, shared: Arc<Shared>)
@@ -190,6 +200,7 @@ where
         pending_subacks: HashMap::new(),
         filters: Vec::new(),
         router_acks: Vec::new(),
+        uncommitted: VecDeque::new(),
         clean_session: connect.clean_session,
         codec,
         out,
@@ -245,6 +256,8 @@ struct Connection {
     filters: Vec<String>,
     /// Packet ids of deliveries withheld from the client, acknowledged to the router.
     router_acks: Vec<u16>,
+    /// QoS 1 PUBLISHes not acknowledged yet, in order, with the commit each waits for.
+    uncommitted: VecDeque<(u16, Option<StoredReceiver>)>,
     clean_session: bool,
     codec: V4,
     out: BytesMut,
@@ -325,6 +338,22 @@ impl Connection {
                         }
                         self.out.clear();
                     }
+                }
+                committed = first_commit(&mut self.uncommitted) => {
+                    let acknowledged = committed.and_then(|()| {
+                        if let Some((pkid, _)) = self.uncommitted.pop_front() {
+                            self.write_puback(pkid);
+                        }
+                        self.acknowledge_committed()
+                    });
+                    if acknowledged.is_err() {
+                        tracing::warn!(client_id = self.identity.client_id, "a report could not be stored: closing without its PUBACK");
+                        return End::Abnormal;
+                    }
+                    if writer.write_all(&self.out).await.is_err() {
+                        return End::Abnormal;
+                    }
+                    self.out.clear();
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.shared.metrics.mqtt_keepalive_expired.fetch_add(1, Ordering::Relaxed);
@@ -436,6 +465,7 @@ impl Connection {
         link_tx: &mut LinkTx,
     ) -> Option<End> {
         let metrics = &self.shared.metrics;
+        let mut waits_for = None;
         match qos {
             0 => metrics
                 .mqtt_messages_in_qos0
@@ -467,18 +497,26 @@ impl Connection {
             );
         } else {
             if self.shared.is_pipeline_topic(topic) {
+                let (stored, committed) = if qos == 1 {
+                    let (stored, committed) = Stored::new();
+                    (Some(stored), Some(committed))
+                } else {
+                    (None, None)
+                };
                 let message = Inbound {
                     topic: publish.topic.clone(),
                     payload: publish.payload.clone(),
                     qos,
                     identity: self.identity.clone(),
                     received_at: crate::store::now(),
+                    stored,
                 };
                 if qos == 0 {
                     self.shared.ingest.offer(message);
                 } else if self.shared.ingest.deliver(message).await.is_err() {
                     return Some(End::Shutdown);
                 }
+                waits_for = committed;
             }
             // Other subscribers (and retained messages) go through the router; topics
             // nobody reads never reach it, so it keeps no log for them.
@@ -499,13 +537,40 @@ impl Connection {
             }
         }
         if qos == 1 {
-            let ack = PubAck {
-                pkid,
-                reason: PubAckReason::Success,
-            };
-            let _ = self.codec.write(Packet::PubAck(ack, None), &mut self.out);
+            // PUBACKs go out in the order of the PUBLISHes (MQTT 3.1.1 §4.6): behind any
+            // still waiting for their commit.
+            if waits_for.is_none() && self.uncommitted.is_empty() {
+                self.write_puback(pkid);
+            } else {
+                self.uncommitted.push_back((pkid, waits_for));
+            }
         }
         None
+    }
+
+    fn write_puback(&mut self, pkid: u16) {
+        let ack = PubAck {
+            pkid,
+            reason: PubAckReason::Success,
+        };
+        let _ = self.codec.write(Packet::PubAck(ack, None), &mut self.out);
+    }
+
+    /// Writes the PUBACKs of the leading messages that are committed; `Err` when one of them
+    /// could not be stored (the connection then closes without its PUBACK, so that the
+    /// client sends it again).
+    fn acknowledge_committed(&mut self) -> Result<(), ()> {
+        while let Some((pkid, waits_for)) = self.uncommitted.front_mut() {
+            let pkid = *pkid;
+            match waits_for.as_mut().map(StoredReceiver::try_recv) {
+                None | Some(Ok(())) => {}
+                Some(Err(tokio::sync::oneshot::error::TryRecvError::Empty)) => break,
+                Some(Err(tokio::sync::oneshot::error::TryRecvError::Closed)) => return Err(()),
+            }
+            self.uncommitted.pop_front();
+            self.write_puback(pkid);
+        }
+        Ok(())
     }
 
     async fn handle_subscribe(
@@ -641,6 +706,7 @@ impl Connection {
                 qos: 0,
                 identity: self.identity.clone(),
                 received_at: crate::store::now(),
+                stored: None,
             });
         }
         let retain = will.retain && self.may_retain(&topic, will.message.len());

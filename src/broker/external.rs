@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport,
 };
 use std::path::Path;
 use tokio::sync::watch;
@@ -21,7 +21,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MqttConfig;
-use crate::ingest::{Identity, Inbound, IngestSender, Source};
+use crate::ingest::{Identity, Inbound, IngestSender, Source, Stored, StoredReceiver};
 
 /// A client of the external broker: the handle (also used to publish camera
 /// configurations) and the event loop that [`run`] drives.
@@ -115,6 +115,24 @@ pub async fn run(
         client_id,
         source: Source::External,
     });
+    // Each message is acknowledged to the broker once its writes are committed, in order:
+    // until then the broker keeps it for our session.
+    let (acks, mut committed) = tokio::sync::mpsc::channel::<(Publish, StoredReceiver)>(4096);
+    tokio::spawn({
+        let client = client.clone();
+        async move {
+            while let Some((publish, stored)) = committed.recv().await {
+                if stored.await.is_ok() {
+                    let _ = client.try_ack(&publish);
+                } else {
+                    tracing::warn!(
+                        topic = publish.topic,
+                        "a report could not be stored: left unacknowledged at the external broker"
+                    );
+                }
+            }
+        }
+    });
     tracing::info!(
         host = config.external_host,
         port = config.external_port,
@@ -147,14 +165,25 @@ pub async fn run(
                     qos: publish.qos as u8,
                     identity: identity.clone(),
                     received_at: crate::store::now(),
+                    stored: None,
                 };
                 if publish.qos == QoS::AtMostOnce {
                     ingest.offer(message);
                 } else {
-                    if ingest.deliver(message).await.is_err() {
+                    let (stored, committed_rx) = Stored::new();
+                    if ingest
+                        .deliver(Inbound {
+                            stored: Some(stored),
+                            ..message
+                        })
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
-                    let _ = client.try_ack(&publish);
+                    if acks.send((publish, committed_rx)).await.is_err() {
+                        break;
+                    }
                 }
             }
             Ok(_) => {}

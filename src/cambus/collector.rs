@@ -138,7 +138,16 @@ pub async fn run(mut rx: crate::ingest::QueueReceiver, collector: Collector) {
             }
             // (Missed events only delay a newly registered camera by UNKNOWN_CODE_KEPT.)
             message = rx.recv() => match message {
-                Some(message) => collector.handle(message).await,
+                // Its PUBACK waits until it is stored; one that could not be is left
+                // unacknowledged, for its publisher to send again.
+                Some(mut message) => {
+                    let stored = message.stored.take();
+                    if collector.handle(message).await
+                        && let Some(stored) = stored
+                    {
+                        stored.confirm();
+                    }
+                }
                 None => break,
             },
         }
@@ -147,28 +156,35 @@ pub async fn run(mut rx: crate::ingest::QueueReceiver, collector: Collector) {
 }
 
 impl Collector {
-    async fn handle(&self, message: Inbound) {
+    /// Stores (or refuses) one message; `false` when it could not be stored.
+    async fn handle(&self, message: Inbound) -> bool {
         self.metrics.cambus_received.fetch_add(1, Ordering::Relaxed);
         let Ok(topic_text) = std::str::from_utf8(&message.topic) else {
-            return self.reject(CameraRejection::UnknownTopic, "(not UTF-8)");
+            self.reject(CameraRejection::UnknownTopic, "(not UTF-8)");
+            return true;
         };
         let parsed = match topic::parse(topic_text, &self.recorder.config.mqtt.camera_tree) {
             Ok(parsed) => parsed,
-            Err(why) => return self.reject(why, topic_text),
+            Err(why) => {
+                self.reject(why, topic_text);
+                return true;
+            }
         };
         if message.payload.len() > topic::MAX_PAYLOAD_BYTES {
-            return self.reject(CameraRejection::TooLarge, topic_text);
+            self.reject(CameraRejection::TooLarge, topic_text);
+            return true;
         }
         let payload = match (&parsed, decode_payload(&message.payload)) {
             (CameraTopic::Info { .. }, _) => {
                 self.metrics
                     .cambus_info_ignored
                     .fetch_add(1, Ordering::Relaxed);
-                return;
+                return true;
             }
             (CameraTopic::Event { .. }, Some(object @ Value::Object(_))) => object,
             (CameraTopic::Event { .. }, _) | (_, None) => {
-                return self.reject(CameraRejection::Malformed, topic_text);
+                self.reject(CameraRejection::Malformed, topic_text);
+                return true;
             }
             (_, Some(value)) => value,
         };
@@ -192,7 +208,9 @@ impl Collector {
                 .cambus_store_failures
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(topic = topic_text, error = %err, "could not store a CAM-BUS message");
+            return false;
         }
+        true
     }
 
     fn reject(&self, why: CameraRejection, topic: &str) {

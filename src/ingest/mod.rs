@@ -2,8 +2,10 @@
 //! bounded queues, one for the gateway tree and one for the camera tree, of messages each
 //! with the identity of the client that published it.
 //!
-//! What it guarantees: a QoS 1 message is acknowledged (PUBACK) only once it is in its
-//! queue; when the queue is full the publisher's PUBACK waits (MQTT's own backpressure). A
+//! What it guarantees: a QoS 1 report of the gateway tree is acknowledged (PUBACK) only once
+//! what it carries is committed to the database ([`Stored`]), so that a crash loses no
+//! acknowledged reading; when the queue is full the publisher's PUBACK waits (MQTT's own
+//! backpressure). A
 //! QoS 0 message that finds the queue full is shed and counted (`sv_ingest_shed_total`).
 //! A queue is full at its message capacity or at its byte budget (topics and payloads),
 //! whichever comes first, so its memory is bounded whatever the messages' sizes.
@@ -48,13 +50,35 @@ pub enum Source {
     External,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Inbound {
     pub topic: Bytes,
     pub payload: Bytes,
     pub qos: u8,
     pub identity: Arc<Identity>,
     pub received_at: DateTime<Utc>,
+    /// Whom to tell once the message's writes are committed (its publisher's PUBACK waits).
+    pub stored: Option<Stored>,
+}
+
+/// The promise to say when a message's writes are committed. Confirmed by the writer after
+/// the commit (or at once when the message stores nothing); dropped unconfirmed when they
+/// could not be stored, so that the publisher gets no PUBACK and sends the message again.
+#[derive(Debug)]
+pub struct Stored(tokio::sync::oneshot::Sender<()>);
+
+/// The publisher's side of [`Stored`]: resolves `Ok` once committed, `Err` if never.
+pub type StoredReceiver = tokio::sync::oneshot::Receiver<()>;
+
+impl Stored {
+    pub fn new() -> (Stored, StoredReceiver) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Stored(tx), rx)
+    }
+
+    pub fn confirm(self) {
+        let _ = self.0.send(());
+    }
 }
 
 #[derive(Clone)]

@@ -26,7 +26,7 @@ use super::decode::{self, GatewayKey, Rejection};
 use super::locate::{Anchor, TagPosition, TagState};
 use super::registration::Registrations;
 use super::view::{Control, ControlReceiver, PipelineView, Request};
-use super::writer::write_batches;
+use super::writer::{Pending, write_batches};
 use crate::config::{Config, RawReadings};
 use crate::events::EventBus;
 use crate::jobs::device_monitor::OfflineReports;
@@ -68,11 +68,13 @@ pub struct Pipeline {
     /// Tags heard in this round, whose position is published after it.
     pub(super) moved: Vec<i64>,
     pub(super) sessions: super::sessions::Sessions,
-    pub(super) writer: mpsc::Sender<IngestBatch>,
+    /// The QoS 1 messages of this round, whose PUBACKs wait for its commit.
+    pub(super) round_stored: Vec<super::Stored>,
+    pub(super) writer: mpsc::Sender<Pending>,
     pub(super) writer_task: Option<tokio::task::JoinHandle<()>>,
     /// Batches the writer could not take yet (it is behind); while there are any, readings
     /// of QoS 0 messages are not stored (shed), positions go on.
-    pub(super) backlog: VecDeque<IngestBatch>,
+    pub(super) backlog: VecDeque<Pending>,
     /// What the live stream was last told about each tag.
     pub(super) announced: HashMap<i64, (TagPosition, std::time::Instant)>,
 }
@@ -108,6 +110,7 @@ impl Pipeline {
             tag_keys: HashMap::new(),
             last_second: HashMap::new(),
             round: IngestBatch::default(),
+            round_stored: Vec::new(),
             anchors: HashMap::new(),
             plan_sizes: HashMap::new(),
             tag_states: HashMap::new(),
@@ -214,7 +217,13 @@ impl Pipeline {
         self.moved.push(tag_id);
     }
 
-    async fn handle(&mut self, message: Inbound) {
+    async fn handle(&mut self, mut message: Inbound) {
+        let stored = message.stored.take();
+        self.process(message).await;
+        self.round_stored.extend(stored);
+    }
+
+    async fn process(&mut self, message: Inbound) {
         self.metrics
             .ingest_received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

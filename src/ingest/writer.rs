@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::Stored;
 use super::pipeline::Pipeline;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -19,18 +20,32 @@ const MAX_BACKLOG_READINGS: usize = 500_000;
 /// transactions let a writer that fell behind catch up).
 const MERGE_READINGS: usize = 50_000;
 
+/// A batch to store, and the QoS 1 messages whose PUBACK waits for its commit.
+#[derive(Default)]
+pub(super) struct Pending {
+    pub batch: IngestBatch,
+    pub stored: Vec<Stored>,
+}
+
 impl Pipeline {
     /// Hands this round's writes to the writer without waiting for it: when it is behind,
     /// they join the backlog, which is offered again at every round and every second. Only
     /// a backlog over [`MAX_BACKLOG_READINGS`] makes the pipeline wait.
     pub(super) async fn flush(&mut self) {
-        if !self.round.is_empty() {
+        if self.round.is_empty() {
+            // Nothing of these messages to store: their PUBACKs need not wait.
+            self.round_stored.drain(..).for_each(Stored::confirm);
+        } else {
             let batch = std::mem::take(&mut self.round);
+            let stored = std::mem::take(&mut self.round_stored);
             match self.backlog.back_mut() {
-                Some(last) if last.readings.len() + batch.readings.len() <= MERGE_READINGS => {
-                    last.merge(batch);
+                Some(last)
+                    if last.batch.readings.len() + batch.readings.len() <= MERGE_READINGS =>
+                {
+                    last.batch.merge(batch);
+                    last.stored.extend(stored);
                 }
-                _ => self.backlog.push_back(batch),
+                _ => self.backlog.push_back(Pending { batch, stored }),
             }
         }
         while let Some(batch) = self.backlog.pop_front() {
@@ -46,12 +61,12 @@ impl Pipeline {
                 }
             }
         }
-        let mut waiting: usize = self.backlog.iter().map(|b| b.readings.len()).sum();
+        let mut waiting: usize = self.backlog.iter().map(|p| p.batch.readings.len()).sum();
         while waiting > MAX_BACKLOG_READINGS {
             let Some(batch) = self.backlog.pop_front() else {
                 break;
             };
-            waiting -= batch.readings.len();
+            waiting -= batch.batch.readings.len();
             if self.writer.send(batch).await.is_err() {
                 tracing::error!("the readings writer has stopped");
             }
@@ -83,14 +98,19 @@ impl Pipeline {
     }
 }
 
-/// Stores batches in order, one transaction each. A database hiccup must not drop what
-/// was acknowledged: a failed batch is retried, then counted.
+/// Stores batches in order, one transaction each, then lets their messages' PUBACKs go. A
+/// database hiccup is retried; a batch that still fails is counted and its messages are left
+/// unacknowledged (their publishers send them again).
 pub(super) async fn write_batches(
-    mut batches: mpsc::Receiver<IngestBatch>,
+    mut batches: mpsc::Receiver<Pending>,
     store: Store,
     metrics: Arc<Metrics>,
 ) {
-    while let Some(batch) = batches.recv().await {
+    while let Some(Pending {
+        batch,
+        stored: waiting,
+    }) = batches.recv().await
+    {
         let mut stored = false;
         for attempt in 1..=5 {
             match store.store_ingest_batch(&batch).await {
@@ -113,7 +133,9 @@ pub(super) async fn write_batches(
             batch.readings.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        if !stored {
+        if stored {
+            waiting.into_iter().for_each(Stored::confirm);
+        } else {
             tracing::error!(
                 readings = batch.readings.len(),
                 "readings could not be stored"

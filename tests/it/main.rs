@@ -15,6 +15,7 @@ mod cli;
 mod config;
 mod consistency;
 mod console;
+mod crash;
 mod devices;
 mod groups;
 mod hostile;
