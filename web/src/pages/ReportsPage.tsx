@@ -42,7 +42,6 @@ export function ReportsPage() {
     setFilters({ range, from: '', to: '' });
   };
   const Panel = tab[2];
-  const zoneName = filters.tz || t('reports.siteZone');
 
   return (
     <Page
@@ -59,9 +58,10 @@ export function ReportsPage() {
         {t('reports.printedWindow', {
           from: formatInstant(window.from_ts, language, filters.tz),
           to: formatInstant(window.to_ts, language, filters.tz),
-          zone: zoneName,
+          zone: filters.tz || BROWSER_ZONE,
         })}
-        {filters.min && ` · ${t('reports.minDuration')}: ${filters.min} s`}
+        {` · ${t('reports.timeZone')}: ${filters.tz || t('reports.siteZone')}`}
+        {filters.min && ` · ${t('reports.minDuration')}: ${filters.min}`}
       </p>
       <nav className="report-tabs no-print" aria-label={t('reports.tabs')}>
         {TABS.map(([key, label]) => (

@@ -84,7 +84,7 @@ export function BuildingsPanel(props: PanelProps) {
                   axis={t('reports.period')}
                   labels={buckets.map((b) => f.bucket(b.bucket_start, 'hour'))}
                   series={[{ name: t('reports.people'), values: buckets.map((b) => b.unique_people_count) }]}
-                  format={(v) => f.number(v)}
+                  scale="count"
                 />
               );
             }}
@@ -104,7 +104,7 @@ export function BuildingsPanel(props: PanelProps) {
                   axis={t('reports.period')}
                   labels={buckets.map((b) => f.bucket(b.bucket_start, props.filters.granularity))}
                   series={[{ name: t('reports.dwell'), values: buckets.map((b) => b.total_dwell_seconds) }]}
-                  format={(v) => f.duration(v)}
+                  scale="duration"
                 />
               );
             }}

@@ -3,7 +3,8 @@
 // always in print.
 import { useId, useState, type ReactNode } from 'react';
 import { useI18n } from '../i18n/i18n';
-import { CHART_BOX, barLayout, lineLayout, peakIndex, type Tick } from './chart';
+import { CHART_BOX, barLayout, lineLayout, peakIndex, type Scale, type Tick } from './chart';
+import { formatDuration, formatNumber } from './format';
 
 /** Series colours: distinguishable, and dark enough against white. */
 export const PALETTE = ['#0b5cad', '#d9480f', '#2b8a3e', '#7048b6', '#c2255c', '#0c8599', '#8f6b00', '#495057'];
@@ -20,12 +21,22 @@ interface ChartProps {
   axis: string;
   labels: string[];
   series: Series[];
-  format: (value: number) => string;
+  /** Durations in seconds, or counts. */
+  scale: Scale;
+}
+
+/** Room a bucket label needs on the axis (12 px text, about 7 px a character). */
+const labelRoom = (labels: string[]) => Math.max(0, ...labels.map((l) => l.length)) * 7 + 10;
+
+function useFormat(scale: Scale): (value: number) => string {
+  const { language } = useI18n();
+  return scale === 'duration' ? formatDuration : (value) => formatNumber(value, language, 1);
 }
 
 /** "Title: 24 intervals; the highest, 3 h 10 min, at 14h." */
-function useSummary({ title, labels, series, format }: ChartProps): string {
+function useSummary({ title, labels, series, scale }: ChartProps): string {
   const { t } = useI18n();
+  const format = useFormat(scale);
   const totals = labels.map((_, i) => series.reduce((sum, s) => sum + (s.values[i] ?? 0), 0));
   const peak = peakIndex(totals);
   if (peak < 0) return t('reports.chartEmpty', { title });
@@ -64,9 +75,15 @@ function XLabels({ labels, centers, every }: { labels: string[]; centers: number
 
 /** Columns over the buckets; several series stack, with a legend. */
 export function BarChart(props: ChartProps) {
-  const { labels, series, format } = props;
+  const { labels, series, scale } = props;
+  const format = useFormat(scale);
   const summary = useSummary(props);
-  const layout = barLayout(labels.map((_, i) => series.map((s) => s.values[i] ?? 0)));
+  const layout = barLayout(
+    labels.map((_, i) => series.map((s) => s.values[i] ?? 0)),
+    scale,
+    CHART_BOX,
+    labelRoom(labels),
+  );
   return (
     <Figure {...props} summary={summary}>
       <Grid ticks={layout.ticks} format={format} />
@@ -88,26 +105,30 @@ export function BarChart(props: ChartProps) {
 
 /** One series as a line with the area under it (occupancy over time). */
 export function AreaChart(props: ChartProps) {
-  const { labels, series, format } = props;
+  const { labels, series, scale } = props;
+  const format = useFormat(scale);
   const summary = useSummary(props);
-  const layout = lineLayout(series[0]?.values ?? []);
+  const layout = lineLayout(series[0]?.values ?? [], scale, CHART_BOX, labelRoom(labels));
   return (
     <Figure {...props} summary={summary}>
       <Grid ticks={layout.ticks} format={format} />
       <path className="chart-area" d={layout.area} />
       <path className="chart-line" d={layout.line} />
-      {layout.points.map((p, i) => (
+      {/* Dots only where they can be told apart (a week of hours is a line). */}
+      {layout.points.length <= 48 &&
+        layout.points.map((p, i) => (
         <circle key={i} className="chart-point" cx={p.x} cy={p.y} r={3}>
           <title>{`${labels[i]}: ${format(p.value)}`}</title>
         </circle>
-      ))}
+        ))}
       <XLabels labels={labels} centers={layout.points.map((p) => p.x)} every={layout.labelEvery} />
     </Figure>
   );
 }
 
-function Figure({ axis, labels, series, format, summary, children }: ChartProps & { summary: string; children: ReactNode }) {
+function Figure({ axis, labels, series, scale, summary, children }: ChartProps & { summary: string; children: ReactNode }) {
   const { t } = useI18n();
+  const format = useFormat(scale);
   const [open, setOpen] = useState(false);
   const dataId = useId();
   return (

@@ -25,7 +25,6 @@ export function GatewaysPanel(props: PanelProps) {
   const usagePath = reportPath('/reports/gateways/usage-summary', reportQuery(props, true, { building_id: props.filters.building }));
   const base = gatewayId ? `/reports/gateways/${gatewayId}` : null;
   const path = (suffix: string, takesMinimum: boolean) => (base ? reportPath(`${base}${suffix}`, reportQuery(props, takesMinimum)) : null);
-  const count = (v: number) => f.number(v);
 
   return (
     <>
@@ -105,7 +104,7 @@ export function GatewaysPanel(props: PanelProps) {
                   axis={t('reports.period')}
                   labels={o.buckets.map((b) => f.bucket(b.bucket_start, 'hour'))}
                   series={[{ name: t('reports.people'), values: o.buckets.map((b) => b.unique_people_count) }]}
-                  format={count}
+                  scale="count"
                 />
               </>
             )}
@@ -117,31 +116,29 @@ export function GatewaysPanel(props: PanelProps) {
                 axis={t('reports.period')}
                 labels={c.buckets.map((b) => f.bucket(b.bucket_start, 'hour'))}
                 series={[{ name: t('reports.peakPeople'), values: c.buckets.map((b) => b.peak_concurrency_people) }]}
-                format={count}
+                scale="count"
               />
             )}
           </ReportCard>
-          <div className="report-grid">
-            <ReportCard<GatewayTimeOfDay> id="report-gateway-hours" title={t('reports.hourOfDay')} path={path('/time-of-day', true)} window={props.window}>
-              {(h) => (
-                <BarChart
-                  title={t('reports.hourOfDay')}
-                  axis={t('reports.hour')}
-                  labels={HOURS.map(hourLabel)}
-                  series={[{ name: t('reports.dwell'), values: HOURS.map((hour) => h.buckets.find((b) => b.hour === hour)?.total_dwell_seconds ?? 0) }]}
-                  format={(v) => f.duration(v)}
-                />
-              )}
-            </ReportCard>
-            <ReportCard<AlertsSummary> id="report-gateway-alerts" title={t('reports.alertsSummary')} path={path('/alerts/summary', false)} window={props.window}>
-              {(a) => (
-                <>
-                  <Counts items={[[t('reports.alerts'), f.number(a.total_alerts)]]} />
-                  <ByTypeTable rows={a.by_type} />
-                </>
-              )}
-            </ReportCard>
-          </div>
+          <ReportCard<GatewayTimeOfDay> id="report-gateway-hours" title={t('reports.hourOfDay')} path={path('/time-of-day', true)} window={props.window}>
+            {(h) => (
+              <BarChart
+                title={t('reports.hourOfDay')}
+                axis={t('reports.hour')}
+                labels={HOURS.map(hourLabel)}
+                series={[{ name: t('reports.dwell'), values: HOURS.map((hour) => h.buckets.find((b) => b.hour === hour)?.total_dwell_seconds ?? 0) }]}
+                scale="duration"
+              />
+            )}
+          </ReportCard>
+          <ReportCard<AlertsSummary> id="report-gateway-alerts" title={t('reports.alertsSummary')} path={path('/alerts/summary', false)} window={props.window}>
+            {(a) => (
+              <>
+                <Counts items={[[t('reports.alerts'), f.number(a.total_alerts)]]} />
+                <ByTypeTable rows={a.by_type} />
+              </>
+            )}
+          </ReportCard>
         </>
       )}
     </>

@@ -68,7 +68,6 @@ export function PersonPanel(props: PanelProps) {
   const personId = chosenOrFirst(props.filters.person, people.data);
   const base = personId ? `/reports/person/${personId}` : null;
   const path = (suffix: string, takesMinimum: boolean, own = {}) => (base ? reportPath(`${base}${suffix}`, reportQuery(props, takesMinimum, own)) : null);
-  const dwell = (v: number) => f.duration(v);
 
   const timelineColumns: Column<TimelineSession>[] = [
     { header: t('reports.start'), cell: (s) => f.instant(s.started_at) },
@@ -117,34 +116,32 @@ export function PersonPanel(props: PanelProps) {
                 axis={t('reports.period')}
                 labels={c.buckets.map((b) => f.bucket(b.bucket_start, props.filters.granularity))}
                 series={[{ name: t('reports.dwell'), values: c.buckets.map((b) => b.total_dwell_seconds) }]}
-                format={dwell}
+                scale="duration"
               />
             )}
           </ReportCard>
-          <div className="report-grid">
-            <ReportCard<HourOfDay> id="report-person-hours" title={t('reports.hourOfDay')} path={path('/time-distribution/hour-of-day', true)} window={props.window}>
-              {(h) => (
-                <BarChart
-                  title={t('reports.hourOfDay')}
-                  axis={t('reports.hour')}
-                  labels={HOURS.map(hourLabel)}
-                  series={[{ name: t('reports.dwell'), values: HOURS.map((hour) => h.buckets.find((b) => b.hour === hour)?.total_dwell_seconds ?? 0) }]}
-                  format={dwell}
-                />
-              )}
-            </ReportCard>
-            <ReportCard<DayOfWeek> id="report-person-weekdays" title={t('reports.dayOfWeek')} path={path('/time-distribution/day-of-week', true)} window={props.window}>
-              {(d) => (
-                <BarChart
-                  title={t('reports.dayOfWeek')}
-                  axis={t('reports.weekday')}
-                  labels={weekdayNames(language)}
-                  series={[{ name: t('reports.dwell'), values: [0, 1, 2, 3, 4, 5, 6].map((day) => d.buckets.find((b) => b.day_of_week === day)?.total_dwell_seconds ?? 0) }]}
-                  format={dwell}
-                />
-              )}
-            </ReportCard>
-          </div>
+          <ReportCard<HourOfDay> id="report-person-hours" title={t('reports.hourOfDay')} path={path('/time-distribution/hour-of-day', true)} window={props.window}>
+            {(h) => (
+              <BarChart
+                title={t('reports.hourOfDay')}
+                axis={t('reports.hour')}
+                labels={HOURS.map(hourLabel)}
+                series={[{ name: t('reports.dwell'), values: HOURS.map((hour) => h.buckets.find((b) => b.hour === hour)?.total_dwell_seconds ?? 0) }]}
+                scale="duration"
+              />
+            )}
+          </ReportCard>
+          <ReportCard<DayOfWeek> id="report-person-weekdays" title={t('reports.dayOfWeek')} path={path('/time-distribution/day-of-week', true)} window={props.window}>
+            {(d) => (
+              <BarChart
+                title={t('reports.dayOfWeek')}
+                axis={t('reports.weekday')}
+                labels={weekdayNames(language)}
+                series={[{ name: t('reports.dwell'), values: [0, 1, 2, 3, 4, 5, 6].map((day) => d.buckets.find((b) => b.day_of_week === day)?.total_dwell_seconds ?? 0) }]}
+                scale="duration"
+              />
+            )}
+          </ReportCard>
           <ReportCard<HourByGateway> id="report-person-hour-gateway" title={t('reports.hourByGateway')} path={path('/time-distribution/hour-by-gateway', true)} window={props.window}>
             {(h) => {
               const gateways = [...new Map(h.buckets.map((b) => [b.device_id, b.device_name])).entries()];
@@ -154,7 +151,7 @@ export function PersonPanel(props: PanelProps) {
                   axis={t('reports.hour')}
                   labels={HOURS.map(hourLabel)}
                   series={gateways.map(([id, name]) => ({ name, values: HOURS.map((hour) => h.buckets.find((b) => b.hour === hour && b.device_id === id)?.total_dwell_seconds ?? 0) }))}
-                  format={dwell}
+                  scale="duration"
                 />
               );
             }}

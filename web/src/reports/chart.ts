@@ -11,14 +11,22 @@ export interface Box {
   right: number;
 }
 
-export const CHART_BOX: Box = { width: 720, height: 240, left: 64, bottom: 36, top: 10, right: 10 };
+export const CHART_BOX: Box = { width: 720, height: 240, left: 76, bottom: 36, top: 10, right: 10 };
 
-/** The smallest 1, 2, 2.5 or 5 × 10ⁿ at or above `max` (1 for nothing), so ticks are round. */
-export function niceMax(max: number): number {
-  if (!(max > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(max));
-  const step = [1, 2, 2.5, 5, 10].find((m) => m * power >= max - 1e-9) ?? 10;
-  return step * power;
+/** What a chart's values are: counts step by 1, 2, 5 × 10ⁿ; durations by round clock units. */
+export type Scale = 'count' | 'duration';
+
+const DURATION_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+const GRID_LINES = 4;
+
+/** The step between grid lines: the smallest round one that fits `max` in four steps. */
+export function niceStep(max: number, scale: Scale): number {
+  const wanted = max > 0 ? max / GRID_LINES : 0;
+  if (scale === 'duration' && wanted <= 86400) return DURATION_STEPS.find((s) => s >= wanted) ?? 86400;
+  const unit = scale === 'duration' ? 86400 : 1;
+  const x = Math.max(wanted / unit, 1);
+  const power = 10 ** Math.floor(Math.log10(x));
+  return ([1, 2, 5, 10].find((m) => m * power >= x - 1e-9) ?? 10) * power * unit;
 }
 
 export interface Tick {
@@ -26,10 +34,10 @@ export interface Tick {
   y: number;
 }
 
-/** Horizontal grid lines: 0, ¼, ½, ¾ and all of `max`. */
+/** Horizontal grid lines, one per step from 0 to `max`. */
 export function ticks(max: number, box: Box): Tick[] {
   const plotHeight = box.height - box.top - box.bottom;
-  return [0, 0.25, 0.5, 0.75, 1].map((f) => ({ value: max * f, y: box.top + plotHeight * (1 - f) }));
+  return Array.from({ length: GRID_LINES + 1 }, (_, i) => ({ value: (max * i) / GRID_LINES, y: box.top + plotHeight * (1 - i / GRID_LINES) }));
 }
 
 export interface Segment {
@@ -58,11 +66,11 @@ export interface BarLayout {
 }
 
 /** Bars for `values[bucket][series]`, stacked bottom-up in series order. */
-export function barLayout(values: number[][], box: Box = CHART_BOX, labelWidth = 44): BarLayout {
+export function barLayout(values: number[][], scale: Scale, box: Box = CHART_BOX, labelWidth = 44): BarLayout {
   const plotWidth = box.width - box.left - box.right;
   const plotHeight = box.height - box.top - box.bottom;
   const totals = values.map((v) => v.reduce((sum, x) => sum + Math.max(0, x), 0));
-  const max = niceMax(Math.max(0, ...totals));
+  const max = niceStep(Math.max(0, ...totals), scale) * GRID_LINES;
   const slot = values.length ? plotWidth / values.length : plotWidth;
   const gap = Math.min(slot * 0.2, 8);
   const bars = values.map((v, index) => {
@@ -97,10 +105,10 @@ export interface LineLayout {
 const r = (n: number) => Math.round(n * 10) / 10;
 
 /** A line through the middle of each bucket, and the area under it. */
-export function lineLayout(values: number[], box: Box = CHART_BOX, labelWidth = 44): LineLayout {
+export function lineLayout(values: number[], scale: Scale, box: Box = CHART_BOX, labelWidth = 44): LineLayout {
   const plotWidth = box.width - box.left - box.right;
   const plotHeight = box.height - box.top - box.bottom;
-  const max = niceMax(Math.max(0, ...values));
+  const max = niceStep(Math.max(0, ...values), scale) * GRID_LINES;
   const slot = values.length ? plotWidth / values.length : plotWidth;
   const bottom = box.top + plotHeight;
   const points = values.map((value, i) => ({

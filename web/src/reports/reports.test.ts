@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHART_BOX, barLayout, lineLayout, niceMax, peakIndex } from './chart';
+import { CHART_BOX, barLayout, lineLayout, niceStep, peakIndex } from './chart';
 import { formatBucket, formatDuration, formatInstant, parseInstant, weekdayNames } from './format';
 import { csvPath, fallbackFilename, filenameFrom, reportPath } from './request';
 import { bucketsOf } from './types';
@@ -77,18 +77,22 @@ describe('formatting', () => {
 });
 
 describe('chart geometry', () => {
-  it('rounds the scale up to 1, 2, 2.5 or 5 × 10ⁿ', () => {
-    expect(niceMax(0)).toBe(1);
-    expect(niceMax(7)).toBe(10);
-    expect(niceMax(2)).toBe(2);
-    expect(niceMax(2.1)).toBe(2.5);
-    expect(niceMax(3600)).toBe(5000);
-    expect(niceMax(18_000)).toBe(20_000);
+  it('steps grid lines by round counts, or by round clock units for durations', () => {
+    expect(niceStep(0, 'count')).toBe(1);
+    expect(niceStep(3, 'count')).toBe(1);
+    expect(niceStep(7, 'count')).toBe(2);
+    expect(niceStep(18, 'count')).toBe(5);
+    expect(niceStep(4100, 'count')).toBe(2000);
+    expect(niceStep(0, 'duration')).toBe(1);
+    expect(niceStep(100, 'duration')).toBe(30);
+    expect(niceStep(3000, 'duration')).toBe(900);
+    expect(niceStep(17_000, 'duration')).toBe(7200);
+    expect(niceStep(30 * 86400, 'duration')).toBe(10 * 86400);
   });
 
   it('stands bars on the axis, stacked, as tall as their share of the scale', () => {
     const box = { ...CHART_BOX, width: 400, height: 200, left: 0, right: 0, top: 0, bottom: 0 };
-    const layout = barLayout([[5, 5], [0, 0], [20, 0], [2, 3]], box);
+    const layout = barLayout([[5, 5], [0, 0], [20, 0], [2, 3]], 'count', box);
     expect(layout.max).toBe(20);
     expect(layout.bars.map((b) => b.total)).toEqual([10, 0, 20, 5]);
     const [first, empty, full] = layout.bars;
@@ -107,17 +111,17 @@ describe('chart geometry', () => {
   });
 
   it('labels only every few bars when they are narrow', () => {
-    expect(barLayout(Array.from({ length: 168 }, () => [1])).labelEvery).toBe(12);
-    expect(barLayout([]).bars).toEqual([]);
+    expect(barLayout(Array.from({ length: 168 }, () => [1]), 'count').labelEvery).toBe(12);
+    expect(barLayout([], 'count').bars).toEqual([]);
   });
 
   it('draws a line through the middle of each bucket and closes its area on the axis', () => {
     const box = { ...CHART_BOX, width: 300, height: 100, left: 0, right: 0, top: 0, bottom: 0 };
-    const layout = lineLayout([0, 5, 10], box);
-    expect(layout.max).toBe(10);
+    const layout = lineLayout([0, 4, 8], 'count', box);
+    expect(layout.max).toBe(8);
     expect(layout.line).toBe('M50,100 L150,50 L250,0');
     expect(layout.area).toBe('M50,100 L150,50 L250,0 L250,100 L50,100 Z');
-    expect(lineLayout([], box).area).toBe('');
+    expect(lineLayout([], 'count', box).area).toBe('');
   });
 
   it('finds the first peak', () => {
