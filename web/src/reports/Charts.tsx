@@ -117,9 +117,9 @@ export function AreaChart(props: ChartProps) {
       {/* Dots only where they can be told apart (a week of hours is a line). */}
       {layout.points.length <= 48 &&
         layout.points.map((p, i) => (
-        <circle key={i} className="chart-point" cx={p.x} cy={p.y} r={3}>
-          <title>{`${labels[i]}: ${format(p.value)}`}</title>
-        </circle>
+          <circle key={i} className="chart-point" cx={p.x} cy={p.y} r={3}>
+            <title>{`${labels[i]}: ${format(p.value)}`}</title>
+          </circle>
         ))}
       <XLabels labels={labels} centers={layout.points.map((p) => p.x)} every={layout.labelEvery} />
     </Figure>
