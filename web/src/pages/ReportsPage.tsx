@@ -1,5 +1,5 @@
-import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
-import { NavLink, useParams, useSearchParams } from 'react-router';
+import { useMemo, useState, type ChangeEvent, type FormEvent, type ReactNode } from 'react';
+import { Link, useParams, useSearchParams } from 'react-router';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { Page } from '../components/Page';
 import { useI18n, type MessageKey } from '../i18n/i18n';
@@ -33,7 +33,7 @@ export function ReportsPage() {
   const tab = TABS.find(([key]) => key === useParams().tab) ?? TABS[0];
   const [query, setQuery] = useSearchParams();
   const filters = parseFilters(query);
-  // Quick ranges end at the moment they were chosen (or refreshed), not at every render.
+  // Quick ranges end at the moment they were chosen (or applied again), not at every render.
   const [now, setNow] = useState(() => Date.now());
   const window = useMemo(() => resolveWindow(filters, now), [filters.range, filters.from, filters.to, now]);
   const setFilters = (changes: Partial<ReportFilters>) => setQuery(filtersQuery({ ...filters, ...changes }), { replace: true });
@@ -41,19 +41,22 @@ export function ReportsPage() {
     setNow(Date.now());
     setFilters({ range, from: '', to: '' });
   };
+  const apply = (changes: Partial<ReportFilters>) => {
+    setNow(Date.now());
+    setFilters(changes);
+  };
   const Panel = tab[2];
 
   return (
     <Page
       title={t('nav.reports')}
-      className="reports-page"
       tools={
         <button type="button" className="no-print" onClick={() => print()}>
           {t('reports.print')}
         </button>
       }
     >
-      <WindowForm key={`${query}|${now}`} filters={filters} window={window} onApply={(changes) => { setNow(Date.now()); setFilters(changes); }} onQuick={quick} />
+      <WindowForm key={[filters.range, filters.from, filters.to, filters.tz, filters.min, now].join('|')} filters={filters} window={window} onApply={apply} onQuick={quick} />
       <p className="print-only report-filters-summary">
         {t('reports.printedWindow', {
           from: formatInstant(window.from_ts, language, filters.tz),
@@ -65,9 +68,9 @@ export function ReportsPage() {
       </p>
       <nav className="report-tabs no-print" aria-label={t('reports.tabs')}>
         {TABS.map(([key, label]) => (
-          <NavLink key={key} to={{ pathname: `/reports/${key}`, search: query.toString() }} className={key === tab[0] ? 'active' : undefined} aria-current={key === tab[0] ? 'page' : undefined}>
+          <Link key={key} to={{ pathname: `/reports/${key}`, search: query.toString() }} className={key === tab[0] ? 'active' : undefined} aria-current={key === tab[0] ? 'page' : undefined}>
             {t(label)}
-          </NavLink>
+          </Link>
         ))}
       </nav>
       <h2 className="print-only">{t(tab[1])}</h2>
@@ -87,6 +90,10 @@ function WindowForm({ filters, window, onApply, onQuick }: { filters: ReportFilt
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState('');
   const zones = useMemo(() => timeZoneChoices(BROWSER_ZONE), []);
+  const edit = (set: (value: string) => void) => (event: ChangeEvent<HTMLInputElement>) => {
+    set(event.target.value);
+    setTouched(true);
+  };
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -101,7 +108,7 @@ function WindowForm({ filters, window, onApply, onQuick }: { filters: ReportFilt
   };
 
   return (
-    <form className="card report-window no-print-controls" onSubmit={submit} aria-label={t('reports.window')}>
+    <form className="card report-window" onSubmit={submit} aria-label={t('reports.window')}>
       <div className="quick-ranges" role="group" aria-label={t('reports.quickRanges')}>
         {(Object.keys(QUICK_RANGES) as QuickRange[]).map((range) => (
           <button key={range} type="button" aria-pressed={filters.range === range} onClick={() => onQuick(range)}>
@@ -112,11 +119,11 @@ function WindowForm({ filters, window, onApply, onQuick }: { filters: ReportFilt
       <div className="filters">
         <div className="field">
           <label htmlFor="report-from">{t('reports.from')}</label>
-          <input id="report-from" type="datetime-local" value={from} onChange={(e) => { setFrom(e.target.value); setTouched(true); }} required />
+          <input id="report-from" type="datetime-local" value={from} onChange={edit(setFrom)} required />
         </div>
         <div className="field">
           <label htmlFor="report-to">{t('reports.to')}</label>
-          <input id="report-to" type="datetime-local" value={to} onChange={(e) => { setTo(e.target.value); setTouched(true); }} required />
+          <input id="report-to" type="datetime-local" value={to} onChange={edit(setTo)} required />
         </div>
         <div className="field">
           <label htmlFor="report-tz">{t('reports.timeZone')}</label>

@@ -43,7 +43,7 @@ export function BuildingsPanel(props: PanelProps) {
 
   return (
     <>
-      <div className="filters no-print-controls">
+      <div className="filters">
         <SelectFilter id="report-building" label={t('reports.building')} value={buildingId} options={(buildings.data ?? []).map((b) => [String(b.id), b.name])} onChange={(building) => props.setFilters({ building })} />
       </div>
       <ErrorAlert message={buildings.error} />

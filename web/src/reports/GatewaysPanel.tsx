@@ -81,7 +81,7 @@ export function GatewaysPanel(props: PanelProps) {
         }}
       </ReportCard>
 
-      <div className="filters no-print-controls">
+      <div className="filters">
         <SelectFilter id="report-gateway" label={t('reports.gateway')} value={gatewayId} options={(gateways.data ?? []).map((g) => [String(g.id), g.name])} onChange={(gateway) => props.setFilters({ gateway })} />
       </div>
       <ErrorAlert message={gateways.error || buildings.error} />

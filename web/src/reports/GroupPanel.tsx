@@ -21,7 +21,7 @@ export function GroupPanel(props: PanelProps) {
   const path = groupId ? reportPath(`/reports/person-group/${groupId}/summary`, reportQuery(props, true)) : null;
   return (
     <>
-      <div className="filters no-print-controls">
+      <div className="filters">
         <SelectFilter id="report-group" label={t('reports.group')} value={groupId} options={(groups.data ?? []).map((g) => [String(g.id), g.name])} onChange={(group) => props.setFilters({ group })} />
       </div>
       <ErrorAlert message={groups.error} />

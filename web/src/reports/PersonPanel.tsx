@@ -80,7 +80,7 @@ export function PersonPanel(props: PanelProps) {
 
   return (
     <>
-      <div className="filters no-print-controls">
+      <div className="filters">
         <SelectFilter id="report-person" label={t('reports.person')} value={personId} options={(people.data ?? []).map((p) => [String(p.id), p.full_name])} onChange={(person) => props.setFilters({ person })} />
       </div>
       <ErrorAlert message={people.error} />

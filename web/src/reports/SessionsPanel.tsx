@@ -42,7 +42,7 @@ export function SessionsPanel(props: PanelProps) {
 
   return (
     <>
-      <div className="filters no-print-controls">
+      <div className="filters">
         <SelectFilter id="report-sessions-gateway" label={t('reports.gateway')} value={gateway} options={(gateways.data ?? []).map((g) => [String(g.id), g.name])} onChange={(value) => choose({ gateway: value })} any={t('reports.allGateways')} />
         <SelectFilter id="report-sessions-tag" label={t('reports.tag')} value={tag} options={(tags.data ?? []).map((x) => [String(x.id), tagName(x.id)])} onChange={(value) => choose({ tag: value })} any={t('reports.allTags')} />
       </div>
