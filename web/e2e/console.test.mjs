@@ -550,8 +550,10 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       const [download] = await Promise.all([page.waitForEvent('download'), summary.getByRole('button', { name: 'Baixar CSV: Resumo da pessoa' }).click()]);
       assert.match(download.suggestedFilename(), /\.csv$/);
       const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
+      assert.match(download.suggestedFilename(), /^person-summary-/);
       assert.ok(csv.length >= 2, `a header and at least one row: ${csv.join(' | ')}`);
-      assert.match(csv.slice(1).join('\n'), /AC:23:3F:00:00:(A1|B2)|Gateway/);
+      assert.match(csv[0], /device_name/);
+      assert.match(csv.slice(1).join('\n'), /Gateway AC:23:3F:00:00:(A1|B2)/);
 
       // Printed: no menu, no buttons, the window written out and the chart's numbers shown.
       await page.emulateMedia({ media: 'print' });

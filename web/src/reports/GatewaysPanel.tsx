@@ -93,7 +93,7 @@ export function GatewaysPanel(props: PanelProps) {
               <>
                 <Counts
                   items={[
-                    [t('reports.peak'), o.peak && o.peak.unique_people_count > 0 ? `${o.peak.unique_people_count} · ${f.bucket(o.peak.bucket_start, 'hour')}` : '—'],
+                    [t('reports.peak'), o.peak?.bucket_start && o.peak.unique_people_count > 0 ? `${o.peak.unique_people_count} · ${f.bucket(o.peak.bucket_start, 'hour')}` : '—'],
                     [t('reports.avgDwell'), f.duration(o.avg_dwell_seconds)],
                     [t('reports.p50Dwell'), f.duration(o.p50_dwell_seconds)],
                     [t('reports.p95Dwell'), f.duration(o.p95_dwell_seconds)],

@@ -71,7 +71,7 @@ export function PersonPanel(props: PanelProps) {
 
   const timelineColumns: Column<TimelineSession>[] = [
     { header: t('reports.start'), cell: (s) => f.instant(s.started_at) },
-    { header: t('reports.end'), cell: (s) => (s.ended_at ? f.instant(s.ended_at) : t('reports.open')) },
+    { header: t('reports.end'), cell: (s) => (s.is_open || !s.ended_at ? t('reports.open') : f.instant(s.ended_at)) },
     { header: t('reports.gateway'), cell: (s) => s.device_name },
     { header: t('reports.place'), cell: placeOf },
     { header: t('reports.dwell'), cell: (s) => f.duration(s.duration_seconds) },

@@ -24,7 +24,6 @@ export function SessionsPanel(props: PanelProps) {
   const path = reportPath('/reports/dwell-sessions', {
     from_ts: props.window.from_ts,
     to_ts: props.window.to_ts,
-    time_zone: props.filters.tz,
     device_id: gateway,
     tag_id: tag,
     skip: page * PAGE,
@@ -56,7 +55,7 @@ export function SessionsPanel(props: PanelProps) {
               empty={t('reports.noData')}
               columns={[
                 { header: t('reports.start'), cell: (s) => f.instant(s.started_at) },
-                { header: t('reports.end'), cell: (s) => (s.ended_at ? f.instant(s.ended_at) : t('reports.open')) },
+                { header: t('reports.end'), cell: (s) => (s.is_open || !s.ended_at ? t('reports.open') : f.instant(s.ended_at)) },
                 { header: t('reports.gateway'), cell: (s) => gatewayName(s.device_id) },
                 { header: t('reports.tag'), cell: (s) => tagName(s.tag_id) },
                 { header: t('reports.dwell'), cell: (s) => f.duration(s.duration_seconds) },

@@ -66,6 +66,8 @@ export interface TimelineSession extends Location {
   ended_at: string | null;
   duration_seconds: number;
   samples_count: number;
+  /** Still going on: `ended_at` is the last sighting so far. */
+  is_open?: boolean;
 }
 
 export interface CalendarBucket {
@@ -148,7 +150,7 @@ export interface PresenceBucket {
 
 export interface Occupancy {
   buckets: PresenceBucket[];
-  peak: { bucket_start: string; unique_people_count: number } | null;
+  peak: { bucket_start: string | null; unique_people_count: number } | null;
   avg_dwell_seconds: number | null;
   p50_dwell_seconds: number | null;
   p95_dwell_seconds: number | null;
@@ -191,6 +193,7 @@ export interface DwellSession {
   ended_at: string | null;
   duration_seconds: number | null;
   samples_count: number;
+  is_open?: boolean;
 }
 
 /** Bucket lists come bare (buildings) or under `buckets`; either reads the same. */
