@@ -19,8 +19,12 @@ export function SessionsPanel(props: PanelProps) {
   const f = useReportFormat(props.filters.tz);
   const gateways = useList<Device>(listPath('/devices', { type: 'BLE_GATEWAY' }));
   const tags = useList<Tag>(listPath('/tags'));
-  const [page, setPage] = useState(0);
   const { gateway, tag } = props.filters;
+  // A new window or filter starts again at the first page.
+  const scope = [props.window.from_ts, props.window.to_ts, gateway, tag].join('|');
+  const [paging, setPaging] = useState({ scope, page: 0 });
+  const page = paging.scope === scope ? paging.page : 0;
+  const setPage = (next: number) => setPaging({ scope, page: next });
   const path = reportPath('/reports/dwell-sessions', {
     from_ts: props.window.from_ts,
     to_ts: props.window.to_ts,
@@ -29,10 +33,6 @@ export function SessionsPanel(props: PanelProps) {
     skip: page * PAGE,
     limit: PAGE,
   });
-  const choose = (changes: Partial<PanelProps['filters']>) => {
-    setPage(0);
-    props.setFilters(changes);
-  };
   const gatewayName = (id: number) => gateways.data?.find((g) => g.id === id)?.name ?? `#${id}`;
   const tagName = (id: number) => {
     const found = tags.data?.find((x) => x.id === id);
@@ -42,8 +42,8 @@ export function SessionsPanel(props: PanelProps) {
   return (
     <>
       <div className="filters">
-        <SelectFilter id="report-sessions-gateway" label={t('reports.gateway')} value={gateway} options={(gateways.data ?? []).map((g) => [String(g.id), g.name])} onChange={(value) => choose({ gateway: value })} any={t('reports.allGateways')} />
-        <SelectFilter id="report-sessions-tag" label={t('reports.tag')} value={tag} options={(tags.data ?? []).map((x) => [String(x.id), tagName(x.id)])} onChange={(value) => choose({ tag: value })} any={t('reports.allTags')} />
+        <SelectFilter id="report-sessions-gateway" label={t('reports.gateway')} value={gateway} options={(gateways.data ?? []).map((g) => [String(g.id), g.name])} onChange={(value) => props.setFilters({ gateway: value })} any={t('reports.allGateways')} />
+        <SelectFilter id="report-sessions-tag" label={t('reports.tag')} value={tag} options={(tags.data ?? []).map((x) => [String(x.id), tagName(x.id)])} onChange={(value) => props.setFilters({ tag: value })} any={t('reports.allTags')} />
       </div>
       <ErrorAlert message={gateways.error || tags.error} />
       <ReportCard<DwellSession[]> id="report-sessions" title={t('reports.sessionsList')} help={t('reports.sessionsHelp')} path={path} window={props.window}>
@@ -62,7 +62,7 @@ export function SessionsPanel(props: PanelProps) {
                 { header: t('reports.samples'), cell: (s) => f.number(s.samples_count) },
               ]}
             />
-            <div className="form-actions no-print">
+            <div className="form-actions report-pager no-print">
               <button type="button" disabled={page === 0} onClick={() => setPage(page - 1)}>
                 {t('reports.previousPage')}
               </button>
