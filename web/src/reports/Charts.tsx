@@ -7,7 +7,7 @@ import { CHART_BOX, barLayout, lineLayout, peakIndex, type Scale, type Tick } fr
 import { formatDuration, formatNumber } from './format';
 
 /** Series colours: distinguishable, and dark enough against white. */
-export const PALETTE = ['#0b5cad', '#d9480f', '#2b8a3e', '#7048b6', '#c2255c', '#0c8599', '#8f6b00', '#495057'];
+const PALETTE = ['#0b5cad', '#d9480f', '#2b8a3e', '#7048b6', '#c2255c', '#0c8599', '#8f6b00', '#495057'];
 
 export interface Series {
   name: string;

@@ -1,14 +1,8 @@
-// Building report requests: the common parameters (window, time zone, minimum duration) plus
-// a report's own, and the CSV variant of any report (`format=csv`).
+// Building report requests (a path with its query, empty values left to the API's defaults),
+// the CSV variant of any report (`format=csv`) and the name it is saved under.
 import type { ReportWindow } from './window';
 
 export type QueryValue = string | number | null | undefined;
-
-/** The parameters every report takes from the page's filters. */
-export interface CommonQuery extends ReportWindow {
-  time_zone?: string;
-  min_duration_seconds?: string;
-}
 
 /** `path?query`, leaving out empty values (the API's default applies to them). */
 export function reportPath(path: string, query: Record<string, QueryValue>): string {

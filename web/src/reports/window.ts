@@ -96,7 +96,7 @@ export function resolveWindow(filters: ReportFilters, now: number): ReportWindow
   return { from_ts: new Date(filters.from).toISOString(), to_ts: new Date(filters.to).toISOString() };
 }
 
-export function isTimeZone(zone: string): boolean {
+function isTimeZone(zone: string): boolean {
   if (!zone) return false;
   try {
     new Intl.DateTimeFormat('en', { timeZone: zone });
