@@ -4,9 +4,9 @@
 // list the person nearby, a gateway's calibration is refused out of range, a webhook
 // subscription shows its secret once and its delivery log; a zone is drawn and a ZONE_ENTER
 // alert arrives live when the tag walks in; an incident opened from a camera event gets a
-// message and an image in its timeline.
+// message and an image in its timeline; the reports show the tag's walk, as charts, CSV and print.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -516,6 +516,53 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       await page.getByRole('link', { name: 'Mapa ao vivo' }).click();
       await page.getByRole('region', { name: 'Meus incidentes abertos' }).locator(`tr[data-incident-id="${incidentId}"]`).waitFor();
       await page.screenshot({ path: path.join(shots, 'home.png'), fullPage: true });
+    });
+
+    await step('reports: the overview and the person report show the walk, as CSV and in print', async () => {
+      // Ana Souza's tag walked between the two gateways above: presence sessions in the last 24 h.
+      await page.getByRole('navigation', { name: 'Menu principal' }).getByRole('link', { name: 'Relatórios' }).click();
+      await page.waitForURL('**/reports');
+      await page.getByRole('button', { name: 'Últimas 24 h' }).click();
+      await page.waitForURL(/range=24h/);
+      const overview = page.getByRole('region', { name: 'Visão geral do local' });
+      await overview.getByRole('region', { name: 'Pessoas com mais permanência' }).getByRole('row', { name: /Ana Souza/ }).waitFor();
+      const sessions = Number((await overview.locator('dd').first().textContent()).replace(/\D/g, ''));
+      assert.ok(sessions > 0, `the overview counts sessions (${sessions})`);
+      await overview.getByRole('region', { name: 'Gateways com mais permanência' }).getByRole('row', { name: /Gateway AC:23:3F:00:00:(A1|B2)/ }).first().waitFor();
+      await page.screenshot({ path: path.join(shots, 'reports-overview.png'), fullPage: true });
+
+      await page.getByRole('navigation', { name: 'Relatórios disponíveis' }).getByRole('link', { name: 'Pessoa', exact: true }).click();
+      await page.waitForURL(/\/reports\/person\?/);
+      await page.getByLabel('Pessoa', { exact: true }).selectOption({ label: 'Ana Souza' });
+      const summary = page.getByRole('region', { name: 'Resumo da pessoa' });
+      await summary.getByRole('row', { name: /Gateway AC:23:3F:00:00:(A1|B2)/ }).first().waitFor();
+      // The hour-of-day chart has a bar, and says so to a screen reader.
+      const hours = page.getByRole('region', { name: 'Permanência por hora do dia' });
+      const chart = hours.getByRole('img');
+      await chart.waitFor();
+      assert.match(await chart.getAttribute('aria-label'), /^Permanência por hora do dia: 24 intervalos; o maior, .+, em \d\dh\.$/);
+      assert.ok((await hours.locator('svg rect').count()) > 0, 'at least one bar drawn');
+      await hours.getByRole('button', { name: 'Mostrar dados' }).click();
+      await hours.getByRole('row', { name: /^00h/ }).waitFor();
+      await page.getByRole('region', { name: 'Linha do tempo' }).getByRole('row', { name: /Gateway AC:23:3F/ }).first().waitFor();
+
+      // The CSV comes with the token, saved under the appliance's file name.
+      const [download] = await Promise.all([page.waitForEvent('download'), summary.getByRole('button', { name: 'Baixar CSV: Resumo da pessoa' }).click()]);
+      assert.match(download.suggestedFilename(), /\.csv$/);
+      const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
+      assert.match(download.suggestedFilename(), /^person-summary-/);
+      assert.ok(csv.length >= 2, `a header and at least one row: ${csv.join(' | ')}`);
+      assert.match(csv[0], /device_name/);
+      assert.match(csv.slice(1).join('\n'), /Gateway AC:23:3F:00:00:(A1|B2)/);
+
+      // Printed: no menu, no buttons, the window written out and the chart's numbers shown.
+      await page.emulateMedia({ media: 'print' });
+      assert.equal(await page.locator('nav.sidebar').isVisible(), false);
+      assert.equal(await summary.getByRole('button', { name: /Baixar CSV/ }).isVisible(), false);
+      await page.getByText(/^Período: /).waitFor();
+      assert.ok(await page.locator('.chart-data').first().isVisible(), 'chart data tables print');
+      await page.screenshot({ path: path.join(shots, 'reports-person-print.png'), fullPage: true });
+      await page.emulateMedia({ media: 'screen' });
     });
   } catch (error) {
     await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});

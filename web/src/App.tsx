@@ -15,6 +15,7 @@ import { LiveMapPage } from './pages/LiveMapPage';
 import { LoginPage } from './pages/LoginPage';
 import { MqttCredentialsPage } from './pages/MqttCredentialsPage';
 import { PeoplePage } from './pages/PeoplePage';
+import { ReportsPage } from './pages/ReportsPage';
 import { SitePage } from './pages/SitePage';
 import { TagsPage } from './pages/TagsPage';
 import { UsersPage } from './pages/UsersPage';
@@ -60,6 +61,7 @@ export function App() {
               <Route path="alerts" element={<AlertsPage />} />
               <Route path="incidents/:id?" element={<IncidentsPage />} />
               <Route path="incident-rules" element={<IncidentRulesPage />} />
+              <Route path="reports/:tab?" element={<ReportsPage />} />
               <Route path="site" element={<SitePage />} />
               <Route path="people" element={<PeoplePage />} />
               <Route path="tags" element={<TagsPage />} />

@@ -20,6 +20,7 @@ export const NAV: NavSection[] = [
       { path: '/', label: 'nav.liveMap' },
       { path: '/incidents', label: 'nav.incidents' },
       { path: '/alerts', label: 'nav.alerts' },
+      { path: '/reports', label: 'nav.reports' },
     ],
   },
   {

@@ -22,10 +22,33 @@ export function setUnauthorizedListener(listener: UnauthorizedListener) {
 
 export const API = '/api/v1';
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
+function authHeaders(accept: string): Record<string, string> {
+  const headers: Record<string, string> = { Accept: accept };
   const token = tokenStore.get();
   if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
+/** A failed answer as an ApiError; a 401 to a signed-in user also signs them out. */
+async function failure(response: Response, hadToken: boolean): Promise<ApiError> {
+  const text = await response.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  // A failed login is a 401 too, but it is the login form's business.
+  if (response.status === 401 && hadToken) {
+    tokenStore.clear();
+    onUnauthorized();
+  }
+  return errorFromBody(response.status, parsed, response.statusText);
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers = authHeaders('application/json');
+  const token = headers.Authorization;
   let payload: BodyInit | undefined;
   if (body instanceof FormData) {
     payload = body; // the browser writes the multipart Content-Type with its boundary
@@ -35,23 +58,24 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   }
   const response = await fetch(API + path, { method, headers, body: payload });
   if (response.status === 204) return undefined as T;
+  if (!response.ok) throw await failure(response, Boolean(token));
   const text = await response.text();
-  let parsed: unknown = null;
   try {
-    parsed = text ? JSON.parse(text) : null;
+    return (text ? JSON.parse(text) : null) as T;
   } catch {
-    parsed = null;
+    return null as T;
   }
-  if (!response.ok) {
-    const error = errorFromBody(response.status, parsed, response.statusText);
-    // A failed login is a 401 too, but it is the login form's business.
-    if (response.status === 401 && token) {
-      tokenStore.clear();
-      onUnauthorized();
-    }
-    throw error;
-  }
-  return parsed as T;
+}
+
+/**
+ * A file the API serves (a report's CSV): fetched with the token, since a plain link cannot
+ * carry it, with the name the appliance gives in `Content-Disposition`.
+ */
+async function download(path: string): Promise<{ blob: Blob; disposition: string | null }> {
+  const headers = authHeaders('text/csv, */*');
+  const response = await fetch(API + path, { method: 'GET', headers });
+  if (!response.ok) throw await failure(response, Boolean(headers.Authorization));
+  return { blob: await response.blob(), disposition: response.headers.get('Content-Disposition') };
 }
 
 export const api = {
@@ -60,6 +84,7 @@ export const api = {
   put: <T>(path: string, body: unknown) => request<T>('PUT', path, body),
   patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, body),
   delete: (path: string) => request<void>('DELETE', path),
+  download,
 };
 
 /** Lists are paged by the API; the console asks for the largest page (1000 rows). */
