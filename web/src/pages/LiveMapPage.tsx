@@ -218,8 +218,8 @@ export function LiveMapPage() {
       className="live-map"
       tools={
         <>
-          <PlanPicker idPrefix="map" onPlan={setPlan} />
-          <StreamBadge state={streamState} />
+            <PlanPicker idPrefix="map" onPlan={setPlan} />
+            <StreamBadge state={streamState} />
         </>
       }
     >
@@ -233,123 +233,123 @@ export function LiveMapPage() {
         <p className="card muted">{t('map.noPlan')}</p>
       ) : (
         <>
-        <section className="card map-tools" aria-label={t('map.tools')}>
-          <div className="filters">
-            <fieldset className="map-mode">
-              <legend>{t('map.mode')}</legend>
-              {(['live', 'replay'] as const).map((m) => (
-                <label key={m}>
-                  <input type="radio" name="map-mode" value={m} checked={mode === m} onChange={() => setMode(m)} /> {t(m === 'live' ? 'map.mode.live' : 'map.mode.replay')}
-                </label>
-              ))}
-            </fieldset>
-            <label className="map-heatmap-toggle">
-              <input type="checkbox" checked={heatmapShown} onChange={(e) => setHeatmapShown(e.target.checked)} /> {t('heatmap.toggle')}
-            </label>
-          </div>
-          {mode === 'replay' && <ReplayControls replay={replay} planId={plan.id} people={replayPeople} />}
-          {heatmapShown && <HeatmapControls plan={plan} onHeatmap={setHeatmap} />}
-        </section>
-        <div className="map-layout">
-          <div className="map-main">
-          <div className="plan-frame">
-            <PlanImage plan={plan} view={view} onSize={setImageSize} />
-            <svg
-              className={mode === 'replay' ? 'plan-overlay replaying' : 'plan-overlay'}
-              viewBox={`0 0 ${view.width} ${view.height}`}
-              preserveAspectRatio="none"
-              onClick={onMapClick}
-              data-testid="live-map"
-            >
-              {heatmapShown && heatmap && heatmap.floor_plan_id === plan.id && <HeatmapCells heatmap={heatmap} view={view} />}
-              {zones
-                .filter((z) => alertZoneIds.has(z.id))
-                .map((z) => (
-                  <polygon key={z.id} className="alert-zone" points={svgPoints(z.points, view)} style={{ color: z.color ?? DEFAULT_ZONE_COLOR }} data-zone-id={z.id}>
-                    <title>{z.name}</title>
-                  </polygon>
+          <section className="card map-tools" aria-label={t('map.tools')}>
+            <div className="filters">
+              <fieldset className="map-mode">
+                <legend>{t('map.mode')}</legend>
+                {(['live', 'replay'] as const).map((m) => (
+                  <label key={m}>
+                    <input type="radio" name="map-mode" value={m} checked={mode === m} onChange={() => setMode(m)} /> {t(m === 'live' ? 'map.mode.live' : 'map.mode.replay')}
+                  </label>
                 ))}
-              <polyline ref={trailLine} className="trail live-layer" />
-              {devices
-                .filter((d) => d.pos_x !== null && d.pos_y !== null)
-                .map((d) => {
-                  const at = fractionToView({ x: d.pos_x!, y: d.pos_y! }, view);
-                  const isGateway = d.type === 'BLE_GATEWAY';
-                  const state = online.get(d.id) ? 'online' : 'offline';
-                  return (
-                    <g key={d.id} className={`device-pin ${isGateway ? 'gateway' : 'camera'} ${state}`} transform={`translate(${at.x} ${at.y})`} data-device-id={d.id}>
-                      {isGateway ? <circle r="11" /> : <rect x="-10" y="-10" width="20" height="20" rx="3" />}
-                      <text y="26" textAnchor="middle">
-                        {d.name}
-                      </text>
-                      <title>{`${d.name} · ${t(state === 'online' ? 'devices.online' : 'devices.offline')}`}</title>
-                    </g>
-                  );
-                })}
-              <g ref={markersGroup} className="live-layer" />
-              <g className="replay-layer">
-                <g ref={replay.trailsGroup} className="replay-trails" />
-                <polyline ref={replay.trailLine} className="trail" />
-                <g ref={replay.markersGroup} />
-              </g>
-            </svg>
-          </div>
-          {heatmapShown && heatmap && heatmap.floor_plan_id === plan.id && <HeatmapLegend heatmap={heatmap} zones={zones} />}
-          </div>
-          {mode === 'replay' ? (
-            <aside className="card map-side" aria-labelledby="people-replayed">
-              <h2 id="people-replayed">{t('replay.people', { n: replayed.length })}</h2>
-              <ul className="people-list">
-                {replayed.map((track) => (
-                  <li key={track.tagId}>
-                    <button type="button" className={track.tagId === selected ? 'link selected' : 'link'} aria-pressed={track.tagId === selected} onClick={() => setSelected(track.tagId)}>
-                      {track.name}
-                    </button>
-                  </li>
-                ))}
-              </ul>
-            </aside>
-          ) : (
-          <aside className="card map-side" aria-labelledby="people-here">
-            <h2 id="people-here">{t('map.peopleHere', { n: peopleHere.length })}</h2>
-            {selectedMarker && (
-              <section className="selected-person" aria-live="polite">
-                <h3>{nameOf(selectedMarker.tagId)}</h3>
-                <dl>
-                  <dt>{t('tags.mac')}</dt>
-                  <dd>{selectedTag?.mac_address ?? '—'}</dd>
-                  <dt>{t('map.lastSeen')}</dt>
-                  <dd>{ago(selectedMarker.lastSeenAt)}</dd>
-                  <dt>{t('map.accuracy')}</dt>
-                  <dd>{selectedMarker.accuracyM === null ? '—' : `± ${selectedMarker.accuracyM.toFixed(1)} m`}</dd>
-                  <dt>{t('map.trail')}</dt>
-                  <dd>{t('map.trailPoints', { n: store.trail(selectedMarker.tagId, selectedMarker.planId).length })}</dd>
-                </dl>
-                <button type="button" onClick={() => setSelected(null)}>
-                  {t('map.clearSelection')}
-                </button>
-              </section>
-            )}
-            <label htmlFor="map-search">{t('map.search')}</label>
-            <input id="map-search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
-            {matches.length === 0 ? (
-              <p className="muted">{t('map.nobody')}</p>
+              </fieldset>
+              <label className="map-heatmap-toggle">
+                <input type="checkbox" checked={heatmapShown} onChange={(e) => setHeatmapShown(e.target.checked)} /> {t('heatmap.toggle')}
+              </label>
+            </div>
+            {mode === 'replay' && <ReplayControls replay={replay} planId={plan.id} people={replayPeople} />}
+            {heatmapShown && <HeatmapControls plan={plan} onHeatmap={setHeatmap} />}
+          </section>
+          <div className="map-layout">
+            <div className="map-main">
+              <div className="plan-frame">
+                <PlanImage plan={plan} view={view} onSize={setImageSize} />
+                <svg
+                  className={mode === 'replay' ? 'plan-overlay replaying' : 'plan-overlay'}
+                  viewBox={`0 0 ${view.width} ${view.height}`}
+                  preserveAspectRatio="none"
+                  onClick={onMapClick}
+                  data-testid="live-map"
+                >
+                  {heatmapShown && heatmap && heatmap.floor_plan_id === plan.id && <HeatmapCells heatmap={heatmap} view={view} />}
+                  {zones
+                    .filter((z) => alertZoneIds.has(z.id))
+                    .map((z) => (
+                      <polygon key={z.id} className="alert-zone" points={svgPoints(z.points, view)} style={{ color: z.color ?? DEFAULT_ZONE_COLOR }} data-zone-id={z.id}>
+                        <title>{z.name}</title>
+                      </polygon>
+                    ))}
+                  <polyline ref={trailLine} className="trail live-layer" />
+                  {devices
+                    .filter((d) => d.pos_x !== null && d.pos_y !== null)
+                    .map((d) => {
+                      const at = fractionToView({ x: d.pos_x!, y: d.pos_y! }, view);
+                      const isGateway = d.type === 'BLE_GATEWAY';
+                      const state = online.get(d.id) ? 'online' : 'offline';
+                      return (
+                        <g key={d.id} className={`device-pin ${isGateway ? 'gateway' : 'camera'} ${state}`} transform={`translate(${at.x} ${at.y})`} data-device-id={d.id}>
+                          {isGateway ? <circle r="11" /> : <rect x="-10" y="-10" width="20" height="20" rx="3" />}
+                          <text y="26" textAnchor="middle">
+                            {d.name}
+                          </text>
+                          <title>{`${d.name} · ${t(state === 'online' ? 'devices.online' : 'devices.offline')}`}</title>
+                        </g>
+                      );
+                    })}
+                  <g ref={markersGroup} className="live-layer" />
+                  <g className="replay-layer">
+                    <g ref={replay.trailsGroup} className="replay-trails" />
+                    <polyline ref={replay.trailLine} className="trail" />
+                    <g ref={replay.markersGroup} />
+                  </g>
+                </svg>
+              </div>
+              {heatmapShown && heatmap && heatmap.floor_plan_id === plan.id && <HeatmapLegend heatmap={heatmap} zones={zones} />}
+            </div>
+            {mode === 'replay' ? (
+              <aside className="card map-side" aria-labelledby="people-replayed">
+                <h2 id="people-replayed">{t('replay.people', { n: replayed.length })}</h2>
+                <ul className="people-list">
+                  {replayed.map((track) => (
+                    <li key={track.tagId}>
+                      <button type="button" className={track.tagId === selected ? 'link selected' : 'link'} aria-pressed={track.tagId === selected} onClick={() => setSelected(track.tagId)}>
+                        {track.name}
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              </aside>
             ) : (
-              <ul className="people-list">
-                {matches.slice(0, LIST_LIMIT).map((m) => (
-                  <li key={m.tagId}>
-                    <button type="button" className={m.tagId === selected ? 'link selected' : 'link'} aria-pressed={m.tagId === selected} onClick={() => setSelected(m.tagId)}>
-                      {m.name}
+              <aside className="card map-side" aria-labelledby="people-here">
+                <h2 id="people-here">{t('map.peopleHere', { n: peopleHere.length })}</h2>
+                {selectedMarker && (
+                  <section className="selected-person" aria-live="polite">
+                    <h3>{nameOf(selectedMarker.tagId)}</h3>
+                    <dl>
+                      <dt>{t('tags.mac')}</dt>
+                      <dd>{selectedTag?.mac_address ?? '—'}</dd>
+                      <dt>{t('map.lastSeen')}</dt>
+                      <dd>{ago(selectedMarker.lastSeenAt)}</dd>
+                      <dt>{t('map.accuracy')}</dt>
+                      <dd>{selectedMarker.accuracyM === null ? '—' : `± ${selectedMarker.accuracyM.toFixed(1)} m`}</dd>
+                      <dt>{t('map.trail')}</dt>
+                      <dd>{t('map.trailPoints', { n: store.trail(selectedMarker.tagId, selectedMarker.planId).length })}</dd>
+                    </dl>
+                    <button type="button" onClick={() => setSelected(null)}>
+                      {t('map.clearSelection')}
                     </button>
-                    <span className="muted"> {ago(m.lastSeenAt)}</span>
-                  </li>
-                ))}
-                {matches.length > LIST_LIMIT && <li className="muted">{t('map.more', { n: matches.length - LIST_LIMIT })}</li>}
-              </ul>
+                  </section>
+                )}
+                <label htmlFor="map-search">{t('map.search')}</label>
+                <input id="map-search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
+                {matches.length === 0 ? (
+                  <p className="muted">{t('map.nobody')}</p>
+                ) : (
+                  <ul className="people-list">
+                    {matches.slice(0, LIST_LIMIT).map((m) => (
+                      <li key={m.tagId}>
+                        <button type="button" className={m.tagId === selected ? 'link selected' : 'link'} aria-pressed={m.tagId === selected} onClick={() => setSelected(m.tagId)}>
+                          {m.name}
+                        </button>
+                        <span className="muted"> {ago(m.lastSeenAt)}</span>
+                      </li>
+                    ))}
+                    {matches.length > LIST_LIMIT && <li className="muted">{t('map.more', { n: matches.length - LIST_LIMIT })}</li>}
+                  </ul>
+                )}
+              </aside>
             )}
-          </aside>
-          )}
-        </div>
+          </div>
         </>
       )}
     </Page>
