@@ -17,7 +17,7 @@ export function WindowPicker({ idPrefix, value, onChange, presets }: { idPrefix:
       <div className="window-presets">
         {presets.map((hours) => (
           <button key={hours} type="button" className="link" onClick={() => onChange(lastHours(hours))}>
-            {t('history.last', { n: hours })}
+            {hours > 24 && hours % 24 === 0 ? t('history.lastDays', { n: hours / 24 }) : t('history.last', { n: hours })}
           </button>
         ))}
       </div>
