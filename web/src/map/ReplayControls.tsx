@@ -12,8 +12,9 @@ const MAX_TRAIL_SECONDS = 3600;
 /** The replay's window and filter, then play/pause, speed, the time slider and the trail length. */
 export function ReplayControls({ replay, planId, people }: { replay: Replay; planId: Id; people: { id: Id; name: string }[] }) {
   const { t, language } = useI18n();
-  const [span, setSpan] = useState(() => lastHours(1));
-  const [personId, setPersonId] = useState<Id | null>(null);
+  // What was chosen before going back to live, else the last hour.
+  const [span, setSpan] = useState(() => replay.choice.current?.span ?? lastHours(1));
+  const [personId, setPersonId] = useState<Id | null>(() => replay.choice.current?.personId ?? null);
   const [problem, setProblem] = useState('');
 
   const load = () => {
@@ -23,10 +24,13 @@ export function ReplayControls({ replay, planId, people }: { replay: Replay; pla
       return;
     }
     setProblem('');
+    replay.choice.current = { span, personId };
     void replay.load({ personId, ...parsed });
   };
-  // The default window of the plan shown, as soon as replay is chosen or the plan changes.
-  useEffect(load, [planId]);
+  // Loaded as soon as replay is chosen (unless this plan's replay is still there) or the plan changes.
+  useEffect(() => {
+    if (replay.loaded?.source.planId !== planId) load();
+  }, [planId]);
 
   const loaded = replay.loaded;
   const format = new Intl.DateTimeFormat(language === 'pt' ? 'pt-BR' : 'en', { dateStyle: 'short', timeStyle: 'medium' });
@@ -76,7 +80,8 @@ export function ReplayControls({ replay, planId, people }: { replay: Replay; pla
               min={loaded.clock.from}
               max={loaded.clock.to}
               step={1000}
-              value={replay.time}
+              // On the slider's one-second steps, so that the arrow keys move by one step.
+              value={loaded.clock.from + Math.round((replay.time - loaded.clock.from) / 1000) * 1000}
               aria-valuetext={format.format(replay.time)}
               onChange={(e) => replay.seek(Number(e.target.value))}
             />

@@ -5,7 +5,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { api } from '../api/client';
 import { messageOf } from '../api/errors';
 import type { FloorPlan, Id } from '../api/types';
-import { historyPath, type PositionHistory } from './history';
+import { historyPath, type PositionHistory, type WindowDraft } from './history';
 import { MarkerLayer, type MarkerLabels } from './MarkerLayer';
 import { fractionToView, type Point, type ViewSize } from './planGeometry';
 import { DEFAULT_TRAIL_SECONDS, PlaybackClock, ReplaySource, toReplayTracks } from './replay';
@@ -24,6 +24,12 @@ export interface ReplayQuery {
   personId: Id | null;
   from: string;
   to: string;
+}
+
+/** The controls' choice, kept while the page shows live positions. */
+export interface ReplayChoice {
+  span: WindowDraft;
+  personId: Id | null;
 }
 
 /** One polyline per trail stretch, reusing the group's elements. */
@@ -48,6 +54,7 @@ export function useReplay(plan: FloorPlan | null, view: ViewSize, active: boolea
   const [playing, setPlaying] = useState(false);
   const [speed, setSpeedState] = useState(1);
   const [trailSeconds, setTrailSecondsState] = useState(DEFAULT_TRAIL_SECONDS);
+  const choice = useRef<ReplayChoice | null>(null);
   /** Set when the picture must be redrawn although the time did not change. */
   const dirty = useRef(true);
   /** Only the latest request's answer is shown (an older one may arrive after it). */
@@ -119,6 +126,11 @@ export function useReplay(plan: FloorPlan | null, view: ViewSize, active: boolea
     };
   }, [active, loaded, plan, view, labels]);
 
+  // Back to live: the replay waits where it was.
+  useEffect(() => {
+    if (!active) loaded?.clock.pause(performance.now());
+  }, [active, loaded]);
+
   const control = useCallback(
     (change: (clock: PlaybackClock, now: number) => void) => {
       if (!loaded) return;
@@ -140,6 +152,7 @@ export function useReplay(plan: FloorPlan | null, view: ViewSize, active: boolea
     speed,
     trailSeconds,
     load,
+    choice,
     play: () => control((clock, now) => clock.play(now)),
     pause: () => control((clock, now) => clock.pause(now)),
     seek: (at: number) => control((clock, now) => clock.seek(at, now)),

@@ -205,11 +205,15 @@ export function LiveMapPage() {
   const needle = search.trim().toLocaleLowerCase();
   const matches = needle ? peopleHere.filter((m) => m.name.toLocaleLowerCase().includes(needle)) : peopleHere;
   const selectedMarker = selected === null || mode === 'replay' ? undefined : store.markers.get(selected);
-  const replayed = (replay.loaded?.source.tracks ?? []).filter((track) => track.points.some((p) => p.planId === plan?.id));
-  const replayPeople = [...directory.current.people.values()]
-    .filter((p) => [...directory.current.tags.values()].some((tag) => tag.person_id === p.id))
-    .map((p) => ({ id: p.id, name: p.full_name }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+  const replayed = useMemo(() => (replay.loaded?.source.tracks ?? []).filter((track) => track.points.some((p) => p.planId === plan?.id)), [replay.loaded, plan]);
+  // The people a replay can follow: those with a tag (the names follow the list's clock).
+  const replayPeople = useMemo(() => {
+    const tagged = new Set([...directory.current.tags.values()].map((tag) => tag.person_id));
+    return [...directory.current.people.values()]
+      .filter((p) => tagged.has(p.id))
+      .map((p) => ({ id: p.id, name: p.full_name }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }, [listVersion]);
   const selectedTag = selected === null ? undefined : directory.current.tags.get(selected);
 
   return (
