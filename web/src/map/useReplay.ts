@@ -104,7 +104,10 @@ export function useReplay(plan: FloorPlan | null, view: ViewSize, active: boolea
     dirty.current = true;
     let frame = 0;
     let lastShown = 0;
-    const tick = (now: number) => {
+    const tick = () => {
+      // performance.now(), not the frame's timestamp: the controls anchor the clock with it,
+      // and a frame's timestamp can be earlier than a click handled just before it.
+      const now = performance.now();
       const at = clock.time(now);
       const changed = source.moveTo(at);
       if (changed.length > 0) layer.current?.update(changed);

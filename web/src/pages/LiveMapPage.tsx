@@ -180,7 +180,8 @@ export function LiveMapPage() {
   }, [plan, view, store, labels]);
 
   useEffect(() => layer.current?.select(selected), [selected, plan, view]);
-  useEffect(() => replay.select(selected), [selected, plan, view, mode, replay.loaded]);
+  // The replay's layer is made anew with the plan, the view, the labels or a new replay.
+  useEffect(() => replay.select(selected), [selected, plan, view, labels, mode, replay.loaded]);
 
   // The people and zones of open alerts, highlighted on the plan.
   const liveAlerts = alerts.events ?? [];
