@@ -223,8 +223,8 @@ export function LiveMapPage() {
       className="live-map"
       tools={
         <>
-            <PlanPicker idPrefix="map" onPlan={setPlan} />
-            <StreamBadge state={streamState} />
+          <PlanPicker idPrefix="map" onPlan={setPlan} />
+          <StreamBadge state={streamState} />
         </>
       }
     >
