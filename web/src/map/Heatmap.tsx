@@ -6,7 +6,7 @@ import { messageOf } from '../api/errors';
 import type { FloorPlan, Id, PersonGroup, Zone } from '../api/types';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { useList } from '../components/useLoad';
-import { useI18n, type MessageKey } from '../i18n/i18n';
+import { useI18n } from '../i18n/i18n';
 import { cellRect, formatDwell, heatColor, hottestAreas, legendStops, occupiedCells, type HotArea } from './heatmap';
 import { DEFAULT_COLUMNS, heatmapPath, lastHours, parseWindow, type Heatmap } from './history';
 import type { ViewSize } from './planGeometry';
@@ -107,7 +107,7 @@ export function HeatmapCells({ heatmap, view }: { heatmap: Heatmap; view: ViewSi
 export function HeatmapLegend({ heatmap, zones }: { heatmap: Heatmap; zones: Zone[] }) {
   const { t } = useI18n();
   const areas = useMemo(() => hottestAreas(heatmap, zones), [heatmap, zones]);
-  const areaName = (hot: HotArea) => (hot.area.kind === 'zone' ? t('heatmap.zone', { name: hot.area.name }) : t(`heatmap.region.${hot.area.region}` as MessageKey));
+  const areaName = (hot: HotArea) => (hot.area.kind === 'zone' ? t('heatmap.zone', { name: hot.area.name }) : t(`heatmap.region.${hot.area.region}`));
   if (heatmap.total_seconds <= 0 || areas.length === 0) {
     return <p className="muted heatmap-summary">{t('heatmap.empty')}</p>;
   }
