@@ -66,6 +66,23 @@ export async function startAppliance() {
     adminPassword: readFileSync(path.join(dataDir, 'initial-admin-password'), 'utf8').trim(),
     gatewayPassword: readFileSync(path.join(dataDir, 'initial-mqtt-gateway-password'), 'utf8').trim(),
     log: () => log,
+    /** Runs another subcommand of the binary on this appliance's data (e.g. `seed --demo`). */
+    async command(args) {
+      return run(binary, args, { cwd: dir, env, maxBuffer: 16 * 1024 * 1024 });
+    },
+    /** Starts a subcommand in the background (e.g. `simulate`); `stop()` ends it and waits. */
+    background(args) {
+      const proc = spawn(binary, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      proc.stdout.on('data', (d) => (log += d));
+      proc.stderr.on('data', (d) => (log += d));
+      const done = new Promise((resolve) => proc.once('exit', resolve));
+      return {
+        async stop() {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+          await done;
+        },
+      };
+    },
     /** One gateway report, as a real gateway would publish it. */
     async publish(gatewayMac, readings) {
       await this.publishAs('gateway', this.gatewayPassword, `rtls/gateways/${gatewayMac}/status`, { readings });

@@ -4,7 +4,9 @@
 // list the person nearby, a gateway's calibration is refused out of range, a webhook
 // subscription shows its secret once and its delivery log; a zone is drawn and a ZONE_ENTER
 // alert arrives live when the tag walks in; an incident opened from a camera event gets a
-// message and an image in its timeline; the reports show the tag's walk, as charts, CSV and print.
+// message and an image in its timeline; the reports show the tag's walk, as charts, CSV and
+// print; on the demo site, after its people walked for a few simulated minutes, the live map
+// shows a heat map and replays the walk.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -123,6 +125,64 @@ async function createWith(create, fields, more = async () => {}) {
 async function step(name, body) {
   console.log(`# step: ${name}`);
   await body();
+}
+
+/**
+ * On the demo site, with the simulator walking its people: wait for a few minutes of history,
+ * then the heat map and the replay on the live map, then back to live.
+ */
+async function demoWalk() {
+  const office = (await callApi('GET', '/floor-plans?limit=1000')).find((p) => p.name === 'Open office');
+  const walked = (track) => track.points.length > 1 && Date.parse(track.points.at(-1).ts) - Date.parse(track.points[0].ts) >= 120_000;
+  let tracks = [];
+  for (let i = 0; i < 60 && !tracks.some(walked); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const to = new Date();
+    const from = new Date(to.getTime() - 3_600_000);
+    ({ tracks } = await callApi('GET', `/positions/history?floor_plan_id=${office.id}&from_ts=${from.toISOString()}&to_ts=${to.toISOString()}`));
+  }
+  assert.ok(tracks.some(walked), `two minutes of the walk recorded (${tracks.map((t) => t.points.length).join(', ')} points)`);
+
+  await page.getByRole('link', { name: 'Mapa ao vivo' }).click();
+  await page.locator('#map-building').selectOption({ label: 'Demo HQ' });
+  await page.locator('#map-floor').selectOption({ label: 'Ground floor' });
+  await page.locator('#map-plan').selectOption({ label: 'Open office' });
+  await page.getByRole('img', { name: 'Planta Open office' }).waitFor();
+
+  // The heat map of the last 24 hours: cells drawn over the plan, and the busiest areas in words.
+  await page.getByRole('checkbox', { name: 'Mapa de calor' }).check();
+  const cells = page.locator('[data-testid="heatmap"] rect');
+  await cells.first().waitFor();
+  assert.ok((await cells.count()) >= 5, `cells drawn (${await cells.count()})`);
+  assert.match(await page.getByTestId('heatmap-summary').textContent(), /pessoa\(s\).*Áreas mais ocupadas:.+\d+ %/);
+  await page.screenshot({ path: path.join(shots, 'heatmap.png'), fullPage: true });
+  await page.getByRole('checkbox', { name: 'Mapa de calor' }).uncheck();
+
+  // The replay of the last hour, from the first recorded point, at 60×: the markers move.
+  await page.getByRole('radio', { name: 'Reprodução' }).check();
+  const play = page.getByRole('button', { name: 'Reproduzir' });
+  await play.waitFor();
+  await page.getByLabel('Velocidade').selectOption('60');
+  const markers = page.locator('.replay-layer .tag-marker');
+  await markers.first().waitFor();
+  const places = () => markers.evaluateAll((all) => all.map((m) => `${m.dataset.tagId}@${m.dataset.x},${m.dataset.y}`).sort().join(' '));
+  const before = await places();
+  const startedAt = await page.getByTestId('replay-time').textContent();
+  await play.click();
+  let now = before;
+  for (let i = 0; i < 20 && now === before; i++) {
+    await page.waitForTimeout(250);
+    now = await places();
+  }
+  assert.notEqual(now, before, 'a marker moved during the replay');
+  assert.notEqual(await page.getByTestId('replay-time').textContent(), startedAt, 'the replayed time went on');
+  assert.ok((await page.locator('.replay-trails polyline').count()) > 0, 'trails drawn');
+  await page.screenshot({ path: path.join(shots, 'replay.png') });
+
+  // Back to live: the replay's markers go, the live ones are there.
+  await page.getByRole('radio', { name: 'Ao vivo' }).check();
+  await page.locator('.live-layer .tag-marker').first().waitFor();
+  assert.equal(await markers.count(), 0);
 }
 
 test('sign in, set up a site, follow a tag live on the map, and see who was near a camera', async () => {
@@ -563,6 +623,18 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       assert.ok(await page.locator('.chart-data').first().isVisible(), 'chart data tables print');
       await page.screenshot({ path: path.join(shots, 'reports-person-print.png'), fullPage: true });
       await page.emulateMedia({ media: 'screen' });
+    });
+
+    await step('the demo site after a few simulated minutes: a heat map and a replay of the walk', async () => {
+      // Behind the console: the demo site, then its 12 people walking (they keep walking
+      // while the console looks, so that the live map has them too when it comes back).
+      await appliance.command(['seed', '--demo']);
+      const simulator = appliance.background(['simulate', '--mqtt', `127.0.0.1:${appliance.mqttPort}`, '--duration', '900']);
+      try {
+        await demoWalk();
+      } finally {
+        await simulator.stop();
+      }
     });
   } catch (error) {
     await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});

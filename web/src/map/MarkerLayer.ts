@@ -4,7 +4,7 @@
 // between position updates); with many, see RICH_MARKER_LIMIT.
 import type { FloorPlan, Id } from '../api/types';
 import { accuracyRadii, fractionToView, type ViewSize } from './planGeometry';
-import type { PositionStore } from './positionStore';
+import type { MarkerSource } from './positionStore';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 /**
@@ -34,7 +34,7 @@ export class MarkerLayer {
   constructor(
     private readonly markersGroup: SVGGElement,
     private readonly trailLine: SVGPolylineElement,
-    private readonly store: PositionStore,
+    private readonly store: MarkerSource,
     private readonly plan: FloorPlan,
     private readonly view: ViewSize,
     private readonly labels: MarkerLabels,

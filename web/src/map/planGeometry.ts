@@ -74,3 +74,14 @@ export function nudge(point: Point, key: string, large: boolean): Point | null {
   if (!move) return null;
   return { x: clampFraction(point.x + move.x), y: clampFraction(point.y + move.y) };
 }
+
+/** Whether `point` lies inside the polygon (ray casting; fractions or view units alike). */
+export function insidePolygon(point: Point, polygon: Point[]): boolean {
+  let inside = false;
+  for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+    const a = polygon[i];
+    const b = polygon[j];
+    if (a.y > point.y !== b.y > point.y && point.x < ((b.x - a.x) * (point.y - a.y)) / (b.y - a.y) + a.x) inside = !inside;
+  }
+  return inside;
+}

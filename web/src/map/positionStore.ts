@@ -3,6 +3,7 @@
 // map reads the changed tags once per animation frame (takeChanges), so 500 moving tags
 // cost one DOM update per tag per frame at most, and no React render at all.
 import type { CurrentLocation, Id, TagPosition } from '../api/types';
+import type { Point } from './planGeometry';
 
 export const TRAIL_WINDOW_MS = 60 * 60 * 1000;
 /** At one position every 5 s for an hour a tag makes 720 points; leave room for bursts. */
@@ -25,10 +26,16 @@ export interface TrailPoint {
   at: number;
 }
 
+/** What a marker layer draws: the markers by tag, and the selected tag's trail. */
+export interface MarkerSource {
+  readonly markers: ReadonlyMap<Id, Marker>;
+  trail(tagId: Id, planId: Id): Point[];
+}
+
 /** Places gateways are drawn at, to show a tag heard by an unplaced set at its gateway. */
 export type GatewayLookup = (deviceId: Id) => { planId: Id; x: number; y: number } | null;
 
-export class PositionStore {
+export class PositionStore implements MarkerSource {
   readonly markers = new Map<Id, Marker>();
   private readonly trails = new Map<Id, TrailPoint[]>();
   private changed = new Set<Id>();
