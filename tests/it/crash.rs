@@ -142,7 +142,13 @@ backend_tests! {
         }
 
         // It starts again on that database and goes on storing.
+        let restarting = std::time::Instant::now();
         let (_serving, base, _) = serve(work.path(), &db).await;
+        // Figures for `scripts/crash-recovery` (BENCHMARKS.md).
+        eprintln!(
+            "crash-recovery {backend:?}: acknowledged {acknowledged} stored {stored} healthy_after_ms {}",
+            restarting.elapsed().as_millis()
+        );
         let health = reqwest::get(format!("{base}/api/v1/health")).await.unwrap();
         assert_eq!(health.status(), reqwest::StatusCode::OK);
         assert!(stored_readings(backend, &db).await >= stored);
