@@ -138,15 +138,17 @@ fn place_of(visits: &[Visit], device_id: i64) -> (String, Option<String>, Place)
     visits
         .iter()
         .find(|v| v.session.device_id == device_id)
-        .map(|v| {
-            let s = &v.session;
-            (
-                s.device_name.clone(),
-                s.device_mac_address.clone(),
-                s.place.clone(),
-            )
-        })
-        .unwrap_or_else(|| (format!("Device {device_id}"), None, Place::default()))
+        .map_or_else(
+            || (format!("Device {device_id}"), None, Place::default()),
+            |v| {
+                let s = &v.session;
+                (
+                    s.device_name.clone(),
+                    s.device_mac_address.clone(),
+                    s.place.clone(),
+                )
+            },
+        )
 }
 
 // ---- 1. dwell-sessions ----
@@ -1059,6 +1061,9 @@ pub struct GatewayConcurrency {
     pub buckets: Vec<ConcurrencyBucket>,
 }
 
+/// A stretch of time, `[start, end)`.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// Each person's presence is the union of their sessions (two tags, or two overlapping
 /// sessions, count once); the peak of an hour is the most people present at one instant
 /// of it, including those present since before it began.
@@ -1068,7 +1073,7 @@ pub fn concurrency(
     device_name: String,
     visits: &[Visit],
 ) -> GatewayConcurrency {
-    let mut by_person: BTreeMap<i64, Vec<(DateTime<Utc>, DateTime<Utc>)>> = BTreeMap::new();
+    let mut by_person: BTreeMap<i64, Vec<Span>> = BTreeMap::new();
     for v in visits {
         if let Some(person) = v.person() {
             by_person.entry(person).or_default().push((v.start, v.end));
@@ -1079,7 +1084,7 @@ pub fn concurrency(
     let mut events: Vec<(DateTime<Utc>, i64)> = Vec::new();
     for spans in by_person.values_mut() {
         spans.sort();
-        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        let mut merged: Vec<Span> = Vec::new();
         for &(s, e) in spans.iter() {
             let e = e.max(s + chrono::Duration::microseconds(1));
             match merged.last_mut() {
