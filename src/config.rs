@@ -85,7 +85,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct SiteConfig {
     /// The site's time zone (an IANA name such as `America/Sao_Paulo`): alert rules'
-    /// schedules are read in it.
+    /// schedules are read in it, and reports' hours and days unless a report asks for
+    /// another.
     pub time_zone: String,
 }
 
