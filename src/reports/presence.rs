@@ -85,6 +85,18 @@ impl Tally {
         self.last = Some(self.last.map_or(ended, |l| l.max(ended)));
     }
 
+    fn merge(&mut self, other: &Tally) {
+        self.sessions.extend(&other.sessions);
+        self.dwell += other.dwell;
+        self.people.extend(&other.people);
+        self.tags.extend(&other.tags);
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(other.last);
+    }
+
     fn of<'a>(visits: impl IntoIterator<Item = &'a Visit>) -> Tally {
         let mut tally = Tally::default();
         for v in visits {
@@ -319,12 +331,13 @@ pub fn overview(
             }
         })
         .collect();
+    let people = group_by(visits, Visit::person);
     let mut groups: BTreeMap<i64, Tally> = BTreeMap::new();
     let mut group_names: HashMap<i64, &str> = HashMap::new();
     for (person, group, name) in memberships {
         group_names.insert(*group, name);
-        for v in visits.iter().filter(|v| v.person() == Some(*person)) {
-            groups.entry(*group).or_default().add(v, v.dwell);
+        if let Some(tally) = people.get(person) {
+            groups.entry(*group).or_default().merge(tally);
         }
     }
     let top_groups = top(groups, 10)
@@ -670,11 +683,7 @@ fn by_label(
     let list = window_buckets(w, g);
     let mut out = vec![Tally::default(); slots];
     for (t, b) in per_bucket(&list, visits).into_iter().zip(&list) {
-        let slot = &mut out[label(b.start.with_timezone(&w.tz))];
-        slot.sessions.extend(t.sessions);
-        slot.dwell += t.dwell;
-        slot.people.extend(t.people);
-        slot.tags.extend(t.tags);
+        out[label(b.start.with_timezone(&w.tz))].merge(&t);
     }
     out
 }

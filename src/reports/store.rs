@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::store::{Result, Store, on_pool};
 
@@ -83,6 +83,11 @@ const PLACE_JOINS: &str = "LEFT JOIN floor_plans fp ON fp.id = d.floor_plan_id \
      LEFT JOIN floors f ON f.id = fp.floor_id \
      LEFT JOIN buildings b ON b.id = f.building_id";
 
+/// How old an open session's last sighting may be: the pipeline writes it every round and
+/// closes it after `devices.presence_gap_seconds` of silence (at most an hour), and closes
+/// a previous run's at start.
+const OPEN_SESSION_LAG: Duration = Duration::hours(1);
+
 /// Gateways placed in a building (through their floor plan).
 const IN_BUILDING: &str = "SELECT dd.id FROM devices dd \
      JOIN floor_plans pp ON pp.id = dd.floor_plan_id \
@@ -148,14 +153,16 @@ macro_rules! fetch_window {
 }
 
 impl Store {
-    /// The sessions that overlap `[from, to]` (open ones whatever their last sighting),
-    /// oldest first.
+    /// The sessions that may overlap `[from, to]`, oldest first: those that started
+    /// before its end and were last seen after its start, or shortly before it while still
+    /// open (an open session lasts until now; the caller clips).
     pub async fn report_sessions(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         filter: &SessionFilter,
     ) -> Result<Vec<Session>> {
+        let from = from - OPEN_SESSION_LAG;
         let sql = format!(
             "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
              s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
@@ -164,7 +171,7 @@ impl Store {
              JOIN tags t ON t.id = s.tag_id \
              LEFT JOIN people p ON p.id = t.person_id \
              JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
-             WHERE s.started_at <= $2 AND (s.ended_at >= $1 OR s.is_open = TRUE)"
+             WHERE s.started_at <= $2 AND s.ended_at >= $1"
         );
         let mut c = Conditions::new(sql, 3);
         c.int(filter.device_id, "s.device_id = ", "");

@@ -723,6 +723,25 @@ backend_tests! {
         assert!(text.contains("top_people,") && text.contains(",Bruno,1,10800,"), "{text}");
     }
 
+    async fn an_open_session_counts_until_now(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let s = site(&app, &token).await;
+        // Open, last written 30 minutes ago (before the window starts): it still counts,
+        // from the window's start until now.
+        let now = Utc::now();
+        let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut batch = IngestBatch::default();
+        batch.add_session(SessionWrite { tag_id: s.ta1, device_id: s.g[1], started_at: now - chrono::Duration::hours(2), ended_at: now - chrono::Duration::minutes(30), samples: 9, is_open: true });
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        let from = now - chrono::Duration::minutes(10);
+        let window = format!("from_ts={}&to_ts={}", text(from), text(now + chrono::Duration::minutes(10)));
+        let p = report(&app, &token, &format!("person/{}/summary?{window}", s.ana)).await;
+        assert_eq!(p["total_sessions"], 1, "{p}");
+        let dwell = p["total_dwell_seconds"].as_i64().unwrap();
+        assert!((599..=1200).contains(&dwell), "from the window's start (rounded down to the second) to now, never past its end: {dwell}");
+    }
+
     async fn overview_lists_ten_buildings_when_there_are_ten(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
