@@ -121,11 +121,7 @@ impl Window {
 }
 
 /// `from_ts` after `to_ts`, or a window longer than `max_days`: 422.
-pub fn check_bounds(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    max_days: u32,
-) -> Result<(), ReportError> {
+fn check_bounds(from: DateTime<Utc>, to: DateTime<Utc>, max_days: u32) -> Result<(), ReportError> {
     if from > to {
         return Err(ReportError::invalid(
             "from_ts",

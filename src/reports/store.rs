@@ -153,7 +153,7 @@ macro_rules! fetch_window {
 }
 
 impl Store {
-    /// The sessions that may overlap `[from, to]`, oldest first: those that started
+    /// The sessions that may overlap `[from, to]`, by end: those that started
     /// before its end and were last seen after its start, or shortly before it while still
     /// open (an open session lasts until now; the caller clips).
     pub async fn report_sessions(
@@ -194,7 +194,8 @@ impl Store {
         );
         c.int(filter.floor_id, "fp.floor_id = ", "");
         c.int(filter.floor_plan_id, "d.floor_plan_id = ", "");
-        c.sql.push_str(" ORDER BY s.started_at, s.id");
+        // By end: without statistics SQLite then reads the window through the end's index.
+        c.sql.push_str(" ORDER BY s.ended_at, s.id");
         Ok(fetch_window!(self, Session, c, from, to))
     }
 
