@@ -180,3 +180,49 @@ pub fn within(
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn windows_are_completed_or_refused_by_the_rules() {
+        let now = utc("2024-03-10T12:00:00Z");
+        let resolve = |from: Option<&str>, to: Option<&str>, rule| {
+            Window::resolve(from.map(utc), to.map(utc), rule, 366, Tz::UTC, now)
+                .map(|w| (w.from, w.to))
+        };
+        let week = WindowRule::last_hours(24 * 7);
+        assert_eq!(
+            resolve(None, None, week).unwrap(),
+            (utc("2024-03-03T12:00:00Z"), now)
+        );
+        let from = Some("2024-03-09T00:00:00Z");
+        assert_eq!(resolve(from, None, week).unwrap().1, now);
+        let to = Some("2024-03-01T00:00:00Z");
+        assert_eq!(
+            resolve(None, to, week).unwrap().0,
+            utc("2023-03-01T00:00:00Z")
+        );
+        assert!(matches!(
+            resolve(from, None, WindowRule::finite(24)),
+            Err(ReportError::BoundsRequired)
+        ));
+        assert!(matches!(
+            resolve(from, to, week),
+            Err(ReportError::Invalid {
+                param: "from_ts",
+                ..
+            })
+        ));
+        let long = resolve(Some("2023-01-01T00:00:00Z"), to, week);
+        assert!(matches!(
+            long,
+            Err(ReportError::Invalid { param: "to_ts", .. })
+        ));
+    }
+}

@@ -1366,3 +1366,16 @@ pub fn alerts_summary(
         by_type: by_type(alerts),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_continuous() {
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
+        assert_eq!(percentile(&[0.0, 10.0], 0.95), Some(9.5));
+    }
+}
