@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 
+use super::alerts::*;
 use super::presence::*;
 
 /// One value of a cell.

@@ -25,6 +25,7 @@
 //! - a single sighting (a session of no length) counts in the hour that holds it (the
 //!   original's overlap test let one on the hour match no bucket).
 
+mod alerts;
 pub mod buckets;
 pub mod csv;
 mod presence;
@@ -33,6 +34,7 @@ pub mod store;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
+pub use alerts::*;
 pub use presence::*;
 
 /// Refusals of a report request, each naming the parameter at fault.
