@@ -78,13 +78,15 @@ pub struct Config {
     pub disk: DiskConfig,
     pub incidents: IncidentsConfig,
     pub chatwoot: ChatwootConfig,
+    pub reports: ReportsConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SiteConfig {
     /// The site's time zone (an IANA name such as `America/Sao_Paulo`): alert rules'
-    /// schedules are read in it.
+    /// schedules are read in it, and reports' hours and days unless a report asks for
+    /// another.
     pub time_zone: String,
 }
 
@@ -103,6 +105,23 @@ pub struct AlertsConfig {
     /// seconds (10 or more: a tag that stays put is announced every 5 s). The original's
     /// was twice its position window: 30 s.
     pub session_ttl_seconds: u32,
+}
+
+/// The `/reports/*` operations.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// The longest window a report may cover, in days: a longer one is refused (HTTP 422)
+    /// instead of reading that much history.
+    pub max_window_days: u32,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            max_window_days: 366,
+        }
+    }
 }
 
 impl Default for AlertsConfig {
@@ -606,6 +625,7 @@ impl Default for Config {
             disk: DiskConfig::default(),
             incidents: IncidentsConfig::default(),
             chatwoot: ChatwootConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }
@@ -1397,6 +1417,11 @@ impl Config {
                 "http.max_streams_per_user",
                 http.max_streams_per_user > 0,
                 "1 or more",
+            ),
+            (
+                "reports.max_window_days",
+                (1..=3660).contains(&self.reports.max_window_days),
+                "1 to 3660 days",
             ),
             (
                 "incidents.rule_cooldown_seconds",

@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod mac;
 pub mod media;
 pub mod metrics;
+pub mod reports;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;

@@ -35,6 +35,7 @@ pub mod openapi;
 pub mod people;
 pub mod person_groups;
 pub mod positions;
+pub mod reports;
 pub mod resource;
 mod state;
 pub mod stream;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(chatwoot::router())
         .merge(positions::router())
+        .merge(reports::router())
         .merge(alerts::router())
         .merge(incidents::router(state.config.media.max_upload_bytes))
         .merge(incident_rules::router())

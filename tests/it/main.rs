@@ -27,6 +27,7 @@ mod openapi;
 mod operations;
 mod people;
 mod pipelining;
+mod reports;
 mod security;
 mod site;
 mod store_story;
