@@ -224,6 +224,8 @@ pub(crate) struct Import<'a> {
     /// Plan images and incident files checked (and, unless a dry run, copied).
     images: u64,
     files: u64,
+    /// Changes noted for the row being mapped, reported once it is written.
+    pending: Vec<RowNote>,
 }
 
 /// Runs the import and returns its report. Refuses a non-empty target unless merging.
@@ -283,6 +285,7 @@ async fn import_into(config: &Config, options: &Options, store: &Store) -> anyho
         floor_building: HashMap::new(),
         images: 0,
         files: 0,
+        pending: Vec::new(),
     };
     let outcome = import.all().await;
     let Import {
@@ -377,6 +380,7 @@ impl Import<'_> {
 
     /// Counts a row read and not imported, with the reason.
     fn skip(&mut self, table: &str, id: impl ToString, reason: impl Into<String>) {
+        self.pending.clear();
         let count = self.count(table);
         count.read += 1;
         count.skipped += 1;
@@ -387,7 +391,17 @@ impl Import<'_> {
         });
     }
 
+    /// Notes a change to the row about to be written (dropped if it is not written).
     fn changed(&mut self, table: &str, id: impl ToString, reason: impl Into<String>) {
+        self.pending.push(RowNote {
+            table: table.to_string(),
+            id: id.to_string(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Notes a change to a row already written.
+    fn changed_now(&mut self, table: &str, id: impl ToString, reason: impl Into<String>) {
         self.report.changed.push(RowNote {
             table: table.to_string(),
             id: id.to_string(),
@@ -432,6 +446,7 @@ impl Import<'_> {
         if self.options.merge
             && let Some(ours) = self.target.find(table, &key).await?
         {
+            self.pending.clear();
             self.count(table).present += 1;
             self.ids.entry(table).or_default().insert(id, ours);
             return Ok((ours, false));
@@ -445,6 +460,7 @@ impl Import<'_> {
             .await
             .with_context(|| format!("writing {table} {id}"))?;
         self.count(table).written += 1;
+        self.report.changed.append(&mut self.pending);
         self.ids.entry(table).or_default().insert(id, ours);
         Ok((ours, true))
     }

@@ -196,7 +196,7 @@ impl Import<'_> {
     ) -> anyhow::Result<()> {
         const T: &str = "floor_plans";
         let Some(media_dir) = self.options.media_dir.clone() else {
-            self.changed(T, id, format!("image {url} not copied (no --media-dir)"));
+            self.changed_now(T, id, format!("image {url} not copied (no --media-dir)"));
             return Ok(());
         };
         let Some(file) = rules::media_file(&media_dir, url) else {
@@ -204,7 +204,7 @@ impl Import<'_> {
                 "image {url} not found in {}: imported without an image",
                 media_dir.display()
             );
-            self.changed(T, id, reason);
+            self.changed_now(T, id, reason);
             return Ok(());
         };
         let bytes = tokio::fs::read(&file)
@@ -214,7 +214,7 @@ impl Import<'_> {
             Ok((_, w, h)) => (w as f64, h as f64),
             Err(err) => {
                 let reason = format!("image {}: {err}: imported without an image", file.display());
-                self.changed(T, id, reason);
+                self.changed_now(T, id, reason);
                 return Ok(());
             }
         };
@@ -958,7 +958,7 @@ impl Import<'_> {
             .as_deref()
             .and_then(|dir| rules::media_file(dir, url))
         else {
-            self.changed(
+            self.changed_now(
                 T,
                 id,
                 format!("file {url} not found in the media directory: link kept"),
@@ -969,7 +969,7 @@ impl Import<'_> {
             .await
             .with_context(|| format!("reading {}", file.display()))?;
         if crate::media::sniff_attachment(&bytes).is_none() {
-            self.changed(
+            self.changed_now(
                 T,
                 id,
                 format!("file {url} is not a supported type: link kept"),

@@ -17,6 +17,7 @@ mod console;
 mod devices;
 mod groups;
 mod http;
+mod import_legacy;
 mod incidents;
 mod ingest;
 mod lifecycle;
