@@ -75,13 +75,13 @@ pub fn time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error
     }
 }
 
-/// A JSON column (json or jsonb, or text holding JSON) as JSON text.
-pub fn json_text(row: &PgRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+/// A JSON column (json or jsonb, or text holding JSON; text that is not JSON is kept as
+/// a JSON string).
+pub fn json(row: &PgRow, col: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
     match get::<serde_json::Value>(row, col) {
-        Err(err) if is_mismatch(&err) => text(row, col),
-        other => other
-            .map(|v| v.map(|j| j.to_string()))
-            .map_err(|e| column_error(col, e)),
+        Err(err) if is_mismatch(&err) => Ok(text(row, col)?
+            .map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)))),
+        other => other.map_err(|e| column_error(col, e)),
     }
 }
 

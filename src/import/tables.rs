@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 
 use super::rules;
-use super::source::{boolean, int, json_text, real, text, time};
+use super::source::{boolean, int, json, real, text, time};
 use super::target::{Columns, Value};
 use super::{Import, Readings};
 
@@ -295,6 +295,22 @@ impl Import<'_> {
             if let Some(note) = note {
                 self.changed(T, id, note);
             }
+            // A list of analytic names, as the API reads it back.
+            let analytics = match json(&row, "analytics")? {
+                Some(serde_json::Value::Null) | None => None,
+                Some(list)
+                    if list
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(|v| v.is_string())) =>
+                {
+                    Some(list)
+                }
+                Some(other) => {
+                    let reason = format!("analytics {other} is not a list of names: dropped");
+                    self.changed(T, id, reason);
+                    None
+                }
+            };
             let password = clean(text(&row, "password")?).map(|p| self.secrets.seal(&p));
             let code = clean(text(&row, "code")?);
             let columns: Columns = vec![
@@ -315,7 +331,7 @@ impl Import<'_> {
                 ("manufacturer", text(&row, "manufacturer")?.into()),
                 ("model", text(&row, "model")?.into()),
                 ("shard", text(&row, "shard")?.into()),
-                ("analytics", json_text(&row, "analytics")?.into()),
+                ("analytics", analytics.into()),
                 ("rtsp_url", text(&row, "rtsp_url")?.into()),
                 ("proxy_path", text(&row, "proxy_path")?.into()),
                 ("central_path", text(&row, "central_path")?.into()),
@@ -620,9 +636,7 @@ impl Import<'_> {
                 ("analytic_type", analytic.clone().into()),
                 (
                     "payload",
-                    json_text(&row, "payload")?
-                        .unwrap_or_else(|| "{}".into())
-                        .into(),
+                    Some(json(&row, "payload")?.unwrap_or_default()).into(),
                 ),
                 ("occurred_at", occurred.into()),
                 ("created_at", at(&row, "created_at")?.into()),

@@ -16,6 +16,8 @@ pub enum Value {
     Text(Option<String>),
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
+    /// JSON (PostgreSQL's jsonb columns; text in SQLite).
+    Json(Option<serde_json::Value>),
 }
 
 impl From<i64> for Value {
@@ -58,6 +60,11 @@ impl From<DateTime<Utc>> for Value {
         Value::Time(Some(v))
     }
 }
+impl From<Option<serde_json::Value>> for Value {
+    fn from(v: Option<serde_json::Value>) -> Self {
+        Value::Json(v)
+    }
+}
 impl From<Option<DateTime<Utc>>> for Value {
     fn from(v: Option<DateTime<Utc>>) -> Self {
         Value::Time(v)
@@ -77,6 +84,7 @@ macro_rules! bind_values {
                 Value::Text(v) => query.bind(v.clone()),
                 Value::Bool(v) => query.bind(*v),
                 Value::Time(v) => query.bind(*v),
+                Value::Json(v) => query.bind(v.clone().map(sqlx::types::Json)),
             };
         }
         query

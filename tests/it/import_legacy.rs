@@ -341,7 +341,7 @@ backend_tests! {
             .call(reqwest::Method::POST, "/api/v1/auth/login", None,
                 Some(serde_json::json!({"email": "ana@site.example", "password": "wrong"})))
             .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "a wrong password is still refused");
 
         // Camera passwords and webhook secrets sealed with our key.
         let sealed = app.sql_text("SELECT password_encrypted FROM devices WHERE id = 3").await.unwrap();
