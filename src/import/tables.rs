@@ -301,7 +301,7 @@ impl Import<'_> {
                 Some(list)
                     if list
                         .as_array()
-                        .is_some_and(|a| a.iter().all(|v| v.is_string())) =>
+                        .is_some_and(|a| a.iter().all(serde_json::Value::is_string)) =>
                 {
                     Some(list)
                 }
