@@ -358,6 +358,30 @@ impl Import<'_> {
                 });
             }
         }
+        let written: serde_json::Map<String, serde_json::Value> = self
+            .report
+            .tables
+            .iter()
+            .filter(|t| t.written > 0)
+            .map(|t| (t.table.clone(), t.written.into()))
+            .collect();
+        if !written.is_empty() {
+            // Who brought these rows in, and from where (the password redacted).
+            let details = serde_json::json!({
+                "source": self.report.source,
+                "merge": self.options.merge,
+                "written": written,
+            });
+            let entry: target::Columns = vec![
+                ("occurred_at", crate::store::now().into()),
+                ("user_id", target::Value::Int(None)),
+                ("action", "import".into()),
+                ("entity", "site".into()),
+                ("entity_id", target::Value::Int(None)),
+                ("details", Some(details).into()),
+            ];
+            self.target.insert("audit_log", &entry).await?;
+        }
         if self.keep_ids {
             for table in TARGET_TABLES.iter().filter(|t| tables::has_id(t)) {
                 let handed_out = self.source.last_id_handed_out(table).await.unwrap_or(0);

@@ -328,6 +328,10 @@ backend_tests! {
         assert_eq!(link_rows(&app, "camera_group_devices", "camera_group_id", "device_id").await, "1-3");
         assert_eq!(link_rows(&app, "incident_assignees", "incident_id", "user_id").await, "1-2");
 
+        // The import is in the audit log.
+        let audit = app.sql_text("SELECT CAST(details AS TEXT) FROM audit_log WHERE action = 'import' AND entity = 'site'").await.unwrap();
+        assert!(audit.contains("buildings") && audit.contains("incident_messages"), "{audit}");
+
         // Timestamps kept, through the API.
         let token = app.login("admin@site.example", ADMIN_PASSWORD).await;
         let (_, building) = app.get("/api/v1/buildings/1", &token).await;
@@ -462,7 +466,16 @@ backend_tests! {
         assert!(text.contains("collection_logs") && text.contains("Committed."), "{text}");
         assert!(text.contains("tags 2: MAC"), "{text}");
         let json = std::fs::read_to_string(&report_file).unwrap();
-        for shown in [&text, &json] {
+        let audit_sql = "SELECT CAST(details AS TEXT) FROM audit_log WHERE action = 'import'";
+        let audit: String = if backend == Backend::Sqlite {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&target.url).await.unwrap();
+            sqlx::query_scalar(audit_sql).fetch_one(&mut conn).await.unwrap()
+        } else {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&target.url).await.unwrap();
+            sqlx::query_scalar(audit_sql).fetch_one(&mut conn).await.unwrap()
+        };
+        assert!(audit.contains("<redacted>"), "{audit}");
+        for shown in [&text, &json, &audit] {
             assert!(!shown.contains("hunter2-secret"), "{shown}");
         }
         let report: Value = serde_json::from_str(&json).unwrap();
