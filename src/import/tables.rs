@@ -3,7 +3,7 @@
 //! on: MAC addresses, codes, e-mails, names, and for history (incidents, events) the
 //! original's own timestamps, which the import keeps.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -673,6 +673,8 @@ impl Import<'_> {
             Some(Readings::All) => None,
             Some(Readings::Since(when)) => Some(when),
         };
+        // A skipped tag may have millions of logs: one note per missing device or tag.
+        let mut missing: BTreeMap<String, u64> = BTreeMap::new();
         let mut after = 0;
         loop {
             let batch = self
@@ -683,32 +685,88 @@ impl Import<'_> {
                 break;
             };
             after = id(last)?;
+            let mut rows = Vec::with_capacity(batch.len());
             for row in &batch {
                 let id = id(row)?;
                 let (device, tag) = (int(row, "device_id")?, int(row, "tag_id")?);
-                let (Some(device_id), Some(tag_id)) =
-                    (self.mapped("devices", device), self.mapped("tags", tag))
-                else {
-                    self.skip(T, id, "its device or tag was not imported");
+                let (device_id, tag_id) =
+                    (self.mapped("devices", device), self.mapped("tags", tag));
+                let (Some(device_id), Some(tag_id)) = (device_id, tag_id) else {
+                    let what = match device_id {
+                        None => format!("device {}", device.unwrap_or_default()),
+                        Some(_) => format!("tag {}", tag.unwrap_or_default()),
+                    };
+                    *missing.entry(what).or_default() += 1;
+                    let count = self.count(T);
+                    count.read += 1;
+                    count.skipped += 1;
                     continue;
                 };
                 let created = at(row, "created_at")?;
                 let columns: Columns = vec![
+                    ("id", id.into()),
                     ("device_id", device_id.into()),
                     ("tag_id", tag_id.into()),
                     ("rssi", int(row, "rssi")?.into()),
                     ("raw_payload", text(row, "raw_payload")?.into()),
                     ("created_at", created.into()),
                 ];
-                let key = vec![
-                    ("device_id", device_id.into()),
-                    ("tag_id", tag_id.into()),
-                    ("created_at", created.into()),
-                ];
+                rows.push(columns);
+            }
+            if self.keep_ids {
+                // Into an empty target the ids are the original's: one statement a batch.
+                let written = self.target.insert_rows(T, &rows).await?;
+                let count = self.count(T);
+                count.read += rows.len() as u64;
+                count.written += written;
+                continue;
+            }
+            for mut columns in rows {
+                let Value::Int(Some(id)) = columns.remove(0).1 else {
+                    unreachable!("the id comes first")
+                };
+                let key = columns
+                    .iter()
+                    .filter(|(name, _)| ["device_id", "tag_id", "created_at"].contains(name))
+                    .cloned()
+                    .collect();
                 self.put(T, id, key, columns).await?;
             }
         }
+        for (what, logs) in missing {
+            self.report.skipped.push(super::RowNote {
+                table: T.to_string(),
+                id: what.clone(),
+                reason: format!("its {logs} log(s) skipped: {what} not imported"),
+            });
+        }
         Ok(())
+    }
+
+    /// A collection log an alert event names: imported with its own id into an empty
+    /// target (not kept in memory: there may be millions), else mapped.
+    async fn log_reference(
+        &mut self,
+        at_id: (&str, i64),
+        column: &str,
+        value: Option<i64>,
+    ) -> anyhow::Result<Option<i64>> {
+        if !self.keep_ids {
+            return Ok(self.reference(at_id, column, "collection_logs", value));
+        }
+        let Some(v) = value else {
+            return Ok(None);
+        };
+        let found = self
+            .target
+            .find("collection_logs", &vec![("id", v.into())])
+            .await?;
+        if found.is_none() {
+            let reason =
+                format!("{column} {v}: no such row in collection_logs (or not imported): cleared");
+            self.changed(at_id.0, at_id.1, reason);
+        }
+        Ok(found)
     }
 
     pub(super) async fn alert_rules(&mut self) -> anyhow::Result<()> {
@@ -1082,8 +1140,10 @@ impl Import<'_> {
             );
             let (first, last) = if logs_imported {
                 (
-                    self.reference(at_id, "first_collection_log_id", "collection_logs", first),
-                    self.reference(at_id, "last_collection_log_id", "collection_logs", last),
+                    self.log_reference(at_id, "first_collection_log_id", first)
+                        .await?,
+                    self.log_reference(at_id, "last_collection_log_id", last)
+                        .await?,
                 )
             } else {
                 (None, None)

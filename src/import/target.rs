@@ -165,6 +165,38 @@ impl Target {
         .await?))
     }
 
+    /// Inserts rows that all name the same columns, in one statement.
+    pub async fn insert_rows(&mut self, table: &str, rows: &[Columns]) -> Result<u64> {
+        let Some(first) = rows.first() else {
+            return Ok(0);
+        };
+        let names: Vec<&str> = first.iter().map(|(name, _)| *name).collect();
+        let width = names.len();
+        // SQLite looks `$N` parameters up one by one: long statements take `?`.
+        let row_marks = |row: usize| match self {
+            Target::Sqlite(_) => vec!["?".to_string(); width],
+            Target::Postgres(_) => (1..=width)
+                .map(|i| format!("${}", row * width + i))
+                .collect(),
+        };
+        let values: Vec<String> = (0..rows.len())
+            .map(|row| format!("({})", row_marks(row).join(", ")))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            names.join(", "),
+            values.join(", ")
+        );
+        let values = rows.iter().flat_map(|row| row.iter().map(|(_, v)| v));
+        Ok(on_tx!(self, |tx| bind_values!(
+            sqlx::query(sqlx::AssertSqlSafe(sql)),
+            values
+        )
+        .execute(tx)
+        .await?
+        .rows_affected()))
+    }
+
     /// Inserts a row of a link table (no id); false if it was there already.
     pub async fn link(&mut self, table: &str, columns: &Columns) -> Result<bool> {
         let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();

@@ -151,6 +151,21 @@ const TABLES: &[&str] = &[
     "webhook_subscriptions",
 ];
 
+/// The first column of the first row, as text.
+async fn scalar(url: &str, sql: &'static str) -> String {
+    if url.starts_with("sqlite") {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
 async fn row_counts(url: &str) -> Vec<(String, i64)> {
     let mut counts = Vec::new();
     for table in TABLES {
@@ -446,6 +461,16 @@ backend_tests! {
         let legacy = legacy(source_dir.path()).await;
         let dir = tempfile::tempdir().unwrap();
         let target = TestDatabase::create(backend, dir.path()).await;
+        // More readings than one batch holds.
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&legacy.db.url).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) \
+             SELECT 1, 1, -50, TIMESTAMP '2025-03-02 00:00:00' + g * INTERVAL '1 second' \
+             FROM generate_series(1, 4500) AS g",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
         // The test server trusts local connections: the password is there to be hidden.
         let from = legacy.db.url.replacen("://postgres@", "://postgres:hunter2-secret@", 1);
         assert_ne!(from, legacy.db.url);
@@ -466,14 +491,10 @@ backend_tests! {
         assert!(text.contains("collection_logs") && text.contains("Committed."), "{text}");
         assert!(text.contains("tags 2: MAC"), "{text}");
         let json = std::fs::read_to_string(&report_file).unwrap();
-        let audit_sql = "SELECT CAST(details AS TEXT) FROM audit_log WHERE action = 'import'";
-        let audit: String = if backend == Backend::Sqlite {
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&target.url).await.unwrap();
-            sqlx::query_scalar(audit_sql).fetch_one(&mut conn).await.unwrap()
-        } else {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&target.url).await.unwrap();
-            sqlx::query_scalar(audit_sql).fetch_one(&mut conn).await.unwrap()
-        };
+        let audit = scalar(&target.url, "SELECT CAST(details AS TEXT) FROM audit_log WHERE action = 'import'").await;
+        let logs_of_event = "SELECT CAST(first_collection_log_id AS TEXT) || '-' || CAST(last_collection_log_id AS TEXT) \
+            FROM alert_events WHERE id = 1";
+        assert_eq!(scalar(&target.url, logs_of_event).await, "1-2", "the alert's readings, imported with their ids");
         assert!(audit.contains("<redacted>"), "{audit}");
         for shown in [&text, &json, &audit] {
             assert!(!shown.contains("hunter2-secret"), "{shown}");
@@ -481,8 +502,8 @@ backend_tests! {
         let report: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(report["committed"], true);
         let logs = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "collection_logs").unwrap();
-        assert_eq!((logs["read"].as_i64(), logs["written"].as_i64(), logs["skipped"].as_i64()), (Some(4), Some(3), Some(1)));
-        assert!(report["skipped"].as_array().unwrap().iter().any(|n| n["table"] == "collection_logs" && n["id"] == "3"));
+        assert_eq!((logs["read"].as_i64(), logs["written"].as_i64(), logs["skipped"].as_i64()), (Some(4504), Some(4503), Some(1)));
+        assert!(report["skipped"].as_array().unwrap().iter().any(|n| n["table"] == "collection_logs" && n["id"] == "tag 2" && n["reason"].as_str().unwrap().contains("1 log(s)")));
 
         // A bad --readings value is refused before anything runs.
         let output = Command::new(env!("CARGO_BIN_EXE_securityvision"))
