@@ -85,6 +85,60 @@ pub fn json(row: &PgRow, col: &str) -> Result<Option<serde_json::Value>, sqlx::E
     }
 }
 
+/// Rows read per query: no table is ever held in memory whole.
+const PAGE: i64 = 2_000;
+
+/// The rows of a table, in id order, fetched a page at a time.
+pub struct Pages {
+    table: &'static str,
+    after: i64,
+    buffer: std::vec::IntoIter<PgRow>,
+    started: bool,
+    done: bool,
+}
+
+impl Pages {
+    pub fn new(table: &'static str) -> Pages {
+        Pages {
+            table,
+            after: i64::MIN,
+            buffer: Vec::new().into_iter(),
+            started: false,
+            done: false,
+        }
+    }
+
+    /// The next row (none if this version of the original lacks the table).
+    pub async fn next(&mut self, source: &mut Source) -> Result<Option<PgRow>, sqlx::Error> {
+        if let Some(row) = self.buffer.next() {
+            return Ok(Some(row));
+        }
+        if !self.started {
+            self.started = true;
+            self.done = !source.has_table(self.table).await?;
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT * FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
+            self.table
+        );
+        let page = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.after)
+            .bind(PAGE)
+            .fetch_all(&mut source.conn)
+            .await?;
+        self.done = (page.len() as i64) < PAGE;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        self.after = int(last, "id")?.unwrap_or(i64::MAX);
+        self.buffer = page.into_iter();
+        Ok(self.buffer.next())
+    }
+}
+
 impl Source {
     pub async fn open(url: &str) -> Result<Source, sqlx::Error> {
         let mut conn = PgConnection::connect(url).await?;
@@ -117,8 +171,9 @@ impl Source {
             .await
     }
 
-    /// Every row of `table` (none if this version of the original lacks it), in `order`.
-    pub async fn rows(&mut self, table: &str, order: &str) -> Result<Vec<PgRow>, sqlx::Error> {
+    /// Every row of a link table (none if this version of the original lacks it), in
+    /// `order`: small tables, read at once.
+    pub async fn links(&mut self, table: &str, order: &str) -> Result<Vec<PgRow>, sqlx::Error> {
         if !self.has_table(table).await? {
             return Ok(Vec::new());
         }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 
 use super::rules;
-use super::source::{boolean, int, json, real, text, time};
+use super::source::{Pages, boolean, int, json, real, text, time};
 use super::target::{Columns, Value};
 use super::{Import, Readings};
 
@@ -52,7 +52,8 @@ impl Import<'_> {
     pub(super) async fn users(&mut self) -> anyhow::Result<()> {
         const T: &str = "users";
         let mut emails: HashMap<String, i64> = HashMap::new();
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let raw = required(&row, "email")?;
             let Some(email) = crate::auth::normalize_email(&raw) else {
@@ -110,7 +111,8 @@ impl Import<'_> {
 
     pub(super) async fn buildings(&mut self) -> anyhow::Result<()> {
         const T: &str = "buildings";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let code = required(&row, "code")?;
             let columns: Columns = vec![
@@ -128,7 +130,8 @@ impl Import<'_> {
 
     pub(super) async fn floors(&mut self) -> anyhow::Result<()> {
         const T: &str = "floors";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let building = int(&row, "building_id")?;
             let Some(building_id) = self.mapped("buildings", building) else {
@@ -154,7 +157,8 @@ impl Import<'_> {
 
     pub(super) async fn floor_plans(&mut self) -> anyhow::Result<()> {
         const T: &str = "floor_plans";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let floor = int(&row, "floor_id")?;
             let Some(floor_id) = self.mapped("floors", floor) else {
@@ -242,7 +246,8 @@ impl Import<'_> {
     pub(super) async fn devices(&mut self) -> anyhow::Result<()> {
         const T: &str = "devices";
         let mut macs: HashMap<String, i64> = HashMap::new();
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let raw_type = required(&row, "type")?;
             let Some(kind) = rules::known(&raw_type, rules::DEVICE_TYPES) else {
@@ -392,7 +397,8 @@ impl Import<'_> {
 
     pub(super) async fn people(&mut self) -> anyhow::Result<()> {
         const T: &str = "people";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let name = required(&row, "full_name")?;
             let document = clean(text(&row, "document_id")?);
@@ -433,7 +439,8 @@ impl Import<'_> {
     pub(super) async fn tags(&mut self) -> anyhow::Result<()> {
         const T: &str = "tags";
         let mut macs: HashMap<String, i64> = HashMap::new();
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let raw = required(&row, "mac_address")?;
             let Some(mac) = crate::mac::canonical(&raw) else {
@@ -466,7 +473,8 @@ impl Import<'_> {
 
     pub(super) async fn person_groups(&mut self) -> anyhow::Result<()> {
         const T: &str = "person_groups";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let name = required(&row, "name")?;
             let columns: Columns = vec![
@@ -480,7 +488,7 @@ impl Import<'_> {
         }
         for row in self
             .source
-            .rows("person_group_memberships", "group_id, person_id")
+            .links("person_group_memberships", "group_id, person_id")
             .await?
         {
             let ends = [
@@ -494,7 +502,8 @@ impl Import<'_> {
 
     pub(super) async fn support_groups(&mut self) -> anyhow::Result<()> {
         const T: &str = "support_groups";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let name = required(&row, "name")?;
             // The original kept no timestamps for support groups.
@@ -523,7 +532,7 @@ impl Import<'_> {
         }
         for row in self
             .source
-            .rows("support_group_members", "group_id, user_id")
+            .links("support_group_members", "group_id, user_id")
             .await?
         {
             let ends = [
@@ -537,7 +546,8 @@ impl Import<'_> {
 
     pub(super) async fn camera_groups(&mut self) -> anyhow::Result<()> {
         const T: &str = "camera_groups";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let name = required(&row, "name")?;
             let columns: Columns = vec![
@@ -552,7 +562,7 @@ impl Import<'_> {
         }
         for row in self
             .source
-            .rows("camera_group_devices", "camera_group_id, device_id")
+            .links("camera_group_devices", "camera_group_id, device_id")
             .await?
         {
             let ends = [
@@ -571,7 +581,8 @@ impl Import<'_> {
     pub(super) async fn device_topics(&mut self) -> anyhow::Result<()> {
         const T: &str = "device_topics";
         let mut seen: HashMap<(i64, String, String), i64> = HashMap::new();
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let device = int(&row, "device_id")?;
             let Some(device_id) = self.mapped("devices", device) else {
@@ -616,7 +627,8 @@ impl Import<'_> {
 
     pub(super) async fn device_events(&mut self) -> anyhow::Result<()> {
         const T: &str = "device_events";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let device = int(&row, "device_id")?;
             let Some(device_id) = self.mapped("devices", device) else {
@@ -771,7 +783,8 @@ impl Import<'_> {
 
     pub(super) async fn alert_rules(&mut self) -> anyhow::Result<()> {
         const T: &str = "alert_rules";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let name = required(&row, "name")?;
             let raw_type = required(&row, "rule_type")?;
@@ -860,7 +873,8 @@ impl Import<'_> {
 
     pub(super) async fn incident_rules(&mut self) -> anyhow::Result<()> {
         const T: &str = "incident_rules";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let name = required(&row, "name")?;
             let (severity, note) = rules::severity("severity", &required(&row, "severity")?);
@@ -902,7 +916,8 @@ impl Import<'_> {
 
     pub(super) async fn incidents(&mut self) -> anyhow::Result<()> {
         const T: &str = "incidents";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let closed_at = time(&row, "closed_at")?;
             let (status, note) =
@@ -956,7 +971,7 @@ impl Import<'_> {
         }
         for row in self
             .source
-            .rows("incident_assignees", "incident_id, user_id")
+            .links("incident_assignees", "incident_id, user_id")
             .await?
         {
             let ends = [
@@ -970,7 +985,8 @@ impl Import<'_> {
 
     pub(super) async fn incident_messages(&mut self) -> anyhow::Result<()> {
         const T: &str = "incident_messages";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let incident = int(&row, "incident_id")?;
             let Some(incident_id) = self.mapped("incidents", incident) else {
@@ -1086,7 +1102,8 @@ impl Import<'_> {
     /// filled it by hand).
     pub(super) async fn incident_attachments(&mut self) -> anyhow::Result<()> {
         const T: &str = "incident_attachments";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let incident = int(&row, "incident_id")?;
             let Some(incident_id) = self.mapped("incidents", incident) else {
@@ -1118,7 +1135,8 @@ impl Import<'_> {
     pub(super) async fn alert_events(&mut self) -> anyhow::Result<()> {
         const T: &str = "alert_events";
         let logs_imported = self.options.readings.is_some();
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let at_id = (T, id);
             let rule = self.reference(at_id, "rule_id", "alert_rules", int(&row, "rule_id")?);
@@ -1183,7 +1201,8 @@ impl Import<'_> {
 
     pub(super) async fn webhook_subscriptions(&mut self) -> anyhow::Result<()> {
         const T: &str = "webhook_subscriptions";
-        for row in self.source.rows(T, "id").await? {
+        let mut rows = Pages::new(T);
+        while let Some(row) = rows.next(&mut self.source).await? {
             let id = id(&row)?;
             let (name, url) = (required(&row, "name")?, required(&row, "url")?);
             // Secrets are kept sealed, as the API stores them.

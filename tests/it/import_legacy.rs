@@ -461,12 +461,15 @@ backend_tests! {
         let legacy = legacy(source_dir.path()).await;
         let dir = tempfile::tempdir().unwrap();
         let target = TestDatabase::create(backend, dir.path()).await;
-        // More readings than one batch holds.
+        // More readings and camera events than one batch (or page) holds.
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&legacy.db.url).await.unwrap();
         sqlx::raw_sql(
             "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) \
              SELECT 1, 1, -50, TIMESTAMP '2025-03-02 00:00:00' + g * INTERVAL '1 second' \
-             FROM generate_series(1, 4500) AS g",
+             FROM generate_series(1, 4500) AS g; \
+             INSERT INTO device_events (device_id, topic, analytic_type, payload, occurred_at) \
+             SELECT 3, 'cambus/acme/hq/CAM-1/event', 'MOTION', '{}', TIMESTAMPTZ '2025-03-02 00:00:00+00' + g * INTERVAL '1 second' \
+             FROM generate_series(1, 2100) AS g",
         )
         .execute(&mut conn)
         .await
@@ -503,6 +506,8 @@ backend_tests! {
         assert_eq!(report["committed"], true);
         let logs = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "collection_logs").unwrap();
         assert_eq!((logs["read"].as_i64(), logs["written"].as_i64(), logs["skipped"].as_i64()), (Some(4504), Some(4503), Some(1)));
+        let events = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "device_events").unwrap();
+        assert_eq!((events["read"].as_i64(), events["written"].as_i64()), (Some(2101), Some(2101)));
         assert!(report["skipped"].as_array().unwrap().iter().any(|n| n["table"] == "collection_logs" && n["id"] == "tag 2" && n["reason"].as_str().unwrap().contains("1 log(s)")));
 
         // A bad --readings value is refused before anything runs.
