@@ -224,6 +224,8 @@ pub(crate) struct Import<'a> {
     /// Plan images and incident files checked (and, unless a dry run, copied).
     images: u64,
     files: u64,
+    /// The bytes of the files copied for each incident (ours), against its quota.
+    incident_bytes: HashMap<i64, u64>,
     /// Changes noted for the row being mapped, reported once it is written.
     pending: Vec<RowNote>,
 }
@@ -237,17 +239,18 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Report> {
 }
 
 async fn import_into(config: &Config, options: &Options, store: &Store) -> anyhow::Result<Report> {
-    store
-        .migrate()
-        .await
-        .context("bringing the target's schema up to date")?;
-    let secrets = SecretBox::load_or_create(&config.data_dir)?;
+    // The source first: a mistyped URL changes nothing here.
     let source = Source::open(&options.from).await.with_context(|| {
         format!(
             "opening the original database {}",
             redact_url(&options.from)
         )
     })?;
+    store
+        .migrate()
+        .await
+        .context("bringing the target's schema up to date")?;
+    let secrets = SecretBox::load_or_create(&config.data_dir)?;
     let mut target = Target::begin(store).await?;
     let mut empty = true;
     for table in TARGET_TABLES {
@@ -285,6 +288,7 @@ async fn import_into(config: &Config, options: &Options, store: &Store) -> anyho
         floor_building: HashMap::new(),
         images: 0,
         files: 0,
+        incident_bytes: HashMap::new(),
         pending: Vec::new(),
     };
     let outcome = import.all().await;

@@ -1068,9 +1068,11 @@ impl Import<'_> {
         if self.options.dry_run {
             return Ok(());
         }
-        let stored = crate::media::store_incident_file(self.config, incident_id, &bytes, 0)
+        let used = self.incident_bytes.entry(incident_id).or_default();
+        let stored = crate::media::store_incident_file(self.config, incident_id, &bytes, *used)
             .await
             .with_context(|| format!("copying {}", file.display()))?;
+        *used += bytes.len() as u64;
         if let Some(path) = crate::media::media_path(self.config, &stored.url) {
             self.copied.push(path);
         }

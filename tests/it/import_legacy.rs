@@ -453,6 +453,24 @@ backend_tests! {
         app.stop().await;
     }
 
+    async fn an_error_half_way_leaves_the_target_and_its_media_as_they_were(backend: Backend) {
+        if backend == Backend::Sqlite && !postgres_available() {
+            return;
+        }
+        let source_dir = tempfile::tempdir().unwrap();
+        let legacy = legacy(source_dir.path()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let target = TestDatabase::create(backend, dir.path()).await;
+        let mut config = test_config(dir.path(), &target.url);
+        // The plan image is copied, then the incident's file does not fit.
+        config.incidents.attachment_quota_bytes = 10;
+        let failed = securityvision::import::run(&config, &options(&legacy)).await.unwrap_err();
+        assert!(format!("{failed:#}").contains("incident"), "{failed:#}");
+        let empty: Vec<(String, i64)> = TABLES.iter().map(|t| (t.to_string(), 0)).collect();
+        assert_eq!(row_counts(&target.url).await, empty);
+        assert!(files_under(&config.media_root()).is_empty(), "{:?}", files_under(&config.media_root()));
+    }
+
     async fn the_command_imports_a_site_and_never_shows_the_source_password(backend: Backend) {
         if backend == Backend::Sqlite && !postgres_available() {
             return;
