@@ -71,6 +71,19 @@ impl From<Option<DateTime<Utc>>> for Value {
     }
 }
 
+impl Value {
+    pub fn is_null(&self) -> bool {
+        match self {
+            Value::Int(v) => v.is_none(),
+            Value::Real(v) => v.is_none(),
+            Value::Text(v) => v.is_none(),
+            Value::Bool(v) => v.is_none(),
+            Value::Time(v) => v.is_none(),
+            Value::Json(v) => v.is_none(),
+        }
+    }
+}
+
 pub type Columns = Vec<(&'static str, Value)>;
 
 /// Binds `$values` in order to `$query`, whichever engine it is for.
@@ -220,19 +233,32 @@ impl Target {
     /// The id of the row of `table` whose `key` columns hold these values (NULL matching
     /// NULL), the smallest if several do.
     pub async fn find(&mut self, table: &str, key: &Columns) -> Result<Option<i64>> {
+        // `=` where there is a value, so that the indexes serve (PostgreSQL uses none for
+        // IS NOT DISTINCT FROM).
+        let bound: Vec<&Value> = key
+            .iter()
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+            .collect();
+        let mut number = 0;
         let conditions: Vec<String> = key
             .iter()
-            .enumerate()
-            .map(|(i, (name, _))| format!("{name} IS NOT DISTINCT FROM ${}", i + 1))
+            .map(|(name, value)| {
+                if value.is_null() {
+                    format!("{name} IS NULL")
+                } else {
+                    number += 1;
+                    format!("{name} = ${number}")
+                }
+            })
             .collect();
         let sql = format!(
             "SELECT MIN(id) FROM {table} WHERE {}",
             conditions.join(" AND ")
         );
-        let values = key.iter().map(|(_, v)| v);
         Ok(on_tx!(self, |tx| bind_values!(
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)),
-            values
+            bound.iter().copied()
         )
         .fetch_one(tx)
         .await?))
