@@ -46,6 +46,8 @@ pub enum Command {
     /// The key stored secrets are sealed with (`secret-key` in the data directory)
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Move a site from the original (Python) backend: its database and media into ours
+    ImportLegacy(ImportLegacyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +55,29 @@ pub enum SecretsCommand {
     /// After losing `secret-key`: forget every sealed value (camera and device passwords,
     /// webhook signing secrets) and make a new key. Stop the appliance first.
     Reset,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportLegacyArgs {
+    /// The original's PostgreSQL database (read only, never changed)
+    #[arg(long, value_name = "postgres://…")]
+    pub from: String,
+    /// The original's media directory (its MEDIA_ROOT), for floor-plan images and incident files
+    #[arg(long, value_name = "DIR")]
+    pub media_dir: Option<PathBuf>,
+    /// Do everything but commit: report what would be imported
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import into a database that already holds data: rows found by MAC, code, e-mail or
+    /// name are kept as they are, the others added
+    #[arg(long)]
+    pub merge: bool,
+    /// Also import collection logs (raw detections): `all` or `since=YYYY-MM-DD`
+    #[arg(long, value_name = "all|since=DATE")]
+    pub readings: Option<crate::import::Readings>,
+    /// Also write the report as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Restore(args) => restore(&config, &args.file, args.force),
             Command::Check => check(&config, loaded.source_file.as_deref()).await,
             Command::Secrets(SecretsCommand::Reset) => reset_secrets(&config).await,
+            Command::ImportLegacy(args) => import_legacy(&config, args).await,
             Command::Config(_) => unreachable!("handled above"),
         }
     });
@@ -156,6 +157,23 @@ async fn backup(config: Config, to: Option<std::path::PathBuf>) -> anyhow::Resul
             "It holds the keys and media. The PostgreSQL database is backed up with its own tool, e.g.\n  pg_dump --format=custom --file=securityvision.pgdump '{}'",
             crate::store::redact_url(&config.database_url())
         );
+    }
+    Ok(())
+}
+
+async fn import_legacy(config: &Config, args: crate::cli::ImportLegacyArgs) -> anyhow::Result<()> {
+    let options = crate::import::Options {
+        from: args.from,
+        media_dir: args.media_dir,
+        dry_run: args.dry_run,
+        merge: args.merge,
+        readings: args.readings,
+    };
+    let report = crate::import::run(config, &options).await?;
+    print!("{}", report.render());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod demo;
 pub mod disk;
 pub mod events;
 pub mod geometry;
+pub mod import;
 pub mod incidents;
 pub mod ingest;
 pub mod jobs;

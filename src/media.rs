@@ -172,16 +172,7 @@ pub async fn store_floor_plan_image(
     plan_id: i64,
     bytes: &[u8],
 ) -> Result<StoredImage, MediaError> {
-    let extension = match imagesize::image_type(bytes).map_err(|_| MediaError::NotAnImage)? {
-        imagesize::ImageType::Png => "png",
-        imagesize::ImageType::Jpeg => "jpg",
-        imagesize::ImageType::Webp => "webp",
-        _ => return Err(MediaError::NotAnImage),
-    };
-    let size = imagesize::blob_size(bytes).map_err(|_| MediaError::NotAnImage)?;
-    if size.width == 0 || size.height == 0 {
-        return Err(MediaError::NotAnImage);
-    }
+    let (extension, width, height) = inspect_floor_plan_image(bytes)?;
     let name = format!("{plan_id}-{}.{extension}", random_name());
     let dir = config.media_root().join(FLOOR_PLANS);
     tokio::fs::create_dir_all(&dir).await?;
@@ -195,9 +186,25 @@ pub async fn store_floor_plan_image(
     tokio::fs::write(dir.join(&name), bytes).await?;
     Ok(StoredImage {
         url: format!("{}/media/{FLOOR_PLANS}/{name}", public_base(config)),
-        width: size.width,
-        height: size.height,
+        width,
+        height,
     })
+}
+
+/// What a floor-plan image is, from its bytes: its extension and dimensions (PNG, JPEG or
+/// WebP, not empty), or why it is refused.
+pub fn inspect_floor_plan_image(bytes: &[u8]) -> Result<(&'static str, usize, usize), MediaError> {
+    let extension = match imagesize::image_type(bytes).map_err(|_| MediaError::NotAnImage)? {
+        imagesize::ImageType::Png => "png",
+        imagesize::ImageType::Jpeg => "jpg",
+        imagesize::ImageType::Webp => "webp",
+        _ => return Err(MediaError::NotAnImage),
+    };
+    let size = imagesize::blob_size(bytes).map_err(|_| MediaError::NotAnImage)?;
+    if size.width == 0 || size.height == 0 {
+        return Err(MediaError::NotAnImage);
+    }
+    Ok((extension, size.width, size.height))
 }
 
 fn random_name() -> String {

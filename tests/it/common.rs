@@ -210,6 +210,12 @@ impl TestApp {
         TestApp::launch(config, (db, dir), (None, None)).await
     }
 
+    /// Starts the application on a database and data directory prepared beforehand (by
+    /// an import, say).
+    pub async fn start_on(config: Config, db: TestDatabase, dir: TempDir) -> TestApp {
+        TestApp::launch(config, (db, dir), (None, None)).await
+    }
+
     /// Stops the server the way SIGTERM does, then starts a new one on the same database
     /// and data directory (its first start's passwords still valid).
     pub async fn restart(mut self) -> TestApp {

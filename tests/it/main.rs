@@ -20,6 +20,7 @@ mod devices;
 mod groups;
 mod hostile;
 mod http;
+mod import_legacy;
 mod incidents;
 mod ingest;
 mod lifecycle;
