@@ -366,7 +366,7 @@ backend_tests! {
         // Camera passwords and webhook secrets sealed with our key.
         let sealed = app.sql_text("SELECT password_encrypted FROM devices WHERE id = 3").await.unwrap();
         assert!(!sealed.contains("cam-secret"));
-        let secrets = securityvision::secrets::SecretBox::load_or_create(&app.data_dir()).unwrap();
+        let secrets = securityvision::secrets::SecretBox::load(&app.data_dir(), &[]).unwrap();
         assert_eq!(secrets.open(&sealed).as_deref(), Some("cam-secret"));
         let secret = app.sql_text("SELECT secret_token FROM webhook_subscriptions WHERE id = 1").await.unwrap();
         assert_eq!(secrets.open(&secret).as_deref(), Some("old-secret-token-123"));
