@@ -42,7 +42,7 @@ async fn serve(work: &Path, db: &TestDatabase) -> (KillOnDrop, String, u16) {
 }
 
 /// An administrator's token on a fresh appliance (its generated password changed to itself).
-async fn admin_token(base: &str, work: &Path) -> String {
+pub async fn admin_token(base: &str, work: &Path) -> String {
     let password = std::fs::read_to_string(work.join("data/initial-admin-password")).unwrap();
     let client = reqwest::Client::new();
     let login: Value = client

@@ -17,6 +17,7 @@ mod consistency;
 mod console;
 mod crash;
 mod devices;
+mod fuzz;
 mod groups;
 mod hostile;
 mod http;
