@@ -498,9 +498,15 @@ async fn load_reports(args: &[String]) {
     for c in 0..CLIENTS {
         tasks.push(tokio::spawn(async move {
             let mut options = MqttOptions::new(format!("gateways-{c}"), "127.0.0.1", port);
+            // Each connection's window of reports not acknowledged yet (a PUBACK waits for
+            // the commit): SV_BENCH_INFLIGHT, default 100.
+            let inflight = std::env::var("SV_BENCH_INFLIGHT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100);
             options
                 .set_keep_alive(Duration::from_secs(30))
-                .set_inflight(100)
+                .set_inflight(inflight)
                 .set_max_packet_size(1 << 20, 1 << 20);
             let (client, mut eventloop) = AsyncClient::new(options, 10_000);
             let per_client = INGEST_MESSAGES / CLIENTS;
