@@ -12,6 +12,7 @@
 
 mod caches;
 pub mod decode;
+mod history;
 pub mod locate;
 pub mod pipeline;
 mod positions;
