@@ -16,6 +16,7 @@ mod consistency;
 mod console;
 mod devices;
 mod groups;
+mod history;
 mod http;
 mod incidents;
 mod ingest;
