@@ -152,6 +152,14 @@ fn window(
     Ok((from, to))
 }
 
+fn no_selector() -> ApiError {
+    ApiError::invalid(FieldError::new(
+        "missing",
+        &["query", "person_id"],
+        "give person_id, tag_id or floor_plan_id",
+    ))
+}
+
 fn in_range(
     value: Option<i64>,
     default: i64,
@@ -184,11 +192,7 @@ async fn history(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<PositionHistory>> {
     if q.person_id.is_none() && q.tag_id.is_none() && q.floor_plan_id.is_none() {
-        return Err(ApiError::invalid(FieldError::new(
-            "missing",
-            &["query", "person_id"],
-            "give person_id, tag_id or floor_plan_id",
-        )));
+        return Err(no_selector());
     }
     let (from, to) = window(
         q.from_ts,
@@ -245,7 +249,7 @@ async fn history(
                 .plan_history(plan, (from, to), limit + 1)
                 .await?
         }
-        (None, None) => unreachable!("a selector was required above"),
+        (None, None) => return Err(no_selector()),
     };
     let truncated = points.len() as i64 > limit;
     points.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

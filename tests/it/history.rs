@@ -281,6 +281,22 @@ backend_tests! {
         assert_eq!((left(29).await, left(0).await), (1, 1), "younger points stay");
     }
 
+    async fn points_of_a_tag_or_plan_deleted_meanwhile_do_not_fail_the_batch(backend: Backend) {
+        use securityvision::store::history::HistoryPoint;
+        use securityvision::store::readings::IngestBatch;
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let plan = site(&app, &token).await;
+        let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": TAG})).await;
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        let point = |tag_id, floor_plan_id, seconds| HistoryPoint { tag_id, floor_plan_id, ts: now - secs(seconds), x: 0.5, y: 0.5, accuracy_m: Some(1.0) };
+        // Written by the pipeline just before the tag or the plan went.
+        let batch = IngestBatch { history: vec![point(tag, plan, 30), point(999_999, plan, 20), point(tag, 999_999, 10)], ..Default::default() };
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        let history = history_with(&app, &token, &format!("tag_id={tag}"), (now - secs(60), now), 1).await;
+        assert_eq!(points(&history).len(), 1, "the rest of the batch is stored: {history}");
+    }
+
     async fn bad_requests_are_refused_with_a_detail(backend: Backend) {
         let app = TestApp::start(backend).await;
         let admin = app.admin_token().await;
