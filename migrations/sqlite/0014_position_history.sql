@@ -1,9 +1,9 @@
 -- Position history (issue 17): the tags' positions on their plans, downsampled by the
 -- pipeline (one point per tag every few seconds while it moves, a keepalive point while it
 -- stands still), for replays and heat maps. Kept `positions.history_retention_days`;
--- deleted with the tag or the plan. Nothing refers to these rows: a plain rowid.
+-- deleted with the tag or the plan. Ids are never reused, as everywhere (0007).
 CREATE TABLE position_history (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     tag_id        BIGINT NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
     floor_plan_id BIGINT NOT NULL REFERENCES floor_plans (id) ON DELETE CASCADE,
     ts            TEXT NOT NULL,
