@@ -1,14 +1,16 @@
 //! MQTT benchmarks of the embedded broker (BENCHMARKS.md has the figures).
 //!
 //!     cargo bench --bench mqtt                 # every scenario
-//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency, webhooks, alerts
+//!     cargo bench --bench mqtt -- handoff      # or: mosquitto, idle, ingest, latency, webhooks, alerts, history
 //!     cargo bench --bench mqtt -- ingest 100000   # ingest with another number of tags
 //!
 //! `accuracy` scores the positions against the simulator's ground truth (4 ceiling gateways
 //! in a 6 × 4 m room, RSSI noise σ 2.5 dB, 10% multipath fades of −6 dB).
 //! `ingest` measures the whole RTLS path (published → decoded → stored) on SQLite, and on
 //! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database. `latency` measures
-//! publish → position on the live stream under a steady 10,000 readings/s.
+//! publish → position on the live stream under a steady 10,000 readings/s. `history-off`
+//! and `history-on` run `ingest` with the gateways placed on a plan (every reading moves a
+//! position) without and with the position history: what recording costs.
 //!
 //! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
 //! run in a child process (this same program, `--load`), talking MQTT over loopback.
@@ -70,6 +72,14 @@ fn main() {
                     ingest(Some(url), tags).await;
                 }
             }
+            for (name, enabled) in [("history-off", false), ("history-on", true)] {
+                if run(name) {
+                    ingest_history(None, enabled).await;
+                    if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
+                        ingest_history(Some(url), enabled).await;
+                    }
+                }
+            }
             if run("latency") {
                 latency().await;
             }
@@ -106,6 +116,16 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
     tags: &[String],
     site: F,
 ) -> Appliance {
+    appliance_with(url, tags, site, |_| {}).await
+}
+
+/// [`appliance_on`] with `adjust` applied to its configuration.
+async fn appliance_with<F: AsyncFnOnce(&securityvision::store::Store)>(
+    url: Option<String>,
+    tags: &[String],
+    site: F,
+    adjust: impl FnOnce(&mut securityvision::config::Config),
+) -> Appliance {
     let dir = tempfile::tempdir().unwrap();
     let mut config = securityvision::config::Config {
         data_dir: dir.path().join("data"),
@@ -120,6 +140,7 @@ async fn appliance_on<F: AsyncFnOnce(&securityvision::store::Store)>(
     // The load's 200 gateways all register at once (a site's gateways come one by one;
     // the default limit of 30 a minute would leave most of them out).
     config.ingest.registrations_per_minute = 10_000;
+    adjust(&mut config);
     let app = securityvision::server::App::prepare(config, Default::default())
         .await
         .unwrap();
@@ -488,11 +509,99 @@ async fn ingest(url: Option<String>, tags: usize) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// `ingest` with its INGEST_GATEWAYS gateways placed on a 100 × 50 m plan (a 20 × 10
+/// grid) and every tag moving (heard by the next gateway at each lap of the tags), and
+/// the position history on or off.
+async fn ingest_history(url: Option<String>, enabled: bool) {
+    use securityvision::store::site::{Building, Floor, FloorPlan};
+    let backend = if url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let place = async |store: &securityvision::store::Store| {
+        let building = Building {
+            name: "Bench".into(),
+            code: "B".into(),
+            ..Default::default()
+        };
+        let building = store.save_building(&building).await.unwrap();
+        let floor = Floor {
+            building_id: building.id,
+            name: "G".into(),
+            ..Default::default()
+        };
+        let floor = store.save_floor(&floor).await.unwrap();
+        let plan = FloorPlan {
+            floor_id: floor.id,
+            name: "Hall".into(),
+            width_m: Some(100.0),
+            height_m: Some(50.0),
+            ..Default::default()
+        };
+        let plan = store.save_floor_plan(&plan).await.unwrap();
+        for g in 0..INGEST_GATEWAYS {
+            let device = securityvision::store::devices::Device {
+                name: format!("GW {g}"),
+                device_type: "BLE_GATEWAY".into(),
+                mac_address: Some(format!("AC233FC0{g:04X}")),
+                floor_plan_id: Some(plan.id),
+                floor_id: Some(floor.id),
+                building_id: Some(building.id),
+                pos_x: Some(((g % 20) as f64 + 0.5) / 20.0),
+                pos_y: Some(((g / 20) as f64 + 0.5) / 10.0),
+                ..Default::default()
+            };
+            store.save_device(&device).await.unwrap();
+        }
+    };
+    let tags = ingest_tags(INGEST_TAGS);
+    let Appliance {
+        port,
+        metrics,
+        shutdown,
+        store,
+        _dir,
+        ..
+    } = appliance_with(url, &tags, place, |c| c.positions.history_enabled = enabled).await;
+    let mut child = spawn_self(&[
+        "--load-reports".into(),
+        port.to_string(),
+        INGEST_TAGS.to_string(),
+        "moving".into(),
+    ]);
+    let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
+    let (first, last) = wait_for(
+        || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+        total,
+    )
+    .await;
+    let publisher = child_report(&mut child).await;
+    let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
+    let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+    let plans = store.list_floor_plans(None, 0, 1).await.unwrap();
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let points = store
+        .plan_history(plans[0].id, (now - hour, now + hour), i64::MAX)
+        .await
+        .unwrap()
+        .len();
+    println!(
+        "ingest on {backend}, gateways placed, history {}: {stored}/{total} readings stored, {:.0} readings/s end to end ({publisher}); {points} history points",
+        if enabled { "on" } else { "off" },
+        stored as f64 / seconds,
+    );
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 /// The report load process: CLIENTS connections publish INGEST_MESSAGES reports of
 /// READINGS_PER_MESSAGE readings (Minew arrays), QoS 1, from INGEST_GATEWAYS gateways.
 async fn load_reports(args: &[String]) {
     let port: u16 = args[0].parse().unwrap();
     let tags: usize = args[1].parse().unwrap();
+    let moving = args.get(2).is_some_and(|a| a == "moving");
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
@@ -512,7 +621,7 @@ async fn load_reports(args: &[String]) {
             let per_client = INGEST_MESSAGES / CLIENTS;
             let publisher = tokio::spawn(async move {
                 for i in 0..per_client {
-                    let (topic, payload) = gateway_report(c * per_client + i, tags);
+                    let (topic, payload) = gateway_report(c * per_client + i, tags, moving);
                     client
                         .publish(topic, QoS::AtLeastOnce, false, payload)
                         .await
@@ -542,9 +651,15 @@ async fn load_reports(args: &[String]) {
 }
 
 /// Report number `n`: a Minew array of READINGS_PER_MESSAGE readings of `tags` tags, from
-/// one of INGEST_GATEWAYS gateways.
-fn gateway_report(n: usize, tags: usize) -> (String, Vec<u8>) {
-    let gateway = format!("AC233FC0{:04X}", n % INGEST_GATEWAYS);
+/// one of INGEST_GATEWAYS gateways (`moving`: each tag is heard by the next gateway at
+/// each lap of the tags).
+fn gateway_report(n: usize, tags: usize, moving: bool) -> (String, Vec<u8>) {
+    let lap = if moving {
+        n / (tags / READINGS_PER_MESSAGE).max(1)
+    } else {
+        0
+    };
+    let gateway = format!("AC233FC0{:04X}", (n + lap) % INGEST_GATEWAYS);
     let mut records = vec![serde_json::json!({"type": "Gateway", "mac": gateway})];
     for r in 0..READINGS_PER_MESSAGE {
         let tag = (n * READINGS_PER_MESSAGE + r) % tags;
@@ -708,7 +823,7 @@ async fn load_steady(args: &[String]) {
     loop {
         tick.tick().await;
         for _ in 0..per_tick {
-            let (topic, payload) = gateway_report(n, INGEST_TAGS);
+            let (topic, payload) = gateway_report(n, INGEST_TAGS, false);
             client
                 .publish(topic, QoS::AtLeastOnce, false, payload)
                 .await

@@ -70,6 +70,7 @@ pub struct Config {
     pub devices: DevicesConfig,
     pub ingest: IngestConfig,
     pub positioning: PositioningConfig,
+    pub positions: PositionsConfig,
     pub cambus: CambusConfig,
     pub webhooks: WebhooksConfig,
     pub site: SiteConfig,
@@ -217,6 +218,40 @@ impl Default for PositioningConfig {
             rssi_at_1m: -59.0,
             path_loss_exponent: 2.5,
             gateway_height_m: 2.5,
+        }
+    }
+}
+
+/// The position history (replays, heat maps): what the pipeline keeps of the tags'
+/// positions, how long, and how much the history routes may ask for.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PositionsConfig {
+    /// Keep a position history at all.
+    pub history_enabled: bool,
+    /// At most one point per tag this often (seconds) while it moves.
+    pub history_interval_seconds: u32,
+    /// A move shorter than this (metres) is not a move (on plans without a size: 1% of
+    /// the plan).
+    pub history_min_move_m: f64,
+    /// A tag that stays put still gets a point this often (seconds), so its dwell is known.
+    pub history_keepalive_seconds: u32,
+    /// Points older than this many days are deleted (0: keep them all).
+    pub history_retention_days: u32,
+    /// The longest window `/positions/history` answers (hours); heat maps may span 31
+    /// times as long.
+    pub history_max_window_hours: u32,
+}
+
+impl Default for PositionsConfig {
+    fn default() -> Self {
+        PositionsConfig {
+            history_enabled: true,
+            history_interval_seconds: 2,
+            history_min_move_m: 0.3,
+            history_keepalive_seconds: 60,
+            history_retention_days: 30,
+            history_max_window_hours: 24,
         }
     }
 }
@@ -617,6 +652,7 @@ impl Default for Config {
             devices: DevicesConfig::default(),
             ingest: IngestConfig::default(),
             positioning: PositioningConfig::default(),
+            positions: PositionsConfig::default(),
             cambus: CambusConfig::default(),
             webhooks: WebhooksConfig::default(),
             site: SiteConfig::default(),
@@ -1310,6 +1346,27 @@ impl Config {
                 "positioning.path_loss_exponent",
                 PATH_LOSS_EXPONENT_RANGE.contains(&positioning.path_loss_exponent),
                 "1 to 6",
+            ),
+            (
+                "positions.history_interval_seconds",
+                (1..=3600).contains(&self.positions.history_interval_seconds),
+                "1 to 3600 seconds",
+            ),
+            (
+                "positions.history_min_move_m",
+                (0.0..=100.0).contains(&self.positions.history_min_move_m),
+                "metres, 0 to 100",
+            ),
+            (
+                "positions.history_keepalive_seconds",
+                (self.positions.history_interval_seconds..=3600)
+                    .contains(&self.positions.history_keepalive_seconds),
+                "positions.history_interval_seconds to 3600 seconds",
+            ),
+            (
+                "positions.history_max_window_hours",
+                (1..=24 * 31).contains(&self.positions.history_max_window_hours),
+                "1 to 744 hours (31 days)",
             ),
             (
                 "positioning.gateway_height_m",

@@ -76,6 +76,8 @@ pub struct Metrics {
     pub ingest_readings_shed: AtomicU64,
     /// Readings waiting for a writer that is behind.
     pub ingest_writer_backlog: AtomicI64,
+    /// Tags whose last position history point the pipeline remembers.
+    pub position_history_tags: AtomicI64,
     /// Messages of the camera tree handed to the CAM-BUS collector.
     pub cambus_received: AtomicU64,
     cambus_rejections: [AtomicU64; 5],
@@ -382,6 +384,12 @@ impl Metrics {
             "Readings waiting for a writer that is behind.",
             "gauge",
             self.ingest_writer_backlog.load(Ordering::Relaxed),
+        );
+        counter(
+            "sv_position_history_tags",
+            "Tags whose last position history point the ingest pipeline remembers.",
+            "gauge",
+            self.position_history_tags.load(Ordering::Relaxed),
         );
         counter(
             "sv_cambus_publish_pending",

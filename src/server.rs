@@ -272,6 +272,7 @@ impl App {
                 state.store.clone(),
                 crate::jobs::retention::Retention {
                     readings_days: config.ingest.retention_days,
+                    history_days: config.positions.history_retention_days,
                     webhook_log_days: config.webhooks.log_retention_days,
                 },
                 shutdown.clone(),

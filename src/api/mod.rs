@@ -26,6 +26,7 @@ pub mod floor_plans;
 pub mod floors;
 pub mod gateways;
 pub mod health;
+pub mod history;
 pub mod incident_rules;
 pub mod incidents;
 pub mod media;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chatwoot::router())
         .merge(positions::router())
         .merge(reports::router())
+        .merge(history::router())
         .merge(alerts::router())
         .merge(incidents::router(state.config.media.max_upload_bytes))
         .merge(incident_rules::router())

@@ -226,6 +226,7 @@ impl Pipeline {
     pub(super) fn forget_tag(&mut self, tag_id: i64, ending: Ending) {
         self.tag_states.remove(&tag_id);
         self.announced.remove(&tag_id);
+        self.recorder.forget(tag_id);
         self.last_second.retain(|(tag, _), _| *tag != tag_id);
         self.sessions
             .end(|tag, _| tag == tag_id, ending == Ending::Close);

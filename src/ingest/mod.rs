@@ -14,6 +14,7 @@
 
 mod caches;
 pub mod decode;
+mod history;
 pub mod locate;
 pub mod pipeline;
 mod positions;

@@ -77,6 +77,8 @@ pub struct Pipeline {
     pub(super) backlog: VecDeque<Pending>,
     /// What the live stream was last told about each tag.
     pub(super) announced: HashMap<i64, (TagPosition, std::time::Instant)>,
+    /// Which positions join the position history.
+    pub(super) recorder: super::history::Recorder,
 }
 
 impl Pipeline {
@@ -98,6 +100,7 @@ impl Pipeline {
             failed_registrations: HashMap::new(),
             registrations: Registrations::new(config.ingest.registrations_per_minute),
             sessions: super::sessions::Sessions::new(config.devices.presence_gap_seconds),
+            recorder: super::history::Recorder::new(&config.positions),
             store,
             config,
             metrics,
@@ -159,6 +162,8 @@ impl Pipeline {
                 Some(request) = control.recv() => self.apply(request).await,
                 _ = sweep.tick() => {
                     self.sessions.sweep(Utc::now());
+                    self.recorder.sweep();
+                    self.metrics.position_history_tags.store(self.recorder.len() as i64, std::sync::atomic::Ordering::Relaxed);
                     self.take_sessions();
                     self.flush().await;
                 }

@@ -38,13 +38,19 @@ impl Pipeline {
                 self.moved.push(r.tag_id);
             }
         }
-        self.publish_positions();
+        // These positions are the previous run's, which kept their history.
+        self.place(false);
     }
 
-    /// Makes the positions of the tags heard in this round visible to the API, and tells
-    /// the live stream about tags that moved (another gateway, or visibly on the plan) —
-    /// at most every few seconds for a tag that only stays put.
+    /// Makes the positions of the tags heard in this round visible to the API, tells the
+    /// live stream about tags that moved (another gateway, or visibly on the plan) — at
+    /// most every few seconds for a tag that only stays put — and hands the points worth
+    /// keeping to the position history.
     pub(super) fn publish_positions(&mut self) {
+        self.place(true);
+    }
+
+    fn place(&mut self, record: bool) {
         if self.moved.is_empty() {
             return;
         }
@@ -75,6 +81,9 @@ impl Pipeline {
                             || when.elapsed() > Duration::from_secs(5)
                     }
                 };
+                if record && let Some(point) = self.recorder.offer(&position) {
+                    self.round.history.push(point);
+                }
                 if news {
                     self.announced
                         .insert(tag_id, (position.clone(), std::time::Instant::now()));
@@ -83,6 +92,7 @@ impl Pipeline {
                 positions.insert(tag_id, position);
             }
         }
+
         for position in changed {
             self.events.publish(
                 crate::events::EventType::PositionChanged,

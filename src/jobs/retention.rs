@@ -1,7 +1,8 @@
 //! Deletes what has aged out, every hour (and once at start): readings older than
-//! `ingest.retention_days` (presence sessions, which summarise them, are kept) and
-//! finished webhook deliveries older than `webhooks.log_retention_days` (pending ones are
-//! never deleted). 0 keeps everything of that kind.
+//! `ingest.retention_days` (presence sessions, which summarise them, are kept), position
+//! history older than `positions.history_retention_days`, and finished webhook deliveries
+//! older than `webhooks.log_retention_days` (pending ones are never deleted). 0 keeps
+//! everything of that kind.
 
 use std::time::Duration;
 
@@ -14,11 +15,12 @@ use crate::store::Store;
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub readings_days: u32,
+    pub history_days: u32,
     pub webhook_log_days: u32,
 }
 
 pub async fn run(store: Store, keep: Retention, shutdown: CancellationToken) {
-    if keep.readings_days == 0 && keep.webhook_log_days == 0 {
+    if keep.readings_days == 0 && keep.history_days == 0 && keep.webhook_log_days == 0 {
         return;
     }
     let cutoff = |days: u32| Utc::now() - chrono::Duration::days(i64::from(days));
@@ -28,6 +30,10 @@ pub async fn run(store: Store, keep: Retention, shutdown: CancellationToken) {
                 .delete_readings_before(cutoff(keep.readings_days))
                 .await;
             report("readings", keep.readings_days, deleted);
+        }
+        if keep.history_days > 0 {
+            let deleted = store.delete_history_before(cutoff(keep.history_days)).await;
+            report("position history points", keep.history_days, deleted);
         }
         if keep.webhook_log_days > 0 {
             let deleted = store

@@ -22,6 +22,7 @@ pub mod cambus;
 pub mod chatwoot;
 pub mod devices;
 pub mod groups;
+pub mod history;
 pub mod incidents;
 pub mod mqtt;
 pub mod people;

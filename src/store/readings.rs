@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use std::collections::HashMap;
 
+use super::history::{self, HistoryPoint};
 use super::presence::SessionWrite;
 use super::record::{record, select};
 use super::{Result, Store, StoreError, now, on_pool};
@@ -52,17 +53,21 @@ const BATCH_ROWS: usize = 1000;
 
 /// What one round of the ingest pipeline (or several, merged while the writer was behind)
 /// stores: readings, gateways' `last_seen_at`, presence sessions (one write per session,
-/// the latest).
+/// the latest), position history points.
 #[derive(Debug, Default)]
 pub struct IngestBatch {
     pub readings: Vec<NewReading>,
     pub seen: HashMap<i64, DateTime<Utc>>,
     pub sessions: HashMap<(i64, i64, DateTime<Utc>), SessionWrite>,
+    pub history: Vec<HistoryPoint>,
 }
 
 impl IngestBatch {
     pub fn is_empty(&self) -> bool {
-        self.readings.is_empty() && self.seen.is_empty() && self.sessions.is_empty()
+        self.readings.is_empty()
+            && self.seen.is_empty()
+            && self.sessions.is_empty()
+            && self.history.is_empty()
     }
 
     pub fn add_session(&mut self, write: SessionWrite) {
@@ -82,6 +87,7 @@ impl IngestBatch {
             self.saw(device_id, at);
         }
         self.sessions.extend(later.sessions);
+        self.history.extend(later.history);
     }
 }
 
@@ -102,8 +108,8 @@ impl Store {
     /// Stores a batch in one transaction. Each engine takes its fast path (measured:
     /// BENCHMARKS.md): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
     /// lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL. A batch refused
-    /// on a foreign key (a tag or gateway deleted meanwhile) is written again without those
-    /// rows.
+    /// on a foreign key (a tag, gateway or plan deleted meanwhile) is written again without
+    /// those rows.
     pub async fn store_ingest_batch(&self, batch: &IngestBatch) -> Result<()> {
         match self.write_batch(batch, References::Trusted).await {
             Err(StoreError::ForeignKey(_)) => self.write_batch(batch, References::Checked).await,
@@ -150,6 +156,21 @@ impl Store {
                             .bind(s.duration_seconds())
                             .bind(s.samples)
                             .bind(s.is_open);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                for chunk in batch.history.chunks(BATCH_ROWS) {
+                    let sql =
+                        history::sqlite_insert(chunk.len(), references == References::Checked);
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for p in chunk {
+                        query = query
+                            .bind(p.tag_id)
+                            .bind(p.floor_plan_id)
+                            .bind(p.ts)
+                            .bind(p.x)
+                            .bind(p.y)
+                            .bind(p.accuracy_m);
                     }
                     query.execute(&mut *tx).await?;
                 }
@@ -202,6 +223,19 @@ impl Store {
                         )
                         .bind(sessions.iter().map(|s| s.samples).collect::<Vec<_>>())
                         .bind(sessions.iter().map(|s| s.is_open).collect::<Vec<_>>())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if !batch.history.is_empty() {
+                    let points = &batch.history;
+                    let sql = history::postgres_insert(references == References::Checked);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(points.iter().map(|p| p.tag_id).collect::<Vec<_>>())
+                        .bind(points.iter().map(|p| p.floor_plan_id).collect::<Vec<_>>())
+                        .bind(points.iter().map(|p| p.ts).collect::<Vec<_>>())
+                        .bind(points.iter().map(|p| p.x).collect::<Vec<_>>())
+                        .bind(points.iter().map(|p| p.y).collect::<Vec<_>>())
+                        .bind(points.iter().map(|p| p.accuracy_m).collect::<Vec<_>>())
                         .execute(&mut *tx)
                         .await?;
                 }

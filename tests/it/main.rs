@@ -19,6 +19,7 @@ mod crash;
 mod devices;
 mod fuzz;
 mod groups;
+mod history;
 mod hostile;
 mod http;
 mod import_legacy;
