@@ -375,6 +375,7 @@ impl App {
         let mqtt_ws_addr = broker.as_ref().and_then(Broker::ws_addr);
 
         let store = state.store.clone();
+        let streams = state.streams.clone();
         let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
         let app = MapRequestLayer::new(trim_trailing_slash).layer(api::router(state));
         let http_addr = listener.local_addr()?;
@@ -401,6 +402,9 @@ impl App {
             tokio::select! {
                 () = &mut server => {}
                 () = shutdown.cancelled() => {
+                    // Live streams never finish on their own: end them so that the
+                    // requests still running can finish within the grace period.
+                    streams.close_all();
                     if tokio::time::timeout(grace, &mut server).await.is_err() {
                         tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway");
                     }

@@ -52,10 +52,12 @@ fn concerns_user(event: &Event, user_id: i64) -> bool {
         == Some(user_id)
 }
 
-/// The streams open per user.
+/// The streams open per user, and the signal that ends them all when the appliance stops
+/// (an open stream would otherwise hold the HTTP shutdown for its whole grace period).
 #[derive(Default)]
 pub struct OpenStreams {
     counts: Mutex<HashMap<i64, u32>>,
+    closing: tokio_util::sync::CancellationToken,
 }
 
 /// One open stream, counted until dropped.
@@ -65,13 +67,18 @@ struct StreamSlot {
 }
 
 impl OpenStreams {
+    /// Ends every open stream and refuses new ones (at shutdown).
+    pub fn close_all(&self) {
+        self.closing.cancel();
+    }
+
     fn open(self: &Arc<Self>, user_id: i64, max: u32) -> Option<StreamSlot> {
         let mut counts = self
             .counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = counts.entry(user_id).or_insert(0);
-        if *count >= max {
+        if *count >= max || self.closing.is_cancelled() {
             return None;
         }
         *count += 1;
@@ -148,6 +155,7 @@ impl Live {
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(self.expires) => return None,
+                () = self.state.streams.closing.cancelled() => return None,
                 _ = self.recheck.tick() => {
                     if !self.still_allowed().await {
                         return None;
@@ -211,12 +219,13 @@ async fn stream(
         .or(query.access_token)
         .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
     let user = authenticate(&state, &token).await?;
+    // The stream lasts as long as the token is accepted, so that the client's reconnection
+    // is refused rather than given a stream that ends at once.
     let expires_at = state
         .tokens
         .verify(&token)
-        .map_err(|_| ApiError::Unauthorized("Not authenticated".into()))?
-        .1
-        .exp;
+        .map(|(_, claims)| state.tokens.accepted_until(&claims))
+        .map_err(|_| ApiError::Unauthorized("Not authenticated".into()))?;
     let max = state.config.http.max_streams_per_user;
     let Some(slot) = state.streams.open(user.id, max) else {
         state.metrics.http_refused(HttpRefusal::StreamLimit);
@@ -225,7 +234,7 @@ async fn stream(
         )));
     };
     tracing::debug!(user_id = user.id, "live stream opened");
-    let left = u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+    let left = u64::try_from(expires_at + 1 - chrono::Utc::now().timestamp()).unwrap_or(0);
     // An unknown name matches no event.
     let wanted: Option<Vec<EventType>> = query.types.map(|t| {
         t.split(',')

@@ -59,6 +59,12 @@ impl TokenKeys {
         Ok((token, expires))
     }
 
+    /// The last second (Unix time) at which a token with these claims is still accepted:
+    /// its expiry plus the leeway allowed for clocks that differ.
+    pub fn accepted_until(&self, claims: &Claims) -> i64 {
+        claims.exp + i64::try_from(self.validation.leeway).unwrap_or(0)
+    }
+
     /// Checks signature, algorithm and expiry; returns the user id and the claims.
     pub fn verify(&self, token: &str) -> Result<(i64, Claims), TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
