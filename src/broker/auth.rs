@@ -141,9 +141,14 @@ impl Authenticator {
             return Err(Refusal::BadCredentials);
         };
         let grant = grant_of(&credential, started);
-        if let Err(err) = self.store.touch_mqtt_credential(credential.id).await {
-            tracing::debug!(error = %err, "could not record the credential's last connection");
-        }
+        // Recorded in the background: a database busy with a long write must not hold up
+        // the CONNACK.
+        let (store, id) = (self.store.clone(), credential.id);
+        tokio::spawn(async move {
+            if let Err(err) = store.touch_mqtt_credential(id).await {
+                tracing::debug!(error = %err, "could not record the credential's last connection");
+            }
+        });
         // A credential that changed while this was read from the database is not cached.
         let mut verified = self
             .verified
