@@ -582,6 +582,9 @@ pub struct IngestConfig {
     pub queue_bytes: usize,
     /// Readings one message may carry; a message with more is refused (counted).
     pub max_readings_per_message: usize,
+    /// Readings kept for a writer that is behind (about 40 bytes each) before the pipeline
+    /// stops taking messages: QoS 0 ones are then shed at the hand-off, QoS 1 publishers wait.
+    pub backlog_readings: usize,
     /// Which readings are stored: every one, at most one per tag, gateway and second, or
     /// none.
     #[serde(deserialize_with = "any_case")]
@@ -626,6 +629,7 @@ impl Default for IngestConfig {
             queue_capacity: 65_536,
             queue_bytes: 64 * 1024 * 1024,
             max_readings_per_message: 2000,
+            backlog_readings: 500_000,
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
             registrations_per_minute: 30,
@@ -744,7 +748,7 @@ impl Default for MqttConfig {
             external_client_id: "securityvision".into(),
             external_tls: false,
             external_ca_file: None,
-            external_share_group: "securityvision".into(),
+            external_share_group: String::new(),
         }
     }
 }
@@ -1423,6 +1427,11 @@ impl Config {
             (
                 "ingest.max_readings_per_message",
                 ingest.max_readings_per_message > 0,
+                "1 or more",
+            ),
+            (
+                "ingest.backlog_readings",
+                ingest.backlog_readings > 0,
                 "1 or more",
             ),
             (

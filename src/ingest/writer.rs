@@ -13,9 +13,6 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::readings::IngestBatch;
 
-/// Readings the pipeline keeps for a writer that is behind before it stops taking
-/// messages (QoS 1 publishers then wait for their PUBACK). About 40 bytes each.
-const MAX_BACKLOG_READINGS: usize = 500_000;
 /// Batches waiting for the writer are merged up to this many readings (fewer, larger
 /// transactions let a writer that fell behind catch up).
 const MERGE_READINGS: usize = 50_000;
@@ -30,7 +27,8 @@ pub(super) struct Pending {
 impl Pipeline {
     /// Hands this round's writes to the writer without waiting for it: when it is behind,
     /// they join the backlog, which is offered again at every round and every second. Only
-    /// a backlog over [`MAX_BACKLOG_READINGS`] makes the pipeline wait.
+    /// a backlog over `ingest.backlog_readings` makes the pipeline wait (QoS 1 publishers
+    /// then wait for their PUBACK).
     pub(super) async fn flush(&mut self) {
         if self.round.is_empty() {
             // Nothing of these messages to store: their PUBACKs need not wait.
@@ -62,7 +60,7 @@ impl Pipeline {
             }
         }
         let mut waiting: usize = self.backlog.iter().map(|p| p.batch.readings.len()).sum();
-        while waiting > MAX_BACKLOG_READINGS {
+        while waiting > self.config.ingest.backlog_readings {
             let Some(batch) = self.backlog.pop_front() else {
                 break;
             };

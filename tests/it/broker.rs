@@ -501,8 +501,12 @@ backend_tests! {
         let Some(mosquitto) = Mosquitto::start().await else { return };
         let port = mosquitto.port;
         let external = crate::common::external_broker(port);
-        let node_a = TestApp::start_with(backend, external).await;
-        let node_b = TestApp::start_with(backend, external).await;
+        let shared = |c: &mut securityvision::config::Config| {
+            external(c);
+            c.mqtt.external_share_group = "securityvision".into();
+        };
+        let node_a = TestApp::start_with(backend, shared).await;
+        let node_b = TestApp::start_with(backend, shared).await;
         assert!(node_a.mqtt_addr.is_none(), "no embedded broker in external mode");
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // Give both nodes time to subscribe.
