@@ -402,13 +402,13 @@ backend_tests! {
 
 /// A transaction from outside the appliance that keeps it from writing readings: the
 /// whole database on SQLite, the readings table on PostgreSQL.
-enum WriteLock {
+pub enum WriteLock {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
 }
 
 impl WriteLock {
-    async fn take(app: &TestApp) -> WriteLock {
+    pub async fn take(app: &TestApp) -> WriteLock {
         use sqlx::{Connection, Executor};
         let url = app.config.database.url.clone().unwrap();
         if url.starts_with("sqlite") {
@@ -424,7 +424,7 @@ impl WriteLock {
         }
     }
 
-    async fn release(self) {
+    pub async fn release(self) {
         use sqlx::Executor;
         match self {
             WriteLock::Sqlite(mut conn) => conn.execute("COMMIT").await.map(|_| ()),

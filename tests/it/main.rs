@@ -17,6 +17,7 @@ mod consistency;
 mod console;
 mod crash;
 mod devices;
+mod failure_modes;
 mod fuzz;
 mod groups;
 mod history;
