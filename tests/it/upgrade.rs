@@ -173,7 +173,7 @@ impl Db {
     }
 
     async fn texts(&mut self, sql: String) -> Rows {
-        let rows = on_db!(self, |conn| sqlx::query(AssertSqlSafe(sql.clone()))
+        on_db!(self, |conn| sqlx::query(AssertSqlSafe(sql.clone()))
             .fetch_all(&mut *conn)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -183,8 +183,7 @@ impl Db {
                     .map(|i| row.try_get::<Option<String>, _>(i).unwrap())
                     .collect()
             })
-            .collect());
-        rows
+            .collect())
     }
 
     async fn count(&mut self, sql: String) -> i64 {
@@ -619,7 +618,7 @@ backend_tests! {
              '2026-03-01T08:00:00+00:00', '2026-03-01T09:00:00+00:00', 3600, 1, FALSE)";
         let refused = on_db!(&mut db, |conn| sqlx::raw_sql(duplicate).execute(&mut *conn).await.map(drop));
         assert!(
-            refused.as_ref().is_err_and(|e| e.as_database_error().is_some_and(|d| d.is_unique_violation())),
+            refused.as_ref().is_err_and(|e| e.as_database_error().is_some_and(sqlx::error::DatabaseError::is_unique_violation)),
             "{refused:?}"
         );
         db.close().await;
