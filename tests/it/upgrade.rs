@@ -349,7 +349,6 @@ fn unpack_database(path: &Path, to: &Path) {
 fn ids(list: &Value) -> Vec<i64> {
     let items = list
         .as_array()
-        .or_else(|| list["items"].as_array())
         .unwrap_or_else(|| panic!("not a list: {list}"));
     let mut ids: Vec<i64> = items.iter().map(|i| i["id"].as_i64().unwrap()).collect();
     ids.sort_unstable();
@@ -415,7 +414,7 @@ async fn upgrade_from(backend: Backend, version: i64) {
         (Backend::Postgres, backup) => assert!(backup.is_none(), "pg_dump's job on PostgreSQL"),
     }
 
-    // (a) Every row with every value it had, ids and references included.
+    // Every row with every value it had, ids and references included.
     for (table, (columns, rows)) in &before {
         let now = db.columns(table).await;
         for column in columns {
@@ -450,7 +449,7 @@ async fn upgrade_from(backend: Backend, version: i64) {
         }
     }
 
-    // (b) Columns added since: the documented value in every existing row.
+    // Columns added since: the documented value in every existing row.
     for (table, (columns, _)) in &before {
         for column in db.columns(table).await {
             if columns.contains(&column) {
@@ -478,7 +477,7 @@ async fn upgrade_from(backend: Backend, version: i64) {
     }
     db.close().await;
 
-    // (c) The appliance starts on the upgraded database and serves the site's data.
+    // The appliance starts on the upgraded database and serves the site's data.
     let app = TestApp::start_on(config, database, dir).await;
     let token = app.login(ADMIN.0, ADMIN.1).await;
     let (_, me) = app.get("/api/v1/auth/me", &token).await;
@@ -525,7 +524,7 @@ async fn upgrade_from(backend: Backend, version: i64) {
         );
     }
 
-    // (d) The pipeline works on the old data: a reading of a fixture tag by a fixture
+    // The pipeline works on the old data: a reading of a fixture tag by a fixture
     // gateway, published over MQTT, is stored.
     let (username, password) = match &app.gateway_password {
         // No credential at this version: the first start made the site's one.
