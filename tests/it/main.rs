@@ -35,6 +35,7 @@ mod reports;
 mod security;
 mod site;
 mod store_story;
+mod upgrade;
 mod users;
 mod webhook_receivers;
 mod webhooks;
