@@ -19,6 +19,9 @@ fn main() {
     let out =
         PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("console");
     println!("cargo:rerun-if-env-changed=SV_SKIP_CONSOLE_BUILD");
+    // `sqlx::migrate!` embeds migrations/ when the crate compiles: a new migration file
+    // must rebuild it, or an incremental build ships the old set.
+    println!("cargo:rerun-if-changed=migrations");
     // A path that does not exist would make Cargo run this script on every build.
     for path in WATCHED.iter().filter(|p| Path::new(p).exists()) {
         println!("cargo:rerun-if-changed={path}");
