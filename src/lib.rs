@@ -25,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod disk;
 pub mod events;
+pub mod fuzz_targets;
 pub mod geometry;
 pub mod import;
 pub mod incidents;

@@ -5,9 +5,11 @@
 //! A mutation fuzzer of our own, on stable Rust: each target starts from its corpus in
 //! `tests/fuzz/<target>/` (replayed first, so that every input kept there is a regression
 //! test) and runs random mutations of it — bit flips, bytes and numbers that parsers trip
-//! on, cuts, repeats, splices. It has no coverage feedback, unlike cargo-fuzz/libFuzzer; those
-//! need a nightly, instrumented build of the whole dependency tree, about ten minutes of CI's
-//! two cores, while these targets share the test binary. An input that panics (or, over the
+//! on, cuts, repeats, splices. It has no coverage feedback, unlike cargo-fuzz/libFuzzer, which
+//! need a nightly, instrumented build of the whole dependency tree (about ten minutes of CI's
+//! two cores) while these targets share the test binary: the suite runs these, and long
+//! coverage-guided runs of the same targets (`securityvision::fuzz_targets`) use `fuzz/`
+//! with `scripts/fuzz --libfuzzer`. An input that panics (or, over the
 //! network, makes the appliance panic or answer 5xx) is written to `tests/fuzz/crashes/` and
 //! the test fails naming it; once fixed, it moves into the target's corpus.
 //!
@@ -231,88 +233,27 @@ fn fuzz_pure(target: &str, check: impl Fn(&[u8])) {
     }
 }
 
-/// "topic\npayload", as the corpus files hold them.
-fn topic_and_payload(input: &[u8]) -> (String, &[u8]) {
-    let split = input
-        .iter()
-        .position(|b| *b == b'\n')
-        .unwrap_or(input.len());
-    let payload = input.get(split + 1..).unwrap_or_default();
-    (
-        String::from_utf8_lossy(&input[..split]).into_owned(),
-        payload,
-    )
-}
-
 #[test]
 fn gateway_reports() {
-    use securityvision::ingest::decode::decode;
-    use securityvision::ingest::topics::TopicTrees;
-    let trees = TopicTrees::new(&securityvision::config::MqttConfig::default());
-    let now = chrono::Utc::now();
-    fuzz_pure("gateway", |input| {
-        let (topic, payload) = topic_and_payload(input);
-        if let Ok(report) = decode(&topic, payload, &trees, now) {
-            assert!(
-                report.sightings.len() <= payload.len(),
-                "more sightings than bytes"
-            );
-        }
-    });
+    fuzz_pure("gateway", securityvision::fuzz_targets::gateway_report);
 }
 
 #[test]
 fn camera_topics_and_payloads() {
-    use securityvision::cambus::topic;
-    let now = chrono::Utc::now();
-    fuzz_pure("cambus", |input| {
-        let (name, payload) = topic_and_payload(input);
-        let _ = topic::parse(&name, "rtls/cameras");
-        if let Ok(value) = serde_json::from_slice::<Value>(payload) {
-            let _ = topic::payload_time(&value, now);
-            let _ = topic::status_analytic(&value, "status");
-            let _ = topic::says_offline(&value);
-            let _ = topic::recognised_name(&value);
-        }
-    });
+    fuzz_pure("cambus", securityvision::fuzz_targets::camera_message);
 }
 
 #[test]
 fn chatwoot_inbound_bodies() {
-    use securityvision::chatwoot::inbound;
-    let config = securityvision::config::ChatwootConfig {
-        webhook_secret: Some("fuzz-secret".into()),
-        ..Default::default()
-    };
-    fuzz_pure("chatwoot", |body| {
-        assert!(!inbound::trusted(
-            &config,
-            Some("sha256=00"),
-            Some("1700000000"),
-            body,
-            1_700_000_000
-        ));
-        if let Ok(value) = serde_json::from_slice::<Value>(body) {
-            let _ = inbound::read(&value);
-        }
-    });
+    fuzz_pure("chatwoot", securityvision::fuzz_targets::chatwoot_body);
 }
 
 #[test]
 fn configuration_files() {
-    use securityvision::config::{Overrides, load_from};
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("securityvision.toml");
     fuzz_pure("config", |text| {
-        std::fs::write(&file, text).unwrap();
-        let overrides = Overrides {
-            config_file: Some(file.clone()),
-            data_dir: Some(dir.path().join("data")),
-            ..Overrides::default()
-        };
-        if let Ok(loaded) = load_from(&overrides, |_| None, std::iter::empty()) {
-            assert!(!loaded.config.to_redacted_toml().is_empty());
-        }
+        securityvision::fuzz_targets::configuration_file(text, &file);
     });
 }
 
