@@ -206,6 +206,12 @@ pub async fn run(
         cluster.set_role(Role::Standby);
         *cluster.lock.lock().await = None;
         tracing::warn!(node, epoch, "no longer leading; standing by");
+        // A node that just lost its lock is suspect (its network, its database link):
+        // the others get the first chance to take over.
+        tokio::select! {
+            () = tokio::time::sleep(lease) => {}
+            () = shutdown.cancelled() => return,
+        }
     }
 }
 

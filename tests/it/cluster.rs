@@ -349,6 +349,8 @@ async fn the_standby_takes_over_a_killed_leader_and_no_reading_is_lost_or_double
         "b leads within the lease + 5 s: {}",
         site.b.log()
     );
+    let failover_ms = chrono::Utc::now().timestamp_millis() - killed_at;
+    let delayed = gateway.sent() - sent_at_kill;
     assert!(
         gateway.sent() > sent_at_kill,
         "readings were published while no node led"
@@ -366,6 +368,11 @@ async fn the_standby_takes_over_a_killed_leader_and_no_reading_is_lost_or_double
     stored_exactly_once(&site, published).await;
     assert_eq!(site.b.metric("sv_cluster_leader").await, 1);
     assert_eq!(site.b.metric("sv_cluster_takeovers_total").await, 1);
+    // Figures for `scripts/failover-bench` (BENCHMARKS.md).
+    eprintln!(
+        "failover: leader_after_ms {failover_ms} published {published} redelivered_already_stored {} published_while_no_leader {delayed}",
+        site.b.metric("sv_cluster_duplicates_skipped_total").await
+    );
     assert_eq!(
         site.scalar("SELECT epoch FROM cluster_leader").await,
         2,
