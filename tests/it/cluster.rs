@@ -103,6 +103,9 @@ struct Site {
     a: Node,
     b: Node,
     token: String,
+    /// The gateway's and the tags' ids.
+    gateway_id: i64,
+    tag_ids: Vec<i64>,
 }
 
 impl Site {
@@ -128,12 +131,14 @@ impl Site {
         );
         assert_eq!(b.role().await.as_deref(), Some("standby"));
         let token = crate::crash::admin_token(&a.base, a.work.path()).await;
-        let site = Site {
+        let mut site = Site {
             mosquitto,
             db,
             a,
             b,
             token,
+            gateway_id: 0,
+            tag_ids: Vec::new(),
         };
         site.furnish().await;
         Some(site)
@@ -153,7 +158,7 @@ impl Site {
             .unwrap()
     }
 
-    async fn furnish(&self) {
+    async fn furnish(&mut self) {
         let building = self
             .create("/buildings", json!({"name": "HQ", "code": "HQ"}))
             .await;
@@ -169,17 +174,20 @@ impl Site {
                 json!({"floor_id": floor, "name": "Ground plan"}),
             )
             .await;
-        self.create(
-            "/devices",
-            json!({"name": "Hall", "mac_address": GATEWAY, "floor_plan_id": plan, "pos_x": 0.5, "pos_y": 0.5}),
-        )
-        .await;
+        self.gateway_id = self
+            .create(
+                "/devices",
+                json!({"name": "Hall", "mac_address": GATEWAY, "floor_plan_id": plan, "pos_x": 0.5, "pos_y": 0.5}),
+            )
+            .await;
         for (i, tag) in TAGS.iter().enumerate() {
             let person = self
                 .create("/people", json!({"full_name": format!("Person {i}")}))
                 .await;
-            self.create("/tags", json!({"mac_address": tag, "person_id": person}))
+            let tag = self
+                .create("/tags", json!({"mac_address": tag, "person_id": person}))
                 .await;
+            self.tag_ids.push(tag);
         }
     }
 
@@ -449,4 +457,75 @@ async fn a_leader_cut_off_from_postgresql_stops_writing_before_the_next_one_star
             .unwrap()
     };
     assert_eq!(epoch_and_node, (2, "b".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_the_dead_leader_stored_but_did_not_acknowledge_are_not_stored_again() {
+    let Some(mut site) = Site::start().await else {
+        return;
+    };
+    // No node leads: what the gateway publishes waits at the broker for the site's session.
+    site.b.process.0.kill().unwrap();
+    site.b.process.0.wait().unwrap();
+    site.a.process.0.kill().unwrap();
+    site.a.process.0.wait().unwrap();
+    let gateway = Gateway::start(site.mosquitto.port);
+    assert!(
+        eventually_within(Duration::from_secs(10), async || gateway.sent() >= 30).await,
+        "the gateway publishes"
+    );
+    let published = gateway.finish().await;
+
+    // A leader that dies between its commit and its acknowledgements: it takes messages of
+    // the site's session, stores their readings, and never acknowledges them.
+    let mut options = MqttOptions::new("securityvision", "127.0.0.1", site.mosquitto.port);
+    options.set_clean_session(false).set_manual_acks(true);
+    let (_client, mut events) = AsyncClient::new(options, 100);
+    let mut taken = Vec::new();
+    while taken.len() < 10 {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.poll())
+            .await
+            .expect("the broker hands the queued messages over")
+            .unwrap();
+        if let Event::Incoming(Packet::Publish(publish)) = event {
+            taken.push(publish);
+        }
+    }
+    drop(events);
+    let mut conn = sqlx::PgConnection::connect(&site.db.url).await.unwrap();
+    for publish in &taken {
+        let reading: Value = serde_json::from_slice(&publish.payload).unwrap();
+        let reading = &reading[0];
+        let tag = TAGS.iter().position(|t| reading["mac"] == *t).unwrap();
+        let at = chrono::DateTime::from_timestamp_millis(reading["timestamp"].as_i64().unwrap())
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(site.gateway_id)
+        .bind(site.tag_ids[tag])
+        .bind(reading["rssi"].as_i64().unwrap() as i32)
+        .bind(at)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+
+    // The next leader resumes the session: the broker sends those messages again (DUP).
+    let c = Node::start("c", &site.db, site.mosquitto.port).await;
+    assert!(
+        eventually_within(Duration::from_secs(LEASE_SECONDS + 10), async || {
+            c.role().await.as_deref() == Some("leader")
+        })
+        .await,
+        "c leads: {}",
+        c.log()
+    );
+    site.a = c;
+    stored_exactly_once(&site, published).await;
+    assert_eq!(
+        site.a.metric("sv_cluster_duplicates_skipped_total").await,
+        taken.len() as i64,
+        "the readings already stored were recognised"
+    );
 }
