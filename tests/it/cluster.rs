@@ -205,6 +205,36 @@ impl Site {
         )
     }
 
+    /// The dwell alerts as `node` lists them: (id, open, last seen in ms since the epoch).
+    async fn dwell_alerts(&self, node: &Node) -> Vec<(i64, bool, i64)> {
+        let events: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/alert-events?limit=100&event_type=DWELL_TIME",
+                node.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut alerts: Vec<_> = events
+            .as_array()
+            .unwrap_or_else(|| panic!("alert events: {events}"))
+            .iter()
+            .map(|e| {
+                let seen = e["last_seen_at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map_or(0, |t| t.timestamp_millis());
+                (e["id"].as_i64().unwrap(), e["is_open"] == true, seen)
+            })
+            .collect();
+        alerts.sort_unstable();
+        alerts
+    }
+
     /// The people whose position `node` shows, heard after `since` (ms since the epoch).
     async fn positions_since(&self, node: &Node, since: i64) -> usize {
         let rows: Value = reqwest::Client::new()
@@ -334,6 +364,11 @@ async fn the_standby_takes_over_a_killed_leader_and_no_reading_is_lost_or_double
     let Some(mut site) = Site::start().await else {
         return;
     };
+    site.create(
+        "/alert-rules",
+        json!({"name": "Linger", "rule_type": "DWELL_TIME", "device_id": site.gateway_id, "max_dwell_seconds": 1}),
+    )
+    .await;
     let gateway = Gateway::start(site.mosquitto.port);
     assert!(
         eventually_within(Duration::from_secs(20), async || site.readings().await.0
@@ -343,6 +378,15 @@ async fn the_standby_takes_over_a_killed_leader_and_no_reading_is_lost_or_double
         site.a.log()
     );
     assert_eq!(site.positions_since(&site.a, 0).await, TAGS.len());
+    let mut lingering = Vec::new();
+    assert!(
+        eventually_within(Duration::from_secs(15), async || {
+            lingering = site.dwell_alerts(&site.a).await;
+            lingering.len() == TAGS.len() && lingering.iter().all(|a| a.1)
+        })
+        .await,
+        "a dwell alert opens for each tag: {lingering:?}"
+    );
 
     site.a.process.0.kill().unwrap();
     site.a.process.0.wait().unwrap();
@@ -371,7 +415,18 @@ async fn the_standby_takes_over_a_killed_leader_and_no_reading_is_lost_or_double
         .await,
         "b shows the tags' new positions"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The open dwell alerts go on at the new leader: the same ones, still open, seen since.
+    let ids: Vec<i64> = lingering.iter().map(|a| a.0).collect();
+    let mut now = Vec::new();
+    assert!(
+        eventually_within(Duration::from_secs(20), async || {
+            now = site.dwell_alerts(&site.b).await;
+            now.iter().map(|a| a.0).collect::<Vec<_>>() == ids
+                && now.iter().all(|a| a.1 && a.2 > killed_at)
+        })
+        .await,
+        "the dwell alerts continue: before {lingering:?}, now {now:?}"
+    );
     let published = gateway.finish().await;
     stored_exactly_once(&site, published).await;
     assert_eq!(site.b.metric("sv_cluster_leader").await, 1);
