@@ -80,6 +80,7 @@ pub struct Config {
     pub incidents: IncidentsConfig,
     pub chatwoot: ChatwootConfig,
     pub reports: ReportsConfig,
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -181,6 +182,31 @@ impl BackupConfig {
     /// The daily time of `schedule`, if one is set (validated on load).
     pub fn schedule_time(&self) -> Option<chrono::NaiveTime> {
         chrono::NaiveTime::parse_from_str(self.schedule.trim(), "%H:%M").ok()
+    }
+}
+
+/// Two appliances on one site (`docs/cluster.md`): one leader of the stateful work, chosen
+/// with a PostgreSQL advisory lock; the others stand by.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Take part in leader election (PostgreSQL and `mqtt.mode = "external"` only).
+    pub enabled: bool,
+    /// This node's name in `/health`, the logs and `cluster_leader`; empty: the host name.
+    pub node_name: String,
+    /// The leader checks its lock's connection at least every third of this, and a new
+    /// leader waits this long after taking the lock before it consumes (the old leader has
+    /// stepped down by then).
+    pub lease_seconds: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            node_name: String::new(),
+            lease_seconds: 10,
+        }
     }
 }
 
@@ -666,6 +692,7 @@ impl Default for Config {
             incidents: IncidentsConfig::default(),
             chatwoot: ChatwootConfig::default(),
             reports: ReportsConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -1453,6 +1480,24 @@ impl Config {
                 "backup.schedule",
                 self.backup.schedule.trim().is_empty() || self.backup.schedule_time().is_some(),
                 "a time of day, HH:MM (24 h, the site's time zone), or empty for none",
+            ),
+            (
+                "cluster.enabled",
+                !self.cluster.enabled
+                    || DatabaseKind::of(&self.database_url()) == Some(DatabaseKind::Postgres),
+                "false with SQLite: a cluster's nodes share one PostgreSQL (database.url = \
+                 postgres://…)",
+            ),
+            (
+                "cluster.enabled",
+                !self.cluster.enabled || mqtt.mode == MqttMode::External,
+                "false with the embedded broker: a cluster's nodes consume one external \
+                 broker (mqtt.mode = \"external\")",
+            ),
+            (
+                "cluster.lease_seconds",
+                (3..=300).contains(&self.cluster.lease_seconds),
+                "3 to 300 seconds",
             ),
             (
                 "disk.min_free_mb",

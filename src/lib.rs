@@ -20,6 +20,7 @@ pub mod cambus;
 pub mod chatwoot;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod demo;

@@ -115,6 +115,12 @@ pub struct Metrics {
     pub disk_low: AtomicBool,
     /// Readings not stored because the disk was low.
     pub ingest_readings_unstored_disk_low: AtomicU64,
+    /// Cluster mode (`docs/cluster.md`): 1 while this node leads, takeovers it made, write
+    /// batches refused because it no longer led, redelivered readings already stored.
+    pub cluster_leader: AtomicI64,
+    pub cluster_takeovers: AtomicU64,
+    pub cluster_fenced_batches: AtomicU64,
+    pub cluster_duplicates_skipped: AtomicU64,
 }
 
 impl Metrics {
@@ -379,6 +385,30 @@ impl Metrics {
         for (name, help, value) in webhook_counters {
             counter(name, help, "counter", get(value));
         }
+        counter(
+            "sv_cluster_leader",
+            "1 while this node leads the site's stateful work (cluster mode), else 0.",
+            "gauge",
+            self.cluster_leader.load(Ordering::Relaxed),
+        );
+        counter(
+            "sv_cluster_takeovers_total",
+            "Times this node took the leader's lock.",
+            "counter",
+            get(&self.cluster_takeovers),
+        );
+        counter(
+            "sv_cluster_fenced_batches_total",
+            "Write batches refused because this node no longer led (left unacknowledged).",
+            "counter",
+            get(&self.cluster_fenced_batches),
+        );
+        counter(
+            "sv_cluster_duplicates_skipped_total",
+            "Readings of messages redelivered after a takeover that were already stored.",
+            "counter",
+            get(&self.cluster_duplicates_skipped),
+        );
         counter(
             "sv_ingest_writer_backlog",
             "Readings waiting for a writer that is behind.",

@@ -154,6 +154,7 @@ impl App {
         let config = Arc::new(config);
         let (events, outbox_events) = crate::events::EventBus::with_outbox(1024);
         let metrics = Arc::new(crate::metrics::Metrics::default());
+        let cluster = crate::cluster::Cluster::new(&config, metrics.clone());
         let chatwoot = Arc::new(crate::chatwoot::Chatwoot::new(&config, store.clone())?);
         let outbox = crate::webhooks::Outbox::new(store.clone(), metrics.clone())
             .with_chatwoot(chatwoot.is_configured());
@@ -181,6 +182,7 @@ impl App {
             cambus: cambus_handle,
             outbox,
             chatwoot,
+            cluster,
         };
         Ok(App {
             state,
@@ -208,26 +210,14 @@ impl App {
             state.metrics.clone(),
         );
         let offline_reports = state.offline_reports.clone();
-        // Starts after what is stored, before the engine and the collector add to it.
-        let incidents = NamedTask::spawn(
-            "incidents",
-            crate::incidents::service::IncidentService::new(
-                state.store.clone(),
-                state.events.clone(),
-                state.config.clone(),
-                state.metrics.clone(),
-            )
-            .await?
-            .run(state.events.subscribe(), shutdown.clone()),
-        );
-        // Subscribed before the pipeline announces the positions it rebuilds.
-        let alerts = NamedTask::spawn(
-            "alert-engine",
-            alert_engine(&state).run(
-                state.events.subscribe_ordered(crate::alerts::Engine::wants),
-                shutdown.clone(),
-            ),
-        );
+        let clustered = config.cluster.enabled;
+        // Outside a cluster this node leads from the start: its leader work begins before
+        // the pipeline rebuilds positions (the alert engine hears them).
+        let single = if clustered {
+            Vec::new()
+        } else {
+            leader_tasks(&state, shutdown.clone()).await?
+        };
         // Loaded before the API serves: positions rebuilt, caches filled.
         let pipeline = Pipeline::load(
             state.store.clone(),
@@ -236,6 +226,7 @@ impl App {
             state.events.clone(),
             state.pipeline.clone(),
             offline_reports.clone(),
+            state.cluster.clone(),
         )
         .await;
         let ingest = NamedTask::spawn(
@@ -254,28 +245,6 @@ impl App {
                     statuses: Default::default(),
                     unknown_codes: Default::default(),
                 },
-            ),
-        );
-        let monitor = NamedTask::spawn(
-            "device-monitor",
-            crate::jobs::device_monitor::run(
-                state.store.clone(),
-                state.events.clone(),
-                offline_reports,
-                config.devices.offline_after_seconds,
-                shutdown.clone(),
-            ),
-        );
-        let retention = NamedTask::spawn(
-            "retention",
-            crate::jobs::retention::run(
-                state.store.clone(),
-                crate::jobs::retention::Retention {
-                    readings_days: config.ingest.retention_days,
-                    history_days: config.positions.history_retention_days,
-                    webhook_log_days: config.webhooks.log_retention_days,
-                },
-                shutdown.clone(),
             ),
         );
         let disk_guard = NamedTask::spawn(
@@ -305,26 +274,25 @@ impl App {
                 outbox_stop.clone(),
             ),
         );
-        let deliveries = NamedTask::spawn(
-            "webhook-deliveries",
-            crate::webhooks::run_deliveries(
-                crate::webhooks::Deliveries {
-                    outbox: state.outbox.clone(),
-                    events: state.events.clone(),
-                    secrets: state.secrets.clone(),
-                    config: config.webhooks.clone(),
-                    client: crate::webhooks::client(&config.webhooks)?,
-                    chatwoot: state.chatwoot.clone(),
-                },
-                shutdown.clone(),
-            ),
-        );
+        // A cluster's elector keeps the lock until the pipeline's last batch is written.
+        let release = CancellationToken::new();
+        let elector = clustered.then(|| {
+            NamedTask::spawn(
+                "cluster-elector",
+                crate::cluster::run(
+                    state.cluster.clone(),
+                    config.clone(),
+                    shutdown.clone(),
+                    release.clone(),
+                ),
+            )
+        });
         let (broker, external, bus_out) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
                     &config.mqtt,
                     &state.mqtt,
-                    ingest_tx,
+                    ingest_tx.clone(),
                     state.metrics.clone(),
                     shutdown.clone(),
                 )
@@ -334,21 +302,35 @@ impl App {
             }
             MqttMode::External => {
                 let node_id = bootstrap::node_id(&config)?;
-                let client = crate::broker::external::client(&config.mqtt, &node_id)?;
+                let client_id = crate::broker::external::node_client_id(&config.mqtt, &node_id);
+                // A cluster node's own client only publishes; the leader consumes.
+                let client = crate::broker::external::client(&config.mqtt, client_id, !clustered)?;
                 let bus_out = BusOut::External {
                     client: client.client.clone(),
                     state: client.state.clone(),
                 };
+                let filters = if clustered {
+                    Vec::new()
+                } else {
+                    crate::broker::external::filters(&config.mqtt, false)
+                };
                 let consumer = crate::broker::external::run(
                     config.mqtt.clone(),
                     client,
-                    ingest_tx,
+                    filters,
+                    ingest_tx.clone(),
                     shutdown.clone(),
                 );
                 let consumer = NamedTask::spawn("external-mqtt-consumer", consumer);
                 (None, Some(consumer), bus_out)
             }
         };
+        let leader = clustered.then(|| {
+            NamedTask::spawn(
+                "cluster-leader",
+                lead(state.clone(), ingest_tx, shutdown.clone()),
+            )
+        });
         let publisher = Publisher {
             store: state.store.clone(),
             config: config.clone(),
@@ -421,9 +403,12 @@ impl App {
                     panicked.push(name);
                 }
             };
-            for task in external.into_iter().chain([
-                monitor, publisher, retention, backups, disk_guard, deliveries, alerts, incidents,
-            ]) {
+            for task in leader
+                .into_iter()
+                .chain(external)
+                .chain(single)
+                .chain([publisher, backups, disk_guard])
+            {
                 stopped(task.name(), task.join(grace).await);
             }
             // The queues drain together, within one grace period.
@@ -433,6 +418,10 @@ impl App {
             stopped(names[1], collector);
             outbox_stop.cancel();
             stopped(outbox_writer.name(), outbox_writer.join(grace).await);
+            release.cancel();
+            if let Some(elector) = elector {
+                stopped(elector.name(), elector.join(grace).await);
+            }
             store.close().await;
             if router_failed.is_cancelled() {
                 anyhow::bail!("the MQTT router stopped");
@@ -460,6 +449,127 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         self.start(listener, shutdown).await?.wait().await
+    }
+}
+
+/// The site's stateful work, done by the leader (every node outside a cluster) until
+/// `stop`: incidents, the alert engine, the device monitor, webhook deliveries, retention.
+/// Each rebuilds its state from the database when it starts.
+async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Result<Vec<NamedTask>> {
+    let config = &state.config;
+    // Starts after what is stored, before the engine and the collector add to it.
+    let incidents = NamedTask::spawn(
+        "incidents",
+        crate::incidents::service::IncidentService::new(
+            state.store.clone(),
+            state.events.clone(),
+            state.config.clone(),
+            state.metrics.clone(),
+        )
+        .await?
+        .run(state.events.subscribe(), stop.clone()),
+    );
+    // Subscribed before the pipeline announces the positions it rebuilds.
+    let alerts = NamedTask::spawn(
+        "alert-engine",
+        alert_engine(state).run(
+            state.events.subscribe_ordered(crate::alerts::Engine::wants),
+            stop.clone(),
+        ),
+    );
+    let monitor = NamedTask::spawn(
+        "device-monitor",
+        crate::jobs::device_monitor::run(
+            state.store.clone(),
+            state.events.clone(),
+            state.offline_reports.clone(),
+            config.devices.offline_after_seconds,
+            stop.clone(),
+        ),
+    );
+    let retention = NamedTask::spawn(
+        "retention",
+        crate::jobs::retention::run(
+            state.store.clone(),
+            crate::jobs::retention::Retention {
+                readings_days: config.ingest.retention_days,
+                history_days: config.positions.history_retention_days,
+                webhook_log_days: config.webhooks.log_retention_days,
+            },
+            stop.clone(),
+        ),
+    );
+    let deliveries = NamedTask::spawn(
+        "webhook-deliveries",
+        crate::webhooks::run_deliveries(
+            crate::webhooks::Deliveries {
+                outbox: state.outbox.clone(),
+                events: state.events.clone(),
+                secrets: state.secrets.clone(),
+                config: config.webhooks.clone(),
+                client: crate::webhooks::client(&config.webhooks)?,
+                chatwoot: state.chatwoot.clone(),
+            },
+            stop,
+        ),
+    );
+    Ok(vec![monitor, retention, deliveries, alerts, incidents])
+}
+
+/// A cluster node's part as leader: each time the elector makes it the leader, starts the
+/// leader work, then has the pipeline take over (rebuilt from the database), then consumes
+/// the site-wide MQTT session; stops them all when it steps down. At shutdown the pipeline
+/// keeps serving until it has drained (under the lock).
+async fn lead(state: AppState, ingest: crate::ingest::IngestSender, shutdown: CancellationToken) {
+    use crate::cluster::Role;
+    let config = state.config.clone();
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let mut roles = state.cluster.roles();
+    loop {
+        let role = tokio::select! {
+            role = roles.wait_for(|role| matches!(role, Role::Leader(_))) => match role {
+                Ok(role) => *role,
+                Err(_) => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let term = shutdown.child_token();
+        let mut tasks = match leader_tasks(&state, term.clone()).await {
+            Ok(tasks) => tasks,
+            Err(err) => {
+                tracing::error!(error = %err, "could not start the leader's work");
+                Vec::new()
+            }
+        };
+        state.cluster.serve(role);
+        let client_id = config.mqtt.external_client_id.clone();
+        match crate::broker::external::client(&config.mqtt, client_id, true) {
+            Ok(client) => tasks.push(NamedTask::spawn(
+                "external-mqtt-consumer",
+                crate::broker::external::run(
+                    config.mqtt.clone(),
+                    client,
+                    crate::broker::external::filters(&config.mqtt, true),
+                    ingest.clone(),
+                    term.clone(),
+                ),
+            )),
+            Err(err) => tracing::error!(error = %err, "could not set up the site's MQTT consumer"),
+        }
+        tokio::select! {
+            _ = roles.wait_for(|now| *now != role) => {}
+            () = shutdown.cancelled() => {}
+        }
+        term.cancel();
+        if !shutdown.is_cancelled() {
+            state.cluster.serve(Role::Standby);
+        }
+        for task in tasks {
+            task.join(grace).await;
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
     }
 }
 

@@ -15,6 +15,9 @@ pub struct HealthRead {
     /// `ok`, or `degraded` when a dependency is unavailable.
     status: &'static str,
     version: &'static str,
+    /// `single` (one appliance), or on a site of several (`cluster.enabled`) `leader` (this
+    /// node does the stateful work) or `standby`.
+    role: &'static str,
     database: DatabaseHealth,
     mqtt: MqttHealth,
     disk: DiskHealth,
@@ -81,6 +84,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
             "degraded"
         },
         version: env!("CARGO_PKG_VERSION"),
+        role: state.cluster.role().label(),
         database: DatabaseHealth {
             status: database,
             backend: state.store.kind().name(),

@@ -39,4 +39,6 @@ pub struct AppState {
     pub outbox: crate::webhooks::Outbox,
     /// The Chatwoot integration: its status (deliveries go through the outbox).
     pub chatwoot: Arc<crate::chatwoot::Chatwoot>,
+    /// This node's role on a site of several appliances (`docs/cluster.md`).
+    pub cluster: crate::cluster::Cluster,
 }

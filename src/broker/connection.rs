@@ -510,6 +510,7 @@ impl Connection {
                     identity: self.identity.clone(),
                     received_at: crate::store::now(),
                     stored,
+                    redelivered: false,
                 };
                 if qos == 0 {
                     self.shared.ingest.offer(message);
@@ -707,6 +708,7 @@ impl Connection {
                 identity: self.identity.clone(),
                 received_at: crate::store::now(),
                 stored: None,
+                redelivered: false,
             });
         }
         let retain = will.retain && self.may_retain(&topic, will.message.len());

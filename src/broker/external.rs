@@ -7,6 +7,12 @@
 //! persistent session with QoS 1 subscriptions, so the broker queues what arrives while
 //! the node is away (a restart, an upgrade) and delivers it when it is back. TLS to the
 //! broker (`external_tls`) uses the system's roots or the given CA file.
+//!
+//! In a cluster (`docs/cluster.md`) only the leader consumes, with the site-wide client id
+//! (`<external_client_id>`, no shared subscription): the broker queues for that one session
+//! while no node leads, and the next leader resumes it. Every node also has a client of its
+//! own (`<external_client_id>-<node id>`, clean session, no subscriptions) for its CAM-BUS
+//! publishes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +47,18 @@ pub struct BrokerState {
     pub connections: u64,
 }
 
-pub fn client(config: &MqttConfig, node_id: &str) -> anyhow::Result<ExternalClient> {
-    let client_id = format!("{}-{node_id}", config.external_client_id);
+/// A node's own client id.
+pub fn node_client_id(config: &MqttConfig, node_id: &str) -> String {
+    format!("{}-{node_id}", config.external_client_id)
+}
+
+/// A client with `client_id`; `persistent`: the broker keeps its session (and queues for
+/// its subscriptions) while it is away.
+pub fn client(
+    config: &MqttConfig,
+    client_id: String,
+    persistent: bool,
+) -> anyhow::Result<ExternalClient> {
     let mut options = MqttOptions::new(
         client_id.clone(),
         config.external_host.clone(),
@@ -50,7 +66,7 @@ pub fn client(config: &MqttConfig, node_id: &str) -> anyhow::Result<ExternalClie
     );
     options
         .set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(false)
+        .set_clean_session(!persistent)
         .set_manual_acks(true)
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
     if config.external_tls {
@@ -87,10 +103,26 @@ fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<ClientConfig> {
     crate::tls::client_config(roots)
 }
 
-/// Runs until `shutdown`; reconnects on its own after failures.
+/// What a consumer subscribes to: the gateway and camera trees, shared among the nodes in
+/// `external_share_group` unless `site_wide` (a cluster's leader: its session alone).
+pub fn filters(config: &MqttConfig, site_wide: bool) -> Vec<String> {
+    crate::ingest::topics::TopicTrees::new(config)
+        .filters()
+        .into_iter()
+        .map(|filter| match config.external_share_group.as_str() {
+            "" => filter,
+            _ if site_wide => filter,
+            group => format!("$share/{group}/{filter}"),
+        })
+        .collect()
+}
+
+/// Runs until `shutdown`; reconnects on its own after failures. Subscribes to `filters`
+/// (none: a client that only publishes).
 pub async fn run(
     config: MqttConfig,
     external: ExternalClient,
+    filters: Vec<String>,
     ingest: IngestSender,
     shutdown: CancellationToken,
 ) {
@@ -101,14 +133,6 @@ pub async fn run(
         state_tx,
         ..
     } = external;
-    let filters: Vec<String> = crate::ingest::topics::TopicTrees::new(&config)
-        .filters()
-        .into_iter()
-        .map(|filter| match config.external_share_group.as_str() {
-            "" => filter,
-            group => format!("$share/{group}/{filter}"),
-        })
-        .collect();
     let identity = Arc::new(Identity {
         credential_id: None,
         username: config.external_username.clone(),
@@ -166,6 +190,7 @@ pub async fn run(
                     identity: identity.clone(),
                     received_at: crate::store::now(),
                     stored: None,
+                    redelivered: publish.dup,
                 };
                 if publish.qos == QoS::AtMostOnce {
                     ingest.offer(message);

@@ -60,6 +60,8 @@ pub struct Inbound {
     pub received_at: DateTime<Utc>,
     /// Whom to tell once the message's writes are committed (its publisher's PUBACK waits).
     pub stored: Option<Stored>,
+    /// Sent again by the broker (MQTT's DUP flag): its readings may already be stored.
+    pub redelivered: bool,
 }
 
 /// The promise to say when a message's writes are committed. Confirmed by the writer after

@@ -27,6 +27,7 @@ use super::locate::{Anchor, TagPosition, TagState};
 use super::registration::Registrations;
 use super::view::{Control, ControlReceiver, PipelineView, Request};
 use super::writer::{Pending, write_batches};
+use crate::cluster::{Cluster, Role};
 use crate::config::{Config, RawReadings};
 use crate::events::EventBus;
 use crate::jobs::device_monitor::OfflineReports;
@@ -79,12 +80,15 @@ pub struct Pipeline {
     pub(super) announced: HashMap<i64, (TagPosition, std::time::Instant)>,
     /// Which positions join the position history.
     pub(super) recorder: super::history::Recorder,
+    /// Whether this node serves the site's stateful work (always, outside a cluster).
+    pub(super) serving: tokio::sync::watch::Receiver<Role>,
 }
 
 impl Pipeline {
     /// Loads the caches and rebuilds the tags' state from the readings stored within the
     /// position window (`devices.position_stale_seconds`), so that a restart does not
-    /// empty the live positions: ready before the API serves.
+    /// empty the live positions: ready before the API serves. A cluster's standby only
+    /// loads the caches; it rebuilds when it takes over.
     pub async fn load(
         store: Store,
         config: Arc<Config>,
@@ -92,10 +96,19 @@ impl Pipeline {
         events: EventBus,
         view: Arc<PipelineView>,
         offline_reports: OfflineReports,
+        cluster: Cluster,
     ) -> Pipeline {
         let (writer, pending) = mpsc::channel(2);
-        let writer_task = tokio::spawn(write_batches(pending, store.clone(), metrics.clone()));
+        let writer_task = tokio::spawn(write_batches(
+            pending,
+            store.clone(),
+            metrics.clone(),
+            cluster.clone(),
+        ));
+        let mut serving = cluster.serving();
+        let leads = serving.borrow_and_update().leads();
         let mut pipeline = Pipeline {
+            serving,
             trees: super::topics::TopicTrees::new(&config.mqtt),
             failed_registrations: HashMap::new(),
             registrations: Registrations::new(config.ingest.registrations_per_minute),
@@ -123,12 +136,57 @@ impl Pipeline {
             writer_task: Some(writer_task),
             backlog: VecDeque::new(),
         };
-        if let Err(err) = pipeline.store.close_open_presence_sessions().await {
+        pipeline.load_caches().await;
+        if leads {
+            pipeline.take_over().await;
+        }
+        pipeline
+    }
+
+    /// Starts serving the site: the presence sessions the previous leader (or run) left
+    /// open are closed, the tags' state is rebuilt from the database.
+    async fn take_over(&mut self) {
+        if let Err(err) = self.store.close_open_presence_sessions().await {
             tracing::warn!(error = %err, "could not close the presence sessions of the previous run");
         }
-        pipeline.load_caches().await;
-        pipeline.restore_positions().await;
-        pipeline
+        self.restore_positions().await;
+    }
+
+    /// Follows a change of role (cluster mode). Stepping down forgets the state without
+    /// writing it, and drops what waits for the writer: those messages are not
+    /// acknowledged, so the broker hands them to the next leader.
+    async fn follow_role(&mut self) {
+        if !self.serving.has_changed().unwrap_or(false) {
+            return;
+        }
+        let role = *self.serving.borrow_and_update();
+        tracing::info!(
+            role = role.label(),
+            "ingest pipeline follows the node's role"
+        );
+        if role.leads() {
+            self.load_caches().await;
+            self.take_over().await;
+        } else {
+            self.round = IngestBatch::default();
+            self.round_stored.clear();
+            self.backlog.clear();
+            self.tag_states.clear();
+            self.moved.clear();
+            self.announced.clear();
+            self.sessions =
+                super::sessions::Sessions::new(self.config.devices.presence_gap_seconds);
+            self.recorder = super::history::Recorder::new(&self.config.positions);
+            self.view
+                .positions
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+        }
+    }
+
+    fn leads(&self) -> bool {
+        self.serving.borrow().leads()
     }
 
     /// Consumes the queue until every sender is gone (the broker has stopped) and the last
@@ -142,6 +200,8 @@ impl Pipeline {
         let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(ROUND);
+        // Only a wake-up: `follow_role` reads `self.serving`.
+        let mut roles = self.serving.clone();
         loop {
             tokio::select! {
                 received = rx.recv_many(&mut batch, ROUND) => {
@@ -149,9 +209,14 @@ impl Pipeline {
                         break;
                     }
                     self.metrics.ingest_queue_depth.fetch_sub(received as i64, std::sync::atomic::Ordering::Relaxed);
+                    self.follow_role().await;
                     // API writes made before these reports entered the queue come first.
                     while let Ok(request) = control.try_recv() {
                         self.apply(request).await;
+                    }
+                    if !self.leads() {
+                        // Left by a consumer that stopped: unacknowledged, for the next leader.
+                        batch.clear();
                     }
                     for message in batch.drain(..) {
                         self.handle(message).await;
@@ -160,6 +225,7 @@ impl Pipeline {
                     self.flush().await;
                 }
                 Some(request) = control.recv() => self.apply(request).await,
+                Ok(()) = roles.changed() => self.follow_role().await,
                 _ = sweep.tick() => {
                     self.sessions.sweep(Utc::now());
                     self.recorder.sweep();
@@ -189,7 +255,8 @@ impl Pipeline {
                 deleted,
             } => self.changed(subject, id, deleted).await,
             Control::Heard(reading) => {
-                let known = self.gateway_plans.contains_key(&reading.device_id)
+                let known = self.leads()
+                    && self.gateway_plans.contains_key(&reading.device_id)
                     && self.tag_keys.get(&reading.tag_id).is_some_and(|t| t.active);
                 if known {
                     self.hear(
@@ -264,6 +331,7 @@ impl Pipeline {
         // A QoS 0 report was never acknowledged: while the writer is behind, its readings
         // move positions but are not stored.
         let shed = message.qos == 0 && self.writer_behind();
+        let first = self.round.readings.len();
         for sighting in &report.sightings {
             let Some(&tag_id) = self.tags.get(&sighting.tag) else {
                 self.metrics
@@ -310,11 +378,36 @@ impl Pipeline {
                 });
             }
         }
+        if message.redelivered {
+            self.skip_stored(first).await;
+        }
         if report.skipped > 0 {
             self.metrics
                 .ingest_skipped_entries
                 .fetch_add(report.skipped as u64, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// Leaves out the readings from `first` on that are already stored: the message is a
+    /// redelivery (a new leader resuming the session) that the previous leader may have
+    /// committed without acknowledging. Exact for payloads that carry their own time.
+    async fn skip_stored(&mut self, first: usize) {
+        let mut kept = Vec::new();
+        for reading in self.round.readings.split_off(first) {
+            match self.store.reading_exists(&reading).await {
+                Ok(true) => {
+                    self.metrics
+                        .cluster_duplicates_skipped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(false) => kept.push(reading),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not check a redelivered reading; storing it");
+                    kept.push(reading);
+                }
+            }
+        }
+        self.round.readings.extend(kept);
     }
 
     fn reject(&self, why: Rejection, topic: &str) {

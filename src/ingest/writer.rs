@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::Stored;
 use super::pipeline::Pipeline;
+use crate::cluster::{Cluster, Role};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::readings::IngestBatch;
@@ -34,7 +35,11 @@ impl Pipeline {
             // Nothing of these messages to store: their PUBACKs need not wait.
             self.round_stored.drain(..).for_each(Stored::confirm);
         } else {
-            let batch = std::mem::take(&mut self.round);
+            let mut batch = std::mem::take(&mut self.round);
+            batch.epoch = match *self.serving.borrow() {
+                Role::Leader(epoch) => Some(epoch),
+                _ => None,
+            };
             let stored = std::mem::take(&mut self.round_stored);
             match self.backlog.back_mut() {
                 Some(last)
@@ -98,22 +103,47 @@ impl Pipeline {
 
 /// Stores batches in order, one transaction each, then lets their messages' PUBACKs go. A
 /// database hiccup is retried; a batch that still fails is counted and its messages are left
-/// unacknowledged (their publishers send them again).
+/// unacknowledged (their publishers send them again). A cluster leader's batch is written
+/// only while it holds the lock (fencing: `docs/cluster.md`).
 pub(super) async fn write_batches(
     mut batches: mpsc::Receiver<Pending>,
     store: Store,
     metrics: Arc<Metrics>,
+    cluster: Cluster,
 ) {
     while let Some(Pending {
         batch,
         stored: waiting,
     }) = batches.recv().await
     {
-        let mut stored = false;
+        let leads = match (cluster.role(), batch.epoch) {
+            (Role::Single, None) => true,
+            (_, Some(epoch)) => cluster.holds(epoch).await,
+            _ => false,
+        };
+        if !leads {
+            metrics
+                .cluster_fenced_batches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                readings = batch.readings.len(),
+                "not leading: batch left unwritten and unacknowledged"
+            );
+            continue;
+        }
+        let (mut stored, mut fenced) = (false, false);
         for attempt in 1..=5 {
             match store.store_ingest_batch(&batch).await {
                 Ok(()) => {
                     stored = true;
+                    break;
+                }
+                Err(err @ crate::store::StoreError::Fenced(_)) => {
+                    metrics
+                        .cluster_fenced_batches
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(error = %err, "batch refused: another node leads");
+                    fenced = true;
                     break;
                 }
                 Err(err) => {
@@ -121,6 +151,9 @@ pub(super) async fn write_batches(
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                 }
             }
+        }
+        if fenced {
+            continue;
         }
         let counter = if stored {
             &metrics.ingest_readings_stored

@@ -57,6 +57,10 @@ pub enum StoreError {
         "database schema is out of date: {0} pending migration(s); run `securityvision migrate`"
     )]
     SchemaOutdated(usize),
+    /// A cluster leader's write refused: its epoch is no longer current (another node took
+    /// over, `docs/cluster.md`).
+    #[error("leader epoch {0} is no longer current")]
+    Fenced(i64),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]

@@ -60,6 +60,9 @@ pub struct IngestBatch {
     pub seen: HashMap<i64, DateTime<Utc>>,
     pub sessions: HashMap<(i64, i64, DateTime<Utc>), SessionWrite>,
     pub history: Vec<HistoryPoint>,
+    /// A cluster leader's epoch (`docs/cluster.md`): the batch commits only while it is
+    /// current. `None` outside a cluster.
+    pub epoch: Option<i64>,
 }
 
 impl IngestBatch {
@@ -104,7 +107,28 @@ enum References {
 const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
+const FENCE: &str = "UPDATE cluster_leader SET written_at = now() WHERE id = 1 AND epoch = $1";
+
+/// Whether any reading of `tag_id` by `device_id` at `created_at` with `rssi` is stored: a
+/// message the broker redelivered after a takeover may have been committed by the previous
+/// leader, which died before acknowledging it.
+const READING_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM collection_logs \
+     WHERE tag_id = $1 AND created_at = $2 AND device_id = $3 \
+     AND (rssi = $4 OR (rssi IS NULL AND $4 IS NULL)))";
+
 impl Store {
+    pub async fn reading_exists(&self, reading: &NewReading) -> Result<bool> {
+        on_pool!(self, read, |pool| {
+            Ok(sqlx::query_scalar(READING_EXISTS)
+                .bind(reading.tag_id)
+                .bind(reading.created_at)
+                .bind(reading.device_id)
+                .bind(reading.rssi)
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
     /// Stores a batch in one transaction. Each engine takes its fast path (measured:
     /// BENCHMARKS.md): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
     /// lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL. A batch refused
@@ -185,6 +209,13 @@ impl Store {
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
+                // Fencing: the row lock also makes a takeover wait for this batch.
+                if let Some(epoch) = batch.epoch {
+                    let current = sqlx::query(FENCE).bind(epoch).execute(&mut *tx).await?;
+                    if current.rows_affected() == 0 {
+                        return Err(StoreError::Fenced(epoch));
+                    }
+                }
                 let readings = postgres_insert(
                     "collection_logs (device_id, tag_id, rssi, created_at)",
                     "$1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[]",

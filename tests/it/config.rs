@@ -360,3 +360,34 @@ fn a_value_against_a_rule_is_reported_with_where_it_came_from() {
         assert!(expected.iter().all(|part| err.contains(part)), "{err}");
     }
 }
+
+#[test]
+fn a_cluster_needs_postgresql_and_an_external_broker() {
+    let postgres = ("SV_DATABASE_URL", "postgres://sv:secret@db/sv");
+    let external = ("SV_MQTT_MODE", "external");
+    let on = ("SV_CLUSTER_ENABLED", "true");
+    #[rustfmt::skip]
+    let refused: &[(&[(&str, &str)], &str)] = &[
+        (&[on], "PostgreSQL"),
+        (&[on, external], "PostgreSQL"),
+        (&[on, postgres], "mqtt.mode = \"external\""),
+        (&[on, postgres, external, ("SV_CLUSTER_LEASE_SECONDS", "1")], "3 to 300"),
+    ];
+    for (env, why) in refused {
+        let err = load(None, env, Overrides::default())
+            .err()
+            .unwrap_or_else(|| panic!("{env:?} accepted"));
+        let text = err.to_string();
+        assert!(
+            text.contains("cluster.") && text.contains(why),
+            "{env:?}: {text}"
+        );
+        assert!(!text.contains("secret"), "password echoed: {text}");
+    }
+    let config = load(None, &[on, postgres, external], Overrides::default())
+        .unwrap()
+        .config;
+    assert!(config.cluster.enabled);
+    assert_eq!(config.cluster.lease_seconds, 10);
+    assert_eq!(config.cluster.node_name, "", "empty: the host's name");
+}

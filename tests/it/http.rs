@@ -47,6 +47,7 @@ backend_tests! {
         assert_eq!(body["database"]["backend"], expected);
         assert_eq!(body["mqtt"]["mode"], "embedded");
         assert_eq!(body["mqtt"]["ingest_queue_capacity"], 65536);
+        assert_eq!(body["role"], "single", "one appliance, no cluster");
 
         app.store.close().await;
         let response = app.client.get(app.url("/api/v1/health")).send().await.unwrap();

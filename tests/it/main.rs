@@ -12,6 +12,7 @@ mod broker_security;
 mod cambus;
 mod chatwoot;
 mod cli;
+mod cluster;
 mod config;
 mod consistency;
 mod console;
