@@ -49,9 +49,9 @@ backend_tests! {
         assert_eq!(app.metrics().refusals(Refusal::SharedOnPersistentSession), 1);
         let publisher = Client::connect(addr, Options::new("p1").login("coll", &password)).await.unwrap();
         publisher.publish("rtls/cameras/zz", QoS::AtLeastOnce, false, "x").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        publisher.settled().await;
         attacker.write_all(&DISCONNECT_PACKET).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(server_closes(&mut attacker, WAIT).await, "the session ends");
 
         // The broker still serves everyone; clean sessions may still share.
         let mut member = Client::connect(addr, Options::new("x2").login("coll", &password)).await.expect("the broker still accepts clients");
@@ -205,11 +205,13 @@ backend_tests! {
         let mut tcp = tokio::net::TcpStream::connect(ws_addr).await.unwrap();
         tcp.write_all(format!("GET /mqtt HTTP/1.1\r\nHost: {ws_addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n").as_bytes()).await.unwrap();
         let mut response = Vec::new();
-        while !response.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8];
-            tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut byte).await.unwrap();
-            response.push(byte[0]);
-        }
+        crate::common::bounded("the WebSocket upgrade's answer", async {
+            while !response.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8];
+                tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut byte).await.unwrap();
+                response.push(byte[0]);
+            }
+        }).await;
         assert!(response.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&response));
         // A masked binary frame that announces 32 MiB.
         let mut frame = vec![0x82, 0x80 | 127];

@@ -9,14 +9,9 @@ use reqwest::StatusCode;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, free_port, id};
+use crate::common::{TestApp, backend_tests, detail, eventually, free_port, id};
 use crate::mqtt::{Client, Options};
 use securityvision::cambus::topic::CameraRejection;
-
-/// Polls `check` until it holds (at most 10 s: camera liveness moves with the monitor).
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    crate::common::eventually_within(Duration::from_secs(10), check).await
-}
 
 /// A COLLECTOR credential and a client connected with it.
 async fn collector(app: &TestApp, token: &str, name: &str) -> Client {
@@ -120,6 +115,8 @@ backend_tests! {
         bus.publish("rtls/cameras/acme/hq/ground/camera/CAM-1/status", QoS::AtLeastOnce, false, "offline").await;
         assert!(eventually(async || status_events("CAMERA_OFFLINE").await == 1).await);
         assert_eq!(app.get(&format!("/api/v1/devices/{cam}"), &token).await.1["last_seen_at"], seen_before);
+        // Time is the input: the device monitor runs every second and must not repeat a
+        // transition it has seen; 1.5 s lets it run at least once more.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!((status_events("CAMERA_ONLINE").await, status_events("CAMERA_OFFLINE").await), (1, 1), "one event per transition");
 
@@ -293,11 +290,11 @@ backend_tests! {
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
         site_collector.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
 
         let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Dock", "code": "DOCK"})).await;
         let config = site_collector.message(Duration::from_secs(10)).await.expect("published to the external broker");
         assert_eq!(config.topic, "rtls/cameras/default/externo/externo/camera/dock/info");
+        // The node subscribes on connecting, before it publishes: now it hears the events.
         site_collector.publish("rtls/cameras/acme/hq/f1/camera/DOCK/VMD/events", QoS::AtLeastOnce, false, r#"{"zone":2}"#).await;
         assert!(eventually(async || events(&app, &token, cam, "analytic_type=VMD").await.len() == 1).await);
         // The retained configuration came back through the shared subscription: heard,
@@ -317,7 +314,7 @@ backend_tests! {
         let start = format!("/api/v1/devices/cameras/{cam}/uplink/start");
         let (status, body) = app.post(&start, &token, json!({})).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(eventually(async || app.metrics().cambus_publish_pending.load(Ordering::Relaxed) >= 1).await, "the configuration waits for the broker");
         let Some(_mosquitto) = crate::broker::Mosquitto::start_on(port).await else { return };
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
@@ -424,8 +421,15 @@ backend_tests! {
             "name": "Quick", "code": "quick", "floor_id": floor, "ip_address": "10.0.0.6", "password": "cam-pass-2",
         })).await;
         assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // A barrier: the publisher reconciles from the database, so once a camera created
+        // after the deletion is published, the deleted one has been dealt with.
+        app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Marker", "code": "marker", "floor_id": floor})).await;
+        let marker = "rtls/cameras/default/hq/ground/camera/marker/info";
+        assert!(eventually(async || {
+            let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+            seen.iter().any(|(t, p)| t == marker && p["enabled"] == json!(true))
+        }).await, "the marker camera is published");
         let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
-        assert!(seen.iter().all(|(_, p)| *p == json!({"enabled": false})), "{seen:?}");
+        assert!(seen.iter().filter(|(t, _)| t != marker).all(|(_, p)| *p == json!({"enabled": false})), "{seen:?}");
     }
 }

@@ -216,6 +216,22 @@ impl TestApp {
         TestApp::launch(config, (db, dir), (None, None)).await
     }
 
+    /// Starts another node on this app's database, with its own data directory (and so
+    /// its own node id and signing key): two appliances of one site. The database stays
+    /// this app's, dropped with it.
+    pub async fn another_node(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = self.config.database.url.clone().expect("a database URL");
+        let mut config = test_config(dir.path(), &url);
+        adjust(&mut config);
+        let shared = TestDatabase {
+            url,
+            postgres: None,
+        };
+        let passwords = (self.admin_password.clone(), self.gateway_password.clone());
+        TestApp::launch(config, (shared, dir), passwords).await
+    }
+
     /// Stops the server the way SIGTERM does, then starts a new one on the same database
     /// and data directory (its first start's passwords still valid).
     pub async fn restart(mut self) -> TestApp {
@@ -520,7 +536,17 @@ pub fn external_broker(port: u16) -> impl Fn(&mut Config) + Copy {
     }
 }
 
-/// Polls `check` every 50 ms until it holds, for at most `limit`.
+/// How long a test waits for a state it expects, or for an acknowledgement: generous, since
+/// a wait ends as soon as the state holds, and a loaded CI machine is slow.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` until it holds, for at most [`WAIT`].
+pub async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
+    eventually_within(WAIT, check).await
+}
+
+/// Polls `check` every 50 ms until it holds, for at most `limit`. The only polling sleep of
+/// the suite: a state that no event announces is read again after a short pause.
 pub async fn eventually_within(
     limit: std::time::Duration,
     mut check: impl AsyncFnMut() -> bool,
@@ -535,6 +561,14 @@ pub async fn eventually_within(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Runs `wait` (a loop waiting for acknowledgements, say) for at most [`WAIT`]; past that
+/// the test fails naming `what` it waited for, instead of spinning forever.
+pub async fn bounded<T>(what: &str, wait: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("waited {WAIT:?} for {what}"))
 }
 
 /// The `detail` of an error body, as text.
