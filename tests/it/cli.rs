@@ -515,7 +515,9 @@ backend_tests! {
             let mut messages = Vec::new();
             let mut buffer = [0u8; 4096];
             // READY, then a few keep-alives.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while messages.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 3 {
+                assert!(std::time::Instant::now() < deadline, "three keep-alives within a minute: {messages:?}");
                 let n = socket.recv(&mut buffer).expect("a notification within a minute");
                 messages.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
             }
@@ -533,7 +535,9 @@ backend_tests! {
         assert!(status.success());
         let stopping = tokio::task::spawn_blocking(move || {
             let mut buffer = [0u8; 4096];
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
             loop {
+                assert!(std::time::Instant::now() < deadline, "STOPPING within a minute");
                 let n = socket.recv(&mut buffer).expect("STOPPING within a minute");
                 let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
                 if message.starts_with("STOPPING=1") {

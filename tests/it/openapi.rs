@@ -125,12 +125,12 @@ const UNDOCUMENTED: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/api/v1/openapi.json", "the document itself"),
     (
-        "ANY",
+        "GET",
         "/docs",
-        "the API docs page (Swagger UI's embedded assets)",
+        "the API docs page (Swagger UI, assets embedded)",
     ),
-    ("ANY", "/docs/", "the API docs page"),
-    ("ANY", "/docs/{*rest}", "the API docs page's assets"),
+    ("GET", "/docs/", "the API docs page"),
+    ("GET", "/docs/{*rest}", "the API docs page's assets"),
 ];
 
 const METHODS: [&str; 9] = [
