@@ -194,7 +194,7 @@ backend_tests! {
             assert_eq!((p["is_open"].as_bool(), p["close_reason"].as_str()), (Some(false), Some("moved_to_other_device")));
             assert!(p["duration_seconds"].as_f64().unwrap() >= 0.0);
         }
-        let kinds: Vec<(String, i64)> = crate::common::drain_events(&mut bus).await.into_iter()
+        let kinds: Vec<(String, i64)> = crate::common::events_until(&app, &mut bus, |seen| seen.iter().filter(|e| e.event_type.as_str() == "ALERT_CLOSED").count() >= 2).await.into_iter()
             .filter(|e| e.event_type.as_str().starts_with("ALERT_") && !e.event_type.as_str().starts_with("ALERT_RULE"))
             .map(|e| (e.event_type.as_str().to_string(), e.payload["alert_event_id"].as_i64().unwrap()))
             .collect();
@@ -312,7 +312,7 @@ backend_tests! {
         assert_eq!((status, detail(&body).as_str()), (StatusCode::CONFLICT, "Alert event already resolved"));
         let (status, body) = app.post("/api/v1/alert-events/999999/ack", &s.token, json!({})).await;
         assert_eq!((status, detail(&body).as_str()), (StatusCode::NOT_FOUND, "Alert event not found"));
-        let updates: Vec<Value> = crate::common::drain_events(&mut bus).await.into_iter().filter(|e| e.event_type.as_str() == "ALERT_UPDATED").map(|e| e.payload).collect();
+        let updates: Vec<Value> = crate::common::drain_events(&app, &mut bus).await.into_iter().filter(|e| e.event_type.as_str() == "ALERT_UPDATED").map(|e| e.payload).collect();
         assert_eq!(updates.len(), 2, "acknowledged, resolved");
         assert_eq!(updates[1]["resolved_by"].as_i64(), Some(resolved["resolved_by"].as_i64().unwrap()));
         // Resolved is the operators' step; the session itself goes on until the tag leaves.

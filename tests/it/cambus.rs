@@ -252,6 +252,8 @@ backend_tests! {
         let mut gateway = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw-x").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         assert_eq!(gateway.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
         assert_eq!(gateway.subscribe("#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
+        // A gateway may read nothing, so no marker can reach it: half a second bounds the
+        // check that nothing does.
         assert!(gateway.drain(Duration::from_millis(500)).await.is_empty());
         let mut bus = collector(&app, &token, "collector-ok").await;
         bus.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await;
@@ -359,15 +361,17 @@ backend_tests! {
 }
 
 /// Connects with CONNECT and SUBSCRIBE in one write (as paho and embedded stacks do) and
-/// collects the (topic, payload) of what arrives until `quiet` passes without a message.
+/// collects the (topic, payload) of the retained messages that arrive. They come with the
+/// subscription: a marker it publishes to itself afterwards ends the collection.
 async fn pipelined_subscriber(
     app: &TestApp,
     user: &str,
     password: &str,
     filter: &str,
-    quiet: Duration,
 ) -> Vec<(String, Value)> {
-    use crate::mqtt::{connect_packet, raw, read_packet, subscribe_packet};
+    use crate::mqtt::{connect_packet, publish_packet, raw, read_packet, subscribe_packet};
+    use tokio::io::AsyncWriteExt;
+    const MARKER: &str = "rtls/cameras/t/b/f/camera/marker/VMD/events";
     let mut bytes = connect_packet(
         &format!("paho-{}", securityvision::auth::random_secret(4)),
         30,
@@ -389,16 +393,28 @@ async fn pipelined_subscriber(
         Some(0x90),
         "SUBACK"
     );
+    stream
+        .write_all(&subscribe_packet(2, MARKER, 0))
+        .await
+        .unwrap();
     let mut seen = Vec::new();
-    while let Some((first, body)) = read_packet(&mut stream, quiet).await {
+    loop {
+        let (first, body) = read_packet(&mut stream, crate::common::WAIT)
+            .await
+            .expect("the marker comes back");
+        if first == 0x90 {
+            stream.write_all(&publish_packet(MARKER, 2)).await.unwrap();
+        }
         if first >> 4 != 3 {
             continue;
         }
         let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
         let topic = String::from_utf8(body[2..2 + topic_len].to_vec()).unwrap();
+        if topic == MARKER {
+            break;
+        }
         let payload_at = 2 + topic_len + if (first >> 1) & 3 > 0 { 2 } else { 0 };
         if (first >> 1) & 3 > 0 {
-            use tokio::io::AsyncWriteExt;
             stream
                 .write_all(&[0x40, 2, body[2 + topic_len], body[3 + topic_len]])
                 .await
@@ -428,17 +444,17 @@ backend_tests! {
             let topic = format!("rtls/cameras/default/hq/ground/camera/{code}/info");
             // The retained configuration is there for a subscriber that pipelines.
             assert!(eventually(async || {
-                let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+                let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
                 seen.iter().any(|(t, p)| *t == topic && p["enabled"] == json!(true))
             }).await, "round {round}: the configuration is published");
             // Deleted, and subscribed again at once: the camera is disabled, and no
             // configuration (which may carry its password) stays retained.
             assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
             assert!(eventually(async || {
-                let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+                let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
                 seen.iter().any(|(t, p)| *t == topic && *p == json!({"enabled": false}))
             }).await, "round {round}: the camera is disabled on its topic");
-            let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
+            let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
             for (t, payload) in &seen {
                 assert_eq!(payload, &json!({"enabled": false}), "{t}: a configuration outlived its camera");
             }
@@ -450,13 +466,13 @@ backend_tests! {
         assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
         // A barrier: the publisher reconciles from the database, so once a camera created
         // after the deletion is published, the deleted one has been dealt with.
-        app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Marker", "code": "marker", "floor_id": floor})).await;
-        let marker = "rtls/cameras/default/hq/ground/camera/marker/info";
+        app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Barrier", "code": "barrier", "floor_id": floor})).await;
+        let marker = "rtls/cameras/default/hq/ground/camera/barrier/info";
         assert!(eventually(async || {
-            let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+            let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
             seen.iter().any(|(t, p)| t == marker && p["enabled"] == json!(true))
         }).await, "the marker camera is published");
-        let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
+        let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
         assert!(seen.iter().filter(|(t, _)| t != marker).all(|(_, p)| *p == json!({"enabled": false})), "{seen:?}");
     }
 }

@@ -495,17 +495,60 @@ impl Drop for TestApp {
     }
 }
 
-/// Receives the events published on the bus since `rx` subscribed, waiting briefly for
-/// stragglers; returns their types.
+/// The events published on the bus since `rx` subscribed, up to a marker this function
+/// publishes last: every event published before the call is in, without waiting on a
+/// timer. For the API's events, published before it answers.
 pub async fn drain_events(
+    app: &TestApp,
     rx: &mut tokio::sync::broadcast::Receiver<securityvision::events::Event>,
 ) -> Vec<securityvision::events::Event> {
+    events_until(app, rx, |_| true).await
+}
+
+/// Like [`drain_events`], for events that a background task publishes after the state it
+/// stored (the state a test waits for may be visible a moment before its event): goes on
+/// past the marker, with a new one, until `enough` holds of what arrived (at most
+/// [`WAIT`]). What `enough` does not ask for is still only what came before a marker.
+pub async fn events_until(
+    app: &TestApp,
+    rx: &mut tokio::sync::broadcast::Receiver<securityvision::events::Event>,
+    enough: impl Fn(&[securityvision::events::Event]) -> bool,
+) -> Vec<securityvision::events::Event> {
+    use securityvision::events::{Event, EventType};
     let mut events = Vec::new();
-    while let Ok(Ok(event)) =
-        tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await
-    {
-        events.push(event);
-    }
+    bounded("the events on the bus", async {
+        for marker in 0u64.. {
+            let payload = serde_json::json!({ "test_marker": marker });
+            app.events.publish_stored(Event {
+                event_type: EventType::WebhookTest,
+                timestamp: chrono::Utc::now(),
+                user_id: None,
+                payload: payload.clone(),
+            });
+            loop {
+                let event = rx
+                    .recv()
+                    .await
+                    .expect("the bus keeps every event for the test");
+                if event.payload == payload {
+                    break;
+                }
+                if event.payload.get("test_marker").is_none() {
+                    events.push(event);
+                }
+            }
+            if enough(&events) {
+                return;
+            }
+            // The next event a background task publishes, then a new marker.
+            let event = rx
+                .recv()
+                .await
+                .expect("the bus keeps every event for the test");
+            events.push(event);
+        }
+    })
+    .await;
     events
 }
 

@@ -521,7 +521,7 @@ backend_tests! {
         // Heard again: online again.
         gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
         assert!(eventually(async || online().await == Some(true)).await);
-        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
+        let published: Vec<&str> = crate::common::events_until(&app, &mut bus, |seen| seen.iter().filter(|e| e.event_type.as_str().starts_with("GATEWAY_")).count() >= 2).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
         assert_eq!(published[..2], ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"]);
     }
 }

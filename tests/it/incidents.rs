@@ -132,7 +132,7 @@ backend_tests! {
         assert_eq!(system.len(), 6, "{system:#?}");
         assert!(system[3].starts_with("Status alterado de OPEN para IN_PROGRESS"), "{system:#?}");
         assert!(system[5].starts_with("Status alterado de RESOLVED para OPEN"), "{system:#?}");
-        let bus_types: Vec<String> = crate::common::drain_events(&mut bus).await.into_iter().map(|e| e.event_type.as_str().to_string()).filter(|t| t.starts_with("INCIDENT")).collect();
+        let bus_types: Vec<String> = crate::common::drain_events(&app, &mut bus).await.into_iter().map(|e| e.event_type.as_str().to_string()).filter(|t| t.starts_with("INCIDENT")).collect();
         assert_eq!(bus_types.iter().filter(|t| *t == "INCIDENT_CREATED").count(), 1, "{bus_types:?}");
         assert_eq!(bus_types.iter().filter(|t| *t == "INCIDENT_STATUS_CHANGED").count(), 2, "{bus_types:?}");
         assert_eq!(bus_types.iter().filter(|t| *t == "INCIDENT_REOPENED").count(), 1, "{bus_types:?}");

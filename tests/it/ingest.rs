@@ -223,7 +223,7 @@ backend_tests! {
         gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
         assert!(eventually(async || kinds().await.len() >= 3).await);
         assert_eq!(kinds().await, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"]);
-        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
+        let published: Vec<&str> = crate::common::events_until(&app, &mut bus, |seen| seen.iter().filter(|e| e.event_type.as_str().starts_with("GATEWAY_")).count() >= 3).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
         assert_eq!(published, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"], "also on the event bus");
     }
 }
@@ -329,11 +329,14 @@ backend_tests! {
         // SIGTERM in the middle of the stream.
         shutdown.cancel();
         running.wait().await.expect("a clean stop");
-        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(300), gw.seen.recv()).await {
-            if matches!(event, crate::mqtt::Seen::PubAck) {
-                acked += 1;
+        // The PUBACKs sent before the connection closed, up to its end.
+        crate::common::bounded("the connection to close", async {
+            while let Some(event) = gw.seen.recv().await {
+                if matches!(event, crate::mqtt::Seen::PubAck) {
+                    acked += 1;
+                }
             }
-        }
+        }).await;
         sender.abort();
 
         // Restart on the same database and count.

@@ -245,7 +245,7 @@ backend_tests! {
         assert!(eventually_within(Duration::from_secs(20), async || app.get(&format!("/api/v1/webhooks/{id}"), &token).await.1["paused_at"].is_string()).await, "paused");
         let (_, paused) = app.get(&format!("/api/v1/webhooks/{id}"), &token).await;
         assert!(paused["pause_reason"].as_str().unwrap().contains("failed deliveries"), "{paused}");
-        let announced = crate::common::drain_events(&mut bus).await;
+        let announced = crate::common::events_until(&app, &mut bus, |seen| seen.iter().any(|e| e.event_type.as_str() == "WEBHOOK_PAUSED")).await;
         assert!(announced.iter().any(|e| e.event_type.as_str() == "WEBHOOK_PAUSED" && e.payload["webhook_id"] == id), "announced");
         let attempts = || async {
             let (_, log) = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &token).await;
