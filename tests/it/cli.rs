@@ -676,27 +676,9 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_appliance() {
     assert_eq!(integrity, "ok");
     drop(conn);
 
-    let port = free_port();
-    let mut serve = securityvision(fresh.path());
-    serve
-        .arg("--data-dir")
-        .arg(fresh.path().join("data"))
-        .args([
-            "serve",
-            "--http-listen",
-            &format!("127.0.0.1:{port}"),
-            "--mqtt-listen",
-            "127.0.0.1:0",
-        ]);
-    let _serving = KillOnDrop(
-        serve
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for_health(&base).await;
+    // The restored data directory is `fresh/data`, the binary's default there.
+    let serving = serve_binary(fresh.path(), |_| {}).await;
+    let base = serving.http_base.clone();
     let client = reqwest::Client::new();
     let login: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/login"))
