@@ -115,8 +115,9 @@ backend_tests! {
         bus.publish("rtls/cameras/acme/hq/ground/camera/CAM-1/status", QoS::AtLeastOnce, false, "offline").await;
         assert!(eventually(async || status_events("CAMERA_OFFLINE").await == 1).await);
         assert_eq!(app.get(&format!("/api/v1/devices/{cam}"), &token).await.1["last_seen_at"], seen_before);
-        // Time is the input: the device monitor runs every second and must not repeat a
-        // transition it has seen; 1.5 s lets it run at least once more.
+        // Time is the input: the device monitor passes every second here (a quarter of
+        // offline_after_seconds) and must not repeat a transition it has seen; 1.5 s lets
+        // it pass at least once more.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!((status_events("CAMERA_ONLINE").await, status_events("CAMERA_OFFLINE").await), (1, 1), "one event per transition");
 
