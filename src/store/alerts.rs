@@ -259,10 +259,6 @@ impl Store {
             .await?))
     }
 
-    pub async fn delete_alert_rule(&self, id: i64) -> Result<()> {
-        self.delete_by_id::<AlertRule>(id).await
-    }
-
     pub async fn list_alert_events(
         &self,
         f: &EventFilter,

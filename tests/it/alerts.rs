@@ -7,13 +7,8 @@ use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, id};
+use crate::common::{TestApp, backend_tests, detail, eventually, id};
 use crate::mqtt::{Client, Options};
-
-/// Polls `check` until it holds (at most 15 s: sessions end on a 10 s silence).
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    crate::common::eventually_within(Duration::from_secs(15), check).await
-}
 
 /// Ana (in group Visitors) carries tag 11:22:33:44:55:66; gateways G1 and G2.
 struct Site {
@@ -142,6 +137,8 @@ async fn heard_until(gw: &Client, near: u8, mut check: impl AsyncFnMut() -> bool
         if check().await {
             return true;
         }
+        // The tag must go on being heard while the state is awaited: a report pair every
+        // 200 ms, until the deadline above.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
@@ -168,9 +165,9 @@ backend_tests! {
         for _ in 0..10 {
             heard_at(&gw, 1).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        gw.settled().await;
         let open = events(&app, t, "").await;
-        assert_eq!(open.len(), 2, "one session per rule, never reopened: {open:#?}");
+        assert_eq!(open.len(), 2, "one session per rule: {open:#?}");
         let mut rules: Vec<i64> = open.iter().map(|e| e["rule_id"].as_i64().unwrap()).collect();
         rules.sort_unstable();
         assert_eq!(rules, [everyone, visitors]);
@@ -187,6 +184,9 @@ backend_tests! {
 
         // The tag moves to G2: both sessions end there, at their last evidence.
         assert!(heard_until(&gw, 2, async || events(&app, t, "is_open=true").await.is_empty()).await, "the move ends the sessions");
+        // The engine takes the reports in order: the move came after the ten reports, so
+        // a session they had reopened would be listed by now.
+        assert_eq!(events(&app, t, "").await.len(), 2, "never reopened");
         for e in events(&app, t, "").await {
             assert_eq!((e["is_open"].as_bool(), e["close_reason"].as_str()), (Some(false), Some("moved_to_other_device")), "{e}");
             assert_eq!(e["ended_at"], e["last_seen_at"]);
@@ -194,7 +194,7 @@ backend_tests! {
             assert_eq!((p["is_open"].as_bool(), p["close_reason"].as_str()), (Some(false), Some("moved_to_other_device")));
             assert!(p["duration_seconds"].as_f64().unwrap() >= 0.0);
         }
-        let kinds: Vec<(String, i64)> = crate::common::drain_events(&mut bus).await.into_iter()
+        let kinds: Vec<(String, i64)> = crate::common::events_until(&app, &mut bus, |seen| seen.iter().filter(|e| e.event_type.as_str() == "ALERT_CLOSED").count() >= 2).await.into_iter()
             .filter(|e| e.event_type.as_str().starts_with("ALERT_") && !e.event_type.as_str().starts_with("ALERT_RULE"))
             .map(|e| (e.event_type.as_str().to_string(), e.payload["alert_event_id"].as_i64().unwrap()))
             .collect();
@@ -242,8 +242,8 @@ backend_tests! {
         let last_before = before["last_seen_at"].as_str().unwrap().to_string();
         for _ in 0..10 {
             heard_at(&gw, 1).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        gw.settled().await;
         assert!(heard_until(&gw, 2, async || !events(&app, &token, "event_type=DWELL_TIME&is_open=true").await.iter().any(|e| id(e) == event_id)).await, "the move ends it");
         let list = events(&app, &token, "event_type=DWELL_TIME").await;
         assert_eq!(list.len(), 1, "the same session, not a new one: {list:#?}");
@@ -312,7 +312,7 @@ backend_tests! {
         assert_eq!((status, detail(&body).as_str()), (StatusCode::CONFLICT, "Alert event already resolved"));
         let (status, body) = app.post("/api/v1/alert-events/999999/ack", &s.token, json!({})).await;
         assert_eq!((status, detail(&body).as_str()), (StatusCode::NOT_FOUND, "Alert event not found"));
-        let updates: Vec<Value> = crate::common::drain_events(&mut bus).await.into_iter().filter(|e| e.event_type.as_str() == "ALERT_UPDATED").map(|e| e.payload).collect();
+        let updates: Vec<Value> = crate::common::drain_events(&app, &mut bus).await.into_iter().filter(|e| e.event_type.as_str() == "ALERT_UPDATED").map(|e| e.payload).collect();
         assert_eq!(updates.len(), 2, "acknowledged, resolved");
         assert_eq!(updates[1]["resolved_by"].as_i64(), Some(resolved["resolved_by"].as_i64().unwrap()));
         // Resolved is the operators' step; the session itself goes on until the tag leaves.
@@ -558,7 +558,7 @@ backend_tests! {
         for _ in 0..10 {
             heard_at(&gw, 1).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        gw.settled().await;
         let open = events(&app, t, "").await;
         assert_eq!(open.len(), 2, "one entry, one dwell, nothing for staff: {open:#?}");
         let entered = events(&app, t, &format!("rule_id={enter}")).await.remove(0);
@@ -580,6 +580,8 @@ backend_tests! {
             assert_eq!(e["ended_at"], e["last_seen_at"], "ended at the last evidence inside");
         }
         assert!(eventually(async || events(&app, t, &format!("rule_id={exit}")).await.len() == 1).await);
+        // The move came after the ten reports inside: anything they had opened is listed.
+        assert_eq!(events(&app, t, "").await.len(), 3, "one entry, one dwell, one exit");
         let left = events(&app, t, &format!("rule_id={exit}")).await.remove(0);
         assert_eq!((left["message"].as_str(), left["is_open"].as_bool(), left["floor_plan_id"].as_i64()), (Some("Pessoa Ana saiu da zona Lab."), Some(false), Some(plan)));
         let p = payload(&left);
@@ -589,8 +591,10 @@ backend_tests! {
         for _ in 0..10 {
             heard_at(&gw, 2).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(events(&app, t, "").await.len(), 3);
+        // Back inside: the engine sees the entry after the reports outside, so by then
+        // anything those reports caused is listed.
+        assert!(heard_until(&gw, 1, async || events(&app, t, &format!("rule_id={enter}")).await.len() == 2).await, "entered again");
+        assert_eq!(events(&app, t, &format!("rule_id={exit}")).await.len(), 1, "staying outside records nothing more");
         assert!(events(&app, t, &format!("rule_id={staff}")).await.is_empty(), "not for Ana's group");
     }
 }
@@ -662,7 +666,8 @@ backend_tests! {
         assert!(p["absence_seconds"].as_f64().unwrap() >= 2.0, "{p}");
         assert_eq!((p["max_absence_seconds"].as_i64(), p["person_full_name"].as_str()), (Some(2), Some("Ana")));
         assert_eq!(events(&app, t, &format!("rule_id={group}")).await[0]["group_id"].as_i64(), Some(s.visitors));
-        // One event while the absence lasts, not one per tick.
+        // One event while the absence lasts, not one per tick. Time is the input here:
+        // absence is checked each second, so 1.5 s spans at least one more check.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(events(&app, t, "event_type=ABSENCE").await.len(), 2);
 
@@ -692,15 +697,11 @@ backend_tests! {
         let zone_dwell = rule(&app, &s.token, json!({"name": "Linger in the lab", "rule_type": "ZONE_DWELL", "zone_id": zone, "max_dwell_seconds": 4})).await;
         let gw = gateway(&app).await;
         let mut countdowns = Vec::new();
-        for _ in 0..50 {
-            heard_at(&gw, 1).await;
+        let stored = heard_until(&gw, 1, async || {
             countdowns = app.store.alert_countdowns().await.unwrap();
-            if countdowns.len() == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(countdowns.len(), 2, "both countdowns stored: {countdowns:?}");
+            countdowns.len() == 2
+        }).await;
+        assert!(stored, "both countdowns stored: {countdowns:?}");
         drop(gw);
 
         // Restarted before the limits pass: the countdowns go on from the arrivals.

@@ -7,13 +7,11 @@ use reqwest::StatusCode;
 use rumqttc::{ConnectReturnCode, QoS, SubscribeReasonCode};
 use serde_json::json;
 
-use crate::common::{TestApp, backend_tests};
+use crate::common::{TestApp, WAIT, backend_tests, bounded, eventually};
 use crate::mqtt::{
     Client, Options, SelfSigned, connect_packet, credential, publish_packet, raw, server_closes,
     tls_connect,
 };
-
-const QUIET: Duration = Duration::from_millis(500);
 
 /// A `watcher` credential: may read and write everything under `site/` and read the
 /// gateway tree.
@@ -82,19 +80,24 @@ backend_tests! {
         let gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
         gw.publish("rtls/gateways/AABBCCDDEEFF/beacon", QoS::AtMostOnce, false, "q0").await;
         gw.publish("rtls/gateways/AABBCCDDEEFF/beacon", QoS::AtLeastOnce, false, "q1").await;
-        let got = sub.drain(QUIET).await;
-        assert_eq!(payloads(&got), vec!["q0", "q1"]);
+        // A marker last: once it is in, nothing else came before it.
+        gw.publish("rtls/gateways/AABBCCDDEEFF/beacon", QoS::AtLeastOnce, false, "marker").await;
+        let got = sub.messages(3).await;
+        assert_eq!(payloads(&got), vec!["q0", "q1", "marker"]);
         assert_eq!(got[0].topic, "rtls/gateways/AABBCCDDEEFF/beacon");
 
+        gw.settled().await;
         let metrics = app.metrics();
-        assert_eq!(metrics.ingest_received.load(Ordering::Relaxed), 2, "both handed to the pipeline");
+        assert_eq!(metrics.ingest_received.load(Ordering::Relaxed), 3, "all handed to the pipeline");
         assert_eq!(metrics.mqtt_messages_in_qos0.load(Ordering::Relaxed), 1);
-        assert_eq!(metrics.mqtt_messages_in_qos1.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.mqtt_messages_in_qos1.load(Ordering::Relaxed), 2);
 
-        // Retained messages reach later subscribers.
+        // Retained messages reach later subscribers. The router keeps a retained message
+        // as it delivers it: once a subscriber got it, a later one finds it.
+        sub.subscribe("site/#", QoS::AtMostOnce).await;
         let publisher = watcher.connect("watcher-2").await;
         publisher.publish("site/config", QoS::AtLeastOnce, true, "retained-v1").await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sub.message(WAIT).await.expect("delivered live").payload.as_ref(), b"retained-v1");
         let mut late = watcher.connect("watcher-3").await;
         late.subscribe("site/#", QoS::AtMostOnce).await;
         let retained = late.message(Duration::from_secs(3)).await.expect("the retained message");
@@ -112,7 +115,13 @@ backend_tests! {
 
         let mut gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
         gw.publish("site/elsewhere", QoS::AtLeastOnce, false, "sneaky").await;
-        assert!(sub.message(QUIET).await.is_none(), "a gateway cannot publish outside the gateway tree");
+        // A barrier instead of a pause: the refused message was dropped or handed to the
+        // router before its PUBACK, so a marker sent after it reaches the router after it.
+        gw.settled().await;
+        let marker = watcher.connect("watcher-2").await;
+        marker.publish("site/marker", QoS::AtLeastOnce, false, "marker").await;
+        let first = sub.message(WAIT).await.expect("the marker");
+        assert_eq!(first.payload.as_ref(), b"marker", "a gateway cannot publish outside the gateway tree");
         assert_eq!(gw.subscribe("rtls/cameras/#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure], "nor read the camera tree");
         assert_eq!(gw.subscribe("#", QoS::AtMostOnce).await, vec![SubscribeReasonCode::Failure]);
         let metrics = app.metrics();
@@ -135,7 +144,7 @@ backend_tests! {
         }
         // The connection survives refusals.
         gw.publish("rtls/gateways/X/beacon", QoS::AtLeastOnce, false, "fine").await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        gw.settled().await;
         assert_eq!(app.metrics().ingest_received.load(Ordering::Relaxed), 1);
     }
 
@@ -153,7 +162,11 @@ backend_tests! {
         assert_eq!(will.payload.as_ref(), b"gone");
         let polite = Client::connect(addr, watcher.options("w-2").will("site/status/w-2", "gone")).await.unwrap();
         polite.disconnect().await;
-        assert!(sub.message(QUIET).await.is_none(), "no will after DISCONNECT");
+        // A marker published after the clean disconnect arrives first: no will came.
+        let marker = watcher.connect("marker").await;
+        marker.publish("site/status/marker", QoS::AtLeastOnce, false, "marker").await;
+        assert_eq!(sub.message(WAIT).await.expect("the marker").payload.as_ref(), b"marker", "no will after DISCONNECT");
+        marker.disconnect().await;
 
         // A second connection with the same client id takes over: the first is closed
         // (its will published), the second works.
@@ -177,8 +190,20 @@ backend_tests! {
         for i in 0..20 {
             producer.publish(&format!("site/work/{i}"), QoS::AtLeastOnce, false, i.to_string()).await;
         }
-        let (got_a, got_b) = (a.drain(QUIET).await, b.drain(QUIET).await);
-        assert_eq!(got_a.len() + got_b.len(), 20, "each message to one member");
+        // Twenty messages between them, each once.
+        let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+        bounded("20 messages across the group", async {
+            while got_a.len() + got_b.len() < 20 {
+                tokio::select! {
+                    Some(p) = a.message(WAIT) => got_a.push(p),
+                    Some(p) = b.message(WAIT) => got_b.push(p),
+                    else => panic!("no more messages"),
+                }
+            }
+        }).await;
+        let mut all: Vec<u32> = payloads(&got_a).iter().chain(&payloads(&got_b)).map(|p| p.parse().unwrap()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..20).collect::<Vec<_>>(), "each message to one member");
         assert!(!got_a.is_empty() && !got_b.is_empty(), "both members get a share: {} / {}", got_a.len(), got_b.len());
     }
 
@@ -245,9 +270,15 @@ backend_tests! {
             publisher.publish("rtls/gateways/steady/beacon", QoS::AtLeastOnce, false, format!("churn {i}")).await;
         }
         churn.await.unwrap();
-        let got = sub.drain(Duration::from_secs(1)).await;
-        let churned: Vec<String> = payloads(&got).into_iter().filter(|p| p.starts_with("churn ")).collect();
-        assert_eq!(churned.len(), 50, "no message lost during the churn");
+        // Every message of the churn arrives; `check` then proves none came twice (its
+        // message must be the next one).
+        let mut churned = 0;
+        bounded("the 50 messages sent during the churn", async {
+            while churned < 50 {
+                let got = sub.message(WAIT).await.unwrap_or_else(|| panic!("no message lost during the churn: {churned} of 50"));
+                churned += usize::from(got.payload.starts_with(b"churn "));
+            }
+        }).await;
         check("after the churn", &publisher, &mut sub).await;
         let _ = expected;
     }
@@ -311,16 +342,19 @@ backend_tests! {
         let gw = Client::connect(addr, gateway(&app, "gw-1")).await.unwrap();
         gw.publish("rtls/gateways/gw-1/beacon", QoS::AtLeastOnce, false, "x").await;
         let _ = Client::connect(addr, Options::new("bad").login("gateway", "wrong-password")).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        gw.settled().await;
+        let expected = ["sv_mqtt_connections 1", "sv_mqtt_messages_in_total{qos=\"1\"} 1", "sv_ingest_received_total 1", "sv_mqtt_refused_total{reason=\"bad_credentials\"} 1", "sv_ingest_queue_capacity 65536"];
+        let scrape = async || app.client.get(app.url("/metrics")).bearer_auth("scraper-token-0123456789").send().await.unwrap().text().await.unwrap();
+        // The refused client's connection is counted until its task ends.
+        assert!(eventually(async || {
+            let text = scrape().await;
+            expected.iter().all(|line| text.lines().any(|l| l == *line))
+        }).await, "{}", scrape().await);
 
         let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
         let wrong = app.client.get(app.url("/metrics")).bearer_auth("scraper-token-wrong").send().await.unwrap();
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-        let text = app.client.get(app.url("/metrics")).bearer_auth("scraper-token-0123456789").send().await.unwrap().text().await.unwrap();
-        for line in ["sv_mqtt_connections 1", "sv_mqtt_messages_in_total{qos=\"1\"} 1", "sv_ingest_received_total 1", "sv_mqtt_refused_total{reason=\"bad_credentials\"} 1", "sv_ingest_queue_capacity 65536"] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
-        }
         let admin = app.admin_token().await;
         let response = app.client.get(app.url("/metrics")).bearer_auth(&admin).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "an administrator may read it too");
@@ -354,18 +388,39 @@ async fn mosquitto_command_line_clients_work() {
         command.args(more);
         command
     };
-    let sub = cli(
+    let mut sub = cli(
         "mosquitto_sub",
         "watcher",
         &watcher.password,
         "rtls/gateways/#",
-        &["-q", "1", "-C", "2", "-W", "10"],
+        &["-q", "1", "-W", "20"],
     )
     .stdout(std::process::Stdio::piped())
+    .kill_on_drop(true)
     .spawn()
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(sub.stdout.take().unwrap()));
+    // Subscribed once a probe comes through (probes published before are lost).
     let gw_password = app.gateway_password.clone().unwrap();
+    let probe = Client::connect(addr, gateway(&app, "probe")).await.unwrap();
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = line_tx.send(line);
+        }
+    });
+    assert!(
+        eventually(async || {
+            probe
+                .publish("rtls/gateways/cli/beacon", QoS::AtLeastOnce, false, "probe")
+                .await;
+            probe.settled().await;
+            line_rx.try_recv().is_ok()
+        })
+        .await,
+        "mosquitto_sub subscribed"
+    );
     for qos in ["0", "1"] {
         let message = format!("from-cli-q{qos}");
         let status = cli(
@@ -391,11 +446,18 @@ async fn mosquitto_command_line_clients_work() {
     .await
     .unwrap();
     assert!(!refused.status.success(), "wrong password refused");
-    let out = sub.wait_with_output().await.unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "from-cli-q0\nfrom-cli-q1\n"
-    );
+    let mut got = Vec::new();
+    bounded("the two messages at mosquitto_sub", async {
+        while got.len() < 2 {
+            match line_rx.recv().await {
+                Some(line) if line == "probe" => {}
+                Some(line) => got.push(line),
+                None => panic!("mosquitto_sub ended after {got:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(got, ["from-cli-q0", "from-cli-q1"]);
 }
 
 backend_tests! {
@@ -413,18 +475,25 @@ backend_tests! {
         });
         // Stop the appliance in the middle of the stream.
         let mut acked = 0u64;
-        while acked < 500 {
-            if let Some(crate::mqtt::Seen::PubAck) = gw.next().await {
-                acked += 1;
+        bounded("500 PUBACKs", async {
+            while acked < 500 {
+                match gw.seen.recv().await {
+                    Some(crate::mqtt::Seen::PubAck) => acked += 1,
+                    Some(_) => {}
+                    None => panic!("the connection closed after {acked} PUBACKs"),
+                }
             }
-        }
+        }).await;
         let metrics = app.metrics_handle();
         app.stop().await;
-        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), gw.seen.recv()).await {
-            if matches!(event, crate::mqtt::Seen::PubAck) {
-                acked += 1;
+        // The PUBACKs sent before the connection closed, up to its end.
+        crate::common::bounded("the connection to close", async {
+            while let Some(event) = gw.seen.recv().await {
+                if matches!(event, crate::mqtt::Seen::PubAck) {
+                    acked += 1;
+                }
             }
-        }
+        }).await;
         sender.abort();
         let received = metrics.ingest_received.load(Ordering::Relaxed);
         assert!(received >= acked, "{acked} acknowledged, only {received} handed to the pipeline");
@@ -473,20 +542,18 @@ impl Mosquitto {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        for _ in 0..50 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let listening = eventually(async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
-            {
-                return Some(Mosquitto {
-                    child,
-                    port,
-                    _dir: dir,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("mosquitto did not start");
+        })
+        .await;
+        assert!(listening, "mosquitto did not start");
+        Some(Mosquitto {
+            child,
+            port,
+            _dir: dir,
+        })
     }
 }
 
@@ -494,6 +561,36 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
+}
+
+/// Messages a node took from the broker (gateway and camera trees).
+fn received(app: &TestApp) -> u64 {
+    app.metrics().ingest_received.load(Ordering::Relaxed)
+        + app.metrics().cambus_received.load(Ordering::Relaxed)
+}
+
+/// Publishes probes (malformed reports: counted, never stored) until every node has taken
+/// one, which shows that each has subscribed; returns how many were sent. Each probe is
+/// acknowledged by the broker before the next, so each reaches exactly one node.
+async fn probe_until_all_take_one(publisher: &Client, nodes: &[&TestApp]) -> u64 {
+    let before: Vec<u64> = nodes.iter().map(|n| received(n)).collect();
+    let mut sent = 0;
+    let all = eventually(async || {
+        publisher
+            .publish(
+                "rtls/gateways/probe/beacon",
+                QoS::AtLeastOnce,
+                false,
+                "probe",
+            )
+            .await;
+        publisher.settled().await;
+        sent += 1;
+        nodes.iter().zip(&before).all(|(n, b)| received(n) > *b)
+    })
+    .await;
+    assert!(all, "every node subscribed at the broker");
+    sent
 }
 
 backend_tests! {
@@ -509,27 +606,146 @@ backend_tests! {
         let node_b = TestApp::start_with(backend, shared).await;
         assert!(node_a.mqtt_addr.is_none(), "no embedded broker in external mode");
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        // Give both nodes time to subscribe.
-        tokio::time::sleep(Duration::from_secs(1)).await;
         let publisher = Client::connect(addr, Options::new("site-gateway")).await.unwrap();
+        let mut probes = probe_until_all_take_one(&publisher, &[&node_a, &node_b]).await;
         for i in 0..40 {
             publisher.publish(&format!("rtls/gateways/gw{i}/beacon"), QoS::AtLeastOnce, false, "x").await;
         }
         publisher.publish("rtls/cameras/t/b/f/camera/c1/status", QoS::AtLeastOnce, false, "online").await;
         publisher.publish("elsewhere/topic", QoS::AtLeastOnce, false, "ignored").await;
-        let received = |app: &TestApp| app.metrics().ingest_received.load(Ordering::Relaxed) + app.metrics().cambus_received.load(Ordering::Relaxed);
         let total = || received(&node_a) + received(&node_b);
-        for _ in 0..50 {
-            if total() >= 41 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(QUIET).await;
+        assert!(eventually(async || total() == probes + 41).await, "every gateway and camera message arrives ({} of {})", total(), probes + 41);
+        // Probes again, after the messages: once each node has taken one, each has taken
+        // all it was given before, so a duplicate would be counted by now.
+        probes += probe_until_all_take_one(&publisher, &[&node_a, &node_b]).await;
         let (a, b) = (received(&node_a), received(&node_b));
-        assert_eq!(a + b, 41, "every gateway and camera message once, across the nodes ({a} + {b})");
+        assert_eq!(a + b, probes + 41, "every gateway and camera message once, across the nodes ({a} + {b})");
         assert!(a > 0 && b > 0, "the nodes split the traffic ({a} / {b})");
     }
+}
+
+/// Two appliances in external mode on one PostgreSQL database (the scale-out setup): the
+/// broker's shared subscription splits the reports between them, each reading is stored
+/// once, and what one node's API creates, the other node's pipeline uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgresql_database_store_each_reading_once() {
+    // PostgreSQL only: SQLite is one file for one process, not a database nodes share.
+    if !crate::common::postgres_available() {
+        return;
+    }
+    let Some(mosquitto) = Mosquitto::start().await else {
+        return;
+    };
+    let port = mosquitto.port;
+    let external = |c: &mut securityvision::config::Config| {
+        crate::common::external_broker(port)(c);
+        // The other node's writes reach a node's caches on its next refresh.
+        c.ingest.cache_refresh_seconds = 1;
+    };
+    let node_a = TestApp::start_with(crate::common::Backend::Postgres, external).await;
+    let node_b = node_a.another_node(external).await;
+    let token = node_a.admin_token().await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let publisher = Client::connect(addr, Options::new("site-gateway"))
+        .await
+        .unwrap();
+    let mut sent = probe_until_all_take_one(&publisher, &[&node_a, &node_b]).await;
+
+    // Gateway and tag created through node A's API.
+    node_a
+        .create(
+            "/api/v1/devices",
+            &token,
+            json!({"name": "G1", "mac_address": "AC233FC0AAAA"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    node_a
+        .create(
+            "/api/v1/tags",
+            &token,
+            json!({"mac_address": "112233445566"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let stored = |n: &TestApp| n.metrics().ingest_readings_stored.load(Ordering::Relaxed);
+    let report = |rssi: i64| format!(r#"{{"tag_mac":"112233445566","rssi":{rssi}}}"#);
+    let topic = "rtls/gateways/AC233FC0AAAA/beacon";
+    // Warm-up readings (RSSI -10) until node B's pipeline has matched A's tag.
+    assert!(
+        eventually(async || {
+            publisher
+                .publish(topic, QoS::AtLeastOnce, false, report(-10))
+                .await;
+            publisher.settled().await;
+            sent += 1;
+            stored(&node_b) > 0 && stored(&node_a) > 0
+        })
+        .await,
+        "node B matches the tag node A created"
+    );
+    let both = || received(&node_a) + received(&node_b);
+    assert!(
+        eventually(async || both() == sent).await,
+        "the warm-up is delivered"
+    );
+
+    // N reports, each RSSI once. Nothing else is in flight: each node's share is exact.
+    const N: u64 = 60;
+    let (before_a, before_b) = (received(&node_a), received(&node_b));
+    for i in 0..N {
+        publisher
+            .publish(topic, QoS::AtLeastOnce, false, report(-20 - i as i64))
+            .await;
+    }
+    assert!(
+        eventually(async || both() == sent + N).await,
+        "every report delivered ({} of {N})",
+        both() - sent
+    );
+    let (took_a, took_b) = (received(&node_a) - before_a, received(&node_b) - before_b);
+    let a = &node_a;
+    let count = move |range: &str| {
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS TEXT) || ' ' || CAST(COUNT(DISTINCT rssi) AS TEXT) FROM collection_logs WHERE rssi BETWEEN {range}"
+        );
+        async move { a.sql_text(&sql).await.unwrap() }
+    };
+    let range = format!("{} AND -20", -20 - (N as i64 - 1));
+    assert!(
+        eventually(async || count(&range).await == format!("{N} {N}")).await,
+        "every reading stored once: {}",
+        count(&range).await
+    );
+    // Trailing readings (RSSI -80 and below) until both nodes took one and all are stored:
+    // a node stores in order, so a duplicate of the N would be in the table by now.
+    let (after_a, after_b) = (received(&node_a), received(&node_b));
+    let mut trailing = 0;
+    assert!(
+        eventually(async || {
+            if received(&node_a) == after_a || received(&node_b) == after_b {
+                publisher
+                    .publish(topic, QoS::AtLeastOnce, false, report(-80 - trailing))
+                    .await;
+                trailing += 1;
+            }
+            received(&node_a) > after_a
+                && received(&node_b) > after_b
+                && count(&format!("{} AND -80", -80 - (trailing - 1))).await
+                    == format!("{trailing} {trailing}")
+        })
+        .await,
+        "both nodes go on storing"
+    );
+    assert_eq!(
+        count(&range).await,
+        format!("{N} {N}"),
+        "each reading stored exactly once"
+    );
+    assert!(
+        took_a > 0 && took_b > 0,
+        "both nodes took part ({took_a} / {took_b})"
+    );
 }
 
 backend_tests! {
@@ -546,13 +762,7 @@ backend_tests! {
         tls.read_exact(&mut connack).await.unwrap();
         assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted over TLS");
         tls.write_all(&publish_packet("rtls/gateways/tls-gw/beacon", 10)).await.unwrap();
-        for _ in 0..50 {
-            if app.metrics().ingest_received.load(Ordering::Relaxed) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(app.metrics().ingest_received.load(Ordering::Relaxed), 1);
+        assert!(eventually(async || app.metrics().ingest_received.load(Ordering::Relaxed) == 1).await, "the report is received");
 
         // A plaintext client on the TLS port gets nowhere and harms nobody.
         let mut plain = raw(tls_addr, &connect_packet("plain", 30, None, None)).await;
@@ -578,13 +788,7 @@ backend_tests! {
         assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted over WebSocket");
         stream.write_all(&publish_packet("rtls/gateways/ws-gw/beacon", 10)).await.unwrap();
         stream.flush().await.unwrap();
-        for _ in 0..50 {
-            if app.metrics().ingest_received.load(Ordering::Relaxed) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(app.metrics().ingest_received.load(Ordering::Relaxed), 1);
+        assert!(eventually(async || app.metrics().ingest_received.load(Ordering::Relaxed) == 1).await, "the report is received");
     }
 }
 
@@ -603,7 +807,9 @@ backend_tests! {
         away.disconnect().await;
         let sender = watcher.connect("sender").await;
         sender.publish("site/mail/1", QoS::AtLeastOnce, false, "while you were away").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Acknowledged once handed to the router, which queues it for the session before
+        // the client's reconnection reaches it.
+        sender.settled().await;
         let mut back = Client::connect(addr, persistent("keeper")).await.unwrap();
         let got = back.message(Duration::from_secs(3)).await.expect("the queued message");
         assert_eq!(got.payload.as_ref(), b"while you were away");

@@ -9,14 +9,9 @@ use reqwest::StatusCode;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail, free_port, id};
+use crate::common::{TestApp, backend_tests, detail, eventually, free_port, id};
 use crate::mqtt::{Client, Options};
 use securityvision::cambus::topic::CameraRejection;
-
-/// Polls `check` until it holds (at most 10 s: camera liveness moves with the monitor).
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    crate::common::eventually_within(Duration::from_secs(10), check).await
-}
 
 /// A COLLECTOR credential and a client connected with it.
 async fn collector(app: &TestApp, token: &str, name: &str) -> Client {
@@ -120,6 +115,9 @@ backend_tests! {
         bus.publish("rtls/cameras/acme/hq/ground/camera/CAM-1/status", QoS::AtLeastOnce, false, "offline").await;
         assert!(eventually(async || status_events("CAMERA_OFFLINE").await == 1).await);
         assert_eq!(app.get(&format!("/api/v1/devices/{cam}"), &token).await.1["last_seen_at"], seen_before);
+        // Time is the input: the device monitor passes every second here (a quarter of
+        // offline_after_seconds) and must not repeat a transition it has seen; 1.5 s lets
+        // it pass at least once more.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!((status_events("CAMERA_ONLINE").await, status_events("CAMERA_OFFLINE").await), (1, 1), "one event per transition");
 
@@ -184,16 +182,24 @@ backend_tests! {
 
         // Renaming the floor moves the camera's topic: the old one is disabled.
         app.put(&format!("/api/v1/floors/{floor}"), &token, json!({"name": "Lobby Level"})).await;
-        let moved = bus.drain(Duration::from_millis(1500)).await;
-        let by_topic = |t: &str| moved.iter().rev().find(|p| p.topic == t).map(|p| serde_json::from_slice::<Value>(&p.payload).unwrap());
-        assert_eq!(by_topic("rtls/cameras/default/hq/ground/camera/gate_1/info"), Some(json!({"enabled": false})));
         let new_topic = "rtls/cameras/default/hq/lobby_level/camera/gate_1/info";
-        assert_eq!(by_topic(new_topic).and_then(|c| c["enabled"].as_bool()), Some(true), "{moved:?}");
+        let mut moved = Vec::new();
+        let by_topic = |moved: &[rumqttc::Publish], t: &str| moved.iter().rev().find(|p| p.topic == t).map(|p| serde_json::from_slice::<Value>(&p.payload).unwrap());
+        crate::common::bounded("the old topic disabled and the new one published", async {
+            while by_topic(&moved, "rtls/cameras/default/hq/ground/camera/gate_1/info").is_none() || by_topic(&moved, new_topic).is_none() {
+                moved.push(bus.message(crate::common::WAIT).await.expect("a configuration"));
+            }
+        }).await;
+        assert_eq!(by_topic(&moved, "rtls/cameras/default/hq/ground/camera/gate_1/info"), Some(json!({"enabled": false})));
+        assert_eq!(by_topic(&moved, new_topic).and_then(|c| c["enabled"].as_bool()), Some(true), "{moved:?}");
 
         // Its analytics change: republished; the event topics follow.
         app.put(&format!("/api/v1/devices/cameras/{cam}"), &token, json!({"analytics": ["intrusion"]})).await;
-        let changed = bus.message(Duration::from_secs(10)).await.unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&changed.payload).unwrap()["analytics"], json!(["intrusion"]));
+        let mut changed = bus.message(Duration::from_secs(10)).await.unwrap();
+        while changed.topic != new_topic || serde_json::from_slice::<Value>(&changed.payload).unwrap()["analytics"] != json!(["intrusion"]) {
+            // The move's own messages may still be arriving.
+            changed = bus.message(Duration::from_secs(10)).await.expect("the new analytics published");
+        }
         let (_, topics) = app.get(&format!("/api/v1/devices/{cam}/topics"), &token).await;
         let events: Vec<&str> = topics.as_array().unwrap().iter().filter(|t| t["kind"] == "cambus_event").map(|t| t["topic"].as_str().unwrap()).collect();
         assert_eq!(events, vec!["rtls/cameras/default/hq/lobby_level/camera/gate_1/intrusion/events"]);
@@ -202,19 +208,36 @@ backend_tests! {
         assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
         let gone = bus.message(Duration::from_secs(10)).await.unwrap();
         assert_eq!((gone.topic.as_str(), serde_json::from_slice::<Value>(&gone.payload).unwrap()), (new_topic, json!({"enabled": false})));
+        // Nothing the appliance published came back as an event.
+        assert_eq!(app.metrics().cambus_received.load(Ordering::Relaxed), 0);
         let mut late = collector(&app, &token, "collector-late").await;
         late.subscribe("rtls/cameras/#", QoS::AtLeastOnce).await;
-        let retained = late.drain(Duration::from_millis(1000)).await;
+        // The retained messages come with the subscription, before a marker published
+        // after it.
+        late.publish("rtls/cameras/t/b/f/camera/marker/VMD/events", QoS::AtLeastOnce, false, "{}").await;
+        let mut retained = Vec::new();
+        crate::common::bounded("the marker", async {
+            loop {
+                let got = late.message(crate::common::WAIT).await.expect("the marker");
+                if got.topic.contains("/marker/") {
+                    break;
+                }
+                retained.push(got);
+            }
+        }).await;
         assert_eq!(retained.len(), 2, "{retained:?}");
         assert!(retained.iter().all(|p| p.retain && serde_json::from_slice::<Value>(&p.payload).unwrap() == json!({"enabled": false})));
 
-        // Nothing the appliance published came back as an event, and a collector may not
-        // publish configurations itself.
-        assert_eq!(app.metrics().cambus_received.load(Ordering::Relaxed), 0);
+        // A collector may not publish configurations itself.
         let before = app.metrics().refusals(securityvision::broker::Refusal::PublishDenied);
         late.publish("rtls/cameras/default/hq/ground/camera/x/info", QoS::AtLeastOnce, true, r#"{"enabled":true}"#).await;
         assert!(eventually(async || app.metrics().refusals(securityvision::broker::Refusal::PublishDenied) == before + 1).await);
-        assert!(bus.drain(Duration::from_millis(500)).await.is_empty());
+        // The refused message was dropped before its PUBACK; a camera created after it
+        // publishes a configuration that must be the next message.
+        late.settled().await;
+        app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Marker", "code": "marker"})).await;
+        let next = bus.message(crate::common::WAIT).await.expect("the marker camera's configuration");
+        assert!(next.topic.ends_with("/camera/marker/info"), "the refused configuration was not published: {}", next.topic);
         let _ = building;
     }
 
@@ -230,11 +253,15 @@ backend_tests! {
         let mut gateway = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw-x").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
         assert_eq!(gateway.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
         assert_eq!(gateway.subscribe("#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
+        // A gateway may read nothing, so no marker can reach it: half a second bounds the
+        // check that nothing does.
         assert!(gateway.drain(Duration::from_millis(500)).await.is_empty());
         let mut bus = collector(&app, &token, "collector-ok").await;
         bus.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await;
-        let configs = bus.drain(Duration::from_millis(1500)).await;
-        let config = configs.iter().find(|p| p.topic == "rtls/cameras/default/externo/externo/camera/s1/info").expect("collectors read it");
+        let mut config = bus.message(crate::common::WAIT).await.expect("collectors read it");
+        while config.topic != "rtls/cameras/default/externo/externo/camera/s1/info" {
+            config = bus.message(crate::common::WAIT).await.expect("collectors read it");
+        }
         assert!(String::from_utf8_lossy(&config.payload).contains("top-secret-pw"));
     }
 
@@ -293,11 +320,11 @@ backend_tests! {
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
         site_collector.subscribe("rtls/cameras/+/+/+/camera/+/info", QoS::AtLeastOnce).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
 
         let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Dock", "code": "DOCK"})).await;
         let config = site_collector.message(Duration::from_secs(10)).await.expect("published to the external broker");
         assert_eq!(config.topic, "rtls/cameras/default/externo/externo/camera/dock/info");
+        // The node subscribes on connecting, before it publishes: now it hears the events.
         site_collector.publish("rtls/cameras/acme/hq/f1/camera/DOCK/VMD/events", QoS::AtLeastOnce, false, r#"{"zone":2}"#).await;
         assert!(eventually(async || events(&app, &token, cam, "analytic_type=VMD").await.len() == 1).await);
         // The retained configuration came back through the shared subscription: heard,
@@ -317,7 +344,7 @@ backend_tests! {
         let start = format!("/api/v1/devices/cameras/{cam}/uplink/start");
         let (status, body) = app.post(&start, &token, json!({})).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(eventually(async || app.metrics().cambus_publish_pending.load(Ordering::Relaxed) >= 1).await, "the configuration waits for the broker");
         let Some(_mosquitto) = crate::broker::Mosquitto::start_on(port).await else { return };
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut site_collector = Client::connect(addr, Options::new("site-collector")).await.unwrap();
@@ -335,15 +362,17 @@ backend_tests! {
 }
 
 /// Connects with CONNECT and SUBSCRIBE in one write (as paho and embedded stacks do) and
-/// collects the (topic, payload) of what arrives until `quiet` passes without a message.
+/// collects the (topic, payload) of the retained messages that arrive. They come with the
+/// subscription: a marker it publishes to itself afterwards ends the collection.
 async fn pipelined_subscriber(
     app: &TestApp,
     user: &str,
     password: &str,
     filter: &str,
-    quiet: Duration,
 ) -> Vec<(String, Value)> {
-    use crate::mqtt::{connect_packet, raw, read_packet, subscribe_packet};
+    use crate::mqtt::{connect_packet, publish_packet, raw, read_packet, subscribe_packet};
+    use tokio::io::AsyncWriteExt;
+    const MARKER: &str = "rtls/cameras/t/b/f/camera/marker/VMD/events";
     let mut bytes = connect_packet(
         &format!("paho-{}", securityvision::auth::random_secret(4)),
         30,
@@ -365,16 +394,28 @@ async fn pipelined_subscriber(
         Some(0x90),
         "SUBACK"
     );
+    stream
+        .write_all(&subscribe_packet(2, MARKER, 0))
+        .await
+        .unwrap();
     let mut seen = Vec::new();
-    while let Some((first, body)) = read_packet(&mut stream, quiet).await {
+    loop {
+        let (first, body) = read_packet(&mut stream, crate::common::WAIT)
+            .await
+            .expect("the marker comes back");
+        if first == 0x90 {
+            stream.write_all(&publish_packet(MARKER, 2)).await.unwrap();
+        }
         if first >> 4 != 3 {
             continue;
         }
         let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
         let topic = String::from_utf8(body[2..2 + topic_len].to_vec()).unwrap();
+        if topic == MARKER {
+            break;
+        }
         let payload_at = 2 + topic_len + if (first >> 1) & 3 > 0 { 2 } else { 0 };
         if (first >> 1) & 3 > 0 {
-            use tokio::io::AsyncWriteExt;
             stream
                 .write_all(&[0x40, 2, body[2 + topic_len], body[3 + topic_len]])
                 .await
@@ -404,17 +445,17 @@ backend_tests! {
             let topic = format!("rtls/cameras/default/hq/ground/camera/{code}/info");
             // The retained configuration is there for a subscriber that pipelines.
             assert!(eventually(async || {
-                let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+                let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
                 seen.iter().any(|(t, p)| *t == topic && p["enabled"] == json!(true))
             }).await, "round {round}: the configuration is published");
             // Deleted, and subscribed again at once: the camera is disabled, and no
             // configuration (which may carry its password) stays retained.
             assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
             assert!(eventually(async || {
-                let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(300)).await;
+                let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
                 seen.iter().any(|(t, p)| *t == topic && *p == json!({"enabled": false}))
             }).await, "round {round}: the camera is disabled on its topic");
-            let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
+            let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
             for (t, payload) in &seen {
                 assert_eq!(payload, &json!({"enabled": false}), "{t}: a configuration outlived its camera");
             }
@@ -424,8 +465,15 @@ backend_tests! {
             "name": "Quick", "code": "quick", "floor_id": floor, "ip_address": "10.0.0.6", "password": "cam-pass-2",
         })).await;
         assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let seen = pipelined_subscriber(&app, "paho", &password, filter, Duration::from_millis(500)).await;
-        assert!(seen.iter().all(|(_, p)| *p == json!({"enabled": false})), "{seen:?}");
+        // A barrier: the publisher reconciles from the database, so once a camera created
+        // after the deletion is published, the deleted one has been dealt with.
+        app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Barrier", "code": "barrier", "floor_id": floor})).await;
+        let marker = "rtls/cameras/default/hq/ground/camera/barrier/info";
+        assert!(eventually(async || {
+            let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
+            seen.iter().any(|(t, p)| t == marker && p["enabled"] == json!(true))
+        }).await, "the marker camera is published");
+        let seen = pipelined_subscriber(&app, "paho", &password, filter).await;
+        assert!(seen.iter().filter(|(t, _)| t != marker).all(|(_, p)| *p == json!({"enabled": false})), "{seen:?}");
     }
 }

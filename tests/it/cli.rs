@@ -2,9 +2,9 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{Backend, TestDatabase, backend_tests, free_port};
+use crate::common::{Backend, TestDatabase, backend_tests, eventually, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_securityvision");
 
@@ -41,20 +41,79 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Waits until the appliance at `base` answers `/health`.
 pub async fn wait_for_health(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = reqwest::get(format!("{base}/health")).await
-            && response.status().is_success()
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the appliance did not become healthy at {base}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let healthy = crate::common::eventually(async || {
+        reqwest::get(format!("{base}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    assert!(healthy, "the appliance did not become healthy at {base}");
+}
+
+/// The real binary serving on free loopback ports, killed when dropped.
+pub struct Served {
+    pub child: KillOnDrop,
+    pub http_base: String,
+    pub mqtt_port: u16,
+}
+
+/// Starts `securityvision serve` in `work` (data directory `work/data`) with HTTP and MQTT
+/// on free loopback ports and its output discarded; `configure` adds arguments and
+/// environment, or keeps the output. Returns once `/health` answers.
+pub async fn serve_binary(work: &Path, configure: impl FnOnce(&mut Command)) -> Served {
+    let (http, mqtt) = (free_port(), free_port());
+    let mut command = securityvision(work);
+    command
+        .args([
+            "serve",
+            "--http-listen",
+            &format!("127.0.0.1:{http}"),
+            "--mqtt-listen",
+            &format!("127.0.0.1:{mqtt}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    configure(&mut command);
+    let child = KillOnDrop(command.spawn().expect("the binary starts"));
+    let http_base = format!("http://127.0.0.1:{http}");
+    wait_for_health(&http_base).await;
+    Served {
+        child,
+        http_base,
+        mqtt_port: mqtt,
     }
+}
+
+/// An administrator's token on a fresh appliance started by [`serve_binary`] in `work`
+/// (its generated password changed to itself).
+pub async fn admin_token(base: &str, work: &Path) -> String {
+    let password = std::fs::read_to_string(work.join("data/initial-admin-password")).unwrap();
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "admin@localhost", "password": password.trim()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let changed: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/change-password"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"current_password": password.trim(), "new_password": password.trim()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    changed["access_token"]
+        .as_str()
+        .map_or(token, str::to_string)
 }
 
 backend_tests! {
@@ -224,15 +283,8 @@ backend_tests! {
         assert!(report.contains("10 tags registered"), "{report}");
         let readings: u64 = report.split(" readings").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).expect("a reading count");
         assert!(readings > 0);
-        let mut stored = 0;
-        for _ in 0..100 {
-            stored = app.get("/api/v1/collection-logs/?limit=1000", &token).await.1.as_array().unwrap().len() as u64;
-            if stored == readings {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(stored, readings, "every acknowledged reading is stored");
+        let stored = async || app.get("/api/v1/collection-logs/?limit=1000", &token).await.1.as_array().unwrap().len() as u64;
+        assert!(eventually(async || stored().await == readings).await, "every acknowledged reading is stored: {} of {readings}", stored().await);
         let (_, tags) = app.get("/api/v1/tags/", &token).await;
         assert_eq!(tags.as_array().unwrap().len(), 10);
     }
@@ -265,28 +317,26 @@ backend_tests! {
         let (_, gateways) = app.get(&format!("/api/v1/devices/?type=BLE_GATEWAY&floor_plan_id={}", office["id"]), &token).await;
         assert_eq!(gateways.as_array().unwrap().len(), 6);
 
-        // The running appliance picks up the seeded tags (another process wrote them),
-        // and the simulator's defaults walk them on the demo's ground floor.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // The running appliance picks up the seeded tags (another process wrote them) on
+        // its next cache refresh, which nothing announces: the simulator's defaults walk
+        // them on the demo's ground floor, a second at a time, until all are located.
         let mqtt = app.mqtt_addr.unwrap().to_string();
         let gateway_password = app.gateway_password.clone().unwrap();
-        let output = tokio::task::spawn_blocking(move || {
-            run(securityvision(dir.path())
-                .env("SV_SIMULATE_PASSWORD", gateway_password)
-                .args(["simulate", "--mqtt", &mqtt, "--rate", "4", "--duration", "1"]))
-        })
-        .await
-        .unwrap();
-        assert!(output.status.success(), "{}", text(&output));
+        let dir = std::sync::Arc::new(dir);
         let mut located = Vec::new();
-        for _ in 0..100 {
+        assert!(eventually(async || {
+            let (dir, mqtt, password) = (dir.clone(), mqtt.clone(), gateway_password.clone());
+            let output = tokio::task::spawn_blocking(move || {
+                run(securityvision(dir.path())
+                    .env("SV_SIMULATE_PASSWORD", password)
+                    .args(["simulate", "--mqtt", &mqtt, "--rate", "4", "--duration", "1"]))
+            })
+            .await
+            .unwrap();
+            assert!(output.status.success(), "{}", text(&output));
             located = app.get("/api/v1/positions/current", &token).await.1.as_array().unwrap().clone();
-            if located.len() == 12 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(located.len(), 12, "every demo person is located: {located:?}");
+            located.len() == 12
+        }).await, "every demo person is located: {located:?}");
         for row in &located {
             assert_eq!(row["floor_plan_id"], office["id"], "{row}");
             assert!(row["person_full_name"].as_str().is_some_and(|n| !n.is_empty()), "{row}");
@@ -465,7 +515,9 @@ backend_tests! {
             let mut messages = Vec::new();
             let mut buffer = [0u8; 4096];
             // READY, then a few keep-alives.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while messages.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 3 {
+                assert!(std::time::Instant::now() < deadline, "three keep-alives within a minute: {messages:?}");
                 let n = socket.recv(&mut buffer).expect("a notification within a minute");
                 messages.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
             }
@@ -483,7 +535,9 @@ backend_tests! {
         assert!(status.success());
         let stopping = tokio::task::spawn_blocking(move || {
             let mut buffer = [0u8; 4096];
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
             loop {
+                assert!(std::time::Instant::now() < deadline, "STOPPING within a minute");
                 let n = socket.recv(&mut buffer).expect("STOPPING within a minute");
                 let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
                 if message.starts_with("STOPPING=1") {
@@ -542,13 +596,13 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_appliance() {
         (n.parse::<i64>().unwrap(), max.parse::<i64>().unwrap())
     };
     // Wait until readings flow, then note what is committed and take the backup.
-    let (before, last_id) = loop {
-        let (n, max) = count().await;
-        if n > 50 {
-            break (n, max);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (mut before, mut last_id) = (0, 0);
+    let flowing = eventually(async || {
+        (before, last_id) = count().await;
+        before > 50
+    })
+    .await;
+    assert!(flowing, "readings flow: {before} stored");
     let archive = dir.path().join("site.tar.gz");
     let (data_dir, db_url) = (
         app.config.data_dir.clone(),
@@ -622,27 +676,9 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_appliance() {
     assert_eq!(integrity, "ok");
     drop(conn);
 
-    let port = free_port();
-    let mut serve = securityvision(fresh.path());
-    serve
-        .arg("--data-dir")
-        .arg(fresh.path().join("data"))
-        .args([
-            "serve",
-            "--http-listen",
-            &format!("127.0.0.1:{port}"),
-            "--mqtt-listen",
-            "127.0.0.1:0",
-        ]);
-    let _serving = KillOnDrop(
-        serve
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for_health(&base).await;
+    // The restored data directory is `fresh/data`, the binary's default there.
+    let serving = serve_binary(fresh.path(), |_| {}).await;
+    let base = serving.http_base.clone();
     let client = reqwest::Client::new();
     let login: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/login"))

@@ -216,6 +216,22 @@ impl TestApp {
         TestApp::launch(config, (db, dir), (None, None)).await
     }
 
+    /// Starts another node on this app's database, with its own data directory (and so
+    /// its own node id and signing key): two appliances of one site. The database stays
+    /// this app's, dropped with it.
+    pub async fn another_node(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = self.config.database.url.clone().expect("a database URL");
+        let mut config = test_config(dir.path(), &url);
+        adjust(&mut config);
+        let shared = TestDatabase {
+            url,
+            postgres: None,
+        };
+        let passwords = (self.admin_password.clone(), self.gateway_password.clone());
+        TestApp::launch(config, (shared, dir), passwords).await
+    }
+
     /// Stops the server the way SIGTERM does, then starts a new one on the same database
     /// and data directory (its first start's passwords still valid).
     pub async fn restart(mut self) -> TestApp {
@@ -479,17 +495,60 @@ impl Drop for TestApp {
     }
 }
 
-/// Receives the events published on the bus since `rx` subscribed, waiting briefly for
-/// stragglers; returns their types.
+/// The events published on the bus since `rx` subscribed, up to a marker this function
+/// publishes last: every event published before the call is in, without waiting on a
+/// timer. For the API's events, published before it answers.
 pub async fn drain_events(
+    app: &TestApp,
     rx: &mut tokio::sync::broadcast::Receiver<securityvision::events::Event>,
 ) -> Vec<securityvision::events::Event> {
+    events_until(app, rx, |_| true).await
+}
+
+/// Like [`drain_events`], for events that a background task publishes after the state it
+/// stored (the state a test waits for may be visible a moment before its event): goes on
+/// past the marker, with a new one, until `enough` holds of what arrived (at most
+/// [`WAIT`]). What `enough` does not ask for is still only what came before a marker.
+pub async fn events_until(
+    app: &TestApp,
+    rx: &mut tokio::sync::broadcast::Receiver<securityvision::events::Event>,
+    enough: impl Fn(&[securityvision::events::Event]) -> bool,
+) -> Vec<securityvision::events::Event> {
+    use securityvision::events::{Event, EventType};
     let mut events = Vec::new();
-    while let Ok(Ok(event)) =
-        tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await
-    {
-        events.push(event);
-    }
+    bounded("the events on the bus", async {
+        for marker in 0u64.. {
+            let payload = serde_json::json!({ "test_marker": marker });
+            app.events.publish_stored(Event {
+                event_type: EventType::WebhookTest,
+                timestamp: chrono::Utc::now(),
+                user_id: None,
+                payload: payload.clone(),
+            });
+            loop {
+                let event = rx
+                    .recv()
+                    .await
+                    .expect("the bus keeps every event for the test");
+                if event.payload == payload {
+                    break;
+                }
+                if event.payload.get("test_marker").is_none() {
+                    events.push(event);
+                }
+            }
+            if enough(&events) {
+                return;
+            }
+            // The next event a background task publishes, then a new marker.
+            let event = rx
+                .recv()
+                .await
+                .expect("the bus keeps every event for the test");
+            events.push(event);
+        }
+    })
+    .await;
     events
 }
 
@@ -520,7 +579,17 @@ pub fn external_broker(port: u16) -> impl Fn(&mut Config) + Copy {
     }
 }
 
-/// Polls `check` every 50 ms until it holds, for at most `limit`.
+/// How long a test waits for a state it expects, or for an acknowledgement: generous, since
+/// a wait ends as soon as the state holds, and a loaded CI machine is slow.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` until it holds, for at most [`WAIT`].
+pub async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
+    eventually_within(WAIT, check).await
+}
+
+/// Polls `check` every 50 ms until it holds, for at most `limit`. The only polling sleep of
+/// the suite: a state that no event announces is read again after a short pause.
 pub async fn eventually_within(
     limit: std::time::Duration,
     mut check: impl AsyncFnMut() -> bool,
@@ -535,6 +604,14 @@ pub async fn eventually_within(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Runs `wait` (a loop waiting for acknowledgements, say) for at most [`WAIT`]; past that
+/// the test fails naming `what` it waited for, instead of spinning forever.
+pub async fn bounded<T>(what: &str, wait: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("waited {WAIT:?} for {what}"))
 }
 
 /// The `detail` of an error body, as text.

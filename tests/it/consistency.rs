@@ -10,12 +10,8 @@ use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::json;
 
-use crate::common::{Backend, TestApp, backend_tests, eventually_within, id};
+use crate::common::{Backend, TestApp, backend_tests, eventually, eventually_within, id};
 use crate::mqtt::{Client, Options};
-
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    eventually_within(Duration::from_secs(5), check).await
-}
 
 async fn gateway_client(app: &TestApp) -> Client {
     let password = app.gateway_password.as_deref().unwrap();
@@ -443,6 +439,8 @@ backend_tests! {
             assert_eq!(status, StatusCode::OK);
             for _ in 0..5 {
                 assert_eq!(topics(cam).await, expected(&format!("rtls/cameras/default/externo/externo/camera/gate_{round}"), &["intrusion"]), "round {round}");
+                // Samples over ~100 ms while the publisher reconciles in the background:
+                // the answer must hold at each, whenever the reconcile runs.
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
@@ -523,7 +521,7 @@ backend_tests! {
         // Heard again: online again.
         gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
         assert!(eventually(async || online().await == Some(true)).await);
-        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
+        let published: Vec<&str> = crate::common::events_until(&app, &mut bus, |seen| seen.iter().filter(|e| e.event_type.as_str().starts_with("GATEWAY_")).count() >= 2).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
         assert_eq!(published[..2], ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"]);
     }
 }

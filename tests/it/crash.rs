@@ -3,7 +3,6 @@
 //! commit), the database opens cleanly and the appliance starts again on it.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,62 +11,19 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::cli::{KillOnDrop, securityvision, wait_for_health};
-use crate::common::{Backend, TestDatabase, backend_tests, eventually_within, free_port};
+use crate::cli::{KillOnDrop, admin_token, serve_binary};
+use crate::common::{Backend, TestDatabase, backend_tests, eventually_within};
 
 const READINGS_PER_REPORT: usize = 20;
 const TAG: &str = "AC233F00C0DE";
 
-/// Starts `serve` on `data_dir` and `db`; returns the process and its HTTP base URL and MQTT port.
+/// Starts `serve` in `work` on `db`; returns the process, its HTTP base URL and MQTT port.
 async fn serve(work: &Path, db: &TestDatabase) -> (KillOnDrop, String, u16) {
-    let (http, mqtt) = (free_port(), free_port());
-    let mut command = securityvision(work);
-    command.env("SV_DATABASE_URL", &db.url).args([
-        "serve",
-        "--http-listen",
-        &format!("127.0.0.1:{http}"),
-        "--mqtt-listen",
-        &format!("127.0.0.1:{mqtt}"),
-    ]);
-    let child = KillOnDrop(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http}");
-    wait_for_health(&base).await;
-    (child, base, mqtt)
-}
-
-/// An administrator's token on a fresh appliance (its generated password changed to itself).
-pub async fn admin_token(base: &str, work: &Path) -> String {
-    let password = std::fs::read_to_string(work.join("data/initial-admin-password")).unwrap();
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@localhost", "password": password.trim()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-    let changed: Value = client
-        .post(format!("{base}/api/v1/auth/change-password"))
-        .bearer_auth(&token)
-        .json(&json!({"current_password": password.trim(), "new_password": password.trim()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    changed["access_token"]
-        .as_str()
-        .map_or(token, str::to_string)
+    let served = serve_binary(work, |c| {
+        c.env("SV_DATABASE_URL", &db.url);
+    })
+    .await;
+    (served.child, served.http_base, served.mqtt_port)
 }
 
 /// One value of `sql`, read straight from the database.

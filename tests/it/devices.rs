@@ -111,7 +111,7 @@ backend_tests! {
         assert_eq!(app.get(&path, &token).await.0, StatusCode::NOT_FOUND);
         assert_eq!(app.delete(&path, &token).await, StatusCode::NOT_FOUND);
 
-        let types: Vec<&str> = drain_events(&mut events).await.iter().map(|e| e.event_type.as_str()).collect();
+        let types: Vec<&str> = drain_events(&app, &mut events).await.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types.iter().filter(|t| **t == "DEVICE_CREATED").count(), 3);
         assert!(types.contains(&"DEVICE_POSITION_UPDATED") && types.contains(&"DEVICE_UPDATED"));
         assert_eq!(types.iter().filter(|t| **t == "DEVICE_DELETED").count(), 2);

@@ -19,7 +19,6 @@
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -27,9 +26,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cli::{KillOnDrop, securityvision, wait_for_health};
-use crate::common::free_port;
-use crate::crash::admin_token;
+use crate::cli::{KillOnDrop, admin_token, serve_binary};
 
 /// Mutated inputs per target when no budget is given (CI).
 const PURE_ITERATIONS: usize = 3000;
@@ -272,27 +269,14 @@ impl Appliance {
     async fn start() -> Appliance {
         securityvision::tls::install_default_provider();
         let work = tempfile::tempdir().unwrap();
-        let (http, mqtt) = (free_port(), free_port());
         let stderr = work.path().join("stderr.log");
-        let mut command = securityvision(work.path());
-        command.args([
-            "serve",
-            "--http-listen",
-            &format!("127.0.0.1:{http}"),
-            "--mqtt-listen",
-            &format!("127.0.0.1:{mqtt}"),
-        ]);
-        // Many short connections from one address: not what this target is about.
-        command.env("SV_MQTT_CONNECT_RATE_PER_MINUTE", "0");
-        let process = KillOnDrop(
-            command
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&stderr).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        let base = format!("http://127.0.0.1:{http}");
-        wait_for_health(&base).await;
+        let served = serve_binary(work.path(), |c| {
+            // Many short connections from one address: not what this target is about.
+            c.env("SV_MQTT_CONNECT_RATE_PER_MINUTE", "0")
+                .stderr(std::fs::File::create(&stderr).unwrap());
+        })
+        .await;
+        let (process, base, mqtt) = (served.child, served.http_base, served.mqtt_port);
         let token = admin_token(&base, work.path()).await;
         let gateway_password =
             std::fs::read_to_string(work.path().join("data/initial-mqtt-gateway-password"))
@@ -303,7 +287,7 @@ impl Appliance {
             _process: process,
             _work: work,
             base,
-            mqtt: format!("127.0.0.1:{mqtt}").parse().unwrap(),
+            mqtt: ([127, 0, 0, 1], mqtt).into(),
             stderr,
             gateway_password,
             token,

@@ -3,14 +3,13 @@
 //! it and `/floor-plans/{id}/heatmap` shows where it stayed.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail};
+use crate::common::{TestApp, backend_tests, detail, eventually};
 use crate::mqtt::{Client, Options};
 
 const TAG: &str = "112233445566";
@@ -21,10 +20,6 @@ fn rfc(t: DateTime<Utc>) -> String {
 
 fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
-}
-
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    crate::common::eventually_within(Duration::from_secs(10), check).await
 }
 
 /// A plan of 20 × 10 m with a gateway at each end (West at x 0.1, East at x 0.9, both at

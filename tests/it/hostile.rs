@@ -4,7 +4,6 @@
 //! `broker_security::memory_on_the_mqtt_path_is_bounded`.)
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Stdio;
 use std::time::Duration;
 
 use rumqttc::QoS;
@@ -12,8 +11,8 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::cli::{KillOnDrop, securityvision, wait_for_health};
-use crate::common::{Backend, TestApp, free_port};
+use crate::cli::serve_binary;
+use crate::common::{Backend, TestApp};
 use crate::mqtt::{
     Client, Options, connect_packet, credential, publish_qos1_packet, read_packet, subscribe_packet,
 };
@@ -214,26 +213,11 @@ async fn ten_thousand_idle_connections_leave_the_broker_and_the_api_serving() {
         "raise `ulimit -n` to run this test (the unit sets LimitNOFILE=65536)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (http_port, mqtt_port) = (free_port(), free_port());
-    let mut command = securityvision(dir.path());
-    command
-        .args([
-            "serve",
-            "--http-listen",
-            &format!("127.0.0.1:{http_port}"),
-            "--mqtt-listen",
-            &format!("127.0.0.1:{mqtt_port}"),
-        ])
-        .env("SV_MQTT_MAX_CONNECTIONS", (IDLE + 100).to_string());
-    let _serving = KillOnDrop(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http_port}");
-    wait_for_health(&base).await;
+    let served = serve_binary(dir.path(), |c| {
+        c.env("SV_MQTT_MAX_CONNECTIONS", (IDLE + 100).to_string());
+    })
+    .await;
+    let (base, mqtt_port) = (served.http_base.clone(), served.mqtt_port);
     let password =
         std::fs::read_to_string(dir.path().join("data/initial-mqtt-gateway-password")).unwrap();
     let password = password.trim().to_string();

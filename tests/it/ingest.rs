@@ -8,15 +8,10 @@ use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests};
+use crate::common::{TestApp, backend_tests, eventually};
 use crate::mqtt::{Client, Options};
 use securityvision::config::GatewayBinding;
 use securityvision::ingest::decode::Rejection;
-
-/// Polls `check` until it holds (at most 5 s).
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    crate::common::eventually_within(Duration::from_secs(5), check).await
-}
 
 async fn readings(app: &TestApp, token: &str) -> Vec<Value> {
     let (_, list) = app.get("/api/v1/collection-logs/?limit=1000", token).await;
@@ -105,10 +100,11 @@ backend_tests! {
         ] {
             gw.publish(topic, QoS::AtLeastOnce, false, payload).await;
         }
-        gw.client.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, vec![0xff, 0xfe, 0x00]).await.unwrap();
+        gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, vec![0xff, 0xfe, 0x00]).await;
+        // Acknowledged once decoded (and refused) or stored.
+        gw.settled().await;
         let metrics = app.metrics();
-        assert!(eventually(async || metrics.ingest_received.load(Ordering::Relaxed) == 5).await);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(metrics.ingest_received.load(Ordering::Relaxed), 5);
         assert_eq!(metrics.ingest_rejections(Rejection::NoGateway), 2);
         assert_eq!(metrics.ingest_rejections(Rejection::Malformed), 3);
         let (_, gateways) = app.get("/api/v1/devices/", &token).await;
@@ -223,20 +219,11 @@ backend_tests! {
         for _ in 0..5 {
             app.get("/api/v1/devices/gateways/status", &token).await;
         }
-        let mut waited = 0;
-        while kinds().await != ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"] && waited < 100 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            waited += 1;
-        }
-        assert_eq!(kinds().await, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"], "silence makes it offline, once");
+        assert!(eventually(async || kinds().await == ["GATEWAY_ONLINE", "GATEWAY_OFFLINE"]).await, "silence makes it offline, once: {:?}", kinds().await);
         gw.publish("rtls/gateways/AC233FC0AAAA/heartbeat", QoS::AtLeastOnce, false, "{}").await;
-        let mut waited = 0;
-        while kinds().await.len() < 3 && waited < 50 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            waited += 1;
-        }
+        assert!(eventually(async || kinds().await.len() >= 3).await);
         assert_eq!(kinds().await, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"]);
-        let published: Vec<&str> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
+        let published: Vec<&str> = crate::common::events_until(&app, &mut bus, |seen| seen.iter().filter(|e| e.event_type.as_str().starts_with("GATEWAY_")).count() >= 3).await.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("GATEWAY_")).collect();
         assert_eq!(published, ["GATEWAY_ONLINE", "GATEWAY_OFFLINE", "GATEWAY_ONLINE"], "also on the event bus");
     }
 }
@@ -287,7 +274,8 @@ backend_tests! {
         let count = async |sql: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE {sql}")).await.unwrap();
         for _ in 0..3 {
             gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-60}"#).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Stored before the next: three samples, well within the 1 s gap.
+            gw.settled().await;
         }
         assert!(eventually(async || count(&format!("tag_id = {tag} AND is_open = TRUE")).await == "1").await, "one open session");
         // Silence longer than the gap closes it; the next reading opens another.
@@ -329,19 +317,26 @@ backend_tests! {
             }
         });
         let mut acked = 0u64;
-        while acked < 300 {
-            if let Some(crate::mqtt::Seen::PubAck) = gw.next().await {
-                acked += 1;
+        crate::common::bounded("300 PUBACKs", async {
+            while acked < 300 {
+                match gw.seen.recv().await {
+                    Some(crate::mqtt::Seen::PubAck) => acked += 1,
+                    Some(_) => {}
+                    None => panic!("the connection closed after {acked} PUBACKs"),
+                }
             }
-        }
+        }).await;
         // SIGTERM in the middle of the stream.
         shutdown.cancel();
         running.wait().await.expect("a clean stop");
-        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(300), gw.seen.recv()).await {
-            if matches!(event, crate::mqtt::Seen::PubAck) {
-                acked += 1;
+        // The PUBACKs sent before the connection closed, up to its end.
+        crate::common::bounded("the connection to close", async {
+            while let Some(event) = gw.seen.recv().await {
+                if matches!(event, crate::mqtt::Seen::PubAck) {
+                    acked += 1;
+                }
             }
-        }
+        }).await;
         sender.abort();
 
         // Restart on the same database and count.
@@ -354,34 +349,47 @@ backend_tests! {
 
 backend_tests! {
     async fn old_readings_are_deleted_by_the_retention_job(backend: Backend) {
-        use securityvision::server::{App, ServeOptions};
-        use securityvision::store::readings::NewReading;
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::common::TestDatabase::create(backend, dir.path()).await;
-        let mut config = crate::common::test_config(dir.path(), &db.url);
-        config.ingest.retention_days = 7;
-        let app = App::prepare(config, ServeOptions::default()).await.unwrap();
-        let store = app.state.store.clone();
-        let tag = store.save_tag(&securityvision::store::people::Tag { mac_address: "112233445566".into(), active: true, ..Default::default() }).await.unwrap();
-        let gateway = store.save_device(&securityvision::store::devices::Device { name: "GW".into(), device_type: "BLE_GATEWAY".into(), ..Default::default() }).await.unwrap();
-        let now = chrono::Utc::now();
-        let reading = |days: i64| NewReading { device_id: gateway.id, tag_id: tag.id, rssi: Some(-60), created_at: now - chrono::Duration::days(days) };
-        let batch = securityvision::store::readings::IngestBatch { readings: vec![reading(30), reading(8), reading(6), reading(0)], ..Default::default() };
-        store.store_ingest_batch(&batch).await.unwrap();
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = app.start(listener, shutdown.clone()).await.unwrap();
-        let mut left = 0;
-        for _ in 0..100 {
-            left = store.list_readings(Default::default(), 0, 100).await.unwrap().len();
-            if left == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(left, 2, "the readings of the last 7 days stay");
-        shutdown.cancel();
-        running.wait().await.unwrap();
+        let site = RetentionSite::prepare(backend, |c| c.ingest.retention_days = 7).await;
+        let now = site.now;
+        let week = chrono::Duration::days(7);
+        let hour = chrono::Duration::hours(1);
+        // RSSI names each reading; the job's cut-off is "now" when it runs, minus 7 days.
+        let ages = [(1, now - chrono::Duration::days(30)), (2, now - week - hour), (3, now - week + hour), (4, now - chrono::Duration::days(1)), (5, now)];
+        site.readings(&ages).await;
+        let running = site.start().await;
+        let mut left = Vec::new();
+        assert!(eventually(async || {
+            left = running.readings().await;
+            left.len() == 3
+        }).await, "the readings of the last 7 days stay: {left:?}");
+        assert_eq!(left, ages[2..].to_vec(), "exactly those younger than 7 days, their times intact");
+        running.stop().await;
+    }
+
+    async fn the_retention_cut_off_keeps_a_reading_exactly_at_it(backend: Backend) {
+        let site = RetentionSite::prepare(backend, |_| {}).await;
+        let cutoff = site.now - chrono::Duration::days(7);
+        let second = chrono::Duration::seconds(1);
+        site.readings(&[(1, cutoff - second), (2, cutoff), (3, cutoff + second)]).await;
+        assert_eq!(site.store.delete_readings_before(cutoff).await.unwrap(), 1, "older than the cut-off: one");
+        assert_eq!(readings_by_rssi(&site.store).await, [(2, cutoff), (3, cutoff + second)]);
+    }
+
+    async fn retention_days_0_keeps_every_reading(backend: Backend) {
+        // Position history is still trimmed: its deletion, after the readings' turn in the
+        // same pass, shows the job has run.
+        let site = RetentionSite::prepare(backend, |c| {
+            c.ingest.retention_days = 0;
+            c.positions.history_retention_days = 1;
+        }).await;
+        let now = site.now;
+        let ages = [(1, now - chrono::Duration::days(400)), (2, now - chrono::Duration::days(30)), (3, now)];
+        site.readings(&ages).await;
+        site.history_point(now - chrono::Duration::days(2)).await;
+        let running = site.start().await;
+        assert!(eventually(async || running.history_points().await == 0).await, "the retention job ran");
+        assert_eq!(running.readings().await, ages.to_vec(), "nothing deleted");
+        running.stop().await;
     }
 
     async fn external_mode_feeds_the_pipeline(backend: Backend) {
@@ -390,11 +398,14 @@ backend_tests! {
         let app = TestApp::start_with(backend, crate::common::external_broker(port)).await;
         let token = app.admin_token().await;
         app.create("/api/v1/tags", &token, json!({"mac_address": "112233445566"}), StatusCode::CREATED).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let gw = Client::connect(addr, Options::new("site-gw")).await.unwrap();
-        gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-61}"#).await;
-        assert!(eventually(async || readings(&app, &token).await.len() == 1).await, "a reading through the external broker");
+        // Until the node has subscribed, publishes are lost: repeat the report.
+        assert!(eventually(async || {
+            gw.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445566","rssi":-61}"#).await;
+            gw.settled().await;
+            !readings(&app, &token).await.is_empty()
+        }).await, "a reading through the external broker");
         let (_, gateways) = app.get("/api/v1/devices/gateways/", &token).await;
         assert_eq!(gateways[0]["mac_address"], "AC:23:3F:C0:AA:AA");
     }
@@ -452,9 +463,11 @@ backend_tests! {
 
         let lock = WriteLock::take(&app).await;
         // Acknowledged reports pile up for the writer, rounds apart.
-        for _ in 0..8 {
+        let metrics = app.metrics();
+        for sent in 1..=8 {
             gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, r#"{"tag_mac":"112233445577","rssi":-60}"#).await;
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            // The next report goes once the pipeline has taken this one from its queue.
+            assert!(eventually(async || metrics.ingest_received.load(Ordering::Relaxed) == sent && metrics.ingest_queue_depth.load(Ordering::Relaxed) == 0).await, "report {sent} taken");
         }
         assert!(eventually(async || app.metrics().ingest_writer_backlog.load(Ordering::Relaxed) > 0).await, "the writer is behind");
         // Meanwhile a tag reported at QoS 0 walks from west to east: its position follows.
@@ -566,7 +579,8 @@ backend_tests! {
         for i in 0..20 {
             site.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, format!(r#"{{"tag_mac":"AC233F112233","rssi":-{}}}"#, 40 + i)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The broker's PUBACKs: it holds them for the node's session.
+        site.settled().await;
         let node = node.start_again().await;
         let token = node.admin_token().await;
         assert!(eventually(async || with_rssi(&node, &token, -59..=-40).await == 20).await, "every report published while the node was away is stored: {} of 20", with_rssi(&node, &token, -59..=-40).await);
@@ -622,4 +636,181 @@ backend_tests! {
         assert!(eventually(async || other.metrics().ingest_unknown_gateways.load(Ordering::Relaxed) == 10).await);
         assert_eq!(other.metrics().ingest_registration_failures.load(Ordering::Relaxed), 1);
     }
+}
+
+/// An appliance prepared but not started, with a tag and a gateway, for the retention job
+/// (which runs once at start).
+struct RetentionSite {
+    app: securityvision::server::App,
+    store: securityvision::store::Store,
+    tag: i64,
+    gateway: i64,
+    /// Whole seconds, so that times read back compare equal on both engines.
+    now: chrono::DateTime<chrono::Utc>,
+    _storage: (crate::common::TestDatabase, tempfile::TempDir),
+}
+
+impl RetentionSite {
+    async fn prepare(
+        backend: crate::common::Backend,
+        adjust: impl FnOnce(&mut securityvision::config::Config),
+    ) -> RetentionSite {
+        use chrono::SubsecRound;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::common::TestDatabase::create(backend, dir.path()).await;
+        let mut config = crate::common::test_config(dir.path(), &db.url);
+        adjust(&mut config);
+        let app = securityvision::server::App::prepare(
+            config,
+            securityvision::server::ServeOptions::default(),
+        )
+        .await
+        .unwrap();
+        let store = app.state.store.clone();
+        let tag = store
+            .save_tag(&securityvision::store::people::Tag {
+                mac_address: "112233445566".into(),
+                active: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let gateway = store
+            .save_device(&securityvision::store::devices::Device {
+                name: "GW".into(),
+                device_type: "BLE_GATEWAY".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        RetentionSite {
+            app,
+            store,
+            tag: tag.id,
+            gateway: gateway.id,
+            now: chrono::Utc::now().trunc_subsecs(0),
+            _storage: (db, dir),
+        }
+    }
+
+    /// Stores a reading per (RSSI, time).
+    async fn readings(&self, readings: &[(i32, chrono::DateTime<chrono::Utc>)]) {
+        let readings = readings
+            .iter()
+            .map(
+                |&(rssi, created_at)| securityvision::store::readings::NewReading {
+                    device_id: self.gateway,
+                    tag_id: self.tag,
+                    rssi: Some(rssi),
+                    created_at,
+                },
+            )
+            .collect();
+        let batch = securityvision::store::readings::IngestBatch {
+            readings,
+            ..Default::default()
+        };
+        self.store.store_ingest_batch(&batch).await.unwrap();
+    }
+
+    /// Stores a position history point of the tag, on a plan of its own.
+    async fn history_point(&self, ts: chrono::DateTime<chrono::Utc>) {
+        use securityvision::store::site::{Building, Floor, FloorPlan};
+        let building = self
+            .store
+            .save_building(&Building {
+                name: "B".into(),
+                code: "B".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let floor = self
+            .store
+            .save_floor(&Floor {
+                building_id: building.id,
+                name: "F".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let plan = self
+            .store
+            .save_floor_plan(&FloorPlan {
+                floor_id: floor.id,
+                name: "P".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let point = securityvision::store::history::HistoryPoint {
+            tag_id: self.tag,
+            floor_plan_id: plan.id,
+            ts,
+            x: 0.5,
+            y: 0.5,
+            accuracy_m: None,
+        };
+        let batch = securityvision::store::readings::IngestBatch {
+            history: vec![point],
+            ..Default::default()
+        };
+        self.store.store_ingest_batch(&batch).await.unwrap();
+    }
+
+    async fn start(self) -> RunningRetention {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = self.app.start(listener, shutdown.clone()).await.unwrap();
+        RunningRetention {
+            running,
+            shutdown,
+            store: self.store,
+            tag: self.tag,
+            _storage: self._storage,
+        }
+    }
+}
+
+struct RunningRetention {
+    running: securityvision::server::Running,
+    shutdown: tokio_util::sync::CancellationToken,
+    store: securityvision::store::Store,
+    tag: i64,
+    _storage: (crate::common::TestDatabase, tempfile::TempDir),
+}
+
+impl RunningRetention {
+    async fn readings(&self) -> Vec<(i32, chrono::DateTime<chrono::Utc>)> {
+        readings_by_rssi(&self.store).await
+    }
+
+    async fn history_points(&self) -> usize {
+        let (from, to) = (chrono::DateTime::UNIX_EPOCH, chrono::Utc::now());
+        self.store
+            .tag_history(self.tag, None, (from, to), 100)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.wait().await.unwrap();
+    }
+}
+
+/// The stored readings as (RSSI, time), by RSSI.
+async fn readings_by_rssi(
+    store: &securityvision::store::Store,
+) -> Vec<(i32, chrono::DateTime<chrono::Utc>)> {
+    let mut all: Vec<_> = store
+        .list_readings(Default::default(), 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.rssi.unwrap(), r.created_at))
+        .collect();
+    all.sort_unstable_by_key(|r| r.0);
+    all
 }

@@ -2,6 +2,7 @@
 //! the misbehaving clients.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{
@@ -9,7 +10,7 @@ use rumqttc::{
     SubscribeReasonCode,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// What a test client saw.
 #[derive(Debug)]
@@ -24,6 +25,9 @@ pub struct Client {
     pub client: AsyncClient,
     pub seen: mpsc::UnboundedReceiver<Seen>,
     task: tokio::task::JoinHandle<()>,
+    /// QoS 1 messages sent through [`Client::publish`], and PUBACKs received.
+    sent: AtomicU64,
+    acks: watch::Receiver<u64>,
 }
 
 pub struct Options<'a> {
@@ -77,6 +81,7 @@ impl Client {
         // polled inside its own task.
         let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
         let (seen_tx, seen) = mpsc::unbounded_channel();
+        let (acks_tx, acks) = watch::channel(0);
         let task = tokio::spawn(async move {
             let mut ack_tx = Some(ack_tx);
             loop {
@@ -93,6 +98,7 @@ impl Client {
                         let _ = seen_tx.send(Seen::SubAck(s.return_codes));
                     }
                     Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        acks_tx.send_modify(|n| *n += 1);
                         let _ = seen_tx.send(Seen::PubAck);
                     }
                     Ok(_) => {}
@@ -113,7 +119,13 @@ impl Client {
             }
         });
         match tokio::time::timeout(Duration::from_secs(10), ack_rx).await {
-            Ok(Ok(Ok(ConnectReturnCode::Success))) => Ok(Client { client, seen, task }),
+            Ok(Ok(Ok(ConnectReturnCode::Success))) => Ok(Client {
+                client,
+                seen,
+                task,
+                sent: AtomicU64::new(0),
+                acks,
+            }),
             Ok(Ok(Ok(code) | Err(code))) => {
                 task.abort();
                 Err(code)
@@ -137,10 +149,24 @@ impl Client {
     }
 
     pub async fn publish(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) {
+        if qos != QoS::AtMostOnce {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+        }
         self.client
             .publish(topic, qos, retain, payload.into())
             .await
             .unwrap();
+    }
+
+    /// Waits until every QoS 1 message sent through [`Client::publish`] is acknowledged.
+    /// The appliance sends a PUBACK once it has handled the message (stored it, or
+    /// refused it), in order: what was published before is settled too.
+    pub async fn settled(&self) {
+        let sent = self.sent.load(Ordering::SeqCst);
+        let mut acks = self.acks.clone();
+        let what = format!("{sent} PUBACKs");
+        let acked = crate::common::bounded(&what, acks.wait_for(|n| *n >= sent)).await;
+        assert!(acked.is_ok(), "the connection closed before {what}");
     }
 
     /// The next event, waiting at most 5 s.
@@ -161,6 +187,17 @@ impl Client {
                 _ => return None,
             }
         }
+    }
+
+    /// The next `n` messages; fails the test if they do not all arrive within
+    /// [`crate::common::WAIT`].
+    pub async fn messages(&mut self, n: usize) -> Vec<Publish> {
+        let mut all = Vec::new();
+        while all.len() < n {
+            let message = self.message(crate::common::WAIT).await;
+            all.push(message.unwrap_or_else(|| panic!("got {} of {n} messages", all.len())));
+        }
+        all
     }
 
     /// Collects messages until none arrives for `quiet`.

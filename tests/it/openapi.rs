@@ -1,6 +1,6 @@
 //! The OpenAPI document and the docs page.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -102,4 +102,154 @@ pub fn fill_path_ids(path: &str, id: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Served but not in the document, each with its reason. Anything else the router serves
+/// must be documented, so that the sweeps driven by the document (the 401 check above,
+/// `authorization.rs`) reach every route.
+const UNDOCUMENTED: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/health",
+        "the load balancer's probe, outside the API (documented as /api/v1/health)",
+    ),
+    (
+        "GET",
+        "/metrics",
+        "Prometheus text with its own scrape token, outside the API",
+    ),
+    (
+        "GET",
+        "/media/{*path}",
+        "stored floor-plan images, linked from the API's `image_url`",
+    ),
+    ("GET", "/api/v1/openapi.json", "the document itself"),
+    (
+        "GET",
+        "/docs",
+        "the API docs page (Swagger UI, assets embedded)",
+    ),
+    ("GET", "/docs/", "the API docs page"),
+    ("GET", "/docs/{*rest}", "the API docs page's assets"),
+];
+
+const METHODS: [&str; 9] = [
+    "get", "head", "delete", "options", "patch", "post", "put", "trace", "connect",
+];
+
+/// The (method, path) pairs the router serves. axum cannot list its routes, but its
+/// `Debug` output names each path and, per path, the methods it has an endpoint for (a
+/// nested service, any method: "ANY"). The parse fails loudly if that output changes.
+fn served_routes(router: &axum::Router) -> BTreeSet<(String, String)> {
+    let text = format!("{router:?}");
+    let own = &text[..text
+        .find(", fallback_router:")
+        .expect("axum's Router debug output")];
+    let (routes, node) = own.split_at(own.find("node: Node { paths: {").expect("the route table"));
+    let mut paths = std::collections::HashMap::new();
+    for entry in node.split("RouteId(").skip(1) {
+        let (id, rest) = entry.split_once("): \"").expect("a path entry");
+        paths.insert(id.to_string(), rest[..rest.find('"').unwrap()].to_string());
+    }
+    let mut served = BTreeSet::new();
+    for entry in routes.split("RouteId(").skip(1) {
+        let (id, endpoint) = entry.split_once("): ").expect("a route entry");
+        let path = paths
+            .get(id)
+            .unwrap_or_else(|| panic!("route {id} has no path"))
+            .clone();
+        if endpoint.starts_with("Route(") {
+            served.insert(("ANY".to_string(), path));
+            continue;
+        }
+        assert!(
+            endpoint.starts_with("MethodRouter(MethodRouter {"),
+            "unexpected endpoint: {endpoint}"
+        );
+        for method in METHODS {
+            let field = format!("{method}: ");
+            let at = endpoint
+                .find(&field)
+                .unwrap_or_else(|| panic!("no {method} in {endpoint}"));
+            if !endpoint[at + field.len()..].starts_with("None") {
+                served.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    assert!(
+        served.len() > 50 && paths.len() > 50,
+        "the parse found only {} routes in {text}",
+        served.len()
+    );
+    served
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_the_router_serves_is_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::common::TestDatabase::create(crate::common::Backend::Sqlite, dir.path()).await;
+    let config = crate::common::test_config(dir.path(), &db.url);
+    let app = securityvision::server::App::prepare(
+        config,
+        securityvision::server::ServeOptions::default(),
+    )
+    .await
+    .unwrap();
+    let router = securityvision::api::router(app.state.clone());
+    let served = served_routes(&router);
+    // The document as this router serves it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let document: Value = reqwest::get(format!("{base}/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let documented: BTreeSet<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .filter(|(m, _)| METHODS.contains(&m.to_lowercase().as_str()))
+        .collect();
+    let excluded = |method: &str, path: &str| {
+        UNDOCUMENTED
+            .iter()
+            .any(|(m, p, _)| (*m == method || (*m == "GET" && method == "HEAD")) && *p == path)
+    };
+    let missing: Vec<_> = served
+        .iter()
+        .filter(|(method, path)| !documented.contains(&(method.clone(), path.clone())))
+        // axum answers HEAD wherever it answers GET.
+        .filter(|(method, path)| {
+            !(method == "HEAD" && documented.contains(&("GET".to_string(), path.clone())))
+        })
+        .filter(|(method, path)| !excluded(method, path))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "served but not documented (document them, or list them in UNDOCUMENTED with a reason): {missing:#?}"
+    );
+    // And the other way, from the router's side: every documented operation is served.
+    for (method, path) in &documented {
+        assert!(
+            served.contains(&(method.clone(), path.clone())),
+            "{method} {path} is documented but not served"
+        );
+    }
+    for (method, path, _) in UNDOCUMENTED {
+        assert!(
+            served
+                .iter()
+                .any(|(m, p)| p == path && (m == method || *method == "ANY" || m == "ANY")),
+            "{method} {path} is listed as undocumented but not served"
+        );
+    }
 }

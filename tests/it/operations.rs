@@ -126,7 +126,7 @@ backend_tests! {
         let closed = disk_alerts().await;
         assert_eq!((closed.len(), &closed[0]["is_open"]), (1, &json!(false)), "{closed:?}");
 
-        let events: Vec<String> = crate::common::drain_events(&mut bus).await.iter().map(|e| e.event_type.as_str().to_string()).collect();
+        let events: Vec<String> = crate::common::events_until(&app, &mut bus, |seen| ["DISK_RECOVERED", "ALERT_OPENED", "ALERT_CLOSED"].iter().all(|t| seen.iter().any(|e| e.event_type.as_str() == *t))).await.iter().map(|e| e.event_type.as_str().to_string()).collect();
         let disk: Vec<&String> = events.iter().filter(|e| e.starts_with("DISK_")).collect();
         assert_eq!(disk, ["DISK_LOW", "DISK_RECOVERED"], "{events:?}");
         assert!(events.iter().any(|e| e == "ALERT_OPENED") && events.iter().any(|e| e == "ALERT_CLOSED"), "{events:?}");

@@ -59,7 +59,7 @@ backend_tests! {
         assert_eq!(app.delete(&format!("/api/v1/tags/{}", id(&spare)), &token).await, StatusCode::NO_CONTENT);
         assert_eq!(app.get(&format!("/api/v1/tags/{}", id(&spare)), &token).await.0, StatusCode::NOT_FOUND);
 
-        let types: Vec<&str> = drain_events(&mut events).await.iter().map(|e| e.event_type.as_str()).collect();
+        let types: Vec<&str> = drain_events(&app, &mut events).await.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, ["PERSON_CREATED", "PERSON_CREATED", "PERSON_UPDATED", "TAG_CREATED", "TAG_CREATED", "TAG_CREATED", "TAG_UPDATED", "PERSON_DELETED", "TAG_DELETED"]);
     }
 

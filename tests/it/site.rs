@@ -92,7 +92,7 @@ backend_tests! {
         assert_eq!(app.delete(&format!("/api/v1/buildings/{}", id(&hq)), &token).await, StatusCode::NOT_FOUND);
 
         // Every change was announced on the bus and audited with its author.
-        let types: Vec<&str> = drain_events(&mut events).await.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>();
+        let types: Vec<&str> = drain_events(&app, &mut events).await.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>();
         let expected = ["BUILDING_CREATED", "BUILDING_CREATED", "BUILDING_UPDATED", "FLOOR_CREATED", "FLOOR_CREATED", "FLOOR_CREATED",
             "FLOOR_UPDATED", "FLOOR_PLAN_CREATED", "FLOOR_PLAN_CREATED", "FLOOR_PLAN_UPDATED", "DEVICE_CREATED", "BUILDING_DELETED"];
         assert_eq!(types, expected);

@@ -161,7 +161,8 @@ backend_tests! {
         assert_eq!(log[0]["attempts"], 4);
         assert_eq!(log[0]["delivery_id"], delivery);
         assert_eq!(log[0]["last_status_code"], 204);
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Delivered once: the re-send below comes after it in the subscription's order and
+        // must be the second delivery accepted, with a new id.
         assert_eq!(receiver.accepted().len(), 1, "delivered once");
 
         // The secret is write-only.
@@ -244,13 +245,15 @@ backend_tests! {
         assert!(eventually_within(Duration::from_secs(20), async || app.get(&format!("/api/v1/webhooks/{id}"), &token).await.1["paused_at"].is_string()).await, "paused");
         let (_, paused) = app.get(&format!("/api/v1/webhooks/{id}"), &token).await;
         assert!(paused["pause_reason"].as_str().unwrap().contains("failed deliveries"), "{paused}");
-        let announced = crate::common::drain_events(&mut bus).await;
+        let announced = crate::common::events_until(&app, &mut bus, |seen| seen.iter().any(|e| e.event_type.as_str() == "WEBHOOK_PAUSED")).await;
         assert!(announced.iter().any(|e| e.event_type.as_str() == "WEBHOOK_PAUSED" && e.payload["webhook_id"] == id), "announced");
         let attempts = || async {
             let (_, log) = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &token).await;
             log.as_array().unwrap().iter().map(|d| d["attempts"].as_i64().unwrap()).sum::<i64>()
         };
         let before = attempts().await;
+        // Time is the input: retries come a second apart here (retry_first_seconds = 1),
+        // so three seconds would see several if the pause did not hold them.
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(attempts().await, before, "nothing is tried while paused");
 

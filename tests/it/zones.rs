@@ -78,7 +78,7 @@ backend_tests! {
         assert_eq!((status, detail(&body).as_str()), (StatusCode::NOT_FOUND, "Zone not found"));
         assert_eq!(app.delete(&format!("/api/v1/zones/{other}"), &t).await, StatusCode::NOT_FOUND);
 
-        let seen: Vec<(String, Value)> = crate::common::drain_events(&mut bus).await.into_iter()
+        let seen: Vec<(String, Value)> = crate::common::drain_events(&app, &mut bus).await.into_iter()
             .filter(|e| e.event_type.as_str().starts_with("ZONE_"))
             .map(|e| (e.event_type.as_str().to_string(), e.payload))
             .collect();
