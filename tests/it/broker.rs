@@ -639,6 +639,7 @@ async fn two_nodes_on_one_postgresql_database_store_each_reading_once() {
     let port = mosquitto.port;
     let external = |c: &mut securityvision::config::Config| {
         crate::common::external_broker(port)(c);
+        c.mqtt.external_share_group = "securityvision".into();
         // The other node's writes reach a node's caches on its next refresh.
         c.ingest.cache_refresh_seconds = 1;
     };
