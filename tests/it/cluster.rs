@@ -130,7 +130,7 @@ impl Site {
             a.log()
         );
         assert_eq!(b.role().await.as_deref(), Some("standby"));
-        let token = crate::crash::admin_token(&a.base, a.work.path()).await;
+        let token = crate::cli::admin_token(&a.base, a.work.path()).await;
         let mut site = Site {
             mosquitto,
             db,
