@@ -278,6 +278,15 @@ impl App {
                 shutdown.clone(),
             ),
         );
+        let rollups = NamedTask::spawn(
+            "rollups",
+            crate::reports::rollups::run(
+                state.store.clone(),
+                config.reports.rollup_interval_seconds,
+                config.reports.rollup_retention_days,
+                shutdown.clone(),
+            ),
+        );
         let disk_guard = NamedTask::spawn(
             "disk-guard",
             crate::disk::guard(
@@ -418,7 +427,8 @@ impl App {
                 }
             };
             for task in external.into_iter().chain([
-                monitor, publisher, retention, backups, disk_guard, deliveries, alerts, incidents,
+                monitor, publisher, retention, rollups, backups, disk_guard, deliveries, alerts,
+                incidents,
             ]) {
                 stopped(task.name(), task.join(grace).await);
             }
