@@ -222,29 +222,30 @@ fn instant(w: &Window, s: Session, at: DateTime<Utc>, starts: i64, continues: i6
     rolled_visit(w, row, at, continues)
 }
 
-/// A closed session claimed by a pass.
-#[derive(Debug, sqlx::FromRow)]
-struct Claimed {
-    tag_id: i64,
-    device_id: i64,
-    started_at: DateTime<Utc>,
-    ended_at: DateTime<Utc>,
-    duration_seconds: i64,
+/// A closed session, as a pass claims it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClosedSession {
+    pub tag_id: i64,
+    pub device_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
 }
 
 /// The sums of one (hour, tag, gateway).
 #[derive(Debug, Clone, Copy)]
-struct Cell {
-    dwell_us: i64,
-    touches: i64,
-    starts: i64,
-    first_start: DateTime<Utc>,
-    last_end: DateTime<Utc>,
+pub struct Cell {
+    pub dwell_us: i64,
+    pub touches: i64,
+    pub starts: i64,
+    pub first_start: DateTime<Utc>,
+    pub last_end: DateTime<Utc>,
 }
 
-/// The hours each short session adds, spread as the reports spread a session over hour
-/// buckets (an instant touches the hour that holds it).
-fn cells(claimed: &[Claimed]) -> BTreeMap<(DateTime<Utc>, i64, i64), Cell> {
+/// The rollup rows, by (hour, tag, gateway), of closed sessions: each short session's hours,
+/// spread as the reports spread a session over hour buckets (an instant touches the hour
+/// that holds it). The benchmark's generator fills its rollups with this too.
+pub fn cells(claimed: &[ClosedSession]) -> BTreeMap<(DateTime<Utc>, i64, i64), Cell> {
     let mut out: BTreeMap<(DateTime<Utc>, i64, i64), Cell> = BTreeMap::new();
     for s in claimed.iter().filter(|s| s.duration_seconds < LONG_SECONDS) {
         let hours = buckets::buckets(Tz::UTC, Granularity::Hour, s.started_at, s.ended_at);
@@ -320,7 +321,7 @@ impl Store {
         let claim = claim_sql();
         Ok(on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let claimed: Vec<Claimed> = sqlx::query_as(sqlx::AssertSqlSafe(claim.as_str()))
+            let claimed: Vec<ClosedSession> = sqlx::query_as(sqlx::AssertSqlSafe(claim.as_str()))
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?;
