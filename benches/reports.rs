@@ -17,7 +17,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Utc};
-use securityvision::reports::rollups::{ClosedSession, cells};
+use std::collections::BTreeMap;
+
+use securityvision::reports::rollups::{Cell, ClosedSession, LONG_SECONDS, cells};
 use sqlx::Connection;
 
 const TAGS: usize = 2_000;
@@ -162,20 +164,28 @@ async fn site(store: &securityvision::store::Store) -> Site {
     }
 }
 
-/// One tag's 30 days: back-to-back visits (mean cycle `cycle` seconds: 85% present, 15%
-/// gap) mostly at the three gateways of its corner, and about one 13-hour stay in ten days.
+/// Where a tag is in its history.
+struct Cursor {
+    t: DateTime<Utc>,
+}
+
+/// One tag's visits that start before `until`: back-to-back (mean cycle `cycle` seconds:
+/// 85% present, 15% gap), 80% at the three gateways of its corner, the others anywhere,
+/// and about one 13-hour stay in ten days.
+#[allow(clippy::too_many_arguments)]
 fn tag_history(
     rng: &mut Rng,
     site: &Site,
     index: usize,
-    start: DateTime<Utc>,
+    cursor: &mut Cursor,
+    until: DateTime<Utc>,
     end: DateTime<Utc>,
     cycle: f64,
-) -> Vec<ClosedSession> {
-    let mut out = Vec::new();
-    let mut t = start + chrono::Duration::seconds(rng.below(600) as i64);
+    out: &mut Vec<ClosedSession>,
+) {
     let long_chance = cycle / (10.0 * 86_400.0);
-    while t < end {
+    while cursor.t < until {
+        let t = cursor.t;
         let home = index % GATEWAYS;
         let g = if rng.unit() < 0.8 {
             (home + rng.below(3) as usize) % GATEWAYS
@@ -196,12 +206,36 @@ fn tag_history(
             duration_seconds: (ended - t).num_seconds(),
         });
         let gap = cycle * 0.3 * rng.unit();
-        t = ended + chrono::Duration::milliseconds((gap * 1000.0) as i64 + 1000);
+        cursor.t = ended + chrono::Duration::milliseconds((gap * 1000.0) as i64 + 1000);
     }
-    out
 }
 
-async fn insert_sessions(conn: &mut Conn, sessions: &[ClosedSession], state: i16) {
+type Cells = BTreeMap<(DateTime<Utc>, i64, i64), Cell>;
+
+fn merge(into: &mut Cells, more: Cells) {
+    for (key, c) in more {
+        into.entry(key)
+            .and_modify(|o| {
+                o.dwell_us += c.dwell_us;
+                o.touches += c.touches;
+                o.starts += c.starts;
+                o.first_start = o.first_start.min(c.first_start);
+                o.last_end = o.last_end.max(c.last_end);
+            })
+            .or_insert(c);
+    }
+}
+
+/// `rolled`: written as the pass leaves them (in the rollups, or too long for them);
+/// otherwise waiting for the pass.
+async fn insert_sessions(conn: &mut Conn, sessions: &[ClosedSession], rolled: bool) {
+    let state = |s: &ClosedSession| -> i16 {
+        match (rolled, s.duration_seconds >= LONG_SECONDS) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        }
+    };
     match conn {
         Conn::Sqlite(c) => {
             for chunk in sessions.chunks(1000) {
@@ -219,7 +253,7 @@ async fn insert_sessions(conn: &mut Conn, sessions: &[ClosedSession], state: i16
                         .bind(s.started_at)
                         .bind(s.ended_at)
                         .bind(s.duration_seconds)
-                        .bind(state);
+                        .bind(state(s));
                 }
                 q.execute(&mut *c).await.unwrap();
             }
@@ -229,15 +263,16 @@ async fn insert_sessions(conn: &mut Conn, sessions: &[ClosedSession], state: i16
                 sqlx::query(
                     "INSERT INTO presence_sessions (device_id, tag_id, started_at, ended_at, \
                      duration_seconds, samples_count, is_open, rollup_state) \
-                     SELECT d, t, s, e, du, 3, FALSE, $6 FROM UNNEST($1::bigint[], $2::bigint[], \
-                     $3::timestamptz[], $4::timestamptz[], $5::bigint[]) AS u(d, t, s, e, du)",
+                     SELECT d, t, s, e, du, 3, FALSE, st FROM UNNEST($1::bigint[], $2::bigint[], \
+                     $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::smallint[]) \
+                     AS u(d, t, s, e, du, st)",
                 )
                 .bind(chunk.iter().map(|s| s.device_id).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|s| s.tag_id).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|s| s.started_at).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|s| s.ended_at).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|s| s.duration_seconds).collect::<Vec<_>>())
-                .bind(state)
+                .bind(chunk.iter().map(state).collect::<Vec<_>>())
                 .execute(&mut *c)
                 .await
                 .unwrap();
@@ -246,8 +281,8 @@ async fn insert_sessions(conn: &mut Conn, sessions: &[ClosedSession], state: i16
     }
 }
 
-async fn insert_rollups(conn: &mut Conn, sessions: &[ClosedSession]) -> usize {
-    let rows: Vec<_> = cells(sessions).into_iter().collect();
+async fn insert_rollups(conn: &mut Conn, rows: Cells) -> usize {
+    let rows: Vec<_> = rows.into_iter().collect();
     match conn {
         Conn::Sqlite(c) => {
             for chunk in rows.chunks(1000) {
@@ -343,7 +378,8 @@ async fn connect(url: &str) -> Conn {
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
             .unwrap()
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Off);
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
+            .pragma("cache_size", "-1000000");
         Conn::Sqlite(
             sqlx::SqliteConnection::connect_with(&options)
                 .await
@@ -400,16 +436,30 @@ async fn bench(url: Option<String>, target: usize) {
     let began = Instant::now();
     let (mut sessions, mut rollups) = (0, 0);
     let mut rng = Rng(17);
+    let mut cursors: Vec<Cursor> = (0..TAGS)
+        .map(|_| Cursor {
+            t: start + chrono::Duration::seconds(rng.below(600) as i64),
+        })
+        .collect();
+    // Day by day (a transaction each), every tag, so that the time indexes grow at their
+    // end; an hour's rollups are written once no later visit can touch it.
+    let mut open_cells = Cells::new();
     execute(&mut conn, "BEGIN").await;
-    for block in (0..TAGS).collect::<Vec<_>>().chunks(50) {
+    for day in 1..=DAYS {
+        let until = start + chrono::Duration::days(day);
         let mut list = Vec::new();
-        for &i in block {
-            list.extend(tag_history(&mut rng, &site, i, start, end, cycle));
+        for (i, cursor) in cursors.iter_mut().enumerate() {
+            tag_history(&mut rng, &site, i, cursor, until, end, cycle, &mut list);
         }
-        insert_sessions(&mut conn, &list, 1).await;
-        rollups += insert_rollups(&mut conn, &list).await;
+        insert_sessions(&mut conn, &list, true).await;
         sessions += list.len();
+        merge(&mut open_cells, cells(&list));
+        let later = open_cells.split_off(&(until, i64::MIN, i64::MIN));
+        rollups += insert_rollups(&mut conn, std::mem::replace(&mut open_cells, later)).await;
+        execute(&mut conn, "COMMIT").await;
+        execute(&mut conn, "BEGIN").await;
     }
+    rollups += insert_rollups(&mut conn, open_cells).await;
     insert_history(&mut conn, site.tags[0], site.plan, start, DAYS * 86_400 / 2).await;
     execute(&mut conn, "COMMIT").await;
     // PostgreSQL's autovacuum would gather statistics after such a load; SQLite has none
@@ -578,7 +628,7 @@ async fn bench(url: Option<String>, target: usize) {
         })
         .collect();
     execute(&mut conn, "BEGIN").await;
-    insert_sessions(&mut conn, &later, 0).await;
+    insert_sessions(&mut conn, &later, false).await;
     execute(&mut conn, "COMMIT").await;
     let began = Instant::now();
     let rolled = store.roll_up_all_sessions().await.unwrap();
