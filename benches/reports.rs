@@ -488,7 +488,19 @@ async fn bench(url: Option<String>, target: usize) {
         .json()
         .await
         .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
+    let token = login["access_token"].as_str().unwrap();
+    // The first administrator must choose a password before using the API.
+    let changed: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/change-password"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"current_password": password, "new_password": "Bench-Reports-2026!"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = changed["access_token"].as_str().unwrap().to_string();
 
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let w = format!(
