@@ -14,8 +14,10 @@
 //! - distinct people, tags and gateways are sets of the rows' keys;
 //! - first and last sessions are the minimum of the starts and the maximum of the ends.
 //!
-//! A week of a 2,000-tag site is a few hundred thousand rows; the reports that list no
-//! hours (overview, summaries, usage) have them summed per tag and gateway by the database.
+//! The reports that list no hours (overview, summaries, usage) have the rows summed per tag
+//! and gateway by the database. A week of a busy 2,000-tag site is still one or two million
+//! rows (a tag touches a few gateways an hour), too many for the site-wide reports to answer
+//! in 200 ms (BENCHMARKS.md, "Reports at 10 million sessions"); those want coarser rollups.
 //!
 //! **What stays on the sessions.** Open sessions and sessions closed since the last pass
 //! (`rollup_state = 0`), and sessions of 12 hours or more (`rollup_state = 2`: one may cover
