@@ -10,7 +10,8 @@
 //! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database. `latency` measures
 //! publish → position on the live stream under a steady 10,000 readings/s. `history-off`
 //! and `history-on` run `ingest` with the gateways placed on a plan (every reading moves a
-//! position) without and with the position history: what recording costs.
+//! position) without and with the position history: what recording costs; `rollups-off`
+//! and `rollups-on` do the same without the presence rollups and with a pass every second.
 //!
 //! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
 //! run in a child process (this same program, `--load`), talking MQTT over loopback.
@@ -74,9 +75,19 @@ fn main() {
             }
             for (name, enabled) in [("history-off", false), ("history-on", true)] {
                 if run(name) {
-                    ingest_history(None, enabled).await;
+                    ingest_history(None, enabled, 10).await;
                     if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
-                        ingest_history(Some(url), enabled).await;
+                        ingest_history(Some(url), enabled, 10).await;
+                    }
+                }
+            }
+            // The presence rollups' pass (every second here, 10 s by default) beside the
+            // moving tags' sessions, which close 15 s after a tag leaves a gateway.
+            for (name, interval) in [("rollups-off", 0), ("rollups-on", 1)] {
+                if run(name) {
+                    ingest_history(None, false, interval).await;
+                    if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
+                        ingest_history(Some(url), false, interval).await;
                     }
                 }
             }
@@ -512,7 +523,8 @@ async fn ingest(url: Option<String>, tags: usize) {
 /// `ingest` with its INGEST_GATEWAYS gateways placed on a 100 × 50 m plan (a 20 × 10
 /// grid) and every tag moving (heard by the next gateway at each lap of the tags), and
 /// the position history on or off.
-async fn ingest_history(url: Option<String>, enabled: bool) {
+/// `rollup_interval`: `reports.rollup_interval_seconds` (0: no rollups).
+async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64) {
     use securityvision::store::site::{Building, Floor, FloorPlan};
     let backend = if url.is_some() {
         "PostgreSQL"
@@ -563,7 +575,11 @@ async fn ingest_history(url: Option<String>, enabled: bool) {
         store,
         _dir,
         ..
-    } = appliance_with(url, &tags, place, |c| c.positions.history_enabled = enabled).await;
+    } = appliance_with(url, &tags, place, |c| {
+        c.positions.history_enabled = enabled;
+        c.reports.rollup_interval_seconds = rollup_interval;
+    })
+    .await;
     let mut child = spawn_self(&[
         "--load-reports".into(),
         port.to_string(),
@@ -588,7 +604,7 @@ async fn ingest_history(url: Option<String>, enabled: bool) {
         .unwrap()
         .len();
     println!(
-        "ingest on {backend}, gateways placed, history {}: {stored}/{total} readings stored, {:.0} readings/s end to end ({publisher}); {points} history points",
+        "ingest on {backend}, gateways placed, history {}, rollups every {rollup_interval} s (0: off): {stored}/{total} readings stored, {:.0} readings/s end to end ({publisher}); {points} history points",
         if enabled { "on" } else { "off" },
         stored as f64 / seconds,
     );

@@ -116,12 +116,20 @@ pub struct ReportsConfig {
     /// The longest window a report may cover, in days: a longer one is refused (HTTP 422)
     /// instead of reading that much history.
     pub max_window_days: u32,
+    /// Seconds between two passes that add the sessions closed since to the hourly
+    /// presence rollups; 0: no rollups (reports read every session of their window).
+    pub rollup_interval_seconds: u64,
+    /// Days the hourly presence rollups are kept (longer than raw readings); a report
+    /// whose window starts earlier reads the sessions. 0: for ever.
+    pub rollup_retention_days: u32,
 }
 
 impl Default for ReportsConfig {
     fn default() -> Self {
         ReportsConfig {
             max_window_days: 366,
+            rollup_interval_seconds: 10,
+            rollup_retention_days: 400,
         }
     }
 }
@@ -1533,6 +1541,11 @@ impl Config {
                 "reports.max_window_days",
                 (1..=3660).contains(&self.reports.max_window_days),
                 "1 to 3660 days",
+            ),
+            (
+                "reports.rollup_interval_seconds",
+                self.reports.rollup_interval_seconds <= 3600,
+                "0 to 3600",
             ),
             (
                 "incidents.rule_cooldown_seconds",

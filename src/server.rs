@@ -453,7 +453,8 @@ impl App {
 }
 
 /// The site's stateful work, done by the leader (every node outside a cluster) until
-/// `stop`: incidents, the alert engine, the device monitor, webhook deliveries, retention.
+/// `stop`: incidents, the alert engine, the device monitor, webhook deliveries, retention,
+/// the presence rollups.
 /// Each rebuilds its state from the database when it starts.
 async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Result<Vec<NamedTask>> {
     let config = &state.config;
@@ -499,6 +500,15 @@ async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Resu
             stop.clone(),
         ),
     );
+    let rollups = NamedTask::spawn(
+        "rollups",
+        crate::reports::rollups::run(
+            state.store.clone(),
+            config.reports.rollup_interval_seconds,
+            config.reports.rollup_retention_days,
+            stop.clone(),
+        ),
+    );
     let deliveries = NamedTask::spawn(
         "webhook-deliveries",
         crate::webhooks::run_deliveries(
@@ -513,7 +523,9 @@ async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Resu
             stop,
         ),
     );
-    Ok(vec![monitor, retention, deliveries, alerts, incidents])
+    Ok(vec![
+        monitor, retention, rollups, deliveries, alerts, incidents,
+    ])
 }
 
 /// A cluster node's part as leader: each time the elector makes it the leader, starts the

@@ -19,6 +19,7 @@ use super::extract::{ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Invalid, NotFound, Refused};
 use super::validate::FlexibleDateTime;
 use crate::reports::csv::{self, Row};
+use crate::reports::rollups::{self, Need};
 use crate::reports::store::{AlertFilter, SessionFilter};
 use crate::reports::*;
 use crate::store::site::Building;
@@ -209,12 +210,22 @@ async fn building_name(state: &AppState, id: i64) -> ApiResult<String> {
     Ok(or_404(building, "Building not found")?.name)
 }
 
+/// The visits of a window: from the rollups where they can answer what the report
+/// `need`s (whole hours, no minimum duration: [`rollups`]), otherwise from its sessions.
 async fn visits_of(
     state: &AppState,
     w: &Window,
     filter: SessionFilter,
     min: Option<i64>,
+    need: Need,
 ) -> ApiResult<Vec<Visit>> {
+    let reports = &state.config.reports;
+    if reports.rollup_interval_seconds > 0
+        && min.unwrap_or(0) == 0
+        && let Some(shape) = rollups::shape(w, need, reports.rollup_retention_days)
+    {
+        return Ok(rollups::presence(&state.store, w, &filter, shape).await?);
+    }
     let sessions = state.store.report_sessions(w.from, w.to, &filter).await?;
     Ok(visits(w, sessions, min))
 }
@@ -312,7 +323,7 @@ async fn overview(
         tag_id: q.tag_id,
         ..SessionFilter::default()
     };
-    let visits = visits_of(&state, &w, filter, None).await?;
+    let visits = visits_of(&state, &w, filter, None, Need::Totals).await?;
     let memberships = state.store.report_group_memberships().await?;
     let body = crate::reports::overview(&w, &visits, &memberships);
     Ok(answer(
@@ -356,7 +367,7 @@ async fn group_summary(
         group_id: Some(group_id),
         ..SessionFilter::default()
     };
-    let visits = visits_of(&state, &w, filter, min).await?;
+    let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
     let body = crate::reports::group_summary(&w, group_id, group.name, &visits);
     Ok(answer(
         format,
@@ -399,7 +410,7 @@ async fn person_summary(
     let (w, format) = q.window(&state, WindowRule::last_hours(24 * 7))?;
     let min = min_duration(q.min_duration_seconds)?;
     let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min).await?;
+    let visits = visits_of(&state, &w, person_filter(person_id), min, Need::Totals).await?;
     let body = crate::reports::person_summary(&w, person_id, name, &visits);
     Ok(answer(format, "person-summary", both(&w), body, |b| {
         b.dwell_by_device.clone()
@@ -430,7 +441,7 @@ async fn person_timeline(
     let min = min_duration(q.min_duration_seconds)?;
     let limit = within("limit", q.limit, 500, 1..=5000)?;
     person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min).await?;
+    let visits = visits_of(&state, &w, person_filter(person_id), min, Need::Sessions).await?;
     let body = timeline(visits, limit as usize);
     Ok(answer(
         format,
@@ -466,7 +477,7 @@ async fn person_calendar(
     let min = min_duration(q.min_duration_seconds)?;
     let g = granularity(q.granularity.as_deref())?;
     let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min).await?;
+    let visits = visits_of(&state, &w, person_filter(person_id), min, Need::Buckets(g)).await?;
     let body = crate::reports::person_calendar(&w, g, person_id, name, &visits);
     Ok(answer(format, "person-calendar", both(&w), body, |b| {
         b.buckets.clone()
@@ -497,7 +508,14 @@ async fn person_hour_of_day(
     let (w, format) = q.window(&state, WindowRule::finite(24))?;
     let min = min_duration(q.min_duration_seconds)?;
     let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min).await?;
+    let visits = visits_of(
+        &state,
+        &w,
+        person_filter(person_id),
+        min,
+        Need::Labels(buckets::Granularity::Hour, hour_label),
+    )
+    .await?;
     let body = person_hours(&w, person_id, name, &visits);
     Ok(answer(format, "person-hour-of-day", both(&w), body, |b| {
         b.buckets.clone()
@@ -528,7 +546,14 @@ async fn person_day_of_week(
     let (w, format) = q.window(&state, WindowRule::finite(24 * 30))?;
     let min = min_duration(q.min_duration_seconds)?;
     let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min).await?;
+    let visits = visits_of(
+        &state,
+        &w,
+        person_filter(person_id),
+        min,
+        Need::Labels(buckets::Granularity::Day, weekday_label),
+    )
+    .await?;
     let body = person_weekdays(&w, person_id, name, &visits);
     Ok(answer(format, "person-day-of-week", both(&w), body, |b| {
         b.buckets.clone()
@@ -559,7 +584,14 @@ async fn person_hour_by_gateway(
     let (w, format) = q.window(&state, WindowRule::finite(24))?;
     let min = min_duration(q.min_duration_seconds)?;
     let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min).await?;
+    let visits = visits_of(
+        &state,
+        &w,
+        person_filter(person_id),
+        min,
+        Need::Labels(buckets::Granularity::Hour, hour_label),
+    )
+    .await?;
     let body = person_hours_by_gateway(&w, person_id, name, &visits);
     Ok(answer(
         format,
@@ -638,7 +670,7 @@ async fn gateways_usage(
         floor_plan_id: q.floor_plan_id,
         ..SessionFilter::default()
     };
-    let visits = visits_of(&state, &w, filter, min).await?;
+    let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
     let body = gateway_usage(&w, &visits);
     Ok(answer(
         format,
@@ -680,7 +712,14 @@ async fn gateway_time_of_day(
     let (w, format) = q.window(&state, WindowRule::finite(24 * 7))?;
     let min = min_duration(q.min_duration_seconds)?;
     let name = device_name(&state, device_id).await?;
-    let visits = visits_of(&state, &w, device_filter(device_id), min).await?;
+    let visits = visits_of(
+        &state,
+        &w,
+        device_filter(device_id),
+        min,
+        Need::Labels(buckets::Granularity::Hour, hour_label),
+    )
+    .await?;
     let body = gateway_hours(&w, device_id, name, &visits);
     Ok(answer(format, "gateway-time-of-day", both(&w), body, |b| {
         b.buckets.clone()
@@ -711,7 +750,7 @@ async fn gateway_occupancy(
 ) -> ApiResult<Response> {
     let (w, format) = q.window(&state, WindowRule::finite(24))?;
     let name = device_name(&state, device_id).await?;
-    let visits = visits_of(&state, &w, device_filter(device_id), None).await?;
+    let visits = visits_of(&state, &w, device_filter(device_id), None, Need::Sessions).await?;
     let body = occupancy(&w, device_id, name, &visits);
     Ok(answer(format, "gateway-occupancy", both(&w), body, |b| {
         b.buckets.clone()
@@ -741,7 +780,7 @@ async fn gateway_concurrency(
 ) -> ApiResult<Response> {
     let (w, format) = q.window(&state, WindowRule::finite(24))?;
     let name = device_name(&state, device_id).await?;
-    let visits = visits_of(&state, &w, device_filter(device_id), None).await?;
+    let visits = visits_of(&state, &w, device_filter(device_id), None, Need::Sessions).await?;
     let body = concurrency(&w, device_id, name, &visits);
     Ok(answer(format, "gateway-concurrency", both(&w), body, |b| {
         b.buckets.clone()
@@ -818,7 +857,7 @@ async fn building_summary(
     let (w, format) = q.window(&state, WindowRule::last_hours(24 * 30))?;
     let min = min_duration(q.min_duration_seconds)?;
     let name = building_name(&state, building_id).await?;
-    let visits = visits_of(&state, &w, building_filter(building_id), min).await?;
+    let visits = visits_of(&state, &w, building_filter(building_id), min, Need::Totals).await?;
     let body = crate::reports::building_summary(&w, building_id, name, &visits);
     Ok(answer(
         format,
@@ -852,7 +891,14 @@ async fn building_time_of_day(
 ) -> ApiResult<Response> {
     let (w, format) = q.window(&state, WindowRule::finite(24))?;
     building_name(&state, building_id).await?;
-    let visits = visits_of(&state, &w, building_filter(building_id), None).await?;
+    let visits = visits_of(
+        &state,
+        &w,
+        building_filter(building_id),
+        None,
+        Need::Buckets(buckets::Granularity::Hour),
+    )
+    .await?;
     let body = occupancy_buckets(&w, buckets::Granularity::Hour, &visits);
     Ok(answer(
         format,
@@ -888,7 +934,14 @@ async fn building_calendar(
     let min = min_duration(q.min_duration_seconds)?;
     let g = granularity(q.granularity.as_deref())?;
     building_name(&state, building_id).await?;
-    let visits = visits_of(&state, &w, building_filter(building_id), min).await?;
+    let visits = visits_of(
+        &state,
+        &w,
+        building_filter(building_id),
+        min,
+        Need::Buckets(g),
+    )
+    .await?;
     let body = occupancy_buckets(&w, g, &visits);
     Ok(answer(
         format,

@@ -2,8 +2,9 @@
 //! sessions the pipeline materialises, and alert counts from the alert events.
 //!
 //! The database selects what a window needs (by time, gateway and tag, through their
-//! indexes, [`store`]); the numbers are computed here, in Rust, in the report's time zone
-//! ([`buckets`]), so SQLite and PostgreSQL give the same answers.
+//! indexes, [`store`]), from hourly rollups where they can answer ([`rollups`]); the
+//! numbers are computed here, in Rust, in the report's time zone ([`buckets`]), so SQLite
+//! and PostgreSQL give the same answers.
 //!
 //! Where the original's reports were wrong, these are right:
 //! - dwell is always the part of a session inside the window, and inside each bucket
@@ -29,6 +30,7 @@ mod alerts;
 pub mod buckets;
 pub mod csv;
 mod presence;
+pub mod rollups;
 pub mod store;
 
 use chrono::{DateTime, Duration, Utc};

@@ -21,6 +21,24 @@ pub struct Visit {
     pub end: DateTime<Utc>,
     /// Microseconds inside the window.
     pub dwell: i64,
+    /// Set when this is not one session but an hour of rolled-up sessions of one tag at
+    /// one gateway ([`super::rollups`]): `session` then carries its tag, gateway, place,
+    /// earliest start and latest end, and `dwell` the dwell of the hour.
+    pub rolled: Option<Rolled>,
+}
+
+/// How many sessions an hour of rollups stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct Rolled {
+    /// The UTC hour.
+    pub hour: DateTime<Utc>,
+    /// Sessions that start in the hour (their first hour).
+    pub starts: i64,
+    /// Sessions that touch the hour but started before it.
+    pub continues: i64,
+    /// Sessions this row adds to a count over the whole window: those that start in it,
+    /// and, in the window's first hour, also those continuing into it.
+    pub window_weight: i64,
 }
 
 impl Visit {
@@ -58,6 +76,7 @@ pub fn visits(window: &Window, sessions: Vec<Session>, min_duration: Option<i64>
                 session,
                 start,
                 end,
+                rolled: None,
             })
         })
         .collect()
@@ -67,6 +86,9 @@ pub fn visits(window: &Window, sessions: Vec<Session>, min_duration: Option<i64>
 #[derive(Debug, Default, Clone)]
 struct Tally {
     sessions: BTreeSet<i64>,
+    /// Sessions counted from rollups (never also in `sessions`: a session is either
+    /// rolled up or read whole).
+    counted: i64,
     dwell: i64,
     people: BTreeSet<i64>,
     tags: BTreeSet<i64>,
@@ -76,7 +98,17 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, visit: &Visit, dwell: i64) {
-        self.sessions.insert(visit.session.id);
+        let weight = visit.rolled.map_or(0, |r| r.window_weight);
+        self.add_weighted(visit, dwell, weight);
+    }
+
+    /// `weight`: the sessions a rolled-up visit adds here (ignored for a session).
+    fn add_weighted(&mut self, visit: &Visit, dwell: i64, weight: i64) {
+        if visit.rolled.is_some() {
+            self.counted += weight;
+        } else {
+            self.sessions.insert(visit.session.id);
+        }
         self.dwell += dwell;
         self.people.extend(visit.person());
         self.tags.insert(visit.session.tag_id);
@@ -87,6 +119,7 @@ impl Tally {
 
     fn merge(&mut self, other: &Tally) {
         self.sessions.extend(&other.sessions);
+        self.counted += other.counted;
         self.dwell += other.dwell;
         self.people.extend(&other.people);
         self.tags.extend(&other.tags);
@@ -106,7 +139,7 @@ impl Tally {
     }
 
     fn count(&self) -> i64 {
-        self.sessions.len() as i64
+        self.sessions.len() as i64 + self.counted
     }
 
     fn seconds(&self) -> i64 {
@@ -119,7 +152,7 @@ impl Tally {
 
     /// Mean dwell inside the window per session, in seconds.
     fn mean(&self) -> Option<f64> {
-        (!self.sessions.is_empty()).then(|| self.dwell as f64 / 1e6 / self.sessions.len() as f64)
+        (self.count() > 0).then(|| self.dwell as f64 / 1e6 / self.count() as f64)
     }
 }
 
@@ -608,10 +641,24 @@ pub fn timeline(visits: Vec<Visit>, limit: usize) -> Vec<PersonTimelineSession> 
 // ---- bucketed reports ----
 
 /// Tallies per bucket of visits (already cut to the window, so the first and last
-/// buckets count only their part inside it).
-fn per_bucket(list: &[Bucket], visits: &[Visit]) -> Vec<Tally> {
+/// buckets count only their part inside it). A rolled-up hour goes whole into the bucket
+/// that holds it (the rollups are used only where buckets are made of whole hours); its
+/// sessions continuing from before count in the bucket's first hour inside the window.
+fn per_bucket(w: &Window, list: &[Bucket], visits: &[Visit]) -> Vec<Tally> {
     let mut tallies = vec![Tally::default(); list.len()];
     for v in visits {
+        if let Some(r) = v.rolled {
+            let i = list.partition_point(|b| b.end <= r.hour);
+            if let Some(b) = list.get(i).filter(|b| b.start <= r.hour) {
+                let first = if r.hour == b.start.max(w.from) {
+                    r.continues
+                } else {
+                    0
+                };
+                tallies[i].add_weighted(v, v.dwell, r.starts + first);
+            }
+            continue;
+        }
         for (i, dwell) in buckets::spread(list, v.start, v.end) {
             tallies[i].add(v, dwell);
         }
@@ -652,7 +699,7 @@ pub fn person_calendar(
     visits: &[Visit],
 ) -> PersonTimeDistributionCalendar {
     let list = window_buckets(w, g);
-    let buckets = per_bucket(&list, visits)
+    let buckets = per_bucket(w, &list, visits)
         .into_iter()
         .zip(&list)
         .filter(|(t, _)| t.count() > 0)
@@ -672,6 +719,16 @@ pub fn person_calendar(
     }
 }
 
+/// The hour of the day of a bucket (0–23).
+pub fn hour_label(t: DateTime<chrono_tz::Tz>) -> usize {
+    t.hour() as usize
+}
+
+/// The day of the week of a bucket (0 = Sunday).
+pub fn weekday_label(t: DateTime<chrono_tz::Tz>) -> usize {
+    t.weekday().num_days_from_sunday() as usize
+}
+
 /// Tallies by a label of each bucket (hour of day, day of week), over the whole window.
 fn by_label(
     w: &Window,
@@ -682,7 +739,7 @@ fn by_label(
 ) -> Vec<Tally> {
     let list = window_buckets(w, g);
     let mut out = vec![Tally::default(); slots];
-    for (t, b) in per_bucket(&list, visits).into_iter().zip(&list) {
+    for (t, b) in per_bucket(w, &list, visits).into_iter().zip(&list) {
         out[label(b.start.with_timezone(&w.tz))].merge(&t);
     }
     out
@@ -712,7 +769,7 @@ pub fn person_hours(
     name: String,
     visits: &[Visit],
 ) -> PersonTimeOfDayDistribution {
-    let buckets = by_label(w, Granularity::Hour, visits, 24, |t| t.hour() as usize)
+    let buckets = by_label(w, Granularity::Hour, visits, 24, hour_label)
         .into_iter()
         .enumerate()
         .map(|(hour, t)| HourOfDayBucket {
@@ -754,17 +811,15 @@ pub fn person_weekdays(
     name: String,
     visits: &[Visit],
 ) -> PersonDayOfWeekDistribution {
-    let buckets = by_label(w, Granularity::Day, visits, 7, |t| {
-        t.weekday().num_days_from_sunday() as usize
-    })
-    .into_iter()
-    .enumerate()
-    .map(|(day, t)| DayOfWeekBucket {
-        day_of_week: day as u32,
-        total_dwell_seconds: t.seconds(),
-        sessions_count: t.count(),
-    })
-    .collect();
+    let buckets = by_label(w, Granularity::Day, visits, 7, weekday_label)
+        .into_iter()
+        .enumerate()
+        .map(|(day, t)| DayOfWeekBucket {
+            day_of_week: day as u32,
+            total_dwell_seconds: t.seconds(),
+            sessions_count: t.count(),
+        })
+        .collect();
     PersonDayOfWeekDistribution {
         person_id,
         person_full_name: name,
@@ -808,7 +863,7 @@ pub fn person_hours_by_gateway(
             .cloned()
             .collect();
         let device_name = place_of(&mine, device).0;
-        for (hour, t) in by_label(w, Granularity::Hour, &mine, 24, |t| t.hour() as usize)
+        for (hour, t) in by_label(w, Granularity::Hour, &mine, 24, hour_label)
             .into_iter()
             .enumerate()
         {
@@ -940,7 +995,7 @@ pub fn gateway_hours(
     device_name: String,
     visits: &[Visit],
 ) -> GatewayTimeOfDayDistribution {
-    let buckets = by_label(w, Granularity::Hour, visits, 24, |t| t.hour() as usize)
+    let buckets = by_label(w, Granularity::Hour, visits, 24, hour_label)
         .into_iter()
         .enumerate()
         .map(|(hour, t)| GatewayHourBucket {
@@ -975,7 +1030,7 @@ pub struct OccupancyBucket {
 /// Every bucket of the window, empty ones with 0, oldest first.
 pub fn occupancy_buckets(w: &Window, g: Granularity, visits: &[Visit]) -> Vec<OccupancyBucket> {
     let list = window_buckets(w, g);
-    per_bucket(&list, visits)
+    per_bucket(w, &list, visits)
         .into_iter()
         .zip(&list)
         .map(|(t, b)| OccupancyBucket {

@@ -134,22 +134,174 @@ impl Conditions {
     }
 }
 
+/// Runs a window query on `$exec`: `$1` and `$2` are the window's bounds, the filters'
+/// values follow.
+macro_rules! run_window {
+    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
+        let Conditions { sql, binds, .. } = $conditions;
+        let mut query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
+            .bind($from)
+            .bind($to);
+        for bind in binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        query.fetch_all($exec).await?
+    }};
+}
+
 macro_rules! fetch_window {
     ($store:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
-        let Conditions { sql, binds, .. } = $conditions;
-        on_pool!($store, read, |pool| {
-            let mut query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
-                .bind($from)
-                .bind($to);
-            for bind in binds {
-                query = match bind {
-                    Bind::Int(v) => query.bind(v),
-                    Bind::Text(v) => query.bind(v),
-                };
-            }
-            query.fetch_all(pool).await?
-        })
+        on_pool!($store, read, |pool| run_window!(
+            pool,
+            $row,
+            $conditions,
+            $from,
+            $to
+        ))
     }};
+}
+
+/// Sessions that overlap `[$1, $2]`.
+const OVERLAP: &str = "s.started_at <= $2 AND s.ended_at >= $1";
+/// Sessions not rolled up yet (open, or closed since the rollups' last pass).
+const PENDING: &str = "s.rollup_state = 0 AND s.started_at <= $2 AND s.ended_at >= $1";
+/// Sessions too long for the rollups.
+const LONG: &str = "s.rollup_state = 2 AND s.started_at <= $2 AND s.ended_at >= $1";
+/// Rolled-up sessions that end exactly at the window's start: inside it they are an
+/// instant, which no rollup hour of the window holds.
+const ENDING_AT_FROM: &str =
+    "s.rollup_state = 1 AND s.ended_at = $1 AND s.started_at < $1 AND s.started_at <= $2";
+/// Rolled-up sessions that start exactly at the window's end (an instant inside it).
+const STARTING_AT_TO: &str = "s.rollup_state = 1 AND s.started_at = $2 AND s.ended_at >= $1";
+
+/// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`).
+fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
+    let sql = format!(
+        "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
+         s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
+         d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
+         FROM presence_sessions s \
+         JOIN tags t ON t.id = s.tag_id \
+         LEFT JOIN people p ON p.id = t.person_id \
+         JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
+         WHERE {window}"
+    );
+    let mut c = Conditions::new(sql, 3);
+    c.int(filter.device_id, "s.device_id = ", "");
+    c.int(filter.tag_id, "s.tag_id = ", "");
+    c.int(
+        filter.person_id,
+        "s.tag_id IN (SELECT id FROM tags WHERE person_id = ",
+        ")",
+    );
+    c.int(
+        filter.group_id,
+        "s.tag_id IN (SELECT tt.id FROM tags tt JOIN person_group_memberships m \
+         ON m.person_id = tt.person_id WHERE m.group_id = ",
+        ")",
+    );
+    c.int(
+        filter.building_id,
+        &format!("s.device_id IN ({IN_BUILDING}"),
+        ")",
+    );
+    c.int(filter.floor_id, "fp.floor_id = ", "");
+    c.int(filter.floor_plan_id, "d.floor_plan_id = ", "");
+    // By end: without statistics SQLite then reads the window through the end's index.
+    c.sql.push_str(" ORDER BY s.ended_at, s.id");
+    c
+}
+
+/// An hour of rollups of one tag at one gateway (or, summed over the window, all its hours:
+/// `starts` then counts each session once), with the tag's person and the gateway's place.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RollupRow {
+    pub hour: DateTime<Utc>,
+    pub tag_id: i64,
+    pub device_id: i64,
+    pub dwell_us: i64,
+    pub touches: i64,
+    pub starts: i64,
+    pub first_start: DateTime<Utc>,
+    pub last_end: DateTime<Utc>,
+    pub person_id: Option<i64>,
+    pub person_name: Option<String>,
+    pub device_name: String,
+    pub device_mac_address: Option<String>,
+    #[sqlx(flatten)]
+    pub place: Place,
+}
+
+/// What [`Store::report_presence_rows`] read.
+#[derive(Debug, Default)]
+pub struct PresenceRows {
+    pub pending: Vec<Session>,
+    pub long: Vec<Session>,
+    pub ending_at_from: Vec<Session>,
+    pub starting_at_to: Vec<Session>,
+    pub rolled: Vec<RollupRow>,
+}
+
+/// The rollup rows of the hours `[$1, $2)` that `filter` keeps, hour by hour or summed per
+/// tag and gateway (a session counted once: in the window's first hour by touch, after it
+/// by start). Filtered in the inner query, through the rollups' indexes.
+fn rollup_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
+    let inner = if by_hour {
+        "SELECT hour, tag_id, device_id, dwell_us, touches, starts, first_start, last_end \
+         FROM presence_rollups WHERE hour >= $1 AND hour < $2"
+    } else {
+        "SELECT MIN(hour) AS hour, tag_id, device_id, \
+         CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, CAST(SUM(touches) AS BIGINT) AS touches, \
+         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS starts, \
+         MIN(first_start) AS first_start, MAX(last_end) AS last_end \
+         FROM presence_rollups WHERE hour >= $1 AND hour < $2"
+    };
+    let mut c = Conditions::new(inner.to_string(), 3);
+    c.int(filter.device_id, "device_id = ", "");
+    c.int(filter.tag_id, "tag_id = ", "");
+    c.int(
+        filter.person_id,
+        "tag_id IN (SELECT id FROM tags WHERE person_id = ",
+        ")",
+    );
+    c.int(
+        filter.group_id,
+        "tag_id IN (SELECT tt.id FROM tags tt JOIN person_group_memberships m \
+         ON m.person_id = tt.person_id WHERE m.group_id = ",
+        ")",
+    );
+    c.int(
+        filter.building_id,
+        &format!("device_id IN ({IN_BUILDING}"),
+        ")",
+    );
+    c.int(
+        filter.floor_id,
+        "device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
+         ON pp.id = dd.floor_plan_id WHERE pp.floor_id = ",
+        ")",
+    );
+    c.int(
+        filter.floor_plan_id,
+        "device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = ",
+        ")",
+    );
+    if !by_hour {
+        c.sql.push_str(" GROUP BY tag_id, device_id");
+    }
+    c.sql = format!(
+        "SELECT r.hour, r.tag_id, r.device_id, r.dwell_us, r.touches, r.starts, \
+         r.first_start, r.last_end, t.person_id, p.full_name AS person_name, \
+         d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
+         FROM ({}) r JOIN tags t ON t.id = r.tag_id \
+         LEFT JOIN people p ON p.id = t.person_id \
+         JOIN devices d ON d.id = r.device_id {PLACE_JOINS}",
+        c.sql
+    );
+    c
 }
 
 impl Store {
@@ -162,41 +314,57 @@ impl Store {
         to: DateTime<Utc>,
         filter: &SessionFilter,
     ) -> Result<Vec<Session>> {
-        let from = from - OPEN_SESSION_LAG;
-        let sql = format!(
-            "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
-             s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
-             d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
-             FROM presence_sessions s \
-             JOIN tags t ON t.id = s.tag_id \
-             LEFT JOIN people p ON p.id = t.person_id \
-             JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
-             WHERE s.started_at <= $2 AND s.ended_at >= $1"
-        );
-        let mut c = Conditions::new(sql, 3);
-        c.int(filter.device_id, "s.device_id = ", "");
-        c.int(filter.tag_id, "s.tag_id = ", "");
-        c.int(
-            filter.person_id,
-            "s.tag_id IN (SELECT id FROM tags WHERE person_id = ",
-            ")",
-        );
-        c.int(
-            filter.group_id,
-            "s.tag_id IN (SELECT tt.id FROM tags tt JOIN person_group_memberships m \
-             ON m.person_id = tt.person_id WHERE m.group_id = ",
-            ")",
-        );
-        c.int(
-            filter.building_id,
-            &format!("s.device_id IN ({IN_BUILDING}"),
-            ")",
-        );
-        c.int(filter.floor_id, "fp.floor_id = ", "");
-        c.int(filter.floor_plan_id, "d.floor_plan_id = ", "");
-        // By end: without statistics SQLite then reads the window through the end's index.
-        c.sql.push_str(" ORDER BY s.ended_at, s.id");
-        Ok(fetch_window!(self, Session, c, from, to))
+        let c = session_query(OVERLAP, filter);
+        Ok(fetch_window!(self, Session, c, from - OPEN_SESSION_LAG, to))
+    }
+
+    /// What a report reads when the rollups answer for the whole hours `[from, to)`
+    /// ([`super::rollups`]), in one snapshot (a session rolled up meanwhile is counted
+    /// once): the rollup rows, and the sessions not in them.
+    pub async fn report_presence_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        filter: &SessionFilter,
+        by_hour: bool,
+    ) -> Result<PresenceRows> {
+        let repeatable = matches!(self, Store::Postgres(_));
+        let lagged = from - OPEN_SESSION_LAG;
+        Ok(on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            if repeatable {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows = PresenceRows {
+                pending: run_window!(
+                    &mut *tx,
+                    Session,
+                    session_query(PENDING, filter),
+                    lagged,
+                    to
+                ),
+                long: run_window!(&mut *tx, Session, session_query(LONG, filter), from, to),
+                ending_at_from: run_window!(
+                    &mut *tx,
+                    Session,
+                    session_query(ENDING_AT_FROM, filter),
+                    from,
+                    to
+                ),
+                starting_at_to: run_window!(
+                    &mut *tx,
+                    Session,
+                    session_query(STARTING_AT_TO, filter),
+                    from,
+                    to
+                ),
+                rolled: run_window!(&mut *tx, RollupRow, rollup_query(by_hour, filter), from, to),
+            };
+            tx.commit().await?;
+            rows
+        }))
     }
 
     /// The alert events that started within `[from, to]`, newest first.

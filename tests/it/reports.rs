@@ -4,14 +4,14 @@
 //! open, a single sighting on the hour, and alert events. Every expected number below is
 //! worked out by hand from the fixture (comments show the sums), never by our code.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use reqwest::StatusCode;
 use securityvision::store::alerts::AlertEvent;
 use securityvision::store::presence::SessionWrite;
 use securityvision::store::readings::IngestBatch;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, detail};
+use crate::common::{Backend, TestApp, backend_tests, detail};
 
 fn t(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -133,6 +133,19 @@ async fn write_sessions(app: &TestApp, sessions: &[(i64, i64, &str, &str, bool)]
         });
     }
     app.store.store_ingest_batch(&batch).await.unwrap();
+    // Closed sessions go to the rollups at once, so the reports of whole hours below
+    // read them there.
+    app.store.roll_up_all_sessions().await.unwrap();
+}
+
+/// An app whose rollups are kept for ever (the fixture's history is years old) and
+/// filled by the fixture itself (`write_sessions`), not by the job.
+async fn start(backend: Backend) -> TestApp {
+    TestApp::start_with(backend, |c| {
+        c.reports.rollup_retention_days = 0;
+        c.reports.rollup_interval_seconds = 3600;
+    })
+    .await
 }
 
 async fn write_alert(
@@ -314,13 +327,32 @@ fn column(list: &Value, field: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Polls a query until its first column reads `expected` (the rollup job runs every second).
+async fn wait_for(app: &TestApp, sql: &str, expected: &str) {
+    for _ in 0..200 {
+        if app.sql_text(sql).await.as_deref() == Some(expected) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{sql}: {:?}, expected {expected}", app.sql_text(sql).await);
+}
+
+/// An hour as the engine stores it (SQLite: sqlx's text of a UTC time).
+fn hour_literal(backend: Backend, rfc3339: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("'{}'", t(rfc3339).to_rfc3339()),
+        Backend::Postgres => format!("'{rfc3339}'"),
+    }
+}
+
 fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-6)
 }
 
 backend_tests! {
     async fn presence_reports_count_the_dwell_inside_the_window(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let admin = app.admin_token().await;
         let s = site(&app, &admin).await;
         history(&app, &s).await;
@@ -506,7 +538,7 @@ backend_tests! {
     }
 
     async fn alert_reports_count_every_alert_of_the_window(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let token = app.admin_token().await;
         let token = token.as_str();
         let s = site(&app, token).await;
@@ -543,7 +575,7 @@ backend_tests! {
     }
 
     async fn report_buckets_follow_the_time_zone_across_daylight_saving_changes(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let token = app.admin_token().await;
         let token = token.as_str();
         let s = site(&app, token).await;
@@ -595,7 +627,7 @@ backend_tests! {
     }
 
     async fn reports_refuse_bad_windows_parameters_and_unknown_ids(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let token = app.admin_token().await;
         let token = token.as_str();
         let s = site(&app, token).await;
@@ -669,7 +701,7 @@ backend_tests! {
     }
 
     async fn every_report_downloads_as_csv(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let token = app.admin_token().await;
         let s = site(&app, &token).await;
         history(&app, &s).await;
@@ -724,7 +756,7 @@ backend_tests! {
     }
 
     async fn an_open_session_counts_until_now(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let token = app.admin_token().await;
         let s = site(&app, &token).await;
         // Open, last written 30 minutes ago (before the window starts): it still counts,
@@ -743,7 +775,7 @@ backend_tests! {
     }
 
     async fn overview_lists_ten_buildings_when_there_are_ten(backend: Backend) {
-        let app = TestApp::start(backend).await;
+        let app = start(backend).await;
         let token = app.admin_token().await;
         let s = site(&app, &token).await;
         // Ten more buildings with a little presence each, and a lot of it on the gateway
@@ -762,5 +794,190 @@ backend_tests! {
         assert_eq!(o["top_floors"].as_array().unwrap().len(), 10);
         assert_eq!(o["top_devices"][0]["device_id"], s.g[4]);
         assert_eq!(o["top_people"][0]["person_id"], s.bruno);
+    }
+
+    async fn rollups_give_the_numbers_of_the_sessions(backend: Backend) {
+        // First without rollups: every report reads the sessions.
+        let app = TestApp::start_with(backend, |c| {
+            c.reports.rollup_retention_days = 0;
+            c.reports.rollup_interval_seconds = 0;
+        })
+        .await;
+        let token = app.admin_token().await;
+        let s = site(&app, &token).await;
+        history(&app, &s).await;
+        let g = s.g;
+        // Beside the main history: 30 hours of Carla (too long for the rollups), Bruno
+        // until exactly the window's start and Ana from exactly its end (an instant inside
+        // it each), and a week of Ana's mornings and evenings for the calendars.
+        let mut more = vec![
+            (s.tc, g[2], "2024-03-03T08:00:00Z".to_string(), "2024-03-04T14:00:00Z".to_string()),
+            (s.tb, g[3], "2024-03-04T09:40:00Z".into(), "2024-03-04T10:00:00Z".into()),
+            (s.ta2, g[3], "2024-03-04T13:00:00Z".into(), "2024-03-04T13:20:00Z".into()),
+        ];
+        for day in 1..=7 {
+            more.push((s.ta1, g[2], format!("2024-03-0{day}T08:50:00Z"), format!("2024-03-0{day}T09:10:00Z")));
+            more.push((s.ta2, g[5], format!("2024-03-0{day}T20:30:00Z"), format!("2024-03-0{day}T23:59:59Z")));
+        }
+        let more: Vec<_> = more.iter().map(|(t, d, a, b)| (*t, *d, a.as_str(), b.as_str(), false)).collect();
+        write_sessions(&app, &more).await;
+        assert_eq!(app.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE rollup_state = 2").await.unwrap(), "1", "Bruno's 5 hours are short, Carla's 30 are not");
+
+        let week = "from_ts=2024-03-01T00:00:00Z&to_ts=2024-03-08T00:00:00Z";
+        let mut paths = Vec::new();
+        for window in [W.to_string(), week.to_string(), format!("{week}&time_zone=America/Sao_Paulo"), format!("{W}&time_zone=Asia/Kolkata")] {
+            let w = window.as_str();
+            paths.extend([
+                format!("overview?{w}"),
+                format!("overview?{w}&device_id={}", g[1]),
+                format!("overview?{w}&tag_id={}", s.ta1),
+                format!("person-group/{}/summary?{w}", s.equipe),
+                format!("person/{}/time-distribution/calendar?{w}", s.ana),
+                format!("person/{}/time-distribution/calendar?{w}&granularity=week", s.ana),
+                format!("person/{}/time-distribution/hour-of-day?{w}", s.ana),
+                format!("person/{}/time-distribution/day-of-week?{w}", s.ana),
+                format!("person/{}/time-distribution/hour-by-gateway?{w}", s.ana),
+                format!("gateways/usage-summary?{w}"),
+                format!("gateways/usage-summary?{w}&building_id={}", s.b2),
+                format!("gateways/usage-summary?{w}&floor_id={}", s.f1),
+                format!("gateways/usage-summary?{w}&floor_plan_id={}", s.p1),
+                format!("gateways/{}/time-of-day?{w}", g[1]),
+                format!("gateways/{}/time-of-day?{w}", g[5]),
+                format!("buildings/{}/summary?{w}", s.b1),
+                format!("buildings/{}/summary?{w}", s.b2),
+                format!("buildings/{}/time-of-day?{w}", s.b1),
+                format!("buildings/{}/time-distribution/calendar?{w}", s.b2),
+            ]);
+            for person in [s.ana, s.bruno, s.carla] {
+                paths.push(format!("person/{person}/summary?{w}"));
+            }
+        }
+        // A start closes the sessions a previous run left open (Ana's at 12:40): restart
+        // once before, so that both sides read the same sessions.
+        let mut app = app.restart().await;
+        let token = app.admin_token().await;
+        let mut before = Vec::new();
+        for path in &paths {
+            before.push(report(&app, &token, path).await);
+        }
+
+        // Then from the rollups (the fixture rolled every closed session up).
+        app.config.reports.rollup_interval_seconds = 3600;
+        let app = app.restart().await;
+        let token = app.admin_token().await;
+        for (path, expected) in paths.iter().zip(&before) {
+            assert_eq!(&report(&app, &token, path).await, expected, "{path}");
+        }
+        // They were read: an hour of rollups changed shows in the reports of whole hours
+        // (a window on half hours reads the sessions).
+        app.sql(&format!("UPDATE presence_rollups SET dwell_us = dwell_us + 7000000 WHERE hour = {}", hour_literal(backend, "2024-03-04T10:00:00Z"))).await;
+        let o = report(&app, &token, &format!("overview?{W}")).await;
+        assert_ne!(o["summary"]["total_dwell_seconds"], before[0]["summary"]["total_dwell_seconds"]);
+        let half = "from_ts=2024-03-04T10:30:00Z&to_ts=2024-03-04T12:30:00Z";
+        let o = report(&app, &token, &format!("overview?{half}")).await;
+        let fresh = {
+            let mut app = app;
+            app.config.reports.rollup_interval_seconds = 0;
+            let app = app.restart().await;
+            let token = app.admin_token().await;
+            report(&app, &token, &format!("overview?{half}")).await
+        };
+        assert_eq!(o, fresh);
+    }
+
+    async fn rollups_follow_sessions_as_they_close_and_catch_up_after_a_restart(backend: Backend) {
+        // No rollup job at first: sessions written as the pipeline writes them stay pending.
+        let mut app = TestApp::start_with(backend, |c| {
+            c.reports.rollup_retention_days = 0;
+            c.reports.rollup_interval_seconds = 0;
+        })
+        .await;
+        let token = app.admin_token().await;
+        let s = site(&app, &token).await;
+        let g = s.g;
+        let write = async |app: &TestApp, sessions: &[(i64, i64, &str, &str, bool)]| {
+            let mut batch = IngestBatch::default();
+            for &(tag_id, device_id, start, end, is_open) in sessions {
+                batch.add_session(SessionWrite { tag_id, device_id, started_at: t(start), ended_at: t(end), samples: 3, is_open });
+            }
+            app.store.store_ingest_batch(&batch).await.unwrap();
+        };
+        // Ana opens a session at 09:30 and closes it at 10:30; Bruno is seen once at 11:00;
+        // Carla 10:50–13:10; Ana's second tag 13 hours (too long for the rollups).
+        write(&app, &[(s.ta1, g[1], "2024-03-04T09:30:00Z", "2024-03-04T10:00:00Z", true)]).await;
+        write(&app, &[
+            (s.ta1, g[1], "2024-03-04T09:30:00Z", "2024-03-04T10:30:00Z", false),
+            (s.tb, g[2], "2024-03-04T11:00:00Z", "2024-03-04T11:00:00Z", false),
+            (s.tc, g[3], "2024-03-04T10:50:00Z", "2024-03-04T13:10:00Z", false),
+            (s.ta2, g[1], "2024-03-04T08:00:00Z", "2024-03-04T21:00:00Z", false),
+        ]).await;
+        let totals = "SELECT CAST(COUNT(*) AS TEXT) || '/' || CAST(COALESCE(SUM(dwell_us), 0) AS TEXT) || '/' \
+             || CAST(COALESCE(SUM(touches), 0) AS TEXT) || '/' || CAST(COALESCE(SUM(starts), 0) AS TEXT) FROM presence_rollups";
+        let pending = "SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE rollup_state = 0";
+        assert_eq!(app.sql_text(totals).await.unwrap(), "0/0/0/0");
+        assert_eq!(app.sql_text(pending).await.unwrap(), "4");
+
+        // Started again with the job: it catches up. Rows (hour: dwell s, touches, starts):
+        // Ana 09 (1800, 1, 1), 10 (1800, 1, 0); Bruno 11 (0, 1, 1); Carla 10 (600, 1, 1),
+        // 11 and 12 (3600, 1, 0), 13 (600, 1, 0): 7 rows, 12000 s, 7 touches, 3 starts.
+        app.config.reports.rollup_interval_seconds = 1;
+        let app = app.restart().await;
+        let caught_up = "7/12000000000/7/3";
+        wait_for(&app, pending, "0").await;
+        assert_eq!(app.sql_text(totals).await.unwrap(), caught_up);
+        let row = "SELECT CAST(dwell_us AS TEXT) || '/' || CAST(touches AS TEXT) || '/' || CAST(starts AS TEXT) FROM presence_rollups \
+             WHERE hour = '2024-03-04T10:00:00Z' AND tag_id = ";
+        let carla = format!("{row}{}", s.tc);
+        assert_eq!(app.sql_text(&carla.replace("'2024-03-04T10:00:00Z'", &hour_literal(backend, "2024-03-04T10:00:00Z"))).await.unwrap(), "600000000/1/1");
+        // Again: nothing is added twice, by a pass or by another restart.
+        assert_eq!(app.store.roll_up_all_sessions().await.unwrap(), 0);
+        let app = app.restart().await;
+        assert_eq!(app.store.roll_up_all_sessions().await.unwrap(), 0);
+        assert_eq!(app.sql_text(totals).await.unwrap(), caught_up);
+
+        // While the app runs, a session joins the rollups once it closes: Bruno 12:00–12:20.
+        write(&app, &[(s.tb, g[1], "2024-03-04T12:00:00Z", "2024-03-04T12:05:00Z", true)]).await;
+        write(&app, &[(s.tb, g[1], "2024-03-04T12:00:00Z", "2024-03-04T12:20:00Z", false)]).await;
+        wait_for(&app, totals, "8/13200000000/8/4").await;
+        let token = app.admin_token().await;
+        let o = report(&app, &token, &format!("overview?{W}")).await;
+        // 10–13: Ana 1800, Bruno 0 + 1200, Carla 600 + 3600 + 3600, Ana's long tag 10800.
+        assert_eq!(o["summary"]["total_dwell_seconds"], 1800 + 1200 + 7800 + 10800);
+        assert_eq!(o["summary"]["total_sessions"], 5);
+    }
+
+    async fn old_rollups_are_deleted_and_their_reports_read_the_sessions(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.reports.rollup_retention_days = 400;
+            c.reports.rollup_interval_seconds = 1;
+        })
+        .await;
+        let token = app.admin_token().await;
+        let s = site(&app, &token).await;
+        let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let hour = |days: i64| {
+            let t = Utc::now() - chrono::Duration::days(days);
+            t.duration_trunc(chrono::Duration::hours(1)).unwrap()
+        };
+        let (old, recent) = (hour(500), hour(2));
+        let spans: Vec<(String, String)> = [old, recent]
+            .iter()
+            .map(|h| (text(*h), text(*h + chrono::Duration::minutes(45))))
+            .collect();
+        write_sessions(&app, &[
+            (s.ta1, s.g[1], &spans[0].0, &spans[0].1, false),
+            (s.ta1, s.g[1], &spans[1].0, &spans[1].1, false),
+        ]).await;
+        let count = "SELECT CAST(COUNT(*) AS TEXT) FROM presence_rollups";
+        assert_eq!(app.sql_text(count).await.unwrap(), "2");
+        // The job deletes rollups older than 400 days when it starts, then every hour.
+        let app = app.restart().await;
+        wait_for(&app, count, "1").await;
+        let token = app.admin_token().await;
+        for h in [old, recent] {
+            let window = format!("from_ts={}&to_ts={}", text(h), text(h + chrono::Duration::hours(1)));
+            let o = report(&app, &token, &format!("overview?{window}")).await;
+            assert_eq!((o["summary"]["total_sessions"].clone(), o["summary"]["total_dwell_seconds"].clone()), (json!(1), json!(2700)), "{window}");
+        }
     }
 }
