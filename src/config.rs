@@ -1734,12 +1734,13 @@ mod tests {
                     let json = serde_json::to_value(config).unwrap();
                     assert_eq!(json.pointer(&pointer), Some(&expected), "{name}={text}");
                 }
-                // Text that this key's type or rule refuses still reached the key.
+                // A value that this key's type or rule refuses (text that is no address, a
+                // cluster without PostgreSQL) still reached the key.
                 Err(ConfigError::Invalid {
                     key: refused,
                     origin,
                     ..
-                }) if matches!(key.kind, Kind::Text | Kind::OptionalText) => {
+                }) => {
                     assert_eq!(refused, key.path);
                     assert_eq!(origin, format!("environment variable {name}"));
                 }
