@@ -32,7 +32,7 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     prepare_data_dir(config)?;
     let url = config.database_url();
-    Store::connect(&url, config.database.max_connections)
+    Store::open(&url, &config.database)
         .await
         .with_context(|| format!("opening database {}", crate::store::redact_url(&url)))
 }

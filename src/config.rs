@@ -508,6 +508,11 @@ pub struct DatabaseConfig {
     /// `sqlite://…` or `postgres://…`; empty means SQLite in the data directory.
     pub url: Option<String>,
     pub max_connections: u32,
+    /// SQLite: the writer's page cache, in MiB (the hot pages of the readings' indexes).
+    pub sqlite_cache_mib: u32,
+    /// SQLite: how much of the file each connection reads through memory mapping, in MiB
+    /// (0: none; reads then go through system calls and the readers' own caches).
+    pub sqlite_mmap_mib: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -616,9 +621,10 @@ pub struct IngestConfig {
     pub queue_bytes: usize,
     /// Readings one message may carry; a message with more is refused (counted).
     pub max_readings_per_message: usize,
-    /// Readings kept for a writer that is behind (about 40 bytes each) before the pipeline
-    /// stops taking messages: QoS 0 ones are then shed at the hand-off, QoS 1 publishers wait.
-    pub backlog_readings: usize,
+    /// Bytes of writes (readings, presence sessions, positions) kept for a writer that is
+    /// behind before the pipeline stops taking messages: QoS 0 ones are then shed at the
+    /// hand-off, QoS 1 publishers wait.
+    pub backlog_bytes: usize,
     /// Which readings are stored: every one, at most one per tag, gateway and second, or
     /// none.
     #[serde(deserialize_with = "any_case")]
@@ -661,9 +667,9 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             queue_capacity: 65_536,
-            queue_bytes: 64 * 1024 * 1024,
+            queue_bytes: 16 * 1024 * 1024,
             max_readings_per_message: 2000,
-            backlog_readings: 500_000,
+            backlog_bytes: 16 * 1024 * 1024,
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
             registrations_per_minute: 30,
@@ -734,6 +740,8 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: None,
             max_connections: 8,
+            sqlite_cache_mib: 32,
+            sqlite_mmap_mib: 0,
         }
     }
 }
@@ -1301,6 +1309,16 @@ impl Config {
                 "1 to 200",
             ),
             (
+                "database.sqlite_cache_mib",
+                (1..=4096).contains(&self.database.sqlite_cache_mib),
+                "1 to 4096",
+            ),
+            (
+                "database.sqlite_mmap_mib",
+                self.database.sqlite_mmap_mib <= 65_536,
+                "0 to 65536",
+            ),
+            (
                 "auth.jwt_secret",
                 (auth.jwt_secret.as_deref())
                     .is_none_or(|s| s.len() >= 32 && !WELL_KNOWN_SECRETS.contains(&s)),
@@ -1465,8 +1483,8 @@ impl Config {
                 "1 or more",
             ),
             (
-                "ingest.backlog_readings",
-                ingest.backlog_readings > 0,
+                "ingest.backlog_bytes",
+                ingest.backlog_bytes > 0,
                 "1 or more",
             ),
             (

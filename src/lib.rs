@@ -4,9 +4,9 @@
 //! feature: [`config`], [`store`], [`auth`], [`api`], [`server`] (the `serve` command's
 //! lifecycle), [`bootstrap`] (first-start state) and [`shutdown`].
 
-/// musl's allocator halves the ingest throughput of the static build (BENCHMARKS.md); here,
-/// in the library, it serves the binary and the benchmarks alike.
-#[cfg(target_env = "musl")]
+/// mimalloc, not the C library's allocator: musl's halves the ingest throughput of the static
+/// build, glibc's holds on to a burst's memory (BENCHMARKS.md, "Ingest burst"). Here, in the
+/// library, it serves the binary, the tests and the benchmarks alike.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -25,10 +25,19 @@ pub(super) struct Pending {
     pub stored: Vec<Stored>,
 }
 
+impl Pending {
+    /// About what it holds in memory, for `ingest.backlog_bytes`.
+    fn bytes(&self) -> usize {
+        // A waiting PUBACK is a oneshot channel: a pointer here, its shared state elsewhere.
+        const STORED_BYTES: usize = 96;
+        self.batch.bytes() + self.stored.len() * STORED_BYTES
+    }
+}
+
 impl Pipeline {
     /// Hands this round's writes to the writer without waiting for it: when it is behind,
     /// they join the backlog, which is offered again at every round and every second. Only
-    /// a backlog over `ingest.backlog_readings` makes the pipeline wait (QoS 1 publishers
+    /// a backlog over `ingest.backlog_bytes` makes the pipeline wait (QoS 1 publishers
     /// then wait for their PUBACK).
     pub(super) async fn flush(&mut self) {
         if self.round.is_empty() {
@@ -64,19 +73,20 @@ impl Pipeline {
                 }
             }
         }
-        let mut waiting: usize = self.backlog.iter().map(|p| p.batch.readings.len()).sum();
-        while waiting > self.config.ingest.backlog_readings {
+        let mut waiting: usize = self.backlog.iter().map(Pending::bytes).sum();
+        while waiting > self.config.ingest.backlog_bytes {
             let Some(batch) = self.backlog.pop_front() else {
                 break;
             };
-            waiting -= batch.batch.readings.len();
+            waiting -= batch.bytes();
             if self.writer.send(batch).await.is_err() {
                 tracing::error!("the readings writer has stopped");
             }
         }
+        let readings: usize = self.backlog.iter().map(|p| p.batch.readings.len()).sum();
         self.metrics
             .ingest_writer_backlog
-            .store(waiting as i64, std::sync::atomic::Ordering::Relaxed);
+            .store(readings as i64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Hands the whole backlog over, waiting for the writer (at shutdown).

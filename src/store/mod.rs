@@ -16,6 +16,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::config::DatabaseConfig;
+
 pub mod alerts;
 pub mod audit;
 pub mod cambus;
@@ -193,14 +195,23 @@ pub struct MigrationState {
 }
 
 impl Store {
-    /// Opens the database named by `url`, creating a SQLite file (and its directory) if
-    /// needed. Does not migrate.
+    /// Opens the database named by `url` with `max_connections` and the default tuning.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let config = DatabaseConfig {
+            max_connections,
+            ..DatabaseConfig::default()
+        };
+        Self::open(url, &config).await
+    }
+
+    /// Opens the database named by `url` as `config` says (its own `url` is not read),
+    /// creating a SQLite file (and its directory) if needed. Does not migrate.
+    pub async fn open(url: &str, config: &DatabaseConfig) -> Result<Store> {
         match DatabaseKind::of(url) {
-            Some(DatabaseKind::Sqlite) => Self::connect_sqlite(url, max_connections).await,
+            Some(DatabaseKind::Sqlite) => Self::connect_sqlite(url, config).await,
             Some(DatabaseKind::Postgres) => {
                 let pool = PgPoolOptions::new()
-                    .max_connections(max_connections)
+                    .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
@@ -212,7 +223,7 @@ impl Store {
         }
     }
 
-    async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store> {
+    async fn connect_sqlite(url: &str, config: &DatabaseConfig) -> Result<Store> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -220,10 +231,17 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // Readings arrive by the hundred thousand per second: the writer keeps the hot
-            // index pages in memory (64 MiB of cache); reads are memory-mapped instead of
-            // going through system calls, so readers need little cache of their own.
-            .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456")
+            // index pages in memory (`database.sqlite_cache_mib`). Memory-mapped reads
+            // (`database.sqlite_mmap_mib`) save system calls but count in the RSS once per
+            // connection; both are memory against speed (BENCHMARKS.md, "Ingest burst").
+            .pragma(
+                "cache_size",
+                format!("-{}", u64::from(config.sqlite_cache_mib) * 1024),
+            )
+            .pragma(
+                "mmap_size",
+                (u64::from(config.sqlite_mmap_mib) << 20).to_string(),
+            )
             .pragma("temp_store", "memory");
         let file = options.get_filename().to_path_buf();
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -240,7 +258,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(config.max_connections)
             .connect_with(options.read_only(true).pragma("cache_size", "-8192"))
             .await?;
         Ok(Store::Sqlite(SqliteStore { read, write }))

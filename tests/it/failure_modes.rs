@@ -198,7 +198,7 @@ backend_tests! {
         let app = TestApp::start_with(backend, |c| {
             c.mqtt.max_packet_bytes = 1024;
             c.ingest.queue_bytes = 4096;
-            c.ingest.backlog_readings = 10;
+            c.ingest.backlog_bytes = 1;
         })
         .await;
         let token = app.admin_token().await;
