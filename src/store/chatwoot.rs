@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::record::{record, select};
+use super::webhooks::finish_attempt_sql;
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -78,20 +79,9 @@ impl Store {
         error: Option<&str>,
         next: DateTime<Utc>,
     ) -> Result<()> {
-        const SQL: &str = "UPDATE chatwoot_deliveries SET status = $1, attempts = attempts + 1, \
-             last_status_code = $2, last_error = $3, next_attempt_at = $4, \
-             delivered_at = CASE WHEN $1 = 'DELIVERED' THEN $5 ELSE delivered_at END WHERE id = $6";
-        on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(status)
-            .bind(status_code)
-            .bind(error.map(|e| e.chars().take(1024).collect::<String>()))
-            .bind(next)
-            .bind(now())
-            .bind(id)
-            .execute(pool)
+        const SQL: &str = finish_attempt_sql!("chatwoot_deliveries");
+        self.finish_attempt(SQL, id, status, status_code, error, next)
             .await
-            .map(drop)?);
-        Ok(())
     }
 
     /// Deletes delivered and given-up Chatwoot deliveries created before `cutoff`.

@@ -73,6 +73,21 @@ pub struct Outgoing<'a> {
     pub chatwoot_incident: Option<i64>,
 }
 
+/// The update that records a delivery attempt in the outbox table `$table`: its status, the
+/// answer's code and error, the next attempt, and when it was delivered.
+macro_rules! finish_attempt_sql {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET status = $1, attempts = attempts + 1, \
+             last_status_code = $2, last_error = $3, next_attempt_at = $4, \
+             delivered_at = CASE WHEN $1 = 'DELIVERED' THEN $5 ELSE delivered_at END WHERE id = $6"
+        )
+    };
+}
+pub(super) use finish_attempt_sql;
+
 /// The subscriptions that want an event of type `$1`, given `$2` = `%,<type>,%`.
 macro_rules! wanting {
     () => {
@@ -187,10 +202,22 @@ impl Store {
         error: Option<&str>,
         next: DateTime<Utc>,
     ) -> Result<()> {
-        const SQL: &str = "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-             last_status_code = $2, last_error = $3, next_attempt_at = $4, \
-             delivered_at = CASE WHEN $1 = 'DELIVERED' THEN $5 ELSE delivered_at END WHERE id = $6";
-        on_pool!(self, write, |pool| sqlx::query(SQL)
+        const SQL: &str = finish_attempt_sql!("webhook_deliveries");
+        self.finish_attempt(SQL, id, status, status_code, error, next)
+            .await
+    }
+
+    /// Records an attempt in the outbox that `sql` ([`finish_attempt_sql`]) updates.
+    pub(super) async fn finish_attempt(
+        &self,
+        sql: &'static str,
+        id: i64,
+        status: &str,
+        status_code: Option<i32>,
+        error: Option<&str>,
+        next: DateTime<Utc>,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| sqlx::query(sql)
             .bind(status)
             .bind(status_code)
             .bind(error.map(|e| e.chars().take(1024).collect::<String>()))
