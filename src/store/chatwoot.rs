@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use super::record::{record, select};
-use super::webhooks::finish_attempt_sql;
 use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -50,52 +49,6 @@ impl Store {
              AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
         );
         self.fetch_all_by2(SQL, now(), limit).await
-    }
-
-    /// Takes a due delivery until `until` (as `claim_webhook_delivery`).
-    pub async fn claim_chatwoot_delivery(
-        &self,
-        d: &ChatwootDelivery,
-        until: DateTime<Utc>,
-    ) -> Result<bool> {
-        const SQL: &str = "UPDATE chatwoot_deliveries SET next_attempt_at = $1 \
-             WHERE id = $2 AND status = 'PENDING' AND next_attempt_at = $3";
-        let claimed = on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(until)
-            .bind(d.id)
-            .bind(d.next_attempt_at)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(claimed == 1)
-    }
-
-    /// Records an attempt: delivered, retried at `next` with `error`, or given up.
-    pub async fn finish_chatwoot_attempt(
-        &self,
-        id: i64,
-        status: &str,
-        status_code: Option<i32>,
-        error: Option<&str>,
-        next: DateTime<Utc>,
-    ) -> Result<()> {
-        const SQL: &str = finish_attempt_sql!("chatwoot_deliveries");
-        self.finish_attempt(SQL, id, status, status_code, error, next)
-            .await
-    }
-
-    /// Deletes delivered and given-up Chatwoot deliveries created before `cutoff`.
-    pub async fn delete_finished_chatwoot_deliveries_before(
-        &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<u64> {
-        const SQL: &str =
-            "DELETE FROM chatwoot_deliveries WHERE status <> 'PENDING' AND created_at < $1";
-        Ok(on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(cutoff)
-            .execute(pool)
-            .await?
-            .rows_affected()))
     }
 
     /// Remembers an incident's conversation (nothing else of the incident changes).
