@@ -26,6 +26,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use securityvision::metrics::Metrics;
 use tokio::io::AsyncBufReadExt;
 
+mod common;
+
 const CLIENTS: usize = 10;
 const MESSAGES: usize = 200_000;
 const IDLE_CONNECTIONS: usize = 5_000;
@@ -482,14 +484,53 @@ const INGEST_GATEWAYS: usize = 200;
 const READINGS_PER_MESSAGE: usize = 10;
 const INGEST_MESSAGES: usize = 100_000;
 
-/// End to end: QoS 1 reports of 10 readings each, from a separate process, until every
-/// reading is stored (10,000 registered tags, 200 gateways).
-async fn ingest(url: Option<String>, tags: usize) {
-    let backend = if url.is_some() {
+/// What a `--load-reports` child achieved.
+struct Ingested {
+    /// Readings published.
+    total: usize,
+    stored: usize,
+    /// Readings stored per second, from the first to the last.
+    per_second: f64,
+    /// The child's own report.
+    publisher: String,
+}
+
+/// Runs a `--load-reports` child (with `more` arguments) against `port` until every
+/// reading it publishes is stored, or stops arriving.
+async fn ingest_load(port: u16, tags: usize, more: &[&str], metrics: &Metrics) -> Ingested {
+    let mut args = vec![
+        "--load-reports".to_string(),
+        port.to_string(),
+        tags.to_string(),
+    ];
+    args.extend(more.iter().map(ToString::to_string));
+    let mut child = spawn_self(&args);
+    let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
+    let count = || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
+    let (first, last) = wait_for(count, total).await;
+    let publisher = child_report(&mut child).await;
+    let stored = count();
+    let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+    Ingested {
+        total,
+        stored,
+        per_second: stored as f64 / seconds,
+        publisher,
+    }
+}
+
+fn backend_name(url: &Option<String>) -> &'static str {
+    if url.is_some() {
         "PostgreSQL"
     } else {
         "SQLite"
-    };
+    }
+}
+
+/// End to end: QoS 1 reports of 10 readings each, from a separate process, until every
+/// reading is stored (10,000 registered tags, 200 gateways).
+async fn ingest(url: Option<String>, tags: usize) {
+    let backend = backend_name(&url);
     let Appliance {
         port,
         metrics,
@@ -498,21 +539,16 @@ async fn ingest(url: Option<String>, tags: usize) {
         ..
     } = appliance_on(url, &ingest_tags(tags), async |_| {}).await;
     let before = rss_kib();
-    let mut child = spawn_self(&["--load-reports".into(), port.to_string(), tags.to_string()]);
-    let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
-    let (first, last) = wait_for(
-        || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+    let Ingested {
         total,
-    )
-    .await;
-    let publisher = child_report(&mut child).await;
-    let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
-    let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+        stored,
+        per_second,
+        publisher,
+    } = ingest_load(port, tags, &[], &metrics).await;
     println!(
-        "ingest on {backend}, {tags} tags: {stored}/{total} readings stored ({} unknown, {} lost), {:.0} readings/s end to end ({publisher}); RSS {} MiB → {} MiB",
+        "ingest on {backend}, {tags} tags: {stored}/{total} readings stored ({} unknown, {} lost), {per_second:.0} readings/s end to end ({publisher}); RSS {} MiB → {} MiB",
         metrics.ingest_unknown_tags.load(Ordering::Relaxed),
         total.saturating_sub(stored),
-        stored as f64 / seconds,
         before / 1024,
         rss_kib() / 1024
     );
@@ -525,45 +561,15 @@ async fn ingest(url: Option<String>, tags: usize) {
 /// the position history on or off.
 /// `rollup_interval`: `reports.rollup_interval_seconds` (0: no rollups).
 async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64) {
-    use securityvision::store::site::{Building, Floor, FloorPlan};
-    let backend = if url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+    let backend = backend_name(&url);
     let place = async |store: &securityvision::store::Store| {
-        let building = Building {
-            name: "Bench".into(),
-            code: "B".into(),
-            ..Default::default()
-        };
-        let building = store.save_building(&building).await.unwrap();
-        let floor = Floor {
-            building_id: building.id,
-            name: "G".into(),
-            ..Default::default()
-        };
-        let floor = store.save_floor(&floor).await.unwrap();
-        let plan = FloorPlan {
-            floor_id: floor.id,
-            name: "Hall".into(),
-            width_m: Some(100.0),
-            height_m: Some(50.0),
-            ..Default::default()
-        };
-        let plan = store.save_floor_plan(&plan).await.unwrap();
+        let plan = common::Plan::save(store, ("Bench", "B"), "Hall", (100.0, 50.0)).await;
         for g in 0..INGEST_GATEWAYS {
-            let device = securityvision::store::devices::Device {
-                name: format!("GW {g}"),
-                device_type: "BLE_GATEWAY".into(),
-                mac_address: Some(format!("AC233FC0{g:04X}")),
-                floor_plan_id: Some(plan.id),
-                floor_id: Some(floor.id),
-                building_id: Some(building.id),
-                pos_x: Some(((g % 20) as f64 + 0.5) / 20.0),
-                pos_y: Some(((g / 20) as f64 + 0.5) / 10.0),
-                ..Default::default()
-            };
+            let at = (
+                ((g % 20) as f64 + 0.5) / 20.0,
+                ((g / 20) as f64 + 0.5) / 10.0,
+            );
+            let device = plan.gateway(format!("GW {g}"), format!("AC233FC0{g:04X}"), Some(at));
             store.save_device(&device).await.unwrap();
         }
     };
@@ -580,21 +586,12 @@ async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64
         c.reports.rollup_interval_seconds = rollup_interval;
     })
     .await;
-    let mut child = spawn_self(&[
-        "--load-reports".into(),
-        port.to_string(),
-        INGEST_TAGS.to_string(),
-        "moving".into(),
-    ]);
-    let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
-    let (first, last) = wait_for(
-        || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+    let Ingested {
         total,
-    )
-    .await;
-    let publisher = child_report(&mut child).await;
-    let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
-    let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+        stored,
+        per_second,
+        publisher,
+    } = ingest_load(port, INGEST_TAGS, &["moving"], &metrics).await;
     let plans = store.list_floor_plans(None, 0, 1).await.unwrap();
     let now = chrono::Utc::now();
     let hour = chrono::Duration::hours(1);
@@ -604,9 +601,8 @@ async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64
         .unwrap()
         .len();
     println!(
-        "ingest on {backend}, gateways placed, history {}, rollups every {rollup_interval} s (0: off): {stored}/{total} readings stored, {:.0} readings/s end to end ({publisher}); {points} history points",
+        "ingest on {backend}, gateways placed, history {}, rollups every {rollup_interval} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); {points} history points",
         if enabled { "on" } else { "off" },
-        stored as f64 / seconds,
     );
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -719,18 +715,7 @@ async fn latency() {
     // The live stream, as the console reads it.
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{}", appliance.http_port);
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(
-            &serde_json::json!({"email": "admin@localhost", "password": appliance.admin_password}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
+    let token = common::login(&http, &base, &appliance.admin_password).await;
     let mut stream = http
         .get(format!("{base}/api/v1/stream?types=POSITION_CHANGED"))
         .bearer_auth(&token)
@@ -769,7 +754,7 @@ async fn latency() {
     });
 
     let mut latencies = Vec::with_capacity(LATENCY_PROBES);
-    let mut buffer = String::new();
+    let mut events = common::Events::default();
     let deadline = Instant::now() + Duration::from_secs(30);
     while latencies.len() < LATENCY_PROBES && Instant::now() < deadline {
         let Ok(Ok(Some(chunk))) =
@@ -778,13 +763,8 @@ async fn latency() {
             break;
         };
         let arrived = Instant::now();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
-                continue;
-            };
-            let Ok(envelope) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+        for event in events.push(&chunk) {
+            let Some(envelope) = common::data(&event) else {
                 continue;
             };
             let Some(&probe) = envelope["payload"]["tag_id"]
@@ -862,43 +842,9 @@ async fn accuracy() {
     let tags: Vec<String> = scenario.tags.iter().map(|t| t.mac.clone()).collect();
     let gateways = scenario.gateways.clone();
     let place = async |store: &securityvision::store::Store| {
-        use securityvision::store::site::{Building, Floor, FloorPlan};
-        let building = store
-            .save_building(&Building {
-                name: "Sim".into(),
-                code: "SIM".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let floor = store
-            .save_floor(&Floor {
-                building_id: building.id,
-                name: "G".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let plan = FloorPlan {
-            floor_id: floor.id,
-            name: "Room".into(),
-            width_m: Some(WIDTH),
-            height_m: Some(HEIGHT),
-            ..Default::default()
-        };
-        let plan = store.save_floor_plan(&plan).await.unwrap();
+        let plan = common::Plan::save(store, ("Sim", "SIM"), "Room", (WIDTH, HEIGHT)).await;
         for (mac, x, y) in &gateways {
-            let device = securityvision::store::devices::Device {
-                name: mac.clone(),
-                device_type: "BLE_GATEWAY".into(),
-                mac_address: Some(mac.clone()),
-                floor_plan_id: Some(plan.id),
-                floor_id: Some(floor.id),
-                building_id: Some(building.id),
-                pos_x: Some(x / WIDTH),
-                pos_y: Some(y / HEIGHT),
-                ..Default::default()
-            };
+            let device = plan.gateway(mac.clone(), mac.clone(), Some((x / WIDTH, y / HEIGHT)));
             store.save_device(&device).await.unwrap();
         }
     };
@@ -1035,23 +981,14 @@ async fn ingest_with_webhooks() {
             subscribe_webhooks(store, &url, subscriptions).await;
         })
         .await;
-        let mut child = spawn_self(&[
-            "--load-reports".into(),
-            port.to_string(),
-            INGEST_TAGS.to_string(),
-        ]);
-        let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
-        let (first, last) = wait_for(
-            || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+        let Ingested {
             total,
-        )
-        .await;
-        let _ = child_report(&mut child).await;
-        let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
-        let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+            stored,
+            per_second,
+            ..
+        } = ingest_load(port, INGEST_TAGS, &[], &metrics).await;
         println!(
-            "ingest on SQLite with {subscriptions} webhook subscriptions: {stored}/{total} readings stored, {:.0} readings/s; {} deliveries so far",
-            stored as f64 / seconds,
+            "ingest on SQLite with {subscriptions} webhook subscriptions: {stored}/{total} readings stored, {per_second:.0} readings/s; {} deliveries so far",
             received.load(Ordering::Relaxed)
         );
         shutdown.cancel();
@@ -1075,20 +1012,12 @@ async fn ingest_with_alert_rules() {
             _dir,
             ..
         } = appliance_on(None, &[], async |store| alert_site(store, rules).await).await;
-        let mut child = spawn_self(&[
-            "--load-reports".into(),
-            port.to_string(),
-            INGEST_TAGS.to_string(),
-        ]);
-        let total = INGEST_MESSAGES * READINGS_PER_MESSAGE;
-        let (first, last) = wait_for(
-            || metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize,
+        let Ingested {
             total,
-        )
-        .await;
-        let _ = child_report(&mut child).await;
-        let stored = metrics.ingest_readings_stored.load(Ordering::Relaxed) as usize;
-        let seconds = last.duration_since(first).as_secs_f64().max(1e-9);
+            stored,
+            per_second,
+            ..
+        } = ingest_load(port, INGEST_TAGS, &[], &metrics).await;
         let alerts = async || {
             let filter = securityvision::store::alerts::EventFilter::default();
             site_store
@@ -1108,8 +1037,7 @@ async fn ingest_with_alert_rules() {
             settled = now;
         }
         println!(
-            "ingest on SQLite with {rules} alert rules: {stored}/{total} readings stored, {:.0} readings/s; {at_end} alert events when the last reading was stored, {settled} once settled",
-            stored as f64 / seconds,
+            "ingest on SQLite with {rules} alert rules: {stored}/{total} readings stored, {per_second:.0} readings/s; {at_end} alert events when the last reading was stored, {settled} once settled",
         );
         shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1121,49 +1049,15 @@ async fn ingest_with_alert_rules() {
 /// ZONE_ENTER, ZONE_EXIT, ZONE_DWELL (the group), 25 GATEWAY_OFFLINE and 25 GATEWAY_ONLINE
 /// (every gateway), 100 ABSENCE (one per person, an hour).
 async fn alert_site(store: &securityvision::store::Store, rules: usize) {
-    use securityvision::store::{alerts, devices, people, site, zones};
-    let building = store
-        .save_building(&site::Building {
-            name: "HQ".into(),
-            code: "HQ".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let floor = store
-        .save_floor(&site::Floor {
-            building_id: building.id,
-            name: "Ground".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let plan = store
-        .save_floor_plan(&site::FloorPlan {
-            floor_id: floor.id,
-            name: "Ground plan".into(),
-            width_m: Some(100.0),
-            height_m: Some(50.0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    use securityvision::store::{alerts, people, zones};
+    let plan = common::Plan::save(store, ("HQ", "HQ"), "Ground plan", (100.0, 50.0)).await;
     let cell = |i: usize| ((i % 20) as f64 * 0.05, (i / 20) as f64 * 0.1);
     let mut gateways = Vec::new();
     for g in 0..INGEST_GATEWAYS {
         let (x, y) = cell(g);
-        let device = store
-            .save_device(&devices::Device {
-                name: format!("G{g}"),
-                device_type: devices::BLE_GATEWAY.into(),
-                mac_address: Some(format!("AC233FC0{g:04X}")),
-                floor_plan_id: Some(plan.id),
-                pos_x: Some(x + 0.025),
-                pos_y: Some(y + 0.05),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let at = (x + 0.025, y + 0.05);
+        let device = plan.gateway(format!("G{g}"), format!("AC233FC0{g:04X}"), Some(at));
+        let device = store.save_device(&device).await.unwrap();
         gateways.push(device.id);
     }
     let mut zone_ids = Vec::new();

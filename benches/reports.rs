@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use securityvision::reports::rollups::{Cell, ClosedSession, LONG_SECONDS, cells};
 use sqlx::Connection;
 
+mod common;
+
 const TAGS: usize = 2_000;
 const GATEWAYS: usize = 100;
 const DAYS: i64 = 30;
@@ -83,44 +85,22 @@ struct Site {
 
 async fn site(store: &securityvision::store::Store) -> Site {
     use securityvision::store::people::{Person, PersonGroup, Tag};
-    use securityvision::store::site::{Building, Floor, FloorPlan};
     let mut devices = Vec::new();
     let mut buildings = Vec::new();
     let mut plans = Vec::new();
     for b in 0..2 {
-        let building = Building {
-            name: format!("Building {b}"),
-            code: format!("B{b}"),
-            ..Default::default()
-        };
-        let building = store.save_building(&building).await.unwrap();
-        let floor = Floor {
-            building_id: building.id,
-            name: "G".into(),
-            ..Default::default()
-        };
-        let floor = store.save_floor(&floor).await.unwrap();
-        let plan = FloorPlan {
-            floor_id: floor.id,
-            name: format!("Plan {b}"),
-            width_m: Some(100.0),
-            height_m: Some(50.0),
-            ..Default::default()
-        };
-        let plan = store.save_floor_plan(&plan).await.unwrap();
+        let (name, code) = (format!("Building {b}"), format!("B{b}"));
+        let plan =
+            common::Plan::save(store, (&name, &code), &format!("Plan {b}"), (100.0, 50.0)).await;
         for g in 0..GATEWAYS / 2 {
-            let device = securityvision::store::devices::Device {
-                name: format!("GW {b}-{g}"),
-                device_type: "BLE_GATEWAY".into(),
-                mac_address: Some(format!("AC233FC1{b:02X}{g:02X}")),
-                floor_plan_id: Some(plan.id),
-                floor_id: Some(floor.id),
-                building_id: Some(building.id),
-                ..Default::default()
-            };
+            let device = plan.gateway(
+                format!("GW {b}-{g}"),
+                format!("AC233FC1{b:02X}{g:02X}"),
+                None,
+            );
             devices.push(store.save_device(&device).await.unwrap().id);
         }
-        buildings.push(building.id);
+        buildings.push(plan.building_id);
         plans.push(plan.id);
     }
     let mut groups = Vec::new();
@@ -420,7 +400,7 @@ async fn bench(url: Option<String>, target: usize) {
     config.log.filter = "warn".into();
     // The pass would find nothing to do: the generator writes the rollups itself.
     config.reports.rollup_interval_seconds = 3600;
-    let app = securityvision::server::App::prepare(config.clone(), Default::default())
+    let app = securityvision::server::App::prepare(config, Default::default())
         .await
         .unwrap();
     let store = app.state.store.clone();
@@ -479,28 +459,7 @@ async fn bench(url: Option<String>, target: usize) {
     let running = app.start(http, shutdown.clone()).await.unwrap();
     tokio::spawn(running.wait());
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": config.auth.admin_email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap();
-    // The first administrator must choose a password before using the API.
-    let changed: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/change-password"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"current_password": password, "new_password": "Bench-Reports-2026!"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = changed["access_token"].as_str().unwrap().to_string();
+    let token = common::first_login(&client, &base, &password, "Bench-Reports-2026!").await;
 
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let w = format!(

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
+mod common;
+
 const TAGS: usize = 2_000;
 const PROBES: usize = 50;
 const GRID: usize = 10; // gateways per side
@@ -126,30 +128,7 @@ impl Api {
         let password_file = appliance.work.path().join("data/initial-admin-password");
         let password = std::fs::read_to_string(password_file).unwrap();
         let password = password.trim();
-        let login: Value = http
-            .post(format!("{}/api/v1/auth/login", appliance.base))
-            .json(&json!({"email": "admin@localhost", "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["access_token"].as_str().unwrap().to_string();
-        // The generated password must be changed before anything else is allowed.
-        let changed: Value = http
-            .post(format!("{}/api/v1/auth/change-password", appliance.base))
-            .bearer_auth(&token)
-            .json(&json!({"current_password": password, "new_password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = changed["access_token"]
-            .as_str()
-            .map_or(token, str::to_string);
+        let token = common::first_login(&http, &appliance.base, password, password).await;
         Api {
             http,
             base: appliance.base.clone(),
@@ -356,23 +335,24 @@ async fn gateways(
                 let d = ((tx - gx).powi(2) + (ty - gy).powi(2)).sqrt();
                 records.push(json!({"type": "iBeacon", "mac": tag_mac(tag), "rssi": rssi(d)}));
             }
-            let topic = format!("rtls/gateways/{}/beacon", gateway_mac(g));
-            if client
-                .publish(
-                    topic,
-                    QoS::AtLeastOnce,
-                    false,
-                    serde_json::to_vec(&records).unwrap(),
-                )
-                .await
-                .is_err()
-            {
+            if !publish_report(&client, g, &records).await {
                 return client;
             }
             report += 1;
         }
     }
     client
+}
+
+/// Publishes `records` as a report of the gateway `g` (QoS 1): false once the connection
+/// is gone.
+async fn publish_report(client: &AsyncClient, g: usize, records: &impl serde::Serialize) -> bool {
+    let topic = format!("rtls/gateways/{}/beacon", gateway_mac(g));
+    let payload = serde_json::to_vec(records).unwrap();
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .is_ok()
 }
 
 /// Once a second a probe tag is heard only by the gateway in one corner, then the other.
@@ -398,17 +378,7 @@ async fn probes(
         let records = json!([{"type": "Gateway", "mac": gateway_mac(corner)},
                              {"type": "iBeacon", "mac": probe_mac(probe), "rssi": -45}]);
         sent.lock().unwrap().insert(probe, Instant::now());
-        let topic = format!("rtls/gateways/{}/beacon", gateway_mac(corner));
-        if client
-            .publish(
-                topic,
-                QoS::AtLeastOnce,
-                false,
-                serde_json::to_vec(&records).unwrap(),
-            )
-            .await
-            .is_err()
-        {
+        if !publish_report(&client, corner, &records).await {
             return;
         }
         counters.probes_sent.fetch_add(1, Ordering::Relaxed);
@@ -462,7 +432,7 @@ async fn stream(
             tokio::time::sleep(Duration::from_secs(1)).await; // the appliance is busy: retry
             continue;
         };
-        let mut buffer = String::new();
+        let mut events = common::Events::default();
         while running.load(Ordering::Relaxed) {
             let Ok(Ok(Some(chunk))) =
                 tokio::time::timeout(Duration::from_secs(5), response.chunk()).await
@@ -470,9 +440,7 @@ async fn stream(
                 break;
             };
             let arrived = Instant::now();
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
+            for event in events.push(&chunk) {
                 counters.stream_events.fetch_add(1, Ordering::Relaxed);
                 let Some((probes, sent)) = &timing else {
                     continue;
@@ -480,10 +448,7 @@ async fn stream(
                 if !event.contains("POSITION_CHANGED") {
                     continue;
                 }
-                let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
-                    continue;
-                };
-                let Ok(envelope) = serde_json::from_str::<Value>(data.trim()) else {
+                let Some(envelope) = common::data(&event) else {
                     continue;
                 };
                 let probe = envelope["payload"]["tag_id"]

@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{clean, or_404, or_409};
 use super::error::ApiResult;
-use super::extract::{ApiPath, AuthUser, Page, PageQuery};
+use super::extract::{ApiPath, AuthUser, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::resource::{self, Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, patch_body};
 use crate::events::EventType::{BuildingCreated, BuildingDeleted, BuildingUpdated};
 use crate::events::{EventType, payload};
@@ -69,8 +69,7 @@ impl Listed for Building {
     type Query = PageQuery;
 
     async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<Building>> {
-        let page = Page::from_query(q.skip, q.limit, 100)?;
-        Ok(state.store.list_buildings(page.skip, page.limit).await?)
+        resource::page(state, q).await
     }
 }
 

@@ -8,10 +8,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record, require_all};
-use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, Page, PageQuery};
+use super::error::ApiResult;
+use super::extract::{AuthUser, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
-use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::resource::{self, Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, Patch, patch_body};
 use crate::events::EventType::{CameraGroupCreated, CameraGroupDeleted, CameraGroupUpdated};
 use crate::events::{EventType, payload};
@@ -72,11 +72,7 @@ impl Tracked for CameraGroup {
     /// Not its cameras; refused while incident rules target the group.
     async fn delete(state: &AppState, g: &CameraGroup) -> ApiResult<()> {
         let rules = state.store.incident_rules_for_camera_group(g.id).await?;
-        if rules > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{rules} incident rule(s) target this group; delete or change them first"
-            )));
-        }
+        resource::untargeted(rules, "incident rule(s)")?;
         or_404(state.store.delete_camera_group(g.id).await, Self::NOT_FOUND)
     }
 }
@@ -94,11 +90,7 @@ impl Listed for CameraGroup {
     type Query = PageQuery;
 
     async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<CameraGroup>> {
-        let page = Page::from_query(q.skip, q.limit, 100)?;
-        Ok(state
-            .store
-            .list_camera_groups(page.skip, page.limit)
-            .await?)
+        resource::page(state, q).await
     }
 }
 

@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::{clean, require};
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{AuthUser, Page, PageQuery};
+use super::extract::{AuthUser, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::resource::{self, Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, patch_body};
 use crate::events::EventType::{IncidentRuleCreated, IncidentRuleDeleted, IncidentRuleUpdated};
 use crate::events::{EventType, payload};
@@ -81,11 +81,7 @@ impl Listed for IncidentRule {
     type Query = PageQuery;
 
     async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<IncidentRule>> {
-        let page = Page::from_query(q.skip, q.limit, 100)?;
-        Ok(state
-            .store
-            .list_incident_rules(page.skip, page.limit)
-            .await?)
+        resource::page(state, q).await
     }
 }
 

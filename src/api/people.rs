@@ -9,9 +9,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::changes::require_all;
 use super::error::ApiResult;
-use super::extract::{AuthUser, Page, PageQuery};
+use super::extract::{AuthUser, PageQuery};
 use super::openapi::{Deleted, Invalid, NotFound};
-use super::resource::{Editable, Events, Listed, Resource, Tracked, resource_routes};
+use super::resource::{self, Editable, Events, Listed, Resource, Tracked, resource_routes};
 use super::validate::{Checks, Patch, patch_body};
 use crate::events::EventType::{PersonCreated, PersonDeleted, PersonUpdated};
 use crate::events::{EventType, payload};
@@ -123,8 +123,7 @@ impl Listed for Person {
     type Query = PageQuery;
 
     async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<Person>> {
-        let page = Page::from_query(q.skip, q.limit, 100)?;
-        Ok(state.store.list_people(page.skip, page.limit).await?)
+        resource::page(state, q).await
     }
 }
 

@@ -10,11 +10,11 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::changes::{Change, or_404, or_409, record};
-use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, AuthUser, Page, PageQuery};
+use super::error::ApiResult;
+use super::extract::{ApiJson, ApiPath, AuthUser, PageQuery};
 use super::openapi::{Conflict, Deleted, Invalid, NotFound};
 use super::people::PersonRead;
-use super::resource::{Editable, Events, Listed, Resource, Tracked, find, resource_routes};
+use super::resource::{self, Editable, Events, Listed, Resource, Tracked, find, resource_routes};
 use super::validate::{Checks, patch_body};
 use crate::events::EventType::{PersonGroupCreated, PersonGroupDeleted, PersonGroupUpdated};
 use crate::events::{EventType, payload};
@@ -68,11 +68,7 @@ impl Tracked for PersonGroup {
     /// With its memberships; refused while alert rules target the group.
     async fn delete(state: &AppState, g: &PersonGroup) -> ApiResult<()> {
         let rules = state.store.alert_rules_for_group(g.id).await?;
-        if rules > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{rules} alert rule(s) target this group; delete or change them first"
-            )));
-        }
+        resource::untargeted(rules, "alert rule(s)")?;
         or_404(state.store.delete_person_group(g.id).await, Self::NOT_FOUND)
     }
 }
@@ -100,11 +96,7 @@ impl Listed for PersonGroup {
     type Query = PageQuery;
 
     async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<PersonGroup>> {
-        let page = Page::from_query(q.skip, q.limit, 100)?;
-        Ok(state
-            .store
-            .list_person_groups(page.skip, page.limit)
-            .await?)
+        resource::page(state, q).await
     }
 }
 

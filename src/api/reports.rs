@@ -20,7 +20,7 @@ use super::openapi::{Invalid, NotFound, Refused};
 use super::validate::FlexibleDateTime;
 use crate::reports::csv::{self, Row};
 use crate::reports::rollups::{self, Need};
-use crate::reports::store::{AlertFilter, SessionFilter};
+use crate::reports::store::{Alert, AlertFilter, SessionFilter};
 use crate::reports::*;
 use crate::store::site::Building;
 
@@ -197,18 +197,81 @@ fn both(w: &Window) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     (Some(w.from), Some(w.to))
 }
 
-async fn person_name(state: &AppState, id: i64) -> ApiResult<String> {
-    Ok(or_404(state.store.person(id).await, "Person not found")?.full_name)
+/// What a report is about: a person, a gateway or a building.
+#[derive(Debug, Clone, Copy)]
+enum Subject {
+    Person(i64),
+    Gateway(i64),
+    Building(i64),
 }
 
-async fn device_name(state: &AppState, id: i64) -> ApiResult<String> {
-    Ok(or_404(state.store.device(id).await, "Device not found")?.name)
+impl Subject {
+    /// Its name, or 404.
+    async fn name(self, state: &AppState) -> ApiResult<String> {
+        Ok(match self {
+            Subject::Person(id) => {
+                or_404(state.store.person(id).await, "Person not found")?.full_name
+            }
+            Subject::Gateway(id) => or_404(state.store.device(id).await, "Device not found")?.name,
+            Subject::Building(id) => {
+                let building = state.store.fetch_by_id::<Building>(id).await;
+                or_404(building, "Building not found")?.name
+            }
+        })
+    }
+
+    /// Its person, gateway and building ids, as filters take them.
+    fn ids(self) -> [Option<i64>; 3] {
+        match self {
+            Subject::Person(id) => [Some(id), None, None],
+            Subject::Gateway(id) => [None, Some(id), None],
+            Subject::Building(id) => [None, None, Some(id)],
+        }
+    }
+
+    fn sessions(self) -> SessionFilter {
+        let [person_id, device_id, building_id] = self.ids();
+        SessionFilter {
+            person_id,
+            device_id,
+            building_id,
+            ..SessionFilter::default()
+        }
+    }
+
+    /// Its alert events in `w`, or 404.
+    async fn alerts_of(self, state: &AppState, w: &Window) -> ApiResult<Vec<Alert>> {
+        self.name(state).await?;
+        Ok(state
+            .store
+            .report_alerts(w.from, w.to, &self.alerts())
+            .await?)
+    }
+
+    fn alerts(self) -> AlertFilter {
+        let [person_id, device_id, building_id] = self.ids();
+        AlertFilter {
+            person_id,
+            device_id,
+            building_id,
+            ..AlertFilter::default()
+        }
+    }
+
+    /// Its name (or 404) and its visits in `w`.
+    async fn visits(
+        self,
+        state: &AppState,
+        w: &Window,
+        min: Option<i64>,
+        need: Need,
+    ) -> ApiResult<(String, Vec<Visit>)> {
+        let name = self.name(state).await?;
+        Ok((name, visits_of(state, w, self.sessions(), min, need).await?))
+    }
 }
 
-async fn building_name(state: &AppState, id: i64) -> ApiResult<String> {
-    let building = state.store.fetch_by_id::<Building>(id).await;
-    Ok(or_404(building, "Building not found")?.name)
-}
+const BY_HOUR: Need = Need::Labels(buckets::Granularity::Hour, hour_label);
 
 /// The visits of a window: from the rollups where they can answer what the report
 /// `need`s (whole hours, no minimum duration: [`rollups`]), otherwise from its sessions.
@@ -295,696 +358,341 @@ async fn dwell_sessions(
     ))
 }
 
+/// Declares a report route once: its OpenAPI operation (a JSON body, or its main list as
+/// CSV through `rows`) and its handler, which resolves the window by `rule` before `body`
+/// computes the report. The CSV file is named after the operation.
+macro_rules! report {
+    (
+        $(#[doc = $doc:tt])*
+        get $path:tt $op:tt $summary:tt,
+        $(($($path_param:tt)*),)? $query:ident, [$($error:ident),*],
+        ($($output:tt)+), $description:tt, $rows:expr;
+        async fn $name:ident($state:ident, $w:ident = $rule:expr, $q:ident $(, $id:ident)?) $body:block
+    ) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            get,
+            path = $path,
+            operation_id = $op,
+            tag = "reports",
+            summary = $summary,
+            params($(($($path_param)*),)? $query),
+            responses(
+                (status = 200, description = $description,
+                    content(($($output)+ = "application/json"), (String = "text/csv"))),
+                $($error),*
+            ),
+        )]
+        async fn $name(
+            State($state): State<AppState>,
+            _: AuthUser,
+            $(ApiPath($id): ApiPath<i64>,)?
+            ApiQuery($q): ApiQuery<$query>,
+        ) -> ApiResult<Response> {
+            let ($w, format) = $q.window(&$state, $rule)?;
+            let body = $body;
+            let name = $op.trim_start_matches("reports_").replace('_', "-");
+            Ok(answer(format, &name, both(&$w), body, $rows))
+        }
+    };
+}
+
 // ---- 2 ----
 
-/// Totals of the window and the ten gateways, people, buildings, floors and groups with
-/// the most dwell (default window: the last 7 days).
-#[utoipa::path(
-    get,
-    path = "/reports/overview",
-    operation_id = "reports_overview",
-    tag = "reports",
-    summary = "Presence overview of a window",
-    params(OverviewQuery),
-    responses(
-        (status = 200, description = "The overview (CSV: the top lists, one row per item, with a `list` column)",
-            content((OverviewReport = "application/json"), (String = "text/csv"))),
-        Invalid,
-    ),
-)]
-async fn overview(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<OverviewQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 7))?;
-    let filter = SessionFilter {
-        device_id: q.device_id,
-        tag_id: q.tag_id,
-        ..SessionFilter::default()
-    };
-    let visits = visits_of(&state, &w, filter, None, Need::Totals).await?;
-    let memberships = state.store.report_group_memberships().await?;
-    let body = crate::reports::overview(&w, &visits, &memberships);
-    Ok(answer(
-        format,
-        "overview",
-        both(&w),
-        body,
-        csv::overview_rows,
-    ))
+report! {
+    /// Totals of the window and the ten gateways, people, buildings, floors and groups with
+    /// the most dwell (default window: the last 7 days).
+    get "/reports/overview" "reports_overview" "Presence overview of a window",
+    OverviewQuery, [Invalid],
+    (OverviewReport), "The overview (CSV: the top lists, one row per item, with a `list` column)",
+    csv::overview_rows;
+    async fn overview(state, w = WindowRule::last_hours(24 * 7), q) {
+        let filter = SessionFilter {
+            device_id: q.device_id,
+            tag_id: q.tag_id,
+            ..SessionFilter::default()
+        };
+        let visits = visits_of(&state, &w, filter, None, Need::Totals).await?;
+        let memberships = state.store.report_group_memberships().await?;
+        crate::reports::overview(&w, &visits, &memberships)
+    }
 }
 
 // ---- 3 ----
 
-/// Where the members of a group spent their time (default window: the last 7 days).
-#[utoipa::path(
-    get,
-    path = "/reports/person-group/{group_id}/summary",
-    operation_id = "reports_person_group_summary",
-    tag = "reports",
-    summary = "Presence of a person group, by gateway and by person",
-    params(("group_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The summary (CSV: `dwell_by_device`)",
-            content((PersonGroupPresenceSummary = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn group_summary(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(group_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 7))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let group = or_404(
-        state.store.person_group(group_id).await,
-        "Person group not found",
-    )?;
-    let filter = SessionFilter {
-        group_id: Some(group_id),
-        ..SessionFilter::default()
-    };
-    let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
-    let body = crate::reports::group_summary(&w, group_id, group.name, &visits);
-    Ok(answer(
-        format,
-        "person-group-summary",
-        both(&w),
-        body,
-        |b| b.dwell_by_device.clone(),
-    ))
+report! {
+    /// Where the members of a group spent their time (default window: the last 7 days).
+    get "/reports/person-group/{group_id}/summary" "reports_person_group_summary"
+    "Presence of a person group, by gateway and by person",
+    ("group_id" = i64, Path), DurationQuery, [NotFound, Invalid],
+    (PersonGroupPresenceSummary), "The summary (CSV: `dwell_by_device`)",
+    |b| b.dwell_by_device.clone();
+    async fn group_summary(state, w = WindowRule::last_hours(24 * 7), q, group_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let group = or_404(
+            state.store.person_group(group_id).await,
+            "Person group not found",
+        )?;
+        let filter = SessionFilter {
+            group_id: Some(group_id),
+            ..SessionFilter::default()
+        };
+        let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
+        crate::reports::group_summary(&w, group_id, group.name, &visits)
+    }
 }
 
 // ---- 4–10: a person ----
 
-fn person_filter(person_id: i64) -> SessionFilter {
-    SessionFilter {
-        person_id: Some(person_id),
-        ..SessionFilter::default()
+report! {
+    /// Where a person spent their time, by gateway (default window: the last 7 days).
+    get "/reports/person/{person_id}/summary" "reports_person_summary"
+    "Presence of a person, by gateway",
+    ("person_id" = i64, Path), DurationQuery, [NotFound, Invalid],
+    (PersonPresenceSummary), "The summary (CSV: `dwell_by_device`)",
+    |b| b.dwell_by_device.clone();
+    async fn person_summary(state, w = WindowRule::last_hours(24 * 7), q, person_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let (name, visits) = Subject::Person(person_id).visits(&state, &w, min, Need::Totals).await?;
+        crate::reports::person_summary(&w, person_id, name, &visits)
     }
 }
 
-/// Where a person spent their time, by gateway (default window: the last 7 days).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/summary",
-    operation_id = "reports_person_summary",
-    tag = "reports",
-    summary = "Presence of a person, by gateway",
-    params(("person_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The summary (CSV: `dwell_by_device`)",
-            content((PersonPresenceSummary = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn person_summary(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 7))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min, Need::Totals).await?;
-    let body = crate::reports::person_summary(&w, person_id, name, &visits);
-    Ok(answer(format, "person-summary", both(&w), body, |b| {
-        b.dwell_by_device.clone()
-    }))
+report! {
+    /// A person's sessions with their places, newest first (default window: the last 7 days).
+    get "/reports/person/{person_id}/timeline" "reports_person_timeline"
+    "A person's sessions, newest first",
+    ("person_id" = i64, Path), TimelineQuery, [NotFound, Invalid],
+    (Vec<PersonTimelineSession>), "The sessions (CSV: one row per session)",
+    Clone::clone;
+    async fn person_timeline(state, w = WindowRule::last_hours(24 * 7), q, person_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let limit = within("limit", q.limit, 500, 1..=5000)?;
+        let (_, visits) = Subject::Person(person_id).visits(&state, &w, min, Need::Sessions).await?;
+        timeline(visits, limit as usize)
+    }
 }
 
-/// A person's sessions with their places, newest first (default window: the last 7 days).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/timeline",
-    operation_id = "reports_person_timeline",
-    tag = "reports",
-    summary = "A person's sessions, newest first",
-    params(("person_id" = i64, Path), TimelineQuery),
-    responses(
-        (status = 200, description = "The sessions (CSV: one row per session)",
-            content((Vec<PersonTimelineSession> = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn person_timeline(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<TimelineQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 7))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let limit = within("limit", q.limit, 500, 1..=5000)?;
-    person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min, Need::Sessions).await?;
-    let body = timeline(visits, limit as usize);
-    Ok(answer(
-        format,
-        "person-timeline",
-        both(&w),
-        body,
-        Clone::clone,
-    ))
+report! {
+    /// A person's dwell per day, week, month or year; only periods with presence are listed
+    /// (default window: the last 30 days).
+    get "/reports/person/{person_id}/time-distribution/calendar" "reports_person_calendar"
+    "A person's dwell per calendar period",
+    ("person_id" = i64, Path), CalendarQuery, [NotFound, Invalid],
+    (PersonTimeDistributionCalendar), "The distribution (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn person_calendar(state, w = WindowRule::last_hours(24 * 30), q, person_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let g = granularity(q.granularity.as_deref())?;
+        let (name, visits) = Subject::Person(person_id).visits(&state, &w, min, Need::Buckets(g)).await?;
+        crate::reports::person_calendar(&w, g, person_id, name, &visits)
+    }
 }
 
-/// A person's dwell per day, week, month or year; only periods with presence are listed
-/// (default window: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/time-distribution/calendar",
-    operation_id = "reports_person_calendar",
-    tag = "reports",
-    summary = "A person's dwell per calendar period",
-    params(("person_id" = i64, Path), CalendarQuery),
-    responses(
-        (status = 200, description = "The distribution (CSV: `buckets`)",
-            content((PersonTimeDistributionCalendar = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn person_calendar(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<CalendarQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 30))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let g = granularity(q.granularity.as_deref())?;
-    let name = person_name(&state, person_id).await?;
-    let visits = visits_of(&state, &w, person_filter(person_id), min, Need::Buckets(g)).await?;
-    let body = crate::reports::person_calendar(&w, g, person_id, name, &visits);
-    Ok(answer(format, "person-calendar", both(&w), body, |b| {
-        b.buckets.clone()
-    }))
+report! {
+    /// A person's dwell by hour of the day, 24 buckets (default window: the last 24 hours;
+    /// a window needs both bounds).
+    get "/reports/person/{person_id}/time-distribution/hour-of-day" "reports_person_hour_of_day"
+    "A person's dwell by hour of the day",
+    ("person_id" = i64, Path), DurationQuery, [Refused, NotFound, Invalid],
+    (PersonTimeOfDayDistribution), "The distribution (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn person_hour_of_day(state, w = WindowRule::finite(24), q, person_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let (name, visits) = Subject::Person(person_id).visits(&state, &w, min, BY_HOUR).await?;
+        person_hours(&w, person_id, name, &visits)
+    }
 }
 
-/// A person's dwell by hour of the day, 24 buckets (default window: the last 24 hours;
-/// a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/time-distribution/hour-of-day",
-    operation_id = "reports_person_hour_of_day",
-    tag = "reports",
-    summary = "A person's dwell by hour of the day",
-    params(("person_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The distribution (CSV: `buckets`)",
-            content((PersonTimeOfDayDistribution = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn person_hour_of_day(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let name = person_name(&state, person_id).await?;
-    let visits = visits_of(
-        &state,
-        &w,
-        person_filter(person_id),
-        min,
-        Need::Labels(buckets::Granularity::Hour, hour_label),
-    )
-    .await?;
-    let body = person_hours(&w, person_id, name, &visits);
-    Ok(answer(format, "person-hour-of-day", both(&w), body, |b| {
-        b.buckets.clone()
-    }))
+report! {
+    /// A person's dwell by day of the week, 7 buckets from Sunday (default window: the last
+    /// 30 days; a window needs both bounds).
+    get "/reports/person/{person_id}/time-distribution/day-of-week" "reports_person_day_of_week"
+    "A person's dwell by day of the week",
+    ("person_id" = i64, Path), DurationQuery, [Refused, NotFound, Invalid],
+    (PersonDayOfWeekDistribution), "The distribution (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn person_day_of_week(state, w = WindowRule::finite(24 * 30), q, person_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let need = Need::Labels(buckets::Granularity::Day, weekday_label);
+        let (name, visits) = Subject::Person(person_id).visits(&state, &w, min, need).await?;
+        person_weekdays(&w, person_id, name, &visits)
+    }
 }
 
-/// A person's dwell by day of the week, 7 buckets from Sunday (default window: the last
-/// 30 days; a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/time-distribution/day-of-week",
-    operation_id = "reports_person_day_of_week",
-    tag = "reports",
-    summary = "A person's dwell by day of the week",
-    params(("person_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The distribution (CSV: `buckets`)",
-            content((PersonDayOfWeekDistribution = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn person_day_of_week(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24 * 30))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let name = person_name(&state, person_id).await?;
-    let visits = visits_of(
-        &state,
-        &w,
-        person_filter(person_id),
-        min,
-        Need::Labels(buckets::Granularity::Day, weekday_label),
-    )
-    .await?;
-    let body = person_weekdays(&w, person_id, name, &visits);
-    Ok(answer(format, "person-day-of-week", both(&w), body, |b| {
-        b.buckets.clone()
-    }))
+report! {
+    /// A person's dwell by hour of the day and gateway, only pairs with presence (default
+    /// window: the last 24 hours; a window needs both bounds).
+    get "/reports/person/{person_id}/time-distribution/hour-by-gateway" "reports_person_hour_by_gateway"
+    "A person's dwell by hour of the day and gateway",
+    ("person_id" = i64, Path), DurationQuery, [Refused, NotFound, Invalid],
+    (PersonTimeOfDayByGateway), "The distribution (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn person_hour_by_gateway(state, w = WindowRule::finite(24), q, person_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let (name, visits) = Subject::Person(person_id).visits(&state, &w, min, BY_HOUR).await?;
+        person_hours_by_gateway(&w, person_id, name, &visits)
+    }
 }
 
-/// A person's dwell by hour of the day and gateway, only pairs with presence (default
-/// window: the last 24 hours; a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/time-distribution/hour-by-gateway",
-    operation_id = "reports_person_hour_by_gateway",
-    tag = "reports",
-    summary = "A person's dwell by hour of the day and gateway",
-    params(("person_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The distribution (CSV: `buckets`)",
-            content((PersonTimeOfDayByGateway = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn person_hour_by_gateway(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let name = person_name(&state, person_id).await?;
-    let visits = visits_of(
-        &state,
-        &w,
-        person_filter(person_id),
-        min,
-        Need::Labels(buckets::Granularity::Hour, hour_label),
-    )
-    .await?;
-    let body = person_hours_by_gateway(&w, person_id, name, &visits);
-    Ok(answer(
-        format,
-        "person-hour-by-gateway",
-        both(&w),
-        body,
-        |b| b.buckets.clone(),
-    ))
-}
-
-/// A person's alerts: totals by type and gateway over the whole window, and the newest
-/// events (default window: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/reports/person/{person_id}/alerts",
-    operation_id = "reports_person_alerts",
-    tag = "reports",
-    summary = "A person's alerts",
-    params(("person_id" = i64, Path), PersonAlertsQuery),
-    responses(
-        (status = 200, description = "The report (CSV: `events`)",
-            content((PersonAlertsReport = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn person_alerts(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(person_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<PersonAlertsQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 30))?;
-    let max_events = within("max_events", q.max_events, 1000, 1..=10_000)?;
-    let name = person_name(&state, person_id).await?;
-    let filter = AlertFilter {
-        person_id: Some(person_id),
-        device_id: q.device_id,
-        event_type: q.event_type.clone().filter(|t| !t.is_empty()),
-        ..AlertFilter::default()
-    };
-    let alerts = state.store.report_alerts(w.from, w.to, &filter).await?;
-    let body = crate::reports::person_alerts(&w, person_id, name, alerts, max_events as usize);
-    Ok(answer(format, "person-alerts", both(&w), body, |b| {
-        b.events.clone()
-    }))
+report! {
+    /// A person's alerts: totals by type and gateway over the whole window, and the newest
+    /// events (default window: the last 30 days).
+    get "/reports/person/{person_id}/alerts" "reports_person_alerts" "A person's alerts",
+    ("person_id" = i64, Path), PersonAlertsQuery, [NotFound, Invalid],
+    (PersonAlertsReport), "The report (CSV: `events`)",
+    |b| b.events.clone();
+    async fn person_alerts(state, w = WindowRule::last_hours(24 * 30), q, person_id) {
+        let max_events = within("max_events", q.max_events, 1000, 1..=10_000)?;
+        let subject = Subject::Person(person_id);
+        let name = subject.name(&state).await?;
+        let filter = AlertFilter {
+            device_id: q.device_id,
+            event_type: q.event_type.clone().filter(|t| !t.is_empty()),
+            ..subject.alerts()
+        };
+        let alerts = state.store.report_alerts(w.from, w.to, &filter).await?;
+        crate::reports::person_alerts(&w, person_id, name, alerts, max_events as usize)
+    }
 }
 
 // ---- 11–14, 18: gateways ----
 
-/// Gateways with presence in the window, most visited first (default window: the last 7
-/// days).
-#[utoipa::path(
-    get,
-    path = "/reports/gateways/usage-summary",
-    operation_id = "reports_gateways_usage_summary",
-    tag = "reports",
-    summary = "Presence per gateway",
-    params(UsageQuery),
-    responses(
-        (status = 200, description = "The summary (CSV: `gateways`)",
-            content((GatewayUsageSummary = "application/json"), (String = "text/csv"))),
-        Invalid,
-    ),
-)]
-async fn gateways_usage(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiQuery(q): ApiQuery<UsageQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 7))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let filter = SessionFilter {
-        device_id: q.device_id,
-        building_id: q.building_id,
-        floor_id: q.floor_id,
-        floor_plan_id: q.floor_plan_id,
-        ..SessionFilter::default()
-    };
-    let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
-    let body = gateway_usage(&w, &visits);
-    Ok(answer(
-        format,
-        "gateways-usage-summary",
-        both(&w),
-        body,
-        |b| b.gateways.clone(),
-    ))
-}
-
-fn device_filter(device_id: i64) -> SessionFilter {
-    SessionFilter {
-        device_id: Some(device_id),
-        ..SessionFilter::default()
+report! {
+    /// Gateways with presence in the window, most visited first (default window: the last 7
+    /// days).
+    get "/reports/gateways/usage-summary" "reports_gateways_usage_summary" "Presence per gateway",
+    UsageQuery, [Invalid],
+    (GatewayUsageSummary), "The summary (CSV: `gateways`)",
+    |b| b.gateways.clone();
+    async fn gateways_usage(state, w = WindowRule::last_hours(24 * 7), q) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let filter = SessionFilter {
+            device_id: q.device_id,
+            building_id: q.building_id,
+            floor_id: q.floor_id,
+            floor_plan_id: q.floor_plan_id,
+            ..SessionFilter::default()
+        };
+        let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
+        gateway_usage(&w, &visits)
     }
 }
 
-/// A gateway's presence by hour of the day, 24 buckets (default window: the last 7 days;
-/// a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/gateways/{device_id}/time-of-day",
-    operation_id = "reports_gateway_time_of_day",
-    tag = "reports",
-    summary = "A gateway's presence by hour of the day",
-    params(("device_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The distribution (CSV: `buckets`)",
-            content((GatewayTimeOfDayDistribution = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn gateway_time_of_day(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(device_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24 * 7))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let name = device_name(&state, device_id).await?;
-    let visits = visits_of(
-        &state,
-        &w,
-        device_filter(device_id),
-        min,
-        Need::Labels(buckets::Granularity::Hour, hour_label),
-    )
-    .await?;
-    let body = gateway_hours(&w, device_id, name, &visits);
-    Ok(answer(format, "gateway-time-of-day", both(&w), body, |b| {
-        b.buckets.clone()
-    }))
+report! {
+    /// A gateway's presence by hour of the day, 24 buckets (default window: the last 7 days;
+    /// a window needs both bounds).
+    get "/reports/gateways/{device_id}/time-of-day" "reports_gateway_time_of_day"
+    "A gateway's presence by hour of the day",
+    ("device_id" = i64, Path), DurationQuery, [Refused, NotFound, Invalid],
+    (GatewayTimeOfDayDistribution), "The distribution (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn gateway_time_of_day(state, w = WindowRule::finite(24 * 7), q, device_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let (name, visits) = Subject::Gateway(device_id).visits(&state, &w, min, BY_HOUR).await?;
+        gateway_hours(&w, device_id, name, &visits)
+    }
 }
 
-/// A gateway's presence hour by hour (every hour of the window), its busiest hour and how
-/// long visits lasted in the window (default window: the last 24 hours; a window needs
-/// both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/gateways/{device_id}/occupancy",
-    operation_id = "reports_gateway_occupancy",
-    tag = "reports",
-    summary = "A gateway's occupancy per hour",
-    params(("device_id" = i64, Path), WindowQuery),
-    responses(
-        (status = 200, description = "The occupancy (CSV: `buckets`)",
-            content((GatewayOccupancy = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn gateway_occupancy(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(device_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<WindowQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24))?;
-    let name = device_name(&state, device_id).await?;
-    let visits = visits_of(&state, &w, device_filter(device_id), None, Need::Sessions).await?;
-    let body = occupancy(&w, device_id, name, &visits);
-    Ok(answer(format, "gateway-occupancy", both(&w), body, |b| {
-        b.buckets.clone()
-    }))
+report! {
+    /// A gateway's presence hour by hour (every hour of the window), its busiest hour and how
+    /// long visits lasted in the window (default window: the last 24 hours; a window needs
+    /// both bounds).
+    get "/reports/gateways/{device_id}/occupancy" "reports_gateway_occupancy"
+    "A gateway's occupancy per hour",
+    ("device_id" = i64, Path), WindowQuery, [Refused, NotFound, Invalid],
+    (GatewayOccupancy), "The occupancy (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn gateway_occupancy(state, w = WindowRule::finite(24), q, device_id) {
+        let (name, visits) = Subject::Gateway(device_id).visits(&state, &w, None, Need::Sessions).await?;
+        occupancy(&w, device_id, name, &visits)
+    }
 }
 
-/// The most distinct people at a gateway at one moment, hour by hour (default window:
-/// the last 24 hours; a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/gateways/{device_id}/concurrency",
-    operation_id = "reports_gateway_concurrency",
-    tag = "reports",
-    summary = "A gateway's peak concurrency per hour",
-    params(("device_id" = i64, Path), WindowQuery),
-    responses(
-        (status = 200, description = "The concurrency (CSV: `buckets`)",
-            content((GatewayConcurrency = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn gateway_concurrency(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(device_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<WindowQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24))?;
-    let name = device_name(&state, device_id).await?;
-    let visits = visits_of(&state, &w, device_filter(device_id), None, Need::Sessions).await?;
-    let body = concurrency(&w, device_id, name, &visits);
-    Ok(answer(format, "gateway-concurrency", both(&w), body, |b| {
-        b.buckets.clone()
-    }))
+report! {
+    /// The most distinct people at a gateway at one moment, hour by hour (default window:
+    /// the last 24 hours; a window needs both bounds).
+    get "/reports/gateways/{device_id}/concurrency" "reports_gateway_concurrency"
+    "A gateway's peak concurrency per hour",
+    ("device_id" = i64, Path), WindowQuery, [Refused, NotFound, Invalid],
+    (GatewayConcurrency), "The concurrency (CSV: `buckets`)",
+    |b| b.buckets.clone();
+    async fn gateway_concurrency(state, w = WindowRule::finite(24), q, device_id) {
+        let (name, visits) = Subject::Gateway(device_id).visits(&state, &w, None, Need::Sessions).await?;
+        concurrency(&w, device_id, name, &visits)
+    }
 }
 
-/// A gateway's alerts by type (default window: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/reports/gateways/{device_id}/alerts/summary",
-    operation_id = "reports_gateway_alerts_summary",
-    tag = "reports",
-    summary = "A gateway's alerts by type",
-    params(("device_id" = i64, Path), WindowQuery),
-    responses(
-        (status = 200, description = "The summary (CSV: `by_type`)",
-            content((AlertsSummaryReport = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn gateway_alerts(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(device_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<WindowQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 30))?;
-    device_name(&state, device_id).await?;
-    let filter = AlertFilter {
-        device_id: Some(device_id),
-        ..AlertFilter::default()
-    };
-    let alerts = state.store.report_alerts(w.from, w.to, &filter).await?;
-    let body = alerts_summary(&w, "gateway", device_id, &alerts);
-    Ok(answer(
-        format,
-        "gateway-alerts-summary",
-        both(&w),
-        body,
-        |b| b.by_type.clone(),
-    ))
+report! {
+    /// A gateway's alerts by type (default window: the last 30 days).
+    get "/reports/gateways/{device_id}/alerts/summary" "reports_gateway_alerts_summary"
+    "A gateway's alerts by type",
+    ("device_id" = i64, Path), WindowQuery, [NotFound, Invalid],
+    (AlertsSummaryReport), "The summary (CSV: `by_type`)",
+    |b| b.by_type.clone();
+    async fn gateway_alerts(state, w = WindowRule::last_hours(24 * 30), q, device_id) {
+        let alerts = Subject::Gateway(device_id).alerts_of(&state, &w).await?;
+        alerts_summary(&w, "gateway", device_id, &alerts)
+    }
 }
 
 // ---- 15–17, 19: buildings ----
 
-fn building_filter(building_id: i64) -> SessionFilter {
-    SessionFilter {
-        building_id: Some(building_id),
-        ..SessionFilter::default()
+report! {
+    /// Presence in a building and its ten busiest gateways, by sessions and by dwell
+    /// (default window: the last 30 days).
+    get "/reports/buildings/{building_id}/summary" "reports_building_summary"
+    "Presence in a building",
+    ("building_id" = i64, Path), DurationQuery, [NotFound, Invalid],
+    (BuildingSummary), "The summary (CSV: both gateway lists, with a `list` column)",
+    csv::building_rows;
+    async fn building_summary(state, w = WindowRule::last_hours(24 * 30), q, building_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let (name, visits) = Subject::Building(building_id).visits(&state, &w, min, Need::Totals).await?;
+        crate::reports::building_summary(&w, building_id, name, &visits)
     }
 }
 
-/// Presence in a building and its ten busiest gateways, by sessions and by dwell
-/// (default window: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/reports/buildings/{building_id}/summary",
-    operation_id = "reports_building_summary",
-    tag = "reports",
-    summary = "Presence in a building",
-    params(("building_id" = i64, Path), DurationQuery),
-    responses(
-        (status = 200, description = "The summary (CSV: both gateway lists, with a `list` column)",
-            content((BuildingSummary = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn building_summary(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(building_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<DurationQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 30))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let name = building_name(&state, building_id).await?;
-    let visits = visits_of(&state, &w, building_filter(building_id), min, Need::Totals).await?;
-    let body = crate::reports::building_summary(&w, building_id, name, &visits);
-    Ok(answer(
-        format,
-        "building-summary",
-        both(&w),
-        body,
-        csv::building_rows,
-    ))
+report! {
+    /// Presence in a building hour by hour, every hour of the window (default window: the
+    /// last 24 hours; a window needs both bounds).
+    get "/reports/buildings/{building_id}/time-of-day" "reports_building_time_of_day"
+    "Presence in a building per hour",
+    ("building_id" = i64, Path), WindowQuery, [Refused, NotFound, Invalid],
+    (Vec<OccupancyBucket>), "The hours (CSV: one row per hour)",
+    Clone::clone;
+    async fn building_time_of_day(state, w = WindowRule::finite(24), q, building_id) {
+        let hour = buckets::Granularity::Hour;
+        let (_, visits) = Subject::Building(building_id).visits(&state, &w, None, Need::Buckets(hour)).await?;
+        occupancy_buckets(&w, hour, &visits)
+    }
 }
 
-/// Presence in a building hour by hour, every hour of the window (default window: the
-/// last 24 hours; a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/buildings/{building_id}/time-of-day",
-    operation_id = "reports_building_time_of_day",
-    tag = "reports",
-    summary = "Presence in a building per hour",
-    params(("building_id" = i64, Path), WindowQuery),
-    responses(
-        (status = 200, description = "The hours (CSV: one row per hour)",
-            content((Vec<OccupancyBucket> = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn building_time_of_day(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(building_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<WindowQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24))?;
-    building_name(&state, building_id).await?;
-    let visits = visits_of(
-        &state,
-        &w,
-        building_filter(building_id),
-        None,
-        Need::Buckets(buckets::Granularity::Hour),
-    )
-    .await?;
-    let body = occupancy_buckets(&w, buckets::Granularity::Hour, &visits);
-    Ok(answer(
-        format,
-        "building-time-of-day",
-        both(&w),
-        body,
-        Clone::clone,
-    ))
+report! {
+    /// Presence in a building per day, week, month or year, every period of the window
+    /// (default window: the last 30 days; a window needs both bounds).
+    get "/reports/buildings/{building_id}/time-distribution/calendar" "reports_building_calendar"
+    "Presence in a building per calendar period",
+    ("building_id" = i64, Path), CalendarQuery, [Refused, NotFound, Invalid],
+    (Vec<OccupancyBucket>), "The periods (CSV: one row per period)",
+    Clone::clone;
+    async fn building_calendar(state, w = WindowRule::finite(24 * 30), q, building_id) {
+        let min = min_duration(q.min_duration_seconds)?;
+        let g = granularity(q.granularity.as_deref())?;
+        let (_, visits) = Subject::Building(building_id).visits(&state, &w, min, Need::Buckets(g)).await?;
+        occupancy_buckets(&w, g, &visits)
+    }
 }
 
-/// Presence in a building per day, week, month or year, every period of the window
-/// (default window: the last 30 days; a window needs both bounds).
-#[utoipa::path(
-    get,
-    path = "/reports/buildings/{building_id}/time-distribution/calendar",
-    operation_id = "reports_building_calendar",
-    tag = "reports",
-    summary = "Presence in a building per calendar period",
-    params(("building_id" = i64, Path), CalendarQuery),
-    responses(
-        (status = 200, description = "The periods (CSV: one row per period)",
-            content((Vec<OccupancyBucket> = "application/json"), (String = "text/csv"))),
-        Refused, NotFound, Invalid,
-    ),
-)]
-async fn building_calendar(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(building_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<CalendarQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::finite(24 * 30))?;
-    let min = min_duration(q.min_duration_seconds)?;
-    let g = granularity(q.granularity.as_deref())?;
-    building_name(&state, building_id).await?;
-    let visits = visits_of(
-        &state,
-        &w,
-        building_filter(building_id),
-        min,
-        Need::Buckets(g),
-    )
-    .await?;
-    let body = occupancy_buckets(&w, g, &visits);
-    Ok(answer(
-        format,
-        "building-calendar",
-        both(&w),
-        body,
-        Clone::clone,
-    ))
-}
-
-/// The alerts of a building's gateways by type (default window: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/reports/buildings/{building_id}/alerts/summary",
-    operation_id = "reports_building_alerts_summary",
-    tag = "reports",
-    summary = "A building's alerts by type",
-    params(("building_id" = i64, Path), WindowQuery),
-    responses(
-        (status = 200, description = "The summary (CSV: `by_type`)",
-            content((AlertsSummaryReport = "application/json"), (String = "text/csv"))),
-        NotFound, Invalid,
-    ),
-)]
-async fn building_alerts(
-    State(state): State<AppState>,
-    _: AuthUser,
-    ApiPath(building_id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<WindowQuery>,
-) -> ApiResult<Response> {
-    let (w, format) = q.window(&state, WindowRule::last_hours(24 * 30))?;
-    building_name(&state, building_id).await?;
-    let filter = AlertFilter {
-        building_id: Some(building_id),
-        ..AlertFilter::default()
-    };
-    let alerts = state.store.report_alerts(w.from, w.to, &filter).await?;
-    let body = alerts_summary(&w, "building", building_id, &alerts);
-    Ok(answer(
-        format,
-        "building-alerts-summary",
-        both(&w),
-        body,
-        |b| b.by_type.clone(),
-    ))
+report! {
+    /// The alerts of a building's gateways by type (default window: the last 30 days).
+    get "/reports/buildings/{building_id}/alerts/summary" "reports_building_alerts_summary"
+    "A building's alerts by type",
+    ("building_id" = i64, Path), WindowQuery, [NotFound, Invalid],
+    (AlertsSummaryReport), "The summary (CSV: `by_type`)",
+    |b| b.by_type.clone();
+    async fn building_alerts(state, w = WindowRule::last_hours(24 * 30), q, building_id) {
+        let alerts = Subject::Building(building_id).alerts_of(&state, &w).await?;
+        alerts_summary(&w, "building", building_id, &alerts)
+    }
 }

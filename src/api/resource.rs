@@ -26,7 +26,8 @@ use serde_json::Value;
 
 use super::AppState;
 use super::changes::{Change, or_404, record};
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Page, PageQuery};
 use super::validate::Checks;
 use crate::events::EventType;
 use crate::store::Record;
@@ -186,6 +187,22 @@ pub async fn remove<T: Tracked>(state: &AppState, user: &User, id: i64) -> ApiRe
 pub async fn list<T: Listed>(state: &AppState, query: T::Query) -> ApiResult<Vec<T::Read>> {
     let rows = T::rows(state, query).await?;
     T::show(state, rows).await
+}
+
+/// The rows of a plain list ([`PageQuery`]): one page, by id.
+pub async fn page<T: Resource>(state: &AppState, q: PageQuery) -> ApiResult<Vec<T>> {
+    let page = Page::from_query(q.skip, q.limit, 100)?;
+    Ok(state.store.fetch_page(page.skip, page.limit).await?)
+}
+
+/// Refuses to delete a group while `count` of `rules` ("alert rule(s)", …) target it.
+pub fn untargeted(count: i64, rules: &str) -> ApiResult<()> {
+    if count > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{count} {rules} target this group; delete or change them first"
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the record `body` describes: 422 with every problem, or saved and recorded.

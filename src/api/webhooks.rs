@@ -21,7 +21,9 @@ use super::changes::or_404;
 use super::error::ApiResult;
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use super::openapi::{AdminOnly, Invalid, NotFound};
-use super::resource::{Events, Listed, Resource, Tracked, find, record_saved, resource_routes};
+use super::resource::{
+    self, Events, Listed, Resource, Tracked, find, record_saved, resource_routes,
+};
 use super::validate::{Checks, Patch, patch_body};
 use crate::events::{Event, EventType, payload};
 use crate::store::webhooks::{DELIVERED, Delivery, FAILED, PENDING, Subscription};
@@ -97,8 +99,7 @@ impl Listed for Subscription {
     type Query = PageQuery;
 
     async fn rows(state: &AppState, q: PageQuery) -> ApiResult<Vec<Subscription>> {
-        let page = Page::from_query(q.skip, q.limit, 100)?;
-        Ok(state.store.fetch_page(page.skip, page.limit).await?)
+        resource::page(state, q).await
     }
 }
 

@@ -49,6 +49,22 @@ fn required(row: &PgRow, col: &str) -> anyhow::Result<String> {
 }
 
 impl Import<'_> {
+    /// Copies the link table `table` between the rows its two columns refer to, each
+    /// given as (column, table it refers to).
+    async fn copy_links(
+        &mut self,
+        table: &'static str,
+        a: (&'static str, &'static str),
+        b: (&'static str, &'static str),
+    ) -> anyhow::Result<()> {
+        let order = format!("{}, {}", a.0, b.0);
+        for row in self.source.links(table, &order).await? {
+            let ends = [(a.0, a.1, int(&row, a.0)?), (b.0, b.1, int(&row, b.0)?)];
+            self.put_link(table, ends).await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn users(&mut self) -> anyhow::Result<()> {
         const T: &str = "users";
         let mut emails: HashMap<String, i64> = HashMap::new();
@@ -486,17 +502,12 @@ impl Import<'_> {
             self.put(T, id, vec![("name", name.into())], columns)
                 .await?;
         }
-        for row in self
-            .source
-            .links("person_group_memberships", "group_id, person_id")
-            .await?
-        {
-            let ends = [
-                ("group_id", "person_groups", int(&row, "group_id")?),
-                ("person_id", "people", int(&row, "person_id")?),
-            ];
-            self.put_link("person_group_memberships", ends).await?;
-        }
+        self.copy_links(
+            "person_group_memberships",
+            ("group_id", "person_groups"),
+            ("person_id", "people"),
+        )
+        .await?;
         Ok(())
     }
 
@@ -530,17 +541,12 @@ impl Import<'_> {
             self.put(T, id, vec![("name", name.into())], columns)
                 .await?;
         }
-        for row in self
-            .source
-            .links("support_group_members", "group_id, user_id")
-            .await?
-        {
-            let ends = [
-                ("group_id", "support_groups", int(&row, "group_id")?),
-                ("user_id", "users", int(&row, "user_id")?),
-            ];
-            self.put_link("support_group_members", ends).await?;
-        }
+        self.copy_links(
+            "support_group_members",
+            ("group_id", "support_groups"),
+            ("user_id", "users"),
+        )
+        .await?;
         Ok(())
     }
 
@@ -560,21 +566,12 @@ impl Import<'_> {
             self.put(T, id, vec![("name", name.into())], columns)
                 .await?;
         }
-        for row in self
-            .source
-            .links("camera_group_devices", "camera_group_id, device_id")
-            .await?
-        {
-            let ends = [
-                (
-                    "camera_group_id",
-                    "camera_groups",
-                    int(&row, "camera_group_id")?,
-                ),
-                ("device_id", "devices", int(&row, "device_id")?),
-            ];
-            self.put_link("camera_group_devices", ends).await?;
-        }
+        self.copy_links(
+            "camera_group_devices",
+            ("camera_group_id", "camera_groups"),
+            ("device_id", "devices"),
+        )
+        .await?;
         Ok(())
     }
 
@@ -969,17 +966,12 @@ impl Import<'_> {
             ];
             self.put(T, id, key, columns).await?;
         }
-        for row in self
-            .source
-            .links("incident_assignees", "incident_id, user_id")
-            .await?
-        {
-            let ends = [
-                ("incident_id", "incidents", int(&row, "incident_id")?),
-                ("user_id", "users", int(&row, "user_id")?),
-            ];
-            self.put_link("incident_assignees", ends).await?;
-        }
+        self.copy_links(
+            "incident_assignees",
+            ("incident_id", "incidents"),
+            ("user_id", "users"),
+        )
+        .await?;
         Ok(())
     }
 

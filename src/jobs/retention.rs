@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
+use crate::store::webhooks::DeliveryTable;
 
 /// How many days each kind of record is kept; 0: for ever.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +38,17 @@ pub async fn run(store: Store, keep: Retention, shutdown: CancellationToken) {
         }
         if keep.webhook_log_days > 0 {
             let deleted = store
-                .delete_finished_webhook_deliveries_before(cutoff(keep.webhook_log_days))
+                .delete_finished_deliveries_before(
+                    DeliveryTable::Webhooks,
+                    cutoff(keep.webhook_log_days),
+                )
                 .await;
             report("webhook deliveries", keep.webhook_log_days, deleted);
             let deleted = store
-                .delete_finished_chatwoot_deliveries_before(cutoff(keep.webhook_log_days))
+                .delete_finished_deliveries_before(
+                    DeliveryTable::Chatwoot,
+                    cutoff(keep.webhook_log_days),
+                )
                 .await;
             report("Chatwoot deliveries", keep.webhook_log_days, deleted);
         }

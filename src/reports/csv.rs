@@ -2,7 +2,7 @@
 //! spreadsheet would run as a formula (a name starting with `=`, `+`, `-`, `@`) is
 //! prefixed with `'`, since names come from whoever registered people and devices.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, TimeZone};
 
 use super::alerts::*;
 use super::presence::*;
@@ -12,35 +12,18 @@ pub trait Cell {
     fn cell(&self) -> String;
 }
 
-impl Cell for i64 {
-    fn cell(&self) -> String {
-        self.to_string()
-    }
+/// Numbers and booleans as Rust writes them.
+macro_rules! plain_cells {
+    ($($ty:ty),+) => {$(
+        impl Cell for $ty {
+            fn cell(&self) -> String {
+                self.to_string()
+            }
+        }
+    )+};
 }
 
-impl Cell for i32 {
-    fn cell(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Cell for u32 {
-    fn cell(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Cell for f64 {
-    fn cell(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Cell for bool {
-    fn cell(&self) -> String {
-        self.to_string()
-    }
-}
+plain_cells!(i64, i32, u32, f64, bool);
 
 impl Cell for String {
     fn cell(&self) -> String {
@@ -58,13 +41,10 @@ impl Cell for &str {
     }
 }
 
-impl Cell for DateTime<Utc> {
-    fn cell(&self) -> String {
-        self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-    }
-}
-
-impl Cell for DateTime<FixedOffset> {
+impl<Tz: TimeZone> Cell for DateTime<Tz>
+where
+    Tz::Offset: std::fmt::Display,
+{
     fn cell(&self) -> String {
         self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     }

@@ -134,21 +134,29 @@ impl Conditions {
     }
 }
 
-/// Runs a window query on `$exec`: `$1` and `$2` are the window's bounds, the filters'
-/// values follow.
-macro_rules! run_window {
-    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
-        let Conditions { sql, binds, .. } = $conditions;
-        let mut query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
-            .bind($from)
-            .bind($to);
-        for bind in binds {
+/// `$query` with the conditions' values bound, in order.
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
             query = match bind {
                 Bind::Int(v) => query.bind(v),
                 Bind::Text(v) => query.bind(v),
             };
         }
-        query.fetch_all($exec).await?
+        query
+    }};
+}
+
+/// Runs a window query on `$exec`: `$1` and `$2` are the window's bounds, the filters'
+/// values follow.
+macro_rules! run_window {
+    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
+        let Conditions { sql, binds, .. } = $conditions;
+        let query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
+            .bind($from)
+            .bind($to);
+        bind_all!(query, binds).fetch_all($exec).await?
     }};
 }
 
@@ -177,9 +185,9 @@ const ENDING_AT_FROM: &str =
 /// Rolled-up sessions that start exactly at the window's end (an instant inside it).
 const STARTING_AT_TO: &str = "s.rollup_state = 1 AND s.started_at = $2 AND s.ended_at >= $1";
 
-/// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`).
-fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
-    let sql = format!(
+/// Sessions, with their person and their gateway's place, `WHERE` the `condition` holds.
+fn sessions_where(condition: &str) -> String {
+    format!(
         "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
          s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
          d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
@@ -187,29 +195,50 @@ fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
          JOIN tags t ON t.id = s.tag_id \
          LEFT JOIN people p ON p.id = t.person_id \
          JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
-         WHERE {window}"
+         WHERE {condition}"
+    )
+}
+
+impl SessionFilter {
+    /// Adds the filter's conditions to `c`, on the `tag_id` and `device_id` columns of
+    /// the rows `of` (an alias and a dot, or nothing), the floor and the plan as `floor`
+    /// and `plan` say (each the text before and after the value).
+    fn add_to(&self, c: &mut Conditions, of: &str, floor: (&str, &str), plan: (&str, &str)) {
+        c.int(self.device_id, &format!("{of}device_id = "), "");
+        c.int(self.tag_id, &format!("{of}tag_id = "), "");
+        c.int(
+            self.person_id,
+            &format!("{of}tag_id IN (SELECT id FROM tags WHERE person_id = "),
+            ")",
+        );
+        c.int(
+            self.group_id,
+            &format!(
+                "{of}tag_id IN (SELECT tt.id FROM tags tt JOIN person_group_memberships m \
+                 ON m.person_id = tt.person_id WHERE m.group_id = "
+            ),
+            ")",
+        );
+        c.int(
+            self.building_id,
+            &format!("{of}device_id IN ({IN_BUILDING}"),
+            ")",
+        );
+        c.int(self.floor_id, floor.0, floor.1);
+        c.int(self.floor_plan_id, plan.0, plan.1);
+    }
+}
+
+/// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`).
+fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
+    let mut c = Conditions::new(sessions_where(window), 3);
+    // The place is joined: its columns filter.
+    filter.add_to(
+        &mut c,
+        "s.",
+        ("fp.floor_id = ", ""),
+        ("d.floor_plan_id = ", ""),
     );
-    let mut c = Conditions::new(sql, 3);
-    c.int(filter.device_id, "s.device_id = ", "");
-    c.int(filter.tag_id, "s.tag_id = ", "");
-    c.int(
-        filter.person_id,
-        "s.tag_id IN (SELECT id FROM tags WHERE person_id = ",
-        ")",
-    );
-    c.int(
-        filter.group_id,
-        "s.tag_id IN (SELECT tt.id FROM tags tt JOIN person_group_memberships m \
-         ON m.person_id = tt.person_id WHERE m.group_id = ",
-        ")",
-    );
-    c.int(
-        filter.building_id,
-        &format!("s.device_id IN ({IN_BUILDING}"),
-        ")",
-    );
-    c.int(filter.floor_id, "fp.floor_id = ", "");
-    c.int(filter.floor_plan_id, "d.floor_plan_id = ", "");
     // By end: without statistics SQLite then reads the window through the end's index.
     c.sql.push_str(" ORDER BY s.ended_at, s.id");
     c
@@ -260,34 +289,18 @@ fn rollup_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
          FROM presence_rollups WHERE hour >= $1 AND hour < $2"
     };
     let mut c = Conditions::new(inner.to_string(), 3);
-    c.int(filter.device_id, "device_id = ", "");
-    c.int(filter.tag_id, "tag_id = ", "");
-    c.int(
-        filter.person_id,
-        "tag_id IN (SELECT id FROM tags WHERE person_id = ",
-        ")",
-    );
-    c.int(
-        filter.group_id,
-        "tag_id IN (SELECT tt.id FROM tags tt JOIN person_group_memberships m \
-         ON m.person_id = tt.person_id WHERE m.group_id = ",
-        ")",
-    );
-    c.int(
-        filter.building_id,
-        &format!("device_id IN ({IN_BUILDING}"),
-        ")",
-    );
-    c.int(
-        filter.floor_id,
-        "device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
-         ON pp.id = dd.floor_plan_id WHERE pp.floor_id = ",
-        ")",
-    );
-    c.int(
-        filter.floor_plan_id,
-        "device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = ",
-        ")",
+    filter.add_to(
+        &mut c,
+        "",
+        (
+            "device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
+             ON pp.id = dd.floor_plan_id WHERE pp.floor_id = ",
+            ")",
+        ),
+        (
+            "device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = ",
+            ")",
+        ),
     );
     if !by_hour {
         c.sql.push_str(" GROUP BY tag_id, device_id");
@@ -404,17 +417,7 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Session>> {
-        let sql = format!(
-            "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
-             s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
-             d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
-             FROM presence_sessions s \
-             JOIN tags t ON t.id = s.tag_id \
-             LEFT JOIN people p ON p.id = t.person_id \
-             JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
-             WHERE TRUE"
-        );
-        let mut c = Conditions::new(sql, 3);
+        let mut c = Conditions::new(sessions_where("TRUE"), 3);
         c.int(device_id, "s.device_id = ", "");
         c.int(tag_id, "s.tag_id = ", "");
         // The bounds are bound as text-free timestamps below, after the paging.
@@ -433,15 +436,10 @@ impl Store {
             .push_str(" ORDER BY s.started_at DESC, s.id DESC LIMIT $1 OFFSET $2");
         let Conditions { sql, binds, .. } = c;
         Ok(on_pool!(self, read, |pool| {
-            let mut query = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(sql))
+            let query = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(sql))
                 .bind(limit)
                 .bind(skip);
-            for bind in binds {
-                query = match bind {
-                    Bind::Int(v) => query.bind(v),
-                    Bind::Text(v) => query.bind(v),
-                };
-            }
+            let mut query = bind_all!(query, binds);
             if let Some(from) = from {
                 query = query.bind(from);
             }

@@ -51,63 +51,6 @@ impl Store {
         self.fetch_all_by2(SQL, now(), limit).await
     }
 
-    /// Takes a due delivery until `until` (as `claim_webhook_delivery`).
-    pub async fn claim_chatwoot_delivery(
-        &self,
-        d: &ChatwootDelivery,
-        until: DateTime<Utc>,
-    ) -> Result<bool> {
-        const SQL: &str = "UPDATE chatwoot_deliveries SET next_attempt_at = $1 \
-             WHERE id = $2 AND status = 'PENDING' AND next_attempt_at = $3";
-        let claimed = on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(until)
-            .bind(d.id)
-            .bind(d.next_attempt_at)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(claimed == 1)
-    }
-
-    /// Records an attempt: delivered, retried at `next` with `error`, or given up.
-    pub async fn finish_chatwoot_attempt(
-        &self,
-        id: i64,
-        status: &str,
-        status_code: Option<i32>,
-        error: Option<&str>,
-        next: DateTime<Utc>,
-    ) -> Result<()> {
-        const SQL: &str = "UPDATE chatwoot_deliveries SET status = $1, attempts = attempts + 1, \
-             last_status_code = $2, last_error = $3, next_attempt_at = $4, \
-             delivered_at = CASE WHEN $1 = 'DELIVERED' THEN $5 ELSE delivered_at END WHERE id = $6";
-        on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(status)
-            .bind(status_code)
-            .bind(error.map(|e| e.chars().take(1024).collect::<String>()))
-            .bind(next)
-            .bind(now())
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(drop)?);
-        Ok(())
-    }
-
-    /// Deletes delivered and given-up Chatwoot deliveries created before `cutoff`.
-    pub async fn delete_finished_chatwoot_deliveries_before(
-        &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<u64> {
-        const SQL: &str =
-            "DELETE FROM chatwoot_deliveries WHERE status <> 'PENDING' AND created_at < $1";
-        Ok(on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(cutoff)
-            .execute(pool)
-            .await?
-            .rows_affected()))
-    }
-
     /// Remembers an incident's conversation (nothing else of the incident changes).
     pub async fn set_chatwoot_conversation(
         &self,

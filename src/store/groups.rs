@@ -60,10 +60,6 @@ record!(CameraGroup, "camera_groups", camera_group_columns);
 record!(SupportGroup, "support_groups", support_group_columns);
 
 impl Store {
-    pub async fn list_camera_groups(&self, skip: i64, limit: i64) -> Result<Vec<CameraGroup>> {
-        self.fetch_page(skip, limit).await
-    }
-
     /// (group id, device id) pairs of every camera group.
     pub async fn camera_group_links(&self) -> Result<Vec<(i64, i64)>> {
         const SQL: &str = "SELECT camera_group_id, device_id FROM camera_group_devices ORDER BY camera_group_id, device_id";

@@ -444,11 +444,6 @@ impl Store {
         self.count_by(SQL, incident_id).await
     }
 
-    /// A page of incident rules, by id.
-    pub async fn list_incident_rules(&self, skip: i64, limit: i64) -> Result<Vec<IncidentRule>> {
-        self.fetch_page(skip, limit).await
-    }
-
     pub async fn save_incident_rule(&self, r: &IncidentRule) -> Result<IncidentRule> {
         const INSERT: &str = concat!(
             "INSERT INTO incident_rules (name, enabled, analytic_type, device_id, tenant, severity, \

@@ -203,10 +203,6 @@ impl Store {
         )))
     }
 
-    pub async fn list_person_groups(&self, skip: i64, limit: i64) -> Result<Vec<PersonGroup>> {
-        self.fetch_page(skip, limit).await
-    }
-
     pub async fn person_group(&self, id: i64) -> Result<PersonGroup> {
         self.fetch_by_id(id).await
     }

@@ -73,6 +73,57 @@ pub struct Outgoing<'a> {
     pub chatwoot_incident: Option<i64>,
 }
 
+/// The two delivery outboxes, the webhook subscriptions' and Chatwoot's: the same delivery
+/// state in each, claimed, attempted and purged alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryTable {
+    Webhooks,
+    Chatwoot,
+}
+
+/// The statements on the delivery state of an outbox.
+struct OutboxSql {
+    claim: &'static str,
+    finish: &'static str,
+    delete_finished: &'static str,
+}
+
+/// The statements of the outbox table `$table`.
+macro_rules! outbox_sql {
+    ($table:literal) => {
+        OutboxSql {
+            claim: concat!(
+                "UPDATE ",
+                $table,
+                " SET next_attempt_at = $1 \
+                 WHERE id = $2 AND status = 'PENDING' AND next_attempt_at = $3"
+            ),
+            finish: concat!(
+                "UPDATE ",
+                $table,
+                " SET status = $1, attempts = attempts + 1, \
+                 last_status_code = $2, last_error = $3, next_attempt_at = $4, \
+                 delivered_at = CASE WHEN $1 = 'DELIVERED' THEN $5 ELSE delivered_at END \
+                 WHERE id = $6"
+            ),
+            delete_finished: concat!(
+                "DELETE FROM ",
+                $table,
+                " WHERE status <> 'PENDING' AND created_at < $1"
+            ),
+        }
+    };
+}
+
+impl DeliveryTable {
+    const fn sql(self) -> OutboxSql {
+        match self {
+            DeliveryTable::Webhooks => outbox_sql!("webhook_deliveries"),
+            DeliveryTable::Chatwoot => outbox_sql!("chatwoot_deliveries"),
+        }
+    }
+}
+
 /// The subscriptions that want an event of type `$1`, given `$2` = `%,<type>,%`.
 macro_rules! wanting {
     () => {
@@ -163,46 +214,6 @@ impl Store {
         self.fetch_all_by2(SQL, now(), limit).await
     }
 
-    /// Takes a due delivery for `lease` (another node, or this one after a crash, retries
-    /// it once the lease has passed): false when someone else took it first.
-    pub async fn claim_webhook_delivery(&self, d: &Delivery, until: DateTime<Utc>) -> Result<bool> {
-        const SQL: &str = "UPDATE webhook_deliveries SET next_attempt_at = $1 \
-             WHERE id = $2 AND status = 'PENDING' AND next_attempt_at = $3";
-        let claimed = on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(until)
-            .bind(d.id)
-            .bind(d.next_attempt_at)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(claimed == 1)
-    }
-
-    /// Records an attempt: delivered, retried at `next` with `error`, or given up.
-    pub async fn finish_webhook_attempt(
-        &self,
-        id: i64,
-        status: &str,
-        status_code: Option<i32>,
-        error: Option<&str>,
-        next: DateTime<Utc>,
-    ) -> Result<()> {
-        const SQL: &str = "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-             last_status_code = $2, last_error = $3, next_attempt_at = $4, \
-             delivered_at = CASE WHEN $1 = 'DELIVERED' THEN $5 ELSE delivered_at END WHERE id = $6";
-        on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(status)
-            .bind(status_code)
-            .bind(error.map(|e| e.chars().take(1024).collect::<String>()))
-            .bind(next)
-            .bind(now())
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(drop)?);
-        Ok(())
-    }
-
     /// A subscription's deliveries, newest first, optionally with one status.
     pub async fn webhook_deliveries(
         &self,
@@ -269,17 +280,61 @@ impl Store {
             .await?))
     }
 
-    /// Deletes delivered and given-up deliveries created before `cutoff`.
-    pub async fn delete_finished_webhook_deliveries_before(
+    /// Takes a due delivery of `table` (its `id` and its `due` time as read) until
+    /// `until`; another node, or this one after a crash, retries it once that has passed.
+    /// False when someone else took it first.
+    pub async fn claim_delivery(
         &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<u64> {
-        const SQL: &str =
-            "DELETE FROM webhook_deliveries WHERE status <> 'PENDING' AND created_at < $1";
-        Ok(on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(cutoff)
+        table: DeliveryTable,
+        id: i64,
+        due: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let claimed = on_pool!(self, write, |pool| sqlx::query(table.sql().claim)
+            .bind(until)
+            .bind(id)
+            .bind(due)
             .execute(pool)
             .await?
-            .rows_affected()))
+            .rows_affected());
+        Ok(claimed == 1)
+    }
+
+    /// Records an attempt: delivered, retried at `next` with `error`, or given up.
+    pub async fn finish_delivery_attempt(
+        &self,
+        table: DeliveryTable,
+        id: i64,
+        status: &str,
+        status_code: Option<i32>,
+        error: Option<&str>,
+        next: DateTime<Utc>,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| sqlx::query(table.sql().finish)
+            .bind(status)
+            .bind(status_code)
+            .bind(error.map(|e| e.chars().take(1024).collect::<String>()))
+            .bind(next)
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop)?);
+        Ok(())
+    }
+
+    /// Deletes delivered and given-up deliveries created before `cutoff`.
+    pub async fn delete_finished_deliveries_before(
+        &self,
+        table: DeliveryTable,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(on_pool!(self, write, |pool| sqlx::query(
+            table.sql().delete_finished
+        )
+        .bind(cutoff)
+        .execute(pool)
+        .await?
+        .rows_affected()))
     }
 }

@@ -22,7 +22,7 @@ use crate::events::{Event, EventType};
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::store::Store;
-use crate::store::webhooks::{DELIVERED, Delivery, FAILED, Outgoing, PENDING};
+use crate::store::webhooks::{DELIVERED, Delivery, DeliveryTable, FAILED, Outgoing, PENDING};
 
 pub mod guard;
 pub mod signature;
@@ -261,7 +261,15 @@ pub async fn run_deliveries(deliveries: Deliveries, shutdown: CancellationToken)
                         + chrono::Duration::seconds(
                             i64::from(deliveries.config.timeout_seconds) + 30,
                         );
-                    match store.claim_webhook_delivery(&delivery, lease).await {
+                    match store
+                        .claim_delivery(
+                            DeliveryTable::Webhooks,
+                            delivery.id,
+                            delivery.next_attempt_at,
+                            lease,
+                        )
+                        .await
+                    {
                         Ok(true) => {
                             let deliveries = deliveries.clone();
                             tokio::spawn(async move {
@@ -308,7 +316,15 @@ async fn deliver_to_chatwoot(
         };
         let lease = Utc::now()
             + chrono::Duration::from_std(crate::chatwoot::TIMEOUT * 8).unwrap_or_default();
-        match store.claim_chatwoot_delivery(&delivery, lease).await {
+        match store
+            .claim_delivery(
+                DeliveryTable::Chatwoot,
+                delivery.id,
+                delivery.next_attempt_at,
+                lease,
+            )
+            .await
+        {
             Ok(true) => {
                 let deliveries = deliveries.clone();
                 tokio::spawn(async move {
@@ -347,7 +363,14 @@ impl Deliveries {
         if let Err(err) = self
             .outbox
             .store
-            .finish_chatwoot_attempt(delivery.id, status, code, error.as_deref(), next)
+            .finish_delivery_attempt(
+                DeliveryTable::Chatwoot,
+                delivery.id,
+                status,
+                code,
+                error.as_deref(),
+                next,
+            )
             .await
         {
             tracing::warn!(error = %err, "recording a Chatwoot attempt");
@@ -377,7 +400,14 @@ impl Deliveries {
             Ok(code) => {
                 metrics.webhooks_delivered.fetch_add(1, Ordering::Relaxed);
                 store
-                    .finish_webhook_attempt(delivery.id, DELIVERED, Some(code), None, now)
+                    .finish_delivery_attempt(
+                        DeliveryTable::Webhooks,
+                        delivery.id,
+                        DELIVERED,
+                        Some(code),
+                        None,
+                        now,
+                    )
                     .await
             }
             Err((code, error)) => {
@@ -405,7 +435,14 @@ impl Deliveries {
                     tracing::info!(delivery = %delivery.delivery_id, %error, "webhook delivery failed; will retry");
                 }
                 store
-                    .finish_webhook_attempt(delivery.id, status, code, Some(&error), next)
+                    .finish_delivery_attempt(
+                        DeliveryTable::Webhooks,
+                        delivery.id,
+                        status,
+                        code,
+                        Some(&error),
+                        next,
+                    )
                     .await
             }
         };

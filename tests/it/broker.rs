@@ -505,7 +505,7 @@ backend_tests! {
 pub struct Mosquitto {
     child: tokio::process::Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
@@ -520,23 +520,55 @@ impl Mosquitto {
 
     /// A broker on `port` with more lines of configuration for its listener (TLS files).
     pub async fn start_configured(port: u16, listener_lines: &str) -> Option<Mosquitto> {
-        let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists());
-        let Some(binary) = binary else {
+        Mosquitto::start_with(port, listener_lines, false).await
+    }
+
+    /// A broker keeping its sessions on disk, as Debian's does, so that it can be
+    /// [restarted](Mosquitto::restart) with its queues.
+    pub async fn start_persistent() -> Option<Mosquitto> {
+        Mosquitto::start_with(crate::common::free_port(), "", true).await
+    }
+
+    async fn start_with(port: u16, listener_lines: &str, persistent: bool) -> Option<Mosquitto> {
+        if Mosquitto::binary().is_none() {
             crate::common::tool_available("mosquitto");
             return None;
-        };
+        }
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
+        let persistence = if persistent {
+            // Started as root, mosquitto drops to its own user, which must be able to write
+            // its sessions here.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.path().display()
+            )
+        } else {
+            "persistence false\n".to_string()
+        };
         std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\n{listener_lines}allow_anonymous true\npersistence false\n"),
+            dir.path().join("mosquitto.conf"),
+            format!(
+                "listener {port} 127.0.0.1\n{listener_lines}allow_anonymous true\n{persistence}"
+            ),
         )
         .unwrap();
-        let child = tokio::process::Command::new(binary)
+        let child = Mosquitto::run(&dir, port).await;
+        Some(Mosquitto { child, port, dir })
+    }
+
+    fn binary() -> Option<&'static str> {
+        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+    }
+
+    /// Starts mosquitto on the configuration in `dir` and waits until it listens.
+    async fn run(dir: &tempfile::TempDir, port: u16) -> tokio::process::Child {
+        let child = tokio::process::Command::new(Mosquitto::binary().unwrap())
             .arg("-c")
-            .arg(&conf)
+            .arg(dir.path().join("mosquitto.conf"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -548,12 +580,23 @@ impl Mosquitto {
                 .is_ok()
         })
         .await;
-        assert!(listening, "mosquitto did not start");
-        Some(Mosquitto {
-            child,
-            port,
-            _dir: dir,
-        })
+        assert!(listening, "mosquitto listens on {port}");
+        child
+    }
+
+    /// SIGTERM (mosquitto saves its sessions, as when systemd stops it), then a new
+    /// process on the same files and port.
+    pub async fn restart(&mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(term.unwrap().success());
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("mosquitto stops on SIGTERM")
+            .unwrap();
+        self.child = Mosquitto::run(&self.dir, self.port).await;
     }
 }
 

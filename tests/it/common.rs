@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use securityvision::config::Config;
 use securityvision::server::{App, ServeOptions};
 use securityvision::store::Store;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -397,6 +397,15 @@ impl TestApp {
     /// The id of a row created by a POST that must answer 201.
     pub async fn create_id(&self, path: &str, token: &str, body: Value) -> i64 {
         id(&self.create(path, token, body, StatusCode::CREATED).await)
+    }
+
+    /// A floor "Ground" in the `building` given, with the floor plan `plan` (its
+    /// `floor_id` added): the plan's id.
+    pub async fn floor_plan(&self, token: &str, building: Value, mut plan: Value) -> i64 {
+        let b = self.create_id("/api/v1/buildings", token, building).await;
+        let floor = json!({"building_id": b, "name": "Ground"});
+        plan["floor_id"] = json!(self.create_id("/api/v1/floors", token, floor).await);
+        self.create_id("/api/v1/floor-plans", token, plan).await
     }
 
     /// Runs SQL directly against the test database (for setting up rows that no API of

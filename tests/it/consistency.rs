@@ -33,17 +33,8 @@ async fn report(gw: &Client, gateway: &str, tag: &str, rssi: i32) {
 /// A building, floor and plan; returns the plan's id.
 async fn plan(app: &TestApp, token: &str, code: &str) -> i64 {
     let building = json!({"name": format!("Building {code}"), "code": code});
-    let b = id(&app
-        .create("/api/v1/buildings", token, building, StatusCode::CREATED)
-        .await);
-    let floor = json!({"building_id": b, "name": "Ground"});
-    let f = id(&app
-        .create("/api/v1/floors", token, floor, StatusCode::CREATED)
-        .await);
-    let plan = json!({"floor_id": f, "name": format!("Plan {code}")});
-    id(&app
-        .create("/api/v1/floor-plans", token, plan, StatusCode::CREATED)
-        .await)
+    let plan = json!({"name": format!("Plan {code}")});
+    app.floor_plan(token, building, plan).await
 }
 
 async fn gateway(app: &TestApp, token: &str, mac: &str, plan: i64, x: f64) -> i64 {

@@ -10,14 +10,10 @@ use reqwest::StatusCode;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, backend_tests, eventually_within, free_port, mint_token};
+use crate::broker::Mosquitto;
+use crate::common::{TestApp, backend_tests, eventually, mint_token};
 use crate::ingest::WriteLock;
 use crate::mqtt::{Client, Options};
-
-/// Every wait here is for an observable state, bounded generously (CI machines are loaded).
-async fn eventually(check: impl AsyncFnMut() -> bool) -> bool {
-    eventually_within(Duration::from_secs(30), check).await
-}
 
 /// Readings stored for the tag `tag`, counted in the database.
 async fn stored_readings(app: &TestApp, tag: i64) -> i64 {
@@ -27,12 +23,10 @@ async fn stored_readings(app: &TestApp, tag: i64) -> i64 {
 
 /// A gateway connection that survives its broker going away: rumqttc reconnects on the
 /// next poll and sends again what was not acknowledged. Counts PUBACKs.
-fn persistent_publisher(id: &str, port: u16, inflight: u16) -> (AsyncClient, Arc<AtomicUsize>) {
-    let mut options = MqttOptions::new(id, "127.0.0.1", port);
+fn persistent_publisher(mut options: MqttOptions) -> (AsyncClient, Arc<AtomicUsize>) {
     options
         .set_keep_alive(Duration::from_secs(5))
-        .set_clean_session(false)
-        .set_inflight(inflight);
+        .set_clean_session(false);
     let (client, mut events) = AsyncClient::new(options, 1000);
     let acked = Arc::new(AtomicUsize::new(0));
     let counter = acked.clone();
@@ -51,98 +45,10 @@ fn persistent_publisher(id: &str, port: u16, inflight: u16) -> (AsyncClient, Arc
     (client, acked)
 }
 
-/// Debian's mosquitto keeping its sessions on disk, so that it can be stopped (SIGTERM, as
-/// systemd does) and started again on the same port with its queues.
-struct PersistentMosquitto {
-    child: Option<tokio::process::Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl PersistentMosquitto {
-    async fn start() -> Option<PersistentMosquitto> {
-        if !crate::common::tool_available("mosquitto") {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        // Started as root, mosquitto drops to its own user, which must be able to write
-        // its sessions here.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let port = free_port();
-        std::fs::write(
-            dir.path().join("mosquitto.conf"),
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        let mut broker = PersistentMosquitto {
-            child: None,
-            port,
-            dir,
-        };
-        broker.run().await;
-        Some(broker)
-    }
-
-    async fn run(&mut self) {
-        let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap();
-        let child = tokio::process::Command::new(binary)
-            .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let port = self.port;
-        let listening = eventually(async || {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        });
-        assert!(listening.await, "mosquitto listens on {port}");
-    }
-
-    /// SIGTERM (mosquitto saves its sessions), then a new process on the same files.
-    async fn restart(&mut self) {
-        let mut child = self.child.take().unwrap();
-        let pid = child.id().unwrap().to_string();
-        let term = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        assert!(term.unwrap().success());
-        tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .expect("mosquitto stops on SIGTERM")
-            .unwrap();
-        self.run().await;
-    }
-}
-
 /// Creates a tag and returns its id.
 async fn tag(app: &TestApp, token: &str, mac: &str) -> i64 {
     app.create_id("/api/v1/tags", token, json!({"mac_address": mac}))
         .await
-}
-
-/// Waits for `n` PUBACKs on `client` (each sent once its report is committed).
-async fn acknowledged(client: &mut Client, n: usize) -> bool {
-    let mut seen = 0;
-    while seen < n {
-        match client.next().await {
-            Some(crate::mqtt::Seen::PubAck) => seen += 1,
-            Some(_) => {}
-            None => return false,
-        }
-    }
-    true
 }
 
 /// Registers a gateway.
@@ -161,13 +67,13 @@ fn report(tag: &str, rssi: i64) -> String {
 
 backend_tests! {
     async fn the_external_broker_restarting_mid_run_loses_no_qos1_reading(backend: Backend) {
-        let Some(mut broker) = PersistentMosquitto::start().await else { return };
+        let Some(mut broker) = Mosquitto::start_persistent().await else { return };
         let external = crate::common::external_broker(broker.port);
         let app = TestApp::start_with(backend, external).await;
         let token = app.admin_token().await;
         let tag_id = tag(&app, &token, "112233445566").await;
         // The appliance's subscription is in place once a first report is stored.
-        let (gateway, acked) = persistent_publisher("restart-gw", broker.port, 100);
+        let (gateway, acked) = persistent_publisher(MqttOptions::new("restart-gw", "127.0.0.1", broker.port));
         gateway.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, report("112233445566", -50)).await.unwrap();
         assert!(eventually(async || stored_readings(&app, tag_id).await == 1).await, "the first report arrives");
 
@@ -211,16 +117,7 @@ backend_tests! {
         let password = app.gateway_password.clone().unwrap();
         let mut options = MqttOptions::new("qos1-gw", "127.0.0.1", port);
         options.set_credentials("gateway", &password).set_inflight(500);
-        let (qos1, mut events) = AsyncClient::new(options, 1000);
-        let acked = Arc::new(AtomicUsize::new(0));
-        let counter = acked.clone();
-        tokio::spawn(async move {
-            while let Ok(event) = events.poll().await {
-                if let Event::Incoming(Packet::PubAck(_)) = event {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        });
+        let (qos1, acked) = persistent_publisher(options);
 
         // Connected, and through to the database once, before the lock.
         qos1.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, report("112233445566", -50)).await.unwrap();
@@ -374,7 +271,7 @@ backend_tests! {
             .await;
             let token = app.admin_token().await;
             let tag_id = tag(&app, &token, "112233445566").await;
-            let mut gateway = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
+            let gateway = Client::connect(app.mqtt_addr.unwrap(), Options::new("gw").login("gateway", app.gateway_password.as_deref().unwrap())).await.unwrap();
             // Four readings within one second, then one in each of the next two seconds.
             let second = chrono::Utc::now().timestamp() - 10;
             let at = |ms: i64| second * 1000 + ms;
@@ -384,7 +281,7 @@ backend_tests! {
                 .collect();
             gateway.publish("rtls/gateways/AC233FC0AAAA/beacon", QoS::AtLeastOnce, false, json!({"readings": readings}).to_string()).await;
             // Its PUBACK comes once what it carries is committed.
-            assert!(acknowledged(&mut gateway, 1).await, "{policy}: acknowledged");
+            gateway.settled().await;
             assert_eq!(stored_readings(&app, tag_id).await, expected, "{policy}");
             app.stop().await;
         }

@@ -25,27 +25,9 @@ fn secs(n: i64) -> chrono::Duration {
 /// A plan of 20 × 10 m with a gateway at each end (West at x 0.1, East at x 0.9, both at
 /// y 0.5): the plan's id.
 async fn site(app: &TestApp, token: &str) -> i64 {
-    let b = app
-        .create_id(
-            "/api/v1/buildings",
-            token,
-            json!({"name": "HQ", "code": "HQ"}),
-        )
-        .await;
-    let f = app
-        .create_id(
-            "/api/v1/floors",
-            token,
-            json!({"building_id": b, "name": "Ground"}),
-        )
-        .await;
-    let plan = app
-        .create_id(
-            "/api/v1/floor-plans",
-            token,
-            json!({"floor_id": f, "name": "Ground plan", "width_m": 20.0, "height_m": 10.0}),
-        )
-        .await;
+    let hq = json!({"name": "HQ", "code": "HQ"});
+    let plan = json!({"name": "Ground plan", "width_m": 20.0, "height_m": 10.0});
+    let plan = app.floor_plan(token, hq, plan).await;
     for (name, mac, x) in [("West", "AC233FC00001", 0.1), ("East", "AC233FC00002", 0.9)] {
         app.create("/api/v1/devices", token, json!({"name": name, "mac_address": mac, "floor_plan_id": plan, "pos_x": x, "pos_y": 0.5}), StatusCode::CREATED)
             .await;

@@ -18,27 +18,6 @@ async fn readings(app: &TestApp, token: &str) -> Vec<Value> {
     list.as_array().unwrap().clone()
 }
 
-/// A building HQ with a floor Ground and a plan described by `plan` (its `floor_id`
-/// added): the plan's id.
-async fn plan(app: &TestApp, token: &str, mut plan: Value) -> i64 {
-    let b = app
-        .create_id(
-            "/api/v1/buildings",
-            token,
-            json!({"name": "HQ", "code": "HQ"}),
-        )
-        .await;
-    let f = app
-        .create_id(
-            "/api/v1/floors",
-            token,
-            json!({"building_id": b, "name": "Ground"}),
-        )
-        .await;
-    plan["floor_id"] = json!(f);
-    app.create_id("/api/v1/floor-plans", token, plan).await
-}
-
 backend_tests! {
     async fn every_payload_form_becomes_readings_of_registered_tags(backend: Backend) {
         let app = TestApp::start_with(backend, |c| c.mqtt.allow_anonymous = true).await;
@@ -150,7 +129,7 @@ backend_tests! {
     async fn positions_follow_the_strongest_gateway_on_the_plan(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let plan = plan(&app, &token, json!({"name": "Ground plan", "width_m": 20.0, "height_m": 10.0})).await;
+        let plan = app.floor_plan(&token, json!({"name": "HQ", "code": "HQ"}), json!({"name": "Ground plan", "width_m": 20.0, "height_m": 10.0})).await;
         let west = app.create_id("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5})).await;
         let east = app.create_id("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5})).await;
         let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana"})).await;
@@ -232,7 +211,7 @@ backend_tests! {
     async fn the_live_stream_delivers_position_changes(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let plan = plan(&app, &token, json!({"name": "P"})).await;
+        let plan = app.floor_plan(&token, json!({"name": "HQ", "code": "HQ"}), json!({"name": "P"})).await;
         app.create("/api/v1/devices", &token, json!({"name": "G1", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.2, "pos_y": 0.2}), StatusCode::CREATED).await;
         let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445566"})).await;
 
@@ -449,7 +428,7 @@ backend_tests! {
     async fn a_writer_behind_sheds_qos0_readings_but_not_positions_or_qos1(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;
-        let plan = plan(&app, &token, json!({"name": "Plan"})).await;
+        let plan = app.floor_plan(&token, json!({"name": "HQ", "code": "HQ"}), json!({"name": "Plan"})).await;
         let west = app.create_id("/api/v1/devices", &token, json!({"name": "West", "mac_address": "AC233FC00001", "floor_plan_id": plan, "pos_x": 0.1, "pos_y": 0.5})).await;
         let east = app.create_id("/api/v1/devices", &token, json!({"name": "East", "mac_address": "AC233FC00002", "floor_plan_id": plan, "pos_x": 0.9, "pos_y": 0.5})).await;
         let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana"})).await;

@@ -36,72 +36,52 @@ const NOT_SITE_DATA: &[(&str, &str)] = &[(
 
 /// The value that rows written before a column existed must have in it, as a condition in
 /// SQL both engines accept. A column that a migration adds to an existing table must be
-/// listed here.
+/// listed here or in [`NULL_BEFORE`].
 const DEFAULTS: &[(&str, &str, &str)] = &[
     // 0015: not rolled up yet (the first passes catch up)
     ("presence_sessions", "rollup_state", "rollup_state = 0"),
-    // 0003
-    ("floor_plans", "width_m", "width_m IS NULL"),
-    ("floor_plans", "height_m", "height_m IS NULL"),
-    // 0004
-    ("device_events", "dedup_key", "dedup_key IS NULL"),
-    ("device_events", "person_id", "person_id IS NULL"),
-    ("device_events", "nearby_people", "nearby_people IS NULL"),
-    // 0006: empty means the site's path-loss values
-    ("devices", "rssi_at_1m", "rssi_at_1m IS NULL"),
-    (
-        "devices",
-        "path_loss_exponent",
-        "path_loss_exponent IS NULL",
-    ),
-    // 0008: no schedule (always armed), no cool-down, not disabled by the engine
-    ("alert_rules", "schedule", "schedule IS NULL"),
-    (
-        "alert_rules",
-        "cooldown_seconds",
-        "cooldown_seconds IS NULL",
-    ),
-    ("alert_rules", "disabled_reason", "disabled_reason IS NULL"),
-    ("alert_events", "close_reason", "close_reason IS NULL"),
-    ("alert_events", "acknowledged_by", "acknowledged_by IS NULL"),
-    ("alert_events", "acknowledged_at", "acknowledged_at IS NULL"),
-    (
-        "alert_events",
-        "acknowledged_note",
-        "acknowledged_note IS NULL",
-    ),
-    ("alert_events", "resolved_by", "resolved_by IS NULL"),
-    ("alert_events", "resolved_at", "resolved_at IS NULL"),
-    ("alert_events", "resolved_note", "resolved_note IS NULL"),
-    // 0009: NULL event types means the original's single filter (or every type)
-    (
-        "webhook_subscriptions",
-        "event_types",
-        "event_types IS NULL",
-    ),
-    ("webhook_subscriptions", "paused_at", "paused_at IS NULL"),
-    (
-        "webhook_subscriptions",
-        "pause_reason",
-        "pause_reason IS NULL",
-    ),
-    // 0010
-    ("alert_rules", "zone_id", "zone_id IS NULL"),
-    ("alert_rules", "person_id", "person_id IS NULL"),
-    (
-        "alert_rules",
-        "max_absence_seconds",
-        "max_absence_seconds IS NULL",
-    ),
-    // 0011: incidents opened before were by hand or by the original's only rule; a rule
-    // with a camera group was scoped to it
-    ("incidents", "incident_rule_id", "incident_rule_id IS NULL"),
+    // 0011: a rule with a camera group was scoped to it
     (
         "incident_rules",
         "camera_group_scoped",
         "camera_group_scoped = (camera_group_id IS NOT NULL)",
     ),
 ];
+
+/// The columns added to existing tables that are NULL in the rows written before.
+#[rustfmt::skip]
+const NULL_BEFORE: &[(&str, &[&str])] = &[
+    // 0003
+    ("floor_plans", &["width_m", "height_m"]),
+    // 0004
+    ("device_events", &["dedup_key", "person_id", "nearby_people"]),
+    // 0006: empty means the site's path-loss values
+    ("devices", &["rssi_at_1m", "path_loss_exponent"]),
+    // 0008: no schedule (always armed), no cool-down, not disabled by the engine
+    ("alert_rules", &["schedule", "cooldown_seconds", "disabled_reason"]),
+    ("alert_events", &["close_reason", "acknowledged_by", "acknowledged_at", "acknowledged_note"]),
+    ("alert_events", &["resolved_by", "resolved_at", "resolved_note"]),
+    // 0009: NULL event types means the original's single filter (or every type)
+    ("webhook_subscriptions", &["event_types", "paused_at", "pause_reason"]),
+    // 0010
+    ("alert_rules", &["zone_id", "person_id", "max_absence_seconds"]),
+    // 0011: incidents opened before were by hand or by the original's only rule
+    ("incidents", &["incident_rule_id"]),
+];
+
+/// What every row written before `table.column` existed holds, if it is listed.
+fn default_before(table: &str, column: &str) -> Option<String> {
+    let null = NULL_BEFORE
+        .iter()
+        .any(|(t, columns)| *t == table && columns.contains(&column));
+    if null {
+        return Some(format!("{column} IS NULL"));
+    }
+    DEFAULTS
+        .iter()
+        .find(|(t, c, _)| *t == table && *c == column)
+        .map(|(_, _, holds)| holds.to_string())
+}
 
 fn migrator(backend: Backend) -> &'static Migrator {
     match backend {
@@ -457,13 +437,10 @@ async fn upgrade_from(backend: Backend, version: i64) {
             if columns.contains(&column) {
                 continue;
             }
-            let Some((_, _, holds)) = DEFAULTS
-                .iter()
-                .find(|(t, c, _)| *t == table && *c == column)
-            else {
+            let Some(holds) = default_before(table, &column) else {
                 panic!(
                     "{table}.{column} is new since {version:04}: add the value that existing \
-                     rows get to DEFAULTS in tests/it/upgrade.rs"
+                     rows get to DEFAULTS or NULL_BEFORE in tests/it/upgrade.rs"
                 );
             };
             let wrong = db

@@ -8,26 +8,9 @@ use crate::common::{TestApp, backend_tests, detail, id};
 
 /// A building, a floor and a plan; the plan's id.
 pub async fn plan(app: &TestApp, token: &str) -> i64 {
-    let b = app
-        .create_id(
-            "/api/v1/buildings",
-            token,
-            json!({"name": "HQ", "code": "HQ"}),
-        )
-        .await;
-    let f = app
-        .create_id(
-            "/api/v1/floors",
-            token,
-            json!({"building_id": b, "name": "Ground"}),
-        )
-        .await;
-    app.create_id(
-        "/api/v1/floor-plans",
-        token,
-        json!({"floor_id": f, "name": "Ground plan"}),
-    )
-    .await
+    let plan = json!({"name": "Ground plan"});
+    app.floor_plan(token, json!({"name": "HQ", "code": "HQ"}), plan)
+        .await
 }
 
 fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
