@@ -21,15 +21,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
+use common::{Api, Appliance};
 
 const TAGS: usize = 2_000;
 const PROBES: usize = 50;
@@ -56,100 +56,6 @@ fn main() {
         .build()
         .unwrap()
         .block_on(soak(Duration::from_secs_f64(minutes * 60.0)));
-}
-
-/// The appliance under test: the release binary in a process of its own.
-struct Appliance {
-    child: tokio::process::Child,
-    pid: u32,
-    base: String,
-    mqtt_port: u16,
-    work: tempfile::TempDir,
-    database_url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_appliance() -> Appliance {
-    let work = tempfile::tempdir().unwrap();
-    let database_url = std::env::var("SV_SOAK_DATABASE_URL").unwrap_or_else(|_| {
-        format!(
-            "sqlite://{}",
-            work.path().join("data/securityvision.db").display()
-        )
-    });
-    let (http, mqtt_port) = (free_port(), free_port());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_securityvision"))
-        .current_dir(work.path())
-        .env("SV_CONFIG", "/dev/null")
-        .env("SV_DATA_DIR", work.path().join("data"))
-        .env("SV_DATABASE_URL", &database_url)
-        .env("SV_LOG_FILTER", "warn")
-        .args(["serve", "--http-listen", &format!("127.0.0.1:{http}")])
-        .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the appliance starts");
-    let pid = child.id().unwrap();
-    let base = format!("http://127.0.0.1:{http}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !matches!(reqwest::get(format!("{base}/api/v1/health")).await, Ok(r) if r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "the appliance answers /health");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Appliance {
-        child,
-        pid,
-        base,
-        mqtt_port,
-        work,
-        database_url,
-    }
-}
-
-/// HTTP as the console speaks it, with an administrator's token.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn login(appliance: &Appliance) -> Api {
-        let http = reqwest::Client::new();
-        let password_file = appliance.work.path().join("data/initial-admin-password");
-        let password = std::fs::read_to_string(password_file).unwrap();
-        let password = password.trim();
-        let token = common::first_login(&http, &appliance.base, password, password).await;
-        Api {
-            http,
-            base: appliance.base.clone(),
-            token,
-        }
-    }
-
-    async fn create(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
-    }
 }
 
 /// Where a walker is at `t` seconds: a slow circle (radius 3 m, one lap in about two
@@ -478,21 +384,6 @@ struct Sample {
     p99_ms: f64,
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-fn open_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -501,7 +392,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn soak(duration: Duration) {
-    let mut appliance = start_appliance().await;
+    let mut appliance = Appliance::start(std::env::var("SV_SOAK_DATABASE_URL").ok(), &[]).await;
     let api = Arc::new(Api::login(&appliance).await);
     let setting_up = Instant::now();
     let (probe_ids, collector_password) = build_site(&api).await;
@@ -511,15 +402,7 @@ async fn soak(duration: Duration) {
         GRID * GRID,
         duration.as_secs_f64() / 60.0
     );
-    let gateway_password = std::fs::read_to_string(
-        appliance
-            .work
-            .path()
-            .join("data/initial-mqtt-gateway-password"),
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let gateway_password = appliance.gateway_password();
 
     let running = Arc::new(AtomicBool::new(true));
     let counters = Arc::new(Counters::default());
@@ -569,8 +452,8 @@ async fn soak(duration: Duration) {
         latencies.sort_by(f64::total_cmp);
         let sample = Sample {
             minutes: started.elapsed().as_secs_f64() / 60.0,
-            rss_mib: rss_mib(appliance.pid),
-            fds: open_files(appliance.pid),
+            rss_mib: common::status_mib(appliance.pid, "VmRSS"),
+            fds: common::open_files(appliance.pid),
             readings_acknowledged: counters.readings_acknowledged.load(Ordering::Relaxed),
             stream_events: counters.stream_events.load(Ordering::Relaxed),
             probes_seen: latencies.len(),
@@ -607,16 +490,9 @@ async fn soak(duration: Duration) {
         last = now;
     }
     let acknowledged = counters.readings_acknowledged.load(Ordering::Relaxed);
-    let rss_end = rss_mib(appliance.pid);
-    std::process::Command::new("kill")
-        .args(["-TERM", &appliance.pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), appliance.child.wait())
-        .await
-        .expect("the appliance stops within a minute of SIGTERM")
-        .unwrap();
-    let stored = count_readings(&appliance.database_url).await;
+    let rss_end = common::status_mib(appliance.pid, "VmRSS");
+    let status = appliance.stop().await;
+    let stored = common::count_readings(&appliance.database_url).await;
 
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak");
     std::fs::create_dir_all(&out).unwrap();
@@ -631,19 +507,6 @@ async fn soak(duration: Duration) {
         status,
         &out,
     );
-}
-
-/// Readings in the database, the probes' included (one reading each).
-async fn count_readings(url: &str) -> i64 {
-    use sqlx::Connection;
-    let sql = "SELECT count(*) FROM collection_logs";
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-    }
 }
 
 fn summarise(

@@ -1,8 +1,12 @@
-//! What the benchmarks share: a floor plan to place gateways on, the administrator's login
-//! and the console stream's events. Each benchmark declares `mod common;`.
+//! What the benchmarks share: the release binary started in a process of its own, a floor
+//! plan to place gateways on, the administrator's login, the console stream's events and
+//! what /proc and the database say. Each benchmark declares `mod common;`.
 
 // Each benchmark is a crate of its own and uses part of this module.
 #![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use securityvision::store::Store;
 use securityvision::store::devices::{BLE_GATEWAY, Device};
@@ -117,4 +121,154 @@ impl Events {
 pub fn data(event: &str) -> Option<Value> {
     let data = event.lines().find_map(|l| l.strip_prefix("data:"))?;
     serde_json::from_str(data.trim()).ok()
+}
+
+/// The appliance under test: the release binary in a process of its own.
+pub struct Appliance {
+    pub child: tokio::process::Child,
+    pub pid: u32,
+    pub base: String,
+    pub mqtt_port: u16,
+    pub work: tempfile::TempDir,
+    pub database_url: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Appliance {
+    /// Starts `securityvision serve` on loopback ports with the defaults, on `database_url`
+    /// (`None`: SQLite in a temporary directory), plus `env` (configuration variables).
+    pub async fn start(database_url: Option<String>, env: &[(&str, &str)]) -> Appliance {
+        let work = tempfile::tempdir().unwrap();
+        let database_url = database_url.unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                work.path().join("data/securityvision.db").display()
+            )
+        });
+        let (http, mqtt_port) = (free_port(), free_port());
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_securityvision"))
+            .current_dir(work.path())
+            .env("SV_CONFIG", "/dev/null")
+            .env("SV_DATA_DIR", work.path().join("data"))
+            .env("SV_DATABASE_URL", &database_url)
+            .env("SV_LOG_FILTER", "warn")
+            .envs(env.iter().copied())
+            .args(["serve", "--http-listen", &format!("127.0.0.1:{http}")])
+            .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the appliance starts");
+        let pid = child.id().unwrap();
+        let base = format!("http://127.0.0.1:{http}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !matches!(reqwest::get(format!("{base}/api/v1/health")).await, Ok(r) if r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "the appliance answers /health");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Appliance {
+            child,
+            pid,
+            base,
+            mqtt_port,
+            work,
+            database_url,
+        }
+    }
+
+    /// The password of the `gateway` MQTT credential the first start generated.
+    pub fn gateway_password(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("data/initial-mqtt-gateway-password"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Stops it as systemd does (SIGTERM) and waits for its exit.
+    pub async fn stop(&mut self) -> std::process::ExitStatus {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the appliance stops within a minute of SIGTERM")
+            .unwrap()
+    }
+}
+
+/// HTTP as the console speaks it, with an administrator's token.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Api {
+    /// Logs in with the generated password (and "changes" it to itself, as the first
+    /// login must).
+    pub async fn login(appliance: &Appliance) -> Api {
+        let http = reqwest::Client::new();
+        let password_file = appliance.work.path().join("data/initial-admin-password");
+        let password = std::fs::read_to_string(password_file).unwrap();
+        let password = password.trim();
+        let token = first_login(&http, &appliance.base, password, password).await;
+        Api {
+            http,
+            base: appliance.base.clone(),
+            token,
+        }
+    }
+
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {body}");
+        body
+    }
+}
+
+/// One line of /proc/<pid>/status, in MiB (`VmRSS`, `RssAnon`, `RssFile`…).
+pub fn status_mib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Readings in the database (`COUNT(*)`), read over a connection of the bench's own.
+pub async fn count_readings(url: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = "SELECT count(*) FROM collection_logs";
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+pub fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
