@@ -141,11 +141,13 @@ impl App {
         let first_admin = bootstrap::ensure_first_admin(&store, &config).await?;
         let first_gateway = bootstrap::ensure_first_gateway_credential(&store, &config).await?;
         let throttle = LoginThrottle::new(
+            store.clone(),
             config.auth.max_failed_logins,
             config.auth.max_failed_logins_per_account,
             Duration::from_secs(u64::from(config.auth.login_lockout_minutes) * 60),
         );
-        let login_limiter = AddressRateLimiter::new(config.auth.login_attempts_per_minute);
+        let login_limiter =
+            AddressRateLimiter::new(store.clone(), config.auth.login_attempts_per_minute);
         let secrets =
             crate::secrets::SecretBox::load(&config.data_dir, &store.sealed_secrets().await?)?;
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);

@@ -24,6 +24,7 @@ pub mod devices;
 pub mod groups;
 pub mod history;
 pub mod incidents;
+pub mod logins;
 pub mod mqtt;
 pub mod people;
 pub mod presence;
