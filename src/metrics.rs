@@ -121,6 +121,11 @@ pub struct Metrics {
     pub cluster_takeovers: AtomicU64,
     pub cluster_fenced_batches: AtomicU64,
     pub cluster_duplicates_skipped: AtomicU64,
+    /// Live state on the internal topic tree (`cluster/live.rs`): messages this node sent,
+    /// received from the others, and could not hand to the broker's client (it was away).
+    pub cluster_live_sent: AtomicU64,
+    pub cluster_live_received: AtomicU64,
+    pub cluster_live_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -409,6 +414,26 @@ impl Metrics {
             "counter",
             get(&self.cluster_duplicates_skipped),
         );
+        let live_counters = [
+            (
+                "sv_cluster_live_sent_total",
+                "Messages this node sent to the internal topic tree (positions, events).",
+                &self.cluster_live_sent,
+            ),
+            (
+                "sv_cluster_live_received_total",
+                "Messages of the other nodes taken from the internal topic tree.",
+                &self.cluster_live_received,
+            ),
+            (
+                "sv_cluster_live_dropped_total",
+                "Live-state messages not sent because the broker's client was full (broker away).",
+                &self.cluster_live_dropped,
+            ),
+        ];
+        for (name, help, value) in live_counters {
+            counter(name, help, "counter", get(value));
+        }
         counter(
             "sv_ingest_writer_backlog",
             "Readings waiting for a writer that is behind.",

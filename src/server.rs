@@ -289,6 +289,20 @@ impl App {
                 ),
             )
         });
+        // A cluster node's live state on the internal topic tree (consoles on standbys).
+        let live = if clustered {
+            let live = crate::cluster::live::Live {
+                mqtt: config.mqtt.clone(),
+                node_id: bootstrap::node_id(&config)?,
+                events: state.events.clone(),
+                view: state.pipeline.clone(),
+                serving: state.cluster.serving(),
+                metrics: state.metrics.clone(),
+            };
+            Some(NamedTask::spawn("cluster-live", live.run(shutdown.clone())))
+        } else {
+            None
+        };
         let (broker, external, bus_out) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
@@ -408,6 +422,7 @@ impl App {
             for task in leader
                 .into_iter()
                 .chain(external)
+                .chain(live)
                 .chain(single)
                 .chain([publisher, backups, disk_guard])
             {

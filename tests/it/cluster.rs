@@ -3,7 +3,8 @@
 //! each with its own time; the leader is killed (SIGKILL) or cut off from PostgreSQL
 //! (`pg_terminate_backend` on its lock's connection). The standby takes over within the
 //! lease plus a few seconds, every reading is stored exactly once, positions go on, and a
-//! cut-off leader stops writing before its successor starts.
+//! cut-off leader stops writing before its successor starts. A console connected to the
+//! standby is live before and after the failover (the internal topic tree).
 //! PostgreSQL only: skipped with a note without SV_TEST_DATABASE_URL or mosquitto.
 
 use std::process::Stdio;
@@ -583,4 +584,163 @@ async fn readings_the_dead_leader_stored_but_did_not_acknowledge_are_not_stored_
         taken.len() as i64,
         "the readings already stored were recognised"
     );
+}
+
+/// A console's live stream on a node: the `POSITION_CHANGED` events it received, as
+/// (tag id, last seen in ms since the epoch), read in the background.
+struct Console {
+    positions: Arc<std::sync::Mutex<Vec<(i64, i64)>>>,
+}
+
+impl Console {
+    async fn open(node: &Node, token: &str) -> Console {
+        let mut response = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/stream?types=POSITION_CHANGED",
+                node.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let positions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        tokio::spawn({
+            let positions = positions.clone();
+            async move {
+                let mut buffer = String::new();
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buffer.find("\n\n") {
+                        let block: String = buffer.drain(..end + 2).collect();
+                        let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else {
+                            continue;
+                        };
+                        let event: Value = serde_json::from_str(data.trim()).unwrap();
+                        let payload = &event["payload"];
+                        let seen = payload["last_seen_at"]
+                            .as_str()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .map_or(0, |t| t.timestamp_millis());
+                        positions
+                            .lock()
+                            .unwrap()
+                            .push((payload["tag_id"].as_i64().unwrap(), seen));
+                    }
+                }
+            }
+        });
+        Console { positions }
+    }
+
+    /// The tags whose position the stream announced, seen after `since`.
+    fn tags_seen_after(&self, since: i64) -> usize {
+        let positions = self.positions.lock().unwrap();
+        let tags: std::collections::HashSet<i64> = positions
+            .iter()
+            .filter(|(_, seen)| *seen > since)
+            .map(|(tag, _)| *tag)
+            .collect();
+        tags.len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_the_standby_is_live_before_and_after_a_failover() {
+    let Some(mut site) = Site::start().await else {
+        return;
+    };
+    let console = Console::open(&site.b, &site.token).await;
+    let gateway = Gateway::start(site.mosquitto.port);
+    assert!(
+        eventually_within(Duration::from_secs(20), async || {
+            console.tags_seen_after(0) == TAGS.len()
+        })
+        .await,
+        "the standby's stream announces the positions the leader computes: {}",
+        site.b.log()
+    );
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            site.positions_since(&site.b, 0).await == TAGS.len()
+        })
+        .await,
+        "the standby's /positions/current shows the leader's positions"
+    );
+    assert_eq!(site.b.role().await.as_deref(), Some("standby"));
+    assert!(site.b.metric("sv_cluster_live_received_total").await > 0);
+
+    site.a.process.0.kill().unwrap();
+    site.a.process.0.wait().unwrap();
+    let killed_at = chrono::Utc::now().timestamp_millis();
+    assert!(
+        eventually_within(Duration::from_secs(LEASE_SECONDS + 5), async || {
+            site.b.role().await.as_deref() == Some("leader")
+        })
+        .await,
+        "b leads: {}",
+        site.b.log()
+    );
+    assert!(
+        eventually_within(Duration::from_secs(15), async || {
+            console.tags_seen_after(killed_at) == TAGS.len()
+        })
+        .await,
+        "the same stream goes on with the new leader's positions: {}",
+        site.b.log()
+    );
+    gateway.finish().await;
+
+    // A node that starts now builds its replica from the retained positions alone.
+    let c = Node::start("c", &site.db, site.mosquitto.port).await;
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            site.positions_since(&c, 0).await == TAGS.len()
+        })
+        .await,
+        "c rebuilt the positions from the retained messages: {}",
+        c.log()
+    );
+    assert_eq!(c.role().await.as_deref(), Some("standby"));
+    // A tag deleted at the leader leaves the replicas.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api/v1/tags/{}", site.b.base, site.tag_ids[0]))
+        .bearer_auth(&site.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let remaining: std::collections::HashSet<i64> = site.tag_ids[1..].iter().copied().collect();
+    let mut retained = Default::default();
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            retained = retained_positions(site.mosquitto.port).await;
+            retained == remaining
+        })
+        .await,
+        "the broker keeps the positions of the tags left, {remaining:?}, not {retained:?}"
+    );
+    site.a = c;
+}
+
+/// The tags whose position the broker keeps as a retained message of the internal tree.
+async fn retained_positions(port: u16) -> std::collections::HashSet<i64> {
+    let options = MqttOptions::new("cluster-test-retained", "127.0.0.1", port);
+    let (client, mut events) = AsyncClient::new(options, 100);
+    client
+        .subscribe("securityvision/internal/positions/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let mut tags = std::collections::HashSet::new();
+    // The retained messages come right after the SUBACK; a quiet second ends them.
+    while let Ok(Ok(event)) = tokio::time::timeout(Duration::from_secs(1), events.poll()).await {
+        if let Event::Incoming(Packet::Publish(publish)) = event
+            && publish.retain
+            && !publish.payload.is_empty()
+        {
+            let tag = publish.topic.rsplit('/').next().unwrap();
+            tags.insert(tag.parse().unwrap());
+        }
+    }
+    tags
 }
