@@ -586,17 +586,17 @@ async fn readings_the_dead_leader_stored_but_did_not_acknowledge_are_not_stored_
     );
 }
 
-/// A console's live stream on a node: the `POSITION_CHANGED` events it received, as
-/// (tag id, last seen in ms since the epoch), read in the background.
+/// A console's live stream on a node: the events it received, as (type, tag id, last seen
+/// in ms since the epoch) for positions, read in the background.
 struct Console {
-    positions: Arc<std::sync::Mutex<Vec<(i64, i64)>>>,
+    events: Arc<std::sync::Mutex<Vec<(String, i64, i64)>>>,
 }
 
 impl Console {
     async fn open(node: &Node, token: &str) -> Console {
         let mut response = reqwest::Client::new()
             .get(format!(
-                "{}/api/v1/stream?types=POSITION_CHANGED",
+                "{}/api/v1/stream?types=POSITION_CHANGED,BUILDING_CREATED",
                 node.base
             ))
             .bearer_auth(token)
@@ -604,9 +604,9 @@ impl Console {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let positions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let events = Arc::new(std::sync::Mutex::new(Vec::new()));
         tokio::spawn({
-            let positions = positions.clone();
+            let events = events.clone();
             async move {
                 let mut buffer = String::new();
                 while let Ok(Some(chunk)) = response.chunk().await {
@@ -622,24 +622,30 @@ impl Console {
                             .as_str()
                             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                             .map_or(0, |t| t.timestamp_millis());
-                        positions
-                            .lock()
-                            .unwrap()
-                            .push((payload["tag_id"].as_i64().unwrap(), seen));
+                        events.lock().unwrap().push((
+                            event["event_type"].as_str().unwrap().to_string(),
+                            payload["tag_id"].as_i64().unwrap_or(0),
+                            seen,
+                        ));
                     }
                 }
             }
         });
-        Console { positions }
+        Console { events }
+    }
+
+    fn received(&self, event_type: &str) -> usize {
+        let events = self.events.lock().unwrap();
+        events.iter().filter(|e| e.0 == event_type).count()
     }
 
     /// The tags whose position the stream announced, seen after `since`.
     fn tags_seen_after(&self, since: i64) -> usize {
-        let positions = self.positions.lock().unwrap();
-        let tags: std::collections::HashSet<i64> = positions
+        let events = self.events.lock().unwrap();
+        let tags: std::collections::HashSet<i64> = events
             .iter()
-            .filter(|(_, seen)| *seen > since)
-            .map(|(tag, _)| *tag)
+            .filter(|(kind, _, seen)| kind == "POSITION_CHANGED" && *seen > since)
+            .map(|(_, tag, _)| *tag)
             .collect();
         tags.len()
     }
@@ -669,6 +675,16 @@ async fn a_console_on_the_standby_is_live_before_and_after_a_failover() {
     );
     assert_eq!(site.b.role().await.as_deref(), Some("standby"));
     assert!(site.b.metric("sv_cluster_live_received_total").await > 0);
+    // What happens through the leader's API reaches the standby's consoles too.
+    site.create("/buildings", json!({"name": "Annex", "code": "AX"}))
+        .await;
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            console.received("BUILDING_CREATED") == 1
+        })
+        .await,
+        "the standby's stream relays the leader's events"
+    );
 
     site.a.process.0.kill().unwrap();
     site.a.process.0.wait().unwrap();
