@@ -296,6 +296,7 @@ impl App {
                 node_id: bootstrap::node_id(&config)?,
                 events: state.events.clone(),
                 view: state.pipeline.clone(),
+                store: state.store.clone(),
                 serving: state.cluster.serving(),
                 metrics: state.metrics.clone(),
             };

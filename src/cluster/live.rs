@@ -8,7 +8,9 @@
 //! - while it leads, keeps one retained message per placed tag under
 //!   `securityvision/internal/positions/<tag id>`, and an empty retained message (MQTT's
 //!   deletion) for a tag its pipeline no longer places;
-//! - while it stands by, keeps the replica of those positions that its `/positions/*` read.
+//! - while it stands by, keeps the replica of those positions that its `/positions/*` read;
+//! - while it leads, hears a reading posted through another node's API (its
+//!   `COLLECTION_LOG_CREATED`) as its own API's: the tag's position and presence follow.
 //!
 //! The replica's life ([`PipelineView`]): **created** when the node stands by (at start, or
 //! stepping down) and **rebuilt from the retained messages** the broker sends on each
@@ -37,6 +39,8 @@ use crate::events::{Event, EventBus, EventType};
 use crate::ingest::locate::TagPosition;
 use crate::ingest::view::PipelineView;
 use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::readings::Reading;
 
 /// The internal topic tree; the broker must let only the nodes publish and read under it.
 pub const TREE: &str = "securityvision/internal";
@@ -50,6 +54,7 @@ pub struct Live {
     pub node_id: String,
     pub events: EventBus,
     pub view: Arc<PipelineView>,
+    pub store: Store,
     pub serving: watch::Receiver<Role>,
     pub metrics: Arc<Metrics>,
 }
@@ -227,15 +232,41 @@ impl Live {
                 return tracing::debug!(topic = publish.topic, "live state: unreadable event");
             };
             // A type this version does not know (a newer node's) is not shown.
-            if let Some(event_type) = EventType::parse(&envelope.event_type) {
-                self.events.relay(Event {
-                    event_type,
-                    timestamp: envelope.timestamp,
-                    user_id: envelope.user_id,
-                    payload: envelope.payload,
-                });
+            let Some(event_type) = EventType::parse(&envelope.event_type) else {
+                return;
+            };
+            if event_type == EventType::CollectionLogCreated && self.serving.borrow().leads() {
+                self.hear(
+                    envelope
+                        .payload
+                        .get("collection_log_id")
+                        .and_then(Value::as_i64),
+                );
             }
+            self.events.relay(Event {
+                event_type,
+                timestamp: envelope.timestamp,
+                user_id: envelope.user_id,
+                payload: envelope.payload,
+            });
         }
+    }
+}
+
+impl Live {
+    /// Has the pipeline hear a reading another node's API stored (its pipeline, standing
+    /// by, did not), read back for its time.
+    fn hear(&self, reading_id: Option<i64>) {
+        let Some(id) = reading_id else { return };
+        let (store, view) = (self.store.clone(), self.view.clone());
+        tokio::spawn(async move {
+            match store.fetch_by_id::<Reading>(id).await {
+                Ok(reading) => view.heard(&reading).await,
+                Err(err) => {
+                    tracing::debug!(id, error = %err, "live state: a reading posted elsewhere is gone");
+                }
+            }
+        });
     }
 }
 

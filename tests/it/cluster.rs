@@ -736,6 +736,24 @@ async fn a_console_on_the_standby_is_live_before_and_after_a_failover() {
         .await,
         "the broker keeps the positions of the tags left, {remaining:?}, not {retained:?}"
     );
+    // A reading posted through a standby's API moves the tag at the leader.
+    let before = chrono::Utc::now().timestamp_millis();
+    let posted = reqwest::Client::new()
+        .post(format!("{}/api/v1/collection-logs", c.base))
+        .bearer_auth(&site.token)
+        .json(&json!({"device_id": site.gateway_id, "tag_id": site.tag_ids[1], "rssi": -40}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::CREATED);
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            site.positions_since(&site.b, before).await == 1
+        })
+        .await,
+        "the leader heard the reading c stored: {}",
+        site.b.log()
+    );
     site.a = c;
 }
 
