@@ -404,7 +404,7 @@ impl Metrics {
         );
         counter(
             "sv_cluster_fenced_batches_total",
-            "Write batches refused because this node no longer led (left unacknowledged).",
+            "Write batches and camera events refused because this node no longer led (left unacknowledged).",
             "counter",
             get(&self.cluster_fenced_batches),
         );

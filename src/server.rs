@@ -246,6 +246,7 @@ impl App {
                     offline_reports: offline_reports.clone(),
                     statuses: Default::default(),
                     unknown_codes: Default::default(),
+                    cluster: state.cluster.clone(),
                 },
             ),
         );

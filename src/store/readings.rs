@@ -107,7 +107,9 @@ enum References {
 const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
-const FENCE: &str = "UPDATE cluster_leader SET written_at = now() WHERE id = 1 AND epoch = $1";
+/// A cluster leader's write goes ahead only while its epoch is current (`docs/cluster.md`).
+pub(super) const FENCE: &str =
+    "UPDATE cluster_leader SET written_at = now() WHERE id = 1 AND epoch = $1";
 
 /// Whether any reading of `tag_id` by `device_id` at `created_at` with `rssi` is stored: a
 /// message the broker redelivered after a takeover may have been committed by the previous

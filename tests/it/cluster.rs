@@ -778,3 +778,90 @@ async fn retained_positions(port: u16) -> std::collections::HashSet<i64> {
     }
     tags
 }
+
+/// Camera events are fenced as reading batches are: one the collector stores under an epoch
+/// that is no longer current (another node took over) is refused, and nothing of it is
+/// written; the API's (no epoch) and the current leader's are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_event_of_an_old_epoch_is_not_stored() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    let app = crate::common::TestApp::start(Backend::Postgres).await;
+    let token = app.admin_token().await;
+    let building = app
+        .create_id(
+            "/api/v1/buildings",
+            &token,
+            json!({"name": "HQ", "code": "HQ"}),
+        )
+        .await;
+    let floor = app
+        .create_id(
+            "/api/v1/floors",
+            &token,
+            json!({"building_id": building, "name": "G"}),
+        )
+        .await;
+    let camera = app
+        .create_id(
+            "/api/v1/devices/cameras",
+            &token,
+            json!({"name": "Lobby", "code": "CAM-1", "floor_id": floor}),
+        )
+        .await;
+    let mut conn = sqlx::PgConnection::connect(app.config.database.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO cluster_leader (id, epoch, node_name, since) VALUES (1, 2, 'b', now())",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let payload = json!({"event": "motion"});
+    let event = |key: &str| securityvision::store::cambus::NewCameraEvent {
+        device_id: camera,
+        topic: "rtls/cameras/acme/hq/camera/CAM-1/motion/events",
+        analytic_type: "motion",
+        payload: &payload,
+        occurred_at: chrono::Utc::now(),
+        dedup_key: Some(key.to_string()),
+        person_id: None,
+        nearby_people: &[],
+    };
+    let seen = Some(chrono::Utc::now());
+    let stale = app
+        .store
+        .record_camera_event(&event("a"), Some(("cambus_event", "x")), seen, Some(1))
+        .await;
+    assert!(
+        matches!(stale, Err(securityvision::store::StoreError::Fenced(1))),
+        "{stale:?}"
+    );
+    let count = |sql: &'static str| {
+        let url = app.config.database.url.clone().unwrap();
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT count(*) FROM device_events").await, 0);
+    assert_eq!(
+        count("SELECT count(*) FROM devices WHERE last_seen_at IS NOT NULL").await,
+        0,
+        "nothing of the refused event was written"
+    );
+    for (key, epoch) in [("b", Some(2)), ("c", None)] {
+        let stored = app
+            .store
+            .record_camera_event(&event(key), None, None, epoch)
+            .await
+            .unwrap();
+        assert!(stored.is_some(), "epoch {epoch:?}");
+    }
+    assert_eq!(count("SELECT count(*) FROM device_events").await, 2);
+}
