@@ -218,7 +218,7 @@ impl App {
         let single = if clustered {
             Vec::new()
         } else {
-            leader_tasks(&state, shutdown.clone()).await?
+            leader_tasks(&state, None, shutdown.clone()).await?
         };
         // Loaded before the API serves: positions rebuilt, caches filled.
         let pipeline = Pipeline::load(
@@ -473,9 +473,13 @@ impl App {
 
 /// The site's stateful work, done by the leader (every node outside a cluster) until
 /// `stop`: incidents, the alert engine, the device monitor, webhook deliveries, retention,
-/// the presence rollups.
-/// Each rebuilds its state from the database when it starts.
-async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Result<Vec<NamedTask>> {
+/// the presence rollups. Each rebuilds its state from the database when it starts; the
+/// alert engine writes its evidence under a cluster leader's `epoch`.
+async fn leader_tasks(
+    state: &AppState,
+    epoch: Option<i64>,
+    stop: CancellationToken,
+) -> anyhow::Result<Vec<NamedTask>> {
     let config = &state.config;
     // Starts after what is stored, before the engine and the collector add to it.
     let incidents = NamedTask::spawn(
@@ -492,7 +496,7 @@ async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Resu
     // Subscribed before the pipeline announces the positions it rebuilds.
     let alerts = NamedTask::spawn(
         "alert-engine",
-        alert_engine(state).run(
+        alert_engine(state, epoch).run(
             state.events.subscribe_ordered(crate::alerts::Engine::wants),
             stop.clone(),
         ),
@@ -565,7 +569,11 @@ async fn lead(state: AppState, ingest: crate::ingest::IngestSender, shutdown: Ca
             () = shutdown.cancelled() => return,
         };
         let term = shutdown.child_token();
-        let mut tasks = match leader_tasks(&state, term.clone()).await {
+        let epoch = match role {
+            Role::Leader(epoch) => Some(epoch),
+            _ => None,
+        };
+        let mut tasks = match leader_tasks(&state, epoch, term.clone()).await {
             Ok(tasks) => tasks,
             Err(err) => {
                 tracing::error!(error = %err, "could not start the leader's work");
@@ -605,7 +613,7 @@ async fn lead(state: AppState, ingest: crate::ingest::IngestSender, shutdown: Ca
 }
 
 /// The alert engine of this configuration (`site.time_zone` is validated on load).
-fn alert_engine(state: &AppState) -> crate::alerts::Engine {
+fn alert_engine(state: &AppState, epoch: Option<i64>) -> crate::alerts::Engine {
     let config = &state.config;
     let time_zone = config.site.time_zone.parse().unwrap_or(chrono_tz::UTC);
     crate::alerts::Engine::new(
@@ -614,6 +622,7 @@ fn alert_engine(state: &AppState) -> crate::alerts::Engine {
         time_zone,
         config.alerts.session_ttl_seconds,
         config.devices.offline_after_seconds,
+        epoch,
     )
 }
 

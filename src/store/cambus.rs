@@ -125,15 +125,7 @@ impl Store {
              ON CONFLICT DO NOTHING RETURNING id";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(epoch) = epoch {
-                let current = sqlx::query(super::readings::FENCE)
-                    .bind(epoch)
-                    .execute(&mut *tx)
-                    .await?;
-                if current.rows_affected() == 0 {
-                    return Err(super::StoreError::Fenced(epoch));
-                }
-            }
+            super::fence!(tx, epoch);
             let id: Option<i64> = sqlx::query_scalar(INSERT)
                 .bind(event.device_id)
                 .bind(event.topic)

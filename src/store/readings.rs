@@ -211,13 +211,7 @@ impl Store {
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                // Fencing: the row lock also makes a takeover wait for this batch.
-                if let Some(epoch) = batch.epoch {
-                    let current = sqlx::query(FENCE).bind(epoch).execute(&mut *tx).await?;
-                    if current.rows_affected() == 0 {
-                        return Err(StoreError::Fenced(epoch));
-                    }
-                }
+                super::fence!(tx, batch.epoch);
                 let readings = postgres_insert(
                     "collection_logs (device_id, tag_id, rssi, created_at)",
                     "$1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[]",

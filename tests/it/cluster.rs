@@ -779,11 +779,11 @@ async fn retained_positions(port: u16) -> std::collections::HashSet<i64> {
     tags
 }
 
-/// Camera events are fenced as reading batches are: one the collector stores under an epoch
-/// that is no longer current (another node took over) is refused, and nothing of it is
-/// written; the API's (no epoch) and the current leader's are stored.
+/// Camera events and the alert engine's evidence are fenced as reading batches are: what a
+/// node writes under an epoch that is no longer current (another node took over) is
+/// refused, and nothing of it is written; the API's (no epoch) and the current leader's are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_camera_event_of_an_old_epoch_is_not_stored() {
+async fn camera_events_and_alert_evidence_of_an_old_epoch_are_not_written() {
     if !crate::common::postgres_available() {
         return;
     }
@@ -864,4 +864,28 @@ async fn a_camera_event_of_an_old_epoch_is_not_stored() {
         assert!(stored.is_some(), "epoch {epoch:?}");
     }
     assert_eq!(count("SELECT count(*) FROM device_events").await, 2);
+
+    // The alert engine's saves (periodic, and its last at step-down).
+    let now = chrono::Utc::now();
+    let stale = app.store.touch_alert_events(&[(1, now)], Some(1)).await;
+    assert!(
+        matches!(stale, Err(securityvision::store::StoreError::Fenced(1))),
+        "{stale:?}"
+    );
+    let stale = app
+        .store
+        .touch_alert_countdowns(&[(1, 1, now)], Some(1))
+        .await;
+    assert!(
+        matches!(stale, Err(securityvision::store::StoreError::Fenced(1))),
+        "{stale:?}"
+    );
+    app.store
+        .touch_alert_events(&[(1, now)], Some(2))
+        .await
+        .unwrap();
+    app.store
+        .touch_alert_countdowns(&[(1, 1, now)], Some(2))
+        .await
+        .unwrap();
 }
