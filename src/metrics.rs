@@ -122,7 +122,8 @@ pub struct Metrics {
     pub cluster_fenced_batches: AtomicU64,
     pub cluster_duplicates_skipped: AtomicU64,
     /// Live state on the internal topic tree (`cluster/live.rs`): messages this node sent,
-    /// received from the others, and could not hand to the broker's client (it was away).
+    /// received from the others, and dropped (the broker's client full while the broker was
+    /// away, or received faster than taken).
     pub cluster_live_sent: AtomicU64,
     pub cluster_live_received: AtomicU64,
     pub cluster_live_dropped: AtomicU64,
@@ -427,7 +428,7 @@ impl Metrics {
             ),
             (
                 "sv_cluster_live_dropped_total",
-                "Live-state messages not sent because the broker's client was full (broker away).",
+                "Live-state messages dropped: not taken by the broker's client (broker away), or received faster than this node took them.",
                 &self.cluster_live_dropped,
             ),
         ];

@@ -27,10 +27,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rumqttc::{AsyncClient, Event as MqttEvent, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event as MqttEvent, EventLoop, Packet, Publish, QoS};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Role;
@@ -44,6 +44,9 @@ use crate::store::readings::Reading;
 
 /// The internal topic tree; the broker must let only the nodes publish and read under it.
 pub const TREE: &str = "securityvision/internal";
+
+/// Messages of the other nodes waiting for the live state task, at most.
+const INCOMING: usize = 4096;
 
 /// How often the leader deletes the retained positions of tags its pipeline forgot.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
@@ -95,7 +98,7 @@ impl Live {
             "{}-live",
             crate::broker::external::node_client_id(&self.mqtt, &self.node_id)
         );
-        let (client, mut eventloop) = match crate::broker::external::client(
+        let (client, eventloop) = match crate::broker::external::client(
             &self.mqtt, client_id, false,
         ) {
             Ok(client) => client.into_parts(),
@@ -103,6 +106,14 @@ impl Live {
                 return tracing::error!(error = %err, "live state: could not set up the broker client");
             }
         };
+        let (incoming, mut received) = mpsc::channel(INCOMING);
+        let connection = tokio::spawn(drive(
+            client.clone(),
+            eventloop,
+            incoming,
+            self.metrics.clone(),
+            shutdown.clone(),
+        ));
         // Only what happens on this node: relayed events never enter it.
         let mut local = self.events.subscribe_ordered(|_| true);
         let mut published: HashSet<i64> = HashSet::new();
@@ -114,21 +125,7 @@ impl Live {
         loop {
             tokio::select! {
                 event = local.recv() => self.send(&client, event, &mut published),
-                polled = eventloop.poll() => match polled {
-                    Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => subscribe(&client),
-                    Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
-                        self.receive(&publish);
-                        let _ = client.try_ack(&publish);
-                    }
-                    Ok(_) => {}
-                    Err(err) => {
-                        tracing::warn!(error = %err, "live state: broker unavailable; retrying");
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            () = shutdown.cancelled() => break,
-                        }
-                    }
-                },
+                Some(publish) = received.recv() => self.receive(&publish),
                 Ok(()) = serving.changed() => {
                     let role = *serving.borrow_and_update();
                     if role.leads() {
@@ -151,6 +148,7 @@ impl Live {
             }
         }
         let _ = client.try_disconnect();
+        let _ = connection.await;
     }
 
     /// Sends an event of this node: a position (only the leader's pipeline places tags) as
@@ -268,6 +266,44 @@ impl Live {
             }
         });
     }
+}
+
+/// Drives the client's connection until `shutdown`, in a task of its own (its polling must
+/// not be interrupted): subscribes on each connection, hands the messages received to the
+/// live state task without ever waiting for it (a message it has no room for is dropped and
+/// counted), and acknowledges them.
+async fn drive(
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    incoming: mpsc::Sender<Publish>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let polled = tokio::select! {
+            polled = eventloop.poll() => polled,
+            () = shutdown.cancelled() => break,
+        };
+        match polled {
+            Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => subscribe(&client),
+            Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
+                let _ = client.try_ack(&publish);
+                if incoming.try_send(publish).is_err() {
+                    metrics.cluster_live_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "live state: broker unavailable; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        }
+    }
+    // Sends the DISCONNECT queued by the live state task, if the broker is there.
+    let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
 }
 
 /// Subscribes to the positions and the events of the tree (the broker sends the retained
