@@ -169,8 +169,9 @@ impl Live {
         }
     }
 
-    /// Hands a message to the client without waiting (the loop also drives the client's
-    /// connection); `false` when it could not take it.
+    /// Hands a message to the client without waiting: while the broker is away the client's
+    /// queue fills, and this node's events must not pile up behind it. `false` when it
+    /// could not take it.
     fn publish(&self, client: &AsyncClient, topic: String, retain: bool, payload: Vec<u8>) -> bool {
         match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
             Ok(()) => {
