@@ -121,6 +121,12 @@ pub struct Metrics {
     pub cluster_takeovers: AtomicU64,
     pub cluster_fenced_batches: AtomicU64,
     pub cluster_duplicates_skipped: AtomicU64,
+    /// Live state on the internal topic tree (`cluster/live.rs`): messages this node sent,
+    /// received from the others, and dropped (the broker's client full while the broker was
+    /// away, or received faster than taken).
+    pub cluster_live_sent: AtomicU64,
+    pub cluster_live_received: AtomicU64,
+    pub cluster_live_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -399,7 +405,7 @@ impl Metrics {
         );
         counter(
             "sv_cluster_fenced_batches_total",
-            "Write batches refused because this node no longer led (left unacknowledged).",
+            "Write batches and camera events refused because this node no longer led (left unacknowledged).",
             "counter",
             get(&self.cluster_fenced_batches),
         );
@@ -409,6 +415,26 @@ impl Metrics {
             "counter",
             get(&self.cluster_duplicates_skipped),
         );
+        let live_counters = [
+            (
+                "sv_cluster_live_sent_total",
+                "Messages this node sent to the internal topic tree (positions, events).",
+                &self.cluster_live_sent,
+            ),
+            (
+                "sv_cluster_live_received_total",
+                "Messages of the other nodes taken from the internal topic tree.",
+                &self.cluster_live_received,
+            ),
+            (
+                "sv_cluster_live_dropped_total",
+                "Live-state messages dropped: not taken by the broker's client (broker away), or received faster than this node took them.",
+                &self.cluster_live_dropped,
+            ),
+        ];
+        for (name, help, value) in live_counters {
+            counter(name, help, "counter", get(value));
+        }
         counter(
             "sv_ingest_writer_backlog",
             "Readings waiting for a writer that is behind.",

@@ -141,11 +141,13 @@ impl App {
         let first_admin = bootstrap::ensure_first_admin(&store, &config).await?;
         let first_gateway = bootstrap::ensure_first_gateway_credential(&store, &config).await?;
         let throttle = LoginThrottle::new(
+            store.clone(),
             config.auth.max_failed_logins,
             config.auth.max_failed_logins_per_account,
             Duration::from_secs(u64::from(config.auth.login_lockout_minutes) * 60),
         );
-        let login_limiter = AddressRateLimiter::new(config.auth.login_attempts_per_minute);
+        let login_limiter =
+            AddressRateLimiter::new(store.clone(), config.auth.login_attempts_per_minute);
         let secrets =
             crate::secrets::SecretBox::load(&config.data_dir, &store.sealed_secrets().await?)?;
         let mqtt = broker::Control::new(store.clone(), &config.mqtt);
@@ -216,7 +218,7 @@ impl App {
         let single = if clustered {
             Vec::new()
         } else {
-            leader_tasks(&state, shutdown.clone()).await?
+            leader_tasks(&state, None, shutdown.clone()).await?
         };
         // Loaded before the API serves: positions rebuilt, caches filled.
         let pipeline = Pipeline::load(
@@ -244,6 +246,7 @@ impl App {
                     offline_reports: offline_reports.clone(),
                     statuses: Default::default(),
                     unknown_codes: Default::default(),
+                    cluster: state.cluster.clone(),
                 },
             ),
         );
@@ -287,6 +290,21 @@ impl App {
                 ),
             )
         });
+        // A cluster node's live state on the internal topic tree (consoles on standbys).
+        let live = if clustered {
+            let live = crate::cluster::live::Live {
+                mqtt: config.mqtt.clone(),
+                node_id: bootstrap::node_id(&config)?,
+                events: state.events.clone(),
+                view: state.pipeline.clone(),
+                store: state.store.clone(),
+                serving: state.cluster.serving(),
+                metrics: state.metrics.clone(),
+            };
+            Some(NamedTask::spawn("cluster-live", live.run(shutdown.clone())))
+        } else {
+            None
+        };
         let (broker, external, bus_out) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let broker = Broker::start(
@@ -406,6 +424,7 @@ impl App {
             for task in leader
                 .into_iter()
                 .chain(external)
+                .chain(live)
                 .chain(single)
                 .chain([publisher, backups, disk_guard])
             {
@@ -454,9 +473,13 @@ impl App {
 
 /// The site's stateful work, done by the leader (every node outside a cluster) until
 /// `stop`: incidents, the alert engine, the device monitor, webhook deliveries, retention,
-/// the presence rollups.
-/// Each rebuilds its state from the database when it starts.
-async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Result<Vec<NamedTask>> {
+/// the presence rollups. Each rebuilds its state from the database when it starts; the
+/// alert engine writes its evidence under a cluster leader's `epoch`.
+async fn leader_tasks(
+    state: &AppState,
+    epoch: Option<i64>,
+    stop: CancellationToken,
+) -> anyhow::Result<Vec<NamedTask>> {
     let config = &state.config;
     // Starts after what is stored, before the engine and the collector add to it.
     let incidents = NamedTask::spawn(
@@ -473,7 +496,7 @@ async fn leader_tasks(state: &AppState, stop: CancellationToken) -> anyhow::Resu
     // Subscribed before the pipeline announces the positions it rebuilds.
     let alerts = NamedTask::spawn(
         "alert-engine",
-        alert_engine(state).run(
+        alert_engine(state, epoch).run(
             state.events.subscribe_ordered(crate::alerts::Engine::wants),
             stop.clone(),
         ),
@@ -546,7 +569,11 @@ async fn lead(state: AppState, ingest: crate::ingest::IngestSender, shutdown: Ca
             () = shutdown.cancelled() => return,
         };
         let term = shutdown.child_token();
-        let mut tasks = match leader_tasks(&state, term.clone()).await {
+        let epoch = match role {
+            Role::Leader(epoch) => Some(epoch),
+            _ => None,
+        };
+        let mut tasks = match leader_tasks(&state, epoch, term.clone()).await {
             Ok(tasks) => tasks,
             Err(err) => {
                 tracing::error!(error = %err, "could not start the leader's work");
@@ -586,7 +613,7 @@ async fn lead(state: AppState, ingest: crate::ingest::IngestSender, shutdown: Ca
 }
 
 /// The alert engine of this configuration (`site.time_zone` is validated on load).
-fn alert_engine(state: &AppState) -> crate::alerts::Engine {
+fn alert_engine(state: &AppState, epoch: Option<i64>) -> crate::alerts::Engine {
     let config = &state.config;
     let time_zone = config.site.time_zone.parse().unwrap_or(chrono_tz::UTC);
     crate::alerts::Engine::new(
@@ -595,6 +622,7 @@ fn alert_engine(state: &AppState) -> crate::alerts::Engine {
         time_zone,
         config.alerts.session_ttl_seconds,
         config.devices.offline_after_seconds,
+        epoch,
     )
 }
 

@@ -181,6 +181,9 @@ struct Arrival {
 
 pub struct Engine {
     store: Store,
+    /// The cluster leader's epoch its writes of evidence go under (`docs/cluster.md`): a
+    /// node that lost the lead cannot write them after its successor started.
+    epoch: Option<i64>,
     events: EventBus,
     time_zone: Tz,
     ttl: chrono::TimeDelta,
@@ -230,9 +233,11 @@ impl Engine {
         time_zone: Tz,
         ttl_seconds: u32,
         offline_after_seconds: u32,
+        epoch: Option<i64>,
     ) -> Engine {
         Engine {
             store,
+            epoch,
             events,
             time_zone,
             ttl: chrono::TimeDelta::seconds(i64::from(ttl_seconds)),
@@ -1851,7 +1856,11 @@ impl Engine {
             })
             .collect();
         if !countdowns.is_empty() {
-            match self.store.touch_alert_countdowns(&countdowns).await {
+            match self
+                .store
+                .touch_alert_countdowns(&countdowns, self.epoch)
+                .await
+            {
                 Ok(()) => {
                     for (rule, tag, seen) in countdowns {
                         if let Some(a) = self.arrivals.get_mut(&(rule, tag)) {
@@ -1871,7 +1880,7 @@ impl Engine {
         if moved.is_empty() {
             return;
         }
-        match self.store.touch_alert_events(&moved).await {
+        match self.store.touch_alert_events(&moved, self.epoch).await {
             Ok(()) => {
                 for s in self.sessions.values_mut() {
                     s.written_seen = s.event.last_seen_at;

@@ -94,7 +94,7 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> ApiResult<Json<TokenResponse>> {
-    if !state.login_limiter.check(peer.ip()) {
+    if !state.login_limiter.check(peer.ip()).await? {
         state.metrics.http_refused(HttpRefusal::LoginRateLimited);
         return Err(ApiError::TooManyRequests(TOO_MANY_FROM_ADDRESS.into()));
     }
@@ -129,7 +129,7 @@ async fn login(
 
     // Counted as failed before the password is checked: parallel guesses cannot pass the
     // check together.
-    let Some(attempt) = state.login_throttle.begin(&email, peer.ip()) else {
+    let Some(attempt) = state.login_throttle.begin(&email, peer.ip()).await? else {
         state.metrics.http_refused(HttpRefusal::LoginLocked);
         return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
     };
@@ -140,7 +140,7 @@ async fn login(
         tracing::info!(email = %email, address = %peer.ip(), "failed login");
         return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
-    state.login_throttle.succeeded(attempt);
+    state.login_throttle.succeeded(attempt).await?;
     // The original issued tokens to deactivated users; we refuse at the door.
     if !user.is_active {
         return Err(ApiError::BadRequest(INACTIVE_USER.into()));
@@ -268,7 +268,7 @@ async fn change_password(
     super::users::check_password(&mut checks, "new_password", &body.new_password);
     checks.finish()?;
     // A stolen token must not turn this into a way round the login throttle.
-    let Some(attempt) = state.login_throttle.begin(&user.email, peer.ip()) else {
+    let Some(attempt) = state.login_throttle.begin(&user.email, peer.ip()).await? else {
         state.metrics.http_refused(HttpRefusal::LoginLocked);
         return Err(ApiError::TooManyRequests(TOO_MANY_ATTEMPTS.into()));
     };
@@ -283,7 +283,7 @@ async fn change_password(
             "the current password is wrong",
         )));
     }
-    state.login_throttle.succeeded(attempt);
+    state.login_throttle.succeeded(attempt).await?;
     let hash = hash_password_in_background(&body.new_password).await?;
     let updated = state
         .store

@@ -112,6 +112,7 @@ async fn create_event(
         topic_kind: None,
         seen_at: None,
         fuse: true,
+        epoch: None,
     };
     let id = state
         .camera_events

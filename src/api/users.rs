@@ -397,7 +397,7 @@ async fn unlock(
     ApiPath(user_id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let target: User = find(&state, user_id).await?;
-    state.login_throttle.unlock(&target.email);
+    state.login_throttle.unlock(&target.email).await?;
     state
         .store
         .audit(Some(admin.id), "unlock", "user", Some(user_id), json!({}))

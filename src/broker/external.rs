@@ -12,7 +12,7 @@
 //! (`<external_client_id>`, no shared subscription): the broker queues for that one session
 //! while no node leads, and the next leader resumes it. Every node also has a client of its
 //! own (`<external_client_id>-<node id>`, clean session, no subscriptions) for its CAM-BUS
-//! publishes.
+//! publishes, and one for the live state (`cluster/live.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,13 @@ pub struct ExternalClient {
 pub struct BrokerState {
     pub connected: bool,
     pub connections: u64,
+}
+
+impl ExternalClient {
+    /// The handle and the event loop, for a task that drives the client itself.
+    pub fn into_parts(self) -> (AsyncClient, EventLoop) {
+        (self.client, self.event_loop)
+    }
 }
 
 /// A node's own client id.

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::nearby;
 use super::topic::{self, CameraRejection, CameraTopic};
+use crate::cluster::{Cluster, Role};
 use crate::config::Config;
 use crate::events::{EventBus, EventType, payload};
 use crate::ingest::Inbound;
@@ -41,6 +42,8 @@ pub struct Collector {
     /// Codes that matched no camera, and when: a collector flooding the bus with an
     /// unknown camera costs one database lookup per UNKNOWN_CODE_KEPT, not one per message.
     pub unknown_codes: Mutex<HashMap<String, std::time::Instant>>,
+    /// This node's role: in a cluster, camera events are stored under the leader's epoch.
+    pub cluster: Cluster,
 }
 
 const UNKNOWN_CODE_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -72,6 +75,9 @@ pub struct CameraEventInput<'a> {
     pub seen_at: Option<DateTime<Utc>>,
     /// Whether to look for the tagged people nearby (analytic events).
     pub fuse: bool,
+    /// The cluster leader's epoch the collector stores under: refused once another node
+    /// took over (`None`: outside a cluster, and the API's events).
+    pub epoch: Option<i64>,
 }
 
 impl EventRecorder {
@@ -110,7 +116,7 @@ impl EventRecorder {
         };
         let id = self
             .store
-            .record_camera_event(&event, input.topic_kind, input.seen_at)
+            .record_camera_event(&event, input.topic_kind, input.seen_at, input.epoch)
             .await?;
         if let Some(id) = id {
             self.events.publish(
@@ -203,6 +209,18 @@ impl Collector {
             }
             CameraTopic::Info { .. } => Ok(()),
         };
+        if let Err(StoreError::Fenced(epoch)) = result {
+            // Left unacknowledged at the broker, for the node that leads now.
+            self.metrics
+                .cluster_fenced_batches
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                topic = topic_text,
+                epoch,
+                "camera event not stored: this node no longer leads"
+            );
+            return false;
+        }
         if let Err(err) = result {
             self.metrics
                 .cambus_store_failures
@@ -313,6 +331,7 @@ impl Collector {
             topic_kind: Some((topic_kind, &description)),
             seen_at,
             fuse: analytic.is_some(),
+            epoch: self.epoch()?,
         };
         let stored = self.recorder.record(&camera, input).await?;
         match stored {
@@ -326,6 +345,18 @@ impl Collector {
                 .fetch_add(1, Ordering::Relaxed),
         };
         Ok(())
+    }
+}
+
+impl Collector {
+    /// The epoch to store camera events under: none outside a cluster; a standby stores
+    /// none (what its consumer left in the queue when it stepped down is for the leader).
+    fn epoch(&self) -> crate::store::Result<Option<i64>> {
+        match self.cluster.role() {
+            Role::Single => Ok(None),
+            Role::Leader(epoch) => Ok(Some(epoch)),
+            Role::Standby => Err(StoreError::Fenced(0)),
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! serves: by then the previous one has noticed (it checks its lock's connection every third
 //! of that) and stepped down.
 
+pub mod live;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -226,6 +226,14 @@ impl EventBus {
         self.broadcast(event);
     }
 
+    /// Hands an event another node of the cluster published (`cluster/live.rs`) to this
+    /// node's live streams only: its webhooks and ordered subscribers (the alert engine)
+    /// were served on the node where it happened.
+    pub fn relay(&self, event: Event) {
+        // An error only means nobody is listening.
+        let _ = self.sender.send(event);
+    }
+
     fn broadcast(&self, event: Event) {
         tracing::debug!(event_type = event.event_type.as_str(), "event");
         let mut gone = false;

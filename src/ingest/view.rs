@@ -181,6 +181,9 @@ pub struct ControlReceiver(pub(super) mpsc::Receiver<Request>);
 pub struct PipelineView {
     unknown: Mutex<UnknownTags>,
     pub(super) positions: std::sync::RwLock<HashMap<i64, TagPosition>>,
+    /// A cluster standby's copy of the leader's positions (`cluster/live.rs`), which the API
+    /// reads instead of the pipeline's own while it exists.
+    replica: std::sync::RwLock<Option<HashMap<i64, TagPosition>>>,
     control: mpsc::Sender<Request>,
 }
 
@@ -190,6 +193,7 @@ impl PipelineView {
         let view = PipelineView {
             unknown: Mutex::default(),
             positions: std::sync::RwLock::default(),
+            replica: std::sync::RwLock::default(),
             control,
         };
         (view, ControlReceiver(rx))
@@ -250,14 +254,67 @@ impl PipelineView {
         }
     }
 
-    /// The latest position of every tag heard recently.
+    /// The latest position of every tag heard recently (on a cluster standby, the leader's).
     pub fn positions(&self) -> Vec<TagPosition> {
+        let replica = self
+            .replica
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(replica) = replica.as_ref() {
+            return replica.values().cloned().collect();
+        }
         self.positions
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The tags the pipeline itself places (not the replica's).
+    pub(crate) fn own_position_tags(&self) -> std::collections::HashSet<i64> {
+        self.positions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// From now on the API reads the replica (kept if it exists, else empty).
+    pub(crate) fn start_replica(&self) {
+        self.replica
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(HashMap::new);
+    }
+
+    /// Drops the replica (the pipeline owns the positions now); returns its tags.
+    pub(crate) fn stop_replica(&self) -> Vec<i64> {
+        self.replica
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .map(|replica| replica.into_keys().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts the leader's position of a tag in the replica; `false` when there is none
+    /// (this node leads): checked under the replica's lock, so a position that arrives
+    /// as the node takes over cannot outlive [`PipelineView::stop_replica`].
+    pub(crate) fn replicate(&self, position: TagPosition) -> bool {
+        match self
+            .replica
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            Some(replica) => {
+                replica.insert(position.tag_id, position);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Unknown tags, most recently heard first.
@@ -297,17 +354,78 @@ impl PipelineView {
         }
     }
 
-    pub(super) fn forget_position(&self, tag_id: i64) {
+    /// Forgets a tag's position, the pipeline's and the replica's (a tag deleted through
+    /// this node's API, or by the leader).
+    pub(crate) fn forget_position(&self, tag_id: i64) {
         self.positions
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&tag_id);
+        if let Some(replica) = self
+            .replica
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            replica.remove(&tag_id);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(tag_id: i64, device_id: i64) -> TagPosition {
+        TagPosition {
+            tag_id,
+            device_id,
+            last_seen_at: Utc::now(),
+            rssi: None,
+            floor_plan_id: None,
+            x: None,
+            y: None,
+            x_m: None,
+            y_m: None,
+            accuracy_m: None,
+        }
+    }
+
+    #[test]
+    fn the_replica_replaces_the_pipelines_positions_while_it_exists() {
+        let (view, _control) = PipelineView::new();
+        view.positions.write().unwrap().insert(1, at(1, 10));
+        assert!(!view.replicate(at(2, 20)), "no replica: this node leads");
+        view.start_replica();
+        assert!(
+            view.positions().is_empty(),
+            "a fresh replica, not the pipeline's"
+        );
+        assert!(view.replicate(at(2, 20)) && view.replicate(at(3, 30)));
+        assert!(view.replicate(at(2, 21)), "updated");
+        let mut seen: Vec<_> = view
+            .positions()
+            .iter()
+            .map(|p| (p.tag_id, p.device_id))
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [(2, 21), (3, 30)]);
+        view.forget_position(3);
+        assert_eq!(
+            view.positions().len(),
+            1,
+            "a forgotten tag leaves the replica"
+        );
+        view.start_replica();
+        assert_eq!(view.positions().len(), 1, "starting again keeps it");
+        assert_eq!(view.stop_replica(), [2]);
+        assert!(
+            !view.replicate(at(4, 40)),
+            "stopped: the pipeline owns the positions"
+        );
+        let own: Vec<_> = view.positions().iter().map(|p| p.tag_id).collect();
+        assert_eq!(own, [1], "the pipeline's own again");
+    }
 
     #[test]
     fn unknown_tags_keep_the_most_recently_heard() {

@@ -391,11 +391,16 @@ impl Store {
     }
 
     /// Moves the last evidence of running countdowns forward (the engine's periodic flush).
-    pub async fn touch_alert_countdowns(&self, seen: &[(i64, i64, DateTime<Utc>)]) -> Result<()> {
+    pub async fn touch_alert_countdowns(
+        &self,
+        seen: &[(i64, i64, DateTime<Utc>)],
+        epoch: Option<i64>,
+    ) -> Result<()> {
         const SQL: &str = "UPDATE alert_countdowns SET last_seen_at = $1 \
              WHERE rule_id = $2 AND tag_id = $3 AND last_seen_at < $1";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
+            super::fence!(tx, epoch);
             for (rule, tag, at) in seen {
                 sqlx::query(SQL)
                     .bind(*at)
@@ -430,10 +435,15 @@ impl Store {
 
     /// Moves the last evidence of open sessions forward (the engine's periodic flush), in
     /// one transaction.
-    pub async fn touch_alert_events(&self, seen: &[(i64, DateTime<Utc>)]) -> Result<()> {
+    pub async fn touch_alert_events(
+        &self,
+        seen: &[(i64, DateTime<Utc>)],
+        epoch: Option<i64>,
+    ) -> Result<()> {
         const SQL: &str = "UPDATE alert_events SET last_seen_at = $1 WHERE id = $2 AND is_open AND last_seen_at < $1";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
+            super::fence!(tx, epoch);
             for (id, at) in seen {
                 sqlx::query(SQL)
                     .bind(*at)

@@ -111,18 +111,21 @@ impl Store {
 
     /// Stores a camera event unless one with the same dedup key exists (`None` then), in
     /// one transaction with the topic's registration and, with `seen_at`, the camera's
-    /// `last_seen_at` (only ever moved forward).
+    /// `last_seen_at` (only ever moved forward). With a cluster leader's `epoch`, only while
+    /// that epoch is current ([`StoreError::Fenced`] otherwise, nothing written).
     pub async fn record_camera_event(
         &self,
         event: &NewCameraEvent<'_>,
         topic_kind: Option<(&str, &str)>,
         seen_at: Option<DateTime<Utc>>,
+        epoch: Option<i64>,
     ) -> Result<Option<i64>> {
         const INSERT: &str = "INSERT INTO device_events (device_id, topic, analytic_type, payload, occurred_at, created_at, \
              dedup_key, person_id, nearby_people) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT DO NOTHING RETURNING id";
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
+            super::fence!(tx, epoch);
             let id: Option<i64> = sqlx::query_scalar(INSERT)
                 .bind(event.device_id)
                 .bind(event.topic)

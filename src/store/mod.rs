@@ -26,6 +26,7 @@ pub mod devices;
 pub mod groups;
 pub mod history;
 pub mod incidents;
+pub mod logins;
 pub mod mqtt;
 pub mod people;
 pub mod presence;
@@ -132,6 +133,23 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// First in a cluster leader's transaction: the rest goes ahead only while its `epoch` is
+/// current (`docs/cluster.md`); the row lock also makes a takeover wait for it.
+macro_rules! fence {
+    ($tx:expr, $epoch:expr) => {
+        if let Some(epoch) = $epoch {
+            let current = sqlx::query($crate::store::readings::FENCE)
+                .bind(epoch)
+                .execute(&mut *$tx)
+                .await?;
+            if current.rows_affected() == 0 {
+                return Err($crate::store::StoreError::Fenced(epoch));
+            }
+        }
+    };
+}
+pub(crate) use fence;
 
 impl SqliteStore {
     pub(crate) fn reader(&self) -> &SqlitePool {

@@ -130,7 +130,9 @@ enum References {
 const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
-const FENCE: &str = "UPDATE cluster_leader SET written_at = now() WHERE id = 1 AND epoch = $1";
+/// A cluster leader's write goes ahead only while its epoch is current (`docs/cluster.md`).
+pub(super) const FENCE: &str =
+    "UPDATE cluster_leader SET written_at = now() WHERE id = 1 AND epoch = $1";
 
 /// Whether any reading of `tag_id` by `device_id` at `created_at` with `rssi` is stored: a
 /// message the broker redelivered after a takeover may have been committed by the previous
@@ -232,13 +234,7 @@ impl Store {
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                // Fencing: the row lock also makes a takeover wait for this batch.
-                if let Some(epoch) = batch.epoch {
-                    let current = sqlx::query(FENCE).bind(epoch).execute(&mut *tx).await?;
-                    if current.rows_affected() == 0 {
-                        return Err(StoreError::Fenced(epoch));
-                    }
-                }
+                super::fence!(tx, batch.epoch);
                 if references == References::Trusted && !batch.readings.is_empty() {
                     let mut copy = tx
                         .copy_in_raw(

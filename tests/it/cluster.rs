@@ -3,7 +3,8 @@
 //! each with its own time; the leader is killed (SIGKILL) or cut off from PostgreSQL
 //! (`pg_terminate_backend` on its lock's connection). The standby takes over within the
 //! lease plus a few seconds, every reading is stored exactly once, positions go on, and a
-//! cut-off leader stops writing before its successor starts.
+//! cut-off leader stops writing before its successor starts. A console connected to the
+//! standby is live before and after the failover (the internal topic tree).
 //! PostgreSQL only: skipped with a note without SV_TEST_DATABASE_URL or mosquitto.
 
 use std::process::Stdio;
@@ -583,4 +584,308 @@ async fn readings_the_dead_leader_stored_but_did_not_acknowledge_are_not_stored_
         taken.len() as i64,
         "the readings already stored were recognised"
     );
+}
+
+/// A console's live stream on a node: the events it received, as (type, tag id, last seen
+/// in ms since the epoch) for positions, read in the background.
+struct Console {
+    events: Arc<std::sync::Mutex<Vec<(String, i64, i64)>>>,
+}
+
+impl Console {
+    async fn open(node: &Node, token: &str) -> Console {
+        let mut response = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/stream?types=POSITION_CHANGED,BUILDING_CREATED",
+                node.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+        tokio::spawn({
+            let events = events.clone();
+            async move {
+                let mut buffer = String::new();
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buffer.find("\n\n") {
+                        let block: String = buffer.drain(..end + 2).collect();
+                        let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else {
+                            continue;
+                        };
+                        let event: Value = serde_json::from_str(data.trim()).unwrap();
+                        let payload = &event["payload"];
+                        let seen = payload["last_seen_at"]
+                            .as_str()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .map_or(0, |t| t.timestamp_millis());
+                        events.lock().unwrap().push((
+                            event["event_type"].as_str().unwrap().to_string(),
+                            payload["tag_id"].as_i64().unwrap_or(0),
+                            seen,
+                        ));
+                    }
+                }
+            }
+        });
+        Console { events }
+    }
+
+    fn received(&self, event_type: &str) -> usize {
+        let events = self.events.lock().unwrap();
+        events.iter().filter(|e| e.0 == event_type).count()
+    }
+
+    /// The tags whose position the stream announced, seen after `since`.
+    fn tags_seen_after(&self, since: i64) -> usize {
+        let events = self.events.lock().unwrap();
+        let tags: std::collections::HashSet<i64> = events
+            .iter()
+            .filter(|(kind, _, seen)| kind == "POSITION_CHANGED" && *seen > since)
+            .map(|(_, tag, _)| *tag)
+            .collect();
+        tags.len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_the_standby_is_live_before_and_after_a_failover() {
+    let Some(mut site) = Site::start().await else {
+        return;
+    };
+    let console = Console::open(&site.b, &site.token).await;
+    let gateway = Gateway::start(site.mosquitto.port);
+    assert!(
+        eventually_within(Duration::from_secs(20), async || {
+            console.tags_seen_after(0) == TAGS.len()
+        })
+        .await,
+        "the standby's stream announces the positions the leader computes: {}",
+        site.b.log()
+    );
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            site.positions_since(&site.b, 0).await == TAGS.len()
+        })
+        .await,
+        "the standby's /positions/current shows the leader's positions"
+    );
+    assert_eq!(site.b.role().await.as_deref(), Some("standby"));
+    assert!(site.b.metric("sv_cluster_live_received_total").await > 0);
+    // What happens through the leader's API reaches the standby's consoles too.
+    site.create("/buildings", json!({"name": "Annex", "code": "AX"}))
+        .await;
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            console.received("BUILDING_CREATED") == 1
+        })
+        .await,
+        "the standby's stream relays the leader's events"
+    );
+
+    site.a.process.0.kill().unwrap();
+    site.a.process.0.wait().unwrap();
+    let killed_at = chrono::Utc::now().timestamp_millis();
+    assert!(
+        eventually_within(Duration::from_secs(LEASE_SECONDS + 5), async || {
+            site.b.role().await.as_deref() == Some("leader")
+        })
+        .await,
+        "b leads: {}",
+        site.b.log()
+    );
+    assert!(
+        eventually_within(Duration::from_secs(15), async || {
+            console.tags_seen_after(killed_at) == TAGS.len()
+        })
+        .await,
+        "the same stream goes on with the new leader's positions: {}",
+        site.b.log()
+    );
+    gateway.finish().await;
+
+    // A node that starts now builds its replica from the retained positions alone.
+    let c = Node::start("c", &site.db, site.mosquitto.port).await;
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            site.positions_since(&c, 0).await == TAGS.len()
+        })
+        .await,
+        "c rebuilt the positions from the retained messages: {}",
+        c.log()
+    );
+    assert_eq!(c.role().await.as_deref(), Some("standby"));
+    // A tag deleted at the leader leaves the replicas.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api/v1/tags/{}", site.b.base, site.tag_ids[0]))
+        .bearer_auth(&site.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let remaining: std::collections::HashSet<i64> = site.tag_ids[1..].iter().copied().collect();
+    let mut retained = Default::default();
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            retained = retained_positions(site.mosquitto.port).await;
+            retained == remaining
+        })
+        .await,
+        "the broker keeps the positions of the tags left, {remaining:?}, not {retained:?}"
+    );
+    // A reading posted through a standby's API moves the tag at the leader.
+    let before = chrono::Utc::now().timestamp_millis();
+    let posted = reqwest::Client::new()
+        .post(format!("{}/api/v1/collection-logs", c.base))
+        .bearer_auth(&site.token)
+        .json(&json!({"device_id": site.gateway_id, "tag_id": site.tag_ids[1], "rssi": -40}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::CREATED);
+    assert!(
+        eventually_within(Duration::from_secs(10), async || {
+            site.positions_since(&site.b, before).await == 1
+        })
+        .await,
+        "the leader heard the reading c stored: {}",
+        site.b.log()
+    );
+    site.a = c;
+}
+
+/// The tags whose position the broker keeps as a retained message of the internal tree.
+async fn retained_positions(port: u16) -> std::collections::HashSet<i64> {
+    let options = MqttOptions::new("cluster-test-retained", "127.0.0.1", port);
+    let (client, mut events) = AsyncClient::new(options, 100);
+    client
+        .subscribe("securityvision/internal/positions/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let mut tags = std::collections::HashSet::new();
+    // The retained messages come right after the SUBACK; a quiet second ends them.
+    while let Ok(Ok(event)) = tokio::time::timeout(Duration::from_secs(1), events.poll()).await {
+        if let Event::Incoming(Packet::Publish(publish)) = event
+            && publish.retain
+            && !publish.payload.is_empty()
+        {
+            let tag = publish.topic.rsplit('/').next().unwrap();
+            tags.insert(tag.parse().unwrap());
+        }
+    }
+    tags
+}
+
+/// Camera events and the alert engine's evidence are fenced as reading batches are: what a
+/// node writes under an epoch that is no longer current (another node took over) is
+/// refused, and nothing of it is written; the API's (no epoch) and the current leader's are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_events_and_alert_evidence_of_an_old_epoch_are_not_written() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    let app = crate::common::TestApp::start(Backend::Postgres).await;
+    let token = app.admin_token().await;
+    let building = app
+        .create_id(
+            "/api/v1/buildings",
+            &token,
+            json!({"name": "HQ", "code": "HQ"}),
+        )
+        .await;
+    let floor = app
+        .create_id(
+            "/api/v1/floors",
+            &token,
+            json!({"building_id": building, "name": "G"}),
+        )
+        .await;
+    let camera = app
+        .create_id(
+            "/api/v1/devices/cameras",
+            &token,
+            json!({"name": "Lobby", "code": "CAM-1", "floor_id": floor}),
+        )
+        .await;
+    let mut conn = sqlx::PgConnection::connect(app.config.database.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO cluster_leader (id, epoch, node_name, since) VALUES (1, 2, 'b', now())",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let payload = json!({"event": "motion"});
+    let event = |key: &str| securityvision::store::cambus::NewCameraEvent {
+        device_id: camera,
+        topic: "rtls/cameras/acme/hq/camera/CAM-1/motion/events",
+        analytic_type: "motion",
+        payload: &payload,
+        occurred_at: chrono::Utc::now(),
+        dedup_key: Some(key.to_string()),
+        person_id: None,
+        nearby_people: &[],
+    };
+    let seen = Some(chrono::Utc::now());
+    let stale = app
+        .store
+        .record_camera_event(&event("a"), Some(("cambus_event", "x")), seen, Some(1))
+        .await;
+    assert!(
+        matches!(stale, Err(securityvision::store::StoreError::Fenced(1))),
+        "{stale:?}"
+    );
+    let count = |sql: &'static str| {
+        let url = app.config.database.url.clone().unwrap();
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT count(*) FROM device_events").await, 0);
+    assert_eq!(
+        count("SELECT count(*) FROM devices WHERE last_seen_at IS NOT NULL").await,
+        0,
+        "nothing of the refused event was written"
+    );
+    for (key, epoch) in [("b", Some(2)), ("c", None)] {
+        let stored = app
+            .store
+            .record_camera_event(&event(key), None, None, epoch)
+            .await
+            .unwrap();
+        assert!(stored.is_some(), "epoch {epoch:?}");
+    }
+    assert_eq!(count("SELECT count(*) FROM device_events").await, 2);
+
+    // The alert engine's saves (periodic, and its last at step-down).
+    let now = chrono::Utc::now();
+    let stale = app.store.touch_alert_events(&[(1, now)], Some(1)).await;
+    assert!(
+        matches!(stale, Err(securityvision::store::StoreError::Fenced(1))),
+        "{stale:?}"
+    );
+    let stale = app
+        .store
+        .touch_alert_countdowns(&[(1, 1, now)], Some(1))
+        .await;
+    assert!(
+        matches!(stale, Err(securityvision::store::StoreError::Fenced(1))),
+        "{stale:?}"
+    );
+    app.store
+        .touch_alert_events(&[(1, now)], Some(2))
+        .await
+        .unwrap();
+    app.store
+        .touch_alert_countdowns(&[(1, 1, now)], Some(2))
+        .await
+        .unwrap();
 }

@@ -28,6 +28,7 @@ mod import_legacy;
 mod incidents;
 mod ingest;
 mod lifecycle;
+mod login_throttle;
 mod openapi;
 mod operations;
 mod people;
