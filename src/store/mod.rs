@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 
 pub mod alerts;
 pub mod audit;
+mod calibration;
 pub mod cambus;
 pub mod chatwoot;
 pub mod devices;
