@@ -15,7 +15,7 @@ use super::locate::PathLoss;
 /// Particles per tag: 16 bytes each (f32 position and velocity).
 pub(super) const PARTICLES: usize = 200;
 /// The walking model: random acceleration (m/s², standard deviation) and top speed (m/s).
-const ACCELERATION: f32 = 1.0;
+const ACCELERATION: f32 = 3.0;
 const MAX_SPEED: f32 = 2.0;
 /// The signal model as the filter sees it: the noise (dB, standard deviation) and the
 /// share of samples weakened by a fade, by about this much (dB).
