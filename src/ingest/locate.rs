@@ -415,9 +415,10 @@ mod tests {
         assert_eq!((p.device_id, p.floor_plan_id), (1, Some(7)));
         let x = p.x.unwrap();
         assert!(x > 0.0 && x < 0.2, "{x}");
-        assert_eq!(p.y, Some(0.5));
+        // The tracked estimate is the particles' mean: near the gateways' line, not on it.
+        assert!((p.y.unwrap() - 0.5).abs() < 0.1, "{p:?}");
         assert_eq!(p.rssi, Some(-60.0));
-        assert_eq!(p.y_m, Some(5.0));
+        assert!((p.y_m.unwrap() - 5.0).abs() < 1.0, "{p:?}");
         assert!(
             p.x_m.unwrap() < 4.0 && p.accuracy_m.unwrap() >= 0.5,
             "{p:?}"

@@ -203,10 +203,12 @@ impl Filter {
 }
 
 /// ln p(error) up to a constant: the model's noise, or a fade that weakened the sample.
+/// No floor: a signal far louder than the model allows anywhere still says "nearer".
 fn log_likelihood(error: f32) -> f32 {
-    let noise = (-0.5 * (error / NOISE_DB).powi(2)).exp();
-    let fade = (-0.5 * ((error + FADE_DB) / NOISE_DB).powi(2)).exp();
-    ((1.0 - FADE_SHARE) * noise + FADE_SHARE * fade + 1e-6).ln()
+    let noise = -0.5 * (error / NOISE_DB).powi(2);
+    let fade = -0.5 * ((error + FADE_DB) / NOISE_DB).powi(2);
+    let top = noise.max(fade);
+    top + ((1.0 - FADE_SHARE) * (noise - top).exp() + FADE_SHARE * (fade - top).exp()).ln()
 }
 
 /// Spreads a small seed (a tag id) over all 64 bits.

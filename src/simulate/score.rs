@@ -446,11 +446,12 @@ mod tests {
     }
 
     #[test]
-    fn a_calibrated_room_is_located_within_a_metre_most_of_the_time() {
+    fn a_calibrated_room_is_located_within_a_metre_half_of_the_time() {
         let mut world = ScenarioFile::parse(DEFAULT_SCENARIO).unwrap();
         world.duration_s = 60.0;
         let score = score(&world, 1, true);
-        assert!(score.quantile(0.5) < 0.8, "{score:?}");
+        let (median, p95) = (score.quantile(0.5), score.quantile(0.95));
+        assert!(median < 1.0 && p95 < 2.5, "median {median} m, p95 {p95} m");
     }
 
     #[test]
