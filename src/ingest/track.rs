@@ -1,7 +1,7 @@
 //! A tag's track on a plan of known size: a particle filter in the signal domain.
 //!
-//! Each particle is a guess of where the tag is and how it moves (constant velocity with a
-//! random acceleration, kept inside the plan). Every RSSI sample weighs each guess by how
+//! Each particle is a guess of where the tag is and how it moves: standing, or walking at
+//! a constant velocity with a random acceleration, kept inside the plan. Every RSSI sample weighs each guess by how
 //! likely the path-loss model makes that sample from there — once, when it arrives, with
 //! less weight the older it is — and the guesses are then redrawn in proportion to their
 //! weights. The sample's likelihood is a mixture: mostly the model's Gaussian noise, partly
@@ -12,11 +12,18 @@
 
 use super::locate::PathLoss;
 
-/// Particles per tag: 16 bytes each (f32 position and velocity).
+/// Particles per tag: 20 bytes each (f32 position and velocity, standing or walking).
 pub(super) const PARTICLES: usize = 200;
 /// The walking model: random acceleration (m/s², standard deviation) and top speed (m/s).
 const ACCELERATION: f32 = 3.0;
 const MAX_SPEED: f32 = 2.0;
+/// People also stand still: a particle stands or walks, and changes at this rate (per
+/// second). A standing guess does not drift, so a tag that stands has a steady position.
+const SWITCH_RATE: f32 = 0.1;
+/// Speed (m/s, standard deviation) of a guess that starts walking, and how far (m) a
+/// standing guess may have been wrong by, per second.
+const START_SPEED: f32 = 1.0;
+const STANDING_DRIFT: f32 = 0.02;
 /// The signal model as the filter sees it: the noise (dB, standard deviation) and the
 /// share of samples weakened by a fade, by about this much (dB).
 const NOISE_DB: f32 = 3.0;
@@ -31,6 +38,7 @@ struct Particle {
     y: f32,
     vx: f32,
     vy: f32,
+    walking: bool,
 }
 
 /// One RSSI sample for the filter: the gateway's position (metres) and model, the RSSI
@@ -67,7 +75,7 @@ impl Filter {
                 (width * width + height * height).sqrt(),
             ),
         };
-        for _ in 0..PARTICLES {
+        for i in 0..PARTICLES {
             let (x, y) = (
                 filter.uniform() * filter.size.0,
                 filter.uniform() * filter.size.1,
@@ -77,6 +85,7 @@ impl Filter {
                 y,
                 vx: 0.0,
                 vy: 0.0,
+                walking: i % 2 == 0,
             });
         }
         filter
@@ -135,12 +144,27 @@ impl Filter {
             return;
         }
         let kick = ACCELERATION * dt;
+        let switch = SWITCH_RATE * dt;
+        let drift = STANDING_DRIFT * dt.sqrt();
         let (width, height) = self.size;
         for i in 0..self.particles.len() {
-            let (ax, ay) = (self.normal() * kick, self.normal() * kick);
+            let switched = self.uniform() < switch;
+            let (nx, ny) = (self.normal(), self.normal());
             let p = &mut self.particles[i];
-            p.vx += ax;
-            p.vy += ay;
+            if switched {
+                p.walking = !p.walking;
+                (p.vx, p.vy) = if p.walking {
+                    (nx * START_SPEED, ny * START_SPEED)
+                } else {
+                    (0.0, 0.0)
+                };
+            } else if p.walking {
+                p.vx += nx * kick;
+                p.vy += ny * kick;
+            } else {
+                p.x += nx * drift;
+                p.y += ny * drift;
+            }
             let speed = (p.vx * p.vx + p.vy * p.vy).sqrt();
             if speed > MAX_SPEED {
                 p.vx *= MAX_SPEED / speed;
