@@ -4,7 +4,9 @@
 //! random waypoints. Each gateway reports, at the given rate, a batch of the tags it hears
 //! with an RSSI from the log-distance path-loss model (−59 dBm at 1 m, exponent 2.5) plus
 //! Gaussian noise and occasional multipath fades, so the positions the appliance computes
-//! can be compared with the walk. With `--api`, the tags are registered first.
+//! can be compared with the walk. With `--api`, the tags are registered first. With
+//! `--score`, nothing is published: a scenario file's world goes through the locator
+//! in-process and the position errors are printed (`score.rs`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,13 +16,9 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-const RSSI_AT_1M: f64 = -59.0;
-const PATH_LOSS_EXPONENT: f64 = 2.5;
-/// Tags quieter than this are not heard.
-const SENSITIVITY_DBM: f64 = -100.0;
-const WALK_SPEED_M_S: f64 = 1.2;
-/// Gateways hang from the ceiling, this far above the tags.
-const CEILING_M: f64 = 2.5;
+mod score;
+
+pub use score::{ScenarioFile, Score};
 
 /// The default room, which `seed --demo` builds as its ground floor.
 pub const DEFAULT_WIDTH_M: f64 = 20.0;
@@ -93,6 +91,20 @@ pub struct SimulateArgs {
     /// File holding that administrator's password (or SV_ADMIN_PASSWORD)
     #[arg(long, value_name = "PATH")]
     pub admin_password_file: Option<PathBuf>,
+    /// Publish nothing: run a scenario through the appliance's locator in simulated time
+    /// and print the median and p95 position error and the wrong-room rate
+    #[arg(long)]
+    pub score: bool,
+    /// With --score: the scenario file (TOML, see scenarios/) [default: scenarios/room.toml]
+    #[arg(long, value_name = "FILE", requires = "score")]
+    pub scenario: Option<PathBuf>,
+    /// With --score: how many seeds to run, from --seed on
+    #[arg(long, default_value_t = 1, requires = "score")]
+    pub runs: u64,
+    /// With --score: the appliance knows each gateway's true path-loss parameters (as after
+    /// an on-site calibration) instead of the scenario's `[appliance]` values
+    #[arg(long, requires = "score")]
+    pub calibrated: bool,
 }
 
 /// A simulated tag: where it really is.
@@ -103,21 +115,21 @@ pub struct Tag {
     target: (f64, f64),
 }
 
-/// Gateways on a grid over a room and tags walking in it; each step yields the gateway
-/// reports. The benchmark scores the appliance's positions against `tags`.
+/// Gateways over an area and tags walking in it; each step yields the gateway reports.
+/// The benchmark and the scorer compare the appliance's positions with `tags`.
 pub struct Scenario {
     /// (MAC, x, y) in metres.
     pub gateways: Vec<(String, f64, f64)>,
     pub tags: Vec<Tag>,
-    width: f64,
-    height: f64,
-    noise_db: f64,
+    world: ScenarioFile,
     rng: rand::rngs::StdRng,
     /// Simulated time, stamped on the reports (`None`: the receiver's clock is the time).
     clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Scenario {
+    /// `gateways` on a grid over a `width × height` room, the path-loss model the
+    /// appliance assumes by default.
     pub fn new(
         gateways: usize,
         tags: usize,
@@ -126,26 +138,36 @@ impl Scenario {
         noise_db: f64,
         seed: u64,
     ) -> Scenario {
+        let mut world = ScenarioFile::grid(gateways, width, height);
+        world.walkers = tags;
+        world.noise_db = noise_db;
+        Scenario::from_file(world, seed)
+    }
+
+    /// The world a scenario file describes.
+    pub fn from_file(world: ScenarioFile, seed: u64) -> Scenario {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let gateways = grid(gateways, width, height)
-            .into_iter()
+        let gateways = world
+            .gateways
+            .iter()
             .enumerate()
-            .map(|(i, (x, y))| (format!("AC233FC0{:04X}", i + 1), x, y))
+            .map(|(i, g)| (format!("AC233FC0{:04X}", i + 1), g.x, g.y))
             .collect();
-        let tags = (0..tags)
-            .map(|i| Tag {
-                mac: format!("AC233F{:06X}", 0x10_0000 + i),
-                x: rng.random_range(0.0..width),
-                y: rng.random_range(0.0..height),
-                target: (rng.random_range(0.0..width), rng.random_range(0.0..height)),
+        let tags = (0..world.walkers)
+            .map(|i| {
+                let (x, y) = world.random_point(&mut rng);
+                Tag {
+                    mac: format!("AC233F{:06X}", 0x10_0000 + i),
+                    x,
+                    y,
+                    target: world.next_target((x, y), &mut rng),
+                }
             })
             .collect();
         Scenario {
             gateways,
             tags,
-            width,
-            height,
-            noise_db,
+            world,
             rng,
             clock: None,
         }
@@ -164,39 +186,76 @@ impl Scenario {
             *clock += chrono::Duration::milliseconds((dt * 1000.0) as i64);
         }
         for tag in &mut self.tags {
-            walk(tag, dt, self.width, self.height, &mut self.rng);
+            let (dx, dy) = (tag.target.0 - tag.x, tag.target.1 - tag.y);
+            let distance = (dx * dx + dy * dy).sqrt();
+            let step = self.world.walk_speed_m_s * dt;
+            if distance <= step {
+                (tag.x, tag.y) = tag.target;
+                tag.target = self.world.next_target(tag.target, &mut self.rng);
+            } else {
+                tag.x += dx / distance * step;
+                tag.y += dy / distance * step;
+            }
         }
+    }
+
+    /// What each gateway hears now: (gateway index, tag index, RSSI), from the world's
+    /// path-loss model of each gateway, its noise and its fades.
+    pub fn hear(&mut self) -> Vec<(usize, usize, i32)> {
+        let world = &self.world;
+        let mut heard = Vec::new();
+        for (g, gateway) in world.gateways.iter().enumerate() {
+            for (t, tag) in self.tags.iter().enumerate() {
+                let d = ((tag.x - gateway.x).powi(2)
+                    + (tag.y - gateway.y).powi(2)
+                    + gateway.height_m.powi(2))
+                .sqrt()
+                .max(0.1);
+                let mut rssi = gateway.rssi_at_1m - 10.0 * gateway.path_loss_exponent * d.log10()
+                    + gaussian(&mut self.rng) * world.noise_db;
+                if self.rng.random_bool(world.fade_rate) {
+                    rssi -= world.fade_db; // a multipath fade
+                }
+                if rssi > world.sensitivity_dbm {
+                    heard.push((g, t, rssi.round() as i32));
+                }
+            }
+        }
+        heard
     }
 
     /// What each gateway hears now: (topic, payload) per gateway that hears any tag, and
     /// the number of readings.
     pub fn reports(&mut self, format: PayloadFormat) -> (Vec<(String, Vec<u8>)>, u64) {
+        let heard = self.hear();
         let mut reports = Vec::new();
-        let mut readings = 0;
-        for (gateway, gx, gy) in &self.gateways {
-            let heard: Vec<(String, i32)> = self
-                .tags
+        for (g, (gateway, _, _)) in self.gateways.iter().enumerate() {
+            let batch: Vec<(String, i32)> = heard
                 .iter()
-                .filter_map(|t| {
-                    let d = ((t.x - gx).powi(2) + (t.y - gy).powi(2) + CEILING_M.powi(2)).sqrt();
-                    let mut rssi = RSSI_AT_1M - 10.0 * PATH_LOSS_EXPONENT * d.log10()
-                        + gaussian(&mut self.rng) * self.noise_db;
-                    if self.rng.random_bool(0.1) {
-                        rssi -= 6.0; // a multipath fade
-                    }
-                    (rssi > SENSITIVITY_DBM).then(|| (t.mac.clone(), rssi.round() as i32))
-                })
+                .filter(|h| h.0 == g)
+                .map(|&(_, t, rssi)| (self.tags[t].mac.clone(), rssi))
                 .collect();
-            if !heard.is_empty() {
-                readings += heard.len() as u64;
-                reports.push(encode(format, gateway, &heard, self.clock));
+            if !batch.is_empty() {
+                reports.push(encode(format, gateway, &batch, self.clock));
             }
         }
-        (reports, readings)
+        (reports, heard.len() as u64)
     }
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    if args.score {
+        let world = match &args.scenario {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                ScenarioFile::parse(&text).with_context(|| format!("in {}", file.display()))?
+            }
+            None => ScenarioFile::parse(score::DEFAULT_SCENARIO)?,
+        };
+        score::print_scores(&world, args.seed, args.runs, args.calibrated);
+        return Ok(());
+    }
     let mut scenario = Scenario::new(
         args.gateways,
         args.tags,
@@ -299,36 +358,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Gateways spread evenly over the room.
-fn grid(count: usize, width: f64, height: f64) -> Vec<(f64, f64)> {
-    let columns = (count as f64).sqrt().ceil().max(1.0) as usize;
-    let rows = count.div_ceil(columns).max(1);
-    (0..count)
-        .map(|i| {
-            let (c, r) = (i % columns, i / columns);
-            (
-                width * (c as f64 + 0.5) / columns as f64,
-                height * (r as f64 + 0.5) / rows as f64,
-            )
-        })
-        .collect()
-}
-
-fn walk(tag: &mut Tag, dt: f64, width: f64, height: f64, rng: &mut impl Rng) {
-    let (dx, dy) = (tag.target.0 - tag.x, tag.target.1 - tag.y);
-    let distance = (dx * dx + dy * dy).sqrt();
-    let step = WALK_SPEED_M_S * dt;
-    if distance <= step {
-        (tag.x, tag.y) = tag.target;
-        tag.target = (rng.random_range(0.0..width), rng.random_range(0.0..height));
-    } else {
-        tag.x += dx / distance * step;
-        tag.y += dy / distance * step;
-    }
-}
-
 /// A standard normal sample (Box–Muller).
-fn gaussian(rng: &mut impl Rng) -> f64 {
+pub(crate) fn gaussian(rng: &mut impl Rng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
@@ -429,9 +460,18 @@ mod tests {
 
     #[test]
     fn gateways_cover_the_room() {
-        let g = grid(4, 6.0, 4.0);
-        assert_eq!(g, vec![(1.5, 1.0), (4.5, 1.0), (1.5, 3.0), (4.5, 3.0)]);
-        assert_eq!(grid(1, 10.0, 10.0), vec![(5.0, 5.0)]);
+        let at = |count, width, height| {
+            ScenarioFile::grid(count, width, height)
+                .gateways
+                .iter()
+                .map(|g| (g.x, g.y))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            at(4, 6.0, 4.0),
+            vec![(1.5, 1.0), (4.5, 1.0), (1.5, 3.0), (4.5, 3.0)]
+        );
+        assert_eq!(at(1, 10.0, 10.0), vec![(5.0, 5.0)]);
     }
 
     #[test]

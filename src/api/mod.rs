@@ -35,6 +35,7 @@ pub mod mqtt_credentials;
 pub mod openapi;
 pub mod people;
 pub mod person_groups;
+pub mod positioning;
 pub mod positions;
 pub mod reports;
 pub mod resource;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(chatwoot::router())
         .merge(positions::router())
+        .merge(positioning::router())
         .merge(reports::router())
         .merge(history::router())
         .merge(alerts::router())

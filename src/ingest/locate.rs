@@ -4,15 +4,17 @@
 //!
 //! The estimate is a weighted centroid of the placed gateways that heard the tag recently,
 //! each weighted by 1/d², d from the log-distance path-loss model
-//! d = 10^((rssi@1m − rssi) / (10·n)) — ESPresense-companion's default locator — refined,
-//! on plans whose size is known, by a least-squares fit in metres and then tracked by a
-//! constant-velocity Kalman filter (a walking tag moves smoothly; single readings are
-//! noisy). Positions are fractions (0–1) of the plan image, as the console places devices.
+//! d = 10^((rssi@1m − rssi) / (10·n)) — ESPresense-companion's default locator. On plans
+//! whose size is known the tag is tracked in metres instead, by a particle filter that
+//! weighs every sample against the path-loss model (`track.rs`). Positions are fractions
+//! (0–1) of the plan image, as the console places devices.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+
+use super::track::{Filter, Sample};
 
 /// Smoothing factor of the exponential moving average of RSSI (weight of a new sample),
 /// which chooses the current gateway.
@@ -24,6 +26,11 @@ const FADE_WINDOW_MS: i64 = 1500;
 const HYSTERESIS_DB: f64 = 4.0;
 /// Gateways not heard from the tag for this long no longer count.
 const SIGNAL_WINDOW_SECONDS: i64 = 10;
+/// After this long without a sample the track starts afresh.
+const TRACK_RESET_SECONDS: f64 = 10.0;
+/// Samples waiting for the next track step at most (a tag on a plan without a size keeps
+/// none; this bounds a burst between two steps).
+const PENDING_SAMPLES: usize = 64;
 /// The log-distance path-loss model of one gateway: the RSSI of a tag 1 m away and how
 /// fast it falls (site-wide values, overridable per gateway), and how high the gateway
 /// hangs above the tags (path-loss distances are slant distances).
@@ -41,60 +48,6 @@ impl PathLoss {
             .powf((self.rssi_at_1m - rssi) / (10.0 * self.exponent))
             .max(0.1)
     }
-}
-
-/// A gateway for the fit: where it is (metres), how high, and the distance its signal
-/// suggests.
-#[derive(Debug, Clone, Copy)]
-struct Range {
-    x: f64,
-    y: f64,
-    height: f64,
-    distance: f64,
-}
-
-impl Range {
-    /// The slant distance from a tag at (x, y).
-    fn slant(&self, x: f64, y: f64) -> f64 {
-        ((x - self.x).powi(2) + (y - self.y).powi(2) + self.height * self.height).sqrt()
-    }
-}
-
-/// Minimises Σ (slant(p) − distance)² over p = (x, y) inside the plan, from `start`
-/// (Gauss-Newton). Equal weights measured better than weighting near gateways more
-/// (BENCHMARKS.md).
-fn least_squares(anchors: &[Range], start: (f64, f64), size: (f64, f64)) -> (f64, f64) {
-    if anchors.len() < 3 {
-        return start; // two circles do not fix a point; the centroid is the better guess
-    }
-    let (mut x, mut y) = start;
-    for _ in 0..15 {
-        let (mut a11, mut a12, mut a22, mut b1, mut b2) = (1e-3, 0.0, 1e-3, 0.0, 0.0);
-        for range in anchors {
-            let distance = range.slant(x, y).max(1e-3);
-            let (jx, jy, e) = (
-                (x - range.x) / distance,
-                (y - range.y) / distance,
-                distance - range.distance,
-            );
-            a11 += jx * jx;
-            a12 += jx * jy;
-            a22 += jy * jy;
-            b1 += jx * e;
-            b2 += jy * e;
-        }
-        let det = a11 * a22 - a12 * a12;
-        if det.abs() < 1e-12 {
-            break;
-        }
-        let (sx, sy) = ((a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det);
-        x = (x - sx).clamp(0.0, size.0);
-        y = (y - sy).clamp(0.0, size.1);
-        if sx.abs() + sy.abs() < 1e-3 {
-            break;
-        }
-    }
-    (x, y)
 }
 
 /// Where a gateway is drawn, and its path-loss model.
@@ -138,79 +91,22 @@ pub struct TagPosition {
     pub accuracy_m: Option<f64>,
 }
 
-/// Tracking: how much a walking tag may accelerate (m/s², the process noise), and after
-/// how long without an estimate the track starts afresh.
-const TRACK_ACCELERATION: f64 = 2.0;
-const TRACK_RESET_SECONDS: f64 = 10.0;
-/// Measurements closer together than this describe the same moment.
-const TRACK_SAME_MOMENT_SECONDS: f64 = 0.4;
-
-/// One axis of a constant-velocity Kalman filter: position, velocity and their covariance.
-#[derive(Debug, Clone, Copy)]
-struct Axis {
-    p: f64,
-    v: f64,
-    cov: [[f64; 2]; 2],
-}
-
-impl Axis {
-    fn new(p: f64, variance: f64) -> Axis {
-        Axis {
-            p,
-            v: 0.0,
-            cov: [[variance, 0.0], [0.0, 1.0]],
-        }
-    }
-
-    /// Moves the state `dt` seconds ahead, allowing for an unknown acceleration.
-    fn predict(&mut self, dt: f64) {
-        let q = TRACK_ACCELERATION * TRACK_ACCELERATION;
-        let [[a, b], [_, d]] = self.cov;
-        self.p += self.v * dt;
-        self.cov = [
-            [
-                a + 2.0 * dt * b + dt * dt * d + q * dt.powi(4) / 4.0,
-                b + dt * d + q * dt.powi(3) / 2.0,
-            ],
-            [0.0, d + q * dt * dt],
-        ];
-        self.cov[1][0] = self.cov[0][1];
-    }
-
-    /// Takes a measured position with variance `r`.
-    fn update(&mut self, z: f64, r: f64) {
-        let [[a, b], [_, d]] = self.cov;
-        let s = a + r;
-        let (k0, k1) = (a / s, b / s);
-        let innovation = z - self.p;
-        self.p += k0 * innovation;
-        self.v += k1 * innovation;
-        self.cov = [
-            [(1.0 - k0) * a, (1.0 - k0) * b],
-            [(1.0 - k0) * b, d - k1 * b],
-        ];
-    }
-}
-
-/// A tag's tracked position in metres on one plan.
-#[derive(Debug, Clone, Copy)]
-struct Track {
-    plan: i64,
-    x: Axis,
-    y: Axis,
-    at: DateTime<Utc>,
-    /// The state before the latest measurement, and its time: a measurement that comes
-    /// soon after (another gateway's report of the same moment, mostly the same signals)
-    /// replaces the latest instead of counting as independent evidence.
-    before: Option<(Axis, Axis, DateTime<Utc>)>,
-}
-
 #[derive(Debug, Default)]
 pub struct TagState {
     signals: HashMap<i64, Signal>,
     current: Option<i64>,
     last_seen: Option<DateTime<Utc>>,
+    /// Samples (gateway, RSSI, time) not yet taken by the track.
+    pending: Vec<(i64, f64, DateTime<Utc>)>,
     track: Option<Track>,
+}
+
+/// A tag's particle filter on one plan, and the time of its latest step.
+#[derive(Debug, Clone)]
+struct Track {
+    plan: i64,
+    filter: Filter,
+    at: DateTime<Utc>,
 }
 
 impl TagState {
@@ -230,6 +126,10 @@ impl TagState {
             signal.sample = raw;
             signal.ema += EMA_ALPHA * (raw - signal.ema);
             signal.last = signal.last.max(at);
+            if self.pending.len() == PENDING_SAMPLES {
+                self.pending.remove(0);
+            }
+            self.pending.push((gateway_id, raw, at));
         } else {
             self.signals
                 .entry(gateway_id)
@@ -269,6 +169,8 @@ impl TagState {
     /// true when the tag was at that gateway, which leaves it nowhere until heard again.
     pub fn forget_gateway(&mut self, gateway_id: i64) -> bool {
         self.signals.remove(&gateway_id);
+        self.pending
+            .retain(|(gateway, _, _)| *gateway != gateway_id);
         let was_here = self.current == Some(gateway_id);
         if was_here {
             self.current = None;
@@ -283,8 +185,8 @@ impl TagState {
     }
 
     /// The tag's position; `plan_sizes` gives the physical size (metres) of the plans
-    /// whose size is known. Each call takes the current signals as one measurement of the
-    /// tag's track.
+    /// whose size is known. Each call moves the tag's track on by the samples heard since
+    /// the one before.
     pub fn position(
         &mut self,
         tag_id: i64,
@@ -317,30 +219,14 @@ impl TagState {
             let y = used.iter().map(|(a, _, w)| a.y * w).sum::<f64>() / total;
             (used[0].0.floor_plan_id, x, y)
         });
-        // With the plan's size known, refine in metres: a least-squares fit of the slant
-        // distances from the centroid, fed to the tag's track; the accuracy is the track's
-        // uncertainty (at least 0.5 m).
-        let metres = estimate.and_then(|(plan, x, y)| {
-            let (width, height) = *plan_sizes.get(&plan)?;
-            let ranges: Vec<Range> = used
-                .iter()
-                .map(|(a, d, _)| Range {
-                    x: a.x * width,
-                    y: a.y * height,
-                    height: a.path_loss.height_m,
-                    distance: *d,
-                })
-                .collect();
-            let (xm, ym) = least_squares(&ranges, (x * width, y * height), (width, height));
-            let residual = (ranges
-                .iter()
-                .map(|r| (r.slant(xm, ym) - r.distance).powi(2))
-                .sum::<f64>()
-                / ranges.len() as f64)
-                .sqrt();
-            let (xm, ym, accuracy) = self.track(plan, (xm, ym), residual, (width, height));
-            Some((xm, ym, accuracy.max(0.5), xm / width, ym / height))
+        // With the plan's size known, track in metres; the accuracy is the track's
+        // spread (at least 0.5 m).
+        let metres = estimate.and_then(|(plan, _, _)| {
+            let size = *plan_sizes.get(&plan)?;
+            let (xm, ym, spread) = self.track(tag_id, plan, size, anchors)?;
+            Some((xm, ym, spread.max(0.5), xm / size.0, ym / size.1))
         });
+        self.pending.clear();
         let estimate = match metres {
             Some((_, _, _, x, y)) => estimate.map(|(plan, _, _)| (plan, x, y)),
             None => estimate,
@@ -365,54 +251,66 @@ impl TagState {
 }
 
 impl TagState {
-    /// Feeds a measured position (metres, with its residual) to the tag's track on `plan`
-    /// and returns the tracked position and its uncertainty.
+    /// Steps the tag's track on `plan` with the pending samples of the gateways placed on
+    /// it; returns the tracked position (metres) and its spread.
     fn track(
         &mut self,
+        tag_id: i64,
         plan: i64,
-        (x, y): (f64, f64),
-        residual: f64,
-        (width, height): (f64, f64),
-    ) -> (f64, f64, f64) {
-        let at = self.last_seen.unwrap_or_default();
-        // A single fit is good to about a metre, worse when the distances disagree.
-        let r = 1.0 + residual * residual;
-        let seconds = |from: DateTime<Utc>| (at - from).num_milliseconds() as f64 / 1000.0;
-        let track = match self.track {
-            Some(mut track) if track.plan == plan => {
-                let start = match track.before {
-                    Some(before) if seconds(track.at) < TRACK_SAME_MOMENT_SECONDS => before,
-                    _ => (track.x, track.y, track.at),
-                };
-                let dt = seconds(start.2);
-                if (0.0..=TRACK_RESET_SECONDS).contains(&dt) {
-                    (track.x, track.y) = (start.0, start.1);
-                    track.x.predict(dt);
-                    track.y.predict(dt);
-                    track.x.update(x, r);
-                    track.y.update(y, r);
-                    track.x.p = track.x.p.clamp(0.0, width);
-                    track.y.p = track.y.p.clamp(0.0, height);
-                    track.at = at;
-                    track.before = Some(start);
+        size: (f64, f64),
+        anchors: &HashMap<i64, Anchor>,
+    ) -> Option<(f64, f64, f64)> {
+        let at = self.pending.iter().map(|p| p.2).max();
+        let samples: Vec<Sample> = self
+            .pending
+            .iter()
+            .filter_map(|(gateway, rssi, heard)| {
+                let anchor = anchors.get(gateway).filter(|a| a.floor_plan_id == plan)?;
+                Some(Sample {
+                    x: anchor.x * size.0,
+                    y: anchor.y * size.1,
+                    path_loss: anchor.path_loss,
+                    rssi: *rssi,
+                    age_s: at.map_or(0.0, |at| seconds(*heard, at)),
+                })
+            })
+            .collect();
+        let track = match (self.track.take(), at) {
+            (Some(mut track), Some(at)) if track.plan == plan => {
+                let dt = seconds(track.at, at);
+                if dt <= TRACK_RESET_SECONDS {
+                    track.filter.step(dt.max(0.0), &samples);
+                    track.at = track.at.max(at);
                     Some(track)
                 } else {
                     None
                 }
             }
+            (Some(track), None) if track.plan == plan => Some(track),
             _ => None,
         };
-        let track = track.unwrap_or(Track {
-            plan,
-            x: Axis::new(x, r),
-            y: Axis::new(y, r),
-            at,
-            before: None,
-        });
+        let track = match track {
+            Some(track) => track,
+            None if samples.is_empty() => return None,
+            None => {
+                let mut filter = Filter::new(tag_id as u64, size);
+                filter.step(0.0, &samples);
+                Track {
+                    plan,
+                    filter,
+                    at: at?,
+                }
+            }
+        };
+        let estimate = track.filter.estimate();
         self.track = Some(track);
-        let uncertainty = (track.x.cov[0][0] + track.y.cov[0][0]).sqrt();
-        (track.x.p, track.y.p, uncertainty)
+        Some(estimate)
     }
+}
+
+/// Seconds from `from` to `to`.
+fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds() as f64 / 1000.0
 }
 
 #[cfg(test)]
@@ -517,9 +415,10 @@ mod tests {
         assert_eq!((p.device_id, p.floor_plan_id), (1, Some(7)));
         let x = p.x.unwrap();
         assert!(x > 0.0 && x < 0.2, "{x}");
-        assert_eq!(p.y, Some(0.5));
+        // The tracked estimate is the particles' mean: near the gateways' line, not on it.
+        assert!((p.y.unwrap() - 0.5).abs() < 0.1, "{p:?}");
         assert_eq!(p.rssi, Some(-60.0));
-        assert_eq!(p.y_m, Some(5.0));
+        assert!((p.y_m.unwrap() - 5.0).abs() < 1.0, "{p:?}");
         assert!(
             p.x_m.unwrap() < 4.0 && p.accuracy_m.unwrap() >= 0.5,
             "{p:?}"

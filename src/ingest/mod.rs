@@ -13,6 +13,7 @@
 //! The consumers are [`pipeline::Pipeline::run`] and [`crate::cambus::collector::run`].
 
 mod caches;
+pub mod calibrate;
 pub mod decode;
 mod history;
 pub mod locate;
@@ -21,6 +22,7 @@ mod positions;
 mod registration;
 pub mod sessions;
 pub mod topics;
+mod track;
 pub mod view;
 mod writer;
 

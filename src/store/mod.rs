@@ -20,6 +20,7 @@ use crate::config::DatabaseConfig;
 
 pub mod alerts;
 pub mod audit;
+mod calibration;
 pub mod cambus;
 pub mod chatwoot;
 pub mod devices;

@@ -136,6 +136,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("person_groups_set_members", User),
     ("person_groups_update", User),
     ("person_groups_with_members", User),
+    ("positioning_calibrate", Admin),
     ("positions_by_device", User),
     ("positions_current", User),
     ("positions_history", User),

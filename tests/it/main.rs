@@ -33,6 +33,7 @@ mod openapi;
 mod operations;
 mod people;
 mod pipelining;
+mod positioning;
 mod reports;
 mod security;
 mod site;
