@@ -172,10 +172,19 @@ backend_tests! {
         let dwell: f64 = gaps.iter().map(|g| (*g).min(20) as f64).sum::<f64>() + 20.0;
         let total = heat["total_seconds"].as_f64().unwrap();
         assert!((total - dwell).abs() < 0.01 && (cells.iter().sum::<f64>() - total).abs() < 0.01, "{total} vs {dwell}: {heat}");
-        let hottest = cells.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        // Every cell, computed here from the kept points: each dwells in its cell until the
+        // next (at most 20 s), the last one 20 s.
         let cell = |v: f64, n: usize| ((v * n as f64) as usize).min(n - 1);
-        let stood = cell(last["y"].as_f64().unwrap(), 4) * columns + cell(last["x"].as_f64().unwrap(), columns);
-        assert_eq!(hottest, stood, "the hottest cell is where the tag stood: {heat}");
+        let cell_of = |p: &Value| cell(p["y"].as_f64().unwrap(), 4) * columns + cell(p["x"].as_f64().unwrap(), columns);
+        let mut expected = vec![0.0; 32];
+        for (p, dwell) in kept.iter().zip(gaps.iter().map(|g| (*g).min(20) as f64).chain([20.0])) {
+            expected[cell_of(p)] += dwell;
+        }
+        assert!(cells.iter().zip(&expected).all(|(c, e)| (c - e).abs() < 0.01), "{expected:?} vs {heat}");
+        // The tag stood still by East, in one cell or across a border between two: the
+        // hottest cell is in the column where it stood.
+        let hottest = cells.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(hottest % columns, cell_of(last) % columns, "the hottest cell is where the tag stood: {heat}");
         assert_eq!(heat["max_seconds"].as_f64(), Some(cells[hottest]));
         assert_eq!(heat["people_count"].as_i64(), Some(1));
 
