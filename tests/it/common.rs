@@ -624,6 +624,24 @@ pub async fn bounded<T>(what: &str, wait: impl std::future::Future<Output = T>) 
 }
 
 /// The `detail` of an error body, as text.
+/// `POST /api/v1/auth/login` from `client` (whose address the throttles count): the
+/// status and the body.
+pub async fn login_status(
+    client: &reqwest::Client,
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let response = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 pub fn detail(body: &Value) -> String {
     match &body["detail"] {
         Value::String(s) => s.clone(),

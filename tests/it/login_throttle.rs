@@ -4,25 +4,8 @@
 
 use reqwest::StatusCode;
 use securityvision::store::logins::{LoginCheck, LoginLimits};
-use serde_json::{Value, json};
 
-use crate::common::{Backend, TestApp, backend_tests, detail};
-
-async fn login(
-    client: &reqwest::Client,
-    app: &TestApp,
-    email: &str,
-    password: &str,
-) -> (StatusCode, Value) {
-    let response = client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::common::{Backend, TestApp, backend_tests, detail, login_status};
 
 /// Two appliances on one PostgreSQL database (SQLite is one file for one process): an
 /// attacker alternating between them gets the attempts one node would give, no more.
@@ -46,11 +29,12 @@ async fn attempts_spread_over_two_nodes_are_limited_as_on_one() {
     let attacker = a.client_from("127.0.0.2");
     for i in 0..4 {
         let (status, value) =
-            login(&attacker, nodes[i % 2], "op@example.com", "wrong-password").await;
+            login_status(&attacker, nodes[i % 2], "op@example.com", "wrong-password").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "failure {i}: {value}");
     }
     for node in nodes {
-        let (status, value) = login(&attacker, node, "op@example.com", "user-password-1").await;
+        let (status, value) =
+            login_status(&attacker, node, "op@example.com", "user-password-1").await;
         assert_eq!(
             status,
             StatusCode::TOO_MANY_REQUESTS,
@@ -62,13 +46,13 @@ async fn attempts_spread_over_two_nodes_are_limited_as_on_one() {
     let other = a.client_from("127.0.0.3");
     for node in nodes {
         assert_eq!(
-            login(&other, node, "op@example.com", "wrong-password")
+            login_status(&other, node, "op@example.com", "wrong-password")
                 .await
                 .0,
             StatusCode::BAD_REQUEST
         );
     }
-    let (status, value) = login(
+    let (status, value) = login_status(
         &a.client_from("127.0.0.4"),
         &b,
         "op@example.com",
@@ -84,7 +68,7 @@ async fn attempts_spread_over_two_nodes_are_limited_as_on_one() {
     // One address's budget: six attempts a minute across both nodes, not six on each.
     let flood = a.client_from("127.0.0.5");
     for i in 0..6 {
-        let (status, value) = login(
+        let (status, value) = login_status(
             &flood,
             nodes[i % 2],
             &format!("nobody{i}@example.com"),
@@ -94,7 +78,7 @@ async fn attempts_spread_over_two_nodes_are_limited_as_on_one() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "attempt {i}: {value}");
     }
     for node in nodes {
-        let (status, value) = login(&flood, node, "nobody@example.com", "whatever-1").await;
+        let (status, value) = login_status(&flood, node, "nobody@example.com", "whatever-1").await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{value}");
         assert!(detail(&value).contains("address"), "{value}");
     }
@@ -105,13 +89,13 @@ backend_tests! {
         let app = TestApp::start_with(backend, |c| c.auth.max_failed_logins = 3).await;
         let password = app.admin_password.clone().unwrap();
         for _ in 0..3 {
-            assert_eq!(login(&app.client, &app, "admin@localhost", "wrong-password").await.0, StatusCode::BAD_REQUEST);
+            assert_eq!(login_status(&app.client, &app, "admin@localhost", "wrong-password").await.0, StatusCode::BAD_REQUEST);
         }
-        assert_eq!(login(&app.client, &app, "admin@localhost", &password).await.0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(login_status(&app.client, &app, "admin@localhost", &password).await.0, StatusCode::TOO_MANY_REQUESTS);
         let app = app.restart().await;
-        let (status, value) = login(&app.client, &app, "admin@localhost", &password).await;
+        let (status, value) = login_status(&app.client, &app, "admin@localhost", &password).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the lockout outlived the restart: {value}");
-        let (status, value) = login(&app.client_from("127.0.0.2"), &app, "admin@localhost", &password).await;
+        let (status, value) = login_status(&app.client_from("127.0.0.2"), &app, "admin@localhost", &password).await;
         assert_eq!(status, StatusCode::OK, "only the attacker's address is locked: {value}");
     }
 

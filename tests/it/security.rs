@@ -9,25 +9,11 @@ use securityvision::metrics::HttpRefusal;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{TestApp, backend_tests, detail, id, mint_token, upload_plan_image};
+use crate::common::{
+    TestApp, backend_tests, detail, id, login_status, mint_token, upload_plan_image,
+};
 
 const PNG: &[u8] = include_bytes!("../fixtures/plan-40x30.png");
-
-async fn login_status(
-    client: &reqwest::Client,
-    app: &TestApp,
-    email: &str,
-    password: &str,
-) -> (StatusCode, Value) {
-    let response = client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// An open `/api/v1/stream`, read event by event.
 struct Stream {
