@@ -4,13 +4,8 @@
 //! feature: [`config`], [`store`], [`auth`], [`api`], [`server`] (the `serve` command's
 //! lifecycle), [`bootstrap`] (first-start state) and [`shutdown`].
 
-/// mimalloc, not the C library's allocator: musl's halves the ingest throughput of the static
-/// build, glibc's holds on to a burst's memory (BENCHMARKS.md, "Ingest burst"). Here, in the
-/// library, it serves the binary, the tests and the benchmarks alike.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod alerts;
+pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod backup;
