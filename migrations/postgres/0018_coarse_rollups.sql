@@ -47,6 +47,7 @@ CREATE TABLE presence_tag_gateway_days (
 CREATE INDEX ix_presence_tag_gateway_days_day ON presence_tag_gateway_days (day);
 CREATE INDEX ix_presence_tag_gateway_days_device ON presence_tag_gateway_days (device_id);
 
+-- The sessions rolled up before this migration, from their hourly rollups.
 INSERT INTO presence_gateway_hours (hour, device_id, dwell_us, touches, starts, first_start,
     last_end, tag_ids)
 SELECT hour, device_id, SUM(dwell_us), SUM(touches), SUM(starts), MIN(first_start),
@@ -67,6 +68,7 @@ INSERT INTO presence_tag_days (day, tag_id, dwell_us, touches, starts, first_sta
 SELECT day, tag_id, SUM(dwell_us), SUM(touches), SUM(starts), MIN(first_start), MAX(last_end)
 FROM presence_tag_gateway_days GROUP BY day, tag_id;
 
+-- Deleting a tag or a gateway makes the rows that summed it without its key again.
 CREATE FUNCTION presence_rollups_forget_tag() RETURNS trigger AS $$
 BEGIN
     DELETE FROM presence_gateway_hours WHERE (hour, device_id) IN

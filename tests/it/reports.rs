@@ -346,6 +346,39 @@ fn hour_literal(backend: Backend, rfc3339: &str) -> String {
     }
 }
 
+/// Every row of a rollup table as text, in key order (`tag_ids` as the sorted set of tags:
+/// the pass may list a tag twice, in the order the sessions came).
+async fn table_rows(app: &TestApp, backend: Backend, table: &str, keys: &str) -> Vec<String> {
+    let lists = table.ends_with("gateway_hours");
+    let cols = format!(
+        "{keys}, dwell_us, touches, starts, first_start, last_end{}",
+        if lists { ", tag_ids" } else { "" }
+    );
+    let row = cols
+        .split(", ")
+        .map(|c| format!("CAST({c} AS TEXT)"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let sql = match backend {
+        Backend::Sqlite => format!(
+            "SELECT group_concat(r, ';') FROM (SELECT {row} AS r FROM {table} ORDER BY {keys})"
+        ),
+        Backend::Postgres => format!("SELECT string_agg({row}, ';' ORDER BY {keys}) FROM {table}"),
+    };
+    let text = app.sql_text(&sql).await.unwrap_or_default();
+    text.split(';')
+        .map(|r| match r.rsplit_once('|') {
+            Some((head, tags)) if lists => {
+                let mut tags: Vec<i64> = tags.split(',').map(|t| t.parse().unwrap()).collect();
+                tags.sort_unstable();
+                tags.dedup();
+                format!("{head}|{tags:?}")
+            }
+            _ => r.to_string(),
+        })
+        .collect()
+}
+
 fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-6)
 }
@@ -917,6 +950,50 @@ backend_tests! {
             report(&app, &token, &format!("overview?{half}")).await
         };
         assert_eq!(o, fresh);
+    }
+
+    async fn the_migration_fills_the_coarser_rollups_as_the_pass_does(backend: Backend) {
+        let app = start(backend).await;
+        let token = app.admin_token().await;
+        let s = site(&app, &token).await;
+        history(&app, &s).await;
+        let g = s.g;
+        // Across midnight, an instant on it, eleven hours over it; in two batches, so that
+        // the pass adds to rows (and lists) it wrote before.
+        write_sessions(&app, &[
+            (s.ta1, g[2], "2024-03-05T23:10:00Z", "2024-03-06T02:20:00Z", false),
+            (s.tb, g[5], "2024-03-06T00:00:00Z", "2024-03-06T00:00:00Z", false),
+        ]).await;
+        write_sessions(&app, &[
+            (s.tc, g[2], "2024-03-05T22:00:00Z", "2024-03-06T09:00:00Z", false),
+            (s.tb, g[2], "2024-03-05T23:30:00Z", "2024-03-06T00:30:00Z", false),
+        ]).await;
+        let tables = [
+            ("presence_gateway_hours", "hour, device_id"),
+            ("presence_tag_hours", "hour, tag_id"),
+            ("presence_tag_days", "day, tag_id"),
+            ("presence_tag_gateway_days", "day, tag_id, device_id"),
+        ];
+        // Migration 0018's statements that fill the tables from `presence_rollups`, into
+        // copies of them.
+        let migration = match backend {
+            Backend::Sqlite => include_str!("../../migrations/sqlite/0018_coarse_rollups.sql"),
+            Backend::Postgres => include_str!("../../migrations/postgres/0018_coarse_rollups.sql"),
+        };
+        let start = migration.find("-- The sessions rolled up before this migration").unwrap();
+        let end = migration.find("-- Deleting a tag or a gateway").unwrap();
+        let mut fill = migration[start..end].to_string();
+        for (table, _) in tables {
+            let copy = table.replace("presence_", "filled_");
+            app.sql(&format!("CREATE TABLE {copy} AS SELECT * FROM {table} WHERE 1 = 0")).await;
+            fill = fill.replace(&format!("{table} "), &format!("{copy} "));
+        }
+        app.sql(&fill).await;
+        for (table, keys) in tables {
+            let passed = table_rows(&app, backend, table, keys).await;
+            assert!(passed.len() > 10, "{table}: {passed:?}");
+            assert_eq!(table_rows(&app, backend, &table.replace("presence_", "filled_"), keys).await, passed, "{table}");
+        }
     }
 
     async fn rollups_follow_sessions_as_they_close_and_catch_up_after_a_restart(backend: Backend) {
