@@ -114,6 +114,17 @@ impl Tally {
         self.people.extend(person);
     }
 
+    /// Adds tags present and their people (many: built at once into empty sets).
+    pub fn present_all(&mut self, tags: Vec<i64>, people: Vec<i64>) {
+        if self.tags.is_empty() && self.people.is_empty() {
+            self.tags = tags.into_iter().collect();
+            self.people = people.into_iter().collect();
+        } else {
+            self.tags.extend(tags);
+            self.people.extend(people);
+        }
+    }
+
     fn add(&mut self, visit: &Visit, dwell: i64) {
         let weight = visit.rolled.map_or(0, |r| r.window_weight);
         self.add_weighted(visit, dwell, weight);

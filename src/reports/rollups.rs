@@ -244,6 +244,14 @@ impl Lookups {
     fn person(&self, tag: i64) -> Option<i64> {
         self.people.get(&tag).copied().flatten()
     }
+
+    /// The people of `tags`, once each.
+    fn people_of(&self, tags: &[i64]) -> Vec<i64> {
+        let mut people: Vec<i64> = tags.iter().filter_map(|t| self.person(*t)).collect();
+        people.sort_unstable();
+        people.dedup();
+        people
+    }
 }
 
 /// The tags a gateway hour lists, once each.
@@ -288,6 +296,7 @@ pub async fn summary(
     for r in &hours {
         by_device.entry(r.device_id).or_default().push(r);
     }
+    let mut everyone = Vec::new();
     for (device, list) in by_device {
         let tally = out.by_device.entry(device).or_default();
         for r in &list {
@@ -304,12 +313,17 @@ pub async fn summary(
             ));
         }
         if coarse == Coarse::Gateways {
-            for tag in listed(&list) {
-                tally.present(tag, lookups.person(tag));
-            }
             out.all.merge(tally);
+            let tags = listed(&list);
+            everyone.extend_from_slice(&tags);
+            let people = lookups.people_of(&tags);
+            tally.present_all(tags, people);
         }
     }
+    everyone.sort_unstable();
+    everyone.dedup();
+    let people = lookups.people_of(&everyone);
+    out.all.present_all(everyone, people);
     // Tags over the window (per gateway for a group).
     for r in &totals {
         let person = lookups.person(r.tag_id);
@@ -373,9 +387,9 @@ pub async fn gateway_buckets(
         by_bucket.entry(i).or_default().push(r);
     }
     for (i, rows) in by_bucket {
-        for tag in listed(&rows) {
-            tallies[i].present(tag, lookups.person(tag));
-        }
+        let tags = listed(&rows);
+        let people = lookups.people_of(&tags);
+        tallies[i].present_all(tags, people);
     }
     Ok(occupancy_of(w, &list, tallies))
 }

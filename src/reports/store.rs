@@ -181,11 +181,14 @@ const PENDING: &str = "s.rollup_state = 0 AND s.started_at <= $2 AND s.ended_at 
 /// Sessions too long for the rollups.
 const LONG: &str = "s.rollup_state = 2 AND s.started_at <= $2 AND s.ended_at >= $1";
 /// Rolled-up sessions that end exactly at the window's start: inside it they are an
-/// instant, which no rollup hour of the window holds.
-const ENDING_AT_FROM: &str =
-    "s.rollup_state = 1 AND s.ended_at = $1 AND s.started_at < $1 AND s.started_at <= $2";
+/// instant, which no rollup hour of the window holds. The other bound is compared through
+/// `COALESCE` so that no index serves it: without statistics SQLite would otherwise read
+/// every earlier session of a gateway or a tag by its start instead of looking the end up.
+const ENDING_AT_FROM: &str = "s.rollup_state = 1 AND s.ended_at = $1 \
+     AND COALESCE(s.started_at, s.ended_at) < $1 AND COALESCE(s.started_at, s.ended_at) <= $2";
 /// Rolled-up sessions that start exactly at the window's end (an instant inside it).
-const STARTING_AT_TO: &str = "s.rollup_state = 1 AND s.started_at = $2 AND s.ended_at >= $1";
+const STARTING_AT_TO: &str =
+    "s.rollup_state = 1 AND s.started_at = $2 AND COALESCE(s.ended_at, s.started_at) >= $1";
 
 /// Sessions, with their person and their gateway's place, `WHERE` the `condition` holds.
 fn sessions_where(condition: &str) -> String {
@@ -233,6 +236,11 @@ impl SessionFilter {
 
 /// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`).
 fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
+    session_query_by(window, filter, "s.ended_at")
+}
+
+/// The same, in the order of `by`: the index that orders them is the one SQLite takes.
+fn session_query_by(window: &str, filter: &SessionFilter, by: &str) -> Conditions {
     let mut c = Conditions::new(sessions_where(window), 3);
     // The place is joined: its columns filter.
     filter.add_to(
@@ -242,7 +250,7 @@ fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
         ("d.floor_plan_id = ", ""),
     );
     // By end: without statistics SQLite then reads the window through the end's index.
-    c.sql.push_str(" ORDER BY s.ended_at, s.id");
+    let _ = write!(c.sql, " ORDER BY {by}, s.id");
     c
 }
 
@@ -490,7 +498,7 @@ impl Store {
                 starting_at_to: run_window!(
                     &mut *tx,
                     Session,
-                    session_query(STARTING_AT_TO, filter),
+                    session_query_by(STARTING_AT_TO, filter, "s.started_at"),
                     from,
                     to
                 ),
