@@ -5,13 +5,15 @@
 //!
 //! Writes 30 days of presence for 2,000 tags (one person each, ten groups) at 100 gateways
 //! in two buildings — about `SV_BENCH_SESSIONS` sessions (default 10 million), short visits
-//! around each tag's corner of the site and now and then a 13-hour one — with their hourly
-//! rollups (computed by `reports::rollups::cells`, the pass's own code), and one tag's
+//! around each tag's corner of the site and now and then a 13-hour one — with their rollups,
+//! hourly and coarser (computed by `reports::rollups::cells` and added by
+//! `reports::rollups::add_cells_*`, the pass's own code), and one tag's
 //! position history (a point every 2 s for the 30 days). Then it starts the appliance and
 //! times each report over HTTP for the last whole-hour 7-day window (median of 5 runs after
 //! one warm-up), one person's history for one hour, a report on a window not on whole
 //! hours (the sessions' path), and the pass that rolls sessions up. On SQLite, and on
-//! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database.
+//! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database (`SV_BENCH_SQLITE=0`:
+//! PostgreSQL only).
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -40,7 +42,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
     runtime.block_on(async {
-        bench(None, sessions).await;
+        if std::env::var("SV_BENCH_SQLITE").as_deref() != Ok("0") {
+            bench(None, sessions).await;
+        }
         if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
             bench(Some(url), sessions).await;
         }
