@@ -114,15 +114,17 @@ impl Tally {
         self.people.extend(person);
     }
 
-    /// Adds tags present and their people (many: built at once into empty sets).
+    /// Adds tags present and their people: many, so each set is built again at once
+    /// (from sorted values) rather than grown one value at a time.
     pub fn present_all(&mut self, tags: Vec<i64>, people: Vec<i64>) {
-        if self.tags.is_empty() && self.people.is_empty() {
-            self.tags = tags.into_iter().collect();
-            self.people = people.into_iter().collect();
-        } else {
-            self.tags.extend(tags);
-            self.people.extend(people);
+        fn union(set: &mut BTreeSet<i64>, mut more: Vec<i64>) {
+            more.extend(set.iter());
+            more.sort_unstable();
+            more.dedup();
+            *set = more.into_iter().collect();
         }
+        union(&mut self.tags, tags);
+        union(&mut self.people, people);
     }
 
     fn add(&mut self, visit: &Visit, dwell: i64) {
@@ -1317,12 +1319,8 @@ pub fn building_summary(
     summary: &Summary,
 ) -> BuildingSummary {
     let all = &summary.all;
-    let gateways: Vec<(i64, Tally)> = summary
-        .by_device
-        .iter()
-        .map(|(id, t)| (*id, t.clone()))
-        .collect();
-    let row = |(id, t): &(i64, Tally)| BuildingGateway {
+    let gateways: Vec<(i64, &Tally)> = summary.by_device.iter().map(|(id, t)| (*id, t)).collect();
+    let row = |(id, t): &(i64, &Tally)| BuildingGateway {
         device_id: *id,
         device_name: summary.gateway(*id).0,
         sessions_count: t.count(),

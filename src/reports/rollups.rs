@@ -275,8 +275,8 @@ pub async fn summary(
     coarse: Coarse,
 ) -> Result<Summary> {
     let reads: &[Read] = match coarse {
-        Coarse::Site => &[Read::GatewayHours { tags: false }, Read::Tags],
-        Coarse::Gateways => &[Read::GatewayHours { tags: true }],
+        Coarse::Site => &[Read::GatewayHours { by_hour: false }, Read::Tags],
+        Coarse::Gateways => &[Read::GatewayHours { by_hour: true }],
         Coarse::Group => &[Read::TagGateways],
     };
     let mut rows = store
@@ -291,7 +291,8 @@ pub async fn summary(
     let lookups = Lookups::read(store).await?;
     let mut out = Summary::default();
     // The gateways' hours, summed per gateway (a session counted once: by touch in the
-    // window's first hour, by start after it).
+    // window's first hour, by start after it; rows the database summed hold that count in
+    // both).
     let mut by_device: BTreeMap<i64, Vec<&GatewayHourRow>> = BTreeMap::new();
     for r in &hours {
         by_device.entry(r.device_id).or_default().push(r);
@@ -360,7 +361,12 @@ pub async fn gateway_buckets(
     g: Granularity,
 ) -> Result<Vec<OccupancyBucket>> {
     let mut rows = store
-        .report_presence_rows(w.from, w.to, filter, &[Read::GatewayHours { tags: true }])
+        .report_presence_rows(
+            w.from,
+            w.to,
+            filter,
+            &[Read::GatewayHours { by_hour: true }],
+        )
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);
     let lookups = Lookups::read(store).await?;

@@ -305,8 +305,9 @@ pub struct TotalsRow {
 pub enum Read {
     /// Per hour, tag and gateway: by hour, or summed per tag and gateway over the window.
     Hours { by_hour: bool },
-    /// Per hour and gateway, with the tags present (or without them).
-    GatewayHours { tags: bool },
+    /// Per hour and gateway: hour by hour with the tags present, or (`by_hour` false)
+    /// summed per gateway over the window without them.
+    GatewayHours { by_hour: bool },
     /// Per tag over the window: its days, and the hours at the window's edges.
     Tags,
     /// Per tag and gateway over the window: their days, and the hours at the edges.
@@ -343,17 +344,25 @@ fn rollup_filter(c: &mut Conditions, filter: &SessionFilter) {
     );
 }
 
-/// The gateway hours `[$1, $2)` of the gateways `filter` keeps (it names no tag).
-fn gateway_hours_query(tags: bool, filter: &SessionFilter) -> Conditions {
-    let list = if tags { "tag_ids" } else { "'' AS tag_ids" };
-    let mut c = Conditions::new(
-        format!(
-            "SELECT hour, device_id, dwell_us, touches, starts, first_start, last_end, {list} \
-             FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
-        ),
-        3,
-    );
+/// The gateway hours `[$1, $2)` of the gateways `filter` keeps (it names no tag), with
+/// their tags; or summed per gateway, a session counted once (`touches` and `starts` both
+/// the window's count), without them.
+fn gateway_hours_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
+    let sql = if by_hour {
+        "SELECT hour, device_id, dwell_us, touches, starts, first_start, last_end, tag_ids \
+         FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+    } else {
+        "SELECT MIN(hour) AS hour, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
+         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS touches, \
+         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS starts, \
+         MIN(first_start) AS first_start, MAX(last_end) AS last_end, '' AS tag_ids \
+         FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+    };
+    let mut c = Conditions::new(sql.to_string(), 3);
     rollup_filter(&mut c, filter);
+    if !by_hour {
+        c.sql.push_str(" GROUP BY device_id");
+    }
     c
 }
 
@@ -515,11 +524,11 @@ impl Store {
                             to
                         )
                     }
-                    Read::GatewayHours { tags } => {
+                    Read::GatewayHours { by_hour } => {
                         rows.gateway_hours = run_window!(
                             &mut *tx,
                             GatewayHourRow,
-                            gateway_hours_query(tags, filter),
+                            gateway_hours_query(by_hour, filter),
                             from,
                             to
                         )
