@@ -522,7 +522,7 @@ impl Store {
                             rollup_query(by_hour, filter),
                             from,
                             to
-                        )
+                        );
                     }
                     Read::GatewayHours { by_hour } => {
                         rows.gateway_hours = run_window!(
@@ -531,15 +531,15 @@ impl Store {
                             gateway_hours_query(by_hour, filter),
                             from,
                             to
-                        )
+                        );
                     }
                     Read::Tags => {
                         rows.tags =
-                            run_days!(&mut *tx, TotalsRow, totals_query(false, filter), from, to)
+                            run_days!(&mut *tx, TotalsRow, totals_query(false, filter), from, to);
                     }
                     Read::TagGateways => {
                         rows.tag_gateways =
-                            run_days!(&mut *tx, TotalsRow, totals_query(true, filter), from, to)
+                            run_days!(&mut *tx, TotalsRow, totals_query(true, filter), from, to);
                     }
                 }
             }
