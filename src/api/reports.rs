@@ -19,7 +19,7 @@ use super::extract::{ApiPath, ApiQuery, AuthUser, Page};
 use super::openapi::{Invalid, NotFound, Refused};
 use super::validate::FlexibleDateTime;
 use crate::reports::csv::{self, Row};
-use crate::reports::rollups::{self, Need};
+use crate::reports::rollups::{self, Coarse, Need};
 use crate::reports::store::{Alert, AlertFilter, SessionFilter};
 use crate::reports::*;
 use crate::store::site::Building;
@@ -282,15 +282,56 @@ async fn visits_of(
     min: Option<i64>,
     need: Need,
 ) -> ApiResult<Vec<Visit>> {
-    let reports = &state.config.reports;
-    if reports.rollup_interval_seconds > 0
-        && min.unwrap_or(0) == 0
-        && let Some(shape) = rollups::shape(w, need, reports.rollup_retention_days)
-    {
+    if let Some(shape) = rolled_shape(state, w, min, need) {
         return Ok(rollups::presence(&state.store, w, &filter, shape).await?);
     }
     let sessions = state.store.report_sessions(w.from, w.to, &filter).await?;
     Ok(visits(w, sessions, min))
+}
+
+/// Whether the rollups answer a report of `w` that needs `need` without a minimum duration.
+fn rolled_shape(
+    state: &AppState,
+    w: &Window,
+    min: Option<i64>,
+    need: Need,
+) -> Option<rollups::Shape> {
+    let reports = &state.config.reports;
+    if reports.rollup_interval_seconds == 0 || min.unwrap_or(0) != 0 {
+        return None;
+    }
+    rollups::shape(w, need, reports.rollup_retention_days)
+}
+
+/// The tallies of a summary: from the coarser rollups `coarse` where they answer,
+/// otherwise from the visits.
+async fn summary_of(
+    state: &AppState,
+    w: &Window,
+    filter: SessionFilter,
+    min: Option<i64>,
+    coarse: Coarse,
+) -> ApiResult<Summary> {
+    if rolled_shape(state, w, min, Need::Totals).is_some() {
+        return Ok(rollups::summary(&state.store, w, &filter, coarse).await?);
+    }
+    let visits = visits_of(state, w, filter, min, Need::Totals).await?;
+    Ok(Summary::of(&visits))
+}
+
+/// Every bucket of unit `g` with its presence, from the gateways' hours where they answer.
+async fn buckets_of(
+    state: &AppState,
+    w: &Window,
+    filter: SessionFilter,
+    min: Option<i64>,
+    g: buckets::Granularity,
+) -> ApiResult<Vec<OccupancyBucket>> {
+    if rolled_shape(state, w, min, Need::Buckets(g)).is_some() {
+        return Ok(rollups::gateway_buckets(&state.store, w, &filter, g).await?);
+    }
+    let visits = visits_of(state, w, filter, min, Need::Buckets(g)).await?;
+    Ok(occupancy_buckets(w, g, &visits))
 }
 
 // ---- 1 ----
@@ -412,9 +453,14 @@ report! {
             tag_id: q.tag_id,
             ..SessionFilter::default()
         };
-        let visits = visits_of(&state, &w, filter, None, Need::Totals).await?;
+        // One gateway's or one tag's hours are few: read through their indexes.
+        let summary = if q.device_id.is_none() && q.tag_id.is_none() {
+            summary_of(&state, &w, filter, None, Coarse::Site).await?
+        } else {
+            Summary::of(&visits_of(&state, &w, filter, None, Need::Totals).await?)
+        };
         let memberships = state.store.report_group_memberships().await?;
-        crate::reports::overview(&w, &visits, &memberships)
+        crate::reports::overview(&w, &summary, &memberships)
     }
 }
 
@@ -437,8 +483,8 @@ report! {
             group_id: Some(group_id),
             ..SessionFilter::default()
         };
-        let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
-        crate::reports::group_summary(&w, group_id, group.name, &visits)
+        let summary = summary_of(&state, &w, filter, min, Coarse::Group).await?;
+        crate::reports::group_summary(&w, group_id, group.name, &summary)
     }
 }
 
@@ -574,8 +620,8 @@ report! {
             floor_plan_id: q.floor_plan_id,
             ..SessionFilter::default()
         };
-        let visits = visits_of(&state, &w, filter, min, Need::Totals).await?;
-        gateway_usage(&w, &visits)
+        let summary = summary_of(&state, &w, filter, min, Coarse::Gateways).await?;
+        gateway_usage(&w, &summary)
     }
 }
 
@@ -648,8 +694,10 @@ report! {
     csv::building_rows;
     async fn building_summary(state, w = WindowRule::last_hours(24 * 30), q, building_id) {
         let min = min_duration(q.min_duration_seconds)?;
-        let (name, visits) = Subject::Building(building_id).visits(&state, &w, min, Need::Totals).await?;
-        crate::reports::building_summary(&w, building_id, name, &visits)
+        let subject = Subject::Building(building_id);
+        let name = subject.name(&state).await?;
+        let summary = summary_of(&state, &w, subject.sessions(), min, Coarse::Gateways).await?;
+        crate::reports::building_summary(&w, building_id, name, &summary)
     }
 }
 
@@ -662,9 +710,9 @@ report! {
     (Vec<OccupancyBucket>), "The hours (CSV: one row per hour)",
     Clone::clone;
     async fn building_time_of_day(state, w = WindowRule::finite(24), q, building_id) {
-        let hour = buckets::Granularity::Hour;
-        let (_, visits) = Subject::Building(building_id).visits(&state, &w, None, Need::Buckets(hour)).await?;
-        occupancy_buckets(&w, hour, &visits)
+        let subject = Subject::Building(building_id);
+        subject.name(&state).await?;
+        buckets_of(&state, &w, subject.sessions(), None, buckets::Granularity::Hour).await?
     }
 }
 
@@ -679,8 +727,9 @@ report! {
     async fn building_calendar(state, w = WindowRule::finite(24 * 30), q, building_id) {
         let min = min_duration(q.min_duration_seconds)?;
         let g = granularity(q.granularity.as_deref())?;
-        let (_, visits) = Subject::Building(building_id).visits(&state, &w, min, Need::Buckets(g)).await?;
-        occupancy_buckets(&w, g, &visits)
+        let subject = Subject::Building(building_id);
+        subject.name(&state).await?;
+        buckets_of(&state, &w, subject.sessions(), min, g).await?
     }
 }
 

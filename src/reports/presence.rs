@@ -84,7 +84,7 @@ pub fn visits(window: &Window, sessions: Vec<Session>, min_duration: Option<i64>
 
 /// Sums over a set of sessions (or parts of them).
 #[derive(Debug, Default, Clone)]
-struct Tally {
+pub struct Tally {
     sessions: BTreeSet<i64>,
     /// Sessions counted from rollups (never also in `sessions`: a session is either
     /// rolled up or read whole).
@@ -97,6 +97,36 @@ struct Tally {
 }
 
 impl Tally {
+    /// Sums read from the rollups: `sessions` counted once each, `dwell` in microseconds.
+    pub fn rolled(sessions: i64, dwell: i64, first: DateTime<Utc>, last: DateTime<Utc>) -> Tally {
+        Tally {
+            counted: sessions,
+            dwell,
+            first: Some(first),
+            last: Some(last),
+            ..Tally::default()
+        }
+    }
+
+    /// Adds a tag present, and its person.
+    pub fn present(&mut self, tag: i64, person: Option<i64>) {
+        self.tags.insert(tag);
+        self.people.extend(person);
+    }
+
+    /// Adds tags present and their people: many, so each set is built again at once
+    /// (from sorted values) rather than grown one value at a time.
+    pub fn present_all(&mut self, tags: Vec<i64>, people: Vec<i64>) {
+        fn union(set: &mut BTreeSet<i64>, mut more: Vec<i64>) {
+            more.extend(set.iter());
+            more.sort_unstable();
+            more.dedup();
+            *set = more.into_iter().collect();
+        }
+        union(&mut self.tags, tags);
+        union(&mut self.people, people);
+    }
+
     fn add(&mut self, visit: &Visit, dwell: i64) {
         let weight = visit.rolled.map_or(0, |r| r.window_weight);
         self.add_weighted(visit, dwell, weight);
@@ -117,7 +147,7 @@ impl Tally {
         self.last = Some(self.last.map_or(ended, |l| l.max(ended)));
     }
 
-    fn merge(&mut self, other: &Tally) {
+    pub fn merge(&mut self, other: &Tally) {
         self.sessions.extend(&other.sessions);
         self.counted += other.counted;
         self.dwell += other.dwell;
@@ -194,6 +224,93 @@ fn place_of(visits: &[Visit], device_id: i64) -> (String, Option<String>, Place)
                 )
             },
         )
+}
+
+/// A gateway as the reports name and place it.
+#[derive(Debug, Clone, Default)]
+pub struct Gateway {
+    pub name: String,
+    pub mac_address: Option<String>,
+    pub place: Place,
+}
+
+/// What the summaries (overview, person group, gateways usage, building) are made of:
+/// tallies over the window, per gateway and per person, from visits ([`Summary::of`]) or
+/// from the coarser rollups ([`super::rollups`]).
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub all: Tally,
+    pub by_device: BTreeMap<i64, Tally>,
+    pub by_person: BTreeMap<i64, Tally>,
+    pub gateways: HashMap<i64, Gateway>,
+    pub names: HashMap<i64, String>,
+}
+
+impl Summary {
+    pub fn of(visits: &[Visit]) -> Summary {
+        let mut out = Summary {
+            all: Tally::of(visits),
+            by_device: group_by(visits, |v| Some(v.session.device_id)),
+            by_person: group_by(visits, Visit::person),
+            ..Summary::default()
+        };
+        for v in visits {
+            let s = &v.session;
+            out.gateways.entry(s.device_id).or_insert_with(|| Gateway {
+                name: s.device_name.clone(),
+                mac_address: s.device_mac_address.clone(),
+                place: s.place.clone(),
+            });
+            if let (Some(person), Some(name)) = (s.person_id, &s.person_name) {
+                out.names.insert(person, name.clone());
+            }
+        }
+        out
+    }
+
+    /// Adds the tallies of other sessions.
+    pub fn merge(&mut self, other: Summary) {
+        self.all.merge(&other.all);
+        for (id, t) in other.by_device {
+            self.by_device.entry(id).or_default().merge(&t);
+        }
+        for (id, t) in other.by_person {
+            self.by_person.entry(id).or_default().merge(&t);
+        }
+        for (id, g) in other.gateways {
+            self.gateways.entry(id).or_insert(g);
+        }
+        self.names.extend(other.names);
+    }
+
+    /// A gateway's name, address and place.
+    fn gateway(&self, id: i64) -> (String, Option<String>, Place) {
+        self.gateways.get(&id).map_or_else(
+            || (format!("Device {id}"), None, Place::default()),
+            |g| (g.name.clone(), g.mac_address.clone(), g.place.clone()),
+        )
+    }
+
+    /// The place of the first gateway found with `has`.
+    fn place_where(&self, has: impl Fn(&Place) -> bool) -> Place {
+        self.gateways
+            .values()
+            .map(|g| &g.place)
+            .find(|p| has(p))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The gateways' tallies merged by a part of their place.
+    fn by_place(&self, part: impl Fn(&Place) -> Option<i64>) -> BTreeMap<i64, Tally> {
+        let mut out: BTreeMap<i64, Tally> = BTreeMap::new();
+        for (id, t) in &self.by_device {
+            if let Some(key) = self.gateways.get(id).and_then(|g| part(&g.place)) {
+                out.entry(key).or_default().merge(t);
+            }
+        }
+        out
+    }
 }
 
 // ---- 1. dwell-sessions ----
@@ -300,60 +417,58 @@ pub struct OverviewReport {
 /// `memberships`: (person id, group id, group name).
 pub fn overview(
     w: &Window,
-    visits: &[Visit],
+    summary: &Summary,
     memberships: &[(i64, i64, String)],
 ) -> OverviewReport {
-    let all = Tally::of(visits);
-    let devices: BTreeSet<i64> = visits.iter().map(|v| v.session.device_id).collect();
-    let summary = OverviewSummary {
+    let all = &summary.all;
+    let report = OverviewSummary {
         from_ts: w.from,
         to_ts: w.to,
         total_sessions: all.count(),
         total_unique_tags: all.tags.len() as i64,
-        total_unique_devices: devices.len() as i64,
+        total_unique_devices: summary.by_device.len() as i64,
         total_unique_people: all.people(),
         total_dwell_seconds: all.seconds(),
         avg_dwell_seconds: all.mean().unwrap_or(0.0),
         first_session_at: all.first,
         last_session_at: all.last,
     };
-    let top_devices = top(group_by(visits, |v| Some(v.session.device_id)), 10)
+    let top_devices = top(summary.by_device.clone(), 10)
         .into_iter()
         .map(|(id, t)| TopDevice {
             device_id: id,
-            device_name: place_of(visits, id).0,
+            device_name: summary.gateway(id).0,
             total_sessions: t.count(),
             total_dwell_seconds: t.seconds(),
         })
         .collect();
-    let names: HashMap<i64, &str> = visits
-        .iter()
-        .filter_map(|v| Some((v.person()?, v.session.person_name.as_deref()?)))
-        .collect();
-    let top_people = top(group_by(visits, Visit::person), 10)
+    let top_people = top(summary.by_person.clone(), 10)
         .into_iter()
         .map(|(id, t)| TopPerson {
             person_id: id,
-            person_name: names
+            person_name: summary
+                .names
                 .get(&id)
-                .map_or_else(|| format!("Pessoa {id}"), |n| (*n).to_string()),
+                .map_or_else(|| format!("Pessoa {id}"), Clone::clone),
             total_sessions: t.count(),
             total_dwell_seconds: t.seconds(),
         })
         .collect();
-    let top_buildings = top(group_by(visits, |v| v.session.place.building_id), 10)
+    let top_buildings = top(summary.by_place(|p| p.building_id), 10)
         .into_iter()
         .map(|(id, t)| TopBuilding {
             building_id: id,
-            building_name: building_place(visits, id).building_name,
+            building_name: summary
+                .place_where(|p| p.building_id == Some(id))
+                .building_name,
             total_sessions: t.count(),
             total_dwell_seconds: t.seconds(),
         })
         .collect();
-    let top_floors = top(group_by(visits, |v| v.session.place.floor_id), 10)
+    let top_floors = top(summary.by_place(|p| p.floor_id), 10)
         .into_iter()
         .map(|(id, t)| {
-            let place = floor_place(visits, id);
+            let place = summary.place_where(|p| p.floor_id == Some(id));
             TopFloor {
                 floor_id: id,
                 floor_name: place.floor_name,
@@ -364,12 +479,11 @@ pub fn overview(
             }
         })
         .collect();
-    let people = group_by(visits, Visit::person);
     let mut groups: BTreeMap<i64, Tally> = BTreeMap::new();
     let mut group_names: HashMap<i64, &str> = HashMap::new();
     for (person, group, name) in memberships {
         group_names.insert(*group, name);
-        if let Some(tally) = people.get(person) {
+        if let Some(tally) = summary.by_person.get(person) {
             groups.entry(*group).or_default().merge(tally);
         }
     }
@@ -385,29 +499,13 @@ pub fn overview(
         })
         .collect();
     OverviewReport {
-        summary,
+        summary: report,
         top_devices,
         top_people,
         top_buildings,
         top_floors,
         top_groups,
     }
-}
-
-fn building_place(visits: &[Visit], building_id: i64) -> Place {
-    visits
-        .iter()
-        .find(|v| v.session.place.building_id == Some(building_id))
-        .map(|v| v.session.place.clone())
-        .unwrap_or_default()
-}
-
-fn floor_place(visits: &[Visit], floor_id: i64) -> Place {
-    visits
-        .iter()
-        .find(|v| v.session.place.floor_id == Some(floor_id))
-        .map(|v| v.session.place.clone())
-        .unwrap_or_default()
 }
 
 // ---- 3. person group summary, 4. person summary ----
@@ -457,40 +555,33 @@ pub fn group_summary(
     w: &Window,
     group_id: i64,
     group_name: String,
-    visits: &[Visit],
+    summary: &Summary,
 ) -> PersonGroupPresenceSummary {
-    let all = Tally::of(visits);
-    let dwell_by_device: Vec<GroupDwellByDevice> =
-        top(group_by(visits, |v| Some(v.session.device_id)), usize::MAX)
-            .into_iter()
-            .map(|(id, t)| {
-                let (device_name, _, p) = place_of(visits, id);
-                GroupDwellByDevice {
-                    device_id: id,
-                    device_name,
-                    building_id: p.building_id,
-                    building_name: p.building_name,
-                    floor_id: p.floor_id,
-                    floor_name: p.floor_name,
-                    floor_plan_id: p.floor_plan_id,
-                    floor_plan_name: p.floor_plan_name,
-                    total_dwell_seconds: t.seconds(),
-                    sessions_count: t.count(),
-                    unique_people_count: t.people(),
-                }
-            })
-            .collect();
-    let names: HashMap<i64, &str> = visits
-        .iter()
-        .filter_map(|v| Some((v.person()?, v.session.person_name.as_deref()?)))
+    let all = &summary.all;
+    let dwell_by_device: Vec<GroupDwellByDevice> = top(summary.by_device.clone(), usize::MAX)
+        .into_iter()
+        .map(|(id, t)| {
+            let (device_name, _, p) = summary.gateway(id);
+            GroupDwellByDevice {
+                device_id: id,
+                device_name,
+                building_id: p.building_id,
+                building_name: p.building_name,
+                floor_id: p.floor_id,
+                floor_name: p.floor_name,
+                floor_plan_id: p.floor_plan_id,
+                floor_plan_name: p.floor_plan_name,
+                total_dwell_seconds: t.seconds(),
+                sessions_count: t.count(),
+                unique_people_count: t.people(),
+            }
+        })
         .collect();
-    let dwell_by_person = top(group_by(visits, Visit::person), usize::MAX)
+    let dwell_by_person = top(summary.by_person.clone(), usize::MAX)
         .into_iter()
         .map(|(id, t)| GroupPersonDwellSummary {
             person_id: id,
-            person_full_name: names
-                .get(&id)
-                .map_or_else(String::new, |n| (*n).to_string()),
+            person_full_name: summary.names.get(&id).cloned().unwrap_or_default(),
             total_dwell_seconds: t.seconds(),
             sessions_count: t.count(),
         })
@@ -644,7 +735,7 @@ pub fn timeline(visits: Vec<Visit>, limit: usize) -> Vec<PersonTimelineSession> 
 /// buckets count only their part inside it). A rolled-up hour goes whole into the bucket
 /// that holds it (the rollups are used only where buckets are made of whole hours); its
 /// sessions continuing from before count in the bucket's first hour inside the window.
-fn per_bucket(w: &Window, list: &[Bucket], visits: &[Visit]) -> Vec<Tally> {
+pub fn per_bucket(w: &Window, list: &[Bucket], visits: &[Visit]) -> Vec<Tally> {
     let mut tallies = vec![Tally::default(); list.len()];
     for v in visits {
         if let Some(r) = v.rolled {
@@ -667,7 +758,7 @@ fn per_bucket(w: &Window, list: &[Bucket], visits: &[Visit]) -> Vec<Tally> {
 }
 
 /// The window's buckets of unit `g` in its time zone.
-fn window_buckets(w: &Window, g: Granularity) -> Vec<Bucket> {
+pub fn window_buckets(w: &Window, g: Granularity) -> Vec<Bucket> {
     buckets::buckets(w.tz, g, w.from, w.to)
 }
 
@@ -926,20 +1017,17 @@ pub struct GatewayUsageSummary {
     pub top_device_id: Option<i64>,
 }
 
-pub fn gateway_usage(w: &Window, visits: &[Visit]) -> GatewayUsageSummary {
-    let all = Tally::of(visits);
-    let mut list: Vec<_> = group_by(visits, |v| Some(v.session.device_id))
-        .into_iter()
-        .collect();
+pub fn gateway_usage(w: &Window, summary: &Summary) -> GatewayUsageSummary {
+    let mut list: Vec<_> = summary.by_device.iter().collect();
     list.sort_by(|a, b| {
         (b.1.people().cmp(&a.1.people()))
             .then(b.1.dwell.cmp(&a.1.dwell))
-            .then(a.0.cmp(&b.0))
+            .then(a.0.cmp(b.0))
     });
     let gateways: Vec<_> = list
         .into_iter()
-        .map(|(id, t)| {
-            let (device_name, mac, p) = place_of(visits, id);
+        .map(|(&id, t)| {
+            let (device_name, mac, p) = summary.gateway(id);
             GatewayUsageDeviceSummary {
                 device_id: id,
                 device_name,
@@ -961,7 +1049,7 @@ pub fn gateway_usage(w: &Window, visits: &[Visit]) -> GatewayUsageSummary {
     GatewayUsageSummary {
         from_ts: w.from,
         to_ts: w.to,
-        total_sessions: all.count(),
+        total_sessions: summary.all.count(),
         total_dwell_seconds: gateways.iter().map(|g| g.total_dwell_seconds).sum(),
         total_devices: gateways.len() as i64,
         top_device_id: gateways.first().map(|g| g.device_id),
@@ -1030,9 +1118,15 @@ pub struct OccupancyBucket {
 /// Every bucket of the window, empty ones with 0, oldest first.
 pub fn occupancy_buckets(w: &Window, g: Granularity, visits: &[Visit]) -> Vec<OccupancyBucket> {
     let list = window_buckets(w, g);
-    per_bucket(w, &list, visits)
+    let tallies = per_bucket(w, &list, visits);
+    occupancy_of(w, &list, tallies)
+}
+
+/// The buckets `list` of tallies `tallies`.
+pub fn occupancy_of(w: &Window, list: &[Bucket], tallies: Vec<Tally>) -> Vec<OccupancyBucket> {
+    tallies
         .into_iter()
-        .zip(&list)
+        .zip(list)
         .map(|(t, b)| OccupancyBucket {
             bucket_start: local(w.tz, b.start),
             total_dwell_seconds: t.seconds(),
@@ -1222,15 +1316,13 @@ pub fn building_summary(
     w: &Window,
     building_id: i64,
     building_name: String,
-    visits: &[Visit],
+    summary: &Summary,
 ) -> BuildingSummary {
-    let all = Tally::of(visits);
-    let gateways: Vec<(i64, Tally)> = group_by(visits, |v| Some(v.session.device_id))
-        .into_iter()
-        .collect();
-    let row = |(id, t): &(i64, Tally)| BuildingGateway {
+    let all = &summary.all;
+    let gateways: Vec<(i64, &Tally)> = summary.by_device.iter().map(|(id, t)| (*id, t)).collect();
+    let row = |(id, t): &(i64, &Tally)| BuildingGateway {
         device_id: *id,
-        device_name: place_of(visits, *id).0,
+        device_name: summary.gateway(*id).0,
         sessions_count: t.count(),
         total_dwell_seconds: t.seconds(),
         unique_people_count: t.people(),

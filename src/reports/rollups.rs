@@ -1,5 +1,5 @@
-//! Presence rollups: the reports of a long window read hours of sums instead of every
-//! session (issue 17: at 10 million sessions a week holds more than two million).
+//! Presence rollups: the reports of a long window read sums of hours and days instead of
+//! every session (issue 17: at 10 million sessions a week holds more than two million).
 //!
 //! **Shape.** One row per UTC hour, tag and gateway (`presence_rollups`): the dwell of the
 //! tag's closed sessions at that gateway inside that hour, how many of them touch the hour
@@ -14,10 +14,37 @@
 //! - distinct people, tags and gateways are sets of the rows' keys;
 //! - first and last sessions are the minimum of the starts and the maximum of the ends.
 //!
-//! The reports that list no hours (overview, summaries, usage) have the rows summed per tag
-//! and gateway by the database. A week of a busy 2,000-tag site is still one or two million
-//! rows (a tag touches a few gateways an hour), too many for the site-wide reports to answer
-//! in 200 ms (BENCHMARKS.md, "Reports at 10 million sessions"); those want coarser rollups.
+//! The reports of one person or one gateway read these rows through the `(tag_id, hour)`
+//! and `(device_id, hour)` indexes: a week is a few hundred rows. The reports of the whole
+//! site, a building or a large group cannot: a week of a busy 2,000-tag site is one or two
+//! million rows (a tag touches a few gateways an hour; BENCHMARKS.md, "Reports at 10
+//! million sessions"). They read coarser rollups, the same sums for a coarser key, each
+//! chosen for what those reports output:
+//! - **per hour and gateway** (`presence_gateway_hours`, 100 × 168 rows for a week of 100
+//!   gateways), with the tags present (`tag_ids`): the gateways usage summary, the building
+//!   summary, time of day and calendar, and the overview's gateways, buildings and floors.
+//!   Distinct people are not additive (a person at a gateway on Monday and Tuesday is one),
+//!   so each row lists its tags and the report takes the union of the lists it reads: a
+//!   few dozen ids per row, where a row per (day, gateway, tag) would be as many rows as
+//!   the lists hold ids. The pass appends to a list (`||`, one statement on both engines,
+//!   safe beside another pass), so a tag may be listed twice; the report counts it once;
+//! - **per tag**, by UTC day (`presence_tag_days`) and by hour (`presence_tag_hours`): the
+//!   overview's people, groups, distinct tags and people, and its totals. A window of whole
+//!   hours reads its whole UTC days from the first and the hours before and after them from
+//!   the second (2,000 tags × (6 days + 24 hours) rows for a week, at most, against 2,000 ×
+//!   168 hours);
+//! - **per tag and gateway by UTC day** (`presence_tag_gateway_days`, keyed by tag first):
+//!   the person group summary (per person, per gateway, and distinct people per gateway of
+//!   the group's tags), with the hours at the window's edges from `presence_rollups`.
+//!
+//! A day's `touches` counts a session once however many of its hours it touches, so a
+//! window of days and hours still counts a session once: by touch in the window's first
+//! hour or day, by start after it. The database sums the per-tag rows over the window; the
+//! gateway hours are summed here, with the lists. The tables hold nothing but sums of
+//! `presence_rollups` rows (the pass writes them together; migration 0018 filled them from
+//! it), and deleting a tag or a gateway, which deletes its sessions, makes the rows that
+//! summed it without its key again from the finer rows (triggers of migration 0018), so
+//! every report stays that of the sessions.
 //!
 //! **What stays on the sessions.** Open sessions and sessions closed since the last pass
 //! (`rollup_state = 0`), and sessions of 12 hours or more (`rollup_state = 2`: one may cover
@@ -37,32 +64,33 @@
 //! `(device_id, ended_at)` indexes.
 //!
 //! **Maintenance.** A pass ([`Store::roll_up_sessions`]) claims closed sessions not rolled
-//! up (`rollup_state` 0 → 1, or 2 for long ones) and adds their hours to the rollups in the
-//! same transaction, so a pass interrupted by a crash leaves nothing half done, and one that
+//! up (`rollup_state` 0 → 1, or 2 for long ones) and adds their hours and days to every
+//! rollup table in the same transaction, so a pass interrupted by a crash leaves nothing half done, and one that
 //! runs again (after a restart, beside another) finds nothing to add twice. The job runs a
-//! pass every `reports.rollup_interval_seconds` and deletes rollups older than
-//! `reports.rollup_retention_days`; a report whose window starts before that horizon reads
-//! the sessions. A closed session that a late write lengthens keeps its rolled-up length.
+//! pass every `reports.rollup_interval_seconds` and deletes the rollups (hours and days)
+//! that start before `reports.rollup_retention_days`; a report whose window starts before
+//! that horizon reads the sessions (and one that starts after it reads no deleted day). A closed session that a late write lengthens keeps its rolled-up length.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use super::Window;
 use super::buckets::{self, Granularity};
-use super::presence::{Rolled, Visit, visits};
-use super::store::{PresenceRows, RollupRow, Session, SessionFilter};
+use super::presence::{
+    Gateway, OccupancyBucket, Rolled, Summary, Tally, Visit, occupancy_of, per_bucket, visits,
+    window_buckets,
+};
+use super::store::{GatewayHourRow, PresenceRows, Read, RollupRow, Session, SessionFilter};
 use crate::store::{Result, Store, on_pool};
 
 /// Sessions at least this long stay out of the rollups.
 pub const LONG_SECONDS: i64 = 12 * 3600;
 /// Sessions claimed per transaction.
 const BATCH: i64 = 5000;
-/// Rollup rows per statement (8 values each).
-const ROWS_PER_STATEMENT: usize = 1000;
 
 /// What a report needs from presence.
 #[derive(Debug, Clone, Copy)]
@@ -134,22 +162,12 @@ pub async fn presence(
     filter: &SessionFilter,
     shape: Shape,
 ) -> Result<Vec<Visit>> {
-    let rows = store
-        .report_presence_rows(w.from, w.to, filter, shape == Shape::Hours)
+    let by_hour = shape == Shape::Hours;
+    let mut rows = store
+        .report_presence_rows(w.from, w.to, filter, &[Read::Hours { by_hour }])
         .await?;
-    Ok(combine(w, rows, shape))
-}
-
-fn combine(w: &Window, rows: PresenceRows, shape: Shape) -> Vec<Visit> {
-    let PresenceRows {
-        mut pending,
-        long,
-        ending_at_from,
-        starting_at_to,
-        rolled,
-    } = rows;
-    pending.extend(long);
-    let mut out = visits(w, pending, None);
+    let rolled = std::mem::take(&mut rows.rolled);
+    let mut out = unrolled(w, rows);
     out.extend(rolled.into_iter().map(|row| {
         let hour = if shape == Shape::Totals {
             w.from
@@ -163,6 +181,21 @@ fn combine(w: &Window, rows: PresenceRows, shape: Shape) -> Vec<Visit> {
         };
         rolled_visit(w, row, hour, continues)
     }));
+    Ok(out)
+}
+
+/// The visits of the sessions read beside the rollups: those not rolled up, and the
+/// rolled-up ones that meet the window only at one of its edges.
+fn unrolled(w: &Window, rows: PresenceRows) -> Vec<Visit> {
+    let PresenceRows {
+        mut pending,
+        long,
+        ending_at_from,
+        starting_at_to,
+        ..
+    } = rows;
+    pending.extend(long);
+    let mut out = visits(w, pending, None);
     for s in ending_at_from {
         out.push(instant(w, s, w.from, 0, 1));
     }
@@ -170,6 +203,201 @@ fn combine(w: &Window, rows: PresenceRows, shape: Shape) -> Vec<Visit> {
         out.push(instant(w, s, w.to, 1, 0));
     }
     out
+}
+
+/// Which coarser rollups a summary reads (the module's doc says why each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coarse {
+    /// The whole site: the gateways' hours (without their tags) and each tag's days.
+    Site,
+    /// Gateways (a building, a floor, a plan, or all): their hours with the tags present.
+    Gateways,
+    /// The tags of a group: their days at each gateway.
+    Group,
+}
+
+/// The tags' people and the people's names, and the gateways, as the reports show them.
+struct Lookups {
+    people: HashMap<i64, Option<i64>>,
+    names: HashMap<i64, String>,
+    gateways: HashMap<i64, Gateway>,
+}
+
+impl Lookups {
+    async fn read(store: &Store) -> Result<Lookups> {
+        let mut people = HashMap::new();
+        let mut names = HashMap::new();
+        for (tag, person, name) in store.report_tag_people().await? {
+            people.insert(tag, person);
+            if let (Some(person), Some(name)) = (person, name) {
+                names.insert(person, name);
+            }
+        }
+        let gateways = store.report_gateways().await?;
+        Ok(Lookups {
+            people,
+            names,
+            gateways,
+        })
+    }
+
+    fn person(&self, tag: i64) -> Option<i64> {
+        self.people.get(&tag).copied().flatten()
+    }
+
+    /// The people of `tags`, once each.
+    fn people_of(&self, tags: &[i64]) -> Vec<i64> {
+        let mut people: Vec<i64> = tags.iter().filter_map(|t| self.person(*t)).collect();
+        people.sort_unstable();
+        people.dedup();
+        people
+    }
+}
+
+/// The tags a gateway hour lists, once each.
+fn listed(rows: &[&GatewayHourRow]) -> Vec<i64> {
+    let mut tags: Vec<i64> = rows
+        .iter()
+        .flat_map(|r| r.tag_ids.split(','))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags
+}
+
+/// The summary of `w` (whole hours: [`Shape::Totals`]) from the coarser rollups `coarse`
+/// and the sessions not in them.
+pub async fn summary(
+    store: &Store,
+    w: &Window,
+    filter: &SessionFilter,
+    coarse: Coarse,
+) -> Result<Summary> {
+    let reads: &[Read] = match coarse {
+        Coarse::Site => &[Read::GatewayHours { by_hour: false }, Read::Tags],
+        Coarse::Gateways => &[Read::GatewayHours { by_hour: true }],
+        Coarse::Group => &[Read::TagGateways],
+    };
+    let mut rows = store
+        .report_presence_rows(w.from, w.to, filter, reads)
+        .await?;
+    let hours = std::mem::take(&mut rows.gateway_hours);
+    let totals = [
+        std::mem::take(&mut rows.tags),
+        std::mem::take(&mut rows.tag_gateways),
+    ]
+    .concat();
+    let lookups = Lookups::read(store).await?;
+    let mut out = Summary::default();
+    // The gateways' hours, summed per gateway (a session counted once: by touch in the
+    // window's first hour, by start after it; rows the database summed hold that count in
+    // both).
+    let mut by_device: BTreeMap<i64, Vec<&GatewayHourRow>> = BTreeMap::new();
+    for r in &hours {
+        by_device.entry(r.device_id).or_default().push(r);
+    }
+    let mut everyone = Vec::new();
+    for (device, list) in by_device {
+        let tally = out.by_device.entry(device).or_default();
+        for r in &list {
+            let sessions = if r.hour == w.from {
+                r.touches
+            } else {
+                r.starts
+            };
+            tally.merge(&Tally::rolled(
+                sessions,
+                r.dwell_us,
+                r.first_start,
+                r.last_end,
+            ));
+        }
+        if coarse == Coarse::Gateways {
+            out.all.merge(tally);
+            let tags = listed(&list);
+            everyone.extend_from_slice(&tags);
+            let people = lookups.people_of(&tags);
+            tally.present_all(tags, people);
+        }
+    }
+    everyone.sort_unstable();
+    everyone.dedup();
+    let people = lookups.people_of(&everyone);
+    out.all.present_all(everyone, people);
+    // Tags over the window (per gateway for a group).
+    for r in &totals {
+        let person = lookups.person(r.tag_id);
+        let mut tally = Tally::rolled(r.sessions, r.dwell_us, r.first_start, r.last_end);
+        tally.present(r.tag_id, person);
+        out.all.merge(&tally);
+        if coarse == Coarse::Group {
+            out.by_device.entry(r.device_id).or_default().merge(&tally);
+        }
+        if let Some(person) = person {
+            out.by_person.entry(person).or_default().merge(&tally);
+        }
+    }
+    for device in out.by_device.keys() {
+        if let Some(g) = lookups.gateways.get(device) {
+            out.gateways.insert(*device, g.clone());
+        }
+    }
+    for person in out.by_person.keys() {
+        if let Some(name) = lookups.names.get(person) {
+            out.names.insert(*person, name.clone());
+        }
+    }
+    out.merge(Summary::of(&unrolled(w, rows)));
+    Ok(out)
+}
+
+/// The buckets of unit `g` of `w` ([`Shape::Hours`]) from the gateways' hours with the
+/// tags present, and the sessions not in them.
+pub async fn gateway_buckets(
+    store: &Store,
+    w: &Window,
+    filter: &SessionFilter,
+    g: Granularity,
+) -> Result<Vec<OccupancyBucket>> {
+    let mut rows = store
+        .report_presence_rows(
+            w.from,
+            w.to,
+            filter,
+            &[Read::GatewayHours { by_hour: true }],
+        )
+        .await?;
+    let hours = std::mem::take(&mut rows.gateway_hours);
+    let lookups = Lookups::read(store).await?;
+    let list = window_buckets(w, g);
+    let mut tallies = per_bucket(w, &list, &unrolled(w, rows));
+    let mut by_bucket: BTreeMap<usize, Vec<&GatewayHourRow>> = BTreeMap::new();
+    for r in &hours {
+        let i = list.partition_point(|b| b.end <= r.hour);
+        let Some(b) = list.get(i).filter(|b| b.start <= r.hour) else {
+            continue;
+        };
+        // Sessions continuing from before count in the bucket's first hour in the window.
+        let first = if r.hour == b.start.max(w.from) {
+            r.touches - r.starts
+        } else {
+            0
+        };
+        tallies[i].merge(&Tally::rolled(
+            r.starts + first,
+            r.dwell_us,
+            r.first_start,
+            r.last_end,
+        ));
+        by_bucket.entry(i).or_default().push(r);
+    }
+    for (i, rows) in by_bucket {
+        let tags = listed(&rows);
+        let people = lookups.people_of(&tags);
+        tallies[i].present_all(tags, people);
+    }
+    Ok(occupancy_of(w, &list, tallies))
 }
 
 fn rolled_visit(w: &Window, row: RollupRow, hour: DateTime<Utc>, continues: i64) -> Visit {
@@ -234,7 +462,7 @@ pub struct ClosedSession {
     pub duration_seconds: i64,
 }
 
-/// The sums of one (hour, tag, gateway).
+/// The sums of the sessions of one row of a rollup table.
 #[derive(Debug, Clone, Copy)]
 pub struct Cell {
     pub dwell_us: i64,
@@ -244,33 +472,307 @@ pub struct Cell {
     pub last_end: DateTime<Utc>,
 }
 
-/// The rollup rows, by (hour, tag, gateway), of closed sessions: each short session's hours,
-/// spread as the reports spread a session over hour buckets (an instant touches the hour
-/// that holds it). The benchmark's generator fills its rollups with this too.
-pub fn cells(claimed: &[ClosedSession]) -> BTreeMap<(DateTime<Utc>, i64, i64), Cell> {
-    let mut out: BTreeMap<(DateTime<Utc>, i64, i64), Cell> = BTreeMap::new();
+impl Cell {
+    fn of(s: &ClosedSession, dwell_us: i64, first: bool) -> Cell {
+        Cell {
+            dwell_us,
+            touches: 1,
+            starts: i64::from(first),
+            first_start: s.started_at,
+            last_end: s.ended_at,
+        }
+    }
+
+    fn add(&mut self, other: &Cell) {
+        self.dwell_us += other.dwell_us;
+        self.touches += other.touches;
+        self.starts += other.starts;
+        self.first_start = self.first_start.min(other.first_start);
+        self.last_end = self.last_end.max(other.last_end);
+    }
+}
+
+fn add<K: Ord>(map: &mut BTreeMap<K, Cell>, key: K, cell: Cell) {
+    map.entry(key).and_modify(|c| c.add(&cell)).or_insert(cell);
+}
+
+/// What closed sessions add to each rollup table, by the table's key.
+#[derive(Debug, Default)]
+pub struct Cells {
+    /// (hour, tag, gateway): `presence_rollups`.
+    pub hours: BTreeMap<(DateTime<Utc>, i64, i64), Cell>,
+    /// (hour, gateway), with the tags present: `presence_gateway_hours`.
+    pub gateway_hours: BTreeMap<(DateTime<Utc>, i64), (Cell, BTreeSet<i64>)>,
+    /// (hour, tag): `presence_tag_hours`.
+    pub tag_hours: BTreeMap<(DateTime<Utc>, i64), Cell>,
+    /// (day, tag): `presence_tag_days`.
+    pub tag_days: BTreeMap<(DateTime<Utc>, i64), Cell>,
+    /// (day, tag, gateway): `presence_tag_gateway_days`.
+    pub tag_gateway_days: BTreeMap<(DateTime<Utc>, i64, i64), Cell>,
+}
+
+impl Cells {
+    /// Rows, all tables together.
+    pub fn len(&self) -> usize {
+        self.hours.len()
+            + self.gateway_hours.len()
+            + self.tag_hours.len()
+            + self.tag_days.len()
+            + self.tag_gateway_days.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows to add, table by table, each in key order (two passes that meet lock
+    /// rows in the same order).
+    fn rows(&self) -> Vec<(&'static Table, Vec<Row>)> {
+        let row = |at, ids: &[i64], cell: &Cell, tags| Row {
+            at,
+            ids: ids.to_vec(),
+            cell: *cell,
+            tags,
+        };
+        vec![
+            (
+                &HOURS,
+                self.hours
+                    .iter()
+                    .map(|((h, t, d), c)| row(*h, &[*t, *d], c, None))
+                    .collect(),
+            ),
+            (
+                &GATEWAY_HOURS,
+                self.gateway_hours
+                    .iter()
+                    .map(|((h, d), (c, tags))| {
+                        let list: Vec<String> = tags.iter().map(i64::to_string).collect();
+                        row(*h, &[*d], c, Some(list.join(",")))
+                    })
+                    .collect(),
+            ),
+            (
+                &TAG_HOURS,
+                self.tag_hours
+                    .iter()
+                    .map(|((h, t), c)| row(*h, &[*t], c, None))
+                    .collect(),
+            ),
+            (
+                &TAG_DAYS,
+                self.tag_days
+                    .iter()
+                    .map(|((d, t), c)| row(*d, &[*t], c, None))
+                    .collect(),
+            ),
+            (
+                &TAG_GATEWAY_DAYS,
+                self.tag_gateway_days
+                    .iter()
+                    .map(|((d, t, g), c)| row(*d, &[*t, *g], c, None))
+                    .collect(),
+            ),
+        ]
+    }
+}
+
+/// The UTC day that holds `t`.
+pub fn day_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::days(1)).unwrap_or(t)
+}
+
+/// The rollup rows of closed sessions: each short session's hours, spread as the reports
+/// spread a session over hour buckets (an instant touches the hour that holds it), and its
+/// days (touched once, started in the first). The benchmark's generator uses this too.
+pub fn cells(claimed: &[ClosedSession]) -> Cells {
+    let mut out = Cells::default();
     for s in claimed.iter().filter(|s| s.duration_seconds < LONG_SECONDS) {
         let hours = buckets::buckets(Tz::UTC, Granularity::Hour, s.started_at, s.ended_at);
+        let mut day: Option<(DateTime<Utc>, Cell)> = None;
         for (n, (i, dwell)) in buckets::spread(&hours, s.started_at, s.ended_at).enumerate() {
-            let starts = i64::from(n == 0);
-            out.entry((hours[i].start, s.tag_id, s.device_id))
-                .and_modify(|c| {
-                    c.dwell_us += dwell;
-                    c.touches += 1;
-                    c.starts += starts;
-                    c.first_start = c.first_start.min(s.started_at);
-                    c.last_end = c.last_end.max(s.ended_at);
+            let (hour, cell) = (hours[i].start, Cell::of(s, dwell, n == 0));
+            add(&mut out.hours, (hour, s.tag_id, s.device_id), cell);
+            add(&mut out.tag_hours, (hour, s.tag_id), cell);
+            out.gateway_hours
+                .entry((hour, s.device_id))
+                .and_modify(|(c, tags)| {
+                    c.add(&cell);
+                    tags.insert(s.tag_id);
                 })
-                .or_insert(Cell {
-                    dwell_us: dwell,
-                    touches: 1,
-                    starts,
-                    first_start: s.started_at,
-                    last_end: s.ended_at,
-                });
+                .or_insert_with(|| (cell, BTreeSet::from([s.tag_id])));
+            match &mut day {
+                Some((d, c)) if *d == day_of(hour) => c.dwell_us += dwell,
+                _ => {
+                    if let Some((d, c)) = day.take() {
+                        out.add_day(s, d, c);
+                    }
+                    day = Some((day_of(hour), cell));
+                }
+            }
+        }
+        if let Some((d, c)) = day {
+            out.add_day(s, d, c);
         }
     }
     out
+}
+
+impl Cells {
+    fn add_day(&mut self, s: &ClosedSession, day: DateTime<Utc>, cell: Cell) {
+        add(&mut self.tag_days, (day, s.tag_id), cell);
+        add(
+            &mut self.tag_gateway_days,
+            (day, s.tag_id, s.device_id),
+            cell,
+        );
+    }
+}
+
+/// A rollup table: its period column, its other key columns, whether it lists its tags.
+struct Table {
+    name: &'static str,
+    keys: &'static [&'static str],
+    tags: bool,
+}
+
+const HOURS: Table = Table {
+    name: "presence_rollups",
+    keys: &["hour", "tag_id", "device_id"],
+    tags: false,
+};
+const GATEWAY_HOURS: Table = Table {
+    name: "presence_gateway_hours",
+    keys: &["hour", "device_id"],
+    tags: true,
+};
+const TAG_HOURS: Table = Table {
+    name: "presence_tag_hours",
+    keys: &["hour", "tag_id"],
+    tags: false,
+};
+const TAG_DAYS: Table = Table {
+    name: "presence_tag_days",
+    keys: &["day", "tag_id"],
+    tags: false,
+};
+const TAG_GATEWAY_DAYS: Table = Table {
+    name: "presence_tag_gateway_days",
+    keys: &["day", "tag_id", "device_id"],
+    tags: false,
+};
+
+/// Every rollup table, by the column of its period (for the retention).
+const TABLES: [&Table; 5] = [
+    &HOURS,
+    &GATEWAY_HOURS,
+    &TAG_HOURS,
+    &TAG_DAYS,
+    &TAG_GATEWAY_DAYS,
+];
+
+impl Table {
+    fn columns(&self) -> usize {
+        self.keys.len() + 5 + usize::from(self.tags)
+    }
+
+    /// Adds `rows` rows (`?` on SQLite: its `$N` are looked up linearly); a row already
+    /// there gets the sums added and the tags appended.
+    fn upsert_sql(&self, rows: usize, numbered: bool) -> String {
+        let width = self.columns();
+        let values: Vec<String> = (0..rows)
+            .map(|r| {
+                let cols: Vec<String> = (1..=width)
+                    .map(|c| {
+                        if numbered {
+                            format!("${}", r * width + c)
+                        } else {
+                            "?".into()
+                        }
+                    })
+                    .collect();
+                format!("({})", cols.join(", "))
+            })
+            .collect();
+        let (tags, append) = if self.tags {
+            (
+                ", tag_ids",
+                format!(
+                    ", tag_ids = {0}.tag_ids || ',' || excluded.tag_ids",
+                    self.name
+                ),
+            )
+        } else {
+            ("", String::new())
+        };
+        format!(
+            "INSERT INTO {t} ({keys}, dwell_us, touches, starts, first_start, last_end{tags}) \
+             VALUES {values} ON CONFLICT ({keys}) DO UPDATE SET \
+             dwell_us = {t}.dwell_us + excluded.dwell_us, \
+             touches = {t}.touches + excluded.touches, \
+             starts = {t}.starts + excluded.starts, \
+             first_start = CASE WHEN excluded.first_start < {t}.first_start \
+                 THEN excluded.first_start ELSE {t}.first_start END, \
+             last_end = CASE WHEN excluded.last_end > {t}.last_end \
+                 THEN excluded.last_end ELSE {t}.last_end END{append}",
+            t = self.name,
+            keys = self.keys.join(", "),
+            values = values.join(", "),
+        )
+    }
+}
+
+/// One row to add.
+struct Row {
+    at: DateTime<Utc>,
+    ids: Vec<i64>,
+    cell: Cell,
+    tags: Option<String>,
+}
+
+/// Most values in one statement (SQLite allows 32,766).
+const MAX_VALUES: usize = 9000;
+
+/// Adds `$cells` to the rollup tables on `$conn` (a connection or a transaction); the
+/// number of rows written.
+macro_rules! add_cells {
+    ($conn:expr, $cells:expr, $numbered:expr) => {{
+        let mut written = 0usize;
+        for (table, rows) in $cells.rows() {
+            for chunk in rows.chunks(MAX_VALUES / table.columns()) {
+                let sql = table.upsert_sql(chunk.len(), $numbered);
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for row in chunk {
+                    query = query.bind(row.at);
+                    for id in &row.ids {
+                        query = query.bind(*id);
+                    }
+                    query = query
+                        .bind(row.cell.dwell_us)
+                        .bind(row.cell.touches)
+                        .bind(row.cell.starts)
+                        .bind(row.cell.first_start)
+                        .bind(row.cell.last_end);
+                    if let Some(tags) = &row.tags {
+                        query = query.bind(tags.as_str());
+                    }
+                }
+                query.execute(&mut *$conn).await?;
+                written += chunk.len();
+            }
+        }
+        written
+    }};
+}
+
+/// Adds `cells` to the rollups on one SQLite connection (the benchmark's generator).
+pub async fn add_cells_sqlite(conn: &mut sqlx::SqliteConnection, cells: &Cells) -> Result<usize> {
+    Ok(add_cells!(conn, cells, false))
+}
+
+/// Adds `cells` to the rollups on one PostgreSQL connection (the benchmark's generator).
+pub async fn add_cells_postgres(conn: &mut sqlx::PgConnection, cells: &Cells) -> Result<usize> {
+    Ok(add_cells!(conn, cells, true))
 }
 
 /// Claims closed sessions not rolled up yet; long ones are only marked.
@@ -281,37 +783,6 @@ fn claim_sql() -> String {
          WHERE rollup_state = 0 AND is_open = FALSE AND id IN (\
          SELECT id FROM presence_sessions WHERE rollup_state = 0 AND is_open = FALSE LIMIT $1) \
          RETURNING tag_id, device_id, started_at, ended_at, duration_seconds"
-    )
-}
-
-/// Adds `rows` rows to the rollups (`?` on SQLite: its `$N` are looked up linearly).
-fn upsert_sql(rows: usize, numbered: bool) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let cols: Vec<String> = (1..=8)
-                .map(|c| {
-                    if numbered {
-                        format!("${}", r * 8 + c)
-                    } else {
-                        "?".into()
-                    }
-                })
-                .collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect();
-    format!(
-        "INSERT INTO presence_rollups (hour, tag_id, device_id, dwell_us, touches, starts, \
-         first_start, last_end) VALUES {} \
-         ON CONFLICT (hour, tag_id, device_id) DO UPDATE SET \
-         dwell_us = presence_rollups.dwell_us + excluded.dwell_us, \
-         touches = presence_rollups.touches + excluded.touches, \
-         starts = presence_rollups.starts + excluded.starts, \
-         first_start = CASE WHEN excluded.first_start < presence_rollups.first_start \
-             THEN excluded.first_start ELSE presence_rollups.first_start END, \
-         last_end = CASE WHEN excluded.last_end > presence_rollups.last_end \
-             THEN excluded.last_end ELSE presence_rollups.last_end END",
-        values.join(", ")
     )
 }
 
@@ -327,23 +798,7 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?;
-            let cells: Vec<_> = cells(&claimed).into_iter().collect();
-            for chunk in cells.chunks(ROWS_PER_STATEMENT) {
-                let sql = upsert_sql(chunk.len(), numbered);
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for ((hour, tag, device), c) in chunk {
-                    query = query
-                        .bind(*hour)
-                        .bind(*tag)
-                        .bind(*device)
-                        .bind(c.dwell_us)
-                        .bind(c.touches)
-                        .bind(c.starts)
-                        .bind(c.first_start)
-                        .bind(c.last_end);
-                }
-                query.execute(&mut *tx).await?;
-            }
+            add_cells!(tx, cells(&claimed), numbered);
             tx.commit().await?;
             claimed.len()
         }))
@@ -361,14 +816,19 @@ impl Store {
         }
     }
 
-    /// Deletes the rollups of the hours before `before`.
+    /// Deletes the rollups of the hours (and days) that start before `before`: a window
+    /// that starts after it reads no day that starts before it.
     pub async fn delete_rollups_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        const SQL: &str = "DELETE FROM presence_rollups WHERE hour < $1";
-        Ok(on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(before)
-            .execute(pool)
-            .await?
-            .rows_affected()))
+        let mut deleted = 0;
+        for table in TABLES {
+            let sql = format!("DELETE FROM {} WHERE {} < $1", table.name, table.keys[0]);
+            deleted += on_pool!(self, write, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected());
+        }
+        Ok(deleted)
     }
 }
 

@@ -3,10 +3,12 @@
 //! the indexes (by time, gateway, tag). One SQL text serves both engines: the filters a
 //! request uses are appended in the same order on either.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::presence::Gateway;
 use crate::store::{Result, Store, on_pool};
 
 /// Where a gateway is (each part missing when the gateway is not placed).
@@ -179,11 +181,14 @@ const PENDING: &str = "s.rollup_state = 0 AND s.started_at <= $2 AND s.ended_at 
 /// Sessions too long for the rollups.
 const LONG: &str = "s.rollup_state = 2 AND s.started_at <= $2 AND s.ended_at >= $1";
 /// Rolled-up sessions that end exactly at the window's start: inside it they are an
-/// instant, which no rollup hour of the window holds.
-const ENDING_AT_FROM: &str =
-    "s.rollup_state = 1 AND s.ended_at = $1 AND s.started_at < $1 AND s.started_at <= $2";
+/// instant, which no rollup hour of the window holds. The other bound is compared through
+/// `COALESCE` so that no index serves it: without statistics SQLite would otherwise read
+/// every earlier session of a gateway or a tag by its start instead of looking the end up.
+const ENDING_AT_FROM: &str = "s.rollup_state = 1 AND s.ended_at = $1 \
+     AND COALESCE(s.started_at, s.ended_at) < $1 AND COALESCE(s.started_at, s.ended_at) <= $2";
 /// Rolled-up sessions that start exactly at the window's end (an instant inside it).
-const STARTING_AT_TO: &str = "s.rollup_state = 1 AND s.started_at = $2 AND s.ended_at >= $1";
+const STARTING_AT_TO: &str =
+    "s.rollup_state = 1 AND s.started_at = $2 AND COALESCE(s.ended_at, s.started_at) >= $1";
 
 /// Sessions, with their person and their gateway's place, `WHERE` the `condition` holds.
 fn sessions_where(condition: &str) -> String {
@@ -231,6 +236,11 @@ impl SessionFilter {
 
 /// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`).
 fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
+    session_query_by(window, filter, "s.ended_at")
+}
+
+/// The same, in the order of `by`: the index that orders them is the one SQLite takes.
+fn session_query_by(window: &str, filter: &SessionFilter, by: &str) -> Conditions {
     let mut c = Conditions::new(sessions_where(window), 3);
     // The place is joined: its columns filter.
     filter.add_to(
@@ -240,7 +250,7 @@ fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
         ("d.floor_plan_id = ", ""),
     );
     // By end: without statistics SQLite then reads the window through the end's index.
-    c.sql.push_str(" ORDER BY s.ended_at, s.id");
+    let _ = write!(c.sql, " ORDER BY {by}, s.id");
     c
 }
 
@@ -264,6 +274,46 @@ pub struct RollupRow {
     pub place: Place,
 }
 
+/// An hour of one gateway, summed over its tags, with the tags present (decimal ids
+/// separated by commas, possibly repeated).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GatewayHourRow {
+    pub hour: DateTime<Utc>,
+    pub device_id: i64,
+    pub dwell_us: i64,
+    pub touches: i64,
+    pub starts: i64,
+    pub first_start: DateTime<Utc>,
+    pub last_end: DateTime<Utc>,
+    pub tag_ids: String,
+}
+
+/// The sums of a tag (at one gateway, or at all: `device_id` 0) over the window, each
+/// session counted once.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TotalsRow {
+    pub tag_id: i64,
+    pub device_id: i64,
+    pub dwell_us: i64,
+    pub sessions: i64,
+    pub first_start: DateTime<Utc>,
+    pub last_end: DateTime<Utc>,
+}
+
+/// Which rollups a report reads ([`super::rollups`] says which answers what).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Per hour, tag and gateway: by hour, or summed per tag and gateway over the window.
+    Hours { by_hour: bool },
+    /// Per hour and gateway: hour by hour with the tags present, or (`by_hour` false)
+    /// summed per gateway over the window without them.
+    GatewayHours { by_hour: bool },
+    /// Per tag over the window: its days, and the hours at the window's edges.
+    Tags,
+    /// Per tag and gateway over the window: their days, and the hours at the edges.
+    TagGateways,
+}
+
 /// What [`Store::report_presence_rows`] read.
 #[derive(Debug, Default)]
 pub struct PresenceRows {
@@ -272,6 +322,106 @@ pub struct PresenceRows {
     pub ending_at_from: Vec<Session>,
     pub starting_at_to: Vec<Session>,
     pub rolled: Vec<RollupRow>,
+    pub gateway_hours: Vec<GatewayHourRow>,
+    pub tags: Vec<TotalsRow>,
+    pub tag_gateways: Vec<TotalsRow>,
+}
+
+/// The filter's conditions on the gateway of a rollup row (`device_id`).
+fn rollup_filter(c: &mut Conditions, filter: &SessionFilter) {
+    filter.add_to(
+        c,
+        "",
+        (
+            "device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
+             ON pp.id = dd.floor_plan_id WHERE pp.floor_id = ",
+            ")",
+        ),
+        (
+            "device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = ",
+            ")",
+        ),
+    );
+}
+
+/// The gateway hours `[$1, $2)` of the gateways `filter` keeps (it names no tag), with
+/// their tags; or summed per gateway, a session counted once (`touches` and `starts` both
+/// the window's count), without them.
+fn gateway_hours_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
+    let sql = if by_hour {
+        "SELECT hour, device_id, dwell_us, touches, starts, first_start, last_end, tag_ids \
+         FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+    } else {
+        "SELECT MIN(hour) AS hour, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
+         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS touches, \
+         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS starts, \
+         MIN(first_start) AS first_start, MAX(last_end) AS last_end, '' AS tag_ids \
+         FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+    };
+    let mut c = Conditions::new(sql.to_string(), 3);
+    rollup_filter(&mut c, filter);
+    if !by_hour {
+        c.sql.push_str(" GROUP BY device_id");
+    }
+    c
+}
+
+/// The sums per tag (`by_gateway`: per tag and gateway) over the window `[$1, $2)` of
+/// whole hours: the whole UTC days `[$3, $4)` from the day tables, the hours before and
+/// after them from the hour tables. A session is counted once: by touch in the window's
+/// first hour or day, by start after it.
+fn totals_query(by_gateway: bool, filter: &SessionFilter) -> Conditions {
+    let (days, hours, device) = if by_gateway {
+        ("presence_tag_gateway_days", "presence_rollups", "device_id")
+    } else {
+        (
+            "presence_tag_days",
+            "presence_tag_hours",
+            "CAST(0 AS BIGINT)",
+        )
+    };
+    let mut c = Conditions::new(String::new(), 5);
+    rollup_filter(&mut c, filter);
+    // Each part takes the same conditions, on the same `$N`.
+    let conditions = std::mem::take(&mut c.sql);
+    let part = |table: &str, period: &str, from: &str, to: &str| {
+        format!(
+            "SELECT {period} AS at, tag_id, {device} AS device_id, dwell_us, touches, starts, \
+             first_start, last_end FROM {table} \
+             WHERE {period} >= {from} AND {period} < {to}{conditions}"
+        )
+    };
+    c.sql = format!(
+        "SELECT tag_id, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
+         CAST(SUM(CASE WHEN at = $1 THEN touches ELSE starts END) AS BIGINT) AS sessions, \
+         MIN(first_start) AS first_start, MAX(last_end) AS last_end FROM ({} UNION ALL {} \
+         UNION ALL {}) u GROUP BY tag_id, device_id",
+        part(days, "day", "$3", "$4"),
+        part(hours, "hour", "$1", "$3"),
+        part(hours, "hour", "$4", "$2"),
+    );
+    c
+}
+
+/// The whole UTC days of `[from, to)`, as `[first, end)` (both `to` when there is none).
+fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let first = super::rollups::day_of(from - Duration::microseconds(1)) + Duration::days(1);
+    let end = super::rollups::day_of(to);
+    if first < end { (first, end) } else { (to, to) }
+}
+
+/// Runs `$conditions` on `$exec` with the window's bounds and its whole days first.
+macro_rules! run_days {
+    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
+        let (first, end) = whole_days($from, $to);
+        let Conditions { sql, binds, .. } = $conditions;
+        let query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
+            .bind($from)
+            .bind($to)
+            .bind(first)
+            .bind(end);
+        bind_all!(query, binds).fetch_all($exec).await?
+    }};
 }
 
 /// The rollup rows of the hours `[$1, $2)` that `filter` keeps, hour by hour or summed per
@@ -289,19 +439,7 @@ fn rollup_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
          FROM presence_rollups WHERE hour >= $1 AND hour < $2"
     };
     let mut c = Conditions::new(inner.to_string(), 3);
-    filter.add_to(
-        &mut c,
-        "",
-        (
-            "device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
-             ON pp.id = dd.floor_plan_id WHERE pp.floor_id = ",
-            ")",
-        ),
-        (
-            "device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = ",
-            ")",
-        ),
-    );
+    rollup_filter(&mut c, filter);
     if !by_hour {
         c.sql.push_str(" GROUP BY tag_id, device_id");
     }
@@ -339,7 +477,7 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         filter: &SessionFilter,
-        by_hour: bool,
+        reads: &[Read],
     ) -> Result<PresenceRows> {
         let repeatable = matches!(self, Store::Postgres(_));
         let lagged = from - OPEN_SESSION_LAG;
@@ -350,7 +488,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let rows = PresenceRows {
+            let mut rows = PresenceRows {
                 pending: run_window!(
                     &mut *tx,
                     Session,
@@ -369,12 +507,42 @@ impl Store {
                 starting_at_to: run_window!(
                     &mut *tx,
                     Session,
-                    session_query(STARTING_AT_TO, filter),
+                    session_query_by(STARTING_AT_TO, filter, "s.started_at"),
                     from,
                     to
                 ),
-                rolled: run_window!(&mut *tx, RollupRow, rollup_query(by_hour, filter), from, to),
+                ..PresenceRows::default()
             };
+            for read in reads {
+                match *read {
+                    Read::Hours { by_hour } => {
+                        rows.rolled = run_window!(
+                            &mut *tx,
+                            RollupRow,
+                            rollup_query(by_hour, filter),
+                            from,
+                            to
+                        );
+                    }
+                    Read::GatewayHours { by_hour } => {
+                        rows.gateway_hours = run_window!(
+                            &mut *tx,
+                            GatewayHourRow,
+                            gateway_hours_query(by_hour, filter),
+                            from,
+                            to
+                        );
+                    }
+                    Read::Tags => {
+                        rows.tags =
+                            run_days!(&mut *tx, TotalsRow, totals_query(false, filter), from, to);
+                    }
+                    Read::TagGateways => {
+                        rows.tag_gateways =
+                            run_days!(&mut *tx, TotalsRow, totals_query(true, filter), from, to);
+                    }
+                }
+            }
             tx.commit().await?;
             rows
         }))
@@ -448,6 +616,46 @@ impl Store {
             }
             query.fetch_all(pool).await?
         }))
+    }
+
+    /// Each tag's person and the person's name, as (tag id, person id, name).
+    pub async fn report_tag_people(&self) -> Result<Vec<(i64, Option<i64>, Option<String>)>> {
+        const SQL: &str = "SELECT t.id, t.person_id, p.full_name FROM tags t \
+             LEFT JOIN people p ON p.id = t.person_id";
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Every gateway's name, address and place.
+    pub async fn report_gateways(&self) -> Result<HashMap<i64, Gateway>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            name: String,
+            mac_address: Option<String>,
+            #[sqlx(flatten)]
+            place: Place,
+        }
+        let sql = format!(
+            "SELECT d.id, d.name, d.mac_address, {PLACE_COLUMNS} FROM devices d {PLACE_JOINS}"
+        );
+        let rows: Vec<Row> = on_pool!(self, read, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.as_str()
+        ))
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let gateway = Gateway {
+                    name: r.name,
+                    mac_address: r.mac_address,
+                    place: r.place,
+                };
+                (r.id, gateway)
+            })
+            .collect())
     }
 
     /// Each person's groups, as (person id, group id, group name).

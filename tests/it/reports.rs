@@ -346,6 +346,39 @@ fn hour_literal(backend: Backend, rfc3339: &str) -> String {
     }
 }
 
+/// Every row of a rollup table as text, in key order (`tag_ids` as the sorted set of tags:
+/// the pass may list a tag twice, in the order the sessions came).
+async fn table_rows(app: &TestApp, backend: Backend, table: &str, keys: &str) -> Vec<String> {
+    let lists = table.ends_with("gateway_hours");
+    let cols = format!(
+        "{keys}, dwell_us, touches, starts, first_start, last_end{}",
+        if lists { ", tag_ids" } else { "" }
+    );
+    let row = cols
+        .split(", ")
+        .map(|c| format!("CAST({c} AS TEXT)"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let sql = match backend {
+        Backend::Sqlite => format!(
+            "SELECT group_concat(r, ';') FROM (SELECT {row} AS r FROM {table} ORDER BY {keys})"
+        ),
+        Backend::Postgres => format!("SELECT string_agg({row}, ';' ORDER BY {keys}) FROM {table}"),
+    };
+    let text = app.sql_text(&sql).await.unwrap_or_default();
+    text.split(';')
+        .map(|r| match r.rsplit_once('|') {
+            Some((head, tags)) if lists => {
+                let mut tags: Vec<i64> = tags.split(',').map(|t| t.parse().unwrap()).collect();
+                tags.sort_unstable();
+                tags.dedup();
+                format!("{head}|{tags:?}")
+            }
+            _ => r.to_string(),
+        })
+        .collect()
+}
+
 fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-6)
 }
@@ -824,8 +857,10 @@ backend_tests! {
         assert_eq!(app.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE rollup_state = 2").await.unwrap(), "1", "Bruno's 5 hours are short, Carla's 30 are not");
 
         let week = "from_ts=2024-03-01T00:00:00Z&to_ts=2024-03-08T00:00:00Z";
+        // Whole hours, not whole days: the coarser rollups' days and the hours around them.
+        let days = "from_ts=2024-03-02T21:00:00Z&to_ts=2024-03-06T09:00:00Z";
         let mut paths = Vec::new();
-        for window in [W.to_string(), week.to_string(), format!("{week}&time_zone=America/Sao_Paulo"), format!("{W}&time_zone=Asia/Kolkata")] {
+        for window in [W.to_string(), week.to_string(), format!("{week}&time_zone=America/Sao_Paulo"), format!("{W}&time_zone=Asia/Kolkata"), days.to_string()] {
             let w = window.as_str();
             paths.extend([
                 format!("overview?{w}"),
@@ -847,6 +882,8 @@ backend_tests! {
                 format!("buildings/{}/summary?{w}", s.b2),
                 format!("buildings/{}/time-of-day?{w}", s.b1),
                 format!("buildings/{}/time-distribution/calendar?{w}", s.b2),
+                format!("buildings/{}/time-distribution/calendar?{w}&granularity=week", s.b1),
+                format!("buildings/{}/time-of-day?{w}", s.b2),
             ]);
             for person in [s.ana, s.bruno, s.carla] {
                 paths.push(format!("person/{person}/summary?{w}"));
@@ -868,11 +905,41 @@ backend_tests! {
         for (path, expected) in paths.iter().zip(&before) {
             assert_eq!(&report(&app, &token, path).await, expected, "{path}");
         }
-        // They were read: an hour of rollups changed shows in the reports of whole hours
+        // Deleting a tag and a gateway deletes their sessions: the rollups follow.
+        assert_eq!(app.delete(&format!("/api/v1/tags/{}", s.ta2), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(app.delete(&format!("/api/v1/devices/{}", g[3]), &token).await, StatusCode::NO_CONTENT);
+        let mut rolled = Vec::new();
+        for path in &paths {
+            rolled.push(report(&app, &token, path).await);
+        }
+        let mut app = app;
+        app.config.reports.rollup_interval_seconds = 0;
+        let mut app = app.restart().await;
+        let token = app.admin_token().await;
+        for (path, expected) in paths.iter().zip(&rolled) {
+            assert_eq!(&report(&app, &token, path).await, expected, "{path} after the deletions");
+        }
+        assert_ne!(rolled, before, "the deleted tag and gateway had sessions in the windows");
+        app.config.reports.rollup_interval_seconds = 3600;
+        let app = app.restart().await;
+        let token = app.admin_token().await;
+
+        // They were read: a row changed in each table shows in the reports that read it
         // (a window on half hours reads the sessions).
-        app.sql(&format!("UPDATE presence_rollups SET dwell_us = dwell_us + 7000000 WHERE hour = {}", hour_literal(backend, "2024-03-04T10:00:00Z"))).await;
-        let o = report(&app, &token, &format!("overview?{W}")).await;
-        assert_ne!(o["summary"]["total_dwell_seconds"], before[0]["summary"]["total_dwell_seconds"]);
+        let ten = hour_literal(backend, "2024-03-04T10:00:00Z");
+        let changed = async |table: &str, at: &str, path: &str, field: &str| {
+            let was = report(&app, &token, path).await[field].clone();
+            app.sql(&format!("UPDATE {table} SET dwell_us = dwell_us + 7000000000 WHERE {at}")).await;
+            let now = report(&app, &token, path).await[field].clone();
+            assert_ne!(now, was, "{table}: {path}");
+        };
+        let day = hour_literal(backend, "2024-03-04T00:00:00Z");
+        changed("presence_rollups", &format!("hour = {ten}"), &format!("person/{}/summary?{W}", s.ana), "total_dwell_seconds").await;
+        changed("presence_tag_hours", &format!("hour = {ten}"), &format!("overview?{W}"), "summary").await;
+        changed("presence_tag_days", &format!("day = {day}"), &format!("overview?{week}"), "summary").await;
+        changed("presence_gateway_hours", &format!("hour = {ten}"), &format!("gateways/usage-summary?{W}"), "total_dwell_seconds").await;
+        changed("presence_tag_gateway_days", &format!("day = {day}"), &format!("person-group/{}/summary?{week}", s.equipe), "total_dwell_seconds").await;
+        changed("presence_rollups", &format!("hour = {ten}"), &format!("person-group/{}/summary?{W}", s.equipe), "total_dwell_seconds").await;
         let half = "from_ts=2024-03-04T10:30:00Z&to_ts=2024-03-04T12:30:00Z";
         let o = report(&app, &token, &format!("overview?{half}")).await;
         let fresh = {
@@ -883,6 +950,50 @@ backend_tests! {
             report(&app, &token, &format!("overview?{half}")).await
         };
         assert_eq!(o, fresh);
+    }
+
+    async fn the_migration_fills_the_coarser_rollups_as_the_pass_does(backend: Backend) {
+        let app = start(backend).await;
+        let token = app.admin_token().await;
+        let s = site(&app, &token).await;
+        history(&app, &s).await;
+        let g = s.g;
+        // Across midnight, an instant on it, eleven hours over it; in two batches, so that
+        // the pass adds to rows (and lists) it wrote before.
+        write_sessions(&app, &[
+            (s.ta1, g[2], "2024-03-05T23:10:00Z", "2024-03-06T02:20:00Z", false),
+            (s.tb, g[5], "2024-03-06T00:00:00Z", "2024-03-06T00:00:00Z", false),
+        ]).await;
+        write_sessions(&app, &[
+            (s.tc, g[2], "2024-03-05T22:00:00Z", "2024-03-06T09:00:00Z", false),
+            (s.tb, g[2], "2024-03-05T23:30:00Z", "2024-03-06T00:30:00Z", false),
+        ]).await;
+        let tables = [
+            ("presence_gateway_hours", "hour, device_id"),
+            ("presence_tag_hours", "hour, tag_id"),
+            ("presence_tag_days", "day, tag_id"),
+            ("presence_tag_gateway_days", "day, tag_id, device_id"),
+        ];
+        // Migration 0018's statements that fill the tables from `presence_rollups`, into
+        // copies of them.
+        let migration = match backend {
+            Backend::Sqlite => include_str!("../../migrations/sqlite/0018_coarse_rollups.sql"),
+            Backend::Postgres => include_str!("../../migrations/postgres/0018_coarse_rollups.sql"),
+        };
+        let start = migration.find("-- The sessions rolled up before this migration").unwrap();
+        let end = migration.find("-- Deleting a tag or a gateway").unwrap();
+        let mut fill = migration[start..end].to_string();
+        for (table, _) in tables {
+            let copy = table.replace("presence_", "filled_");
+            app.sql(&format!("CREATE TABLE {copy} AS SELECT * FROM {table} WHERE 1 = 0")).await;
+            fill = fill.replace(&format!("{table} "), &format!("{copy} "));
+        }
+        app.sql(&fill).await;
+        for (table, keys) in tables {
+            let passed = table_rows(&app, backend, table, keys).await;
+            assert!(passed.len() > 10, "{table}: {passed:?}");
+            assert_eq!(table_rows(&app, backend, &table.replace("presence_", "filled_"), keys).await, passed, "{table}");
+        }
     }
 
     async fn rollups_follow_sessions_as_they_close_and_catch_up_after_a_restart(backend: Backend) {
@@ -911,10 +1022,21 @@ backend_tests! {
             (s.tc, g[3], "2024-03-04T10:50:00Z", "2024-03-04T13:10:00Z", false),
             (s.ta2, g[1], "2024-03-04T08:00:00Z", "2024-03-04T21:00:00Z", false),
         ]).await;
-        let totals = "SELECT CAST(COUNT(*) AS TEXT) || '/' || CAST(COALESCE(SUM(dwell_us), 0) AS TEXT) || '/' \
-             || CAST(COALESCE(SUM(touches), 0) AS TEXT) || '/' || CAST(COALESCE(SUM(starts), 0) AS TEXT) FROM presence_rollups";
+        let sums = |table: &str| format!("SELECT CAST(COUNT(*) AS TEXT) || '/' || CAST(COALESCE(SUM(dwell_us), 0) AS TEXT) || '/' \
+             || CAST(COALESCE(SUM(touches), 0) AS TEXT) || '/' || CAST(COALESCE(SUM(starts), 0) AS TEXT) FROM {table}");
+        let totals = &sums("presence_rollups");
+        // The coarser rollups, in the order of `coarser` below.
+        let coarser_tables = ["presence_gateway_hours", "presence_tag_hours", "presence_tag_days", "presence_tag_gateway_days"];
+        let coarser = async |app: &TestApp| {
+            let mut out = Vec::new();
+            for table in coarser_tables {
+                out.push(app.sql_text(&sums(table)).await.unwrap());
+            }
+            out
+        };
         let pending = "SELECT CAST(COUNT(*) AS TEXT) FROM presence_sessions WHERE rollup_state = 0";
         assert_eq!(app.sql_text(totals).await.unwrap(), "0/0/0/0");
+        assert_eq!(coarser(&app).await, ["0/0/0/0"; 4]);
         assert_eq!(app.sql_text(pending).await.unwrap(), "4");
 
         // Started again with the job: it catches up. Rows (hour: dwell s, touches, starts):
@@ -925,6 +1047,12 @@ backend_tests! {
         let caught_up = "7/12000000000/7/3";
         wait_for(&app, pending, "0").await;
         assert_eq!(app.sql_text(totals).await.unwrap(), caught_up);
+        // The same hours per gateway and per tag (each tag at one gateway an hour here);
+        // per day, one row for each of Ana, Bruno and Carla, each session touching it once.
+        let coarse_caught_up = ["7/12000000000/7/3", "7/12000000000/7/3", "3/12000000000/3/3", "3/12000000000/3/3"];
+        assert_eq!(coarser(&app).await, coarse_caught_up);
+        let tags = format!("SELECT tag_ids FROM presence_gateway_hours WHERE hour = {} AND device_id = {}", hour_literal(backend, "2024-03-04T10:00:00Z"), g[1]);
+        assert_eq!(app.sql_text(&tags).await.unwrap(), s.ta1.to_string());
         let row = "SELECT CAST(dwell_us AS TEXT) || '/' || CAST(touches AS TEXT) || '/' || CAST(starts AS TEXT) FROM presence_rollups \
              WHERE hour = '2024-03-04T10:00:00Z' AND tag_id = ";
         let carla = format!("{row}{}", s.tc);
@@ -934,11 +1062,14 @@ backend_tests! {
         let app = app.restart().await;
         assert_eq!(app.store.roll_up_all_sessions().await.unwrap(), 0);
         assert_eq!(app.sql_text(totals).await.unwrap(), caught_up);
+        assert_eq!(coarser(&app).await, coarse_caught_up);
 
         // While the app runs, a session joins the rollups once it closes: Bruno 12:00–12:20.
         write(&app, &[(s.tb, g[1], "2024-03-04T12:00:00Z", "2024-03-04T12:05:00Z", true)]).await;
         write(&app, &[(s.tb, g[1], "2024-03-04T12:00:00Z", "2024-03-04T12:20:00Z", false)]).await;
         wait_for(&app, totals, "8/13200000000/8/4").await;
+        // Bruno's second day row at another gateway: his day now touched twice.
+        assert_eq!(coarser(&app).await, ["8/13200000000/8/4", "8/13200000000/8/4", "3/13200000000/4/4", "4/13200000000/4/4"]);
         let token = app.admin_token().await;
         let o = report(&app, &token, &format!("overview?{W}")).await;
         // 10–13: Ana 1800, Bruno 0 + 1200, Carla 600 + 3600 + 3600, Ana's long tag 10800.
@@ -968,16 +1099,21 @@ backend_tests! {
             (s.ta1, s.g[1], &spans[0].0, &spans[0].1, false),
             (s.ta1, s.g[1], &spans[1].0, &spans[1].1, false),
         ]).await;
-        let count = "SELECT CAST(COUNT(*) AS TEXT) FROM presence_rollups";
-        assert_eq!(app.sql_text(count).await.unwrap(), "2");
-        // The job deletes rollups older than 400 days when it starts, then every hour.
+        let count = "SELECT CAST((SELECT COUNT(*) FROM presence_rollups) + (SELECT COUNT(*) FROM presence_gateway_hours) \
+             + (SELECT COUNT(*) FROM presence_tag_hours) + (SELECT COUNT(*) FROM presence_tag_days) \
+             + (SELECT COUNT(*) FROM presence_tag_gateway_days) AS TEXT)";
+        assert_eq!(app.sql_text(count).await.unwrap(), "10");
+        // The job deletes rollups older than 400 days when it starts, then every hour: a
+        // row of each table is left.
         let app = app.restart().await;
-        wait_for(&app, count, "1").await;
+        wait_for(&app, count, "5").await;
         let token = app.admin_token().await;
         for h in [old, recent] {
             let window = format!("from_ts={}&to_ts={}", text(h), text(h + chrono::Duration::hours(1)));
             let o = report(&app, &token, &format!("overview?{window}")).await;
             assert_eq!((o["summary"]["total_sessions"].clone(), o["summary"]["total_dwell_seconds"].clone()), (json!(1), json!(2700)), "{window}");
+            let u = report(&app, &token, &format!("gateways/usage-summary?{window}")).await;
+            assert_eq!((u["total_sessions"].clone(), u["gateways"][0]["unique_people_count"].clone()), (json!(1), json!(1)), "{window}");
         }
     }
 }
