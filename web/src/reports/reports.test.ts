@@ -8,11 +8,14 @@ import { DEFAULT_FILTERS, filtersQuery, instantToWall, parseFilters, resolveWind
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 
 describe('report window', () => {
-  it('ends quick ranges now', () => {
-    const at = (range: '24h' | '7d' | '30d') => resolveWindow({ ...DEFAULT_FILTERS, range }, NOW);
+  it('ends quick ranges at the end of the current UTC hour, on whole hours', () => {
+    const at = (range: '24h' | '7d' | '30d', now = NOW) => resolveWindow({ ...DEFAULT_FILTERS, range }, now);
     expect(at('24h')).toEqual({ from_ts: '2026-11-30T12:00:00.000Z', to_ts: '2026-12-01T12:00:00.000Z' });
     expect(at('7d').from_ts).toBe('2026-11-24T12:00:00.000Z');
     expect(at('30d').from_ts).toBe('2026-11-01T12:00:00.000Z');
+    const later = Date.parse('2026-12-01T12:00:01Z');
+    expect(at('24h', later)).toEqual({ from_ts: '2026-11-30T13:00:00.000Z', to_ts: '2026-12-01T13:00:00.000Z' });
+    expect(at('7d', Date.parse('2026-12-01T12:59:59.999Z')).from_ts).toBe('2026-11-24T13:00:00.000Z');
   });
 
   it('keeps a custom window as chosen', () => {
