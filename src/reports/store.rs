@@ -150,14 +150,15 @@ macro_rules! bind_all {
     }};
 }
 
-/// Runs a window query on `$exec`: `$1` and `$2` are the window's bounds, the filters'
-/// values follow.
+/// Runs a window query on `$exec`: `$1` and `$2` are the window's bounds, then any further
+/// `$bound`s, then the filters' values.
 macro_rules! run_window {
-    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
+    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr $(, $bound:expr)*) => {{
         let Conditions { sql, binds, .. } = $conditions;
         let query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
             .bind($from)
-            .bind($to);
+            .bind($to)
+            $(.bind($bound))*;
         bind_all!(query, binds).fetch_all($exec).await?
     }};
 }
@@ -410,20 +411,6 @@ fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTim
     if first < end { (first, end) } else { (to, to) }
 }
 
-/// Runs `$conditions` on `$exec` with the window's bounds and its whole days first.
-macro_rules! run_days {
-    ($exec:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
-        let (first, end) = whole_days($from, $to);
-        let Conditions { sql, binds, .. } = $conditions;
-        let query = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))
-            .bind($from)
-            .bind($to)
-            .bind(first)
-            .bind(end);
-        bind_all!(query, binds).fetch_all($exec).await?
-    }};
-}
-
 /// The rollup rows of the hours `[$1, $2)` that `filter` keeps, hour by hour or summed per
 /// tag and gateway (a session counted once: in the window's first hour by touch, after it
 /// by start). Filtered in the inner query, through the rollups' indexes.
@@ -533,13 +520,24 @@ impl Store {
                             to
                         );
                     }
-                    Read::Tags => {
-                        rows.tags =
-                            run_days!(&mut *tx, TotalsRow, totals_query(false, filter), from, to);
-                    }
-                    Read::TagGateways => {
-                        rows.tag_gateways =
-                            run_days!(&mut *tx, TotalsRow, totals_query(true, filter), from, to);
+                    Read::Tags | Read::TagGateways => {
+                        // The window's bounds, then its whole days (`totals_query`).
+                        let (first, end) = whole_days(from, to);
+                        let by_gateway = *read == Read::TagGateways;
+                        let totals = run_window!(
+                            &mut *tx,
+                            TotalsRow,
+                            totals_query(by_gateway, filter),
+                            from,
+                            to,
+                            first,
+                            end
+                        );
+                        if by_gateway {
+                            rows.tag_gateways = totals;
+                        } else {
+                            rows.tags = totals;
+                        }
                     }
                 }
             }
