@@ -74,6 +74,10 @@ impl Tracked for Tag {
     fn payload(&self, _: EventType) -> Value {
         payload::tag(self)
     }
+
+    async fn delete(state: &AppState, tag: &Tag) -> ApiResult<()> {
+        or_404(state.store.delete_tag(tag.id).await, Self::NOT_FOUND)
+    }
 }
 
 patch_body! {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::readings::ReadingOwnersLock;
 use super::record::{record, save_row, select};
 use super::{Result, Store, StoreError, now, on_pool};
 
@@ -303,6 +304,8 @@ impl Store {
     /// without the reference. With `purge_related`, those alert rules, alert events and
     /// incidents are deleted too.
     pub async fn delete_device(&self, id: i64, purge_related: bool) -> Result<()> {
+        // Not a foreign key's cascade on PostgreSQL (`ReadingOwnersLock`).
+        const DELETE_READINGS: &str = "DELETE FROM collection_logs WHERE device_id = $1";
         const PURGE: [&str; 3] = [
             "DELETE FROM alert_events WHERE device_id = $1 OR rule_id IN (SELECT id FROM alert_rules WHERE device_id = $1)",
             "DELETE FROM alert_rules WHERE device_id = $1",
@@ -310,6 +313,11 @@ impl Store {
         ];
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
+            tx.lock_reading_owners(true).await?;
+            sqlx::query(DELETE_READINGS)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             if purge_related {
                 for sql in PURGE {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;

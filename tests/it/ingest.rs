@@ -501,6 +501,65 @@ backend_tests! {
         app.store.store_ingest_batch(&late).await.unwrap();
         let duration = app.sql_text(&format!("SELECT CAST(duration_seconds AS TEXT) FROM presence_sessions WHERE tag_id = {kept}")).await;
         assert_eq!(duration.as_deref(), Some("20"));
+
+        // Readings alone (PostgreSQL's have no foreign keys, the store checks their owners):
+        // those of a deleted tag or gateway are left out too.
+        let gone_gateway = app.create_id("/api/v1/devices", &token, json!({"name": "GW2", "mac_address": "AC233FC00002"})).await;
+        assert_eq!(app.delete(&format!("/api/v1/devices/{gone_gateway}"), &token).await, StatusCode::NO_CONTENT);
+        let mut batch = IngestBatch::default();
+        for (device_id, tag_id) in [(gateway, kept), (gateway, gone), (gone_gateway, kept)] {
+            batch.readings.push(NewReading { device_id, tag_id, rssi: Some(-70), created_at: now });
+        }
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        let stored = readings(&app, &token).await;
+        assert_eq!(stored.len(), 3, "one more reading, of the tag and gateway that exist: {stored:?}");
+        assert_eq!(orphan_readings(&app).await, "0");
+    }
+}
+
+/// Readings whose tag or gateway does not exist.
+async fn orphan_readings(app: &TestApp) -> String {
+    app.sql_text(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM collection_logs \
+         WHERE tag_id NOT IN (SELECT id FROM tags) OR device_id NOT IN (SELECT id FROM devices)",
+    )
+    .await
+    .unwrap()
+}
+
+backend_tests! {
+    async fn deleting_a_tag_or_a_gateway_deletes_its_readings_even_mid_write(backend: Backend) {
+        use securityvision::store::readings::{IngestBatch, NewReading};
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let gateway = app.create_id("/api/v1/devices", &token, json!({"name": "GW", "mac_address": "AC233FC00001"})).await;
+        let other = app.create_id("/api/v1/devices", &token, json!({"name": "GW2", "mac_address": "AC233FC00002"})).await;
+        let kept = app.create_id("/api/v1/tags", &token, json!({"mac_address": "112233445500"})).await;
+        let count = async |column: &str, id: i64| {
+            app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM collection_logs WHERE {column} = {id}")).await.unwrap()
+        };
+        let batch_of = |pairs: &[(i64, i64)]| IngestBatch {
+            readings: pairs.iter().map(|&(device_id, tag_id)| NewReading { device_id, tag_id, rssi: Some(-60), created_at: chrono::Utc::now() }).collect(),
+            ..Default::default()
+        };
+        // Writes and deletions race: each deletion waits for a batch in flight, or the
+        // batch finds its tag gone. Either way no reading outlives its tag.
+        for round in 0..12 {
+            let tag = app.create_id("/api/v1/tags", &token, json!({"mac_address": format!("1122334455{:02X}", round + 1)})).await;
+            app.store.store_ingest_batch(&batch_of(&[(gateway, tag), (other, tag)])).await.unwrap();
+            assert_eq!(count("tag_id", tag).await, "2");
+            let write = batch_of(&vec![(gateway, tag); 500].into_iter().chain([(gateway, kept)]).collect::<Vec<_>>());
+            let path = format!("/api/v1/tags/{tag}");
+            let (written, deleted) = tokio::join!(app.store.store_ingest_batch(&write), app.delete(&path, &token));
+            written.unwrap();
+            assert_eq!(deleted, StatusCode::NO_CONTENT);
+            assert_eq!(count("tag_id", tag).await, "0", "round {round}: the deleted tag's readings are gone");
+        }
+        assert_eq!(count("tag_id", kept).await, "12", "the other tag's readings are kept");
+        assert_eq!(app.delete(&format!("/api/v1/devices/{other}"), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(count("device_id", other).await, "0");
+        assert_eq!(count("device_id", gateway).await, "12");
+        assert_eq!(orphan_readings(&app).await, "0");
     }
 }
 
