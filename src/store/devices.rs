@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::readings::ReadingOwnersLock;
+use super::readings::ReadingOwner;
 use super::record::{record, save_row, select};
-use super::{Result, Store, StoreError, now, on_pool};
+use super::{Result, Store, now, on_pool};
 
 pub const BLE_GATEWAY: &str = "BLE_GATEWAY";
 pub const CAMERA: &str = "CAMERA";
@@ -304,36 +304,19 @@ impl Store {
     /// without the reference. With `purge_related`, those alert rules, alert events and
     /// incidents are deleted too.
     pub async fn delete_device(&self, id: i64, purge_related: bool) -> Result<()> {
-        // Not a foreign key's cascade on PostgreSQL (`ReadingOwnersLock`).
-        const DELETE_READINGS: &str = "DELETE FROM collection_logs WHERE device_id = $1";
-        const PURGE: [&str; 3] = [
+        const PURGE: [&str; 4] = [
             "DELETE FROM alert_events WHERE device_id = $1 OR rule_id IN (SELECT id FROM alert_rules WHERE device_id = $1)",
             "DELETE FROM alert_rules WHERE device_id = $1",
             "DELETE FROM incidents WHERE device_id = $1",
+            "DELETE FROM devices WHERE id = $1",
         ];
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            tx.lock_reading_owners(true).await?;
-            sqlx::query(DELETE_READINGS)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if purge_related {
-                for sql in PURGE {
-                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-                }
-            }
-            let deleted = sqlx::query("DELETE FROM devices WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        let statements = if purge_related {
+            &PURGE[..]
+        } else {
+            &PURGE[3..]
+        };
+        self.delete_with_readings(ReadingOwner::Gateway, id, statements)
+            .await
     }
 
     /// Every gateway (BLE gateways and named nodes) by MAC and by code, with where it is

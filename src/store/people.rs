@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::readings::ReadingOwnersLock;
+use super::readings::ReadingOwner;
 use super::record::{record, replace_links, save_row, select};
-use super::{Result, Store, StoreError, now, on_pool};
+use super::{Result, Store, now, on_pool};
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct Person {
@@ -204,28 +204,11 @@ impl Store {
         )))
     }
 
-    /// Deletes a tag with its readings (not a foreign key's cascade on PostgreSQL:
-    /// `ReadingOwnersLock`) and what else is its own by foreign key.
+    /// Deletes a tag with its readings and what else is its own.
     pub async fn delete_tag(&self, id: i64) -> Result<()> {
-        const DELETE_READINGS: &str = "DELETE FROM collection_logs WHERE tag_id = $1";
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            tx.lock_reading_owners(true).await?;
-            sqlx::query(DELETE_READINGS)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            let deleted = sqlx::query(<Tag as super::Record>::DELETE_BY_ID)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        let delete = <Tag as super::Record>::DELETE_BY_ID;
+        self.delete_with_readings(ReadingOwner::Tag, id, &[delete])
+            .await
     }
 
     pub async fn person_group(&self, id: i64) -> Result<PersonGroup> {

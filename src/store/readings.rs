@@ -127,6 +127,10 @@ enum References {
     Checked,
 }
 
+/// The largest reading id ever given (`AUTOINCREMENT`: ids of deleted rows included).
+const LAST_READING_ID: &str = "SELECT COALESCE((SELECT seq FROM sqlite_sequence \
+     WHERE name = 'collection_logs'), 0)";
+
 const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
@@ -137,7 +141,7 @@ const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
 /// and deletes their readings. So neither commits between the other's check and its write,
 /// and no reading outlives its tag or gateway. SQLite keeps its foreign keys, and its one
 /// writer connection runs one write at a time anyway.
-pub(super) trait ReadingOwnersLock {
+trait ReadingOwnersLock {
     async fn lock_reading_owners(&mut self, exclusive: bool) -> Result<()>;
 }
 
@@ -162,6 +166,46 @@ impl ReadingOwnersLock for sqlx::PgConnection {
 impl ReadingOwnersLock for sqlx::SqliteConnection {
     async fn lock_reading_owners(&mut self, _: bool) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What readings belong to: deleting one deletes its readings.
+pub(super) enum ReadingOwner {
+    Tag,
+    Gateway,
+}
+
+impl Store {
+    /// Deletes `owner` `id`'s readings, then runs `statements` (each takes the id as `$1`;
+    /// the last deletes the owner's row, `NotFound` if there is none), in one transaction
+    /// holding the lock that orders deletions and reading writes (`ReadingOwnersLock`).
+    pub(super) async fn delete_with_readings(
+        &self,
+        owner: ReadingOwner,
+        id: i64,
+        statements: &[&'static str],
+    ) -> Result<()> {
+        let readings = match owner {
+            ReadingOwner::Tag => "DELETE FROM collection_logs WHERE tag_id = $1",
+            ReadingOwner::Gateway => "DELETE FROM collection_logs WHERE device_id = $1",
+        };
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            tx.lock_reading_owners(true).await?;
+            let mut deleted = 0;
+            for sql in std::iter::once(readings).chain(statements.iter().copied()) {
+                deleted = sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 }
 
@@ -221,20 +265,31 @@ impl Store {
         match self {
             Store::Sqlite(db) => {
                 let mut tx = db.writer().begin().await?;
-                for chunk in sqlite_chunks(&batch.readings) {
+                // Ids in the order the readings came, rows in the order of the
+                // `(tag_id, created_at)` index: in arrival order each row lands on another
+                // tag's page of it, which at 10,000 tags thrashed the page cache and was
+                // most of a burst's cost (BENCHMARKS.md, "Ingest burst").
+                let last_id: i64 = sqlx::query_scalar(LAST_READING_ID)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut rows: Vec<(i64, &NewReading)> =
+                    (last_id + 1..).zip(&batch.readings).collect();
+                rows.sort_by_key(|(_, r)| (r.tag_id, r.created_at));
+                for chunk in sqlite_chunks(&rows) {
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert(
-                        "collection_logs (device_id, tag_id, rssi, created_at)",
-                        4,
+                        "collection_logs (device_id, tag_id, rssi, created_at, id)",
+                        5,
                         chunk.len(),
                         references,
                         "",
                     )));
-                    for r in chunk {
+                    for (id, r) in chunk {
                         query = query
                             .bind(r.device_id)
                             .bind(r.tag_id)
                             .bind(r.rssi)
-                            .bind(r.created_at);
+                            .bind(r.created_at)
+                            .bind(id);
                     }
                     query.execute(&mut *tx).await?;
                 }
