@@ -108,8 +108,9 @@ describe('problems before a fit', () => {
       { id: 1, x: 0.1, y: 0.1, fromTs: null, toTs: null },
       { id: 2, x: 0.2, y: 0.2, fromTs: T0, toTs: null },
     ];
-    expect(problems({ width_m: null, height_m: 10 }, 'nope', points)).toEqual([
+    expect(problems({ width_m: null, height_m: 10 }, 0, 'nope', points)).toEqual([
       { key: 'noPlanSize' },
+      { key: 'noGateways' },
       { key: 'noTag' },
       { key: 'tooFewPoints' },
       { key: 'notRecorded', point: 1 },
@@ -119,9 +120,9 @@ describe('problems before a fit', () => {
 
   it('refuses a window longer than an hour, and nothing else for a complete set', () => {
     const points = recorded(3);
-    expect(problems(plan, '12', points)).toEqual([]);
+    expect(problems(plan, 4, '12', points)).toEqual([]);
     points[1] = { ...points[1], toTs: '2026-12-02T11:00:01.000Z' };
-    expect(problems(plan, '12', points)).toEqual([{ key: 'windowTooLong', point: 2 }]);
+    expect(problems(plan, 4, '12', points)).toEqual([{ key: 'windowTooLong', point: 2 }]);
   });
 });
 

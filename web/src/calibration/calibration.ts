@@ -109,7 +109,7 @@ export function findTag(tags: Tag[], ref: TagRef | null): Tag | undefined {
 
 // Before "Fit": what the appliance would refuse, said on the page first.
 
-export type ProblemKey = 'noPlanSize' | 'noTag' | 'tooFewPoints' | 'tooManyPoints' | 'notRecorded' | 'stillRecording' | 'windowTooLong';
+export type ProblemKey = 'noPlanSize' | 'noGateways' | 'noTag' | 'tooFewPoints' | 'tooManyPoints' | 'notRecorded' | 'stillRecording' | 'windowTooLong';
 
 export interface Problem {
   key: ProblemKey;
@@ -121,9 +121,11 @@ export function hasSize(plan: Pick<FloorPlan, 'width_m' | 'height_m'>): boolean 
   return !!plan.width_m && !!plan.height_m && plan.width_m > 0 && plan.height_m > 0;
 }
 
-export function problems(plan: Pick<FloorPlan, 'width_m' | 'height_m'>, tagInput: string, points: StandingPoint[]): Problem[] {
+/** `gateways`: how many gateways are placed on the plan (the fit is theirs). */
+export function problems(plan: Pick<FloorPlan, 'width_m' | 'height_m'>, gateways: number, tagInput: string, points: StandingPoint[]): Problem[] {
   const found: Problem[] = [];
   if (!hasSize(plan)) found.push({ key: 'noPlanSize' });
+  if (gateways === 0) found.push({ key: 'noGateways' });
   if (!parseTag(tagInput)) found.push({ key: 'noTag' });
   if (points.length < MIN_POINTS) found.push({ key: 'tooFewPoints' });
   if (points.length > MAX_POINTS) found.push({ key: 'tooManyPoints' });
