@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  addPoint,
   buildRequest,
   clockOffsetMs,
   countReadings,
@@ -81,6 +82,17 @@ describe('standing points', () => {
 
   it('stops adding at the API’s 50 points', () => {
     expect(placePoint(recorded(50), { x: 0.5, y: 0.5 })).toHaveLength(50);
+    expect(addPoint(recorded(50), { x: 0.5, y: 0.5 })).toHaveLength(50);
+  });
+
+  it('adds a point from the keyboard even after one not yet started, not while recording', () => {
+    const placed = placePoint([], { x: 0.2, y: 0.3 });
+    expect(addPoint(placed, { x: 0.5, y: 0.5 }).map((p) => [p.id, p.x])).toEqual([
+      [1, 0.2],
+      [2, 0.5],
+    ]);
+    const busy = startPoint(placed, 1, T0);
+    expect(addPoint(busy, { x: 0.5, y: 0.5 })).toBe(busy);
   });
 });
 

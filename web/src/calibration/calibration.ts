@@ -53,8 +53,13 @@ export function placePoint(points: StandingPoint[], at: Point): StandingPoint[] 
   const spot = { x: clampFraction(at.x), y: clampFraction(at.y) };
   const last = points[points.length - 1];
   if (last && pointState(last) === 'placed') return [...points.slice(0, -1), { ...last, ...spot }];
-  if (points.length >= MAX_POINTS) return points;
-  return [...points, { id: nextId(points), ...spot, fromTs: null, toTs: null }];
+  return addPoint(points, spot);
+}
+
+/** "Add a point" (for the keyboard): a new point at `at`, whatever the last one's state. */
+export function addPoint(points: StandingPoint[], at: Point): StandingPoint[] {
+  if (recordingPoint(points) || points.length >= MAX_POINTS) return points;
+  return [...points, { id: nextId(points), x: clampFraction(at.x), y: clampFraction(at.y), fromTs: null, toTs: null }];
 }
 
 /** Moves a point (keyboard, metres typed in); its window stays: the place was mistyped, not the time. */

@@ -8,6 +8,7 @@ import { CalibrationPlan } from '../calibration/CalibrationPlan';
 import { CalibrationResult } from '../calibration/CalibrationResult';
 import {
   EMPTY_DRAFT,
+  addPoint,
   buildRequest,
   clockOffsetMs,
   countReadings,
@@ -113,8 +114,8 @@ export function CalibrationPage() {
     return () => clearInterval(timer);
   }, [recording?.id, recording?.fromTs, count]);
 
-  const place = (at: Point) => {
-    const next = placePoint(draft.points, at);
+  const place = (at: Point, how = placePoint) => {
+    const next = how(draft.points, at);
     if (next === draft.points) return;
     setPoints(next);
     setSelectedId(next[next.length - 1].id);
@@ -168,7 +169,7 @@ export function CalibrationPage() {
         <>
           {offset !== 0 && (
             <p className="notice" role="status">
-              {t('calib.clock', { n: offset / 1000 })}
+              {t('calib.clock', { n: Math.abs(offset) / 1000 })}
             </p>
           )}
           {devices.data && gateways.length === 0 && (
@@ -183,7 +184,7 @@ export function CalibrationPage() {
               points={draft.points}
               selectedId={selectedId}
               fitted={view && !stale ? view.points : null}
-              onPlace={place}
+              onPlace={(at) => place(at)}
               onSelect={setSelectedId}
               onMove={(id, at) => setPoints(movePoint(draft.points, id, at))}
             />
@@ -206,7 +207,7 @@ export function CalibrationPage() {
                 {recording ? t('calib.recordingHelp') : t('calib.placeHelp')}
               </p>
               <div className="form-actions">
-                <button type="button" onClick={() => place({ x: 0.5, y: 0.5 })} disabled={!!recording}>
+                <button type="button" onClick={() => place({ x: 0.5, y: 0.5 }, addPoint)} disabled={!!recording}>
                   {t('calib.addPoint')}
                 </button>
               </div>
