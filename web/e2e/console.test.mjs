@@ -5,8 +5,10 @@
 // subscription shows its secret once and its delivery log; a zone is drawn and a ZONE_ENTER
 // alert arrives live when the tag walks in; an incident opened from a camera event gets a
 // message and an image in its timeline; the reports show the tag's walk, as charts, CSV and
-// print; on the demo site, after its people walked for a few simulated minutes, the live map
-// shows a heat map and replays the walk.
+// print; a calibration: a tag stands at three points typed in metres while the test publishes
+// what gateways of a known path-loss model hear, the fit recovers the model and an
+// administrator applies it; on the demo site, after its people walked for a few simulated
+// minutes, the live map shows a heat map and replays the walk.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,6 +23,7 @@ const GATEWAY_A = 'AC233F0000A1';
 const GATEWAY_B = 'AC233F0000B2';
 const TAG = 'AA:BB:CC:DD:EE:01';
 const NEW_PASSWORD = 'console-e2e-password';
+const CALIBRATION_TAG = 'AA:BB:CC:DD:EE:0C';
 
 /** A plain light-grey PNG with a darker border: enough to be a floor plan. */
 function planPng(width, height) {
@@ -183,6 +186,76 @@ async function demoWalk() {
   await page.getByRole('radio', { name: 'Ao vivo' }).check();
   await page.locator('.live-layer .tag-marker').first().waitFor();
   assert.equal(await markers.count(), 0);
+}
+
+/**
+ * The calibration page on the test's plan (40 × 20 m, gateways A and B on its middle line):
+ * the tag stands at three points on that line (no mirror image for two gateways), and for
+ * each window the test publishes what the gateways hear in a world of −62 dBm at 1 m and
+ * exponent 2.2 (gateways 2.5 m above the tag, the appliance's default), rounded to whole
+ * dBm as gateways report. The fit must find that world; then it is applied.
+ */
+async function calibrate() {
+  const tag = await callApi('POST', '/tags', { mac_address: CALIBRATION_TAG, label: 'Calibração' });
+  const plan = (await callApi('GET', '/floor-plans?limit=1000')).find((p) => p.name === 'Térreo – planta');
+  const gateways = (await callApi('GET', `/floor-plans/${plan.id}/devices`)).filter((d) => d.type === 'BLE_GATEWAY');
+  const at = (g) => ({ mac: g.mac_address.replace(/:/g, ''), x: g.pos_x * plan.width_m, y: g.pos_y * plan.height_m, id: g.id, name: g.name });
+  const [a, b] = gateways.map(at).sort((p, q) => p.x - q.x);
+  const rssi = (g, p) => Math.round(-62 - 22 * Math.log10(Math.hypot(g.x - p.x, g.y - p.y, 2.5)));
+
+  await page.getByRole('navigation', { name: 'Menu principal' }).getByRole('link', { name: 'Calibração' }).click();
+  await page.locator('#calib-building').selectOption({ label: 'Sede' });
+  await page.locator('#calib-floor').selectOption({ label: 'Térreo' });
+  await page.locator('#calib-plan').selectOption({ label: 'Térreo – planta' });
+  const onPlan = page.getByTestId('calibration-plan');
+  await onPlan.locator('[data-device-id]').nth(1).waitFor();
+  await page.getByLabel('Tag carregada (id ou MAC)').fill(CALIBRATION_TAG);
+  await page.getByText(`#${tag.id} · ${CALIBRATION_TAG}`).waitFor();
+
+  const metres = (v) => Math.round(v * 100) / 100;
+  const standing = [2, (a.x + b.x) / 2, plan.width_m - 2].map((x) => ({ x: metres(x), y: metres(a.y) }));
+  for (const [i, p] of standing.entries()) {
+    // Clicked roughly where the point is, then its metres typed exactly.
+    const box = await onPlan.boundingBox();
+    await page.mouse.click(box.x + (box.width * p.x) / plan.width_m, box.y + (box.height * p.y) / plan.height_m);
+    const item = page.locator('.calibration-points li').nth(i);
+    await item.getByLabel('x (m)').fill(String(p.x));
+    await item.getByLabel('y (m)').fill(String(p.y));
+    await item.getByRole('button', { name: 'Iniciar' }).click();
+    await item.getByText('gravando').waitFor();
+    for (let n = 0; n < 6; n++) {
+      await appliance.publish(a.mac, [{ tag_mac: CALIBRATION_TAG, rssi: rssi(a, p) }]);
+      await appliance.publish(b.mac, [{ tag_mac: CALIBRATION_TAG, rssi: rssi(b, p) }]);
+    }
+    // The page counts the readings of the window as they are stored, then the window closes.
+    await item.getByText('12 leituras de 2 gateways').waitFor({ timeout: 20_000 });
+    await item.getByRole('button', { name: 'Parar' }).click();
+    await item.getByText('gravado', { exact: true }).waitFor();
+  }
+
+  await page.getByRole('button', { name: 'Ajustar' }).click();
+  const result = page.getByRole('region', { name: 'Resultado do ajuste' });
+  for (const g of [a, b]) {
+    const row = result.locator(`tr[data-gateway-id="${g.id}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert.equal(cells[1], '18', `${g.name}: samples`);
+    const fitted = (text) => Number(text.split(' ')[0].replace('−', '-'));
+    assert.ok(Math.abs(fitted(cells[3]) + 62) <= 1.5, `${g.name}: rssi_at_1m ${cells[3]}`);
+    assert.ok(Math.abs(fitted(cells[5]) - 2.2) <= 0.15, `${g.name}: exponent ${cells[5]}`);
+  }
+  assert.equal(await result.locator('tr[data-point-number]').count(), 3);
+  assert.match(await result.getByTestId('calibration-totals').textContent(), /Erro médio antes\d+\.\d\d mErro médio depois\d+\.\d\d m/);
+  await onPlan.locator('.calibration-rings').first().waitFor({ state: 'attached' });
+  await page.screenshot({ path: path.join(shots, 'calibration.png'), fullPage: true });
+
+  // Applied after a confirmation: the gateways carry the fitted values.
+  await page.getByRole('button', { name: 'Aplicar' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Aplicar a calibração' });
+  await dialog.getByRole('button', { name: 'Aplicar' }).click();
+  await result.getByText('Aplicado: 2 gateways usam os valores ajustados.').waitFor();
+  const saved = await callApi('GET', `/devices/${a.id}`);
+  assert.ok(Math.abs(saved.rssi_at_1m + 62) <= 1.5 && Math.abs(saved.path_loss_exponent - 2.2) <= 0.15, `saved: ${saved.rssi_at_1m} / ${saved.path_loss_exponent}`);
 }
 
 test('sign in, set up a site, follow a tag live on the map, and see who was near a camera', async () => {
@@ -624,6 +697,8 @@ test('sign in, set up a site, follow a tag live on the map, and see who was near
       await page.screenshot({ path: path.join(shots, 'reports-person-print.png'), fullPage: true });
       await page.emulateMedia({ media: 'screen' });
     });
+
+    await step('calibration: three standing points, the fit recovers the gateways’ model, applied', calibrate);
 
     await step('the demo site after a few simulated minutes: a heat map and a replay of the walk', async () => {
       // Behind the console: the demo site, then its 12 people walking (they keep walking

@@ -6,6 +6,7 @@ import { I18nProvider } from './i18n/I18nProvider';
 import { useI18n } from './i18n/i18n';
 import { Layout } from './Layout';
 import { AlertsPage } from './pages/AlertsPage';
+import { CalibrationPage } from './pages/CalibrationPage';
 import { CameraPage } from './pages/CameraPage';
 import { ChangePasswordPage } from './pages/ChangePasswordPage';
 import { DevicesPage } from './pages/DevicesPage';
@@ -67,6 +68,7 @@ export function App() {
               <Route path="tags" element={<TagsPage />} />
               <Route path="devices" element={<DevicesPage />} />
               <Route path="devices/cameras/:id" element={<CameraPage />} />
+              <Route path="calibration" element={<CalibrationPage />} />
               <Route path="mqtt" element={<AdminOnly><MqttCredentialsPage /></AdminOnly>} />
               <Route path="users" element={<AdminOnly><UsersPage /></AdminOnly>} />
               <Route path="webhooks" element={<AdminOnly><WebhooksPage /></AdminOnly>} />

@@ -11,6 +11,10 @@ describe('visibleNav', () => {
     }
   });
 
+  it('shows the calibration page to everyone (operators record points, administrators fit)', () => {
+    expect(paths(false)).toContain('/calibration');
+  });
+
   it('drops sections left empty', () => {
     expect(visibleNav(false).every((s) => s.items.length > 0)).toBe(true);
   });

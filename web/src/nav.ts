@@ -30,6 +30,7 @@ export const NAV: NavSection[] = [
       { path: '/people', label: 'nav.people' },
       { path: '/tags', label: 'nav.tags' },
       { path: '/devices', label: 'nav.devices' },
+      { path: '/calibration', label: 'nav.calibration' },
       { path: '/incident-rules', label: 'nav.incidentRules' },
     ],
   },

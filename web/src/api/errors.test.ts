@@ -18,6 +18,7 @@ describe('errorFromBody', () => {
       ],
     });
     expect(error.fields).toEqual({ name: 'field required', mac_address: 'not a MAC address' });
+    expect(error.problems.map((p) => p.msg)).toEqual(['field required', 'not a MAC address', 'second problem, first one wins']);
     expect(error.detail).toBe('');
     expect(error.message).toContain('not a MAC address');
   });

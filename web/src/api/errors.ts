@@ -14,6 +14,8 @@ export class ApiError extends Error {
     readonly detail: string,
     /** Messages by field name. */
     readonly fields: Record<string, string> = {},
+    /** Every problem of a 422 as the API listed it (`fields` keeps one per field name). */
+    readonly problems: FieldProblem[] = [],
   ) {
     super(detail || Object.values(fields).join('; ') || `HTTP ${status}`);
   }
@@ -25,14 +27,16 @@ export function errorFromBody(status: number, body: unknown, statusText = ''): A
   if (Array.isArray(detail)) {
     const fields: Record<string, string> = {};
     const loose: string[] = [];
+    const problems: FieldProblem[] = [];
     for (const problem of detail as FieldProblem[]) {
       const loc = Array.isArray(problem?.loc) ? problem.loc : [];
       const field = loc.length > 1 ? String(loc[loc.length - 1]) : '';
       const msg = String(problem?.msg ?? '');
+      problems.push({ loc, msg });
       if (field && !(field in fields)) fields[field] = msg;
       else if (!field) loose.push(msg);
     }
-    return new ApiError(status, loose.join('; '), fields);
+    return new ApiError(status, loose.join('; '), fields, problems);
   }
   return new ApiError(status, statusText || `HTTP ${status}`);
 }
