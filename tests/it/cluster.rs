@@ -192,9 +192,12 @@ impl Site {
         }
     }
 
-    async fn scalar(&self, sql: &'static str) -> i64 {
+    async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
     }
 
     /// Readings stored, and distinct readings (each is told apart by its tag and time).
@@ -458,13 +461,16 @@ async fn a_leader_cut_off_from_postgresql_stops_writing_before_the_next_one_star
         site.a.log()
     );
 
-    // The leader's lock lives on one connection: end it, as a partition would.
+    // The leader's lock lives on one connection: end it, as a partition would. (The
+    // writers' batches hold another advisory lock, for a moment each.)
     let terminated = site
-        .scalar(
+        .scalar(&format!(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
              WHERE locktype = 'advisory' AND granted \
+             AND (classid::bigint << 32) + objid::bigint = {} \
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
+            securityvision::cluster::LOCK_KEY
+        ))
         .await;
     assert_eq!(terminated, 1, "one node holds the lock");
 
