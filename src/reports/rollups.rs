@@ -726,24 +726,9 @@ impl Table {
         self.keys.len() + 5 + usize::from(self.tags)
     }
 
-    /// Adds `rows` rows (`?` on SQLite: its `$N` are looked up linearly); a row already
-    /// there gets the sums added and the tags appended.
-    fn upsert_sql(&self, rows: usize, numbered: bool) -> String {
-        let width = self.columns();
-        let values: Vec<String> = (0..rows)
-            .map(|r| {
-                let cols: Vec<String> = (1..=width)
-                    .map(|c| {
-                        if numbered {
-                            format!("${}", r * width + c)
-                        } else {
-                            "?".into()
-                        }
-                    })
-                    .collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect();
+    /// Adds the rows `source` gives (`VALUES` or a `SELECT`); a row already there gets the
+    /// sums added and the tags appended.
+    fn upsert_sql(&self, source: &str) -> String {
         let (tags, append) = if self.tags {
             (
                 ", tag_ids",
@@ -757,7 +742,7 @@ impl Table {
         };
         format!(
             "INSERT INTO {t} ({keys}, dwell_us, touches, starts, first_start, last_end{tags}) \
-             VALUES {values} ON CONFLICT ({keys}) DO UPDATE SET \
+             {source} ON CONFLICT ({keys}) DO UPDATE SET \
              dwell_us = {t}.dwell_us + excluded.dwell_us, \
              touches = {t}.touches + excluded.touches, \
              starts = {t}.starts + excluded.starts, \
@@ -767,8 +752,28 @@ impl Table {
                  THEN excluded.last_end ELSE {t}.last_end END{append}",
             t = self.name,
             keys = self.keys.join(", "),
-            values = values.join(", "),
         )
+    }
+
+    /// `rows` rows on SQLite: multi-row `VALUES` with `?` (its `$N` are looked up
+    /// linearly).
+    fn sqlite_upsert(&self, rows: usize) -> String {
+        let row = format!("({})", vec!["?"; self.columns()].join(", "));
+        self.upsert_sql(&format!("VALUES {}", vec![row; rows].join(", ")))
+    }
+
+    /// Any number of rows on PostgreSQL: one array per column, as the sessions are
+    /// written (multi-row `VALUES` made the pass several times slower there).
+    fn postgres_upsert(&self) -> String {
+        let types = std::iter::once("timestamptz")
+            .chain(std::iter::repeat_n("bigint", self.keys.len() - 1 + 3))
+            .chain(["timestamptz", "timestamptz"])
+            .chain(self.tags.then_some("text"));
+        let arrays: Vec<String> = types
+            .enumerate()
+            .map(|(i, t)| format!("${}::{t}[]", i + 1))
+            .collect();
+        self.upsert_sql(&format!("SELECT * FROM UNNEST({})", arrays.join(", ")))
     }
 }
 
@@ -783,46 +788,81 @@ struct Row {
 /// Most values in one statement (SQLite allows 32,766).
 const MAX_VALUES: usize = 9000;
 
-/// Adds `$cells` to the rollup tables on `$conn` (a connection or a transaction); the
-/// number of rows written.
-macro_rules! add_cells {
-    ($conn:expr, $cells:expr, $numbered:expr) => {{
-        let mut written = 0usize;
-        for (table, rows) in $cells.rows() {
-            for chunk in rows.chunks(MAX_VALUES / table.columns()) {
-                let sql = table.upsert_sql(chunk.len(), $numbered);
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for row in chunk {
-                    query = query.bind(row.at);
-                    for id in &row.ids {
-                        query = query.bind(*id);
-                    }
-                    query = query
-                        .bind(row.cell.dwell_us)
-                        .bind(row.cell.touches)
-                        .bind(row.cell.starts)
-                        .bind(row.cell.first_start)
-                        .bind(row.cell.last_end);
-                    if let Some(tags) = &row.tags {
-                        query = query.bind(tags.as_str());
-                    }
-                }
-                query.execute(&mut *$conn).await?;
-                written += chunk.len();
-            }
-        }
-        written
-    }};
-}
-
-/// Adds `cells` to the rollups on one SQLite connection (the benchmark's generator).
+/// Adds `cells` to the rollups on one SQLite connection (the pass's, and the benchmark's
+/// generator); the number of rows written.
 pub async fn add_cells_sqlite(conn: &mut sqlx::SqliteConnection, cells: &Cells) -> Result<usize> {
-    Ok(add_cells!(conn, cells, false))
+    let mut written = 0;
+    for (table, rows) in cells.rows() {
+        for chunk in rows.chunks(MAX_VALUES / table.columns()) {
+            let sql = table.sqlite_upsert(chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                query = query.bind(row.at);
+                for id in &row.ids {
+                    query = query.bind(*id);
+                }
+                query = query
+                    .bind(row.cell.dwell_us)
+                    .bind(row.cell.touches)
+                    .bind(row.cell.starts)
+                    .bind(row.cell.first_start)
+                    .bind(row.cell.last_end);
+                if let Some(tags) = &row.tags {
+                    query = query.bind(tags.as_str());
+                }
+            }
+            query.execute(&mut *conn).await?;
+            written += chunk.len();
+        }
+    }
+    Ok(written)
 }
 
-/// Adds `cells` to the rollups on one PostgreSQL connection (the benchmark's generator).
+/// Adds `cells` to the rollups on one PostgreSQL connection, a statement per table.
 pub async fn add_cells_postgres(conn: &mut sqlx::PgConnection, cells: &Cells) -> Result<usize> {
-    Ok(add_cells!(conn, cells, true))
+    let mut written = 0;
+    for (table, rows) in cells.rows() {
+        if rows.is_empty() {
+            continue;
+        }
+        let column = |f: fn(&Row) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        let times = |f: fn(&Row) -> DateTime<Utc>| rows.iter().map(f).collect::<Vec<_>>();
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(table.postgres_upsert())).bind(times(|r| r.at));
+        for k in 0..table.keys.len() - 1 {
+            query = query.bind(rows.iter().map(|r| r.ids[k]).collect::<Vec<i64>>());
+        }
+        query = query
+            .bind(column(|r| r.cell.dwell_us))
+            .bind(column(|r| r.cell.touches))
+            .bind(column(|r| r.cell.starts))
+            .bind(times(|r| r.cell.first_start))
+            .bind(times(|r| r.cell.last_end));
+        if table.tags {
+            let tags: Vec<String> = rows
+                .iter()
+                .map(|r| r.tags.clone().unwrap_or_default())
+                .collect();
+            query = query.bind(tags);
+        }
+        query.execute(&mut *conn).await?;
+        written += rows.len();
+    }
+    Ok(written)
+}
+
+/// One pass on `$pool`: claims, then adds with `$add`, in one transaction.
+macro_rules! pass {
+    ($pool:expr, $claim:expr, $limit:expr, $add:ident) => {{
+        let mut tx = $pool.begin().await?;
+        let claimed: Vec<ClosedSession> = sqlx::query_as(sqlx::AssertSqlSafe($claim))
+            .bind($limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        $add(&mut tx, &cells(&claimed)).await?;
+        tx.commit().await?;
+        claimed.len()
+    }};
 }
 
 /// Claims closed sessions not rolled up yet; long ones are only marked.
@@ -840,18 +880,11 @@ impl Store {
     /// One pass over at most `limit` closed sessions not rolled up yet, in one
     /// transaction; returns how many were claimed.
     pub async fn roll_up_sessions(&self, limit: i64) -> Result<usize> {
-        let numbered = matches!(self, Store::Postgres(_));
         let claim = claim_sql();
-        Ok(on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            let claimed: Vec<ClosedSession> = sqlx::query_as(sqlx::AssertSqlSafe(claim.as_str()))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-            add_cells!(tx, cells(&claimed), numbered);
-            tx.commit().await?;
-            claimed.len()
-        }))
+        Ok(match self {
+            Store::Sqlite(db) => pass!(db.writer(), claim.as_str(), limit, add_cells_sqlite),
+            Store::Postgres(db) => pass!(db, claim.as_str(), limit, add_cells_postgres),
+        })
     }
 
     /// Rolls up every closed session not rolled up yet; returns how many.
