@@ -763,7 +763,8 @@ impl Table {
     }
 
     /// Any number of rows on PostgreSQL: one array per column, as the sessions are
-    /// written (multi-row `VALUES` made the pass several times slower there).
+    /// written, so a table's rows are one statement with a fixed text (multi-row `VALUES`
+    /// sent a new text, to be parsed and planned, for each chunk).
     fn postgres_upsert(&self) -> String {
         let types = std::iter::once("timestamptz")
             .chain(std::iter::repeat_n("bigint", self.keys.len() - 1 + 3))

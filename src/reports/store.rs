@@ -361,9 +361,11 @@ fn rollup_filter(c: &mut Conditions, filter: &SessionFilter, of: &str) {
 /// and it ends no later than that row's last end. So the rows of that hour are read first
 /// (`CROSS JOIN` keeps that order on SQLite), then each one's sessions through the
 /// `(tag_id, ended_at)` index (the gateway and the start through `COALESCE`, so that the
-/// key's index, which has no end, does not serve).
+/// key's index, which has no end, does not serve). `$4` bounds the end for a planner that
+/// reads the sessions first (PostgreSQL's generic plans): a rolled-up session lasts less
+/// than 12 hours, so one that starts before `$1` ends before `$1` + 12 hours.
 fn spanning_query(filter: &SessionFilter) -> Conditions {
-    let mut c = Conditions::new(String::new(), 4);
+    let mut c = Conditions::new(String::new(), 5);
     rollup_filter(&mut c, filter, "r.");
     let conditions = std::mem::take(&mut c.sql);
     c.sql = format!(
@@ -376,6 +378,7 @@ fn spanning_query(filter: &SessionFilter) -> Conditions {
          JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
          WHERE r.hour = $3 AND r.first_start < $1{conditions} \
          AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
+         AND s.ended_at < $4 \
          AND COALESCE(s.device_id, r.device_id) = r.device_id \
          AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state = 1"
     );
@@ -599,7 +602,8 @@ impl Store {
                             spanning_query(filter),
                             a,
                             b,
-                            hour
+                            hour,
+                            a + Duration::seconds(super::rollups::LONG_SECONDS)
                         ));
                     }
                 }
