@@ -9,9 +9,9 @@
 //! hourly and coarser (computed by `reports::rollups::cells` and added by
 //! `reports::rollups::add_cells_*`, the pass's own code), and one tag's
 //! position history (a point every 2 s for the 30 days). Then it starts the appliance and
-//! times each report over HTTP for the last whole-hour 7-day window (median of 5 runs after
-//! one warm-up), one person's history for one hour, a report on a window not on whole
-//! hours (the sessions' path), and the pass that rolls sessions up. On SQLite, and on
+//! times each report over HTTP for the last whole-hour 7-day window and for a 7-day window
+//! ending 37 minutes past an hour (median of 5 runs after one warm-up), one person's
+//! history for one hour, and the pass that rolls sessions up. On SQLite, and on
 //! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database (`SV_BENCH_SQLITE=0`:
 //! PostgreSQL only).
 
@@ -404,128 +404,123 @@ async fn bench(url: Option<String>, target: usize) {
     let token = common::first_login(&client, &base, &password, "Bench-Reports-2026!").await;
 
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let w = format!(
-        "from_ts={}&to_ts={}",
-        text(end - chrono::Duration::days(7)),
-        text(end)
-    );
     let (p, g, d, b) = (site.person, site.group, site.devices[0], site.building);
-    let reports = [
-        (
-            "dwell-sessions",
-            format!("reports/dwell-sessions?device_id={d}&{w}"),
-        ),
-        ("overview", format!("reports/overview?{w}")),
-        (
-            "person-group summary",
-            format!("reports/person-group/{g}/summary?{w}"),
-        ),
-        ("person summary", format!("reports/person/{p}/summary?{w}")),
-        (
-            "person timeline",
-            format!("reports/person/{p}/timeline?{w}"),
-        ),
-        (
-            "person calendar",
-            format!("reports/person/{p}/time-distribution/calendar?{w}"),
-        ),
-        (
-            "person hour of day",
-            format!("reports/person/{p}/time-distribution/hour-of-day?{w}"),
-        ),
-        (
-            "person day of week",
-            format!("reports/person/{p}/time-distribution/day-of-week?{w}"),
-        ),
-        (
-            "person hour by gateway",
-            format!("reports/person/{p}/time-distribution/hour-by-gateway?{w}"),
-        ),
-        ("person alerts", format!("reports/person/{p}/alerts?{w}")),
-        (
-            "gateways usage summary",
-            format!("reports/gateways/usage-summary?{w}"),
-        ),
-        (
-            "gateway time of day",
-            format!("reports/gateways/{d}/time-of-day?{w}"),
-        ),
-        (
-            "gateway occupancy",
-            format!("reports/gateways/{d}/occupancy?{w}"),
-        ),
-        (
-            "gateway concurrency",
-            format!("reports/gateways/{d}/concurrency?{w}"),
-        ),
-        (
-            "building summary",
-            format!("reports/buildings/{b}/summary?{w}"),
-        ),
-        (
-            "building time of day",
-            format!("reports/buildings/{b}/time-of-day?{w}"),
-        ),
-        (
-            "building calendar",
-            format!("reports/buildings/{b}/time-distribution/calendar?{w}"),
-        ),
-        (
-            "gateway alerts",
-            format!("reports/gateways/{d}/alerts/summary?{w}"),
-        ),
-        (
-            "building alerts",
-            format!("reports/buildings/{b}/alerts/summary?{w}"),
-        ),
-        (
-            "position history, 1 person, 1 hour",
-            format!(
-                "positions/history?person_id={p}&from_ts={}&to_ts={}",
-                text(end - chrono::Duration::hours(30)),
-                text(end - chrono::Duration::hours(29))
+    // The last 7 days ending on the last whole hour, then ending 37 minutes after the
+    // hour before it (as "the last 7 days" ending now: the rollups answer for the whole
+    // hours, the sessions at the two partial edges for the rest).
+    let partial = chrono::Duration::minutes(23);
+    for (to, kind) in [
+        (end, "7-day window"),
+        (end - partial, "7-day window on partial hours"),
+    ] {
+        let w = format!(
+            "from_ts={}&to_ts={}",
+            text(to - chrono::Duration::days(7)),
+            text(to)
+        );
+        let reports = [
+            (
+                "dwell-sessions",
+                format!("reports/dwell-sessions?device_id={d}&{w}"),
             ),
-        ),
-    ];
-    let time = async |path: &str, runs: usize| {
-        let mut times = Vec::new();
-        for run in 0..=runs {
-            let began = Instant::now();
-            let response = client
-                .get(format!("{base}/api/v1/{path}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let _body = response.bytes().await.unwrap();
-            assert!(status.is_success(), "{path}: {status}");
-            if run > 0 || runs == 0 {
-                times.push(began.elapsed().as_secs_f64() * 1000.0);
+            ("overview", format!("reports/overview?{w}")),
+            (
+                "person-group summary",
+                format!("reports/person-group/{g}/summary?{w}"),
+            ),
+            ("person summary", format!("reports/person/{p}/summary?{w}")),
+            (
+                "person timeline",
+                format!("reports/person/{p}/timeline?{w}"),
+            ),
+            (
+                "person calendar",
+                format!("reports/person/{p}/time-distribution/calendar?{w}"),
+            ),
+            (
+                "person hour of day",
+                format!("reports/person/{p}/time-distribution/hour-of-day?{w}"),
+            ),
+            (
+                "person day of week",
+                format!("reports/person/{p}/time-distribution/day-of-week?{w}"),
+            ),
+            (
+                "person hour by gateway",
+                format!("reports/person/{p}/time-distribution/hour-by-gateway?{w}"),
+            ),
+            ("person alerts", format!("reports/person/{p}/alerts?{w}")),
+            (
+                "gateways usage summary",
+                format!("reports/gateways/usage-summary?{w}"),
+            ),
+            (
+                "gateway time of day",
+                format!("reports/gateways/{d}/time-of-day?{w}"),
+            ),
+            (
+                "gateway occupancy",
+                format!("reports/gateways/{d}/occupancy?{w}"),
+            ),
+            (
+                "gateway concurrency",
+                format!("reports/gateways/{d}/concurrency?{w}"),
+            ),
+            (
+                "building summary",
+                format!("reports/buildings/{b}/summary?{w}"),
+            ),
+            (
+                "building time of day",
+                format!("reports/buildings/{b}/time-of-day?{w}"),
+            ),
+            (
+                "building calendar",
+                format!("reports/buildings/{b}/time-distribution/calendar?{w}"),
+            ),
+            (
+                "gateway alerts",
+                format!("reports/gateways/{d}/alerts/summary?{w}"),
+            ),
+            (
+                "building alerts",
+                format!("reports/buildings/{b}/alerts/summary?{w}"),
+            ),
+            (
+                "position history, 1 person, 1 hour",
+                format!(
+                    "positions/history?person_id={p}&from_ts={}&to_ts={}",
+                    text(end - chrono::Duration::hours(30)),
+                    text(end - chrono::Duration::hours(29))
+                ),
+            ),
+        ];
+        let time = async |path: &str| {
+            let mut times = Vec::new();
+            for run in 0..=RUNS {
+                let began = Instant::now();
+                let response = client
+                    .get(format!("{base}/api/v1/{path}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let _body = response.bytes().await.unwrap();
+                assert!(status.is_success(), "{path}: {status}");
+                if run > 0 {
+                    times.push(began.elapsed().as_secs_f64() * 1000.0);
+                }
             }
-            if runs == 0 {
-                break;
-            }
+            times
+        };
+        println!("{backend}, {kind} ({w}), median of {RUNS} runs:");
+        for (name, path) in &reports {
+            let times = time(path).await;
+            let max = times.iter().copied().fold(0.0, f64::max);
+            println!("  {name:<36} {:>8.1} ms (max {max:.1})", median(times));
         }
-        times
-    };
-    println!("{backend}, 7-day window ({w}), median of {RUNS} runs:");
-    for (name, path) in &reports {
-        let times = time(path, RUNS).await;
-        let max = times.iter().copied().fold(0.0, f64::max);
-        println!("  {name:<36} {:>8.1} ms (max {max:.1})", median(times));
     }
-    // The same overview on a window not on whole hours reads every session of it.
-    let shifted = format!(
-        "from_ts={}&to_ts={}",
-        text(end - chrono::Duration::days(7) + chrono::Duration::minutes(30)),
-        text(end - chrono::Duration::minutes(30))
-    );
-    let times = time(&format!("reports/overview?{shifted}"), 0).await;
-    println!(
-        "  {:<36} {:>8.1} ms (one run)",
-        "overview, window on half hours", times[0]
-    );
 
     // The pass: 100,000 sessions closed after the history, rolled up in passes of 5,000.
     let later: Vec<ClosedSession> = (0..100_000)

@@ -24,6 +24,8 @@ pub struct Visit {
     /// Set when this is not one session but an hour of rolled-up sessions of one tag at
     /// one gateway ([`super::rollups`]): `session` then carries its tag, gateway, place,
     /// earliest start and latest end, and `dwell` the dwell of the hour.
+    /// Negative (each count and the dwell) for a session read whole at the window's edge,
+    /// taken off the rollups that also hold it.
     pub rolled: Option<Rolled>,
 }
 
@@ -37,7 +39,7 @@ pub struct Rolled {
     /// Sessions that touch the hour but started before it.
     pub continues: i64,
     /// Sessions this row adds to a count over the whole window: those that start in it,
-    /// and, in the window's first hour, also those continuing into it.
+    /// and, in the window's first whole hour, also those continuing into it.
     pub window_weight: i64,
 }
 
@@ -734,14 +736,14 @@ pub fn timeline(visits: Vec<Visit>, limit: usize) -> Vec<PersonTimelineSession> 
 /// Tallies per bucket of visits (already cut to the window, so the first and last
 /// buckets count only their part inside it). A rolled-up hour goes whole into the bucket
 /// that holds it (the rollups are used only where buckets are made of whole hours); its
-/// sessions continuing from before count in the bucket's first hour inside the window.
+/// sessions continuing from before count in the bucket's first whole hour inside the window.
 pub fn per_bucket(w: &Window, list: &[Bucket], visits: &[Visit]) -> Vec<Tally> {
     let mut tallies = vec![Tally::default(); list.len()];
     for v in visits {
         if let Some(r) = v.rolled {
             let i = list.partition_point(|b| b.end <= r.hour);
             if let Some(b) = list.get(i).filter(|b| b.start <= r.hour) {
-                let first = if r.hour == b.start.max(w.from) {
+                let first = if r.hour == super::rollups::hour_from(b.start.max(w.from)) {
                     r.continues
                 } else {
                     0

@@ -49,19 +49,34 @@
 //! **What stays on the sessions.** Open sessions and sessions closed since the last pass
 //! (`rollup_state = 0`), and sessions of 12 hours or more (`rollup_state = 2`: one may cover
 //! the same hour of two days, which a count per hour of the day must count once) are read
-//! whole beside the rollups; they are few. So are the two instants a window's edge makes of
-//! a rolled-up session (one that ends exactly at its start, or starts exactly at its end).
+//! whole beside the rollups; they are few.
 //!
-//! **When the rollups answer** ([`shape`]): the window starts and ends on whole UTC hours
-//! and holds at least one; it begins within the rollups' retention; there is no
-//! `min_duration_seconds` (a rollup cannot tell a session's full length); every bucket of
-//! the report (hours, days, … in the report's time zone) begins on a whole UTC hour (zones
-//! with whole-hour offsets); and, for hour-of-day and day-of-week reports, two buckets with
-//! the same label are at least 12 hours apart (not so in the hour a clock goes back twice).
-//! Otherwise the report reads the sessions of the window, as before: the same numbers,
-//! slower. Timelines, occupancy (its percentiles are of each visit) and concurrency always
-//! read sessions, of one person or one gateway, through the `(tag_id, ended_at)` and
-//! `(device_id, ended_at)` indexes.
+//! **The edges.** The rollups answer for the whole UTC hours inside a window; its edges,
+//! where it starts or ends within an hour (the console's and integrators' "the last 7 days"
+//! end now), are read from the sessions that touch them, whole (rolled-up ones only: the
+//! others are read anyway), through the indexes: an edge piece `[a, b]` holds the sessions
+//! that end in it (the end's index), that start in it and end after it (the start's index),
+//! and those that cover it and more on both sides, found from the rows of the hour holding
+//! `b` (`store.rs`, `spanning_query`). Each such session counts as the sessions' path
+//! counts it (once, its dwell clipped to the window, into every bucket it touches), and
+//! what it added to the rollups of the window's whole hours is taken off them (the same
+//! cells the pass made of it, negated), so a session touching an edge and the whole hours
+//! counts once. Distinct people, tags and gateways, first and last sessions are sets,
+//! minima and maxima: a session taken off the hours is still counted at the edge. A window
+//! with no whole hour (inside one hour, or across two partial ones) is one edge piece. On
+//! a whole-hour edge the piece would be a single instant: only the rolled-up sessions that
+//! end exactly at the window's start, or start exactly at its end, are read there.
+//!
+//! **When the rollups answer** ([`shape`]): the hour that holds the window's start is
+//! within the rollups' retention; there is no `min_duration_seconds` (a rollup cannot tell
+//! a session's full length); every bucket of the report (hours, days, … in the report's
+//! time zone) that begins inside the window begins on a whole UTC hour (zones with
+//! whole-hour offsets: an hour goes whole into one bucket); and, for hour-of-day and
+//! day-of-week reports, two buckets with the same label are at least 12 hours apart (not
+//! so in the hour a clock goes back twice). Otherwise the report reads the sessions of the
+//! window, as before: the same numbers, slower. Timelines, occupancy (its percentiles are
+//! of each visit) and concurrency always read sessions, of one person or one gateway,
+//! through the `(tag_id, ended_at)` and `(device_id, ended_at)` indexes.
 //!
 //! **Maintenance.** A pass ([`Store::roll_up_sessions`]) claims closed sessions not rolled
 //! up (`rollup_state` 0 → 1, or 2 for long ones) and adds their hours and days to every
@@ -69,7 +84,9 @@
 //! runs again (after a restart, beside another) finds nothing to add twice. The job runs a
 //! pass every `reports.rollup_interval_seconds` and deletes the rollups (hours and days)
 //! that start before `reports.rollup_retention_days`; a report whose window starts before
-//! that horizon reads the sessions (and one that starts after it reads no deleted day). A closed session that a late write lengthens keeps its rolled-up length.
+//! that horizon reads the sessions (and one that starts after it reads no deleted day). A
+//! closed session that a late write lengthens keeps its rolled-up length (read whole at an
+//! edge, it is taken off the hours of its new length).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration as StdDuration;
@@ -118,13 +135,31 @@ fn whole_hour(t: DateTime<Utc>) -> bool {
     t.minute() == 0 && t.second() == 0 && t.nanosecond() == 0
 }
 
+/// The UTC hour that holds `t`.
+pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
+}
+
+/// The first whole UTC hour at or after `t`.
+pub fn hour_from(t: DateTime<Utc>) -> DateTime<Utc> {
+    if whole_hour(t) {
+        t
+    } else {
+        hour_of(t) + Duration::hours(1)
+    }
+}
+
+/// The whole UTC hours inside `[from, to]`, as `[first, end)` (`first == end` when there is
+/// none).
+pub fn whole_hours(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let first = hour_from(from);
+    (first, hour_of(to).max(first))
+}
+
 /// Whether (and how) the rollups answer for `w` (the rules are in the module's doc).
 /// `retention_days`: the rollups' (0: kept for ever).
 pub fn shape(w: &Window, need: Need, retention_days: u32) -> Option<Shape> {
-    if !whole_hour(w.from) || !whole_hour(w.to) || w.to - w.from < Duration::hours(1) {
-        return None;
-    }
-    if retention_days > 0 && w.from < w.now - Duration::days(i64::from(retention_days)) {
+    if retention_days > 0 && hour_of(w.from) < w.now - Duration::days(i64::from(retention_days)) {
         return None;
     }
     let (g, label) = match need {
@@ -168,9 +203,10 @@ pub async fn presence(
         .await?;
     let rolled = std::mem::take(&mut rows.rolled);
     let mut out = unrolled(w, rows);
+    let first = whole_hours(w.from, w.to).0;
     out.extend(rolled.into_iter().map(|row| {
         let hour = if shape == Shape::Totals {
-            w.from
+            first
         } else {
             row.hour
         };
@@ -185,24 +221,56 @@ pub async fn presence(
 }
 
 /// The visits of the sessions read beside the rollups: those not rolled up, and the
-/// rolled-up ones that meet the window only at one of its edges.
+/// rolled-up ones read whole at the window's edges, each taken off the rollups of the
+/// window's whole hours that hold it (so that it counts once, and its dwell once).
 fn unrolled(w: &Window, rows: PresenceRows) -> Vec<Visit> {
     let PresenceRows {
         mut pending,
         long,
-        ending_at_from,
-        starting_at_to,
+        mut edges,
         ..
     } = rows;
     pending.extend(long);
     let mut out = visits(w, pending, None);
-    for s in ending_at_from {
-        out.push(instant(w, s, w.from, 0, 1));
+    edges.sort_by_key(|s| s.id);
+    edges.dedup_by_key(|s| s.id);
+    let (first, end) = whole_hours(w.from, w.to);
+    for s in &edges {
+        out.extend(taken_off(s, first, end));
     }
-    for s in starting_at_to {
-        out.push(instant(w, s, w.to, 1, 0));
-    }
+    out.extend(visits(w, edges, None));
     out
+}
+
+/// What a rolled-up session adds to the rollups of the hours `[first, end)`, negated: the
+/// cells [`cells`] made of it (the same spread), as rollup visits.
+fn taken_off(
+    s: &Session,
+    first: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> impl Iterator<Item = Visit> + '_ {
+    let hours = buckets::buckets(Tz::UTC, Granularity::Hour, s.started_at, s.ended_at);
+    let spread: Vec<(usize, i64)> = buckets::spread(&hours, s.started_at, s.ended_at).collect();
+    spread
+        .into_iter()
+        .enumerate()
+        .map(move |(n, (i, dwell))| (hours[i].start, n == 0, dwell))
+        .filter(move |(hour, _, _)| *hour >= first && *hour < end)
+        .map(move |(hour, starts, dwell)| {
+            let (starts, continues) = if starts { (-1, 0) } else { (0, -1) };
+            Visit {
+                session: s.clone(),
+                start: hour,
+                end: hour,
+                dwell: -dwell,
+                rolled: Some(Rolled {
+                    hour,
+                    starts,
+                    continues,
+                    window_weight: starts + if hour == first { continues } else { 0 },
+                }),
+            }
+        })
 }
 
 /// Which coarser rollups a summary reads (the module's doc says why each).
@@ -289,6 +357,7 @@ pub async fn summary(
     ]
     .concat();
     let lookups = Lookups::read(store).await?;
+    let first = whole_hours(w.from, w.to).0;
     let mut out = Summary::default();
     // The gateways' hours, summed per gateway (a session counted once: by touch in the
     // window's first hour, by start after it; rows the database summed hold that count in
@@ -301,11 +370,7 @@ pub async fn summary(
     for (device, list) in by_device {
         let tally = out.by_device.entry(device).or_default();
         for r in &list {
-            let sessions = if r.hour == w.from {
-                r.touches
-            } else {
-                r.starts
-            };
+            let sessions = if r.hour == first { r.touches } else { r.starts };
             tally.merge(&Tally::rolled(
                 sessions,
                 r.dwell_us,
@@ -378,8 +443,9 @@ pub async fn gateway_buckets(
         let Some(b) = list.get(i).filter(|b| b.start <= r.hour) else {
             continue;
         };
-        // Sessions continuing from before count in the bucket's first hour in the window.
-        let first = if r.hour == b.start.max(w.from) {
+        // Sessions continuing from before count in the bucket's first whole hour in the
+        // window.
+        let first = if r.hour == hour_from(b.start.max(w.from)) {
             r.touches - r.starts
         } else {
             0
@@ -426,30 +492,14 @@ fn rolled_visit(w: &Window, row: RollupRow, hour: DateTime<Utc>, continues: i64)
             hour,
             starts,
             continues,
-            window_weight: starts + if hour == w.from { continues } else { 0 },
+            window_weight: starts
+                + if hour == hour_from(w.from) {
+                    continues
+                } else {
+                    0
+                },
         }),
     }
-}
-
-/// A rolled-up session that meets the window only at one of its edges: no dwell, counted
-/// in the hour that holds that edge.
-fn instant(w: &Window, s: Session, at: DateTime<Utc>, starts: i64, continues: i64) -> Visit {
-    let row = RollupRow {
-        hour: at,
-        tag_id: s.tag_id,
-        device_id: s.device_id,
-        dwell_us: 0,
-        touches: starts + continues,
-        starts,
-        first_start: s.started_at,
-        last_end: s.ended_at,
-        person_id: s.person_id,
-        person_name: s.person_name,
-        device_name: s.device_name,
-        device_mac_address: s.device_mac_address,
-        place: s.place,
-    };
-    rolled_visit(w, row, at, continues)
 }
 
 /// A closed session, as a pass claims it.
@@ -676,24 +726,9 @@ impl Table {
         self.keys.len() + 5 + usize::from(self.tags)
     }
 
-    /// Adds `rows` rows (`?` on SQLite: its `$N` are looked up linearly); a row already
-    /// there gets the sums added and the tags appended.
-    fn upsert_sql(&self, rows: usize, numbered: bool) -> String {
-        let width = self.columns();
-        let values: Vec<String> = (0..rows)
-            .map(|r| {
-                let cols: Vec<String> = (1..=width)
-                    .map(|c| {
-                        if numbered {
-                            format!("${}", r * width + c)
-                        } else {
-                            "?".into()
-                        }
-                    })
-                    .collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect();
+    /// Adds the rows `source` gives (`VALUES` or a `SELECT`); a row already there gets the
+    /// sums added and the tags appended.
+    fn upsert_sql(&self, source: &str) -> String {
         let (tags, append) = if self.tags {
             (
                 ", tag_ids",
@@ -707,7 +742,7 @@ impl Table {
         };
         format!(
             "INSERT INTO {t} ({keys}, dwell_us, touches, starts, first_start, last_end{tags}) \
-             VALUES {values} ON CONFLICT ({keys}) DO UPDATE SET \
+             {source} ON CONFLICT ({keys}) DO UPDATE SET \
              dwell_us = {t}.dwell_us + excluded.dwell_us, \
              touches = {t}.touches + excluded.touches, \
              starts = {t}.starts + excluded.starts, \
@@ -717,8 +752,29 @@ impl Table {
                  THEN excluded.last_end ELSE {t}.last_end END{append}",
             t = self.name,
             keys = self.keys.join(", "),
-            values = values.join(", "),
         )
+    }
+
+    /// `rows` rows on SQLite: multi-row `VALUES` with `?` (its `$N` are looked up
+    /// linearly).
+    fn sqlite_upsert(&self, rows: usize) -> String {
+        let row = format!("({})", vec!["?"; self.columns()].join(", "));
+        self.upsert_sql(&format!("VALUES {}", vec![row; rows].join(", ")))
+    }
+
+    /// Any number of rows on PostgreSQL: one array per column, as the sessions are
+    /// written, so a table's rows are one statement with a fixed text (multi-row `VALUES`
+    /// sent a new text, to be parsed and planned, for each chunk).
+    fn postgres_upsert(&self) -> String {
+        let types = std::iter::once("timestamptz")
+            .chain(std::iter::repeat_n("bigint", self.keys.len() - 1 + 3))
+            .chain(["timestamptz", "timestamptz"])
+            .chain(self.tags.then_some("text"));
+        let arrays: Vec<String> = types
+            .enumerate()
+            .map(|(i, t)| format!("${}::{t}[]", i + 1))
+            .collect();
+        self.upsert_sql(&format!("SELECT * FROM UNNEST({})", arrays.join(", ")))
     }
 }
 
@@ -733,46 +789,81 @@ struct Row {
 /// Most values in one statement (SQLite allows 32,766).
 const MAX_VALUES: usize = 9000;
 
-/// Adds `$cells` to the rollup tables on `$conn` (a connection or a transaction); the
-/// number of rows written.
-macro_rules! add_cells {
-    ($conn:expr, $cells:expr, $numbered:expr) => {{
-        let mut written = 0usize;
-        for (table, rows) in $cells.rows() {
-            for chunk in rows.chunks(MAX_VALUES / table.columns()) {
-                let sql = table.upsert_sql(chunk.len(), $numbered);
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for row in chunk {
-                    query = query.bind(row.at);
-                    for id in &row.ids {
-                        query = query.bind(*id);
-                    }
-                    query = query
-                        .bind(row.cell.dwell_us)
-                        .bind(row.cell.touches)
-                        .bind(row.cell.starts)
-                        .bind(row.cell.first_start)
-                        .bind(row.cell.last_end);
-                    if let Some(tags) = &row.tags {
-                        query = query.bind(tags.as_str());
-                    }
-                }
-                query.execute(&mut *$conn).await?;
-                written += chunk.len();
-            }
-        }
-        written
-    }};
-}
-
-/// Adds `cells` to the rollups on one SQLite connection (the benchmark's generator).
+/// Adds `cells` to the rollups on one SQLite connection (the pass's, and the benchmark's
+/// generator); the number of rows written.
 pub async fn add_cells_sqlite(conn: &mut sqlx::SqliteConnection, cells: &Cells) -> Result<usize> {
-    Ok(add_cells!(conn, cells, false))
+    let mut written = 0;
+    for (table, rows) in cells.rows() {
+        for chunk in rows.chunks(MAX_VALUES / table.columns()) {
+            let sql = table.sqlite_upsert(chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                query = query.bind(row.at);
+                for id in &row.ids {
+                    query = query.bind(*id);
+                }
+                query = query
+                    .bind(row.cell.dwell_us)
+                    .bind(row.cell.touches)
+                    .bind(row.cell.starts)
+                    .bind(row.cell.first_start)
+                    .bind(row.cell.last_end);
+                if let Some(tags) = &row.tags {
+                    query = query.bind(tags.as_str());
+                }
+            }
+            query.execute(&mut *conn).await?;
+            written += chunk.len();
+        }
+    }
+    Ok(written)
 }
 
-/// Adds `cells` to the rollups on one PostgreSQL connection (the benchmark's generator).
+/// Adds `cells` to the rollups on one PostgreSQL connection, a statement per table.
 pub async fn add_cells_postgres(conn: &mut sqlx::PgConnection, cells: &Cells) -> Result<usize> {
-    Ok(add_cells!(conn, cells, true))
+    let mut written = 0;
+    for (table, rows) in cells.rows() {
+        if rows.is_empty() {
+            continue;
+        }
+        let column = |f: fn(&Row) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        let times = |f: fn(&Row) -> DateTime<Utc>| rows.iter().map(f).collect::<Vec<_>>();
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(table.postgres_upsert())).bind(times(|r| r.at));
+        for k in 0..table.keys.len() - 1 {
+            query = query.bind(rows.iter().map(|r| r.ids[k]).collect::<Vec<i64>>());
+        }
+        query = query
+            .bind(column(|r| r.cell.dwell_us))
+            .bind(column(|r| r.cell.touches))
+            .bind(column(|r| r.cell.starts))
+            .bind(times(|r| r.cell.first_start))
+            .bind(times(|r| r.cell.last_end));
+        if table.tags {
+            let tags: Vec<String> = rows
+                .iter()
+                .map(|r| r.tags.clone().unwrap_or_default())
+                .collect();
+            query = query.bind(tags);
+        }
+        query.execute(&mut *conn).await?;
+        written += rows.len();
+    }
+    Ok(written)
+}
+
+/// One pass on `$pool`: claims, then adds with `$add`, in one transaction.
+macro_rules! pass {
+    ($pool:expr, $claim:expr, $limit:expr, $add:ident) => {{
+        let mut tx = $pool.begin().await?;
+        let claimed: Vec<ClosedSession> = sqlx::query_as(sqlx::AssertSqlSafe($claim))
+            .bind($limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        $add(&mut tx, &cells(&claimed)).await?;
+        tx.commit().await?;
+        claimed.len()
+    }};
 }
 
 /// Claims closed sessions not rolled up yet; long ones are only marked.
@@ -790,18 +881,11 @@ impl Store {
     /// One pass over at most `limit` closed sessions not rolled up yet, in one
     /// transaction; returns how many were claimed.
     pub async fn roll_up_sessions(&self, limit: i64) -> Result<usize> {
-        let numbered = matches!(self, Store::Postgres(_));
         let claim = claim_sql();
-        Ok(on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            let claimed: Vec<ClosedSession> = sqlx::query_as(sqlx::AssertSqlSafe(claim.as_str()))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-            add_cells!(tx, cells(&claimed), numbered);
-            tx.commit().await?;
-            claimed.len()
-        }))
+        Ok(match self {
+            Store::Sqlite(db) => pass!(db.writer(), claim.as_str(), limit, add_cells_sqlite),
+            Store::Postgres(db) => pass!(db, claim.as_str(), limit, add_cells_postgres),
+        })
     }
 
     /// Rolls up every closed session not rolled up yet; returns how many.

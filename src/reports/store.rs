@@ -190,6 +190,12 @@ const ENDING_AT_FROM: &str = "s.rollup_state = 1 AND s.ended_at = $1 \
 /// Rolled-up sessions that start exactly at the window's end (an instant inside it).
 const STARTING_AT_TO: &str =
     "s.rollup_state = 1 AND s.started_at = $2 AND COALESCE(s.ended_at, s.started_at) >= $1";
+/// Rolled-up sessions that end inside an edge piece `[$1, $2]` of a window.
+const ENDING_IN: &str = "s.rollup_state = 1 AND s.ended_at >= $1 AND s.ended_at <= $2";
+/// Rolled-up sessions that start inside an edge piece `[$1, $2]` and end after it (the end
+/// through `COALESCE`, so that the start's index serves).
+const STARTING_IN: &str = "s.rollup_state = 1 AND s.started_at >= $1 AND s.started_at <= $2 \
+     AND COALESCE(s.ended_at, s.started_at) > $2";
 
 /// Sessions, with their person and their gateway's place, `WHERE` the `condition` holds.
 fn sessions_where(condition: &str) -> String {
@@ -320,29 +326,98 @@ pub enum Read {
 pub struct PresenceRows {
     pub pending: Vec<Session>,
     pub long: Vec<Session>,
-    pub ending_at_from: Vec<Session>,
-    pub starting_at_to: Vec<Session>,
+    /// Rolled-up sessions read whole at the window's edges (one may be read twice).
+    pub edges: Vec<Session>,
     pub rolled: Vec<RollupRow>,
     pub gateway_hours: Vec<GatewayHourRow>,
     pub tags: Vec<TotalsRow>,
     pub tag_gateways: Vec<TotalsRow>,
 }
 
-/// The filter's conditions on the gateway of a rollup row (`device_id`).
-fn rollup_filter(c: &mut Conditions, filter: &SessionFilter) {
+/// The filter's conditions on the tag and the gateway of a rollup row (`of`: its alias and
+/// a dot, or nothing).
+fn rollup_filter(c: &mut Conditions, filter: &SessionFilter, of: &str) {
     filter.add_to(
         c,
-        "",
+        of,
         (
-            "device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
-             ON pp.id = dd.floor_plan_id WHERE pp.floor_id = ",
+            &format!(
+                "{of}device_id IN (SELECT dd.id FROM devices dd JOIN floor_plans pp \
+                 ON pp.id = dd.floor_plan_id WHERE pp.floor_id = "
+            ),
             ")",
         ),
         (
-            "device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = ",
+            &format!("{of}device_id IN (SELECT dd.id FROM devices dd WHERE dd.floor_plan_id = "),
             ")",
         ),
     );
+}
+
+/// Rolled-up sessions that cover an edge piece `[$1, $2]` of a window and more on both
+/// sides (they start before it and end after it). No index on the sessions finds them (a
+/// start or an end out of the piece, up to 12 hours away), but each one touches the hour
+/// `$3` that holds `$2`: its tag and gateway have a row there that started before `$1`,
+/// and it ends no later than that row's last end. So the rows of that hour are read first
+/// (`CROSS JOIN` keeps that order on SQLite), then each one's sessions through the
+/// `(tag_id, ended_at)` index (the gateway and the start through `COALESCE`, so that the
+/// key's index, which has no end, does not serve). `$4` bounds the end for a planner that
+/// reads the sessions first (PostgreSQL's generic plans): a rolled-up session lasts less
+/// than 12 hours, so one that starts before `$1` ends before `$1` + 12 hours.
+fn spanning_query(filter: &SessionFilter) -> Conditions {
+    let mut c = Conditions::new(String::new(), 5);
+    rollup_filter(&mut c, filter, "r.");
+    let conditions = std::mem::take(&mut c.sql);
+    c.sql = format!(
+        "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
+         s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
+         d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
+         FROM presence_rollups r CROSS JOIN presence_sessions s \
+         JOIN tags t ON t.id = s.tag_id \
+         LEFT JOIN people p ON p.id = t.person_id \
+         JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
+         WHERE r.hour = $3 AND r.first_start < $1{conditions} \
+         AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
+         AND s.ended_at < $4 \
+         AND COALESCE(s.device_id, r.device_id) = r.device_id \
+         AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state = 1"
+    );
+    c
+}
+
+/// What a window reads beside the rollups of its whole hours, at each edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// The window starts on a whole hour: the sessions that end exactly there.
+    EndingAt,
+    /// The window ends on a whole hour: the sessions that start exactly there.
+    StartingAt,
+    /// The part of the window out of its whole hours, `[from, to]`: every rolled-up
+    /// session that touches it, read whole.
+    Piece(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// The edges of the window `[from, to]` whose whole hours are `[first, end)`.
+fn edges(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    first: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<Edge> {
+    if first == end {
+        return vec![Edge::Piece(from, to)];
+    }
+    let start = if from == first {
+        Edge::EndingAt
+    } else {
+        Edge::Piece(from, first)
+    };
+    let stop = if to == end {
+        Edge::StartingAt
+    } else {
+        Edge::Piece(end, to)
+    };
+    vec![start, stop]
 }
 
 /// The gateway hours `[$1, $2)` of the gateways `filter` keeps (it names no tag), with
@@ -360,7 +435,7 @@ fn gateway_hours_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
          FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
     };
     let mut c = Conditions::new(sql.to_string(), 3);
-    rollup_filter(&mut c, filter);
+    rollup_filter(&mut c, filter, "");
     if !by_hour {
         c.sql.push_str(" GROUP BY device_id");
     }
@@ -382,7 +457,7 @@ fn totals_query(by_gateway: bool, filter: &SessionFilter) -> Conditions {
         )
     };
     let mut c = Conditions::new(String::new(), 5);
-    rollup_filter(&mut c, filter);
+    rollup_filter(&mut c, filter, "");
     // Each part takes the same conditions, on the same `$N`.
     let conditions = std::mem::take(&mut c.sql);
     let part = |table: &str, period: &str, from: &str, to: &str| {
@@ -426,7 +501,7 @@ fn rollup_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
          FROM presence_rollups WHERE hour >= $1 AND hour < $2"
     };
     let mut c = Conditions::new(inner.to_string(), 3);
-    rollup_filter(&mut c, filter);
+    rollup_filter(&mut c, filter, "");
     if !by_hour {
         c.sql.push_str(" GROUP BY tag_id, device_id");
     }
@@ -456,9 +531,10 @@ impl Store {
         Ok(fetch_window!(self, Session, c, from - OPEN_SESSION_LAG, to))
     }
 
-    /// What a report reads when the rollups answer for the whole hours `[from, to)`
+    /// What a report of the window `[from, to]` reads when the rollups answer
     /// ([`super::rollups`]), in one snapshot (a session rolled up meanwhile is counted
-    /// once): the rollup rows, and the sessions not in them.
+    /// once): the rollup rows of its whole UTC hours, the rolled-up sessions at its edges,
+    /// and the sessions not rolled up.
     pub async fn report_presence_rows(
         &self,
         from: DateTime<Utc>,
@@ -468,6 +544,8 @@ impl Store {
     ) -> Result<PresenceRows> {
         let repeatable = matches!(self, Store::Postgres(_));
         let lagged = from - OPEN_SESSION_LAG;
+        let (first, end) = super::rollups::whole_hours(from, to);
+        let edges = edges(from, to, first, end);
         Ok(on_pool!(self, read, |pool| {
             let mut tx = pool.begin().await?;
             if repeatable {
@@ -484,22 +562,52 @@ impl Store {
                     to
                 ),
                 long: run_window!(&mut *tx, Session, session_query(LONG, filter), from, to),
-                ending_at_from: run_window!(
-                    &mut *tx,
-                    Session,
-                    session_query(ENDING_AT_FROM, filter),
-                    from,
-                    to
-                ),
-                starting_at_to: run_window!(
-                    &mut *tx,
-                    Session,
-                    session_query_by(STARTING_AT_TO, filter, "s.started_at"),
-                    from,
-                    to
-                ),
                 ..PresenceRows::default()
             };
+            for edge in &edges {
+                match *edge {
+                    Edge::EndingAt => rows.edges.extend(run_window!(
+                        &mut *tx,
+                        Session,
+                        session_query(ENDING_AT_FROM, filter),
+                        first,
+                        end
+                    )),
+                    Edge::StartingAt => rows.edges.extend(run_window!(
+                        &mut *tx,
+                        Session,
+                        session_query_by(STARTING_AT_TO, filter, "s.started_at"),
+                        first,
+                        end
+                    )),
+                    Edge::Piece(a, b) => {
+                        rows.edges.extend(run_window!(
+                            &mut *tx,
+                            Session,
+                            session_query(ENDING_IN, filter),
+                            a,
+                            b
+                        ));
+                        rows.edges.extend(run_window!(
+                            &mut *tx,
+                            Session,
+                            session_query_by(STARTING_IN, filter, "s.started_at"),
+                            a,
+                            b
+                        ));
+                        let hour = super::rollups::hour_of(b);
+                        rows.edges.extend(run_window!(
+                            &mut *tx,
+                            Session,
+                            spanning_query(filter),
+                            a,
+                            b,
+                            hour,
+                            a + Duration::seconds(super::rollups::LONG_SECONDS)
+                        ));
+                    }
+                }
+            }
             for read in reads {
                 match *read {
                     Read::Hours { by_hour } => {
@@ -507,8 +615,8 @@ impl Store {
                             &mut *tx,
                             RollupRow,
                             rollup_query(by_hour, filter),
-                            from,
-                            to
+                            first,
+                            end
                         );
                     }
                     Read::GatewayHours { by_hour } => {
@@ -516,22 +624,22 @@ impl Store {
                             &mut *tx,
                             GatewayHourRow,
                             gateway_hours_query(by_hour, filter),
-                            from,
-                            to
+                            first,
+                            end
                         );
                     }
                     Read::Tags | Read::TagGateways => {
-                        // The window's bounds, then its whole days (`totals_query`).
-                        let (first, end) = whole_days(from, to);
+                        // The whole hours' bounds, then their whole days (`totals_query`).
+                        let (day, last_day) = whole_days(first, end);
                         let by_gateway = *read == Read::TagGateways;
                         let totals = run_window!(
                             &mut *tx,
                             TotalsRow,
                             totals_query(by_gateway, filter),
-                            from,
-                            to,
                             first,
-                            end
+                            end,
+                            day,
+                            last_day
                         );
                         if by_gateway {
                             rows.tag_gateways = totals;

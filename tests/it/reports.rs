@@ -847,6 +847,11 @@ backend_tests! {
             (s.tc, g[2], "2024-03-03T08:00:00Z".to_string(), "2024-03-04T14:00:00Z".to_string()),
             (s.tb, g[3], "2024-03-04T09:40:00Z".into(), "2024-03-04T10:00:00Z".into()),
             (s.ta2, g[3], "2024-03-04T13:00:00Z".into(), "2024-03-04T13:20:00Z".into()),
+            // At the edges of the windows on partial hours below: until exactly 10:20, a
+            // single sighting then, from exactly 12:40.
+            (s.tb, g[5], "2024-03-04T10:00:00Z".into(), "2024-03-04T10:20:00Z".into()),
+            (s.tx, g[2], "2024-03-04T10:20:00Z".into(), "2024-03-04T10:20:00Z".into()),
+            (s.tc, g[1], "2024-03-04T12:40:00Z".into(), "2024-03-04T12:55:00Z".into()),
         ];
         for day in 1..=7 {
             more.push((s.ta1, g[2], format!("2024-03-0{day}T08:50:00Z"), format!("2024-03-0{day}T09:10:00Z")));
@@ -859,8 +864,22 @@ backend_tests! {
         let week = "from_ts=2024-03-01T00:00:00Z&to_ts=2024-03-08T00:00:00Z";
         // Whole hours, not whole days: the coarser rollups' days and the hours around them.
         let days = "from_ts=2024-03-02T21:00:00Z&to_ts=2024-03-06T09:00:00Z";
+        // Windows on partial hours: the rollups answer for their whole hours, the sessions
+        // at the edges for the rest. Both edges mid-hour; the start or the end only; inside
+        // one hour; across two partial hours; days and a week with partial edges (Carla's
+        // 30 hours and Bruno's 5 cross them, s1, s2 and s5 cross 10:20 and 12:40).
+        let mid = "from_ts=2024-03-04T10:20:00Z&to_ts=2024-03-04T12:40:00Z";
+        let partial = [
+            mid.to_string(),
+            "from_ts=2024-03-04T10:30:00Z&to_ts=2024-03-04T13:00:00Z".into(),
+            "from_ts=2024-03-04T10:00:00Z&to_ts=2024-03-04T12:30:00Z".into(),
+            "from_ts=2024-03-04T10:05:00Z&to_ts=2024-03-04T10:45:00Z".into(),
+            "from_ts=2024-03-04T10:40:00Z&to_ts=2024-03-04T11:20:00Z".into(),
+            "from_ts=2024-03-02T21:17:00Z&to_ts=2024-03-06T09:43:00Z".into(),
+            "from_ts=2024-03-01T00:30:00Z&to_ts=2024-03-07T23:30:00Z&time_zone=America/Sao_Paulo".into(),
+        ];
         let mut paths = Vec::new();
-        for window in [W.to_string(), week.to_string(), format!("{week}&time_zone=America/Sao_Paulo"), format!("{W}&time_zone=Asia/Kolkata"), days.to_string()] {
+        for window in [W.to_string(), week.to_string(), format!("{week}&time_zone=America/Sao_Paulo"), format!("{W}&time_zone=Asia/Kolkata"), days.to_string()].into_iter().chain(partial.clone()) {
             let w = window.as_str();
             paths.extend([
                 format!("overview?{w}"),
@@ -924,32 +943,75 @@ backend_tests! {
         let app = app.restart().await;
         let token = app.admin_token().await;
 
-        // They were read: a row changed in each table shows in the reports that read it
-        // (a window on half hours reads the sessions).
+        // Open sessions and sessions not rolled up yet across the partial windows' edges:
+        // Bruno from 12:35, last seen on the 8th, still open (counted to each window's
+        // end, as the restart below, which closes it, counts it to its last sighting), and
+        // Ana's first tag's 12:30–12:50, closed since the last pass.
+        let mut batch = IngestBatch::default();
+        for (tag_id, device_id, start, end, is_open) in [
+            (s.tb, g[5], "2024-03-04T12:35:00Z", "2024-03-08T00:00:00Z", true),
+            (s.ta1, g[5], "2024-03-04T12:30:00Z", "2024-03-04T12:50:00Z", false),
+        ] {
+            batch.add_session(SessionWrite { tag_id, device_id, started_at: t(start), ended_at: t(end), samples: 3, is_open });
+        }
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        let edged: Vec<String> = paths.iter().filter(|p| partial.iter().any(|w| p.ends_with(w.as_str()))).cloned().collect();
+        let mut rolled = Vec::new();
+        for path in &edged {
+            rolled.push(report(&app, &token, path).await);
+        }
+        let fresh = {
+            let mut app = app;
+            app.config.reports.rollup_interval_seconds = 0;
+            let app = app.restart().await;
+            let token = app.admin_token().await;
+            let mut fresh = Vec::new();
+            for path in &edged {
+                fresh.push(report(&app, &token, path).await);
+            }
+            let mut app = app;
+            app.config.reports.rollup_interval_seconds = 3600;
+            (fresh, app.restart().await)
+        };
+        let (fresh, app) = fresh;
+        for ((path, rolled), fresh) in edged.iter().zip(&rolled).zip(&fresh) {
+            assert_eq!(rolled, fresh, "{path} with open and pending sessions");
+        }
+        let token = app.admin_token().await;
+
+        // They were read: a row changed in each table shows in the reports that read it,
+        // on whole hours and on partial ones.
         let ten = hour_literal(backend, "2024-03-04T10:00:00Z");
+        let eleven = hour_literal(backend, "2024-03-04T11:00:00Z");
+        // `field` of the body, or all of it.
         let changed = async |table: &str, at: &str, path: &str, field: &str| {
-            let was = report(&app, &token, path).await[field].clone();
+            let pick = |body: Value| if field.is_empty() { body } else { body[field].clone() };
+            let was = pick(report(&app, &token, path).await);
             app.sql(&format!("UPDATE {table} SET dwell_us = dwell_us + 7000000000 WHERE {at}")).await;
-            let now = report(&app, &token, path).await[field].clone();
+            let now = pick(report(&app, &token, path).await);
             assert_ne!(now, was, "{table}: {path}");
         };
         let day = hour_literal(backend, "2024-03-04T00:00:00Z");
+        let mid_week = "from_ts=2024-03-01T00:30:00Z&to_ts=2024-03-07T23:30:00Z";
         changed("presence_rollups", &format!("hour = {ten}"), &format!("person/{}/summary?{W}", s.ana), "total_dwell_seconds").await;
         changed("presence_tag_hours", &format!("hour = {ten}"), &format!("overview?{W}"), "summary").await;
         changed("presence_tag_days", &format!("day = {day}"), &format!("overview?{week}"), "summary").await;
         changed("presence_gateway_hours", &format!("hour = {ten}"), &format!("gateways/usage-summary?{W}"), "total_dwell_seconds").await;
         changed("presence_tag_gateway_days", &format!("day = {day}"), &format!("person-group/{}/summary?{week}", s.equipe), "total_dwell_seconds").await;
         changed("presence_rollups", &format!("hour = {ten}"), &format!("person-group/{}/summary?{W}", s.equipe), "total_dwell_seconds").await;
-        let half = "from_ts=2024-03-04T10:30:00Z&to_ts=2024-03-04T12:30:00Z";
-        let o = report(&app, &token, &format!("overview?{half}")).await;
-        let fresh = {
-            let mut app = app;
-            app.config.reports.rollup_interval_seconds = 0;
-            let app = app.restart().await;
-            let token = app.admin_token().await;
-            report(&app, &token, &format!("overview?{half}")).await
-        };
-        assert_eq!(o, fresh);
+        changed("presence_rollups", &format!("hour = {eleven}"), &format!("person/{}/summary?{mid}", s.bruno), "total_dwell_seconds").await;
+        changed("presence_tag_hours", &format!("hour = {eleven}"), &format!("overview?{mid}"), "summary").await;
+        changed("presence_tag_days", &format!("day = {day}"), &format!("overview?{mid_week}"), "summary").await;
+        changed("presence_gateway_hours", &format!("hour = {eleven}"), &format!("gateways/usage-summary?{mid}"), "total_dwell_seconds").await;
+        changed("presence_tag_gateway_days", &format!("day = {day}"), &format!("person-group/{}/summary?{mid_week}", s.equipe), "total_dwell_seconds").await;
+        changed("presence_gateway_hours", &format!("hour = {eleven}"), &format!("buildings/{}/time-of-day?{mid}", s.b1), "").await;
+        // A window inside one hour reads no whole hour, but finds the sessions covering it
+        // through that hour's rows: without them, Bruno's 09:00–14:00 is missed.
+        let inside = "from_ts=2024-03-04T10:05:00Z&to_ts=2024-03-04T10:45:00Z";
+        let was = report(&app, &token, &format!("person/{}/summary?{inside}", s.bruno)).await;
+        app.sql(&format!("DELETE FROM presence_rollups WHERE hour = {ten}")).await;
+        let now = report(&app, &token, &format!("person/{}/summary?{inside}", s.bruno)).await;
+        assert_ne!(now["total_sessions"], was["total_sessions"], "{was} {now}");
     }
 
     async fn the_migration_fills_the_coarser_rollups_as_the_pass_does(backend: Backend) {
