@@ -250,8 +250,10 @@ impl Store {
 
     /// Stores a batch in one transaction. Each engine takes its fast path (measured:
     /// BENCHMARKS.md): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
-    /// lookup is quadratic), `INSERT … SELECT FROM UNNEST` on PostgreSQL. A batch refused
-    /// on a foreign key (a tag, gateway or plan deleted meanwhile) is written again without
+    /// lookup is quadratic), rows in the tag index's order; binary `COPY` for readings and
+    /// `INSERT … SELECT FROM UNNEST` for the rest on PostgreSQL. A batch refused on a
+    /// foreign key, or whose readings name a tag or gateway that is gone (PostgreSQL's
+    /// readings have no foreign keys: `ReadingOwnersLock`), is written again without
     /// those rows.
     pub async fn store_ingest_batch(&self, batch: &IngestBatch) -> Result<()> {
         match self.write_batch(batch, References::Trusted).await {
