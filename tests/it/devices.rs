@@ -203,6 +203,15 @@ backend_tests! {
         assert_eq!(list.as_array().unwrap().iter().map(id).collect::<Vec<_>>(), vec![id(&second), id(&first)], "newest first");
         let (_, filtered) = app.get(&format!("/api/v1/collection-logs/?device_id={gw}&limit=1"), &operator).await;
         assert_eq!(filtered.as_array().unwrap().iter().map(id).collect::<Vec<_>>(), vec![id(&first)], "filter before paging");
+        for (query, expected) in [
+            (format!("tag_id={tag}"), vec![id(&second), id(&first)]),
+            (format!("tag_id={tag}&device_id={other}"), vec![id(&second)]),
+            (format!("tag_id={tag}&device_id={gw}&skip=1"), vec![]),
+            (format!("device_id={gw}&tag_id={}", tag + 1000), vec![]),
+        ] {
+            let (status, list) = app.get(&format!("/api/v1/collection-logs?{query}"), &operator).await;
+            assert_eq!((status, list.as_array().unwrap().iter().map(id).collect::<Vec<_>>()), (StatusCode::OK, expected), "{query}");
+        }
 
         let path = format!("/api/v1/collection-logs/{}", id(&first));
         let (status, _) = app.put(&path, &operator, json!({"rssi": -1})).await;
