@@ -866,20 +866,27 @@ macro_rules! pass {
     }};
 }
 
-/// Claims closed sessions not rolled up yet; long ones are only marked.
+/// Claims the closed sessions not rolled up yet that end first, about `$1` of them (all
+/// those ending at the last one's end); long ones are only marked. The batch is bounded by
+/// an end read once, not by `id IN (… LIMIT $1)`: with statistics from before the sessions
+/// closed (autovacuum's, after a long stop) PostgreSQL planned that as a nested loop that
+/// ran the subquery again for each pending session, minutes per batch (BENCHMARKS.md, "The
+/// pass"). Both scans are of the pending sessions' index; `rollup_state = 0` is checked
+/// again on each row, so a concurrent pass claims nothing twice.
 fn claim_sql() -> String {
     format!(
         "UPDATE presence_sessions \
          SET rollup_state = CASE WHEN duration_seconds >= {LONG_SECONDS} THEN 2 ELSE 1 END \
-         WHERE rollup_state = 0 AND is_open = FALSE AND id IN (\
-         SELECT id FROM presence_sessions WHERE rollup_state = 0 AND is_open = FALSE LIMIT $1) \
+         WHERE rollup_state = 0 AND is_open = FALSE AND ended_at <= (\
+         SELECT MAX(ended_at) FROM (SELECT ended_at FROM presence_sessions \
+         WHERE rollup_state = 0 AND is_open = FALSE ORDER BY ended_at LIMIT $1) AS oldest) \
          RETURNING tag_id, device_id, started_at, ended_at, duration_seconds"
     )
 }
 
 impl Store {
-    /// One pass over at most `limit` closed sessions not rolled up yet, in one
-    /// transaction; returns how many were claimed.
+    /// One pass over about `limit` closed sessions not rolled up yet (the oldest by end,
+    /// and any ending with the last), in one transaction; returns how many were claimed.
     pub async fn roll_up_sessions(&self, limit: i64) -> Result<usize> {
         let claim = claim_sql();
         Ok(match self {
