@@ -48,7 +48,9 @@ export function IncidentDetail({ incident, now, notice, streamLive, assignables,
   const [error, setError] = useState('');
   const id = incident.id;
 
-  useEffect(() => setStatus(incident.status), [incident.status]);
+  useEffect(() => {
+    setStatus(incident.status);
+  }, [incident.status]);
 
   useEffect(() => {
     setMessages(null);

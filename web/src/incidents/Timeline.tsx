@@ -9,7 +9,11 @@ export function Timeline({ messages }: { messages: IncidentMessage[] | null }) {
   const end = useRef<HTMLLIElement>(null);
   const locale = language === 'pt' ? 'pt-BR' : 'en';
   const count = messages?.length ?? 0;
-  useEffect(() => end.current?.scrollIntoView({ block: 'nearest' }), [count]);
+  // A block body: an effect's return value is its clean-up, and Chromium's
+  // `scrollIntoView` now returns a promise (React then calls it on the next render).
+  useEffect(() => {
+    end.current?.scrollIntoView({ block: 'nearest' });
+  }, [count]);
   if (messages === null) return <p className="muted">{t('common.loading')}</p>;
   return (
     <ol className="timeline" aria-label={t('incidents.timeline')} aria-live="polite">

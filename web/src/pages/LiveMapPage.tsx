@@ -179,15 +179,21 @@ export function LiveMapPage() {
     };
   }, [plan, view, store, labels]);
 
-  useEffect(() => layer.current?.select(selected), [selected, plan, view]);
+  useEffect(() => {
+    layer.current?.select(selected);
+  }, [selected, plan, view]);
   // The replay's layer is made anew with the plan, the view, the labels or a new replay.
-  useEffect(() => replay.select(selected), [selected, plan, view, labels, mode, replay.loaded]);
+  useEffect(() => {
+    replay.select(selected);
+  }, [selected, plan, view, labels, mode, replay.loaded]);
 
   // The people and zones of open alerts, highlighted on the plan.
   const liveAlerts = alerts.events ?? [];
   const alertingTags = useMemo(() => new Set(liveAlerts.flatMap((a) => (a.tag_id === null ? [] : [a.tag_id]))), [alerts.events]);
   const alertZoneIds = new Set(liveAlerts.flatMap((a) => (a.floor_plan_id === plan?.id ? [zoneOf(a)?.id ?? -1] : [])));
-  useEffect(() => layer.current?.highlight(alertingTags), [alertingTags, plan, view]);
+  useEffect(() => {
+    layer.current?.highlight(alertingTags);
+  }, [alertingTags, plan, view]);
 
   const onMapClick = (event: React.MouseEvent) => {
     const marker = (event.target as Element).closest('[data-tag-id]') as SVGGElement | null;
