@@ -13,7 +13,8 @@
 //! ending 37 minutes past an hour (median of 5 runs after one warm-up), one person's
 //! history for one hour, and the pass that rolls sessions up. On SQLite, and on
 //! PostgreSQL too when `SV_BENCH_DATABASE_URL` names an empty database (`SV_BENCH_SQLITE=0`:
-//! PostgreSQL only).
+//! PostgreSQL only). `SV_BENCH_SQLITE_FILE=path` writes SQLite's history there and keeps it
+//! (the file must not exist).
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -336,7 +337,10 @@ async fn bench(url: Option<String>, target: usize) {
         "SQLite"
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    // `SV_BENCH_SQLITE_FILE` keeps SQLite's history after the run, for `EXPLAIN QUERY PLAN`.
+    let file = std::env::var("SV_BENCH_SQLITE_FILE")
+        .map_or_else(|_| dir.path().join("bench.db"), std::path::PathBuf::from);
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", file.display()));
     let mut config = securityvision::config::Config {
         data_dir: dir.path().join("data"),
         ..Default::default()

@@ -317,8 +317,9 @@ impl Summary {
 
 // ---- 1. dwell-sessions ----
 
-/// A stored presence session.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// A stored presence session (also its own columns as the reports read them:
+/// [`super::store::Columns::Own`]).
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct PresenceSessionRead {
     pub id: i64,
     pub device_id: i64,

@@ -65,7 +65,10 @@
 //! minima and maxima: a session taken off the hours is still counted at the edge. A window
 //! with no whole hour (inside one hour, or across two partial ones) is one edge piece. On
 //! a whole-hour edge the piece would be a single instant: only the rolled-up sessions that
-//! end exactly at the window's start, or start exactly at its end, are read there.
+//! end exactly at the window's start, or start exactly at its end, are read there. The
+//! summaries and gateway buckets, which look every tag's person and every gateway's place
+//! up once ([`Lookups`]), read these sessions without joining either (thousands of rows at
+//! the edges of a site-wide week: the joins cost more than the rows).
 //!
 //! **When the rollups answer** ([`shape`]): the hour that holds the window's start is
 //! within the rollups' retention; there is no `min_duration_seconds` (a rollup cannot tell
@@ -101,7 +104,9 @@ use super::presence::{
     Gateway, OccupancyBucket, Rolled, Summary, Tally, Visit, occupancy_of, per_bucket, visits,
     window_buckets,
 };
-use super::store::{GatewayHourRow, PresenceRows, Read, RollupRow, Session, SessionFilter};
+use super::store::{
+    Columns, GatewayHourRow, PresenceRows, Read, RollupRow, Session, SessionFilter,
+};
 use crate::store::{Result, Store, on_pool};
 
 /// Sessions at least this long stay out of the rollups.
@@ -199,7 +204,13 @@ pub async fn presence(
 ) -> Result<Vec<Visit>> {
     let by_hour = shape == Shape::Hours;
     let mut rows = store
-        .report_presence_rows(w.from, w.to, filter, &[Read::Hours { by_hour }])
+        .report_presence_rows(
+            w.from,
+            w.to,
+            filter,
+            &[Read::Hours { by_hour }],
+            Columns::Joined,
+        )
         .await?;
     let rolled = std::mem::take(&mut rows.rolled);
     let mut out = unrolled(w, rows);
@@ -313,6 +324,21 @@ impl Lookups {
         self.people.get(&tag).copied().flatten()
     }
 
+    /// Fills in the person and the gateway's place of the sessions read without them
+    /// ([`Columns::Own`]), as the joins would have.
+    fn complete(&self, rows: &mut PresenceRows) {
+        let sessions = rows.pending.iter_mut();
+        for s in sessions.chain(&mut rows.long).chain(&mut rows.edges) {
+            s.person_id = self.person(s.tag_id);
+            s.person_name = s.person_id.and_then(|p| self.names.get(&p).cloned());
+            if let Some(g) = self.gateways.get(&s.device_id) {
+                s.device_name.clone_from(&g.name);
+                s.device_mac_address.clone_from(&g.mac_address);
+                s.place = g.place.clone();
+            }
+        }
+    }
+
     /// The people of `tags`, once each.
     fn people_of(&self, tags: &[i64]) -> Vec<i64> {
         let mut people: Vec<i64> = tags.iter().filter_map(|t| self.person(*t)).collect();
@@ -348,7 +374,7 @@ pub async fn summary(
         Coarse::Group => &[Read::TagGateways],
     };
     let mut rows = store
-        .report_presence_rows(w.from, w.to, filter, reads)
+        .report_presence_rows(w.from, w.to, filter, reads, Columns::Own)
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);
     let totals = [
@@ -357,6 +383,7 @@ pub async fn summary(
     ]
     .concat();
     let lookups = Lookups::read(store).await?;
+    lookups.complete(&mut rows);
     let first = whole_hours(w.from, w.to).0;
     let mut out = Summary::default();
     // The gateways' hours, summed per gateway (a session counted once: by touch in the
@@ -431,10 +458,12 @@ pub async fn gateway_buckets(
             w.to,
             filter,
             &[Read::GatewayHours { by_hour: true }],
+            Columns::Own,
         )
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);
     let lookups = Lookups::read(store).await?;
+    lookups.complete(&mut rows);
     let list = window_buckets(w, g);
     let mut tallies = per_bucket(w, &list, &unrolled(w, rows));
     let mut by_bucket: BTreeMap<usize, Vec<&GatewayHourRow>> = BTreeMap::new();

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::presence::Gateway;
+use super::presence::{Gateway, PresenceSessionRead};
 use crate::store::{Result, Store, on_pool};
 
 /// Where a gateway is (each part missing when the gateway is not placed).
@@ -163,6 +163,21 @@ macro_rules! run_window {
     }};
 }
 
+/// [`run_window!`] for sessions read with `$columns`.
+macro_rules! run_sessions {
+    ($exec:expr, $columns:expr, $conditions:expr, $from:expr, $to:expr $(, $bound:expr)*) => {{
+        match $columns {
+            Columns::Joined => run_window!($exec, Session, $conditions, $from, $to $(, $bound)*),
+            Columns::Own => {
+                run_window!($exec, PresenceSessionRead, $conditions, $from, $to $(, $bound)*)
+                    .into_iter()
+                    .map(Session::from)
+                    .collect()
+            }
+        }
+    }};
+}
+
 macro_rules! fetch_window {
     ($store:expr, $row:ty, $conditions:expr, $from:expr, $to:expr) => {{
         on_pool!($store, read, |pool| run_window!(
@@ -197,18 +212,56 @@ const ENDING_IN: &str = "s.rollup_state = 1 AND s.ended_at >= $1 AND s.ended_at 
 const STARTING_IN: &str = "s.rollup_state = 1 AND s.started_at >= $1 AND s.started_at <= $2 \
      AND COALESCE(s.ended_at, s.started_at) > $2";
 
-/// Sessions, with their person and their gateway's place, `WHERE` the `condition` holds.
-fn sessions_where(condition: &str) -> String {
-    format!(
-        "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
-         s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
-         d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
-         FROM presence_sessions s \
-         JOIN tags t ON t.id = s.tag_id \
-         LEFT JOIN people p ON p.id = t.person_id \
-         JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
-         WHERE {condition}"
-    )
+/// A session's own columns.
+const SESSION_COLUMNS: &str = "s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, \
+     s.duration_seconds, s.samples_count, s.is_open";
+
+/// What a report reads of each session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    /// The session, its person and its gateway's place.
+    Joined,
+    /// The session's own columns: the caller fills in the person and the place, which it
+    /// has looked up once for all (the joins cost more than the session's row).
+    Own,
+}
+
+/// A session without its person and place ([`Columns::Own`]): the caller fills them in.
+impl From<PresenceSessionRead> for Session {
+    fn from(s: PresenceSessionRead) -> Session {
+        Session {
+            id: s.id,
+            device_id: s.device_id,
+            tag_id: s.tag_id,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            duration_seconds: s.duration_seconds,
+            samples_count: s.samples_count,
+            is_open: s.is_open,
+            person_id: None,
+            person_name: None,
+            device_name: String::new(),
+            device_mac_address: None,
+            place: Place::default(),
+        }
+    }
+}
+
+/// The rows `from` (a table or a join, ending with the sessions as `s`) `WHERE` the
+/// `condition` holds, as sessions with the `columns`.
+fn sessions_where(columns: Columns, from: &str, condition: &str) -> String {
+    match columns {
+        Columns::Joined => format!(
+            "SELECT {SESSION_COLUMNS}, t.person_id, p.full_name AS person_name, \
+             d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
+             FROM {from} \
+             JOIN tags t ON t.id = s.tag_id \
+             LEFT JOIN people p ON p.id = t.person_id \
+             JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
+             WHERE {condition}"
+        ),
+        Columns::Own => format!("SELECT {SESSION_COLUMNS} FROM {from} WHERE {condition}"),
+    }
 }
 
 impl SessionFilter {
@@ -242,20 +295,28 @@ impl SessionFilter {
 }
 
 /// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`).
-fn session_query(window: &str, filter: &SessionFilter) -> Conditions {
-    session_query_by(window, filter, "s.ended_at")
+fn session_query(window: &str, filter: &SessionFilter, columns: Columns) -> Conditions {
+    session_query_by(window, filter, columns, "s.ended_at")
 }
 
 /// The same, in the order of `by`: the index that orders them is the one SQLite takes.
-fn session_query_by(window: &str, filter: &SessionFilter, by: &str) -> Conditions {
-    let mut c = Conditions::new(sessions_where(window), 3);
-    // The place is joined: its columns filter.
-    filter.add_to(
-        &mut c,
-        "s.",
-        ("fp.floor_id = ", ""),
-        ("d.floor_plan_id = ", ""),
-    );
+fn session_query_by(
+    window: &str,
+    filter: &SessionFilter,
+    columns: Columns,
+    by: &str,
+) -> Conditions {
+    let mut c = Conditions::new(sessions_where(columns, "presence_sessions s", window), 3);
+    match columns {
+        // The place is joined: its columns filter.
+        Columns::Joined => filter.add_to(
+            &mut c,
+            "s.",
+            ("fp.floor_id = ", ""),
+            ("d.floor_plan_id = ", ""),
+        ),
+        Columns::Own => rollup_filter(&mut c, filter, "s."),
+    }
     // By end: without statistics SQLite then reads the window through the end's index.
     let _ = write!(c.sql, " ORDER BY {by}, s.id");
     c
@@ -364,23 +425,20 @@ fn rollup_filter(c: &mut Conditions, filter: &SessionFilter, of: &str) {
 /// key's index, which has no end, does not serve). `$4` bounds the end for a planner that
 /// reads the sessions first (PostgreSQL's generic plans): a rolled-up session lasts less
 /// than 12 hours, so one that starts before `$1` ends before `$1` + 12 hours.
-fn spanning_query(filter: &SessionFilter) -> Conditions {
+fn spanning_query(filter: &SessionFilter, columns: Columns) -> Conditions {
     let mut c = Conditions::new(String::new(), 5);
     rollup_filter(&mut c, filter, "r.");
     let conditions = std::mem::take(&mut c.sql);
-    c.sql = format!(
-        "SELECT s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, s.duration_seconds, \
-         s.samples_count, s.is_open, t.person_id, p.full_name AS person_name, \
-         d.name AS device_name, d.mac_address AS device_mac_address, {PLACE_COLUMNS} \
-         FROM presence_rollups r CROSS JOIN presence_sessions s \
-         JOIN tags t ON t.id = s.tag_id \
-         LEFT JOIN people p ON p.id = t.person_id \
-         JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
-         WHERE r.hour = $3 AND r.first_start < $1{conditions} \
-         AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
-         AND s.ended_at < $4 \
-         AND COALESCE(s.device_id, r.device_id) = r.device_id \
-         AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state = 1"
+    c.sql = sessions_where(
+        columns,
+        "presence_rollups r CROSS JOIN presence_sessions s",
+        &format!(
+            "r.hour = $3 AND r.first_start < $1{conditions} \
+             AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
+             AND s.ended_at < $4 \
+             AND COALESCE(s.device_id, r.device_id) = r.device_id \
+             AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state = 1"
+        ),
     );
     c
 }
@@ -527,20 +585,21 @@ impl Store {
         to: DateTime<Utc>,
         filter: &SessionFilter,
     ) -> Result<Vec<Session>> {
-        let c = session_query(OVERLAP, filter);
+        let c = session_query(OVERLAP, filter, Columns::Joined);
         Ok(fetch_window!(self, Session, c, from - OPEN_SESSION_LAG, to))
     }
 
     /// What a report of the window `[from, to]` reads when the rollups answer
     /// ([`super::rollups`]), in one snapshot (a session rolled up meanwhile is counted
     /// once): the rollup rows of its whole UTC hours, the rolled-up sessions at its edges,
-    /// and the sessions not rolled up.
+    /// and the sessions not rolled up, each session with the `columns`.
     pub async fn report_presence_rows(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         filter: &SessionFilter,
         reads: &[Read],
+        columns: Columns,
     ) -> Result<PresenceRows> {
         let repeatable = matches!(self, Store::Postgres(_));
         let lagged = from - OPEN_SESSION_LAG;
@@ -554,52 +613,58 @@ impl Store {
                     .await?;
             }
             let mut rows = PresenceRows {
-                pending: run_window!(
+                pending: run_sessions!(
                     &mut *tx,
-                    Session,
-                    session_query(PENDING, filter),
+                    columns,
+                    session_query(PENDING, filter, columns),
                     lagged,
                     to
                 ),
-                long: run_window!(&mut *tx, Session, session_query(LONG, filter), from, to),
+                long: run_sessions!(
+                    &mut *tx,
+                    columns,
+                    session_query(LONG, filter, columns),
+                    from,
+                    to
+                ),
                 ..PresenceRows::default()
             };
             for edge in &edges {
                 match *edge {
-                    Edge::EndingAt => rows.edges.extend(run_window!(
+                    Edge::EndingAt => rows.edges.extend::<Vec<_>>(run_sessions!(
                         &mut *tx,
-                        Session,
-                        session_query(ENDING_AT_FROM, filter),
+                        columns,
+                        session_query(ENDING_AT_FROM, filter, columns),
                         first,
                         end
                     )),
-                    Edge::StartingAt => rows.edges.extend(run_window!(
+                    Edge::StartingAt => rows.edges.extend::<Vec<_>>(run_sessions!(
                         &mut *tx,
-                        Session,
-                        session_query_by(STARTING_AT_TO, filter, "s.started_at"),
+                        columns,
+                        session_query_by(STARTING_AT_TO, filter, columns, "s.started_at"),
                         first,
                         end
                     )),
                     Edge::Piece(a, b) => {
-                        rows.edges.extend(run_window!(
+                        rows.edges.extend::<Vec<_>>(run_sessions!(
                             &mut *tx,
-                            Session,
-                            session_query(ENDING_IN, filter),
+                            columns,
+                            session_query(ENDING_IN, filter, columns),
                             a,
                             b
                         ));
-                        rows.edges.extend(run_window!(
+                        rows.edges.extend::<Vec<_>>(run_sessions!(
                             &mut *tx,
-                            Session,
-                            session_query_by(STARTING_IN, filter, "s.started_at"),
+                            columns,
+                            session_query_by(STARTING_IN, filter, columns, "s.started_at"),
                             a,
                             b
                         ));
                         let hour = super::rollups::hour_of(b);
-                        rows.edges.extend(run_window!(
+                        rows.edges.extend::<Vec<_>>(run_sessions!(
                             &mut *tx,
-                            Session,
-                            spanning_query(filter),
+                            columns,
+                            spanning_query(filter, columns),
                             a,
                             b,
                             hour,
@@ -691,7 +756,10 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Session>> {
-        let mut c = Conditions::new(sessions_where("TRUE"), 3);
+        let mut c = Conditions::new(
+            sessions_where(Columns::Joined, "presence_sessions s", "TRUE"),
+            3,
+        );
         c.int(device_id, "s.device_id = ", "");
         c.int(tag_id, "s.tag_id = ", "");
         // The bounds are bound as text-free timestamps below, after the paging.
