@@ -174,6 +174,8 @@ fn alert_event_list(f: &EventFilter) -> &'static str {
     }
     // The rarest first, as far as it can be told without statistics: a tag's or a person's
     // events, a gateway's, a rule's; the open ones (few), a type, the closed ones (most).
+    // Open or closed is written out, so that PostgreSQL's generic plan, which cannot tell
+    // a rare `is_open = $6` from a common one, knows which.
     match (
         f.tag_id,
         f.person_id,
@@ -186,9 +188,9 @@ fn alert_event_list(f: &EventFilter) -> &'static str {
         (_, Some(_), ..) => newest_first!("person_id = $3 AND "),
         (_, _, Some(_), ..) => newest_first!("device_id = $5 AND "),
         (_, _, _, Some(_), ..) => newest_first!("rule_id = $1 AND "),
-        (.., Some(true), _) => newest_first!("is_open = $6 AND "),
+        (.., Some(true), _) => newest_first!("is_open = TRUE AND "),
         (.., Some(_)) => newest_first!("event_type = $2 AND "),
-        (.., Some(false), None) => newest_first!("is_open = $6 AND "),
+        (.., Some(false), None) => newest_first!("is_open = FALSE AND "),
         _ => newest_first!(""),
     }
 }
