@@ -99,6 +99,38 @@ macro_rules! info_topic_columns {
 
 record!(CameraEvent, "device_events", event_columns);
 
+/// The statement listing a camera's events with `filter` (all bound, in the same places, to
+/// either statement), newest first along the camera's index, or with a type along the
+/// camera's and type's: written only as `$2 IS NULL OR analytic_type = $2`, a type had SQLite
+/// walk every event of the camera for a type it seldom reports, and the period every event
+/// after its end. An absent bound is infinite: PostgreSQL's `'-infinity'`/`'infinity'`, and
+/// on SQLite text sorting before and after every timestamp.
+fn camera_event_list(filter: &CameraEventFilter) -> &'static str {
+    macro_rules! newest_first {
+        ($where:literal) => {
+            concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM device_events WHERE device_id = $1 AND ",
+                $where,
+                " ORDER BY occurred_at DESC, id DESC LIMIT $5 OFFSET $6"
+            )
+        };
+    }
+    match filter.analytic_type {
+        // The period's end is tested on each row: with both bounds in the range, SQLite
+        // (without statistics) prefers the camera's index to the camera's and type's.
+        Some(_) => newest_first!(
+            "analytic_type = $2 AND occurred_at >= COALESCE($3, '-infinity') \
+             AND ($4 IS NULL OR occurred_at < $4)"
+        ),
+        None => newest_first!(
+            "occurred_at >= COALESCE($3, '-infinity') AND occurred_at < COALESCE($4, 'infinity') \
+             AND ($2 IS NULL OR analytic_type = $2)"
+        ),
+    }
+}
+
 impl Store {
     /// Every camera, by id.
     pub async fn cameras(&self) -> Result<Vec<Device>> {
@@ -182,15 +214,8 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<CameraEvent>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM device_events WHERE device_id = $1 \
-             AND ($2 IS NULL OR analytic_type = $2) AND ($3 IS NULL OR occurred_at >= $3) \
-             AND ($4 IS NULL OR occurred_at < $4) \
-             ORDER BY occurred_at DESC, id DESC LIMIT $5 OFFSET $6"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+        let sql = camera_event_list(filter);
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(sql)
             .bind(device_id)
             .bind(&filter.analytic_type)
             .bind(filter.since)
@@ -369,3 +394,38 @@ pub(super) const UPSERT_TOPIC: &str = "INSERT INTO device_topics (device_id, kin
 
 const SEEN: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2 \
      AND (last_seen_at IS NULL OR last_seen_at < $1)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{assert_searches_along, sqlite_plan};
+
+    /// A camera's events are read along an index in the list's order, stopping at the
+    /// page's end, whichever filters are given.
+    #[tokio::test]
+    async fn every_list_of_camera_events_reads_along_an_index() {
+        let period = (Some(Utc::now()), None);
+        for (analytic_type, index) in [
+            (None, "ix_device_events_device_time"),
+            (
+                Some("face".to_string()),
+                "ix_device_events_device_type_time",
+            ),
+        ] {
+            for (since, until) in [(None, None), period, (None, period.0)] {
+                let filter = CameraEventFilter {
+                    analytic_type: analytic_type.clone(),
+                    since,
+                    until,
+                };
+                let sql = camera_event_list(&filter);
+                assert_searches_along(sql, index).await;
+                // The period's start bounds the walk.
+                assert!(
+                    sqlite_plan(sql).await[0].contains("occurred_at>?"),
+                    "{filter:?}"
+                );
+            }
+        }
+    }
+}

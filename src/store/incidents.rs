@@ -88,7 +88,7 @@ pub struct IncidentRule {
 }
 
 /// The filters of an incident list, each applied in SQL.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
     pub device_id: Option<i64>,
     pub only_open: bool,
@@ -194,6 +194,48 @@ macro_rules! add_messages {
     };
 }
 
+/// The statement listing incidents with `f`'s filters (all bound, in the same places, to
+/// every statement). One filter drives the read along its `(column, created_at)` index,
+/// newest first, the others tested on its rows (the open ones, of two statuses, are read
+/// along the status index and sorted: a small set): an optional filter written only as
+/// `$n IS NULL OR col = $n` is planned by SQLite as a walk over every incident from the
+/// newest, which for a value seldom met meant the whole table.
+fn incident_list(f: &IncidentFilter) -> &'static str {
+    macro_rules! newest_first {
+        ($driver:expr) => {
+            concat!(
+                "SELECT ",
+                incident_columns!(),
+                " FROM incidents WHERE ",
+                $driver,
+                "($1 IS NULL OR device_id = $1) AND ($2 = FALSE OR ",
+                open!(),
+                ") AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR severity = $4) \
+                 AND ($5 IS NULL OR kind = $5) AND ($6 IS NULL OR assigned_group_id = $6) \
+                 ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
+            )
+        };
+    }
+    // The rarest first, as far as it can be told without statistics: a camera's incidents,
+    // a group's, the open ones (few), a status, a kind, a severity.
+    match (
+        f.device_id,
+        f.assigned_group_id,
+        f.only_open,
+        &f.status,
+        &f.kind,
+        &f.severity,
+    ) {
+        (Some(_), ..) => newest_first!("device_id = $1 AND "),
+        (_, Some(_), ..) => newest_first!("assigned_group_id = $6 AND "),
+        (_, _, true, ..) => newest_first!(concat!(open!(), " AND ")),
+        (.., Some(_), _, _) => newest_first!("status = $3 AND "),
+        (.., Some(_), _) => newest_first!("kind = $5 AND "),
+        (.., Some(_)) => newest_first!("severity = $4 AND "),
+        _ => newest_first!(""),
+    }
+}
+
 impl Store {
     /// A page of incidents, newest first.
     pub async fn list_incidents(
@@ -202,16 +244,8 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Incident>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            incident_columns!(),
-            " FROM incidents WHERE ($1 IS NULL OR device_id = $1) AND ($2 = FALSE OR ",
-            open!(),
-            ") AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR severity = $4) \
-             AND ($5 IS NULL OR kind = $5) AND ($6 IS NULL OR assigned_group_id = $6) \
-             ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+        let sql = incident_list(f);
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(sql)
             .bind(f.device_id)
             .bind(f.only_open)
             .bind(&f.status)
@@ -595,5 +629,85 @@ impl Store {
             .await?);
         summary.gateways_offline = (summary.total_gateways - summary.gateways_online).max(0);
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{assert_searches_along, sqlite_plan};
+
+    /// Each filter, alone or with others, reads its incidents along an index in the list's
+    /// order and stops at the page's end: no walk over the incidents filtered row by row.
+    #[tokio::test]
+    async fn every_list_of_incidents_reads_along_an_index() {
+        let all = IncidentFilter {
+            device_id: Some(1),
+            only_open: true,
+            status: Some("OPEN".into()),
+            severity: Some("HIGH".into()),
+            kind: Some("intrusion".into()),
+            assigned_group_id: Some(2),
+        };
+        let only = |f: fn(&mut IncidentFilter)| {
+            let mut filter = IncidentFilter::default();
+            f(&mut filter);
+            filter
+        };
+        for (filter, index) in [
+            (all.clone(), "ix_incidents_device_time"),
+            (
+                IncidentFilter {
+                    device_id: None,
+                    ..all.clone()
+                },
+                "ix_incidents_assigned_group_time",
+            ),
+            (
+                only(|f| {
+                    f.status = Some("CLOSED".into());
+                    f.severity = Some("LOW".into());
+                }),
+                "ix_incidents_status_time",
+            ),
+            (
+                only(|f| {
+                    f.kind = Some("intrusion".into());
+                    f.severity = Some("LOW".into());
+                }),
+                "ix_incidents_kind_time",
+            ),
+            (
+                only(|f| f.severity = Some("LOW".into())),
+                "ix_incidents_severity_time",
+            ),
+        ] {
+            assert_searches_along(incident_list(&filter), index).await;
+        }
+        // The open incidents, a small set, are sorted: SQLite reads the two statuses along
+        // their index (it prefers that, without statistics, to the order of a partial index
+        // of the open ones).
+        for filter in [
+            only(|f| f.only_open = true),
+            only(|f| {
+                f.only_open = true;
+                f.kind = Some("intrusion".into());
+            }),
+        ] {
+            let plan = sqlite_plan(incident_list(&filter)).await;
+            assert_eq!(
+                plan,
+                [
+                    "SEARCH incidents USING INDEX ix_incidents_status_time (status=?)",
+                    "USE TEMP B-TREE FOR ORDER BY"
+                ],
+                "{filter:?}"
+            );
+        }
+        // No filter: the newest first, a page read.
+        assert_eq!(
+            sqlite_plan(incident_list(&IncidentFilter::default())).await,
+            ["SCAN incidents USING INDEX ix_incidents_created_at"]
+        );
     }
 }

@@ -161,6 +161,39 @@ impl SqliteStore {
     }
 }
 
+/// SQLite's plan for `sql` on a new database of the current schema, one line per step (its
+/// parameters unbound, so NULL: a plan does not depend on their values).
+#[cfg(test)]
+pub(crate) async fn sqlite_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+    let store = Store::connect(&url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let Store::Sqlite(db) = &store else {
+        unreachable!("a SQLite URL")
+    };
+    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+    sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain))
+        .fetch_all(db.reader())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(.., detail)| detail)
+        .collect()
+}
+
+/// Asserts that SQLite reads `sql` in one step along `index`, searched (not walked whole
+/// from one end), already in the list's order (no sort).
+#[cfg(test)]
+pub(crate) async fn assert_searches_along(sql: &str, index: &str) {
+    let plan = sqlite_plan(sql).await;
+    assert!(
+        matches!(plan.as_slice(), [step] if step.starts_with("SEARCH ")
+            && step.contains(&format!("USING INDEX {index} ("))),
+        "{index}: {plan:?}"
+    );
+}
+
 /// Creates `dir` and its missing parents with mode 0700 (whatever the umask).
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();

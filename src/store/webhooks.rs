@@ -133,6 +133,24 @@ macro_rules! wanting {
     };
 }
 
+/// The statement listing a subscription's deliveries, newest first; with a status, along the
+/// queue's index (status, subscription, id): along the subscription's alone, SQLite walked
+/// all its deliveries for a status seldom met.
+fn delivery_list(status: Option<&str>) -> &'static str {
+    match status {
+        Some(_) => select!(
+            delivery_columns,
+            "FROM webhook_deliveries WHERE status = $2 AND subscription_id = $1 \
+             ORDER BY id DESC LIMIT $3 OFFSET $4"
+        ),
+        None => select!(
+            delivery_columns,
+            "FROM webhook_deliveries WHERE subscription_id = $1 AND ($2 IS NULL OR status = $2) \
+             ORDER BY id DESC LIMIT $3 OFFSET $4"
+        ),
+    }
+}
+
 impl Store {
     pub async fn save_webhook_subscription(&self, s: &Subscription) -> Result<Subscription> {
         const INSERT: &str = concat!(
@@ -222,12 +240,8 @@ impl Store {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
-        const SQL: &str = select!(
-            delivery_columns,
-            "FROM webhook_deliveries WHERE subscription_id = $1 AND ($2 IS NULL OR status = $2) \
-             ORDER BY id DESC LIMIT $3 OFFSET $4"
-        );
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
+        let sql = delivery_list(status);
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(sql)
             .bind(subscription_id)
             .bind(status)
             .bind(limit)
@@ -336,5 +350,23 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::assert_searches_along;
+
+    /// A subscription's deliveries are read along an index in the list's order, stopping at
+    /// the page's end, with or without a status.
+    #[tokio::test]
+    async fn every_list_of_deliveries_reads_along_an_index() {
+        for (status, index) in [
+            (None, "ix_webhook_deliveries_subscription"),
+            (Some("FAILED"), "ix_webhook_deliveries_queue"),
+        ] {
+            assert_searches_along(delivery_list(status), index).await;
+        }
     }
 }

@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use chrono::SubsecRound;
+
 use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, backend_tests, detail, eventually, id};
 use crate::mqtt::{Client, Options};
+use securityvision::store::alerts::AlertEvent;
 
 /// Ana (in group Visitors) carries tag 11:22:33:44:55:66; gateways G1 and G2.
 struct Site {
@@ -323,6 +326,57 @@ backend_tests! {
         assert_eq!(events(&app, &s.token, "from_ts=2000-01-01T00:00:00Z&event_type=FORBIDDEN_SECTOR").await.len(), 1);
         assert_eq!(events(&app, &s.token, "to_ts=2000-01-01").await.len(), 0);
         assert_eq!(events(&app, &s.token, &format!("person_id={}&tag_id={}&is_open=true", s.ana, s.tag)).await.len(), 1);
+    }
+}
+
+backend_tests! {
+    async fn alert_events_are_listed_by_every_filter_newest_first(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let s = site(&app).await;
+        let t = &s.token;
+        let r = rule(&app, t, json!({"name": "No entry", "rule_type": "FORBIDDEN_SECTOR", "device_id": s.g1})).await;
+        let start = chrono::Utc::now().trunc_subsecs(0) - chrono::Duration::days(1);
+        let ago = |minutes| start - chrono::Duration::minutes(minutes);
+        // (rule, type, person and tag, gateway, open, minutes before `start`); two start together.
+        let rows = [
+            (Some(r), "FORBIDDEN_SECTOR", true, s.g1, true, 0),
+            (Some(r), "FORBIDDEN_SECTOR", true, s.g1, false, 10),
+            (None, "GATEWAY_OFFLINE", false, s.g2, false, 20),
+            (None, "GATEWAY_OFFLINE", false, s.g2, true, 20),
+            (Some(r), "DWELL_TIME", true, s.g2, false, 30),
+            (None, "GATEWAY_ONLINE", false, s.g1, false, 40),
+        ];
+        let mut ids = vec![];
+        for (rule_id, event_type, carried, device, is_open, minutes) in rows {
+            let event = AlertEvent { rule_id, event_type: event_type.into(), person_id: carried.then_some(s.ana), tag_id: carried.then_some(s.tag), device_id: Some(device), is_open, started_at: ago(minutes), last_seen_at: ago(minutes), ..Default::default() };
+            ids.push(app.store.insert_alert_event(&event).await.unwrap().id);
+        }
+        let time = |minutes| ago(minutes).format("%Y-%m-%dT%H:%M:%SZ");
+        for (query, newest_first) in [
+            (String::new(), vec![0, 1, 3, 2, 4, 5]),
+            (format!("rule_id={r}"), vec![0, 1, 4]),
+            ("event_type=GATEWAY_OFFLINE".into(), vec![3, 2]),
+            (format!("person_id={}", s.ana), vec![0, 1, 4]),
+            (format!("tag_id={}", s.tag), vec![0, 1, 4]),
+            (format!("tag_id={}", s.tag + 1000), vec![]),
+            (format!("device_id={}", s.g2), vec![3, 2, 4]),
+            ("is_open=true".into(), vec![0, 3]),
+            ("is_open=false".into(), vec![1, 2, 4, 5]),
+            (format!("from_ts={}", time(25)), vec![0, 1, 3, 2]),
+            (format!("to_ts={}", time(10)), vec![3, 2, 4, 5]),
+            (format!("tag_id={}&device_id={}", s.tag, s.g1), vec![0, 1]),
+            (format!("device_id={}&is_open=false", s.g2), vec![2, 4]),
+            ("event_type=GATEWAY_OFFLINE&is_open=true".into(), vec![3]),
+            ("event_type=GATEWAY_ONLINE&is_open=true".into(), vec![]),
+            (format!("rule_id={r}&from_ts={}&to_ts={}", time(35), time(5)), vec![1, 4]),
+            (format!("device_id={}&limit=1&skip=1", s.g2), vec![2]),
+            ("is_open=false&limit=2&skip=2".into(), vec![4, 5]),
+            (format!("person_id={}&limit=2", s.ana), vec![0, 1]),
+        ] {
+            let (status, list) = app.get(&format!("/api/v1/alert-events?{query}"), t).await;
+            let expected: Vec<i64> = newest_first.iter().map(|&i| ids[i]).collect();
+            assert_eq!((status, list.as_array().unwrap().iter().map(id).collect::<Vec<_>>()), (StatusCode::OK, expected), "{query}");
+        }
     }
 }
 

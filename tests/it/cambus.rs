@@ -157,6 +157,40 @@ backend_tests! {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 
+    async fn camera_events_are_listed_by_type_and_period_newest_first(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let token = app.admin_token().await;
+        let (_, floor, _) = site(&app, &token).await;
+        let cam = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Dock", "code": "DOCK", "floor_id": floor})).await;
+        let other = app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Gate", "code": "GATE", "floor_id": floor})).await;
+        let start = chrono::Utc::now() - chrono::Duration::days(1);
+        let time = |minutes| (start - chrono::Duration::minutes(minutes)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let record = async |camera: i64, analytic_type: &str, minutes: i64| {
+            let body = json!({"topic": "manual", "analytic_type": analytic_type, "occurred_at": time(minutes)});
+            app.create_id(&format!("/api/v1/devices/cameras/{camera}/events"), &token, body).await
+        };
+        let mut ids = vec![];
+        // Two start together; the other camera's event is never listed.
+        for (analytic_type, minutes) in [("VMD", 0), ("faceCapture", 10), ("VMD", 20), ("VMD", 20), ("intrusion", 30)] {
+            ids.push(record(cam, analytic_type, minutes).await);
+        }
+        record(other, "VMD", 5).await;
+        for (query, newest_first) in [
+            (String::new(), vec![0, 1, 3, 2, 4]),
+            ("analytic_type=VMD".into(), vec![0, 3, 2]),
+            ("analytic_type=intrusion".into(), vec![4]),
+            ("analytic_type=nothing".into(), vec![]),
+            (format!("since={}", time(25)), vec![0, 1, 3, 2]),
+            (format!("until={}", time(10)), vec![3, 2, 4]),
+            (format!("analytic_type=VMD&since={}&until={}", time(25), time(5)), vec![3, 2]),
+            ("analytic_type=VMD&limit=1&skip=1".into(), vec![3]),
+            ("limit=2&skip=3".into(), vec![2, 4]),
+        ] {
+            let expected: Vec<i64> = newest_first.iter().map(|&i| ids[i]).collect();
+            assert_eq!(events(&app, &token, cam, &query).await.iter().map(id).collect::<Vec<_>>(), expected, "{query}");
+        }
+    }
+
     async fn camera_configuration_is_published_retained_and_follows_changes(backend: Backend) {
         let app = TestApp::start(backend).await;
         let token = app.admin_token().await;

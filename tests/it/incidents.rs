@@ -206,6 +206,29 @@ backend_tests! {
         assert!(list(&app, &t, "/api/v1/incidents/my?only_open=true").await.is_empty());
         let (status, body) = app.get("/api/v1/incidents?status=NOPE", &t).await;
         assert!(status == StatusCode::UNPROCESSABLE_ENTITY && detail(&body).contains("status"), "{body}");
+        // Each filter, some together, and pages, newest first.
+        let cam = camera(&app, &t).await;
+        let at_camera = app.create_id("/api/v1/incidents", &t, json!({"title": "At the door", "device_id": cam, "kind": "intrusion", "severity": "CRITICAL"})).await;
+        let worked_on = app.create_id("/api/v1/incidents", &t, json!({"title": "Fence", "kind": "intrusion", "severity": "HIGH", "status": "IN_PROGRESS"})).await;
+        let resolved = app.create_id("/api/v1/incidents", &t, json!({"title": "Door again", "device_id": cam, "severity": "CRITICAL"})).await;
+        patch(&app, &format!("/api/v1/incidents/{resolved}"), &t, json!({"status": "RESOLVED"})).await;
+        let for_group = id(&for_group);
+        for (query, expected) in [
+            (format!("device_id={cam}"), vec![resolved, at_camera]),
+            (format!("device_id={}", cam + 1000), vec![]),
+            ("kind=intrusion".into(), vec![worked_on, at_camera]),
+            ("severity=CRITICAL".into(), vec![resolved, at_camera]),
+            ("status=IN_PROGRESS".into(), vec![worked_on]),
+            ("only_open=true".into(), vec![worked_on, at_camera, for_outside, for_group]),
+            (format!("device_id={cam}&only_open=true"), vec![at_camera]),
+            (format!("device_id={cam}&status=RESOLVED"), vec![resolved]),
+            ("kind=intrusion&severity=HIGH".into(), vec![worked_on]),
+            ("only_open=true&severity=MEDIUM".into(), vec![for_outside, for_group]),
+            (format!("assigned_group_id={group}&only_open=true&limit=1&skip=1"), vec![for_group]),
+            ("only_open=true&limit=2&skip=1".into(), vec![at_camera, for_outside]),
+        ] {
+            assert_eq!(ids(list(&app, &t, &format!("/api/v1/incidents?{query}")).await), expected, "{query}");
+        }
     }
 }
 

@@ -309,6 +309,21 @@ backend_tests! {
         let receiver = Receiver::start_on(port, 0).await;
         app.create_id("/api/v1/buildings", &token, json!({"name": "A", "code": "A"})).await;
         assert!(eventually_within(Duration::from_secs(10), async || receiver.accepted().len() == 1).await, "the next event goes out at once");
+        // The log by status, newest first, in pages.
+        let log = format!("/api/v1/webhooks/{id}/deliveries");
+        assert!(eventually_within(Duration::from_secs(10), async || app.get(&format!("{log}?status=DELIVERED"), &token).await.1.as_array().is_some_and(|l| l.len() == 1)).await);
+        let (failed, delivered) = (crate::common::id(&test), crate::common::id(&app.get(&log, &token).await.1[0]));
+        for (query, expected) in [
+            ("", vec![delivered, failed]),
+            ("status=FAILED", vec![failed]),
+            ("status=DELIVERED", vec![delivered]),
+            ("status=PENDING", vec![]),
+            ("limit=1&skip=1", vec![failed]),
+            ("status=FAILED&skip=1", vec![]),
+        ] {
+            let (status, list) = app.get(&format!("{log}?{query}"), &token).await;
+            assert_eq!((status, list.as_array().unwrap().iter().map(crate::common::id).collect::<Vec<_>>()), (StatusCode::OK, expected), "{query}");
+        }
     }
 
     async fn events_from_the_pipeline_reach_webhooks(backend: Backend) {
