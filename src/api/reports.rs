@@ -20,7 +20,7 @@ use super::openapi::{Invalid, NotFound, Refused};
 use super::validate::FlexibleDateTime;
 use crate::reports::csv::{self, Row};
 use crate::reports::rollups::{self, Coarse, Need};
-use crate::reports::store::{Alert, AlertFilter, SessionFilter};
+use crate::reports::store::{Alert, AlertFilter, Columns, SessionFilter};
 use crate::reports::*;
 use crate::store::site::Building;
 
@@ -239,6 +239,21 @@ impl Subject {
         }
     }
 
+    /// Its name (or 404) and its visits in `w`, each with its person but no names or
+    /// place: what a gateway's occupancy and concurrency need of the many visits they read.
+    async fn visits_with_people(
+        self,
+        state: &AppState,
+        w: &Window,
+    ) -> ApiResult<(String, Vec<Visit>)> {
+        let name = self.name(state).await?;
+        let sessions = state
+            .store
+            .report_sessions(w.from, w.to, &self.sessions(), Columns::Person)
+            .await?;
+        Ok((name, visits(w, sessions, None)))
+    }
+
     /// Its alert events in `w`, or 404.
     async fn alerts_of(self, state: &AppState, w: &Window) -> ApiResult<Vec<Alert>> {
         self.name(state).await?;
@@ -285,7 +300,10 @@ async fn visits_of(
     if let Some(shape) = rolled_shape(state, w, min, need) {
         return Ok(rollups::presence(&state.store, w, &filter, shape).await?);
     }
-    let sessions = state.store.report_sessions(w.from, w.to, &filter).await?;
+    let sessions = state
+        .store
+        .report_sessions(w.from, w.to, &filter, Columns::Joined)
+        .await?;
     Ok(visits(w, sessions, min))
 }
 
@@ -650,7 +668,7 @@ report! {
     (GatewayOccupancy), "The occupancy (CSV: `buckets`)",
     |b| b.buckets.clone();
     async fn gateway_occupancy(state, w = WindowRule::finite(24), q, device_id) {
-        let (name, visits) = Subject::Gateway(device_id).visits(&state, &w, None, Need::Sessions).await?;
+        let (name, visits) = Subject::Gateway(device_id).visits_with_people(&state, &w).await?;
         occupancy(&w, device_id, name, &visits)
     }
 }
@@ -664,7 +682,7 @@ report! {
     (GatewayConcurrency), "The concurrency (CSV: `buckets`)",
     |b| b.buckets.clone();
     async fn gateway_concurrency(state, w = WindowRule::finite(24), q, device_id) {
-        let (name, visits) = Subject::Gateway(device_id).visits(&state, &w, None, Need::Sessions).await?;
+        let (name, visits) = Subject::Gateway(device_id).visits_with_people(&state, &w).await?;
         concurrency(&w, device_id, name, &visits)
     }
 }

@@ -317,8 +317,7 @@ impl Summary {
 
 // ---- 1. dwell-sessions ----
 
-/// A stored presence session (also its own columns as the reports read them:
-/// [`super::store::Columns::Own`]).
+/// A stored presence session.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct PresenceSessionRead {
     pub id: i64,

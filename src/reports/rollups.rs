@@ -66,9 +66,9 @@
 //! with no whole hour (inside one hour, or across two partial ones) is one edge piece. On
 //! a whole-hour edge the piece would be a single instant: only the rolled-up sessions that
 //! end exactly at the window's start, or start exactly at its end, are read there. The
-//! summaries and gateway buckets, which look every tag's person and every gateway's place
-//! up once ([`Lookups`]), read these sessions without joining either (thousands of rows at
-//! the edges of a site-wide week: the joins cost more than the rows).
+//! summaries and gateway buckets, which look every person's name and every gateway's place
+//! up once ([`Lookups`]), read these sessions with their person only (thousands of rows at
+//! the edges of a site-wide week: the other joins cost more than the rows).
 //!
 //! **When the rollups answer** ([`shape`]): the hour that holds the window's start is
 //! within the rollups' retention; there is no `min_duration_seconds` (a rollup cannot tell
@@ -324,12 +324,11 @@ impl Lookups {
         self.people.get(&tag).copied().flatten()
     }
 
-    /// Fills in the person and the gateway's place of the sessions read without them
-    /// ([`Columns::Own`]), as the joins would have.
+    /// Fills in the person's name and the gateway's place of the sessions read without
+    /// them ([`Columns::Person`]), as the joins would have.
     fn complete(&self, rows: &mut PresenceRows) {
         let sessions = rows.pending.iter_mut();
         for s in sessions.chain(&mut rows.long).chain(&mut rows.edges) {
-            s.person_id = self.person(s.tag_id);
             s.person_name = s.person_id.and_then(|p| self.names.get(&p).cloned());
             if let Some(g) = self.gateways.get(&s.device_id) {
                 s.device_name.clone_from(&g.name);
@@ -374,7 +373,7 @@ pub async fn summary(
         Coarse::Group => &[Read::TagGateways],
     };
     let mut rows = store
-        .report_presence_rows(w.from, w.to, filter, reads, Columns::Own)
+        .report_presence_rows(w.from, w.to, filter, reads, Columns::Person)
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);
     let totals = [
@@ -458,7 +457,7 @@ pub async fn gateway_buckets(
             w.to,
             filter,
             &[Read::GatewayHours { by_hour: true }],
-            Columns::Own,
+            Columns::Person,
         )
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);

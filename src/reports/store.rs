@@ -168,8 +168,8 @@ macro_rules! run_sessions {
     ($exec:expr, $columns:expr, $conditions:expr, $from:expr, $to:expr $(, $bound:expr)*) => {{
         match $columns {
             Columns::Joined => run_window!($exec, Session, $conditions, $from, $to $(, $bound)*),
-            Columns::Own => {
-                run_window!($exec, PresenceSessionRead, $conditions, $from, $to $(, $bound)*)
+            Columns::Person => {
+                run_window!($exec, SessionOfPerson, $conditions, $from, $to $(, $bound)*)
                     .into_iter()
                     .map(Session::from)
                     .collect()
@@ -221,14 +221,28 @@ const SESSION_COLUMNS: &str = "s.id, s.device_id, s.tag_id, s.started_at, s.ende
 pub enum Columns {
     /// The session, its person and its gateway's place.
     Joined,
-    /// The session's own columns: the caller fills in the person and the place, which it
-    /// has looked up once for all (the joins cost more than the session's row).
-    Own,
+    /// The session and its tag's person: the names and the place are left out (or filled
+    /// in by a caller that has looked them all up once). Each costs a lookup or two per
+    /// session, more than the session's own row (BENCHMARKS.md, "Site-wide reports on
+    /// partial hours").
+    Person,
 }
 
-/// A session without its person and place ([`Columns::Own`]): the caller fills them in.
-impl From<PresenceSessionRead> for Session {
-    fn from(s: PresenceSessionRead) -> Session {
+/// A session and its tag's person ([`Columns::Person`]).
+#[derive(Debug, sqlx::FromRow)]
+struct SessionOfPerson {
+    #[sqlx(flatten)]
+    session: PresenceSessionRead,
+    person_id: Option<i64>,
+}
+
+impl From<SessionOfPerson> for Session {
+    fn from(
+        SessionOfPerson {
+            session: s,
+            person_id,
+        }: SessionOfPerson,
+    ) -> Session {
         Session {
             id: s.id,
             device_id: s.device_id,
@@ -238,7 +252,7 @@ impl From<PresenceSessionRead> for Session {
             duration_seconds: s.duration_seconds,
             samples_count: s.samples_count,
             is_open: s.is_open,
-            person_id: None,
+            person_id,
             person_name: None,
             device_name: String::new(),
             device_mac_address: None,
@@ -260,7 +274,10 @@ fn sessions_where(columns: Columns, from: &str, condition: &str) -> String {
              JOIN devices d ON d.id = s.device_id {PLACE_JOINS} \
              WHERE {condition}"
         ),
-        Columns::Own => format!("SELECT {SESSION_COLUMNS} FROM {from} WHERE {condition}"),
+        Columns::Person => format!(
+            "SELECT {SESSION_COLUMNS}, t.person_id FROM {from} \
+             JOIN tags t ON t.id = s.tag_id WHERE {condition}"
+        ),
     }
 }
 
@@ -315,7 +332,7 @@ fn session_query_by(
             ("fp.floor_id = ", ""),
             ("d.floor_plan_id = ", ""),
         ),
-        Columns::Own => rollup_filter(&mut c, filter, "s."),
+        Columns::Person => rollup_filter(&mut c, filter, "s."),
     }
     // By end: without statistics SQLite then reads the window through the end's index.
     let _ = write!(c.sql, " ORDER BY {by}, s.id");
@@ -578,15 +595,19 @@ fn rollup_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
 impl Store {
     /// The sessions that may overlap `[from, to]`, by end: those that started
     /// before its end and were last seen after its start, or shortly before it while still
-    /// open (an open session lasts until now; the caller clips).
+    /// open (an open session lasts until now; the caller clips), with the `columns`.
     pub async fn report_sessions(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         filter: &SessionFilter,
+        columns: Columns,
     ) -> Result<Vec<Session>> {
-        let c = session_query(OVERLAP, filter, Columns::Joined);
-        Ok(fetch_window!(self, Session, c, from - OPEN_SESSION_LAG, to))
+        let c = session_query(OVERLAP, filter, columns);
+        let from = from - OPEN_SESSION_LAG;
+        Ok(on_pool!(self, read, |pool| run_sessions!(
+            pool, columns, c, from, to
+        )))
     }
 
     /// What a report of the window `[from, to]` reads when the rollups answer
