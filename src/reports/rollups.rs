@@ -67,8 +67,9 @@
 //! a whole-hour edge the piece would be a single instant: only the rolled-up sessions that
 //! end exactly at the window's start, or start exactly at its end, are read there. The
 //! summaries and gateway buckets, which look every person's name and every gateway's place
-//! up once ([`Lookups`]), read these sessions with their person only (thousands of rows at
-//! the edges of a site-wide week: the other joins cost more than the rows).
+//! up once ([`Lookups`]) or need neither, read these sessions with their person only
+//! (tens of thousands of rows at the edges of a site-wide week: the other joins cost more
+//! than the rows).
 //!
 //! **When the rollups answer** ([`shape`]): the hour that holds the window's start is
 //! within the rollups' retention; there is no `min_duration_seconds` (a rollup cannot tell
@@ -324,20 +325,6 @@ impl Lookups {
         self.people.get(&tag).copied().flatten()
     }
 
-    /// Fills in the person's name and the gateway's place of the sessions read without
-    /// them ([`Columns::Person`]), as the joins would have.
-    fn complete(&self, rows: &mut PresenceRows) {
-        let sessions = rows.pending.iter_mut();
-        for s in sessions.chain(&mut rows.long).chain(&mut rows.edges) {
-            s.person_name = s.person_id.and_then(|p| self.names.get(&p).cloned());
-            if let Some(g) = self.gateways.get(&s.device_id) {
-                s.device_name.clone_from(&g.name);
-                s.device_mac_address.clone_from(&g.mac_address);
-                s.place = g.place.clone();
-            }
-        }
-    }
-
     /// The people of `tags`, once each.
     fn people_of(&self, tags: &[i64]) -> Vec<i64> {
         let mut people: Vec<i64> = tags.iter().filter_map(|t| self.person(*t)).collect();
@@ -382,7 +369,6 @@ pub async fn summary(
     ]
     .concat();
     let lookups = Lookups::read(store).await?;
-    lookups.complete(&mut rows);
     let first = whole_hours(w.from, w.to).0;
     let mut out = Summary::default();
     // The gateways' hours, summed per gateway (a session counted once: by touch in the
@@ -429,6 +415,8 @@ pub async fn summary(
             out.by_person.entry(person).or_default().merge(&tally);
         }
     }
+    // The sessions read beside the rollups come without names and places.
+    out.merge(Summary::of(&unrolled(w, rows)));
     for device in out.by_device.keys() {
         if let Some(g) = lookups.gateways.get(device) {
             out.gateways.insert(*device, g.clone());
@@ -439,7 +427,6 @@ pub async fn summary(
             out.names.insert(*person, name.clone());
         }
     }
-    out.merge(Summary::of(&unrolled(w, rows)));
     Ok(out)
 }
 
@@ -462,7 +449,6 @@ pub async fn gateway_buckets(
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);
     let lookups = Lookups::read(store).await?;
-    lookups.complete(&mut rows);
     let list = window_buckets(w, g);
     let mut tallies = per_bucket(w, &list, &unrolled(w, rows));
     let mut by_bucket: BTreeMap<usize, Vec<&GatewayHourRow>> = BTreeMap::new();
