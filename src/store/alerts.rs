@@ -195,6 +195,13 @@ fn alert_event_list(f: &EventFilter) -> &'static str {
     }
 }
 
+/// The open events, oldest first: `= TRUE`, so that SQLite reads them along
+/// `(is_open, started_at)` (a bare `WHERE is_open` walks every event).
+const OPEN_ALERT_EVENTS: &str = select!(
+    alert_event_columns,
+    "FROM alert_events WHERE is_open = TRUE ORDER BY started_at, id"
+);
+
 impl Store {
     pub async fn list_alert_rules(
         &self,
@@ -331,11 +338,7 @@ impl Store {
 
     /// The open events, oldest first: the engine's sessions at start.
     pub async fn open_alert_events(&self) -> Result<Vec<AlertEvent>> {
-        const SQL: &str = select!(
-            alert_event_columns,
-            "FROM alert_events WHERE is_open ORDER BY started_at, id"
-        );
-        self.fetch_all(SQL).await
+        self.fetch_all(OPEN_ALERT_EVENTS).await
     }
 
     /// Records a new event (its id is ignored) and returns it stored.
@@ -698,5 +701,11 @@ mod tests {
         ] {
             assert_searches_along(alert_event_list(&filter), index).await;
         }
+    }
+
+    /// The engine's start reads the open events along their index, not every event.
+    #[tokio::test]
+    async fn the_open_events_are_read_along_an_index() {
+        assert_searches_along(OPEN_ALERT_EVENTS, "ix_alert_events_open_time").await;
     }
 }
