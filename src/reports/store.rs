@@ -172,7 +172,7 @@ macro_rules! run_sessions {
                 run_window!($exec, SessionOfPerson, $conditions, $from, $to $(, $bound)*)
                     .into_iter()
                     .map(Session::from)
-                    .collect()
+                    .collect::<Vec<Session>>()
             }
         }
     }};
@@ -221,10 +221,10 @@ const SESSION_COLUMNS: &str = "s.id, s.device_id, s.tag_id, s.started_at, s.ende
 pub enum Columns {
     /// The session, its person and its gateway's place.
     Joined,
-    /// The session and its tag's person: the names and the place are left out (or filled
-    /// in by a caller that has looked them all up once). Each costs a lookup or two per
-    /// session, more than the session's own row (BENCHMARKS.md, "Site-wide reports on
-    /// partial hours").
+    /// The session and its tag's person, without the names and the place (the summaries
+    /// take them from lookups read once; occupancy and concurrency need neither). Each
+    /// costs a lookup or two per session, more than the session's own row (BENCHMARKS.md,
+    /// "Site-wide reports on partial hours").
     Person,
 }
 
@@ -652,14 +652,14 @@ impl Store {
             };
             for edge in &edges {
                 match *edge {
-                    Edge::EndingAt => rows.edges.extend::<Vec<_>>(run_sessions!(
+                    Edge::EndingAt => rows.edges.extend(run_sessions!(
                         &mut *tx,
                         columns,
                         session_query(ENDING_AT_FROM, filter, columns),
                         first,
                         end
                     )),
-                    Edge::StartingAt => rows.edges.extend::<Vec<_>>(run_sessions!(
+                    Edge::StartingAt => rows.edges.extend(run_sessions!(
                         &mut *tx,
                         columns,
                         session_query_by(STARTING_AT_TO, filter, columns, "s.started_at"),
@@ -667,14 +667,14 @@ impl Store {
                         end
                     )),
                     Edge::Piece(a, b) => {
-                        rows.edges.extend::<Vec<_>>(run_sessions!(
+                        rows.edges.extend(run_sessions!(
                             &mut *tx,
                             columns,
                             session_query(ENDING_IN, filter, columns),
                             a,
                             b
                         ));
-                        rows.edges.extend::<Vec<_>>(run_sessions!(
+                        rows.edges.extend(run_sessions!(
                             &mut *tx,
                             columns,
                             session_query_by(STARTING_IN, filter, columns, "s.started_at"),
@@ -682,7 +682,7 @@ impl Store {
                             b
                         ));
                         let hour = super::rollups::hour_of(b);
-                        rows.edges.extend::<Vec<_>>(run_sessions!(
+                        rows.edges.extend(run_sessions!(
                             &mut *tx,
                             columns,
                             spanning_query(filter, columns),
