@@ -253,7 +253,11 @@ impl Publisher {
                 return;
             }
         };
-        let pending: Vec<_> = rows.into_iter().filter(|r| r.pending).collect();
+        let mut pending: Vec<_> = rows.into_iter().filter(|r| r.pending).collect();
+        // Withdrawals first: a deleted camera's configuration (which may carry its
+        // password) is replaced before anything newer goes out, so a subscriber that sees
+        // a later camera's configuration no longer sees the deleted one's.
+        pending.sort_by_key(|row| row.enabled);
         self.metrics
             .cambus_publish_pending
             .store(pending.len() as i64, Ordering::Relaxed);

@@ -499,8 +499,9 @@ backend_tests! {
             "name": "Quick", "code": "quick", "floor_id": floor, "ip_address": "10.0.0.6", "password": "cam-pass-2",
         })).await;
         assert_eq!(app.delete(&format!("/api/v1/devices/{cam}"), &token).await, StatusCode::NO_CONTENT);
-        // A barrier: the publisher reconciles from the database, so once a camera created
-        // after the deletion is published, the deleted one has been dealt with.
+        // A barrier: the publisher reconciles from the database and publishes withdrawals
+        // before configurations, so once a camera created after the deletion is published,
+        // the deleted one has been dealt with (even though "barrier" sorts before "quick").
         app.create_id("/api/v1/devices/cameras", &token, json!({"name": "Barrier", "code": "barrier", "floor_id": floor})).await;
         let marker = "rtls/cameras/default/hq/ground/camera/barrier/info";
         assert!(eventually(async || {
