@@ -109,7 +109,14 @@ async fn history_with(
 
 backend_tests! {
     async fn a_walk_is_kept_downsampled_replayed_and_heated(backend: Backend) {
-        let app = TestApp::start_with(backend, |c| c.positions.history_keepalive_seconds = 10).await;
+        // A metre for a move: a tag standing still wanders by tens of centimetres as the two
+        // gateways' reports of one second land in one pipeline round or in two (which
+        // depends on the machine's load), and this test counts the keepalives.
+        let app = TestApp::start_with(backend, |c| {
+            c.positions.history_keepalive_seconds = 10;
+            c.positions.history_min_move_m = 1.0;
+        })
+        .await;
         let token = app.admin_token().await;
         let plan = site(&app, &token).await;
         let ana = app.create_id("/api/v1/people", &token, json!({"full_name": "Ana Souza"})).await;
