@@ -69,7 +69,9 @@
 //! summaries and gateway buckets, which look every person's name and every gateway's place
 //! up once ([`Lookups`]) or need neither, read these sessions with their person only
 //! (tens of thousands of rows at the edges of a site-wide week: the other joins cost more
-//! than the rows).
+//! than the rows), and take those lying wholly in a partial edge hour (most of them: they
+//! touch no whole hour, so nothing is taken off for them) summed per tag and gateway
+//! ([`Read::InsideEdges`]) from their own four columns.
 //!
 //! **When the rollups answer** ([`shape`]): the hour that holds the window's start is
 //! within the rollups' retention; there is no `min_duration_seconds` (a rollup cannot tell
@@ -355,9 +357,13 @@ pub async fn summary(
     coarse: Coarse,
 ) -> Result<Summary> {
     let reads: &[Read] = match coarse {
-        Coarse::Site => &[Read::GatewayHours { by_hour: false }, Read::Tags],
-        Coarse::Gateways => &[Read::GatewayHours { by_hour: true }],
-        Coarse::Group => &[Read::TagGateways],
+        Coarse::Site => &[
+            Read::GatewayHours { by_hour: false },
+            Read::Tags,
+            Read::InsideEdges,
+        ],
+        Coarse::Gateways => &[Read::GatewayHours { by_hour: true }, Read::InsideEdges],
+        Coarse::Group => &[Read::TagGateways, Read::InsideEdges],
     };
     let mut rows = store
         .report_presence_rows(w.from, w.to, filter, reads, Columns::Person)
@@ -415,6 +421,19 @@ pub async fn summary(
             out.by_person.entry(person).or_default().merge(&tally);
         }
     }
+    // The sessions inside the window's partial edge hours, summed per tag and gateway.
+    for (_, sums) in std::mem::take(&mut rows.inside_edges) {
+        for r in &sums {
+            let person = lookups.person(r.tag_id);
+            let mut tally = Tally::rolled(r.sessions, r.dwell_us, r.first_start, r.last_end);
+            tally.present(r.tag_id, person);
+            out.all.merge(&tally);
+            out.by_device.entry(r.device_id).or_default().merge(&tally);
+            if let Some(person) = person {
+                out.by_person.entry(person).or_default().merge(&tally);
+            }
+        }
+    }
     // The sessions read beside the rollups come without names and places.
     out.merge(Summary::of(&unrolled(w, rows)));
     for device in out.by_device.keys() {
@@ -443,14 +462,32 @@ pub async fn gateway_buckets(
             w.from,
             w.to,
             filter,
-            &[Read::GatewayHours { by_hour: true }],
+            &[Read::GatewayHours { by_hour: true }, Read::InsideEdges],
             Columns::Person,
         )
         .await?;
     let hours = std::mem::take(&mut rows.gateway_hours);
+    let inside_edges = std::mem::take(&mut rows.inside_edges);
     let lookups = Lookups::read(store).await?;
     let list = window_buckets(w, g);
     let mut tallies = per_bucket(w, &list, &unrolled(w, rows));
+    // Each partial edge hour lies in one bucket (those that begin inside the window begin
+    // on whole hours): the one that holds the piece's start.
+    for (start, sums) in inside_edges {
+        let i = list.partition_point(|b| b.end <= start);
+        let Some(tally) = tallies.get_mut(i).filter(|_| list[i].start <= start) else {
+            continue;
+        };
+        for r in &sums {
+            tally.merge(&Tally::rolled(
+                r.sessions,
+                r.dwell_us,
+                r.first_start,
+                r.last_end,
+            ));
+            tally.present(r.tag_id, lookups.person(r.tag_id));
+        }
+    }
     let mut by_bucket: BTreeMap<usize, Vec<&GatewayHourRow>> = BTreeMap::new();
     for r in &hours {
         let i = list.partition_point(|b| b.end <= r.hour);

@@ -212,6 +212,16 @@ const ENDING_IN: &str = "s.rollup_state = 1 AND s.ended_at >= $1 AND s.ended_at 
 const STARTING_IN: &str = "s.rollup_state = 1 AND s.started_at >= $1 AND s.started_at <= $2 \
      AND COALESCE(s.ended_at, s.started_at) > $2";
 
+/// Rolled-up sessions that end inside an edge piece `[$1, $2]` of a window and start
+/// before it (the start through `COALESCE`, so that the end's index serves).
+const CROSSING_INTO: &str = "s.rollup_state = 1 AND s.ended_at >= $1 AND s.ended_at <= $2 \
+     AND COALESCE(s.started_at, s.ended_at) < $1";
+/// Rolled-up sessions that lie in a window's first partial hour `[$1, $2)`: they end before
+/// its first whole hour `$2`.
+const INSIDE_FIRST: &str = "s.rollup_state = 1 AND s.ended_at >= $1 AND s.ended_at < $2";
+/// Rolled-up sessions that lie in a window's last partial hour `[$1, $2]`: they start in it.
+const INSIDE_LAST: &str = "s.rollup_state = 1 AND s.started_at >= $1 AND s.started_at <= $2";
+
 /// A session's own columns.
 const SESSION_COLUMNS: &str = "s.id, s.device_id, s.tag_id, s.started_at, s.ended_at, \
      s.duration_seconds, s.samples_count, s.is_open";
@@ -397,6 +407,12 @@ pub enum Read {
     Tags,
     /// Per tag and gateway over the window: their days, and the hours at the edges.
     TagGateways,
+    /// The rolled-up sessions that lie wholly in a partial hour at the window's edge (a
+    /// window with whole hours), summed per tag and gateway into
+    /// [`PresenceRows::inside_edges`] instead of read whole into `edges`: they touch no
+    /// whole hour, so nothing is taken off the rollups for them, and a site-wide week holds
+    /// tens of thousands.
+    InsideEdges,
 }
 
 /// What [`Store::report_presence_rows`] read.
@@ -410,6 +426,62 @@ pub struct PresenceRows {
     pub gateway_hours: Vec<GatewayHourRow>,
     pub tags: Vec<TotalsRow>,
     pub tag_gateways: Vec<TotalsRow>,
+    /// [`Read::InsideEdges`]: per edge piece (its start), the sums of its sessions per tag
+    /// and gateway, their dwell clipped to the window.
+    pub inside_edges: Vec<(DateTime<Utc>, Vec<TotalsRow>)>,
+}
+
+/// A session as [`Read::InsideEdges`] reads it.
+#[derive(Debug, sqlx::FromRow)]
+struct EdgeSession {
+    tag_id: i64,
+    device_id: i64,
+    started_at: DateTime<Utc>,
+    ended_at: DateTime<Utc>,
+}
+
+/// The sessions of `filter` that meet `window` (a condition on `$1` and `$2`), their own
+/// tag, gateway, start and end only, in the order of `by`.
+fn edge_session_query(window: &str, filter: &SessionFilter, by: &str) -> Conditions {
+    let mut c = Conditions::new(
+        format!(
+            "SELECT s.tag_id, s.device_id, s.started_at, s.ended_at \
+             FROM presence_sessions s WHERE {window}"
+        ),
+        3,
+    );
+    rollup_filter(&mut c, filter, "s.");
+    let _ = write!(c.sql, " ORDER BY {by}");
+    c
+}
+
+/// `sessions` summed per tag and gateway, each counted once, its dwell clipped to
+/// `[from, to]`.
+fn sum_per_tag_and_gateway(
+    sessions: Vec<EdgeSession>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<TotalsRow> {
+    let mut sums: HashMap<(i64, i64), TotalsRow> = HashMap::new();
+    for s in sessions {
+        let dwell = super::buckets::micros(s.ended_at.min(to) - s.started_at.max(from));
+        sums.entry((s.tag_id, s.device_id))
+            .and_modify(|row| {
+                row.dwell_us += dwell;
+                row.sessions += 1;
+                row.first_start = row.first_start.min(s.started_at);
+                row.last_end = row.last_end.max(s.ended_at);
+            })
+            .or_insert(TotalsRow {
+                tag_id: s.tag_id,
+                device_id: s.device_id,
+                dwell_us: dwell,
+                sessions: 1,
+                first_start: s.started_at,
+                last_end: s.ended_at,
+            });
+    }
+    sums.into_values().collect()
 }
 
 /// The filter's conditions on the tag and the gateway of a rollup row (`of`: its alias and
@@ -626,6 +698,7 @@ impl Store {
         let lagged = from - OPEN_SESSION_LAG;
         let (first, end) = super::rollups::whole_hours(from, to);
         let edges = edges(from, to, first, end);
+        let sum_inside = reads.contains(&Read::InsideEdges) && first < end;
         Ok(on_pool!(self, read, |pool| {
             let mut tx = pool.begin().await?;
             if repeatable {
@@ -667,28 +740,60 @@ impl Store {
                         end
                     )),
                     Edge::Piece(a, b) => {
+                        // In a partial hour of a window with whole hours, the sessions
+                        // lying wholly in it are summed: in the first, those that end
+                        // before its end; in the last, those that start in it.
+                        let (first_hour, last_hour) =
+                            (sum_inside && b == first, sum_inside && b != first);
+                        if sum_inside {
+                            let (inside, by) = if first_hour {
+                                (INSIDE_FIRST, "s.ended_at")
+                            } else {
+                                (INSIDE_LAST, "s.started_at")
+                            };
+                            let sessions = run_window!(
+                                &mut *tx,
+                                EdgeSession,
+                                edge_session_query(inside, filter, by),
+                                a,
+                                b
+                            );
+                            rows.inside_edges
+                                .push((a, sum_per_tag_and_gateway(sessions, from, to)));
+                        }
+                        // The others, whole: those ending in the piece (in the first
+                        // partial hour, at its end only; in the last, those that started
+                        // before it)...
+                        let (ending, since) = match (first_hour, last_hour) {
+                            (true, _) => (ENDING_IN, b),
+                            (_, true) => (CROSSING_INTO, a),
+                            _ => (ENDING_IN, a),
+                        };
                         rows.edges.extend(run_sessions!(
                             &mut *tx,
                             columns,
-                            session_query(ENDING_IN, filter, columns),
-                            a,
+                            session_query(ending, filter, columns),
+                            since,
                             b
                         ));
-                        rows.edges.extend(run_sessions!(
-                            &mut *tx,
-                            columns,
-                            session_query_by(STARTING_IN, filter, columns, "s.started_at"),
-                            a,
-                            b
-                        ));
-                        let hour = super::rollups::hour_of(b);
+                        // ... those starting in it and ending after it ...
+                        if !last_hour {
+                            rows.edges.extend(run_sessions!(
+                                &mut *tx,
+                                columns,
+                                session_query_by(STARTING_IN, filter, columns, "s.started_at"),
+                                a,
+                                b
+                            ));
+                        }
+                        // ... and those covering it.
                         rows.edges.extend(run_sessions!(
                             &mut *tx,
                             columns,
                             spanning_query(filter, columns),
                             a,
                             b,
-                            hour,
+                            super::rollups::hour_of(b),
                             a + Duration::seconds(super::rollups::LONG_SECONDS)
                         ));
                     }
@@ -714,6 +819,7 @@ impl Store {
                             end
                         );
                     }
+                    Read::InsideEdges => {}
                     Read::Tags | Read::TagGateways => {
                         // The whole hours' bounds, then their whole days (`totals_query`).
                         let (day, last_day) = whole_days(first, end);

@@ -852,6 +852,11 @@ backend_tests! {
             (s.tb, g[5], "2024-03-04T10:00:00Z".into(), "2024-03-04T10:20:00Z".into()),
             (s.tx, g[2], "2024-03-04T10:20:00Z".into(), "2024-03-04T10:20:00Z".into()),
             (s.tc, g[1], "2024-03-04T12:40:00Z".into(), "2024-03-04T12:55:00Z".into()),
+            // Wholly inside those edges' partial hours (summed per tag and gateway there):
+            // two of the same tag at one gateway after 10:20, one before 12:40.
+            (s.tx, g[4], "2024-03-04T10:25:00Z".into(), "2024-03-04T10:28:30Z".into()),
+            (s.tx, g[4], "2024-03-04T10:31:00Z".into(), "2024-03-04T10:35:00Z".into()),
+            (s.tb, g[4], "2024-03-04T12:05:00Z".into(), "2024-03-04T12:15:00Z".into()),
         ];
         for day in 1..=7 {
             more.push((s.ta1, g[2], format!("2024-03-0{day}T08:50:00Z"), format!("2024-03-0{day}T09:10:00Z")));
