@@ -11,7 +11,9 @@
 //! publish → position on the live stream under a steady 10,000 readings/s. `history-off`
 //! and `history-on` run `ingest` with the gateways placed on a plan (every reading moves a
 //! position) without and with the position history: what recording costs; `rollups-off`
-//! and `rollups-on` do the same without the presence rollups and with a pass every second.
+//! and `rollups-on` do the same without the presence rollups and with a pass every second,
+//! while sessions close during the burst (each tag stays `SV_BENCH_LAPS` laps, default 10,
+//! at a gateway; the session closes a second after it left).
 //!
 //! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
 //! run in a child process (this same program, `--load`), talking MQTT over loopback.
@@ -75,21 +77,36 @@ fn main() {
                     ingest(Some(url), tags).await;
                 }
             }
-            for (name, enabled) in [("history-off", false), ("history-on", true)] {
+            for (name, history) in [("history-off", false), ("history-on", true)] {
                 if run(name) {
-                    ingest_history(None, enabled, 10).await;
+                    let moving = Moving {
+                        history,
+                        ..Moving::default()
+                    };
+                    ingest_history(None, moving).await;
                     if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
-                        ingest_history(Some(url), enabled, 10).await;
+                        ingest_history(Some(url), moving).await;
                     }
                 }
             }
-            // The presence rollups' pass (every second here, 10 s by default) beside the
-            // moving tags' sessions, which close 15 s after a tag leaves a gateway.
-            for (name, interval) in [("rollups-off", 0), ("rollups-on", 1)] {
+            // The presence rollups' pass (every second here, 10 s by default) while sessions
+            // close: each tag stays SV_BENCH_LAPS laps (default 10: ten readings) at a
+            // gateway and its session there closes a second after it left.
+            let laps = std::env::var("SV_BENCH_LAPS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10);
+            for (name, rollup_interval) in [("rollups-off", 0), ("rollups-on", 1)] {
                 if run(name) {
-                    ingest_history(None, false, interval).await;
+                    let moving = Moving {
+                        rollup_interval,
+                        laps_per_gateway: laps,
+                        presence_gap: 1,
+                        ..Moving::default()
+                    };
+                    ingest_history(None, moving).await;
                     if let Ok(url) = std::env::var("SV_BENCH_DATABASE_URL") {
-                        ingest_history(Some(url), false, interval).await;
+                        ingest_history(Some(url), moving).await;
                     }
                 }
             }
@@ -556,11 +573,34 @@ async fn ingest(url: Option<String>, tags: usize) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// How the tags of [`ingest_history`] move, and what the appliance does with it.
+#[derive(Debug, Clone, Copy)]
+struct Moving {
+    /// The position history on.
+    history: bool,
+    /// `reports.rollup_interval_seconds` (0: no rollups).
+    rollup_interval: u64,
+    /// Laps of the tags that each tag stays at a gateway.
+    laps_per_gateway: usize,
+    /// `devices.presence_gap_seconds`.
+    presence_gap: u32,
+}
+
+impl Default for Moving {
+    fn default() -> Self {
+        Moving {
+            history: false,
+            rollup_interval: 10,
+            laps_per_gateway: 1,
+            presence_gap: 15,
+        }
+    }
+}
+
 /// `ingest` with its INGEST_GATEWAYS gateways placed on a 100 × 50 m plan (a 20 × 10
-/// grid) and every tag moving (heard by the next gateway at each lap of the tags), and
-/// the position history on or off.
-/// `rollup_interval`: `reports.rollup_interval_seconds` (0: no rollups).
-async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64) {
+/// grid) and every tag moving to the next gateway every `moving.laps_per_gateway` laps of
+/// the tags.
+async fn ingest_history(url: Option<String>, moving: Moving) {
     let backend = backend_name(&url);
     let place = async |store: &securityvision::store::Store| {
         let plan = common::Plan::save(store, ("Bench", "B"), "Hall", (100.0, 50.0)).await;
@@ -582,16 +622,20 @@ async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64
         _dir,
         ..
     } = appliance_with(url, &tags, place, |c| {
-        c.positions.history_enabled = enabled;
-        c.reports.rollup_interval_seconds = rollup_interval;
+        c.positions.history_enabled = moving.history;
+        c.reports.rollup_interval_seconds = moving.rollup_interval;
+        c.devices.presence_gap_seconds = moving.presence_gap;
     })
     .await;
+    let laps = moving.laps_per_gateway.to_string();
     let Ingested {
         total,
         stored,
         per_second,
         publisher,
-    } = ingest_load(port, INGEST_TAGS, &["moving"], &metrics).await;
+    } = ingest_load(port, INGEST_TAGS, &[&laps], &metrics).await;
+    // What the pass left behind (every closed session with the rollups off).
+    let left = store.roll_up_all_sessions().await.unwrap();
     let plans = store.list_floor_plans(None, 0, 1).await.unwrap();
     let now = chrono::Utc::now();
     let hour = chrono::Duration::hours(1);
@@ -601,8 +645,9 @@ async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64
         .unwrap()
         .len();
     println!(
-        "ingest on {backend}, gateways placed, history {}, rollups every {rollup_interval} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); {points} history points",
-        if enabled { "on" } else { "off" },
+        "ingest on {backend}, gateways placed, tags moving every {laps} laps, history {}, rollups every {} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); {points} history points; {left} closed sessions not rolled up at the end",
+        if moving.history { "on" } else { "off" },
+        moving.rollup_interval,
     );
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -613,7 +658,8 @@ async fn ingest_history(url: Option<String>, enabled: bool, rollup_interval: u64
 async fn load_reports(args: &[String]) {
     let port: u16 = args[0].parse().unwrap();
     let tags: usize = args[1].parse().unwrap();
-    let moving = args.get(2).is_some_and(|a| a == "moving");
+    // Laps of the tags each tag stays at a gateway (0: never moves).
+    let laps_per_gateway: usize = args.get(2).map_or(0, |a| a.parse().unwrap());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
@@ -633,7 +679,8 @@ async fn load_reports(args: &[String]) {
             let per_client = INGEST_MESSAGES / CLIENTS;
             let publisher = tokio::spawn(async move {
                 for i in 0..per_client {
-                    let (topic, payload) = gateway_report(c * per_client + i, tags, moving);
+                    let (topic, payload) =
+                        gateway_report(c * per_client + i, tags, laps_per_gateway);
                     client
                         .publish(topic, QoS::AtLeastOnce, false, payload)
                         .await
@@ -663,14 +710,12 @@ async fn load_reports(args: &[String]) {
 }
 
 /// Report number `n`: a Minew array of READINGS_PER_MESSAGE readings of `tags` tags, from
-/// one of INGEST_GATEWAYS gateways (`moving`: each tag is heard by the next gateway at
-/// each lap of the tags).
-fn gateway_report(n: usize, tags: usize, moving: bool) -> (String, Vec<u8>) {
-    let lap = if moving {
-        n / (tags / READINGS_PER_MESSAGE).max(1)
-    } else {
-        0
-    };
+/// one of INGEST_GATEWAYS gateways (each tag is heard by the next gateway every
+/// `laps_per_gateway` laps of the tags; 0: never).
+fn gateway_report(n: usize, tags: usize, laps_per_gateway: usize) -> (String, Vec<u8>) {
+    let lap = (n / (tags / READINGS_PER_MESSAGE).max(1))
+        .checked_div(laps_per_gateway)
+        .unwrap_or(0);
     let gateway = format!("AC233FC0{:04X}", (n + lap) % INGEST_GATEWAYS);
     let mut records = vec![serde_json::json!({"type": "Gateway", "mac": gateway})];
     for r in 0..READINGS_PER_MESSAGE {
@@ -819,7 +864,7 @@ async fn load_steady(args: &[String]) {
     loop {
         tick.tick().await;
         for _ in 0..per_tick {
-            let (topic, payload) = gateway_report(n, INGEST_TAGS, false);
+            let (topic, payload) = gateway_report(n, INGEST_TAGS, 0);
             client
                 .publish(topic, QoS::AtLeastOnce, false, payload)
                 .await
