@@ -12,8 +12,8 @@
 //! and `history-on` run `ingest` with the gateways placed on a plan (every reading moves a
 //! position) without and with the position history: what recording costs; `rollups-off`
 //! and `rollups-on` do the same without the presence rollups and with a pass every second,
-//! while sessions close during the burst (each tag stays `SV_BENCH_LAPS` laps, default 10,
-//! at a gateway; the session closes a second after it left).
+//! while sessions close during the burst (2,000 tags, each staying `SV_BENCH_LAPS` laps,
+//! default 100, at a gateway; the session closes a second after it left).
 //!
 //! The appliance (broker + ingest hand-off) runs in this process; the publishing clients
 //! run in a child process (this same program, `--load`), talking MQTT over loopback.
@@ -90,15 +90,17 @@ fn main() {
                 }
             }
             // The presence rollups' pass (every second here, 10 s by default) while sessions
-            // close: each tag stays SV_BENCH_LAPS laps (default 10: ten readings) at a
-            // gateway and its session there closes a second after it left.
+            // close: 2,000 tags (500 readings each), each staying SV_BENCH_LAPS laps
+            // (default 100: a session of 100 readings) at a gateway; its session there
+            // closes a second after it left.
             let laps = std::env::var("SV_BENCH_LAPS")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(10);
+                .unwrap_or(100);
             for (name, rollup_interval) in [("rollups-off", 0), ("rollups-on", 1)] {
                 if run(name) {
                     let moving = Moving {
+                        tags: 2_000,
                         rollup_interval,
                         laps_per_gateway: laps,
                         presence_gap: 1,
@@ -576,6 +578,8 @@ async fn ingest(url: Option<String>, tags: usize) {
 /// How the tags of [`ingest_history`] move, and what the appliance does with it.
 #[derive(Debug, Clone, Copy)]
 struct Moving {
+    /// Tags registered and heard.
+    tags: usize,
     /// The position history on.
     history: bool,
     /// `reports.rollup_interval_seconds` (0: no rollups).
@@ -589,6 +593,7 @@ struct Moving {
 impl Default for Moving {
     fn default() -> Self {
         Moving {
+            tags: INGEST_TAGS,
             history: false,
             rollup_interval: 10,
             laps_per_gateway: 1,
@@ -613,7 +618,7 @@ async fn ingest_history(url: Option<String>, moving: Moving) {
             store.save_device(&device).await.unwrap();
         }
     };
-    let tags = ingest_tags(INGEST_TAGS);
+    let tags = ingest_tags(moving.tags);
     let Appliance {
         port,
         metrics,
@@ -633,7 +638,7 @@ async fn ingest_history(url: Option<String>, moving: Moving) {
         stored,
         per_second,
         publisher,
-    } = ingest_load(port, INGEST_TAGS, &[&laps], &metrics).await;
+    } = ingest_load(port, moving.tags, &[&laps], &metrics).await;
     // What the pass left behind (every closed session with the rollups off).
     let left = store.roll_up_all_sessions().await.unwrap();
     let plans = store.list_floor_plans(None, 0, 1).await.unwrap();
@@ -645,7 +650,8 @@ async fn ingest_history(url: Option<String>, moving: Moving) {
         .unwrap()
         .len();
     println!(
-        "ingest on {backend}, gateways placed, tags moving every {laps} laps, history {}, rollups every {} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); {points} history points; {left} closed sessions not rolled up at the end",
+        "ingest on {backend}, gateways placed, {} tags moving every {laps} laps, history {}, rollups every {} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); {points} history points; {left} closed sessions not rolled up at the end",
+        moving.tags,
         if moving.history { "on" } else { "off" },
         moving.rollup_interval,
     );
@@ -679,8 +685,16 @@ async fn load_reports(args: &[String]) {
             let per_client = INGEST_MESSAGES / CLIENTS;
             let publisher = tokio::spawn(async move {
                 for i in 0..per_client {
-                    let (topic, payload) =
-                        gateway_report(c * per_client + i, tags, laps_per_gateway);
+                    // Moving tags: the clients take turns, so that the laps go out one
+                    // after the other and a tag is heard at a steady pace (in tenths,
+                    // each client's tenth of the laps would arrive at once, and a tag
+                    // ten times every few seconds).
+                    let n = if laps_per_gateway > 0 {
+                        i * CLIENTS + c
+                    } else {
+                        c * per_client + i
+                    };
+                    let (topic, payload) = gateway_report(n, tags, laps_per_gateway);
                     client
                         .publish(topic, QoS::AtLeastOnce, false, payload)
                         .await
