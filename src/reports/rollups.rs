@@ -408,30 +408,24 @@ pub async fn summary(
     everyone.dedup();
     let people = lookups.people_of(&everyone);
     out.all.present_all(everyone, people);
-    // Tags over the window (per gateway for a group).
-    for r in &totals {
+    // Tags over the window (per gateway for a group), and the sessions lying inside the
+    // window's partial edge hours, summed per tag and gateway.
+    let inside: Vec<_> = std::mem::take(&mut rows.inside_edges)
+        .into_iter()
+        .flat_map(|(_, sums)| sums)
+        .collect();
+    let sums = (totals.iter().map(|r| (r, coarse == Coarse::Group)))
+        .chain(inside.iter().map(|r| (r, true)));
+    for (r, per_gateway) in sums {
         let person = lookups.person(r.tag_id);
         let mut tally = Tally::rolled(r.sessions, r.dwell_us, r.first_start, r.last_end);
         tally.present(r.tag_id, person);
         out.all.merge(&tally);
-        if coarse == Coarse::Group {
+        if per_gateway {
             out.by_device.entry(r.device_id).or_default().merge(&tally);
         }
         if let Some(person) = person {
             out.by_person.entry(person).or_default().merge(&tally);
-        }
-    }
-    // The sessions inside the window's partial edge hours, summed per tag and gateway.
-    for (_, sums) in std::mem::take(&mut rows.inside_edges) {
-        for r in &sums {
-            let person = lookups.person(r.tag_id);
-            let mut tally = Tally::rolled(r.sessions, r.dwell_us, r.first_start, r.last_end);
-            tally.present(r.tag_id, person);
-            out.all.merge(&tally);
-            out.by_device.entry(r.device_id).or_default().merge(&tally);
-            if let Some(person) = person {
-                out.by_person.entry(person).or_default().merge(&tally);
-            }
         }
     }
     // The sessions read beside the rollups come without names and places.
