@@ -55,9 +55,10 @@
 //! where it starts or ends within an hour (the console's and integrators' "the last 7 days"
 //! end now), are read from the sessions that touch them, whole (rolled-up ones only: the
 //! others are read anyway), through the indexes: an edge piece `[a, b]` holds the sessions
-//! that end in it (the end's index), that start in it and end after it (the start's index),
-//! and those that cover it and more on both sides, found from the rows of the hour holding
-//! `b` (`store.rs`, `spanning_query`). Each such session counts as the sessions' path
+//! that end in it (the rolled-up sessions' index by end), that start in it and end after it
+//! (theirs by start; both hold every column these reads take, so that no row is looked up
+//! in the table), and those that cover it and more on both sides, found from the rows of
+//! the hour holding `b` (`store.rs`, `spanning_query`). Each such session counts as the sessions' path
 //! counts it (once, its dwell clipped to the window, into every bucket it touches), and
 //! what it added to the rollups of the window's whole hours is taken off them (the same
 //! cells the pass made of it, negated), so a session touching an edge and the whole hours
@@ -358,11 +359,20 @@ pub async fn summary(
 ) -> Result<Summary> {
     let reads: &[Read] = match coarse {
         Coarse::Site => &[
-            Read::GatewayHours { by_hour: false },
+            Read::GatewayHours {
+                by_hour: false,
+                tags: false,
+            },
             Read::Tags,
             Read::InsideEdges,
         ],
-        Coarse::Gateways => &[Read::GatewayHours { by_hour: true }, Read::InsideEdges],
+        Coarse::Gateways => &[
+            Read::GatewayHours {
+                by_hour: false,
+                tags: true,
+            },
+            Read::InsideEdges,
+        ],
         Coarse::Group => &[Read::TagGateways, Read::InsideEdges],
     };
     let mut rows = store
@@ -456,7 +466,13 @@ pub async fn gateway_buckets(
             w.from,
             w.to,
             filter,
-            &[Read::GatewayHours { by_hour: true }, Read::InsideEdges],
+            &[
+                Read::GatewayHours {
+                    by_hour: true,
+                    tags: true,
+                },
+                Read::InsideEdges,
+            ],
             Columns::Person,
         )
         .await?;

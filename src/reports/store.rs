@@ -401,8 +401,10 @@ pub enum Read {
     /// Per hour, tag and gateway: by hour, or summed per tag and gateway over the window.
     Hours { by_hour: bool },
     /// Per hour and gateway: hour by hour with the tags present, or (`by_hour` false)
-    /// summed per gateway over the window without them.
-    GatewayHours { by_hour: bool },
+    /// summed per gateway over the window, with the hours' lists of tags joined into one
+    /// when `tags` is set (a row per gateway, where a row per hour costs more to hand over
+    /// than its numbers do to add up).
+    GatewayHours { by_hour: bool, tags: bool },
     /// Per tag over the window: its days, and the hours at the window's edges.
     Tags,
     /// Per tag and gateway over the window: their days, and the hours at the edges.
@@ -511,9 +513,11 @@ fn rollup_filter(c: &mut Conditions, filter: &SessionFilter, of: &str) {
 /// and it ends no later than that row's last end. So the rows of that hour are read first
 /// (`CROSS JOIN` keeps that order on SQLite), then each one's sessions through the
 /// `(tag_id, ended_at)` index (the gateway and the start through `COALESCE`, so that the
-/// key's index, which has no end, does not serve). `$4` bounds the end for a planner that
-/// reads the sessions first (PostgreSQL's generic plans): a rolled-up session lasts less
-/// than 12 hours, so one that starts before `$1` ends before `$1` + 12 hours.
+/// key's index, which has no end, does not serve; the state through `+ 0`, so that the
+/// rolled-up sessions' indexes, which would read 12 hours of ends for each row, do not
+/// either). `$4` bounds the end for a planner that reads the sessions first (PostgreSQL's
+/// generic plans): a rolled-up session lasts less than 12 hours, so one that starts before
+/// `$1` ends before `$1` + 12 hours.
 fn spanning_query(filter: &SessionFilter, columns: Columns) -> Conditions {
     let mut c = Conditions::new(String::new(), 5);
     rollup_filter(&mut c, filter, "r.");
@@ -526,7 +530,7 @@ fn spanning_query(filter: &SessionFilter, columns: Columns) -> Conditions {
              AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
              AND s.ended_at < $4 \
              AND COALESCE(s.device_id, r.device_id) = r.device_id \
-             AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state = 1"
+             AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state + 0 = 1"
         ),
     );
     c
@@ -569,19 +573,27 @@ fn edges(
 
 /// The gateway hours `[$1, $2)` of the gateways `filter` keeps (it names no tag), with
 /// their tags; or summed per gateway, a session counted once (`touches` and `starts` both
-/// the window's count), without them.
-fn gateway_hours_query(by_hour: bool, filter: &SessionFilter) -> Conditions {
+/// the window's count), with their lists joined (`tags`) or without them.
+fn gateway_hours_query(by_hour: bool, tags: bool, filter: &SessionFilter) -> Conditions {
     let sql = if by_hour {
         "SELECT hour, device_id, dwell_us, touches, starts, first_start, last_end, tag_ids \
          FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+            .to_string()
     } else {
-        "SELECT MIN(hour) AS hour, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
-         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS touches, \
-         CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS starts, \
-         MIN(first_start) AS first_start, MAX(last_end) AS last_end, '' AS tag_ids \
-         FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+        let tag_ids = if tags {
+            "string_agg(tag_ids, ',')"
+        } else {
+            "''"
+        };
+        format!(
+            "SELECT MIN(hour) AS hour, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
+             CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS touches, \
+             CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS starts, \
+             MIN(first_start) AS first_start, MAX(last_end) AS last_end, {tag_ids} AS tag_ids \
+             FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+        )
     };
-    let mut c = Conditions::new(sql.to_string(), 3);
+    let mut c = Conditions::new(sql, 3);
     rollup_filter(&mut c, filter, "");
     if !by_hour {
         c.sql.push_str(" GROUP BY device_id");
@@ -810,11 +822,11 @@ impl Store {
                             end
                         );
                     }
-                    Read::GatewayHours { by_hour } => {
+                    Read::GatewayHours { by_hour, tags } => {
                         rows.gateway_hours = run_window!(
                             &mut *tx,
                             GatewayHourRow,
-                            gateway_hours_query(by_hour, filter),
+                            gateway_hours_query(by_hour, tags, filter),
                             first,
                             end
                         );
@@ -966,5 +978,72 @@ impl Store {
         Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
             .fetch_all(pool)
             .await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rolled-up sessions at a window's partial edges are read along the rolled-up
+    /// sessions' indexes, from the index alone (no lookup of each row in the table).
+    #[tokio::test]
+    async fn edge_sessions_are_read_from_the_rolled_up_indexes() {
+        let everyone = SessionFilter::default();
+        let ended = "ix_presence_sessions_rolled_ended";
+        let started = "ix_presence_sessions_rolled_started";
+        let reads = [
+            (
+                edge_session_query(INSIDE_FIRST, &everyone, "s.ended_at"),
+                ended,
+            ),
+            (
+                edge_session_query(INSIDE_LAST, &everyone, "s.started_at"),
+                started,
+            ),
+            (session_query(ENDING_IN, &everyone, Columns::Person), ended),
+            (
+                session_query(CROSSING_INTO, &everyone, Columns::Person),
+                ended,
+            ),
+            (
+                session_query_by(STARTING_IN, &everyone, Columns::Person, "s.started_at"),
+                started,
+            ),
+        ];
+        for (query, index) in reads {
+            let plan = crate::store::sqlite_plan(&query.sql).await;
+            let covering = format!("SEARCH s USING COVERING INDEX {index} (");
+            assert!(plan[0].starts_with(&covering), "{index}: {plan:?}");
+        }
+    }
+
+    /// The sessions covering an edge piece are looked up by tag and end for each rollup
+    /// row of the piece's hour, whatever the filter: not along the rolled-up sessions'
+    /// indexes, which would read 12 hours of sessions for each row.
+    #[tokio::test]
+    async fn spanning_sessions_are_read_by_tag_and_end() {
+        let filters = [
+            SessionFilter::default(),
+            SessionFilter {
+                device_id: Some(1),
+                ..Default::default()
+            },
+            SessionFilter {
+                building_id: Some(1),
+                ..Default::default()
+            },
+        ];
+        for filter in filters {
+            for columns in [Columns::Person, Columns::Joined] {
+                let plan = crate::store::sqlite_plan(&spanning_query(&filter, columns).sql).await;
+                let sessions = plan.iter().find(|step| step.starts_with("SEARCH s "));
+                assert!(
+                    sessions.is_some_and(|step| step
+                        .starts_with("SEARCH s USING INDEX ix_presence_sessions_tag_ended (")),
+                    "{filter:?} {columns:?}: {plan:?}"
+                );
+            }
+        }
     }
 }
