@@ -58,11 +58,11 @@
 //! that end in it (the rolled-up sessions' index by end), that start in it and end after it
 //! (theirs by start; both hold every column these reads take, so that no row is looked up
 //! in the table), and those that cover it and more on both sides, found from the rows of
-//! the hour holding `b` (`store.rs`, `spanning_query`). Each such session counts as the sessions' path
-//! counts it (once, its dwell clipped to the window, into every bucket it touches), and
-//! what it added to the rollups of the window's whole hours is taken off them (the same
-//! cells the pass made of it, negated), so a session touching an edge and the whole hours
-//! counts once. Distinct people, tags and gateways, first and last sessions are sets,
+//! the hour holding `b` (`store.rs`, `spanning_query`). Each such session counts as the
+//! sessions' path counts it (once, its dwell clipped to the window, into every bucket it
+//! touches), and what it added to the rollups of the window's whole hours is taken off them
+//! (the same cells the pass made of it, negated), so a session touching an edge and the
+//! whole hours counts once. Distinct people, tags and gateways, first and last sessions are sets,
 //! minima and maxima: a session taken off the hours is still counted at the edge. A window
 //! with no whole hour (inside one hour, or across two partial ones) is one edge piece. On
 //! a whole-hour edge the piece would be a single instant: only the rolled-up sessions that
