@@ -62,11 +62,12 @@
 //! sessions' path counts it (once, its dwell clipped to the window, into every bucket it
 //! touches), and what it added to the rollups of the window's whole hours is taken off them
 //! (the same cells the pass made of it, negated), so a session touching an edge and the
-//! whole hours counts once. Distinct people, tags and gateways, first and last sessions are sets,
-//! minima and maxima: a session taken off the hours is still counted at the edge. A window
-//! with no whole hour (inside one hour, or across two partial ones) is one edge piece. On
-//! a whole-hour edge the piece would be a single instant: only the rolled-up sessions that
-//! end exactly at the window's start, or start exactly at its end, are read there. The
+//! whole hours counts once. Distinct people, tags and gateways, first and last sessions
+//! are sets, minima and maxima: a session taken off the hours is still counted at the
+//! edge. A window with no whole hour (inside one hour, or across two partial ones) is one
+//! edge piece. On a whole-hour edge the piece would be a single instant: only the
+//! rolled-up sessions that end exactly at the window's start, or start exactly at its end,
+//! are read there. The
 //! summaries and gateway buckets, which look every person's name and every gateway's place
 //! up once ([`Lookups`]) or need neither, read these sessions with their person only
 //! (tens of thousands of rows at the edges of a site-wide week: the other joins cost more
@@ -109,7 +110,8 @@ use super::presence::{
     window_buckets,
 };
 use super::store::{
-    Columns, GatewayHourRow, PresenceRows, Read, RollupRow, Session, SessionFilter,
+    Columns, GatewayHourRow, GatewaySums, PresenceRows, Read, RollupRow, Session, SessionFilter,
+    TotalsRow,
 };
 use crate::store::{Result, Store, on_pool};
 
@@ -349,6 +351,14 @@ fn listed(rows: &[&GatewayHourRow]) -> Vec<i64> {
     tags
 }
 
+/// A tag's sums over the window (at one gateway, or at all) as a tally, the tag and its
+/// `person` present.
+fn tally_of(r: &TotalsRow, person: Option<i64>) -> Tally {
+    let mut tally = Tally::rolled(r.sessions, r.dwell_us, r.first_start, r.last_end);
+    tally.present(r.tag_id, person);
+    tally
+}
+
 /// The summary of `w` (whole hours: [`Shape::Totals`]) from the coarser rollups `coarse`
 /// and the sessions not in them.
 pub async fn summary(
@@ -359,18 +369,12 @@ pub async fn summary(
 ) -> Result<Summary> {
     let reads: &[Read] = match coarse {
         Coarse::Site => &[
-            Read::GatewayHours {
-                by_hour: false,
-                tags: false,
-            },
+            Read::GatewayHours(GatewaySums::PerGateway),
             Read::Tags,
             Read::InsideEdges,
         ],
         Coarse::Gateways => &[
-            Read::GatewayHours {
-                by_hour: false,
-                tags: true,
-            },
+            Read::GatewayHours(GatewaySums::PerGatewayWithTags),
             Read::InsideEdges,
         ],
         Coarse::Group => &[Read::TagGateways, Read::InsideEdges],
@@ -428,8 +432,7 @@ pub async fn summary(
         .chain(inside.iter().map(|r| (r, true)));
     for (r, per_gateway) in sums {
         let person = lookups.person(r.tag_id);
-        let mut tally = Tally::rolled(r.sessions, r.dwell_us, r.first_start, r.last_end);
-        tally.present(r.tag_id, person);
+        let tally = tally_of(r, person);
         out.all.merge(&tally);
         if per_gateway {
             out.by_device.entry(r.device_id).or_default().merge(&tally);
@@ -466,13 +469,7 @@ pub async fn gateway_buckets(
             w.from,
             w.to,
             filter,
-            &[
-                Read::GatewayHours {
-                    by_hour: true,
-                    tags: true,
-                },
-                Read::InsideEdges,
-            ],
+            &[Read::GatewayHours(GatewaySums::PerHour), Read::InsideEdges],
             Columns::Person,
         )
         .await?;
@@ -489,13 +486,7 @@ pub async fn gateway_buckets(
             continue;
         };
         for r in &sums {
-            tally.merge(&Tally::rolled(
-                r.sessions,
-                r.dwell_us,
-                r.first_start,
-                r.last_end,
-            ));
-            tally.present(r.tag_id, lookups.person(r.tag_id));
+            tally.merge(&tally_of(r, lookups.person(r.tag_id)));
         }
     }
     let mut by_bucket: BTreeMap<usize, Vec<&GatewayHourRow>> = BTreeMap::new();

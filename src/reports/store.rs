@@ -400,11 +400,8 @@ pub struct TotalsRow {
 pub enum Read {
     /// Per hour, tag and gateway: by hour, or summed per tag and gateway over the window.
     Hours { by_hour: bool },
-    /// Per hour and gateway: hour by hour with the tags present, or (`by_hour` false)
-    /// summed per gateway over the window, with the hours' lists of tags joined into one
-    /// when `tags` is set (a row per gateway, where a row per hour costs more to hand over
-    /// than its numbers do to add up).
-    GatewayHours { by_hour: bool, tags: bool },
+    /// Per hour and gateway, as [`GatewaySums`] says.
+    GatewayHours(GatewaySums),
     /// Per tag over the window: its days, and the hours at the window's edges.
     Tags,
     /// Per tag and gateway over the window: their days, and the hours at the edges.
@@ -415,6 +412,18 @@ pub enum Read {
     /// whole hour, so nothing is taken off the rollups for them, and a site-wide week holds
     /// tens of thousands.
     InsideEdges,
+}
+
+/// How [`Read::GatewayHours`] reads the gateways' hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewaySums {
+    /// Hour by hour, with the tags present.
+    PerHour,
+    /// Summed per gateway over the window, without the tags.
+    PerGateway,
+    /// Summed per gateway, with the hours' lists of tags joined into one: a row per
+    /// gateway, where a row per hour costs more to hand over than its numbers do to add up.
+    PerGatewayWithTags,
 }
 
 /// What [`Store::report_presence_rows`] read.
@@ -573,29 +582,28 @@ fn edges(
 
 /// The gateway hours `[$1, $2)` of the gateways `filter` keeps (it names no tag), with
 /// their tags; or summed per gateway, a session counted once (`touches` and `starts` both
-/// the window's count), with their lists joined (`tags`) or without them.
-fn gateway_hours_query(by_hour: bool, tags: bool, filter: &SessionFilter) -> Conditions {
-    let sql = if by_hour {
-        "SELECT hour, device_id, dwell_us, touches, starts, first_start, last_end, tag_ids \
-         FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
-            .to_string()
-    } else {
-        let tag_ids = if tags {
-            "string_agg(tag_ids, ',')"
-        } else {
-            "''"
-        };
-        format!(
+/// the window's count), with their lists joined or without them.
+fn gateway_hours_query(sums: GatewaySums, filter: &SessionFilter) -> Conditions {
+    let tag_ids = match sums {
+        GatewaySums::PerHour => None,
+        GatewaySums::PerGateway => Some("''"),
+        GatewaySums::PerGatewayWithTags => Some("string_agg(tag_ids, ',')"),
+    };
+    let sql = match tag_ids {
+        None => "SELECT hour, device_id, dwell_us, touches, starts, first_start, last_end, \
+                 tag_ids FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
+            .to_string(),
+        Some(tag_ids) => format!(
             "SELECT MIN(hour) AS hour, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
              CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS touches, \
              CAST(SUM(CASE WHEN hour = $1 THEN touches ELSE starts END) AS BIGINT) AS starts, \
              MIN(first_start) AS first_start, MAX(last_end) AS last_end, {tag_ids} AS tag_ids \
              FROM presence_gateway_hours WHERE hour >= $1 AND hour < $2"
-        )
+        ),
     };
     let mut c = Conditions::new(sql, 3);
     rollup_filter(&mut c, filter, "");
-    if !by_hour {
+    if tag_ids.is_some() {
         c.sql.push_str(" GROUP BY device_id");
     }
     c
@@ -822,11 +830,11 @@ impl Store {
                             end
                         );
                     }
-                    Read::GatewayHours { by_hour, tags } => {
+                    Read::GatewayHours(sums) => {
                         rows.gateway_hours = run_window!(
                             &mut *tx,
                             GatewayHourRow,
-                            gateway_hours_query(by_hour, tags, filter),
+                            gateway_hours_query(sums, filter),
                             first,
                             end
                         );
