@@ -100,12 +100,18 @@ pub struct Tally {
 
 impl Tally {
     /// Sums read from the rollups: `sessions` counted once each, `dwell` in microseconds.
-    pub fn rolled(sessions: i64, dwell: i64, first: DateTime<Utc>, last: DateTime<Utc>) -> Tally {
+    /// `first` and `last`: the sessions' first start and last end, when read.
+    pub fn rolled(
+        sessions: i64,
+        dwell: i64,
+        first: Option<DateTime<Utc>>,
+        last: Option<DateTime<Utc>>,
+    ) -> Tally {
         Tally {
             counted: sessions,
             dwell,
-            first: Some(first),
-            last: Some(last),
+            first,
+            last,
             ..Tally::default()
         }
     }
@@ -155,6 +161,11 @@ impl Tally {
         self.dwell += other.dwell;
         self.people.extend(&other.people);
         self.tags.extend(&other.tags);
+        self.span_over(other);
+    }
+
+    /// Widens the first start and last end to hold `other`'s.
+    pub fn span_over(&mut self, other: &Tally) {
         self.first = match (self.first, other.first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

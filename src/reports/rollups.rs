@@ -406,9 +406,13 @@ pub async fn summary(
             tally.merge(&Tally::rolled(
                 sessions,
                 r.dwell_us,
-                r.first_start,
-                r.last_end,
+                Some(r.first_start),
+                Some(r.last_end),
             ));
+        }
+        if coarse == Coarse::Site {
+            // The tags' sums come without their span: the site's is the gateways'.
+            out.all.span_over(tally);
         }
         if coarse == Coarse::Gateways {
             out.all.merge(tally);
@@ -505,8 +509,8 @@ pub async fn gateway_buckets(
         tallies[i].merge(&Tally::rolled(
             r.starts + first,
             r.dwell_us,
-            r.first_start,
-            r.last_end,
+            Some(r.first_start),
+            Some(r.last_end),
         ));
         by_bucket.entry(i).or_default().push(r);
     }

@@ -384,15 +384,18 @@ pub struct GatewayHourRow {
 }
 
 /// The sums of a tag (at one gateway, or at all: `device_id` 0) over the window, each
-/// session counted once.
+/// session counted once; its sessions' first start and last end unless read without them
+/// ([`Read::Tags`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TotalsRow {
     pub tag_id: i64,
     pub device_id: i64,
     pub dwell_us: i64,
     pub sessions: i64,
-    pub first_start: DateTime<Utc>,
-    pub last_end: DateTime<Utc>,
+    #[sqlx(default)]
+    pub first_start: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    pub last_end: Option<DateTime<Utc>>,
 }
 
 /// Which rollups a report reads ([`super::rollups`] says which answers what).
@@ -402,7 +405,9 @@ pub enum Read {
     Hours { by_hour: bool },
     /// Per hour and gateway, as [`GatewaySums`] says.
     GatewayHours(GatewaySums),
-    /// Per tag over the window: its days, and the hours at the window's edges.
+    /// Per tag over the window: its days, and the hours at the window's edges; without the
+    /// first start and last end (the text `MIN` and `MAX` cost a third of the read, and the
+    /// site's span is in the gateways' hours).
     Tags,
     /// Per tag and gateway over the window: their days, and the hours at the edges.
     TagGateways,
@@ -480,16 +485,16 @@ fn sum_per_tag_and_gateway(
             .and_modify(|row| {
                 row.dwell_us += dwell;
                 row.sessions += 1;
-                row.first_start = row.first_start.min(s.started_at);
-                row.last_end = row.last_end.max(s.ended_at);
+                row.first_start = row.first_start.min(Some(s.started_at));
+                row.last_end = row.last_end.max(Some(s.ended_at));
             })
             .or_insert(TotalsRow {
                 tag_id: s.tag_id,
                 device_id: s.device_id,
                 dwell_us: dwell,
                 sessions: 1,
-                first_start: s.started_at,
-                last_end: s.ended_at,
+                first_start: Some(s.started_at),
+                last_end: Some(s.ended_at),
             });
     }
     sums.into_values().collect()
@@ -612,15 +617,24 @@ fn gateway_hours_query(sums: GatewaySums, filter: &SessionFilter) -> Conditions 
 /// The sums per tag (`by_gateway`: per tag and gateway) over the window `[$1, $2)` of
 /// whole hours: the whole UTC days `[$3, $4)` from the day tables, the hours before and
 /// after them from the hour tables. A session is counted once: by touch in the window's
-/// first hour or day, by start after it.
+/// first hour or day, by start after it. With the sessions' span per tag and gateway only:
+/// a group's summary shows it per gateway, the overview only the site's.
 fn totals_query(by_gateway: bool, filter: &SessionFilter) -> Conditions {
-    let (days, hours, device) = if by_gateway {
-        ("presence_tag_gateway_days", "presence_rollups", "device_id")
+    let (days, hours, device, span, span_sums) = if by_gateway {
+        (
+            "presence_tag_gateway_days",
+            "presence_rollups",
+            "device_id",
+            ", first_start, last_end",
+            ", MIN(first_start) AS first_start, MAX(last_end) AS last_end",
+        )
     } else {
         (
             "presence_tag_days",
             "presence_tag_hours",
             "CAST(0 AS BIGINT)",
+            "",
+            "",
         )
     };
     let mut c = Conditions::new(String::new(), 5);
@@ -629,16 +643,15 @@ fn totals_query(by_gateway: bool, filter: &SessionFilter) -> Conditions {
     let conditions = std::mem::take(&mut c.sql);
     let part = |table: &str, period: &str, from: &str, to: &str| {
         format!(
-            "SELECT {period} AS at, tag_id, {device} AS device_id, dwell_us, touches, starts, \
-             first_start, last_end FROM {table} \
+            "SELECT {period} AS at, tag_id, {device} AS device_id, dwell_us, touches, \
+             starts{span} FROM {table} \
              WHERE {period} >= {from} AND {period} < {to}{conditions}"
         )
     };
     c.sql = format!(
         "SELECT tag_id, device_id, CAST(SUM(dwell_us) AS BIGINT) AS dwell_us, \
-         CAST(SUM(CASE WHEN at = $1 THEN touches ELSE starts END) AS BIGINT) AS sessions, \
-         MIN(first_start) AS first_start, MAX(last_end) AS last_end FROM ({} UNION ALL {} \
-         UNION ALL {}) u GROUP BY tag_id, device_id",
+         CAST(SUM(CASE WHEN at = $1 THEN touches ELSE starts END) AS BIGINT) AS sessions\
+         {span_sums} FROM ({} UNION ALL {} UNION ALL {}) u GROUP BY tag_id, device_id",
         part(days, "day", "$3", "$4"),
         part(hours, "hour", "$1", "$3"),
         part(hours, "hour", "$4", "$2"),
