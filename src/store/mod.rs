@@ -182,6 +182,74 @@ pub(crate) async fn sqlite_plan(sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// PostgreSQL's generic plan for `sql` (its parameters NULL, as `$1` … `$n` of the types it
+/// infers), with sequential and bitmap scans off, on a database of the current schema filled
+/// by `setup` and analysed; `None` without `SV_TEST_DATABASE_URL` (a failure if
+/// `SV_TEST_REQUIRE_POSTGRES` is set).
+#[cfg(test)]
+pub(crate) async fn postgres_plan(setup: &str, sql: &str, parameters: usize) -> Option<String> {
+    use sqlx::Connection;
+    let Some(admin) = std::env::var("SV_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("SV_TEST_REQUIRE_POSTGRES").is_err(),
+            "SV_TEST_REQUIRE_POSTGRES is set but SV_TEST_DATABASE_URL is not"
+        );
+        return None;
+    };
+    let name = format!(
+        "sv_plan_{}",
+        crate::auth::random_secret(9)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.split('?').next().unwrap_or(&admin);
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let store = Store::connect(&url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let Store::Postgres(pool) = &store else {
+        unreachable!("a PostgreSQL URL")
+    };
+    let nulls = vec!["NULL"; parameters].join(", ");
+    let explain = format!(
+        "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; \
+         SET enable_bitmapscan = off; PREPARE p AS {sql}; EXPLAIN EXECUTE p({nulls})"
+    );
+    let mut session = pool.acquire().await.unwrap();
+    // VACUUM runs alone: not in the transaction of a string of statements.
+    for step in [setup, "VACUUM ANALYZE"] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(step.to_string()))
+            .execute(&mut *session)
+            .await
+            .unwrap();
+    }
+    let mut plan = String::new();
+    for row in sqlx::raw_sql(sqlx::AssertSqlSafe(explain))
+        .fetch_all(&mut *session)
+        .await
+        .unwrap()
+    {
+        plan.push_str(&sqlx::Row::get::<String, _>(&row, 0));
+        plan.push('\n');
+    }
+    drop(session);
+    store.close().await;
+    let drop = format!("DROP DATABASE {name} WITH (FORCE)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    Some(plan)
+}
+
 /// Asserts that SQLite reads `sql` in one step along `index`, searched (not walked whole
 /// from one end), already in the list's order (no sort).
 #[cfg(test)]
