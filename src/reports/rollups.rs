@@ -339,16 +339,45 @@ impl Lookups {
     }
 }
 
-/// The tags a gateway hour lists, once each.
+/// The tags the gateway hours `rows` list, once each, in order. A week's lists name each
+/// tag once an hour (a site-wide week: a million names), so they are marked in a bitmap by
+/// id rather than gathered and sorted; ids past [`BITMAP_IDS`] are sorted apart.
 fn listed(rows: &[&GatewayHourRow]) -> Vec<i64> {
-    let mut tags: Vec<i64> = rows
-        .iter()
-        .flat_map(|r| r.tag_ids.split(','))
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-    tags
+    let mut marks: Vec<u64> = Vec::new();
+    let mut beyond = Vec::new();
+    for id in rows.iter().flat_map(|r| ids_in(&r.tag_ids)) {
+        match usize::try_from(id) {
+            Ok(n) if n < BITMAP_IDS => {
+                if marks.len() <= n / 64 {
+                    marks.resize(n / 64 + 1, 0);
+                }
+                marks[n / 64] |= 1 << (n % 64);
+            }
+            _ => beyond.push(id),
+        }
+    }
+    beyond.sort_unstable();
+    beyond.dedup();
+    let marked = marks.iter().enumerate().flat_map(|(word, bits)| {
+        (0..64)
+            .filter(move |bit| bits & (1 << bit) != 0)
+            .map(move |bit| (word * 64 + bit) as i64)
+    });
+    marked.chain(beyond).collect()
+}
+
+/// Ids under this are marked in [`listed`]'s bitmap (at most 2 MiB of it).
+const BITMAP_IDS: usize = 1 << 24;
+
+/// The ids of a comma-separated list of tag ids; anything else in it is skipped.
+fn ids_in(list: &str) -> impl Iterator<Item = i64> + '_ {
+    list.as_bytes().split(|b| *b == b',').filter_map(|digits| {
+        let digit = |d: &u8| d.is_ascii_digit().then(|| i64::from(d - b'0'));
+        let first = digit(digits.first()?)?;
+        digits[1..]
+            .iter()
+            .try_fold(first, |n, d| n.checked_mul(10)?.checked_add(digit(d)?))
+    })
 }
 
 /// A tag's sums over the window (at one gateway, or at all) as a tally, the tag and its
@@ -1010,5 +1039,37 @@ pub async fn run(
             () = tokio::time::sleep(StdDuration::from_secs(interval_seconds)) => {}
             () = shutdown.cancelled() => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hour_listing(tag_ids: &str) -> GatewayHourRow {
+        GatewayHourRow {
+            hour: DateTime::UNIX_EPOCH,
+            device_id: 1,
+            dwell_us: 0,
+            touches: 0,
+            starts: 0,
+            first_start: DateTime::UNIX_EPOCH,
+            last_end: DateTime::UNIX_EPOCH,
+            tag_ids: tag_ids.to_string(),
+        }
+    }
+
+    /// Each tag once, in order, whether its id is marked in the bitmap or beyond it; what
+    /// is not an id (empty, signed, too long for an `i64`) is skipped.
+    #[test]
+    fn the_tags_listed_are_each_named_once_in_order() {
+        let beyond = (BITMAP_IDS as i64 + 5).to_string();
+        let rows = [
+            hour_listing(&format!("7,3,{beyond},64,3")),
+            hour_listing(&format!("64,,1,x,-2,99999999999999999999,{beyond},0")),
+            hour_listing(""),
+        ];
+        let rows: Vec<&GatewayHourRow> = rows.iter().collect();
+        assert_eq!(listed(&rows), vec![0, 1, 3, 7, 64, BITMAP_IDS as i64 + 5]);
     }
 }
