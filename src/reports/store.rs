@@ -531,21 +531,23 @@ fn rollup_filter(c: &mut Conditions, filter: &SessionFilter, of: &str) {
 /// rolled-up sessions' indexes, which would read 12 hours of ends for each row, do not
 /// either). `$4` bounds the end for a planner that reads the sessions first (PostgreSQL's
 /// generic plans): a rolled-up session lasts less than 12 hours, so one that starts before
-/// `$1` ends before `$1` + 12 hours.
+/// `$1` ends before `$1` + 12 hours. The sessions are found first, on their own (a
+/// materialised `WITH`), then joined to their tag, person and place: with those joins in
+/// the same `FROM`, PostgreSQL (past its `join_collapse_limit`) kept the rollup rows for
+/// last and read 12 hours of ends instead (85 ms at 10 million for none found).
 fn spanning_query(filter: &SessionFilter, columns: Columns) -> Conditions {
     let mut c = Conditions::new(String::new(), 5);
     rollup_filter(&mut c, filter, "r.");
     let conditions = std::mem::take(&mut c.sql);
-    c.sql = sessions_where(
-        columns,
-        "presence_rollups r CROSS JOIN presence_sessions s",
-        &format!(
-            "r.hour = $3 AND r.first_start < $1{conditions} \
-             AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
-             AND s.ended_at < $4 \
-             AND COALESCE(s.device_id, r.device_id) = r.device_id \
-             AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state + 0 = 1"
-        ),
+    c.sql = format!(
+        "WITH spanning AS MATERIALIZED (SELECT {SESSION_COLUMNS} \
+         FROM presence_rollups r CROSS JOIN presence_sessions s \
+         WHERE r.hour = $3 AND r.first_start < $1{conditions} \
+         AND s.tag_id = r.tag_id AND s.ended_at > $2 AND s.ended_at <= r.last_end \
+         AND s.ended_at < $4 \
+         AND COALESCE(s.device_id, r.device_id) = r.device_id \
+         AND COALESCE(s.started_at, s.ended_at) < $1 AND s.rollup_state + 0 = 1) {}",
+        sessions_where(columns, "spanning s", "TRUE"),
     );
     c
 }
