@@ -1047,10 +1047,10 @@ mod tests {
     }
 
     /// PostgreSQL, among 20,000 rolled-up sessions, reads them along an index whose first
-    /// column is the period's: the rolled-up sessions' (with the state first, as on SQLite,
-    /// it never chose them: the partial index's predicate takes `rollup_state = 1` out of
-    /// its conditions), or by end the end's plain index (the rows lie in end order, so its
-    /// lookups in the table are near each other).
+    /// column is the period's: by start the rolled-up sessions' (with the state first, as
+    /// on SQLite, it never chose it: the partial index's predicate takes `rollup_state = 1`
+    /// out of its conditions), by end the sessions' end index, which holds every column
+    /// there (migration 0023).
     #[tokio::test]
     async fn postgres_reads_edge_sessions_along_the_rolled_up_indexes() {
         let setup = "INSERT INTO devices (id, name, created_at, updated_at) \
