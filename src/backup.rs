@@ -1,6 +1,6 @@
 //! Backups a site can restore: one archive (`.tar.gz`, mode 0600) holding a consistent
-//! snapshot of the SQLite database (`VACUUM INTO`: one read transaction, taken while the
-//! appliance runs and writes), the keys the appliance generated in its data directory, and
+//! snapshot of the SQLite database (a page copy in one read transaction, taken while the
+//! appliance runs and writes: `store::snapshot`), the keys the appliance generated in its data directory, and
 //! the media directory. On PostgreSQL the database belongs to the site's own tools: the
 //! archive carries the keys and media, and says which `pg_dump` to run beside it.
 //!

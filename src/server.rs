@@ -122,17 +122,21 @@ impl App {
             store.ensure_schema_current().await?;
         } else {
             // An upgrade can be undone: the data as the previous version left it.
-            if let Some(backup) = crate::backup::before_migrating(&config, &store)
-                .await
-                .context("backing up before migrating")?
-            {
-                tracing::info!(file = %backup.path.display(), "backup taken before migrating");
-            }
-            let applied = store
-                .migrate()
-                .await
-                .context("applying database migrations")?;
-            if applied > 0 {
+            if store.pending_migrations().await? > 0 {
+                let upgrade = async {
+                    if let Some(backup) = crate::backup::before_migrating(&config, &store)
+                        .await
+                        .context("backing up before migrating")?
+                    {
+                        tracing::info!(file = %backup.path.display(), "backup taken before migrating");
+                    }
+                    store
+                        .migrate()
+                        .await
+                        .context("applying database migrations")
+                };
+                let status = "Migrating the database (after a backup, on SQLite)";
+                let applied = crate::systemd::extending_start(status, upgrade).await?;
                 tracing::info!(applied, "database migrations applied");
             }
         }

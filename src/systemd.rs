@@ -51,6 +51,32 @@ impl Notifier {
     }
 }
 
+/// While a long step before `READY=1` runs (the backup and the migrations of an upgrade),
+/// systemd hears that the start is progressing: `STATUS=` at once, then every 30 s an
+/// `EXTEND_TIMEOUT_USEC=` granting 90 s more, so that `TimeoutStartSec` does not stop the
+/// upgrade of a large database half-way and start it again (systemd 236 or later; older ones
+/// ignore the extension).
+pub async fn extending_start<T>(status: &str, work: impl Future<Output = T>) -> T {
+    const EVERY: Duration = Duration::from_secs(30);
+    const GRANTED: Duration = Duration::from_secs(90);
+    let Some(notifier) = Notifier::from_env() else {
+        return work.await;
+    };
+    let message = format!(
+        "STATUS={status}\nEXTEND_TIMEOUT_USEC={}",
+        GRANTED.as_micros()
+    );
+    notifier.send(&message);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticks.tick() => notifier.send(&message),
+        }
+    }
+}
+
 /// The watchdog period systemd expects keep-alives within (`WATCHDOG_USEC`), when the
 /// watchdog is on and meant for this process (`WATCHDOG_PID`, when set, is ours).
 pub fn watchdog_period() -> Option<Duration> {

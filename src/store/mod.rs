@@ -35,6 +35,7 @@ pub mod readings;
 mod record;
 mod sealed;
 pub mod site;
+mod snapshot;
 mod url;
 pub mod users;
 pub mod webhooks;
@@ -65,6 +66,9 @@ pub enum StoreError {
     /// over, `docs/cluster.md`).
     #[error("leader epoch {0} is no longer current")]
     Fenced(i64),
+    /// A SQLite snapshot (backups) could not be written.
+    #[error("copying the database: {0}")]
+    Snapshot(String),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -491,11 +495,16 @@ impl Store {
                 "a PostgreSQL database is backed up with pg_dump".into(),
             )));
         };
-        sqlx::query("VACUUM INTO ?")
-            .bind(path.to_string_lossy().into_owned())
-            .execute(&db.read)
-            .await?;
-        Ok(())
+        let source: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&db.read)
+                .await?;
+        let destination = path.to_path_buf();
+        tokio::task::spawn_blocking(move || snapshot::copy(Path::new(&source), &destination))
+            .await
+            .map_err(|err| err.to_string())
+            .and_then(|copied| copied)
+            .map_err(StoreError::Snapshot)
     }
 
     pub async fn close(&self) {

@@ -523,7 +523,12 @@ backend_tests! {
             }
             (socket, messages)
         });
-        let (socket, messages) = received.await.unwrap();
+        let (socket, mut messages) = received.await.unwrap();
+        // A fresh database is migrated first, with the start's timeout extended meanwhile.
+        assert_eq!(
+            messages.remove(0),
+            "STATUS=Migrating the database (after a backup, on SQLite)\nEXTEND_TIMEOUT_USEC=90000000"
+        );
         assert!(messages[0].starts_with("READY=1\nSTATUS=Serving HTTP on"), "{messages:?}");
         // Ready means serving: the API answers at once.
         let health = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.unwrap();
@@ -760,13 +765,9 @@ async fn a_postgres_backup_holds_the_keys_and_names_pg_dump() {
     assert!(!listing.contains("database.sqlite"), "{listing}");
 }
 
-// An upgrade can be undone: migrating a SQLite database that already has data first writes
-// a backup of it as the previous version left it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrating_existing_data_backs_it_up_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
+/// A SQLite database in `data` as version 6 of the schema left it, with one building.
+async fn an_old_sqlite_database_with_a_building(data: &Path) {
+    std::fs::create_dir(data).unwrap();
     let url = format!("sqlite://{}", data.join("securityvision.db").display());
     let options = url
         .parse::<sqlx::sqlite::SqliteConnectOptions>()
@@ -781,6 +782,72 @@ async fn migrating_existing_data_backs_it_up_first() {
     sqlx::raw_sql("INSERT INTO buildings (name, code, created_at, updated_at) VALUES ('HQ', 'HQ', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')")
         .execute(&mut conn).await.unwrap();
     drop(conn);
+}
+
+// Under systemd, `serve` on such a database says what it does before it is ready (and
+// extends the start's timeout while the backup and the migrations run), then serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_upgrades_an_old_database_telling_systemd_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    an_old_sqlite_database_with_a_building(&data).await;
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let port = free_port();
+    let mut command = securityvision(dir.path());
+    command
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "serve",
+            "--http-listen",
+            &format!("127.0.0.1:{port}"),
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .env("NOTIFY_SOCKET", &socket_path);
+    let _child = KillOnDrop(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let messages = tokio::task::spawn_blocking(move || {
+        let mut messages = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !messages.iter().any(|m: &String| m.starts_with("READY=1")) {
+            let n = socket.recv(&mut buffer).expect("READY within a minute");
+            messages.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+        }
+        messages
+    })
+    .await
+    .unwrap();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].starts_with("STATUS=Migrating the database"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[0].contains("\nEXTEND_TIMEOUT_USEC="),
+        "{messages:?}"
+    );
+    // Ready came after the backup was written.
+    let backups: Vec<_> = std::fs::read_dir(data.join("backups")).unwrap().collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+}
+
+// An upgrade can be undone: migrating a SQLite database that already has data first writes
+// a backup of it as the previous version left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_existing_data_backs_it_up_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    an_old_sqlite_database_with_a_building(&data).await;
 
     let migrated = run(securityvision(dir.path())
         .arg("--data-dir")
