@@ -618,6 +618,21 @@ async fn ingest_history(url: Option<String>, moving: Moving) {
             store.save_device(&device).await.unwrap();
         }
     };
+    // The CPU the ingest costs, less noisy than its rate on two cores shared with the
+    // load: this process's (the appliance; the load runs in a child) and, on PostgreSQL,
+    // the server's (found as the parent of a backend).
+    let postmaster = match &url {
+        Some(url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            common::parent_of(backend.unsigned_abs())
+        }
+        None => None,
+    };
     let tags = ingest_tags(moving.tags);
     let Appliance {
         port,
@@ -633,12 +648,22 @@ async fn ingest_history(url: Option<String>, moving: Moving) {
     })
     .await;
     let laps = moving.laps_per_gateway.to_string();
+    let cpu = || {
+        let appliance = common::cpu_seconds(std::process::id(), false);
+        (
+            appliance,
+            postmaster.map_or(0.0, common::server_cpu_seconds),
+        )
+    };
+    let before = cpu();
     let Ingested {
         total,
         stored,
         per_second,
         publisher,
     } = ingest_load(port, moving.tags, &[&laps], &metrics).await;
+    let after = cpu();
+    let (appliance_cpu, server_cpu) = (after.0 - before.0, after.1 - before.1);
     // What the pass left behind (every closed session with the rollups off).
     let left = store.roll_up_all_sessions().await.unwrap();
     let plans = store.list_floor_plans(None, 0, 1).await.unwrap();
@@ -650,10 +675,11 @@ async fn ingest_history(url: Option<String>, moving: Moving) {
         .unwrap()
         .len();
     println!(
-        "ingest on {backend}, gateways placed, {} tags moving every {laps} laps, history {}, rollups every {} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); {points} history points; {left} closed sessions not rolled up at the end",
+        "ingest on {backend}, gateways placed, {} tags moving every {laps} laps, history {}, rollups every {} s (0: off): {stored}/{total} readings stored, {per_second:.0} readings/s end to end ({publisher}); CPU {appliance_cpu:.1} s appliance + {server_cpu:.1} s database server = {:.1} µs a reading; {points} history points; {left} closed sessions not rolled up at the end",
         moving.tags,
         if moving.history { "on" } else { "off" },
         moving.rollup_interval,
+        (appliance_cpu + server_cpu) * 1e6 / stored.max(1) as f64,
     );
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;

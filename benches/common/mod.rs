@@ -269,6 +269,49 @@ pub async fn count_readings(url: &str) -> i64 {
     }
 }
 
+/// CPU seconds (user and system) spent by process `pid`; with `children`, also by its
+/// children that have exited and been waited for. `/proc/<pid>/stat` counts in clock ticks,
+/// 100 a second on Linux.
+pub fn cpu_seconds(pid: u32, children: bool) -> f64 {
+    let Some(fields) = stat_fields(pid) else {
+        return 0.0;
+    };
+    // After the command's name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    let ticks = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
+    let own = ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0);
+    let exited = if children {
+        ticks(16).unwrap_or(0.0) + ticks(17).unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    (own + exited) / 100.0
+}
+
+/// CPU seconds of a PostgreSQL server on this machine: its postmaster, its backends and
+/// helpers still running, and those that have exited.
+pub fn server_cpu_seconds(postmaster: u32) -> f64 {
+    let running: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(postmaster))
+        .map(|pid| cpu_seconds(pid, false))
+        .sum();
+    cpu_seconds(postmaster, true) + running
+}
+
+/// The parent of process `pid`.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command's name (which may hold spaces).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
 pub fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }

@@ -186,12 +186,16 @@ pub(crate) async fn sqlite_plan(sql: &str) -> Vec<String> {
         .collect()
 }
 
-/// PostgreSQL's generic plan for `sql` (its parameters NULL, as `$1` … `$n` of the types it
-/// infers), with sequential and bitmap scans off, on a database of the current schema filled
-/// by `setup` and analysed; `None` without `SV_TEST_DATABASE_URL` (a failure if
-/// `SV_TEST_REQUIRE_POSTGRES` is set).
+/// PostgreSQL's generic plans for `statements` (their parameters NULL, as `$1` … `$n` of
+/// the types it infers), with sequential and bitmap scans off, on one database of the
+/// current schema filled by `setup` and analysed; `None` without `SV_TEST_DATABASE_URL` (a
+/// failure if `SV_TEST_REQUIRE_POSTGRES` is set).
 #[cfg(test)]
-pub(crate) async fn postgres_plan(setup: &str, sql: &str, parameters: usize) -> Option<String> {
+pub(crate) async fn postgres_plans(
+    setup: &str,
+    statements: &[&str],
+    parameters: usize,
+) -> Option<Vec<String>> {
     use sqlx::Connection;
     let Some(admin) = std::env::var("SV_TEST_DATABASE_URL")
         .ok()
@@ -223,26 +227,29 @@ pub(crate) async fn postgres_plan(setup: &str, sql: &str, parameters: usize) -> 
         unreachable!("a PostgreSQL URL")
     };
     let nulls = vec!["NULL"; parameters].join(", ");
-    let explain = format!(
-        "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; \
-         SET enable_bitmapscan = off; PREPARE p AS {sql}; EXPLAIN EXECUTE p({nulls})"
-    );
     let mut session = pool.acquire().await.unwrap();
     // VACUUM runs alone: not in the transaction of a string of statements.
-    for step in [setup, "VACUUM ANALYZE"] {
+    let settings = "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; \
+         SET enable_bitmapscan = off";
+    for step in [setup, "VACUUM ANALYZE", settings] {
         sqlx::raw_sql(sqlx::AssertSqlSafe(step.to_string()))
             .execute(&mut *session)
             .await
             .unwrap();
     }
-    let mut plan = String::new();
-    for row in sqlx::raw_sql(sqlx::AssertSqlSafe(explain))
-        .fetch_all(&mut *session)
-        .await
-        .unwrap()
-    {
-        plan.push_str(&sqlx::Row::get::<String, _>(&row, 0));
-        plan.push('\n');
+    let mut plans = Vec::new();
+    for sql in statements {
+        let explain = format!("PREPARE p AS {sql}; EXPLAIN EXECUTE p({nulls}); DEALLOCATE p");
+        let mut plan = String::new();
+        for row in sqlx::raw_sql(sqlx::AssertSqlSafe(explain))
+            .fetch_all(&mut *session)
+            .await
+            .unwrap()
+        {
+            plan.push_str(&sqlx::Row::get::<String, _>(&row, 0));
+            plan.push('\n');
+        }
+        plans.push(plan);
     }
     drop(session);
     store.close().await;
@@ -251,7 +258,7 @@ pub(crate) async fn postgres_plan(setup: &str, sql: &str, parameters: usize) -> 
         .execute(&mut conn)
         .await
         .unwrap();
-    Some(plan)
+    Some(plans)
 }
 
 /// Asserts that SQLite reads `sql` in one step along `index`, searched (not walked whole
