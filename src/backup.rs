@@ -1,8 +1,9 @@
 //! Backups a site can restore: one archive (`.tar.gz`, mode 0600) holding a consistent
 //! snapshot of the SQLite database (a page copy in one read transaction, taken while the
-//! appliance runs and writes: `store::snapshot`), the keys the appliance generated in its data directory, and
-//! the media directory. On PostgreSQL the database belongs to the site's own tools: the
-//! archive carries the keys and media, and says which `pg_dump` to run beside it.
+//! appliance runs and writes: `store::snapshot`), the keys the appliance generated in its
+//! data directory, and the media directory. On PostgreSQL the database belongs to the
+//! site's own tools: the archive carries the keys and media, and says which `pg_dump` to
+//! run beside it.
 //!
 //! Taken by `securityvision backup`, every day at `backup.schedule`, and before `serve`
 //! migrates an existing SQLite database to a new schema (after a package upgrade).
@@ -343,17 +344,22 @@ fn until_next(now: DateTime<Utc>, at: chrono::NaiveTime, zone: chrono_tz::Tz) ->
         .unwrap_or(Duration::from_secs(24 * 3600))
 }
 
-/// Before `serve` migrates a SQLite database that already has data to a newer schema: a
-/// backup in the backup directory, so that an upgrade can be undone.
-pub async fn before_migrating(config: &Config, store: &Store) -> anyhow::Result<Option<Written>> {
+/// Whether migrating `store` now takes a backup first: a SQLite database with data (some
+/// migrations applied) and a schema change to come.
+pub async fn needed_before_migrating(store: &Store) -> anyhow::Result<bool> {
     if store.kind() != DatabaseKind::Sqlite {
-        return Ok(None);
+        return Ok(false);
     }
-    // Only a database with data (some migrations applied) and a schema change to come.
     let migrations = store.migration_status().await?;
     let pending = migrations.iter().any(|m| !m.applied);
     let applied = migrations.iter().any(|m| m.applied);
-    if !(pending && applied) {
+    Ok(pending && applied)
+}
+
+/// Before `serve` migrates a SQLite database that already has data to a newer schema: a
+/// backup in the backup directory, so that an upgrade can be undone.
+pub async fn before_migrating(config: &Config, store: &Store) -> anyhow::Result<Option<Written>> {
+    if !needed_before_migrating(store).await? {
         return Ok(None);
     }
     let dir = backup_dir(config);

@@ -121,22 +121,22 @@ impl App {
         if options.no_migrate {
             store.ensure_schema_current().await?;
         } else {
-            // An upgrade can be undone: the data as the previous version left it.
-            if store.pending_migrations().await? > 0 {
-                let upgrade = async {
-                    if let Some(backup) = crate::backup::before_migrating(&config, &store)
-                        .await
-                        .context("backing up before migrating")?
-                    {
+            let pending = store.pending_migrations().await?;
+            if pending > 0 {
+                // An upgrade can be undone: the data as the previous version left it.
+                if crate::backup::needed_before_migrating(&store).await? {
+                    let backup = crate::systemd::extending_start(
+                        "Backing up the database before migrating it",
+                        crate::backup::before_migrating(&config, &store),
+                    );
+                    if let Some(backup) = backup.await.context("backing up before migrating")? {
                         tracing::info!(file = %backup.path.display(), "backup taken before migrating");
                     }
-                    store
-                        .migrate()
-                        .await
-                        .context("applying database migrations")
-                };
-                let status = "Migrating the database (after a backup, on SQLite)";
-                let applied = crate::systemd::extending_start(status, upgrade).await?;
+                }
+                let status = format!("Applying {pending} database migration(s)");
+                let applied = crate::systemd::extending_start(&status, store.migrate())
+                    .await
+                    .context("applying database migrations")?;
                 tracing::info!(applied, "database migrations applied");
             }
         }

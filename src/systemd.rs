@@ -55,10 +55,12 @@ impl Notifier {
 /// systemd hears that the start is progressing: `STATUS=` at once, then every 30 s an
 /// `EXTEND_TIMEOUT_USEC=` granting 90 s more, so that `TimeoutStartSec` does not stop the
 /// upgrade of a large database half-way and start it again (systemd 236 or later; older ones
-/// ignore the extension).
+/// ignore the extension). The extensions stop after four hours: a step stuck that long (a
+/// lock never granted) is then ended by the start's timeout, as without them.
 pub async fn extending_start<T>(status: &str, work: impl Future<Output = T>) -> T {
     const EVERY: Duration = Duration::from_secs(30);
     const GRANTED: Duration = Duration::from_secs(90);
+    const LONGEST: Duration = Duration::from_secs(4 * 3600);
     let Some(notifier) = Notifier::from_env() else {
         return work.await;
     };
@@ -67,12 +69,13 @@ pub async fn extending_start<T>(status: &str, work: impl Future<Output = T>) -> 
         GRANTED.as_micros()
     );
     notifier.send(&message);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
+    let began = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval_at(began + EVERY, EVERY);
     tokio::pin!(work);
     loop {
         tokio::select! {
             done = &mut work => return done,
-            _ = ticks.tick() => notifier.send(&message),
+            _ = ticks.tick(), if began.elapsed() < LONGEST => notifier.send(&message),
         }
     }
 }

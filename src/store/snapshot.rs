@@ -16,22 +16,30 @@ use std::ptr;
 
 use libsqlite3_sys as ffi;
 
-/// How long a step waits for a lock the writer holds (a checkpoint) before trying again.
+/// How long a step waits for a lock it cannot take at once (a reader is refused only while
+/// the log is being recovered or restarted) before it gives up.
 const BUSY_TIMEOUT_MS: c_int = 5_000;
-/// Steps that found the source locked, before giving up.
+/// Steps refused as busy, each after that wait, before the copy gives up.
 const BUSY_RETRIES: u32 = 12;
 
-/// Copies the database at `source` into a new database file at `destination`, which must not
-/// exist yet. Blocks: run it on a blocking thread.
+/// Copies the database at `source` into a new file at `destination` (created here, readable
+/// by its owner only; it must not exist). Blocks: run it on a blocking thread.
 pub(crate) fn copy(source: &Path, destination: &Path) -> Result<(), String> {
-    if destination.exists() {
-        return Err(format!("{} already exists", destination.display()));
+    if source.as_os_str().is_empty() {
+        return Err("an in-memory database has no file to copy".into());
     }
     let from = Connection::open(source, ffi::SQLITE_OPEN_READONLY)?;
-    let to = Connection::open(
-        destination,
-        ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE,
-    )?;
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // An empty file is an empty database to SQLite.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(destination)
+            .map_err(|err| format!("creating {}: {err}", destination.display()))?;
+    }
+    let to = Connection::open(destination, ffi::SQLITE_OPEN_READWRITE)?;
     let main = c"main";
     // SAFETY: both handles are open connections that outlive the backup, which is finished
     // below on every path; the names are NUL-terminated strings.
@@ -39,15 +47,12 @@ pub(crate) fn copy(source: &Path, destination: &Path) -> Result<(), String> {
     if backup.is_null() {
         return Err(to.message());
     }
-    let mut step;
-    let mut busy = 0;
-    loop {
+    let mut step = ffi::SQLITE_BUSY;
+    for _ in 0..=BUSY_RETRIES {
         // SAFETY: `backup` is the live handle returned above, not yet finished. One step
         // of every page (-1) keeps the whole copy inside one read transaction.
         step = unsafe { ffi::sqlite3_backup_step(backup, -1) };
-        let locked = step == ffi::SQLITE_BUSY || step == ffi::SQLITE_LOCKED;
-        busy += 1;
-        if !locked || busy > BUSY_RETRIES {
+        if step != ffi::SQLITE_BUSY {
             break;
         }
     }
@@ -89,10 +94,8 @@ impl Connection {
 
     /// The connection's last error, in SQLite's words.
     fn message(&self) -> String {
-        if self.0.is_null() {
-            return "out of memory".into();
-        }
-        // SAFETY: the handle is open; SQLite returns a NUL-terminated string it owns, valid
+        // SAFETY: the handle is open (or null, which SQLite answers with "out of memory");
+        // SQLite returns a NUL-terminated string it owns, valid
         // until the next call on this connection, and it is copied at once.
         unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.0)) }
             .to_string_lossy()
@@ -119,8 +122,10 @@ fn errstr(code: c_int) -> String {
 mod tests {
     use super::copy;
 
-    #[tokio::test]
-    async fn a_copy_holds_what_was_committed_and_refuses_to_overwrite() {
+    /// A copy taken while another connection commits holds whole transactions only (rows
+    /// go in a hundred at a time), including those still in the write-ahead log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_holds_whole_transactions_while_another_connection_writes() {
         use sqlx::Connection as _;
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("source.db");
@@ -129,40 +134,57 @@ mod tests {
         sqlx::raw_sql(
             "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); \
              CREATE INDEX ix_t_v ON t (v); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
-             INSERT INTO t (v) SELECT 'row ' || i FROM n",
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+             INSERT INTO t (v) SELECT printf('row %06d ', i) || hex(randomblob(40)) FROM n",
         )
         .execute(&mut conn)
         .await
         .unwrap();
+        let writing = tokio::spawn(async move {
+            for _ in 0..200 {
+                sqlx::raw_sql(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+                     INSERT INTO t (v) SELECT 'more ' || i FROM n",
+                )
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn
+        });
 
-        // The rows are still in the write-ahead log (the connection is open): the copy
-        // must take them from there too.
         let destination = dir.path().join("copy.db");
         let (from, to) = (source.clone(), destination.clone());
         tokio::task::spawn_blocking(move || copy(&from, &to))
             .await
             .unwrap()
             .unwrap();
+        let conn = writing.await.unwrap();
         let copy_url = format!("sqlite://{}", destination.display());
         let mut copied = sqlx::SqliteConnection::connect(&copy_url).await.unwrap();
-        let (rows, last): (i64, String) =
-            sqlx::query_as("SELECT count(*), max(v) FROM t INDEXED BY ix_t_v")
-                .fetch_one(&mut copied)
-                .await
-                .unwrap();
-        assert_eq!((rows, last.as_str()), (5000, "row 999"));
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t INDEXED BY ix_t_v")
+            .fetch_one(&mut copied)
+            .await
+            .unwrap();
+        assert!(rows >= 100_000 && rows % 100 == 0, "{rows} rows");
         let check: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&mut copied)
             .await
             .unwrap();
         assert_eq!(check, "ok");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&destination).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
 
-        // An existing file is never overwritten, and a missing source is an error.
+        // An existing file is never overwritten; a missing source and an in-memory
+        // database are errors.
         let again = copy(&source, &destination).unwrap_err();
-        assert!(again.contains("already exists"), "{again}");
+        assert!(again.starts_with("creating"), "{again}");
         let missing = copy(&dir.path().join("missing.db"), &dir.path().join("other.db"));
-        assert!(missing.unwrap_err().contains("opening"));
+        assert!(missing.unwrap_err().starts_with("opening"));
+        let memory = copy(std::path::Path::new(""), &dir.path().join("other.db"));
+        assert!(memory.unwrap_err().contains("in-memory"));
         conn.close().await.unwrap();
     }
 }
