@@ -272,12 +272,20 @@ pub fn restore(config: &Config, from: &Path, force: bool) -> anyhow::Result<Rest
     })
 }
 
-/// The SQLite database file of this configuration, if it uses SQLite.
+/// The SQLite database file of this configuration, if it uses SQLite on a file: read as
+/// the connection reads it (`sqlite:` or `sqlite://`, a relative path, `%`-escapes, options
+/// after `?`).
 pub(crate) fn sqlite_path(config: &Config) -> Option<PathBuf> {
+    use std::str::FromStr;
     let url = config.database_url();
-    let path = url.strip_prefix("sqlite://")?;
-    let path = path.split('?').next().unwrap_or(path);
-    Some(PathBuf::from(path))
+    if DatabaseKind::of(&url) != Some(DatabaseKind::Sqlite) {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).ok()?;
+    let file = options.get_filename();
+    // `sqlite::memory:` names no file (sqlx gives it a `file:` URI of its own).
+    let in_memory = file.to_str().is_some_and(|f| f.starts_with("file:"));
+    (!in_memory).then(|| file.to_path_buf())
 }
 
 /// Keeps the newest `keep` archives in `dir` whose names start with `label`.
@@ -372,6 +380,24 @@ pub async fn before_migrating(config: &Config, store: &Store) -> anyhow::Result<
 mod tests {
     use super::*;
     use chrono::NaiveTime;
+
+    #[test]
+    fn the_sqlite_file_is_read_from_the_url_as_the_connection_reads_it() {
+        let file = |url: &str| {
+            let mut config = Config::default();
+            config.database.url = Some(url.into());
+            sqlite_path(&config)
+        };
+        let path = |p: &str| Some(PathBuf::from(p));
+        assert_eq!(
+            file("sqlite:///var/lib/sv/sv.db?mode=rwc"),
+            path("/var/lib/sv/sv.db")
+        );
+        assert_eq!(file("sqlite:site.db"), path("site.db"));
+        assert_eq!(file("sqlite://data/my%20site.db"), path("data/my site.db"));
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://sv@localhost/sv"), None);
+    }
 
     #[test]
     fn the_next_run_is_today_or_tomorrow_in_the_site_time_zone() {
