@@ -254,7 +254,7 @@ fn the_example_file_parses_and_documents_every_key() {
 fn every_key_answers_to_sv_and_its_path_and_the_older_names_still_work() {
     let env = [
         ("SV_MQTT_MAX_KEEP_ALIVE_SECONDS", "120"),
-        ("SV_INGEST_QUEUE_BYTES", "8388608"),
+        ("SV_INGEST_QUEUE_BYTES", "12582912"),
         ("SV_AUTH_ADMIN_EMAIL", "ops@site.example"),
         ("SV_TOKEN_TTL_MINUTES", "90"),
         ("SV_DEVICE_OFFLINE_AFTER_SECONDS", "30"),
@@ -263,7 +263,7 @@ fn every_key_answers_to_sv_and_its_path_and_the_older_names_still_work() {
     ];
     let config = load(None, &env, Overrides::default()).unwrap().config;
     assert_eq!(config.mqtt.max_keep_alive_seconds, 120);
-    assert_eq!(config.ingest.queue_bytes, 8 * 1024 * 1024);
+    assert_eq!(config.ingest.queue_bytes, 12 * 1024 * 1024);
     assert_eq!(config.auth.admin_email, "ops@site.example");
     assert_eq!(config.auth.token_ttl_minutes, 90);
     assert_eq!(config.devices.offline_after_seconds, 30);
