@@ -800,15 +800,54 @@ async fn latency() {
     // The live stream, as the console reads it.
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{}", appliance.http_port);
-    let token = common::login(&http, &base, &appliance.admin_password).await;
+    // A generated password must be changed before the token reads anything.
+    let token = common::first_login(
+        &http,
+        &base,
+        &appliance.admin_password,
+        "Bench-Latency-2026!",
+    )
+    .await;
     let mut stream = http
         .get(format!("{base}/api/v1/stream?types=POSITION_CHANGED"))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
+    assert_eq!(stream.status(), reqwest::StatusCode::OK, "the live stream");
     let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
         Arc::new(std::sync::Mutex::new(vec![None; LATENCY_PROBES]));
+
+    // The stream is read from the start, as the console reads it. A reader that began
+    // with the probes would first work through the positions queued for it meanwhile (one
+    // per tag of the load) and count that backlog as the first probes' latency.
+    let reader_sent = sent.clone();
+    let reader = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(LATENCY_PROBES);
+        let mut events = common::Events::default();
+        while latencies.len() < LATENCY_PROBES {
+            let Ok(Some(chunk)) = stream.chunk().await else {
+                break;
+            };
+            let arrived = Instant::now();
+            for event in events.push(&chunk) {
+                let Some(envelope) = common::data(&event) else {
+                    continue;
+                };
+                let Some(&probe) = envelope["payload"]["tag_id"]
+                    .as_i64()
+                    .and_then(|id| ids.get(&id))
+                else {
+                    continue;
+                };
+                if let Some(at) = reader_sent.lock().unwrap()[probe].take() {
+                    latencies.push(arrived.duration_since(at));
+                }
+            }
+        }
+        latencies
+    });
+    let reader_abort = reader.abort_handle();
 
     let mut load = spawn_self(&["--load-steady".into(), appliance.port.to_string()]);
     tokio::time::sleep(Duration::from_secs(3)).await; // the load settles
@@ -838,31 +877,12 @@ async fn latency() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
 
-    let mut latencies = Vec::with_capacity(LATENCY_PROBES);
-    let mut events = common::Events::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while latencies.len() < LATENCY_PROBES && Instant::now() < deadline {
-        let Ok(Ok(Some(chunk))) =
-            tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await
-        else {
-            break;
-        };
-        let arrived = Instant::now();
-        for event in events.push(&chunk) {
-            let Some(envelope) = common::data(&event) else {
-                continue;
-            };
-            let Some(&probe) = envelope["payload"]["tag_id"]
-                .as_i64()
-                .and_then(|id| ids.get(&id))
-            else {
-                continue;
-            };
-            if let Some(at) = sent.lock().unwrap()[probe].take() {
-                latencies.push(arrived.duration_since(at));
-            }
-        }
-    }
+    // Every probe seen, or the reader gave up.
+    let mut latencies = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .map(|r| r.unwrap())
+        .unwrap_or_default();
+    reader_abort.abort();
     prober.abort();
     let _ = load.kill().await;
     latencies.sort();
