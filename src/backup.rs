@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::store::{DatabaseKind, Store};
+use crate::store::{DatabaseKind, MigrationState, Store};
 
 /// The first entry of every archive.
 const MANIFEST: &str = "securityvision-backup.json";
@@ -352,22 +352,23 @@ fn until_next(now: DateTime<Utc>, at: chrono::NaiveTime, zone: chrono_tz::Tz) ->
         .unwrap_or(Duration::from_secs(24 * 3600))
 }
 
-/// Whether migrating `store` now takes a backup first: a SQLite database with data (some
-/// migrations applied) and a schema change to come.
-pub async fn needed_before_migrating(store: &Store) -> anyhow::Result<bool> {
-    if store.kind() != DatabaseKind::Sqlite {
-        return Ok(false);
-    }
-    let migrations = store.migration_status().await?;
+/// Whether migrating `store`, whose migrations stand as `migrations` says, takes a backup
+/// first: a SQLite database with data (some migrations applied) and a schema change to come.
+pub fn needed_before_migrating(store: &Store, migrations: &[MigrationState]) -> bool {
     let pending = migrations.iter().any(|m| !m.applied);
     let applied = migrations.iter().any(|m| m.applied);
-    Ok(pending && applied)
+    store.kind() == DatabaseKind::Sqlite && pending && applied
 }
 
 /// Before `serve` migrates a SQLite database that already has data to a newer schema: a
-/// backup in the backup directory, so that an upgrade can be undone.
-pub async fn before_migrating(config: &Config, store: &Store) -> anyhow::Result<Option<Written>> {
-    if !needed_before_migrating(store).await? {
+/// backup in the backup directory, so that an upgrade can be undone. `migrations` is the
+/// store's `migration_status`.
+pub async fn before_migrating(
+    config: &Config,
+    store: &Store,
+    migrations: &[MigrationState],
+) -> anyhow::Result<Option<Written>> {
+    if !needed_before_migrating(store, migrations) {
         return Ok(None);
     }
     let dir = backup_dir(config);

@@ -264,7 +264,8 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
             pending
         );
     } else {
-        if let Some(backup) = crate::backup::before_migrating(&config, &store).await? {
+        let migrations = store.migration_status().await?;
+        if let Some(backup) = crate::backup::before_migrating(&config, &store, &migrations).await? {
             println!(
                 "Backup of the data before migrating: {}",
                 backup.path.display()

@@ -121,13 +121,14 @@ impl App {
         if options.no_migrate {
             store.ensure_schema_current().await?;
         } else {
-            let pending = store.pending_migrations().await?;
+            let migrations = store.migration_status().await?;
+            let pending = migrations.iter().filter(|m| !m.applied).count();
             if pending > 0 {
                 // An upgrade can be undone: the data as the previous version left it.
-                if crate::backup::needed_before_migrating(&store).await? {
+                if crate::backup::needed_before_migrating(&store, &migrations) {
                     let backup = crate::systemd::extending_start(
                         "Backing up the database before migrating it",
-                        crate::backup::before_migrating(&config, &store),
+                        crate::backup::before_migrating(&config, &store, &migrations),
                     );
                     if let Some(backup) = backup.await.context("backing up before migrating")? {
                         tracing::info!(file = %backup.path.display(), "backup taken before migrating");

@@ -95,8 +95,8 @@ impl Connection {
     /// The connection's last error, in SQLite's words.
     fn message(&self) -> String {
         // SAFETY: the handle is open (or null, which SQLite answers with "out of memory");
-        // SQLite returns a NUL-terminated string it owns, valid
-        // until the next call on this connection, and it is copied at once.
+        // SQLite returns a NUL-terminated string it owns, valid until the next call on
+        // this connection, and it is copied at once.
         unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.0)) }
             .to_string_lossy()
             .into_owned()

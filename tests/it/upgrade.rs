@@ -305,7 +305,8 @@ async fn migrate_like_the_command(
         "the library embeds other migrations than migrations/ holds: it was compiled before \
          a migration was added (cargo does not watch that directory; touch src/store/mod.rs)"
     );
-    let backup = securityvision::backup::before_migrating(config, &store)
+    let migrations = store.migration_status().await.expect("migration status");
+    let backup = securityvision::backup::before_migrating(config, &store, &migrations)
         .await
         .expect("backup before migrating");
     let applied = store.migrate().await.expect("migrations apply");
