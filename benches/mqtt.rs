@@ -825,12 +825,15 @@ async fn latency() {
     let reader = tokio::spawn(async move {
         let mut latencies = Vec::with_capacity(LATENCY_PROBES);
         let mut events = common::Events::default();
+        let (opened, mut received, mut bytes) = (Instant::now(), 0usize, 0usize);
         while latencies.len() < LATENCY_PROBES {
             let Ok(Some(chunk)) = stream.chunk().await else {
                 break;
             };
             let arrived = Instant::now();
+            bytes += chunk.len();
             for event in events.push(&chunk) {
+                received += 1;
                 let Some(envelope) = common::data(&event) else {
                     continue;
                 };
@@ -845,6 +848,12 @@ async fn latency() {
                 }
             }
         }
+        let seconds = opened.elapsed().as_secs_f64();
+        println!(
+            "the stream carried {:.0} positions/s ({:.0} KiB/s) while {STEADY_READINGS_PER_SECOND} readings/s of {INGEST_TAGS} tags came in",
+            received as f64 / seconds,
+            bytes as f64 / 1024.0 / seconds
+        );
         latencies
     });
     let reader_abort = reader.abort_handle();
