@@ -822,12 +822,18 @@ async fn latency() {
     // with the probes would first work through the positions queued for it meanwhile (one
     // per tag of the load) and count that backlog as the first probes' latency.
     let reader_sent = sent.clone();
-    let reader = tokio::spawn(async move {
+    let stop_reading = tokio_util::sync::CancellationToken::new();
+    let stop = stop_reading.clone();
+    let mut reader = tokio::spawn(async move {
         let mut latencies = Vec::with_capacity(LATENCY_PROBES);
         let mut events = common::Events::default();
         let (opened, mut received, mut bytes) = (Instant::now(), 0usize, 0usize);
         while latencies.len() < LATENCY_PROBES {
-            let Ok(Some(chunk)) = stream.chunk().await else {
+            let chunk = tokio::select! {
+                chunk = stream.chunk() => chunk,
+                () = stop.cancelled() => break,
+            };
+            let Ok(Some(chunk)) = chunk else {
                 break;
             };
             let arrived = Instant::now();
@@ -856,7 +862,6 @@ async fn latency() {
         );
         latencies
     });
-    let reader_abort = reader.abort_handle();
 
     let mut load = spawn_self(&["--load-steady".into(), appliance.port.to_string()]);
     tokio::time::sleep(Duration::from_secs(3)).await; // the load settles
@@ -886,12 +891,14 @@ async fn latency() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
 
-    // Every probe seen, or the reader gave up.
-    let mut latencies = tokio::time::timeout(Duration::from_secs(30), reader)
-        .await
-        .map(|r| r.unwrap())
-        .unwrap_or_default();
-    reader_abort.abort();
+    // Every probe seen, or what was seen in 30 s.
+    let mut latencies = tokio::select! {
+        latencies = &mut reader => latencies.unwrap(),
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            stop_reading.cancel();
+            reader.await.unwrap()
+        }
+    };
     prober.abort();
     let _ = load.kill().await;
     latencies.sort();

@@ -172,7 +172,7 @@ async fn database(report: &mut Report, config: &Config) {
     };
     match store.migration_status().await {
         Ok(migrations) => {
-            let pending = migrations.iter().filter(|m| !m.applied).count();
+            let pending = crate::store::MigrationState::pending(&migrations);
             let applied = migrations.len() - pending;
             if pending == 0 {
                 report.add(

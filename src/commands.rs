@@ -257,7 +257,7 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
             let state = if m.applied { "applied" } else { "pending" };
             println!("{:>6}  {:<8} {}", m.version, state, m.description);
         }
-        let pending = migrations.iter().filter(|m| !m.applied).count();
+        let pending = crate::store::MigrationState::pending(&migrations);
         println!(
             "{} applied, {} pending",
             migrations.len() - pending,

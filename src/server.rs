@@ -122,7 +122,7 @@ impl App {
             store.ensure_schema_current().await?;
         } else {
             let migrations = store.migration_status().await?;
-            let pending = migrations.iter().filter(|m| !m.applied).count();
+            let pending = crate::store::MigrationState::pending(&migrations);
             if pending > 0 {
                 // An upgrade can be undone: the data as the previous version left it.
                 if crate::backup::needed_before_migrating(&store, &migrations) {

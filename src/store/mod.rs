@@ -325,6 +325,13 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
+impl MigrationState {
+    /// How many of `migrations` are not applied yet.
+    pub fn pending(migrations: &[MigrationState]) -> usize {
+        migrations.iter().filter(|m| !m.applied).count()
+    }
+}
+
 impl Store {
     /// Opens the database named by `url` with `max_connections` and the default tuning.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
@@ -441,12 +448,7 @@ impl Store {
     }
 
     pub async fn pending_migrations(&self) -> Result<usize> {
-        Ok(self
-            .migration_status()
-            .await?
-            .iter()
-            .filter(|m| !m.applied)
-            .count())
+        Ok(MigrationState::pending(&self.migration_status().await?))
     }
 
     /// Refuses a schema that lacks migrations this binary needs.
