@@ -513,6 +513,10 @@ pub struct DatabaseConfig {
     /// SQLite: how much of the file each connection reads through memory mapping, in MiB
     /// (0: none; reads then go through system calls and the readers' own caches).
     pub sqlite_mmap_mib: u32,
+    /// SQLite: how many new readings wait before they are merged into the tag index in one
+    /// sorted pass (migration 0024). More: a faster burst, longer merges, a longer tail
+    /// read by id in a tag's lists.
+    pub sqlite_tag_index_merge_rows: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -742,6 +746,7 @@ impl Default for DatabaseConfig {
             max_connections: 8,
             sqlite_cache_mib: 16,
             sqlite_mmap_mib: 0,
+            sqlite_tag_index_merge_rows: 300_000,
         }
     }
 }
@@ -1317,6 +1322,11 @@ impl Config {
                 "database.sqlite_mmap_mib",
                 self.database.sqlite_mmap_mib <= 65_536,
                 "0 to 65536",
+            ),
+            (
+                "database.sqlite_tag_index_merge_rows",
+                (1..=10_000_000).contains(&self.database.sqlite_tag_index_merge_rows),
+                "1 to 10000000",
             ),
             (
                 "auth.jwt_secret",

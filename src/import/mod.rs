@@ -319,6 +319,14 @@ async fn import_into(config: &Config, options: &Options, store: &Store) -> anyho
     }
     outcome?;
     finished?;
+    if commit {
+        // Readings imported with their own ids may sit before SQLite's tag index
+        // watermark (migration 0024).
+        store
+            .complete_tag_index()
+            .await
+            .context("indexing the imported readings by tag")?;
+    }
     report.committed = commit;
     Ok(report)
 }

@@ -2,8 +2,17 @@
 
 use chrono::{DateTime, Utc};
 
-use super::readings::NewReading;
+use super::readings::{NewReading, merged_readings_of_tag, unmerged_readings_of_tag};
 use super::{Result, Store, on_pool};
+
+/// Tag `$1`'s readings from `$2` to `$3`: the merged part through the tag index, and the
+/// tail past the watermark (migration 0024, `store::readings`).
+pub(super) const TAG_READINGS_BETWEEN: &str = concat!(
+    merged_readings_of_tag!(),
+    " AND t.created_at >= $2 AND t.created_at <= $3 UNION ALL ",
+    unmerged_readings_of_tag!(),
+    " AND c.created_at >= $2 AND c.created_at <= $3 ORDER BY created_at, id LIMIT $4"
+);
 
 impl Store {
     /// A tag's readings from `from` to `to` (inclusive), oldest first, at most `limit`.
@@ -14,15 +23,14 @@ impl Store {
         to: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<NewReading>> {
-        const SQL: &str = "SELECT device_id, tag_id, rssi, created_at FROM collection_logs \
-             WHERE tag_id = $1 AND created_at >= $2 AND created_at <= $3 \
-             ORDER BY created_at, id LIMIT $4";
-        Ok(on_pool!(self, read, |pool| sqlx::query_as(SQL)
-            .bind(tag_id)
-            .bind(from)
-            .bind(to)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?))
+        Ok(on_pool!(self, read, |pool| sqlx::query_as(
+            TAG_READINGS_BETWEEN
+        )
+        .bind(tag_id)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
     }
 }

@@ -102,6 +102,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// `database.sqlite_tag_index_merge_rows`.
+    tag_index_merge_rows: i64,
 }
 
 #[derive(Clone)]
@@ -162,6 +164,9 @@ impl SqliteStore {
     }
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.write
+    }
+    pub(crate) fn tag_index_merge_rows(&self) -> i64 {
+        self.tag_index_merge_rows
     }
 }
 
@@ -399,7 +404,11 @@ impl Store {
             .max_connections(config.max_connections)
             .connect_with(options.read_only(true).pragma("cache_size", "-8192"))
             .await?;
-        Ok(Store::Sqlite(SqliteStore { read, write }))
+        Ok(Store::Sqlite(SqliteStore {
+            read,
+            write,
+            tag_index_merge_rows: config.sqlite_tag_index_merge_rows.into(),
+        }))
     }
 
     pub fn kind(&self) -> DatabaseKind {

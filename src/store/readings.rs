@@ -131,6 +131,58 @@ enum References {
 const LAST_READING_ID: &str = "SELECT COALESCE((SELECT seq FROM sqlite_sequence \
      WHERE name = 'collection_logs'), 0)";
 
+/// The last reading id whose entry is in `collection_logs_by_tag` (migration 0024): on
+/// SQLite a tag's readings are the merged ones, found through that table, plus those past
+/// it, read by id. PostgreSQL keeps its tag index at insert: there that table is a view of
+/// every reading and the watermark the largest id possible.
+macro_rules! merged_through {
+    () => {
+        "(SELECT merged_through FROM collection_logs_by_tag_watermark)"
+    };
+}
+
+/// The merged readings of tag `$1`, through the tag index: its columns are the ones it
+/// holds, so that an order by time and id reads along it.
+macro_rules! merged_readings_of_tag {
+    () => {
+        "SELECT t.id AS id, c.device_id AS device_id, t.tag_id AS tag_id, c.rssi AS rssi, \
+         c.raw_payload AS raw_payload, t.created_at AS created_at \
+         FROM collection_logs_by_tag t JOIN collection_logs c ON c.id = t.id WHERE t.tag_id = $1"
+    };
+}
+
+/// The readings of tag `$1` past the watermark (at most one merge's worth on SQLite, none on
+/// PostgreSQL), by id and sorted. SQLite, which has no statistics, would otherwise walk its
+/// whole time index for their order, or build a temporary index on the tag: the watermark
+/// is a table joined first, and the tag's term is kept off any index (`+`).
+macro_rules! unmerged_readings_of_tag {
+    () => {
+        "SELECT c.id, c.device_id, c.tag_id, c.rssi, c.raw_payload, c.created_at \
+         FROM collection_logs_by_tag_watermark w CROSS JOIN collection_logs c \
+         WHERE c.id > w.merged_through AND +c.tag_id = $1"
+    };
+}
+
+// The calibration windows read a tag's readings the same way.
+pub(super) use {merged_readings_of_tag, unmerged_readings_of_tag};
+
+/// Moves SQLite's readings past the watermark (up to `$1`) into the tag index in one pass
+/// sorted by its key, then the watermark, in the same transaction: a crash repeats no merge
+/// and loses none.
+const MERGE_INTO_TAG_INDEX: &str = concat!(
+    "INSERT INTO collection_logs_by_tag (tag_id, created_at, id) \
+     SELECT tag_id, created_at, id FROM collection_logs WHERE id > ",
+    merged_through!(),
+    " AND id <= $1 ORDER BY tag_id, created_at, id"
+);
+const MOVE_WATERMARK: &str =
+    "UPDATE collection_logs_by_tag_watermark SET merged_through = $1 WHERE merged_through < $1";
+
+/// Whether every tag of a batch's readings exists (SQLite: its readings have no foreign key
+/// on the tag since 0024; `$1` a JSON array of distinct ids).
+const TAGS_EXIST: &str = "SELECT (SELECT count(*) FROM tags WHERE id IN (SELECT value FROM json_each($1))) \
+     = json_array_length($1)";
+
 const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
@@ -139,8 +191,9 @@ const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
 /// what they kept with a lock instead. What writes readings holds it shared and writes only
 /// readings whose tag and gateway exist; deleting a tag or a gateway holds it exclusively
 /// and deletes their readings. So neither commits between the other's check and its write,
-/// and no reading outlives its tag or gateway. SQLite keeps its foreign keys, and its one
-/// writer connection runs one write at a time anyway.
+/// and no reading outlives its tag or gateway. SQLite keeps the gateway's foreign key, checks
+/// the tags itself (`TAGS_EXIST`, migration 0024), and its one writer connection runs one
+/// write at a time anyway.
 trait ReadingOwnersLock {
     async fn lock_reading_owners(&mut self, exclusive: bool) -> Result<()>;
 }
@@ -169,6 +222,17 @@ impl ReadingOwnersLock for sqlx::SqliteConnection {
     }
 }
 
+/// Deletes tag `$1`'s readings: the merged ones through the tag index, then the rest by id.
+const TAG_READINGS_DELETED: [&str; 2] = [
+    "DELETE FROM collection_logs WHERE id IN \
+     (SELECT id FROM collection_logs_by_tag WHERE tag_id = $1)",
+    concat!(
+        "DELETE FROM collection_logs WHERE id > ",
+        merged_through!(),
+        " AND tag_id = $1"
+    ),
+];
+
 /// What readings belong to: deleting one deletes its readings.
 pub(super) enum ReadingOwner {
     Tag,
@@ -185,15 +249,15 @@ impl Store {
         id: i64,
         statements: &[&'static str],
     ) -> Result<()> {
-        let readings = match owner {
-            ReadingOwner::Tag => "DELETE FROM collection_logs WHERE tag_id = $1",
-            ReadingOwner::Gateway => "DELETE FROM collection_logs WHERE device_id = $1",
+        let readings: &[&str] = match owner {
+            ReadingOwner::Tag => &TAG_READINGS_DELETED,
+            ReadingOwner::Gateway => &["DELETE FROM collection_logs WHERE device_id = $1"],
         };
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             tx.lock_reading_owners(true).await?;
             let mut deleted = 0;
-            for sql in std::iter::once(readings).chain(statements.iter().copied()) {
+            for &sql in readings.iter().chain(statements) {
                 deleted = sqlx::query(sql)
                     .bind(id)
                     .execute(&mut *tx)
@@ -212,9 +276,10 @@ impl Store {
 /// The statement listing readings with `filter`, and its ids to bind before the limit and
 /// the offset. One statement per filter, each read in the order of an index: an optional
 /// filter written as `$1 IS NULL OR tag_id = $1` is planned by SQLite as a walk over every
-/// reading, which for a tag seldom heard meant the whole table. With both filters the tag's
-/// index serves (`+device_id` keeps SQLite, which has no statistics, off the gateway's: a
-/// gateway hears far more readings than a tag).
+/// reading, which for a tag seldom heard meant the whole table. A tag's readings are two
+/// parts merged in order (`merged_through!`): the tag index's, then the unmerged tail's,
+/// sorted. With both filters the tag's parts serve (`+device_id` keeps SQLite, which has no
+/// statistics, off the gateway's index: a gateway hears far more readings than a tag).
 fn reading_list(filter: ReadingFilter) -> (&'static str, Vec<i64>) {
     macro_rules! newest_first {
         ($where:literal, $limit:literal) => {
@@ -228,18 +293,32 @@ fn reading_list(filter: ReadingFilter) -> (&'static str, Vec<i64>) {
             )
         };
     }
+    macro_rules! newest_of_tag {
+        ($merged_and:literal, $unmerged_and:literal, $limit:literal) => {
+            concat!(
+                merged_readings_of_tag!(),
+                $merged_and,
+                " UNION ALL ",
+                unmerged_readings_of_tag!(),
+                $unmerged_and,
+                " ORDER BY created_at DESC, id DESC LIMIT ",
+                $limit
+            )
+        };
+    }
     match (filter.tag_id, filter.device_id) {
         (None, None) => (newest_first!("", "$1 OFFSET $2"), vec![]),
-        (Some(tag), None) => (
-            newest_first!("WHERE tag_id = $1", "$2 OFFSET $3"),
-            vec![tag],
-        ),
+        (Some(tag), None) => (newest_of_tag!("", "", "$2 OFFSET $3"), vec![tag]),
         (None, Some(device)) => (
             newest_first!("WHERE device_id = $1", "$2 OFFSET $3"),
             vec![device],
         ),
         (Some(tag), Some(device)) => (
-            newest_first!("WHERE tag_id = $1 AND +device_id = $2", "$3 OFFSET $4"),
+            newest_of_tag!(
+                " AND +c.device_id = $2",
+                " AND +c.device_id = $2",
+                "$3 OFFSET $4"
+            ),
             vec![tag, device],
         ),
     }
@@ -310,6 +389,18 @@ impl Store {
                 let last_id: i64 = sqlx::query_scalar(LAST_READING_ID)
                     .fetch_one(&mut *tx)
                     .await?;
+                if references == References::Trusted && !batch.readings.is_empty() {
+                    let (tags, _) = owners(&batch.readings);
+                    let tags = serde_json::to_string(&tags).expect("ids serialize");
+                    let exist: bool = sqlx::query_scalar(TAGS_EXIST)
+                        .bind(tags)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if !exist {
+                        // As the foreign key did: written again with references checked.
+                        return Err(StoreError::ForeignKey("collection_logs".into()));
+                    }
+                }
                 let mut rows: Vec<(i64, &NewReading)> =
                     (last_id + 1..).zip(&batch.readings).collect();
                 rows.sort_by_key(|(_, r)| (r.tag_id, r.created_at));
@@ -373,7 +464,18 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                let merged_through: i64 = sqlx::query_scalar(concat!("SELECT ", merged_through!()))
+                    .fetch_one(&mut *tx)
+                    .await?;
                 tx.commit().await?;
+                let last_id = last_id + batch.readings.len() as i64;
+                // The batch is stored whatever the merge does: a failed merge is tried
+                // again after the next batch.
+                if last_id - merged_through >= db.tag_index_merge_rows()
+                    && let Err(e) = self.merge_tag_index().await
+                {
+                    tracing::warn!(error = %e, "merging new readings into the tag index failed");
+                }
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -474,6 +576,49 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// SQLite: indexes the readings past the watermark by tag, in one sorted pass, and
+    /// returns how many. Nothing to do on PostgreSQL, whose tag index is kept at insert.
+    pub async fn merge_tag_index(&self) -> Result<u64> {
+        let Store::Sqlite(db) = self else {
+            return Ok(0);
+        };
+        let mut tx = db.writer().begin().await?;
+        let through: i64 = sqlx::query_scalar(LAST_READING_ID)
+            .fetch_one(&mut *tx)
+            .await?;
+        let merged = sqlx::query(MERGE_INTO_TAG_INDEX)
+            .bind(through)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(MOVE_WATERMARK)
+            .bind(through)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(merged)
+    }
+
+    /// SQLite: indexes by tag any reading at or before the watermark that has no entry,
+    /// then merges the rest. Readings written with their own ids (an import into an empty
+    /// database that once held readings) may be such. Nothing to do on PostgreSQL.
+    pub async fn complete_tag_index(&self) -> Result<u64> {
+        const MISSING: &str = concat!(
+            "INSERT INTO collection_logs_by_tag (tag_id, created_at, id) \
+             SELECT tag_id, created_at, id FROM collection_logs WHERE id <= ",
+            merged_through!(),
+            " ORDER BY tag_id, created_at, id ON CONFLICT DO NOTHING"
+        );
+        let Store::Sqlite(db) = self else {
+            return Ok(0);
+        };
+        let missing = sqlx::query(MISSING)
+            .execute(db.writer())
+            .await?
+            .rows_affected();
+        Ok(missing + self.merge_tag_index().await?)
     }
 
     /// The newest `limit` readings stored since `since`, oldest first.
@@ -710,24 +855,68 @@ mod tests {
 
     /// Every list of readings walks an index in its order, stopping at the page's end:
     /// no walk over the table filtered row by row, no sort of a tag's or gateway's readings.
+    /// A tag's unmerged tail (one merge's worth at most) is read by id and sorted.
     #[tokio::test]
     async fn every_list_of_readings_reads_along_an_index() {
-        for (tag_id, device_id) in [
-            (None, None),
-            (Some(1), None),
-            (None, Some(2)),
-            (Some(1), Some(2)),
-        ] {
+        for (tag_id, device_id) in [(None, None), (None, Some(2))] {
             let (sql, _) = reading_list(ReadingFilter { device_id, tag_id });
             let plan = crate::store::sqlite_plan(sql).await;
             assert!(
                 plan.iter()
                     .all(|step| step.contains("USING INDEX") && !step.contains("TEMP B-TREE")),
-                "{tag_id:?} {device_id:?}: {plan:?}"
+                "{device_id:?}: {plan:?}"
             );
-            if tag_id.is_some() {
-                assert!(plan[0].contains("ix_collection_logs_tag_time"), "{plan:?}");
-            }
         }
+        for device_id in [None, Some(2)] {
+            let (sql, _) = reading_list(ReadingFilter {
+                device_id,
+                tag_id: Some(1),
+            });
+            let plan = crate::store::sqlite_plan(sql).await;
+            assert_eq!(
+                plan,
+                [
+                    "MERGE (UNION ALL)",
+                    "LEFT",
+                    "SEARCH t USING PRIMARY KEY (tag_id=?)",
+                    "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
+                    "RIGHT",
+                    "SCAN w",
+                    "SEARCH c USING INTEGER PRIMARY KEY (rowid>?)",
+                    "USE TEMP B-TREE FOR ORDER BY"
+                ],
+                "{device_id:?}"
+            );
+        }
+    }
+
+    /// A tag's deletion and its calibration windows find its readings the same way: no
+    /// walk over every reading, no temporary index.
+    #[tokio::test]
+    async fn a_tags_other_reads_find_its_readings_through_the_tag_index() {
+        let walks = |plan: &[String]| {
+            plan.iter().any(|step| {
+                ["SCAN c", "SCAN collection_logs"]
+                    .iter()
+                    .any(|table| step == table || step.starts_with(&format!("{table} ")))
+                    || step.contains("AUTOMATIC")
+            })
+        };
+        let [merged, unmerged] = TAG_READINGS_DELETED;
+        let plan = crate::store::sqlite_plan(merged).await;
+        assert!(
+            plan.iter()
+                .any(|s| s.contains("USING PRIMARY KEY (tag_id=?)"))
+                && !walks(&plan),
+            "{plan:?}"
+        );
+        let plan = crate::store::sqlite_plan(unmerged).await;
+        assert!(
+            plan.iter().any(|s| s.contains("(rowid>?)")) && !walks(&plan),
+            "{plan:?}"
+        );
+        let plan = crate::store::sqlite_plan(crate::store::calibration::TAG_READINGS_BETWEEN).await;
+        // The tail's window is read along the time index: bounded by the window.
+        assert!(!walks(&plan), "{plan:?}");
     }
 }

@@ -10,6 +10,8 @@ use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::json;
 
+use securityvision::store::readings::{IngestBatch, NewReading};
+
 use crate::common::{Backend, TestApp, backend_tests, eventually, eventually_within, id};
 use crate::mqtt::{Client, Options};
 
@@ -104,6 +106,93 @@ backend_tests! {
         let again = create_all().await;
         for ((path, old), (_, new)) in first.iter().zip(again.iter()) {
             assert!(new > old, "{path}: the new object got id {new}, the deleted one had {old}");
+        }
+    }
+}
+
+backend_tests! {
+    // A tag's readings are found whether or not SQLite's tag index has taken them in yet
+    // (migration 0024: merged once 3 new ones have come, here): listed newest first across
+    // pages and with a gateway, read in calibration windows, deleted one by one and with
+    // their tag; and none is written for a tag deleted meanwhile.
+    async fn a_tags_readings_are_found_before_and_after_the_tag_index_takes_them(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.database.sqlite_tag_index_merge_rows = 3).await;
+        let token = app.admin_token().await;
+        let hq = plan(&app, &token, "HQ").await;
+        let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.2).await;
+        let g2 = gateway(&app, &token, "AC233FC00002", hq, 0.8).await;
+        let (_, ana) = person_with_tag(&app, &token, "Ana", "112233445566").await;
+        let (_, bea) = person_with_tag(&app, &token, "Bea", "112233445577").await;
+        // Seven batches of two, as the pipeline writes them: merges after the 2nd, 4th and
+        // 6th leave the last batch past the watermark.
+        let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+        let at = |i: i64| t0 + chrono::Duration::seconds(i);
+        for i in 0..7 {
+            let mut batch = IngestBatch::default();
+            let ana_at = if i % 2 == 0 { g1 } else { g2 };
+            for (tag_id, device_id) in [(ana, ana_at), (bea, g1)] {
+                let rssi = Some(-60 - i as i32);
+                batch.readings.push(NewReading { device_id, tag_id, rssi, created_at: at(i) });
+            }
+            app.store.store_ingest_batch(&batch).await.unwrap();
+        }
+        let count = async |sql: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}")).await.unwrap();
+        let merged = match backend {
+            Backend::Sqlite => "12",
+            Backend::Postgres => "14", // every reading: its tag index is kept at insert
+        };
+        assert_eq!(count("collection_logs_by_tag").await, merged);
+        // One more through the broker: the newest.
+        let gw = gateway_client(&app).await;
+        report(&gw, "AC233FC00002", "112233445566", -50).await;
+        assert!(eventually(async || readings_of(&app, &token, ana).await == 8).await);
+
+        let list = async |query: &str| -> Vec<(i64, i64, i64)> {
+            let (status, body) = app.get(&format!("/api/v1/collection-logs?tag_id={ana}{query}"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array().unwrap().iter().map(|r| (r["device_id"].as_i64().unwrap(), r["rssi"].as_i64().unwrap(), id(r))).collect()
+        };
+        let all = list("").await;
+        let heard: Vec<(i64, i64)> = all.iter().map(|&(device, rssi, _)| (device, rssi)).collect();
+        assert_eq!(heard, [(g2, -50), (g1, -66), (g2, -65), (g1, -64), (g2, -63), (g1, -62), (g2, -61), (g1, -60)]);
+        assert_eq!(list("&skip=2&limit=3").await, all[2..5]);
+        assert_eq!(list("&skip=6&limit=5").await, all[6..]);
+        let at_g1: Vec<_> = all.iter().filter(|r| r.0 == g1).cloned().collect();
+        assert_eq!(list(&format!("&device_id={g1}")).await, at_g1);
+        let window = app.store.tag_readings_between(ana, at(1), at(6), 100).await.unwrap();
+        let rssi: Vec<Option<i32>> = window.iter().map(|r| r.rssi).collect();
+        assert_eq!(rssi, [Some(-61), Some(-62), Some(-63), Some(-64), Some(-65), Some(-66)]);
+
+        // One deleted by an administrator (a merged one): gone from the list and the index.
+        let oldest = all[7].2;
+        assert_eq!(app.delete(&format!("/api/v1/collection-logs/{oldest}"), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(list("").await, all[..7]);
+        assert_eq!(count(&format!("collection_logs_by_tag WHERE id = {oldest}")).await, "0");
+
+        // The tag deleted: every reading of it goes, merged or not; Bea's stay.
+        assert_eq!(app.delete(&format!("/api/v1/tags/{ana}"), &token).await, StatusCode::NO_CONTENT);
+        assert_eq!(count(&format!("collection_logs WHERE tag_id = {ana}")).await, "0");
+        assert_eq!(count(&format!("collection_logs_by_tag WHERE tag_id = {ana}")).await, "0");
+        assert_eq!(readings_of(&app, &token, bea).await, 7);
+
+        // A batch naming the deleted tag (the pipeline's view a moment old) stores the rest.
+        let mut batch = IngestBatch::default();
+        for tag_id in [ana, bea] {
+            batch.readings.push(NewReading { device_id: g1, tag_id, rssi: Some(-70), created_at: at(10) });
+        }
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        assert_eq!(count(&format!("collection_logs WHERE tag_id = {ana}")).await, "0");
+        assert_eq!(readings_of(&app, &token, bea).await, 8);
+
+        // A reading written with its own id before the watermark (an import with kept ids
+        // into a database that once held readings) is indexed by `complete_tag_index`.
+        if backend == Backend::Sqlite {
+            app.sql(&format!("INSERT INTO collection_logs (id, device_id, tag_id, rssi, created_at) \
+                 VALUES ({oldest}, {g1}, {bea}, -80, '{}')", at(20).to_rfc3339())).await;
+            assert_eq!(readings_of(&app, &token, bea).await, 8, "not indexed yet");
+            // That one, and Bea's last reading, still past the watermark.
+            assert_eq!(app.store.complete_tag_index().await.unwrap(), 2);
+            assert_eq!(readings_of(&app, &token, bea).await, 9);
         }
     }
 }
