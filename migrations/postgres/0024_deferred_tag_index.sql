@@ -5,6 +5,6 @@
 -- along that index, and the watermark is the largest id possible. One SQL text per query
 -- still serves both engines.
 CREATE VIEW collection_logs_by_tag AS
-    SELECT tag_id, created_at, id FROM collection_logs;
+    SELECT tag_id, created_at, id, device_id FROM collection_logs;
 CREATE VIEW collection_logs_by_tag_watermark AS
     SELECT 1 AS id, CAST(9223372036854775807 AS BIGINT) AS merged_through;

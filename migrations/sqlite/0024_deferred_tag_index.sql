@@ -44,15 +44,18 @@ INSERT INTO sqlite_sequence (name, seq)
     SELECT 'collection_logs', MAX(seq, COALESCE((SELECT MAX(id) FROM collection_logs), 0))
     FROM _last_reading_id;
 
--- The tag index, kept later: every reading up to `merged_through` has its entry here.
+-- The tag index, kept later: every reading up to `merged_through` has its entry here (its
+-- gateway too, so that a tag's list at one gateway pages without reading every row).
 CREATE TABLE collection_logs_by_tag (
     tag_id     BIGINT NOT NULL,
     created_at TEXT NOT NULL,
     id         BIGINT NOT NULL,
+    device_id  BIGINT NOT NULL,
     PRIMARY KEY (tag_id, created_at, id)
 ) WITHOUT ROWID;
-INSERT INTO collection_logs_by_tag (tag_id, created_at, id)
-    SELECT tag_id, created_at, id FROM collection_logs ORDER BY tag_id, created_at, id;
+INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id)
+    SELECT tag_id, created_at, id, device_id FROM collection_logs
+    ORDER BY tag_id, created_at, id;
 
 CREATE TABLE collection_logs_by_tag_watermark (
     id             INTEGER PRIMARY KEY CHECK (id = 1),

@@ -141,13 +141,24 @@ macro_rules! merged_through {
     };
 }
 
-/// The merged readings of tag `$1`, through the tag index: its columns are the ones it
-/// holds, so that an order by time and id reads along it.
+/// The merged readings of tag `$1` that pass `$and`, the first in `$order` up to `$limit`,
+/// found through the tag index. The limit applies there, inside, so that a list stops at
+/// its page's end on both engines (PostgreSQL, whose tag table is a view of the readings,
+/// would otherwise sort all of a tag's readings of a join of the table with itself).
 macro_rules! merged_readings_of_tag {
-    () => {
-        "SELECT t.id AS id, c.device_id AS device_id, t.tag_id AS tag_id, c.rssi AS rssi, \
-         c.raw_payload AS raw_payload, t.created_at AS created_at \
-         FROM collection_logs_by_tag t JOIN collection_logs c ON c.id = t.id WHERE t.tag_id = $1"
+    ($and:literal, $order:literal, $limit:literal) => {
+        concat!(
+            "SELECT ",
+            reading_columns!(),
+            " FROM collection_logs WHERE id IN (SELECT id FROM collection_logs_by_tag \
+             WHERE tag_id = $1",
+            $and,
+            " ORDER BY ",
+            $order,
+            " LIMIT ",
+            $limit,
+            ")"
+        )
     };
 }
 
@@ -164,14 +175,14 @@ macro_rules! unmerged_readings_of_tag {
 }
 
 // The calibration windows read a tag's readings the same way.
-pub(super) use {merged_readings_of_tag, unmerged_readings_of_tag};
+pub(super) use {merged_readings_of_tag, reading_columns, unmerged_readings_of_tag};
 
 /// Moves SQLite's readings past the watermark (up to `$1`) into the tag index in one pass
 /// sorted by its key, then the watermark, in the same transaction: a crash repeats no merge
 /// and loses none.
 const MERGE_INTO_TAG_INDEX: &str = concat!(
-    "INSERT INTO collection_logs_by_tag (tag_id, created_at, id) \
-     SELECT tag_id, created_at, id FROM collection_logs WHERE id > ",
+    "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
+     SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE id > ",
     merged_through!(),
     " AND id <= $1 ORDER BY tag_id, created_at, id"
 );
@@ -294,30 +305,36 @@ fn reading_list(filter: ReadingFilter) -> (&'static str, Vec<i64>) {
         };
     }
     macro_rules! newest_of_tag {
-        ($merged_and:literal, $unmerged_and:literal, $limit:literal) => {
+        // `$first` is the limit plus the offset: the page's last reading counted from the newest.
+        ($and:literal, $limit:literal, $offset:literal, $first:literal) => {
             concat!(
-                merged_readings_of_tag!(),
-                $merged_and,
+                merged_readings_of_tag!($and, "created_at DESC, id DESC", $first),
                 " UNION ALL ",
                 unmerged_readings_of_tag!(),
-                $unmerged_and,
+                $and,
                 " ORDER BY created_at DESC, id DESC LIMIT ",
-                $limit
+                $limit,
+                " OFFSET ",
+                $offset
             )
         };
     }
     match (filter.tag_id, filter.device_id) {
         (None, None) => (newest_first!("", "$1 OFFSET $2"), vec![]),
-        (Some(tag), None) => (newest_of_tag!("", "", "$2 OFFSET $3"), vec![tag]),
+        (Some(tag), None) => (
+            newest_of_tag!("", "$2", "$3", "CAST($2 AS BIGINT) + $3"),
+            vec![tag],
+        ),
         (None, Some(device)) => (
             newest_first!("WHERE device_id = $1", "$2 OFFSET $3"),
             vec![device],
         ),
         (Some(tag), Some(device)) => (
             newest_of_tag!(
-                " AND +c.device_id = $2",
-                " AND +c.device_id = $2",
-                "$3 OFFSET $4"
+                " AND +device_id = $2",
+                "$3",
+                "$4",
+                "CAST($3 AS BIGINT) + $4"
             ),
             vec![tag, device],
         ),
@@ -584,6 +601,7 @@ impl Store {
         let Store::Sqlite(db) = self else {
             return Ok(0);
         };
+        let started = std::time::Instant::now();
         let mut tx = db.writer().begin().await?;
         let through: i64 = sqlx::query_scalar(LAST_READING_ID)
             .fetch_one(&mut *tx)
@@ -598,6 +616,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        let took_ms = started.elapsed().as_millis();
+        tracing::debug!(
+            merged,
+            through,
+            took_ms,
+            "readings merged into the tag index"
+        );
         Ok(merged)
     }
 
@@ -606,8 +631,8 @@ impl Store {
     /// database that once held readings) may be such. Nothing to do on PostgreSQL.
     pub async fn complete_tag_index(&self) -> Result<u64> {
         const MISSING: &str = concat!(
-            "INSERT INTO collection_logs_by_tag (tag_id, created_at, id) \
-             SELECT tag_id, created_at, id FROM collection_logs WHERE id <= ",
+            "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
+             SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE id <= ",
             merged_through!(),
             " ORDER BY tag_id, created_at, id ON CONFLICT DO NOTHING"
         );
@@ -877,15 +902,53 @@ mod tests {
                 plan,
                 [
                     "MERGE (UNION ALL)",
+                    // The merged part: a page's worth of ids along the tag index (in its
+                    // order, no sort), their rows by id, sorted.
                     "LEFT",
-                    "SEARCH t USING PRIMARY KEY (tag_id=?)",
-                    "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
+                    "SEARCH collection_logs USING INTEGER PRIMARY KEY (rowid=?)",
+                    "LIST SUBQUERY 1",
+                    "SEARCH collection_logs_by_tag USING PRIMARY KEY (tag_id=?)",
+                    "CREATE BLOOM FILTER",
+                    "USE TEMP B-TREE FOR ORDER BY",
+                    // The tail: by id past the watermark, sorted.
                     "RIGHT",
                     "SCAN w",
                     "SEARCH c USING INTEGER PRIMARY KEY (rowid>?)",
                     "USE TEMP B-TREE FOR ORDER BY"
                 ],
                 "{device_id:?}"
+            );
+        }
+    }
+
+    /// On PostgreSQL (a view of every reading as the merged part, no tail) a tag's list reads
+    /// along its tag index, newest first, stopping at the page's end.
+    #[tokio::test]
+    async fn postgres_lists_a_tags_readings_along_its_index() {
+        let setup = "INSERT INTO devices (id, name, created_at, updated_at) \
+             VALUES (1, 'g', now(), now()); \
+             INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) \
+             SELECT 1, n % 500, -60, TIMESTAMPTZ '2026-01-01' + n * INTERVAL '1 second' \
+             FROM generate_series(1, 50000) n";
+        let statements: Vec<&str> = [None, Some(1)]
+            .into_iter()
+            .map(|device_id| {
+                reading_list(ReadingFilter {
+                    device_id,
+                    tag_id: Some(1),
+                })
+                .0
+            })
+            .collect();
+        let Some(plans) = crate::store::postgres_plans(setup, &statements[..1], 3).await else {
+            return;
+        };
+        let with_device = crate::store::postgres_plans(setup, &statements[1..], 4).await;
+        for plan in plans.iter().chain(with_device.iter().flatten()) {
+            assert!(
+                plan.contains("Index Scan Backward using ix_collection_logs_tag_time")
+                    && !plan.contains("Seq Scan"),
+                "{plan}"
             );
         }
     }
