@@ -15,6 +15,10 @@
 -- The table is rebuilt as 0007 rebuilt it (foreign keys off around one explicit
 -- transaction, checked before it commits), keeping its ids and its AUTOINCREMENT counter.
 
+-- The sort that fills the tag index spills to temporary files rather than memory (the
+-- store's connections keep temporary data in memory): a site's millions of readings would
+-- otherwise be sorted in RAM (5 M readings: 600 MB).
+PRAGMA temp_store = FILE;
 PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 
@@ -82,3 +86,4 @@ DROP TABLE _last_reading_id;
 
 COMMIT;
 PRAGMA foreign_keys = ON;
+PRAGMA temp_store = MEMORY;

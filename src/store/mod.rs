@@ -431,9 +431,10 @@ impl Store {
         let result = on_pool!(self, write, |pool| self.migrator().run(pool).await);
         if let (Err(_), Store::Sqlite(db)) = (&result, self) {
             // A `no-transaction` migration that failed half-way leaves its own transaction
-            // open and foreign keys off on the (only) writer connection.
+            // open, and foreign keys off or temporary data on disk (0024), on the (only)
+            // writer connection.
             let _ = sqlx::raw_sql("ROLLBACK").execute(db.writer()).await;
-            let _ = sqlx::raw_sql("PRAGMA foreign_keys = ON")
+            let _ = sqlx::raw_sql("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY")
                 .execute(db.writer())
                 .await;
         }
