@@ -4,7 +4,7 @@
 -- transaction rewrite thousands of its leaf pages at 10,000 tags: half of a burst's cost.
 -- Instead readings land in `collection_logs` with no tag index, and the store moves those
 -- past a watermark into `collection_logs_by_tag` every few hundred thousand, in one pass
--- sorted by tag (`src/store/readings.rs`, `merge_readings_by_tag`). A tag's readings are the
+-- sorted by tag (`src/store/readings.rs`, `Store::merge_tag_index`). A tag's readings are the
 -- merged ones plus those past the watermark.
 --
 -- The tag's foreign key goes too: with no index led by `tag_id`, SQLite checked a deleted
