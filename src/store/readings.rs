@@ -128,8 +128,11 @@ enum References {
 }
 
 /// The largest reading id ever given (`AUTOINCREMENT`: ids of deleted rows included).
-const LAST_READING_ID: &str = "SELECT COALESCE((SELECT seq FROM sqlite_sequence \
-     WHERE name = 'collection_logs'), 0)";
+macro_rules! last_reading_id {
+    () => {
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'collection_logs'), 0)"
+    };
+}
 
 /// The last reading id whose entry is in `collection_logs_by_tag` (migration 0024): on
 /// SQLite a tag's readings are the merged ones, found through that table, plus those past
@@ -177,15 +180,22 @@ macro_rules! unmerged_readings_of_tag {
 // The calibration windows read a tag's readings the same way.
 pub(super) use {merged_readings_of_tag, reading_columns, unmerged_readings_of_tag};
 
-/// Moves SQLite's readings past the watermark (up to `$1`) into the tag index in one pass
-/// sorted by its key, then the watermark, in the same transaction: a crash repeats no merge
-/// and loses none.
-const MERGE_INTO_TAG_INDEX: &str = concat!(
-    "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
-     SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE id > ",
-    merged_through!(),
-    " AND id <= $1 ORDER BY tag_id, created_at, id"
-);
+/// Enters SQLite's readings whose ids pass `$ids` into the tag index, in one pass sorted by
+/// its key.
+macro_rules! index_by_tag {
+    ($($ids:expr),+) => {
+        concat!(
+            "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
+             SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE ",
+            $($ids,)+
+            " ORDER BY tag_id, created_at, id"
+        )
+    };
+}
+
+/// Moves SQLite's readings past the watermark (up to `$1`) into the tag index, then the
+/// watermark, in the same transaction: a crash repeats no merge and loses none.
+const MERGE_INTO_TAG_INDEX: &str = index_by_tag!("id > ", merged_through!(), " AND id <= $1");
 const MOVE_WATERMARK: &str =
     "UPDATE collection_logs_by_tag_watermark SET merged_through = $1 WHERE merged_through < $1";
 
@@ -403,9 +413,14 @@ impl Store {
                 // `(tag_id, created_at)` index: in arrival order each row lands on another
                 // tag's page of it, which at 10,000 tags thrashed the page cache and was
                 // most of a burst's cost (BENCHMARKS.md, "Ingest burst").
-                let last_id: i64 = sqlx::query_scalar(LAST_READING_ID)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let (last_id, merged_through): (i64, i64) = sqlx::query_as(concat!(
+                    "SELECT (",
+                    last_reading_id!(),
+                    "), ",
+                    merged_through!()
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
                 if references == References::Trusted && !batch.readings.is_empty() {
                     let (tags, _) = owners(&batch.readings);
                     let tags = serde_json::to_string(&tags).expect("ids serialize");
@@ -481,9 +496,6 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let merged_through: i64 = sqlx::query_scalar(concat!("SELECT ", merged_through!()))
-                    .fetch_one(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 let last_id = last_id + batch.readings.len() as i64;
                 // The batch is stored whatever the merge does: a failed merge is tried
@@ -603,7 +615,7 @@ impl Store {
         };
         let started = std::time::Instant::now();
         let mut tx = db.writer().begin().await?;
-        let through: i64 = sqlx::query_scalar(LAST_READING_ID)
+        let through: i64 = sqlx::query_scalar(last_reading_id!())
             .fetch_one(&mut *tx)
             .await?;
         let merged = sqlx::query(MERGE_INTO_TAG_INDEX)
@@ -631,10 +643,8 @@ impl Store {
     /// database that once held readings) may be such. Nothing to do on PostgreSQL.
     pub async fn complete_tag_index(&self) -> Result<u64> {
         const MISSING: &str = concat!(
-            "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
-             SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE id <= ",
-            merged_through!(),
-            " ORDER BY tag_id, created_at, id ON CONFLICT DO NOTHING"
+            index_by_tag!("id <= ", merged_through!()),
+            " ON CONFLICT DO NOTHING"
         );
         let Store::Sqlite(db) = self else {
             return Ok(0);
