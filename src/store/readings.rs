@@ -409,10 +409,10 @@ impl Store {
         match self {
             Store::Sqlite(db) => {
                 let mut tx = db.writer().begin().await?;
-                // Ids in the order the readings came, rows in the order of the
-                // `(tag_id, created_at)` index: in arrival order each row lands on another
-                // tag's page of it, which at 10,000 tags thrashed the page cache and was
-                // most of a burst's cost (BENCHMARKS.md, "Ingest burst").
+                // Ids given here in the order the readings came, rows written in that order:
+                // appended to the table. (Rows sorted by tag served the tag index kept at
+                // insert, before 0024; with it gone the sort only scattered the table's
+                // inserts: BENCHMARKS.md, "Ingest burst", session 18.)
                 let (last_id, merged_through): (i64, i64) = sqlx::query_as(concat!(
                     "SELECT (",
                     last_reading_id!(),
@@ -433,9 +433,7 @@ impl Store {
                         return Err(StoreError::ForeignKey("collection_logs".into()));
                     }
                 }
-                let mut rows: Vec<(i64, &NewReading)> =
-                    (last_id + 1..).zip(&batch.readings).collect();
-                rows.sort_by_key(|(_, r)| (r.tag_id, r.created_at));
+                let rows: Vec<(i64, &NewReading)> = (last_id + 1..).zip(&batch.readings).collect();
                 for chunk in sqlite_chunks(&rows) {
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert(
                         "collection_logs (device_id, tag_id, rssi, created_at, id)",
