@@ -785,15 +785,15 @@ async fn latency() {
         .collect();
     let mut tags = ingest_tags(INGEST_TAGS);
     tags.extend(probes.iter().cloned());
-    // SQLite merges new readings into its tag index every 100,000 here (every 10 s at this
-    // rate), so that merges, which hold the writer, fall inside the probes' 10 s. A site
-    // at this rate on the defaults merges 300,000 every 30 s.
+    // SQLite merges new readings into its tag and gateway indexes every 100,000 here (every
+    // 10 s at this rate), so that merges, which hold the writer, fall inside the probes'
+    // 10 s. A site at this rate on the defaults merges 300,000 every 30 s.
     let appliance = appliance_with(
         None,
         &tags,
         async |_| {},
         |config| {
-            config.database.sqlite_tag_index_merge_rows = 100_000;
+            config.database.sqlite_index_merge_rows = 100_000;
         },
     )
     .await;

@@ -513,10 +513,12 @@ pub struct DatabaseConfig {
     /// SQLite: how much of the file each connection reads through memory mapping, in MiB
     /// (0: none; reads then go through system calls and the readers' own caches).
     pub sqlite_mmap_mib: u32,
-    /// SQLite: how many new readings wait before they are merged into the tag index in one
-    /// sorted pass (migration 0024). More: a faster burst, longer merges, a longer tail
-    /// read by id in a tag's lists.
-    pub sqlite_tag_index_merge_rows: u32,
+    /// SQLite: how many new readings wait before they are merged into the tag and gateway
+    /// indexes, each in one sorted pass (migrations 0024, 0025). More: a faster burst,
+    /// longer merges, a longer tail read by id in a tag's or a gateway's lists. (Named
+    /// `sqlite_tag_index_merge_rows` before 0025, when only the tag index was merged.)
+    #[serde(alias = "sqlite_tag_index_merge_rows")]
+    pub sqlite_index_merge_rows: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -746,7 +748,7 @@ impl Default for DatabaseConfig {
             max_connections: 8,
             sqlite_cache_mib: 16,
             sqlite_mmap_mib: 0,
-            sqlite_tag_index_merge_rows: 300_000,
+            sqlite_index_merge_rows: 300_000,
         }
     }
 }
@@ -1324,8 +1326,8 @@ impl Config {
                 "0 to 65536",
             ),
             (
-                "database.sqlite_tag_index_merge_rows",
-                (1..=10_000_000).contains(&self.database.sqlite_tag_index_merge_rows),
+                "database.sqlite_index_merge_rows",
+                (1..=10_000_000).contains(&self.database.sqlite_index_merge_rows),
                 "1 to 10000000",
             ),
             (

@@ -320,12 +320,12 @@ async fn import_into(config: &Config, options: &Options, store: &Store) -> anyho
     outcome?;
     finished?;
     if commit {
-        // Readings imported with their own ids may sit before SQLite's tag index
-        // watermark (migration 0024).
+        // Readings imported with their own ids may sit before the watermark of SQLite's
+        // tag and gateway indexes (migrations 0024, 0025).
         store
-            .complete_tag_index()
+            .complete_reading_indexes()
             .await
-            .context("indexing the imported readings by tag")?;
+            .context("indexing the imported readings by tag and gateway")?;
     }
     report.committed = commit;
     Ok(report)

@@ -2,21 +2,20 @@
 
 use chrono::{DateTime, Utc};
 
-use super::readings::{
-    NewReading, merged_readings_of_tag, reading_columns, unmerged_readings_of_tag,
-};
+use super::readings::{NewReading, merged_readings, reading_columns, unmerged_readings};
 use super::{Result, Store, on_pool};
 
 /// Tag `$1`'s readings from `$2` to `$3`: the merged part through the tag index, and the
 /// tail past the watermark (migration 0024, `store::readings`).
 pub(super) const TAG_READINGS_BETWEEN: &str = concat!(
-    merged_readings_of_tag!(
+    merged_readings!(
+        "tag",
         " AND created_at >= $2 AND created_at <= $3",
         "created_at, id",
         "$4"
     ),
     " UNION ALL ",
-    unmerged_readings_of_tag!(),
+    unmerged_readings!("tag"),
     " AND created_at >= $2 AND created_at <= $3 ORDER BY created_at, id LIMIT $4"
 );
 

@@ -102,8 +102,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
-    /// `database.sqlite_tag_index_merge_rows`.
-    tag_index_merge_rows: i64,
+    /// `database.sqlite_index_merge_rows`.
+    index_merge_rows: i64,
 }
 
 #[derive(Clone)]
@@ -165,8 +165,8 @@ impl SqliteStore {
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.write
     }
-    pub(crate) fn tag_index_merge_rows(&self) -> i64 {
-        self.tag_index_merge_rows
+    pub(crate) fn index_merge_rows(&self) -> i64 {
+        self.index_merge_rows
     }
 }
 
@@ -407,7 +407,7 @@ impl Store {
         Ok(Store::Sqlite(SqliteStore {
             read,
             write,
-            tag_index_merge_rows: config.sqlite_tag_index_merge_rows.into(),
+            index_merge_rows: config.sqlite_index_merge_rows.into(),
         }))
     }
 

@@ -134,27 +134,32 @@ macro_rules! last_reading_id {
     };
 }
 
-/// The last reading id whose entry is in `collection_logs_by_tag` (migration 0024): on
-/// SQLite a tag's readings are the merged ones, found through that table, plus those past
-/// it, read by id. PostgreSQL keeps its tag index at insert: there that table is a view of
-/// every reading and the watermark the largest id possible.
+/// The last reading id whose entries are in `collection_logs_by_tag` and
+/// `collection_logs_by_device` (migrations 0024, 0025): on SQLite a tag's or a gateway's
+/// readings are the merged ones, found through those tables, plus those past the
+/// watermark, read by id. PostgreSQL keeps both indexes at insert: there those tables are
+/// views of every reading and the watermark the largest id possible.
 macro_rules! merged_through {
     () => {
-        "(SELECT merged_through FROM collection_logs_by_tag_watermark)"
+        "(SELECT merged_through FROM collection_logs_merge_watermark)"
     };
 }
 
-/// The merged readings of tag `$1` that pass `$and`, the first in `$order` up to `$limit`,
-/// found through the tag index. The limit applies there, inside, so that a list stops at
-/// its page's end on both engines (PostgreSQL, whose tag table is a view of the readings,
-/// would otherwise sort all of a tag's readings of a join of the table with itself).
-macro_rules! merged_readings_of_tag {
-    ($and:literal, $order:literal, $limit:literal) => {
+/// The merged readings of `$owner` ("tag" or "device") `$1` that pass `$and`, the first in
+/// `$order` up to `$limit`, found through its index table. The limit applies there,
+/// inside, so that a list stops at its page's end on both engines (PostgreSQL, whose index
+/// tables are views of the readings, would otherwise sort all of the owner's readings of a
+/// join of the table with itself).
+macro_rules! merged_readings {
+    ($owner:literal, $and:literal, $order:literal, $limit:literal) => {
         concat!(
             "SELECT ",
             reading_columns!(),
-            " FROM collection_logs WHERE id IN (SELECT id FROM collection_logs_by_tag \
-             WHERE tag_id = $1",
+            " FROM collection_logs WHERE id IN (SELECT id FROM collection_logs_by_",
+            $owner,
+            " WHERE ",
+            $owner,
+            "_id = $1",
             $and,
             " ORDER BY ",
             $order,
@@ -165,44 +170,63 @@ macro_rules! merged_readings_of_tag {
     };
 }
 
-/// The readings of tag `$1` past the watermark (at most one merge's worth on SQLite, none on
-/// PostgreSQL), by id and sorted. SQLite, which has no statistics, would otherwise walk its
-/// whole time index for their order, or build a temporary index on the tag: the watermark
-/// is a table joined first, and the tag's term is kept off any index (`+`).
-macro_rules! unmerged_readings_of_tag {
-    () => {
-        "SELECT c.id, c.device_id, c.tag_id, c.rssi, c.raw_payload, c.created_at \
-         FROM collection_logs_by_tag_watermark w CROSS JOIN collection_logs c \
-         WHERE c.id > w.merged_through AND +c.tag_id = $1"
-    };
-}
-
-// The calibration windows read a tag's readings the same way.
-pub(super) use {merged_readings_of_tag, reading_columns, unmerged_readings_of_tag};
-
-/// Enters SQLite's readings whose ids pass `$ids` into the tag index, in one pass sorted by
-/// its key.
-macro_rules! index_by_tag {
-    ($($ids:expr),+) => {
+/// The readings of `$owner` ("tag" or "device") `$1` past the watermark (at most one
+/// merge's worth on SQLite, none on PostgreSQL), by id. SQLite, which has no statistics,
+/// would otherwise walk its whole time index for their order, or build a temporary index
+/// on the owner: the watermark is a table joined first, and the owner's term is kept off
+/// any index (`+`).
+macro_rules! unmerged_readings {
+    ($owner:literal) => {
         concat!(
-            "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
-             SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE ",
-            $($ids,)+
-            " ORDER BY tag_id, created_at, id"
+            "SELECT c.id, c.device_id, c.tag_id, c.rssi, c.raw_payload, c.created_at \
+             FROM collection_logs_merge_watermark w CROSS JOIN collection_logs c \
+             WHERE c.id > w.merged_through AND +c.",
+            $owner,
+            "_id = $1"
         )
     };
 }
 
-/// Moves SQLite's readings past the watermark (up to `$1`) into the tag index, then the
-/// watermark, in the same transaction: a crash repeats no merge and loses none.
-const MERGE_INTO_TAG_INDEX: &str = index_by_tag!("id > ", merged_through!(), " AND id <= $1");
-const MOVE_WATERMARK: &str =
-    "UPDATE collection_logs_by_tag_watermark SET merged_through = $1 WHERE merged_through < $1";
+// The calibration windows read a tag's readings the same way.
+pub(super) use {merged_readings, reading_columns, unmerged_readings};
 
-/// Whether every tag of a batch's readings exists (SQLite: its readings have no foreign key
-/// on the tag since 0024; `$1` a JSON array of distinct ids).
-const TAGS_EXIST: &str = "SELECT (SELECT count(*) FROM tags WHERE id IN (SELECT value FROM json_each($1))) \
-     = json_array_length($1)";
+/// Enters SQLite's readings whose ids pass `$ids` into the tag and gateway indexes, each in
+/// one pass sorted by its key, then `$suffix`.
+macro_rules! index_readings {
+    ($suffix:literal; $($ids:expr),+) => {
+        [
+            concat!(
+                "INSERT INTO collection_logs_by_tag (tag_id, created_at, id, device_id) \
+                 SELECT tag_id, created_at, id, device_id FROM collection_logs WHERE ",
+                $($ids,)+
+                " ORDER BY tag_id, created_at, id",
+                $suffix
+            ),
+            concat!(
+                "INSERT INTO collection_logs_by_device (device_id, created_at, id) \
+                 SELECT device_id, created_at, id FROM collection_logs WHERE ",
+                $($ids,)+
+                " ORDER BY device_id, created_at, id",
+                $suffix
+            ),
+        ]
+    };
+}
+
+/// Moves SQLite's readings past the watermark (up to `$1`) into the indexes, then the
+/// watermark, in the same transaction: a crash repeats no merge and loses none.
+const MERGE_INTO_INDEXES: [&str; 2] =
+    index_readings!(""; "id > ", merged_through!(), " AND id <= $1");
+const MOVE_WATERMARK: &str =
+    "UPDATE collection_logs_merge_watermark SET merged_through = $1 WHERE merged_through < $1";
+
+/// Whether every tag and gateway of a batch's readings exists (SQLite: its readings have
+/// no foreign keys since 0024 and 0025; `$1` and `$2` JSON arrays of distinct ids).
+const OWNERS_EXIST_SQLITE: &str = "SELECT \
+     (SELECT count(*) FROM tags WHERE id IN (SELECT value FROM json_each($1))) \
+     = json_array_length($1) \
+     AND (SELECT count(*) FROM devices WHERE id IN (SELECT value FROM json_each($2))) \
+     = json_array_length($2)";
 
 const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
      WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
@@ -212,9 +236,9 @@ const SEEN: &str = "UPDATE devices SET last_seen_at = $2 \
 /// what they kept with a lock instead. What writes readings holds it shared and writes only
 /// readings whose tag and gateway exist; deleting a tag or a gateway holds it exclusively
 /// and deletes their readings. So neither commits between the other's check and its write,
-/// and no reading outlives its tag or gateway. SQLite keeps the gateway's foreign key, checks
-/// the tags itself (`TAGS_EXIST`, migration 0024), and its one writer connection runs one
-/// write at a time anyway.
+/// and no reading outlives its tag or gateway. SQLite's readings lost their foreign keys in
+/// 0024 and 0025: the store checks a batch's tags and gateways itself
+/// (`OWNERS_EXIST_SQLITE`), and its one writer connection runs one write at a time anyway.
 trait ReadingOwnersLock {
     async fn lock_reading_owners(&mut self, exclusive: bool) -> Result<()>;
 }
@@ -243,16 +267,30 @@ impl ReadingOwnersLock for sqlx::SqliteConnection {
     }
 }
 
-/// Deletes tag `$1`'s readings: the merged ones through the tag index, then the rest by id.
-const TAG_READINGS_DELETED: [&str; 2] = [
-    "DELETE FROM collection_logs WHERE id IN \
-     (SELECT id FROM collection_logs_by_tag WHERE tag_id = $1)",
-    concat!(
-        "DELETE FROM collection_logs WHERE id > ",
-        merged_through!(),
-        " AND tag_id = $1"
-    ),
-];
+/// Deletes `$owner` ("tag" or "device") `$1`'s readings: the merged ones through its index
+/// table, then the rest by id.
+macro_rules! readings_deleted {
+    ($owner:literal) => {
+        [
+            concat!(
+                "DELETE FROM collection_logs WHERE id IN (SELECT id FROM collection_logs_by_",
+                $owner,
+                " WHERE ",
+                $owner,
+                "_id = $1)"
+            ),
+            concat!(
+                "DELETE FROM collection_logs WHERE id > ",
+                merged_through!(),
+                " AND ",
+                $owner,
+                "_id = $1"
+            ),
+        ]
+    };
+}
+const TAG_READINGS_DELETED: [&str; 2] = readings_deleted!("tag");
+const GATEWAY_READINGS_DELETED: [&str; 2] = readings_deleted!("device");
 
 /// What readings belong to: deleting one deletes its readings.
 pub(super) enum ReadingOwner {
@@ -272,7 +310,7 @@ impl Store {
     ) -> Result<()> {
         let readings: &[&str] = match owner {
             ReadingOwner::Tag => &TAG_READINGS_DELETED,
-            ReadingOwner::Gateway => &["DELETE FROM collection_logs WHERE device_id = $1"],
+            ReadingOwner::Gateway => &GATEWAY_READINGS_DELETED,
         };
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
@@ -297,10 +335,10 @@ impl Store {
 /// The statement listing readings with `filter`, and its ids to bind before the limit and
 /// the offset. One statement per filter, each read in the order of an index: an optional
 /// filter written as `$1 IS NULL OR tag_id = $1` is planned by SQLite as a walk over every
-/// reading, which for a tag seldom heard meant the whole table. A tag's readings are two
-/// parts merged in order (`merged_through!`): the tag index's, then the unmerged tail's,
-/// sorted. With both filters the tag's parts serve (`+device_id` keeps SQLite, which has no
-/// statistics, off the gateway's index: a gateway hears far more readings than a tag).
+/// reading, which for a tag seldom heard meant the whole table. A tag's or a gateway's
+/// readings are two parts merged in order (`merged_through!`): its index table's, then the
+/// unmerged tail's, sorted. With both filters the tag's parts serve (a gateway hears far
+/// more readings than a tag; `+device_id` keeps SQLite, which has no statistics, to them).
 fn reading_list(filter: ReadingFilter) -> (&'static str, Vec<i64>) {
     macro_rules! newest_first {
         ($where:literal, $limit:literal) => {
@@ -314,13 +352,13 @@ fn reading_list(filter: ReadingFilter) -> (&'static str, Vec<i64>) {
             )
         };
     }
-    macro_rules! newest_of_tag {
+    macro_rules! newest_of {
         // `$first` is the limit plus the offset: the page's last reading counted from the newest.
-        ($and:literal, $limit:literal, $offset:literal, $first:literal) => {
+        ($owner:literal, $and:literal, $limit:literal, $offset:literal, $first:literal) => {
             concat!(
-                merged_readings_of_tag!($and, "created_at DESC, id DESC", $first),
+                merged_readings!($owner, $and, "created_at DESC, id DESC", $first),
                 " UNION ALL ",
-                unmerged_readings_of_tag!(),
+                unmerged_readings!($owner),
                 $and,
                 " ORDER BY created_at DESC, id DESC LIMIT ",
                 $limit,
@@ -332,15 +370,16 @@ fn reading_list(filter: ReadingFilter) -> (&'static str, Vec<i64>) {
     match (filter.tag_id, filter.device_id) {
         (None, None) => (newest_first!("", "$1 OFFSET $2"), vec![]),
         (Some(tag), None) => (
-            newest_of_tag!("", "$2", "$3", "CAST($2 AS BIGINT) + $3"),
+            newest_of!("tag", "", "$2", "$3", "CAST($2 AS BIGINT) + $3"),
             vec![tag],
         ),
         (None, Some(device)) => (
-            newest_first!("WHERE device_id = $1", "$2 OFFSET $3"),
+            newest_of!("device", "", "$2", "$3", "CAST($2 AS BIGINT) + $3"),
             vec![device],
         ),
         (Some(tag), Some(device)) => (
-            newest_of_tag!(
+            newest_of!(
+                "tag",
                 " AND +device_id = $2",
                 "$3",
                 "$4",
@@ -392,7 +431,7 @@ impl Store {
 
     /// Stores a batch in one transaction. Each engine takes its fast path (measured:
     /// BENCHMARKS.md): multi-row `INSERT` with `?` placeholders on SQLite (its `$N`
-    /// lookup is quadratic), rows in the tag index's order; binary `COPY` for readings and
+    /// lookup is quadratic), rows in the order they came; binary `COPY` for readings and
     /// `INSERT … SELECT FROM UNNEST` for the rest on PostgreSQL. A batch refused on a
     /// foreign key, or whose readings name a tag or gateway that is gone (PostgreSQL's
     /// readings have no foreign keys: `ReadingOwnersLock`), is written again without
@@ -422,14 +461,15 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 if references == References::Trusted && !batch.readings.is_empty() {
-                    let (tags, _) = owners(&batch.readings);
-                    let tags = serde_json::to_string(&tags).expect("ids serialize");
-                    let exist: bool = sqlx::query_scalar(TAGS_EXIST)
-                        .bind(tags)
+                    let (tags, devices) = owners(&batch.readings);
+                    let json = |ids| serde_json::to_string(&ids).expect("ids serialize");
+                    let exist: bool = sqlx::query_scalar(OWNERS_EXIST_SQLITE)
+                        .bind(json(tags))
+                        .bind(json(devices))
                         .fetch_one(&mut *tx)
                         .await?;
                     if !exist {
-                        // As the foreign key did: written again with references checked.
+                        // As the foreign keys did: written again with references checked.
                         return Err(StoreError::ForeignKey("collection_logs".into()));
                     }
                 }
@@ -498,10 +538,10 @@ impl Store {
                 let last_id = last_id + batch.readings.len() as i64;
                 // The batch is stored whatever the merge does: a failed merge is tried
                 // again after the next batch.
-                if last_id - merged_through >= db.tag_index_merge_rows()
-                    && let Err(e) = self.merge_tag_index().await
+                if last_id - merged_through >= db.index_merge_rows()
+                    && let Err(e) = self.merge_reading_indexes().await
                 {
-                    tracing::warn!(error = %e, "merging new readings into the tag index failed");
+                    tracing::warn!(error = %e, "merging new readings into the tag and gateway indexes failed");
                 }
             }
             Store::Postgres(pool) => {
@@ -605,9 +645,10 @@ impl Store {
         Ok(())
     }
 
-    /// SQLite: indexes the readings past the watermark by tag, in one sorted pass, and
-    /// returns how many. Nothing to do on PostgreSQL, whose tag index is kept at insert.
-    pub async fn merge_tag_index(&self) -> Result<u64> {
+    /// SQLite: indexes the readings past the watermark by tag and by gateway, each in one
+    /// sorted pass, and returns how many. Nothing to do on PostgreSQL, whose indexes are
+    /// kept at insert.
+    pub async fn merge_reading_indexes(&self) -> Result<u64> {
         let Store::Sqlite(db) = self else {
             return Ok(0);
         };
@@ -616,11 +657,15 @@ impl Store {
         let through: i64 = sqlx::query_scalar(last_reading_id!())
             .fetch_one(&mut *tx)
             .await?;
-        let merged = sqlx::query(MERGE_INTO_TAG_INDEX)
-            .bind(through)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut merged = 0;
+        for sql in MERGE_INTO_INDEXES {
+            // The same readings enter both indexes.
+            merged = sqlx::query(sql)
+                .bind(through)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
         sqlx::query(MOVE_WATERMARK)
             .bind(through)
             .execute(&mut *tx)
@@ -631,27 +676,27 @@ impl Store {
             merged,
             through,
             took_ms,
-            "readings merged into the tag index"
+            "readings merged into the tag and gateway indexes"
         );
         Ok(merged)
     }
 
-    /// SQLite: indexes by tag any reading at or before the watermark that has no entry,
-    /// then merges the rest. Readings written with their own ids (an import into an empty
-    /// database that once held readings) may be such. Nothing to do on PostgreSQL.
-    pub async fn complete_tag_index(&self) -> Result<u64> {
-        const MISSING: &str = concat!(
-            index_by_tag!("id <= ", merged_through!()),
-            " ON CONFLICT DO NOTHING"
-        );
+    /// SQLite: indexes by tag and by gateway any reading at or before the watermark that has
+    /// no entries, then merges the rest. Readings written with their own ids (an import into
+    /// an empty database that once held readings) may be such. Nothing to do on PostgreSQL.
+    pub async fn complete_reading_indexes(&self) -> Result<u64> {
+        const MISSING: [&str; 2] =
+            index_readings!(" ON CONFLICT DO NOTHING"; "id <= ", merged_through!());
         let Store::Sqlite(db) = self else {
             return Ok(0);
         };
-        let missing = sqlx::query(MISSING)
-            .execute(db.writer())
-            .await?
-            .rows_affected();
-        Ok(missing + self.merge_tag_index().await?)
+        let mut tx = db.writer().begin().await?;
+        let mut missing = 0;
+        for sql in MISSING {
+            missing = sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(missing + self.merge_reading_indexes().await?)
     }
 
     /// The newest `limit` readings stored since `since`, oldest first.
@@ -888,34 +933,47 @@ mod tests {
 
     /// Every list of readings walks an index in its order, stopping at the page's end:
     /// no walk over the table filtered row by row, no sort of a tag's or gateway's readings.
-    /// A tag's unmerged tail (one merge's worth at most) is read by id and sorted.
+    /// A tag's or a gateway's unmerged tail (one merge's worth at most) is read by id and
+    /// sorted.
     #[tokio::test]
     async fn every_list_of_readings_reads_along_an_index() {
-        for (tag_id, device_id) in [(None, None), (None, Some(2))] {
+        let (sql, _) = reading_list(ReadingFilter::default());
+        let plan = crate::store::sqlite_plan(sql).await;
+        assert!(
+            plan.iter()
+                .all(|step| step.contains("USING INDEX") && !step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+        let lists = [
+            (
+                None,
+                Some(1),
+                "SEARCH collection_logs_by_tag USING PRIMARY KEY (tag_id=?)",
+            ),
+            (
+                Some(2),
+                Some(1),
+                "SEARCH collection_logs_by_tag USING PRIMARY KEY (tag_id=?)",
+            ),
+            (
+                Some(2),
+                None,
+                "SEARCH collection_logs_by_device USING PRIMARY KEY (device_id=?)",
+            ),
+        ];
+        for (device_id, tag_id, index) in lists {
             let (sql, _) = reading_list(ReadingFilter { device_id, tag_id });
-            let plan = crate::store::sqlite_plan(sql).await;
-            assert!(
-                plan.iter()
-                    .all(|step| step.contains("USING INDEX") && !step.contains("TEMP B-TREE")),
-                "{device_id:?}: {plan:?}"
-            );
-        }
-        for device_id in [None, Some(2)] {
-            let (sql, _) = reading_list(ReadingFilter {
-                device_id,
-                tag_id: Some(1),
-            });
             let plan = crate::store::sqlite_plan(sql).await;
             assert_eq!(
                 plan,
                 [
                     "MERGE (UNION ALL)",
-                    // The merged part: a page's worth of ids along the tag index (in its
+                    // The merged part: a page's worth of ids along the index table (in its
                     // order, no sort), their rows by id, sorted.
                     "LEFT",
                     "SEARCH collection_logs USING INTEGER PRIMARY KEY (rowid=?)",
                     "LIST SUBQUERY 1",
-                    "SEARCH collection_logs_by_tag USING PRIMARY KEY (tag_id=?)",
+                    index,
                     "CREATE BLOOM FILTER",
                     "USE TEMP B-TREE FOR ORDER BY",
                     // The tail: by id past the watermark, sorted.
@@ -924,19 +982,20 @@ mod tests {
                     "SEARCH c USING INTEGER PRIMARY KEY (rowid>?)",
                     "USE TEMP B-TREE FOR ORDER BY"
                 ],
-                "{device_id:?}"
+                "{device_id:?} {tag_id:?}"
             );
         }
     }
 
     /// On PostgreSQL (a view of every reading as the merged part, no tail) a tag's list reads
-    /// along its tag index, newest first, stopping at the page's end.
+    /// along its tag index and a gateway's along its gateway index, newest first, stopping
+    /// at the page's end.
     #[tokio::test]
-    async fn postgres_lists_a_tags_readings_along_its_index() {
+    async fn postgres_lists_a_tags_and_a_gateways_readings_along_their_indexes() {
         let setup = "INSERT INTO devices (id, name, created_at, updated_at) \
-             VALUES (1, 'g', now(), now()); \
+             SELECT g, 'g' || g, now(), now() FROM generate_series(1, 200) g; \
              INSERT INTO collection_logs (device_id, tag_id, rssi, created_at) \
-             SELECT 1, n % 500, -60, TIMESTAMPTZ '2026-01-01' + n * INTERVAL '1 second' \
+             SELECT n % 200 + 1, n % 500, -60, TIMESTAMPTZ '2026-01-01' + n * INTERVAL '1 second' \
              FROM generate_series(1, 50000) n";
         let statements: Vec<&str> = [None, Some(1)]
             .into_iter()
@@ -959,12 +1018,23 @@ mod tests {
                 "{plan}"
             );
         }
+        let (gateway, _) = reading_list(ReadingFilter {
+            device_id: Some(1),
+            tag_id: None,
+        });
+        let plans = crate::store::postgres_plans(setup, &[gateway], 3).await;
+        for plan in plans.iter().flatten() {
+            assert!(
+                plan.contains("using ix_collection_logs_device_time") && !plan.contains("Seq Scan"),
+                "{plan}"
+            );
+        }
     }
 
-    /// A tag's deletion and its calibration windows find its readings the same way: no
-    /// walk over every reading, no temporary index.
+    /// A tag's and a gateway's deletions and a tag's calibration windows find the readings
+    /// the same way: no walk over every reading, no temporary index.
     #[tokio::test]
-    async fn a_tags_other_reads_find_its_readings_through_the_tag_index() {
+    async fn the_other_reads_find_readings_through_the_index_tables() {
         let walks = |plan: &[String]| {
             plan.iter().any(|step| {
                 ["SCAN c", "SCAN collection_logs"]
@@ -973,19 +1043,21 @@ mod tests {
                     || step.contains("AUTOMATIC")
             })
         };
-        let [merged, unmerged] = TAG_READINGS_DELETED;
-        let plan = crate::store::sqlite_plan(merged).await;
-        assert!(
-            plan.iter()
-                .any(|s| s.contains("USING PRIMARY KEY (tag_id=?)"))
-                && !walks(&plan),
-            "{plan:?}"
-        );
-        let plan = crate::store::sqlite_plan(unmerged).await;
-        assert!(
-            plan.iter().any(|s| s.contains("(rowid>?)")) && !walks(&plan),
-            "{plan:?}"
-        );
+        for ([merged, unmerged], key) in [
+            (TAG_READINGS_DELETED, "USING PRIMARY KEY (tag_id=?)"),
+            (GATEWAY_READINGS_DELETED, "USING PRIMARY KEY (device_id=?)"),
+        ] {
+            let plan = crate::store::sqlite_plan(merged).await;
+            assert!(
+                plan.iter().any(|s| s.contains(key)) && !walks(&plan),
+                "{plan:?}"
+            );
+            let plan = crate::store::sqlite_plan(unmerged).await;
+            assert!(
+                plan.iter().any(|s| s.contains("(rowid>?)")) && !walks(&plan),
+                "{plan:?}"
+            );
+        }
         let plan = crate::store::sqlite_plan(crate::store::calibration::TAG_READINGS_BETWEEN).await;
         // The tail's window is read along the time index: bounded by the window.
         assert!(!walks(&plan), "{plan:?}");

@@ -111,12 +111,13 @@ backend_tests! {
 }
 
 backend_tests! {
-    // A tag's readings are found whether or not SQLite's tag index has taken them in yet
-    // (migration 0024: merged once 3 new ones have come, here): listed newest first across
-    // pages and with a gateway, read in calibration windows, deleted one by one and with
-    // their tag; and none is written for a tag deleted meanwhile.
-    async fn a_tags_readings_are_found_before_and_after_the_tag_index_takes_them(backend: Backend) {
-        let app = TestApp::start_with(backend, |c| c.database.sqlite_tag_index_merge_rows = 3).await;
+    // A tag's and a gateway's readings are found whether or not SQLite's tag and gateway
+    // indexes have taken them in yet (migrations 0024, 0025: merged once 3 new ones have
+    // come, here): listed newest first across pages and with both filters, read in
+    // calibration windows, deleted one by one, with their tag and with their gateway; and
+    // none is written for a tag or a gateway deleted meanwhile.
+    async fn readings_are_found_before_and_after_the_tag_and_gateway_indexes_take_them(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.database.sqlite_index_merge_rows = 3).await;
         let token = app.admin_token().await;
         let hq = plan(&app, &token, "HQ").await;
         let g1 = gateway(&app, &token, "AC233FC00001", hq, 0.2).await;
@@ -139,9 +140,10 @@ backend_tests! {
         let count = async |sql: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}")).await.unwrap();
         let merged = match backend {
             Backend::Sqlite => "12",
-            Backend::Postgres => "14", // every reading: its tag index is kept at insert
+            Backend::Postgres => "14", // every reading: its indexes are kept at insert
         };
         assert_eq!(count("collection_logs_by_tag").await, merged);
+        assert_eq!(count("collection_logs_by_device").await, merged);
         // One more through the broker: the newest.
         let gw = gateway_client(&app).await;
         report(&gw, "AC233FC00002", "112233445566", -50).await;
@@ -159,6 +161,17 @@ backend_tests! {
         assert_eq!(list("&skip=6&limit=5").await, all[6..]);
         let at_g1: Vec<_> = all.iter().filter(|r| r.0 == g1).cloned().collect();
         assert_eq!(list(&format!("&device_id={g1}")).await, at_g1);
+        // A gateway's list: the same readings as the whole list's at that gateway, in order.
+        let ids = async |query: &str| -> Vec<i64> {
+            let (status, body) = app.get(&format!("/api/v1/collection-logs?{query}"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array().unwrap().iter().filter(|r| query.contains("device_id") || r["device_id"] == g1).map(id).collect()
+        };
+        let g1_readings = ids("limit=100").await;
+        assert_eq!(g1_readings.len(), 11, "Ana's 4 and Bea's 7 at g1");
+        assert_eq!(ids(&format!("device_id={g1}&limit=100")).await, g1_readings);
+        assert_eq!(ids(&format!("device_id={g1}&skip=3&limit=4")).await, g1_readings[3..7]);
+        assert_eq!(ids(&format!("device_id={g1}&skip=9&limit=5")).await, g1_readings[9..]);
         let window = app.store.tag_readings_between(ana, at(1), at(6), 100).await.unwrap();
         let rssi: Vec<Option<i32>> = window.iter().map(|r| r.rssi).collect();
         assert_eq!(rssi, [Some(-61), Some(-62), Some(-63), Some(-64), Some(-65), Some(-66)]);
@@ -168,6 +181,7 @@ backend_tests! {
         assert_eq!(app.delete(&format!("/api/v1/collection-logs/{oldest}"), &token).await, StatusCode::NO_CONTENT);
         assert_eq!(list("").await, all[..7]);
         assert_eq!(count(&format!("collection_logs_by_tag WHERE id = {oldest}")).await, "0");
+        assert_eq!(count(&format!("collection_logs_by_device WHERE id = {oldest}")).await, "0");
 
         // The tag deleted: every reading of it goes, merged or not; Bea's stay.
         assert_eq!(app.delete(&format!("/api/v1/tags/{ana}"), &token).await, StatusCode::NO_CONTENT);
@@ -185,15 +199,41 @@ backend_tests! {
         assert_eq!(readings_of(&app, &token, bea).await, 8);
 
         // A reading written with its own id before the watermark (an import with kept ids
-        // into a database that once held readings) is indexed by `complete_tag_index`.
+        // into a database that once held readings) is indexed by `complete_reading_indexes`.
         if backend == Backend::Sqlite {
             app.sql(&format!("INSERT INTO collection_logs (id, device_id, tag_id, rssi, created_at) \
                  VALUES ({oldest}, {g1}, {bea}, -80, '{}')", at(20).to_rfc3339())).await;
             assert_eq!(readings_of(&app, &token, bea).await, 8, "not indexed yet");
+            assert_eq!(ids(&format!("device_id={g1}&limit=100")).await.len(), 8, "not indexed yet");
             // That one, and Bea's last reading, still past the watermark.
-            assert_eq!(app.store.complete_tag_index().await.unwrap(), 2);
+            assert_eq!(app.store.complete_reading_indexes().await.unwrap(), 2);
             assert_eq!(readings_of(&app, &token, bea).await, 9);
+            assert_eq!(ids(&format!("device_id={g1}&limit=100")).await.len(), 9);
         }
+        let bea_before = readings_of(&app, &token, bea).await;
+
+        // A reading of Bea's at g2, then g1 deleted: every reading
+        // heard there goes, merged or not, from the table and both indexes; g2's stays.
+        let mut batch = IngestBatch::default();
+        batch.readings.push(NewReading { device_id: g2, tag_id: bea, rssi: Some(-71), created_at: at(30) });
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        assert_eq!(app.delete(&format!("/api/v1/devices/{g1}"), &token).await, StatusCode::NO_CONTENT);
+        for table in ["collection_logs", "collection_logs_by_device", "collection_logs_by_tag"] {
+            assert_eq!(count(&format!("{table} WHERE device_id = {g1}")).await, "0", "{table}");
+        }
+        assert_eq!(readings_of(&app, &token, bea).await, 1);
+        assert!(bea_before > 1);
+        assert_eq!(ids(&format!("device_id={g1}")).await, Vec::<i64>::new());
+
+        // A batch naming the deleted gateway stores the rest.
+        let mut batch = IngestBatch::default();
+        for device_id in [g1, g2] {
+            batch.readings.push(NewReading { device_id, tag_id: bea, rssi: Some(-72), created_at: at(31) });
+        }
+        app.store.store_ingest_batch(&batch).await.unwrap();
+        assert_eq!(count(&format!("collection_logs WHERE device_id = {g1}")).await, "0");
+        assert_eq!(readings_of(&app, &token, bea).await, 2);
+        assert_eq!(ids(&format!("device_id={g2}&limit=100")).await.len(), 2, "Bea's two at g2");
     }
 }
 

@@ -39,10 +39,29 @@ const NOT_SITE_DATA: &[(&str, &str)] = &[
         "SQLite's tag index of the readings, kept later (0024): made from collection_logs",
     ),
     (
-        "collection_logs_by_tag_watermark",
-        "how far SQLite's tag index has been kept (0024)",
+        "collection_logs_by_device",
+        "SQLite's gateway index of the readings, kept later (0025): made from collection_logs",
+    ),
+    (
+        "collection_logs_merge_watermark",
+        "how far SQLite's tag and gateway indexes have been kept (0024, 0025)",
     ),
 ];
+
+/// Tables a migration renamed (old name, new name): their rows are looked for under the
+/// new name.
+const RENAMED: &[(&str, &str)] = &[(
+    "collection_logs_by_tag_watermark",
+    "collection_logs_merge_watermark",
+)];
+
+/// The name `table` has in the latest schema.
+fn named_now(table: &str) -> &str {
+    RENAMED
+        .iter()
+        .find(|(old, _)| *old == table)
+        .map_or(table, |(_, new)| new)
+}
 
 /// The value that rows written before a column existed must have in it, as a condition in
 /// SQL both engines accept. A column that a migration adds to an existing table must be
@@ -409,6 +428,7 @@ async fn upgrade_from(backend: Backend, version: i64) {
 
     // Every row with every value it had, ids and references included.
     for (table, (columns, rows)) in &before {
+        let table = named_now(table);
         let now = db.columns(table).await;
         for column in columns {
             assert!(
@@ -444,6 +464,7 @@ async fn upgrade_from(backend: Backend, version: i64) {
 
     // Columns added since: the documented value in every existing row.
     for (table, (columns, _)) in &before {
+        let table = named_now(table);
         for column in db.columns(table).await {
             if columns.contains(&column) {
                 continue;
