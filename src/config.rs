@@ -673,9 +673,9 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             queue_capacity: 65_536,
-            queue_bytes: 8 * 1024 * 1024,
+            queue_bytes: 4 * 1024 * 1024,
             max_readings_per_message: 2000,
-            backlog_bytes: 8 * 1024 * 1024,
+            backlog_bytes: 4 * 1024 * 1024,
             raw_readings: RawReadings::All,
             auto_register_gateways: true,
             registrations_per_minute: 30,

@@ -160,6 +160,17 @@ fn bad_values_name_the_key_the_value_and_what_is_allowed() {
 }
 
 #[test]
+fn a_renamed_key_is_still_read_under_its_old_name() {
+    let loaded = load(
+        Some("[database]\nsqlite_tag_index_merge_rows = 5000\n"),
+        &[],
+        Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(loaded.config.database.sqlite_index_merge_rows, 5000);
+}
+
+#[test]
 fn unknown_keys_in_the_file_are_errors_and_unknown_variables_warnings() {
     let err = load(
         Some("[http]\nlisten_addr = \"0.0.0.0:1\"\n"),
