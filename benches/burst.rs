@@ -1,4 +1,4 @@
-//! Burst: the release binary takes 1,000,000 QoS 1 readings as fast as ten publishers can
+//! Burst: the release binary takes 1,000,000 QoS 1 readings (`SV_BURST_READINGS`) as fast as ten publishers can
 //! send them (BENCHMARKS.md, "Ingest burst").
 //!
 //!     cargo bench --bench burst                                 # SQLite
@@ -26,7 +26,13 @@ use common::{Api, Appliance, count_readings, status_mib};
 
 const TAGS: usize = 10_000;
 const GATEWAYS: usize = 200;
-const READINGS: usize = 1_000_000;
+/// Readings in a burst (`SV_BURST_READINGS`, 1,000,000 by default).
+fn readings() -> usize {
+    std::env::var("SV_BURST_READINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
 const CONNECTIONS: usize = 10;
 /// Reports each connection keeps in flight (`SV_BURST_IN_FLIGHT`): a PUBACK waits for the commit,
 /// so a narrow window leaves the pipeline idle while the writer commits (BENCHMARKS.md).
@@ -136,7 +142,7 @@ async fn burst(size: usize) {
     let api = Api::login(&appliance).await;
     let setting_up = Instant::now();
     build_site(&api).await;
-    let messages = READINGS / size;
+    let messages = readings() / size;
     let per_connection = messages / CONNECTIONS;
     let shares: Vec<Vec<(String, Vec<u8>)>> = (0..CONNECTIONS)
         .map(|c| {
@@ -190,7 +196,19 @@ async fn burst(size: usize) {
     }
     let elapsed = start.elapsed();
     let acknowledged = acknowledged.await.unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // SQLite indexes a burst by tag and by gateway in the quiet after it: for how long.
+    let merge_rows: i64 = std::env::var("SV_DATABASE_SQLITE_INDEX_MERGE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    let mut indexed = None;
+    let after = Instant::now();
+    while after.elapsed() < Duration::from_secs(10) {
+        if indexed.is_none() && unindexed_readings(&appliance.database_url).await < merge_rows {
+            indexed = Some(after.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     sampling.store(0, Ordering::Relaxed);
     let memory = sampler.await.unwrap();
     let rss_after = status_mib(pid, "VmRSS");
@@ -200,7 +218,8 @@ async fn burst(size: usize) {
     let sent = (expected - before) as f64;
     println!(
         "burst on {}, reports of {size}: {stored}/{sent} readings stored ({} lost), {:.0} readings/s (rows counted; publishers acknowledged in {:.2} s); \
-         RSS peak {:.0} MiB (anonymous {:.0}, file-backed {:.0}), 10 s after {rss_after:.0} MiB (anonymous {anon_after:.0}); exit {status}",
+         RSS peak {:.0} MiB (anonymous {:.0}, file-backed {:.0}), 10 s after {rss_after:.0} MiB (anonymous {anon_after:.0}); \
+         indexed (less than a merge's worth left) {} after the last row; exit {status}",
         if appliance.database_url.starts_with("postgres") {
             "PostgreSQL"
         } else {
@@ -212,5 +231,22 @@ async fn burst(size: usize) {
         memory.peak_rss,
         memory.peak_anon,
         memory.peak_file,
+        indexed.map_or("not within 10 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64())),
     );
+}
+
+/// SQLite: readings past the index watermark (migrations 0024, 0025); none on PostgreSQL.
+async fn unindexed_readings(url: &str) -> i64 {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        return 0;
+    }
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'collection_logs') \
+             - (SELECT merged_through FROM collection_logs_merge_watermark)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
 }

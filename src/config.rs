@@ -514,9 +514,11 @@ pub struct DatabaseConfig {
     /// (0: none; reads then go through system calls and the readers' own caches).
     pub sqlite_mmap_mib: u32,
     /// SQLite: how many new readings wait before they are merged into the tag and gateway
-    /// indexes, each in one sorted pass (migrations 0024, 0025). More: a faster burst,
-    /// longer merges, a longer tail read by id in a tag's or a gateway's lists. (Named
-    /// `sqlite_tag_index_merge_rows` before 0025, when only the tag index was merged.)
+    /// indexes, each in one sorted pass (migrations 0024, 0025), and how many one merge
+    /// takes at most. While the writer is saturated merges wait for four times as many.
+    /// More: a faster burst, longer merges, a longer tail read by id in a tag's or a
+    /// gateway's lists. (Named `sqlite_tag_index_merge_rows` before 0025, when only the
+    /// tag index was merged.)
     #[serde(alias = "sqlite_tag_index_merge_rows")]
     pub sqlite_index_merge_rows: u32,
 }

@@ -3,7 +3,7 @@
 //! falls behind, batches wait in a bounded backlog.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -111,21 +111,76 @@ impl Pipeline {
     }
 }
 
+/// A writer that spent more than this share of the last window storing batches is
+/// saturated: SQLite's index merges then wait (`Store::merge_reading_indexes_when_due`).
+const SATURATED: f64 = 0.5;
+const LOAD_WINDOW: Duration = Duration::from_secs(1);
+/// A writer without a batch for this long merges what is due.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// The share of the last window (about `LOAD_WINDOW`) the writer spent storing batches.
+struct WriterLoad {
+    window_start: Instant,
+    busy: Duration,
+    last_share: f64,
+}
+
+impl WriterLoad {
+    fn new() -> Self {
+        WriterLoad {
+            window_start: Instant::now(),
+            busy: Duration::ZERO,
+            last_share: 0.0,
+        }
+    }
+
+    fn stored(&mut self, took: Duration) {
+        self.busy += took;
+        let window = self.window_start.elapsed();
+        if window >= LOAD_WINDOW {
+            self.last_share = self.busy.as_secs_f64() / window.as_secs_f64();
+            self.busy = Duration::ZERO;
+            self.window_start = Instant::now();
+        }
+    }
+
+    fn saturated(&self) -> bool {
+        self.last_share > SATURATED
+    }
+}
+
+/// Merges SQLite's readings into its tag and gateway indexes when due. A failed merge is
+/// logged and tried again later: the readings are stored either way.
+async fn merge_when_due(store: &Store, writer_busy: bool) {
+    if let Err(e) = store.merge_reading_indexes_when_due(writer_busy).await {
+        tracing::warn!(error = %e, "merging new readings into the tag and gateway indexes failed");
+    }
+}
+
 /// Stores batches in order, one transaction each, then lets their messages' PUBACKs go. A
 /// database hiccup is retried; a batch that still fails is counted and its messages are left
 /// unacknowledged (their publishers send them again). A cluster leader's batch is written
-/// only while it holds the lock (fencing: `docs/cluster.md`).
+/// only while it holds the lock (fencing: `docs/cluster.md`). Between batches, and after a
+/// second without one, SQLite's index merges run when due.
 pub(super) async fn write_batches(
     mut batches: mpsc::Receiver<Pending>,
     store: Store,
     metrics: Arc<Metrics>,
     cluster: Cluster,
 ) {
-    while let Some(Pending {
-        batch,
-        stored: waiting,
-    }) = batches.recv().await
-    {
+    let mut load = WriterLoad::new();
+    loop {
+        let Pending {
+            batch,
+            stored: waiting,
+        } = match tokio::time::timeout(IDLE, batches.recv()).await {
+            Ok(Some(pending)) => pending,
+            Ok(None) => break,
+            Err(_idle) => {
+                merge_when_due(&store, false).await;
+                continue;
+            }
+        };
         let leads = match (cluster.role(), batch.epoch) {
             (Role::Single, None) => true,
             (_, Some(epoch)) => cluster.holds(epoch).await,
@@ -142,6 +197,7 @@ pub(super) async fn write_batches(
             continue;
         }
         let (mut stored, mut fenced) = (false, false);
+        let started = Instant::now();
         for attempt in 1..=5 {
             match store.store_ingest_batch(&batch).await {
                 Ok(()) => {
@@ -175,7 +231,9 @@ pub(super) async fn write_batches(
             std::sync::atomic::Ordering::Relaxed,
         );
         if stored {
+            load.stored(started.elapsed());
             waiting.into_iter().for_each(Stored::confirm);
+            merge_when_due(&store, load.saturated()).await;
         } else {
             tracing::error!(
                 readings = batch.readings.len(),

@@ -217,8 +217,17 @@ macro_rules! index_readings {
 /// watermark, in the same transaction: a crash repeats no merge and loses none.
 const MERGE_INTO_INDEXES: [&str; 2] =
     index_readings!(""; "id > ", merged_through!(), " AND id <= $1");
+const WATERMARK_AND_LAST_ID: &str =
+    concat!("SELECT ", merged_through!(), ", (", last_reading_id!(), ")");
 const MOVE_WATERMARK: &str =
     "UPDATE collection_logs_merge_watermark SET merged_through = $1 WHERE merged_through < $1";
+
+/// While the writer is saturated, merges wait until this many slices of
+/// `database.sqlite_index_merge_rows` are past the watermark (1.2 M readings at the
+/// default): a burst's merges would hold the writer, and with it the burst, for about a
+/// second each (BENCHMARKS.md, "Ingest burst", session 20). The bound keeps the tail that a
+/// tag's or a gateway's list reads by id, and the work left for after the burst, in check.
+const MERGES_DEFERRED_WHEN_BUSY: i64 = 4;
 
 /// Whether every tag and gateway of a batch's readings exists (SQLite: its readings have
 /// no foreign keys since 0024 and 0025; `$1` and `$2` JSON arrays of distinct ids).
@@ -452,14 +461,9 @@ impl Store {
                 // appended to the table. (Rows sorted by tag served the tag index kept at
                 // insert, before 0024; with it gone the sort only scattered the table's
                 // inserts: BENCHMARKS.md, "Ingest burst", session 18.)
-                let (last_id, merged_through): (i64, i64) = sqlx::query_as(concat!(
-                    "SELECT (",
-                    last_reading_id!(),
-                    "), ",
-                    merged_through!()
-                ))
-                .fetch_one(&mut *tx)
-                .await?;
+                let last_id: i64 = sqlx::query_scalar(last_reading_id!())
+                    .fetch_one(&mut *tx)
+                    .await?;
                 if references == References::Trusted && !batch.readings.is_empty() {
                     let (tags, devices) = owners(&batch.readings);
                     let json = |ids| serde_json::to_string(&ids).expect("ids serialize");
@@ -535,14 +539,6 @@ impl Store {
                         .await?;
                 }
                 tx.commit().await?;
-                let last_id = last_id + batch.readings.len() as i64;
-                // The batch is stored whatever the merge does: a failed merge is tried
-                // again after the next batch.
-                if last_id - merged_through >= db.index_merge_rows()
-                    && let Err(e) = self.merge_reading_indexes().await
-                {
-                    tracing::warn!(error = %e, "merging new readings into the tag and gateway indexes failed");
-                }
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -645,18 +641,44 @@ impl Store {
         Ok(())
     }
 
-    /// SQLite: indexes the readings past the watermark by tag and by gateway, each in one
-    /// sorted pass, and returns how many. Nothing to do on PostgreSQL, whose indexes are
-    /// kept at insert.
-    pub async fn merge_reading_indexes(&self) -> Result<u64> {
+    /// SQLite: merges the readings past the watermark into the tag and gateway indexes when
+    /// `database.sqlite_index_merge_rows` of them are waiting, one such slice at a time, and
+    /// returns how many it merged. While the writer is saturated (`writer_busy`: a burst),
+    /// merges wait for `MERGES_DEFERRED_WHEN_BUSY` slices' worth: the burst is written
+    /// first, and indexed in the quiet after it. Nothing to do on PostgreSQL, whose indexes
+    /// are kept at insert.
+    pub async fn merge_reading_indexes_when_due(&self, writer_busy: bool) -> Result<u64> {
         let Store::Sqlite(db) = self else {
             return Ok(0);
         };
+        let (merged_through, last_id): (i64, i64) = sqlx::query_as(WATERMARK_AND_LAST_ID)
+            .fetch_one(db.writer())
+            .await?;
+        let slices = if writer_busy {
+            MERGES_DEFERRED_WHEN_BUSY
+        } else {
+            1
+        };
+        if last_id - merged_through < db.index_merge_rows() * slices {
+            return Ok(0);
+        }
+        Ok(self.merge_reading_indexes().await?.0)
+    }
+
+    /// SQLite: indexes the next slice of readings past the watermark (ids up to
+    /// `database.sqlite_index_merge_rows` past it) by tag and by gateway, each in one sorted
+    /// pass, and returns how many, and whether readings past it remain. A slice keeps a
+    /// merge's time (the writer waits for it) and its sort's memory bounded after a burst.
+    async fn merge_reading_indexes(&self) -> Result<(u64, bool)> {
+        let Store::Sqlite(db) = self else {
+            return Ok((0, false));
+        };
         let started = std::time::Instant::now();
         let mut tx = db.writer().begin().await?;
-        let through: i64 = sqlx::query_scalar(last_reading_id!())
+        let (merged_through, last_id): (i64, i64) = sqlx::query_as(WATERMARK_AND_LAST_ID)
             .fetch_one(&mut *tx)
             .await?;
+        let through = last_id.min(merged_through + db.index_merge_rows());
         let mut merged = 0;
         for sql in MERGE_INTO_INDEXES {
             // The same readings enter both indexes.
@@ -678,7 +700,7 @@ impl Store {
             took_ms,
             "readings merged into the tag and gateway indexes"
         );
-        Ok(merged)
+        Ok((merged, through < last_id))
     }
 
     /// SQLite: indexes by tag and by gateway any reading at or before the watermark that has
@@ -691,12 +713,18 @@ impl Store {
             return Ok(0);
         };
         let mut tx = db.writer().begin().await?;
-        let mut missing = 0;
+        let mut indexed = 0;
         for sql in MISSING {
-            missing = sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
+            indexed = sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
-        Ok(missing + self.merge_reading_indexes().await?)
+        loop {
+            let (merged, more) = self.merge_reading_indexes().await?;
+            indexed += merged;
+            if !more {
+                return Ok(indexed);
+            }
+        }
     }
 
     /// The newest `limit` readings stored since `since`, oldest first.

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use rumqttc::QoS;
 use serde_json::json;
 
-use securityvision::store::readings::{IngestBatch, NewReading};
+use securityvision::store::readings::{IngestBatch, NewReading, ReadingFilter};
 
 use crate::common::{Backend, TestApp, backend_tests, eventually, eventually_within, id};
 use crate::mqtt::{Client, Options};
@@ -124,8 +124,10 @@ backend_tests! {
         let g2 = gateway(&app, &token, "AC233FC00002", hq, 0.8).await;
         let (_, ana) = person_with_tag(&app, &token, "Ana", "112233445566").await;
         let (_, bea) = person_with_tag(&app, &token, "Bea", "112233445577").await;
-        // Seven batches of two, as the pipeline writes them: merges after the 2nd, 4th and
-        // 6th leave the last batch past the watermark.
+        // Seven batches of two, as the pipeline writes them, each followed by what the writer
+        // does after a batch: merges of three after the 2nd, 3rd, 5th and 6th leave the last
+        // two past the watermark. (The running writer, idle, may merge a slice first: the
+        // same slices.)
         let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
         let at = |i: i64| t0 + chrono::Duration::seconds(i);
         for i in 0..7 {
@@ -136,6 +138,7 @@ backend_tests! {
                 batch.readings.push(NewReading { device_id, tag_id, rssi, created_at: at(i) });
             }
             app.store.store_ingest_batch(&batch).await.unwrap();
+            app.store.merge_reading_indexes_when_due(false).await.unwrap();
         }
         let count = async |sql: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}")).await.unwrap();
         let merged = match backend {
@@ -235,6 +238,97 @@ backend_tests! {
         assert_eq!(readings_of(&app, &token, bea).await, 2);
         assert_eq!(ids(&format!("device_id={g2}&limit=100")).await.len(), 2, "Bea's two at g2");
     }
+}
+
+backend_tests! {
+    // The running writer merges SQLite's new readings into its indexes by itself, a slice at
+    // a time (after a batch, the presence sessions' included, or after a second without
+    // one): a report of seven readings with merges of three leaves one past the watermark.
+    async fn the_writer_merges_what_is_due_a_slice_at_a_time(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.database.sqlite_index_merge_rows = 3).await;
+        let token = app.admin_token().await;
+        let hq = plan(&app, &token, "HQ").await;
+        gateway(&app, &token, "AC233FC00001", hq, 0.2).await;
+        let mut records = vec![json!({"type": "Gateway", "mac": "AC233FC00001"})];
+        for t in 0..7 {
+            let mac = format!("1122334455{t:02X}");
+            app.create("/api/v1/tags", &token, json!({"mac_address": mac}), StatusCode::CREATED).await;
+            records.push(json!({"type": "iBeacon", "mac": mac, "rssi": -60 - t}));
+        }
+        let gw = gateway_client(&app).await;
+        gw.publish("rtls/gateways/AC233FC00001/beacon", QoS::AtLeastOnce, false, json!(records).to_string()).await;
+        let merged = match backend {
+            Backend::Sqlite => "6",
+            Backend::Postgres => "7", // every reading: its indexes are kept at insert
+        };
+        let count = async |table: &str| app.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}")).await.unwrap();
+        assert!(eventually(async || count("collection_logs").await == "7").await);
+        assert!(eventually(async || count("collection_logs_by_tag").await == merged).await);
+        assert_eq!(count("collection_logs_by_device").await, merged);
+    }
+}
+
+/// SQLite's merges come in slices of `database.sqlite_index_merge_rows` ids; while the writer
+/// is saturated they wait until four slices' worth are past the watermark; a reading is found
+/// in its tag's and its gateway's lists whether merged or not. (The store alone: no writer
+/// task that merges by itself.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_merges_come_in_slices_and_wait_while_the_writer_is_saturated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("merges.db").display());
+    let config = securityvision::config::DatabaseConfig {
+        sqlite_index_merge_rows: 3,
+        ..Default::default()
+    };
+    let store = securityvision::store::Store::open(&url, &config).await.unwrap();
+    store.migrate().await.unwrap();
+    let pool = sqlite_pool(&url).await;
+    sqlx::raw_sql(
+        "INSERT INTO devices (id, name, type, mac_address, created_at, updated_at) VALUES \
+             (1, 'GW', 'BLE_GATEWAY', 'AC233FC00001', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'); \
+         INSERT INTO tags (id, mac_address, created_at, updated_at) VALUES \
+             (1, '112233445566', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let merged = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM collection_logs_by_tag").fetch_one(&pool).await.unwrap()
+    };
+    let t0 = chrono::Utc::now();
+    let mut written = 0;
+    let mut write = async |n: i64| {
+        let mut batch = IngestBatch::default();
+        for i in written..written + n {
+            let created_at = t0 + chrono::Duration::seconds(i);
+            batch.readings.push(NewReading { device_id: 1, tag_id: 1, rssi: Some(-60), created_at });
+        }
+        written += n;
+        store.store_ingest_batch(&batch).await.unwrap();
+    };
+    write(11).await;
+    assert_eq!(store.merge_reading_indexes_when_due(true).await.unwrap(), 0, "11 waiting, 12 due while saturated");
+    write(1).await;
+    assert_eq!(store.merge_reading_indexes_when_due(true).await.unwrap(), 3, "one slice");
+    assert_eq!(merged().await, 3);
+    assert_eq!(store.merge_reading_indexes_when_due(true).await.unwrap(), 0, "9 waiting");
+    for _ in 0..3 {
+        assert_eq!(store.merge_reading_indexes_when_due(false).await.unwrap(), 3);
+    }
+    assert_eq!(store.merge_reading_indexes_when_due(false).await.unwrap(), 0, "none waiting");
+    assert_eq!(merged().await, 12);
+    write(2).await;
+    assert_eq!(store.merge_reading_indexes_when_due(false).await.unwrap(), 0, "two waiting, three due");
+    let newest: Vec<i64> = store
+        .list_readings(ReadingFilter { device_id: None, tag_id: Some(1) }, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(newest, (1..=14).rev().collect::<Vec<i64>>());
+    let at_gateway = store.list_readings(ReadingFilter { device_id: Some(1), tag_id: None }, 0, 100).await.unwrap();
+    assert_eq!(at_gateway.len(), 14);
 }
 
 /// One connection to the SQLite database at `url` (created if missing), foreign keys on.
