@@ -231,7 +231,10 @@ async fn burst(size: usize) {
         memory.peak_rss,
         memory.peak_anon,
         memory.peak_file,
-        indexed.map_or("not within 10 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64())),
+        indexed.map_or("not within 10 s".to_string(), |d| format!(
+            "{:.1} s",
+            d.as_secs_f64()
+        )),
     );
 }
 

@@ -515,7 +515,7 @@ pub struct DatabaseConfig {
     pub sqlite_mmap_mib: u32,
     /// SQLite: how many new readings wait before they are merged into the tag and gateway
     /// indexes, each in one sorted pass (migrations 0024, 0025), and how many one merge
-    /// takes at most. While the writer is saturated merges wait for four times as many.
+    /// takes at most. During a burst merges wait for four times as many.
     /// More: a faster burst, longer merges, a longer tail read by id in a tag's or a
     /// gateway's lists. (Named `sqlite_tag_index_merge_rows` before 0025, when only the
     /// tag index was merged.)

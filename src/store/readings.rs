@@ -219,10 +219,12 @@ const MERGE_INTO_INDEXES: [&str; 2] =
     index_readings!(""; "id > ", merged_through!(), " AND id <= $1");
 const WATERMARK_AND_LAST_ID: &str =
     concat!("SELECT ", merged_through!(), ", (", last_reading_id!(), ")");
+/// A merge's sorts on disk, its page cache 8 MiB (see `Store::merge_reading_indexes`).
+const MERGE_PRAGMAS: &str = "PRAGMA temp_store = FILE; PRAGMA cache_size = -8192";
 const MOVE_WATERMARK: &str =
     "UPDATE collection_logs_merge_watermark SET merged_through = $1 WHERE merged_through < $1";
 
-/// While the writer is saturated, merges wait until this many slices of
+/// While the writer is in a burst, merges wait until this many slices of
 /// `database.sqlite_index_merge_rows` are past the watermark (1.2 M readings at the
 /// default): a burst's merges would hold the writer, and with it the burst, for about a
 /// second each (BENCHMARKS.md, "Ingest burst", session 20). The bound keeps the tail that a
@@ -643,7 +645,7 @@ impl Store {
 
     /// SQLite: merges the readings past the watermark into the tag and gateway indexes when
     /// `database.sqlite_index_merge_rows` of them are waiting, one such slice at a time, and
-    /// returns how many it merged. While the writer is saturated (`writer_busy`: a burst),
+    /// returns how many it merged. While the writer is in a burst (`writer_busy`),
     /// merges wait for `MERGES_DEFERRED_WHEN_BUSY` slices' worth: the burst is written
     /// first, and indexed in the quiet after it. Nothing to do on PostgreSQL, whose indexes
     /// are kept at insert.
@@ -674,11 +676,41 @@ impl Store {
             return Ok((0, false));
         };
         let started = std::time::Instant::now();
-        let mut tx = db.writer().begin().await?;
+        let mut conn = db.writer().acquire().await?;
+        // The sorts spill to temporary files, and the merge keeps a small page cache: it
+        // walks each index once, in its order. Both in memory, a slice took the appliance
+        // past 150 MB during a burst, for no gain in speed (BENCHMARKS.md, "Ingest burst",
+        // session 20).
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::raw_sql(MERGE_PRAGMAS).execute(&mut *conn).await?;
+        let merged = Self::merge_slice(&mut conn, db.index_merge_rows()).await;
+        let restore = format!("PRAGMA temp_store = MEMORY; PRAGMA cache_size = {cache}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(restore))
+            .execute(&mut *conn)
+            .await?;
+        let (merged, through, more) = merged?;
+        let took_ms = started.elapsed().as_millis();
+        tracing::debug!(
+            merged,
+            through,
+            took_ms,
+            "readings merged into the tag and gateway indexes"
+        );
+        Ok((merged, more))
+    }
+
+    /// The next slice of up to `rows` ids past the watermark into both indexes, and the
+    /// watermark past them, in one transaction: how many readings, the new watermark, and
+    /// whether readings past it remain.
+    async fn merge_slice(conn: &mut sqlx::SqliteConnection, rows: i64) -> Result<(u64, i64, bool)> {
+        use sqlx::Connection;
+        let mut tx = conn.begin().await?;
         let (merged_through, last_id): (i64, i64) = sqlx::query_as(WATERMARK_AND_LAST_ID)
             .fetch_one(&mut *tx)
             .await?;
-        let through = last_id.min(merged_through + db.index_merge_rows());
+        let through = last_id.min(merged_through + rows);
         let mut merged = 0;
         for sql in MERGE_INTO_INDEXES {
             // The same readings enter both indexes.
@@ -693,14 +725,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        let took_ms = started.elapsed().as_millis();
-        tracing::debug!(
-            merged,
-            through,
-            took_ms,
-            "readings merged into the tag and gateway indexes"
-        );
-        Ok((merged, through < last_id))
+        Ok((merged, through, through < last_id))
     }
 
     /// SQLite: indexes by tag and by gateway any reading at or before the watermark that has

@@ -280,7 +280,9 @@ async fn index_merges_come_in_slices_and_wait_while_the_writer_is_saturated() {
         sqlite_index_merge_rows: 3,
         ..Default::default()
     };
-    let store = securityvision::store::Store::open(&url, &config).await.unwrap();
+    let store = securityvision::store::Store::open(&url, &config)
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let pool = sqlite_pool(&url).await;
     sqlx::raw_sql(
@@ -293,7 +295,10 @@ async fn index_merges_come_in_slices_and_wait_while_the_writer_is_saturated() {
     .await
     .unwrap();
     let merged = async || -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM collection_logs_by_tag").fetch_one(&pool).await.unwrap()
+        sqlx::query_scalar("SELECT COUNT(*) FROM collection_logs_by_tag")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
     };
     let t0 = chrono::Utc::now();
     let mut written = 0;
@@ -301,33 +306,78 @@ async fn index_merges_come_in_slices_and_wait_while_the_writer_is_saturated() {
         let mut batch = IngestBatch::default();
         for i in written..written + n {
             let created_at = t0 + chrono::Duration::seconds(i);
-            batch.readings.push(NewReading { device_id: 1, tag_id: 1, rssi: Some(-60), created_at });
+            batch.readings.push(NewReading {
+                device_id: 1,
+                tag_id: 1,
+                rssi: Some(-60),
+                created_at,
+            });
         }
         written += n;
         store.store_ingest_batch(&batch).await.unwrap();
     };
     write(11).await;
-    assert_eq!(store.merge_reading_indexes_when_due(true).await.unwrap(), 0, "11 waiting, 12 due while saturated");
+    assert_eq!(
+        store.merge_reading_indexes_when_due(true).await.unwrap(),
+        0,
+        "11 waiting, 12 due while saturated"
+    );
     write(1).await;
-    assert_eq!(store.merge_reading_indexes_when_due(true).await.unwrap(), 3, "one slice");
+    assert_eq!(
+        store.merge_reading_indexes_when_due(true).await.unwrap(),
+        3,
+        "one slice"
+    );
     assert_eq!(merged().await, 3);
-    assert_eq!(store.merge_reading_indexes_when_due(true).await.unwrap(), 0, "9 waiting");
+    assert_eq!(
+        store.merge_reading_indexes_when_due(true).await.unwrap(),
+        0,
+        "9 waiting"
+    );
     for _ in 0..3 {
-        assert_eq!(store.merge_reading_indexes_when_due(false).await.unwrap(), 3);
+        assert_eq!(
+            store.merge_reading_indexes_when_due(false).await.unwrap(),
+            3
+        );
     }
-    assert_eq!(store.merge_reading_indexes_when_due(false).await.unwrap(), 0, "none waiting");
+    assert_eq!(
+        store.merge_reading_indexes_when_due(false).await.unwrap(),
+        0,
+        "none waiting"
+    );
     assert_eq!(merged().await, 12);
     write(2).await;
-    assert_eq!(store.merge_reading_indexes_when_due(false).await.unwrap(), 0, "two waiting, three due");
+    assert_eq!(
+        store.merge_reading_indexes_when_due(false).await.unwrap(),
+        0,
+        "two waiting, three due"
+    );
     let newest: Vec<i64> = store
-        .list_readings(ReadingFilter { device_id: None, tag_id: Some(1) }, 0, 100)
+        .list_readings(
+            ReadingFilter {
+                device_id: None,
+                tag_id: Some(1),
+            },
+            0,
+            100,
+        )
         .await
         .unwrap()
         .iter()
         .map(|r| r.id)
         .collect();
     assert_eq!(newest, (1..=14).rev().collect::<Vec<i64>>());
-    let at_gateway = store.list_readings(ReadingFilter { device_id: Some(1), tag_id: None }, 0, 100).await.unwrap();
+    let at_gateway = store
+        .list_readings(
+            ReadingFilter {
+                device_id: Some(1),
+                tag_id: None,
+            },
+            0,
+            100,
+        )
+        .await
+        .unwrap();
     assert_eq!(at_gateway.len(), 14);
 }
 
