@@ -16,6 +16,7 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+mod reference;
 mod score;
 
 pub use score::{ScenarioFile, Score};
@@ -105,6 +106,11 @@ pub struct SimulateArgs {
     /// an on-site calibration) instead of the scenario's `[appliance]` values
     #[arg(long, requires = "score")]
     pub calibrated: bool,
+    /// With --score: also score a reference filter that knows how the simulated people walk
+    /// and the world's radio exactly, which no locator beats on average: the accuracy these
+    /// gateways and readings allow at most
+    #[arg(long, requires = "score")]
+    pub reference: bool,
 }
 
 /// A simulated tag: where it really is.
@@ -253,7 +259,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             }
             None => ScenarioFile::parse(score::DEFAULT_SCENARIO)?,
         };
-        score::print_scores(&world, args.seed, args.runs, args.calibrated);
+        score::print_scores(
+            &world,
+            args.seed,
+            args.runs,
+            args.calibrated,
+            args.reference,
+        );
         return Ok(());
     }
     let mut scenario = Scenario::new(

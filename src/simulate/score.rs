@@ -14,6 +14,7 @@ use rand::Rng;
 use serde::Deserialize;
 
 use super::Scenario;
+use super::reference::reference_score;
 use crate::ingest::locate::{Anchor, PathLoss, TagState};
 
 /// The built-in scenario (`scenarios/room.toml`).
@@ -317,32 +318,49 @@ pub fn score(world: &ScenarioFile, seed: u64, calibrated: bool) -> Score {
         })
         .collect();
     let plan_sizes = HashMap::from([(PLAN, (width, height))]);
-    let mut scenario = Scenario::from_file(world.clone(), seed);
     let mut states: Vec<TagState> = (0..world.walkers).map(|_| TagState::default()).collect();
     let start = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+    walk(world, seed, |n, heard| {
+        let at = start
+            + chrono::Duration::milliseconds((n as f64 * world.report_interval_s * 1000.0) as i64);
+        for &(g, t, rssi) in heard {
+            states[t].hear(g as i64 + 1, Some(rssi), at);
+        }
+        states
+            .iter_mut()
+            .enumerate()
+            .map(|(t, state)| {
+                let p = state.position(t as i64 + 1, &anchors, &plan_sizes)?;
+                Some((p.x_m?, p.y_m?))
+            })
+            .collect()
+    })
+}
+
+/// Walks the scenario with `seed`, one report round at a time; `locate` takes round `n`'s
+/// readings (gateway, tag, RSSI) and returns each tag's estimate (metres), which is scored
+/// against where the tag was.
+pub(super) fn walk(
+    world: &ScenarioFile,
+    seed: u64,
+    mut locate: impl FnMut(usize, &[(usize, usize, i32)]) -> Vec<Option<(f64, f64)>>,
+) -> Score {
+    let mut scenario = Scenario::from_file(world.clone(), seed);
     let step = world.report_interval_s;
     let mut score = Score::default();
     let steps = (world.duration_s / step).round() as usize;
     for n in 1..=steps {
         scenario.advance(step);
-        let at = start + chrono::Duration::milliseconds((n as f64 * step * 1000.0) as i64);
         let heard = scenario.hear();
         let timer = Instant::now();
-        for &(g, t, rssi) in &heard {
-            states[t].hear(g as i64 + 1, Some(rssi), at);
-        }
-        let positions: Vec<_> = states
-            .iter_mut()
-            .enumerate()
-            .map(|(t, state)| state.position(t as i64 + 1, &anchors, &plan_sizes))
-            .collect();
+        let positions = locate(n, &heard);
         score.locator_seconds += timer.elapsed().as_secs_f64();
         score.readings += heard.len() as u64;
         if (n as f64) * step < WARM_UP_S {
             continue;
         }
         for (tag, position) in scenario.tags.iter().zip(positions) {
-            let Some((x, y)) = position.and_then(|p| Some((p.x_m?, p.y_m?))) else {
+            let Some((x, y)) = position else {
                 continue;
             };
             score
@@ -357,8 +375,8 @@ pub fn score(world: &ScenarioFile, seed: u64, calibrated: bool) -> Score {
 }
 
 /// `simulate --score`: runs `runs` seeds from `seed` and prints each run's and the total
-/// figures.
-pub fn print_scores(world: &ScenarioFile, seed: u64, runs: u64, calibrated: bool) {
+/// figures, and the reference filter's (`reference.rs`) with `reference`.
+pub fn print_scores(world: &ScenarioFile, seed: u64, runs: u64, calibrated: bool, reference: bool) {
     let parameters = if calibrated {
         "calibrated (each gateway's true values)".to_string()
     } else {
@@ -379,14 +397,22 @@ pub fn print_scores(world: &ScenarioFile, seed: u64, runs: u64, calibrated: bool
         world.fade_rate * 100.0,
         world.fade_db,
     );
-    let mut total = Score::default();
+    let (mut total, mut reference_total) = (Score::default(), Score::default());
     for seed in seed..seed + runs.max(1) {
         let run = score(world, seed, calibrated);
         println!("seed {seed}: {}", summary(world, &run));
         total.merge(run);
+        if reference {
+            let run = reference_score(world, seed);
+            println!("seed {seed}, reference: {}", summary(world, &run));
+            reference_total.merge(run);
+        }
     }
     if runs > 1 {
         println!("all: {}", summary(world, &total));
+        if reference {
+            println!("all, reference: {}", summary(world, &reference_total));
+        }
     }
     println!(
         "locator: {:.1} µs per reading ({} readings)",
@@ -452,6 +478,31 @@ mod tests {
         let score = score(&world, 1, true);
         let (median, p95) = (score.quantile(0.5), score.quantile(0.95));
         assert!(median < 1.0 && p95 < 2.5, "median {median} m, p95 {p95} m");
+    }
+
+    #[test]
+    fn the_reference_filter_does_better_than_the_locator_on_the_same_readings() {
+        for text in [
+            DEFAULT_SCENARIO,
+            include_str!("../../scenarios/l-shape.toml"),
+        ] {
+            let mut world = ScenarioFile::parse(text).unwrap();
+            world.duration_s = 30.0;
+            let (locator, reference) = (score(&world, 2, true), reference_score(&world, 2));
+            assert_eq!(
+                locator.errors.len(),
+                reference.errors.len(),
+                "{}",
+                world.name
+            );
+            assert!(
+                reference.quantile(0.5) < locator.quantile(0.5) && reference.quantile(0.5) > 0.0,
+                "{}: reference {} m, locator {} m",
+                world.name,
+                reference.quantile(0.5),
+                locator.quantile(0.5)
+            );
+        }
     }
 
     #[test]
