@@ -1,10 +1,10 @@
 //! A tag's track on a plan of known size: a particle filter in the signal domain.
 //!
 //! Each particle is a guess of where the tag is and how it moves: standing, or walking at
-//! a constant velocity with a random acceleration, kept inside the plan. Every RSSI sample weighs each guess by how
-//! likely the path-loss model makes that sample from there — once, when it arrives, with
-//! less weight the older it is — and the guesses are then redrawn in proportion to their
-//! weights. The sample's likelihood is a mixture: mostly the model's Gaussian noise, partly
+//! a constant velocity with a random acceleration, turning back at the plan's edges. Every
+//! RSSI sample weighs each guess by how likely the path-loss model makes that sample from
+//! there — once, when it arrives, with less weight the older it is — and the guesses are
+//! then redrawn in proportion to their weights. The sample's likelihood is a mixture: mostly the model's Gaussian noise, partly
 //! a multipath fade (a signal only ever weakened), so a fade moves the track a little
 //! instead of pulling it metres away. No fit per report, no inversion of the model: the
 //! noise averages out where it is made, in dBm. Tuned with `securityvision simulate
@@ -172,14 +172,14 @@ impl Filter {
             }
             p.x += p.vx * dt;
             p.y += p.vy * dt;
-            // The plan's edge stops a walker.
+            // A walker at the plan's edge turns back.
             if !(0.0..=width).contains(&p.x) {
                 p.x = p.x.clamp(0.0, width);
-                p.vx = 0.0;
+                p.vx = -p.vx;
             }
             if !(0.0..=height).contains(&p.y) {
                 p.y = p.y.clamp(0.0, height);
-                p.vy = 0.0;
+                p.vy = -p.vy;
             }
         }
     }
