@@ -2,10 +2,12 @@
 //! alerts (alert rules with `create_incident`), and closes an alert's incident when the
 //! alert ends (`incident_auto_close_on_end`).
 //!
-//! It reads what to do from the database, after a cursor taken at start (camera events and
-//! alert events by id), and is woken by the bus: a missed bus event (a lagging receiver)
+//! It reads what to do from the database, after its cursors (camera events and alert events
+//! by id, kept in the database: a restart or a takeover by another node goes on where the
+//! last leader stopped), and is woken by the bus: a missed bus event (a lagging receiver)
 //! only delays the work to the next wake or tick, and nothing is done twice (an event's
-//! incident per rule is unique; an alert event points at its incident).
+//! incident per rule is unique; an alert event points at its incident). An event whose
+//! incident could not be made is tried again at the next wake or tick, a few times.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,20 +34,43 @@ use crate::store::{Store, StoreError, now};
 const TICK: Duration = Duration::from_secs(5);
 /// Camera events read at once.
 const BATCH: i64 = 500;
+/// How many times in a row an event is tried before it is passed over: a failure that does
+/// not go away must not hold back every event after it.
+const ATTEMPTS: u32 = 3;
 
 pub struct IncidentService {
     store: Store,
     events: EventBus,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
-    /// The last camera event and alert event looked at.
+    /// The last camera event and alert event judged (saved after each pass).
     camera_cursor: i64,
     alert_cursor: i64,
+    camera_failing: Failing,
+    alert_failing: Failing,
+}
+
+/// The event that failed last, and how many times in a row.
+#[derive(Debug, Default)]
+struct Failing {
+    id: i64,
+    attempts: u32,
+}
+
+impl Failing {
+    /// Counts a failure of event `id`; true while it is to be tried again.
+    fn try_again(&mut self, id: i64) -> bool {
+        if self.id != id {
+            *self = Failing { id, attempts: 0 };
+        }
+        self.attempts += 1;
+        self.attempts < ATTEMPTS
+    }
 }
 
 impl IncidentService {
-    /// Starts after what is stored now: call it before the camera collector and the alert
-    /// engine start.
+    /// Starts where the last leader stopped, or at the first start after what is stored
+    /// then: call it before the camera collector and the alert engine start.
     pub async fn new(
         store: Store,
         events: EventBus,
@@ -60,6 +85,8 @@ impl IncidentService {
             metrics,
             camera_cursor,
             alert_cursor,
+            camera_failing: Failing::default(),
+            alert_failing: Failing::default(),
         })
     }
 
@@ -86,7 +113,27 @@ impl IncidentService {
             if alerts {
                 self.alerts().await;
             }
+            if let Err(err) = self
+                .store
+                .save_incident_cursors(self.camera_cursor, self.alert_cursor)
+                .await
+            {
+                self.failed("could not save how far it got", &err);
+            }
         }
+    }
+
+    /// Whether the event that just failed is to be tried again (it then stays past the
+    /// cursor), or passed over.
+    fn try_again(failing: &mut Failing, id: i64, what: &str) -> bool {
+        if failing.try_again(id) {
+            return true;
+        }
+        tracing::error!(
+            id,
+            "incidents: {what} {id} passed over after {ATTEMPTS} failed attempts"
+        );
+        false
     }
 
     fn failed(&self, what: &str, err: &StoreError) {
@@ -107,10 +154,13 @@ impl IncidentService {
                 Err(err) => return self.failed("could not read camera events", &err),
             };
             for event in &batch {
-                self.camera_cursor = event.id;
                 if let Err(err) = self.apply_rules(event).await {
                     self.failed("an incident rule could not apply", &err);
+                    if Self::try_again(&mut self.camera_failing, event.id, "camera event") {
+                        return;
+                    }
                 }
+                self.camera_cursor = event.id;
             }
             if batch.len() < BATCH as usize {
                 return;
@@ -165,6 +215,10 @@ impl IncidentService {
                     .recent_rule_incident(rule.id, camera.id, now() - cooldown)
                     .await?
             {
+                // This event's own incident: it is being judged again (after a failure).
+                if open.device_event_id == Some(event.id) {
+                    continue;
+                }
                 let message = system_message(
                     RULE_AUTHOR,
                     format!(
@@ -263,10 +317,14 @@ impl IncidentService {
         match self.store.alerts_wanting_incidents(self.alert_cursor).await {
             Ok(alerts) => {
                 for alert in alerts {
-                    self.alert_cursor = alert.alert_event_id;
                     if let Err(err) = self.open_for_alert(&alert).await {
                         self.failed("could not open an alert's incident", &err);
+                        let id = alert.alert_event_id;
+                        if Self::try_again(&mut self.alert_failing, id, "alert event") {
+                            break;
+                        }
                     }
+                    self.alert_cursor = alert.alert_event_id;
                 }
             }
             Err(err) => self.failed("could not read alert events", &err),
@@ -388,5 +446,21 @@ impl IncidentService {
                 payload::incident_message(m, "system"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_tried_a_few_times_in_a_row_then_passed_over() {
+        let mut failing = Failing::default();
+        assert!(failing.try_again(7) && failing.try_again(7));
+        assert!(
+            !failing.try_again(7),
+            "the third failure in a row passes it over"
+        );
+        assert!(failing.try_again(8), "the next event starts again from one");
     }
 }

@@ -546,15 +546,44 @@ impl Store {
             .await?))
     }
 
-    /// The largest camera event id and alert event id so far (where the incident service
-    /// starts reading).
+    /// The last camera event and alert event the incident service judged (migration
+    /// 0026). Its first start finds none and starts after what is stored then.
     pub async fn incident_cursors(&self) -> Result<(i64, i64)> {
-        const SQL: &str = "SELECT COALESCE((SELECT MAX(id) FROM device_events), 0), \
-             COALESCE((SELECT MAX(id) FROM alert_events), 0)";
-        let row: (i64, i64) = on_pool!(self, read, |pool| sqlx::query_as(SQL)
+        // `WHERE TRUE`: SQLite's parser needs it between a SELECT and ON CONFLICT.
+        const FIRST_START: &str = "INSERT INTO incident_cursors (id, camera_event_id, alert_event_id) \
+             SELECT 1, COALESCE((SELECT MAX(id) FROM device_events), 0), \
+             COALESCE((SELECT MAX(id) FROM alert_events), 0) WHERE TRUE \
+             ON CONFLICT (id) DO NOTHING";
+        const SQL: &str =
+            "SELECT camera_event_id, alert_event_id FROM incident_cursors WHERE id = 1";
+        on_pool!(self, write, |pool| {
+            sqlx::query(FIRST_START).execute(pool).await?;
+        });
+        let row: (i64, i64) = on_pool!(self, write, |pool| sqlx::query_as(SQL)
             .fetch_one(pool)
             .await?);
         Ok(row)
+    }
+
+    /// Moves the incident service's cursors on (never back: a node that has just lost
+    /// the leadership may still save what it had judged).
+    pub async fn save_incident_cursors(
+        &self,
+        camera_event_id: i64,
+        alert_event_id: i64,
+    ) -> Result<()> {
+        const SQL: &str = "UPDATE incident_cursors SET \
+             camera_event_id = CASE WHEN camera_event_id < $1 THEN $1 ELSE camera_event_id END, \
+             alert_event_id = CASE WHEN alert_event_id < $2 THEN $2 ELSE alert_event_id END \
+             WHERE id = 1";
+        on_pool!(self, write, |pool| {
+            sqlx::query(SQL)
+                .bind(camera_event_id)
+                .bind(alert_event_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Alert events opened after `after_id` whose rule creates incidents and that have none

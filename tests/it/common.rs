@@ -496,6 +496,15 @@ impl StoppedApp {
     pub async fn start_again(self) -> TestApp {
         TestApp::launch(self.config, self.storage, self.passwords).await
     }
+
+    /// Runs SQL on the stopped app's database: what another node, or an operator, does
+    /// while this one is down.
+    pub async fn sql(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        on_test_database!(self, |conn| {
+            sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+        });
+    }
 }
 
 impl Drop for TestApp {

@@ -523,3 +523,40 @@ backend_tests! {
         }
     }
 }
+
+backend_tests! {
+    async fn camera_events_stored_while_no_node_judged_them_are_judged_at_the_next_start(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.incidents.rule_cooldown_seconds = 0).await;
+        let t = app.admin_token().await;
+        let cam = camera(&app, &t).await;
+        app.create_id("/api/v1/incident-rules", &t, json!({"name": "Motion", "analytic_type": "VMD"})).await;
+        let event_path = format!("/api/v1/devices/cameras/{cam}/events");
+        let first = app.create_id(&event_path, &t, json!({"topic": "manual", "analytic_type": "VMD", "payload": {}})).await;
+        let judged = async |app: &TestApp, event: i64| list(app, &t, "/api/v1/incidents").await.iter().filter(|i| i["device_event_id"] == event).count();
+        assert!(eventually(async || judged(&app, first).await == 1).await);
+
+        // Another node stores a camera event while no node runs the incident service (this
+        // one stopped, or before it takes over): the next start judges it, and only it.
+        let stopped = app.stop_keeping_data().await;
+        stopped.sql(&format!(
+            "INSERT INTO device_events (device_id, topic, analytic_type, payload, occurred_at, created_at) \
+             VALUES ({cam}, 'manual', 'VMD', '{{}}', '2026-12-04T10:00:00+00:00', '2026-12-04T10:00:00+00:00')"
+        )).await;
+        let app = stopped.start_again().await;
+        let t = app.admin_token().await;
+        let meanwhile = first + 1;
+        assert!(eventually(async || judged(&app, meanwhile).await == 1).await, "the event stored while down is judged");
+        let after = app.create_id(&event_path, &t, json!({"topic": "manual", "analytic_type": "VMD", "payload": {}})).await;
+        assert!(eventually(async || judged(&app, after).await == 1).await);
+        assert_eq!(list(&app, &t, "/api/v1/incidents").await.len(), 3, "no event judged twice");
+
+        // A failure (here the incidents table gone for a moment) is tried again, not passed
+        // over: the event gets its incident once the table is back.
+        app.sql("ALTER TABLE incidents RENAME TO incidents_away").await;
+        let failures = app.metrics().incident_failures.load(Ordering::Relaxed);
+        let failed = app.create_id(&event_path, &t, json!({"topic": "manual", "analytic_type": "VMD", "payload": {}})).await;
+        assert!(eventually(async || app.metrics().incident_failures.load(Ordering::Relaxed) > failures).await);
+        app.sql("ALTER TABLE incidents_away RENAME TO incidents").await;
+        assert!(eventually(async || judged(&app, failed).await == 1).await, "judged again at the next tick");
+    }
+}
