@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::ConnectOptions;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -396,9 +397,15 @@ impl Store {
             }
             make_private(&file).map_err(|e| StoreError::Database(e.into()))?;
         }
+        // The writer's index merges and migrations take seconds on purpose; sqlx would log
+        // each one's whole SQL as a slow statement at WARN. The readers keep that warning.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .log_slow_statements(log::LevelFilter::Info, Duration::from_secs(1)),
+            )
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
