@@ -397,10 +397,16 @@ impl IncidentService {
                 a.started_at.to_rfc3339()
             ),
         );
-        let (saved, messages) = self.store.save_incident(&incident, None, &[note]).await?;
-        self.store
-            .link_alert_incident(a.alert_event_id, saved.id)
-            .await?;
+        let (saved, messages) = match self
+            .store
+            .open_alert_incident(&incident, &[note], a.alert_event_id)
+            .await
+        {
+            Ok(opened) => opened,
+            // Another pass (or the node before a takeover) opened it.
+            Err(StoreError::Conflict(_)) => return Ok(()),
+            Err(err) => return Err(err),
+        };
         self.announce(&saved, &messages);
         Ok(())
     }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::record::{record, save_row, select};
-use super::{Result, Store, now, on_pool};
+use super::{Result, Store, StoreError, now, on_pool};
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct Incident {
@@ -343,6 +343,31 @@ impl Store {
         assignee_ids: Option<&[i64]>,
         messages: &[NewMessage],
     ) -> Result<(Incident, Vec<IncidentMessage>)> {
+        self.save_incident_for(i, assignee_ids, messages, None)
+            .await
+    }
+
+    /// Opens an alert event's incident and points the alert event at it, in one
+    /// transaction: `Conflict` (nothing saved) when the alert event has an incident already.
+    pub async fn open_alert_incident(
+        &self,
+        i: &Incident,
+        messages: &[NewMessage],
+        alert_event_id: i64,
+    ) -> Result<(Incident, Vec<IncidentMessage>)> {
+        self.save_incident_for(i, None, messages, Some(alert_event_id))
+            .await
+    }
+
+    async fn save_incident_for(
+        &self,
+        i: &Incident,
+        assignee_ids: Option<&[i64]>,
+        messages: &[NewMessage],
+        alert_event_id: Option<i64>,
+    ) -> Result<(Incident, Vec<IncidentMessage>)> {
+        const LINK_ALERT: &str =
+            "UPDATE alert_events SET incident_id = $1 WHERE id = $2 AND incident_id IS NULL";
         const INSERT: &str = concat!(
             "INSERT INTO incidents (device_id, device_event_id, kind, tenant, status, severity, \
              title, description, sla_minutes, due_at, chatwoot_conversation_id, closed_at, \
@@ -397,6 +422,18 @@ impl Store {
                         .bind(user)
                         .execute(&mut *tx)
                         .await?;
+                }
+            }
+            if let Some(alert) = alert_event_id {
+                let linked = sqlx::query(LINK_ALERT)
+                    .bind(saved.id)
+                    .bind(alert)
+                    .execute(&mut *tx)
+                    .await?;
+                if linked.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(
+                        "the alert event has its incident already".into(),
+                    ));
                 }
             }
             let mut added = Vec::new();
@@ -597,17 +634,6 @@ impl Store {
              WHERE e.id > $1 AND e.incident_id IS NULL AND r.create_incident \
              ORDER BY e.id LIMIT 500";
         self.fetch_all_by(SQL, after_id).await
-    }
-
-    pub async fn link_alert_incident(&self, alert_event_id: i64, incident_id: i64) -> Result<()> {
-        const SQL: &str = "UPDATE alert_events SET incident_id = $1 WHERE id = $2";
-        on_pool!(self, write, |pool| sqlx::query(SQL)
-            .bind(incident_id)
-            .bind(alert_event_id)
-            .execute(pool)
-            .await
-            .map(drop)?);
-        Ok(())
     }
 
     /// Active incidents of alert sessions that ended after the incident last changed (or

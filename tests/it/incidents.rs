@@ -560,3 +560,26 @@ backend_tests! {
         assert!(eventually(async || judged(&app, failed).await == 1).await, "judged again at the next tick");
     }
 }
+
+backend_tests! {
+    async fn an_alert_event_gets_one_incident_however_often_it_is_opened(backend: Backend) {
+        use securityvision::store::incidents::Incident;
+        let app = TestApp::start(backend).await;
+        let t = app.admin_token().await;
+        // A rule that opens no incident itself, so that only this test opens them.
+        app.sql("INSERT INTO alert_rules (name, rule_type, create_incident, created_at, updated_at) \
+                 VALUES ('Vault', 'FORBIDDEN_SECTOR', FALSE, '2026-12-04T10:00:00+00:00', '2026-12-04T10:00:00+00:00')").await;
+        app.sql("INSERT INTO alert_events (rule_id, event_type, started_at, last_seen_at) \
+                 SELECT id, 'FORBIDDEN_SECTOR', '2026-12-04T10:00:00+00:00', '2026-12-04T10:00:00+00:00' FROM alert_rules WHERE name = 'Vault'").await;
+        let alert: i64 = app.sql_text("SELECT CAST(id AS TEXT) FROM alert_events").await.unwrap().parse().unwrap();
+        let incident = Incident { kind: "FORBIDDEN_SECTOR".into(), status: "OPEN".into(), severity: "HIGH".into(), title: "Vault".into(), ..Incident::default() };
+        let (opened, _) = app.store.open_alert_incident(&incident, &[], alert).await.unwrap();
+        assert_eq!(app.sql_text("SELECT CAST(incident_id AS TEXT) FROM alert_events").await, Some(opened.id.to_string()));
+        // A second opening (a retry, a successor after a takeover) saves nothing.
+        let again = app.store.open_alert_incident(&incident, &[], alert).await;
+        assert!(matches!(again, Err(securityvision::store::StoreError::Conflict(_))), "{again:?}");
+        let all = list(&app, &t, "/api/v1/incidents").await;
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!(app.sql_text("SELECT CAST(incident_id AS TEXT) FROM alert_events").await, Some(opened.id.to_string()));
+    }
+}
