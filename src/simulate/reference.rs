@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 use super::score::{ScenarioFile, Score, walk};
 
-/// Particles per tag: enough that doubling them changes the median by under a centimetre.
+/// Particles per tag: four times as many moved the median by under a centimetre.
 const PARTICLES: usize = 1000;
 /// Jitter (metres, standard deviation per step) on each guess's position and waypoint, so
 /// that guesses drawn from the same parent do not stay identical.
