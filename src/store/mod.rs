@@ -435,7 +435,21 @@ impl Store {
     /// Applies every pending migration; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
         let pending = self.pending_migrations().await?;
-        let result = on_pool!(self, write, |pool| self.migrator().run(pool).await);
+        let result = match self {
+            Store::Sqlite(db) => self.migrator().run(db.writer()).await,
+            // A connection of its own: a migration's statements take seconds on purpose,
+            // and the API's pool would log each one's whole SQL at WARN (SQLite's writer is
+            // set up the same way).
+            Store::Postgres(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .log_slow_statements(log::LevelFilter::Info, Duration::from_secs(1));
+                let mut conn = options.connect().await?;
+                let result = self.migrator().run(&mut conn).await;
+                let _ = sqlx::Connection::close(conn).await;
+                result
+            }
+        };
         if let (Err(_), Store::Sqlite(db)) = (&result, self) {
             // A `no-transaction` migration that failed half-way leaves its own transaction
             // open, and foreign keys off or temporary data on disk (0024), on the (only)
