@@ -4,11 +4,12 @@
 //! a constant velocity with a random acceleration, turning back at the plan's edges. Every
 //! RSSI sample weighs each guess by how likely the path-loss model makes that sample from
 //! there — once, when it arrives, with less weight the older it is — and the guesses are
-//! then redrawn in proportion to their weights. The sample's likelihood is a mixture: mostly the model's Gaussian noise, partly
-//! a multipath fade (a signal only ever weakened), so a fade moves the track a little
-//! instead of pulling it metres away. No fit per report, no inversion of the model: the
-//! noise averages out where it is made, in dBm. Tuned with `securityvision simulate
-//! --score` (BENCHMARKS.md, "Positioning accuracy").
+//! then redrawn in proportion to their weights. The sample's likelihood is a mixture:
+//! mostly the model's Gaussian noise, partly a multipath fade (a signal only ever
+//! weakened), so a fade moves the track a little instead of pulling it metres away. No
+//! fit per report, no inversion of the model: the noise averages out where it is made, in
+//! dBm. Tuned with `securityvision simulate --score` (BENCHMARKS.md, "Positioning
+//! accuracy").
 
 use super::locate::PathLoss;
 
