@@ -58,13 +58,21 @@ struct Failing {
 }
 
 impl Failing {
-    /// Counts a failure of event `id`; true while it is to be tried again.
-    fn try_again(&mut self, id: i64) -> bool {
+    /// Counts a failure of `what` `id`; true while it is to be tried again (it then stays
+    /// past the cursor), false when it is passed over (logged).
+    fn try_again(&mut self, id: i64, what: &str) -> bool {
         if self.id != id {
             *self = Failing { id, attempts: 0 };
         }
         self.attempts += 1;
-        self.attempts < ATTEMPTS
+        if self.attempts < ATTEMPTS {
+            return true;
+        }
+        tracing::error!(
+            id,
+            "incidents: {what} {id} passed over after {ATTEMPTS} failed attempts"
+        );
+        false
     }
 }
 
@@ -123,19 +131,6 @@ impl IncidentService {
         }
     }
 
-    /// Whether the event that just failed is to be tried again (it then stays past the
-    /// cursor), or passed over.
-    fn try_again(failing: &mut Failing, id: i64, what: &str) -> bool {
-        if failing.try_again(id) {
-            return true;
-        }
-        tracing::error!(
-            id,
-            "incidents: {what} {id} passed over after {ATTEMPTS} failed attempts"
-        );
-        false
-    }
-
     fn failed(&self, what: &str, err: &StoreError) {
         self.metrics
             .incident_failures
@@ -156,7 +151,7 @@ impl IncidentService {
             for event in &batch {
                 if let Err(err) = self.apply_rules(event).await {
                     self.failed("an incident rule could not apply", &err);
-                    if Self::try_again(&mut self.camera_failing, event.id, "camera event") {
+                    if self.camera_failing.try_again(event.id, "camera event") {
                         return;
                     }
                 }
@@ -320,7 +315,7 @@ impl IncidentService {
                     if let Err(err) = self.open_for_alert(&alert).await {
                         self.failed("could not open an alert's incident", &err);
                         let id = alert.alert_event_id;
-                        if Self::try_again(&mut self.alert_failing, id, "alert event") {
+                        if self.alert_failing.try_again(id, "alert event") {
                             break;
                         }
                     }
@@ -462,11 +457,14 @@ mod tests {
     #[test]
     fn an_event_is_tried_a_few_times_in_a_row_then_passed_over() {
         let mut failing = Failing::default();
-        assert!(failing.try_again(7) && failing.try_again(7));
+        assert!(failing.try_again(7, "event") && failing.try_again(7, "event"));
         assert!(
-            !failing.try_again(7),
+            !failing.try_again(7, "event"),
             "the third failure in a row passes it over"
         );
-        assert!(failing.try_again(8), "the next event starts again from one");
+        assert!(
+            failing.try_again(8, "event"),
+            "the next event starts again from one"
+        );
     }
 }
