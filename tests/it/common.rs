@@ -178,11 +178,11 @@ pub struct TestApp {
     storage: Option<(TestDatabase, TempDir)>,
 }
 
-/// Runs `$body` with `$conn`, a new connection to the app's database, whichever engine
-/// it is (the two connection types share no trait that `query_scalar` accepts).
+/// Runs `$body` with `$conn`, a new connection to the database `$config` names, whichever
+/// engine it is (the two connection types share no trait that `query_scalar` accepts).
 macro_rules! on_test_database {
-    ($app:expr, |$conn:ident| $body:expr) => {{
-        let url = $app.config.database.url.clone().unwrap();
+    ($config:expr, |$conn:ident| $body:expr) => {{
+        let url = $config.database.url.clone().unwrap();
         if url.starts_with("sqlite") {
             let mut $conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
                 .await
@@ -411,16 +411,13 @@ impl TestApp {
     /// Runs SQL directly against the test database (for setting up rows that no API of
     /// this build writes yet, and for checking what is stored).
     pub async fn sql(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        on_test_database!(self, |conn| {
-            sqlx::Executor::execute(&mut conn, sql).await.unwrap();
-        });
+        execute_sql(&self.config, sql).await;
     }
 
     /// The first column of the first row of a query, as text.
     pub async fn sql_text(&self, sql: &str) -> Option<String> {
         let sql = sqlx::AssertSqlSafe(sql.to_string());
-        on_test_database!(self, |conn| sqlx::query_scalar(sql)
+        on_test_database!(self.config, |conn| sqlx::query_scalar(sql)
             .fetch_optional(&mut conn)
             .await
             .unwrap())
@@ -500,11 +497,16 @@ impl StoppedApp {
     /// Runs SQL on the stopped app's database: what another node, or an operator, does
     /// while this one is down.
     pub async fn sql(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        on_test_database!(self, |conn| {
-            sqlx::Executor::execute(&mut conn, sql).await.unwrap();
-        });
+        execute_sql(&self.config, sql).await;
     }
+}
+
+/// Runs SQL on the database `config` names.
+async fn execute_sql(config: &Config, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    on_test_database!(config, |conn| {
+        sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+    });
 }
 
 impl Drop for TestApp {
